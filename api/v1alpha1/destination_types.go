@@ -1,0 +1,357 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DestinationType names the kind of service a NotificationTarget delivers to.
+type DestinationType string
+
+// Supported destination types; each is the name of its field in Destinations.
+const (
+	DestinationWebhook       DestinationType = "webhook"
+	DestinationSlack         DestinationType = "slack"
+	DestinationTeams         DestinationType = "teams"
+	DestinationDiscord       DestinationType = "discord"
+	DestinationGoogleChat    DestinationType = "googleChat"
+	DestinationTelegram      DestinationType = "telegram"
+	DestinationLoki          DestinationType = "loki"
+	DestinationElasticsearch DestinationType = "elasticsearch"
+	DestinationSplunk        DestinationType = "splunk"
+	DestinationAlertManager  DestinationType = "alertManager"
+	DestinationJira          DestinationType = "jira"
+	DestinationS3            DestinationType = "s3"
+	DestinationKinesis       DestinationType = "kinesis"
+	DestinationSecurityHub   DestinationType = "securityHub"
+	DestinationGCS           DestinationType = "gcs"
+)
+
+// Destinations holds one block per destination type. A NotificationTarget sets exactly one; a
+// TargetChannel sets at most one, of its target's type, to override destination fields.
+//
+// Values that are credentials (webhook URLs with tokens, passwords, API keys) belong in the
+// Secret named by secretRef; the Secret keys each destination reads are listed on its fields.
+// A key present in the Secret wins over the inline field of the same name.
+type Destinations struct {
+	// Webhook posts one JSON document per result to any HTTP endpoint.
+	// +optional
+	Webhook *WebhookDestination `json:"webhook,omitempty"`
+
+	// Slack posts Block Kit messages to a Slack incoming webhook.
+	// +optional
+	Slack *SlackDestination `json:"slack,omitempty"`
+
+	// Teams posts Adaptive Cards to a Microsoft Teams Workflows webhook.
+	// +optional
+	Teams *ChatWebhookDestination `json:"teams,omitempty"`
+
+	// Discord posts embeds to a Discord webhook.
+	// +optional
+	Discord *ChatWebhookDestination `json:"discord,omitempty"`
+
+	// GoogleChat posts cardsV2 messages to a Google Chat space webhook.
+	// +optional
+	GoogleChat *ChatWebhookDestination `json:"googleChat,omitempty"`
+
+	// Telegram sends messages through the Telegram Bot API.
+	// +optional
+	Telegram *TelegramDestination `json:"telegram,omitempty"`
+
+	// Loki pushes log lines to Grafana Loki.
+	// +optional
+	Loki *LokiDestination `json:"loki,omitempty"`
+
+	// Elasticsearch indexes one document per result.
+	// +optional
+	Elasticsearch *ElasticsearchDestination `json:"elasticsearch,omitempty"`
+
+	// Splunk sends events to a Splunk HTTP Event Collector.
+	// +optional
+	Splunk *SplunkDestination `json:"splunk,omitempty"`
+
+	// AlertManager posts alerts to a Prometheus Alertmanager.
+	// +optional
+	AlertManager *AlertManagerDestination `json:"alertManager,omitempty"`
+
+	// Jira opens an issue per result.
+	// +optional
+	Jira *JiraDestination `json:"jira,omitempty"`
+
+	// S3 writes one JSON object per result to an S3 (or S3-compatible) bucket.
+	// +optional
+	S3 *S3Destination `json:"s3,omitempty"`
+
+	// Kinesis puts one record per result on an AWS Kinesis data stream.
+	// +optional
+	Kinesis *KinesisDestination `json:"kinesis,omitempty"`
+
+	// SecurityHub imports results as AWS Security Hub findings.
+	// +optional
+	SecurityHub *SecurityHubDestination `json:"securityHub,omitempty"`
+
+	// GCS writes one JSON object per result to a Google Cloud Storage bucket.
+	// +optional
+	GCS *GCSDestination `json:"gcs,omitempty"`
+}
+
+// HTTPSettings are common to destinations reached over HTTP.
+type HTTPSettings struct {
+	// URL of the endpoint. May instead come from the Secret key `url`, which wins; keep URLs that
+	// embed a token (Slack, Teams, Discord, Google Chat webhooks) in the Secret.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('http://') || self.startsWith('https://'))",message="url must be an absolute http:// or https:// URL"
+	URL string `json:"url,omitempty"`
+
+	// Headers are added to every request. A TargetChannel's headers are merged over its
+	// target's, key by key.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// WebhookDestination posts one JSON document per result. Secret keys: `url`, `token` (sent
+// as the Authorization header value).
+type WebhookDestination struct {
+	HTTPSettings `json:",inline"`
+
+	// Keepalive sends a heartbeat to the endpoint so it can tell a quiet cluster from a dead
+	// operator.
+	// +optional
+	Keepalive *Keepalive `json:"keepalive,omitempty"`
+}
+
+// Keepalive configures a periodic heartbeat.
+type Keepalive struct {
+	// Interval between heartbeats, for example `5m`.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="keepalive interval must be at least 10s"
+	Interval metav1.Duration `json:"interval"`
+
+	// Params are added to each heartbeat document.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// SlackDestination posts to a Slack incoming webhook. Secret keys: `url`, `channel`.
+type SlackDestination struct {
+	HTTPSettings `json:",inline"`
+
+	// Channel overrides the webhook's default channel, for example `#team-a`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Channel string `json:"channel,omitempty"`
+}
+
+// ChatWebhookDestination posts to a chat service's incoming webhook (Teams, Discord, Google
+// Chat). Secret keys: `url`.
+type ChatWebhookDestination struct {
+	HTTPSettings `json:",inline"`
+}
+
+// TelegramDestination sends messages with the Bot API. Secret keys: `token` (the bot token,
+// required), `chatID`.
+type TelegramDestination struct {
+	// APIURL is the Bot API base URL, to go through a proxy. Defaults to https://api.telegram.org.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('http://') || self.startsWith('https://'))",message="apiURL must be an absolute http:// or https:// URL"
+	APIURL string `json:"apiURL,omitempty"`
+
+	// ChatID is the chat, group or channel to post to.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ChatID string `json:"chatID,omitempty"`
+
+	// Headers are added to every request.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// LokiDestination pushes to Grafana Loki. Secret keys: `url`, `username`, `password`.
+type LokiDestination struct {
+	HTTPSettings `json:",inline"`
+
+	// Path of the push API. Defaults to /loki/api/v1/push.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^/`
+	Path string `json:"path,omitempty"`
+
+	// TenantID is sent as X-Scope-OrgID for multi-tenant Loki.
+	// +optional
+	TenantID string `json:"tenantID,omitempty"`
+
+	// Username for basic authentication; the password comes from the Secret.
+	// +optional
+	Username string `json:"username,omitempty"`
+}
+
+// IndexRotation says how often a new Elasticsearch index is started.
+// +kubebuilder:validation:Enum=none;daily;monthly;annually
+type IndexRotation string
+
+// ElasticsearchDestination indexes one document per result. Secret keys: `url`, `username`,
+// `password`, `apiKey`.
+type ElasticsearchDestination struct {
+	HTTPSettings `json:",inline"`
+
+	// Index name prefix. Defaults to policy-herald.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9._-]*$`
+	// +kubebuilder:validation:MaxLength=200
+	Index string `json:"index,omitempty"`
+
+	// Rotation appends a date suffix to the index. Defaults to daily.
+	// +optional
+	Rotation IndexRotation `json:"rotation,omitempty"`
+
+	// Username for basic authentication; otherwise the Secret's `apiKey` is used.
+	// +optional
+	Username string `json:"username,omitempty"`
+
+	// TypelessAPI posts to /_doc (Elasticsearch 7 and later) instead of the legacy type.
+	// +optional
+	TypelessAPI bool `json:"typelessAPI,omitempty"`
+}
+
+// SplunkDestination sends to a Splunk HTTP Event Collector. Secret keys: `url`, `token`
+// (required).
+type SplunkDestination struct {
+	HTTPSettings `json:",inline"`
+}
+
+// AlertManagerDestination posts alerts to Alertmanager's v2 API. Secret keys: `url`.
+type AlertManagerDestination struct {
+	HTTPSettings `json:",inline"`
+}
+
+// JiraDestination opens a Jira issue per result. Secret keys: `url`, `username`, `password`,
+// `apiToken`.
+type JiraDestination struct {
+	HTTPSettings `json:",inline"`
+
+	// ProjectKey of the project issues are opened in.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[A-Z][A-Z0-9_]*$`
+	ProjectKey string `json:"projectKey,omitempty"`
+
+	// IssueType of the opened issues. Defaults to Task.
+	// +optional
+	IssueType string `json:"issueType,omitempty"`
+
+	// APIVersion of the Jira REST API. Defaults to v3 (Jira Cloud).
+	// +optional
+	// +kubebuilder:validation:Enum=v2;v3
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// SummaryTemplate is a Go text/template for the issue summary.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	SummaryTemplate string `json:"summaryTemplate,omitempty"`
+
+	// Labels added to every issue.
+	// +optional
+	Labels []string `json:"labels,omitempty"`
+
+	// Components set on every issue, by name.
+	// +optional
+	Components []string `json:"components,omitempty"`
+
+	// Username for basic authentication with the Secret's `password` or `apiToken`.
+	// +optional
+	Username string `json:"username,omitempty"`
+}
+
+// AWSSettings are common to AWS destinations. Secret keys: `accessKeyID`, `secretAccessKey`.
+// Without keys the operator's workload identity (IRSA or EKS Pod Identity) is used.
+type AWSSettings struct {
+	// Region of the service.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[a-z0-9-]+$`
+	Region string `json:"region,omitempty"`
+
+	// Endpoint overrides the service endpoint, for S3-compatible storage or VPC endpoints.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="endpoint must be an absolute URL"
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// S3Destination writes objects to a bucket.
+type S3Destination struct {
+	AWSSettings `json:",inline"`
+
+	// Bucket to write to.
+	// +optional
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	Bucket string `json:"bucket,omitempty"`
+
+	// Prefix of every object key. Defaults to policy-herald.
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+
+	// PathStyle addresses the bucket in the path instead of the host name (MinIO and most
+	// S3-compatible stores need this).
+	// +optional
+	PathStyle bool `json:"pathStyle,omitempty"`
+
+	// ServerSideEncryption algorithm for written objects.
+	// +optional
+	// +kubebuilder:validation:Enum=AES256;aws:kms
+	ServerSideEncryption string `json:"serverSideEncryption,omitempty"`
+
+	// KMSKeyID used with aws:kms encryption.
+	// +optional
+	KMSKeyID string `json:"kmsKeyID,omitempty"`
+
+	// BucketKeyEnabled uses an S3 Bucket Key for aws:kms encryption.
+	// +optional
+	BucketKeyEnabled bool `json:"bucketKeyEnabled,omitempty"`
+}
+
+// KinesisDestination puts records on a data stream.
+type KinesisDestination struct {
+	AWSSettings `json:",inline"`
+
+	// StreamName of the data stream.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	StreamName string `json:"streamName,omitempty"`
+}
+
+// SecurityHubDestination imports findings into AWS Security Hub.
+type SecurityHubDestination struct {
+	AWSSettings `json:",inline"`
+
+	// AccountID of the AWS account findings belong to.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9]{12}$`
+	AccountID string `json:"accountID,omitempty"`
+
+	// ProductName shown on findings. Defaults to Policy Herald.
+	// +optional
+	ProductName string `json:"productName,omitempty"`
+
+	// CompanyName shown on findings. Defaults to Policy Herald.
+	// +optional
+	CompanyName string `json:"companyName,omitempty"`
+
+	// Synchronize resolves findings whose results disappeared from the cluster.
+	// +optional
+	Synchronize bool `json:"synchronize,omitempty"`
+}
+
+// GCSDestination writes objects to a Google Cloud Storage bucket. Secret keys: `credentials`
+// (a service account key JSON); without it the workload identity is used.
+type GCSDestination struct {
+	// Bucket to write to.
+	// +optional
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=222
+	Bucket string `json:"bucket,omitempty"`
+
+	// Prefix of every object key. Defaults to policy-herald.
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+}

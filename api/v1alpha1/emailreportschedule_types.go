@@ -1,0 +1,173 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// EmailReportType says what an e-mail report contains.
+// +kubebuilder:validation:Enum=summary;violations
+type EmailReportType string
+
+// E-mail report types.
+const (
+	// EmailReportSummary counts results per status and source.
+	EmailReportSummary EmailReportType = "summary"
+	// EmailReportViolations lists failed and errored results with resource, policy and rule.
+	EmailReportViolations EmailReportType = "violations"
+)
+
+// SMTPEncryption says how the SMTP connection is protected.
+// +kubebuilder:validation:Enum=ssl/tls;starttls;none
+type SMTPEncryption string
+
+// SMTP encryption modes.
+const (
+	SMTPEncryptionTLS      SMTPEncryption = "ssl/tls"
+	SMTPEncryptionStartTLS SMTPEncryption = "starttls"
+	SMTPEncryptionNone     SMTPEncryption = "none"
+)
+
+// SMTPSettings says how reports are mailed. Every field may instead come from the Secret named
+// by secretRef under the key of the same name (`host`, `port`, `username`, `password`, `from`,
+// `encryption`); a key in the Secret wins. The password is read only from the Secret.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) || (has(self.host) && has(self.from))",message="smtp needs host and from: set them inline or in the Secret named by smtp.secretRef"
+type SMTPSettings struct {
+	// Host name of the SMTP server.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Host string `json:"host,omitempty"`
+
+	// Port of the SMTP server. Defaults to 465 for ssl/tls, 587 otherwise.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// Username to authenticate with; no authentication when empty.
+	// +optional
+	Username string `json:"username,omitempty"`
+
+	// From is the sender address.
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	From string `json:"from,omitempty"`
+
+	// Encryption is ssl/tls (implicit TLS), starttls, or none. Defaults to ssl/tls.
+	// +optional
+	Encryption SMTPEncryption `json:"encryption,omitempty"`
+
+	// SecretRef names a Secret in this namespace holding the password and, optionally, any other
+	// SMTP setting.
+	// +optional
+	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
+
+	// TLS settings for ssl/tls and starttls.
+	// +optional
+	TLS *TLSConfig `json:"tls,omitempty"`
+}
+
+// EmailReportScheduleSpec says what is mailed, to whom, and when.
+type EmailReportScheduleSpec struct {
+	// Schedule in cron format (five fields, or a macro such as @daily), as a CronJob takes it.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Schedule string `json:"schedule"`
+
+	// TimeZone of the schedule, an IANA name such as Europe/Berlin. Defaults to UTC.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	TimeZone string `json:"timeZone,omitempty"`
+
+	// ReportType is summary (counts per status and source) or violations (the failed results).
+	ReportType EmailReportType `json:"reportType"`
+
+	// ClusterName is shown in the subject and body to tell clusters apart.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	ClusterName string `json:"clusterName,omitempty"`
+
+	// Recipients of the report.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=3
+	// +kubebuilder:validation:items:MaxLength=320
+	// +listType=set
+	Recipients []string `json:"recipients"`
+
+	// SMTP server settings.
+	SMTP SMTPSettings `json:"smtp"`
+
+	// Filter selects the results the report covers. A schedule outside the platform namespace
+	// only ever covers its own namespace.
+	// +optional
+	Filter *ResultFilter `json:"filter,omitempty"`
+
+	// Suspend stops sending reports without deleting the schedule.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// EmailReportScheduleStatus is the observed state of an EmailReportSchedule.
+type EmailReportScheduleStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// NextScheduleTime is when the next report is due.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+
+	// LastScheduleTime is when a report was last started.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+
+	// Delivery reports the health of the mailings (one per run).
+	// +optional
+	Delivery *DeliveryStatus `json:"delivery,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ers,categories=policyherald
+// +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
+// +kubebuilder:printcolumn:name="Report",type=string,JSONPath=`.spec.reportType`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Next",type=date,JSONPath=`.status.nextScheduleTime`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// EmailReportSchedule mails a summary or violations report of policy results on a schedule.
+type EmailReportSchedule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec   EmailReportScheduleSpec   `json:"spec"`
+	Status EmailReportScheduleStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// EmailReportScheduleList is a list of EmailReportSchedules.
+type EmailReportScheduleList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []EmailReportSchedule `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&EmailReportSchedule{}, &EmailReportScheduleList{})
+}
+
+// GetConditions returns the status conditions.
+func (s *EmailReportSchedule) GetConditions() *[]metav1.Condition { return &s.Status.Conditions }
+
+// SetObservedGeneration records the generation the status describes.
+func (s *EmailReportSchedule) SetObservedGeneration(g int64) { s.Status.ObservedGeneration = g }

@@ -1,0 +1,39 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=reporting.policyherald.io,resources=metricsprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=reporting.policyherald.io,resources=metricsprofiles/status,verbs=get;update;patch
+
+// MetricsProfileReconciler validates MetricsProfiles and shows the labels in effect.
+type MetricsProfileReconciler struct {
+	Deps
+}
+
+// Reconcile validates one MetricsProfile and records the labels it gives the metrics.
+func (r *MetricsProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var p v1alpha1.MetricsProfile
+	if err := r.Client.Get(ctx, req.NamespacedName, &p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	base := p.DeepCopy()
+	p.Status.Labels = p.Spec.Labels()
+	return finish(ctx, r.Deps, &p, base, outcome{
+		err:     checkSelector("filter.namespaceSelector", filterSelector(p.Spec.Filter)),
+		message: fmt.Sprintf("%s metrics with labels %s", p.Spec.Mode, strings.Join(p.Status.Labels, ", ")),
+	})
+}
+
+// SetupWithManager registers the reconciler.
+func (r *MetricsProfileReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.MetricsProfile{}).Complete(r)
+}

@@ -1,0 +1,194 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/secrets"
+)
+
+// indexTargetRef indexes channels by "namespace/name" of their target.
+const indexTargetRef = ".spec.targetRef"
+
+// +kubebuilder:rbac:groups=reporting.policyherald.io,resources=targetchannels,verbs=get;list;watch
+// +kubebuilder:rbac:groups=reporting.policyherald.io,resources=targetchannels/status,verbs=get;update;patch
+
+// TargetChannelReconciler validates TargetChannels against their targets.
+type TargetChannelReconciler struct {
+	Deps
+}
+
+// Reconcile checks that the channel's target exists and admits it, and that the channel's
+// effective destination (target settings with the channel's overrides) is complete.
+func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var c v1alpha1.TargetChannel
+	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	base := c.DeepCopy()
+	target, err := r.attach(ctx, &c)
+	if target != nil {
+		c.Status.Destination = target.Spec.DestinationType()
+	}
+	if err == nil {
+		err = r.validate(ctx, &c, target)
+	}
+	return finish(ctx, r.Deps, &c, base, outcome{
+		err:       err,
+		suspended: c.Spec.Suspend,
+		message:   fmt.Sprintf("attached to NotificationTarget %s/%s", c.TargetNamespace(), c.Spec.TargetRef.Name),
+	})
+}
+
+// attach returns the channel's target, or a problem when it is missing or does not admit the
+// channel's namespace.
+func (r *TargetChannelReconciler) attach(ctx context.Context, c *v1alpha1.TargetChannel) (*v1alpha1.NotificationTarget, error) {
+	var t v1alpha1.NotificationTarget
+	key := client.ObjectKey{Namespace: c.TargetNamespace(), Name: c.Spec.TargetRef.Name}
+	if err := r.Client.Get(ctx, key, &t); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Not stalled: the target may be applied after the channel (as Argo CD and kustomize
+			// may order them); the channel turns Ready as soon as it appears.
+			return nil, conditions.Transient(v1alpha1.ReasonTargetNotFound,
+				fmt.Sprintf("NotificationTarget %s/%s not found", key.Namespace, key.Name))
+		}
+		return nil, err
+	}
+	allowed, err := channelAllowed(ctx, r.Client, &t, c.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if !allowed {
+		return nil, conditions.Stalled(v1alpha1.ReasonNotAllowed,
+			fmt.Sprintf("NotificationTarget %s/%s does not admit channels from namespace %q (see its spec.allowedChannels)",
+				key.Namespace, key.Name, c.Namespace))
+	}
+	return &t, nil
+}
+
+// validate checks the channel's effective destination and its own references.
+func (r *TargetChannelReconciler) validate(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) error {
+	merged, err := destination.Override(&t.Spec.Destinations, &c.Spec.Destinations)
+	if err != nil {
+		return err
+	}
+	// The target's credentials are inherited; the channel's own Secret wins key by key.
+	values, _, err := readOptionalSecret(ctx, r.SecretReader, t.Namespace, t.Spec.SecretRef)
+	var problem *conditions.Problem
+	if errors.As(err, &problem) {
+		// The target's owner must fix it; its name and Secret are not the channel owner's to see.
+		return conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's credentials are unusable; the target's owner has to fix it")
+	}
+	if err != nil {
+		return err
+	}
+	own, secretName, err := readOptionalSecret(ctx, r.SecretReader, c.Namespace, c.Spec.SecretRef)
+	if err != nil {
+		return err
+	}
+	all := secrets.Values{}
+	for _, v := range []secrets.Values{values, own} {
+		for k, s := range v {
+			all[k] = s
+		}
+	}
+	kind, settings, err := destination.Resolve(merged, all)
+	if err != nil {
+		return err
+	}
+	if err := destination.CheckComplete(kind, settings, secretName); err != nil {
+		return err
+	}
+	return checkSelector("filter.namespaceSelector", filterSelector(c.Spec.Filter))
+}
+
+// channelAllowed tells whether target admits channels from namespace.
+func channelAllowed(ctx context.Context, c client.Client, t *v1alpha1.NotificationTarget, namespace string) (bool, error) {
+	if namespace == t.Namespace {
+		return true, nil
+	}
+	ns := channelNamespaces(t)
+	if ns == nil {
+		return false, nil
+	}
+	switch ns.From {
+	case v1alpha1.NamespacesFromAll:
+		return true, nil
+	case v1alpha1.NamespacesFromSelector:
+		sel, err := metav1.LabelSelectorAsSelector(ns.Selector)
+		if err != nil {
+			return false, nil // the target reports the bad selector
+		}
+		// Metadata only: shares the informer of the namespace watch and caches no specs.
+		n := &metav1.PartialObjectMetadata{}
+		n.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		if err := c.Get(ctx, client.ObjectKey{Name: namespace}, n); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return sel.Matches(labels.Set(n.Labels)), nil
+	}
+	return false, nil
+}
+
+func channelNamespaces(t *v1alpha1.NotificationTarget) *v1alpha1.ChannelNamespaces {
+	if t.Spec.AllowedChannels == nil {
+		return nil
+	}
+	return t.Spec.AllowedChannels.Namespaces
+}
+
+func targetKey(namespace, name string) string { return namespace + "/" + name }
+
+// SetupWithManager registers the reconciler and what it watches: its own kind, targets,
+// Secrets, and namespaces (whose labels decide admission).
+func (r *TargetChannelReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := indexSecrets(ctx, mgr, &v1alpha1.TargetChannel{}); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.TargetChannel{}, indexTargetRef, func(o client.Object) []string {
+		c := o.(*v1alpha1.TargetChannel)
+		return []string{targetKey(c.TargetNamespace(), c.Spec.TargetRef.Name)}
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.TargetChannel{}).
+		Watches(&v1alpha1.NotificationTarget{}, handler.EnqueueRequestsFromMapFunc(r.channelsOfTarget)).
+		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.TargetChannelList{} })).
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.channelsInNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		Complete(r)
+}
+
+func (r *TargetChannelReconciler) channelsOfTarget(ctx context.Context, t client.Object) []reconcile.Request {
+	var list v1alpha1.TargetChannelList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{indexTargetRef: targetKey(t.GetNamespace(), t.GetName())}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing channels of a target")
+		return nil
+	}
+	return requestsFor(&list)
+}
+
+func (r *TargetChannelReconciler) channelsInNamespace(ctx context.Context, ns client.Object) []reconcile.Request {
+	var list v1alpha1.TargetChannelList
+	if err := r.Client.List(ctx, &list, client.InNamespace(ns.GetName())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing channels of a namespace")
+		return nil
+	}
+	return requestsFor(&list)
+}
