@@ -1,0 +1,109 @@
+package controllers_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+)
+
+func emailSchedule(namespace, name string) *v1alpha1.EmailReportSchedule {
+	return &v1alpha1.EmailReportSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: v1alpha1.EmailReportScheduleSpec{
+			Schedule:   "0 8 * * *",
+			TimeZone:   "Europe/Berlin",
+			ReportType: v1alpha1.EmailReportViolations,
+			Recipients: []string{"operator@example.com"},
+			SMTP: v1alpha1.SMTPSettings{
+				Host: "smtp.example.com", From: "policy-herald@example.com", Encryption: v1alpha1.SMTPEncryptionNone,
+			},
+		},
+	}
+}
+
+var _ = Describe("EmailReportSchedule controller", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace(nil) })
+
+	It("shows the next run in the schedule's time zone", func() {
+		s := emailSchedule(ns, "daily")
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		Expect(s.Status.NextScheduleTime).NotTo(BeNil())
+		berlin, err := time.LoadLocation("Europe/Berlin")
+		Expect(err).NotTo(HaveOccurred())
+		next := s.Status.NextScheduleTime.In(berlin)
+		Expect(next.Hour()).To(Equal(8))
+		Expect(next.Minute()).To(Equal(0))
+		Expect(next).To(BeTemporally(">", time.Now()))
+		Expect(next).To(BeTemporally("<=", time.Now().Add(24*time.Hour)))
+	})
+
+	DescribeTable("refuses what cron or the time zone database cannot take",
+		func(schedule, tz, message string) {
+			s := emailSchedule(ns, "bad")
+			s.Spec.Schedule, s.Spec.TimeZone = schedule, tz
+			Expect(k8sClient.Create(ctx, s)).To(Succeed())
+			Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSchedule))
+			Expect(conditionMessage(s)).To(ContainSubstring(message))
+			Expect(s.Status.NextScheduleTime).To(BeNil())
+		},
+		Entry("minute out of range", "61 * * * *", "", "not a valid cron expression"),
+		Entry("six fields", "0 0 8 * * *", "", "not a valid cron expression"),
+		Entry("unknown zone", "0 8 * * *", "Mars/Olympus", "not a known IANA time zone"),
+		Entry("zone in the schedule", "CRON_TZ=UTC 0 8 * * *", "", "set spec.timeZone instead"),
+	)
+
+	It("accepts cron macros", func() {
+		s := emailSchedule(ns, "macro")
+		s.Spec.Schedule = "@weekly"
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
+	It("refuses a recipient that is not an address", func() {
+		s := emailSchedule(ns, "bad-to")
+		s.Spec.Recipients = []string{"ops@example.com", "not an address"}
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
+		Expect(conditionMessage(s)).To(ContainSubstring(`"not an address"`))
+	})
+
+	It("needs the SMTP password in the Secret when a username is set, and lets the Secret win", func() {
+		s := emailSchedule(ns, "auth")
+		s.Spec.SMTP.Username = "mailer"
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
+		Expect(conditionMessage(s)).To(ContainSubstring("no smtp.secretRef"))
+
+		secret := newSecret(ns, "smtp", map[string]string{"username": "mailer"})
+		s.Spec.SMTP.SecretRef = &v1alpha1.LocalSecretReference{Name: "smtp"}
+		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonSecretKeyMissing))
+		Expect(conditionMessage(s)).To(ContainSubstring("password"))
+
+		secret.StringData = map[string]string{"password": "s3cret", "from": "not-an-address"}
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
+		Expect(conditionMessage(s)).To(ContainSubstring("smtp.from"))
+
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+		secret.StringData = map[string]string{"from": "reports@example.com", "port": "2525"}
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		Expect(conditionMessage(s)).NotTo(ContainSubstring("s3cret"))
+	})
+
+	It("has no next run while suspended", func() {
+		s := emailSchedule(ns, "paused")
+		s.Spec.Suspend = true
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonSuspended))
+		Expect(s.Status.NextScheduleTime).To(BeNil())
+	})
+})
