@@ -1,0 +1,196 @@
+// Command dev runs Policy Herald on a throwaway local control plane: it starts kube-apiserver and
+// etcd (built by hack/control-plane.sh; KUBEBUILDER_ASSETS points at them), installs Policy
+// Herald's CRDs and the report CRDs, applies config/samples, runs the operator, and prints the
+// health of every Policy Herald object as it changes. Ctrl-C stops everything it started.
+//
+// Run it with `make run`. While it runs, .dev/kubeconfig reaches the control plane.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/scheme"
+)
+
+const fieldOwner = client.FieldOwner("policy-herald-dev")
+
+func main() {
+	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+	if err := run(ctrl.SetupSignalHandler()); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return errors.New("KUBEBUILDER_ASSETS is not set: start this with `make run`")
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("config", "crd", "bases"), filepath.Join("hack", "crds")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the local control plane: %w", err)
+	}
+	defer func() {
+		fmt.Println("stopping the local control plane")
+		_ = env.Stop()
+	}()
+	if err := writeKubeconfig(env, cfg, filepath.Join(".dev", "kubeconfig")); err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return err
+	}
+	if err := applySamples(ctx, c, filepath.Join("config", "samples")); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080"}})
+	if err != nil {
+		return err
+	}
+	if err := controllers.SetupAll(ctx, mgr); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- mgr.Start(ctx) }()
+	fmt.Println("operator running; metrics on http://127.0.0.1:8080/metrics; Ctrl-C stops everything")
+	watchHealth(ctx, c)
+	return <-errc
+}
+
+// writeKubeconfig writes a kubeconfig of an admin user, so kubectl can look while this runs.
+func writeKubeconfig(env *envtest.Environment, cfg *rest.Config, path string) error {
+	user, err := env.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, cfg)
+	if err != nil {
+		return err
+	}
+	b, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	fmt.Printf("control plane at %s; kubeconfig in %s\n", cfg.Host, path)
+	return os.WriteFile(path, b, 0o600)
+}
+
+// applySamples builds a kustomization and server-side applies every object it yields, creating
+// the namespaces they live in first.
+func applySamples(ctx context.Context, c client.Client, dir string) error {
+	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return fmt.Errorf("building %s: %w", dir, err)
+	}
+	for _, r := range resources.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			return err
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if err := ensureNamespace(ctx, c, u.GetNamespace()); err != nil {
+			return err
+		}
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), fieldOwner, client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+		fmt.Printf("applied %s %s/%s\n", u.GetKind(), u.GetNamespace(), u.GetName())
+	}
+	return nil
+}
+
+func ensureNamespace(ctx context.Context, c client.Client, name string) error {
+	if name == "" {
+		return nil
+	}
+	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// watchHealth prints a table of every Policy Herald object whenever their health changes.
+func watchHealth(ctx context.Context, c client.Client) {
+	last := ""
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		if table, err := healthTable(ctx, c); err == nil && table != last {
+			fmt.Printf("\n%s\n%s", time.Now().Format(time.TimeOnly), table)
+			last = table
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func healthTable(ctx context.Context, c client.Client) (string, error) {
+	lists := map[string]client.ObjectList{
+		"NotificationTarget":  &v1alpha1.NotificationTargetList{},
+		"TargetChannel":       &v1alpha1.TargetChannelList{},
+		"EmailReportSchedule": &v1alpha1.EmailReportScheduleList{},
+		"MetricsProfile":      &v1alpha1.MetricsProfileList{},
+		"BlockReportPolicy":   &v1alpha1.BlockReportPolicyList{},
+	}
+	var rows []string
+	for kind, list := range lists {
+		if err := c.List(ctx, list); err != nil {
+			return "", err
+		}
+		err := meta.EachListItem(list, func(o runtime.Object) error {
+			obj := o.(conditions.Object)
+			ready, reason, message := "-", "", ""
+			if cond := conditions.Ready(obj); cond != nil {
+				ready, reason, message = string(cond.Status), cond.Reason, cond.Message
+			}
+			rows = append(rows, fmt.Sprintf("%s\t%s/%s\t%s\t%s\t%s", kind, obj.GetNamespace(), obj.GetName(), ready, reason, message))
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	sort.Strings(rows)
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "KIND\tNAME\tREADY\tREASON\tMESSAGE")
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	_ = w.Flush()
+	return b.String(), nil
+}
