@@ -33,6 +33,8 @@ type BlockReportPolicySpec struct {
 	// Retention is how long a blocked result stays in its report, for example 168h. Zero or
 	// unset keeps results until the cap pushes them out.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="retention must not be negative"
 	Retention *metav1.Duration `json:"retention,omitempty"`
 }

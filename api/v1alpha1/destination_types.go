@@ -100,7 +100,7 @@ type HTTPSettings struct {
 	// embed a token (Slack, Teams, Discord, Google Chat webhooks) in the Secret.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('http://') || self.startsWith('https://'))",message="url must be an absolute http:// or https:// URL"
+	// +kubebuilder:validation:XValidation:rule="(self.startsWith('http://') || self.startsWith('https://')) && isURL(self) && url(self).getHostname() != ''",message="url must be an absolute http:// or https:// URL with a host"
 	URL string `json:"url,omitempty"`
 
 	// Headers are added to every request. A TargetChannel's headers are merged over its
@@ -124,6 +124,8 @@ type WebhookDestination struct {
 // Keepalive configures a periodic heartbeat.
 type Keepalive struct {
 	// Interval between heartbeats, for example `5m`.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="keepalive interval must be at least 10s"
 	Interval metav1.Duration `json:"interval"`
 
@@ -155,7 +157,7 @@ type TelegramDestination struct {
 	// APIURL is the Bot API base URL, to go through a proxy. Defaults to https://api.telegram.org.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('http://') || self.startsWith('https://'))",message="apiURL must be an absolute http:// or https:// URL"
+	// +kubebuilder:validation:XValidation:rule="(self.startsWith('http://') || self.startsWith('https://')) && isURL(self) && url(self).getHostname() != ''",message="apiURL must be an absolute http:// or https:// URL with a host"
 	APIURL string `json:"apiURL,omitempty"`
 
 	// ChatID is the chat, group or channel to post to.
@@ -273,7 +275,7 @@ type AWSSettings struct {
 
 	// Endpoint overrides the service endpoint, for S3-compatible storage or VPC endpoints.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="endpoint must be an absolute URL"
+	// +kubebuilder:validation:XValidation:rule="(self.startsWith('http://') || self.startsWith('https://')) && isURL(self) && url(self).getHostname() != ''",message="endpoint must be an absolute http:// or https:// URL with a host"
 	Endpoint string `json:"endpoint,omitempty"`
 }
 
