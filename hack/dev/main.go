@@ -17,11 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,11 +25,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/scheme"
 )
@@ -71,8 +66,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := applySamples(ctx, c, filepath.Join("config", "samples")); err != nil {
+	applied, err := apply.Kustomization(ctx, c, filepath.Join("config", "samples"), fieldOwner)
+	if err != nil {
 		return err
+	}
+	for _, u := range applied {
+		fmt.Printf("applied %s %s/%s\n", u.GetKind(), u.GetNamespace(), u.GetName())
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080"}})
 	if err != nil {
@@ -103,41 +102,6 @@ func writeKubeconfig(env *envtest.Environment, cfg *rest.Config, path string) er
 	}
 	fmt.Printf("control plane at %s; kubeconfig in %s\n", cfg.Host, path)
 	return os.WriteFile(path, b, 0o600)
-}
-
-// applySamples builds a kustomization and server-side applies every object it yields, creating
-// the namespaces they live in first.
-func applySamples(ctx context.Context, c client.Client, dir string) error {
-	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return fmt.Errorf("building %s: %w", dir, err)
-	}
-	for _, r := range resources.Resources() {
-		m, err := r.Map()
-		if err != nil {
-			return err
-		}
-		u := &unstructured.Unstructured{Object: m}
-		if err := ensureNamespace(ctx, c, u.GetNamespace()); err != nil {
-			return err
-		}
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), fieldOwner, client.ForceOwnership); err != nil {
-			return fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
-		}
-		fmt.Printf("applied %s %s/%s\n", u.GetKind(), u.GetNamespace(), u.GetName())
-	}
-	return nil
-}
-
-func ensureNamespace(ctx context.Context, c client.Client, name string) error {
-	if name == "" {
-		return nil
-	}
-	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
 }
 
 // watchHealth prints a table of every Policy Herald object whenever their health changes.
