@@ -19,7 +19,6 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/destination"
-	"github.com/policyherald/policy-herald/internal/secrets"
 )
 
 // indexTargetRef indexes channels by "namespace/name" of their target.
@@ -83,15 +82,10 @@ func (r *TargetChannelReconciler) attach(ctx context.Context, c *v1alpha1.Target
 
 // validate checks the channel's effective destination and its own references.
 func (r *TargetChannelReconciler) validate(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) error {
-	merged, err := destination.Override(&t.Spec.Destinations, &c.Spec.Destinations)
-	if err != nil {
-		return err
-	}
-	// The target's credentials are inherited; the channel's own Secret wins key by key.
-	values, _, err := readOptionalSecret(ctx, r.SecretReader, t.Namespace, t.Spec.SecretRef)
+	targetSecret, _, err := readOptionalSecret(ctx, r.SecretReader, t.Namespace, t.Spec.SecretRef)
 	var problem *conditions.Problem
 	if errors.As(err, &problem) {
-		// The target's owner must fix it; its name and Secret are not the channel owner's to see.
+		// The target's owner must fix it; the target's Secret is not the channel owner's to see.
 		return conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's credentials are unusable; the target's owner has to fix it")
 	}
 	if err != nil {
@@ -101,17 +95,15 @@ func (r *TargetChannelReconciler) validate(ctx context.Context, c *v1alpha1.Targ
 	if err != nil {
 		return err
 	}
-	all := secrets.Values{}
-	for _, v := range []secrets.Values{values, own} {
-		for k, s := range v {
-			all[k] = s
-		}
-	}
-	kind, settings, err := destination.Resolve(merged, all)
+	inherit := c.Namespace == t.Namespace || !destination.Redirects(&c.Spec.Destinations, own)
+	kind, settings, err := destination.ResolveChannel(&t.Spec.Destinations, &c.Spec.Destinations, targetSecret, own, inherit)
 	if err != nil {
 		return err
 	}
 	if err := destination.CheckComplete(kind, settings, secretName); err != nil {
+		if !inherit && errors.As(err, &problem) {
+			problem.Message += "; a channel of another namespace that changes the endpoint does not inherit the target's credentials"
+		}
 		return err
 	}
 	return checkSelector("filter.namespaceSelector", filterSelector(c.Spec.Filter))

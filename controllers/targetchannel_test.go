@@ -134,4 +134,32 @@ var _ = Describe("TargetChannel controller", func() {
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 		Eventually(readyOf(c)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
+
+	It("does not hand the target's credentials to another namespace's channel that changes the endpoint", func() {
+		platform := newNamespace(nil)
+		newSecret(platform, "bot", map[string]string{"token": "123:platform"})
+		t := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: platform, Name: "tg"}}
+		t.Spec.Telegram = &v1alpha1.TelegramDestination{ChatID: "-100"}
+		t.Spec.SecretRef = &v1alpha1.LocalSecretReference{Name: "bot"}
+		t.Spec.AllowedChannels = &v1alpha1.AllowedChannels{Namespaces: &v1alpha1.ChannelNamespaces{From: v1alpha1.NamespacesFromAll}}
+		Expect(k8sClient.Create(ctx, t)).To(Succeed())
+
+		keeps := channel(ns, "keeps-endpoint", v1alpha1.TargetReference{Name: "tg", Namespace: platform})
+		keeps.Spec.Telegram = &v1alpha1.TelegramDestination{ChatID: "-200"}
+		Expect(k8sClient.Create(ctx, keeps)).To(Succeed())
+		Eventually(readyOf(keeps)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+
+		redirects := channel(ns, "own-proxy", v1alpha1.TargetReference{Name: "tg", Namespace: platform})
+		redirects.Spec.Telegram = &v1alpha1.TelegramDestination{APIURL: "https://proxy.tenant.example"}
+		Expect(k8sClient.Create(ctx, redirects)).To(Succeed())
+		Eventually(readyOf(redirects)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonSecretKeyMissing))
+		Expect(conditionMessage(redirects)).To(ContainSubstring("does not inherit the target's credentials"))
+		Expect(conditionMessage(redirects)).NotTo(ContainSubstring("123:platform"))
+
+		By("bringing its own bot token")
+		newSecret(ns, "own-bot", map[string]string{"token": "456:tenant"})
+		redirects.Spec.SecretRef = &v1alpha1.LocalSecretReference{Name: "own-bot"}
+		Expect(k8sClient.Update(ctx, redirects)).To(Succeed())
+		Eventually(readyOf(redirects)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
 })

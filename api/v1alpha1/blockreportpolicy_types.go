@@ -53,7 +53,7 @@ type BlockReportPolicyStatus struct {
 
 	// ReportedEvents counts the blocked-admission events turned into results.
 	// +optional
-	ReportedEvents int64 `json:"reportedEvents,omitempty"`
+	ReportedEvents int64 `json:"reportedEvents"`
 }
 
 // +kubebuilder:object:root=true

@@ -6,12 +6,16 @@ import (
 
 // TargetChannelSpec attaches a sub-destination to a NotificationTarget.
 //
-// Inherited from the target, never set here: the destination type, the target's credentials
-// (unless secretRef is set here), TLS settings, minimumSeverity, minimumPriority, sources and
-// skipExistingOnStartup. Overridable: destination fields, set in the one destination block of
-// the target's type (fields set here win, unset fields are inherited; headers are merged key by
-// key). Own: secretRef, filter (applied after the target's minimums and sources, not the
-// target's filter), customFields (merged over the target's) and suspend.
+// Inherited from the target, never set here: the destination type, TLS settings,
+// minimumSeverity, minimumPriority, sources and skipExistingOnStartup. Overridable: destination
+// fields, set in the one destination block of the target's type (fields set here win, unset
+// fields are inherited; headers are merged key by key), and credentials: settings are taken, last
+// one winning, from the target's fields, the target's Secret, the channel's fields and the
+// channel's Secret. A channel in another namespace than its target that changes the endpoint
+// (url, apiURL or endpoint, inline or in its Secret) does not inherit the target's Secret, so
+// the platform's credentials never go to an endpoint a tenant chose. Own: secretRef, filter
+// (applied after the target's minimums and sources, not the target's filter), customFields
+// (merged over the target's) and suspend.
 //
 // A channel in a namespace other than the platform namespace only ever receives results of its
 // own namespace, whatever its target sees.

@@ -39,6 +39,53 @@ func Resolve(d *v1alpha1.Destinations, secret secrets.Values) (v1alpha1.Destinat
 	return t, s, nil
 }
 
+// endpointKeys are the settings that say where a destination's requests go.
+var endpointKeys = []string{"url", "apiURL", "endpoint"}
+
+// ResolveChannel returns the effective type and settings of a TargetChannel. Later layers win:
+// the target's inline fields, the target's Secret, the channel's inline fields, the channel's
+// Secret. The target's Secret is left out when inheritCredentials is false.
+func ResolveChannel(target, channel *v1alpha1.Destinations, targetSecret, channelSecret secrets.Values, inheritCredentials bool) (v1alpha1.DestinationType, Settings, error) {
+	if _, err := Override(target, channel); err != nil {
+		return "", nil, err
+	}
+	if !inheritCredentials {
+		targetSecret = nil
+	}
+	t, s, err := Resolve(target, targetSecret)
+	if err != nil {
+		return "", nil, err
+	}
+	own, err := inlineStrings(channel)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, layer := range []map[string]string{own, channelSecret} {
+		for k, v := range layer {
+			if v != "" {
+				s[k] = v
+			}
+		}
+	}
+	return t, s, nil
+}
+
+// Redirects tells whether a channel's own fields or Secret change where requests go. A channel
+// of another namespace that does so must not inherit the target's credentials, or a tenant could
+// send the platform's tokens to an endpoint of its choosing.
+func Redirects(channel *v1alpha1.Destinations, channelSecret secrets.Values) bool {
+	own, err := inlineStrings(channel)
+	if err != nil {
+		return true
+	}
+	for _, k := range endpointKeys {
+		if own[k] != "" || channelSecret[k] != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // requiredSettings are the settings a destination cannot work without, whether they come from
 // the object or its Secret.
 var requiredSettings = map[v1alpha1.DestinationType][]string{

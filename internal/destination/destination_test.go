@@ -120,3 +120,67 @@ func TestOverrideRefusesAnotherType(t *testing.T) {
 		t.Fatalf("err = %v, want DestinationMismatch", err)
 	}
 }
+
+func TestResolveChannelLayers(t *testing.T) {
+	target := &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{Channel: "#platform"}}
+	channel := &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{
+		HTTPSettings: v1alpha1.HTTPSettings{URL: "https://hooks.slack.com/services/team-a"},
+	}}
+	targetSecret := secrets.Values{"url": "https://hooks.slack.com/services/platform", "channel": "#from-secret"}
+
+	_, s, err := ResolveChannel(target, channel, targetSecret, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s["url"] != "https://hooks.slack.com/services/team-a" {
+		t.Errorf("url = %q: the channel's own field must win over the target's Secret", s["url"])
+	}
+	if s["channel"] != "#from-secret" {
+		t.Errorf("channel = %q: the target's Secret must win over the target's field", s["channel"])
+	}
+
+	_, s, err = ResolveChannel(target, channel, targetSecret, secrets.Values{"url": "https://own-secret"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s["url"] != "https://own-secret" {
+		t.Errorf("url = %q: the channel's Secret must win over everything", s["url"])
+	}
+}
+
+func TestResolveChannelWithoutInheritedCredentials(t *testing.T) {
+	target := &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{ChatID: "-1"}}
+	channel := &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{APIURL: "https://proxy.tenant.example"}}
+	_, s, err := ResolveChannel(target, channel, secrets.Values{"token": "platform-bot"}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s["token"]; ok {
+		t.Errorf("the target's token was inherited: %v", s)
+	}
+	if s["chatID"] != "-1" {
+		t.Errorf("chatID = %q: inline target fields are still inherited", s["chatID"])
+	}
+}
+
+func TestRedirects(t *testing.T) {
+	cases := []struct {
+		name    string
+		channel *v1alpha1.Destinations
+		secret  secrets.Values
+		want    bool
+	}{
+		{"no override", &v1alpha1.Destinations{}, nil, false},
+		{"chat id only", &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{ChatID: "1"}}, nil, false},
+		{"inline url", &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://x"}}}, nil, true},
+		{"inline apiURL", &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{APIURL: "https://x"}}, nil, true},
+		{"inline endpoint", &v1alpha1.Destinations{S3: &v1alpha1.S3Destination{AWSSettings: v1alpha1.AWSSettings{Endpoint: "https://x"}}}, nil, true},
+		{"url in the channel's Secret", &v1alpha1.Destinations{}, secrets.Values{"url": "https://x"}, true},
+		{"other keys in the channel's Secret", &v1alpha1.Destinations{}, secrets.Values{"chatID": "1"}, false},
+	}
+	for _, c := range cases {
+		if got := Redirects(c.channel, c.secret); got != c.want {
+			t.Errorf("%s: Redirects = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
