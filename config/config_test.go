@@ -1,0 +1,574 @@
+// Package config_test builds the kustomizations under config/ the way `kubectl apply -k` does and
+// checks what comes out, so a broken or drifting manifest fails `go test` rather than an install.
+package config_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+)
+
+const (
+	namespace   = "policy-herald-system"
+	prefix      = "policy-herald-"
+	group       = "reporting.policyherald.io"
+	deployment  = prefix + "controller-manager"
+	serviceAcct = prefix + "controller-manager"
+)
+
+// kinds are the Policy Herald kinds with their plural resource names.
+var kinds = map[string]string{
+	"NotificationTarget":  "notificationtargets",
+	"TargetChannel":       "targetchannels",
+	"EmailReportSchedule": "emailreportschedules",
+	"MetricsProfile":      "metricsprofiles",
+	"BlockReportPolicy":   "blockreportpolicies",
+}
+
+// object is one built resource: its identity and its content.
+type object struct {
+	apiVersion, kind, name, namespace string
+	content                           map[string]any
+}
+
+func (o object) String() string { return o.kind + " " + o.namespace + "/" + o.name }
+
+// build runs kustomize on dir (relative to config/) in fsys.
+func build(t *testing.T, fsys filesys.FileSystem, dir string) []object {
+	t.Helper()
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	return objectsOf(t, m)
+}
+
+// buildOnDisk runs kustomize on dir (relative to config/) as it is on disk.
+func buildOnDisk(t *testing.T, dir string) []object {
+	t.Helper()
+	return build(t, filesys.MakeFsOnDisk(), dir)
+}
+
+func objectsOf(t *testing.T, m resmap.ResMap) []object {
+	t.Helper()
+	var out []object
+	for _, r := range m.Resources() {
+		content, err := r.Map()
+		if err != nil {
+			t.Fatalf("%s: %v", r.CurId(), err)
+		}
+		out = append(out, object{
+			apiVersion: r.GetApiVersion(),
+			kind:       r.GetKind(),
+			name:       r.GetName(),
+			namespace:  r.GetNamespace(),
+			content:    content,
+		})
+	}
+	if len(out) == 0 {
+		t.Fatal("the build produced no objects")
+	}
+	return out
+}
+
+func ofKind(objs []object, kind string) []object {
+	var out []object
+	for _, o := range objs {
+		if o.kind == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// find returns the one object of kind and name, failing the test if there is not exactly one.
+func find(t *testing.T, objs []object, kind, name string) object {
+	t.Helper()
+	var found []object
+	for _, o := range ofKind(objs, kind) {
+		if o.name == name {
+			found = append(found, o)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want exactly one %s %q, found %d; objects: %v", kind, name, len(found), objs)
+	}
+	return found[0]
+}
+
+// decode converts o into a typed object, rejecting fields that the type does not have: a
+// misspelt field would otherwise be silently dropped by the API server.
+func decode(t *testing.T, o object, into any) {
+	t.Helper()
+	b, err := json.Marshal(o.content)
+	if err != nil {
+		t.Fatalf("%s: %v", o, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		t.Fatalf("%s does not decode strictly into %T: %v", o, into, err)
+	}
+}
+
+func TestCRDs(t *testing.T) {
+	crds := ofKind(buildOnDisk(t, "crd"), "CustomResourceDefinition")
+	checkCRDs(t, crds)
+
+	// Every generated base is installed: a new kind must be added to crd/kustomization.yaml.
+	files, err := filepath.Glob(filepath.Join("crd", "bases", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(crds) {
+		t.Errorf("crd/bases holds %d files but crd/kustomization.yaml installs %d CRDs", len(files), len(crds))
+	}
+}
+
+// checkCRDs checks that crds are exactly the Policy Herald kinds, each with the policyherald
+// category (`kubectl get policyherald`) and a short name.
+func checkCRDs(t *testing.T, crds []object) {
+	t.Helper()
+	var got, want []string
+	for _, plural := range kinds {
+		want = append(want, plural+"."+group)
+	}
+	for _, crd := range crds {
+		got = append(got, crd.name)
+		kind, _, _ := unstructured.NestedString(crd.content, "spec", "names", "kind")
+		if plural, ok := kinds[kind]; !ok || crd.name != plural+"."+group {
+			t.Errorf("CRD %s has kind %q, which is not a Policy Herald kind with that name", crd.name, kind)
+		}
+		if g, _, _ := unstructured.NestedString(crd.content, "spec", "group"); g != group {
+			t.Errorf("CRD %s has group %q, want %q", crd.name, g, group)
+		}
+		if scope, _, _ := unstructured.NestedString(crd.content, "spec", "scope"); scope != "Namespaced" {
+			t.Errorf("CRD %s has scope %q, want Namespaced", crd.name, scope)
+		}
+		categories, _, _ := unstructured.NestedStringSlice(crd.content, "spec", "names", "categories")
+		if !slices.Contains(categories, "policyherald") {
+			t.Errorf("CRD %s has categories %v, want policyherald among them", crd.name, categories)
+		}
+		shortNames, _, _ := unstructured.NestedStringSlice(crd.content, "spec", "names", "shortNames")
+		if len(shortNames) == 0 || shortNames[0] == "" {
+			t.Errorf("CRD %s has no short name", crd.name)
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("CRDs = %v, want exactly %v", got, want)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	objs := buildOnDisk(t, "default")
+
+	checkCRDs(t, ofKind(objs, "CustomResourceDefinition"))
+
+	find(t, objs, "Namespace", namespace)
+	for _, o := range objs {
+		if o.kind == "ServiceMonitor" {
+			t.Errorf("%s is installed by default, but the ServiceMonitor CRD may be absent: keep ../prometheus optional", o)
+		}
+		if l, _, _ := unstructured.NestedString(o.content, "metadata", "labels", "app.kubernetes.io/name"); l != "policy-herald" {
+			t.Errorf("%s lacks the label app.kubernetes.io/name=policy-herald", o)
+		}
+		switch o.kind {
+		case "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Namespace":
+			if o.namespace != "" {
+				t.Errorf("cluster-scoped %s has a namespace", o)
+			}
+		default:
+			if o.namespace != namespace {
+				t.Errorf("%s is not in namespace %s", o, namespace)
+			}
+		}
+		if o.kind != "CustomResourceDefinition" && o.kind != "Namespace" && !strings.HasPrefix(o.name, prefix) {
+			t.Errorf("%s lacks the name prefix %s", o, prefix)
+		}
+	}
+
+	sa := find(t, objs, "ServiceAccount", serviceAcct)
+	if sa.namespace != namespace {
+		t.Errorf("%s is not in namespace %s", sa, namespace)
+	}
+
+	var dep appsv1.Deployment
+	decode(t, find(t, objs, "Deployment", deployment), &dep)
+	checkDeployment(t, &dep)
+
+	find(t, objs, "ClusterRole", prefix+"manager-role")
+	var crb rbacv1.ClusterRoleBinding
+	decode(t, find(t, objs, "ClusterRoleBinding", prefix+"manager-rolebinding"), &crb)
+	checkBinding(t, crb.Name, crb.RoleRef, crb.Subjects, "ClusterRole", prefix+"manager-role")
+
+	var role rbacv1.Role
+	decode(t, find(t, objs, "Role", prefix+"leader-election-role"), &role)
+	if !allows(role.Rules, "coordination.k8s.io", "leases", "get", "list", "watch", "create", "update", "patch", "delete") {
+		t.Errorf("Role %s does not allow managing the leader election Lease: %+v", role.Name, role.Rules)
+	}
+	if !allows(role.Rules, "events.k8s.io", "events", "create", "patch") {
+		t.Errorf("Role %s does not allow recording events: %+v", role.Name, role.Rules)
+	}
+	var rb rbacv1.RoleBinding
+	decode(t, find(t, objs, "RoleBinding", prefix+"leader-election-rolebinding"), &rb)
+	checkBinding(t, rb.Name, rb.RoleRef, rb.Subjects, "Role", prefix+"leader-election-role")
+}
+
+func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
+	t.Helper()
+	if dep.Namespace != namespace {
+		t.Errorf("Deployment is in namespace %q, want %q", dep.Namespace, namespace)
+	}
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 1 {
+		t.Errorf("Deployment replicas = %v, want 1", dep.Spec.Replicas)
+	}
+	pod := dep.Spec.Template
+	if pod.Labels["control-plane"] != "controller-manager" {
+		t.Errorf("pod labels %v lack control-plane=controller-manager (the metrics Service selects it)", pod.Labels)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+	if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+		t.Errorf("Deployment selector %v does not match its pod labels %v (%v)", dep.Spec.Selector, pod.Labels, err)
+	}
+	if pod.Spec.ServiceAccountName != serviceAcct {
+		t.Errorf("serviceAccountName = %q, want %q", pod.Spec.ServiceAccountName, serviceAcct)
+	}
+	psc := pod.Spec.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Error("pod securityContext.runAsNonRoot is not true")
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Error("pod securityContext.seccompProfile is not RuntimeDefault")
+	}
+	if len(pod.Spec.Containers) != 1 {
+		t.Fatalf("pod has %d containers, want 1", len(pod.Spec.Containers))
+	}
+	c := pod.Spec.Containers[0]
+	if c.Name != "manager" {
+		t.Errorf("container is named %q, want manager", c.Name)
+	}
+	if c.Image != "policy-herald:dev" {
+		t.Errorf("image = %q, want policy-herald:dev (set by config/manager's images)", c.Image)
+	}
+	if !slices.Equal(c.Command, []string{"/policy-herald"}) {
+		t.Errorf("command = %v, want [/policy-herald]", c.Command)
+	}
+	for _, arg := range []string{"--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080"} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("args %v lack %s", c.Args, arg)
+		}
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Error("container securityContext.readOnlyRootFilesystem is not true")
+	}
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("container securityContext.allowPrivilegeEscalation is not false")
+	}
+	if sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Error("container does not drop ALL capabilities")
+	}
+	if sc != nil && sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot {
+		t.Error("container securityContext overrides runAsNonRoot with false")
+	}
+	for name, p := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != name || p.HTTPGet.Port.IntValue() != 8081 {
+			t.Errorf("no probe on %s at port 8081: %+v", name, p)
+		}
+	}
+	if !hasPort(c, "metrics", 8080) {
+		t.Errorf("container has no port 8080 named metrics: %+v", c.Ports)
+	}
+	var podNS bool
+	for _, e := range c.Env {
+		podNS = podNS || (e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil &&
+			e.ValueFrom.FieldRef.FieldPath == "metadata.namespace")
+	}
+	if !podNS {
+		t.Error("env lacks POD_NAMESPACE from metadata.namespace")
+	}
+	if c.Resources.Requests.Cpu().String() != "10m" || c.Resources.Requests.Memory().String() != "64Mi" ||
+		c.Resources.Limits.Cpu().String() != "500m" || c.Resources.Limits.Memory().String() != "256Mi" {
+		t.Errorf("resources = %+v, want requests 10m/64Mi and limits 500m/256Mi", c.Resources)
+	}
+}
+
+func hasPort(c corev1.Container, name string, port int32) bool {
+	for _, p := range c.Ports {
+		if p.Name == name && p.ContainerPort == port {
+			return true
+		}
+	}
+	return false
+}
+
+// checkBinding checks that a binding grants roleKind roleName to the operator's ServiceAccount,
+// with the names the default kustomization gives them.
+func checkBinding(t *testing.T, name string, ref rbacv1.RoleRef, subjects []rbacv1.Subject, roleKind, roleName string) {
+	t.Helper()
+	if ref.Kind != roleKind || ref.Name != roleName || ref.APIGroup != rbacv1.GroupName {
+		t.Errorf("%s refers to %s %q, want %s %q", name, ref.Kind, ref.Name, roleKind, roleName)
+	}
+	want := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: serviceAcct, Namespace: namespace}
+	if len(subjects) != 1 || subjects[0] != want {
+		t.Errorf("%s binds %+v, want only %+v", name, subjects, want)
+	}
+}
+
+// allows tells whether rules grant all verbs on resource of apiGroup.
+func allows(rules []rbacv1.PolicyRule, apiGroup, resource string, verbs ...string) bool {
+	for _, verb := range verbs {
+		ok := false
+		for _, r := range rules {
+			if slices.Contains(r.APIGroups, apiGroup) && slices.Contains(r.Resources, resource) &&
+				(slices.Contains(r.Verbs, verb) || slices.Contains(r.Verbs, "*")) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRBAC(t *testing.T) {
+	objs := buildOnDisk(t, "rbac")
+
+	find(t, objs, "ServiceAccount", "controller-manager")
+	find(t, objs, "ClusterRole", "manager-role")
+
+	var editor, viewer rbacv1.ClusterRole
+	decode(t, find(t, objs, "ClusterRole", "policyherald-editor"), &editor)
+	decode(t, find(t, objs, "ClusterRole", "policyherald-viewer"), &viewer)
+	for _, l := range []string{"rbac.authorization.k8s.io/aggregate-to-edit", "rbac.authorization.k8s.io/aggregate-to-admin"} {
+		if editor.Labels[l] != "true" {
+			t.Errorf("ClusterRole %s lacks label %s=true", editor.Name, l)
+		}
+	}
+	if viewer.Labels["rbac.authorization.k8s.io/aggregate-to-view"] != "true" {
+		t.Errorf("ClusterRole %s lacks label rbac.authorization.k8s.io/aggregate-to-view=true", viewer.Name)
+	}
+	for _, plural := range kinds {
+		if !allows(editor.Rules, group, plural, "create", "update", "patch", "delete", "get", "list", "watch") {
+			t.Errorf("ClusterRole %s does not let editors manage %s", editor.Name, plural)
+		}
+		if allows(editor.Rules, group, plural+"/status", "update") || allows(editor.Rules, group, plural+"/status", "patch") {
+			t.Errorf("ClusterRole %s lets editors write %s/status, which only the operator may", editor.Name, plural)
+		}
+		for _, res := range []string{plural, plural + "/status"} {
+			if !allows(viewer.Rules, group, res, "get", "list", "watch") {
+				t.Errorf("ClusterRole %s does not let viewers read %s", viewer.Name, res)
+			}
+			for _, verb := range []string{"create", "update", "patch", "delete"} {
+				if allows(viewer.Rules, group, res, verb) {
+					t.Errorf("ClusterRole %s lets viewers %s %s", viewer.Name, verb, res)
+				}
+			}
+		}
+	}
+}
+
+func TestSamples(t *testing.T) {
+	objs := buildOnDisk(t, "samples")
+
+	counts := map[string]int{}
+	secrets := map[string]bool{}
+	targets := map[string]*v1alpha1.NotificationTarget{}
+	for _, o := range objs {
+		if o.namespace != namespace {
+			t.Errorf("sample %s is not in namespace %s", o, namespace)
+		}
+		counts[o.kind]++
+		if _, ok := kinds[o.kind]; ok && o.apiVersion != v1alpha1.GroupVersion.String() {
+			t.Errorf("sample %s has apiVersion %q, want %q", o, o.apiVersion, v1alpha1.GroupVersion)
+		}
+		// Every sample must decode strictly into its Go type, so field names match the json tags.
+		switch o.kind {
+		case "Secret":
+			var s corev1.Secret
+			decode(t, o, &s)
+			secrets[s.Name] = true
+		case "NotificationTarget":
+			var nt v1alpha1.NotificationTarget
+			decode(t, o, &nt)
+			if nt.Spec.DestinationType() == "" {
+				t.Errorf("NotificationTarget %s sets no destination", nt.Name)
+			}
+			targets[nt.Name] = &nt
+		case "TargetChannel":
+			decode(t, o, &v1alpha1.TargetChannel{})
+		case "EmailReportSchedule":
+			decode(t, o, &v1alpha1.EmailReportSchedule{})
+		case "MetricsProfile":
+			decode(t, o, &v1alpha1.MetricsProfile{})
+		case "BlockReportPolicy":
+			decode(t, o, &v1alpha1.BlockReportPolicy{})
+		default:
+			t.Errorf("unexpected sample %s", o)
+		}
+	}
+	for kind := range kinds {
+		if counts[kind] == 0 {
+			t.Errorf("no sample of kind %s", kind)
+		}
+	}
+
+	// References between the samples resolve, so applying them makes every object Ready.
+	for _, nt := range targets {
+		if nt.Spec.SecretRef != nil && !secrets[nt.Spec.SecretRef.Name] {
+			t.Errorf("NotificationTarget %s refers to Secret %q, which is not among the samples", nt.Name, nt.Spec.SecretRef.Name)
+		}
+	}
+	for _, o := range ofKind(objs, "TargetChannel") {
+		var c v1alpha1.TargetChannel
+		decode(t, o, &c)
+		target, ok := targets[c.Spec.TargetRef.Name]
+		if !ok || c.TargetNamespace() != target.Namespace {
+			t.Errorf("TargetChannel %s refers to NotificationTarget %s/%s, which is not among the samples",
+				c.Name, c.TargetNamespace(), c.Spec.TargetRef.Name)
+			continue
+		}
+		if ct := c.Spec.DestinationType(); ct != "" && ct != target.Spec.DestinationType() {
+			t.Errorf("TargetChannel %s overrides %s fields, but its target delivers to %s", c.Name, ct, target.Spec.DestinationType())
+		}
+		if c.Spec.SecretRef != nil && !secrets[c.Spec.SecretRef.Name] {
+			t.Errorf("TargetChannel %s refers to Secret %q, which is not among the samples", c.Name, c.Spec.SecretRef.Name)
+		}
+	}
+}
+
+func TestPrometheus(t *testing.T) {
+	objs := buildOnDisk(t, "prometheus")
+
+	var svc corev1.Service
+	decode(t, find(t, objs, "Service", "controller-manager-metrics-service"), &svc)
+	if svc.Spec.Selector["control-plane"] != "controller-manager" {
+		t.Errorf("Service selector = %v, want control-plane=controller-manager", svc.Spec.Selector)
+	}
+	var metricsPort bool
+	for _, p := range svc.Spec.Ports {
+		metricsPort = metricsPort || (p.Name == "metrics" && p.Port == 8080)
+	}
+	if !metricsPort {
+		t.Errorf("Service has no port 8080 named metrics: %+v", svc.Spec.Ports)
+	}
+
+	monitors := ofKind(objs, "ServiceMonitor")
+	if len(monitors) != 1 || monitors[0].apiVersion != "monitoring.coreos.com/v1" {
+		t.Fatalf("want one monitoring.coreos.com/v1 ServiceMonitor, got %v", monitors)
+	}
+	checkMonitorSelects(t, monitors[0], &svc)
+
+	// The Service selects the operator's pods and its port name exists on their container.
+	var dep appsv1.Deployment
+	decode(t, find(t, buildOnDisk(t, "manager"), "Deployment", "controller-manager"), &dep)
+	checkServiceSelectsPods(t, &svc, &dep)
+}
+
+func checkMonitorSelects(t *testing.T, monitor object, svc *corev1.Service) {
+	t.Helper()
+	match, _, _ := unstructured.NestedStringMap(monitor.content, "spec", "selector", "matchLabels")
+	if len(match) == 0 || !labels.SelectorFromSet(match).Matches(labels.Set(svc.Labels)) {
+		t.Errorf("ServiceMonitor selector %v does not select the Service's labels %v", match, svc.Labels)
+	}
+	endpoints, _, _ := unstructured.NestedSlice(monitor.content, "spec", "endpoints")
+	if len(endpoints) != 1 {
+		t.Fatalf("ServiceMonitor has %d endpoints, want 1", len(endpoints))
+	}
+	if port, _, _ := unstructured.NestedString(endpoints[0].(map[string]any), "port"); port != "metrics" {
+		t.Errorf("ServiceMonitor scrapes port %q, want metrics", port)
+	}
+}
+
+func checkServiceSelectsPods(t *testing.T, svc *corev1.Service, dep *appsv1.Deployment) {
+	t.Helper()
+	if svc.Namespace != dep.Namespace {
+		t.Errorf("Service is in namespace %q, the Deployment in %q", svc.Namespace, dep.Namespace)
+	}
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("Service selector %v does not select the pod labels %v", svc.Spec.Selector, dep.Spec.Template.Labels)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	for _, p := range svc.Spec.Ports {
+		exposed := false
+		for _, cp := range c.Ports {
+			switch p.TargetPort.Type {
+			case intstr.String:
+				exposed = exposed || cp.Name == p.TargetPort.StrVal
+			default:
+				// An unset targetPort means the Service port itself.
+				exposed = exposed || cp.ContainerPort == p.TargetPort.IntVal || (p.TargetPort.IntVal == 0 && cp.ContainerPort == p.Port)
+			}
+		}
+		if !exposed {
+			t.Errorf("Service port %s targets %s, which container %s does not expose", p.Name, p.TargetPort.String(), c.Name)
+		}
+	}
+}
+
+// TestDefaultWithPrometheus builds config/default with its optional ../prometheus line enabled
+// (in memory, the files on disk stay as they are) and checks the Service and ServiceMonitor land
+// next to the Deployment with the default's namespace and prefix.
+func TestDefaultWithPrometheus(t *testing.T) {
+	mem := filesys.MakeFsInMemory()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return mem.WriteFile(filepath.Join("/config", path), b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := "/config/default/kustomization.yaml"
+	b, err := mem.ReadFile(kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled := strings.Replace(string(b), "#- ../prometheus", "- ../prometheus", 1)
+	if enabled == string(b) {
+		t.Fatal("config/default/kustomization.yaml has no commented-out `#- ../prometheus` line to enable")
+	}
+	if err := mem.WriteFile(kf, []byte(enabled)); err != nil {
+		t.Fatal(err)
+	}
+
+	objs := build(t, mem, "/config/default")
+	var svc corev1.Service
+	decode(t, find(t, objs, "Service", prefix+"controller-manager-metrics-service"), &svc)
+	var dep appsv1.Deployment
+	decode(t, find(t, objs, "Deployment", deployment), &dep)
+	checkServiceSelectsPods(t, &svc, &dep)
+	monitor := find(t, objs, "ServiceMonitor", prefix+"controller-manager-metrics-monitor")
+	if monitor.namespace != namespace {
+		t.Errorf("%s is not in namespace %s", monitor, namespace)
+	}
+	checkMonitorSelects(t, monitor, &svc)
+}
