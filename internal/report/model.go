@@ -1,0 +1,99 @@
+// Package report turns the reports of every supported API (wgpolicyk8s.io PolicyReport and
+// ClusterPolicyReport, openreports.io Report and ClusterReport) into one model with a stable
+// identity per result.
+package report
+
+import (
+	"time"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+)
+
+// Resource is the Kubernetes object a result is about.
+type Resource struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	UID        string `json:"uid,omitempty"`
+}
+
+// Result is one policy result.
+type Result struct {
+	// ID is stable across re-scans: it changes only when what the result says changes.
+	ID         string
+	Policy     string
+	Rule       string
+	Category   string
+	Message    string
+	Source     string
+	Status     v1alpha1.ResultStatus
+	Severity   v1alpha1.Severity // empty when the producer gave none
+	Scored     bool
+	Timestamp  time.Time // zero when the producer gave none
+	Resource   *Resource // nil when the result names no resource and its report has no scope
+	Properties map[string]string
+}
+
+// Report is one report with its results.
+type Report struct {
+	// Kind is PolicyReport, ClusterPolicyReport, Report or ClusterReport.
+	Kind      string
+	Namespace string // empty for cluster-scoped reports
+	Name      string
+	Labels    map[string]string
+	Results   []Result
+}
+
+// Key identifies a report across APIs: kind/namespace/name.
+func (r *Report) Key() string { return r.Kind + "/" + r.Namespace + "/" + r.Name }
+
+// Namespace returns the namespace a result is about: its resource's, else its report's.
+// Filters use it; tenancy uses the report's namespace, where the producer wrote the result.
+func (r *Report) ResultNamespace(res *Result) string {
+	if res.Resource != nil && res.Resource.Namespace != "" {
+		return res.Resource.Namespace
+	}
+	return r.Namespace
+}
+
+// severityRank orders severities; a missing severity ranks below info.
+var severityRank = map[v1alpha1.Severity]int{
+	v1alpha1.SeverityInfo: 1, v1alpha1.SeverityLow: 2, v1alpha1.SeverityMedium: 3,
+	v1alpha1.SeverityHigh: 4, v1alpha1.SeverityCritical: 5,
+}
+
+// SeverityRank returns the rank of s: 0 for none, 1 (info) to 5 (critical).
+func SeverityRank(s v1alpha1.Severity) int { return severityRank[s] }
+
+var priorityRank = map[v1alpha1.Priority]int{
+	v1alpha1.PriorityDebug: 1, v1alpha1.PriorityInfo: 2, v1alpha1.PriorityWarning: 3,
+	v1alpha1.PriorityError: 4, v1alpha1.PriorityCritical: 5,
+}
+
+// PriorityRank returns the rank of p: 1 (debug) to 5 (critical), 0 for none.
+func PriorityRank(p v1alpha1.Priority) int { return priorityRank[p] }
+
+// Priority ranks a result by status and severity: error results are error; warn results are
+// warning; fail results take their severity (critical→critical, high→error, medium→warning,
+// low and info→info, none→warning); pass and skip are debug.
+func (r *Result) Priority() v1alpha1.Priority {
+	switch r.Status {
+	case v1alpha1.StatusError:
+		return v1alpha1.PriorityError
+	case v1alpha1.StatusWarn:
+		return v1alpha1.PriorityWarning
+	case v1alpha1.StatusFail:
+		switch r.Severity {
+		case v1alpha1.SeverityCritical:
+			return v1alpha1.PriorityCritical
+		case v1alpha1.SeverityHigh:
+			return v1alpha1.PriorityError
+		case v1alpha1.SeverityLow, v1alpha1.SeverityInfo:
+			return v1alpha1.PriorityInfo
+		default:
+			return v1alpha1.PriorityWarning
+		}
+	}
+	return v1alpha1.PriorityDebug
+}
