@@ -2,6 +2,7 @@ package report
 
 import (
 	"hash/fnv"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func fromWGPolicy(kind string, meta *metav1.ObjectMeta, scope *corev1.ObjectRefe
 			scored: r.Scored, timestamp: r.Timestamp, resources: r.Resources, properties: r.Properties,
 		}))
 	}
+	disambiguate(out.Results)
 	return out
 }
 
@@ -60,6 +62,7 @@ func fromOpenReports(kind string, meta *metav1.ObjectMeta, source string, scope 
 			scored: r.Scored, timestamp: r.Timestamp, resources: r.Subjects, properties: r.Properties,
 		}))
 	}
+	disambiguate(out.Results)
 	return out
 }
 
@@ -100,8 +103,26 @@ func newResult(scope *corev1.ObjectReference, reportSource string, f resultField
 	case scope != nil:
 		res.Resource = toResource(scope)
 	}
-	res.ID = resultID(&res)
+	res.ID = resultID(&res, false)
 	return res
+}
+
+// disambiguate gives results that share an ID within one report distinct IDs by also hashing
+// their properties. Producers such as the Trivy adapter write results that differ only in their
+// properties (the vulnerability ID); without this, all but the first would never be sent.
+func disambiguate(results []Result) {
+	if len(results) < 2 {
+		return
+	}
+	seen := make(map[string]int, len(results))
+	for i := range results {
+		seen[results[i].ID]++
+	}
+	for i := range results {
+		if seen[results[i].ID] > 1 && results[i].Properties[ResultIDProperty] == "" {
+			results[i].ID = resultID(&results[i], true)
+		}
+	}
 }
 
 func toResource(o *corev1.ObjectReference) *Resource {
@@ -118,9 +139,10 @@ func toTime(t metav1.Timestamp) time.Time {
 }
 
 // resultID is the producer's properties.resultID when given, else a hash of what the result
-// says: its resource (uid, name), policy, rule, status, category and message. The timestamp is
-// left out so a re-scan that only refreshes it is not a new result.
-func resultID(r *Result) string {
+// says: its resource (uid, name), policy, rule, status, category and message, and with
+// withProperties also its properties. The timestamp is left out so a re-scan that only
+// refreshes it is not a new result.
+func resultID(r *Result, withProperties bool) string {
 	if id := r.Properties[ResultIDProperty]; id != "" {
 		return id
 	}
@@ -141,5 +163,16 @@ func resultID(r *Result) string {
 	write(string(r.Status))
 	write(r.Category)
 	write(r.Message)
+	if withProperties {
+		keys := make([]string, 0, len(r.Properties))
+		for k := range r.Properties {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			write(k)
+			write(r.Properties[k])
+		}
+	}
 	return strconv.FormatUint(h.Sum64(), 16)
 }

@@ -1,0 +1,197 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/yaml"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+)
+
+func loadPolicyReport(t *testing.T, file string) *wgpolicyv1alpha2.PolicyReport {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "reports", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r wgpolicyv1alpha2.PolicyReport
+	if err := yaml.NewYAMLOrJSONDecoder(f, 4096).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func TestFixturesConvert(t *testing.T) {
+	trivy := FromPolicyReport(loadPolicyReport(t, "trivy-adapter-policyreport.yaml"))
+	if trivy.Kind != "PolicyReport" || trivy.Name != "pod-zipkin-6b59cc5ddb-bp9h8-zipkin" || trivy.Namespace != "default" {
+		t.Errorf("report identity = %s", trivy.Key())
+	}
+	if len(trivy.Results) != 14 {
+		t.Fatalf("results = %d, want 14", len(trivy.Results))
+	}
+	first := trivy.Results[0]
+	if first.Policy != "" || first.Source != "Trivy" || first.Severity != v1alpha1.SeverityHigh || first.Resource != nil {
+		t.Errorf("first result = %+v", first)
+	}
+	// nanos -879126275 at second 1628548814 is 0.120873725 s past the previous second.
+	if want := time.Unix(1628548813, 120873725).UTC(); !first.Timestamp.Equal(want) {
+		t.Errorf("timestamp = %v, want %v", first.Timestamp, want)
+	}
+	if trivy.ResultNamespace(&first) != "default" {
+		t.Errorf("a result without resource belongs to its report's namespace")
+	}
+	ids := map[string]bool{}
+	for _, r := range trivy.Results {
+		if ids[r.ID] {
+			t.Errorf("duplicate ID %s", r.ID)
+		}
+		ids[r.ID] = true
+	}
+
+	cis := FromPolicyReport(loadPolicyReport(t, "sample-cis-k8s.yaml"))
+	if len(cis.Results) != 3 {
+		t.Fatalf("cis results = %d", len(cis.Results))
+	}
+}
+
+func wgResult() wgpolicyv1alpha2.PolicyReportResult {
+	return wgpolicyv1alpha2.PolicyReportResult{
+		Source: "kyverno", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
+		Severity: "high", Result: "fail", Message: "label app is required",
+		Timestamp: metav1.Timestamp{Seconds: 1700000000},
+		Resources: []corev1.ObjectReference{{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "test", Name: "nginx", UID: "5d2c"}},
+	}
+}
+
+func idOf(r wgpolicyv1alpha2.PolicyReportResult) string {
+	rep := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "r"}, Results: []wgpolicyv1alpha2.PolicyReportResult{r}})
+	return rep.Results[0].ID
+}
+
+func TestIdentity(t *testing.T) {
+	base := idOf(wgResult())
+
+	rescan := wgResult()
+	rescan.Timestamp = metav1.Timestamp{Seconds: 1800000000, Nanos: 5}
+	rescan.Properties = map[string]string{"scanner": "v2"}
+	if idOf(rescan) != base {
+		t.Error("a re-scan that only refreshes the timestamp or properties must keep the ID")
+	}
+	for name, change := range map[string]func(*wgpolicyv1alpha2.PolicyReportResult){
+		"status":   func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Result = "pass" },
+		"message":  func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Message = "other" },
+		"policy":   func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Policy = "other" },
+		"rule":     func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Rule = "other" },
+		"category": func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Category = "other" },
+		"uid":      func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Resources[0].UID = "other" },
+		"name":     func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Resources[0].Name = "other" },
+	} {
+		r := wgResult()
+		r.Resources = append([]corev1.ObjectReference(nil), r.Resources...)
+		change(&r)
+		if idOf(r) == base {
+			t.Errorf("a change of %s must change the ID", name)
+		}
+	}
+	// Field boundaries matter: policy "ab" + rule "c" is not policy "a" + rule "bc".
+	a, b := wgResult(), wgResult()
+	a.Policy, a.Rule = "ab", "c"
+	b.Policy, b.Rule = "a", "bc"
+	if idOf(a) == idOf(b) {
+		t.Error("IDs must not collide across field boundaries")
+	}
+
+	given := wgResult()
+	given.Properties = map[string]string{"resultID": "kyverno-123"}
+	if idOf(given) != "kyverno-123" {
+		t.Error("properties.resultID must be the ID")
+	}
+}
+
+func TestScopeAndSourceFallbacks(t *testing.T) {
+	scope := &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "nginx", UID: "u1"}
+	rep := FromReport(&openreportsv1alpha1.Report{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "ea02cd57", Labels: map[string]string{"app.kubernetes.io/managed-by": "kyverno"}},
+		Source:     "kyverno",
+		Scope:      scope,
+		Results: []openreportsv1alpha1.ReportResult{
+			{Policy: "restrict-image-registries", Rule: "validate-registries", Result: "fail", Severity: "HIGH", Description: "Unknown Image registry."},
+			{Source: "trivy", Policy: "CVE-1", Result: "warn", Subjects: []corev1.ObjectReference{{Kind: "Pod", Namespace: "other", Name: "x"}}},
+		},
+	})
+	if rep.Kind != "Report" || rep.Labels["app.kubernetes.io/managed-by"] != "kyverno" {
+		t.Errorf("report = %+v", rep)
+	}
+	r0, r1 := rep.Results[0], rep.Results[1]
+	if r0.Source != "kyverno" || r1.Source != "trivy" {
+		t.Errorf("sources = %q, %q: the report's source fills in, a result's own wins", r0.Source, r1.Source)
+	}
+	if r0.Resource == nil || r0.Resource.Name != "nginx" || r0.Resource.UID != "u1" {
+		t.Errorf("a result without resources is about the scope: %+v", r0.Resource)
+	}
+	if r0.Severity != v1alpha1.SeverityHigh || r0.Message != "Unknown Image registry." {
+		t.Errorf("severity/message = %q/%q", r0.Severity, r0.Message)
+	}
+	if rep.ResultNamespace(&r1) != "other" {
+		t.Errorf("the resource's namespace wins for filters")
+	}
+	if !r0.Timestamp.IsZero() {
+		t.Errorf("an unset timestamp stays zero")
+	}
+}
+
+func TestPriority(t *testing.T) {
+	cases := []struct {
+		status   v1alpha1.ResultStatus
+		severity v1alpha1.Severity
+		want     v1alpha1.Priority
+	}{
+		{v1alpha1.StatusError, "", v1alpha1.PriorityError},
+		{v1alpha1.StatusWarn, v1alpha1.SeverityCritical, v1alpha1.PriorityWarning},
+		{v1alpha1.StatusFail, v1alpha1.SeverityCritical, v1alpha1.PriorityCritical},
+		{v1alpha1.StatusFail, v1alpha1.SeverityHigh, v1alpha1.PriorityError},
+		{v1alpha1.StatusFail, v1alpha1.SeverityMedium, v1alpha1.PriorityWarning},
+		{v1alpha1.StatusFail, v1alpha1.SeverityLow, v1alpha1.PriorityInfo},
+		{v1alpha1.StatusFail, v1alpha1.SeverityInfo, v1alpha1.PriorityInfo},
+		{v1alpha1.StatusFail, "", v1alpha1.PriorityWarning},
+		{v1alpha1.StatusPass, v1alpha1.SeverityCritical, v1alpha1.PriorityDebug},
+		{v1alpha1.StatusSkip, "", v1alpha1.PriorityDebug},
+	}
+	for _, c := range cases {
+		r := Result{Status: c.status, Severity: c.severity}
+		if got := r.Priority(); got != c.want {
+			t.Errorf("%s/%s: priority = %s, want %s", c.status, c.severity, got, c.want)
+		}
+	}
+}
+
+func TestResultsThatDifferOnlyInPropertiesGetDistinctIDs(t *testing.T) {
+	cve := func(id string) wgpolicyv1alpha2.PolicyReportResult {
+		return wgpolicyv1alpha2.PolicyReportResult{Category: "apk-tools", Source: "Trivy", Properties: map[string]string{"VulnerabilityID": id}}
+	}
+	rep := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "r"},
+		Results:    []wgpolicyv1alpha2.PolicyReportResult{cve("CVE-1"), cve("CVE-2"), wgResult()},
+	})
+	if rep.Results[0].ID == rep.Results[1].ID {
+		t.Fatal("results differing only in properties collide")
+	}
+	again := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "r"},
+		Results:    []wgpolicyv1alpha2.PolicyReportResult{cve("CVE-2"), cve("CVE-1"), wgResult()},
+	})
+	if again.Results[1].ID != rep.Results[0].ID || again.Results[0].ID != rep.Results[1].ID {
+		t.Error("IDs must not depend on the order of results")
+	}
+	if rep.Results[2].ID != idOf(wgResult()) {
+		t.Error("a result without a twin keeps the ID that ignores properties")
+	}
+}
