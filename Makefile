@@ -16,7 +16,7 @@ all: build
 
 .PHONY: manifests
 manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac/role.yaml).
-	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/v1alpha1/... paths=./controllers/... \
+	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/v1alpha1/... paths=./controllers/... paths=./internal/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
 .PHONY: generate

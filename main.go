@@ -2,66 +2,141 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
+	"path/filepath"
 	_ "time/tzdata" // schedules name IANA time zones; the distroless image has no zoneinfo
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
+// flags are the operator's command-line settings.
+type flags struct {
+	metricsAddr     string
+	metricsSecure   bool
+	metricsCertPath string
+	enableHTTP2     bool
+	probeAddr       string
+	leaderElect     bool
+	leaderElectNS   string
+	platformNS      string
+	zap             zap.Options
+}
+
 func main() {
-	var (
-		metricsAddr   string
-		probeAddr     string
-		leaderElect   bool
-		leaderElectNS string
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so only one replica delivers; every replica serves metrics.")
-	flag.StringVar(&leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the operator's namespace).")
-	opts := zap.Options{}
-	opts.BindFlags(flag.CommandLine)
-	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	f := parseFlags()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
 
+	if err := run(f); err != nil {
+		log.Error(err, "running the operator")
+		os.Exit(1)
+	}
+}
+
+// parseFlags parses the command line.
+func parseFlags() flags {
+	var f flags
+	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443",
+		"Address the Prometheus metrics endpoint binds to; 0 disables it. Defaults to :8080 with --metrics-secure=false.")
+	flag.BoolVar(&f.metricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS and only to clients whose bearer token the API server authenticates and "+
+			"authorizes for GET /metrics (TokenReview and SubjectAccessReview).")
+	flag.StringVar(&f.metricsCertPath, "metrics-cert-path", "",
+		"Directory holding tls.crt and tls.key for the metrics endpoint, reloaded when they change; "+
+			"empty serves a self-signed certificate generated at start.")
+	flag.BoolVar(&f.enableHTTP2, "enable-http2", false,
+		"Serve metrics over HTTP/2 too; off by default against the HTTP/2 Stream Cancellation and Rapid Reset CVEs.")
+	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader so only one replica delivers; every replica serves metrics.")
+	flag.StringVar(&f.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the operator's namespace).")
+	flag.StringVar(&f.platformNS, "platform-namespace", os.Getenv("POD_NAMESPACE"),
+		"Namespace whose NotificationTargets see every namespace and cluster-scoped reports (default: $POD_NAMESPACE, the operator's namespace).")
+	f.zap.BindFlags(flag.CommandLine)
+	flag.Parse()
+	if !f.metricsSecure && !isSet("metrics-bind-address") {
+		f.metricsAddr = ":8080" // plain HTTP keeps its conventional port
+	}
+	return f
+}
+
+// isSet tells whether the named flag was given on the command line.
+func isSet(name string) bool {
+	set := false
+	flag.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}
+
+// metricsOptions configures the metrics endpoint from the flags.
+func metricsOptions(f flags) (metricsserver.Options, error) {
+	opts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.metricsSecure}
+	if !f.enableHTTP2 {
+		opts.TLSOpts = append(opts.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	if !f.metricsSecure {
+		return opts, nil
+	}
+	// Every request must carry a bearer token the API server authenticates (TokenReview) and
+	// authorizes for GET on the non-resource URL /metrics (SubjectAccessReview).
+	opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	if f.metricsCertPath != "" {
+		// controller-runtime watches the files and falls back to a self-signed certificate when they
+		// are missing; a path that was asked for but holds no certificate is a mistake, so fail.
+		for _, name := range []string{"tls.crt", "tls.key"} {
+			if _, err := os.Stat(filepath.Join(f.metricsCertPath, name)); err != nil {
+				return opts, fmt.Errorf("--metrics-cert-path: %w", err)
+			}
+		}
+		opts.CertDir = f.metricsCertPath
+	}
+	return opts, nil
+}
+
+// run builds the manager, registers the controllers and probes, and runs until a signal.
+func run(f flags) error {
+	metrics, err := metricsOptions(f)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme.New(),
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress:  probeAddr,
-		LeaderElection:          leaderElect,
+		Metrics:                 metrics,
+		HealthProbeBindAddress:  f.probeAddr,
+		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "policy-herald.reporting.policyherald.io",
-		LeaderElectionNamespace: leaderElectNS,
+		LeaderElectionNamespace: f.leaderElectNS,
 		// Hand the lease over at once on shutdown instead of making the next leader wait it out.
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
-		log.Error(err, "creating manager")
-		os.Exit(1)
+		return fmt.Errorf("creating manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.SetupAll(ctx, mgr); err != nil {
-		log.Error(err, "setting up controllers")
-		os.Exit(1)
+	if err := controllers.SetupAll(ctx, mgr, controllers.Options{
+		PlatformNamespace: f.platformNS,
+		Delivery:          delivery.DefaultOptions(),
+	}); err != nil {
+		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		log.Error(err, "adding health check")
-		os.Exit(1)
+		return fmt.Errorf("adding health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		log.Error(err, "adding readiness check")
-		os.Exit(1)
+		return fmt.Errorf("adding readiness check: %w", err)
 	}
-	log.Info("starting manager")
+	ctrl.Log.WithName("setup").Info("starting manager")
 	if err := mgr.Start(ctx); err != nil {
-		log.Error(err, "running manager")
-		os.Exit(1)
+		return fmt.Errorf("running manager: %w", err)
 	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -233,6 +234,15 @@ func TestDefault(t *testing.T) {
 	var rb rbacv1.RoleBinding
 	decode(t, find(t, objs, "RoleBinding", prefix+"leader-election-rolebinding"), &rb)
 	checkBinding(t, rb.Name, rb.RoleRef, rb.Subjects, "Role", prefix+"leader-election-role")
+
+	// The secure metrics endpoint reviews callers' tokens with the operator's own identity.
+	find(t, objs, "ClusterRole", prefix+"metrics-auth-role")
+	var mcrb rbacv1.ClusterRoleBinding
+	decode(t, find(t, objs, "ClusterRoleBinding", prefix+"metrics-auth-rolebinding"), &mcrb)
+	checkBinding(t, mcrb.Name, mcrb.RoleRef, mcrb.Subjects, "ClusterRole", prefix+"metrics-auth-role")
+	find(t, objs, "ClusterRole", prefix+"metrics-reader")
+	find(t, objs, "ClusterRole", prefix+"editor-role")
+	find(t, objs, "ClusterRole", prefix+"viewer-role")
 }
 
 func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
@@ -274,9 +284,16 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
 	if !slices.Equal(c.Command, []string{"/policy-herald"}) {
 		t.Errorf("command = %v, want [/policy-herald]", c.Command)
 	}
-	for _, arg := range []string{"--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080"} {
+	for _, arg := range []string{"--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)
+		}
+	}
+	// Metrics are served over HTTPS with authentication, which is main.go's default; turning it
+	// off here would expose them unauthenticated.
+	for _, arg := range c.Args {
+		if strings.HasPrefix(arg, "--metrics-secure") && arg != "--metrics-secure" && arg != "--metrics-secure=true" {
+			t.Errorf("args %v turn off secure metrics serving", c.Args)
 		}
 	}
 	sc := c.SecurityContext
@@ -297,8 +314,8 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
 			t.Errorf("no probe on %s at port 8081: %+v", name, p)
 		}
 	}
-	if !hasPort(c, "metrics", 8080) {
-		t.Errorf("container has no port 8080 named metrics: %+v", c.Ports)
+	if !hasPort(c, "https", 8443) {
+		t.Errorf("container has no port 8443 named https: %+v", c.Ports)
 	}
 	var podNS bool
 	for _, e := range c.Env {
@@ -360,9 +377,32 @@ func TestRBAC(t *testing.T) {
 	find(t, objs, "ServiceAccount", "controller-manager")
 	find(t, objs, "ClusterRole", "manager-role")
 
+	var metricsAuth, metricsReader rbacv1.ClusterRole
+	decode(t, find(t, objs, "ClusterRole", "metrics-auth-role"), &metricsAuth)
+	if !allows(metricsAuth.Rules, "authentication.k8s.io", "tokenreviews", "create") {
+		t.Errorf("ClusterRole %s does not allow creating TokenReviews: %+v", metricsAuth.Name, metricsAuth.Rules)
+	}
+	if !allows(metricsAuth.Rules, "authorization.k8s.io", "subjectaccessreviews", "create") {
+		t.Errorf("ClusterRole %s does not allow creating SubjectAccessReviews: %+v", metricsAuth.Name, metricsAuth.Rules)
+	}
+	var mrb rbacv1.ClusterRoleBinding
+	decode(t, find(t, objs, "ClusterRoleBinding", "metrics-auth-rolebinding"), &mrb)
+	if mrb.RoleRef.Kind != "ClusterRole" || mrb.RoleRef.Name != metricsAuth.Name {
+		t.Errorf("ClusterRoleBinding %s refers to %s %q, want ClusterRole %s", mrb.Name, mrb.RoleRef.Kind, mrb.RoleRef.Name, metricsAuth.Name)
+	}
+	sa := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "controller-manager", Namespace: "system"}
+	if len(mrb.Subjects) != 1 || mrb.Subjects[0] != sa {
+		t.Errorf("ClusterRoleBinding %s binds %+v, want only %+v", mrb.Name, mrb.Subjects, sa)
+	}
+	decode(t, find(t, objs, "ClusterRole", "metrics-reader"), &metricsReader)
+	want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
+	if !equality.Semantic.DeepEqual(metricsReader.Rules, want) {
+		t.Errorf("ClusterRole %s has rules %+v, want only GET on /metrics", metricsReader.Name, metricsReader.Rules)
+	}
+
 	var editor, viewer rbacv1.ClusterRole
-	decode(t, find(t, objs, "ClusterRole", "policyherald-editor"), &editor)
-	decode(t, find(t, objs, "ClusterRole", "policyherald-viewer"), &viewer)
+	decode(t, find(t, objs, "ClusterRole", "editor-role"), &editor)
+	decode(t, find(t, objs, "ClusterRole", "viewer-role"), &viewer)
 	for _, l := range []string{"rbac.authorization.k8s.io/aggregate-to-edit", "rbac.authorization.k8s.io/aggregate-to-admin"} {
 		if editor.Labels[l] != "true" {
 			t.Errorf("ClusterRole %s lacks label %s=true", editor.Name, l)
@@ -470,10 +510,10 @@ func TestPrometheus(t *testing.T) {
 	}
 	var metricsPort bool
 	for _, p := range svc.Spec.Ports {
-		metricsPort = metricsPort || (p.Name == "metrics" && p.Port == 8080)
+		metricsPort = metricsPort || (p.Name == "https" && p.Port == 8443)
 	}
 	if !metricsPort {
-		t.Errorf("Service has no port 8080 named metrics: %+v", svc.Spec.Ports)
+		t.Errorf("Service has no port 8443 named https: %+v", svc.Spec.Ports)
 	}
 
 	monitors := ofKind(objs, "ServiceMonitor")
@@ -498,8 +538,20 @@ func checkMonitorSelects(t *testing.T, monitor object, svc *corev1.Service) {
 	if len(endpoints) != 1 {
 		t.Fatalf("ServiceMonitor has %d endpoints, want 1", len(endpoints))
 	}
-	if port, _, _ := unstructured.NestedString(endpoints[0].(map[string]any), "port"); port != "metrics" {
-		t.Errorf("ServiceMonitor scrapes port %q, want metrics", port)
+	ep := endpoints[0].(map[string]any)
+	if port, _, _ := unstructured.NestedString(ep, "port"); port != "https" {
+		t.Errorf("ServiceMonitor scrapes port %q, want https", port)
+	}
+	if scheme, _, _ := unstructured.NestedString(ep, "scheme"); scheme != "https" {
+		t.Errorf("ServiceMonitor scrapes with scheme %q, want https", scheme)
+	}
+	// The operator answers only requests with a bearer token the API server accepts.
+	if f, _, _ := unstructured.NestedString(ep, "bearerTokenFile"); f != "/var/run/secrets/kubernetes.io/serviceaccount/token" {
+		t.Errorf("ServiceMonitor bearerTokenFile = %q, want Prometheus's ServiceAccount token", f)
+	}
+	// The default certificate is self-signed, so nothing could verify it.
+	if skip, _, _ := unstructured.NestedBool(ep, "tlsConfig", "insecureSkipVerify"); !skip {
+		t.Error("ServiceMonitor tlsConfig.insecureSkipVerify is not true, but the default metrics certificate is self-signed")
 	}
 }
 

@@ -2,11 +2,16 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -15,23 +20,39 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/filter"
+	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/secrets"
+	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
 
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=notificationtargets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=notificationtargets/status,verbs=get;update;patch
 
-// NotificationTargetReconciler validates NotificationTargets and reports their health.
+// deliveryFailureThreshold is how many failed attempts in a row turn Ready False.
+const deliveryFailureThreshold = 3
+
+// NotificationTargetReconciler validates NotificationTargets, hands valid ones to the delivery
+// engine, and reports their health.
 type NotificationTargetReconciler struct {
 	Deps
+	Engine *delivery.Engine
+	// PlatformNamespace holds the targets that see every namespace and cluster-scoped reports.
+	PlatformNamespace string
 }
 
-// Reconcile validates one NotificationTarget and records the outcome in its status.
+// Reconcile validates one NotificationTarget, starts, updates or stops its delivery, and records
+// the outcome in its status.
 func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	key := delivery.Key{Kind: "NotificationTarget", Namespace: req.Namespace, Name: req.Name}
 	var t v1alpha1.NotificationTarget
 	if err := r.Client.Get(ctx, req.NamespacedName, &t); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.Engine.Remove(key)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	base := t.DeepCopy()
@@ -41,36 +62,114 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		return ctrl.Result{}, err
 	}
 	t.Status.Channels = counts
+
+	dest, err := r.resolve(ctx, &t)
+	switch {
+	case err != nil || t.Spec.Suspend:
+		r.Engine.Remove(key)
+	case r.Engine.Fingerprint(key) != dest.Fingerprint:
+		r.Engine.Configure(*dest)
+	}
+	if err == nil && !t.Spec.Suspend {
+		err = deliveryHealth(t.Status.Delivery)
+	}
 	return finish(ctx, r.Deps, &t, base, outcome{
-		err:       r.validate(ctx, &t),
+		err:       err,
 		suspended: t.Spec.Suspend,
-		message:   fmt.Sprintf("%s destination is configured", t.Status.Destination),
+		message:   fmt.Sprintf("delivering new results to the %s destination", t.Status.Destination),
 	})
 }
 
-// validate checks what the schema cannot: the Secret and its keys, the CA, the selectors.
-func (r *NotificationTargetReconciler) validate(ctx context.Context, t *v1alpha1.NotificationTarget) error {
+// resolve checks what the schema cannot (the Secret and its keys, the CA, the selectors) and
+// builds the destination the delivery engine runs.
+func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.NotificationTarget) (*delivery.Destination, error) {
 	values, secretName, err := readOptionalSecret(ctx, r.SecretReader, t.Namespace, t.Spec.SecretRef)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kind, settings, err := destination.Resolve(&t.Spec.Destinations, values)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := destination.CheckComplete(kind, settings, secretName); err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := tlsconfig.Build(ctx, r.SecretReader, t.Namespace, t.Spec.TLS); err != nil {
-		return err
+	tlsCfg, err := tlsconfig.Build(ctx, r.SecretReader, t.Namespace, t.Spec.TLS)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkSelector("filter.namespaceSelector", filterSelector(t.Spec.Filter)); err != nil {
-		return err
+		return nil, err
 	}
 	if ns := channelNamespaces(t); ns != nil {
-		return checkSelector("allowedChannels.namespaces.selector", ns.Selector)
+		if err := checkSelector("allowedChannels.namespaces.selector", ns.Selector); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	spec := filter.Spec{MinimumSeverity: t.Spec.MinimumSeverity, MinimumPriority: t.Spec.MinimumPriority, Sources: t.Spec.Sources, Filter: t.Spec.Filter}
+	f, err := filter.Compile(spec)
+	if err != nil {
+		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
+	}
+	all := t.Namespace == r.PlatformNamespace
+	d := &delivery.Destination{
+		UID: t.UID, Kind: "NotificationTarget", Namespace: t.Namespace, Name: t.Name,
+		LedgerName:    ledger.Name("nt", t.Name),
+		Owner:         ownerRef(t, "NotificationTarget"),
+		Filter:        f,
+		Scope:         fingerprint(spec, all),
+		CustomFields:  t.Spec.CustomFields,
+		AllNamespaces: all,
+		SkipExisting:  t.Spec.SkipExistingOnStartup == nil || *t.Spec.SkipExistingOnStartup,
+		Delivery:      t.Status.Delivery,
+		Fingerprint:   fingerprint(t.UID, t.Spec, settingsList(settings), tlsCfg.CA, all),
+	}
+	if r.Engine.Fingerprint(delivery.Key{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}) == d.Fingerprint {
+		return d, nil // unchanged: keep the running sender and its connections
+	}
+	d.Sender, err = sender.New(sender.Config{
+		Type: kind, Destination: &t.Spec.Destinations, Settings: settings, TLS: tlsCfg.Config,
+		Name: t.Namespace + "/" + t.Name,
+	})
+	if err != nil {
+		return nil, conditions.Stalled(v1alpha1.ReasonNotSupported, err.Error())
+	}
+	return d, nil
+}
+
+// deliveryHealth turns repeated failed delivery attempts into a Ready=False reason.
+func deliveryHealth(d *v1alpha1.DeliveryStatus) error {
+	if d == nil || d.ConsecutiveFailures < deliveryFailureThreshold {
+		return nil
+	}
+	return conditions.Transient(v1alpha1.ReasonDeliveryFailing,
+		fmt.Sprintf("%d delivery attempts in a row failed, the last: %s", d.ConsecutiveFailures, d.LastFailureReason))
+}
+
+func ownerRef(o client.Object, kind string) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion: v1alpha1.GroupVersion.String(), Kind: kind, Name: o.GetName(), UID: o.GetUID(),
+		BlockOwnerDeletion: ptr.To(false),
+	}
+}
+
+// fingerprint hashes its arguments' JSON.
+func fingerprint(parts ...any) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, p := range parts {
+		_ = enc.Encode(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func settingsList(s destination.Settings) [][2]string {
+	out := make([][2]string, 0, len(s))
+	for k, v := range s {
+		out = append(out, [2]string{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
 }
 
 // countChannels counts the channels attached to t and how many of them are Ready.

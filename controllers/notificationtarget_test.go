@@ -66,19 +66,21 @@ var _ = Describe("NotificationTarget controller", func() {
 	})
 
 	It("follows its Secret: missing, created, rotated without the needed key", func() {
-		t := slackTarget(ns, "slack", "slack-creds")
+		t := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}}
+		t.Spec.Webhook = &v1alpha1.WebhookDestination{}
+		t.Spec.SecretRef = &v1alpha1.LocalSecretReference{Name: "slack-creds"}
 		Expect(k8sClient.Create(ctx, t)).To(Succeed())
 		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
 		Expect(stalledOf(t)).To(HaveField("Status", metav1.ConditionTrue))
 		Expect(conditionMessage(t)).To(ContainSubstring(`Secret "slack-creds" not found`))
 
-		secret := newSecret(ns, "slack-creds", map[string]string{"url": "https://hooks.slack.com/services/T/B/SECRETTOKEN"})
+		secret := newSecret(ns, "slack-creds", map[string]string{"url": "https://hooks.example.com/services/T/B/SECRETTOKEN"})
 		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 		Expect(stalledOf(t)).To(BeNil())
 
 		By("rotating the Secret to one without the url key")
 		secret.StringData = nil
-		secret.Data = map[string][]byte{"channel": []byte("#alerts")}
+		secret.Data = map[string][]byte{"token": []byte("Bearer SECRETTOKEN")}
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
 		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonSecretKeyMissing))
 		Expect(conditionMessage(t)).To(ContainSubstring("needs url"))
@@ -124,6 +126,14 @@ var _ = Describe("NotificationTarget controller", func() {
 		Expect(k8sClient.Create(ctx, t)).To(Succeed())
 		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
 		Expect(conditionMessage(t)).To(ContainSubstring("filter.namespaceSelector"))
+	})
+
+	It("says which destinations it cannot deliver to yet", func() {
+		newSecret(ns, "slack-creds", map[string]string{"url": "https://hooks.slack.com/services/T/B/X"})
+		t := slackTarget(ns, "slack", "slack-creds")
+		Expect(k8sClient.Create(ctx, t)).To(Succeed())
+		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonNotSupported))
+		Expect(conditionMessage(t)).To(ContainSubstring("slack is not supported yet"))
 	})
 
 	It("stays Ready with reason Suspended while suspended", func() {

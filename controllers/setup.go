@@ -4,10 +4,25 @@ import (
 	"context"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/policyherald/policy-herald/internal/delivery"
 )
 
-// SetupAll registers every reconciler with the manager.
-func SetupAll(ctx context.Context, mgr ctrl.Manager) error {
+// Options configure the controllers.
+type Options struct {
+	// PlatformNamespace holds the NotificationTargets that see every namespace and
+	// cluster-scoped reports; targets elsewhere see only their own namespace.
+	PlatformNamespace string
+	// Delivery tunes the delivery engine.
+	Delivery delivery.Options
+}
+
+// SetupAll registers the delivery engine and every reconciler with the manager.
+func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	engine := delivery.New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache(), opts.Delivery, ctrl.Log.WithName("delivery"))
+	if err := mgr.Add(engine); err != nil {
+		return err
+	}
 	deps := Deps{
 		Client:       mgr.GetClient(),
 		SecretReader: mgr.GetAPIReader(),
@@ -16,7 +31,7 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager) error {
 	for _, r := range []interface {
 		SetupWithManager(context.Context, ctrl.Manager) error
 	}{
-		&NotificationTargetReconciler{Deps: deps},
+		&NotificationTargetReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace},
 		&TargetChannelReconciler{Deps: deps},
 		&EmailReportScheduleReconciler{Deps: deps},
 		&MetricsProfileReconciler{Deps: deps},

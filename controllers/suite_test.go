@@ -9,16 +9,30 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
 )
+
+// platformNamespace is where targets see every namespace.
+const platformNamespace = "policy-herald-system"
+
+// testDeliveryOptions are the production options with intervals short enough for tests.
+func testDeliveryOptions() delivery.Options {
+	o := delivery.DefaultOptions()
+	o.Retry.InitialInterval, o.Retry.MaxInterval, o.Retry.MaxAttempts = 50*time.Millisecond, 200*time.Millisecond, 4
+	o.SweepInterval, o.FlushInterval, o.StatusInterval = time.Second, 200*time.Millisecond, 200*time.Millisecond
+	return o
+}
 
 var (
 	cfg       *rest.Config
@@ -48,23 +62,43 @@ var _ = BeforeSuite(func() {
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 
-	s := scheme.New()
-	k8sClient, err = client.New(cfg, client.Options{Scheme: s})
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme.New()})
 	Expect(err).NotTo(HaveOccurred())
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  s,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.SetupAll(ctx, mgr)).To(Succeed())
-	go func() {
-		defer GinkgoRecover()
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
+	startManager()
 })
 
+// stopManager stops the operator, as a shutdown or lost leadership would.
+var stopManager func()
+
+// startManager runs the operator (controllers and delivery engine) until stopManager.
+func startManager() {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme.New(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		// Fresh controller names per start: controller-runtime refuses duplicate names per process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	mctx, mcancel := context.WithCancel(ctx)
+	Expect(controllers.SetupAll(mctx, mgr, controllers.Options{
+		PlatformNamespace: platformNamespace,
+		Delivery:          testDeliveryOptions(),
+	})).To(Succeed())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mctx)).To(Succeed())
+	}()
+	stopManager = func() {
+		mcancel()
+		<-done
+	}
+}
+
 var _ = AfterSuite(func() {
+	stopManager()
 	cancel()
 	Expect(testEnv.Stop()).To(Succeed())
 })

@@ -32,6 +32,7 @@ const (
 	ReasonDestinationMismatch = "DestinationMismatch"
 	ReasonInvalidSchedule     = "InvalidSchedule"
 	ReasonDeliveryFailing     = "DeliveryFailing"
+	ReasonNotSupported        = "DestinationNotSupported"
 )
 
 // Severity of a policy result, lowest first: info < low < medium < high < critical.
@@ -117,7 +118,9 @@ type TLSConfig struct {
 // Semantics: a value passes when it matches no exclude pattern AND, if include is not empty, it
 // matches at least one include pattern. Exclude therefore always wins over include. An empty or
 // absent list does not filter. A result that lacks the value (for example a cluster-scoped
-// result has no namespace) passes when include is empty and fails when include is set.
+// result has no namespace) passes when include is empty and fails when include is set, unless
+// an include pattern is `*`, which matches anything including nothing (and so an exclude `*`
+// drops it).
 type MatchList struct {
 	// Include lists the patterns a value must match one of. Empty means every value.
 	// +optional
@@ -148,8 +151,9 @@ type SeverityList struct {
 
 // StatusList includes and excludes exact result statuses, with the semantics of MatchList.
 type StatusList struct {
-	// Include lists the statuses a result must have one of. Empty means the default of the
-	// object that uses the filter.
+	// Include lists the statuses a result must have one of. Empty means every status but pass
+	// and skip (results without a status are kept). A list replaces that default: to add pass
+	// results, list fail, warn, error and pass.
 	// +optional
 	// +listType=set
 	Include []ResultStatus `json:"include,omitempty"`
@@ -164,13 +168,14 @@ type StatusList struct {
 // within one rule, include and exclude follow MatchList semantics. A filter can only narrow what
 // its owner may see: it never widens a tenant's view to other namespaces.
 type ResultFilter struct {
-	// Namespaces filters by the namespace of the result's resource (or of the report, for
-	// results without a resource). Wildcards allowed.
+	// Namespaces filters by the namespace of the result's resource (or of the report, when the
+	// resource has no namespace or there is none). Wildcards allowed.
 	// +optional
 	Namespaces *MatchList `json:"namespaces,omitempty"`
 
 	// NamespaceSelector keeps results whose namespace carries matching labels. Cluster-scoped
-	// results do not match a non-empty selector.
+	// results, and results of a namespace that no longer exists, do not match a non-empty
+	// selector.
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 

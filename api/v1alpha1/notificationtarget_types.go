@@ -39,15 +39,16 @@ type NotificationTargetSpec struct {
 	// +optional
 	MinimumPriority Priority `json:"minimumPriority,omitempty"`
 
-	// Sources keeps only results written by these engines (case-insensitive, for example
-	// kyverno, trivy). Empty means every source. Combined with filter.sources, both must pass.
+	// Sources keeps only results written by these engines (case-insensitive, wildcards allowed,
+	// for example kyverno, trivy). Empty means every source. Combined with filter.sources, both
+	// must pass.
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
 	Sources []string `json:"sources,omitempty"`
 
 	// Filter narrows the results further. By default, pass and skip results are not sent; list
-	// them in filter.statuses.include to send them.
+	// them with the statuses you want in filter.statuses.include to send them.
 	// +optional
 	Filter *ResultFilter `json:"filter,omitempty"`
 

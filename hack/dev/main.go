@@ -30,6 +30,7 @@ import (
 	"github.com/policyherald/policy-herald/controllers"
 	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
@@ -77,7 +78,10 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := controllers.SetupAll(ctx, mgr); err != nil {
+	if err := controllers.SetupAll(ctx, mgr, controllers.Options{
+		PlatformNamespace: "policy-herald-system",
+		Delivery:          delivery.DefaultOptions(),
+	}); err != nil {
 		return err
 	}
 	errc := make(chan error, 1)

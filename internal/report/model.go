@@ -46,9 +46,12 @@ type Report struct {
 }
 
 // Key identifies a report across APIs: kind/namespace/name.
-func (r *Report) Key() string { return r.Kind + "/" + r.Namespace + "/" + r.Name }
+func (r *Report) Key() string { return Key(r.Kind, r.Namespace, r.Name) }
 
-// Namespace returns the namespace a result is about: its resource's, else its report's.
+// Key returns the key of the report of kind in namespace with name.
+func Key(kind, namespace, name string) string { return kind + "/" + namespace + "/" + name }
+
+// ResultNamespace returns the namespace a result is about: its resource's, else its report's.
 // Filters use it; tenancy uses the report's namespace, where the producer wrote the result.
 func (r *Report) ResultNamespace(res *Result) string {
 	if res.Resource != nil && res.Resource.Namespace != "" {

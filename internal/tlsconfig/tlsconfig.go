@@ -14,16 +14,23 @@ import (
 	"github.com/policyherald/policy-herald/internal/secrets"
 )
 
+// Config is a TLS client configuration with the CA bundle it was built from.
+type Config struct {
+	*tls.Config
+	// CA is the PEM CA bundle from the Secret, if any; a change of it needs a new client.
+	CA string
+}
+
 // Build returns the TLS client configuration for spec, reading the CA bundle from the Secret in
 // namespace. A nil spec gives the system defaults.
-func Build(ctx context.Context, r client.Reader, namespace string, spec *v1alpha1.TLSConfig) (*tls.Config, error) {
+func Build(ctx context.Context, r client.Reader, namespace string, spec *v1alpha1.TLSConfig) (*Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if spec == nil {
-		return cfg, nil
+		return &Config{Config: cfg}, nil
 	}
 	cfg.InsecureSkipVerify = spec.InsecureSkipVerify //nolint:gosec // the owner asked for it explicitly
 	if spec.CASecretRef == nil {
-		return cfg, nil
+		return &Config{Config: cfg}, nil
 	}
 	ref := spec.CASecretRef
 	values, err := secrets.Read(ctx, r, namespace, ref.Name)
@@ -42,5 +49,5 @@ func Build(ctx context.Context, r client.Reader, namespace string, spec *v1alpha
 			fmt.Sprintf("key %q of Secret %q holds no PEM certificate", ref.Key, ref.Name))
 	}
 	cfg.RootCAs = pool
-	return cfg, nil
+	return &Config{Config: cfg, CA: values[ref.Key]}, nil
 }

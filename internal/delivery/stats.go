@@ -1,0 +1,159 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/sender"
+)
+
+// Stats counts the deliveries of one destination. It starts from the counts in the object's
+// status, so counts survive restarts.
+type Stats struct {
+	mu      sync.Mutex
+	s       v1alpha1.DeliveryStatus
+	written v1alpha1.DeliveryStatus
+	now     func() time.Time
+}
+
+func newStats(initial *v1alpha1.DeliveryStatus, now func() time.Time) *Stats {
+	st := &Stats{now: now}
+	if initial != nil {
+		st.s = *initial.DeepCopy()
+		st.s.Pending = 0
+		st.written = *st.s.DeepCopy()
+	}
+	return st
+}
+
+func (s *Stats) sentBatch(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.s.Sent += int64(n)
+}
+
+func (s *Stats) failedBatch(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.s.Failed += int64(n)
+}
+
+func (s *Stats) succeeded() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := metav1.NewTime(s.now())
+	s.s.LastSuccessTime = &t
+	s.s.ConsecutiveFailures = 0
+}
+
+func (s *Stats) attemptFailed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := metav1.NewTime(s.now())
+	s.s.LastFailureTime = &t
+	s.s.LastFailureReason = failureReason(err)
+	s.s.ConsecutiveFailures++
+}
+
+func (s *Stats) setPending(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.s.Pending = n
+}
+
+// Snapshot returns the current counts.
+func (s *Stats) Snapshot() v1alpha1.DeliveryStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return *s.s.DeepCopy()
+}
+
+// failureReason says why an attempt failed without credentials or full URLs: senders build
+// their errors that way, anything else is reduced to a generic reason.
+func failureReason(err error) string {
+	var se *sender.Error
+	if errors.As(err, &se) {
+		return truncate(se.Reason, 256)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "request timed out"
+	}
+	return "delivery failed"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// statusLoop writes status.delivery when it changed, at most once per interval, so a busy
+// destination does not write its status on every result.
+func (p *pipeline) statusLoop(ctx context.Context) {
+	defer p.done.Done()
+	t := time.NewTicker(p.e.opts.StatusInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			p.writeStatus(final)
+			cancel()
+			return
+		case <-t.C:
+			p.writeStatus(ctx)
+		}
+	}
+}
+
+func (p *pipeline) writeStatus(ctx context.Context) {
+	st := p.stats
+	st.mu.Lock()
+	if equalDelivery(&st.s, &st.written) {
+		st.mu.Unlock()
+		return
+	}
+	snapshot := *st.s.DeepCopy()
+	st.mu.Unlock()
+
+	d := p.config()
+	obj, err := p.e.newObject(d.Kind)
+	if err != nil {
+		p.log.Error(err, "writing delivery status")
+		return
+	}
+	obj.SetNamespace(d.Namespace)
+	obj.SetName(d.Name)
+	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"delivery": snapshot}})
+	if err := p.e.client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		if client.IgnoreNotFound(err) != nil {
+			p.log.Error(err, "writing delivery status; will retry")
+		}
+		return
+	}
+	st.mu.Lock()
+	st.written = snapshot
+	st.mu.Unlock()
+}
+
+func equalDelivery(a, b *v1alpha1.DeliveryStatus) bool {
+	return a.Sent == b.Sent && a.Failed == b.Failed && a.Pending == b.Pending &&
+		a.ConsecutiveFailures == b.ConsecutiveFailures && a.LastFailureReason == b.LastFailureReason &&
+		timeEqual(a.LastSuccessTime, b.LastSuccessTime) && timeEqual(a.LastFailureTime, b.LastFailureTime)
+}
+
+func timeEqual(a, b *metav1.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(b)
+}

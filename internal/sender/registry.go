@@ -1,0 +1,41 @@
+package sender
+
+import (
+	"fmt"
+	"sort"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+)
+
+// factories lists every destination that is implemented. Add a line here with each new file.
+var factories = map[v1alpha1.DestinationType]Factory{
+	v1alpha1.DestinationWebhook: newWebhook,
+}
+
+// New builds the sender for cfg.Type. Its errors are configuration errors: retrying with the
+// same configuration cannot succeed. They never contain URLs, tokens or header values.
+func New(cfg Config) (Sender, error) {
+	if cfg.Type == "" {
+		return nil, fmt.Errorf("no destination type is set")
+	}
+	if cfg.Destination != nil {
+		if t := cfg.Destination.DestinationType(); t != cfg.Type {
+			return nil, fmt.Errorf("destination type %q does not match the destination block set (%q)", cfg.Type, t)
+		}
+	}
+	f, ok := factories[cfg.Type]
+	if !ok {
+		return nil, fmt.Errorf("destination %s is not supported yet", cfg.Type)
+	}
+	return f(cfg)
+}
+
+// Supported returns the destination types New can build, sorted.
+func Supported() []v1alpha1.DestinationType {
+	out := make([]v1alpha1.DestinationType, 0, len(factories))
+	for t := range factories {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

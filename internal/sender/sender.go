@@ -1,0 +1,62 @@
+// Package sender delivers new policy results to destinations. Every destination type is one
+// small file implementing Sender; registry.go maps each type to its constructor.
+//
+// Errors returned by senders are *Error values. Their text names the destination's host only:
+// never a URL path or query, user info, header value or token, so callers may put it in status
+// conditions, events and logs as is.
+package sender
+
+import (
+	"context"
+	"crypto/tls"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// ReportRef names the report a batch of results comes from.
+type ReportRef struct {
+	// Kind is PolicyReport, ClusterPolicyReport, Report or ClusterReport.
+	Kind      string
+	Namespace string // empty for cluster-scoped reports
+	Name      string
+	Labels    map[string]string
+}
+
+// Batch is new results of one report for one destination.
+type Batch struct {
+	Report       ReportRef
+	Results      []report.Result
+	CustomFields map[string]string
+}
+
+// Sender delivers batches to one destination. Implementations are safe for concurrent use.
+type Sender interface {
+	// Send delivers the batch. It returns nil, or an *Error saying whether a retry may succeed.
+	Send(ctx context.Context, b Batch) error
+	// MaxBatch is how many results one Send takes (1 for per-result destinations like webhook).
+	MaxBatch() int
+}
+
+// Runner is implemented by senders with background work (the webhook keepalive); Run blocks
+// until ctx ends. Senders without background work do not implement it.
+type Runner interface {
+	Run(ctx context.Context)
+}
+
+// Config is what a sender is built from.
+type Config struct {
+	Type v1alpha1.DestinationType
+	// Destination is the effective destination (one block set, a channel's overrides applied).
+	Destination *v1alpha1.Destinations
+	// Settings are the effective strings, Secret values included (url, token, ...).
+	Settings destination.Settings
+	// TLS is the client TLS configuration; nil means the system defaults.
+	TLS *tls.Config
+	// Name is namespace/name of the custom resource, for logs.
+	Name string
+}
+
+// Factory builds the sender of one destination type.
+type Factory func(Config) (Sender, error)

@@ -1,0 +1,139 @@
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// webhook posts one ResultDocument per result to any HTTP endpoint.
+//
+// Settings: "url" (required), "token" (optional, from the Secret) sent as the Authorization
+// header value as is, so it must include its scheme, for example "Bearer abc". The token wins
+// over an Authorization entry in the configured headers, as Secret values win over inline ones;
+// with neither, user info in the URL is sent as basic authentication.
+type webhook struct {
+	name    string
+	ep      *endpoint
+	headers http.Header
+	post    *poster
+}
+
+// webhookKeepalive is a webhook that also sends heartbeats; only it implements Runner.
+type webhookKeepalive struct {
+	*webhook
+	interval time.Duration
+	params   map[string]string
+}
+
+func newWebhook(cfg Config) (Sender, error) {
+	var (
+		inlineURL string
+		headers   map[string]string
+	)
+	d := cfg.Destination
+	if d != nil && d.Webhook != nil {
+		inlineURL = d.Webhook.URL
+		headers = d.Webhook.Headers
+	}
+	raw := cfg.Settings["url"]
+	if raw == "" {
+		raw = inlineURL
+	}
+	ep, err := parseEndpoint("webhook url", raw)
+	if err != nil {
+		return nil, err
+	}
+	h, err := buildHeaders(headers)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	secrets := make([]string, 0, len(h)+1)
+	for _, vs := range h {
+		secrets = append(secrets, vs...)
+	}
+	if token := cfg.Settings["token"]; token != "" {
+		if !validHeaderValue(token) {
+			return nil, errors.New("webhook: the token is not a valid header value (control characters or line breaks)")
+		}
+		h.Set("Authorization", token)
+		secrets = append(secrets, token)
+	}
+	w := &webhook{
+		name:    cfg.Name,
+		ep:      ep,
+		headers: h,
+		post:    newPoster(cfg.TLS, newRedactor(ep.url, secrets...)),
+	}
+	if d == nil || d.Webhook == nil || d.Webhook.Keepalive == nil {
+		return w, nil
+	}
+	ka := d.Webhook.Keepalive
+	if ka.Interval.Duration <= 0 {
+		return nil, errors.New("webhook: keepalive interval must be positive")
+	}
+	return &webhookKeepalive{webhook: w, interval: ka.Interval.Duration, params: ka.Params}, nil
+}
+
+// MaxBatch is 1: the webhook posts one document per result.
+func (w *webhook) MaxBatch() int { return 1 }
+
+// Send posts one document per result, in order, and stops at the first failure: the results
+// before it were delivered, so a retry of the whole batch delivers them again (at least once).
+func (w *webhook) Send(ctx context.Context, b Batch) error {
+	for i := range b.Results {
+		body, err := json.Marshal(NewResultDocument(b.Report, &b.Results[i], b.CustomFields))
+		if err != nil {
+			return &Error{Reason: fmt.Sprintf("encoding the webhook document: %v", err)}
+		}
+		if err := w.post.postJSON(ctx, w.ep, w.headers, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run posts a heartbeat every interval until ctx ends. The first one goes out one interval
+// after Run starts. Failures are logged with the logger of ctx and not retried: the next
+// heartbeat is the retry.
+func (w *webhookKeepalive) Run(ctx context.Context) {
+	log := logr.FromContextOrDiscard(ctx).WithValues("target", w.name, "host", w.ep.host)
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := w.heartbeat(ctx, now); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Error(err, "Webhook heartbeat failed", "retryable", IsRetryable(err))
+				continue
+			}
+			log.V(1).Info("Webhook heartbeat sent")
+		}
+	}
+}
+
+// heartbeat posts {"event":"heartbeat","time":"<RFC3339>"} with the keepalive params; event
+// and time cannot be overridden by params.
+func (w *webhookKeepalive) heartbeat(ctx context.Context, now time.Time) error {
+	doc := make(map[string]string, len(w.params)+2)
+	for k, v := range w.params {
+		doc[k] = v
+	}
+	doc["event"] = "heartbeat"
+	doc["time"] = now.UTC().Format(time.RFC3339)
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return &Error{Reason: fmt.Sprintf("encoding the heartbeat: %v", err)}
+	}
+	return w.post.postJSON(ctx, w.ep, w.headers, body)
+}

@@ -1,0 +1,645 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// recorded is one request a test server received.
+type recorded struct {
+	Method, RequestURI, Host string
+	Header                   http.Header
+	Body                     []byte
+	At                       time.Time
+}
+
+// recorder is an http.Handler that records requests and answers with status (200 if 0).
+type recorder struct {
+	mu      sync.Mutex
+	reqs    []recorded
+	status  int
+	headers map[string]string
+	body    string
+	notify  chan struct{}
+}
+
+// newTLSServer is httptest.NewTLSServer without the handshake errors on stderr that the
+// failing TLS tests cause on purpose.
+func newTLSServer(h http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	return srv
+}
+
+func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 100)} }
+
+func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	rc.reqs = append(rc.reqs, recorded{r.Method, r.RequestURI, r.Host, r.Header.Clone(), body, time.Now()})
+	status, headers, respBody := rc.status, rc.headers, rc.body
+	rc.mu.Unlock()
+	for k, v := range headers {
+		w.Header().Set(k, v)
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, respBody)
+	select {
+	case rc.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (rc *recorder) requests() []recorded {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]recorded(nil), rc.reqs...)
+}
+
+func newWebhookSender(t testing.TB, rawURL string, settings destination.Settings, wd *v1alpha1.WebhookDestination, tlsCfg *tls.Config) Sender {
+	t.Helper()
+	if settings == nil {
+		settings = destination.Settings{}
+	}
+	settings["url"] = rawURL
+	if wd == nil {
+		wd = &v1alpha1.WebhookDestination{}
+	}
+	s, err := New(Config{
+		Type:        v1alpha1.DestinationWebhook,
+		Destination: &v1alpha1.Destinations{Webhook: wd},
+		Settings:    settings,
+		TLS:         tlsCfg,
+		Name:        "team-a/hook",
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+var ts = time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC)
+
+func fullResult() report.Result {
+	return report.Result{
+		ID: "r1", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
+		Message: "label app is required", Source: "kyverno", Status: v1alpha1.StatusFail,
+		Severity: v1alpha1.SeverityHigh, Scored: true,
+		Timestamp:  time.Date(2026, 8, 15, 12, 0, 0, 123, time.FixedZone("CEST", 2*3600)),
+		Resource:   &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "test", Name: "nginx", UID: "5d2c"},
+		Properties: map[string]string{"created": "x", "cluster": "from-result"},
+	}
+}
+
+func bareResult() report.Result {
+	return report.Result{ID: "r2", Policy: "p2", Message: "m2", Source: "trivy", Status: v1alpha1.StatusWarn}
+}
+
+func TestWebhookWireFormat(t *testing.T) {
+	rc := newRecorder()
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+
+	s := newWebhookSender(t, srv.URL+"/hooks/in?x=1", destination.Settings{"token": "Bearer abc"},
+		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{
+			"x-env": "prod", "Content-Type": "text/plain", "X-Multi": "a, b",
+		}}}, nil)
+	if s.MaxBatch() != 1 {
+		t.Fatalf("MaxBatch = %d", s.MaxBatch())
+	}
+	if _, ok := s.(Runner); ok {
+		t.Fatal("a webhook without keepalive must not be a Runner")
+	}
+	custom := map[string]string{"cluster": "prod-eu"}
+	b := Batch{
+		Report:       ReportRef{Kind: "PolicyReport", Namespace: "test", Name: "rep-1", Labels: map[string]string{"a": "b"}},
+		Results:      []report.Result{fullResult(), bareResult()},
+		CustomFields: custom,
+	}
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := rc.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("got %d requests, want 2 (one per result)", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.Method != http.MethodPost || r.RequestURI != "/hooks/in?x=1" {
+			t.Errorf("request line %s %s", r.Method, r.RequestURI)
+		}
+		want := map[string]string{
+			"Content-Type": "application/json", "User-Agent": "policy-herald",
+			"X-Env": "prod", "X-Multi": "a, b", "Authorization": "Bearer abc",
+		}
+		for k, v := range want {
+			if got := r.Header.Values(k); len(got) != 1 || got[0] != v {
+				t.Errorf("header %s = %q, want %q", k, got, v)
+			}
+		}
+	}
+
+	wantFull := ResultDocument{
+		ID: "r1", Policy: "require-labels", Rule: "check-app", Status: "fail", Severity: "high",
+		Category: "Best Practices", Message: "label app is required", Scored: true, Source: "kyverno",
+		Timestamp: "2026-08-15T10:00:00Z", Priority: "error",
+		Resource:     &DocumentResource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "test", Name: "nginx", UID: "5d2c"},
+		Report:       DocumentReport{Kind: "PolicyReport", Namespace: "test", Name: "rep-1"},
+		Properties:   map[string]string{"created": "x", "cluster": "from-result"},
+		CustomFields: map[string]string{"cluster": "prod-eu"},
+	}
+	wantBare := ResultDocument{
+		ID: "r2", Policy: "p2", Status: "warn", Message: "m2", Source: "trivy", Priority: "warning",
+		Report:       DocumentReport{Kind: "PolicyReport", Namespace: "test", Name: "rep-1"},
+		CustomFields: map[string]string{"cluster": "prod-eu"},
+	}
+	checkDoc(t, reqs[0].Body, wantFull, []string{"id", "policy", "rule", "status", "severity", "category", "message",
+		"scored", "source", "timestamp", "priority", "resource", "report", "properties", "customFields"})
+	checkDoc(t, reqs[1].Body, wantBare, []string{"id", "policy", "rule", "status", "message", "scored", "source",
+		"priority", "report", "customFields"})
+
+	// A cluster-scoped report, no custom fields, an empty resource and empty properties.
+	rc.reqs = nil
+	r := bareResult()
+	r.Resource = &report.Resource{}
+	r.Properties = map[string]string{}
+	if err := s.Send(context.Background(), Batch{Report: ReportRef{Kind: "ClusterPolicyReport", Name: "c"}, Results: []report.Result{r}}); err != nil {
+		t.Fatal(err)
+	}
+	checkDoc(t, rc.requests()[0].Body, ResultDocument{ID: "r2", Policy: "p2", Status: "warn", Message: "m2", Source: "trivy",
+		Priority: "warning", Report: DocumentReport{Kind: "ClusterPolicyReport", Name: "c"}},
+		[]string{"id", "policy", "rule", "status", "message", "scored", "source", "priority", "report"})
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal(rc.requests()[0].Body, &raw)
+	if string(raw["report"]) != `{"kind":"ClusterPolicyReport","name":"c"}` {
+		t.Errorf("report = %s", raw["report"])
+	}
+
+	// An empty batch sends nothing.
+	rc.reqs = nil
+	if err := s.Send(context.Background(), Batch{}); err != nil || len(rc.requests()) != 0 {
+		t.Fatalf("empty batch: err=%v requests=%d", err, len(rc.requests()))
+	}
+}
+
+// checkDoc decodes body strictly into a ResultDocument, compares it with want and checks the
+// exact set of top-level keys (so omitted fields are really absent).
+func checkDoc(t *testing.T, body []byte, want ResultDocument, keys []string) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var got ResultDocument
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("document\n got %+v\nwant %+v", got, want)
+		if !reflect.DeepEqual(got.Resource, want.Resource) {
+			t.Errorf("resource got %+v want %+v", got.Resource, want.Resource)
+		}
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	var gotKeys []string
+	for k := range m {
+		gotKeys = append(gotKeys, k)
+	}
+	sort.Strings(gotKeys)
+	sort.Strings(keys)
+	if !reflect.DeepEqual(gotKeys, keys) {
+		t.Errorf("keys %v, want %v in %s", gotKeys, keys, body)
+	}
+}
+
+func TestWebhookTokenWinsOverAuthorizationHeader(t *testing.T) {
+	rc := newRecorder()
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	s := newWebhookSender(t, srv.URL, destination.Settings{"token": "Bearer from-secret"},
+		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"authorization": "Bearer inline", "User-Agent": "custom"}}}, nil)
+	if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
+		t.Fatal(err)
+	}
+	h := rc.requests()[0].Header
+	if got := h.Values("Authorization"); len(got) != 1 || got[0] != "Bearer from-secret" {
+		t.Errorf("Authorization = %q", got)
+	}
+	if got := h.Get("User-Agent"); got != "custom" {
+		t.Errorf("configured User-Agent should win, got %q", got)
+	}
+}
+
+func TestWebhookTLS(t *testing.T) {
+	rc := newRecorder()
+	srv := newTLSServer(rc)
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	b := Batch{Results: []report.Result{bareResult()}}
+
+	t.Run("trusted CA", func(t *testing.T) {
+		s := newWebhookSender(t, srv.URL+"/x", nil, nil, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool})
+		if err := s.Send(context.Background(), b); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	})
+	t.Run("unknown CA is not retryable", func(t *testing.T) {
+		for _, cfg := range []*tls.Config{nil, {MinVersion: tls.VersionTLS12}} {
+			s := newWebhookSender(t, srv.URL+"/x", nil, nil, cfg)
+			err := s.Send(context.Background(), b)
+			var e *Error
+			if !errors.As(err, &e) || e.Retryable || !strings.Contains(e.Reason, "TLS certificate rejected") {
+				t.Fatalf("got %#v", err)
+			}
+		}
+	})
+	t.Run("wrong host name is not retryable", func(t *testing.T) {
+		s := newWebhookSender(t, srv.URL+"/x", nil, nil, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: "other.example"})
+		if err := s.Send(context.Background(), b); err == nil || IsRetryable(err) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("insecureSkipVerify", func(t *testing.T) {
+		s := newWebhookSender(t, srv.URL+"/x", nil, nil, &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}) //nolint:gosec // test
+		if err := s.Send(context.Background(), b); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	})
+	t.Run("https to a plain http server is not retryable", func(t *testing.T) {
+		plain := httptest.NewServer(rc)
+		defer plain.Close()
+		s := newWebhookSender(t, strings.Replace(plain.URL, "http://", "https://", 1), nil, nil, nil)
+		err := s.Send(context.Background(), b)
+		if err == nil || IsRetryable(err) || !strings.Contains(err.Error(), "did not answer with TLS") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestWebhookProxyFromEnvironment(t *testing.T) {
+	proxy := newRecorder()
+	psrv := httptest.NewServer(proxy)
+	defer psrv.Close()
+	t.Setenv("HTTP_PROXY", psrv.URL)
+	t.Setenv("http_proxy", psrv.URL)
+	t.Setenv("NO_PROXY", "")
+	t.Setenv("no_proxy", "")
+
+	s := newWebhookSender(t, "http://webhook.invalid/path?q=1", destination.Settings{"token": "Bearer abc"}, nil, nil)
+	if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
+		t.Fatalf("Send through proxy: %v", err)
+	}
+	reqs := proxy.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("proxy got %d requests", len(reqs))
+	}
+	r := reqs[0]
+	if r.RequestURI != "http://webhook.invalid/path?q=1" || r.Host != "webhook.invalid" || r.Method != http.MethodPost {
+		t.Errorf("proxy saw %s %s (Host %s)", r.Method, r.RequestURI, r.Host)
+	}
+	if r.Header.Get("Authorization") != "Bearer abc" || !json.Valid(r.Body) {
+		t.Errorf("proxy saw headers %v body %s", r.Header, r.Body)
+	}
+
+	// NO_PROXY is honoured too, read when the sender is built.
+	t.Setenv("NO_PROXY", "webhook.invalid")
+	s = newWebhookSender(t, "http://webhook.invalid/path", nil, nil, nil)
+	err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
+	if err == nil || len(proxy.requests()) != 1 {
+		t.Fatalf("NO_PROXY: err=%v, proxy requests=%d", err, len(proxy.requests()))
+	}
+}
+
+func TestWebhookErrorClassification(t *testing.T) {
+	fixed := time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name       string
+		status     int
+		headers    map[string]string
+		body       string
+		retryable  bool
+		retryAfter time.Duration
+		reason     string
+	}{
+		{"429 seconds", 429, map[string]string{"Retry-After": "120"}, "", true, 120 * time.Second, ": 429 Too Many Requests (retry after 2m0s)"},
+		{"429 date", 429, map[string]string{"Retry-After": "Sat, 15 Aug 2026 10:01:30 GMT"}, "", true, 90 * time.Second, ": 429 Too Many Requests (retry after 1m30s)"},
+		{"429 without header", 429, nil, "", true, 0, ": 429 Too Many Requests"},
+		{"503", 503, nil, "<html>down</html>", true, 0, ": 503 Service Unavailable"},
+		{"500", 500, nil, "", true, 0, ": 500 Internal Server Error"},
+		{"408", 408, nil, "", true, 0, ": 408 Request Timeout"},
+		{"400 with body", 400, nil, "{\"error\":\n  \"invalid payload\"}\n", false, 0, `: 400 Bad Request: {"error": "invalid payload"}`},
+		{"404 no body", 404, nil, "", false, 0, ": 404 Not Found"},
+		{"302 not followed", 302, map[string]string{"Location": "/elsewhere"}, "", false, 0, ": 302 Found (redirects are not followed; configure the final URL)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rc := newRecorder()
+			rc.status, rc.headers, rc.body = c.status, c.headers, c.body
+			srv := httptest.NewServer(rc)
+			defer srv.Close()
+			s := newWebhookSender(t, srv.URL+"/hook", nil, nil, nil)
+			s.(*webhook).post.now = func() time.Time { return fixed }
+			err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("got %T %v", err, err)
+			}
+			host := strings.TrimPrefix(srv.URL, "http://")
+			if want := "POST to " + host + c.reason; e.Reason != want {
+				t.Errorf("reason %q\n  want %q", e.Reason, want)
+			}
+			if e.Retryable != c.retryable || e.RetryAfter != c.retryAfter || e.StatusCode != c.status {
+				t.Errorf("got %+v", e)
+			}
+			if n := len(rc.requests()); n != 1 {
+				t.Errorf("server got %d requests, want 1 (no redirect followed)", n)
+			}
+		})
+	}
+
+	t.Run("long 400 body is cut", func(t *testing.T) {
+		rc := newRecorder()
+		rc.status, rc.body = 400, strings.Repeat("x", 5000)
+		srv := httptest.NewServer(rc)
+		defer srv.Close()
+		err := newWebhookSender(t, srv.URL, nil, nil, nil).Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
+		_, ex, _ := strings.Cut(err.Error(), "Bad Request: ")
+		if ex != strings.Repeat("x", excerptBytes)+"…" {
+			t.Fatalf("excerpt %d bytes: %q", len(ex), ex)
+		}
+	})
+}
+
+func TestWebhookTransportErrors(t *testing.T) {
+	b := Batch{Results: []report.Result{bareResult()}}
+	t.Run("connection refused", func(t *testing.T) {
+		addr := closedAddr(t)
+		err := newWebhookSender(t, "http://"+addr+"/hook", nil, nil, nil).Send(context.Background(), b)
+		var e *Error
+		if !errors.As(err, &e) || !e.Retryable || e.StatusCode != 0 || !strings.HasPrefix(e.Reason, "POST to "+addr+": ") {
+			t.Fatalf("got %#v", err)
+		}
+	})
+	t.Run("canceled", func(t *testing.T) {
+		srv := httptest.NewServer(newRecorder())
+		defer srv.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := newWebhookSender(t, srv.URL, nil, nil, nil).Send(ctx, b)
+		if !IsRetryable(err) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		release := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+		defer srv.Close()
+		defer close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		err := newWebhookSender(t, srv.URL, nil, nil, nil).Send(ctx, b)
+		if !IsRetryable(err) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// secretParts are the pieces of the URL and credentials no error may show.
+var secretParts = []string{"alice", "hunter2pw", "services", "SECRETPATH", "SECRETQUERY", "SECRETTOKEN", "SECRETHEADER", "token="}
+
+func assertNoSecrets(t *testing.T, what, s string) {
+	t.Helper()
+	for _, p := range secretParts {
+		if strings.Contains(s, p) {
+			t.Errorf("%s leaks %q: %s", what, p, s)
+		}
+	}
+}
+
+func TestErrorsNeverShowSecrets(t *testing.T) {
+	// The server echoes everything it got back in the body of a 400.
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "bad request %s %s auth=%s key=%s user=%s pass=%s",
+			r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"), u, p)
+	})
+	plain := httptest.NewServer(echo)
+	defer plain.Close()
+	secure := newTLSServer(echo)
+	defer secure.Close()
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer slow.Close()
+	defer close(hang)
+
+	withSecrets := func(base string) string {
+		scheme, host, _ := strings.Cut(base, "://")
+		return scheme + "://alice:hunter2pw@" + host + "/services/SECRETPATH?token=SECRETQUERY"
+	}
+	wd := &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Api-Key": "SECRETHEADER"}}}
+	cases := map[string]struct {
+		url     string
+		timeout time.Duration
+	}{
+		"400 echo":           {url: withSecrets(plain.URL)},
+		"bad certificate":    {url: withSecrets(secure.URL)},
+		"connection refused": {url: withSecrets("https://" + closedAddr(t))},
+		"timeout":            {url: withSecrets(slow.URL), timeout: 50 * time.Millisecond},
+		"no such host":       {url: "https://alice:hunter2pw@host.invalid/services/SECRETPATH?token=SECRETQUERY"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := newWebhookSender(t, c.url, destination.Settings{"token": "Bearer SECRETTOKEN"}, wd, nil)
+			ctx := context.Background()
+			if c.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, c.timeout)
+				defer cancel()
+			}
+			err := s.Send(ctx, Batch{Results: []report.Result{bareResult()}})
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			assertNoSecrets(t, "Error()", err.Error())
+			assertNoSecrets(t, "%+v", fmt.Sprintf("%+v", err))
+			if u := errors.Unwrap(err); u != nil {
+				assertNoSecrets(t, "Unwrap()", u.Error())
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestKeepalive(t *testing.T) {
+	rc := newRecorder()
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	const interval = 50 * time.Millisecond
+	s := newWebhookSender(t, srv.URL+"/beat", destination.Settings{"token": "Bearer abc"}, &v1alpha1.WebhookDestination{
+		HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Env": "prod"}},
+		Keepalive: &v1alpha1.Keepalive{
+			Interval: metav1.Duration{Duration: interval},
+			Params:   map[string]string{"cluster": "prod-eu", "event": "not-overridable"},
+		},
+	}, nil)
+	runner, ok := s.(Runner)
+	if !ok {
+		t.Fatal("a webhook with keepalive must be a Runner")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { runner.Run(ctx); close(done) }()
+
+	for i := 0; i < 3; i++ {
+		select {
+		case <-rc.notify:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("heartbeat %d did not come", i+1)
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	reqs := rc.requests()
+	if reqs[0].At.Sub(start) < interval*8/10 {
+		t.Errorf("first heartbeat after %v, want about one interval", reqs[0].At.Sub(start))
+	}
+	for i, r := range reqs {
+		if r.Method != http.MethodPost || r.RequestURI != "/beat" || r.Header.Get("Authorization") != "Bearer abc" ||
+			r.Header.Get("X-Env") != "prod" || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("heartbeat %d: %s %s %v", i, r.Method, r.RequestURI, r.Header)
+		}
+		var doc map[string]string
+		if err := json.Unmarshal(r.Body, &doc); err != nil {
+			t.Fatalf("heartbeat %s: %v", r.Body, err)
+		}
+		tm, err := time.Parse(time.RFC3339, doc["time"])
+		if len(doc) != 3 || doc["event"] != "heartbeat" || doc["cluster"] != "prod-eu" || err != nil ||
+			tm.Before(start.Add(-time.Second).Truncate(time.Second)) || tm.After(time.Now()) || !strings.HasSuffix(doc["time"], "Z") {
+			t.Errorf("heartbeat %d: %s", i, r.Body)
+		}
+		if i > 0 {
+			if gap := r.At.Sub(reqs[i-1].At); gap < interval/2 {
+				t.Errorf("heartbeats %d and %d only %v apart", i-1, i, gap)
+			}
+		}
+	}
+	n := len(rc.requests())
+	time.Sleep(3 * interval)
+	if m := len(rc.requests()); m != n {
+		t.Errorf("%d heartbeats after Run returned", m-n)
+	}
+}
+
+func TestKeepaliveLogsFailuresWithoutSecrets(t *testing.T) {
+	rc := newRecorder()
+	rc.status = http.StatusInternalServerError
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	scheme, host, _ := strings.Cut(srv.URL, "://")
+	s := newWebhookSender(t, scheme+"://alice:hunter2pw@"+host+"/services/SECRETPATH?token=SECRETQUERY",
+		destination.Settings{"token": "Bearer SECRETTOKEN"}, &v1alpha1.WebhookDestination{
+			Keepalive: &v1alpha1.Keepalive{Interval: metav1.Duration{Duration: 20 * time.Millisecond}},
+		}, nil)
+
+	var mu sync.Mutex
+	var logs []string
+	logger := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		logs = append(logs, args)
+		mu.Unlock()
+	}, funcr.Options{Verbosity: 1})
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), logger))
+	done := make(chan struct{})
+	go func() { s.(Runner).Run(ctx); close(done) }()
+	for i := 0; i < 2; i++ {
+		select {
+		case <-rc.notify:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no heartbeat")
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // let the failure be logged
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logs) == 0 {
+		t.Fatal("nothing logged")
+	}
+	for _, l := range logs {
+		assertNoSecrets(t, "log", l)
+		if !strings.Contains(l, "Webhook heartbeat failed") || !strings.Contains(l, `"host"="`+host+`"`) ||
+			!strings.Contains(l, "500 Internal Server Error") || !strings.Contains(l, `"target"="team-a/hook"`) {
+			t.Errorf("log line: %s", l)
+		}
+	}
+}
+
+func BenchmarkWebhookSend(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	s := newWebhookSender(b, srv.URL+"/hook", destination.Settings{"token": "Bearer abc"},
+		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Env": "prod"}}}, nil)
+	batch := Batch{
+		Report:       ReportRef{Kind: "PolicyReport", Namespace: "test", Name: "rep-1"},
+		Results:      []report.Result{fullResult()},
+		CustomFields: map[string]string{"cluster": "prod-eu"},
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Send(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
