@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -13,9 +14,13 @@ import (
 	. "github.com/onsi/gomega"
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
@@ -325,6 +330,54 @@ var _ = Describe("Delivery", func() {
 		Expect(k8sClient.Create(ctx, u)).To(Succeed())
 		Eventually(func() int { return len(rcv.received()) }).Should(Equal(14))
 		Consistently(func() int { return len(rcv.received()) }, quiet).Should(Equal(14))
+	})
+
+	It("delivers from the leader only and fails over to a standby replica", func() {
+		rcv := newReceiver()
+		readyTarget(webhookTarget(ns, "hook", rcv.URL))
+		first, second, third := result(ns, "first", "fail", "x"), result(ns, "second", "fail", "x"), result(ns, "third", "fail", "x")
+		rep := createReport(ns, "r", first)
+		Eventually(rcv.received).Should(Equal([]string{"first/fail/x"}))
+
+		By("starting a standby replica")
+		standby := newManager()
+		setResults(rep, first, second)
+		Eventually(rcv.received).Should(Equal([]string{"first/fail/x", "second/fail/x"}))
+		Consistently(rcv.received, quiet).Should(HaveLen(2), "the standby sends nothing")
+
+		By("stopping the leader")
+		stopManager()
+		stopManager = standby
+		setResults(rep, first, second, third)
+		Eventually(rcv.received).Should(Equal([]string{"first/fail/x", "second/fail/x", "third/fail/x"}))
+		Consistently(rcv.received, quiet).Should(HaveLen(3))
+	})
+
+	It("starts watching a report API installed after the operator started", func() {
+		crd := &unstructured.Unstructured{}
+		crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+		crd.SetName("clusterreports.openreports.io")
+		stopManager()
+		Expect(k8sClient.Delete(ctx, crd)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(crd), crd)) }).Should(BeTrue())
+		startManager()
+
+		rcv := newReceiver()
+		ensurePlatformNamespace()
+		pt := webhookTarget(platformNamespace, "late-"+ns, rcv.URL)
+		pt.Spec.Filter = &v1alpha1.ResultFilter{Policies: &v1alpha1.MatchList{Include: []string{ns + "-*"}}}
+		readyTarget(pt)
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, pt)).To(Succeed()) })
+
+		_, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("..", "hack", "crds", "openreports.io_clusterreports.yaml")}})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() error {
+			return k8sClient.Create(ctx, &openreportsv1alpha1.ClusterReport{
+				ObjectMeta: metav1.ObjectMeta{Name: ns + "-late"}, Source: "kube-bench",
+				Results: []openreportsv1alpha1.ReportResult{{Policy: ns + "-late", Result: "fail", Description: "installed later"}},
+			})
+		}).Should(Succeed())
+		Eventually(rcv.received).Should(Equal([]string{ns + "-late/fail/installed later"}))
 	})
 })
 

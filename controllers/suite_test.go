@@ -31,6 +31,9 @@ func testDeliveryOptions() delivery.Options {
 	o := delivery.DefaultOptions()
 	o.Retry.InitialInterval, o.Retry.MaxInterval, o.Retry.MaxAttempts = 50*time.Millisecond, 200*time.Millisecond, 4
 	o.SweepInterval, o.FlushInterval, o.StatusInterval = time.Second, 200*time.Millisecond, 200*time.Millisecond
+	// A tiny queue, so every spec with more results than this also exercises the full-queue
+	// path (results left for the next sweep).
+	o.QueueSize = 4
 	return o
 }
 
@@ -71,13 +74,27 @@ var _ = BeforeSuite(func() {
 // stopManager stops the operator, as a shutdown or lost leadership would.
 var stopManager func()
 
-// startManager runs the operator (controllers and delivery engine) until stopManager.
+// startManager runs the operator (controllers and delivery engine) until stopManager, with
+// leader election as in production.
 func startManager() {
+	stopManager = newManager()
+}
+
+// newManager starts an operator replica and returns what stops it. It delivers only once it
+// leads.
+func newManager() (stop func()) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme.New(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// Fresh controller names per start: controller-runtime refuses duplicate names per process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
+		LeaderElection:                true,
+		LeaderElectionID:              "policy-herald-test",
+		LeaderElectionNamespace:       "default",
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 ptr.To(3 * time.Second),
+		RenewDeadline:                 ptr.To(2 * time.Second),
+		RetryPeriod:                   ptr.To(200 * time.Millisecond),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	mctx, mcancel := context.WithCancel(ctx)
@@ -91,7 +108,7 @@ func startManager() {
 		defer close(done)
 		Expect(mgr.Start(mctx)).To(Succeed())
 	}()
-	stopManager = func() {
+	return func() {
 		mcancel()
 		<-done
 	}
