@@ -294,6 +294,21 @@ var _ = Describe("Delivery", func() {
 		Consistently(rcv.received, quiet).Should(HaveLen(3))
 	})
 
+	It("sends what appeared after a target was created, even if no replica ran in between", func() {
+		rcv := newReceiver()
+		createReport(ns, "old", result(ns, "old", "fail", "existed before the target"))
+		time.Sleep(1100 * time.Millisecond) // creation times have one-second resolution
+		stopManager()
+		t := webhookTarget(ns, "hook", rcv.URL)
+		Expect(k8sClient.Create(ctx, t)).To(Succeed())
+		time.Sleep(1100 * time.Millisecond)
+		createReport(ns, "new", result(ns, "new", "fail", "appeared while down"))
+		startManager()
+		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		Eventually(rcv.received).Should(Equal([]string{"new/fail/appeared while down"}))
+		Consistently(rcv.received, quiet).Should(HaveLen(1))
+	})
+
 	It("reads openreports.io Reports and ClusterReports", func() {
 		rcv := newReceiver()
 		ensurePlatformNamespace()

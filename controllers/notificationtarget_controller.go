@@ -120,6 +120,7 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 		Scope:         fingerprint(spec, all),
 		CustomFields:  t.Spec.CustomFields,
 		AllNamespaces: all,
+		Created:       t.CreationTimestamp.Time,
 		SkipExisting:  t.Spec.SkipExistingOnStartup == nil || *t.Spec.SkipExistingOnStartup,
 		Delivery:      t.Status.Delivery,
 		Fingerprint:   fingerprint(t.UID, t.Spec, settingsList(settings), tlsCfg.CA, all),

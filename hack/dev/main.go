@@ -1,15 +1,20 @@
 // Command dev runs Policy Herald on a throwaway local control plane: it starts kube-apiserver and
 // etcd (built by hack/control-plane.sh; KUBEBUILDER_ASSETS points at them), installs Policy
-// Herald's CRDs and the report CRDs, applies config/samples, runs the operator, and prints the
-// health of every Policy Herald object as it changes. Ctrl-C stops everything it started.
+// Herald's CRDs and the report CRDs, applies config/samples, starts a webhook receiver on
+// 127.0.0.1:8099 that prints every result it gets, runs the operator, then applies the real
+// reports in testdata/reports and shows them arriving, with the health of every Policy Herald
+// object as it changes. Ctrl-C stops everything it started.
 //
 // Run it with `make run`. While it runs, .dev/kubeconfig reaches the control plane.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,6 +37,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/sender"
 )
 
 const fieldOwner = client.FieldOwner("policy-herald-dev")
@@ -84,11 +90,87 @@ func run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	stopReceiver, err := startReceiver(receiverAddr)
+	if err != nil {
+		return err
+	}
+	defer stopReceiver()
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()
 	fmt.Println("operator running; metrics on http://127.0.0.1:8080/metrics; Ctrl-C stops everything")
+	go applyReportsWhenReady(ctx, c)
 	watchHealth(ctx, c)
 	return <-errc
+}
+
+// receiverAddr is where the sample webhook target (config/samples) delivers.
+const receiverAddr = "127.0.0.1:8099"
+
+// startReceiver serves a webhook endpoint that prints each result it receives.
+func startReceiver(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("starting the webhook receiver: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var d sender.ResultDocument
+		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if d.ID == "" {
+			fmt.Printf("receiver: %s\n", "heartbeat")
+			return
+		}
+		where := d.Report.Namespace + "/" + d.Report.Name
+		if d.Resource != nil {
+			where = d.Resource.Kind + " " + d.Resource.Namespace + "/" + d.Resource.Name
+		}
+		fmt.Printf("receiver: %-5s %-8s %-7s %s on %s %s\n", or(string(d.Status), "-"), or(string(d.Severity), "-"), d.Source,
+			truncate(strings.Trim(d.Policy+"/"+d.Rule, "/"), 60), where, truncate(d.Message, 60))
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Printf("webhook receiver listening on http://%s\n", addr)
+	return func() { _ = srv.Close() }, nil
+}
+
+func or(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// applyReportsWhenReady applies the real reports once the sample webhook target delivers, so
+// its results are new to it and arrive at the receiver.
+func applyReportsWhenReady(ctx context.Context, c client.Client) {
+	key := client.ObjectKey{Namespace: "policy-herald-system", Name: "platform-webhook"}
+	for ctx.Err() == nil {
+		var t v1alpha1.NotificationTarget
+		if c.Get(ctx, key, &t) == nil && conditions.IsReady(&t) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// Creation times have one-second resolution: make the reports clearly newer than the target.
+	time.Sleep(1100 * time.Millisecond)
+	files, _ := filepath.Glob(filepath.Join("testdata", "reports", "*.yaml"))
+	applied, err := apply.Files(ctx, c, files, "default", fieldOwner)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		return
+	}
+	for _, u := range applied {
+		fmt.Printf("applied %s %s/%s\n", u.GetKind(), u.GetNamespace(), u.GetName())
+	}
 }
 
 // writeKubeconfig writes a kubeconfig of an admin user, so kubectl can look while this runs.
@@ -145,7 +227,11 @@ func healthTable(ctx context.Context, c client.Client) (string, error) {
 			if cond := conditions.Ready(obj); cond != nil {
 				ready, reason, message = string(cond.Status), cond.Reason, cond.Message
 			}
-			rows = append(rows, fmt.Sprintf("%s\t%s/%s\t%s\t%s\t%s", kind, obj.GetNamespace(), obj.GetName(), ready, reason, message))
+			delivered := ""
+			if t, ok := obj.(*v1alpha1.NotificationTarget); ok && t.Status.Delivery != nil {
+				delivered = fmt.Sprintf("%d/%d/%d", t.Status.Delivery.Sent, t.Status.Delivery.Failed, t.Status.Delivery.Pending)
+			}
+			rows = append(rows, fmt.Sprintf("%s\t%s/%s\t%s\t%s\t%s\t%s", kind, obj.GetNamespace(), obj.GetName(), ready, reason, delivered, message))
 			return nil
 		})
 		if err != nil {
@@ -155,7 +241,7 @@ func healthTable(ctx context.Context, c client.Client) (string, error) {
 	sort.Strings(rows)
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KIND\tNAME\tREADY\tREASON\tMESSAGE")
+	fmt.Fprintln(w, "KIND\tNAME\tREADY\tREASON\tSENT/FAILED/PENDING\tMESSAGE")
 	for _, r := range rows {
 		fmt.Fprintln(w, r)
 	}

@@ -77,6 +77,9 @@ type Destination struct {
 	// a destination that skips existing results absorbs what newly comes into view.
 	Scope        string
 	CustomFields map[string]string
+	// Created is when the destination object was created: results of reports created later are
+	// never "existing" to it, even when the operator first sees them after a downtime.
+	Created time.Time
 	// AllNamespaces lets a destination of the platform namespace see every namespace and
 	// cluster-scoped reports; any other sees only reports of its own namespace.
 	AllNamespaces bool
@@ -238,6 +241,9 @@ func (e *Engine) start(d Destination) error {
 		inflight: map[string]struct{}{},
 		cancel:   cancel,
 	}
+	// Decide what existed before the pipeline is registered, so no report event can queue an
+	// existing result first; events in between are picked up by the offer below.
+	p.baseline(e.snapshot(), l.Exists())
 	e.mu.Lock()
 	if old, ok := e.pipelines[d.Key()]; ok {
 		e.mu.Unlock()
@@ -248,18 +254,35 @@ func (e *Engine) start(d Destination) error {
 	e.pipelines[d.Key()] = p
 	e.mu.Unlock()
 
-	p.baseline(e.snapshot(), l.Exists())
+	p.ctx = pctx
 	p.done.Add(e.opts.Workers + 2)
 	for range e.opts.Workers {
 		go p.work(pctx)
 	}
 	go p.flushLoop(pctx)
 	go p.statusLoop(pctx)
-	if r, ok := d.Sender.(sender.Runner); ok {
-		go r.Run(pctx)
-	}
+	p.runnerMu.Lock()
+	p.startRunner(d.Sender)
+	p.runnerMu.Unlock()
 	p.offer(e.snapshot()...)
 	return nil
+}
+
+// startRunner runs the background work of a sender (the webhook keepalive) until the sender is
+// replaced or the pipeline stops. The caller holds runnerMu.
+func (p *pipeline) startRunner(s sender.Sender) {
+	if p.stopRunner != nil {
+		p.stopRunner()
+		p.stopRunner = nil
+	}
+	r, ok := s.(sender.Runner)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	p.stopRunner = func() { cancel(); <-done }
 }
 
 // baseline decides what counts as existing when a destination starts: on its very first start
@@ -267,9 +290,15 @@ func (e *Engine) start(d Destination) error {
 // records the results it sees now as handled.
 func (p *pipeline) baseline(reports []*report.Report, ranBefore bool) {
 	d := p.config()
-	if d.SkipExisting && (!ranBefore || p.ledger.Scope() != d.Scope) {
-		n := p.absorb(reports)
+	switch {
+	case !d.SkipExisting:
+	case !ranBefore:
+		n := p.absorb(reports, d.Created)
 		p.log.Info("existing results will not be sent", "results", n)
+	case p.ledger.Scope() != d.Scope:
+		// What the destination selects changed: what now comes into view existed before.
+		n := p.absorb(reports, p.e.now())
+		p.log.Info("results newly selected by the changed destination will not be sent", "results", n)
 	}
 	p.ledger.SetScope(d.Scope)
 }
@@ -283,6 +312,9 @@ func (e *Engine) update(p *pipeline, d Destination) {
 		p.baseline(e.snapshot(), true)
 	}
 	if old.Sender != d.Sender {
+		p.runnerMu.Lock()
+		p.startRunner(d.Sender)
+		p.runnerMu.Unlock()
 		if c, ok := old.Sender.(interface{ Close() }); ok {
 			c.Close()
 		}
@@ -293,6 +325,11 @@ func (e *Engine) update(p *pipeline, d Destination) {
 func (p *pipeline) stop() {
 	p.cancel()
 	p.done.Wait()
+	p.runnerMu.Lock()
+	if p.stopRunner != nil {
+		p.stopRunner()
+	}
+	p.runnerMu.Unlock()
 	if c, ok := p.config().Sender.(interface{ Close() }); ok {
 		c.Close()
 	}

@@ -35,8 +35,12 @@ type pipeline struct {
 	inflight map[string]struct{} // queued or being sent
 	backlog  int                 // new results that did not fit the queue at the last offer
 
+	ctx    context.Context
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+
+	runnerMu   sync.Mutex
+	stopRunner func() // stops the current sender's background work
 }
 
 func (p *pipeline) config() *Destination {
@@ -59,14 +63,22 @@ func (p *pipeline) newResults(rep *report.Report, d *Destination) []report.Resul
 		return nil
 	}
 	var out []report.Result
+	var taken map[string]struct{} // IDs already in out: a producer may write a result twice
 	for i := range rep.Results {
 		res := &rep.Results[i]
 		if _, busy := p.inflight[res.ID]; busy || p.ledger.Has(res.ID) {
 			continue
 		}
+		if _, dup := taken[res.ID]; dup {
+			continue
+		}
 		if !d.Filter.Match(rep, res, p.e.namespaceLabels) {
 			continue
 		}
+		if taken == nil {
+			taken = map[string]struct{}{}
+		}
+		taken[res.ID] = struct{}{}
 		out = append(out, *res)
 	}
 	return out
@@ -74,12 +86,20 @@ func (p *pipeline) newResults(rep *report.Report, d *Destination) []report.Resul
 
 // absorb records every result the destination wants as handled without sending it: what
 // "skipExistingOnStartup" means for results that exist when a destination starts for the
-// first time or changes what it selects.
-func (p *pipeline) absorb(reports []*report.Report) int {
+// first time or changes what it selects. Reports created after existedAt are left alone: their
+// results are new even if the operator only sees them now. (Creation times have one-second
+// resolution; a report of the same second as the destination counts as existing.)
+func (p *pipeline) absorb(reports []*report.Report, existedAt time.Time) int {
+	if existedAt.IsZero() {
+		existedAt = p.e.now()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
 	for _, rep := range reports {
+		if rep.Created.After(existedAt) {
+			continue
+		}
 		for _, res := range p.newResults(rep, p.dest) {
 			p.ledger.Add(res.ID)
 			n++
@@ -163,12 +183,14 @@ func (p *pipeline) send(ctx context.Context, it item) error {
 	policy := p.e.opts.Retry
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = policy.InitialInterval, policy.MaxInterval
+	var last error // the sender's own error, also when the retry library wraps it
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		s := p.config().Sender // a Secret rotation swaps the sender between attempts
 		err := s.Send(ctx, it.batch)
 		if err == nil {
 			return struct{}{}, nil
 		}
+		last = err
 		p.stats.attemptFailed(err)
 		var se *sender.Error
 		switch {
@@ -181,6 +203,10 @@ func (p *pipeline) send(ctx context.Context, it item) error {
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(policy.MaxAttempts), backoff.WithMaxElapsedTime(0))
 	if err == nil {
 		p.stats.succeeded()
+		return nil
+	}
+	if last != nil && ctx.Err() == nil {
+		return last
 	}
 	return err
 }

@@ -13,9 +13,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,7 +31,8 @@ import (
 // dataKey is the ConfigMap key holding the gzip-compressed JSON state.
 const dataKey = "ledger.json.gz"
 
-// LabelOwner marks ledger ConfigMaps with the kind and name of their destination.
+// LabelOwner marks ledger ConfigMaps with the UID of their destination (a name may be too long
+// for a label value; a UID always fits).
 const LabelOwner = "reporting.policyherald.io/ledger-of"
 
 // MaxBytes is the most a ledger may take in its ConfigMap (the API server allows 1 MiB).
@@ -61,12 +65,14 @@ type Ledger struct {
 }
 
 // Name returns the ConfigMap name of the ledger of a destination of kind ("nt" or "tc") and name.
+// A name too long for a ConfigMap is shortened and made unique again with a hash of the full one.
 func Name(kind, name string) string {
 	n := "policy-herald-ledger-" + kind + "-" + name
-	if len(n) > 253 {
-		n = n[:253]
+	if len(n) <= 253 {
+		return n
 	}
-	return n
+	sum := sha256.Sum256([]byte(n))
+	return strings.TrimRight(n[:240], "-.") + "-" + hex.EncodeToString(sum[:])[:12]
 }
 
 // Load reads the ledger of the destination owner from its ConfigMap; a missing ConfigMap gives
@@ -76,7 +82,7 @@ func Load(ctx context.Context, r client.Reader, namespace, name string, owner me
 		st:      state{Version: 1, IDs: map[string]int64{}},
 		key:     client.ObjectKey{Namespace: namespace, Name: name},
 		owner:   owner,
-		ownerID: owner.Kind + "." + owner.Name,
+		ownerID: string(owner.UID),
 	}
 	var cm corev1.ConfigMap
 	if err := r.Get(ctx, l.key, &cm); err != nil {
@@ -225,10 +231,16 @@ func (l *Ledger) write(ctx context.Context, c client.Client, r client.Reader, ra
 		ResourceVersion: l.rv,
 	}, BinaryData: map[string][]byte{dataKey: raw}}
 	var err error
+	if l.rv != "" {
+		err = c.Update(ctx, cm)
+		if apierrors.IsNotFound(err) {
+			// Deleted since we loaded it (by hand, or garbage collected with an earlier object of
+			// the same name): write it anew.
+			cm.ResourceVersion, l.rv = "", ""
+		}
+	}
 	if l.rv == "" {
 		err = c.Create(ctx, cm)
-	} else {
-		err = c.Update(ctx, cm)
 	}
 	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
 		// Written by an earlier leader since we loaded: ours is newer, as only the leader writes.

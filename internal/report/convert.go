@@ -67,7 +67,10 @@ func fromOpenReports(kind string, meta *metav1.ObjectMeta, source string, scope 
 }
 
 func newReport(kind string, meta *metav1.ObjectMeta, n int) *Report {
-	return &Report{Kind: kind, Namespace: meta.Namespace, Name: meta.Name, Labels: meta.Labels, Results: make([]Result, 0, n)}
+	return &Report{
+		Kind: kind, Namespace: meta.Namespace, Name: meta.Name, Labels: meta.Labels,
+		Created: meta.CreationTimestamp.Time, Results: make([]Result, 0, n),
+	}
 }
 
 // resultFields are the fields both APIs share, under one name.

@@ -42,7 +42,9 @@ type Report struct {
 	Namespace string // empty for cluster-scoped reports
 	Name      string
 	Labels    map[string]string
-	Results   []Result
+	// Created is when the report object was created (set by the API server, never by a re-scan).
+	Created time.Time
+	Results []Result
 }
 
 // Key identifies a report across APIs: kind/namespace/name.
