@@ -52,6 +52,16 @@ type NotificationTargetSpec struct {
 	// +optional
 	Filter *ResultFilter `json:"filter,omitempty"`
 
+	// MessageTemplate replaces the default text of each result in chat messages (Slack, Teams,
+	// Discord, Google Chat, Telegram) with a Go text/template. Its data is the result with the
+	// fields .ID, .Policy, .Rule, .Status, .Severity, .Category, .Message, .Scored, .Source,
+	// .Timestamp, .Priority, .Resource (.APIVersion, .Kind, .Namespace, .Name, .UID; empty when
+	// the result names no resource), .Report (.Kind, .Namespace, .Name), .Properties and
+	// .CustomFields. Example: `{{ .Severity }} {{ .Policy }}: {{ .Message }}`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	MessageTemplate string `json:"messageTemplate,omitempty"`
+
 	// CustomFields are added to every message (for example a cluster name).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32

@@ -36,6 +36,11 @@ type TargetChannelSpec struct {
 	// +optional
 	Filter *ResultFilter `json:"filter,omitempty"`
 
+	// MessageTemplate replaces the target's messageTemplate for this channel (same data).
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	MessageTemplate string `json:"messageTemplate,omitempty"`
+
 	// CustomFields are merged over the target's custom fields.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32

@@ -28,6 +28,9 @@ type Error struct {
 	RetryAfter time.Duration
 	// StatusCode is the HTTP status of the response, 0 when there was none.
 	StatusCode int
+	// Sent is how many results from the start of the batch were delivered before the failure,
+	// for destinations that split a batch into several messages. Only the rest is retried.
+	Sent int
 
 	// cause is the underlying error, stripped of the *url.Error that carries the full URL, so
 	// errors.Is(err, context.Canceled) works without the URL being reachable through Unwrap.

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -9,8 +10,16 @@ import (
 
 // factories lists every destination that is implemented. Add a line here with each new file.
 var factories = map[v1alpha1.DestinationType]Factory{
-	v1alpha1.DestinationWebhook: newWebhook,
+	v1alpha1.DestinationWebhook:    newWebhook,
+	v1alpha1.DestinationSlack:      newSlack,
+	v1alpha1.DestinationDiscord:    newDiscord,
+	v1alpha1.DestinationTeams:      newTeams,
+	v1alpha1.DestinationGoogleChat: newGoogleChat,
+	v1alpha1.DestinationTelegram:   newTelegram,
 }
+
+// ErrNotSupported is returned by New for a destination type without a sender yet.
+var ErrNotSupported = errors.New("not supported yet")
 
 // New builds the sender for cfg.Type. Its errors are configuration errors: retrying with the
 // same configuration cannot succeed. They never contain URLs, tokens or header values.
@@ -25,7 +34,7 @@ func New(cfg Config) (Sender, error) {
 	}
 	f, ok := factories[cfg.Type]
 	if !ok {
-		return nil, fmt.Errorf("destination %s is not supported yet", cfg.Type)
+		return nil, fmt.Errorf("destination %s is %w", cfg.Type, ErrNotSupported)
 	}
 	return f(cfg)
 }

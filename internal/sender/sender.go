@@ -56,6 +56,9 @@ type Config struct {
 	TLS *tls.Config
 	// Name is namespace/name of the custom resource, for logs.
 	Name string
+	// MessageTemplate, when set, is a Go text/template over a ResultDocument that replaces the
+	// default text of each result in chat messages (see NewTemplate).
+	MessageTemplate string
 }
 
 // Factory builds the sender of one destination type.
