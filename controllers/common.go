@@ -6,6 +6,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -69,6 +70,9 @@ func finish(ctx context.Context, d Deps, obj conditions.Object, base conditions.
 		return ctrl.Result{}, err
 	}
 	emitReadyChange(d.Recorder, obj, base)
+	if problem != nil && problem.Progressing {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	return ctrl.Result{}, nil
 }
 

@@ -33,6 +33,7 @@ type receiver struct {
 	mu      sync.Mutex
 	docs    []sender.ResultDocument
 	auth    []string
+	headers []http.Header
 	failing atomic.Int32 // answer this many next requests with status
 	status  atomic.Int32
 }
@@ -57,6 +58,7 @@ func newReceiver() *receiver {
 		r.mu.Lock()
 		r.docs = append(r.docs, d)
 		r.auth = append(r.auth, req.Header.Get("Authorization"))
+		r.headers = append(r.headers, req.Header.Clone())
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))

@@ -2,16 +2,11 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -23,9 +18,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/filter"
-	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/secrets"
-	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
 
@@ -71,7 +64,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		r.Engine.Configure(*dest)
 	}
 	if err == nil && !t.Spec.Suspend {
-		err = deliveryHealth(t.Status.Delivery)
+		err = deliveryHealth(r.Engine, key, t.Status.Delivery)
 	}
 	return finish(ctx, r.Deps, &t, base, outcome{
 		err:       err,
@@ -106,71 +99,41 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 			return nil, err
 		}
 	}
-	spec := filter.Spec{MinimumSeverity: t.Spec.MinimumSeverity, MinimumPriority: t.Spec.MinimumPriority, Sources: t.Spec.Sources, Filter: t.Spec.Filter}
-	f, err := filter.Compile(spec)
-	if err != nil {
-		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
+	ds := &destinationSpec{
+		obj: t, kind: "NotificationTarget", ledgerKind: "nt",
+		destType: kind, dest: &t.Spec.Destinations, settings: settings, tls: tlsCfg,
+		filter:   targetFilter(t, t.Spec.Filter),
+		custom:   t.Spec.CustomFields,
+		template: t.Spec.MessageTemplate,
+		all:      t.Namespace == r.PlatformNamespace,
+		skip:     skipExisting(t),
+		delivery: t.Status.Delivery,
 	}
-	all := t.Namespace == r.PlatformNamespace
-	d := &delivery.Destination{
-		UID: t.UID, Kind: "NotificationTarget", Namespace: t.Namespace, Name: t.Name,
-		LedgerName:    ledger.Name("nt", t.Name),
-		Owner:         ownerRef(t, "NotificationTarget"),
-		Filter:        f,
-		Scope:         fingerprint(spec, all),
-		CustomFields:  t.Spec.CustomFields,
-		AllNamespaces: all,
-		Created:       t.CreationTimestamp.Time,
-		SkipExisting:  t.Spec.SkipExistingOnStartup == nil || *t.Spec.SkipExistingOnStartup,
-		Delivery:      t.Status.Delivery,
-		Fingerprint:   fingerprint(t.UID, t.Spec, settingsList(settings), tlsCfg.CA, all),
-	}
-	if r.Engine.Fingerprint(delivery.Key{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}) == d.Fingerprint {
-		return d, nil // unchanged: keep the running sender and its connections
-	}
-	d.Sender, err = sender.New(sender.Config{
-		Type: kind, Destination: &t.Spec.Destinations, Settings: settings, TLS: tlsCfg.Config,
-		Name: t.Namespace + "/" + t.Name,
-	})
-	if err != nil {
-		return nil, conditions.Stalled(v1alpha1.ReasonNotSupported, err.Error())
-	}
-	return d, nil
+	return ds.build(r.Engine)
 }
 
-// deliveryHealth turns repeated failed delivery attempts into a Ready=False reason.
-func deliveryHealth(d *v1alpha1.DeliveryStatus) error {
+// targetFilter is the target's minimums and sources with the given filter: the target's own,
+// or a channel's (a channel replaces the target's filter, not its minimums).
+func targetFilter(t *v1alpha1.NotificationTarget, f *v1alpha1.ResultFilter) filter.Spec {
+	return filter.Spec{MinimumSeverity: t.Spec.MinimumSeverity, MinimumPriority: t.Spec.MinimumPriority, Sources: t.Spec.Sources, Filter: f}
+}
+
+func skipExisting(t *v1alpha1.NotificationTarget) bool {
+	return t.Spec.SkipExistingOnStartup == nil || *t.Spec.SkipExistingOnStartup
+}
+
+// deliveryHealth says whether delivery runs and succeeds: Ready waits until the delivery engine
+// has listed the reports and started the destination, and repeated failed attempts turn it
+// False.
+func deliveryHealth(engine *delivery.Engine, key delivery.Key, d *v1alpha1.DeliveryStatus) error {
+	if !engine.Running(key) {
+		return conditions.Progressing(v1alpha1.ReasonStarting, "waiting for the delivery engine to list the reports")
+	}
 	if d == nil || d.ConsecutiveFailures < deliveryFailureThreshold {
 		return nil
 	}
 	return conditions.Transient(v1alpha1.ReasonDeliveryFailing,
 		fmt.Sprintf("%d delivery attempts in a row failed, the last: %s", d.ConsecutiveFailures, d.LastFailureReason))
-}
-
-func ownerRef(o client.Object, kind string) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion: v1alpha1.GroupVersion.String(), Kind: kind, Name: o.GetName(), UID: o.GetUID(),
-		BlockOwnerDeletion: ptr.To(false),
-	}
-}
-
-// fingerprint hashes its arguments' JSON.
-func fingerprint(parts ...any) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	for _, p := range parts {
-		_ = enc.Encode(p)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func settingsList(s destination.Settings) [][2]string {
-	out := make([][2]string, 0, len(s))
-	for k, v := range s {
-		out = append(out, [2]string{k, v})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
-	return out
 }
 
 // countChannels counts the channels attached to t and how many of them are Ready.

@@ -129,11 +129,11 @@ var _ = Describe("NotificationTarget controller", func() {
 	})
 
 	It("says which destinations it cannot deliver to yet", func() {
-		newSecret(ns, "slack-creds", map[string]string{"url": "https://hooks.slack.com/services/T/B/X"})
-		t := slackTarget(ns, "slack", "slack-creds")
+		t := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "loki"}}
+		t.Spec.Loki = &v1alpha1.LokiDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "http://loki.example.com:3100"}}
 		Expect(k8sClient.Create(ctx, t)).To(Succeed())
 		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonNotSupported))
-		Expect(conditionMessage(t)).To(ContainSubstring("slack is not supported yet"))
+		Expect(conditionMessage(t)).To(ContainSubstring("loki is not supported yet"))
 	})
 
 	It("stays Ready with reason Suspended while suspended", func() {

@@ -29,12 +29,7 @@ var _ = Describe("config/samples", func() {
 			obj := newObject(gvk)
 			obj.SetNamespace(u.GetNamespace())
 			obj.SetName(u.GetName())
-			want := haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady)
-			if u.GetName() == "platform-slack" {
-				// Slack delivery is the next step (issue 4); until then the target says so.
-				want = haveReady(metav1.ConditionFalse, v1alpha1.ReasonNotSupported)
-			}
-			Eventually(readyOf(obj)).Should(want, "%s %s", gvk.Kind, u.GetName())
+			Eventually(readyOf(obj)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady), "%s %s", gvk.Kind, u.GetName())
 		}
 		Expect(kinds).To(HaveLen(5), "one sample of each kind")
 	})

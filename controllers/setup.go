@@ -32,7 +32,7 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		SetupWithManager(context.Context, ctrl.Manager) error
 	}{
 		&NotificationTargetReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace},
-		&TargetChannelReconciler{Deps: deps},
+		&TargetChannelReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace},
 		&EmailReportScheduleReconciler{Deps: deps},
 		&MetricsProfileReconciler{Deps: deps},
 		&BlockReportPolicyReconciler{Deps: deps},

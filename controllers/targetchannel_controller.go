@@ -18,7 +18,9 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
 
 // indexTargetRef indexes channels by "namespace/name" of their target.
@@ -27,16 +29,26 @@ const indexTargetRef = ".spec.targetRef"
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=targetchannels,verbs=get;list;watch
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=targetchannels/status,verbs=get;update;patch
 
-// TargetChannelReconciler validates TargetChannels against their targets.
+// TargetChannelReconciler validates TargetChannels against their targets and runs the delivery
+// of each valid channel: its own sender, queue, ledger and status.
 type TargetChannelReconciler struct {
 	Deps
+	Engine *delivery.Engine
+	// PlatformNamespace holds the channels that see every namespace their target sees; a channel
+	// elsewhere only ever receives results of its own namespace.
+	PlatformNamespace string
 }
 
 // Reconcile checks that the channel's target exists and admits it, and that the channel's
-// effective destination (target settings with the channel's overrides) is complete.
+// effective destination (target settings with the channel's overrides) is complete; then it
+// starts, updates or stops the channel's delivery.
 func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	key := delivery.Key{Kind: "TargetChannel", Namespace: req.Namespace, Name: req.Name}
 	var c v1alpha1.TargetChannel
 	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.Engine.Remove(key)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	base := c.DeepCopy()
@@ -44,13 +56,24 @@ func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if target != nil {
 		c.Status.Destination = target.Spec.DestinationType()
 	}
+	var dest *delivery.Destination
 	if err == nil {
-		err = r.validate(ctx, &c, target)
+		dest, err = r.resolve(ctx, &c, target)
+	}
+	switch {
+	case err != nil || c.Spec.Suspend:
+		r.Engine.Remove(key)
+	case r.Engine.Fingerprint(key) != dest.Fingerprint:
+		r.Engine.Configure(*dest)
+	}
+	if err == nil && !c.Spec.Suspend {
+		err = deliveryHealth(r.Engine, key, c.Status.Delivery)
 	}
 	return finish(ctx, r.Deps, &c, base, outcome{
 		err:       err,
 		suspended: c.Spec.Suspend,
-		message:   fmt.Sprintf("attached to NotificationTarget %s/%s", c.TargetNamespace(), c.Spec.TargetRef.Name),
+		message: fmt.Sprintf("delivering new results to the %s destination of NotificationTarget %s/%s",
+			c.Status.Destination, c.TargetNamespace(), c.Spec.TargetRef.Name),
 	})
 }
 
@@ -80,33 +103,60 @@ func (r *TargetChannelReconciler) attach(ctx context.Context, c *v1alpha1.Target
 	return &t, nil
 }
 
-// validate checks the channel's effective destination and its own references.
-func (r *TargetChannelReconciler) validate(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) error {
+// resolve checks the channel's effective destination and its own references, and builds the
+// destination the delivery engine runs: the target's type, TLS, minimums, sources and
+// skipExistingOnStartup; the channel's overrides, filter, template and custom fields.
+func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) (*delivery.Destination, error) {
 	targetSecret, _, err := readOptionalSecret(ctx, r.SecretReader, t.Namespace, t.Spec.SecretRef)
 	var problem *conditions.Problem
 	if errors.As(err, &problem) {
 		// The target's owner must fix it; the target's Secret is not the channel owner's to see.
-		return conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's credentials are unusable; the target's owner has to fix it")
+		return nil, conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's credentials are unusable; the target's owner has to fix it")
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	own, secretName, err := readOptionalSecret(ctx, r.SecretReader, c.Namespace, c.Spec.SecretRef)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	inherit := c.Namespace == t.Namespace || !destination.Redirects(&c.Spec.Destinations, own)
 	kind, settings, err := destination.ResolveChannel(&t.Spec.Destinations, &c.Spec.Destinations, targetSecret, own, inherit)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := destination.CheckComplete(kind, settings, secretName); err != nil {
 		if !inherit && errors.As(err, &problem) {
 			problem.Message += "; a channel of another namespace that changes the endpoint does not inherit the target's credentials"
 		}
-		return err
+		return nil, err
 	}
-	return checkSelector("filter.namespaceSelector", filterSelector(c.Spec.Filter))
+	if err := checkSelector("filter.namespaceSelector", filterSelector(c.Spec.Filter)); err != nil {
+		return nil, err
+	}
+	merged, err := destination.Override(&t.Spec.Destinations, &c.Spec.Destinations)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := tlsconfig.Build(ctx, r.SecretReader, t.Namespace, t.Spec.TLS)
+	if err != nil {
+		return nil, conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's TLS settings are unusable; the target's owner has to fix it")
+	}
+	template := c.Spec.MessageTemplate
+	if template == "" {
+		template = t.Spec.MessageTemplate
+	}
+	ds := &destinationSpec{
+		obj: c, kind: "TargetChannel", ledgerKind: "tc",
+		destType: kind, dest: merged, settings: settings, tls: tlsCfg,
+		filter:   targetFilter(t, c.Spec.Filter),
+		custom:   mergeFields(t.Spec.CustomFields, c.Spec.CustomFields),
+		template: template,
+		all:      c.Namespace == r.PlatformNamespace,
+		skip:     skipExisting(t),
+		delivery: c.Status.Delivery,
+	}
+	return ds.build(r.Engine)
 }
 
 // channelAllowed tells whether target admits channels from namespace.

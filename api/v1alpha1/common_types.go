@@ -21,6 +21,7 @@ const (
 const (
 	ReasonReady               = "Ready"
 	ReasonProgressing         = "Progressing"
+	ReasonStarting            = "Starting"
 	ReasonSuspended           = "Suspended"
 	ReasonInvalidSpec         = "InvalidSpec"
 	ReasonSecretNotFound      = "SecretNotFound"

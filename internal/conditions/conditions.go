@@ -23,6 +23,9 @@ type Problem struct {
 	Reason  string
 	Message string
 	Stalled bool
+	// Progressing problems are work under way: Reconciling is set and the object is looked at
+	// again shortly.
+	Progressing bool
 }
 
 // Error makes a Problem usable as an error.
@@ -36,6 +39,11 @@ func Stalled(reason, message string) *Problem {
 // Transient returns a Problem expected to clear up without a change to the object.
 func Transient(reason, message string) *Problem {
 	return &Problem{Reason: reason, Message: message}
+}
+
+// Progressing returns a Problem for work under way.
+func Progressing(reason, message string) *Problem {
+	return &Problem{Reason: reason, Message: message, Progressing: true}
 }
 
 // MarkReady records that the object works as specified.
@@ -60,7 +68,11 @@ func markTrue(obj Object, reason, message string) {
 // kstatus reports the object as failed instead of in progress.
 func MarkNotReady(obj Object, p *Problem) {
 	set(obj, v1alpha1.ConditionReady, metav1.ConditionFalse, p.Reason, p.Message)
-	meta.RemoveStatusCondition(obj.GetConditions(), v1alpha1.ConditionReconciling)
+	if p.Progressing {
+		set(obj, v1alpha1.ConditionReconciling, metav1.ConditionTrue, p.Reason, p.Message)
+	} else {
+		meta.RemoveStatusCondition(obj.GetConditions(), v1alpha1.ConditionReconciling)
+	}
 	if p.Stalled {
 		set(obj, v1alpha1.ConditionStalled, metav1.ConditionTrue, p.Reason, p.Message)
 	} else {

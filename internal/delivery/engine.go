@@ -199,6 +199,15 @@ func (e *Engine) Remove(k Key) {
 	}
 }
 
+// Running tells whether the pipeline of destination k runs (it waits while the engine has not
+// listed the reports yet).
+func (e *Engine) Running(k Key) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	_, ok := e.pipelines[k]
+	return ok
+}
+
 // Fingerprint returns the fingerprint of the running (or waiting) destination k, "" if none.
 func (e *Engine) Fingerprint(k Key) string {
 	e.mu.RLock()

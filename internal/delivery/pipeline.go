@@ -159,32 +159,55 @@ func (p *pipeline) work(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case it := <-p.queue:
-			err := p.send(ctx, it)
+			p.deliver(ctx, &it)
 			if ctx.Err() != nil {
-				// Shutting down: the batch is neither sent nor recorded, so it is offered again
-				// by whichever replica leads next.
-				p.release(it.ids, false)
 				return
 			}
-			if err != nil {
-				p.log.Error(err, "giving up on delivery", "results", len(it.ids))
-				p.stats.failedBatch(len(it.ids))
-			} else {
-				p.stats.sentBatch(len(it.ids))
-			}
-			p.release(it.ids, true)
 		}
 	}
 }
 
+// deliver sends one batch and records the outcome. When a batch of several results fails for
+// good, each result is tried on its own, so one result the destination refuses does not take
+// the others down with it.
+func (p *pipeline) deliver(ctx context.Context, it *item) {
+	err := p.send(ctx, it)
+	if ctx.Err() != nil {
+		// Shutting down: what is left is neither sent nor recorded, so it is offered again by
+		// whichever replica leads next.
+		p.release(it.ids, false)
+		return
+	}
+	if err != nil && len(it.ids) > 1 && !sender.IsRetryable(err) {
+		for i := range it.ids {
+			single := item{batch: it.batch, ids: it.ids[i : i+1]}
+			single.batch.Results = it.batch.Results[i : i+1]
+			p.deliver(ctx, &single)
+		}
+		return
+	}
+	if err != nil {
+		p.log.Error(err, "giving up on delivery", "results", len(it.ids))
+		p.stats.failedBatch(len(it.ids))
+	} else {
+		p.stats.sentBatch(len(it.ids))
+	}
+	p.release(it.ids, true)
+}
+
 // send delivers one batch, retrying with exponential backoff and jitter while the error says a
-// retry may succeed, and honouring Retry-After.
-func (p *pipeline) send(ctx context.Context, it item) error {
+// retry may succeed, and honouring Retry-After. Results a destination reports as delivered
+// before a failure (a batch split into several messages) are recorded at once and dropped from
+// the batch, so a retry sends only the rest.
+func (p *pipeline) send(ctx context.Context, it *item) error {
 	policy := p.e.opts.Retry
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval = policy.InitialInterval, policy.MaxInterval
 	var last error // the sender's own error, also when the retry library wraps it
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		if len(it.ids) == 0 {
+			return struct{}{}, nil // everything went out before the last failure
+		}
 		s := p.config().Sender // a Secret rotation swaps the sender between attempts
 		err := s.Send(ctx, it.batch)
 		if err == nil {
@@ -193,6 +216,12 @@ func (p *pipeline) send(ctx context.Context, it item) error {
 		last = err
 		p.stats.attemptFailed(err)
 		var se *sender.Error
+		if errors.As(err, &se) && se.Sent > 0 {
+			n := min(se.Sent, len(it.ids))
+			p.stats.sentBatch(n)
+			p.release(it.ids[:n], true)
+			it.ids, it.batch.Results = it.ids[n:], it.batch.Results[n:]
+		}
 		switch {
 		case errors.As(err, &se) && !se.Retryable:
 			return struct{}{}, backoff.Permanent(err)

@@ -65,11 +65,17 @@ func convertOK[T any](r *T, ok bool, f func(*T) *report.Report) (*report.Report,
 // listed; APIs installed later are watched as soon as their CRD appears.
 func (e *Engine) watchReports(ctx context.Context) error {
 	w := &reportWatcher{e: e, started: map[string]bool{}}
+	var wg sync.WaitGroup
 	for _, k := range reportKinds {
-		if err := w.tryStart(ctx, k); err != nil {
-			e.log.V(1).Info("report API not installed yet", "crd", k.crd)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.tryStart(ctx, k); err != nil {
+				e.log.V(1).Info("report API not installed yet", "crd", k.crd)
+			}
+		}()
 	}
+	wg.Wait()
 	crds := &metav1.PartialObjectMetadata{}
 	crds.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
 	inf, err := e.cache.GetInformer(ctx, crds)
@@ -113,10 +119,22 @@ func (w *reportWatcher) crdChanged(ctx context.Context, o any) {
 // tryStart starts the informer of one report API once, and waits until it listed everything.
 func (w *reportWatcher) tryStart(ctx context.Context, k reportKind) error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.started[k.crd] {
+		w.mu.Unlock()
 		return nil
 	}
+	w.started[k.crd] = true // claimed; released again below if starting fails
+	w.mu.Unlock()
+	if err := w.start(ctx, k); err != nil {
+		w.mu.Lock()
+		w.started[k.crd] = false
+		w.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (w *reportWatcher) start(ctx context.Context, k reportKind) error {
 	inf, err := w.e.cache.GetInformer(ctx, k.newObj())
 	if err != nil {
 		return err
@@ -132,7 +150,6 @@ func (w *reportWatcher) tryStart(ctx context.Context, k reportKind) error {
 	if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return ctx.Err()
 	}
-	w.started[k.crd] = true
 	w.e.log.Info("watching reports", "crd", k.crd)
 	return nil
 }

@@ -1,8 +1,416 @@
 package sender
 
-import "fmt"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"unicode/utf16"
 
-// newDiscord is being written; until then the destination reports itself as not supported.
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// discordSender posts embeds to a Discord webhook.
+//
+// Settings: "url" (required; the Secret's, else the inline field). Configured headers are sent
+// with every request, and the TLS configuration and proxy environment apply as for every HTTP
+// destination.
+//
+// Layout: one embed per result, coloured by severity (see discordSeverityColors), titled
+// "<STATUS> · <policy> / <rule>", with the result's message as description (the rendered
+// messageTemplate instead, when one is set), the report in the footer, the result's time as
+// timestamp, and fields Policy, Rule, Status, Severity, Category, Source, Kind, Name and
+// Namespace (inline when short), then one field per property and one "Custom fields" field with
+// the target's customFields. The message content is a one-line summary, for notifications;
+// mentions are never parsed.
+//
+// A batch becomes one message when it fits Discord's limits, otherwise several, split between
+// results and sent in order. A text longer than its limit is cut and ends with "…".
+type discordSender struct {
+	ep      *endpoint
+	headers http.Header
+	tmpl    *Template
+	post    *poster
+}
+
+// Discord's limits, from the Discord developer documentation: Message resource, "Embed Limits"
+// (title 256 characters, description 4096, up to 25 fields, field name 256, field value 1024,
+// footer text 2048, author name 256, and 6000 characters in total across the title,
+// description, field names and values, footer text and author name of all embeds of a message)
+// and Webhook resource, "Execute Webhook" (content up to 2000 characters, up to 10 embeds).
+const (
+	discordMaxEmbeds        = 10
+	discordMaxFields        = 25
+	discordTitleChars       = 256
+	discordDescriptionChars = 4096
+	discordFieldNameChars   = 256
+	discordFieldValueChars  = 1024
+	discordFooterChars      = 2048
+	discordMessageChars     = 6000
+	discordContentChars     = 2000
+)
+
+// Limits of our own, below Discord's, so that any one result fits in an embed: the title,
+// footer and fields get what they need within these bounds (at most about 4,400 characters
+// together) and the description the rest (at least about 1,600).
+const (
+	// discordMaxBatch is how many results one Send takes: one message's worth of embeds.
+	discordMaxBatch = discordMaxEmbeds
+	// discordValueChars bounds the value of the fixed fields (names, kinds: short by nature).
+	discordValueChars = 200
+	// discordPropertiesChars bounds the property fields of an embed together; above it, or
+	// above the field count, they are shown as one field of lines.
+	discordPropertiesChars = 1500
+	// discordCustomChars bounds the customFields field.
+	discordCustomChars = 500
+	// discordKeyChars bounds the name of a property field.
+	discordKeyChars = 64
+	// discordFooterOwnChars bounds the footer (the report's kind, namespace and name).
+	discordFooterOwnChars = 256
+	// discordInlineChars is the longest value shown inline (three fields to a row).
+	discordInlineChars = 40
+	// discordSummaryChars bounds the message content.
+	discordSummaryChars = 300
+)
+
+// discordSeverityColors is the colour of a result's embed, by severity: the same heat scale as
+// Slack's (slackSeverityColors), as the integers Discord takes; grey without a severity.
+var discordSeverityColors = map[v1alpha1.Severity]int{
+	v1alpha1.SeverityInfo:     0x68c2ff,
+	v1alpha1.SeverityLow:      0x36a64f,
+	v1alpha1.SeverityMedium:   0xf2c744,
+	v1alpha1.SeverityHigh:     0xf2711c,
+	v1alpha1.SeverityCritical: 0xd0021b,
+}
+
+const discordNoSeverityColor = 0x9e9e9e
+
+// The JSON documents posted to Discord.
+type discordMessage struct {
+	Content         string                 `json:"content,omitempty"`
+	Embeds          []discordEmbed         `json:"embeds"`
+	AllowedMentions discordAllowedMentions `json:"allowed_mentions"`
+}
+
+// discordAllowedMentions with an empty parse list turns every mention off.
+type discordAllowedMentions struct {
+	Parse []string `json:"parse"`
+}
+
+type discordEmbed struct {
+	Title       string         `json:"title,omitempty"`
+	Description string         `json:"description,omitempty"`
+	Timestamp   string         `json:"timestamp,omitempty"`
+	Color       int            `json:"color"`
+	Footer      *discordFooter `json:"footer,omitempty"`
+	Fields      []discordField `json:"fields,omitempty"`
+}
+
+type discordFooter struct {
+	Text string `json:"text"`
+}
+
+type discordField struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Inline bool   `json:"inline,omitempty"`
+}
+
 func newDiscord(cfg Config) (Sender, error) {
-	return nil, fmt.Errorf("destination %s is %w", cfg.Type, ErrNotSupported)
+	var inline v1alpha1.ChatWebhookDestination
+	if d := cfg.Destination; d != nil && d.Discord != nil {
+		inline = *d.Discord
+	}
+	raw := cfg.Settings["url"]
+	if raw == "" {
+		raw = inline.URL
+	}
+	ep, err := parseEndpoint("discord url", raw)
+	if err != nil {
+		return nil, err
+	}
+	h, err := buildHeaders(inline.Headers)
+	if err != nil {
+		return nil, fmt.Errorf("discord: %w", err)
+	}
+	tmpl, err := slackTemplate(cfg.MessageTemplate) // shared with slack.go: parse and try it
+	if err != nil {
+		return nil, fmt.Errorf("discord: %w", err)
+	}
+	secrets := make([]string, 0, len(h))
+	for _, vs := range h {
+		secrets = append(secrets, vs...)
+	}
+	return &discordSender{ep: ep, headers: h, tmpl: tmpl, post: newPoster(cfg.TLS, newRedactor(ep.url, secrets...))}, nil
+}
+
+// MaxBatch is how many embeds one message takes.
+func (d *discordSender) MaxBatch() int { return discordMaxBatch }
+
+// Send posts the batch as one message, or as several in order when it does not fit one. When
+// a message fails, the *Error's Sent counts the results of the messages before it.
+func (d *discordSender) Send(ctx context.Context, b Batch) error {
+	msgs := d.messages(b)
+	sent := 0
+	for i := range msgs {
+		body, err := discordMarshal(msgs[i])
+		if err != nil {
+			return &Error{Reason: fmt.Sprintf("encoding the discord message: %v", err), Sent: sent}
+		}
+		if err := d.post.postJSON(ctx, d.ep, d.headers, body); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				e.Sent = sent
+				if len(msgs) > 1 {
+					e.Reason += fmt.Sprintf(" (message %d of %d)", i+1, len(msgs))
+				}
+			}
+			return err
+		}
+		sent += len(msgs[i].Embeds)
+	}
+	return nil
+}
+
+// messages lays the batch out in as few messages as Discord's limits allow.
+func (d *discordSender) messages(b Batch) []discordMessage {
+	if len(b.Results) == 0 {
+		return nil
+	}
+	var groups [][]discordEmbed
+	var cur []discordEmbed
+	chars := 0
+	for i := range b.Results {
+		e := d.embed(b, &b.Results[i])
+		n := discordEmbedLen(&e)
+		if len(cur) > 0 && (len(cur) == discordMaxEmbeds || chars+n > discordMessageChars) {
+			groups = append(groups, cur)
+			cur, chars = nil, 0
+		}
+		cur = append(cur, e)
+		chars += n
+	}
+	groups = append(groups, cur)
+
+	out := make([]discordMessage, 0, len(groups))
+	for gi, g := range groups {
+		summary := discordSummary(b.Report, len(b.Results))
+		if len(groups) > 1 {
+			summary += fmt.Sprintf(" (part %d of %d)", gi+1, len(groups))
+		}
+		out = append(out, discordMessage{
+			Content:         discordCut(summary, discordSummaryChars),
+			Embeds:          g,
+			AllowedMentions: discordAllowedMentions{Parse: []string{}},
+		})
+	}
+	return out
+}
+
+// embed lays out one result. It never exceeds discordMessageChars on its own.
+func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
+	doc := NewResultDocument(b.Report, r, b.CustomFields)
+	title := discordOr(doc.Policy, "Policy result")
+	if doc.Rule != "" {
+		title += " / " + doc.Rule
+	}
+	if s := strings.ToUpper(string(doc.Status)); s != "" {
+		title = s + " · " + title
+	}
+	e := discordEmbed{
+		Title:     discordCut(title, discordTitleChars),
+		Timestamp: doc.Timestamp,
+		Color:     discordColor(doc.Severity),
+		Fields:    discordFields(&doc),
+	}
+	if ref := discordJoin(" ", doc.Report.Kind, discordJoin("/", doc.Report.Namespace, doc.Report.Name)); ref != "" {
+		e.Footer = &discordFooter{Text: discordCut(ref, discordFooterOwnChars)}
+	}
+
+	description := strings.TrimSpace(doc.Message)
+	if d.tmpl != nil {
+		text, err := d.tmpl.Render(&doc)
+		if err != nil {
+			text = "*" + discordCut(err.Error(), 300) + "*\n" + description
+		}
+		description = strings.TrimSpace(text)
+	}
+	room := min(discordDescriptionChars, discordMessageChars-discordEmbedLen(&e))
+	e.Description = discordCut(description, room)
+	return e
+}
+
+// discordFields are the fixed fields of a result, then its properties and customFields.
+func discordFields(doc *ResultDocument) []discordField {
+	var kind, name, namespace string
+	if doc.Resource != nil {
+		kind, name, namespace = doc.Resource.Kind, doc.Resource.Name, doc.Resource.Namespace
+	}
+	facts := []struct{ name, value string }{
+		{"Policy", doc.Policy},
+		{"Rule", doc.Rule},
+		{"Status", string(doc.Status)},
+		{"Severity", string(doc.Severity)},
+		{"Category", doc.Category},
+		{"Source", doc.Source},
+		{"Kind", kind},
+		{"Name", name},
+		{"Namespace", namespace},
+	}
+	out := make([]discordField, 0, discordMaxFields)
+	for _, f := range facts {
+		if v := strings.TrimSpace(f.value); v != "" {
+			out = append(out, discordNewField(f.name, v, discordValueChars))
+		}
+	}
+
+	// Properties are a field each, unless there are too many or they are too long: then they
+	// are one field of "key: value" lines. The customFields, the same for every result of a
+	// target, are one field of lines, so that they cannot be taken for the result's own.
+	props := discordPairs(doc.Properties)
+	size := 0
+	for i := range props {
+		size += discordLen(props[i].Name) + discordLen(props[i].Value)
+	}
+	room := discordMaxFields - len(out)
+	if len(doc.CustomFields) > 0 {
+		room--
+	}
+	if len(props) <= room && size <= discordPropertiesChars {
+		out = append(out, props...)
+	} else {
+		out = append(out, discordNewField("Properties", discordLines(props), discordPropertiesChars))
+	}
+	if len(doc.CustomFields) > 0 {
+		out = append(out, discordNewField("Custom fields", discordLines(discordPairs(doc.CustomFields)), discordCustomChars))
+	}
+	return out
+}
+
+// discordLines renders fields as "name: value" lines.
+func discordLines(fields []discordField) string {
+	lines := make([]string, len(fields))
+	for i, f := range fields {
+		lines[i] = f.Name + ": " + f.Value
+	}
+	return strings.Join(lines, "\n")
+}
+
+// discordPairs are the entries of m in key order, as fields.
+func discordPairs(m map[string]string) []discordField {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]discordField, 0, len(keys))
+	for _, k := range keys {
+		f := discordNewField(discordCut(discordOr(strings.TrimSpace(k), "(empty)"), discordKeyChars), discordOr(strings.TrimSpace(m[k]), "(empty)"), discordFieldValueChars)
+		out = append(out, f)
+	}
+	return out
+}
+
+func discordNewField(name, value string, max int) discordField {
+	value = discordCut(value, min(max, discordFieldValueChars))
+	return discordField{
+		Name:   discordCut(name, discordFieldNameChars),
+		Value:  value,
+		Inline: discordLen(value) <= discordInlineChars && !strings.Contains(value, "\n"),
+	}
+}
+
+// discordSummary is the content of a message: what it is about, for notifications.
+func discordSummary(rep ReportRef, n int) string {
+	s := fmt.Sprintf("%d new policy results", n)
+	if n == 1 {
+		s = "1 new policy result"
+	}
+	if name := discordJoin("/", rep.Namespace, rep.Name); name != "" {
+		s += " in " + discordJoin(" ", rep.Kind, name)
+	}
+	return s
+}
+
+func discordColor(sev v1alpha1.Severity) int {
+	if c, ok := discordSeverityColors[sev]; ok {
+		return c
+	}
+	return discordNoSeverityColor
+}
+
+// discordEmbedLen is what an embed counts toward the 6000 characters of a message.
+func discordEmbedLen(e *discordEmbed) int {
+	n := discordLen(e.Title) + discordLen(e.Description)
+	if e.Footer != nil {
+		n += discordLen(e.Footer.Text)
+	}
+	for i := range e.Fields {
+		n += discordLen(e.Fields[i].Name) + discordLen(e.Fields[i].Value)
+	}
+	return n
+}
+
+// discordLen counts s as UTF-16 code units: never less than Discord's count of characters.
+func discordLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+// discordCut cuts s to at most max characters, ending with "…" when cut.
+func discordCut(s string, max int) string {
+	if discordLen(s) <= max {
+		return s
+	}
+	if max <= 0 {
+		return ""
+	}
+	n, end := 0, 0
+	for i, r := range s {
+		w := utf16.RuneLen(r)
+		if n+w > max-1 {
+			end = i
+			break
+		}
+		n += w
+	}
+	return strings.TrimRight(s[:end], " \t\r\n") + "…"
+}
+
+func discordOr(v, fallback string) string {
+	if v == "" {
+		return fallback
+	}
+	return v
+}
+
+// discordJoin joins the non-empty parts with sep.
+func discordJoin(sep string, parts ...string) string {
+	out := parts[:0:0]
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
+}
+
+// discordMarshal encodes v as JSON without escaping &, < and > as \u0026 and the like: Discord
+// reads both, and the body stays readable.
+func discordMarshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

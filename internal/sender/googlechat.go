@@ -1,8 +1,571 @@
 package sender
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
-// newGoogleChat is being written; until then the destination reports itself as not supported.
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// googleChat posts cardsV2 messages to a Google Chat space's incoming webhook.
+//
+// Settings: "url" (the webhook URL, whose key and token are in its query: keep it in the
+// Secret), falling back to googleChat.url. googleChat.headers are sent with every request.
+//
+// Every result is one card: a header (policy and rule; the resource), a section with the
+// message, a Details section (status and severity in colour, category, resource), and the
+// result's properties and the target's custom fields, each in a section of its own. The cards
+// of a batch are packed into as few messages as the size limit allows, in order, each with a
+// line of text naming the report. The messageTemplate, when set, replaces the message text; it
+// is taken as plain text, like every value from a result: "<", ">" and "&" are escaped, as card
+// text is HTML.
+type googleChat struct {
+	ep      *endpoint
+	headers http.Header
+	post    *poster
+	tmpl    *Template
+	// maxBody is the most bytes one request body may have (gchatMaxBody).
+	maxBody int
+}
+
+const (
+	// gchatMaxBatch is how many results one Send takes. Google documents no limit on the
+	// number of cards in a message, only on its size; the cards are packed by size.
+	gchatMaxBatch = 20
+	// gchatMaxBody is the most bytes a request body may have. Google Chat: "The maximum message
+	// size, including the message contents, is 32,000 bytes" (spaces.messages.create,
+	// developers.google.com/workspace/chat/api/reference/rest/v1/spaces.messages/create), and
+	// a card's "Maximum size is 32 KB" (CardWithId). The body is kept under 30,000 bytes of
+	// JSON, which is larger than the message Google stores.
+	gchatMaxBody = 30000
+	// gchatMaxWidgets is the most widgets a card may have: "You can add up to 100 widgets per
+	// card. Any widgets beyond this limit are ignored" (Cards v2, Card).
+	gchatMaxWidgets = 100
+	// gchatMaxMessage is the most bytes of one result's message text once HTML-escaped.
+	gchatMaxMessage = 8000
+	// gchatMaxCompactMessage is the message's limit in the compact form of a result.
+	gchatMaxCompactMessage = 1500
+	// gchatMaxLine is the most bytes of a header, label or value once escaped.
+	gchatMaxLine = 512
+	// gchatMaxValue is the most bytes of a property's or custom field's value once escaped.
+	gchatMaxValue = 1024
+	// gchatMaxCardID is the most bytes of a cardId.
+	gchatMaxCardID = 64
+	gchatEllipsis  = "…"
+)
+
 func newGoogleChat(cfg Config) (Sender, error) {
-	return nil, fmt.Errorf("destination %s is %w", cfg.Type, ErrNotSupported)
+	var (
+		inlineURL string
+		headers   map[string]string
+	)
+	if d := cfg.Destination; d != nil && d.GoogleChat != nil {
+		inlineURL = d.GoogleChat.URL
+		headers = d.GoogleChat.Headers
+	}
+	raw := cfg.Settings["url"]
+	if raw == "" {
+		raw = inlineURL
+	}
+	ep, err := parseEndpoint("googleChat url", raw)
+	if err != nil {
+		return nil, err
+	}
+	h, err := buildHeaders(headers)
+	if err != nil {
+		return nil, fmt.Errorf("googleChat: %w", err)
+	}
+	secrets := make([]string, 0, len(h))
+	for _, vs := range h {
+		secrets = append(secrets, vs...)
+	}
+	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("googleChat: %w", err)
+	}
+	return &googleChat{
+		ep:      ep,
+		headers: h,
+		post:    newPoster(cfg.TLS, newRedactor(ep.url, secrets...)),
+		tmpl:    tmpl,
+		maxBody: gchatMaxBody,
+	}, nil
+}
+
+// MaxBatch is gchatMaxBatch: one card per result, packed into as few messages as fit.
+func (g *googleChat) MaxBatch() int { return gchatMaxBatch }
+
+// The wire format: a Message with cardsV2 (Google Chat API v1, Cards v2).
+type (
+	gchatMessage struct {
+		Text    string          `json:"text,omitempty"`
+		CardsV2 []gchatCardWith `json:"cardsV2"`
+	}
+	gchatCardWith struct {
+		CardID string    `json:"cardId"`
+		Card   gchatCard `json:"card"`
+	}
+	gchatCard struct {
+		Header   gchatCardHeader `json:"header"`
+		Sections []gchatSection  `json:"sections"`
+	}
+	gchatCardHeader struct {
+		Title    string `json:"title"`
+		Subtitle string `json:"subtitle,omitempty"`
+	}
+	gchatSection struct {
+		Header                    string        `json:"header,omitempty"`
+		Collapsible               bool          `json:"collapsible,omitempty"`
+		UncollapsibleWidgetsCount int           `json:"uncollapsibleWidgetsCount,omitempty"`
+		Widgets                   []gchatWidget `json:"widgets"`
+	}
+	// gchatWidget is a textParagraph or a decoratedText.
+	gchatWidget struct {
+		TextParagraph *gchatTextParagraph `json:"textParagraph,omitempty"`
+		DecoratedText *gchatDecoratedText `json:"decoratedText,omitempty"`
+	}
+	gchatTextParagraph struct {
+		Text string `json:"text"`
+	}
+	gchatDecoratedText struct {
+		TopLabel string `json:"topLabel,omitempty"`
+		Text     string `json:"text"`
+		WrapText bool   `json:"wrapText,omitempty"`
+	}
+)
+
+// gchatPart is the results [start, end) of a batch, sent as one message.
+type gchatPart struct {
+	start, end int
+	compact    bool // the one result in its compact form
+}
+
+// Send posts the batch's cards in as few messages as fit, in order. It stops at the first
+// failure, whose Error says in Sent how many results went out.
+func (g *googleChat) Send(ctx context.Context, b Batch) error {
+	full, compact, renderErr := g.cards(&b)
+	parts, err := g.plan(&b, full, compact)
+	if err != nil {
+		return &Error{Reason: "googleChat: " + err.Error()}
+	}
+	for _, p := range parts {
+		cards := full[p.start:p.end]
+		if p.compact {
+			cards = compact[p.start:p.end]
+		}
+		body, err := teamsMarshal(g.message(&b, cards, p, len(parts) > 1, len(full)))
+		if err == nil && len(body) > g.maxBody {
+			err = fmt.Errorf("a message of %d bytes is over the limit of %d", len(body), g.maxBody)
+		}
+		if err != nil { // cannot happen: the plan measured every message
+			return &Error{Reason: "googleChat: " + err.Error(), Sent: p.start}
+		}
+		if err := g.post.postJSON(ctx, g.ep, g.headers, body); err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				e = &Error{Reason: err.Error(), Retryable: true, cause: err}
+			}
+			e.Sent = p.start
+			return e
+		}
+	}
+	if renderErr != nil {
+		return renderErr
+	}
+	return nil
+}
+
+// cards lays out every result in full and compact form. When the messageTemplate fails on a
+// result, the results before it are laid out and the error to return once they are sent says
+// they were.
+func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *Error) {
+	seen := make(map[string]bool, len(b.Results))
+	for i := range b.Results {
+		r := &b.Results[i]
+		msg := r.Message
+		if g.tmpl != nil {
+			doc := NewResultDocument(b.Report, r, b.CustomFields)
+			text, err := g.tmpl.Render(&doc)
+			if err != nil {
+				return full, compact, &Error{Reason: "googleChat: " + err.Error(), Sent: i}
+			}
+			if strings.TrimSpace(text) != "" {
+				msg = text
+			}
+		}
+		id := gchatCardID(r.ID)
+		if id == "" || seen[id] {
+			id = "result-" + strconv.Itoa(i+1)
+		}
+		seen[id] = true
+		full = append(full, gchatCardWith{CardID: id, Card: gchatResult(r, msg, b.CustomFields, false)})
+		compact = append(compact, gchatCardWith{CardID: id, Card: gchatResult(r, msg, b.CustomFields, true)})
+	}
+	return full, compact, nil
+}
+
+// plan packs the cards into messages of at most maxBody bytes. Sizes are exact: the elements
+// of a JSON array are encoded one by one, so a message is its frame plus each card and the
+// commas between them. The frame is measured with the longest text any part can have.
+func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart, error) {
+	n := len(full)
+	frameBody, err := teamsMarshal(g.message(b, nil, gchatPart{start: n, end: n}, true, n))
+	if err != nil {
+		return nil, err
+	}
+	frame := len(frameBody)
+	size := func(c gchatCardWith) (int, error) {
+		enc, err := teamsMarshal(c)
+		return len(enc) + 1, err // and its comma (one too many for the first card)
+	}
+	var parts []gchatPart
+	for start := 0; start < n; {
+		end, total := start, frame
+		for end < n {
+			s, err := size(full[end])
+			if err != nil {
+				return nil, err
+			}
+			if total+s > g.maxBody {
+				break
+			}
+			total += s
+			end++
+		}
+		if end > start {
+			parts = append(parts, gchatPart{start: start, end: end})
+			start = end
+			continue
+		}
+		// The card does not fit in a message of its own: send its compact form.
+		s, err := size(compact[start])
+		if err != nil {
+			return nil, err
+		}
+		if frame+s > g.maxBody {
+			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", start+1, g.maxBody)
+		}
+		parts = append(parts, gchatPart{start: start, end: start + 1, compact: true})
+		start++
+	}
+	return parts, nil
+}
+
+// message is part p of a batch of total results, with its cards; cards may be nil to
+// measure the frame alone.
+func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split bool, total int) gchatMessage {
+	text := gchatPlural(total, "new policy result", "new policy results")
+	if split {
+		if p.end-p.start == 1 {
+			text = "New policy result " + strconv.Itoa(p.start+1) + " of " + strconv.Itoa(total)
+		} else {
+			text = "New policy results " + strconv.Itoa(p.start+1) + "–" + strconv.Itoa(p.end) + " of " + strconv.Itoa(total)
+		}
+	}
+	if line := gchatCut(gchatClean(gchatReportLine(b.Report)), gchatMaxLine); line != "" {
+		text += " in " + line
+	}
+	if cards == nil {
+		cards = []gchatCardWith{}
+	}
+	return gchatMessage{Text: text, CardsV2: cards}
+}
+
+// gchatResult is the card of one result. The compact form cuts the message shorter and leaves
+// out the properties and custom fields.
+func gchatResult(r *report.Result, msg string, custom map[string]string, compact bool) gchatCard {
+	title := gchatClean(r.Policy)
+	if rule := gchatClean(r.Rule); rule != "" {
+		if title == "" {
+			title = rule
+		} else {
+			title += " / " + rule
+		}
+	}
+	if title == "" {
+		title = "Policy result"
+	}
+	var resource string
+	if res := r.Resource; res != nil {
+		resource = gchatResourceLine(res)
+	}
+	// The header is plain text: not escaped.
+	card := gchatCard{Header: gchatCardHeader{
+		Title:    gchatCut(title, gchatMaxLine),
+		Subtitle: gchatCut(gchatClean(resource), gchatMaxLine),
+	}}
+
+	limit := gchatMaxMessage
+	if compact {
+		limit = gchatMaxCompactMessage
+	}
+	if text := gchatHTML(msg, limit, true); text != "" {
+		card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{
+			{TextParagraph: &gchatTextParagraph{Text: text}},
+		}})
+	}
+
+	var details []gchatWidget
+	add := func(label, value, color string) {
+		text := gchatHTML(value, gchatMaxLine, false)
+		if text == "" {
+			return
+		}
+		if color != "" {
+			text = `<font color="` + color + `">` + text + `</font>`
+		}
+		details = append(details, gchatWidget{DecoratedText: &gchatDecoratedText{TopLabel: label, Text: text, WrapText: true}})
+	}
+	add("Status", string(r.Status), gchatStatusColor(r.Status))
+	add("Severity", string(r.Severity), gchatSeverityColor(r.Severity))
+	add("Category", r.Category, "")
+	add("Resource", resource, "")
+	if len(details) > 0 {
+		card.Sections = append(card.Sections, gchatSection{Header: "Details", Widgets: details})
+	}
+
+	used := len(details)
+	if len(card.Sections) > 0 && card.Sections[0].Header == "" {
+		used++ // the message
+	}
+	if compact {
+		if n := len(r.Properties) + len(custom); n > 0 {
+			card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{
+				Text: "<i>" + gchatPlural(n, "property or custom field", "properties and custom fields") +
+					" left out: the result is too large for one Google Chat message</i>",
+			}}}})
+		}
+		return card
+	}
+	// Properties, then custom fields, within the widget limit; one widget is kept to say what
+	// was left out.
+	room := gchatMaxWidgets - used
+	props, customs := gchatFields(r.Properties), gchatFields(custom)
+	omitted := 0
+	if len(props)+len(customs) > room {
+		keep := room - 1
+		if len(props) > keep {
+			omitted += len(props) - keep
+			props = props[:keep]
+		}
+		keep -= len(props)
+		if len(customs) > keep {
+			omitted += len(customs) - keep
+			customs = customs[:keep]
+		}
+	}
+	if len(props) > 0 {
+		card.Sections = append(card.Sections, gchatSection{
+			Header: "Properties", Collapsible: len(props) > 5, UncollapsibleWidgetsCount: gchatUncollapsed(len(props)),
+			Widgets: props,
+		})
+	}
+	if len(customs) > 0 {
+		card.Sections = append(card.Sections, gchatSection{
+			Header: "Custom fields", Collapsible: len(customs) > 5, UncollapsibleWidgetsCount: gchatUncollapsed(len(customs)),
+			Widgets: customs,
+		})
+	}
+	if omitted > 0 {
+		card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{
+			Text: "<i>" + gchatPlural(omitted, "more field", "more fields") + " left out: a card shows at most 100</i>",
+		}}}})
+	}
+	return card
+}
+
+// gchatUncollapsed is how many widgets of a collapsible section stay visible.
+func gchatUncollapsed(n int) int {
+	if n > 5 {
+		return 5
+	}
+	return 0
+}
+
+// gchatFields are the entries of m sorted by key, one decoratedText each.
+func gchatFields(m map[string]string) []gchatWidget {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]gchatWidget, 0, len(keys))
+	for _, k := range keys {
+		value := gchatHTML(m[k], gchatMaxValue, false)
+		if value == "" {
+			value = "-"
+		}
+		out = append(out, gchatWidget{DecoratedText: &gchatDecoratedText{
+			TopLabel: gchatHTML(k, gchatMaxLine, false), Text: value, WrapText: true,
+		}})
+	}
+	return out
+}
+
+// gchatSeverityColor is the colour a severity is shown in.
+func gchatSeverityColor(s v1alpha1.Severity) string {
+	switch s {
+	case v1alpha1.SeverityCritical:
+		return "#a50e0e"
+	case v1alpha1.SeverityHigh:
+		return "#d93025"
+	case v1alpha1.SeverityMedium:
+		return "#e37400"
+	case v1alpha1.SeverityLow:
+		return "#1e8e3e"
+	case v1alpha1.SeverityInfo:
+		return "#1a73e8"
+	}
+	return ""
+}
+
+// gchatStatusColor is the colour a status is shown in.
+func gchatStatusColor(s v1alpha1.ResultStatus) string {
+	switch s {
+	case v1alpha1.StatusFail, v1alpha1.StatusError:
+		return "#d93025"
+	case v1alpha1.StatusWarn:
+		return "#e37400"
+	case v1alpha1.StatusPass:
+		return "#1e8e3e"
+	case v1alpha1.StatusSkip:
+		return "#5f6368"
+	}
+	return ""
+}
+
+func gchatPlural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// gchatReportLine names the report: "PolicyReport team-a/cpol-require-labels".
+func gchatReportLine(rep ReportRef) string {
+	name := rep.Name
+	if rep.Namespace != "" {
+		name = rep.Namespace + "/" + name
+	}
+	return strings.TrimSpace(rep.Kind + " " + name)
+}
+
+// gchatResourceLine names a resource: "Deployment test/nginx".
+func gchatResourceLine(res *report.Resource) string {
+	name := res.Name
+	if res.Namespace != "" {
+		name = res.Namespace + "/" + name
+	}
+	return strings.TrimSpace(res.Kind + " " + name)
+}
+
+// gchatCardID makes a result ID a cardId: letters, digits, '-', '_' and '.', at most
+// gchatMaxCardID bytes.
+func gchatCardID(id string) string {
+	id = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return -1
+	}, id)
+	if len(id) > gchatMaxCardID {
+		id = id[:gchatMaxCardID]
+	}
+	return id
+}
+
+// gchatClean makes s one trimmed line of valid UTF-8 without control characters.
+func gchatClean(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s))
+}
+
+// gchatCut returns s if it is at most max bytes, else its longest prefix that fits together
+// with the ellipsis, cut between runes, followed by the ellipsis.
+func gchatCut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len(gchatEllipsis)
+	if cut <= 0 {
+		return ""
+	}
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + gchatEllipsis
+}
+
+// gchatHTML is plain text as card text: valid UTF-8, trimmed, "&", "<" and ">" escaped,
+// control characters dropped or made spaces, line breaks as <br> in multi-line text (spaces
+// otherwise), at most max bytes once escaped; cut text ends with an ellipsis. No escape
+// sequence is ever split.
+func gchatHTML(s string, max int, multiline bool) string {
+	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
+	budget := max - len(gchatEllipsis)
+	var b strings.Builder
+	for i, r := range s {
+		var piece string
+		switch {
+		case r == '&':
+			piece = "&amp;"
+		case r == '<':
+			piece = "&lt;"
+		case r == '>':
+			piece = "&gt;"
+		case r == '\n' && multiline:
+			piece = "<br>"
+		case r == '\r' && multiline:
+			continue
+		case unicode.IsControl(r):
+			piece = " "
+		default:
+			piece = string(r)
+		}
+		if b.Len()+len(piece) > budget {
+			// Only cut if the rest does not fit either.
+			if b.Len()+gchatEscapedLen(s[i:], multiline) <= max {
+				b.WriteString(piece)
+				continue
+			}
+			return strings.TrimRight(b.String(), " ") + gchatEllipsis
+		}
+		b.WriteString(piece)
+	}
+	return b.String()
+}
+
+// gchatEscapedLen is how many bytes gchatHTML makes of s.
+func gchatEscapedLen(s string, multiline bool) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case r == '&':
+			n += len("&amp;")
+		case r == '<', r == '>':
+			n += len("&lt;")
+		case r == '\n' && multiline:
+			n += len("<br>")
+		case r == '\r' && multiline:
+		case unicode.IsControl(r):
+			n++
+		default:
+			n += utf8.RuneLen(r)
+		}
+	}
+	return n
 }

@@ -1,8 +1,10 @@
 package sender
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,9 +14,9 @@ import (
 )
 
 func TestNewUnsupportedAndMismatch(t *testing.T) {
-	_, err := New(Config{Type: v1alpha1.DestinationSlack, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}})
-	if err == nil || err.Error() != "destination slack is not supported yet" {
-		t.Fatalf("slack: got %v", err)
+	_, err := New(Config{Type: v1alpha1.DestinationLoki, Destination: &v1alpha1.Destinations{Loki: &v1alpha1.LokiDestination{}}})
+	if err == nil || err.Error() != "destination loki is not supported yet" || !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("loki: got %v", err)
 	}
 	_, err = New(Config{Type: v1alpha1.DestinationWebhook, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}})
 	if err == nil || !strings.Contains(err.Error(), "does not match") {
@@ -23,8 +25,12 @@ func TestNewUnsupportedAndMismatch(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("empty type: want error")
 	}
-	if got := Supported(); len(got) != 1 || got[0] != v1alpha1.DestinationWebhook {
-		t.Fatalf("Supported() = %v", got)
+	want := []v1alpha1.DestinationType{
+		v1alpha1.DestinationDiscord, v1alpha1.DestinationGoogleChat, v1alpha1.DestinationSlack,
+		v1alpha1.DestinationTeams, v1alpha1.DestinationTelegram, v1alpha1.DestinationWebhook,
+	}
+	if got := Supported(); !slices.Equal(got, want) {
+		t.Fatalf("Supported() = %v, want %v", got, want)
 	}
 }
 

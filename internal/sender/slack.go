@@ -1,8 +1,545 @@
 package sender
 
-import "fmt"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"unicode/utf16"
 
-// newSlack is being written; until then the destination reports itself as not supported.
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// slackSender posts Block Kit messages to a Slack incoming webhook.
+//
+// Settings: "url" (required; the Secret's, else the inline field) and "channel" (optional; the
+// Secret's, else the inline field), sent as the message's channel override. Slack honours the
+// override only for legacy webhooks; webhooks of Slack apps always post to their own channel.
+// Configured headers are sent with every request, and the TLS configuration and proxy
+// environment apply as for every HTTP destination.
+//
+// Layout of one message, for a person reading a channel:
+//
+//   - blocks: a section "N new policy results in <Kind> <namespace>/<name>", then a context
+//     block with the target's customFields (shown once per message: they are the same for every
+//     result of the batch);
+//   - attachments: one per result, coloured by severity (see slackSeverityColors), holding a
+//     header "<STATUS> · <policy> / <rule>" and a section whose text is the result's message and
+//     properties and whose fields are Status, Severity, Category, Source, Kind, Name and
+//     Namespace. With a messageTemplate the section holds the rendered template instead (the
+//     header stays);
+//   - text: a plain summary with one line per result, which Slack shows in notifications.
+//
+// A batch becomes one message when it fits Slack's limits, otherwise several, split between
+// results and sent in order. A text longer than its limit is cut and ends with "…".
+type slackSender struct {
+	ep      *endpoint
+	headers http.Header
+	channel string
+	tmpl    *Template
+	post    *poster
+}
+
+// Slack's limits. Sources: Block Kit reference (docs.slack.dev/reference/block-kit/blocks:
+// "up to 50 blocks in each message"; header block: text "Maximum length ... 150 characters";
+// section block: text "Maximum length ... 3000 characters", fields "Maximum number of items is
+// 10. Maximum length for the text in each item is 2000 characters"; context block: "Maximum
+// number of items is 10"), the secondary attachments reference
+// (api.slack.com/reference/messaging/attachments: "limit your messages to contain no more than
+// 20 attachments"; more than 100 is refused with too_many_attachments) and chat.postMessage
+// (messages are truncated above 40,000 characters of text).
+const (
+	slackMaxBlocks       = 50
+	slackMaxAttachments  = 20
+	slackHeaderChars     = 150
+	slackSectionChars    = 3000
+	slackMaxFields       = 10
+	slackFieldChars      = 2000
+	slackContextElements = 10
+	slackTextChars       = 40000
+)
+
+// Limits of our own, below Slack's.
+const (
+	// slackMaxBatch is how many results one Send takes: one attachment each, at most
+	// slackMaxAttachments per message, so a batch of short results is one message.
+	slackMaxBatch = slackMaxAttachments
+	// slackBlockChars bounds the text of all blocks of one message (attachments included).
+	// Slack documents no such limit for section blocks, but refuses messages whose blocks hold
+	// about 12,000 characters or more with msg_blocks_too_long (slackapi/bolt-js#2509, #2867).
+	slackBlockChars = 10000
+	// slackValueChars bounds a field's value (names, kinds, categories: short by nature), so
+	// that any one result fits in slackBlockChars with room to spare.
+	slackValueChars = 500
+	// slackPropertiesChars bounds the properties part of a result's text.
+	slackPropertiesChars = 1000
+	// slackSummaryChars and slackCustomChars bound the message's own blocks.
+	slackSummaryChars = 300
+	slackCustomChars  = 1000
+	// slackLineChars bounds a result's line in the notification text.
+	slackLineChars = 200
+)
+
+// slackSeverityColors is the colour of a result's attachment, by severity: a heat scale from
+// blue (info) through green, yellow and orange to red (critical); grey without a severity.
+var slackSeverityColors = map[v1alpha1.Severity]string{
+	v1alpha1.SeverityInfo:     "#68c2ff",
+	v1alpha1.SeverityLow:      "#36a64f",
+	v1alpha1.SeverityMedium:   "#f2c744",
+	v1alpha1.SeverityHigh:     "#f2711c",
+	v1alpha1.SeverityCritical: "#d0021b",
+}
+
+const slackNoSeverityColor = "#9e9e9e"
+
+// The JSON documents posted to Slack.
+type slackMessage struct {
+	Channel     string            `json:"channel,omitempty"`
+	Text        string            `json:"text"`
+	Blocks      []slackBlock      `json:"blocks,omitempty"`
+	Attachments []slackAttachment `json:"attachments,omitempty"`
+	UnfurlLinks bool              `json:"unfurl_links"`
+	UnfurlMedia bool              `json:"unfurl_media"`
+}
+
+type slackAttachment struct {
+	Color  string       `json:"color"`
+	Blocks []slackBlock `json:"blocks"`
+}
+
+type slackBlock struct {
+	Type     string      `json:"type"`
+	Text     *slackText  `json:"text,omitempty"`
+	Fields   []slackText `json:"fields,omitempty"`
+	Elements []slackText `json:"elements,omitempty"`
+}
+
+type slackText struct {
+	Type string `json:"type"` // plain_text or mrkdwn
+	Text string `json:"text"`
+}
+
 func newSlack(cfg Config) (Sender, error) {
-	return nil, fmt.Errorf("destination %s is %w", cfg.Type, ErrNotSupported)
+	var inline v1alpha1.SlackDestination
+	if d := cfg.Destination; d != nil && d.Slack != nil {
+		inline = *d.Slack
+	}
+	raw := cfg.Settings["url"]
+	if raw == "" {
+		raw = inline.URL
+	}
+	ep, err := parseEndpoint("slack url", raw)
+	if err != nil {
+		return nil, err
+	}
+	h, err := buildHeaders(inline.Headers)
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
+	channel := cfg.Settings["channel"]
+	if channel == "" {
+		channel = inline.Channel
+	}
+	tmpl, err := slackTemplate(cfg.MessageTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
+	secrets := make([]string, 0, len(h))
+	for _, vs := range h {
+		secrets = append(secrets, vs...)
+	}
+	return &slackSender{
+		ep:      ep,
+		headers: h,
+		channel: strings.TrimSpace(channel),
+		tmpl:    tmpl,
+		post:    newPoster(cfg.TLS, newRedactor(ep.url, secrets...)),
+	}, nil
+}
+
+// MaxBatch is how many results fit one message when they are short.
+func (s *slackSender) MaxBatch() int { return slackMaxBatch }
+
+// Send posts the batch as one message, or as several in order when it does not fit one. When
+// a message fails, the *Error's Sent counts the results of the messages before it.
+func (s *slackSender) Send(ctx context.Context, b Batch) error {
+	msgs := s.messages(b)
+	sent := 0
+	for i := range msgs {
+		body, err := slackMarshal(msgs[i].msg)
+		if err != nil {
+			return &Error{Reason: fmt.Sprintf("encoding the slack message: %v", err), Sent: sent}
+		}
+		if err := s.post.postJSON(ctx, s.ep, s.headers, body); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				e.Sent = sent
+				if len(msgs) > 1 {
+					e.Reason += fmt.Sprintf(" (message %d of %d)", i+1, len(msgs))
+				}
+			}
+			return err
+		}
+		sent += msgs[i].results
+	}
+	return nil
+}
+
+// slackOutgoing is one message of a batch and how many results it carries.
+type slackOutgoing struct {
+	msg     slackMessage
+	results int
+}
+
+// slackPart is one result, laid out.
+type slackPart struct {
+	att   slackAttachment
+	chars int    // text of its blocks, in UTF-16 code units
+	line  string // its line in the notification text
+}
+
+// messages lays the batch out in as few messages as Slack's limits allow.
+func (s *slackSender) messages(b Batch) []slackOutgoing {
+	if len(b.Results) == 0 {
+		return nil
+	}
+	var custom *slackBlock
+	if text := slackPairs(b.CustomFields, " · "); text != "" {
+		custom = &slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: slackCut(text, slackCustomChars)}}}
+	}
+	// What every message holds besides its results: the summary section and the custom fields.
+	ownBlocks, ownChars := 1, slackSummaryChars
+	if custom != nil {
+		ownBlocks++
+		ownChars += slackLen(custom.Elements[0].Text)
+	}
+
+	var groups [][]slackPart
+	var cur []slackPart
+	blocks, chars := ownBlocks, ownChars
+	for i := range b.Results {
+		p := s.part(b, &b.Results[i])
+		pb := len(p.att.Blocks)
+		if len(cur) > 0 && (len(cur) == slackMaxAttachments || blocks+pb > slackMaxBlocks || chars+p.chars > slackBlockChars) {
+			groups = append(groups, cur)
+			cur, blocks, chars = nil, ownBlocks, ownChars
+		}
+		cur = append(cur, p)
+		blocks += pb
+		chars += p.chars
+	}
+	groups = append(groups, cur)
+
+	out := make([]slackOutgoing, 0, len(groups))
+	for gi, g := range groups {
+		summary := slackSummary(b.Report, len(b.Results))
+		if len(groups) > 1 {
+			summary += fmt.Sprintf(" (part %d of %d)", gi+1, len(groups))
+		}
+		msg := slackMessage{
+			Channel: s.channel,
+			Blocks:  []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: slackCut(summary, slackSummaryChars)}}},
+		}
+		if custom != nil {
+			msg.Blocks = append(msg.Blocks, *custom)
+		}
+		var text strings.Builder
+		text.WriteString(strings.ReplaceAll(summary, "*", ""))
+		for _, p := range g {
+			msg.Attachments = append(msg.Attachments, p.att)
+			text.WriteString("\n")
+			text.WriteString(p.line)
+		}
+		msg.Text = slackCut(text.String(), slackTextChars)
+		out = append(out, slackOutgoing{msg: msg, results: len(g)})
+	}
+	return out
+}
+
+// part lays out one result: its attachment and its notification line.
+func (s *slackSender) part(b Batch, r *report.Result) slackPart {
+	doc := NewResultDocument(b.Report, r, b.CustomFields)
+	status := strings.ToUpper(string(doc.Status))
+	title := slackOr(doc.Policy, "Policy result")
+	if doc.Rule != "" {
+		title += " / " + doc.Rule
+	}
+	if status != "" {
+		title = status + " · " + title
+	}
+	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: slackCutPlain(title, slackHeaderChars)}}
+	att := slackAttachment{Color: slackColor(doc.Severity), Blocks: []slackBlock{header}}
+
+	var section slackBlock
+	if s.tmpl != nil {
+		section = slackBlock{Type: "section"}
+		text, err := s.tmpl.Render(slackEscapedDocument(&doc))
+		if err != nil {
+			text = "_" + slackCut(slackEscape(err.Error()), 300) + "_\n" + slackBody(&doc)
+		}
+		if text = strings.TrimSpace(text); text != "" {
+			section.Text = &slackText{Type: "mrkdwn", Text: slackCut(text, slackSectionChars)}
+		}
+	} else {
+		section = slackBlock{Type: "section", Fields: slackFields(&doc)}
+		if text := slackBody(&doc); text != "" {
+			section.Text = &slackText{Type: "mrkdwn", Text: text}
+		}
+	}
+	if section.Text != nil || len(section.Fields) > 0 {
+		att.Blocks = append(att.Blocks, section)
+	}
+
+	chars := 0
+	for _, bl := range att.Blocks {
+		chars += slackBlockLen(&bl)
+	}
+
+	line := "• " + title
+	if res := doc.Resource; res != nil {
+		line += " — " + slackJoin(" ", res.Kind, slackJoin("/", res.Namespace, res.Name))
+	}
+	if doc.Severity != "" {
+		line += " [" + string(doc.Severity) + "]"
+	}
+	return slackPart{att: att, chars: chars, line: slackCut(slackEscape(line), slackLineChars)}
+}
+
+// slackBody is the default text of a result: its message, then its properties.
+func slackBody(d *ResultDocument) string {
+	msg := slackEscape(strings.TrimSpace(d.Message))
+	props := ""
+	if p := slackPairs(d.Properties, "\n"); p != "" {
+		props = slackCut("*Properties*\n"+p, slackPropertiesChars)
+	}
+	switch {
+	case props == "":
+		return slackCut(msg, slackSectionChars)
+	case msg == "":
+		return props
+	}
+	return slackCut(msg, slackSectionChars-slackLen(props)-2) + "\n\n" + props
+}
+
+// slackFields are the short facts of a result, as section fields.
+func slackFields(d *ResultDocument) []slackText {
+	var kind, name, namespace string
+	if d.Resource != nil {
+		kind, name, namespace = d.Resource.Kind, d.Resource.Name, d.Resource.Namespace
+	}
+	facts := []struct{ label, value string }{
+		{"Status", slackOr(string(d.Status), "-")},
+		{"Severity", string(d.Severity)},
+		{"Category", d.Category},
+		{"Source", d.Source},
+		{"Kind", kind},
+		{"Name", name},
+		{"Namespace", namespace},
+	}
+	out := make([]slackText, 0, len(facts))
+	for _, f := range facts {
+		if f.value == "" {
+			continue
+		}
+		out = append(out, slackText{Type: "mrkdwn", Text: "*" + f.label + "*\n" + slackCut(slackEscape(f.value), slackValueChars)})
+	}
+	return out
+}
+
+// slackSummary is the first line of a message, in mrkdwn.
+func slackSummary(rep ReportRef, n int) string {
+	s := fmt.Sprintf("*%d new policy results*", n)
+	if n == 1 {
+		s = "*1 new policy result*"
+	}
+	if name := slackJoin("/", rep.Namespace, rep.Name); name != "" {
+		s += " in " + slackEscape(slackJoin(" ", rep.Kind, name))
+	}
+	return s
+}
+
+// slackPairs renders a map as "*key*: value" items in key order, joined by sep, escaped.
+func slackPairs(m map[string]string, sep string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	items := make([]string, 0, len(keys))
+	for _, k := range keys {
+		item := "*" + slackEscape(k) + "*: " + slackEscape(m[k])
+		if sep == "\n" {
+			item = "• " + item
+		}
+		items = append(items, item)
+	}
+	return strings.Join(items, sep)
+}
+
+// slackEscapedDocument is d with every string escaped for mrkdwn, so that what a template
+// inserts cannot turn into a mention or a link, while the template's own text keeps its
+// formatting.
+func slackEscapedDocument(d *ResultDocument) *ResultDocument {
+	e := *d
+	e.ID, e.Policy, e.Rule, e.Category = slackEscape(d.ID), slackEscape(d.Policy), slackEscape(d.Rule), slackEscape(d.Category)
+	e.Message, e.Source, e.Timestamp = slackEscape(d.Message), slackEscape(d.Source), slackEscape(d.Timestamp)
+	e.Status = v1alpha1.ResultStatus(slackEscape(string(d.Status)))
+	e.Severity = v1alpha1.Severity(slackEscape(string(d.Severity)))
+	e.Priority = v1alpha1.Priority(slackEscape(string(d.Priority)))
+	if d.Resource != nil {
+		r := *d.Resource
+		r.APIVersion, r.Kind, r.Namespace, r.Name, r.UID = slackEscape(r.APIVersion), slackEscape(r.Kind),
+			slackEscape(r.Namespace), slackEscape(r.Name), slackEscape(r.UID)
+		e.Resource = &r
+	}
+	e.Report = DocumentReport{Kind: slackEscape(d.Report.Kind), Namespace: slackEscape(d.Report.Namespace), Name: slackEscape(d.Report.Name)}
+	e.Properties, e.CustomFields = slackEscapeMap(d.Properties), slackEscapeMap(d.CustomFields)
+	return &e
+}
+
+func slackEscapeMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[slackEscape(k)] = slackEscape(v)
+	}
+	return out
+}
+
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// slackEscape escapes the three characters Slack's mrkdwn gives a meaning to (mentions, links).
+func slackEscape(s string) string { return slackEscaper.Replace(s) }
+
+func slackColor(sev v1alpha1.Severity) string {
+	if c, ok := slackSeverityColors[sev]; ok {
+		return c
+	}
+	return slackNoSeverityColor
+}
+
+// slackLen counts s as UTF-16 code units: never less than Slack's count of characters, whether
+// it counts code points or UTF-16 units.
+func slackLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+func slackBlockLen(b *slackBlock) int {
+	n := 0
+	if b.Text != nil {
+		n += slackLen(b.Text.Text)
+	}
+	for _, f := range b.Fields {
+		n += slackLen(f.Text)
+	}
+	for _, e := range b.Elements {
+		n += slackLen(e.Text)
+	}
+	return n
+}
+
+// slackCut cuts escaped mrkdwn to at most max characters, ending with "…" when cut, never in the
+// middle of an entity such as &amp;.
+func slackCut(s string, max int) string {
+	cut, ok := slackCutAt(s, max)
+	if ok {
+		return s
+	}
+	if amp := strings.LastIndexByte(cut, '&'); amp >= 0 && len(cut)-amp < len("&amp;") && !strings.Contains(cut[amp:], ";") {
+		cut = cut[:amp]
+	}
+	return cut + "…"
+}
+
+// slackCutPlain is slackCut for plain text.
+func slackCutPlain(s string, max int) string {
+	cut, ok := slackCutAt(s, max)
+	if ok {
+		return s
+	}
+	return cut + "…"
+}
+
+// slackCutAt returns s, true when it fits max; else the longest prefix of whole characters that
+// leaves room for the ellipsis, without trailing white space.
+func slackCutAt(s string, max int) (string, bool) {
+	if slackLen(s) <= max {
+		return s, true
+	}
+	n, end := 0, 0
+	for i, r := range s {
+		w := utf16.RuneLen(r)
+		if n+w > max-1 {
+			end = i
+			break
+		}
+		n += w
+	}
+	return strings.TrimRight(s[:end], " \t\r\n"), false
+}
+
+func slackOr(v, fallback string) string {
+	if v == "" {
+		return fallback
+	}
+	return v
+}
+
+// slackJoin joins the non-empty parts with sep.
+func slackJoin(sep string, parts ...string) string {
+	out := parts[:0:0]
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
+}
+
+// slackTemplate parses a messageTemplate and renders it once over a complete sample result, so
+// that a template naming a field that does not exist is a configuration error when the sender
+// is built rather than a failure at each delivery. The Discord sender uses it too.
+func slackTemplate(text string) (*Template, error) {
+	t, err := NewTemplate(text)
+	if err != nil || t == nil {
+		return t, err
+	}
+	sample := &ResultDocument{
+		ID: "id", Policy: "policy", Rule: "rule", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh,
+		Category: "category", Message: "message", Scored: true, Source: "source", Timestamp: "2006-01-02T15:04:05Z",
+		Priority:   v1alpha1.PriorityError,
+		Resource:   &DocumentResource{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "name", UID: "uid"},
+		Report:     DocumentReport{Kind: "PolicyReport", Namespace: "default", Name: "report"},
+		Properties: map[string]string{"key": "value"}, CustomFields: map[string]string{"key": "value"},
+	}
+	if _, err := t.Render(sample); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// slackMarshal encodes v as JSON without escaping &, < and > as \u0026 and the like: Slack reads
+// both, and the body stays readable.
+func slackMarshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

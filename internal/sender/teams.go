@@ -1,8 +1,492 @@
 package sender
 
-import "fmt"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
-// newTeams is being written; until then the destination reports itself as not supported.
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// teams posts Adaptive Cards to a Microsoft Teams Workflows webhook (the "When a Teams webhook
+// request is received" trigger; the Office 365 connector MessageCards are retired). Workflows
+// answer 202 Accepted on success.
+//
+// Settings: "url" (the webhook URL, which holds its signature: keep it in the Secret), falling
+// back to teams.url. teams.headers are sent with every request.
+//
+// A batch (new results of one report) becomes one card: a header with the count, the report and
+// the target's custom fields, then one Container per result (policy and rule, a FactSet with
+// status, severity, category and resource, the message, the result's properties), styled by
+// priority: attention, warning, accent, good. A batch whose card would be larger than
+// teamsMaxBody is split into several messages, each a complete card with the header; a result
+// too large for a message of its own is sent in a compact form. The messageTemplate, when set,
+// replaces each result's message text.
+type teams struct {
+	ep      *endpoint
+	headers http.Header
+	post    *poster
+	tmpl    *Template
+	// maxBody is the most bytes one request body may have (teamsMaxBody).
+	maxBody int
+}
+
+const (
+	// teamsMaxBatch is how many results one Send takes: one card, split when too large.
+	teamsMaxBatch = 20
+	// teamsMaxBody is the most bytes a request body may have. Teams documents "The message size
+	// limit is 28 KB. When the size exceeds 28 KB, you receive an error" (Create Incoming
+	// Webhooks, learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/
+	// add-incoming-webhook). That is measured on the message Teams stores, which the Workflow
+	// builds from the body; senders report rejections close to the limit, so the body is kept
+	// well under it: 24,000 bytes of UTF-8 JSON.
+	teamsMaxBody = 24000
+	// teamsMaxMessage is the most bytes of one result's message text (or rendered template).
+	teamsMaxMessage = 8000
+	// teamsMaxCompactMessage is the message's limit in the compact form of a result.
+	teamsMaxCompactMessage = 1500
+	// teamsMaxLine is the most bytes of a title, a fact's title or value, or the report line.
+	teamsMaxLine = 512
+	// teamsMaxValue is the most bytes of a property's or custom field's value.
+	teamsMaxValue = 1024
+	// teamsEllipsis marks text that was cut.
+	teamsEllipsis = "…"
+
+	teamsCardSchema  = "http://adaptivecards.io/schemas/adaptive-card.json"
+	teamsCardVersion = "1.4" // Teams renders up to 1.5; every element used here exists since 1.2
+	teamsContentType = "application/vnd.microsoft.card.adaptive"
+)
+
 func newTeams(cfg Config) (Sender, error) {
-	return nil, fmt.Errorf("destination %s is %w", cfg.Type, ErrNotSupported)
+	var (
+		inlineURL string
+		headers   map[string]string
+	)
+	if d := cfg.Destination; d != nil && d.Teams != nil {
+		inlineURL = d.Teams.URL
+		headers = d.Teams.Headers
+	}
+	raw := cfg.Settings["url"]
+	if raw == "" {
+		raw = inlineURL
+	}
+	ep, err := parseEndpoint("teams url", raw)
+	if err != nil {
+		return nil, err
+	}
+	h, err := buildHeaders(headers)
+	if err != nil {
+		return nil, fmt.Errorf("teams: %w", err)
+	}
+	secrets := make([]string, 0, len(h))
+	for _, vs := range h {
+		secrets = append(secrets, vs...)
+	}
+	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("teams: %w", err)
+	}
+	return &teams{
+		ep:      ep,
+		headers: h,
+		post:    newPoster(cfg.TLS, newRedactor(ep.url, secrets...)),
+		tmpl:    tmpl,
+		maxBody: teamsMaxBody,
+	}, nil
+}
+
+// MaxBatch is teamsMaxBatch: one card per batch.
+func (t *teams) MaxBatch() int { return teamsMaxBatch }
+
+// The wire format: a message activity with one Adaptive Card attachment.
+type (
+	teamsMessage struct {
+		Type        string            `json:"type"`
+		Attachments []teamsAttachment `json:"attachments"`
+	}
+	teamsAttachment struct {
+		ContentType string    `json:"contentType"`
+		ContentURL  *string   `json:"contentUrl"` // always null
+		Content     teamsCard `json:"content"`
+	}
+	teamsCard struct {
+		Schema       string         `json:"$schema"`
+		Type         string         `json:"type"`
+		Version      string         `json:"version"`
+		FallbackText string         `json:"fallbackText,omitempty"`
+		Body         []teamsElement `json:"body"`
+		MSTeams      teamsCardHost  `json:"msteams"`
+	}
+	teamsCardHost struct {
+		Width string `json:"width"`
+	}
+	// teamsElement is a TextBlock, a FactSet or a Container, with the fields each uses.
+	teamsElement struct {
+		Type      string         `json:"type"`
+		Style     string         `json:"style,omitempty"`
+		Separator bool           `json:"separator,omitempty"`
+		Spacing   string         `json:"spacing,omitempty"`
+		Text      string         `json:"text,omitempty"`
+		Size      string         `json:"size,omitempty"`
+		Weight    string         `json:"weight,omitempty"`
+		Color     string         `json:"color,omitempty"`
+		IsSubtle  bool           `json:"isSubtle,omitempty"`
+		Wrap      bool           `json:"wrap,omitempty"`
+		Facts     []teamsFact    `json:"facts,omitempty"`
+		Items     []teamsElement `json:"items,omitempty"`
+	}
+	teamsFact struct {
+		Title string `json:"title"`
+		Value string `json:"value"`
+	}
+)
+
+// teamsEntry is one result, laid out in full and in the compact form used when the full one
+// does not fit in a message of its own.
+type teamsEntry struct {
+	full, compact teamsElement
+}
+
+// teamsPart is the results [start, end) of a batch, sent as one message.
+type teamsPart struct {
+	start, end int
+	compact    bool // the one result in compact form, the header without custom fields
+}
+
+// Send posts the batch as one card, or as several when it is too large for one message, in
+// order. It stops at the first failure, whose Error says in Sent how many results went out.
+func (t *teams) Send(ctx context.Context, b Batch) error {
+	entries, renderErr := t.entries(&b)
+	parts, err := t.plan(&b, entries)
+	if err != nil {
+		return &Error{Reason: "teams: " + err.Error()}
+	}
+	for _, p := range parts {
+		body, err := teamsMarshal(t.message(&b, entries, p, len(parts) > 1, len(entries)))
+		if err == nil && len(body) > t.maxBody {
+			err = fmt.Errorf("a message of %d bytes is over the limit of %d", len(body), t.maxBody)
+		}
+		if err != nil { // cannot happen: the plan measured every message
+			return &Error{Reason: "teams: " + err.Error(), Sent: p.start}
+		}
+		if err := t.post.postJSON(ctx, t.ep, t.headers, body); err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				e = &Error{Reason: err.Error(), Retryable: true, cause: err}
+			}
+			e.Sent = p.start
+			return e
+		}
+	}
+	if renderErr != nil {
+		return renderErr
+	}
+	return nil
+}
+
+// entries lays out every result. When the messageTemplate fails on a result, the results
+// before it are laid out and the error to return once they are sent says they were.
+func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
+	out := make([]teamsEntry, 0, len(b.Results))
+	for i := range b.Results {
+		r := &b.Results[i]
+		msg := teamsClean(r.Message, true)
+		if t.tmpl != nil {
+			doc := NewResultDocument(b.Report, r, b.CustomFields)
+			text, err := t.tmpl.Render(&doc)
+			if err != nil {
+				return out, &Error{Reason: "teams: " + err.Error(), Sent: i}
+			}
+			if text = teamsClean(text, true); text != "" {
+				msg = text
+			}
+		}
+		out = append(out, teamsEntry{
+			full:    teamsResult(r, msg, false),
+			compact: teamsResult(r, msg, true),
+		})
+	}
+	return out, nil
+}
+
+// plan splits the entries into messages of at most maxBody bytes, packing as many results into
+// each as fit. Sizes are exact: elements of a JSON array are encoded one by one, so a message is
+// its frame plus each element and a comma. The frame is measured with the longest header any
+// part can have.
+func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
+	n := len(entries)
+	frame := func(p teamsPart) (int, error) {
+		body, err := teamsMarshal(t.message(b, nil, teamsPart{start: n, end: n, compact: p.compact}, true, n))
+		return len(body), err
+	}
+	fullFrame, err := frame(teamsPart{})
+	if err != nil {
+		return nil, err
+	}
+	sizes := make([]int, n)
+	for i := range entries {
+		enc, err := teamsMarshal(entries[i].full)
+		if err != nil {
+			return nil, err
+		}
+		sizes[i] = len(enc) + 1 // and its comma
+	}
+	var parts []teamsPart
+	for start := 0; start < n; {
+		end, size := start, fullFrame
+		for end < n && size+sizes[end] <= t.maxBody {
+			size += sizes[end]
+			end++
+		}
+		if end > start {
+			parts = append(parts, teamsPart{start: start, end: end})
+			start = end
+			continue
+		}
+		// The result does not fit in a message of its own: send its compact form.
+		compactFrame, err := frame(teamsPart{compact: true})
+		if err != nil {
+			return nil, err
+		}
+		enc, err := teamsMarshal(entries[start].compact)
+		if err != nil {
+			return nil, err
+		}
+		if compactFrame+len(enc)+1 > t.maxBody {
+			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", start+1, t.maxBody)
+		}
+		parts = append(parts, teamsPart{start: start, end: start + 1, compact: true})
+		start++
+	}
+	return parts, nil
+}
+
+// message builds the message of part p of a batch of total results. entries may be nil to
+// measure the frame alone.
+func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool, total int) teamsMessage {
+	title := teamsCount(total)
+	if split {
+		if p.end-p.start == 1 {
+			title = "New policy result " + strconv.Itoa(p.start+1) + " of " + strconv.Itoa(total)
+		} else {
+			title = "New policy results " + strconv.Itoa(p.start+1) + "–" + strconv.Itoa(p.end) + " of " + strconv.Itoa(total)
+		}
+	}
+	body := []teamsElement{{Type: "TextBlock", Text: title, Size: "medium", Weight: "bolder", Wrap: true}}
+	reportLine := teamsCut(teamsClean(teamsReportLine(b.Report), false), teamsMaxLine)
+	if reportLine != "" {
+		body = append(body, teamsElement{Type: "TextBlock", Spacing: "none", Text: reportLine, IsSubtle: true, Wrap: true})
+	}
+	if !p.compact {
+		if facts := teamsFacts(b.CustomFields); len(facts) > 0 {
+			body = append(body, teamsElement{Type: "FactSet", Facts: facts})
+		}
+	}
+	for i := p.start; i < p.end && entries != nil; i++ {
+		if p.compact {
+			body = append(body, entries[i].compact)
+		} else {
+			body = append(body, entries[i].full)
+		}
+	}
+	fallback := title
+	if reportLine != "" {
+		fallback += ": " + reportLine
+	}
+	return teamsMessage{
+		Type: "message",
+		Attachments: []teamsAttachment{{
+			ContentType: teamsContentType,
+			Content: teamsCard{
+				Schema:       teamsCardSchema,
+				Type:         "AdaptiveCard",
+				Version:      teamsCardVersion,
+				FallbackText: fallback,
+				Body:         body,
+				MSTeams:      teamsCardHost{Width: "Full"},
+			},
+		}},
+	}
+}
+
+// teamsResult is the Container of one result. msg is the cleaned message text (or template
+// output). The compact form cuts the message shorter and leaves out the properties.
+func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
+	style, color := teamsStyle(r)
+	title := teamsClean(r.Policy, false)
+	if rule := teamsClean(r.Rule, false); rule != "" {
+		if title == "" {
+			title = rule
+		} else {
+			title += " / " + rule
+		}
+	}
+	if title == "" {
+		title = "Policy result"
+	}
+	items := []teamsElement{{Type: "TextBlock", Text: teamsCut(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
+
+	facts := []teamsFact{{Title: "Status", Value: teamsCut(teamsClean(string(r.Status), false), teamsMaxLine)}}
+	add := func(title, value string) {
+		if value = teamsCut(teamsClean(value, false), teamsMaxLine); value != "" {
+			facts = append(facts, teamsFact{Title: title, Value: value})
+		}
+	}
+	add("Severity", string(r.Severity))
+	add("Category", r.Category)
+	if res := r.Resource; res != nil {
+		add("Resource", teamsResourceLine(res))
+	}
+	if facts[0].Value == "" {
+		facts = facts[1:]
+	}
+	if len(facts) > 0 {
+		items = append(items, teamsElement{Type: "FactSet", Facts: facts})
+	}
+
+	limit := teamsMaxMessage
+	if compact {
+		limit = teamsMaxCompactMessage
+	}
+	if msg != "" {
+		items = append(items, teamsElement{Type: "TextBlock", Text: teamsCut(msg, limit), Wrap: true})
+	}
+	if props := teamsFacts(r.Properties); len(props) > 0 {
+		if compact {
+			items = append(items, teamsElement{
+				Type: "TextBlock", Text: teamsPlural(len(props), "property", "properties") +
+					" left out: the result is too large for one Teams message",
+				IsSubtle: true, Wrap: true,
+			})
+		} else {
+			items = append(items, teamsElement{Type: "FactSet", Separator: true, Facts: props})
+		}
+	}
+	return teamsElement{Type: "Container", Style: style, Separator: true, Spacing: "medium", Items: items}
+}
+
+// teamsStyle is the Container style and title colour of a result, by priority: critical and
+// error are attention, warning is warning, info is accent; pass results are good, skipped ones
+// emphasis.
+func teamsStyle(r *report.Result) (style, color string) {
+	switch r.Priority() {
+	case v1alpha1.PriorityCritical, v1alpha1.PriorityError:
+		return "attention", "attention"
+	case v1alpha1.PriorityWarning:
+		return "warning", "warning"
+	case v1alpha1.PriorityInfo:
+		return "accent", "accent"
+	}
+	if r.Status == v1alpha1.StatusPass {
+		return "good", "good"
+	}
+	return "emphasis", ""
+}
+
+// teamsFacts are the entries of m sorted by key, cut to size; nil for none.
+func teamsFacts(m map[string]string) []teamsFact {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	facts := make([]teamsFact, 0, len(keys))
+	for _, k := range keys {
+		facts = append(facts, teamsFact{
+			Title: teamsCut(teamsClean(k, false), teamsMaxLine),
+			Value: teamsCut(teamsClean(m[k], false), teamsMaxValue),
+		})
+	}
+	return facts
+}
+
+func teamsCount(n int) string {
+	return teamsPlural(n, "new policy result", "new policy results")
+}
+
+func teamsPlural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// teamsReportLine names the report: "PolicyReport team-a/cpol-require-labels".
+func teamsReportLine(rep ReportRef) string {
+	name := rep.Name
+	if rep.Namespace != "" {
+		name = rep.Namespace + "/" + name
+	}
+	return strings.TrimSpace(rep.Kind + " " + name)
+}
+
+// teamsResourceLine names a resource: "Deployment test/nginx".
+func teamsResourceLine(res *report.Resource) string {
+	name := res.Name
+	if res.Namespace != "" {
+		name = res.Namespace + "/" + name
+	}
+	return strings.TrimSpace(res.Kind + " " + name)
+}
+
+// teamsClean makes s valid UTF-8 without control characters and trims it. In multi-line text
+// line breaks stay (CR is dropped); every other control character, and every line break in a
+// single line, becomes a space.
+func teamsClean(s string, multiline bool) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case multiline && r == '\n':
+			return r
+		case r == '\r':
+			if multiline {
+				return -1
+			}
+			return ' '
+		case unicode.IsControl(r):
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+// teamsCut returns s if it is at most max bytes, else its longest prefix that fits together
+// with the ellipsis, cut between runes, followed by the ellipsis.
+func teamsCut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len(teamsEllipsis)
+	if cut <= 0 {
+		return ""
+	}
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + teamsEllipsis
+}
+
+// teamsMarshal encodes v as compact JSON without HTML escaping: cards are not HTML, and "<"
+// as "\u003c" would take six bytes of the size limit instead of one.
+func teamsMarshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

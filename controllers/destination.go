@@ -1,0 +1,117 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/delivery"
+	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/filter"
+	"github.com/policyherald/policy-herald/internal/ledger"
+	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/tlsconfig"
+)
+
+// destinationSpec is everything a NotificationTarget or TargetChannel resolves to, before it is
+// handed to the delivery engine.
+type destinationSpec struct {
+	obj        client.Object
+	kind       string // NotificationTarget or TargetChannel
+	ledgerKind string // "nt" or "tc"
+	destType   v1alpha1.DestinationType
+	dest       *v1alpha1.Destinations // effective destination
+	settings   destination.Settings
+	tls        *tlsconfig.Config
+	filter     filter.Spec
+	custom     map[string]string
+	template   string
+	all        bool // sees every namespace
+	skip       bool // skipExistingOnStartup
+	delivery   *v1alpha1.DeliveryStatus
+}
+
+// build compiles the filter and, unless the engine already runs this exact configuration,
+// builds the sender. Errors are Problems for the object's conditions.
+func (s *destinationSpec) build(engine *delivery.Engine) (*delivery.Destination, error) {
+	f, err := filter.Compile(s.filter)
+	if err != nil {
+		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
+	}
+	d := &delivery.Destination{
+		UID: s.obj.GetUID(), Kind: s.kind, Namespace: s.obj.GetNamespace(), Name: s.obj.GetName(),
+		LedgerName:    ledger.Name(s.ledgerKind, s.obj.GetName()),
+		Owner:         ownerRef(s.obj, s.kind),
+		Filter:        f,
+		Scope:         fingerprint(s.filter, s.all),
+		CustomFields:  s.custom,
+		AllNamespaces: s.all,
+		Created:       s.obj.GetCreationTimestamp().Time,
+		SkipExisting:  s.skip,
+		Delivery:      s.delivery,
+		Fingerprint:   fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.filter, s.custom, s.template, s.all, s.skip),
+	}
+	if engine.Fingerprint(delivery.Key{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}) == d.Fingerprint {
+		return d, nil // unchanged: keep the running sender and its connections
+	}
+	d.Sender, err = sender.New(sender.Config{
+		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config,
+		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
+	})
+	switch {
+	case errors.Is(err, sender.ErrNotSupported):
+		return nil, conditions.Stalled(v1alpha1.ReasonNotSupported, err.Error())
+	case err != nil:
+		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
+	}
+	return d, nil
+}
+
+func ownerRef(o client.Object, kind string) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion: v1alpha1.GroupVersion.String(), Kind: kind, Name: o.GetName(), UID: o.GetUID(),
+		BlockOwnerDeletion: ptr.To(false),
+	}
+}
+
+// fingerprint hashes its arguments' JSON.
+func fingerprint(parts ...any) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, p := range parts {
+		_ = enc.Encode(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func settingsList(s destination.Settings) [][2]string {
+	out := make([][2]string, 0, len(s))
+	for k, v := range s {
+		out = append(out, [2]string{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+// mergeFields lays over's keys over base's.
+func mergeFields(base, over map[string]string) map[string]string {
+	if len(over) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}

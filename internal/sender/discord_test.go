@@ -1,0 +1,487 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+func newDiscordTestSender(t *testing.T, rawURL string, settings destination.Settings, dd *v1alpha1.ChatWebhookDestination, tlsCfg *tls.Config, tmpl string) *discordSender {
+	t.Helper()
+	if settings == nil {
+		settings = destination.Settings{}
+	}
+	if rawURL != "" {
+		settings["url"] = rawURL
+	}
+	if dd == nil {
+		dd = &v1alpha1.ChatWebhookDestination{}
+	}
+	s, err := New(Config{
+		Type:            v1alpha1.DestinationDiscord,
+		Destination:     &v1alpha1.Destinations{Discord: dd},
+		Settings:        settings,
+		TLS:             tlsCfg,
+		Name:            "team-a/discord",
+		MessageTemplate: tmpl,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s.(*discordSender)
+}
+
+// discordDecode parses a request body strictly into discordgo's own webhook types: a field
+// discordgo does not know is an error.
+func discordDecode(t *testing.T, body []byte) discordgo.WebhookParams {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var p discordgo.WebhookParams
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("discordgo cannot parse the body strictly: %v\n%s", err, body)
+	}
+	return p
+}
+
+// discordCheckLimits checks one message against every limit of Discord's the sender promises
+// to respect, and returns the titles of its embeds (one per result).
+func discordCheckLimits(t *testing.T, p *discordgo.WebhookParams) []string {
+	t.Helper()
+	if n := len(p.Embeds); n < 1 || n > discordMaxEmbeds {
+		t.Errorf("%d embeds, want 1..%d", n, discordMaxEmbeds)
+	}
+	if n := slackDiscordLen(p.Content); n > discordContentChars {
+		t.Errorf("content has %d characters", n)
+	}
+	if p.AllowedMentions == nil || len(p.AllowedMentions.Parse) != 0 || p.AllowedMentions.Parse == nil {
+		t.Errorf("mentions must be turned off: %+v", p.AllowedMentions)
+	}
+	within := func(what, s string, min, max int) int {
+		t.Helper()
+		n := slackDiscordLen(s)
+		if n < min || n > max {
+			t.Errorf("%s has %d characters, want %d..%d", what, n, min, max)
+		}
+		return n
+	}
+	var titles []string
+	total := 0
+	for i, e := range p.Embeds {
+		titles = append(titles, e.Title)
+		total += within(fmt.Sprintf("embed %d title", i), e.Title, 1, discordTitleChars)
+		total += within(fmt.Sprintf("embed %d description", i), e.Description, 0, discordDescriptionChars)
+		if e.Color == 0 {
+			t.Errorf("embed %d has no colour", i)
+		}
+		if e.Footer != nil {
+			total += within(fmt.Sprintf("embed %d footer", i), e.Footer.Text, 1, discordFooterChars)
+		}
+		if len(e.Fields) > discordMaxFields {
+			t.Errorf("embed %d has %d fields", i, len(e.Fields))
+		}
+		for j, f := range e.Fields {
+			total += within(fmt.Sprintf("embed %d field %d name", i, j), f.Name, 1, discordFieldNameChars)
+			total += within(fmt.Sprintf("embed %d field %d value", i, j), f.Value, 1, discordFieldValueChars)
+		}
+	}
+	if total > discordMessageChars {
+		t.Errorf("embeds hold %d characters, want at most %d", total, discordMessageChars)
+	}
+	return titles
+}
+
+func TestDiscordGolden(t *testing.T) {
+	hook := &slackDiscordHook{answer: func(int) (int, map[string]string, string) { return http.StatusNoContent, nil, "" }}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	s := newDiscordTestSender(t, srv.URL+"/api/webhooks/123/TOKEN", nil, nil, nil, "")
+	if s.MaxBatch() != 10 {
+		t.Fatalf("MaxBatch = %d", s.MaxBatch())
+	}
+	if err := s.Send(context.Background(), slackDiscordBatch()); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1 message for the batch", len(reqs))
+	}
+	slackDiscordGolden(t, "discord-batch.json", reqs[0].Body)
+
+	p := discordDecode(t, reqs[0].Body)
+	titles := discordCheckLimits(t, &p)
+	if want := []string{"FAIL · require-labels / check-app", "WARN · disallow-latest-tag", "PASS · require-ns-owner / owner-label"}; !reflect.DeepEqual(titles, want) {
+		t.Errorf("titles %q, want %q", titles, want)
+	}
+	if p.Content != "3 new policy results in PolicyReport test/rep-1" {
+		t.Errorf("content %q", p.Content)
+	}
+	var colors []int
+	for _, e := range p.Embeds {
+		colors = append(colors, e.Color)
+	}
+	if want := []int{0xf2711c, 0xf2c744, 0x68c2ff}; !reflect.DeepEqual(colors, want) {
+		t.Errorf("colours %x, want %x", colors, want)
+	}
+	e := p.Embeds[0]
+	if e.Description != "label app is required: <!channel> & <https://evil.example|click>" {
+		t.Errorf("description %q", e.Description)
+	}
+	if e.Footer == nil || e.Footer.Text != "PolicyReport test/rep-1" || e.Timestamp != "2026-08-15T10:00:00Z" {
+		t.Errorf("footer %+v timestamp %q", e.Footer, e.Timestamp)
+	}
+	var fields []string
+	for _, f := range e.Fields {
+		fields = append(fields, fmt.Sprintf("%s=%s/%v", f.Name, f.Value, f.Inline))
+	}
+	want := []string{"Policy=require-labels/true", "Rule=check-app/true", "Status=fail/true", "Severity=high/true",
+		"Category=Best Practices/true", "Source=kyverno/true", "Kind=Deployment/true", "Name=nginx/true", "Namespace=test/true",
+		"cluster=from-result/true", "created=x/true", "Custom fields=cluster: prod-eu\nenv: prod/false"}
+	if !reflect.DeepEqual(fields, want) {
+		t.Errorf("fields %q\n want %q", fields, want)
+	}
+}
+
+func TestDiscordSendsConfiguredHeaders(t *testing.T) {
+	hook := &slackDiscordHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	dd := &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{
+		URL:     srv.URL + "/inline",
+		Headers: map[string]string{"x-env": "prod", "X-Proxy-Token": "abc", "Content-Type": "text/plain"},
+	}}
+	b := Batch{Report: slackDiscordReport, Results: []report.Result{bareResult()}}
+	for _, c := range []struct {
+		name     string
+		settings destination.Settings
+		path     string
+	}{
+		{"inline url", nil, "/inline"},
+		{"secret url wins", destination.Settings{"url": srv.URL + "/secret"}, "/secret"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hook.reqs = nil
+			if err := newDiscordTestSender(t, "", c.settings, dd, nil, "").Send(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+			r := hook.requests()[0]
+			if r.Method != http.MethodPost || r.RequestURI != c.path {
+				t.Errorf("request %s %s", r.Method, r.RequestURI)
+			}
+			for k, v := range map[string]string{"X-Env": "prod", "X-Proxy-Token": "abc", "Content-Type": "application/json", "User-Agent": "policy-herald"} {
+				if got := r.Header.Values(k); len(got) != 1 || got[0] != v {
+					t.Errorf("header %s = %q, want %q", k, got, v)
+				}
+			}
+			p := discordDecode(t, r.Body)
+			discordCheckLimits(t, &p)
+		})
+	}
+}
+
+func TestDiscordConfigErrorsHideSecrets(t *testing.T) {
+	const secret = "S3CRETVALUE"
+	cases := map[string]Config{
+		"no url":        {Settings: destination.Settings{}},
+		"bad scheme":    {Settings: destination.Settings{"url": "ftp://h/" + secret}},
+		"unparsable":    {Settings: destination.Settings{"url": "http://h/%zz" + secret}},
+		"bad header":    {Settings: destination.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\r\n"}}}}},
+		"bad template":  {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ if }}"},
+		"unknown field": {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Resource.Nope }}"},
+	}
+	for name, cfg := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg.Type = v1alpha1.DestinationDiscord
+			if cfg.Destination == nil {
+				cfg.Destination = &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{}}
+			}
+			_, err := New(cfg)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("error leaks the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestDiscordTLS(t *testing.T) {
+	hook := &slackDiscordHook{}
+	srv := newTLSServer(hook)
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	b := Batch{Results: []report.Result{bareResult()}}
+
+	if err := newDiscordTestSender(t, srv.URL+"/hook", nil, nil, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, "").Send(context.Background(), b); err != nil {
+		t.Fatalf("with the CA: %v", err)
+	}
+	if n := len(hook.requests()); n != 1 {
+		t.Fatalf("%d requests", n)
+	}
+	err := newDiscordTestSender(t, srv.URL+"/hook", nil, nil, nil, "").Send(context.Background(), b)
+	var e *Error
+	if !errors.As(err, &e) || e.Retryable || !strings.Contains(e.Reason, "TLS certificate rejected") {
+		t.Fatalf("without the CA: got %#v", err)
+	}
+}
+
+func TestDiscordProxyFromEnvironment(t *testing.T) {
+	proxy := &slackDiscordHook{}
+	psrv := httptest.NewServer(proxy)
+	defer psrv.Close()
+	t.Setenv("HTTP_PROXY", psrv.URL)
+	t.Setenv("http_proxy", psrv.URL)
+	t.Setenv("NO_PROXY", "")
+	t.Setenv("no_proxy", "")
+	s := newDiscordTestSender(t, "http://discord.invalid/api/webhooks/1/x", nil, nil, nil, "")
+	if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
+		t.Fatalf("Send through the proxy: %v", err)
+	}
+	if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != "http://discord.invalid/api/webhooks/1/x" {
+		t.Fatalf("proxy saw %+v", reqs)
+	}
+}
+
+func TestDiscordRateLimited(t *testing.T) {
+	hook := &slackDiscordHook{answer: func(int) (int, map[string]string, string) {
+		return http.StatusTooManyRequests, map[string]string{"Retry-After": "3"}, `{"message": "You are being rate limited.", "retry_after": 2.5, "global": false}`
+	}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	err := newDiscordTestSender(t, srv.URL+"/hook", nil, nil, nil, "").Send(context.Background(), slackDiscordBatch())
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %T %v", err, err)
+	}
+	if !e.Retryable || e.RetryAfter != 3*time.Second || e.StatusCode != 429 || e.Sent != 0 {
+		t.Fatalf("got %+v", e)
+	}
+}
+
+func TestDiscordSplitsLargeBatches(t *testing.T) {
+	hook := &slackDiscordHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	results := slackDiscordBigBatch(25)
+	b := Batch{Report: slackDiscordReport, Results: results, CustomFields: map[string]string{"cluster": "prod-eu"}}
+	if err := newDiscordTestSender(t, srv.URL, nil, nil, nil, "").Send(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	reqs := hook.requests()
+	if len(reqs) < 3 {
+		t.Fatalf("%d messages, want at least 3", len(reqs))
+	}
+	var seen []string
+	for i, r := range reqs {
+		p := discordDecode(t, r.Body)
+		for _, title := range discordCheckLimits(t, &p) {
+			seen = append(seen, strings.SplitN(strings.TrimPrefix(title, "FAIL · "), " ", 2)[0])
+		}
+		if want := fmt.Sprintf("(part %d of %d)", i+1, len(reqs)); !strings.HasSuffix(p.Content, want) {
+			t.Errorf("message %d content %q, want suffix %q", i, p.Content, want)
+		}
+		t.Logf("message %d: %d embeds, %d bytes", i+1, len(p.Embeds), len(r.Body))
+	}
+	var want []string
+	for i := range results {
+		want = append(want, fmt.Sprintf("policy-%d", i))
+	}
+	if !reflect.DeepEqual(seen, want) {
+		t.Errorf("results delivered %v\n want %v", seen, want)
+	}
+
+	t.Run("ten short results are one message", func(t *testing.T) {
+		hook.reqs = nil
+		results := make([]report.Result, discordMaxBatch)
+		for i := range results {
+			results[i] = fullResult()
+		}
+		if err := newDiscordTestSender(t, srv.URL, nil, nil, nil, "").Send(context.Background(), Batch{Results: results}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(hook.requests()); n != 1 {
+			t.Fatalf("%d messages, want 1", n)
+		}
+	})
+
+	t.Run("eleven short results are two messages", func(t *testing.T) {
+		hook.reqs = nil
+		results := make([]report.Result, discordMaxEmbeds+1)
+		for i := range results {
+			results[i] = bareResult()
+		}
+		if err := newDiscordTestSender(t, srv.URL, nil, nil, nil, "").Send(context.Background(), Batch{Results: results}); err != nil {
+			t.Fatal(err)
+		}
+		var sizes []int
+		for _, r := range hook.requests() {
+			p := discordDecode(t, r.Body)
+			sizes = append(sizes, len(discordCheckLimits(t, &p)))
+		}
+		if !reflect.DeepEqual(sizes, []int{discordMaxEmbeds, 1}) {
+			t.Fatalf("results per message %v", sizes)
+		}
+	})
+}
+
+func TestDiscordTruncatesLongTexts(t *testing.T) {
+	hook := &slackDiscordHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	r := fullResult()
+	r.Message = strings.Repeat("ü", 9000)
+	r.Policy = strings.Repeat("p", 400)
+	r.Rule = strings.Repeat("r", 400)
+	r.Category = strings.Repeat("c", 2000)
+	r.Resource.Name = strings.Repeat("n", 2000)
+	r.Properties = map[string]string{strings.Repeat("k", 300): strings.Repeat("v", 3000)}
+	b := Batch{Report: ReportRef{Kind: "PolicyReport", Namespace: strings.Repeat("s", 300), Name: strings.Repeat("x", 300)}, Results: []report.Result{r}}
+	if err := newDiscordTestSender(t, srv.URL, nil, nil, nil, "").Send(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	p := discordDecode(t, hook.requests()[0].Body)
+	discordCheckLimits(t, &p)
+	e := p.Embeds[0]
+	if slackDiscordLen(e.Title) != discordTitleChars || !strings.HasSuffix(e.Title, "p…") {
+		t.Errorf("title has %d characters", slackDiscordLen(e.Title))
+	}
+	if !strings.HasPrefix(e.Description, "üüü") || !strings.HasSuffix(e.Description, "ü…") {
+		t.Errorf("description not cut with an ellipsis")
+	}
+	if e.Footer == nil || slackDiscordLen(e.Footer.Text) != discordFooterOwnChars || !strings.HasSuffix(e.Footer.Text, "s…") {
+		t.Errorf("footer %+v", e.Footer)
+	}
+	for _, f := range e.Fields {
+		if f.Inline && slackDiscordLen(f.Value) > discordInlineChars {
+			t.Errorf("long field %s inline", f.Name)
+		}
+	}
+
+	t.Run("a message too long for the description alone", func(t *testing.T) {
+		hook.reqs = nil
+		r := fullResult()
+		r.Message = strings.Repeat("a", 5000)
+		if err := newDiscordTestSender(t, srv.URL, nil, nil, nil, "").Send(context.Background(), Batch{Results: []report.Result{r}}); err != nil {
+			t.Fatal(err)
+		}
+		p := discordDecode(t, hook.requests()[0].Body)
+		discordCheckLimits(t, &p)
+		if d := p.Embeds[0].Description; slackDiscordLen(d) != discordDescriptionChars || !strings.HasSuffix(d, "a…") {
+			t.Errorf("description has %d characters", slackDiscordLen(d))
+		}
+	})
+
+	t.Run("many properties become one field", func(t *testing.T) {
+		hook.reqs = nil
+		r := fullResult()
+		r.Properties = map[string]string{}
+		for i := 0; i < 40; i++ {
+			r.Properties[fmt.Sprintf("p%02d", i)] = "v"
+		}
+		b := Batch{Results: []report.Result{r}, CustomFields: map[string]string{"cluster": "prod-eu"}}
+		if err := newDiscordTestSender(t, srv.URL, nil, nil, nil, "").Send(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		p := discordDecode(t, hook.requests()[0].Body)
+		discordCheckLimits(t, &p)
+		fields := p.Embeds[0].Fields
+		props, custom := fields[len(fields)-2], fields[len(fields)-1]
+		if props.Name != "Properties" || !strings.HasPrefix(props.Value, "p00: v\np01: v\n") || custom.Name != "Custom fields" || custom.Value != "cluster: prod-eu" {
+			t.Errorf("got %+v and %+v", props, custom)
+		}
+	})
+}
+
+func TestDiscordFailureOnLaterMessageReportsSent(t *testing.T) {
+	hook := &slackDiscordHook{answer: func(n int) (int, map[string]string, string) {
+		if n == 2 {
+			return http.StatusBadGateway, nil, ""
+		}
+		return http.StatusNoContent, nil, ""
+	}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	err := newDiscordTestSender(t, srv.URL+"/api/webhooks/1/SECRETTOKEN", nil, nil, nil, "").
+		Send(context.Background(), Batch{Report: slackDiscordReport, Results: slackDiscordBigBatch(25)})
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %T %v", err, err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want the sender to stop at the failed 2nd message", len(reqs))
+	}
+	first := discordDecode(t, reqs[0].Body)
+	if e.Sent != len(first.Embeds) || e.Sent == 0 || !e.Retryable || e.StatusCode != 502 {
+		t.Fatalf("got %+v, want Sent=%d", e, len(first.Embeds))
+	}
+	if !strings.Contains(e.Reason, "(message 2 of ") || strings.Contains(e.Reason, "SECRETTOKEN") {
+		t.Errorf("reason %q", e.Reason)
+	}
+}
+
+func TestDiscordMessageTemplate(t *testing.T) {
+	hook := &slackDiscordHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	tmpl := "**{{ .Policy }}** on {{ .Resource.Kind }} `{{ .Resource.Name }}`: {{ .Message }} ({{ .CustomFields.cluster }})"
+	r := fullResult()
+	b := Batch{Report: slackDiscordReport, Results: []report.Result{r, bareResult()}, CustomFields: map[string]string{"cluster": "prod-eu"}}
+	if err := newDiscordTestSender(t, srv.URL, nil, nil, nil, tmpl).Send(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	p := discordDecode(t, hook.requests()[0].Body)
+	discordCheckLimits(t, &p)
+	if got, want := p.Embeds[0].Description, "**require-labels** on Deployment `nginx`: label app is required (prod-eu)"; got != want {
+		t.Errorf("description %q, want %q", got, want)
+	}
+	if p.Embeds[0].Title != "FAIL · require-labels / check-app" || len(p.Embeds[0].Fields) == 0 {
+		t.Errorf("title and fields are kept with a template: %+v", p.Embeds[0])
+	}
+	if d := p.Embeds[1].Description; !strings.HasPrefix(d, "*messageTemplate: ") || !strings.HasSuffix(d, "*\nm2") {
+		t.Errorf("a template failing on one result should fall back to the message with the error, got %q", d)
+	}
+}
+
+func TestDiscordErrorsNeverShowSecrets(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"message": "Invalid Webhook Token %s %s %s", "code": 50027}`, r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Api-Key"))
+	})
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+	scheme, host, _ := strings.Cut(srv.URL, "://")
+	dd := &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Api-Key": "SECRETHEADER"}}}
+	for _, raw := range []string{
+		scheme + "://alice:hunter2pw@" + host + "/services/SECRETPATH?token=SECRETQUERY",
+		"https://alice:hunter2pw@" + closedAddr(t) + "/services/SECRETPATH?token=SECRETQUERY",
+	} {
+		err := newDiscordTestSender(t, raw, nil, dd, nil, "").Send(context.Background(), slackDiscordBatch())
+		if err == nil {
+			t.Fatal("want an error")
+		}
+		assertNoSecrets(t, "Error()", err.Error())
+		assertNoSecrets(t, "%+v", fmt.Sprintf("%+v", err))
+		if u := errors.Unwrap(err); u != nil {
+			assertNoSecrets(t, "Unwrap()", u.Error())
+		}
+	}
+}

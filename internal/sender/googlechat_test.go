@@ -1,0 +1,416 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	chat "google.golang.org/api/chat/v1"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination"
+)
+
+func newGoogleChatSender(t *testing.T, url string, headers map[string]string, tlsCfg *tls.Config, template string) Sender {
+	t.Helper()
+	s, err := New(Config{
+		Type:            v1alpha1.DestinationGoogleChat,
+		Destination:     &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: headers}}},
+		Settings:        destination.Settings{"url": url},
+		TLS:             tlsCfg,
+		Name:            "team-a/gchat",
+		MessageTemplate: template,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+// gchatCheckWire checks one request body as the Chat API takes it: it decodes, with no unknown
+// field, into the API's own Message type (google.golang.org/api/chat/v1), holds only cards v2
+// with a header, sections of widgets that are each exactly one textParagraph or
+// decoratedText, unique card IDs, at most 100 widgets a card, within the size limit.
+func gchatCheckWire(t *testing.T, body []byte) *chat.Message {
+	t.Helper()
+	if len(body) > gchatMaxBody {
+		t.Errorf("body of %d bytes is over the limit of %d", len(body), gchatMaxBody)
+	}
+	var m chat.Message
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("not a Chat API Message: %v\n%s", err, body)
+	}
+	if len(m.CardsV2) == 0 || m.Cards != nil {
+		t.Fatalf("message with %d cards v2 and cards v1 %v", len(m.CardsV2), m.Cards)
+	}
+	ids := map[string]bool{}
+	for i, c := range m.CardsV2 {
+		if c.CardId == "" || ids[c.CardId] {
+			t.Errorf("card %d: cardId %q empty or not unique", i, c.CardId)
+		}
+		ids[c.CardId] = true
+		if c.Card == nil || c.Card.Header == nil || c.Card.Header.Title == "" || len(c.Card.Sections) == 0 {
+			t.Fatalf("card %d: %+v", i, c.Card)
+		}
+		widgets := 0
+		for j, s := range c.Card.Sections {
+			if len(s.Widgets) == 0 {
+				t.Errorf("card %d section %d has no widget", i, j)
+			}
+			for _, w := range s.Widgets {
+				widgets++
+				if (w.TextParagraph == nil) == (w.DecoratedText == nil) {
+					t.Errorf("card %d section %d: a widget must be one textParagraph or decoratedText: %+v", i, j, w)
+				}
+				if w.DecoratedText != nil && w.DecoratedText.Text == "" {
+					t.Errorf("card %d section %d: decoratedText without text", i, j)
+				}
+			}
+		}
+		if widgets > gchatMaxWidgets {
+			t.Errorf("card %d has %d widgets", i, widgets)
+		}
+	}
+	return &m
+}
+
+// gchatMessageText is the textParagraph of the first section of a card: the result's message.
+func gchatMessageText(c *chat.CardWithId) string {
+	s := c.Card.Sections[0]
+	if s.Header != "" || s.Widgets[0].TextParagraph == nil {
+		return ""
+	}
+	return s.Widgets[0].TextParagraph.Text
+}
+
+func TestGoogleChatGolden(t *testing.T) {
+	hook := &teamsGChatHook{answer: func(int) (int, map[string]string, string) {
+		return http.StatusOK, map[string]string{"Content-Type": "application/json"}, `{"name":"spaces/AAA/messages/BBB"}`
+	}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	s := newGoogleChatSender(t, srv.URL+"/v1/spaces/AAAA/messages?key=KEY&token=TOKEN", nil, nil, "")
+	if got := s.MaxBatch(); got != gchatMaxBatch {
+		t.Errorf("MaxBatch = %d", got)
+	}
+	b := teamsGChatBatch()
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("got %d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if r.Path != "/v1/spaces/AAAA/messages" || r.RawQuery != "key=KEY&token=TOKEN" {
+		t.Errorf("posted to %s?%s", r.Path, r.RawQuery)
+	}
+	m := gchatCheckWire(t, r.Body)
+	if len(m.CardsV2) != 3 || m.Text != "3 new policy results in PolicyReport team-a/cpol-require-labels" {
+		t.Fatalf("text %q, %d cards", m.Text, len(m.CardsV2))
+	}
+	if got := []string{m.CardsV2[0].CardId, m.CardsV2[1].CardId, m.CardsV2[2].CardId}; strings.Join(got, ",") != "11736290127436371455,r2,r3" {
+		t.Errorf("card IDs %v", got)
+	}
+	if h := m.CardsV2[0].Card.Header; h.Title != "require-labels / check-app" || h.Subtitle != "Deployment team-a/nginx" {
+		t.Errorf("header %+v", h)
+	}
+	if got := gchatMessageText(m.CardsV2[1]); got != "images should not use &lt;latest&gt; &amp; friends" {
+		t.Errorf("message text is not escaped: %q", got)
+	}
+	teamsGChatGolden(t, "googlechat-batch.json", r.Body, *updateGoogleChatGolden)
+}
+
+func TestGoogleChatHeadersAndURL(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	b := Batch{Results: teamsGChatBatch().Results[:1]}
+	s, err := New(Config{
+		Type: v1alpha1.DestinationGoogleChat,
+		Destination: &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{
+			URL: "http://inline.invalid/x", Headers: map[string]string{"X-Env": "prod", "User-Agent": "custom"},
+		}}},
+		Settings: destination.Settings{"url": srv.URL + "/from-secret"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	s, err = New(Config{
+		Type:        v1alpha1.DestinationGoogleChat,
+		Destination: &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: srv.URL + "/inline"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 2 || reqs[0].Path != "/from-secret" || reqs[1].Path != "/inline" {
+		t.Fatalf("requests: %+v", reqs)
+	}
+	h := reqs[0].Header
+	if h.Get("X-Env") != "prod" || h.Get("User-Agent") != "custom" || h.Get("Content-Type") != "application/json" {
+		t.Errorf("headers: %v", h)
+	}
+	if reqs[1].Header.Get("User-Agent") != "policy-herald" {
+		t.Errorf("default User-Agent: %v", reqs[1].Header)
+	}
+}
+
+func TestGoogleChatConfigErrorsHideSecrets(t *testing.T) {
+	const secret = "S3CRETTOKEN"
+	cases := map[string]Config{
+		"no url":     {},
+		"bad scheme": {Settings: destination.Settings{"url": "ftp://chat.googleapis.com/v1/spaces/x/messages?token=" + secret}},
+		"bad header": {
+			Settings:    destination.Settings{"url": "https://h/"},
+			Destination: &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X Key": secret}}}},
+		},
+		"bad template": {Settings: destination.Settings{"url": "https://h/?token=" + secret}, MessageTemplate: "{{ end }}"},
+	}
+	for name, cfg := range cases {
+		cfg.Type = v1alpha1.DestinationGoogleChat
+		_, err := New(cfg)
+		if err == nil {
+			t.Errorf("%s: want an error", name)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: error leaks the secret: %v", name, err)
+		}
+	}
+}
+
+func TestGoogleChatTLS(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := teamsGChatTLSServer(hook)
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	b := Batch{Results: teamsGChatBatch().Results[:1]}
+
+	s := newGoogleChatSender(t, srv.URL+"/v1/spaces/A/messages", nil, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, "")
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("with the server's CA: %v", err)
+	}
+	s = newGoogleChatSender(t, srv.URL+"/v1/spaces/A/messages", nil, nil, "")
+	err := s.Send(context.Background(), b)
+	var e *Error
+	if !errors.As(err, &e) || e.Retryable || !strings.Contains(e.Reason, "TLS certificate rejected") {
+		t.Fatalf("with the system CAs: %#v", err)
+	}
+}
+
+func TestGoogleChatRateLimited(t *testing.T) {
+	hook := &teamsGChatHook{answer: func(int) (int, map[string]string, string) {
+		return http.StatusTooManyRequests, map[string]string{"Retry-After": "30"},
+			`{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}`
+	}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	err := newGoogleChatSender(t, srv.URL, nil, nil, "").Send(context.Background(), teamsGChatBatch())
+	var e *Error
+	if !errors.As(err, &e) || !e.Retryable || e.RetryAfter != 30*time.Second || e.StatusCode != 429 || e.Sent != 0 {
+		t.Fatalf("got %#v", err)
+	}
+}
+
+func TestGoogleChatSplitsAtTheSizeLimit(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	b := teamsGChatBigBatch(gchatMaxBatch, 4000)
+	if err := newGoogleChatSender(t, srv.URL, nil, nil, "").Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) < 3 {
+		t.Fatalf("%d requests for %d results of 4 kB, want at least 3", len(reqs), len(b.Results))
+	}
+	next := 0
+	for i, r := range reqs {
+		m := gchatCheckWire(t, r.Body) // every message within the limit, each a valid Message
+		want := fmt.Sprintf("New policy results %d–%d of %d in ClusterPolicyReport cpol-big", next+1, next+len(m.CardsV2), len(b.Results))
+		if m.Text != want {
+			t.Errorf("message %d text %q, want %q", i, m.Text, want)
+		}
+		for _, c := range m.CardsV2 {
+			if c.CardId != fmt.Sprintf("id-%02d", next) {
+				t.Errorf("message %d: card %q, want id-%02d (in order, none lost)", i, c.CardId, next)
+			}
+			next++
+		}
+	}
+	if next != len(b.Results) {
+		t.Errorf("%d results sent, want %d", next, len(b.Results))
+	}
+}
+
+func TestGoogleChatTruncates(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	s := newGoogleChatSender(t, srv.URL, nil, nil, "")
+
+	t.Run("long message", func(t *testing.T) {
+		b := teamsGChatBigBatch(1, 0)
+		b.Results[0].Message = "line one\r\nline two\x00 " + strings.Repeat("<&>", 40_000)
+		if err := s.Send(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		reqs := hook.requests()
+		m := gchatCheckWire(t, reqs[len(reqs)-1].Body)
+		msg := gchatMessageText(m.CardsV2[0])
+		if len(msg) > gchatMaxMessage || !strings.HasSuffix(msg, "…") || !strings.HasPrefix(msg, "line one<br>line two  &lt;&amp;&gt;") {
+			t.Errorf("message of %d bytes: %.60q…%q", len(msg), msg, msg[len(msg)-12:])
+		}
+		if cut := strings.TrimSuffix(msg, "…"); strings.LastIndex(cut, "&") > strings.LastIndex(cut, ";") {
+			t.Errorf("an escape sequence is split: …%q", cut[len(cut)-12:])
+		}
+	})
+	t.Run("more fields than a card shows", func(t *testing.T) {
+		b := teamsGChatBigBatch(1, 10)
+		b.Results[0].Properties = map[string]string{}
+		for i := 0; i < 150; i++ {
+			b.Results[0].Properties[fmt.Sprintf("key-%03d", i)] = "v"
+		}
+		b.CustomFields = map[string]string{"cluster": "prod"}
+		before := len(hook.requests())
+		if err := s.Send(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		m := gchatCheckWire(t, hook.requests()[before].Body) // at most 100 widgets
+		secs := m.CardsV2[0].Card.Sections
+		last := secs[len(secs)-1].Widgets[0].TextParagraph
+		if last == nil || last.Text != "<i>56 more fields left out: a card shows at most 100</i>" {
+			t.Errorf("last section: %+v", secs[len(secs)-1])
+		}
+	})
+	t.Run("too large for a message of its own", func(t *testing.T) {
+		b := teamsGChatBigBatch(2, 100)
+		b.Results[0].Properties = map[string]string{}
+		for i := 0; i < 90; i++ {
+			b.Results[0].Properties[fmt.Sprintf("key-%03d", i)] = strings.Repeat("v", 1000)
+		}
+		before := len(hook.requests())
+		if err := s.Send(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		reqs := hook.requests()[before:]
+		if len(reqs) != 2 {
+			t.Fatalf("%d requests, want 2", len(reqs))
+		}
+		m := gchatCheckWire(t, reqs[0].Body)
+		secs := m.CardsV2[0].Card.Sections
+		if got := secs[len(secs)-1].Widgets[0].TextParagraph; got == nil ||
+			got.Text != "<i>90 properties and custom fields left out: the result is too large for one Google Chat message</i>" {
+			t.Errorf("compact card: %+v", secs[len(secs)-1])
+		}
+		if m := gchatCheckWire(t, reqs[1].Body); len(m.CardsV2) != 1 || m.CardsV2[0].CardId != "id-01" {
+			t.Errorf("second message: %+v", m.CardsV2)
+		}
+	})
+}
+
+func TestGoogleChatSentOnFailure(t *testing.T) {
+	hook := &teamsGChatHook{answer: func(n int) (int, map[string]string, string) {
+		if n == 2 {
+			return http.StatusServiceUnavailable, nil, ""
+		}
+		return http.StatusOK, nil, "{}"
+	}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	b := teamsGChatBigBatch(gchatMaxBatch, 4000)
+	s := newGoogleChatSender(t, srv.URL, nil, nil, "")
+	err := s.Send(context.Background(), b)
+	var e *Error
+	if !errors.As(err, &e) || !e.Retryable || e.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("got %#v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2: sending stops at the failure", len(reqs))
+	}
+	first := len(gchatCheckWire(t, reqs[0].Body).CardsV2)
+	if e.Sent != first || first == 0 {
+		t.Fatalf("Sent = %d, want %d (the results of the first message)", e.Sent, first)
+	}
+	b.Results = b.Results[e.Sent:]
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if m := gchatCheckWire(t, hook.requests()[2].Body); m.CardsV2[0].CardId != fmt.Sprintf("id-%02d", first) {
+		t.Errorf("retry starts with %q", m.CardsV2[0].CardId)
+	}
+}
+
+func TestGoogleChatMessageTemplate(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	b := teamsGChatBatch()
+
+	s := newGoogleChatSender(t, srv.URL, nil, nil, `<b>{{ .Severity }}</b> {{ .Policy }} ({{ index .CustomFields "cluster" }}): {{ .Message }}`)
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	m := gchatCheckWire(t, hook.requests()[0].Body)
+	// The template's output is plain text, escaped like any other.
+	if got, want := gchatMessageText(m.CardsV2[0]), "&lt;b&gt;high&lt;/b&gt; require-labels (prod-eu): "+b.Results[0].Message; got != want {
+		t.Errorf("message text %q, want %q", got, want)
+	}
+
+	s = newGoogleChatSender(t, srv.URL, nil, nil, `{{ .Resource.Name }}: {{ .Message }}`)
+	err := s.Send(context.Background(), b)
+	var e *Error
+	if !errors.As(err, &e) || e.Retryable || e.Sent != 1 || !strings.Contains(e.Reason, "messageTemplate") {
+		t.Fatalf("got %#v", err)
+	}
+	reqs := hook.requests()
+	m = gchatCheckWire(t, reqs[len(reqs)-1].Body)
+	if len(m.CardsV2) != 1 || gchatMessageText(m.CardsV2[0]) != "nginx: "+b.Results[0].Message {
+		t.Errorf("sent before the failing result: %+v", m.CardsV2)
+	}
+}
+
+func TestGoogleChatErrorsHideSecrets(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error":{"message":"bad %s %s %s"}}`, r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Api-Key"))
+	})
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+	url := srv.URL + "/v1/spaces/SECRETSPACE/messages?key=SECRETKEYVALUE&token=SECRETTOKENVALUE"
+	s := newGoogleChatSender(t, url, map[string]string{"X-Api-Key": "SECRETHEADERVALUE"}, nil, "")
+	err := s.Send(context.Background(), teamsGChatBatch())
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err)} {
+		for _, secret := range []string{"SECRETSPACE", "SECRETKEYVALUE", "SECRETTOKENVALUE", "SECRETHEADERVALUE", "/v1/spaces"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("error leaks %q: %s", secret, text)
+			}
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "POST to "+strings.TrimPrefix(srv.URL, "http://")+": 400 Bad Request") {
+		t.Errorf("error: %v", err)
+	}
+}

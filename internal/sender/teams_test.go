@@ -1,0 +1,617 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// The golden files of the Teams and Google Chat senders are rewritten with
+// `go test ./internal/sender -run Golden -update` (the flag is registered here unless another
+// test file of the package did), or with -update-teams / -update-googlechat for one of them.
+var (
+	updateTeamsGolden      = flag.Bool("update-teams", false, "rewrite testdata/golden/teams-*.json")
+	updateGoogleChatGolden = flag.Bool("update-googlechat", false, "rewrite testdata/golden/googlechat-*.json")
+)
+
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+	}
+}
+
+// teamsGChatUpdate tells whether golden files are to be rewritten: -update or the sender's own.
+func teamsGChatUpdate(own bool) bool {
+	if own {
+		return true
+	}
+	if f := flag.Lookup("update"); f != nil {
+		if g, ok := f.Value.(flag.Getter); ok {
+			v, _ := g.Get().(bool)
+			return v
+		}
+	}
+	return false
+}
+
+// teamsGChatGolden compares body, indented, with testdata/golden/name, or rewrites it.
+func teamsGChatGolden(t *testing.T, name string, body []byte, update bool) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, body, "", "  "); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, body)
+	}
+	buf.WriteByte('\n')
+	path := filepath.Join("testdata", "golden", name)
+	if teamsGChatUpdate(update) {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/sender -run Golden -update to create it)", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("body differs from %s (run with -update to accept):\n got: %s\nwant: %s", path, buf.Bytes(), want)
+	}
+}
+
+// teamsGChatRequest is one request a test hook received.
+type teamsGChatRequest struct {
+	Path, RawQuery string
+	Header         http.Header
+	Body           []byte
+}
+
+// teamsGChatHook is a chat webhook for the tests: it records requests and answers request n
+// (from 1) with answer(n): status, headers and body; 202 Accepted when answer is nil, as a
+// Teams Workflow answers.
+type teamsGChatHook struct {
+	mu     sync.Mutex
+	reqs   []teamsGChatRequest
+	answer func(n int) (int, map[string]string, string)
+}
+
+func (h *teamsGChatHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	h.reqs = append(h.reqs, teamsGChatRequest{r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body})
+	n := len(h.reqs)
+	h.mu.Unlock()
+	status, headers, text := http.StatusAccepted, map[string]string(nil), ""
+	if h.answer != nil {
+		status, headers, text = h.answer(n)
+	}
+	for k, v := range headers {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, text)
+}
+
+func (h *teamsGChatHook) requests() []teamsGChatRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]teamsGChatRequest(nil), h.reqs...)
+}
+
+// teamsGChatTLSServer is an httptest TLS server that keeps its handshake errors to itself.
+func teamsGChatTLSServer(h http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	return srv
+}
+
+// teamsGChatBatch is the representative batch of the golden files: a failed high-severity
+// result with properties, a warning without resource or severity, and a passed result.
+func teamsGChatBatch() Batch {
+	return Batch{
+		Report: ReportRef{Kind: "PolicyReport", Namespace: "team-a", Name: "cpol-require-labels"},
+		Results: []report.Result{
+			{
+				ID: "11736290127436371455", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
+				Message: "validation error: label 'app' is required. rule check-app failed at path /metadata/labels/app/",
+				Source:  "kyverno", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh, Scored: true,
+				Timestamp:  time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC),
+				Resource:   &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "team-a", Name: "nginx", UID: "5d2c"},
+				Properties: map[string]string{"cluster": "prod-eu", "controls": "CIS 5.7.4"},
+			},
+			{ID: "r2", Policy: "check-image-tag", Message: "images should not use <latest> & friends", Source: "trivy", Status: v1alpha1.StatusWarn},
+			{
+				ID: "r3", Policy: "disallow-privileged", Rule: "privileged-containers", Category: "Pod Security",
+				Message: "validation rule 'privileged-containers' passed.", Source: "kyverno", Status: v1alpha1.StatusPass,
+				Severity: v1alpha1.SeverityMedium,
+				Resource: &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "team-a", Name: "nginx-7d9c"},
+			},
+		},
+		CustomFields: map[string]string{"cluster": "prod-eu", "owner": "team-a"},
+	}
+}
+
+// teamsGChatBigBatch is n results whose messages are size bytes each.
+func teamsGChatBigBatch(n, size int) Batch {
+	b := Batch{Report: ReportRef{Kind: "ClusterPolicyReport", Name: "cpol-big"}}
+	for i := 0; i < n; i++ {
+		b.Results = append(b.Results, report.Result{
+			ID: fmt.Sprintf("id-%02d", i), Policy: fmt.Sprintf("policy-%02d", i), Rule: "rule",
+			Message: fmt.Sprintf("result %02d ", i) + strings.Repeat("x", size),
+			Status:  v1alpha1.StatusFail, Severity: v1alpha1.SeverityMedium,
+			Resource: &report.Resource{Kind: "Pod", Namespace: "ns", Name: fmt.Sprintf("pod-%02d", i)},
+		})
+	}
+	return b
+}
+
+func newTeamsSender(t *testing.T, url string, headers map[string]string, tlsCfg *tls.Config, template string) Sender {
+	t.Helper()
+	s, err := New(Config{
+		Type:            v1alpha1.DestinationTeams,
+		Destination:     &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: headers}}},
+		Settings:        destination.Settings{"url": url},
+		TLS:             tlsCfg,
+		Name:            "team-a/teams",
+		MessageTemplate: template,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+var (
+	teamsSchemaOnce sync.Once
+	teamsSchema     *jsonschema.Schema
+	teamsSchemaErr  error
+)
+
+// teamsCardSchemaValidator compiles testdata/schema/adaptive-card-1.5.json (see NOTICE.md there).
+func teamsCardSchemaValidator(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	teamsSchemaOnce.Do(func() {
+		f, err := os.Open(filepath.Join("testdata", "schema", "adaptive-card-1.5.json"))
+		if err != nil {
+			teamsSchemaErr = err
+			return
+		}
+		defer f.Close()
+		doc, err := jsonschema.UnmarshalJSON(f)
+		if err != nil {
+			teamsSchemaErr = err
+			return
+		}
+		c := jsonschema.NewCompiler()
+		c.AssertFormat()
+		const loc = "http://adaptivecards.io/schemas/1.5.0/adaptive-card.json"
+		if err := c.AddResource(loc, doc); err != nil {
+			teamsSchemaErr = err
+			return
+		}
+		teamsSchema, teamsSchemaErr = c.Compile(loc)
+	})
+	if teamsSchemaErr != nil {
+		t.Fatalf("Adaptive Card schema: %v", teamsSchemaErr)
+	}
+	return teamsSchema
+}
+
+// teamsCheckWire checks one request body as a Teams Workflow takes it: the message envelope
+// with one Adaptive Card attachment, the card valid against the Adaptive Card schema, full
+// width, within the size limit. It returns the card.
+func teamsCheckWire(t *testing.T, body []byte) map[string]any {
+	t.Helper()
+	if len(body) > teamsMaxBody {
+		t.Errorf("body of %d bytes is over the limit of %d", len(body), teamsMaxBody)
+	}
+	var env struct {
+		Type        string `json:"type"`
+		Attachments []struct {
+			ContentType string          `json:"contentType"`
+			ContentURL  json.RawMessage `json:"contentUrl"`
+			Content     json.RawMessage `json:"content"`
+		} `json:"attachments"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		t.Fatalf("envelope: %v\n%s", err, body)
+	}
+	if env.Type != "message" || len(env.Attachments) != 1 {
+		t.Fatalf("envelope: type %q, %d attachments", env.Type, len(env.Attachments))
+	}
+	a := env.Attachments[0]
+	if a.ContentType != "application/vnd.microsoft.card.adaptive" || string(a.ContentURL) != "null" {
+		t.Errorf("attachment: contentType %q contentUrl %s", a.ContentType, a.ContentURL)
+	}
+	var card map[string]any
+	if err := json.Unmarshal(a.Content, &card); err != nil {
+		t.Fatal(err)
+	}
+	if card["type"] != "AdaptiveCard" || card["$schema"] != "http://adaptivecards.io/schemas/adaptive-card.json" {
+		t.Errorf("card type %v, $schema %v", card["type"], card["$schema"])
+	}
+	if v := card["version"]; v != "1.4" && v != "1.5" {
+		t.Errorf("card version %v", v)
+	}
+	// msteams is Teams' extension of the card; the schema does not know it.
+	if ms, _ := json.Marshal(card["msteams"]); string(ms) != `{"width":"Full"}` {
+		t.Errorf("msteams = %s", ms)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(a.Content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(inst.(map[string]any), "msteams")
+	if err := teamsCardSchemaValidator(t).Validate(inst); err != nil {
+		t.Errorf("the card is not a valid Adaptive Card: %v\n%s", err, a.Content)
+	}
+	return card
+}
+
+// teamsContainers are the result Containers of a card.
+func teamsContainers(card map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, e := range card["body"].([]any) {
+		if m := e.(map[string]any); m["type"] == "Container" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// teamsTexts are the texts of the TextBlocks of a container, in order.
+func teamsTexts(c map[string]any) []string {
+	var out []string
+	for _, e := range c["items"].([]any) {
+		if m := e.(map[string]any); m["type"] == "TextBlock" {
+			out = append(out, m["text"].(string))
+		}
+	}
+	return out
+}
+
+func TestTeamsSchemaRejectsInvalidCards(t *testing.T) {
+	sch := teamsCardSchemaValidator(t)
+	for name, card := range map[string]string{
+		"unknown style":          `{"type":"AdaptiveCard","version":"1.4","body":[{"type":"Container","style":"red","items":[]}]}`,
+		"TextBlock without text": `{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","wrap":true}]}`,
+		"unknown element":        `{"type":"AdaptiveCard","version":"1.4","body":[{"type":"Paragraph","text":"x"}]}`,
+		"fact without value":     `{"type":"AdaptiveCard","version":"1.4","body":[{"type":"FactSet","facts":[{"title":"a"}]}]}`,
+		"msteams not in schema":  `{"type":"AdaptiveCard","version":"1.4","body":[],"msteams":{"width":"Full"}}`,
+	} {
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(card))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(inst); err == nil {
+			t.Errorf("%s: the schema accepts %s", name, card)
+		}
+	}
+}
+
+func TestTeamsGolden(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	s := newTeamsSender(t, srv.URL+"/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=SIG", nil, nil, "")
+	if got := s.MaxBatch(); got != teamsMaxBatch {
+		t.Errorf("MaxBatch = %d", got)
+	}
+	if err := s.Send(context.Background(), teamsGChatBatch()); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("got %d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if r.Path != "/workflows/abc/triggers/manual/paths/invoke" || r.RawQuery != "api-version=1&sig=SIG" {
+		t.Errorf("posted to %s?%s", r.Path, r.RawQuery)
+	}
+	card := teamsCheckWire(t, r.Body)
+	cs := teamsContainers(card)
+	if len(cs) != 3 {
+		t.Fatalf("%d containers, want 3", len(cs))
+	}
+	for i, want := range []string{"attention", "warning", "good"} {
+		if cs[i]["style"] != want {
+			t.Errorf("container %d style %v, want %s", i, cs[i]["style"], want)
+		}
+	}
+	teamsGChatGolden(t, "teams-batch.json", r.Body, *updateTeamsGolden)
+}
+
+func TestTeamsHeadersAndURL(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	b := Batch{Report: ReportRef{Kind: "PolicyReport", Name: "r"}, Results: teamsGChatBatch().Results[:1]}
+
+	// The Secret's url wins over the inline one; headers come from the destination block.
+	s, err := New(Config{
+		Type: v1alpha1.DestinationTeams,
+		Destination: &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{
+			URL: "http://inline.invalid/x", Headers: map[string]string{"X-Env": "prod", "Content-Type": "text/plain"},
+		}}},
+		Settings: destination.Settings{"url": srv.URL + "/from-secret"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	// Without a Secret url, the inline one is used.
+	s, err = New(Config{
+		Type:        v1alpha1.DestinationTeams,
+		Destination: &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: srv.URL + "/inline"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 2 || reqs[0].Path != "/from-secret" || reqs[1].Path != "/inline" {
+		t.Fatalf("requests: %+v", reqs)
+	}
+	h := reqs[0].Header
+	if h.Get("X-Env") != "prod" || h.Get("Content-Type") != "application/json" || h.Get("User-Agent") != "policy-herald" {
+		t.Errorf("headers: %v", h)
+	}
+}
+
+func TestTeamsConfigErrorsHideSecrets(t *testing.T) {
+	const secret = "S3CRETSIG"
+	cases := map[string]Config{
+		"no url":     {},
+		"bad scheme": {Settings: destination.Settings{"url": "ftp://h/" + secret}},
+		"no host":    {Settings: destination.Settings{"url": "https:///" + secret}},
+		"bad header": {
+			Settings:    destination.Settings{"url": "https://h/"},
+			Destination: &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\r\n"}}}},
+		},
+		"bad template": {Settings: destination.Settings{"url": "https://h/" + secret}, MessageTemplate: "{{ .Policy "},
+	}
+	for name, cfg := range cases {
+		cfg.Type = v1alpha1.DestinationTeams
+		_, err := New(cfg)
+		if err == nil {
+			t.Errorf("%s: want an error", name)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: error leaks the secret: %v", name, err)
+		}
+	}
+}
+
+func TestTeamsTLS(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := teamsGChatTLSServer(hook)
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	b := Batch{Results: teamsGChatBatch().Results[:1]}
+
+	s := newTeamsSender(t, srv.URL+"/hook", nil, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, "")
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("with the server's CA: %v", err)
+	}
+	s = newTeamsSender(t, srv.URL+"/hook", nil, &tls.Config{MinVersion: tls.VersionTLS12}, "")
+	err := s.Send(context.Background(), b)
+	var e *Error
+	if !errors.As(err, &e) || e.Retryable || !strings.Contains(e.Reason, "TLS certificate rejected") || e.Sent != 0 {
+		t.Fatalf("with the system CAs: %#v", err)
+	}
+	if n := len(hook.requests()); n != 1 {
+		t.Errorf("server got %d requests, want 1", n)
+	}
+}
+
+func TestTeamsRateLimited(t *testing.T) {
+	hook := &teamsGChatHook{answer: func(int) (int, map[string]string, string) {
+		return http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}, `{"error":"throttled"}`
+	}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	err := newTeamsSender(t, srv.URL, nil, nil, "").Send(context.Background(), teamsGChatBatch())
+	var e *Error
+	if !errors.As(err, &e) || !e.Retryable || e.RetryAfter != 7*time.Second || e.StatusCode != 429 || e.Sent != 0 {
+		t.Fatalf("got %#v", err)
+	}
+}
+
+func TestTeamsSplitsAtTheSizeLimit(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	b := teamsGChatBigBatch(teamsMaxBatch, 3000)
+	if err := newTeamsSender(t, srv.URL, nil, nil, "").Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) < 3 {
+		t.Fatalf("%d requests for %d results of 3 kB, want at least 3", len(reqs), len(b.Results))
+	}
+	next := 0
+	for i, r := range reqs {
+		card := teamsCheckWire(t, r.Body) // every message within the limit, each a valid card
+		cs := teamsContainers(card)
+		if len(cs) == 0 {
+			t.Fatalf("message %d has no result", i)
+		}
+		title := card["body"].([]any)[0].(map[string]any)["text"]
+		if want := fmt.Sprintf("New policy results %d–%d of %d", next+1, next+len(cs), len(b.Results)); title != want {
+			t.Errorf("message %d title %q, want %q", i, title, want)
+		}
+		for _, c := range cs {
+			if texts := teamsTexts(c); texts[0] != fmt.Sprintf("policy-%02d / rule", next) {
+				t.Errorf("message %d: result %q, want policy-%02d (in order, none lost)", i, texts[0], next)
+			}
+			next++
+		}
+	}
+	if next != len(b.Results) {
+		t.Errorf("%d results sent, want %d", next, len(b.Results))
+	}
+}
+
+func TestTeamsTruncates(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	s := newTeamsSender(t, srv.URL, nil, nil, "")
+
+	t.Run("long message", func(t *testing.T) {
+		b := teamsGChatBigBatch(1, 100_000)
+		b.Results[0].Message += "\x00\x1b[31m"
+		if err := s.Send(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		reqs := hook.requests()
+		card := teamsCheckWire(t, reqs[len(reqs)-1].Body)
+		msg := teamsTexts(teamsContainers(card)[0])[1]
+		if len(msg) > teamsMaxMessage || !strings.HasSuffix(msg, "…") || !strings.HasPrefix(msg, "result 00 xxx") {
+			t.Errorf("message of %d bytes: %.40q…%q", len(msg), msg, msg[len(msg)-10:])
+		}
+	})
+	t.Run("too large for a message of its own", func(t *testing.T) {
+		b := teamsGChatBigBatch(2, 100)
+		b.Results[0].Properties = map[string]string{}
+		for i := 0; i < 200; i++ {
+			b.Results[0].Properties[fmt.Sprintf("key-%03d", i)] = strings.Repeat("v", 500)
+		}
+		before := len(hook.requests())
+		if err := s.Send(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		reqs := hook.requests()[before:]
+		if len(reqs) != 2 {
+			t.Fatalf("%d requests, want 2", len(reqs))
+		}
+		card := teamsCheckWire(t, reqs[0].Body)
+		texts := teamsTexts(teamsContainers(card)[0])
+		if last := texts[len(texts)-1]; last != "200 properties left out: the result is too large for one Teams message" {
+			t.Errorf("compact result: %q", texts)
+		}
+		card = teamsCheckWire(t, reqs[1].Body)
+		if cs := teamsContainers(card); len(cs) != 1 || teamsTexts(cs[0])[0] != "policy-01 / rule" {
+			t.Errorf("second message: %v", cs)
+		}
+	})
+}
+
+func TestTeamsSentOnFailure(t *testing.T) {
+	hook := &teamsGChatHook{answer: func(n int) (int, map[string]string, string) {
+		if n == 2 {
+			return http.StatusBadGateway, nil, ""
+		}
+		return http.StatusAccepted, nil, ""
+	}}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	b := teamsGChatBigBatch(teamsMaxBatch, 3000)
+	s := newTeamsSender(t, srv.URL, nil, nil, "")
+	err := s.Send(context.Background(), b)
+	var e *Error
+	if !errors.As(err, &e) || !e.Retryable || e.StatusCode != http.StatusBadGateway {
+		t.Fatalf("got %#v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2: sending stops at the failure", len(reqs))
+	}
+	first := len(teamsContainers(teamsCheckWire(t, reqs[0].Body)))
+	if e.Sent != first || first == 0 {
+		t.Fatalf("Sent = %d, want %d (the results of the first message)", e.Sent, first)
+	}
+	// The pipeline retries the rest only.
+	b.Results = b.Results[e.Sent:]
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	card := teamsCheckWire(t, hook.requests()[2].Body)
+	if got := teamsTexts(teamsContainers(card)[0])[0]; got != fmt.Sprintf("policy-%02d / rule", first) {
+		t.Errorf("retry starts with %q", got)
+	}
+}
+
+func TestTeamsMessageTemplate(t *testing.T) {
+	hook := &teamsGChatHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	b := teamsGChatBatch()
+
+	s := newTeamsSender(t, srv.URL, nil, nil, `{{ .Severity }} {{ .Policy }} ({{ index .CustomFields "cluster" }}): {{ .Message }}`)
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	card := teamsCheckWire(t, hook.requests()[0].Body)
+	texts := teamsTexts(teamsContainers(card)[0])
+	if want := "high require-labels (prod-eu): " + b.Results[0].Message; texts[1] != want {
+		t.Errorf("message text %q, want %q", texts[1], want)
+	}
+
+	// A template that fails on a result: the results before it are sent, then the error says so.
+	s = newTeamsSender(t, srv.URL, nil, nil, `{{ .Resource.Name }}: {{ .Message }}`)
+	err := s.Send(context.Background(), b)
+	var e *Error
+	if !errors.As(err, &e) || e.Retryable || e.Sent != 1 || !strings.Contains(e.Reason, "messageTemplate") {
+		t.Fatalf("got %#v", err)
+	}
+	reqs := hook.requests()
+	cs := teamsContainers(teamsCheckWire(t, reqs[len(reqs)-1].Body))
+	if len(cs) != 1 || teamsTexts(cs[0])[1] != "nginx: "+b.Results[0].Message {
+		t.Errorf("sent before the failing result: %v", cs)
+	}
+}
+
+func TestTeamsErrorsHideSecrets(t *testing.T) {
+	// The server echoes what it got in the body of a 400.
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "bad request %s %s key=%s", r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Api-Key"))
+	})
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+	url := srv.URL + "/workflows/SECRETPATHSEGMENT/triggers/manual/paths/invoke?sig=SECRETSIGNATURE"
+	s := newTeamsSender(t, url, map[string]string{"X-Api-Key": "SECRETHEADERVALUE"}, nil, "")
+	err := s.Send(context.Background(), teamsGChatBatch())
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err)} {
+		for _, secret := range []string{"SECRETPATHSEGMENT", "SECRETSIGNATURE", "SECRETHEADERVALUE", "/workflows"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("error leaks %q: %s", secret, text)
+			}
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "POST to "+strings.TrimPrefix(srv.URL, "http://")+": 400 Bad Request") {
+		t.Errorf("error: %v", err)
+	}
+}
