@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -88,6 +89,11 @@ func (r *slackReceiver) messageCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.messages
+}
+
+// serverCA returns the PEM certificate of an httptest TLS server, to trust it as a CA.
+func serverCA(s *httptest.Server) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw}))
 }
 
 func createTargetChannel(c *v1alpha1.TargetChannel) {
@@ -233,6 +239,26 @@ var _ = Describe("Team channels", func() {
 		Expect(rcv.headers[0].Get("X-Team")).To(Equal("a"), "headers merged, the channel's win")
 		Expect(rcv.headers[0].Get("X-Env")).To(Equal("prod"), "headers merged, the target's kept")
 		Expect(rcv.docs[0].CustomFields).To(Equal(map[string]string{"cluster": "prod", "team": "a"}))
+	})
+
+	It("inherits the target's TLS settings", func() {
+		ns := prefix
+		var got atomic.Int32
+		tlsServer := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			got.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		DeferCleanup(tlsServer.Close)
+		t := webhookTarget(ns, "tls", tlsServer.URL+"/target")
+		t.Spec.TLS = &v1alpha1.TLSConfig{CASecretRef: &v1alpha1.SecretKeySelector{Name: "ca", Key: "ca.crt"}}
+		t.Spec.Filter = &v1alpha1.ResultFilter{Policies: &v1alpha1.MatchList{Include: []string{"none"}}}
+		newSecret(ns, "ca", map[string]string{"ca.crt": serverCA(tlsServer)})
+		readyTarget(t)
+		c := channel(ns, "tls-channel", v1alpha1.TargetReference{Name: "tls"})
+		createTargetChannel(c)
+		createReport(ns, "r", result(ns, "over-tls", "fail", "x"))
+		Eventually(got.Load).Should(Equal(int32(1)), "the channel trusts the target's CA")
+		Eventually(channelDelivery(c)).Should(And(HaveField("Sent", int64(1)), HaveField("ConsecutiveFailures", int32(0))))
 	})
 
 	It("rides out a 429 storm without losing or repeating a result", func() {
