@@ -16,7 +16,9 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -154,4 +156,28 @@ func requestsFor(list client.ObjectList) []reconcile.Request {
 // indexSecrets registers the Secret-name index for obj's kind.
 func indexSecrets(ctx context.Context, mgr ctrl.Manager, obj client.Object) error {
 	return mgr.GetFieldIndexer().IndexField(ctx, obj, indexSecretNames, secretNamesOf)
+}
+
+// specOrHealthChanged passes creations, deletions, spec changes and a change of delivery health
+// (failing or not), and drops the status writes of the delivery engine and of the controller
+// itself, which would otherwise make every busy destination re-read its Secret every few
+// seconds.
+func specOrHealthChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() {
+			return true
+		}
+		return failing(e.ObjectOld) != failing(e.ObjectNew)
+	}}
+}
+
+func failing(o client.Object) bool {
+	var d *v1alpha1.DeliveryStatus
+	switch t := o.(type) {
+	case *v1alpha1.NotificationTarget:
+		d = t.Status.Delivery
+	case *v1alpha1.TargetChannel:
+		d = t.Status.Delivery
+	}
+	return d != nil && d.ConsecutiveFailures >= deliveryFailureThreshold
 }

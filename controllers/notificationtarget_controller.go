@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -167,7 +168,7 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.NotificationTarget{}).
+		For(&v1alpha1.NotificationTarget{}, builder.WithPredicates(specOrHealthChanged())).
 		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.NotificationTargetList{} })).
 		Watches(&v1alpha1.TargetChannel{}, targetsOfChannel()).
 		Complete(r)

@@ -209,7 +209,7 @@ func (r *TargetChannelReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.TargetChannel{}).
+		For(&v1alpha1.TargetChannel{}, builder.WithPredicates(specOrHealthChanged())).
 		Watches(&v1alpha1.NotificationTarget{}, handler.EnqueueRequestsFromMapFunc(r.channelsOfTarget)).
 		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.TargetChannelList{} })).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.channelsInNamespace),
