@@ -113,6 +113,10 @@ func startReceiver(addr string) (stop func(), err error) {
 		return nil, fmt.Errorf("starting the webhook receiver: %w", err)
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slack/") {
+			printSlack(w, r)
+			return
+		}
 		var d sender.ResultDocument
 		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -133,6 +137,22 @@ func startReceiver(addr string) (stop func(), err error) {
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Printf("webhook receiver listening on http://%s\n", addr)
 	return func() { _ = srv.Close() }, nil
+}
+
+// printSlack prints the notification text of a Slack message, as a phone would show it.
+func printSlack(w http.ResponseWriter, r *http.Request) {
+	var m struct {
+		Channel string `json:"channel"`
+		Text    string `json:"text"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	for _, line := range strings.Split(m.Text, "\n") {
+		fmt.Printf("receiver: slack %s%s %s\n", strings.TrimPrefix(r.URL.Path, "/slack/"), m.Channel, truncate(line, 120))
+	}
+	_, _ = w.Write([]byte("ok"))
 }
 
 func or(s, fallback string) string {
