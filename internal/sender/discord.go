@@ -1,15 +1,11 @@
 package sender
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
-	"unicode/utf16"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -32,10 +28,8 @@ import (
 // A batch becomes one message when it fits Discord's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
 type discordSender struct {
-	ep      *endpoint
-	headers http.Header
-	tmpl    *Template
-	post    *poster
+	*httpTarget
+	tmpl *Template
 }
 
 // Discord's limits, from the Discord developer documentation: Message resource, "Embed Limits"
@@ -126,27 +120,15 @@ func newDiscord(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.Discord != nil {
 		inline = *d.Discord
 	}
-	raw := cfg.Settings["url"]
-	if raw == "" {
-		raw = inline.URL
-	}
-	ep, err := parseEndpoint("discord url", raw)
+	target, err := newHTTPTarget("discord", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
 	}
-	h, err := buildHeaders(inline.Headers)
+	tmpl, err := NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
-	tmpl, err := slackTemplate(cfg.MessageTemplate) // shared with slack.go: parse and try it
-	if err != nil {
-		return nil, fmt.Errorf("discord: %w", err)
-	}
-	secrets := make([]string, 0, len(h))
-	for _, vs := range h {
-		secrets = append(secrets, vs...)
-	}
-	return &discordSender{ep: ep, headers: h, tmpl: tmpl, post: newPoster(cfg.TLS, newRedactor(ep.url, secrets...))}, nil
+	return &discordSender{httpTarget: target, tmpl: tmpl}, nil
 }
 
 // MaxBatch is how many embeds one message takes.
@@ -155,30 +137,11 @@ func (d *discordSender) MaxBatch() int { return discordMaxBatch }
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
 func (d *discordSender) Send(ctx context.Context, b Batch) error {
-	msgs := d.messages(b)
-	sent := 0
-	for i := range msgs {
-		body, err := discordMarshal(msgs[i])
-		if err != nil {
-			return &Error{Reason: fmt.Sprintf("encoding the discord message: %v", err), Sent: sent}
-		}
-		if err := d.post.postJSON(ctx, d.ep, d.headers, body); err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				e.Sent = sent
-				if len(msgs) > 1 {
-					e.Reason += fmt.Sprintf(" (message %d of %d)", i+1, len(msgs))
-				}
-			}
-			return err
-		}
-		sent += len(msgs[i].Embeds)
-	}
-	return nil
+	return d.postInOrder(ctx, "discord", d.messages(b))
 }
 
 // messages lays the batch out in as few messages as Discord's limits allow.
-func (d *discordSender) messages(b Batch) []discordMessage {
+func (d *discordSender) messages(b Batch) []outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
@@ -197,17 +160,18 @@ func (d *discordSender) messages(b Batch) []discordMessage {
 	}
 	groups = append(groups, cur)
 
-	out := make([]discordMessage, 0, len(groups))
+	out := make([]outgoing, 0, len(groups))
 	for gi, g := range groups {
 		summary := discordSummary(b.Report, len(b.Results))
 		if len(groups) > 1 {
 			summary += fmt.Sprintf(" (part %d of %d)", gi+1, len(groups))
 		}
-		out = append(out, discordMessage{
+		msg := discordMessage{
 			Content:         discordCut(summary, discordSummaryChars),
 			Embeds:          g,
 			AllowedMentions: discordAllowedMentions{Parse: []string{}},
-		})
+		}
+		out = append(out, outgoing{doc: msg, results: len(g)})
 	}
 	return out
 }
@@ -215,7 +179,7 @@ func (d *discordSender) messages(b Batch) []discordMessage {
 // embed lays out one result. It never exceeds discordMessageChars on its own.
 func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
 	doc := NewResultDocument(b.Report, r, b.CustomFields)
-	title := discordOr(doc.Policy, "Policy result")
+	title := cmp.Or(doc.Policy, "Policy result")
 	if doc.Rule != "" {
 		title += " / " + doc.Rule
 	}
@@ -228,7 +192,7 @@ func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
 		Color:     discordColor(doc.Severity),
 		Fields:    discordFields(&doc),
 	}
-	if ref := discordJoin(" ", doc.Report.Kind, discordJoin("/", doc.Report.Namespace, doc.Report.Name)); ref != "" {
+	if ref := joinNonEmpty(" ", doc.Report.Kind, joinNonEmpty("/", doc.Report.Namespace, doc.Report.Name)); ref != "" {
 		e.Footer = &discordFooter{Text: discordCut(ref, discordFooterOwnChars)}
 	}
 
@@ -275,7 +239,7 @@ func discordFields(doc *ResultDocument) []discordField {
 	props := discordPairs(doc.Properties)
 	size := 0
 	for i := range props {
-		size += discordLen(props[i].Name) + discordLen(props[i].Value)
+		size += utf16Len(props[i].Name) + utf16Len(props[i].Value)
 	}
 	room := discordMaxFields - len(out)
 	if len(doc.CustomFields) > 0 {
@@ -310,7 +274,7 @@ func discordPairs(m map[string]string) []discordField {
 	sort.Strings(keys)
 	out := make([]discordField, 0, len(keys))
 	for _, k := range keys {
-		f := discordNewField(discordCut(discordOr(strings.TrimSpace(k), "(empty)"), discordKeyChars), discordOr(strings.TrimSpace(m[k]), "(empty)"), discordFieldValueChars)
+		f := discordNewField(discordCut(cmp.Or(strings.TrimSpace(k), "(empty)"), discordKeyChars), cmp.Or(strings.TrimSpace(m[k]), "(empty)"), discordFieldValueChars)
 		out = append(out, f)
 	}
 	return out
@@ -321,7 +285,7 @@ func discordNewField(name, value string, max int) discordField {
 	return discordField{
 		Name:   discordCut(name, discordFieldNameChars),
 		Value:  value,
-		Inline: discordLen(value) <= discordInlineChars && !strings.Contains(value, "\n"),
+		Inline: utf16Len(value) <= discordInlineChars && !strings.Contains(value, "\n"),
 	}
 }
 
@@ -331,8 +295,8 @@ func discordSummary(rep ReportRef, n int) string {
 	if n == 1 {
 		s = "1 new policy result"
 	}
-	if name := discordJoin("/", rep.Namespace, rep.Name); name != "" {
-		s += " in " + discordJoin(" ", rep.Kind, name)
+	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
+		s += " in " + joinNonEmpty(" ", rep.Kind, name)
 	}
 	return s
 }
@@ -346,71 +310,24 @@ func discordColor(sev v1alpha1.Severity) int {
 
 // discordEmbedLen is what an embed counts toward the 6000 characters of a message.
 func discordEmbedLen(e *discordEmbed) int {
-	n := discordLen(e.Title) + discordLen(e.Description)
+	n := utf16Len(e.Title) + utf16Len(e.Description)
 	if e.Footer != nil {
-		n += discordLen(e.Footer.Text)
+		n += utf16Len(e.Footer.Text)
 	}
 	for i := range e.Fields {
-		n += discordLen(e.Fields[i].Name) + discordLen(e.Fields[i].Value)
-	}
-	return n
-}
-
-// discordLen counts s as UTF-16 code units: never less than Discord's count of characters.
-func discordLen(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
+		n += utf16Len(e.Fields[i].Name) + utf16Len(e.Fields[i].Value)
 	}
 	return n
 }
 
 // discordCut cuts s to at most max characters, ending with "…" when cut.
 func discordCut(s string, max int) string {
-	if discordLen(s) <= max {
+	cut, ok := cutAt(s, max)
+	switch {
+	case ok:
 		return s
-	}
-	if max <= 0 {
+	case max <= 0:
 		return ""
 	}
-	n, end := 0, 0
-	for i, r := range s {
-		w := utf16.RuneLen(r)
-		if n+w > max-1 {
-			end = i
-			break
-		}
-		n += w
-	}
-	return strings.TrimRight(s[:end], " \t\r\n") + "…"
-}
-
-func discordOr(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
-}
-
-// discordJoin joins the non-empty parts with sep.
-func discordJoin(sep string, parts ...string) string {
-	out := parts[:0:0]
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, sep)
-}
-
-// discordMarshal encodes v as JSON without escaping &, < and > as \u0026 and the like: Discord
-// reads both, and the body stays readable.
-func discordMarshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return cut + "…"
 }

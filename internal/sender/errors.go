@@ -42,6 +42,17 @@ func (e *Error) Error() string { return e.Reason }
 // Unwrap returns the underlying error (never a *url.Error).
 func (e *Error) Unwrap() error { return e.cause }
 
+// withSent returns err as an *Error whose Sent is sent: err itself when it is one, else a
+// retryable *Error wrapping it.
+func withSent(err error, sent int) *Error {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Reason: err.Error(), Retryable: true, cause: err}
+	}
+	e.Sent = sent
+	return e
+}
+
 // IsRetryable tells whether a retry of a failed Send may succeed. Errors that are not *Error
 // are treated as retryable, nil as not.
 func IsRetryable(err error) bool {

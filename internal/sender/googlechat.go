@@ -2,9 +2,7 @@ package sender
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,10 +26,8 @@ import (
 // is taken as plain text, like every value from a result: "<", ">" and "&" are escaped, as card
 // text is HTML.
 type googleChat struct {
-	ep      *endpoint
-	headers http.Header
-	post    *poster
-	tmpl    *Template
+	*httpTarget
+	tmpl *Template
 	// maxBody is the most bytes one request body may have (gchatMaxBody).
 	maxBody int
 }
@@ -63,41 +59,19 @@ const (
 )
 
 func newGoogleChat(cfg Config) (Sender, error) {
-	var (
-		inlineURL string
-		headers   map[string]string
-	)
+	var inline v1alpha1.ChatWebhookDestination
 	if d := cfg.Destination; d != nil && d.GoogleChat != nil {
-		inlineURL = d.GoogleChat.URL
-		headers = d.GoogleChat.Headers
+		inline = *d.GoogleChat
 	}
-	raw := cfg.Settings["url"]
-	if raw == "" {
-		raw = inlineURL
-	}
-	ep, err := parseEndpoint("googleChat url", raw)
+	target, err := newHTTPTarget("googleChat", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	h, err := buildHeaders(headers)
-	if err != nil {
-		return nil, fmt.Errorf("googleChat: %w", err)
-	}
-	secrets := make([]string, 0, len(h))
-	for _, vs := range h {
-		secrets = append(secrets, vs...)
 	}
 	tmpl, err := NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("googleChat: %w", err)
 	}
-	return &googleChat{
-		ep:      ep,
-		headers: h,
-		post:    newPoster(cfg.TLS, newRedactor(ep.url, secrets...)),
-		tmpl:    tmpl,
-		maxBody: gchatMaxBody,
-	}, nil
+	return &googleChat{httpTarget: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
 }
 
 // MaxBatch is gchatMaxBatch: one card per result, packed into as few messages as fit.
@@ -161,20 +135,9 @@ func (g *googleChat) Send(ctx context.Context, b Batch) error {
 		if p.compact {
 			cards = compact[p.start:p.end]
 		}
-		body, err := teamsMarshal(g.message(&b, cards, p, len(parts) > 1, len(full)))
-		if err == nil && len(body) > g.maxBody {
-			err = fmt.Errorf("a message of %d bytes is over the limit of %d", len(body), g.maxBody)
-		}
-		if err != nil { // cannot happen: the plan measured every message
-			return &Error{Reason: "googleChat: " + err.Error(), Sent: p.start}
-		}
-		if err := g.post.postJSON(ctx, g.ep, g.headers, body); err != nil {
-			var e *Error
-			if !errors.As(err, &e) {
-				e = &Error{Reason: err.Error(), Retryable: true, cause: err}
-			}
-			e.Sent = p.start
-			return e
+		// The plan measured every message.
+		if err := g.postSized(ctx, "googleChat", g.message(&b, cards, p, len(parts) > 1, len(full)), g.maxBody, p.start); err != nil {
+			return err
 		}
 	}
 	if renderErr != nil {
@@ -217,13 +180,13 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 // commas between them. The frame is measured with the longest text any part can have.
 func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart, error) {
 	n := len(full)
-	frameBody, err := teamsMarshal(g.message(b, nil, gchatPart{start: n, end: n}, true, n))
+	frameBody, err := marshalJSON(g.message(b, nil, gchatPart{start: n, end: n}, true, n))
 	if err != nil {
 		return nil, err
 	}
 	frame := len(frameBody)
 	size := func(c gchatCardWith) (int, error) {
-		enc, err := teamsMarshal(c)
+		enc, err := marshalJSON(c)
 		return len(enc) + 1, err // and its comma (one too many for the first card)
 	}
 	var parts []gchatPart

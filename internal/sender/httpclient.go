@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +15,8 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http/httpproxy"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
 const (
@@ -96,6 +100,99 @@ func buildHeaders(in map[string]string) (http.Header, error) {
 	return h, nil
 }
 
+// httpTarget is what a destination reached over HTTP posts to: its endpoint, the headers sent
+// with every request, and the poster whose redactor knows the destination's secrets.
+type httpTarget struct {
+	ep      *endpoint
+	headers http.Header
+	post    *poster
+}
+
+// newHTTPTarget builds the target of the destination named name (as its errors name it, for
+// example "slack" or "googleChat") from its HTTP settings: the url of cfg.Settings (from the
+// Secret) wins over s.URL; s.Headers are checked and canonicalised. The poster uses cfg.TLS, and
+// its redactor knows the URL, every header value and extraSecrets (such as a token). Errors
+// never echo the URL or a header value.
+func newHTTPTarget(name string, cfg Config, s v1alpha1.HTTPSettings, extraSecrets ...string) (*httpTarget, error) {
+	raw := cfg.Settings["url"]
+	if raw == "" {
+		raw = s.URL
+	}
+	ep, err := parseEndpoint(name+" url", raw)
+	if err != nil {
+		return nil, err
+	}
+	return newHTTPTargetAt(name, ep, cfg.TLS, s.Headers, extraSecrets...)
+}
+
+// newHTTPTargetAt is newHTTPTarget for an endpoint the destination has resolved itself. The
+// redactor knows ep's URL.
+func newHTTPTargetAt(name string, ep *endpoint, tlsCfg *tls.Config, headers map[string]string, extraSecrets ...string) (*httpTarget, error) {
+	h, err := buildHeaders(headers)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	secrets := make([]string, 0, len(h)+len(extraSecrets))
+	for _, vs := range h {
+		secrets = append(secrets, vs...)
+	}
+	secrets = append(secrets, extraSecrets...)
+	return &httpTarget{ep: ep, headers: h, post: newPoster(tlsCfg, newRedactor(ep.url, secrets...))}, nil
+}
+
+// postJSON POSTs body to the target's endpoint with its headers (see poster.postJSON).
+func (t *httpTarget) postJSON(ctx context.Context, body []byte) error {
+	return t.post.postJSON(ctx, t.ep, t.headers, body)
+}
+
+// outgoing is one message of a batch: the document to post and how many results it carries.
+type outgoing struct {
+	doc     any
+	results int
+}
+
+// postInOrder posts msgs in order, each encoded by marshalJSON, and stops at the first failure,
+// whose *Error says in Sent how many results the messages before it carried and, when there are
+// several messages, which one failed. name names the destination in an encoding error.
+func (t *httpTarget) postInOrder(ctx context.Context, name string, msgs []outgoing) error {
+	sent := 0
+	for i := range msgs {
+		body, err := marshalJSON(msgs[i].doc)
+		if err != nil {
+			return &Error{Reason: fmt.Sprintf("encoding the %s message: %v", name, err), Sent: sent}
+		}
+		if err := t.postJSON(ctx, body); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				e.Sent = sent
+				if len(msgs) > 1 {
+					e.Reason += fmt.Sprintf(" (message %d of %d)", i+1, len(msgs))
+				}
+			}
+			return err
+		}
+		sent += msgs[i].results
+	}
+	return nil
+}
+
+// postSized posts doc, the message of a batch whose first result is result start, after
+// checking that it encodes to at most maxBody bytes. A failure's *Error has Sent = start; name
+// names the destination in the error of a message that cannot be encoded or is too large.
+func (t *httpTarget) postSized(ctx context.Context, name string, doc any, maxBody, start int) error {
+	body, err := marshalJSON(doc)
+	if err == nil && len(body) > maxBody {
+		err = fmt.Errorf("a message of %d bytes is over the limit of %d", len(body), maxBody)
+	}
+	if err != nil { // cannot happen when the caller measured the message
+		return &Error{Reason: name + ": " + err.Error(), Sent: start}
+	}
+	if err := t.postJSON(ctx, body); err != nil {
+		return withSent(err, start)
+	}
+	return nil
+}
+
 // poster sends JSON documents for one sender.
 type poster struct {
 	client *http.Client
@@ -107,13 +204,34 @@ func newPoster(tlsCfg *tls.Config, red *redactor) *poster {
 	return &poster{client: newHTTPClient(tlsCfg), red: red, now: time.Now}
 }
 
-// postJSON POSTs body to ep with Content-Type application/json and User-Agent policy-herald,
-// then headers over those (except Content-Type, which stays JSON). It returns nil on 2xx, else
-// an *Error. The response body is drained and closed.
+// postJSON POSTs body to ep (see do) and returns nil on 2xx, else an *Error. The response
+// body is drained and closed.
 func (p *poster) postJSON(ctx context.Context, ep *endpoint, headers http.Header, body []byte) error {
+	resp, err := p.do(ctx, ep, headers, body)
+	if err != nil {
+		return err
+	}
+	defer drainAndClose(resp)
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return nil
+	}
+	var start []byte
+	if resp.StatusCode >= 400 && resp.StatusCode <= 499 {
+		start, _ = io.ReadAll(io.LimitReader(resp.Body, excerptRead))
+	}
+	if e := responseError(http.MethodPost, ep.host, resp, start, p.red, p.now()); e != nil {
+		return e
+	}
+	return nil
+}
+
+// do POSTs body to ep with Content-Type application/json and User-Agent policy-herald, then
+// headers over those (except Content-Type, which stays JSON). It returns the response, whose
+// body the caller must pass to drainAndClose, or an *Error when there is none.
+func (p *poster) do(ctx context.Context, ep *endpoint, headers http.Header, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.raw, bytes.NewReader(body))
 	if err != nil { // the URL was checked when the sender was built; say nothing of it here
-		return &Error{Reason: fmt.Sprintf("POST to %s: the request could not be built", ep.host)}
+		return nil, &Error{Reason: fmt.Sprintf("POST to %s: the request could not be built", ep.host)}
 	}
 	req.Header = make(http.Header, len(headers)+2)
 	req.Header.Set("Content-Type", contentTypeJSON)
@@ -126,23 +244,29 @@ func (p *poster) postJSON(ctx context.Context, ep *endpoint, headers http.Header
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return transportError(http.MethodPost, ep.host, err, p.red)
+		return nil, transportError(http.MethodPost, ep.host, err, p.red)
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-		_ = resp.Body.Close()
-	}()
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
+	return resp, nil
+}
+
+// drainAndClose reads what is left of a response body, up to maxDrain, so the connection can be
+// reused, and closes it.
+func drainAndClose(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	_ = resp.Body.Close()
+}
+
+// marshalJSON encodes v as compact JSON without escaping &, < and > as \u0026 and the like:
+// the chat services read both, the body stays readable, and "<" takes one byte of a size limit
+// instead of six.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
-	var start []byte
-	if resp.StatusCode >= 400 && resp.StatusCode <= 499 {
-		start, _ = io.ReadAll(io.LimitReader(resp.Body, excerptRead))
-	}
-	if e := responseError(http.MethodPost, ep.host, resp, start, p.red, p.now()); e != nil {
-		return e
-	}
-	return nil
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func validHeaderValue(v string) bool { return httpguts.ValidHeaderFieldValue(v) }

@@ -1,8 +1,12 @@
 package sender
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -11,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/report"
 )
 
 func TestNewUnsupportedAndMismatch(t *testing.T) {
@@ -34,34 +39,141 @@ func TestNewUnsupportedAndMismatch(t *testing.T) {
 	}
 }
 
-func TestNewWebhookConfigErrorsHideSecrets(t *testing.T) {
-	const secret = "S3CRETVALUE"
-	cases := map[string]Config{
-		"no url":        {Settings: destination.Settings{}},
-		"bad scheme":    {Settings: destination.Settings{"url": "ftp://h/" + secret}},
-		"no host":       {Settings: destination.Settings{"url": "http:///" + secret}},
-		"unparsable":    {Settings: destination.Settings{"url": "http://h/%zz" + secret}},
-		"bad header":    {Settings: destination.Settings{"url": "http://h/"}, Destination: webhookDest(map[string]string{"X-Key": secret + "\r\nX: y"})},
-		"bad name":      {Settings: destination.Settings{"url": "http://h/"}, Destination: webhookDest(map[string]string{"X Key": secret})},
-		"bad token":     {Settings: destination.Settings{"url": "http://h/", "token": "Bearer " + secret + "\n"}},
-		"zero interval": {Settings: destination.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{Keepalive: &v1alpha1.Keepalive{}}}},
-	}
-	for name, cfg := range cases {
-		t.Run(name, func(t *testing.T) {
-			cfg.Type = v1alpha1.DestinationWebhook
-			_, err := New(cfg)
-			if err == nil {
-				t.Fatal("want error")
+// httpDestinations are the destinations whose sender posts to the URL of their HTTP settings
+// (see newHTTPTarget), each with the block that holds those settings.
+var httpDestinations = []struct {
+	typ  v1alpha1.DestinationType
+	dest func(v1alpha1.HTTPSettings) *v1alpha1.Destinations
+}{
+	{v1alpha1.DestinationWebhook, func(s v1alpha1.HTTPSettings) *v1alpha1.Destinations {
+		return &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: s}}
+	}},
+	{v1alpha1.DestinationSlack, func(s v1alpha1.HTTPSettings) *v1alpha1.Destinations {
+		return &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{HTTPSettings: s}}
+	}},
+	{v1alpha1.DestinationDiscord, func(s v1alpha1.HTTPSettings) *v1alpha1.Destinations {
+		return &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{HTTPSettings: s}}
+	}},
+	{v1alpha1.DestinationTeams, func(s v1alpha1.HTTPSettings) *v1alpha1.Destinations {
+		return &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{HTTPSettings: s}}
+	}},
+	{v1alpha1.DestinationGoogleChat, func(s v1alpha1.HTTPSettings) *v1alpha1.Destinations {
+		return &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{HTTPSettings: s}}
+	}},
+}
+
+func TestHTTPDestinationsURLAndHeaders(t *testing.T) {
+	b := Batch{Report: testReport, Results: []report.Result{bareResult()}}
+	for _, d := range httpDestinations {
+		t.Run(string(d.typ), func(t *testing.T) {
+			hook, srv := startHook(t, nil)
+			inline := v1alpha1.HTTPSettings{URL: srv.URL + "/inline", Headers: map[string]string{
+				"x-env": "prod", "Authorization": "Bearer abc", "Content-Type": "text/plain",
+			}}
+			custom := v1alpha1.HTTPSettings{URL: srv.URL + "/inline", Headers: map[string]string{"User-Agent": "custom"}}
+			for _, cfg := range []Config{
+				{Destination: d.dest(inline), Settings: destination.Settings{"url": srv.URL + "/from-secret"}}, // the Secret's url wins
+				{Destination: d.dest(inline)},
+				{Destination: d.dest(custom)},
+			} {
+				cfg.Type = d.typ
+				if err := newTestSender(t, cfg).Send(context.Background(), b); err != nil {
+					t.Fatalf("Send: %v", err)
+				}
 			}
-			if strings.Contains(err.Error(), secret) {
-				t.Fatalf("error leaks the secret: %v", err)
+			reqs := hook.requests()
+			if len(reqs) != 3 || reqs[0].Path != "/from-secret" || reqs[1].Path != "/inline" {
+				t.Fatalf("requests: %+v", reqs)
+			}
+			for _, r := range reqs[:2] {
+				if r.Method != http.MethodPost {
+					t.Errorf("method %s", r.Method)
+				}
+				// Configured headers are sent canonicalised, but the body stays JSON.
+				for k, v := range map[string]string{"X-Env": "prod", "Authorization": "Bearer abc", "Content-Type": "application/json", "User-Agent": "policy-herald"} {
+					if got := r.Header.Values(k); len(got) != 1 || got[0] != v {
+						t.Errorf("header %s = %q, want %q", k, got, v)
+					}
+				}
+			}
+			if got := reqs[2].Header.Values("User-Agent"); len(got) != 1 || got[0] != "custom" {
+				t.Errorf("a configured User-Agent should win, got %q", got)
 			}
 		})
 	}
 }
 
-func webhookDest(headers map[string]string) *v1alpha1.Destinations {
-	return &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: headers}}}
+func TestHTTPDestinationsTLS(t *testing.T) {
+	b := Batch{Report: testReport, Results: []report.Result{bareResult()}}
+	for _, d := range httpDestinations {
+		t.Run(string(d.typ), func(t *testing.T) {
+			hook := &testHook{}
+			srv := newTLSServer(t, hook)
+			send := func(tlsCfg *tls.Config) error {
+				return newTestSender(t, Config{
+					Type: d.typ, Destination: d.dest(v1alpha1.HTTPSettings{}), Settings: destination.Settings{"url": srv.URL + "/hook"}, TLS: tlsCfg,
+				}).Send(context.Background(), b)
+			}
+			if err := send(trustingTLS(srv)); err != nil {
+				t.Fatalf("with the server's CA: %v", err)
+			}
+			for _, cfg := range []*tls.Config{nil, {MinVersion: tls.VersionTLS12}} { // the system CAs
+				err := send(cfg)
+				assertTLSRejected(t, err)
+				if e := err.(*Error); e.Sent != 0 {
+					t.Errorf("Sent = %d", e.Sent)
+				}
+			}
+			if n := len(hook.requests()); n != 1 {
+				t.Errorf("server got %d requests, want 1", n)
+			}
+		})
+	}
+}
+
+func TestHTTPDestinationsProxyFromEnvironment(t *testing.T) {
+	b := Batch{Report: testReport, Results: []report.Result{bareResult()}}
+	for _, d := range httpDestinations {
+		t.Run(string(d.typ), func(t *testing.T) {
+			proxy, psrv := startHook(t, nil)
+			useProxy(t, psrv.URL)
+			raw := "http://" + strings.ToLower(string(d.typ)) + ".invalid/hooks/x?q=1"
+			s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(v1alpha1.HTTPSettings{URL: raw})})
+			if err := s.Send(context.Background(), b); err != nil {
+				t.Fatalf("Send through the proxy: %v", err)
+			}
+			if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != raw {
+				t.Fatalf("proxy saw %+v", reqs)
+			}
+		})
+	}
+}
+
+func TestHTTPDestinationsErrorsHideSecrets(t *testing.T) {
+	// The server echoes what it got in the body of a 400.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"error": "bad request %s %s key=%s user=%s pass=%s"}`, r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Api-Key"), u, p)
+	}))
+	defer echo.Close()
+	headers := v1alpha1.HTTPSettings{Headers: map[string]string{"X-Api-Key": "SECRETHEADER"}}
+	for _, d := range httpDestinations {
+		t.Run(string(d.typ), func(t *testing.T) {
+			for i, raw := range []string{withSecrets(echo.URL), withSecrets("https://" + closedAddr(t))} {
+				s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(headers), Settings: destination.Settings{"url": raw}})
+				err := s.Send(context.Background(), slackDiscordBatch())
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				assertErrorHidesSecrets(t, err)
+				want := "POST to " + strings.TrimPrefix(echo.URL, "http://") + ": 400 Bad Request: {"
+				if i == 0 && !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("error %q, want it to start with %q (and the echo redacted)", err, want)
+				}
+			}
+		})
+	}
 }
 
 func TestParseRetryAfter(t *testing.T) {

@@ -1,15 +1,11 @@
 package sender
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
-	"unicode/utf16"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -38,11 +34,9 @@ import (
 // A batch becomes one message when it fits Slack's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
 type slackSender struct {
-	ep      *endpoint
-	headers http.Header
+	*httpTarget
 	channel string
 	tmpl    *Template
-	post    *poster
 }
 
 // Slack's limits. Sources: Block Kit reference (docs.slack.dev/reference/block-kit/blocks:
@@ -129,37 +123,19 @@ func newSlack(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.Slack != nil {
 		inline = *d.Slack
 	}
-	raw := cfg.Settings["url"]
-	if raw == "" {
-		raw = inline.URL
-	}
-	ep, err := parseEndpoint("slack url", raw)
+	target, err := newHTTPTarget("slack", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	h, err := buildHeaders(inline.Headers)
-	if err != nil {
-		return nil, fmt.Errorf("slack: %w", err)
 	}
 	channel := cfg.Settings["channel"]
 	if channel == "" {
 		channel = inline.Channel
 	}
-	tmpl, err := slackTemplate(cfg.MessageTemplate)
+	tmpl, err := NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
-	secrets := make([]string, 0, len(h))
-	for _, vs := range h {
-		secrets = append(secrets, vs...)
-	}
-	return &slackSender{
-		ep:      ep,
-		headers: h,
-		channel: strings.TrimSpace(channel),
-		tmpl:    tmpl,
-		post:    newPoster(cfg.TLS, newRedactor(ep.url, secrets...)),
-	}, nil
+	return &slackSender{httpTarget: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
 }
 
 // MaxBatch is how many results fit one message when they are short.
@@ -168,32 +144,7 @@ func (s *slackSender) MaxBatch() int { return slackMaxBatch }
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
 func (s *slackSender) Send(ctx context.Context, b Batch) error {
-	msgs := s.messages(b)
-	sent := 0
-	for i := range msgs {
-		body, err := slackMarshal(msgs[i].msg)
-		if err != nil {
-			return &Error{Reason: fmt.Sprintf("encoding the slack message: %v", err), Sent: sent}
-		}
-		if err := s.post.postJSON(ctx, s.ep, s.headers, body); err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				e.Sent = sent
-				if len(msgs) > 1 {
-					e.Reason += fmt.Sprintf(" (message %d of %d)", i+1, len(msgs))
-				}
-			}
-			return err
-		}
-		sent += msgs[i].results
-	}
-	return nil
-}
-
-// slackOutgoing is one message of a batch and how many results it carries.
-type slackOutgoing struct {
-	msg     slackMessage
-	results int
+	return s.postInOrder(ctx, "slack", s.messages(b))
 }
 
 // slackPart is one result, laid out.
@@ -204,7 +155,7 @@ type slackPart struct {
 }
 
 // messages lays the batch out in as few messages as Slack's limits allow.
-func (s *slackSender) messages(b Batch) []slackOutgoing {
+func (s *slackSender) messages(b Batch) []outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
@@ -216,7 +167,7 @@ func (s *slackSender) messages(b Batch) []slackOutgoing {
 	ownBlocks, ownChars := 1, slackSummaryChars
 	if custom != nil {
 		ownBlocks++
-		ownChars += slackLen(custom.Elements[0].Text)
+		ownChars += utf16Len(custom.Elements[0].Text)
 	}
 
 	var groups [][]slackPart
@@ -235,7 +186,7 @@ func (s *slackSender) messages(b Batch) []slackOutgoing {
 	}
 	groups = append(groups, cur)
 
-	out := make([]slackOutgoing, 0, len(groups))
+	out := make([]outgoing, 0, len(groups))
 	for gi, g := range groups {
 		summary := slackSummary(b.Report, len(b.Results))
 		if len(groups) > 1 {
@@ -256,7 +207,7 @@ func (s *slackSender) messages(b Batch) []slackOutgoing {
 			text.WriteString(p.line)
 		}
 		msg.Text = slackCut(text.String(), slackTextChars)
-		out = append(out, slackOutgoing{msg: msg, results: len(g)})
+		out = append(out, outgoing{doc: msg, results: len(g)})
 	}
 	return out
 }
@@ -265,7 +216,7 @@ func (s *slackSender) messages(b Batch) []slackOutgoing {
 func (s *slackSender) part(b Batch, r *report.Result) slackPart {
 	doc := NewResultDocument(b.Report, r, b.CustomFields)
 	status := strings.ToUpper(string(doc.Status))
-	title := slackOr(doc.Policy, "Policy result")
+	title := cmp.Or(doc.Policy, "Policy result")
 	if doc.Rule != "" {
 		title += " / " + doc.Rule
 	}
@@ -302,7 +253,7 @@ func (s *slackSender) part(b Batch, r *report.Result) slackPart {
 
 	line := "• " + title
 	if res := doc.Resource; res != nil {
-		line += " — " + slackJoin(" ", res.Kind, slackJoin("/", res.Namespace, res.Name))
+		line += " — " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
 	}
 	if doc.Severity != "" {
 		line += " [" + string(doc.Severity) + "]"
@@ -323,7 +274,7 @@ func slackBody(d *ResultDocument) string {
 	case msg == "":
 		return props
 	}
-	return slackCut(msg, slackSectionChars-slackLen(props)-2) + "\n\n" + props
+	return slackCut(msg, slackSectionChars-utf16Len(props)-2) + "\n\n" + props
 }
 
 // slackFields are the short facts of a result, as section fields.
@@ -333,7 +284,7 @@ func slackFields(d *ResultDocument) []slackText {
 		kind, name, namespace = d.Resource.Kind, d.Resource.Name, d.Resource.Namespace
 	}
 	facts := []struct{ label, value string }{
-		{"Status", slackOr(string(d.Status), "-")},
+		{"Status", cmp.Or(string(d.Status), "-")},
 		{"Severity", string(d.Severity)},
 		{"Category", d.Category},
 		{"Source", d.Source},
@@ -357,8 +308,8 @@ func slackSummary(rep ReportRef, n int) string {
 	if n == 1 {
 		s = "*1 new policy result*"
 	}
-	if name := slackJoin("/", rep.Namespace, rep.Name); name != "" {
-		s += " in " + slackEscape(slackJoin(" ", rep.Kind, name))
+	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
+		s += " in " + slackEscape(joinNonEmpty(" ", rep.Kind, name))
 	}
 	return s
 }
@@ -428,26 +379,16 @@ func slackColor(sev v1alpha1.Severity) string {
 	return slackNoSeverityColor
 }
 
-// slackLen counts s as UTF-16 code units: never less than Slack's count of characters, whether
-// it counts code points or UTF-16 units.
-func slackLen(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
-
 func slackBlockLen(b *slackBlock) int {
 	n := 0
 	if b.Text != nil {
-		n += slackLen(b.Text.Text)
+		n += utf16Len(b.Text.Text)
 	}
 	for _, f := range b.Fields {
-		n += slackLen(f.Text)
+		n += utf16Len(f.Text)
 	}
 	for _, e := range b.Elements {
-		n += slackLen(e.Text)
+		n += utf16Len(e.Text)
 	}
 	return n
 }
@@ -455,7 +396,7 @@ func slackBlockLen(b *slackBlock) int {
 // slackCut cuts escaped mrkdwn to at most max characters, ending with "…" when cut, never in the
 // middle of an entity such as &amp;.
 func slackCut(s string, max int) string {
-	cut, ok := slackCutAt(s, max)
+	cut, ok := cutAt(s, max)
 	if ok {
 		return s
 	}
@@ -467,79 +408,9 @@ func slackCut(s string, max int) string {
 
 // slackCutPlain is slackCut for plain text.
 func slackCutPlain(s string, max int) string {
-	cut, ok := slackCutAt(s, max)
+	cut, ok := cutAt(s, max)
 	if ok {
 		return s
 	}
 	return cut + "…"
-}
-
-// slackCutAt returns s, true when it fits max; else the longest prefix of whole characters that
-// leaves room for the ellipsis, without trailing white space.
-func slackCutAt(s string, max int) (string, bool) {
-	if slackLen(s) <= max {
-		return s, true
-	}
-	n, end := 0, 0
-	for i, r := range s {
-		w := utf16.RuneLen(r)
-		if n+w > max-1 {
-			end = i
-			break
-		}
-		n += w
-	}
-	return strings.TrimRight(s[:end], " \t\r\n"), false
-}
-
-func slackOr(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
-}
-
-// slackJoin joins the non-empty parts with sep.
-func slackJoin(sep string, parts ...string) string {
-	out := parts[:0:0]
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, sep)
-}
-
-// slackTemplate parses a messageTemplate and renders it once over a complete sample result, so
-// that a template naming a field that does not exist is a configuration error when the sender
-// is built rather than a failure at each delivery. The Discord sender uses it too.
-func slackTemplate(text string) (*Template, error) {
-	t, err := NewTemplate(text)
-	if err != nil || t == nil {
-		return t, err
-	}
-	sample := &ResultDocument{
-		ID: "id", Policy: "policy", Rule: "rule", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh,
-		Category: "category", Message: "message", Scored: true, Source: "source", Timestamp: "2006-01-02T15:04:05Z",
-		Priority:   v1alpha1.PriorityError,
-		Resource:   &DocumentResource{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "name", UID: "uid"},
-		Report:     DocumentReport{Kind: "PolicyReport", Namespace: "default", Name: "report"},
-		Properties: map[string]string{"key": "value"}, CustomFields: map[string]string{"key": "value"},
-	}
-	if _, err := t.Render(sample); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-// slackMarshal encodes v as JSON without escaping &, < and > as \u0026 and the like: Slack reads
-// both, and the body stays readable.
-func slackMarshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -1,12 +1,8 @@
 package sender
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,10 +28,8 @@ import (
 // too large for a message of its own is sent in a compact form. The messageTemplate, when set,
 // replaces each result's message text.
 type teams struct {
-	ep      *endpoint
-	headers http.Header
-	post    *poster
-	tmpl    *Template
+	*httpTarget
+	tmpl *Template
 	// maxBody is the most bytes one request body may have (teamsMaxBody).
 	maxBody int
 }
@@ -67,41 +61,19 @@ const (
 )
 
 func newTeams(cfg Config) (Sender, error) {
-	var (
-		inlineURL string
-		headers   map[string]string
-	)
+	var inline v1alpha1.ChatWebhookDestination
 	if d := cfg.Destination; d != nil && d.Teams != nil {
-		inlineURL = d.Teams.URL
-		headers = d.Teams.Headers
+		inline = *d.Teams
 	}
-	raw := cfg.Settings["url"]
-	if raw == "" {
-		raw = inlineURL
-	}
-	ep, err := parseEndpoint("teams url", raw)
+	target, err := newHTTPTarget("teams", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	h, err := buildHeaders(headers)
-	if err != nil {
-		return nil, fmt.Errorf("teams: %w", err)
-	}
-	secrets := make([]string, 0, len(h))
-	for _, vs := range h {
-		secrets = append(secrets, vs...)
 	}
 	tmpl, err := NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("teams: %w", err)
 	}
-	return &teams{
-		ep:      ep,
-		headers: h,
-		post:    newPoster(cfg.TLS, newRedactor(ep.url, secrets...)),
-		tmpl:    tmpl,
-		maxBody: teamsMaxBody,
-	}, nil
+	return &teams{httpTarget: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
 }
 
 // MaxBatch is teamsMaxBatch: one card per batch.
@@ -170,21 +142,9 @@ func (t *teams) Send(ctx context.Context, b Batch) error {
 	if err != nil {
 		return &Error{Reason: "teams: " + err.Error()}
 	}
-	for _, p := range parts {
-		body, err := teamsMarshal(t.message(&b, entries, p, len(parts) > 1, len(entries)))
-		if err == nil && len(body) > t.maxBody {
-			err = fmt.Errorf("a message of %d bytes is over the limit of %d", len(body), t.maxBody)
-		}
-		if err != nil { // cannot happen: the plan measured every message
-			return &Error{Reason: "teams: " + err.Error(), Sent: p.start}
-		}
-		if err := t.post.postJSON(ctx, t.ep, t.headers, body); err != nil {
-			var e *Error
-			if !errors.As(err, &e) {
-				e = &Error{Reason: err.Error(), Retryable: true, cause: err}
-			}
-			e.Sent = p.start
-			return e
+	for _, p := range parts { // the plan measured every message
+		if err := t.postSized(ctx, "teams", t.message(&b, entries, p, len(parts) > 1, len(entries)), t.maxBody, p.start); err != nil {
+			return err
 		}
 	}
 	if renderErr != nil {
@@ -225,7 +185,7 @@ func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
 func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 	n := len(entries)
 	frame := func(p teamsPart) (int, error) {
-		body, err := teamsMarshal(t.message(b, nil, teamsPart{start: n, end: n, compact: p.compact}, true, n))
+		body, err := marshalJSON(t.message(b, nil, teamsPart{start: n, end: n, compact: p.compact}, true, n))
 		return len(body), err
 	}
 	fullFrame, err := frame(teamsPart{})
@@ -234,7 +194,7 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 	}
 	sizes := make([]int, n)
 	for i := range entries {
-		enc, err := teamsMarshal(entries[i].full)
+		enc, err := marshalJSON(entries[i].full)
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +217,7 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 		if err != nil {
 			return nil, err
 		}
-		enc, err := teamsMarshal(entries[start].compact)
+		enc, err := marshalJSON(entries[start].compact)
 		if err != nil {
 			return nil, err
 		}
@@ -477,16 +437,4 @@ func teamsCut(s string, max int) string {
 		cut--
 	}
 	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + teamsEllipsis
-}
-
-// teamsMarshal encodes v as compact JSON without HTML escaping: cards are not HTML, and "<"
-// as "\u003c" would take six bytes of the size limit instead of one.
-func teamsMarshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

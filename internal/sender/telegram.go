@@ -1,7 +1,7 @@
 package sender
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,11 +31,9 @@ import (
 // messageTemplate taken as plain text. Either way every character MarkdownV2 reserves is
 // escaped, and the text is cut to the Bot API limit of 4096 characters after entity parsing.
 type telegram struct {
-	ep      *endpoint
-	headers http.Header
-	post    *poster
-	chatID  any // int64 or string, as the Bot API's chat_id: Integer or String
-	tmpl    *Template
+	*httpTarget
+	chatID any // int64 or string, as the Bot API's chat_id: Integer or String
+	tmpl   *Template
 }
 
 const (
@@ -80,7 +78,17 @@ func newTelegram(cfg Config) (Sender, error) {
 		return nil, err
 	}
 
-	base, err := parseEndpoint("telegram apiURL", setting("apiURL", telegramOr(inline.apiURL, telegramDefaultAPIURL)))
+	base, err := parseEndpoint("telegram apiURL", setting("apiURL", cmp.Or(inline.apiURL, telegramDefaultAPIURL)))
+	if err != nil {
+		return nil, err
+	}
+	secrets := []string{token, "bot" + token, url.QueryEscape(token)}
+	if _, part, ok := strings.Cut(token, ":"); ok && len(part) >= minSegment {
+		secrets = append(secrets, part) // the secret half alone, should a server echo only it
+	}
+	// The redactor knows the configured base URL (a proxy's path or query may be secret) and the
+	// token, not the full request URL: "sendMessage" is no secret to mangle.
+	target, err := newHTTPTargetAt("telegram", base, cfg.TLS, inline.headers, secrets...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,47 +98,19 @@ func newTelegram(cfg Config) (Sender, error) {
 	u.Path = strings.TrimRight(base.url.Path, "/") + suffix
 	u.RawPath = strings.TrimRight(base.url.EscapedPath(), "/") + suffix
 	u.Fragment, u.RawFragment = "", ""
-	ep := &endpoint{raw: u.String(), url: &u, host: base.host}
-
-	h, err := buildHeaders(inline.headers)
-	if err != nil {
-		return nil, fmt.Errorf("telegram: %w", err)
-	}
-	secrets := make([]string, 0, len(h)+4)
-	for _, vs := range h {
-		secrets = append(secrets, vs...)
-	}
-	secrets = append(secrets, token, "bot"+token, url.QueryEscape(token))
-	if _, part, ok := strings.Cut(token, ":"); ok && len(part) >= minSegment {
-		secrets = append(secrets, part) // the secret half alone, should a server echo only it
-	}
+	target.ep = &endpoint{raw: u.String(), url: &u, host: base.host}
 
 	tmpl, err := NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
-	return &telegram{
-		ep:      ep,
-		headers: h,
-		// The redactor knows the configured base URL (a proxy's path or query may be secret)
-		// and the token, not the full request URL: "sendMessage" is no secret to mangle.
-		post:   newPoster(cfg.TLS, newRedactor(base.url, secrets...)),
-		chatID: chatID,
-		tmpl:   tmpl,
-	}, nil
+	return &telegram{httpTarget: target, chatID: chatID, tmpl: tmpl}, nil
 }
 
 // telegramInline are the inline fields of the telegram block.
 type telegramInline struct {
 	apiURL, chatID string
 	headers        map[string]string
-}
-
-func telegramOr(v, fallback string) string {
-	if v != "" {
-		return v
-	}
-	return fallback
 }
 
 // telegramValidToken accepts what can go into a URL path segment as is: bot tokens are
@@ -186,16 +166,9 @@ type telegramLinkPreview struct {
 // says in Sent how many results went out before it.
 func (t *telegram) Send(ctx context.Context, b Batch) error {
 	for i := range b.Results {
-		err := t.sendOne(ctx, b.Report, &b.Results[i], b.CustomFields)
-		if err == nil {
-			continue
+		if err := t.sendOne(ctx, b.Report, &b.Results[i], b.CustomFields); err != nil {
+			return withSent(err, i)
 		}
-		var e *Error
-		if !errors.As(err, &e) {
-			e = &Error{Reason: err.Error(), Retryable: true, cause: err}
-		}
-		e.Sent = i
-		return e
 	}
 	return nil
 }
@@ -444,27 +417,11 @@ type telegramResponse struct {
 // redirects), but reads the Bot API's answer: its description and retry_after.
 func (t *telegram) postMessage(ctx context.Context, body []byte) error {
 	const method = http.MethodPost
-	req, err := http.NewRequestWithContext(ctx, method, t.ep.raw, bytes.NewReader(body))
-	if err != nil { // the URL was checked when the sender was built; say nothing of it here
-		return &Error{Reason: fmt.Sprintf("POST to %s: the request could not be built", t.ep.host)}
-	}
-	req.Header = make(http.Header, len(t.headers)+2)
-	req.Header.Set("Content-Type", contentTypeJSON)
-	req.Header.Set("User-Agent", userAgent)
-	for k, vs := range t.headers {
-		if http.CanonicalHeaderKey(k) == "Content-Type" {
-			continue
-		}
-		req.Header[k] = vs
-	}
-	resp, err := t.post.client.Do(req)
+	resp, err := t.post.do(ctx, t.ep, t.headers, body)
 	if err != nil {
-		return transportError(method, t.ep.host, err, t.post.red)
+		return err
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-		_ = resp.Body.Close()
-	}()
+	defer drainAndClose(resp)
 	limit := int64(excerptRead)
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		limit = maxDrain // the sent message is echoed back; only "ok" matters

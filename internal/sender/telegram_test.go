@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -306,62 +301,14 @@ func newTelegramSender(t *testing.T, apiURL string, settings destination.Setting
 	if td == nil {
 		td = &v1alpha1.TelegramDestination{}
 	}
-	snd, err := New(Config{
+	return newTestSender(t, Config{
 		Type:            v1alpha1.DestinationTelegram,
 		Destination:     &v1alpha1.Destinations{Telegram: td},
 		Settings:        s,
 		TLS:             tlsCfg,
 		Name:            "team-a/telegram",
 		MessageTemplate: tmpl,
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return snd.(*telegram)
-}
-
-func telegramFullResult() report.Result {
-	return report.Result{
-		ID: "r1", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
-		Message: "label app is required", Source: "kyverno", Status: v1alpha1.StatusFail,
-		Severity: v1alpha1.SeverityHigh, Scored: true,
-		Timestamp:  time.Date(2026, 8, 15, 12, 0, 0, 0, time.FixedZone("CEST", 2*3600)),
-		Resource:   &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "test", Name: "nginx", UID: "5d2c"},
-		Properties: map[string]string{"created": "x", "cluster": "from-result"},
-	}
-}
-
-func telegramBareResult() report.Result {
-	return report.Result{ID: "r2", Policy: "p2", Message: "m2", Source: "trivy", Status: v1alpha1.StatusWarn}
-}
-
-var telegramReport = ReportRef{Kind: "PolicyReport", Namespace: "test", Name: "rep-1"}
-
-// telegramGolden compares body, indented, with testdata/golden/telegram-<name>.json.
-func telegramGolden(t *testing.T, name string, body []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, body, "", "  "); err != nil {
-		t.Fatalf("indent: %v", err)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", "golden", "telegram-"+name+".json")
-	if *updateTelegram {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run Telegram -update-telegram to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("%s differs:\n got %s\nwant %s", path, buf.Bytes(), want)
-	}
+	}).(*telegram)
 }
 
 func assertNoTelegramSecrets(t *testing.T, what, s string) {
@@ -389,8 +336,8 @@ func TestTelegramWireFormat(t *testing.T) {
 		t.Fatal("telegram has no background work")
 	}
 	b := Batch{
-		Report:       telegramReport,
-		Results:      []report.Result{telegramFullResult(), telegramBareResult()},
+		Report:       testReport,
+		Results:      []report.Result{fullResult(), bareResult()},
 		CustomFields: map[string]string{"cluster": "prod-eu"},
 	}
 	if err := s.Send(context.Background(), b); err != nil {
@@ -433,8 +380,8 @@ func TestTelegramWireFormat(t *testing.T) {
 	if got := reqs[1].Parsed.plain; got != wantBare {
 		t.Errorf("bare text\n got %q\nwant %q", got, wantBare)
 	}
-	telegramGolden(t, "full", reqs[0].Body)
-	telegramGolden(t, "bare", reqs[1].Body)
+	checkGolden(t, "telegram-full.json", reqs[0].Body, *updateTelegram)
+	checkGolden(t, "telegram-bare.json", reqs[1].Body, *updateTelegram)
 
 	// An empty batch sends nothing.
 	if err := s.Send(context.Background(), Batch{}); err != nil || len(api.requests()) != 2 {
@@ -456,7 +403,7 @@ func TestTelegramChatIDAndSettings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTelegramSender(t, "", tc.settings, inline, nil, "")
-			if err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}}); err != nil {
+			if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
 				t.Fatal(err)
 			}
 			reqs := api.requests()
@@ -486,7 +433,7 @@ func TestTelegramCustomAPIURLWithPathPrefix(t *testing.T) {
 	api, srv := newTelegramAPI(t, "/tg/proxy")
 	for _, base := range []string{srv.URL + "/tg/proxy", srv.URL + "/tg/proxy/", srv.URL + "/tg/proxy/?key=SECRETKEY#frag", srv.URL + "/tg%2Fproxy"} {
 		s := newTelegramSender(t, base, nil, nil, nil, "")
-		if err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}}); err != nil {
+		if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
 			t.Fatalf("%s: %v", base, err)
 		}
 	}
@@ -512,7 +459,7 @@ func TestTelegramCustomAPIURLWithPathPrefix(t *testing.T) {
 		return true
 	}
 	s := newTelegramSender(t, srv.URL+"/tg/proxy?key=SECRETKEY", nil, nil, nil, "")
-	err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}})
+	err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 	if err == nil || IsRetryable(err) {
 		t.Fatalf("got %v", err)
 	}
@@ -526,7 +473,7 @@ func TestTelegramTemplate(t *testing.T) {
 	api, srv := newTelegramAPI(t, "")
 	tmpl := "{{ .Severity }} *{{ .Policy }}* on {{ with .Resource }}{{ .Namespace }}/{{ .Name }}{{ end }}: {{ .Message }} [{{ index .CustomFields \"cluster\" }}] (v1.2_3!)\n\\o/ `x`"
 	s := newTelegramSender(t, srv.URL, nil, nil, nil, tmpl)
-	b := Batch{Report: telegramReport, Results: []report.Result{telegramFullResult()}, CustomFields: map[string]string{"cluster": "prod-eu"}}
+	b := Batch{Report: testReport, Results: []report.Result{fullResult()}, CustomFields: map[string]string{"cluster": "prod-eu"}}
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -535,20 +482,20 @@ func TestTelegramTemplate(t *testing.T) {
 	if r.Parsed.plain != want || len(r.Parsed.bold) != 0 {
 		t.Errorf("template text\n got %q (bold %q)\nwant %q as plain text", r.Parsed.plain, r.Parsed.bold, want)
 	}
-	telegramGolden(t, "template", r.Body)
+	checkGolden(t, "telegram-template.json", r.Body, *updateTelegram)
 
 	// A template that renders only white space falls back to the default layout.
 	s = newTelegramSender(t, srv.URL, nil, nil, nil, `{{ if eq .Severity "critical" }}!{{ end }}  `)
-	if err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}}); err != nil {
+	if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := api.requests()[1].Parsed.plain; !strings.HasPrefix(got, "p2\nStatus: warn") {
 		t.Errorf("blank template: got %q, want the default layout", got)
 	}
 
-	// A template that fails to execute fails the result for good.
-	s = newTelegramSender(t, srv.URL, nil, nil, nil, `{{ .Policy.Nope }}`)
-	err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}})
+	// A template that fails on a result (here one without a resource) fails it for good.
+	s = newTelegramSender(t, srv.URL, nil, nil, nil, `{{ .Resource.Name }}`)
+	err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 	if err == nil || IsRetryable(err) || !strings.Contains(err.Error(), "messageTemplate") {
 		t.Fatalf("got %v", err)
 	}
@@ -627,7 +574,7 @@ func TestTelegramTruncation(t *testing.T) {
 	custom := map[string]string{"cluster": "prod-eu"}
 
 	// A long message of reserved characters is cut first; the rest of the layout stays.
-	r := telegramFullResult()
+	r := fullResult()
 	r.Message = strings.Repeat(`a.b-c_d\e!`, 1000)
 	p := send(r, custom)
 	if n := telegramLen(p.plain); n != telegramMaxText {
@@ -648,7 +595,7 @@ func TestTelegramTruncation(t *testing.T) {
 	}
 
 	// Huge properties: the text is cut from its end.
-	r = telegramBareResult()
+	r = bareResult()
 	r.Properties = map[string]string{}
 	for i := range 100 {
 		r.Properties[fmt.Sprintf("key.%03d", i)] = strings.Repeat("v-", 100)
@@ -802,7 +749,7 @@ func TestTelegramErrors(t *testing.T) {
 				return true
 			}
 			s := newTelegramSender(t, srv.URL, nil, nil, nil, "")
-			err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult(), telegramBareResult(), telegramBareResult()}})
+			err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult(), bareResult(), bareResult()}})
 			var e *Error
 			if !errors.As(err, &e) {
 				t.Fatalf("got %T %v", err, err)
@@ -849,7 +796,7 @@ func TestTelegramSuccessWithoutBotAPIBody(t *testing.T) {
 			_, _ = io.WriteString(w, body)
 		}))
 		s := newTelegramSender(t, srv.URL, nil, nil, nil, "")
-		if err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}}); err != nil {
+		if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
 			t.Errorf("body %q: %v", body, err)
 		}
 		srv.Close()
@@ -868,7 +815,7 @@ func TestTelegramFloodControlResumes(t *testing.T) {
 	s := newTelegramSender(t, srv.URL, nil, nil, nil, "")
 	results := make([]report.Result, 5)
 	for i := range results {
-		results[i] = telegramBareResult()
+		results[i] = bareResult()
 		results[i].Policy = fmt.Sprintf("p%d", i)
 	}
 	b := Batch{Results: results}
@@ -893,32 +840,25 @@ func TestTelegramFloodControlResumes(t *testing.T) {
 
 func TestTelegramTLS(t *testing.T) {
 	api := &telegramBotAPI{t: t}
-	srv := httptest.NewUnstartedServer(api)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	defer srv.Close()
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
+	srv := newTLSServer(t, api)
 
 	t.Run("trusted CA", func(t *testing.T) {
-		s := newTelegramSender(t, srv.URL, nil, nil, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, "")
-		if err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}}); err != nil {
+		s := newTelegramSender(t, srv.URL, nil, nil, trustingTLS(srv), "")
+		if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("unknown CA", func(t *testing.T) {
 		s := newTelegramSender(t, srv.URL, nil, nil, &tls.Config{MinVersion: tls.VersionTLS12}, "")
-		err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}})
-		if err == nil || IsRetryable(err) || !strings.Contains(err.Error(), "TLS certificate rejected") {
-			t.Fatalf("got %v", err)
-		}
+		err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
+		assertTLSRejected(t, err)
 		assertNoTelegramSecrets(t, "error", err.Error())
 	})
 	t.Run("plain HTTP to a TLS URL", func(t *testing.T) {
 		plain := httptest.NewServer(api)
 		defer plain.Close()
 		s := newTelegramSender(t, strings.Replace(plain.URL, "http://", "https://", 1), nil, nil, nil, "")
-		err := s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}})
+		err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 		if err == nil || IsRetryable(err) {
 			t.Fatalf("got %v", err)
 		}
@@ -930,15 +870,8 @@ func TestTelegramTLS(t *testing.T) {
 }
 
 func TestTelegramTransportErrors(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-
-	s := newTelegramSender(t, "http://"+addr+"/p", nil, nil, nil, "")
-	err = s.Send(context.Background(), Batch{Results: []report.Result{telegramBareResult()}})
+	s := newTelegramSender(t, "http://"+closedAddr(t)+"/p", nil, nil, nil, "")
+	err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 	if err == nil || !IsRetryable(err) {
 		t.Fatalf("connection refused: got %v", err)
 	}
@@ -956,7 +889,7 @@ func TestTelegramTransportErrors(t *testing.T) {
 	s = newTelegramSender(t, srv.URL, nil, nil, nil, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = s.Send(ctx, Batch{Results: []report.Result{telegramBareResult()}})
+	err = s.Send(ctx, Batch{Results: []report.Result{bareResult()}})
 	var e *Error
 	if !errors.As(err, &e) || !e.Retryable || e.Sent != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
@@ -965,29 +898,17 @@ func TestTelegramTransportErrors(t *testing.T) {
 }
 
 func TestTelegramConfigErrorsHideSecrets(t *testing.T) {
-	cases := map[string]Config{
-		"no token":     {Settings: destination.Settings{"chatID": "1"}},
-		"bad token":    {Settings: destination.Settings{"chatID": "1", "token": "123456:SECRET-TOKEN/../x"}},
-		"token space":  {Settings: destination.Settings{"chatID": "1", "token": "123456:SECRET-TOKEN\n"}},
-		"no chat":      {Settings: destination.Settings{"token": telegramTestToken}},
-		"bad chat":     {Settings: destination.Settings{"token": telegramTestToken, "chatID": "SECRET chat"}},
-		"bad scheme":   {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "ftp://h/SECRET"}},
-		"no host":      {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "http:///SECRET"}},
-		"unparsable":   {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "http://h/%zzSECRET"}},
-		"bad header":   {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1"}, Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{Headers: map[string]string{"X-Key": "SECRET\r\nX: y"}}}},
-		"bad template": {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1"}, MessageTemplate: "{{ .Policy "},
-	}
-	for name, cfg := range cases {
-		t.Run(name, func(t *testing.T) {
-			cfg.Type = v1alpha1.DestinationTelegram
-			_, err := New(cfg)
-			if err == nil {
-				t.Fatal("want error")
-			}
-			if !strings.Contains(err.Error(), "telegram") {
-				t.Errorf("error should name the destination: %v", err)
-			}
-			assertNoTelegramSecrets(t, "error", err.Error())
-		})
-	}
+	assertConfigErrors(t, v1alpha1.DestinationTelegram, "SECRET", map[string]Config{
+		"no token":      {Settings: destination.Settings{"chatID": "1"}},
+		"bad token":     {Settings: destination.Settings{"chatID": "1", "token": "123456:SECRET-TOKEN/../x"}},
+		"token space":   {Settings: destination.Settings{"chatID": "1", "token": "123456:SECRET-TOKEN\n"}},
+		"no chat":       {Settings: destination.Settings{"token": telegramTestToken}},
+		"bad chat":      {Settings: destination.Settings{"token": telegramTestToken, "chatID": "SECRET chat"}},
+		"bad scheme":    {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "ftp://h/SECRET"}},
+		"no host":       {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "http:///SECRET"}},
+		"unparsable":    {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "http://h/%zzSECRET"}},
+		"bad header":    {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1"}, Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{Headers: map[string]string{"X-Key": "SECRET\r\nX: y"}}}},
+		"bad template":  {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1"}, MessageTemplate: "{{ .Policy "},
+		"unknown field": {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1"}, MessageTemplate: "{{ .Policy.Nope }}"},
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"text/template"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
 // maxTemplateOutput bounds what one result's template may render, so a runaway template cannot
@@ -19,8 +21,12 @@ type Template struct {
 	t *template.Template
 }
 
-// NewTemplate parses text; an empty text gives a nil *Template, which senders treat as "use the
-// default layout".
+// NewTemplate parses text and renders it once over templateSample, a result with every field
+// set, so that a template that cannot work (a field that does not exist, a function applied to
+// the wrong type, an output over the size limit) is a configuration error when the sender is
+// built rather than a failure at each delivery. A template may still fail on a result that
+// lacks what it uses, such as .Resource.Name on a result without a resource. An empty text
+// gives a nil *Template, which senders treat as "use the default layout".
 func NewTemplate(text string) (*Template, error) {
 	if text == "" {
 		return nil, nil
@@ -29,7 +35,23 @@ func NewTemplate(text string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("messageTemplate: %w", err)
 	}
-	return &Template{t: t}, nil
+	tmpl := &Template{t: t}
+	if _, err := tmpl.Render(templateSample()); err != nil {
+		return nil, err
+	}
+	return tmpl, nil
+}
+
+// templateSample is the complete result NewTemplate tries a template on.
+func templateSample() *ResultDocument {
+	return &ResultDocument{
+		ID: "id", Policy: "policy", Rule: "rule", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh,
+		Category: "category", Message: "message", Scored: true, Source: "source", Timestamp: "2006-01-02T15:04:05Z",
+		Priority:   v1alpha1.PriorityError,
+		Resource:   &DocumentResource{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "name", UID: "uid"},
+		Report:     DocumentReport{Kind: "PolicyReport", Namespace: "default", Name: "report"},
+		Properties: map[string]string{"key": "value"}, CustomFields: map[string]string{"key": "value"},
+	}
 }
 
 // Render executes the template for one result.

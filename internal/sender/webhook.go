@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
 // webhook posts one ResultDocument per result to any HTTP endpoint.
@@ -18,10 +19,8 @@ import (
 // over an Authorization entry in the configured headers, as Secret values win over inline ones;
 // with neither, user info in the URL is sent as basic authentication.
 type webhook struct {
-	name    string
-	ep      *endpoint
-	headers http.Header
-	post    *poster
+	*httpTarget
+	name string
 }
 
 // webhookKeepalive is a webhook that also sends heartbeats; only it implements Runner.
@@ -32,48 +31,26 @@ type webhookKeepalive struct {
 }
 
 func newWebhook(cfg Config) (Sender, error) {
-	var (
-		inlineURL string
-		headers   map[string]string
-	)
-	d := cfg.Destination
-	if d != nil && d.Webhook != nil {
-		inlineURL = d.Webhook.URL
-		headers = d.Webhook.Headers
+	var inline v1alpha1.WebhookDestination
+	if d := cfg.Destination; d != nil && d.Webhook != nil {
+		inline = *d.Webhook
 	}
-	raw := cfg.Settings["url"]
-	if raw == "" {
-		raw = inlineURL
-	}
-	ep, err := parseEndpoint("webhook url", raw)
+	token := cfg.Settings["token"]
+	target, err := newHTTPTarget("webhook", cfg, inline.HTTPSettings, token)
 	if err != nil {
 		return nil, err
 	}
-	h, err := buildHeaders(headers)
-	if err != nil {
-		return nil, fmt.Errorf("webhook: %w", err)
-	}
-	secrets := make([]string, 0, len(h)+1)
-	for _, vs := range h {
-		secrets = append(secrets, vs...)
-	}
-	if token := cfg.Settings["token"]; token != "" {
+	if token != "" {
 		if !validHeaderValue(token) {
 			return nil, errors.New("webhook: the token is not a valid header value (control characters or line breaks)")
 		}
-		h.Set("Authorization", token)
-		secrets = append(secrets, token)
+		target.headers.Set("Authorization", token)
 	}
-	w := &webhook{
-		name:    cfg.Name,
-		ep:      ep,
-		headers: h,
-		post:    newPoster(cfg.TLS, newRedactor(ep.url, secrets...)),
-	}
-	if d == nil || d.Webhook == nil || d.Webhook.Keepalive == nil {
+	w := &webhook{httpTarget: target, name: cfg.Name}
+	if inline.Keepalive == nil {
 		return w, nil
 	}
-	ka := d.Webhook.Keepalive
+	ka := inline.Keepalive
 	if ka.Interval.Duration <= 0 {
 		return nil, errors.New("webhook: keepalive interval must be positive")
 	}
@@ -91,7 +68,7 @@ func (w *webhook) Send(ctx context.Context, b Batch) error {
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("encoding the webhook document: %v", err)}
 		}
-		if err := w.post.postJSON(ctx, w.ep, w.headers, body); err != nil {
+		if err := w.postJSON(ctx, body); err != nil {
 			return err
 		}
 	}
@@ -135,5 +112,5 @@ func (w *webhookKeepalive) heartbeat(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return &Error{Reason: fmt.Sprintf("encoding the heartbeat: %v", err)}
 	}
-	return w.post.postJSON(ctx, w.ep, w.headers, body)
+	return w.postJSON(ctx, body)
 }

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -29,61 +26,6 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-// recorded is one request a test server received.
-type recorded struct {
-	Method, RequestURI, Host string
-	Header                   http.Header
-	Body                     []byte
-	At                       time.Time
-}
-
-// recorder is an http.Handler that records requests and answers with status (200 if 0).
-type recorder struct {
-	mu      sync.Mutex
-	reqs    []recorded
-	status  int
-	headers map[string]string
-	body    string
-	notify  chan struct{}
-}
-
-// newTLSServer is httptest.NewTLSServer without the handshake errors on stderr that the
-// failing TLS tests cause on purpose.
-func newTLSServer(h http.Handler) *httptest.Server {
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	return srv
-}
-
-func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 100)} }
-
-func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rc.mu.Lock()
-	rc.reqs = append(rc.reqs, recorded{r.Method, r.RequestURI, r.Host, r.Header.Clone(), body, time.Now()})
-	status, headers, respBody := rc.status, rc.headers, rc.body
-	rc.mu.Unlock()
-	for k, v := range headers {
-		w.Header().Set(k, v)
-	}
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, respBody)
-	select {
-	case rc.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (rc *recorder) requests() []recorded {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]recorded(nil), rc.reqs...)
-}
-
 func newWebhookSender(t testing.TB, rawURL string, settings destination.Settings, wd *v1alpha1.WebhookDestination, tlsCfg *tls.Config) Sender {
 	t.Helper()
 	if settings == nil {
@@ -93,40 +35,34 @@ func newWebhookSender(t testing.TB, rawURL string, settings destination.Settings
 	if wd == nil {
 		wd = &v1alpha1.WebhookDestination{}
 	}
-	s, err := New(Config{
+	return newTestSender(t, Config{
 		Type:        v1alpha1.DestinationWebhook,
 		Destination: &v1alpha1.Destinations{Webhook: wd},
 		Settings:    settings,
 		TLS:         tlsCfg,
 		Name:        "team-a/hook",
 	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return s
 }
 
-var ts = time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC)
-
-func fullResult() report.Result {
-	return report.Result{
-		ID: "r1", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
-		Message: "label app is required", Source: "kyverno", Status: v1alpha1.StatusFail,
-		Severity: v1alpha1.SeverityHigh, Scored: true,
-		Timestamp:  time.Date(2026, 8, 15, 12, 0, 0, 123, time.FixedZone("CEST", 2*3600)),
-		Resource:   &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "test", Name: "nginx", UID: "5d2c"},
-		Properties: map[string]string{"created": "x", "cluster": "from-result"},
+func TestWebhookConfigErrorsHideSecrets(t *testing.T) {
+	const secret = "S3CRETVALUE"
+	dest := func(headers map[string]string) *v1alpha1.Destinations {
+		return &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: headers}}}
 	}
-}
-
-func bareResult() report.Result {
-	return report.Result{ID: "r2", Policy: "p2", Message: "m2", Source: "trivy", Status: v1alpha1.StatusWarn}
+	assertConfigErrors(t, v1alpha1.DestinationWebhook, secret, map[string]Config{
+		"no url":        {Settings: destination.Settings{}},
+		"bad scheme":    {Settings: destination.Settings{"url": "ftp://h/" + secret}},
+		"no host":       {Settings: destination.Settings{"url": "http:///" + secret}},
+		"unparsable":    {Settings: destination.Settings{"url": "http://h/%zz" + secret}},
+		"bad header":    {Settings: destination.Settings{"url": "http://h/"}, Destination: dest(map[string]string{"X-Key": secret + "\r\nX: y"})},
+		"bad name":      {Settings: destination.Settings{"url": "http://h/"}, Destination: dest(map[string]string{"X Key": secret})},
+		"bad token":     {Settings: destination.Settings{"url": "http://h/", "token": "Bearer " + secret + "\n"}},
+		"zero interval": {Settings: destination.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{Keepalive: &v1alpha1.Keepalive{}}}},
+	})
 }
 
 func TestWebhookWireFormat(t *testing.T) {
-	rc := newRecorder()
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := startHook(t, nil)
 
 	s := newWebhookSender(t, srv.URL+"/hooks/in?x=1", destination.Settings{"token": "Bearer abc"},
 		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{
@@ -186,7 +122,7 @@ func TestWebhookWireFormat(t *testing.T) {
 		"priority", "report", "customFields"})
 
 	// A cluster-scoped report, no custom fields, an empty resource and empty properties.
-	rc.reqs = nil
+	rc.reset()
 	r := bareResult()
 	r.Resource = &report.Resource{}
 	r.Properties = map[string]string{}
@@ -203,7 +139,7 @@ func TestWebhookWireFormat(t *testing.T) {
 	}
 
 	// An empty batch sends nothing.
-	rc.reqs = nil
+	rc.reset()
 	if err := s.Send(context.Background(), Batch{}); err != nil || len(rc.requests()) != 0 {
 		t.Fatalf("empty batch: err=%v requests=%d", err, len(rc.requests()))
 	}
@@ -241,9 +177,7 @@ func checkDoc(t *testing.T, body []byte, want ResultDocument, keys []string) {
 }
 
 func TestWebhookTokenWinsOverAuthorizationHeader(t *testing.T) {
-	rc := newRecorder()
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := startHook(t, nil)
 	s := newWebhookSender(t, srv.URL, destination.Settings{"token": "Bearer from-secret"},
 		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"authorization": "Bearer inline", "User-Agent": "custom"}}}, nil)
 	if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
@@ -259,15 +193,12 @@ func TestWebhookTokenWinsOverAuthorizationHeader(t *testing.T) {
 }
 
 func TestWebhookTLS(t *testing.T) {
-	rc := newRecorder()
-	srv := newTLSServer(rc)
-	defer srv.Close()
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
+	rc := &testHook{}
+	srv := newTLSServer(t, rc)
 	b := Batch{Results: []report.Result{bareResult()}}
 
 	t.Run("trusted CA", func(t *testing.T) {
-		s := newWebhookSender(t, srv.URL+"/x", nil, nil, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool})
+		s := newWebhookSender(t, srv.URL+"/x", nil, nil, trustingTLS(srv))
 		if err := s.Send(context.Background(), b); err != nil {
 			t.Fatalf("Send: %v", err)
 		}
@@ -275,15 +206,13 @@ func TestWebhookTLS(t *testing.T) {
 	t.Run("unknown CA is not retryable", func(t *testing.T) {
 		for _, cfg := range []*tls.Config{nil, {MinVersion: tls.VersionTLS12}} {
 			s := newWebhookSender(t, srv.URL+"/x", nil, nil, cfg)
-			err := s.Send(context.Background(), b)
-			var e *Error
-			if !errors.As(err, &e) || e.Retryable || !strings.Contains(e.Reason, "TLS certificate rejected") {
-				t.Fatalf("got %#v", err)
-			}
+			assertTLSRejected(t, s.Send(context.Background(), b))
 		}
 	})
 	t.Run("wrong host name is not retryable", func(t *testing.T) {
-		s := newWebhookSender(t, srv.URL+"/x", nil, nil, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: "other.example"})
+		cfg := trustingTLS(srv)
+		cfg.ServerName = "other.example"
+		s := newWebhookSender(t, srv.URL+"/x", nil, nil, cfg)
 		if err := s.Send(context.Background(), b); err == nil || IsRetryable(err) {
 			t.Fatalf("got %v", err)
 		}
@@ -306,13 +235,8 @@ func TestWebhookTLS(t *testing.T) {
 }
 
 func TestWebhookProxyFromEnvironment(t *testing.T) {
-	proxy := newRecorder()
-	psrv := httptest.NewServer(proxy)
-	defer psrv.Close()
-	t.Setenv("HTTP_PROXY", psrv.URL)
-	t.Setenv("http_proxy", psrv.URL)
-	t.Setenv("NO_PROXY", "")
-	t.Setenv("no_proxy", "")
+	proxy, psrv := startHook(t, nil)
+	useProxy(t, psrv.URL)
 
 	s := newWebhookSender(t, "http://webhook.invalid/path?q=1", destination.Settings{"token": "Bearer abc"}, nil, nil)
 	if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
@@ -362,10 +286,7 @@ func TestWebhookErrorClassification(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rc := newRecorder()
-			rc.status, rc.headers, rc.body = c.status, c.headers, c.body
-			srv := httptest.NewServer(rc)
-			defer srv.Close()
+			rc, srv := startHook(t, answerWith(c.status, c.headers, c.body))
 			s := newWebhookSender(t, srv.URL+"/hook", nil, nil, nil)
 			s.(*webhook).post.now = func() time.Time { return fixed }
 			err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
@@ -387,10 +308,7 @@ func TestWebhookErrorClassification(t *testing.T) {
 	}
 
 	t.Run("long 400 body is cut", func(t *testing.T) {
-		rc := newRecorder()
-		rc.status, rc.body = 400, strings.Repeat("x", 5000)
-		srv := httptest.NewServer(rc)
-		defer srv.Close()
+		_, srv := startHook(t, answerWith(400, nil, strings.Repeat("x", 5000)))
 		err := newWebhookSender(t, srv.URL, nil, nil, nil).Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 		_, ex, _ := strings.Cut(err.Error(), "Bad Request: ")
 		if ex != strings.Repeat("x", excerptBytes)+"…" {
@@ -410,8 +328,7 @@ func TestWebhookTransportErrors(t *testing.T) {
 		}
 	})
 	t.Run("canceled", func(t *testing.T) {
-		srv := httptest.NewServer(newRecorder())
-		defer srv.Close()
+		_, srv := startHook(t, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		err := newWebhookSender(t, srv.URL, nil, nil, nil).Send(ctx, b)
@@ -433,29 +350,6 @@ func TestWebhookTransportErrors(t *testing.T) {
 	})
 }
 
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// secretParts are the pieces of the URL and credentials no error may show.
-var secretParts = []string{"alice", "hunter2pw", "services", "SECRETPATH", "SECRETQUERY", "SECRETTOKEN", "SECRETHEADER", "token="}
-
-func assertNoSecrets(t *testing.T, what, s string) {
-	t.Helper()
-	for _, p := range secretParts {
-		if strings.Contains(s, p) {
-			t.Errorf("%s leaks %q: %s", what, p, s)
-		}
-	}
-}
-
 func TestErrorsNeverShowSecrets(t *testing.T) {
 	// The server echoes everything it got back in the body of a 400.
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -466,17 +360,12 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 	})
 	plain := httptest.NewServer(echo)
 	defer plain.Close()
-	secure := newTLSServer(echo)
-	defer secure.Close()
+	secure := newTLSServer(t, echo)
 	hang := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
 	defer slow.Close()
 	defer close(hang)
 
-	withSecrets := func(base string) string {
-		scheme, host, _ := strings.Cut(base, "://")
-		return scheme + "://alice:hunter2pw@" + host + "/services/SECRETPATH?token=SECRETQUERY"
-	}
 	wd := &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Api-Key": "SECRETHEADER"}}}
 	cases := map[string]struct {
 		url     string
@@ -501,18 +390,14 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 			if err == nil {
 				t.Fatal("want an error")
 			}
-			assertNoSecrets(t, "Error()", err.Error())
-			assertNoSecrets(t, "%+v", fmt.Sprintf("%+v", err))
-			if u := errors.Unwrap(err); u != nil {
-				assertNoSecrets(t, "Unwrap()", u.Error())
-			}
+			assertErrorHidesSecrets(t, err)
 			t.Log(err)
 		})
 	}
 }
 
 func TestKeepalive(t *testing.T) {
-	rc := newRecorder()
+	rc := &testHook{notify: make(chan struct{}, 100)}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	const interval = 50 * time.Millisecond
@@ -577,8 +462,7 @@ func TestKeepalive(t *testing.T) {
 }
 
 func TestKeepaliveLogsFailuresWithoutSecrets(t *testing.T) {
-	rc := newRecorder()
-	rc.status = http.StatusInternalServerError
+	rc := &testHook{answer: answerWith(http.StatusInternalServerError, nil, ""), notify: make(chan struct{}, 100)}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	scheme, host, _ := strings.Cut(srv.URL, "://")
@@ -630,7 +514,7 @@ func BenchmarkWebhookSend(b *testing.B) {
 	s := newWebhookSender(b, srv.URL+"/hook", destination.Settings{"token": "Bearer abc"},
 		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Env": "prod"}}}, nil)
 	batch := Batch{
-		Report:       ReportRef{Kind: "PolicyReport", Namespace: "test", Name: "rep-1"},
+		Report:       testReport,
 		Results:      []report.Result{fullResult()},
 		CustomFields: map[string]string{"cluster": "prod-eu"},
 	}
