@@ -167,7 +167,7 @@ func (d *discordSender) messages(b Batch) []outgoing {
 			summary += fmt.Sprintf(" (part %d of %d)", gi+1, len(groups))
 		}
 		msg := discordMessage{
-			Content:         discordCut(summary, discordSummaryChars),
+			Content:         cutUnits(summary, discordSummaryChars),
 			Embeds:          g,
 			AllowedMentions: discordAllowedMentions{Parse: []string{}},
 		}
@@ -187,25 +187,25 @@ func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
 		title = s + " · " + title
 	}
 	e := discordEmbed{
-		Title:     discordCut(title, discordTitleChars),
+		Title:     cutUnits(title, discordTitleChars),
 		Timestamp: doc.Timestamp,
 		Color:     discordColor(doc.Severity),
 		Fields:    discordFields(&doc),
 	}
 	if ref := joinNonEmpty(" ", doc.Report.Kind, joinNonEmpty("/", doc.Report.Namespace, doc.Report.Name)); ref != "" {
-		e.Footer = &discordFooter{Text: discordCut(ref, discordFooterOwnChars)}
+		e.Footer = &discordFooter{Text: cutUnits(ref, discordFooterOwnChars)}
 	}
 
 	description := strings.TrimSpace(doc.Message)
 	if d.tmpl != nil {
 		text, err := d.tmpl.Render(&doc)
 		if err != nil {
-			text = "*" + discordCut(err.Error(), 300) + "*\n" + description
+			text = "*" + cutUnits(err.Error(), 300) + "*\n" + description
 		}
 		description = strings.TrimSpace(text)
 	}
 	room := min(discordDescriptionChars, discordMessageChars-discordEmbedLen(&e))
-	e.Description = discordCut(description, room)
+	e.Description = cutUnits(description, room)
 	return e
 }
 
@@ -274,16 +274,16 @@ func discordPairs(m map[string]string) []discordField {
 	sort.Strings(keys)
 	out := make([]discordField, 0, len(keys))
 	for _, k := range keys {
-		f := discordNewField(discordCut(cmp.Or(strings.TrimSpace(k), "(empty)"), discordKeyChars), cmp.Or(strings.TrimSpace(m[k]), "(empty)"), discordFieldValueChars)
+		f := discordNewField(cutUnits(cmp.Or(strings.TrimSpace(k), "(empty)"), discordKeyChars), cmp.Or(strings.TrimSpace(m[k]), "(empty)"), discordFieldValueChars)
 		out = append(out, f)
 	}
 	return out
 }
 
 func discordNewField(name, value string, max int) discordField {
-	value = discordCut(value, min(max, discordFieldValueChars))
+	value = cutUnits(value, min(max, discordFieldValueChars))
 	return discordField{
-		Name:   discordCut(name, discordFieldNameChars),
+		Name:   cutUnits(name, discordFieldNameChars),
 		Value:  value,
 		Inline: utf16Len(value) <= discordInlineChars && !strings.Contains(value, "\n"),
 	}
@@ -318,16 +318,4 @@ func discordEmbedLen(e *discordEmbed) int {
 		n += utf16Len(e.Fields[i].Name) + utf16Len(e.Fields[i].Value)
 	}
 	return n
-}
-
-// discordCut cuts s to at most max characters, ending with "…" when cut.
-func discordCut(s string, max int) string {
-	cut, ok := cutAt(s, max)
-	switch {
-	case ok:
-		return s
-	case max <= 0:
-		return ""
-	}
-	return cut + "…"
 }

@@ -55,7 +55,6 @@ const (
 	gchatMaxValue = 1024
 	// gchatMaxCardID is the most bytes of a cardId.
 	gchatMaxCardID = 64
-	gchatEllipsis  = "…"
 )
 
 func newGoogleChat(cfg Config) (Sender, error) {
@@ -233,7 +232,7 @@ func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split
 			text = "New policy results " + strconv.Itoa(p.start+1) + "–" + strconv.Itoa(p.end) + " of " + strconv.Itoa(total)
 		}
 	}
-	if line := gchatCut(gchatClean(gchatReportLine(b.Report)), gchatMaxLine); line != "" {
+	if line := cutBytes(gchatClean(gchatReportLine(b.Report)), gchatMaxLine); line != "" {
 		text += " in " + line
 	}
 	if cards == nil {
@@ -262,8 +261,8 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 	}
 	// The header is plain text: not escaped.
 	card := gchatCard{Header: gchatCardHeader{
-		Title:    gchatCut(title, gchatMaxLine),
-		Subtitle: gchatCut(gchatClean(resource), gchatMaxLine),
+		Title:    cutBytes(title, gchatMaxLine),
+		Subtitle: cutBytes(gchatClean(resource), gchatMaxLine),
 	}}
 
 	limit := gchatMaxMessage
@@ -457,29 +456,13 @@ func gchatClean(s string) string {
 	}, s))
 }
 
-// gchatCut returns s if it is at most max bytes, else its longest prefix that fits together
-// with the ellipsis, cut between runes, followed by the ellipsis.
-func gchatCut(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max - len(gchatEllipsis)
-	if cut <= 0 {
-		return ""
-	}
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + gchatEllipsis
-}
-
 // gchatHTML is plain text as card text: valid UTF-8, trimmed, "&", "<" and ">" escaped,
 // control characters dropped or made spaces, line breaks as <br> in multi-line text (spaces
 // otherwise), at most max bytes once escaped; cut text ends with an ellipsis. No escape
 // sequence is ever split.
 func gchatHTML(s string, max int, multiline bool) string {
 	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
-	budget := max - len(gchatEllipsis)
+	budget := max - len(ellipsis)
 	var b strings.Builder
 	for i, r := range s {
 		var piece string
@@ -505,7 +488,7 @@ func gchatHTML(s string, max int, multiline bool) string {
 				b.WriteString(piece)
 				continue
 			}
-			return strings.TrimRight(b.String(), " ") + gchatEllipsis
+			return strings.TrimRight(b.String(), " ") + ellipsis
 		}
 		b.WriteString(piece)
 	}

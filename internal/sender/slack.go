@@ -223,7 +223,7 @@ func (s *slackSender) part(b Batch, r *report.Result) slackPart {
 	if status != "" {
 		title = status + " · " + title
 	}
-	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: slackCutPlain(title, slackHeaderChars)}}
+	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: cutUnits(title, slackHeaderChars)}}
 	att := slackAttachment{Color: slackColor(doc.Severity), Blocks: []slackBlock{header}}
 
 	var section slackBlock
@@ -402,15 +402,6 @@ func slackCut(s string, max int) string {
 	}
 	if amp := strings.LastIndexByte(cut, '&'); amp >= 0 && len(cut)-amp < len("&amp;") && !strings.Contains(cut[amp:], ";") {
 		cut = cut[:amp]
-	}
-	return cut + "…"
-}
-
-// slackCutPlain is slackCut for plain text.
-func slackCutPlain(s string, max int) string {
-	cut, ok := cutAt(s, max)
-	if ok {
-		return s
 	}
 	return cut + "…"
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -52,8 +51,6 @@ const (
 	teamsMaxLine = 512
 	// teamsMaxValue is the most bytes of a property's or custom field's value.
 	teamsMaxValue = 1024
-	// teamsEllipsis marks text that was cut.
-	teamsEllipsis = "…"
 
 	teamsCardSchema  = "http://adaptivecards.io/schemas/adaptive-card.json"
 	teamsCardVersion = "1.4" // Teams renders up to 1.5; every element used here exists since 1.2
@@ -242,7 +239,7 @@ func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool,
 		}
 	}
 	body := []teamsElement{{Type: "TextBlock", Text: title, Size: "medium", Weight: "bolder", Wrap: true}}
-	reportLine := teamsCut(teamsClean(teamsReportLine(b.Report), false), teamsMaxLine)
+	reportLine := cutBytes(teamsClean(teamsReportLine(b.Report), false), teamsMaxLine)
 	if reportLine != "" {
 		body = append(body, teamsElement{Type: "TextBlock", Spacing: "none", Text: reportLine, IsSubtle: true, Wrap: true})
 	}
@@ -293,11 +290,11 @@ func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 	if title == "" {
 		title = "Policy result"
 	}
-	items := []teamsElement{{Type: "TextBlock", Text: teamsCut(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
+	items := []teamsElement{{Type: "TextBlock", Text: cutBytes(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
 
-	facts := []teamsFact{{Title: "Status", Value: teamsCut(teamsClean(string(r.Status), false), teamsMaxLine)}}
+	facts := []teamsFact{{Title: "Status", Value: cutBytes(teamsClean(string(r.Status), false), teamsMaxLine)}}
 	add := func(title, value string) {
-		if value = teamsCut(teamsClean(value, false), teamsMaxLine); value != "" {
+		if value = cutBytes(teamsClean(value, false), teamsMaxLine); value != "" {
 			facts = append(facts, teamsFact{Title: title, Value: value})
 		}
 	}
@@ -318,7 +315,7 @@ func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 		limit = teamsMaxCompactMessage
 	}
 	if msg != "" {
-		items = append(items, teamsElement{Type: "TextBlock", Text: teamsCut(msg, limit), Wrap: true})
+		items = append(items, teamsElement{Type: "TextBlock", Text: cutBytes(msg, limit), Wrap: true})
 	}
 	if props := teamsFacts(r.Properties); len(props) > 0 {
 		if compact {
@@ -365,8 +362,8 @@ func teamsFacts(m map[string]string) []teamsFact {
 	facts := make([]teamsFact, 0, len(keys))
 	for _, k := range keys {
 		facts = append(facts, teamsFact{
-			Title: teamsCut(teamsClean(k, false), teamsMaxLine),
-			Value: teamsCut(teamsClean(m[k], false), teamsMaxValue),
+			Title: cutBytes(teamsClean(k, false), teamsMaxLine),
+			Value: cutBytes(teamsClean(m[k], false), teamsMaxValue),
 		})
 	}
 	return facts
@@ -421,20 +418,4 @@ func teamsClean(s string, multiline bool) string {
 		return r
 	}, s)
 	return strings.TrimSpace(s)
-}
-
-// teamsCut returns s if it is at most max bytes, else its longest prefix that fits together
-// with the ellipsis, cut between runes, followed by the ellipsis.
-func teamsCut(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max - len(teamsEllipsis)
-	if cut <= 0 {
-		return ""
-	}
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + teamsEllipsis
 }

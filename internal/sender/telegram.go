@@ -47,8 +47,6 @@ const (
 	// telegramMinShrink is how much of a shrinkable span (the result's message) is kept when
 	// the text is too long; what is still too long is then cut from the end.
 	telegramMinShrink = 1024
-	// telegramEllipsis marks text that was cut.
-	telegramEllipsis = "…"
 	// telegramReserved are the characters MarkdownV2 reserves outside entities; each must be
 	// escaped with a preceding backslash to be shown as itself.
 	telegramReserved = "_*[]()~`>#+-=|{}.!\\"
@@ -317,7 +315,7 @@ func telegramLen(s string) int {
 // the ellipsis, followed by the ellipsis; "" when not even the ellipsis fits. It cuts between
 // runes of the plain text, before anything is escaped, so no escape sequence is ever split.
 func telegramCut(s string, max int) string {
-	budget := max - telegramLen(telegramEllipsis)
+	budget := max - telegramLen(ellipsis)
 	if budget < 0 {
 		return ""
 	}
@@ -326,11 +324,11 @@ func telegramCut(s string, max int) string {
 		l := telegramLen(string(r))
 		if n+l > budget {
 			// No dangling white space or zero-width joiner before the ellipsis.
-			return strings.TrimRight(s[:i], " \t\n\u200d") + telegramEllipsis
+			return strings.TrimRight(s[:i], " \t\n\u200d") + ellipsis
 		}
 		n += l
 	}
-	return s + telegramEllipsis // not reached when s is too long; kept for safety
+	return s + ellipsis // not reached when s is too long; kept for safety
 }
 
 // telegramRender fits spans into limit units of plain text and renders them as MarkdownV2:

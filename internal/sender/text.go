@@ -2,10 +2,15 @@ package sender
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Text helpers shared by the chat destinations that count characters as their services do.
+
+// ellipsis ends every text a destination had to cut.
+const ellipsis = "…"
 
 // utf16Len counts s as UTF-16 code units: never less than a chat service's count of characters,
 // whether it counts code points or UTF-16 units.
@@ -33,6 +38,36 @@ func cutAt(s string, max int) (string, bool) {
 		n += w
 	}
 	return strings.TrimRight(s[:end], " \t\r\n"), false
+}
+
+// cutUnits returns s when it fits in max UTF-16 units, else its longest prefix that fits
+// together with the ellipsis, followed by the ellipsis; "" when max leaves no room at all.
+func cutUnits(s string, max int) string {
+	cut, ok := cutAt(s, max)
+	switch {
+	case ok:
+		return s
+	case max <= 0:
+		return ""
+	}
+	return cut + ellipsis
+}
+
+// cutBytes returns s when it is at most max bytes, else its longest prefix that fits together
+// with the ellipsis, cut between runes, followed by the ellipsis; "" when not even the
+// ellipsis fits.
+func cutBytes(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len(ellipsis)
+	if cut <= 0 {
+		return ""
+	}
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + ellipsis
 }
 
 // joinNonEmpty joins the non-empty parts with sep.
