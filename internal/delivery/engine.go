@@ -1,20 +1,19 @@
 // Package delivery finds the new results of every destination and delivers them. It runs on the
-// elected leader only. Reports come in through informers of whichever report APIs are
-// installed; each destination (a NotificationTarget or TargetChannel that its controller found
-// valid) has a pipeline with its own ledger, bounded queue and workers.
+// elected leader only and reads reports from the report store. Each destination (a
+// NotificationTarget or TargetChannel that its controller found valid) has a pipeline with its
+// own ledger, bounded queue and workers, so one slow or dead destination never delays another.
 package delivery
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -22,7 +21,10 @@ import (
 	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/store"
 )
+
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;update;delete
 
 // RetryPolicy says how long a batch is retried.
 type RetryPolicy struct {
@@ -36,10 +38,14 @@ type RetryPolicy struct {
 
 // Options tune the engine.
 type Options struct {
-	QueueSize      int
-	Workers        int
-	Retry          RetryPolicy
-	SweepInterval  time.Duration // how often every destination re-checks every report
+	// QueueResults bounds the results each destination holds queued or in flight; a burst
+	// beyond it waits in the report store (backpressure) instead of in memory.
+	QueueResults int
+	Workers      int
+	Retry        RetryPolicy
+	// FailingAfter is how many failed attempts in a row make a destination's delivery failing.
+	FailingAfter   int64
+	SweepInterval  time.Duration // how often every destination re-checks every report (a safety net)
 	FlushInterval  time.Duration // how often a changed ledger is written
 	StatusInterval time.Duration // how often changed delivery counts are written
 	// Retention is how long a result that left the cluster is remembered, so a report that is
@@ -50,11 +56,12 @@ type Options struct {
 // DefaultOptions are the production defaults.
 func DefaultOptions() Options {
 	return Options{
-		QueueSize: 1000,
-		Workers:   2,
+		QueueResults: 10000,
+		Workers:      2,
 		Retry: RetryPolicy{
 			InitialInterval: time.Second, MaxInterval: 2 * time.Minute, MaxAttempts: 10, MaxRetryAfter: 10 * time.Minute,
 		},
+		FailingAfter:   3,
 		SweepInterval:  time.Minute,
 		FlushInterval:  2 * time.Second,
 		StatusInterval: 5 * time.Second,
@@ -84,64 +91,62 @@ type Destination struct {
 	// cluster-scoped reports; any other sees only reports of its own namespace.
 	AllNamespaces bool
 	SkipExisting  bool
-	// Delivery is the status the object had, so counts continue across restarts.
+	// Delivery is the status the object had; counts continue from it when the ledger has none.
 	Delivery *v1alpha1.DeliveryStatus
 	// Fingerprint changes whenever anything above changes (credentials included, hashed);
 	// configuring an unchanged destination again is skipped by its controller.
 	Fingerprint string
 }
 
+// Key names a destination object.
+type Key struct{ Kind, Namespace, Name string }
+
+// Key returns the key of the destination's object.
+func (d *Destination) Key() Key { return Key{d.Kind, d.Namespace, d.Name} }
+
 // Engine owns every pipeline. It implements manager.Runnable and needs leader election.
 type Engine struct {
 	client client.Client
 	reader client.Reader // uncached reads (ledgers)
-	cache  cache.Cache
+	store  *store.Store
 	scheme *runtime.Scheme
 	opts   Options
 	log    logr.Logger
 	now    func() time.Time
+	health *healthNotifier
 
 	mu        sync.RWMutex
 	ctx       context.Context // set by Start
-	synced    bool
-	reports   map[string]*report.Report
-	nsLabels  map[string]labels.Set
+	started   bool
 	pipelines map[Key]*pipeline
 	pending   map[Key]Destination // configured before the engine was ready
+	failed    map[Key]error       // destinations whose pipeline could not start
 }
 
-// New returns an engine; start it with a manager.
-func New(c client.Client, reader client.Reader, ca cache.Cache, opts Options, log logr.Logger) *Engine {
-	return &Engine{
-		client: c, reader: reader, cache: ca, scheme: c.Scheme(), opts: opts, log: log, now: time.Now,
-		reports:   map[string]*report.Report{},
-		nsLabels:  map[string]labels.Set{},
+// New returns an engine reading reports from st; start it with a manager.
+func New(c client.Client, reader client.Reader, st *store.Store, opts Options, log logr.Logger) *Engine {
+	e := &Engine{
+		client: c, reader: reader, store: st, scheme: c.Scheme(), opts: opts, log: log, now: time.Now,
+		health:    newHealthNotifier(),
 		pipelines: map[Key]*pipeline{},
 		pending:   map[Key]Destination{},
+		failed:    map[Key]error{},
 	}
+	st.Subscribe(e)
+	return e
 }
 
 // NeedLeaderElection makes only the leader deliver.
 func (e *Engine) NeedLeaderElection() bool { return true }
 
-// Start watches reports and namespaces, starts the pipelines once every installed report API is
-// listed, and sweeps until ctx ends.
+// Start starts the pipelines once the report store is synced, and sweeps until ctx ends.
 func (e *Engine) Start(ctx context.Context) error {
-	if err := e.watchNamespaces(ctx); err != nil {
-		return err
+	go e.health.run(ctx, e.newObject)
+	if !e.store.WaitForSync(ctx) {
+		return nil
 	}
-	if err := e.watchReports(ctx); err != nil {
-		return err
-	}
-	e.mu.Lock()
-	e.ctx, e.synced = ctx, true
-	waiting := e.pending
-	e.pending = map[Key]Destination{}
-	e.mu.Unlock()
-	for _, d := range waiting {
-		e.Configure(d)
-	}
-	e.log.Info("delivery engine started", "reports", e.reportCount())
+	e.begin(ctx)
+	e.log.Info("delivery engine started", "reports", e.store.Len(), "results", e.store.Results())
 
 	t := time.NewTicker(e.opts.SweepInterval)
 	defer t.Stop()
@@ -156,16 +161,22 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 }
 
-// Key names a destination object.
-type Key struct{ Kind, Namespace, Name string }
-
-// Key returns the key of the destination's object.
-func (d *Destination) Key() Key { return Key{d.Kind, d.Namespace, d.Name} }
+// begin starts the destinations configured while the store was syncing.
+func (e *Engine) begin(ctx context.Context) {
+	e.mu.Lock()
+	e.ctx, e.started = ctx, true
+	waiting := e.pending
+	e.pending = map[Key]Destination{}
+	e.mu.Unlock()
+	for _, d := range waiting {
+		e.Configure(d)
+	}
+}
 
 // Configure starts or updates the pipeline of a destination.
 func (e *Engine) Configure(d Destination) {
 	e.mu.Lock()
-	if !e.synced {
+	if !e.started {
 		e.pending[d.Key()] = d
 		e.mu.Unlock()
 		return
@@ -178,12 +189,21 @@ func (e *Engine) Configure(d Destination) {
 		ok = false
 	}
 	if ok {
-		e.update(p, d)
+		p.update(d)
 		return
 	}
-	if err := e.start(d); err != nil {
+	err := e.start(d)
+	e.mu.Lock()
+	if err != nil {
+		e.failed[d.Key()] = err
+	} else {
+		delete(e.failed, d.Key())
+	}
+	e.mu.Unlock()
+	if err != nil {
 		e.log.Error(err, "starting delivery", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name)
 	}
+	e.health.notify(d.Key())
 }
 
 // Remove stops the pipeline of a destination (deleted, invalid or suspended). Queued results
@@ -191,21 +211,13 @@ func (e *Engine) Configure(d Destination) {
 func (e *Engine) Remove(k Key) {
 	e.mu.Lock()
 	delete(e.pending, k)
+	delete(e.failed, k)
 	p, ok := e.pipelines[k]
 	delete(e.pipelines, k)
 	e.mu.Unlock()
 	if ok {
 		p.stop()
 	}
-}
-
-// Running tells whether the pipeline of destination k runs (it waits while the engine has not
-// listed the reports yet).
-func (e *Engine) Running(k Key) bool {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	_, ok := e.pipelines[k]
-	return ok
 }
 
 // Fingerprint returns the fingerprint of the running (or waiting) destination k, "" if none.
@@ -218,130 +230,33 @@ func (e *Engine) Fingerprint(k Key) string {
 	return e.pending[k].Fingerprint
 }
 
-// Stats returns the live delivery counts of a destination, if it runs.
-func (e *Engine) Stats(k Key) (v1alpha1.DeliveryStatus, bool) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if p, ok := e.pipelines[k]; ok {
-		return p.stats.Snapshot(), true
-	}
-	return v1alpha1.DeliveryStatus{}, false
-}
-
 func (e *Engine) start(d Destination) error {
 	e.mu.RLock()
 	ctx := e.ctx
 	e.mu.RUnlock()
 	l, err := ledger.Load(ctx, e.reader, d.Namespace, d.LedgerName, d.Owner)
 	if err != nil && l == nil {
-		return err
+		return fmt.Errorf("reading the ledger ConfigMap %s: %w", d.LedgerName, err)
 	}
 	if err != nil {
 		e.log.Error(err, "ledger reset", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name)
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	p := &pipeline{
-		e:        e,
-		log:      e.log.WithValues("kind", d.Kind, "namespace", d.Namespace, "name", d.Name),
-		ledger:   l,
-		queue:    make(chan item, e.opts.QueueSize),
-		stats:    newStats(d.Delivery, e.now),
-		dest:     &d,
-		inflight: map[string]struct{}{},
-		cancel:   cancel,
-	}
+	p := newPipeline(e, &d, l)
 	// Decide what existed before the pipeline is registered, so no report event can queue an
-	// existing result first; events in between are picked up by the offer below.
-	p.baseline(e.snapshot(), l.Exists())
+	// existing result first; events in between mark their reports dirty and are looked at.
+	p.migrate()
+	p.baseline(l.Exists())
 	e.mu.Lock()
 	if old, ok := e.pipelines[d.Key()]; ok {
 		e.mu.Unlock()
-		cancel()
-		e.update(old, d)
+		old.update(d)
 		return nil
 	}
 	e.pipelines[d.Key()] = p
 	e.mu.Unlock()
-
-	p.ctx = pctx
-	p.done.Add(e.opts.Workers + 2)
-	for range e.opts.Workers {
-		go p.work(pctx)
-	}
-	go p.flushLoop(pctx)
-	go p.statusLoop(pctx)
-	p.runnerMu.Lock()
-	p.startRunner(d.Sender)
-	p.runnerMu.Unlock()
-	p.offer(e.snapshot()...)
+	p.run(ctx)
+	p.markAll()
 	return nil
-}
-
-// startRunner runs the background work of a sender (the webhook keepalive) until the sender is
-// replaced or the pipeline stops. The caller holds runnerMu.
-func (p *pipeline) startRunner(s sender.Sender) {
-	if p.stopRunner != nil {
-		p.stopRunner()
-		p.stopRunner = nil
-	}
-	r, ok := s.(sender.Runner)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithCancel(p.ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(ctx) }()
-	p.stopRunner = func() { cancel(); <-done }
-}
-
-// baseline decides what counts as existing when a destination starts: on its very first start
-// (no ledger yet), or when what it selects changed, a destination that skips existing results
-// records the results it sees now as handled.
-func (p *pipeline) baseline(reports []*report.Report, ranBefore bool) {
-	d := p.config()
-	switch {
-	case !d.SkipExisting:
-	case !ranBefore:
-		n := p.absorb(reports, d.Created)
-		p.log.Info("existing results will not be sent", "results", n)
-	case p.ledger.Scope() != d.Scope:
-		// What the destination selects changed: what now comes into view existed before.
-		n := p.absorb(reports, p.e.now())
-		p.log.Info("results newly selected by the changed destination will not be sent", "results", n)
-	}
-	p.ledger.SetScope(d.Scope)
-}
-
-func (e *Engine) update(p *pipeline, d Destination) {
-	p.mu.Lock()
-	old := p.dest
-	p.dest = &d
-	p.mu.Unlock()
-	if old.Scope != d.Scope {
-		p.baseline(e.snapshot(), true)
-	}
-	if old.Sender != d.Sender {
-		p.runnerMu.Lock()
-		p.startRunner(d.Sender)
-		p.runnerMu.Unlock()
-		if c, ok := old.Sender.(interface{ Close() }); ok {
-			c.Close()
-		}
-	}
-	p.offer(e.snapshot()...)
-}
-
-func (p *pipeline) stop() {
-	p.cancel()
-	p.done.Wait()
-	p.runnerMu.Lock()
-	if p.stopRunner != nil {
-		p.stopRunner()
-	}
-	p.runnerMu.Unlock()
-	if c, ok := p.config().Sender.(interface{ Close() }); ok {
-		c.Close()
-	}
 }
 
 func (e *Engine) stopAll() {
@@ -357,70 +272,39 @@ func (e *Engine) stopAll() {
 	wg.Wait()
 }
 
-// sweep offers every report to every pipeline again (results that did not fit a full queue),
-// and lets ledgers forget results that left the cluster long ago.
+func (e *Engine) pipelineList() []*pipeline {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	ps := make([]*pipeline, 0, len(e.pipelines))
+	for _, p := range e.pipelines {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// ReportChanged marks the report dirty in every pipeline; each looks at it on its own pace.
+// It never blocks the store's watch.
+func (e *Engine) ReportChanged(key string) {
+	for _, p := range e.pipelineList() {
+		p.markDirty(key)
+	}
+}
+
+// sweep is the safety net: every pipeline looks at every report again, and ledgers forget
+// results that left the cluster long ago.
 func (e *Engine) sweep() {
-	reports := e.snapshot()
-	present := make(map[string]struct{})
+	reports := e.store.Snapshot()
+	present := make(map[uint64]struct{}, e.store.Results())
 	for _, r := range reports {
 		for i := range r.Results {
-			present[r.Results[i].ID] = struct{}{}
+			present[r.Results[i].Key] = struct{}{}
 		}
 	}
-	e.mu.RLock()
-	ps := make([]*pipeline, 0, len(e.pipelines))
-	for _, p := range e.pipelines {
-		ps = append(ps, p)
-	}
-	e.mu.RUnlock()
 	now := e.now()
-	for _, p := range ps {
-		p.ledger.Sweep(func(id string) bool { _, ok := present[id]; return ok }, now, e.opts.Retention)
-		p.offer(reports...)
+	for _, p := range e.pipelineList() {
+		p.ledger.Sweep(func(k uint64) bool { _, ok := present[k]; return ok }, now, e.opts.Retention)
+		p.markAll()
 	}
-}
-
-// upsertReport stores a report and offers it to every pipeline.
-func (e *Engine) upsertReport(rep *report.Report) {
-	e.mu.Lock()
-	e.reports[rep.Key()] = rep
-	ps := make([]*pipeline, 0, len(e.pipelines))
-	for _, p := range e.pipelines {
-		ps = append(ps, p)
-	}
-	e.mu.Unlock()
-	for _, p := range ps {
-		p.offer(rep)
-	}
-}
-
-func (e *Engine) deleteReport(key string) {
-	e.mu.Lock()
-	delete(e.reports, key)
-	e.mu.Unlock()
-}
-
-func (e *Engine) snapshot() []*report.Report {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	out := make([]*report.Report, 0, len(e.reports))
-	for _, r := range e.reports {
-		out = append(out, r)
-	}
-	return out
-}
-
-func (e *Engine) reportCount() int {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return len(e.reports)
-}
-
-func (e *Engine) namespaceLabels(ns string) (labels.Set, bool) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	l, ok := e.nsLabels[ns]
-	return l, ok
 }
 
 func (e *Engine) newObject(kind string) (client.Object, error) {
@@ -429,4 +313,9 @@ func (e *Engine) newObject(kind string) (client.Object, error) {
 		return nil, err
 	}
 	return o.(client.Object), nil
+}
+
+// refOf names the report of a batch.
+func refOf(rep *report.Report) sender.ReportRef {
+	return sender.ReportRef{Kind: rep.Kind, Namespace: rep.Namespace, Name: rep.Name, Labels: rep.Labels}
 }

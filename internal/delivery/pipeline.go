@@ -17,23 +17,31 @@ import (
 // item is one batch on its way to a destination.
 type item struct {
 	batch sender.Batch
-	ids   []string
+	keys  []uint64
+	// resolve says the batch's results left the cluster or passed, for a Resolver.
+	resolve bool
 }
 
-// pipeline delivers the new results of one destination: it finds them, queues them in its own
-// bounded queue, and sends them with its own workers, so a slow or dead destination never
-// delays another.
+// pipeline delivers the new results of one destination. Report changes only mark reports
+// dirty; one scanner goroutine looks at dirty reports, finds their new results and queues
+// them, blocking while the queue is full, so a burst flows at the destination's speed and
+// waits in the report store rather than in memory; workers send what is queued.
 type pipeline struct {
 	e      *Engine
 	log    logr.Logger
 	ledger *ledger.Ledger
 	queue  chan item
 	stats  *Stats
+	lc     *lifecycle // nil unless the sender resolves results
 
 	mu       sync.Mutex
 	dest     *Destination
-	inflight map[string]struct{} // queued or being sent
-	backlog  int                 // new results that did not fit the queue at the last offer
+	inflight map[uint64]struct{} // found new and not yet recorded: being queued, queued or being sent
+
+	dirtyMu sync.Mutex
+	dirty   map[string]struct{}
+	order   []string // dirty report keys, oldest change first
+	wake    chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -43,10 +51,97 @@ type pipeline struct {
 	stopRunner func() // stops the current sender's background work
 }
 
+func newPipeline(e *Engine, d *Destination, l *ledger.Ledger) *pipeline {
+	counts, ok := l.Counts()
+	p := &pipeline{
+		e:        e,
+		log:      e.log.WithValues("kind", d.Kind, "namespace", d.Namespace, "name", d.Name),
+		ledger:   l,
+		queue:    make(chan item, max(1, e.opts.QueueResults/batchSize(d.Sender))),
+		stats:    newStats(d.Delivery, counts, ok, e.opts.FailingAfter, e.now),
+		dest:     d,
+		inflight: map[uint64]struct{}{},
+		dirty:    map[string]struct{}{},
+		wake:     make(chan struct{}, 1),
+	}
+	if _, ok := d.Sender.(sender.Resolver); ok {
+		p.lc = newLifecycle()
+	}
+	return p
+}
+
+func batchSize(s sender.Sender) int { return max(1, s.MaxBatch()) }
+
 func (p *pipeline) config() *Destination {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.dest
+}
+
+// run starts the pipeline's goroutines.
+func (p *pipeline) run(ctx context.Context) {
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	p.done.Add(p.e.opts.Workers + 3)
+	for range p.e.opts.Workers {
+		go p.work(p.ctx)
+	}
+	go p.scan(p.ctx)
+	go p.flushLoop(p.ctx)
+	go p.statusLoop(p.ctx)
+	p.runnerMu.Lock()
+	p.startRunner(p.config().Sender)
+	p.runnerMu.Unlock()
+}
+
+// startRunner runs the background work of a sender (the webhook keepalive) until the sender is
+// replaced or the pipeline stops. The caller holds runnerMu.
+func (p *pipeline) startRunner(s sender.Sender) {
+	if p.stopRunner != nil {
+		p.stopRunner()
+		p.stopRunner = nil
+	}
+	r, ok := s.(sender.Runner)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	p.stopRunner = func() { cancel(); <-done }
+}
+
+func (p *pipeline) update(d Destination) {
+	p.mu.Lock()
+	old := p.dest
+	p.dest = &d
+	p.mu.Unlock()
+	if old.Scope != d.Scope {
+		p.baseline(true)
+	}
+	if old.Sender != d.Sender {
+		p.runnerMu.Lock()
+		p.startRunner(d.Sender)
+		p.runnerMu.Unlock()
+		closeSender(old.Sender)
+	}
+	p.markAll()
+}
+
+func (p *pipeline) stop() {
+	p.cancel()
+	p.done.Wait()
+	p.runnerMu.Lock()
+	if p.stopRunner != nil {
+		p.stopRunner()
+	}
+	p.runnerMu.Unlock()
+	closeSender(p.config().Sender)
+}
+
+func closeSender(s sender.Sender) {
+	if c, ok := s.(interface{ Close() }); ok {
+		c.Close()
+	}
 }
 
 // visible tells whether the destination may see a report at all (tenancy).
@@ -57,29 +152,36 @@ func (d *Destination) visible(rep *report.Report) bool {
 	return rep.Namespace != "" && rep.Namespace == d.Namespace
 }
 
-// newResults returns the results of rep that the destination has not handled and wants.
-func (p *pipeline) newResults(rep *report.Report, d *Destination) []report.Result {
+// newResults returns the results of rep that the destination has not handled and wants; with
+// claim they are marked in flight. The caller holds p.mu.
+func (p *pipeline) newResults(rep *report.Report, d *Destination, claim bool) []report.Result {
 	if !d.visible(rep) {
 		return nil
 	}
 	var out []report.Result
-	var taken map[string]struct{} // IDs already in out: a producer may write a result twice
+	var taken map[uint64]struct{} // keys already in out: a producer may write a result twice
 	for i := range rep.Results {
 		res := &rep.Results[i]
-		if _, busy := p.inflight[res.ID]; busy || p.ledger.Has(res.ID) {
+		if _, busy := p.inflight[res.Key]; busy || p.ledger.Has(res.Key) {
 			continue
 		}
-		if _, dup := taken[res.ID]; dup {
+		if _, dup := taken[res.Key]; dup {
 			continue
 		}
-		if !d.Filter.Match(rep, res, p.e.namespaceLabels) {
+		if !d.Filter.Match(rep, res, p.e.store.NamespaceLabels) {
 			continue
 		}
 		if taken == nil {
-			taken = map[string]struct{}{}
+			taken = map[uint64]struct{}{}
 		}
-		taken[res.ID] = struct{}{}
+		taken[res.Key] = struct{}{}
 		out = append(out, *res)
+	}
+	if claim {
+		for i := range out {
+			p.inflight[out[i].Key] = struct{}{}
+		}
+		p.stats.setPending(int64(len(p.inflight)))
 	}
 	return out
 }
@@ -89,66 +191,158 @@ func (p *pipeline) newResults(rep *report.Report, d *Destination) []report.Resul
 // first time or changes what it selects. Reports created after existedAt are left alone: their
 // results are new even if the operator only sees them now. (Creation times have one-second
 // resolution; a report of the same second as the destination counts as existing.)
-func (p *pipeline) absorb(reports []*report.Report, existedAt time.Time) int {
+func (p *pipeline) absorb(existedAt time.Time) int {
 	if existedAt.IsZero() {
 		existedAt = p.e.now()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	n := 0
-	for _, rep := range reports {
+	for _, rep := range p.e.store.Snapshot() {
 		if rep.Created.After(existedAt) {
 			continue
 		}
-		for _, res := range p.newResults(rep, p.dest) {
-			p.ledger.Add(res.ID)
+		p.mu.Lock()
+		for _, res := range p.newResults(rep, p.dest, false) {
+			p.ledger.Add(res.Key)
 			n++
 		}
+		p.mu.Unlock()
 	}
 	return n
 }
 
-// offer queues the new results of reports. When the queue is full the rest stay unqueued and
-// unrecorded; the next sweep offers them again, so nothing is lost.
-func (p *pipeline) offer(reports ...*report.Report) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	d := p.dest
-	max := d.Sender.MaxBatch()
-	if max < 1 {
-		max = 1
+// baseline decides what counts as existing when a destination starts: on its very first start
+// (no ledger yet), or when what it selects changed, a destination that skips existing results
+// records the results it sees now as handled.
+func (p *pipeline) baseline(ranBefore bool) {
+	d := p.config()
+	switch {
+	case !d.SkipExisting:
+	case !ranBefore:
+		n := p.absorb(d.Created)
+		p.log.Info("existing results will not be sent", "results", n)
+	case p.ledger.Scope() != d.Scope:
+		// What the destination selects changed: what now comes into view existed before.
+		n := p.absorb(p.e.now())
+		p.log.Info("results newly selected by the changed destination will not be sent", "results", n)
 	}
-	for ri, rep := range reports {
-		results := p.newResults(rep, d)
-		for len(results) > 0 {
-			n := min(max, len(results))
-			it := item{batch: sender.Batch{Report: refOf(rep), Results: results[:n:n], CustomFields: d.CustomFields}}
-			for _, r := range results[:n] {
-				it.ids = append(it.ids, r.ID)
-			}
-			select {
-			case p.queue <- it:
-				for _, id := range it.ids {
-					p.inflight[id] = struct{}{}
-				}
-				results = results[n:]
-			default:
-				p.backlog = len(results) + p.countNew(reports[ri+1:], d)
-				p.stats.setPending(int64(len(p.inflight) + p.backlog))
-				return
+	p.ledger.SetScope(d.Scope)
+	if p.lc != nil {
+		p.lc.seed(p, p.e.store.Snapshot())
+	}
+}
+
+// migrate carries a ledger of format 1 over to today's result identity: every current result
+// whose former ID the ledger holds is recorded under its key, so an upgrade resends nothing.
+func (p *pipeline) migrate() {
+	legacy := p.ledger.TakeLegacy()
+	if legacy == nil {
+		return
+	}
+	n := 0
+	for _, rep := range p.e.store.Snapshot() {
+		for i, id := range report.LegacyIDs(rep) {
+			if _, ok := legacy[id]; ok {
+				p.ledger.Add(rep.Results[i].Key)
+				n++
 			}
 		}
 	}
-	p.backlog = 0
-	p.stats.setPending(int64(len(p.inflight)))
+	p.log.Info("ledger migrated to format 2", "formerIDs", len(legacy), "resultsMatched", n)
 }
 
-func (p *pipeline) countNew(reports []*report.Report, d *Destination) int {
-	n := 0
-	for _, rep := range reports {
-		n += len(p.newResults(rep, d))
+// markDirty notes that report key changed; the scanner looks at it.
+func (p *pipeline) markDirty(key string) {
+	p.dirtyMu.Lock()
+	if _, ok := p.dirty[key]; !ok {
+		p.dirty[key] = struct{}{}
+		p.order = append(p.order, key)
 	}
-	return n
+	p.dirtyMu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// markAll makes the scanner look at every report (start, reconfiguration, sweep).
+func (p *pipeline) markAll() {
+	for _, k := range p.e.store.Keys() {
+		p.markDirty(k)
+	}
+	if p.lc != nil {
+		for _, k := range p.lc.reports() {
+			p.markDirty(k) // deleted reports with delivered results, to resolve them
+		}
+	}
+}
+
+func (p *pipeline) nextDirty() (string, bool) {
+	p.dirtyMu.Lock()
+	defer p.dirtyMu.Unlock()
+	if len(p.order) == 0 {
+		return "", false
+	}
+	k := p.order[0]
+	p.order[0] = ""
+	p.order = p.order[1:]
+	if len(p.order) == 0 {
+		p.order = nil // let the backing array go after a burst
+	}
+	delete(p.dirty, k)
+	return k, true
+}
+
+// scan looks at dirty reports until ctx ends.
+func (p *pipeline) scan(ctx context.Context) {
+	defer p.done.Done()
+	for ctx.Err() == nil {
+		key, ok := p.nextDirty()
+		if !ok {
+			select {
+			case <-ctx.Done():
+			case <-p.wake:
+			}
+			continue
+		}
+		p.look(ctx, key)
+	}
+}
+
+// look queues the new results of one report, and the resolutions of results it no longer
+// has. It blocks while the queue is full.
+func (p *pipeline) look(ctx context.Context, key string) {
+	rep := p.e.store.Get(key)
+	d := p.config()
+	if p.lc != nil {
+		if gone, ok := p.lc.gone(key, rep); ok {
+			p.enqueue(ctx, gone.ref, gone.results, d, true)
+		}
+	}
+	if rep == nil {
+		return
+	}
+	p.mu.Lock()
+	results := p.newResults(rep, d, true)
+	p.mu.Unlock()
+	p.enqueue(ctx, refOf(rep), results, d, false)
+}
+
+func (p *pipeline) enqueue(ctx context.Context, ref sender.ReportRef, results []report.Result, d *Destination, resolve bool) {
+	size := batchSize(d.Sender)
+	for len(results) > 0 {
+		n := min(size, len(results))
+		it := item{batch: sender.Batch{Report: ref, Results: results[:n:n], CustomFields: d.CustomFields}, resolve: resolve}
+		it.keys = make([]uint64, n)
+		for i := range results[:n] {
+			it.keys[i] = results[i].Key
+		}
+		select {
+		case p.queue <- it:
+			results = results[n:]
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // work sends queued batches until ctx ends.
@@ -175,24 +369,23 @@ func (p *pipeline) deliver(ctx context.Context, it *item) {
 	if ctx.Err() != nil {
 		// Shutting down: what is left is neither sent nor recorded, so it is offered again by
 		// whichever replica leads next.
-		p.release(it.ids, false)
+		p.release(it, outcomeNone)
 		return
 	}
-	if err != nil && len(it.ids) > 1 && !sender.IsRetryable(err) {
-		for i := range it.ids {
-			single := item{batch: it.batch, ids: it.ids[i : i+1]}
+	if err != nil && len(it.keys) > 1 && !sender.IsRetryable(err) {
+		for i := range it.keys {
+			single := item{batch: it.batch, keys: it.keys[i : i+1], resolve: it.resolve}
 			single.batch.Results = it.batch.Results[i : i+1]
 			p.deliver(ctx, &single)
 		}
 		return
 	}
 	if err != nil {
-		p.log.Error(err, "giving up on delivery", "results", len(it.ids))
-		p.stats.failedBatch(len(it.ids))
-	} else {
-		p.stats.sentBatch(len(it.ids))
+		p.log.Error(err, "giving up on delivery", "results", len(it.keys), "resolve", it.resolve)
+		p.release(it, outcomeFailed)
+		return
 	}
-	p.release(it.ids, true)
+	p.release(it, outcomeSent)
 }
 
 // send delivers one batch, retrying with exponential backoff and jitter while the error says a
@@ -205,22 +398,24 @@ func (p *pipeline) send(ctx context.Context, it *item) error {
 	b.InitialInterval, b.MaxInterval = policy.InitialInterval, policy.MaxInterval
 	var last error // the sender's own error, also when the retry library wraps it
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		if len(it.ids) == 0 {
+		if len(it.keys) == 0 {
 			return struct{}{}, nil // everything went out before the last failure
 		}
-		s := p.config().Sender // a Secret rotation swaps the sender between attempts
-		err := s.Send(ctx, it.batch)
+		err := p.attempt(ctx, it)
 		if err == nil {
 			return struct{}{}, nil
 		}
 		last = err
-		p.stats.attemptFailed(err)
+		if p.stats.attemptFailed(err) {
+			p.e.health.notify(p.config().Key())
+		}
 		var se *sender.Error
 		if errors.As(err, &se) && se.Sent > 0 {
-			n := min(se.Sent, len(it.ids))
-			p.stats.sentBatch(n)
-			p.release(it.ids[:n], true)
-			it.ids, it.batch.Results = it.ids[n:], it.batch.Results[n:]
+			n := min(se.Sent, len(it.keys))
+			done := item{batch: it.batch, keys: it.keys[:n], resolve: it.resolve}
+			done.batch.Results = it.batch.Results[:n]
+			p.release(&done, outcomeSent)
+			it.keys, it.batch.Results = it.keys[n:], it.batch.Results[n:]
 		}
 		switch {
 		case errors.As(err, &se) && !se.Retryable:
@@ -231,7 +426,9 @@ func (p *pipeline) send(ctx context.Context, it *item) error {
 		return struct{}{}, err
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(policy.MaxAttempts), backoff.WithMaxElapsedTime(0))
 	if err == nil {
-		p.stats.succeeded()
+		if p.stats.succeeded() {
+			p.e.health.notify(p.config().Key())
+		}
 		return nil
 	}
 	if last != nil && ctx.Err() == nil {
@@ -240,17 +437,56 @@ func (p *pipeline) send(ctx context.Context, it *item) error {
 	return err
 }
 
-// release forgets batch IDs as in flight; record adds them to the ledger.
-func (p *pipeline) release(ids []string, record bool) {
+// attempt makes one try with the current sender (a Secret rotation swaps it between attempts).
+func (p *pipeline) attempt(ctx context.Context, it *item) error {
+	s := p.config().Sender
+	if it.resolve {
+		r, ok := s.(sender.Resolver)
+		if !ok {
+			return nil // the destination no longer resolves: nothing to do
+		}
+		return r.Resolve(ctx, it.batch)
+	}
+	return s.Send(ctx, it.batch)
+}
+
+type outcome int
+
+const (
+	outcomeNone   outcome = iota // not tried to the end: stays unrecorded
+	outcomeSent                  // delivered
+	outcomeFailed                // given up on
+)
+
+// release forgets a batch as in flight and records its outcome: in the ledger, with the
+// counts in the same write, so status follows the ledger after a crash.
+func (p *pipeline) release(it *item, o outcome) {
+	if it.resolve {
+		if o != outcomeNone {
+			p.lc.resolved(it)
+		}
+		return
+	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, id := range ids {
-		delete(p.inflight, id)
+	for _, k := range it.keys {
+		delete(p.inflight, k)
 	}
-	if record {
-		p.ledger.Add(ids...)
+	n := int64(len(it.keys))
+	switch o {
+	case outcomeSent:
+		p.ledger.Add(it.keys...)
+		p.ledger.AddCounts(n, 0)
+		p.stats.sentBatch(n)
+	case outcomeFailed:
+		p.ledger.Add(it.keys...)
+		p.ledger.AddCounts(0, n)
+		p.stats.failedBatch(n)
 	}
-	p.stats.setPending(int64(len(p.inflight) + p.backlog))
+	p.stats.setPending(int64(len(p.inflight)))
+	p.mu.Unlock()
+	if o == outcomeSent && p.lc != nil {
+		p.lc.delivered(it)
+	}
 }
 
 // flushLoop writes the ledger at most every interval while it changes, and once more at the end.
@@ -275,8 +511,4 @@ func (p *pipeline) flush(ctx context.Context) {
 	if err := p.ledger.Flush(ctx, p.e.client, p.e.reader); err != nil {
 		p.log.Error(err, "writing the ledger; will retry")
 	}
-}
-
-func refOf(rep *report.Report) sender.ReportRef {
-	return sender.ReportRef{Kind: rep.Kind, Namespace: rep.Namespace, Name: rep.Name, Labels: rep.Labels}
 }

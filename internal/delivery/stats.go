@@ -12,55 +12,77 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/sender"
 )
 
-// Stats counts the deliveries of one destination. It starts from the counts in the object's
-// status, so counts survive restarts.
+// Stats counts the deliveries of one destination. Sent and failed start from the counts in
+// the ledger (written with the handled results, so they agree after a crash), or from the
+// object's status for a ledger that has none yet.
 type Stats struct {
-	mu      sync.Mutex
-	s       v1alpha1.DeliveryStatus
-	written v1alpha1.DeliveryStatus
-	now     func() time.Time
+	mu           sync.Mutex
+	s            v1alpha1.DeliveryStatus
+	written      v1alpha1.DeliveryStatus
+	failingAfter int64
+	now          func() time.Time
 }
 
-func newStats(initial *v1alpha1.DeliveryStatus, now func() time.Time) *Stats {
-	st := &Stats{now: now}
+func newStats(initial *v1alpha1.DeliveryStatus, counts ledger.Counts, fromLedger bool, failingAfter int64, now func() time.Time) *Stats {
+	st := &Stats{now: now, failingAfter: failingAfter}
 	if initial != nil {
 		st.s = *initial.DeepCopy()
 		st.s.Pending = 0
 		st.written = *st.s.DeepCopy()
 	}
+	if fromLedger {
+		st.s.Sent, st.s.Failed = counts.Sent, counts.Failed
+	}
 	return st
 }
 
-func (s *Stats) sentBatch(n int) {
+func (s *Stats) sentBatch(n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.s.Sent += int64(n)
+	s.s.Sent += n
 }
 
-func (s *Stats) failedBatch(n int) {
+func (s *Stats) failedBatch(n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.s.Failed += int64(n)
+	s.s.Failed += n
 }
 
-func (s *Stats) succeeded() {
+// succeeded records a successful attempt; it returns true when delivery stopped failing.
+func (s *Stats) succeeded() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := metav1.NewTime(s.now())
 	s.s.LastSuccessTime = &t
+	was := s.isFailing()
 	s.s.ConsecutiveFailures = 0
+	return was
 }
 
-func (s *Stats) attemptFailed(err error) {
+// attemptFailed records a failed attempt; it returns true when the health it shows changed:
+// delivery turned failing, or failing it fails for another reason.
+func (s *Stats) attemptFailed(err error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	was, reason := s.isFailing(), s.s.LastFailureReason
 	t := metav1.NewTime(s.now())
 	s.s.LastFailureTime = &t
 	s.s.LastFailureReason = failureReason(err)
 	s.s.ConsecutiveFailures++
+	return s.isFailing() && (!was || reason != s.s.LastFailureReason)
+}
+
+func (s *Stats) isFailing() bool { return s.s.ConsecutiveFailures >= s.failingAfter }
+
+// failing tells whether delivery is failing and why the last attempt failed.
+func (s *Stats) failing() (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isFailing(), s.s.LastFailureReason
 }
 
 func (s *Stats) setPending(n int64) {

@@ -3,9 +3,9 @@ package report
 import (
 	"hash/fnv"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,8 +15,13 @@ import (
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 )
 
-// ResultIDProperty is the result property a producer may set to give a result its identity.
+// ResultIDProperty is the result property a producer may set to give a result its identity
+// within its report.
 const ResultIDProperty = "resultID"
+
+// SeverityProperty is the result property some producers (the Falco and RHACM adapters) put
+// the severity in instead of the severity field; it is used when the field is empty.
+const SeverityProperty = "severity"
 
 // FromPolicyReport converts a wgpolicyk8s.io PolicyReport.
 func FromPolicyReport(r *wgpolicyv1alpha2.PolicyReport) *Report {
@@ -39,38 +44,29 @@ func FromClusterReport(r *openreportsv1alpha1.ClusterReport) *Report {
 }
 
 func fromWGPolicy(kind string, meta *metav1.ObjectMeta, scope *corev1.ObjectReference, in []wgpolicyv1alpha2.PolicyReportResult) *Report {
-	out := newReport(kind, meta, len(in))
+	c := newConverter(kind, meta, scope, len(in))
 	for i := range in {
 		r := &in[i]
-		out.Results = append(out.Results, newResult(scope, "", resultFields{
+		c.add("", resultFields{
 			source: r.Source, policy: r.Policy, rule: r.Rule, category: r.Category,
 			severity: string(r.Severity), status: string(r.Result), message: r.Message,
 			scored: r.Scored, timestamp: r.Timestamp, resources: r.Resources, properties: r.Properties,
-		}))
+		})
 	}
-	disambiguate(out.Results)
-	return out
+	return c.finish()
 }
 
 func fromOpenReports(kind string, meta *metav1.ObjectMeta, source string, scope *corev1.ObjectReference, in []openreportsv1alpha1.ReportResult) *Report {
-	out := newReport(kind, meta, len(in))
+	c := newConverter(kind, meta, scope, len(in))
 	for i := range in {
 		r := &in[i]
-		out.Results = append(out.Results, newResult(scope, source, resultFields{
+		c.add(source, resultFields{
 			source: r.Source, policy: r.Policy, rule: r.Rule, category: r.Category,
 			severity: string(r.Severity), status: string(r.Result), message: r.Description,
 			scored: r.Scored, timestamp: r.Timestamp, resources: r.Subjects, properties: r.Properties,
-		}))
+		})
 	}
-	disambiguate(out.Results)
-	return out
-}
-
-func newReport(kind string, meta *metav1.ObjectMeta, n int) *Report {
-	return &Report{
-		Kind: kind, Namespace: meta.Namespace, Name: meta.Name, Labels: meta.Labels,
-		Created: meta.CreationTimestamp.Time, Results: make([]Result, 0, n),
-	}
+	return c.finish()
 }
 
 // resultFields are the fields both APIs share, under one name.
@@ -82,54 +78,104 @@ type resultFields struct {
 	properties                                                map[string]string
 }
 
-func newResult(scope *corev1.ObjectReference, reportSource string, f resultFields) Result {
+// converter builds one compact Report: strings that repeat across results and reports
+// (policy, rule, source, kind, namespace, ...) are interned, and results about the same
+// resource share one Resource, so a stored result costs little more than its message.
+type converter struct {
+	rep       *Report
+	scope     *Resource
+	resources map[corev1.ObjectReference]*Resource
+}
+
+func newConverter(kind string, meta *metav1.ObjectMeta, scope *corev1.ObjectReference, n int) *converter {
+	c := &converter{rep: &Report{
+		Kind: kind, Namespace: intern(meta.Namespace), Name: meta.Name, Labels: meta.Labels,
+		Created: meta.CreationTimestamp.Time, Results: make([]Result, 0, n),
+	}}
+	if scope != nil {
+		c.scope = c.resource(scope)
+	}
+	return c
+}
+
+func (c *converter) add(reportSource string, f resultFields) {
 	res := Result{
-		Policy:     f.policy,
-		Rule:       f.rule,
-		Category:   f.category,
+		Policy:     intern(f.policy),
+		Rule:       intern(f.rule),
+		Category:   intern(f.category),
 		Message:    f.message,
-		Source:     f.source,
-		Status:     v1alpha1.ResultStatus(strings.ToLower(f.status)),
-		Severity:   v1alpha1.Severity(strings.ToLower(f.severity)),
+		Source:     intern(f.source),
+		Status:     v1alpha1.ResultStatus(intern(strings.ToLower(f.status))),
+		Severity:   severityOf(f.severity, f.properties),
 		Scored:     f.scored,
 		Timestamp:  toTime(f.timestamp),
 		Properties: f.properties,
 	}
 	if res.Source == "" {
-		res.Source = reportSource
+		res.Source = intern(reportSource)
 	}
 	// A result without resources is about its report's scope (Kyverno 1.13+ writes one report
 	// per resource and names it only in the scope).
-	switch {
-	case len(f.resources) > 0:
-		res.Resource = toResource(&f.resources[0])
-	case scope != nil:
-		res.Resource = toResource(scope)
+	if len(f.resources) > 0 {
+		res.Resource = c.resource(&f.resources[0])
+	} else {
+		res.Resource = c.scope
 	}
-	res.ID = resultID(&res, false)
-	return res
+	res.Key = c.rep.resultKey(&res, false)
+	c.rep.Results = append(c.rep.Results, res)
 }
 
-// disambiguate gives results that share an ID within one report distinct IDs by also hashing
-// their properties. Producers such as the Trivy adapter write results that differ only in their
+func (c *converter) resource(o *corev1.ObjectReference) *Resource {
+	k := corev1.ObjectReference{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, UID: o.UID}
+	if r, ok := c.resources[k]; ok {
+		return r
+	}
+	r := &Resource{APIVersion: intern(o.APIVersion), Kind: intern(o.Kind), Namespace: intern(o.Namespace), Name: o.Name, UID: string(o.UID)}
+	if c.resources == nil {
+		c.resources = map[corev1.ObjectReference]*Resource{}
+	}
+	c.resources[k] = r
+	return r
+}
+
+// finish gives results that share a key within the report distinct keys by also hashing their
+// properties. Producers such as the Trivy adapter write results that differ only in their
 // properties (the vulnerability ID); without this, all but the first would never be sent.
-func disambiguate(results []Result) {
-	if len(results) < 2 {
-		return
-	}
-	seen := make(map[string]int, len(results))
-	for i := range results {
-		seen[results[i].ID]++
-	}
-	for i := range results {
-		if seen[results[i].ID] > 1 && results[i].Properties[ResultIDProperty] == "" {
-			results[i].ID = resultID(&results[i], true)
+func (c *converter) finish() *Report {
+	results := c.rep.Results
+	if len(results) > 1 {
+		seen := make(map[uint64]int, len(results))
+		for i := range results {
+			seen[results[i].Key]++
+		}
+		for i := range results {
+			if seen[results[i].Key] > 1 && results[i].Properties[ResultIDProperty] == "" {
+				results[i].Key = c.rep.resultKey(&results[i], true)
+			}
 		}
 	}
+	return c.rep
 }
 
-func toResource(o *corev1.ObjectReference) *Resource {
-	return &Resource{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, UID: string(o.UID)}
+// severityOf returns the severity field, or the severity property when the field is empty and
+// the property names a known severity.
+func severityOf(field string, properties map[string]string) v1alpha1.Severity {
+	s := v1alpha1.Severity(strings.ToLower(field))
+	if s == "" {
+		if p := v1alpha1.Severity(strings.ToLower(properties[SeverityProperty])); SeverityRank(p) > 0 {
+			s = p
+		}
+	}
+	return v1alpha1.Severity(intern(string(s)))
+}
+
+// intern returns the canonical copy of s, so equal strings of many results share one backing
+// array.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 // toTime converts a protobuf-style timestamp. Real producers write negative nanos (the Trivy
@@ -141,41 +187,65 @@ func toTime(t metav1.Timestamp) time.Time {
 	return time.Unix(t.Seconds, int64(t.Nanos)).UTC()
 }
 
-// resultID is the producer's properties.resultID when given, else a hash of what the result
-// says: its resource (uid, name), policy, rule, status, category and message, and with
-// withProperties also its properties. The timestamp is left out so a re-scan that only
+// hasher writes fields separated by a zero byte, so "ab"+"c" and "a"+"bc" differ.
+type hasher struct {
+	h interface{ Write([]byte) (int, error) }
+}
+
+func (h hasher) write(s string) {
+	_, _ = h.h.Write([]byte(s))
+	_, _ = h.h.Write([]byte{0})
+}
+
+// resultKey is a result's identity: a hash of its report (kind, namespace, name — not the UID,
+// so a producer that deletes and recreates a report does not resend it) and, within the
+// report, the producer's properties.resultID when given, else what the result says: its
+// resource (apiVersion, kind, namespace, name, uid), policy, rule, status, category and message,
+// and with withProperties also its properties. The timestamp is left out so a re-scan that only
 // refreshes it is not a new result.
-func resultID(r *Result, withProperties bool) string {
-	if id := r.Properties[ResultIDProperty]; id != "" {
-		return id
+func (r *Report) resultKey(res *Result, withProperties bool) uint64 {
+	f := fnv.New64a()
+	h := hasher{f}
+	h.write("v2")
+	h.write(r.Kind)
+	h.write(r.Namespace)
+	h.write(r.Name)
+	if id := res.Properties[ResultIDProperty]; id != "" {
+		h.write("resultID")
+		h.write(id)
+		return f.Sum64()
 	}
-	h := fnv.New64a()
-	write := func(s string) {
-		_, _ = h.Write([]byte(s))
-		_, _ = h.Write([]byte{0}) // separator: "ab"+"c" and "a"+"bc" must differ
-	}
-	if r.Resource != nil {
-		write(r.Resource.UID)
-		write(r.Resource.Name)
+	h.write("result")
+	if res.Resource != nil {
+		h.write(res.Resource.APIVersion)
+		h.write(res.Resource.Kind)
+		h.write(res.Resource.Namespace)
+		h.write(res.Resource.Name)
+		h.write(res.Resource.UID)
 	} else {
-		write("")
-		write("")
+		for range 5 {
+			h.write("")
+		}
 	}
-	write(r.Policy)
-	write(r.Rule)
-	write(string(r.Status))
-	write(r.Category)
-	write(r.Message)
+	h.write(res.Policy)
+	h.write(res.Rule)
+	h.write(string(res.Status))
+	h.write(res.Category)
+	h.write(res.Message)
 	if withProperties {
-		keys := make([]string, 0, len(r.Properties))
-		for k := range r.Properties {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			write(k)
-			write(r.Properties[k])
-		}
+		writeProperties(h, res.Properties)
 	}
-	return strconv.FormatUint(h.Sum64(), 16)
+	return f.Sum64()
+}
+
+func writeProperties(h hasher, p map[string]string) {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		h.write(k)
+		h.write(p[k])
+	}
 }

@@ -48,12 +48,12 @@ func TestFixturesConvert(t *testing.T) {
 	if trivy.ResultNamespace(&first) != "default" {
 		t.Errorf("a result without resource belongs to its report's namespace")
 	}
-	ids := map[string]bool{}
+	ids := map[uint64]bool{}
 	for _, r := range trivy.Results {
-		if ids[r.ID] {
-			t.Errorf("duplicate ID %s", r.ID)
+		if ids[r.Key] {
+			t.Errorf("duplicate ID %s", r.ID())
 		}
-		ids[r.ID] = true
+		ids[r.Key] = true
 	}
 
 	cis := FromPolicyReport(loadPolicyReport(t, "sample-cis-k8s.yaml"))
@@ -71,9 +71,13 @@ func wgResult() wgpolicyv1alpha2.PolicyReportResult {
 	}
 }
 
-func idOf(r wgpolicyv1alpha2.PolicyReportResult) string {
-	rep := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "r"}, Results: []wgpolicyv1alpha2.PolicyReportResult{r}})
-	return rep.Results[0].ID
+func idOf(r wgpolicyv1alpha2.PolicyReportResult) uint64 {
+	return idIn("test", "r", r)
+}
+
+func idIn(namespace, name string, r wgpolicyv1alpha2.PolicyReportResult) uint64 {
+	rep := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Results: []wgpolicyv1alpha2.PolicyReportResult{r}})
+	return rep.Results[0].Key
 }
 
 func TestIdentity(t *testing.T) {
@@ -93,6 +97,10 @@ func TestIdentity(t *testing.T) {
 		"category": func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Category = "other" },
 		"uid":      func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Resources[0].UID = "other" },
 		"name":     func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Resources[0].Name = "other" },
+		// Identical findings about different objects without UIDs are different results.
+		"namespace":  func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Resources[0].Namespace = "other" },
+		"kind":       func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Resources[0].Kind = "StatefulSet" },
+		"apiVersion": func(r *wgpolicyv1alpha2.PolicyReportResult) { r.Resources[0].APIVersion = "apps/v2" },
 	} {
 		r := wgResult()
 		r.Resources = append([]corev1.ObjectReference(nil), r.Resources...)
@@ -111,8 +119,110 @@ func TestIdentity(t *testing.T) {
 
 	given := wgResult()
 	given.Properties = map[string]string{"resultID": "kyverno-123"}
-	if idOf(given) != "kyverno-123" {
-		t.Error("properties.resultID must be the ID")
+	other := wgResult()
+	other.Message = "something else"
+	other.Properties = map[string]string{"resultID": "kyverno-123"}
+	if idOf(given) != idOf(other) {
+		t.Error("properties.resultID must decide the identity within a report")
+	}
+	if idOf(given) == idIn("test", "r2", given) {
+		t.Error("the same resultID in another report is another result")
+	}
+}
+
+// Identical findings in different reports are different results: kube-bench writes one
+// ClusterPolicyReport per node with the same resource-less findings, and results about
+// Pod ns1/web and Pod ns2/web (or Deployment ns1/web) without UIDs say the same words.
+func TestIdentityIncludesReportAndResource(t *testing.T) {
+	bench := wgpolicyv1alpha2.PolicyReportResult{Policy: "CIS 1.1.1", Result: "fail", Message: "Ensure that the API server pod specification file permissions are set to 644"}
+	nodeA := FromClusterPolicyReport(&wgpolicyv1alpha2.ClusterPolicyReport{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Results: []wgpolicyv1alpha2.PolicyReportResult{bench}})
+	nodeB := FromClusterPolicyReport(&wgpolicyv1alpha2.ClusterPolicyReport{ObjectMeta: metav1.ObjectMeta{Name: "node-b"}, Results: []wgpolicyv1alpha2.PolicyReportResult{bench}})
+	if nodeA.Results[0].Key == nodeB.Results[0].Key {
+		t.Error("the same finding in the reports of node-a and node-b must be two results")
+	}
+	asNamespaced := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Namespace: "x"}, Results: []wgpolicyv1alpha2.PolicyReportResult{bench}})
+	if asNamespaced.Results[0].Key == nodeA.Results[0].Key {
+		t.Error("report kind and namespace are part of the identity")
+	}
+
+	web := func(kind, ns string) wgpolicyv1alpha2.PolicyReportResult {
+		r := wgResult()
+		r.Resources = []corev1.ObjectReference{{APIVersion: "v1", Kind: kind, Namespace: ns, Name: "web"}}
+		return r
+	}
+	if idIn("", "cluster", web("Pod", "ns1")) == idIn("", "cluster", web("Pod", "ns2")) {
+		t.Error("Pod ns1/web and Pod ns2/web must have different IDs")
+	}
+	if idIn("ns1", "r", web("Pod", "ns1")) == idIn("ns1", "r", web("Deployment", "ns1")) {
+		t.Error("Pod ns1/web and Deployment ns1/web must have different IDs")
+	}
+
+	// A producer that deletes and recreates a report (new UID) does not make its results new.
+	meta := metav1.ObjectMeta{Namespace: "test", Name: "r", UID: "first"}
+	before := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: meta, Results: []wgpolicyv1alpha2.PolicyReportResult{wgResult()}})
+	meta.UID = "second"
+	after := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: meta, Results: []wgpolicyv1alpha2.PolicyReportResult{wgResult()}})
+	if before.Results[0].Key != after.Results[0].Key {
+		t.Error("the report's UID must not be part of the identity")
+	}
+}
+
+// Ledgers of format 1 hold the IDs of the earlier identity; LegacyIDs must reproduce them so
+// an upgrade does not resend what was delivered.
+func TestLegacyIDs(t *testing.T) {
+	cve := func(id string) wgpolicyv1alpha2.PolicyReportResult {
+		return wgpolicyv1alpha2.PolicyReportResult{Category: "apk-tools", Source: "Trivy", Properties: map[string]string{"VulnerabilityID": id}}
+	}
+	given := wgResult()
+	given.Properties = map[string]string{"resultID": "kyverno-123"}
+	rep := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "r"},
+		Results:    []wgpolicyv1alpha2.PolicyReportResult{wgResult(), cve("CVE-1"), cve("CVE-2"), given},
+	})
+	// The values the format-1 code computed (printed by it) for these results (FNV-64a over uid, name, policy,
+	// rule, status, category, message, zero-separated; properties added for twins).
+	want := []string{"d408d55c442edfa6", "4fc71bef587f4d16", "4fc3b5ef587c69ed", "kyverno-123"}
+	if got := LegacyIDs(rep); !equalStrings(got, want) {
+		t.Errorf("legacy IDs = %q, want %q", got, want)
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The Falco and RHACM adapters put the severity in properties.severity.
+func TestSeverityFromProperties(t *testing.T) {
+	r := wgResult()
+	r.Severity = ""
+	r.Properties = map[string]string{"severity": "Medium"}
+	rep := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{Results: []wgpolicyv1alpha2.PolicyReportResult{r}})
+	if got := rep.Results[0].Severity; got != v1alpha1.SeverityMedium {
+		t.Errorf("severity = %q, want medium from properties", got)
+	}
+	r.Severity = "low"
+	rep = FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{Results: []wgpolicyv1alpha2.PolicyReportResult{r}})
+	if got := rep.Results[0].Severity; got != v1alpha1.SeverityLow {
+		t.Errorf("severity = %q: the field wins over the property", got)
+	}
+	r.Severity = ""
+	r.Properties = map[string]string{"severity": "Notice"}
+	rep = FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{Results: []wgpolicyv1alpha2.PolicyReportResult{r}})
+	if got := rep.Results[0].Severity; got != "" {
+		t.Errorf("severity = %q: a property that names no known severity is ignored", got)
+	}
+
+	falco := FromPolicyReport(loadPolicyReport(t, "sample-falco-policy.yaml"))
+	if got := falco.Results[0].Severity; got != v1alpha1.SeverityLow {
+		t.Errorf("Falco fixture severity = %q, want low", got)
 	}
 }
 
@@ -181,17 +291,17 @@ func TestResultsThatDifferOnlyInPropertiesGetDistinctIDs(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "r"},
 		Results:    []wgpolicyv1alpha2.PolicyReportResult{cve("CVE-1"), cve("CVE-2"), wgResult()},
 	})
-	if rep.Results[0].ID == rep.Results[1].ID {
+	if rep.Results[0].Key == rep.Results[1].Key {
 		t.Fatal("results differing only in properties collide")
 	}
 	again := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "r"},
 		Results:    []wgpolicyv1alpha2.PolicyReportResult{cve("CVE-2"), cve("CVE-1"), wgResult()},
 	})
-	if again.Results[1].ID != rep.Results[0].ID || again.Results[0].ID != rep.Results[1].ID {
+	if again.Results[1].Key != rep.Results[0].Key || again.Results[0].Key != rep.Results[1].Key {
 		t.Error("IDs must not depend on the order of results")
 	}
-	if rep.Results[2].ID != idOf(wgResult()) {
+	if rep.Results[2].Key != idIn("default", "r", wgResult()) {
 		t.Error("a result without a twin keeps the ID that ignores properties")
 	}
 }

@@ -4,6 +4,7 @@
 package report
 
 import (
+	"strconv"
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -20,8 +21,9 @@ type Resource struct {
 
 // Result is one policy result.
 type Result struct {
-	// ID is stable across re-scans: it changes only when what the result says changes.
-	ID         string
+	// Key is the result's identity (see resultKey): stable across re-scans, it changes only
+	// when what the result says changes.
+	Key        uint64
 	Policy     string
 	Rule       string
 	Category   string
@@ -34,6 +36,9 @@ type Result struct {
 	Resource   *Resource // nil when the result names no resource and its report has no scope
 	Properties map[string]string
 }
+
+// ID is the result's identity as text, as destinations receive it.
+func (r *Result) ID() string { return strconv.FormatUint(r.Key, 16) }
 
 // Report is one report with its results.
 type Report struct {

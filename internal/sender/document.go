@@ -48,7 +48,7 @@ type DocumentReport struct {
 // NewResultDocument returns the document of r, a result of rep.
 func NewResultDocument(rep ReportRef, r *report.Result, customFields map[string]string) ResultDocument {
 	d := ResultDocument{
-		ID:       r.ID,
+		ID:       r.ID(),
 		Policy:   r.Policy,
 		Rule:     r.Rule,
 		Status:   r.Status,

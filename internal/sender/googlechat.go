@@ -163,7 +163,7 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 				msg = text
 			}
 		}
-		id := gchatCardID(r.ID)
+		id := gchatCardID(r.ID())
 		if id == "" || seen[id] {
 			id = "result-" + strconv.Itoa(i+1)
 		}

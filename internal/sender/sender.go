@@ -39,6 +39,14 @@ type Sender interface {
 	MaxBatch() int
 }
 
+// Resolver is implemented by destinations that track a result's lifecycle (alerts that are
+// resolved, findings that are archived, issues that are closed). The delivery pipeline calls
+// Resolve, with the same retries and accounting as Send, when results it delivered leave the
+// cluster or pass (a passing result has another identity, so the failing one leaves).
+type Resolver interface {
+	Resolve(ctx context.Context, b Batch) error
+}
+
 // Runner is implemented by senders with background work (the webhook keepalive); Run blocks
 // until ctx ends. Senders without background work do not implement it.
 type Runner interface {

@@ -1,0 +1,110 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+)
+
+// Health is what the engine knows about the delivery of one destination.
+type Health struct {
+	// Running says the destination's pipeline runs.
+	Running bool
+	// StartError says why its pipeline could not start (for example its ledger is unreadable
+	// or the operator may not read it).
+	StartError error
+	// Failing says the last FailingAfter or more attempts in a row failed.
+	Failing bool
+	// LastFailureReason says why the last attempt failed, without credentials.
+	LastFailureReason string
+}
+
+// Health returns the delivery health of destination k.
+func (e *Engine) Health(k Key) Health {
+	e.mu.RLock()
+	p, ok := e.pipelines[k]
+	err := e.failed[k]
+	e.mu.RUnlock()
+	if !ok {
+		return Health{StartError: err}
+	}
+	h := Health{Running: true}
+	h.Failing, h.LastFailureReason = p.stats.failing()
+	return h
+}
+
+// HealthEvents returns the channel on which the engine names destinations of kind whose health
+// changed, for a controller's source.Channel; call it before the manager starts.
+func (e *Engine) HealthEvents(kind string) <-chan event.GenericEvent {
+	return e.health.channel(kind)
+}
+
+// healthNotifier forwards health changes to the controllers without ever blocking a pipeline:
+// changes are collected in a set and sent by one goroutine.
+type healthNotifier struct {
+	mu    sync.Mutex
+	keys  map[Key]struct{}
+	chans map[string]chan event.GenericEvent
+	wake  chan struct{}
+}
+
+func newHealthNotifier() *healthNotifier {
+	return &healthNotifier{keys: map[Key]struct{}{}, chans: map[string]chan event.GenericEvent{}, wake: make(chan struct{}, 1)}
+}
+
+func (h *healthNotifier) channel(kind string) chan event.GenericEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.chans[kind]
+	if !ok {
+		c = make(chan event.GenericEvent, 64)
+		h.chans[kind] = c
+	}
+	return c
+}
+
+func (h *healthNotifier) notify(k Key) {
+	h.mu.Lock()
+	h.keys[k] = struct{}{}
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run sends the collected changes until ctx ends.
+func (h *healthNotifier) run(ctx context.Context, newObject func(kind string) (client.Object, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		}
+		h.mu.Lock()
+		keys := h.keys
+		h.keys = map[Key]struct{}{}
+		h.mu.Unlock()
+		for k := range keys {
+			obj, err := newObject(k.Kind)
+			if err != nil {
+				continue
+			}
+			obj.SetNamespace(k.Namespace)
+			obj.SetName(k.Name)
+			h.mu.Lock()
+			c, ok := h.chans[k.Kind]
+			h.mu.Unlock()
+			if !ok {
+				continue // no controller listens
+			}
+			select {
+			case c <- event.GenericEvent{Object: obj}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}

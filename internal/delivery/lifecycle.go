@@ -1,0 +1,131 @@
+package delivery
+
+import (
+	"sync"
+
+	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender"
+)
+
+// lifecycle tracks, for a destination whose sender is a sender.Resolver, the results it
+// delivered that are still in the cluster, per report, so it can be told when one leaves the
+// cluster or passes (a passing result has another identity, so the failing one leaves).
+// It costs a copy of each open result, and only for such destinations.
+//
+// After a restart it is seeded from the current results that the ledger holds; results that
+// left while no replica ran cannot be resolved (their content is gone).
+type lifecycle struct {
+	mu   sync.Mutex
+	open map[string]*openReport // report key → its open results
+}
+
+type openReport struct {
+	ref       sender.ReportRef
+	results   map[uint64]report.Result
+	resolving map[uint64]struct{} // queued for resolution
+}
+
+// resolution is the open results of one report that it no longer has.
+type resolution struct {
+	ref     sender.ReportRef
+	results []report.Result
+}
+
+func newLifecycle() *lifecycle { return &lifecycle{open: map[string]*openReport{}} }
+
+// seed opens the handled results the destination sees now.
+func (l *lifecycle) seed(p *pipeline, reports []*report.Report) {
+	d := p.config()
+	for _, rep := range reports {
+		if !d.visible(rep) {
+			continue
+		}
+		var open []report.Result
+		for i := range rep.Results {
+			res := &rep.Results[i]
+			if p.ledger.Has(res.Key) && d.Filter.Match(rep, res, p.e.store.NamespaceLabels) {
+				open = append(open, *res)
+			}
+		}
+		l.add(rep.Key(), refOf(rep), open)
+	}
+}
+
+func (l *lifecycle) add(key string, ref sender.ReportRef, results []report.Result) {
+	if len(results) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o := l.open[key]
+	if o == nil {
+		o = &openReport{ref: ref, results: map[uint64]report.Result{}, resolving: map[uint64]struct{}{}}
+		l.open[key] = o
+	}
+	for _, r := range results {
+		o.results[r.Key] = r
+	}
+}
+
+// delivered opens the results of a delivered batch.
+func (l *lifecycle) delivered(it *item) {
+	r := it.batch.Report
+	l.add(report.Key(r.Kind, r.Namespace, r.Name), r, it.batch.Results)
+}
+
+// resolved closes the results of a resolution batch, delivered or given up on.
+func (l *lifecycle) resolved(it *item) {
+	r := it.batch.Report
+	key := report.Key(r.Kind, r.Namespace, r.Name)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o := l.open[key]
+	if o == nil {
+		return
+	}
+	for _, k := range it.keys {
+		delete(o.results, k)
+		delete(o.resolving, k)
+	}
+	if len(o.results) == 0 {
+		delete(l.open, key)
+	}
+}
+
+// gone returns the open results of report key that rep (nil: deleted) no longer has and that
+// are not queued for resolution yet, and marks them queued.
+func (l *lifecycle) gone(key string, rep *report.Report) (resolution, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o := l.open[key]
+	if o == nil {
+		return resolution{}, false
+	}
+	present := map[uint64]struct{}{}
+	if rep != nil {
+		for i := range rep.Results {
+			present[rep.Results[i].Key] = struct{}{}
+		}
+	}
+	var out []report.Result
+	for k, r := range o.results {
+		_, here := present[k]
+		_, queued := o.resolving[k]
+		if !here && !queued {
+			out = append(out, r)
+			o.resolving[k] = struct{}{}
+		}
+	}
+	return resolution{ref: o.ref, results: out}, len(out) > 0
+}
+
+// reports returns the keys of reports with open results.
+func (l *lifecycle) reports() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.open))
+	for k := range l.open {
+		out = append(out, k)
+	}
+	return out
+}
