@@ -1,7 +1,6 @@
 package report
 
 import (
-	"hash/fnv"
 	"sort"
 	"strings"
 	"time"
@@ -103,12 +102,12 @@ func (c *converter) add(reportSource string, f resultFields) {
 		Policy:     intern(f.policy),
 		Rule:       intern(f.rule),
 		Category:   intern(f.category),
-		Message:    f.message,
+		Message:    intern(f.message), // a rule's message is mostly the same for every resource
 		Source:     intern(f.source),
 		Status:     v1alpha1.ResultStatus(intern(strings.ToLower(f.status))),
 		Severity:   severityOf(f.severity, f.properties),
 		Scored:     f.scored,
-		Timestamp:  toTime(f.timestamp),
+		Time:       toUnixNano(f.timestamp),
 		Properties: f.properties,
 	}
 	if res.Source == "" {
@@ -178,24 +177,35 @@ func intern(s string) string {
 	return unique.Make(s).Value()
 }
 
-// toTime converts a protobuf-style timestamp. Real producers write negative nanos (the Trivy
-// adapter does), which time.Unix normalises; an unset timestamp stays zero.
-func toTime(t metav1.Timestamp) time.Time {
+// toUnixNano converts a protobuf-style timestamp. Real producers write negative nanos (the
+// Trivy adapter does), which time.Unix normalises; an unset timestamp stays 0.
+func toUnixNano(t metav1.Timestamp) int64 {
 	if t.Seconds == 0 && t.Nanos == 0 {
-		return time.Time{}
+		return 0
 	}
-	return time.Unix(t.Seconds, int64(t.Nanos)).UTC()
+	return time.Unix(t.Seconds, int64(t.Nanos)).UnixNano()
 }
 
-// hasher writes fields separated by a zero byte, so "ab"+"c" and "a"+"bc" differ.
-type hasher struct {
-	h interface{ Write([]byte) (int, error) }
+// hasher is FNV-64a over fields separated by a zero byte, so "ab"+"c" and "a"+"bc" differ.
+// It hashes strings in place (hash/fnv would need a []byte copy of each).
+type hasher uint64
+
+func newHasher() *hasher {
+	h := hasher(14695981039346656037) // FNV-64 offset basis
+	return &h
 }
 
-func (h hasher) write(s string) {
-	_, _ = h.h.Write([]byte(s))
-	_, _ = h.h.Write([]byte{0})
+func (h *hasher) write(s string) {
+	v := uint64(*h)
+	for i := 0; i < len(s); i++ {
+		v ^= uint64(s[i])
+		v *= 1099511628211 // FNV-64 prime
+	}
+	v *= 1099511628211 // the zero separator: v ^= 0 leaves v as it is
+	*h = hasher(v)
 }
+
+func (h *hasher) sum() uint64 { return uint64(*h) }
 
 // resultKey is a result's identity: a hash of its report (kind, namespace, name — not the UID,
 // so a producer that deletes and recreates a report does not resend it) and, within the
@@ -204,8 +214,7 @@ func (h hasher) write(s string) {
 // and with withProperties also its properties. The timestamp is left out so a re-scan that only
 // refreshes it is not a new result.
 func (r *Report) resultKey(res *Result, withProperties bool) uint64 {
-	f := fnv.New64a()
-	h := hasher{f}
+	h := newHasher()
 	h.write("v2")
 	h.write(r.Kind)
 	h.write(r.Namespace)
@@ -213,7 +222,7 @@ func (r *Report) resultKey(res *Result, withProperties bool) uint64 {
 	if id := res.Properties[ResultIDProperty]; id != "" {
 		h.write("resultID")
 		h.write(id)
-		return f.Sum64()
+		return h.sum()
 	}
 	h.write("result")
 	if res.Resource != nil {
@@ -235,10 +244,10 @@ func (r *Report) resultKey(res *Result, withProperties bool) uint64 {
 	if withProperties {
 		writeProperties(h, res.Properties)
 	}
-	return f.Sum64()
+	return h.sum()
 }
 
-func writeProperties(h hasher, p map[string]string) {
+func writeProperties(h *hasher, p map[string]string) {
 	keys := make([]string, 0, len(p))
 	for k := range p {
 		keys = append(keys, k)

@@ -42,8 +42,8 @@ func TestFixturesConvert(t *testing.T) {
 		t.Errorf("first result = %+v", first)
 	}
 	// nanos -879126275 at second 1628548814 is 0.120873725 s past the previous second.
-	if want := time.Unix(1628548813, 120873725).UTC(); !first.Timestamp.Equal(want) {
-		t.Errorf("timestamp = %v, want %v", first.Timestamp, want)
+	if want := time.Unix(1628548813, 120873725).UTC(); !first.Timestamp().Equal(want) {
+		t.Errorf("timestamp = %v, want %v", first.Timestamp(), want)
 	}
 	if trivy.ResultNamespace(&first) != "default" {
 		t.Errorf("a result without resource belongs to its report's namespace")
@@ -253,7 +253,7 @@ func TestScopeAndSourceFallbacks(t *testing.T) {
 	if rep.ResultNamespace(&r1) != "other" {
 		t.Errorf("the resource's namespace wins for filters")
 	}
-	if !r0.Timestamp.IsZero() {
+	if !r0.Timestamp().IsZero() {
 		t.Errorf("an unset timestamp stays zero")
 	}
 }

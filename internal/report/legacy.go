@@ -1,7 +1,6 @@
 package report
 
 import (
-	"hash/fnv"
 	"strconv"
 )
 
@@ -29,8 +28,7 @@ func legacyID(r *Result, withProperties bool) string {
 	if id := r.Properties[ResultIDProperty]; id != "" {
 		return id
 	}
-	f := fnv.New64a()
-	h := hasher{f}
+	h := newHasher()
 	if r.Resource != nil {
 		h.write(r.Resource.UID)
 		h.write(r.Resource.Name)
@@ -46,5 +44,5 @@ func legacyID(r *Result, withProperties bool) string {
 	if withProperties {
 		writeProperties(h, r.Properties)
 	}
-	return strconv.FormatUint(f.Sum64(), 16)
+	return strconv.FormatUint(h.sum(), 16)
 }

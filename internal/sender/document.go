@@ -60,8 +60,8 @@ func NewResultDocument(rep ReportRef, r *report.Result, customFields map[string]
 		Priority: r.Priority(),
 		Report:   DocumentReport{Kind: rep.Kind, Namespace: rep.Namespace, Name: rep.Name},
 	}
-	if !r.Timestamp.IsZero() {
-		d.Timestamp = r.Timestamp.UTC().Format(time.RFC3339)
+	if t := r.Timestamp(); !t.IsZero() {
+		d.Timestamp = t.Format(time.RFC3339)
 	}
 	if res := r.Resource; res != nil && *res != (report.Resource{}) {
 		d.Resource = &DocumentResource{

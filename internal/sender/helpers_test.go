@@ -177,7 +177,7 @@ func fullResult() report.Result {
 		ID: "r1", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
 		Message: "label app is required", Source: "kyverno", Status: v1alpha1.StatusFail,
 		Severity: v1alpha1.SeverityHigh, Scored: true,
-		Timestamp:  time.Date(2026, 8, 15, 12, 0, 0, 123, time.FixedZone("CEST", 2*3600)),
+		Time:       time.Date(2026, 8, 15, 12, 0, 0, 123, time.FixedZone("CEST", 2*3600)).UnixNano(),
 		Resource:   &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "test", Name: "nginx", UID: "5d2c"},
 		Properties: map[string]string{"created": "x", "cluster": "from-result"},
 	}
@@ -247,7 +247,7 @@ func teamsGChatBatch() Batch {
 				ID: "11736290127436371455", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
 				Message: "validation error: label 'app' is required. rule check-app failed at path /metadata/labels/app/",
 				Source:  "kyverno", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh, Scored: true,
-				Timestamp:  time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC),
+				Time:       time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC).UnixNano(),
 				Resource:   &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "team-a", Name: "nginx", UID: "5d2c"},
 				Properties: map[string]string{"cluster": "prod-eu", "controls": "CIS 5.7.4"},
 			},

@@ -62,7 +62,7 @@ type compact struct {
 }
 
 func (c *compact) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
-func (c *compact) DeepCopyObject() runtime.Object  { cp := *c; return &cp }
+func (c *compact) DeepCopyObject() runtime.Object   { cp := *c; return &cp }
 
 // watchReports starts informers for the report APIs installed now and waits until they are
 // listed; APIs installed later are watched as soon as their CRD appears.
