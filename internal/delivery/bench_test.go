@@ -21,8 +21,10 @@ import (
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/ledger"
+	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/store"
 )
 
 // resultsPerReport is how many new results every iteration of the benchmarks brings.
@@ -87,15 +89,13 @@ func benchEngine(b *testing.B, workers int, snd sender.Sender) *Engine {
 	b.Helper()
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).Build()
 	opts := DefaultOptions()
-	opts.QueueSize = 1 << 16
+	opts.QueueResults = 1 << 16
 	opts.Workers = workers
 	opts.SweepInterval, opts.FlushInterval, opts.StatusInterval = time.Hour, time.Hour, time.Hour
 	opts.Retry = RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond, MaxAttempts: 3, MaxRetryAfter: time.Second}
-	e := New(c, c, nil, opts, logr.Discard())
+	e := New(c, c, store.New(nil, nil, nil, logr.Discard()), opts, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
-	e.mu.Lock()
-	e.ctx, e.synced = ctx, true
-	e.mu.Unlock()
+	e.begin(ctx)
 
 	f, err := filter.Compile(filter.Spec{})
 	if err != nil {
@@ -110,7 +110,7 @@ func benchEngine(b *testing.B, workers int, snd sender.Sender) *Engine {
 		Sender: snd, Filter: f, Scope: "bench", Fingerprint: "bench",
 	}
 	e.Configure(d)
-	if _, ok := e.Stats(d.Key()); !ok {
+	if !e.Health(d.Key()).Running {
 		b.Fatal("the destination did not start")
 	}
 	b.Cleanup(func() {
@@ -139,12 +139,12 @@ func benchReport() *wgpolicyv1alpha2.PolicyReport {
 	return pr
 }
 
-// runReportToDelivery hands a report with resultsPerReport new results to the engine's
-// PolicyReport handler (conversion, IDs, filter, ledger and in-flight checks, queueing) and waits
-// until the sink counted all of them, b.N times.
+// runReportToDelivery converts a report with resultsPerReport new results and puts it into the
+// store, as its informer would (conversion, IDs, filter, ledger and in-flight checks,
+// queueing), and waits until the sink counted all of them, b.N times.
 func runReportToDelivery(b *testing.B, e *Engine, s *sink) {
-	h := reportHandler{e: e, kind: reportKinds[0]}
 	pr := benchReport()
+	upsert := func(pr *wgpolicyv1alpha2.PolicyReport) { e.store.Put(report.FromPolicyReport(pr)) }
 	names := make([]string, b.N) // made before the timer: only the engine's allocations count
 	for i := range names {
 		names[i] = "pod-" + strconv.Itoa(i)
@@ -152,7 +152,7 @@ func runReportToDelivery(b *testing.B, e *Engine, s *sink) {
 	// One round outside the measurement: connections, worker goroutines and maps warmed up.
 	pr.Scope.Name = "warm-up"
 	s.target.Store(s.n.Load() + resultsPerReport)
-	h.upsert(pr)
+	upsert(pr)
 	s.wait(b)
 
 	start := s.n.Load()
@@ -163,7 +163,7 @@ func runReportToDelivery(b *testing.B, e *Engine, s *sink) {
 	for i := range b.N {
 		pr.Scope.Name = names[i]
 		s.target.Store(start + int64(i+1)*resultsPerReport)
-		h.upsert(pr)
+		upsert(pr)
 		s.wait(b)
 	}
 	b.StopTimer()

@@ -1,0 +1,193 @@
+package delivery
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/filter"
+	"github.com/policyherald/policy-herald/internal/ledger"
+	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender"
+)
+
+// kubeBench is the ClusterPolicyReport kube-bench writes for one node: the same resource-less
+// findings for every node.
+func kubeBench(node string) *report.Report {
+	r := report.FromClusterPolicyReport(&wgpolicyv1alpha2.ClusterPolicyReport{
+		ObjectMeta: metav1.ObjectMeta{Name: node},
+		Results: []wgpolicyv1alpha2.PolicyReportResult{{
+			Policy: "CIS 1.1.1", Result: "fail", Source: "kube-bench", Message: "Ensure that the API server pod specification file permissions are set to 644",
+		}},
+	})
+	r.Created = reportsCreated
+	return r
+}
+
+// Defect: identical findings in different reports were delivered once.
+func TestIdenticalFindingsInDifferentReportsAreEachDelivered(t *testing.T) {
+	e, _ := startEngine(t, newClient(), testOptions())
+	rec := &recorder{max: 1}
+	d := testDest(t, rec, filter.Spec{}, "s")
+	d.AllNamespaces = true
+	e.Configure(d)
+	p := e.pipelineOf(t, d)
+	e.upsertReport(kubeBench("node-a"))
+	e.upsertReport(kubeBench("node-b"))
+	pod := func(ns string) *report.Report {
+		r := report.FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "polr"},
+			Results: []wgpolicyv1alpha2.PolicyReportResult{{
+				Policy: "require-labels", Result: "fail", Message: "label app is required",
+				Resources: []corev1.ObjectReference{{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: "web"}},
+			}},
+		})
+		r.Created = reportsCreated
+		return r
+	}
+	e.upsertReport(pod("ns1"))
+	e.upsertReport(pod("ns2"))
+	settle(t, p)
+	if got := len(rec.delivered()); got != 4 {
+		t.Errorf("delivered %d results, want 4: node-a, node-b, ns1/web and ns2/web", got)
+	}
+}
+
+// An upgrade must not resend what a format-1 ledger recorded under the earlier identity.
+func TestFormatOneLedgerIsMigrated(t *testing.T) {
+	c := newClient()
+	rec := &recorder{max: 1}
+	d := testDest(t, rec, filter.Spec{}, "s")
+	d.AllNamespaces = true
+	old, fresh := kubeBench("node-a"), kubeBench("node-b")
+	fresh.Results[0].Message = "m fresh"
+
+	st := map[string]any{"v": 1, "scope": "s", "ids": map[string]int64{report.LegacyIDs(old)[0]: 0}}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.LedgerName, OwnerReferences: []metav1.OwnerReference{d.Owner},
+			Labels: map[string]string{ledger.LabelOwner: string(d.UID)}},
+		BinaryData: map[string][]byte{"ledger.json.gz": buf.Bytes()},
+	}
+	if err := c.Create(context.Background(), cm); err != nil {
+		t.Fatal(err)
+	}
+
+	e, _ := startEngine(t, c, testOptions())
+	e.upsertReport(old)
+	e.upsertReport(fresh)
+	e.Configure(d)
+	settle(t, e.pipelineOf(t, d))
+	if got := rec.delivered(); !sameIDs(got, "fresh") {
+		t.Errorf("delivered %v, want only the result the format-1 ledger did not hold", got)
+	}
+}
+
+// Defect: status.delivery.sent undercounted after a hard crash. Counts are written with the
+// ledger, so a restart takes them from there, not from a status snapshot.
+func TestCountsFollowTheLedger(t *testing.T) {
+	c := newClient()
+	e1, stop1 := startEngine(t, c, testOptions())
+	d := testDest(t, &recorder{max: 1}, filter.Spec{}, "s")
+	e1.Configure(d)
+	e1.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
+	settle(t, e1.pipelineOf(t, d))
+	stop1()
+
+	e2, _ := startEngine(t, c, testOptions())
+	d.Sender = &recorder{max: 1}
+	d.Delivery = &v1alpha1.DeliveryStatus{Sent: 1} // a status written before the last delivery
+	e2.Configure(d)
+	if st := e2.stats(t, d.Key()); st.Sent != 2 {
+		t.Errorf("sent = %d after a restart, want 2 from the ledger", st.Sent)
+	}
+}
+
+// resolver records sends and resolutions.
+type resolver struct {
+	recorder
+	mu       sync.Mutex
+	resolved []string
+}
+
+func (r *resolver) Resolve(_ context.Context, b sender.Batch) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range b.Results {
+		r.resolved = append(r.resolved, nameOf(&b.Results[i]))
+	}
+	return nil
+}
+
+func (r *resolver) resolvedIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.resolved...)
+}
+
+// A destination that resolves is told when a result it delivered leaves its report (or the
+// report goes away), once each.
+func TestDeliveredResultsThatLeaveAreResolved(t *testing.T) {
+	e, _ := startEngine(t, newClient(), testOptions())
+	rec := &resolver{recorder: recorder{max: 10}}
+	d := testDest(t, rec, filter.Spec{}, "s")
+	e.Configure(d)
+	p := e.pipelineOf(t, d)
+	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
+	settle(t, p)
+	e.upsertReport(policyReport("team-a", "r", res("b", v1alpha1.StatusFail), res("a-passes", v1alpha1.StatusPass)))
+	waitFor(t, "a to be resolved", func() bool { return len(rec.resolvedIDs()) == 1 })
+	e.sweep()
+	settle(t, p)
+	e.store.Delete(policyReport("team-a", "r").Key())
+	waitFor(t, "b to be resolved", func() bool { return len(rec.resolvedIDs()) == 2 })
+	e.sweep()
+	settle(t, p)
+	if got := rec.resolvedIDs(); !sameIDs(got, "a", "b") {
+		t.Errorf("resolved %v, want a and b once each", got)
+	}
+	if got := rec.delivered(); !sameIDs(got, "a", "b") {
+		t.Errorf("delivered %v", got)
+	}
+}
+
+// A burst of many reports flows through a small queue without any sweep.
+func TestBurstOfManyReportsFlows(t *testing.T) {
+	opts := testOptions()
+	opts.QueueResults = 10
+	e, _ := startEngine(t, newClient(), opts)
+	rec := &recorder{max: 1}
+	d := testDest(t, rec, filter.Spec{}, "s")
+	e.Configure(d)
+	p := e.pipelineOf(t, d)
+	for i := range 100 {
+		var rs []report.Result
+		for j := range 50 {
+			rs = append(rs, res(strconv.Itoa(i)+"-"+strconv.Itoa(j), v1alpha1.StatusFail))
+		}
+		e.upsertReport(policyReport("team-a", "r"+strconv.Itoa(i), rs...))
+	}
+	settle(t, p)
+	if got := len(rec.delivered()); got != 5000 {
+		t.Errorf("delivered %d, want 5000", got)
+	}
+	if st := e.stats(t, d.Key()); st.Sent != 5000 || st.Pending != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}
