@@ -6,6 +6,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,13 +17,14 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/delivery"
 )
 
 // indexSecretNames indexes objects by the names of the Secrets they reference, so a Secret
@@ -72,8 +74,8 @@ func finish(ctx context.Context, d Deps, obj conditions.Object, base conditions.
 		return ctrl.Result{}, err
 	}
 	emitReadyChange(d.Recorder, obj, base)
-	if problem != nil && problem.Progressing {
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+	if problem != nil && problem.RetryAfter > 0 {
+		return ctrl.Result{RequeueAfter: problem.RetryAfter}, nil
 	}
 	return ctrl.Result{}, nil
 }
@@ -158,26 +160,33 @@ func indexSecrets(ctx context.Context, mgr ctrl.Manager, obj client.Object) erro
 	return mgr.GetFieldIndexer().IndexField(ctx, obj, indexSecretNames, secretNamesOf)
 }
 
-// specOrHealthChanged passes creations, deletions, spec changes and a change of delivery health
-// (failing or not), and drops the status writes of the delivery engine and of the controller
-// itself, which would otherwise make every busy destination re-read its Secret every few
-// seconds.
-func specOrHealthChanged() predicate.Predicate {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() {
-			return true
-		}
-		return failing(e.ObjectOld) != failing(e.ObjectNew)
-	}}
+// specChanged passes creations, deletions and spec changes, and drops status writes (the
+// delivery engine's and the controller's own), which would otherwise make every busy
+// destination re-read its Secret every few seconds. Delivery health reaches the controllers
+// as events of the engine (see healthSource).
+func specChanged() predicate.Predicate { return predicate.GenerationChangedPredicate{} }
+
+// healthSource wakes the controller of kind when the delivery engine says a destination's
+// health changed (started, failed to start, failing, recovered).
+func healthSource(engine *delivery.Engine, kind string) source.Source {
+	return source.Channel(engine.HealthEvents(kind), &handler.EnqueueRequestForObject{})
 }
 
-func failing(o client.Object) bool {
-	var d *v1alpha1.DeliveryStatus
-	switch t := o.(type) {
-	case *v1alpha1.NotificationTarget:
-		d = t.Status.Delivery
-	case *v1alpha1.TargetChannel:
-		d = t.Status.Delivery
+// deliveryHealth says whether delivery runs and succeeds: Ready waits until the delivery engine
+// has listed the reports and started the destination, and repeated failed attempts turn it
+// False. The engine tells the controller when any of it changes.
+func deliveryHealth(engine *delivery.Engine, key delivery.Key) error {
+	h := engine.Health(key)
+	switch {
+	case h.StartError != nil:
+		p := conditions.Transient(v1alpha1.ReasonDeliveryNotStarted, fmt.Sprintf("delivery could not start: %v", h.StartError))
+		p.RetryAfter = 10 * time.Second
+		return p
+	case !h.Running:
+		return conditions.Progressing(v1alpha1.ReasonStarting, "waiting for the delivery engine to list the reports")
+	case h.Failing:
+		return conditions.Transient(v1alpha1.ReasonDeliveryFailing,
+			fmt.Sprintf("delivery attempts keep failing (status.delivery.consecutiveFailures counts them); the last failed: %s", h.LastFailureReason))
 	}
-	return d != nil && d.ConsecutiveFailures >= deliveryFailureThreshold
+	return nil
 }

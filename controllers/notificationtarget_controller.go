@@ -26,9 +26,6 @@ import (
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=notificationtargets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=notificationtargets/status,verbs=get;update;patch
 
-// deliveryFailureThreshold is how many failed attempts in a row turn Ready False.
-const deliveryFailureThreshold = 3
-
 // NotificationTargetReconciler validates NotificationTargets, hands valid ones to the delivery
 // engine, and reports their health.
 type NotificationTargetReconciler struct {
@@ -65,7 +62,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		r.Engine.Configure(*dest)
 	}
 	if err == nil && !t.Spec.Suspend {
-		err = deliveryHealth(r.Engine, key, t.Status.Delivery)
+		err = deliveryHealth(r.Engine, key)
 	}
 	return finish(ctx, r.Deps, &t, base, outcome{
 		err:       err,
@@ -123,20 +120,6 @@ func skipExisting(t *v1alpha1.NotificationTarget) bool {
 	return t.Spec.SkipExistingOnStartup == nil || *t.Spec.SkipExistingOnStartup
 }
 
-// deliveryHealth says whether delivery runs and succeeds: Ready waits until the delivery engine
-// has listed the reports and started the destination, and repeated failed attempts turn it
-// False.
-func deliveryHealth(engine *delivery.Engine, key delivery.Key, d *v1alpha1.DeliveryStatus) error {
-	if !engine.Running(key) {
-		return conditions.Progressing(v1alpha1.ReasonStarting, "waiting for the delivery engine to list the reports")
-	}
-	if d == nil || d.ConsecutiveFailures < deliveryFailureThreshold {
-		return nil
-	}
-	return conditions.Transient(v1alpha1.ReasonDeliveryFailing,
-		fmt.Sprintf("%d delivery attempts in a row failed, the last: %s", d.ConsecutiveFailures, d.LastFailureReason))
-}
-
 // countChannels counts the channels attached to t and how many of them are Ready.
 func (r *NotificationTargetReconciler) countChannels(ctx context.Context, t *v1alpha1.NotificationTarget) (*v1alpha1.ChannelCounts, error) {
 	var channels v1alpha1.TargetChannelList
@@ -168,7 +151,8 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.NotificationTarget{}, builder.WithPredicates(specOrHealthChanged())).
+		For(&v1alpha1.NotificationTarget{}, builder.WithPredicates(specChanged())).
+		WatchesRawSource(healthSource(r.Engine, "NotificationTarget")).
 		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.NotificationTargetList{} })).
 		Watches(&v1alpha1.TargetChannel{}, targetsOfChannel()).
 		Complete(r)

@@ -6,6 +6,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/policyherald/policy-herald/internal/delivery"
+	"github.com/policyherald/policy-herald/internal/store"
 )
 
 // Options configure the controllers.
@@ -19,7 +20,11 @@ type Options struct {
 
 // SetupAll registers the delivery engine and every reconciler with the manager.
 func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) error {
-	engine := delivery.New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache(), opts.Delivery, ctrl.Log.WithName("delivery"))
+	reports := store.New(mgr.GetConfig(), mgr.GetScheme(), mgr.GetCache(), ctrl.Log.WithName("store"))
+	if err := mgr.Add(reports); err != nil {
+		return err
+	}
+	engine := delivery.New(mgr.GetClient(), mgr.GetAPIReader(), reports, opts.Delivery, ctrl.Log.WithName("delivery"))
 	if err := mgr.Add(engine); err != nil {
 		return err
 	}

@@ -32,8 +32,8 @@ func testDeliveryOptions() delivery.Options {
 	o.Retry.InitialInterval, o.Retry.MaxInterval, o.Retry.MaxAttempts = 50*time.Millisecond, 200*time.Millisecond, 4
 	o.SweepInterval, o.FlushInterval, o.StatusInterval = time.Second, 200*time.Millisecond, 200*time.Millisecond
 	// A tiny queue, so every spec with more results than this also exercises the full-queue
-	// path (results left for the next sweep).
-	o.QueueSize = 4
+	// path (the scanner waits for room).
+	o.QueueResults = 4
 	return o
 }
 

@@ -67,7 +67,7 @@ func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.Engine.Configure(*dest)
 	}
 	if err == nil && !c.Spec.Suspend {
-		err = deliveryHealth(r.Engine, key, c.Status.Delivery)
+		err = deliveryHealth(r.Engine, key)
 	}
 	return finish(ctx, r.Deps, &c, base, outcome{
 		err:       err,
@@ -209,7 +209,8 @@ func (r *TargetChannelReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.TargetChannel{}, builder.WithPredicates(specOrHealthChanged())).
+		For(&v1alpha1.TargetChannel{}, builder.WithPredicates(specChanged())).
+		WatchesRawSource(healthSource(r.Engine, "TargetChannel")).
 		Watches(&v1alpha1.NotificationTarget{}, handler.EnqueueRequestsFromMapFunc(r.channelsOfTarget)).
 		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.TargetChannelList{} })).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.channelsInNamespace),

@@ -20,7 +20,6 @@ const (
 // Condition reasons shared by the kinds.
 const (
 	ReasonReady               = "Ready"
-	ReasonProgressing         = "Progressing"
 	ReasonStarting            = "Starting"
 	ReasonSuspended           = "Suspended"
 	ReasonInvalidSpec         = "InvalidSpec"
@@ -33,6 +32,7 @@ const (
 	ReasonDestinationMismatch = "DestinationMismatch"
 	ReasonInvalidSchedule     = "InvalidSchedule"
 	ReasonDeliveryFailing     = "DeliveryFailing"
+	ReasonDeliveryNotStarted  = "DeliveryNotStarted"
 	ReasonNotSupported        = "DestinationNotSupported"
 )
 

@@ -3,6 +3,8 @@
 package conditions
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,9 +25,11 @@ type Problem struct {
 	Reason  string
 	Message string
 	Stalled bool
-	// Progressing problems are work under way: Reconciling is set and the object is looked at
-	// again shortly.
+	// Progressing problems are work under way: Reconciling is set.
 	Progressing bool
+	// RetryAfter, when set, has the object looked at again after it: for problems that clear
+	// up without any event that would wake its controller.
+	RetryAfter time.Duration
 }
 
 // Error makes a Problem usable as an error.
