@@ -241,6 +241,34 @@ var _ = Describe("Team channels", func() {
 		Expect(rcv.docs[0].CustomFields).To(Equal(map[string]string{"cluster": "prod", "team": "a"}))
 	})
 
+	It("sends none of the target's credentials to the endpoint of another namespace's channel", func() {
+		platform := prefix
+		tenant := namespaceNamed(prefix+"-tenant", nil)
+		platformRcv, tenantRcv := newReceiver(), newReceiver()
+		newSecret(platform, "hook", map[string]string{"token": "Bearer platform-secret"})
+		t := webhookTarget(platform, "hook", platformRcv.URL)
+		t.Spec.Webhook.Headers = map[string]string{"Authorization": "Bearer platform-inline", "X-Env": "prod"}
+		t.Spec.SecretRef = &v1alpha1.LocalSecretReference{Name: "hook"}
+		t.Spec.AllowedChannels = &v1alpha1.AllowedChannels{Namespaces: &v1alpha1.ChannelNamespaces{From: v1alpha1.NamespacesFromAll}}
+		readyTarget(t)
+
+		c := channel(tenant, "own-hook", v1alpha1.TargetReference{Name: "hook", Namespace: platform})
+		c.Spec.Webhook = &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{
+			URL: tenantRcv.URL, Headers: map[string]string{"X-Team": "tenant"},
+		}}
+		createTargetChannel(c)
+
+		createReport(tenant, "r", result(tenant, "tenant-policy", "fail", "for the tenant"))
+		Eventually(tenantRcv.received).Should(Equal([]string{"tenant-policy/fail/for the tenant"}))
+		Consistently(tenantRcv.received, quiet).Should(HaveLen(1))
+		tenantRcv.mu.Lock()
+		defer tenantRcv.mu.Unlock()
+		Expect(tenantRcv.auth).To(Equal([]string{""}), "neither the target's inline Authorization header nor its Secret token")
+		Expect(tenantRcv.headers[0].Get("X-Env")).To(BeEmpty(), "no header of the target's")
+		Expect(tenantRcv.headers[0].Get("X-Team")).To(Equal("tenant"), "the channel's own headers")
+		Expect(platformRcv.received()).To(BeEmpty(), "the target sees only its own namespace")
+	})
+
 	It("inherits the target's TLS settings", func() {
 		ns := prefix
 		var got atomic.Int32

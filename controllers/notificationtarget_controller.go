@@ -71,35 +71,23 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	})
 }
 
-// resolve checks what the schema cannot (the Secret and its keys, the CA, the selectors) and
-// builds the destination the delivery engine runs.
+// resolve checks what the schema cannot (the Secret and its keys, the template, the CA, the
+// selectors) and builds the destination the delivery engine runs.
 func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.NotificationTarget) (*delivery.Destination, error) {
-	values, secretName, err := readOptionalSecret(ctx, r.SecretReader, t.Namespace, t.Spec.SecretRef)
+	dest, err := resolveTarget(ctx, r.SecretReader, t)
 	if err != nil {
-		return nil, err
-	}
-	kind, settings, err := destination.Resolve(&t.Spec.Destinations, values)
-	if err != nil {
-		return nil, err
-	}
-	if err := destination.CheckComplete(kind, settings, secretName); err != nil {
 		return nil, err
 	}
 	tlsCfg, err := tlsconfig.Build(ctx, r.SecretReader, t.Namespace, t.Spec.TLS)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSelector("filter.namespaceSelector", filterSelector(t.Spec.Filter)); err != nil {
+	if err := checkTargetSelectors(t); err != nil {
 		return nil, err
-	}
-	if ns := channelNamespaces(t); ns != nil {
-		if err := checkSelector("allowedChannels.namespaces.selector", ns.Selector); err != nil {
-			return nil, err
-		}
 	}
 	ds := &destinationSpec{
 		obj: t, kind: "NotificationTarget", ledgerKind: "nt",
-		destType: kind, dest: &t.Spec.Destinations, settings: settings, tls: tlsCfg,
+		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
 		filter:   targetFilter(t, t.Spec.Filter),
 		custom:   t.Spec.CustomFields,
 		template: t.Spec.MessageTemplate,
@@ -108,6 +96,32 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 		delivery: t.Status.Delivery,
 	}
 	return ds.build(r.Engine)
+}
+
+// resolveTarget reads the target's Secret and returns its complete destination.
+func resolveTarget(ctx context.Context, sr client.Reader, t *v1alpha1.NotificationTarget) (destination.Resolved, error) {
+	values, secretName, err := readOptionalSecret(ctx, sr, t.Namespace, t.Spec.SecretRef)
+	if err != nil {
+		return destination.Resolved{}, err
+	}
+	dest, err := destination.Resolve(&t.Spec.Destinations, values)
+	if err != nil {
+		return destination.Resolved{}, err
+	}
+	if err := destination.CheckComplete(dest.Type, dest.Settings, secretName); err != nil {
+		return destination.Resolved{}, err
+	}
+	return dest, destination.CheckTemplate(dest.Type, t.Spec.MessageTemplate)
+}
+
+func checkTargetSelectors(t *v1alpha1.NotificationTarget) error {
+	if err := checkSelector("filter.namespaceSelector", filterSelector(t.Spec.Filter)); err != nil {
+		return err
+	}
+	if ns := channelNamespaces(t); ns != nil {
+		return checkSelector("allowedChannels.namespaces.selector", ns.Selector)
+	}
+	return nil
 }
 
 // targetFilter is the target's minimums and sources with the given filter: the target's own,

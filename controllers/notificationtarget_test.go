@@ -136,6 +136,22 @@ var _ = Describe("NotificationTarget controller", func() {
 		Expect(conditionMessage(t)).To(ContainSubstring("loki is not supported yet"))
 	})
 
+	It("refuses a messageTemplate its destination does not render, and names those that do", func() {
+		t := webhookTarget(ns, "hook", "https://example.com/hook")
+		t.Spec.MessageTemplate = "{{ .Policy }}"
+		Expect(k8sClient.Create(ctx, t)).To(Succeed())
+		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
+		Expect(stalledOf(t)).To(HaveField("Status", metav1.ConditionTrue))
+		Expect(conditionMessage(t)).To(ContainSubstring("the webhook destination does not render messageTemplate, only discord, googleChat, slack, teams, telegram do"))
+
+		By("accepting it on a chat destination")
+		newSecret(ns, "slack", map[string]string{"url": "https://hooks.example.com/services/T/B/X"})
+		s := slackTarget(ns, "slack", "slack")
+		s.Spec.MessageTemplate = "{{ .Policy }}"
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
 	It("stays Ready with reason Suspended while suspended", func() {
 		t := webhookTarget(ns, "hook", "https://example.com/hook")
 		t.Spec.Suspend = true

@@ -107,48 +107,24 @@ func (r *TargetChannelReconciler) attach(ctx context.Context, c *v1alpha1.Target
 // destination the delivery engine runs: the target's type, TLS, minimums, sources and
 // skipExistingOnStartup; the channel's overrides, filter, template and custom fields.
 func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) (*delivery.Destination, error) {
-	targetSecret, _, err := readOptionalSecret(ctx, r.SecretReader, t.Namespace, t.Spec.SecretRef)
-	var problem *conditions.Problem
-	if errors.As(err, &problem) {
-		// The target's owner must fix it; the target's Secret is not the channel owner's to see.
-		return nil, conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's credentials are unusable; the target's owner has to fix it")
-	}
+	dest, err := r.resolveChannel(ctx, c, t)
 	if err != nil {
 		return nil, err
 	}
-	own, secretName, err := readOptionalSecret(ctx, r.SecretReader, c.Namespace, c.Spec.SecretRef)
+	template, err := channelTemplate(c, t, dest.Type)
 	if err != nil {
-		return nil, err
-	}
-	inherit := c.Namespace == t.Namespace || !destination.Redirects(&c.Spec.Destinations, own)
-	kind, settings, err := destination.ResolveChannel(&t.Spec.Destinations, &c.Spec.Destinations, targetSecret, own, inherit)
-	if err != nil {
-		return nil, err
-	}
-	if err := destination.CheckComplete(kind, settings, secretName); err != nil {
-		if !inherit && errors.As(err, &problem) {
-			problem.Message += "; a channel of another namespace that changes the endpoint does not inherit the target's credentials"
-		}
 		return nil, err
 	}
 	if err := checkSelector("filter.namespaceSelector", filterSelector(c.Spec.Filter)); err != nil {
-		return nil, err
-	}
-	merged, err := destination.Override(&t.Spec.Destinations, &c.Spec.Destinations)
-	if err != nil {
 		return nil, err
 	}
 	tlsCfg, err := tlsconfig.Build(ctx, r.SecretReader, t.Namespace, t.Spec.TLS)
 	if err != nil {
 		return nil, conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's TLS settings are unusable; the target's owner has to fix it")
 	}
-	template := c.Spec.MessageTemplate
-	if template == "" {
-		template = t.Spec.MessageTemplate
-	}
 	ds := &destinationSpec{
 		obj: c, kind: "TargetChannel", ledgerKind: "tc",
-		destType: kind, dest: merged, settings: settings, tls: tlsCfg,
+		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
 		filter:   targetFilter(t, c.Spec.Filter),
 		custom:   mergeFields(t.Spec.CustomFields, c.Spec.CustomFields),
 		template: template,
@@ -157,6 +133,51 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 		delivery: c.Status.Delivery,
 	}
 	return ds.build(r.Engine)
+}
+
+// resolveChannel reads the target's and the channel's Secrets and returns the channel's
+// complete destination; see destination.ResolveChannel for what is inherited.
+func (r *TargetChannelReconciler) resolveChannel(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) (destination.Resolved, error) {
+	targetSecret, _, err := readOptionalSecret(ctx, r.SecretReader, t.Namespace, t.Spec.SecretRef)
+	var problem *conditions.Problem
+	if errors.As(err, &problem) {
+		// The target's owner must fix it; the target's Secret is not the channel owner's to see.
+		return destination.Resolved{}, conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's credentials are unusable; the target's owner has to fix it")
+	}
+	if err != nil {
+		return destination.Resolved{}, err
+	}
+	own, secretName, err := readOptionalSecret(ctx, r.SecretReader, c.Namespace, c.Spec.SecretRef)
+	if err != nil {
+		return destination.Resolved{}, err
+	}
+	dest, err := destination.ResolveChannel(destination.Layers{
+		Target: &t.Spec.Destinations, Channel: &c.Spec.Destinations,
+		TargetSecret: targetSecret, ChannelSecret: own,
+		SameNamespace: c.Namespace == t.Namespace,
+	})
+	if err != nil {
+		return destination.Resolved{}, err
+	}
+	if err := destination.CheckComplete(dest.Type, dest.Settings, secretName); err != nil {
+		if dest.Withheld && errors.As(err, &problem) {
+			problem.Message += "; a channel of another namespace that changes the endpoint does not inherit the target's credentials"
+		}
+		return destination.Resolved{}, err
+	}
+	return dest, nil
+}
+
+// channelTemplate returns the channel's messageTemplate, else its target's, refusing one the
+// destination does not render. The target's own is the target owner's to fix.
+func channelTemplate(c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget, kind v1alpha1.DestinationType) (string, error) {
+	if c.Spec.MessageTemplate != "" {
+		return c.Spec.MessageTemplate, destination.CheckTemplate(kind, c.Spec.MessageTemplate)
+	}
+	if destination.CheckTemplate(kind, t.Spec.MessageTemplate) != nil {
+		return "", conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's messageTemplate is refused; the target's owner has to fix it")
+	}
+	return t.Spec.MessageTemplate, nil
 }
 
 // channelAllowed tells whether target admits channels from namespace.

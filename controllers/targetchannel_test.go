@@ -135,6 +135,21 @@ var _ = Describe("TargetChannel controller", func() {
 		Eventually(readyOf(c)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 
+	It("refuses a messageTemplate its target's destination does not render, and names those that do", func() {
+		Expect(k8sClient.Create(ctx, webhookTarget(ns, "hook", "https://example.com/hook"))).To(Succeed())
+		c := channel(ns, "templated", v1alpha1.TargetReference{Name: "hook"})
+		c.Spec.MessageTemplate = "{{ .Policy }}"
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		Eventually(readyOf(c)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
+		Expect(stalledOf(c)).To(HaveField("Status", metav1.ConditionTrue))
+		Expect(conditionMessage(c)).To(ContainSubstring("the webhook destination does not render messageTemplate, only discord, googleChat, slack, teams, telegram do"))
+
+		By("dropping it")
+		c.Spec.MessageTemplate = ""
+		Expect(k8sClient.Update(ctx, c)).To(Succeed())
+		Eventually(readyOf(c)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
 	It("does not hand the target's credentials to another namespace's channel that changes the endpoint", func() {
 		platform := newNamespace(nil)
 		newSecret(platform, "bot", map[string]string{"token": "123:platform"})

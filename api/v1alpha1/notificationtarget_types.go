@@ -53,7 +53,7 @@ type NotificationTargetSpec struct {
 	Filter *ResultFilter `json:"filter,omitempty"`
 
 	// MessageTemplate replaces the default text of each result in chat messages (Slack, Teams,
-	// Discord, Google Chat, Telegram) with a Go text/template. Its data is the result with the
+	// Discord, Google Chat, Telegram) with a Go text/template; other destinations refuse it. Its data is the result with the
 	// fields .ID, .Policy, .Rule, .Status, .Severity, .Category, .Message, .Scored, .Source,
 	// .Timestamp, .Priority, .Resource (.APIVersion, .Kind, .Namespace, .Name, .UID; empty when
 	// the result names no resource), .Report (.Kind, .Namespace, .Name), .Properties and

@@ -11,9 +11,11 @@ import (
 // fields, set in the one destination block of the target's type (fields set here win, unset
 // fields are inherited; headers are merged key by key), and credentials: settings are taken, last
 // one winning, from the target's fields, the target's Secret, the channel's fields and the
-// channel's Secret. A channel in another namespace than its target that changes the endpoint
-// (url, apiURL or endpoint, inline or in its Secret) does not inherit the target's Secret, so
-// the platform's credentials never go to an endpoint a tenant chose. Own: secretRef, filter
+// channel's Secret. A channel in another namespace than its target that changes where data goes
+// (url, apiURL, endpoint, region, bucket, streamName, accountID, index, tenantID or projectKey,
+// inline or in its Secret) inherits none of the target's credentials: not its Secret, not its
+// headers, username or user info in its URL, so the platform's credentials never go to an
+// endpoint a tenant chose. Own: secretRef, filter
 // (applied after the target's minimums and sources, not the target's filter), customFields
 // (merged over the target's) and suspend.
 //
@@ -36,7 +38,8 @@ type TargetChannelSpec struct {
 	// +optional
 	Filter *ResultFilter `json:"filter,omitempty"`
 
-	// MessageTemplate replaces the target's messageTemplate for this channel (same data).
+	// MessageTemplate replaces the target's messageTemplate for this channel (same data). Like
+	// the target's, it is refused on a destination that does not render it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	MessageTemplate string `json:"messageTemplate,omitempty"`

@@ -1,10 +1,12 @@
 // Package destination resolves the effective settings of a destination: inline fields, values
-// from the Secret, and a TargetChannel's overrides over its target's settings.
+// from the Secret, and a TargetChannel's overrides over its target's settings, as the
+// destination's Descriptor says.
 package destination
 
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -17,100 +19,106 @@ import (
 // Secret's keys of the same name winning.
 type Settings map[string]string
 
-// Resolve returns the settings of the one destination set in d, overlaid with the Secret values.
-func Resolve(d *v1alpha1.Destinations, secret secrets.Values) (v1alpha1.DestinationType, Settings, error) {
-	t := d.DestinationType()
-	if t == "" {
-		return "", nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, "no destination is set")
+// Resolved is the effective destination of a NotificationTarget or a TargetChannel.
+type Resolved struct {
+	Type v1alpha1.DestinationType
+	// Destination has the one block of Type set, a channel's overrides applied.
+	Destination *v1alpha1.Destinations
+	// Settings are the effective strings, Secret values included.
+	Settings Settings
+	// Withheld tells that a channel did not inherit its target's credentials.
+	Withheld bool
+}
+
+// Resolve returns the destination set in d, its settings overlaid with the Secret's values of
+// the keys the destination reads.
+func Resolve(d *v1alpha1.Destinations, secret secrets.Values) (Resolved, error) {
+	desc, err := describe(d.DestinationType())
+	if err != nil {
+		return Resolved{}, err
 	}
 	inline, err := inlineStrings(d)
 	if err != nil {
-		return "", nil, err
+		return Resolved{}, err
 	}
-	s := Settings{}
-	for k, v := range inline {
-		s[k] = v
-	}
-	for k, v := range secret {
-		if v != "" {
-			s[k] = v
-		}
-	}
-	return t, s, nil
+	s := Settings(inline)
+	overlay(s, desc.secretValues(secret))
+	return Resolved{Type: desc.Type, Destination: d, Settings: s}, nil
 }
 
-// endpointKeys are the settings that say where a destination's requests go.
-var endpointKeys = []string{"url", "apiURL", "endpoint"}
+// Layers are what a TargetChannel's destination is resolved from.
+type Layers struct {
+	Target, Channel             *v1alpha1.Destinations
+	TargetSecret, ChannelSecret secrets.Values
+	// SameNamespace tells that the channel is in its target's namespace.
+	SameNamespace bool
+}
 
-// ResolveChannel returns the effective type and settings of a TargetChannel. Later layers win:
-// the target's inline fields, the target's Secret, the channel's inline fields, the channel's
-// Secret. The target's Secret is left out when inheritCredentials is false.
-func ResolveChannel(target, channel *v1alpha1.Destinations, targetSecret, channelSecret secrets.Values, inheritCredentials bool) (v1alpha1.DestinationType, Settings, error) {
-	if _, err := Override(target, channel); err != nil {
-		return "", nil, err
+// ResolveChannel returns the effective destination of a TargetChannel. Later layers win: the
+// target's inline fields, the target's Secret, the channel's inline fields, the channel's
+// Secret. A channel of another namespace that redirects (see Descriptor.Redirects) inherits
+// none of the target's credentials: neither its Secret nor any Credential field of its block,
+// nor user info in its endpoint URLs, or a tenant could send the platform's credentials to an
+// endpoint of its choosing.
+func ResolveChannel(l Layers) (Resolved, error) {
+	desc, err := describe(l.Target.DestinationType())
+	if err != nil {
+		return Resolved{}, err
 	}
-	if !inheritCredentials {
+	if ct := l.Channel.DestinationType(); ct != "" && ct != desc.Type {
+		return Resolved{}, conditions.Stalled(v1alpha1.ReasonDestinationMismatch,
+			fmt.Sprintf("the channel sets %s fields but its target delivers to %s", ct, desc.Type))
+	}
+	target, targetSecret := l.Target, l.TargetSecret
+	withheld := !l.SameNamespace && desc.Redirects(l.Channel, l.ChannelSecret)
+	if withheld {
+		if target, err = desc.withoutCredentials(target); err != nil {
+			return Resolved{}, err
+		}
 		targetSecret = nil
 	}
-	t, s, err := Resolve(target, targetSecret)
+	r, err := Resolve(target, targetSecret)
 	if err != nil {
-		return "", nil, err
+		return Resolved{}, err
 	}
-	own, err := inlineStrings(channel)
+	if r.Destination, err = override(target, l.Channel); err != nil {
+		return Resolved{}, err
+	}
+	own, err := inlineStrings(l.Channel)
 	if err != nil {
-		return "", nil, err
+		return Resolved{}, err
 	}
-	for _, layer := range []map[string]string{own, channelSecret} {
-		for k, v := range layer {
-			if v != "" {
-				s[k] = v
-			}
-		}
-	}
-	return t, s, nil
+	overlay(r.Settings, own)
+	overlay(r.Settings, desc.secretValues(l.ChannelSecret))
+	r.Withheld = withheld
+	return r, nil
 }
 
-// Redirects tells whether a channel's own fields or Secret change where requests go. A channel
-// of another namespace that does so must not inherit the target's credentials, or a tenant could
-// send the platform's tokens to an endpoint of its choosing.
-func Redirects(channel *v1alpha1.Destinations, channelSecret secrets.Values) bool {
-	own, err := inlineStrings(channel)
+// Redirects tells whether a channel's own fields or Secret set an Endpoint setting, that is
+// change where requests go.
+func (d Descriptor) Redirects(channel *v1alpha1.Destinations, channelSecret secrets.Values) bool {
+	block, err := blockOf(channel)
 	if err != nil {
-		return true
+		return true // cannot tell: assume the worst
 	}
-	for _, k := range endpointKeys {
-		if own[k] != "" || channelSecret[k] != "" {
+	own := d.secretValues(channelSecret)
+	for _, k := range d.Endpoint {
+		if _, set := block[k]; set || own[k] != "" {
 			return true
 		}
 	}
 	return false
 }
 
-// requiredSettings are the settings a destination cannot work without, whether they come from
-// the object or its Secret.
-var requiredSettings = map[v1alpha1.DestinationType][]string{
-	v1alpha1.DestinationWebhook:       {"url"},
-	v1alpha1.DestinationSlack:         {"url"},
-	v1alpha1.DestinationTeams:         {"url"},
-	v1alpha1.DestinationDiscord:       {"url"},
-	v1alpha1.DestinationGoogleChat:    {"url"},
-	v1alpha1.DestinationTelegram:      {"token", "chatID"},
-	v1alpha1.DestinationLoki:          {"url"},
-	v1alpha1.DestinationElasticsearch: {"url"},
-	v1alpha1.DestinationSplunk:        {"url", "token"},
-	v1alpha1.DestinationAlertManager:  {"url"},
-	v1alpha1.DestinationJira:          {"url", "projectKey"},
-	v1alpha1.DestinationS3:            {"bucket"},
-	v1alpha1.DestinationKinesis:       {"streamName"},
-	v1alpha1.DestinationSecurityHub:   {"accountID"},
-	v1alpha1.DestinationGCS:           {"bucket"},
-}
-
 // CheckComplete returns a stalled problem naming the required settings that are neither set
 // inline nor present in the Secret.
 func CheckComplete(t v1alpha1.DestinationType, s Settings, secretName string) error {
+	desc, err := describe(t)
+	if err != nil {
+		return err
+	}
 	var missing []string
-	for _, k := range requiredSettings[t] {
+	for _, k := range desc.Required {
 		if s[k] == "" {
 			missing = append(missing, k)
 		}
@@ -127,15 +135,76 @@ func CheckComplete(t v1alpha1.DestinationType, s Settings, secretName string) er
 		fmt.Sprintf("%s destination needs %s: set it %s", t, strings.Join(missing, ", "), where))
 }
 
-// Override returns the target's destination with the channel's fields laid over it: fields the
-// channel sets win, unset ones are inherited, and maps (headers, params) are merged key by key.
-// The channel must not set a block of another type than the target's.
-func Override(target, channel *v1alpha1.Destinations) (*v1alpha1.Destinations, error) {
-	tt := target.DestinationType()
-	if ct := channel.DestinationType(); ct != "" && ct != tt {
-		return nil, conditions.Stalled(v1alpha1.ReasonDestinationMismatch,
-			fmt.Sprintf("the channel sets %s fields but its target delivers to %s", ct, tt))
+// CheckTemplate refuses a messageTemplate on a destination whose sender does not render it:
+// accepted, it would be silently ignored.
+func CheckTemplate(t v1alpha1.DestinationType, template string) error {
+	if template == "" {
+		return nil
 	}
+	if desc, err := describe(t); err != nil || desc.Template {
+		return err
+	}
+	names := make([]string, 0, len(descriptors))
+	for _, tt := range TemplateTypes() {
+		names = append(names, string(tt))
+	}
+	return conditions.Stalled(v1alpha1.ReasonInvalidSpec,
+		fmt.Sprintf("the %s destination does not render messageTemplate, only %s do: remove it", t, strings.Join(names, ", ")))
+}
+
+func describe(t v1alpha1.DestinationType) (Descriptor, error) {
+	if t == "" {
+		return Descriptor{}, conditions.Stalled(v1alpha1.ReasonInvalidSpec, "no destination is set")
+	}
+	d, ok := descriptors[t]
+	if !ok {
+		return Descriptor{}, conditions.Stalled(v1alpha1.ReasonNotSupported, fmt.Sprintf("destination %s is unknown", t))
+	}
+	return d, nil
+}
+
+// secretValues returns the non-empty values of the keys d reads from a Secret.
+func (d Descriptor) secretValues(secret secrets.Values) map[string]string {
+	out := map[string]string{}
+	for _, k := range d.SecretKeys {
+		if v := secret[k]; v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// withoutCredentials returns dest without the Credential fields of its block, and without user
+// info in its Endpoint URLs (user info is basic authentication).
+func (d Descriptor) withoutCredentials(dest *v1alpha1.Destinations) (*v1alpha1.Destinations, error) {
+	m, err := toMap(dest)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := m[string(d.Type)].(map[string]any)
+	for _, k := range d.Credential {
+		delete(block, k)
+	}
+	for _, k := range d.Endpoint {
+		if s, ok := block[k].(string); ok {
+			block[k] = withoutUserInfo(s)
+		}
+	}
+	return fromMap(m)
+}
+
+func withoutUserInfo(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
+
+// override returns the target's destination with the channel's fields laid over it: fields the
+// channel sets win, unset ones are inherited, and maps (headers, params) are merged key by key.
+func override(target, channel *v1alpha1.Destinations) (*v1alpha1.Destinations, error) {
 	base, err := toMap(target)
 	if err != nil {
 		return nil, err
@@ -144,31 +213,41 @@ func Override(target, channel *v1alpha1.Destinations) (*v1alpha1.Destinations, e
 	if err != nil {
 		return nil, err
 	}
-	merged := deepMerge(base, over)
-	b, err := json.Marshal(merged)
-	if err != nil {
-		return nil, err
-	}
-	out := &v1alpha1.Destinations{}
-	if err := json.Unmarshal(b, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return fromMap(deepMerge(base, over))
 }
 
-// inlineStrings flattens the string fields of the one destination block, by JSON name.
-func inlineStrings(d *v1alpha1.Destinations) (map[string]string, error) {
+func overlay(s Settings, layer map[string]string) {
+	for k, v := range layer {
+		if v != "" {
+			s[k] = v
+		}
+	}
+}
+
+// blockOf returns the one destination block set in d by JSON name, or an empty map.
+func blockOf(d *v1alpha1.Destinations) (map[string]any, error) {
 	m, err := toMap(d)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
 	for _, block := range m {
-		fields, _ := block.(map[string]any)
-		for k, v := range fields {
-			if s, ok := v.(string); ok {
-				out[k] = s
-			}
+		if fields, ok := block.(map[string]any); ok {
+			return fields, nil
+		}
+	}
+	return map[string]any{}, nil
+}
+
+// inlineStrings flattens the string fields of the one destination block, by JSON name.
+func inlineStrings(d *v1alpha1.Destinations) (map[string]string, error) {
+	block, err := blockOf(d)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for k, v := range block {
+		if s, ok := v.(string); ok {
+			out[k] = s
 		}
 	}
 	return out, nil
@@ -181,6 +260,18 @@ func toMap(v any) (map[string]any, error) {
 	}
 	m := map[string]any{}
 	return m, json.Unmarshal(b, &m)
+}
+
+func fromMap(m map[string]any) (*v1alpha1.Destinations, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out := &v1alpha1.Destinations{}
+	if err := json.Unmarshal(b, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func deepMerge(base, over map[string]any) map[string]any {

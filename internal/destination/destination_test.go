@@ -16,23 +16,27 @@ func TestResolveSecretWinsOverInline(t *testing.T) {
 		HTTPSettings: v1alpha1.HTTPSettings{URL: "https://inline.example.com"},
 		Channel:      "#inline",
 	}}
-	kind, s, err := Resolve(d, secrets.Values{"url": "https://secret.example.com", "channel": ""})
+	r, err := Resolve(d, secrets.Values{"url": "https://secret.example.com", "channel": "", "username": "not read by slack"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kind != v1alpha1.DestinationSlack {
-		t.Errorf("kind = %q, want slack", kind)
+	if r.Type != v1alpha1.DestinationSlack {
+		t.Errorf("type = %q, want slack", r.Type)
 	}
+	s := r.Settings
 	if s["url"] != "https://secret.example.com" {
 		t.Errorf("url = %q, want the Secret's value", s["url"])
 	}
 	if s["channel"] != "#inline" {
 		t.Errorf("channel = %q, want the inline value when the Secret's is empty", s["channel"])
 	}
+	if _, ok := s["username"]; ok {
+		t.Errorf("a Secret key slack does not read became a setting: %v", s)
+	}
 }
 
 func TestResolveWithoutDestination(t *testing.T) {
-	_, _, err := Resolve(&v1alpha1.Destinations{}, nil)
+	_, err := Resolve(&v1alpha1.Destinations{}, nil)
 	var p *conditions.Problem
 	if !errors.As(err, &p) || p.Reason != v1alpha1.ReasonInvalidSpec {
 		t.Fatalf("err = %v, want an InvalidSpec problem", err)
@@ -82,10 +86,11 @@ func TestOverrideInheritsAndMergesHeaders(t *testing.T) {
 	channel := &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{
 		HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Team": "a"}},
 	}}
-	got, err := Override(target, channel)
+	r, err := ResolveChannel(Layers{Target: target, Channel: channel, SameNamespace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := r.Destination
 	want := &v1alpha1.WebhookDestination{
 		HTTPSettings: v1alpha1.HTTPSettings{
 			URL:     "https://platform.example.com",
@@ -103,18 +108,18 @@ func TestOverrideInheritsAndMergesHeaders(t *testing.T) {
 
 func TestOverrideWithoutChannelFields(t *testing.T) {
 	target := &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{Channel: "#platform"}}
-	got, err := Override(target, &v1alpha1.Destinations{})
+	r, err := ResolveChannel(Layers{Target: target, Channel: &v1alpha1.Destinations{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, target) {
+	if got := r.Destination; !reflect.DeepEqual(got, target) {
 		t.Errorf("Override = %+v, want the target's settings", got)
 	}
 }
 
 func TestOverrideRefusesAnotherType(t *testing.T) {
-	_, err := Override(&v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}},
-		&v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{}})
+	_, err := ResolveChannel(Layers{Target: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}},
+		Channel: &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{}}})
 	var p *conditions.Problem
 	if !errors.As(err, &p) || p.Reason != v1alpha1.ReasonDestinationMismatch {
 		t.Fatalf("err = %v, want DestinationMismatch", err)
@@ -128,10 +133,11 @@ func TestResolveChannelLayers(t *testing.T) {
 	}}
 	targetSecret := secrets.Values{"url": "https://hooks.slack.com/services/platform", "channel": "#from-secret"}
 
-	_, s, err := ResolveChannel(target, channel, targetSecret, nil, true)
+	r, err := ResolveChannel(Layers{Target: target, Channel: channel, TargetSecret: targetSecret, SameNamespace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := r.Settings
 	if s["url"] != "https://hooks.slack.com/services/team-a" {
 		t.Errorf("url = %q: the channel's own field must win over the target's Secret", s["url"])
 	}
@@ -139,10 +145,12 @@ func TestResolveChannelLayers(t *testing.T) {
 		t.Errorf("channel = %q: the target's Secret must win over the target's field", s["channel"])
 	}
 
-	_, s, err = ResolveChannel(target, channel, targetSecret, secrets.Values{"url": "https://own-secret"}, true)
+	r, err = ResolveChannel(Layers{Target: target, Channel: channel, TargetSecret: targetSecret,
+		ChannelSecret: secrets.Values{"url": "https://own-secret"}, SameNamespace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s = r.Settings
 	if s["url"] != "https://own-secret" {
 		t.Errorf("url = %q: the channel's Secret must win over everything", s["url"])
 	}
@@ -151,10 +159,14 @@ func TestResolveChannelLayers(t *testing.T) {
 func TestResolveChannelWithoutInheritedCredentials(t *testing.T) {
 	target := &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{ChatID: "-1"}}
 	channel := &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{APIURL: "https://proxy.tenant.example"}}
-	_, s, err := ResolveChannel(target, channel, secrets.Values{"token": "platform-bot"}, nil, false)
+	r, err := ResolveChannel(Layers{Target: target, Channel: channel, TargetSecret: secrets.Values{"token": "platform-bot"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !r.Withheld {
+		t.Error("Withheld = false for a channel of another namespace with its own apiURL")
+	}
+	s := r.Settings
 	if _, ok := s["token"]; ok {
 		t.Errorf("the target's token was inherited: %v", s)
 	}
@@ -166,21 +178,117 @@ func TestResolveChannelWithoutInheritedCredentials(t *testing.T) {
 func TestRedirects(t *testing.T) {
 	cases := []struct {
 		name    string
+		typ     v1alpha1.DestinationType
 		channel *v1alpha1.Destinations
 		secret  secrets.Values
 		want    bool
 	}{
-		{"no override", &v1alpha1.Destinations{}, nil, false},
-		{"chat id only", &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{ChatID: "1"}}, nil, false},
-		{"inline url", &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://x"}}}, nil, true},
-		{"inline apiURL", &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{APIURL: "https://x"}}, nil, true},
-		{"inline endpoint", &v1alpha1.Destinations{S3: &v1alpha1.S3Destination{AWSSettings: v1alpha1.AWSSettings{Endpoint: "https://x"}}}, nil, true},
-		{"url in the channel's Secret", &v1alpha1.Destinations{}, secrets.Values{"url": "https://x"}, true},
-		{"other keys in the channel's Secret", &v1alpha1.Destinations{}, secrets.Values{"chatID": "1"}, false},
+		{"no override", v1alpha1.DestinationWebhook, &v1alpha1.Destinations{}, nil, false},
+		{"headers only", v1alpha1.DestinationWebhook, &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Team": "a"}}}}, nil, false},
+		{"chat id only", v1alpha1.DestinationTelegram, &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{ChatID: "1"}}, nil, false},
+		{"slack channel only", v1alpha1.DestinationSlack, &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{Channel: "#a"}}, secrets.Values{"channel": "#b"}, false},
+		{"inline url", v1alpha1.DestinationWebhook, &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://x"}}}, nil, true},
+		{"inline apiURL", v1alpha1.DestinationTelegram, &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{APIURL: "https://x"}}, nil, true},
+		{"inline endpoint", v1alpha1.DestinationS3, &v1alpha1.Destinations{S3: &v1alpha1.S3Destination{AWSSettings: v1alpha1.AWSSettings{Endpoint: "https://x"}}}, nil, true},
+		{"inline bucket", v1alpha1.DestinationS3, &v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Bucket: "tenant"}}, nil, true},
+		{"inline region", v1alpha1.DestinationKinesis, &v1alpha1.Destinations{Kinesis: &v1alpha1.KinesisDestination{AWSSettings: v1alpha1.AWSSettings{Region: "eu-west-1"}}}, nil, true},
+		{"inline index", v1alpha1.DestinationElasticsearch, &v1alpha1.Destinations{Elasticsearch: &v1alpha1.ElasticsearchDestination{Index: "tenant"}}, nil, true},
+		{"s3 prefix only", v1alpha1.DestinationS3, &v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Prefix: "team-a"}}, nil, false},
+		{"url in the channel's Secret", v1alpha1.DestinationWebhook, &v1alpha1.Destinations{}, secrets.Values{"url": "https://x"}, true},
+		{"other keys in the channel's Secret", v1alpha1.DestinationTelegram, &v1alpha1.Destinations{}, secrets.Values{"chatID": "1"}, false},
 	}
 	for _, c := range cases {
-		if got := Redirects(c.channel, c.secret); got != c.want {
+		d, _ := Lookup(c.typ)
+		if got := d.Redirects(c.channel, c.secret); got != c.want {
 			t.Errorf("%s: Redirects = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// Defect 3: a channel of another namespace with its own url inherited the target's inline
+// headers, Authorization included, and sent the platform's credentials to the tenant's URL.
+func TestResolveChannelWithholdsInlineCredentials(t *testing.T) {
+	target := &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{
+		URL:     "https://platform.example.com/hook",
+		Headers: map[string]string{"Authorization": "Bearer platform", "X-Env": "prod"},
+	}}}
+	channel := &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{
+		URL: "https://tenant.example.com/hook", Headers: map[string]string{"X-Team": "a"},
+	}}}
+	r, err := ResolveChannel(Layers{Target: target, Channel: channel, TargetSecret: secrets.Values{"token": "Bearer secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Withheld {
+		t.Error("Withheld = false")
+	}
+	want := map[string]string{"X-Team": "a"} // the channel's own, none of the target's
+	if got := r.Destination.Webhook.Headers; !reflect.DeepEqual(got, want) {
+		t.Errorf("headers = %v, want only the channel's %v", got, want)
+	}
+	if r.Settings["token"] != "" || r.Settings["url"] != "https://tenant.example.com/hook" {
+		t.Errorf("settings = %v, want the channel's url and no token", r.Settings)
+	}
+	if target.Webhook.Headers["Authorization"] != "Bearer platform" {
+		t.Error("resolving the channel changed the target's settings")
+	}
+
+	same, err := ResolveChannel(Layers{Target: target, Channel: channel, SameNamespace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.Withheld || same.Destination.Webhook.Headers["Authorization"] != "Bearer platform" {
+		t.Errorf("a channel of the target's namespace must inherit its headers: %v", same.Destination.Webhook.Headers)
+	}
+}
+
+// Stripping follows the descriptor, for every Credential field and for URL user info, whatever
+// the destination: here Loki's basic auth user and a password in the URL, with tenantID (an
+// Endpoint field) as the redirect.
+func TestResolveChannelWithholdsEveryCredentialField(t *testing.T) {
+	target := &v1alpha1.Destinations{Loki: &v1alpha1.LokiDestination{
+		HTTPSettings: v1alpha1.HTTPSettings{URL: "https://platform:s3cret@loki.example.com", Headers: map[string]string{"X-Key": "k"}},
+		Username:     "platform",
+		Path:         "/loki/api/v1/push",
+	}}
+	channel := &v1alpha1.Destinations{Loki: &v1alpha1.LokiDestination{TenantID: "team-a"}}
+	r, err := ResolveChannel(Layers{Target: target, Channel: channel, TargetSecret: secrets.Values{"password": "p"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.Destination.Loki
+	want := &v1alpha1.LokiDestination{
+		HTTPSettings: v1alpha1.HTTPSettings{URL: "https://loki.example.com"},
+		Path:         "/loki/api/v1/push",
+		TenantID:     "team-a",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("destination = %+v, want %+v", got, want)
+	}
+	for _, k := range []string{"username", "password"} {
+		if v, ok := r.Settings[k]; ok {
+			t.Errorf("setting %s = %q was inherited", k, v)
+		}
+	}
+	if strings.Contains(r.Settings["url"], "s3cret") {
+		t.Errorf("url setting %q keeps the target's user info", r.Settings["url"])
+	}
+}
+
+func TestCheckTemplate(t *testing.T) {
+	if err := CheckTemplate(v1alpha1.DestinationWebhook, ""); err != nil {
+		t.Errorf("no template: %v", err)
+	}
+	if err := CheckTemplate(v1alpha1.DestinationTelegram, "{{ .Policy }}"); err != nil {
+		t.Errorf("telegram renders templates: %v", err)
+	}
+	err := CheckTemplate(v1alpha1.DestinationWebhook, "{{ .Policy }}")
+	var p *conditions.Problem
+	if !errors.As(err, &p) || p.Reason != v1alpha1.ReasonInvalidSpec || !p.Stalled {
+		t.Fatalf("err = %v, want a stalled InvalidSpec problem", err)
+	}
+	want := "the webhook destination does not render messageTemplate, only discord, googleChat, slack, teams, telegram do"
+	if !strings.Contains(p.Message, want) {
+		t.Errorf("message = %q, want it to contain %q", p.Message, want)
 	}
 }
