@@ -29,7 +29,7 @@ var apiServer struct {
 	once sync.Once
 	env  *envtest.Environment
 	cfg  *rest.Config
-	c    client.Client
+	c    client.WithWatch
 	err  error
 	ns   atomic.Int64
 }
@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // server returns a client of the test API server.
-func server(t testing.TB) client.Client {
+func server(t testing.TB) client.WithWatch {
 	t.Helper()
 	s := &apiServer
 	s.once.Do(func() {
@@ -58,7 +58,7 @@ func server(t testing.TB) client.Client {
 			return
 		}
 		s.cfg.QPS, s.cfg.Burst = -1, 0 // no client-side rate limit
-		s.c, s.err = client.New(s.cfg, client.Options{Scheme: scheme.New()})
+		s.c, s.err = client.NewWithWatch(s.cfg, client.Options{Scheme: scheme.New()})
 	})
 	if s.err != nil {
 		t.Fatalf("test API server: %v", s.err)
@@ -69,8 +69,8 @@ func server(t testing.TB) client.Client {
 // testEnv is one test's namespace on the test API server, with a client that counts writes.
 type testEnv struct {
 	ns     string
-	c      client.Client // counts writes
-	direct client.Client // does not count
+	c      client.Client    // counts writes
+	direct client.WithWatch // does not count
 	w      *writes
 }
 

@@ -178,34 +178,34 @@ func (r *reader) varint() int64 {
 	return v
 }
 
-// decodeShard checks that raw is shard index of the layout and gives each of its entries to
-// put, in increasing order of mixed key. On error put may have been called for some.
-func decodeShard(raw []byte, layout uint64, bits uint8, index int, put func(n int, e entry)) error {
+// decodeShard checks that raw is shard index of the layout and returns its entries, in
+// increasing order of mixed key.
+func decodeShard(raw []byte, layout uint64, bits uint8, index int) ([]entry, error) {
 	if len(raw) < len(shardMagic)+8+1+4 || !bytes.Equal(raw[:len(shardMagic)], shardMagic) {
-		return errors.New("not a ledger shard")
+		return nil, errors.New("not a ledger shard")
 	}
 	body := raw[:len(raw)-4]
 	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(raw[len(raw)-4:]) {
-		return errors.New("checksum mismatch")
+		return nil, errors.New("checksum mismatch")
 	}
 	r := reader{b: body[len(shardMagic):]}
 	if got := binary.LittleEndian.Uint64(r.b); got != layout {
-		return fmt.Errorf("shard of layout %s, the header names %s", layoutString(got), layoutString(layout))
+		return nil, fmt.Errorf("shard of layout %s, the header names %s", layoutString(got), layoutString(layout))
 	}
 	if got := r.b[8]; got != bits {
-		return fmt.Errorf("shard of %d shards, the header names %d", 1<<got, 1<<bits)
+		return nil, fmt.Errorf("shard of %d shards, the header names %d", 1<<got, 1<<bits)
 	}
 	r.b = r.b[9:]
 	if got := r.uvarint(); r.err == nil && got != uint64(index) {
-		return fmt.Errorf("shard %d stored as shard %d", index, got)
+		return nil, fmt.Errorf("shard %d stored as shard %d", index, got)
 	}
 	n := r.uvarint()
 	if r.err != nil {
-		return r.err
+		return nil, r.err
 	}
 	// Each key takes at least a byte: a count beyond that is damage, not a reason to allocate.
 	if n > uint64(len(r.b)) {
-		return errShort
+		return nil, errShort
 	}
 	es := make([]entry, n)
 	lo := shardBase(bits, index)
@@ -215,43 +215,40 @@ func decodeShard(raw []byte, layout uint64, bits uint8, index int, put func(n in
 		d := r.uvarint()
 		m := prev + d
 		if r.err != nil {
-			return r.err
+			return nil, r.err
 		}
 		if m < prev || m > hi || (i > 0 && d == 0) {
-			return errors.New("keys out of order or out of the shard")
+			return nil, errors.New("keys out of order or out of the shard")
 		}
 		es[i].m, prev = m, m
 	}
 	gone := r.uvarint()
 	if r.err == nil && gone > n {
-		return errors.New("more gone times than keys")
+		return nil, errors.New("more gone times than keys")
 	}
 	pos, g := -1, int64(0)
 	for range gone {
 		d := r.uvarint()
 		g += r.varint()
 		if r.err != nil {
-			return r.err
+			return nil, r.err
 		}
 		if d == 0 || d > n {
-			return errors.New("bad gone position")
+			return nil, errors.New("bad gone position")
 		}
 		pos += int(d)
 		if pos >= len(es) || g <= 0 || g > 1<<32-1 {
-			return errors.New("bad gone time")
+			return nil, errors.New("bad gone time")
 		}
 		es[pos].g = uint32(g)
 	}
 	if r.err != nil {
-		return r.err
+		return nil, r.err
 	}
 	if len(r.b) != 0 {
-		return errors.New("trailing bytes")
+		return nil, errors.New("trailing bytes")
 	}
-	for i, e := range es {
-		put(i, e)
-	}
-	return nil
+	return es, nil
 }
 
 // v1state is the v1 format: the whole ledger as gzip-compressed JSON under v1Key.

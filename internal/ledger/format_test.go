@@ -273,8 +273,8 @@ func TestSweepMany(t *testing.T) {
 
 func entriesOf(t *testing.T, raw []byte, layout uint64, bits uint8, index int) []entry {
 	t.Helper()
-	var out []entry
-	if err := decodeShard(raw, layout, bits, index, func(_ int, e entry) { out = append(out, e) }); err != nil {
+	out, err := decodeShard(raw, layout, bits, index)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -350,13 +350,13 @@ func TestShardRejectsDamage(t *testing.T) {
 		"another layout":   {raw, 8, 0},
 		"another shard nr": {raw, 7, 1},
 	} {
-		if err := decodeShard(c.raw, c.layout, c.bits, 0, func(int, entry) {}); err == nil {
+		if _, err := decodeShard(c.raw, c.layout, c.bits, 0); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
 	}
 	// A shard of 2 stored at index 1 is not index 0.
 	raw1 := encodeShard(nil, 7, 1, 1, nil)
-	if err := decodeShard(raw1, 7, 1, 0, func(int, entry) {}); err == nil {
+	if _, err := decodeShard(raw1, 7, 1, 0); err == nil {
 		t.Error("shard 1 decoded as shard 0")
 	}
 }

@@ -307,21 +307,35 @@ func (l *Ledger) loadShard(ctx context.Context, r client.Reader, layout uint64, 
 
 // decode adds the keys of a stored shard.
 func (l *Ledger) decode(raw []byte, layout uint64, bits uint8, index int) error {
+	es, err := decodeShard(raw, layout, bits, index)
+	if err != nil {
+		return err
+	}
+	// The entries come sorted, so by bucket: size each table once.
 	var n, gone int64
-	err := decodeShard(raw, layout, bits, index, func(_ int, e entry) {
-		b := &l.buckets[e.m>>(64-bucketBits)]
+	for len(es) > 0 {
+		bi := es[0].m >> (64 - bucketBits)
+		j := 1
+		for j < len(es) && es[j].m>>(64-bucketBits) == bi {
+			j++
+		}
+		b := &l.buckets[bi]
 		b.mu.Lock()
-		if b.t.put(e.m, e.g) {
-			n++
-			if e.g != 0 {
-				gone++
+		b.t.reserve(b.t.len() + j)
+		for _, e := range es[:j] {
+			if b.t.put(e.m, e.g) {
+				n++
+				if e.g != 0 {
+					gone++
+				}
 			}
 		}
 		b.mu.Unlock()
-	})
+		es = es[j:]
+	}
 	l.n.Add(n)
 	l.gone.Add(gone)
-	return err
+	return nil
 }
 
 // startOver empties a ledger found damaged and returns the error for Load.

@@ -304,7 +304,7 @@ func TestLoadReadError(t *testing.T) {
 		l := e.load(t)
 		l.Add(keys("r", 120_000)...)
 		e.flush(t, l)
-		c := interceptor.NewClient(e.direct.(client.WithWatch), interceptor.Funcs{
+		c := interceptor.NewClient(e.direct, interceptor.Funcs{
 			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 				if key.Name == failOn {
 					return boom
@@ -497,7 +497,10 @@ func TestFlushRecreatesADeletedConfigMap(t *testing.T) {
 	if h.Shards < 2 {
 		t.Fatal("not sharded")
 	}
-	name := shardName(testName, 2, 0)
+	name := shardName(testName, 1, 0)
+	if h.Shards != 2 {
+		t.Fatalf("%d shards, want 2", h.Shards)
+	}
 	if err := e.direct.Delete(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name}}); err != nil {
 		t.Fatal(err)
 	}
