@@ -37,11 +37,10 @@ func (l *Ledger) Flush(ctx context.Context, c client.Client, r client.Reader) er
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 
-	l.mu.Lock()
-	if !l.exists {
-		l.mu.Unlock()
+	if !l.exists.Load() {
 		return nil
 	}
+	l.mu.Lock()
 	h := header{Version: formatVersion, Scope: l.scope}
 	if l.hasCounts {
 		h.Counts = &jsonCounts{Sent: l.counts.Sent, Failed: l.counts.Failed}

@@ -12,8 +12,9 @@
 // The owner hashes each result ID once into a uint64 key (FNV-64a). The ledger scrambles it
 // with a bijective mixer (so any keys spread evenly) and keeps it in one of 128 buckets, each an
 // open-addressing hash table of two arrays (mixed key, gone time in Unix seconds, 0 while
-// present: 12 bytes a slot, 70% full on average) with its own mutex. A key costs about 17
-// bytes; Has and Add lock one bucket only.
+// present: 12 bytes a slot, 57% to 85% full) with its own mutex. At 1,000,000 keys a key costs
+// about 19 bytes of heap after Adds, 15 after Load (tables sized once); Has and Add lock one
+// bucket only.
 //
 // # Storage (format v2)
 //
@@ -124,12 +125,12 @@ type bucket struct {
 type Ledger struct {
 	buckets [numBuckets]bucket
 	n, gone atomic.Int64 // keys, and keys with a gone time
+	exists  atomic.Bool  // a stored ledger was loaded, or something was recorded
 
 	mu        sync.Mutex // guards the fields up to flushMu
 	scope     string
 	counts    Counts
 	hasCounts bool
-	exists    bool // a stored ledger was loaded, or something was recorded
 	hdrDirty  bool // scope or counts changed since the header was last written
 	legacy    map[string]struct{}
 	// layout and bits describe the stored shards; layout 0 means none usable (a new, v1,
@@ -215,7 +216,8 @@ func Load(ctx context.Context, r client.Reader, namespace, name string, owner me
 		if err != nil {
 			return l, fmt.Errorf("ledger %s is unreadable, starting a new one: %w", l.base, err)
 		}
-		l.scope, l.exists, l.hdrDirty = st.Scope, true, true
+		l.scope, l.hdrDirty = st.Scope, true
+		l.exists.Store(true)
 		if len(st.IDs) > 0 {
 			l.legacy = make(map[string]struct{}, len(st.IDs))
 			for id := range st.IDs {
@@ -281,7 +283,8 @@ func (l *Ledger) loadV2(ctx context.Context, r client.Reader, cm *corev1.ConfigM
 			return l, l.startOver(dmged)
 		}
 	}
-	l.scope, l.exists, l.layout, l.bits = h.Scope, true, layout, bits
+	l.scope, l.layout, l.bits = h.Scope, layout, bits
+	l.exists.Store(true)
 	return l, nil
 }
 
@@ -346,7 +349,8 @@ func (l *Ledger) startOver(cause error) error {
 	}
 	l.n.Store(0)
 	l.gone.Store(0)
-	l.scope, l.exists, l.layout, l.bits = "", false, 0, 0
+	l.scope, l.layout, l.bits = "", 0, 0
+	l.exists.Store(false)
 	return fmt.Errorf("ledger %s is unreadable, starting a new one: %w", l.base, cause)
 }
 
@@ -361,11 +365,7 @@ func ownedBy(cm *corev1.ConfigMap, owner metav1.OwnerReference) bool {
 
 // Exists tells whether a stored ledger was loaded, or something was recorded since: whether the
 // destination ran before.
-func (l *Ledger) Exists() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.exists
-}
+func (l *Ledger) Exists() bool { return l.exists.Load() }
 
 // Scope returns the scope the ledger's keys were recorded under.
 func (l *Ledger) Scope() string {
@@ -379,7 +379,8 @@ func (l *Ledger) SetScope(scope string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.scope != scope {
-		l.scope, l.hdrDirty, l.exists = scope, true, true
+		l.scope, l.hdrDirty = scope, true
+		l.exists.Store(true)
 	}
 }
 
@@ -443,9 +444,9 @@ func (l *Ledger) Add(keys ...uint64) {
 		b.mu.Unlock()
 	}
 	l.n.Add(added)
-	l.mu.Lock()
-	l.exists = true
-	l.mu.Unlock()
+	if !l.exists.Load() {
+		l.exists.Store(true)
+	}
 }
 
 // Len returns the number of remembered keys.

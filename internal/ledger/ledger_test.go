@@ -25,7 +25,7 @@ import (
 
 // Persistence tests, against the test API server (see env_test.go).
 
-// storedKeys loads the ledger afresh and returns its keys as a set check.
+// hasAll tells whether l has every one of ks.
 func hasAll(l *Ledger, ks ...uint64) bool {
 	for _, k := range ks {
 		if !l.Has(k) {
