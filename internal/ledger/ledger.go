@@ -3,23 +3,78 @@
 // survive restarts and leader failover: a result in the ledger is never sent again, and a result
 // that appeared while no replica ran is not in it and so is sent when one runs again.
 //
-// The ledger is kept in memory and written to a ConfigMap next to the destination (owned by it,
-// so it is deleted with it). Results that disappear from the cluster are remembered for a while
-// (Retention) before they are forgotten, so a producer that empties a report while rewriting it,
-// or a result that flaps, is not sent twice.
+// Results that disappear from the cluster are remembered for a while (Sweep's retention) before
+// they are forgotten, so a producer that empties a report while rewriting it, or a result that
+// flaps, is not sent twice.
+//
+// # Keys and memory
+//
+// The owner hashes each result ID once into a uint64 key (FNV-64a). The ledger scrambles it
+// with a bijective mixer (so any keys spread evenly) and keeps it in one of 128 buckets, each an
+// open-addressing hash table of two arrays (mixed key, gone time in Unix seconds, 0 while
+// present: 12 bytes a slot, 57% to 85% full) with its own mutex. At 1,000,000 keys a key costs
+// about 19 bytes of heap after Adds, 15 after Load (tables sized once); Has and Add lock one
+// bucket only.
+//
+// # Storage (format v2)
+//
+// The ledger is stored in ConfigMaps next to the destination, each labelled LabelOwner=<owner
+// UID> and owned by the destination (so garbage collected with it):
+//
+//   - the base ConfigMap Name(kind, name) holds the header (Data[header.json]: version, scope,
+//     counts, shard count and layout ID) and, while the ledger has a single shard,
+//     that shard (BinaryData[shard.bin]);
+//   - with 2^b shards (b from 1 to 7), shard i is the ConfigMap
+//     policy-herald-ledger-shard-<kind>-<name>-<2^b>-<i> (hashed when longer than 253
+//     characters). Shard names never collide with a base name (no destination kind is "shard")
+//     and differ between shard counts.
+//
+// Shard i holds the keys whose mixed value starts with the b bits of i, in increasing order,
+// delta and varint encoded (random hashes do not compress, gzip is not used), the gone times
+// of the keys not present, the layout ID, b and i, and a CRC-32: about 7 bytes a present key at
+// 1,000,000 keys, so 32 shards of about 220 KiB. The shard count doubles when a shard would
+// average more than 384 KiB and halves below 64 KiB (hysteresis), and at once if a shard would
+// exceed MaxBytes.
+//
+// # Writes
+//
+// Each bucket has a dirty flag. Flush rewrites only the shards with a dirty bucket, and the
+// header when the scope or counts changed (or, with one shard, the shard changed). Data is
+// copied out of one bucket at a time under its mutex; sorting, encoding and the API calls run
+// without any lock the other methods take (Flush calls are serialized among themselves); up to
+// four shards are written at once. A failed write marks its buckets dirty again.
+//
+// A new layout (a reshard, the first write, a migration, or starting over) gets a fresh random
+// layout ID: all its shards are written first, then the header that names it, then the shards of
+// the previous layout are deleted (or, without the RBAC verb delete, emptied). A crash before the
+// header is written leaves the previous header, which names the previous shards, untouched (they
+// have other names); a crash after leaves stale shards that no header names and that a header
+// of a later layout with the same shard count cannot mistake for its own (the layout ID
+// differs). Only the leader writes, so a conflict (a write by an earlier leader) is resolved by
+// reading the resourceVersion and overwriting.
+//
+// Loading reads the header then every shard. A missing, foreign or damaged shard, or a damaged
+// header, starts a new empty ledger (Exists false: the owner re-baselines, as when the
+// destination is new) and Load returns it with an error; counts of a readable header are kept.
+//
+// # Migration from v1
+//
+// A v1 ledger (BinaryData[ledger.json.gz]: gzip JSON of string IDs in the base ConfigMap) is
+// loaded with its scope, and its IDs are handed out once by TakeLegacy; the owner Adds the key of
+// each current result whose v1 ID is among them. The next Flush writes v2, which drops the v1
+// data. v1 IDs of results no longer in the cluster, and the v1 gone times, are not carried over.
 package ledger
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,46 +83,90 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// dataKey is the ConfigMap key holding the gzip-compressed JSON state.
-const dataKey = "ledger.json.gz"
-
 // LabelOwner marks ledger ConfigMaps with the UID of their destination (a name may be too long
 // for a label value; a UID always fits).
 const LabelOwner = "reporting.policyherald.io/ledger-of"
 
-// MaxBytes is the most a ledger may take in its ConfigMap (the API server allows 1 MiB).
-const MaxBytes = 900 * 1024
+// annotationBase names, on a shard ConfigMap, the base ConfigMap of its ledger (for people).
+const annotationBase = "reporting.policyherald.io/ledger"
 
-// state is what is persisted.
-type state struct {
-	Version int `json:"v"`
-	// Scope says what the recorded IDs were decided under (filters and visibility); a change
-	// lets the owner re-baseline instead of treating everything newly in scope as new.
-	Scope string `json:"scope"`
-	// IDs maps a handled result ID to the Unix time it was last seen missing from the cluster,
-	// or 0 while it is present.
-	IDs map[string]int64 `json:"ids"`
+// MaxBytes is the most one ledger ConfigMap may hold (the API server allows 1 MiB); a shard that
+// would be bigger makes the ledger double its shards.
+const MaxBytes = 700 * 1024
+
+const (
+	numBuckets   = 1 << bucketBits
+	maxShardBits = bucketBits // a shard is at least one bucket: at most 128 shards
+	namePrefix   = "policy-herald-ledger-"
+)
+
+// Resharding thresholds, on the estimated encoded size of a shard; variables for tests.
+var (
+	growAt   int64 = 384 << 10
+	shrinkAt int64 = 64 << 10
+	// maxBytes is MaxBytes, lowered by tests.
+	maxBytes = MaxBytes
+)
+
+// writers is how many shard ConfigMaps Load reads and Flush writes at once.
+const writers = 4
+
+// Counts are delivery counts persisted with the keys, so delivery counts shown in status follow
+// the ledger after a crash.
+type Counts struct{ Sent, Failed int64 }
+
+type bucket struct {
+	mu    sync.Mutex
+	t     table
+	dirty bool // changed since its shard was last copied for a write
 }
 
 // Ledger is the handled-result record of one destination. It is safe for concurrent use.
 type Ledger struct {
-	mu      sync.Mutex
-	st      state
-	exists  bool // a stored ledger was loaded (the destination has run before)
-	dirty   bool
-	key     client.ObjectKey
-	owner   metav1.OwnerReference
-	ownerID string
-	// rv is the resourceVersion of the stored ConfigMap, "" before it exists. The leader is the
+	buckets [numBuckets]bucket
+	n, gone atomic.Int64 // keys, and keys with a gone time
+	exists  atomic.Bool  // a stored ledger was loaded, or something was recorded
+
+	mu        sync.Mutex // guards the fields up to flushMu
+	scope     string
+	counts    Counts
+	hasCounts bool
+	hdrDirty  bool // scope or counts changed since the header was last written
+	legacy    map[string]struct{}
+	// layout and bits describe the stored shards; layout 0 means none usable (a new, v1,
+	// foreign or damaged ledger): the next Flush writes a new layout.
+	layout uint64
+	bits   uint8
+
+	// flushMu serializes Flush; it is held across I/O and taken by nothing else, so the other
+	// methods never wait for the API server.
+	flushMu sync.Mutex
+	// retire lists shards (by bits and index) of layouts no header names any more, to delete.
+	retire []shardRef
+
+	rvMu sync.Mutex
+	// rv is the resourceVersion of each ConfigMap known to exist, by name. The leader is the
 	// only writer, so no cached read of ConfigMaps (and no cluster-wide ConfigMap informer) is
 	// needed.
-	rv string
+	rv map[string]string
+
+	base    client.ObjectKey
+	owner   metav1.OwnerReference
+	ownerID string
+}
+
+type shardRef struct {
+	bits  uint8
+	index int
 }
 
 // Name returns the ConfigMap name of the ledger of a destination of kind ("nt" or "tc") and name.
 // A name too long for a ConfigMap is shortened and made unique again with a hash of the full one.
 func Name(kind, name string) string {
-	n := "policy-herald-ledger-" + kind + "-" + name
+	return shorten(namePrefix + kind + "-" + name)
+}
+
+func shorten(n string) string {
 	if len(n) <= 253 {
 		return n
 	}
@@ -75,38 +174,184 @@ func Name(kind, name string) string {
 	return strings.TrimRight(n[:240], "-.") + "-" + hex.EncodeToString(sum[:])[:12]
 }
 
-// Load reads the ledger of the destination owner from its ConfigMap; a missing ConfigMap gives
-// an empty ledger with Exists() false.
-func Load(ctx context.Context, r client.Reader, namespace, name string, owner metav1.OwnerReference) (*Ledger, error) {
-	l := &Ledger{
-		st:      state{Version: 1, IDs: map[string]int64{}},
-		key:     client.ObjectKey{Namespace: namespace, Name: name},
+// shardName is the ConfigMap name of shard index of 1<<bits of the ledger whose base ConfigMap
+// is base.
+func shardName(base string, bits uint8, index int) string {
+	return shorten(namePrefix + "shard-" + strings.TrimPrefix(base, namePrefix) + "-" +
+		strconv.Itoa(1<<bits) + "-" + strconv.Itoa(index))
+}
+
+func newLedger(namespace, name string, owner metav1.OwnerReference) *Ledger {
+	return &Ledger{
+		base:    client.ObjectKey{Namespace: namespace, Name: name},
 		owner:   owner,
 		ownerID: string(owner.UID),
+		rv:      map[string]string{},
 	}
+}
+
+// Load reads the ledger of the destination owner from its ConfigMaps; a missing base ConfigMap
+// (or one of an earlier object of the same name) gives an empty ledger with Exists() false. A
+// failed read gives no ledger and the error; a damaged ledger gives a new empty one and an error
+// (the owner starts over, as with a new destination).
+func Load(ctx context.Context, r client.Reader, namespace, name string, owner metav1.OwnerReference) (*Ledger, error) {
+	l := newLedger(namespace, name, owner)
 	var cm corev1.ConfigMap
-	if err := r.Get(ctx, l.key, &cm); err != nil {
+	if err := r.Get(ctx, l.base, &cm); err != nil {
 		if apierrors.IsNotFound(err) {
 			return l, nil
 		}
-		return nil, fmt.Errorf("reading ledger %s: %w", l.key, err)
+		return nil, fmt.Errorf("reading ledger %s: %w", l.base, err)
 	}
-	l.rv = cm.ResourceVersion
+	l.rv[name] = cm.ResourceVersion
 	if !ownedBy(&cm, owner) {
 		// Left behind by an earlier object of the same name, not yet garbage collected.
 		return l, nil
 	}
-	raw, ok := cm.BinaryData[dataKey]
-	if !ok {
-		return l, nil
+	if s, ok := cm.Data[headerKey]; ok {
+		return l.loadV2(ctx, r, &cm, s)
 	}
-	st, err := decode(raw)
-	if err != nil {
-		// A damaged ledger must not stop delivery; starting over re-baselines the destination.
-		return l, fmt.Errorf("ledger %s is unreadable, starting a new one: %w", l.key, err)
+	if raw, ok := cm.BinaryData[v1Key]; ok {
+		st, err := decodeV1(raw)
+		if err != nil {
+			return l, fmt.Errorf("ledger %s is unreadable, starting a new one: %w", l.base, err)
+		}
+		l.scope, l.hdrDirty = st.Scope, true
+		l.exists.Store(true)
+		if len(st.IDs) > 0 {
+			l.legacy = make(map[string]struct{}, len(st.IDs))
+			for id := range st.IDs {
+				l.legacy[id] = struct{}{}
+			}
+		}
 	}
-	l.st, l.exists, l.rv = st, true, cm.ResourceVersion
 	return l, nil
+}
+
+func (l *Ledger) loadV2(ctx context.Context, r client.Reader, cm *corev1.ConfigMap, s string) (*Ledger, error) {
+	h, layout, bits, err := decodeHeader(s)
+	if err != nil {
+		return l, l.startOver(fmt.Errorf("header: %w", err))
+	}
+	if h.Counts != nil {
+		l.counts, l.hasCounts = Counts{Sent: h.Counts.Sent, Failed: h.Counts.Failed}, true
+	}
+	if bits == 0 {
+		if err := l.decode(cm.BinaryData[shardKey], layout, 0, 0); err != nil {
+			return l, l.startOver(fmt.Errorf("shard: %w", err))
+		}
+	} else {
+		var (
+			wg             sync.WaitGroup
+			emu            sync.Mutex
+			readErr, dmged error
+		)
+		next := atomic.Int64{}
+		for range writers {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= 1<<bits {
+						return
+					}
+					emu.Lock()
+					stop := readErr != nil || dmged != nil
+					emu.Unlock()
+					if stop {
+						return
+					}
+					rerr, derr := l.loadShard(ctx, r, layout, bits, i)
+					emu.Lock()
+					if readErr == nil && rerr != nil {
+						readErr = rerr
+					}
+					if dmged == nil && derr != nil {
+						dmged = derr
+					}
+					emu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if readErr != nil {
+			return nil, readErr
+		}
+		if dmged != nil {
+			for i := range 1 << bits {
+				l.retire = append(l.retire, shardRef{bits, i})
+			}
+			return l, l.startOver(dmged)
+		}
+	}
+	l.scope, l.layout, l.bits = h.Scope, layout, bits
+	l.exists.Store(true)
+	return l, nil
+}
+
+// loadShard reads and decodes one shard; it returns a read error or a damage.
+func (l *Ledger) loadShard(ctx context.Context, r client.Reader, layout uint64, bits uint8, i int) (readErr, damaged error) {
+	name := shardName(l.base.Name, bits, i)
+	var cm corev1.ConfigMap
+	if err := r.Get(ctx, client.ObjectKey{Namespace: l.base.Namespace, Name: name}, &cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("shard %s is missing", name)
+		}
+		return fmt.Errorf("reading ledger shard %s/%s: %w", l.base.Namespace, name, err), nil
+	}
+	l.setRV(name, cm.ResourceVersion)
+	if !ownedBy(&cm, l.owner) {
+		return nil, fmt.Errorf("shard %s belongs to another object", name)
+	}
+	if err := l.decode(cm.BinaryData[shardKey], layout, bits, i); err != nil {
+		return nil, fmt.Errorf("shard %s: %w", name, err)
+	}
+	return nil, nil
+}
+
+// decode adds the keys of a stored shard.
+func (l *Ledger) decode(raw []byte, layout uint64, bits uint8, index int) error {
+	es, err := decodeShard(raw, layout, bits, index)
+	if err != nil {
+		return err
+	}
+	// The entries come sorted, so by bucket: size each table once.
+	var n, gone int64
+	for len(es) > 0 {
+		bi := es[0].m >> (64 - bucketBits)
+		j := 1
+		for j < len(es) && es[j].m>>(64-bucketBits) == bi {
+			j++
+		}
+		b := &l.buckets[bi]
+		b.mu.Lock()
+		b.t.reserve(b.t.len() + j)
+		for _, e := range es[:j] {
+			if b.t.put(e.m, e.g) {
+				n++
+				if e.g != 0 {
+					gone++
+				}
+			}
+		}
+		b.mu.Unlock()
+		es = es[j:]
+	}
+	l.n.Add(n)
+	l.gone.Add(gone)
+	return nil
+}
+
+// startOver empties a ledger found damaged and returns the error for Load.
+func (l *Ledger) startOver(cause error) error {
+	for i := range l.buckets {
+		l.buckets[i].t = table{}
+		l.buckets[i].dirty = false
+	}
+	l.n.Store(0)
+	l.gone.Store(0)
+	l.scope, l.layout, l.bits = "", 0, 0
+	l.exists.Store(false)
+	return fmt.Errorf("ledger %s is unreadable, starting a new one: %w", l.base, cause)
 }
 
 func ownedBy(cm *corev1.ConfigMap, owner metav1.OwnerReference) bool {
@@ -118,173 +363,155 @@ func ownedBy(cm *corev1.ConfigMap, owner metav1.OwnerReference) bool {
 	return false
 }
 
-// Exists tells whether a stored ledger was loaded, that is whether the destination ran before.
-func (l *Ledger) Exists() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.exists
-}
+// Exists tells whether a stored ledger was loaded, or something was recorded since: whether the
+// destination ran before.
+func (l *Ledger) Exists() bool { return l.exists.Load() }
 
-// Scope returns the scope the ledger's IDs were recorded under.
+// Scope returns the scope the ledger's keys were recorded under.
 func (l *Ledger) Scope() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.st.Scope
+	return l.scope
 }
 
 // SetScope records a new scope.
 func (l *Ledger) SetScope(scope string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.st.Scope != scope {
-		l.st.Scope, l.dirty, l.exists = scope, true, true
+	if l.scope != scope {
+		l.scope, l.hdrDirty = scope, true
+		l.exists.Store(true)
 	}
 }
 
-// Has tells whether the result ID was handled.
-func (l *Ledger) Has(id string) bool {
+// Counts returns the delivery counts, and false when the ledger holds none: neither the stored
+// ledger (v1, new, or written before counts were recorded) nor AddCounts since.
+func (l *Ledger) Counts() (Counts, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, ok := l.st.IDs[id]
+	return l.counts, l.hasCounts
+}
+
+// AddCounts adds to the delivery counts. They are written with the next Flush that writes the
+// ledger (a ledger that does not exist yet is not written for counts alone).
+func (l *Ledger) AddCounts(sent, failed int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.counts.Sent += sent
+	l.counts.Failed += failed
+	if sent != 0 || failed != 0 || !l.hasCounts {
+		l.hdrDirty = true
+	}
+	l.hasCounts = true
+}
+
+// TakeLegacy returns the v1 string IDs of a ledger loaded in v1 format that were not migrated
+// yet (nil when none) and forgets them. The owner recomputes the v1 ID of every current result
+// and Adds the key of each one found in the set. The next Flush writes v2 and removes the v1
+// data, so call it before that Flush.
+func (l *Ledger) TakeLegacy() map[string]struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := l.legacy
+	l.legacy = nil
+	return ids
+}
+
+func (l *Ledger) bucket(m uint64) *bucket { return &l.buckets[m>>(64-bucketBits)] }
+
+// Has tells whether the result key was handled.
+func (l *Ledger) Has(key uint64) bool {
+	m := mix(key)
+	b := l.bucket(m)
+	b.mu.Lock()
+	ok := b.t.has(m)
+	b.mu.Unlock()
 	return ok
 }
 
-// Add records result IDs as handled.
-func (l *Ledger) Add(ids ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, id := range ids {
-		if _, ok := l.st.IDs[id]; !ok {
-			l.st.IDs[id] = 0
-			l.dirty = true
+// Add records result keys as handled (present in the cluster).
+func (l *Ledger) Add(keys ...uint64) {
+	var added int64
+	for _, k := range keys {
+		m := mix(k)
+		b := l.bucket(m)
+		b.mu.Lock()
+		if !b.t.has(m) {
+			b.t.put(m, 0)
+			b.dirty = true
+			added++
 		}
+		b.mu.Unlock()
 	}
-	l.exists = true
+	l.n.Add(added)
+	if !l.exists.Load() {
+		l.exists.Store(true)
+	}
 }
 
-// Len returns the number of remembered IDs.
-func (l *Ledger) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.st.IDs)
-}
+// Len returns the number of remembered keys.
+func (l *Ledger) Len() int { return int(l.n.Load()) }
 
-// Sweep updates presence from the set of IDs currently in the cluster: present IDs are marked
-// present, missing ones get the time they went missing, and IDs missing for longer than
-// retention are forgotten.
-func (l *Ledger) Sweep(present func(id string) bool, now time.Time, retention time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// Sweep updates presence from the set of keys currently in the cluster: present keys are marked
+// present, missing ones get the time they went missing, and keys missing for longer than
+// retention are forgotten. present is called with a bucket's mutex held: it must not call the
+// ledger. Sweep holds one bucket at a time, so Has and Add wait for at most one bucket.
+func (l *Ledger) Sweep(present func(key uint64) bool, now time.Time, retention time.Duration) {
 	cutoff := now.Add(-retention).Unix()
-	for id, gone := range l.st.IDs {
-		switch {
-		case present(id):
-			if gone != 0 {
-				l.st.IDs[id], l.dirty = 0, true
+	t := uint32(max(1, min(now.Unix(), 1<<32-1)))
+	for i := range l.buckets {
+		b := &l.buckets[i]
+		var removed, goneDelta int64
+		b.mu.Lock()
+		b.t.each(func(m uint64, g uint32) (uint32, bool) {
+			switch {
+			case present(unmix(m)):
+				if g != 0 {
+					b.dirty = true
+					goneDelta--
+				}
+				return 0, false
+			case g == 0:
+				b.dirty = true
+				goneDelta++
+				return t, false
+			case int64(g) < cutoff:
+				b.dirty = true
+				removed++
+				goneDelta--
+				return g, true
 			}
-		case gone == 0:
-			l.st.IDs[id], l.dirty = now.Unix(), true
-		case gone < cutoff:
-			delete(l.st.IDs, id)
-			l.dirty = true
+			return g, false
+		})
+		b.mu.Unlock()
+		l.n.Add(-removed)
+		l.gone.Add(goneDelta)
+	}
+}
+
+func (l *Ledger) setRV(name, rv string) {
+	l.rvMu.Lock()
+	l.rv[name] = rv
+	l.rvMu.Unlock()
+}
+
+func (l *Ledger) getRV(name string) string {
+	l.rvMu.Lock()
+	defer l.rvMu.Unlock()
+	return l.rv[name]
+}
+
+func (l *Ledger) dropRV(name string) {
+	l.rvMu.Lock()
+	delete(l.rv, name)
+	l.rvMu.Unlock()
+}
+
+// newLayoutID returns a random non-zero layout ID.
+var newLayoutID = func() uint64 {
+	for {
+		if id := rand.Uint64(); id != 0 {
+			return id
 		}
 	}
-}
-
-// Flush writes the ledger to its ConfigMap if it changed since the last write. r reads the
-// ConfigMap back after a conflict.
-func (l *Ledger) Flush(ctx context.Context, c client.Client, r client.Reader) error {
-	l.mu.Lock()
-	if !l.dirty {
-		l.mu.Unlock()
-		return nil
-	}
-	raw, err := encode(&l.st)
-	l.dirty = false
-	l.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if len(raw) > MaxBytes {
-		l.markDirty()
-		return fmt.Errorf("ledger %s needs %d bytes, more than the %d a ConfigMap can hold: narrow the destination's filter", l.key, len(raw), MaxBytes)
-	}
-	if err := l.write(ctx, c, r, raw); err != nil {
-		l.markDirty()
-		return err
-	}
-	return nil
-}
-
-func (l *Ledger) markDirty() {
-	l.mu.Lock()
-	l.dirty = true
-	l.mu.Unlock()
-}
-
-func (l *Ledger) write(ctx context.Context, c client.Client, r client.Reader, raw []byte) error {
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
-		Namespace:       l.key.Namespace,
-		Name:            l.key.Name,
-		Labels:          map[string]string{LabelOwner: l.ownerID},
-		OwnerReferences: []metav1.OwnerReference{l.owner},
-		ResourceVersion: l.rv,
-	}, BinaryData: map[string][]byte{dataKey: raw}}
-	var err error
-	if l.rv != "" {
-		err = c.Update(ctx, cm)
-		if apierrors.IsNotFound(err) {
-			// Deleted since we loaded it (by hand, or garbage collected with an earlier object of
-			// the same name): write it anew.
-			cm.ResourceVersion, l.rv = "", ""
-		}
-	}
-	if l.rv == "" {
-		err = c.Create(ctx, cm)
-	}
-	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
-		// Written by an earlier leader since we loaded: ours is newer, as only the leader writes.
-		var current corev1.ConfigMap
-		if gerr := r.Get(ctx, l.key, &current); gerr != nil {
-			return gerr
-		}
-		cm.ResourceVersion = current.ResourceVersion
-		err = c.Update(ctx, cm)
-	}
-	if err != nil {
-		return fmt.Errorf("writing ledger %s: %w", l.key, err)
-	}
-	l.rv = cm.ResourceVersion
-	return nil
-}
-
-func encode(st *state) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(st); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-func decode(raw []byte) (state, error) {
-	var st state
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return st, err
-	}
-	b, err := io.ReadAll(io.LimitReader(zr, 64<<20))
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, err
-	}
-	if st.IDs == nil {
-		st.IDs = map[string]int64{}
-	}
-	return st, nil
 }

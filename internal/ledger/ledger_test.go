@@ -1,13 +1,10 @@
 package ledger
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,297 +12,92 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
-	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
-const testNS = "team-a"
+// Persistence tests, against the test API server (see env_test.go).
 
-func ownerOf(name string, uid types.UID) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion: "reporting.policyherald.io/v1alpha1", Kind: "NotificationTarget", Name: name, UID: uid,
-		BlockOwnerDeletion: ptr.To(false),
-	}
-}
-
-// writes counts the ConfigMap writes that reach the fake API server.
-type writes struct{ create, update atomic.Int32 }
-
-func (w *writes) total() int32 { return w.create.Load() + w.update.Load() }
-
-// newFake returns a controller-runtime fake client (an in-memory API server) holding objs, and
-// the counts of the writes made through it.
-func newFake(t testing.TB, objs ...client.Object) (client.WithWatch, *writes) {
-	t.Helper()
-	w := &writes{}
-	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objs...).
-		WithInterceptorFuncs(interceptor.Funcs{
-			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-				w.create.Add(1)
-				return c.Create(ctx, obj, opts...)
-			},
-			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-				w.update.Add(1)
-				return c.Update(ctx, obj, opts...)
-			},
-		}).Build()
-	return c, w
-}
-
-// load loads the ledger of the NotificationTarget nt1 (UID uid-1) and fails on any error.
-func load(t testing.TB, r client.Reader) *Ledger {
-	t.Helper()
-	l, err := Load(context.Background(), r, testNS, Name("nt", "nt1"), ownerOf("nt1", "uid-1"))
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	return l
-}
-
-// stored reads the ledger ConfigMap of nt1 and decodes its state.
-func stored(t *testing.T, c client.Reader) (*corev1.ConfigMap, state) {
-	t.Helper()
-	var cm corev1.ConfigMap
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: testNS, Name: Name("nt", "nt1")}, &cm); err != nil {
-		t.Fatalf("reading the ledger ConfigMap: %v", err)
-	}
-	st, err := decode(cm.BinaryData[dataKey])
-	if err != nil {
-		t.Fatalf("decoding the stored ledger: %v", err)
-	}
-	return &cm, st
-}
-
-// ledgerCM is a ledger ConfigMap of nt1 owned by uid holding raw.
-func ledgerCM(uid types.UID, raw []byte) *corev1.ConfigMap {
-	return &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: testNS, Name: Name("nt", "nt1"),
-			Labels:          map[string]string{LabelOwner: "NotificationTarget.nt1"},
-			OwnerReferences: []metav1.OwnerReference{ownerOf("nt1", uid)},
-		},
-		BinaryData: map[string][]byte{dataKey: raw},
-	}
-}
-
-func mustEncode(t testing.TB, st state) []byte {
-	t.Helper()
-	raw, err := encode(&st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
-func TestName(t *testing.T) {
-	if got := Name("nt", "alerts"); got != "policy-herald-ledger-nt-alerts" {
-		t.Errorf("Name = %q", got)
-	}
-	if got := Name("tc", strings.Repeat("a", 300)); len(got) != 253 {
-		t.Errorf("len(Name) = %d, want 253", len(got))
-	}
-}
-
-func TestAddHasLen(t *testing.T) {
-	c, _ := newFake(t)
-	l := load(t, c)
-	if l.Exists() || l.Len() != 0 || l.Has("a") {
-		t.Fatalf("a new ledger: exists=%v len=%d", l.Exists(), l.Len())
-	}
-	l.Add("a", "b")
-	l.Add("b", "c") // b again: counted once
-	l.Add()
-	if l.Len() != 3 {
-		t.Errorf("Len = %d, want 3", l.Len())
-	}
-	for _, id := range []string{"a", "b", "c"} {
-		if !l.Has(id) {
-			t.Errorf("Has(%q) = false", id)
-		}
-	}
-	if l.Has("d") || l.Has("") {
-		t.Error("Has of an ID never added = true")
-	}
-	if !l.Exists() {
-		t.Error("a ledger with IDs must count as existing")
-	}
-}
-
-func TestAddOnlyDirtiesOnNewIDs(t *testing.T) {
-	c, w := newFake(t)
-	l := load(t, c)
-	l.Add("a")
-	if err := l.Flush(context.Background(), c, c); err != nil {
-		t.Fatal(err)
-	}
-	l.Add("a")
-	if err := l.Flush(context.Background(), c, c); err != nil {
-		t.Fatal(err)
-	}
-	if w.total() != 1 {
-		t.Errorf("writes = %d, want 1: adding a known ID is no change", w.total())
-	}
-}
-
-func TestSweep(t *testing.T) {
-	const retention = time.Hour
-	t0 := time.Unix(1_700_000_000, 0)
-	c, _ := newFake(t)
-	l := load(t, c)
-	l.Add("stays", "leaves", "returns")
-	present := func(ids ...string) func(string) bool {
-		return func(id string) bool {
-			for _, p := range ids {
-				if p == id {
-					return true
-				}
-			}
+// hasAll tells whether l has every one of ks.
+func hasAll(l *Ledger, ks ...uint64) bool {
+	for _, k := range ks {
+		if !l.Has(k) {
 			return false
 		}
 	}
-	gone := func(id string) int64 {
-		t.Helper()
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		v, ok := l.st.IDs[id]
-		if !ok {
-			t.Fatalf("%s was forgotten", id)
-		}
-		return v
-	}
+	return true
+}
 
-	// Present IDs stay at 0; missing ones get the sweep time.
-	l.Sweep(present("stays"), t0, retention)
-	if gone("stays") != 0 || gone("leaves") != t0.Unix() || gone("returns") != t0.Unix() {
-		t.Fatalf("after the first sweep: %v", l.st.IDs)
+// v1CM is a v1 ledger ConfigMap of nt1 owned by uid holding raw.
+func (e *testEnv) v1CM(uid types.UID, raw []byte) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: e.ns, Name: testName,
+			Labels:          map[string]string{LabelOwner: string(uid)},
+			OwnerReferences: []metav1.OwnerReference{ownerOf("nt1", uid)},
+		},
+		BinaryData: map[string][]byte{v1Key: raw},
 	}
+}
 
-	// Still missing later: the time it went missing is kept, not moved. One that comes back is
-	// present again.
-	t1 := t0.Add(10 * time.Minute)
-	l.Sweep(present("stays", "returns"), t1, retention)
-	if gone("leaves") != t0.Unix() {
-		t.Errorf("leaves = %d, want the first time it was seen missing (%d)", gone("leaves"), t0.Unix())
+func (e *testEnv) create(t testing.TB, cm *corev1.ConfigMap) {
+	t.Helper()
+	if err := e.direct.Create(context.Background(), cm); err != nil {
+		t.Fatal(err)
 	}
-	if gone("returns") != 0 {
-		t.Errorf("returns = %d, want 0: it is present again", gone("returns"))
-	}
+}
 
-	// Missing for exactly the retention: still remembered.
-	l.Sweep(present("stays", "returns"), t0.Add(retention), retention)
-	if !l.Has("leaves") {
-		t.Fatal("an ID missing for exactly the retention was forgotten")
-	}
-
-	// Missing for longer than the retention: forgotten; the others stay.
-	l.Sweep(present("stays", "returns"), t0.Add(retention+time.Second), retention)
-	if l.Has("leaves") {
-		t.Error("an ID missing for longer than the retention is still remembered")
-	}
-	if !l.Has("stays") || !l.Has("returns") || l.Len() != 2 {
-		t.Errorf("after forgetting: %v", l.st.IDs)
-	}
-
-	// The one that came back and leaves again starts a new retention from then.
-	t2 := t0.Add(2 * retention)
-	l.Sweep(present("stays"), t2, retention)
-	if gone("returns") != t2.Unix() {
-		t.Errorf("returns = %d, want %d", gone("returns"), t2.Unix())
-	}
-	l.Sweep(present("stays"), t2.Add(retention-time.Second), retention)
-	if !l.Has("returns") {
-		t.Error("the retention must restart when an ID leaves again")
+func TestAddOnlyDirtiesOnNewKeys(t *testing.T) {
+	e := newEnv(t)
+	l := e.load(t)
+	l.Add(1)
+	e.flush(t, l)
+	l.Add(1)
+	e.flush(t, l)
+	if e.w.total() != 1 {
+		t.Errorf("writes = %d, want 1: adding a known key is no change", e.w.total())
 	}
 }
 
 func TestSweepWithoutChangeDoesNotWrite(t *testing.T) {
-	c, w := newFake(t)
-	l := load(t, c)
-	l.Add("a", "b")
-	ctx := context.Background()
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
+	e := newEnv(t)
+	l := e.load(t)
+	l.Add(1, 2)
+	e.flush(t, l)
+	l.Sweep(func(uint64) bool { return true }, time.Now(), time.Hour)
+	e.flush(t, l)
+	if e.w.total() != 1 {
+		t.Fatalf("writes = %d, want 1: a sweep that finds everything present changes nothing", e.w.total())
 	}
-	all := func(string) bool { return true }
-	l.Sweep(all, time.Now(), time.Hour)
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
+	l.Sweep(func(k uint64) bool { return k == 1 }, time.Now(), time.Hour)
+	e.flush(t, l)
+	if e.w.total() != 2 {
+		t.Fatalf("writes = %d, want 2: a key went missing", e.w.total())
 	}
-	if w.total() != 1 {
-		t.Fatalf("writes = %d, want 1: a sweep that finds everything present changes nothing", w.total())
-	}
-	l.Sweep(func(id string) bool { return id == "a" }, time.Now(), time.Hour)
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
-	}
-	if w.total() != 2 {
-		t.Fatalf("writes = %d, want 2: an ID went missing", w.total())
-	}
-}
-
-func TestEncodeDecodeRoundTrip(t *testing.T) {
-	in := state{Version: 1, Scope: "sha256:abc", IDs: map[string]int64{
-		"0123456789abcdef": 0, "fedcba9876543210": 1_700_000_000, "producer-id/1": 0, `quote"and\slash`: 42,
-	}}
-	raw := mustEncode(t, in)
-	if _, err := gzip.NewReader(bytes.NewReader(raw)); err != nil {
-		t.Fatalf("the encoding is not gzip: %v", err)
-	}
-	out, err := decode(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.Version != in.Version || out.Scope != in.Scope || !maps.Equal(out.IDs, in.IDs) {
-		t.Errorf("round trip: got %+v, want %+v", out, in)
-	}
-
-	// No IDs at all decodes to an empty, usable map.
-	out, err = decode(mustEncode(t, state{Version: 1}))
-	if err != nil || out.IDs == nil {
-		t.Errorf("decode of a state without IDs: %+v, %v", out, err)
-	}
-}
-
-func TestDecodeRejectsGarbage(t *testing.T) {
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write([]byte(`{"v":1,"ids":[`))
-	_ = zw.Close()
-	for name, raw := range map[string][]byte{
-		"not gzip":      []byte("definitely not gzip"),
-		"empty":         nil,
-		"truncated":     mustEncode(t, state{Version: 1, IDs: map[string]int64{"a": 0}})[:12],
-		"gzip, no JSON": gz.Bytes(),
-	} {
-		if _, err := decode(raw); err == nil {
-			t.Errorf("%s: decode succeeded", name)
-		}
+	// The gone time is stored.
+	l2 := e.load(t)
+	if goneOf(t, l2, 2) == 0 || goneOf(t, l2, 1) != 0 {
+		t.Error("gone times not stored")
 	}
 }
 
 func TestFlushCreatesThenUpdates(t *testing.T) {
-	ctx := context.Background()
-	c, w := newFake(t)
-	l := load(t, c)
+	e := newEnv(t)
+	l := e.load(t)
 	l.SetScope("scope-1")
-	l.Add("a", "b")
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatalf("first Flush: %v", err)
+	l.Add(1, 2)
+	e.flush(t, l)
+	if e.w.create.Load() != 1 || e.w.update.Load() != 0 {
+		t.Fatalf("first Flush: %d creates, %d updates; want one create", e.w.create.Load(), e.w.update.Load())
 	}
-	if w.create.Load() != 1 || w.update.Load() != 0 {
-		t.Fatalf("first Flush: %d creates, %d updates; want one create", w.create.Load(), w.update.Load())
-	}
-	cm, st := stored(t, c)
+	cm, h := e.base(t)
 	if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != "uid-1" || cm.OwnerReferences[0].Kind != "NotificationTarget" ||
 		cm.OwnerReferences[0].Name != "nt1" {
 		t.Errorf("owner references = %+v", cm.OwnerReferences)
@@ -313,462 +105,936 @@ func TestFlushCreatesThenUpdates(t *testing.T) {
 	if got := cm.Labels[LabelOwner]; got != "uid-1" {
 		t.Errorf("label %s = %q", LabelOwner, got)
 	}
-	if len(cm.Data) != 0 || len(cm.BinaryData) != 1 {
+	if len(cm.Data) != 1 || len(cm.BinaryData) != 1 || cm.BinaryData[shardKey] == nil {
 		t.Errorf("ConfigMap keys: data %v, binaryData %d keys", cm.Data, len(cm.BinaryData))
 	}
-	if st.Scope != "scope-1" || !maps.Equal(st.IDs, map[string]int64{"a": 0, "b": 0}) {
-		t.Errorf("stored state = %+v", st)
+	if h.Scope != "scope-1" || h.Shards != 1 || h.Counts != nil {
+		t.Errorf("stored header = %+v", h)
 	}
 	rv1 := cm.ResourceVersion
 
 	// Nothing changed: no write.
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
-	}
-	if w.total() != 1 {
-		t.Fatalf("an unchanged ledger was written (%d writes)", w.total())
+	e.flush(t, l)
+	if e.w.total() != 1 {
+		t.Fatalf("an unchanged ledger was written (%d writes)", e.w.total())
 	}
 
 	// A change: an update of the same ConfigMap.
-	l.Add("c")
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatalf("second Flush: %v", err)
+	l.Add(3)
+	e.flush(t, l)
+	if e.w.create.Load() != 1 || e.w.update.Load() != 1 {
+		t.Fatalf("second Flush: %d creates, %d updates; want one of each in all", e.w.create.Load(), e.w.update.Load())
 	}
-	if w.create.Load() != 1 || w.update.Load() != 1 {
-		t.Fatalf("second Flush: %d creates, %d updates; want one of each in all", w.create.Load(), w.update.Load())
-	}
-	cm, st = stored(t, c)
-	if cm.ResourceVersion == rv1 {
+	if cm, _ = e.base(t); cm.ResourceVersion == rv1 {
 		t.Error("the ConfigMap was not updated")
-	}
-	if !maps.Equal(st.IDs, map[string]int64{"a": 0, "b": 0, "c": 0}) {
-		t.Errorf("stored IDs = %v", st.IDs)
 	}
 
 	// And a third write goes through with the resourceVersion of the second.
-	l.Add("d")
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatalf("third Flush: %v", err)
-	}
-	if _, st = stored(t, c); len(st.IDs) != 4 {
-		t.Errorf("stored IDs = %v", st.IDs)
-	}
+	l.Add(4)
+	e.flush(t, l)
 
 	// What was written loads back.
-	l2 := load(t, c)
-	if !l2.Exists() || l2.Scope() != "scope-1" || l2.Len() != 4 || !l2.Has("d") {
+	l2 := e.load(t)
+	if !l2.Exists() || l2.Scope() != "scope-1" || l2.Len() != 4 || !hasAll(l2, 1, 2, 3, 4) {
 		t.Errorf("reloaded: exists=%v scope=%q len=%d", l2.Exists(), l2.Scope(), l2.Len())
+	}
+	if _, ok := l2.Counts(); ok {
+		t.Error("counts where none were recorded")
+	}
+	if len(e.configMaps(t, "uid-1")) != 1 {
+		t.Error("a small ledger takes more than one ConfigMap")
 	}
 }
 
 func TestFlushOfNewUntouchedLedgerDoesNotWrite(t *testing.T) {
-	c, w := newFake(t)
-	l := load(t, c)
-	if err := l.Flush(context.Background(), c, c); err != nil {
-		t.Fatal(err)
-	}
-	if w.total() != 0 {
+	e := newEnv(t)
+	l := e.load(t)
+	e.flush(t, l)
+	l.AddCounts(0, 0)
+	e.flush(t, l)
+	if e.w.total() != 0 {
 		t.Errorf("an empty, unchanged ledger was written")
 	}
 }
 
 func TestSetScope(t *testing.T) {
-	c, w := newFake(t)
-	l := load(t, c)
+	e := newEnv(t)
+	l := e.load(t)
 	l.SetScope("s1")
 	if !l.Exists() || l.Scope() != "s1" {
 		t.Fatalf("after SetScope: exists=%v scope=%q", l.Exists(), l.Scope())
 	}
-	ctx := context.Background()
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
-	}
+	e.flush(t, l)
 	l.SetScope("s1")
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
+	e.flush(t, l)
+	if e.w.total() != 1 {
+		t.Errorf("writes = %d, want 1: the same scope again is no change", e.w.total())
 	}
-	if w.total() != 1 {
-		t.Errorf("writes = %d, want 1: the same scope again is no change", w.total())
+	if l2 := e.load(t); !l2.Exists() || l2.Scope() != "s1" || l2.Len() != 0 {
+		t.Errorf("reloaded: exists=%v scope=%q", l2.Exists(), l2.Scope())
 	}
 }
 
 func TestLoadMissingConfigMap(t *testing.T) {
-	c, _ := newFake(t)
-	l, err := Load(context.Background(), c, testNS, "nope", ownerOf("nt1", "uid-1"))
-	if err != nil || l == nil || l.Exists() || l.Len() != 0 {
+	e := newEnv(t)
+	l, err := Load(context.Background(), e.c, e.ns, "nope", testOwner)
+	if err != nil || l == nil || l.Exists() || l.Len() != 0 || l.TakeLegacy() != nil {
 		t.Fatalf("Load of a missing ConfigMap: %v, %v", l, err)
 	}
 }
 
 func TestLoadOfAnotherOwnersConfigMap(t *testing.T) {
-	ctx := context.Background()
-	old := state{Version: 1, Scope: "old", IDs: map[string]int64{"x": 0, "y": 0}}
-	c, w := newFake(t, ledgerCM("uid-0", mustEncode(t, old)))
-	l := load(t, c)
-	if l.Exists() || l.Len() != 0 || l.Has("x") || l.Scope() != "" {
+	e := newEnv(t)
+	e.create(t, e.v1CM("uid-0", encodeV1(t, v1state{Version: 1, Scope: "old", IDs: map[string]int64{"x": 0, "y": 0}})))
+	l := e.load(t)
+	if l.Exists() || l.Len() != 0 || l.Scope() != "" || l.TakeLegacy() != nil {
 		t.Fatalf("a ConfigMap of an earlier object of the same name was used: exists=%v len=%d scope=%q",
 			l.Exists(), l.Len(), l.Scope())
 	}
 
-	// The first Flush takes it over: an update (it exists) with our owner and our IDs only.
-	l.Add("a")
-	if err := l.Flush(ctx, c, c); err != nil {
+	// The first Flush takes it over: an update (it exists) with our owner and our keys only.
+	l.Add(1)
+	e.flush(t, l)
+	if e.w.create.Load() != 0 || e.w.update.Load() != 1 {
+		t.Errorf("%d creates, %d updates; want one update", e.w.create.Load(), e.w.update.Load())
+	}
+	cm, _ := e.base(t)
+	if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != "uid-1" || cm.Labels[LabelOwner] != "uid-1" {
+		t.Errorf("owner references = %+v, labels %v", cm.OwnerReferences, cm.Labels)
+	}
+	if _, ok := cm.BinaryData[v1Key]; ok {
+		t.Error("the v1 data of the earlier owner is still there")
+	}
+	if l2 := e.load(t); l2.Len() != 1 || !l2.Has(1) {
+		t.Errorf("reloaded len %d", l2.Len())
+	}
+}
+
+// A shard of an earlier object of the same name: the new owner's ledger does not use it and
+// overwrites it.
+func TestLoadOfAnotherOwnersShards(t *testing.T) {
+	e := newEnv(t)
+	l, err := Load(context.Background(), e.c, e.ns, testName, ownerOf("nt1", "uid-0"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if w.create.Load() != 0 || w.update.Load() != 1 {
-		t.Errorf("%d creates, %d updates; want one update", w.create.Load(), w.update.Load())
+	l.Add(keys("old", 100_000)...)
+	e.flush(t, l)
+	if len(e.configMaps(t, "uid-0")) < 3 {
+		t.Fatal("not sharded")
 	}
-	cm, st := stored(t, c)
-	if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != "uid-1" {
-		t.Errorf("owner references = %+v", cm.OwnerReferences)
+	// The new object's ledger: the base of uid-0 is not ours, so nothing is read.
+	l = e.load(t)
+	if l.Exists() || l.Len() != 0 {
+		t.Fatal("the earlier owner's ledger was loaded")
 	}
-	if !maps.Equal(st.IDs, map[string]int64{"a": 0}) {
-		t.Errorf("stored IDs = %v", st.IDs)
+	l.Add(keys("new", 100_000)...)
+	e.flush(t, l)
+	if got := e.configMaps(t, "uid-0"); len(got) != 0 {
+		t.Errorf("%d ConfigMaps of the earlier owner left", len(got))
+	}
+	l = e.load(t)
+	if l.Len() != 100_000 || l.Has(key("old1")) || !l.Has(key("new1")) {
+		t.Errorf("reloaded len %d", l.Len())
 	}
 }
 
 func TestLoadOfGarbage(t *testing.T) {
-	ctx := context.Background()
-	c, _ := newFake(t, ledgerCM("uid-1", []byte("not a ledger")))
-	l, err := Load(ctx, c, testNS, Name("nt", "nt1"), ownerOf("nt1", "uid-1"))
-	if err == nil {
-		t.Fatal("Load of a damaged ledger gave no error")
-	}
-	if !strings.Contains(err.Error(), "unreadable") {
-		t.Errorf("error = %v", err)
-	}
-	if l == nil {
-		t.Fatal("Load of a damaged ledger gave no ledger: delivery would stop")
-	}
-	if l.Exists() || l.Len() != 0 {
-		t.Errorf("damaged ledger: exists=%v len=%d, want a new empty one", l.Exists(), l.Len())
-	}
-
-	// The new ledger replaces the damaged one.
-	l.Add("a")
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, st := stored(t, c); !maps.Equal(st.IDs, map[string]int64{"a": 0}) {
-		t.Errorf("stored IDs = %v", st.IDs)
+	for name, cm := range map[string]func(e *testEnv) *corev1.ConfigMap{
+		"v1 garbage": func(e *testEnv) *corev1.ConfigMap { return e.v1CM("uid-1", []byte("not a ledger")) },
+		"bad header": func(e *testEnv) *corev1.ConfigMap {
+			cm := e.v1CM("uid-1", nil)
+			cm.BinaryData, cm.Data = nil, map[string]string{headerKey: "{nope"}
+			return cm
+		},
+		"header without its shard": func(e *testEnv) *corev1.ConfigMap {
+			cm := e.v1CM("uid-1", nil)
+			cm.BinaryData = nil
+			cm.Data = map[string]string{headerKey: encodeHeader(&header{Version: 2, Layout: layoutString(5), Shards: 1})}
+			return cm
+		},
+		"newer version": func(e *testEnv) *corev1.ConfigMap {
+			cm := e.v1CM("uid-1", nil)
+			cm.BinaryData = nil
+			cm.Data = map[string]string{headerKey: `{"version":3,"layout":"1","shards":1}`}
+			return cm
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.create(t, cm(e))
+			l, err := Load(context.Background(), e.c, e.ns, testName, testOwner)
+			if err == nil || !strings.Contains(err.Error(), "unreadable") {
+				t.Fatalf("error = %v", err)
+			}
+			if l == nil {
+				t.Fatal("Load of a damaged ledger gave no ledger: delivery would stop")
+			}
+			if l.Exists() || l.Len() != 0 {
+				t.Errorf("damaged ledger: exists=%v len=%d, want a new empty one", l.Exists(), l.Len())
+			}
+			// The new ledger replaces the damaged one.
+			l.Add(1)
+			e.flush(t, l)
+			if l2 := e.load(t); l2.Len() != 1 || !l2.Has(1) {
+				t.Errorf("reloaded len %d", l2.Len())
+			}
+		})
 	}
 }
 
 func TestLoadWithoutData(t *testing.T) {
-	cm := ledgerCM("uid-1", nil)
+	e := newEnv(t)
+	cm := e.v1CM("uid-1", nil)
 	cm.BinaryData = nil
-	c, _ := newFake(t, cm)
-	l := load(t, c)
+	e.create(t, cm)
+	l := e.load(t)
 	if l.Exists() || l.Len() != 0 {
 		t.Errorf("exists=%v len=%d", l.Exists(), l.Len())
 	}
-	l.Add("a")
-	if err := l.Flush(context.Background(), c, c); err != nil {
-		t.Fatal(err)
-	}
+	l.Add(1)
+	e.flush(t, l)
 }
 
 func TestLoadReadError(t *testing.T) {
 	boom := errors.New("boom")
-	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
-			return boom
-		},
-	}).Build()
-	l, err := Load(context.Background(), c, testNS, "x", ownerOf("nt1", "uid-1"))
-	if !errors.Is(err, boom) || l != nil {
-		t.Errorf("Load = %v, %v; want nil and the read error", l, err)
-	}
-}
-
-// reportIDs returns n distinct result IDs made by internal/report (an FNV-64a hash in hex, as
-// for every result whose producer gives no resultID property).
-func reportIDs(n int) []string {
-	pr := &wgpolicyv1alpha2.PolicyReport{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "r"},
-		Scope:      &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "p", UID: "u"},
-		Results:    make([]wgpolicyv1alpha2.PolicyReportResult, n),
-	}
-	for i := range pr.Results {
-		pr.Results[i] = wgpolicyv1alpha2.PolicyReportResult{
-			Policy: "require-labels", Rule: "check", Result: "fail", Message: "message " + strconv.Itoa(i),
+	// Fails reading the base, or (with many keys) a shard.
+	for _, failOn := range []string{testName, shardName(testName, 2, 3)} {
+		e := newEnv(t)
+		l := e.load(t)
+		l.Add(keys("r", 120_000)...)
+		e.flush(t, l)
+		c := interceptor.NewClient(e.direct, interceptor.Funcs{
+			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+				if key.Name == failOn {
+					return boom
+				}
+				return c.Get(ctx, key, obj, opts...)
+			},
+		})
+		l, err := Load(context.Background(), c, e.ns, testName, testOwner)
+		if !errors.Is(err, boom) || l != nil {
+			t.Errorf("failing on %s: Load = %v, %v; want nil and the read error", failOn, l, err)
 		}
 	}
-	rep := report.FromPolicyReport(pr)
-	ids := make([]string, n)
-	seen := make(map[string]bool, n)
-	for i := range rep.Results {
-		ids[i] = rep.Results[i].ID
-		if seen[ids[i]] {
-			panic("duplicate ID " + ids[i])
-		}
-		seen[ids[i]] = true
-	}
-	return ids
 }
 
 func TestFlushTooBig(t *testing.T) {
-	ctx := context.Background()
-	c, w := newFake(t)
-	l := load(t, c)
-	l.Add(reportIDs(150_000)...)
-	err := l.Flush(ctx, c, c)
+	defer func(m int) { maxBytes = m }(maxBytes)
+	maxBytes = 200 // 128 shards of 200 bytes: about 3,000 keys
+	e := newEnv(t)
+	l := e.load(t)
+	l.Add(keys("r", 10_000)...)
+	err := l.Flush(context.Background(), e.c, e.c)
 	if err == nil {
-		t.Fatal("a ledger over MaxBytes was written")
+		t.Fatal("a ledger over 128 shards of maxBytes was written")
 	}
-	if !strings.Contains(err.Error(), strconv.Itoa(MaxBytes)) || !strings.Contains(err.Error(), "narrow the destination's filter") {
-		t.Errorf("error = %v; want it to name the limit (%d) and the remedy", err, MaxBytes)
+	if !strings.Contains(err.Error(), "narrow the destination's filter") {
+		t.Errorf("error = %v; want the remedy", err)
 	}
-	if w.total() != 0 {
-		t.Errorf("%d writes", w.total())
+	if e.w.total() != 0 {
+		t.Errorf("%d writes", e.w.total())
 	}
 	// Still dirty: the next Flush tries again rather than pretending all is written.
-	if err := l.Flush(ctx, c, c); err == nil {
-		t.Error("the second Flush of a ledger over MaxBytes succeeded without writing")
+	if err := l.Flush(context.Background(), e.c, e.c); err == nil {
+		t.Error("the second Flush of a ledger over the limit succeeded without writing")
+	}
+	// With room for it (fewer keys), it goes.
+	maxBytes = MaxBytes
+	e.flush(t, l)
+	if l2 := e.load(t); l2.Len() != 10_000 {
+		t.Errorf("reloaded len %d", l2.Len())
+	}
+}
+
+// A shard that grows over maxBytes between estimates makes the ledger reshard at once.
+func TestFlushGrowsWhenAShardIsTooBig(t *testing.T) {
+	defer func(m int) { maxBytes = m }(maxBytes)
+	e := newEnv(t)
+	l := e.load(t)
+	l.Add(keys("r", 1000)...)
+	e.flush(t, l)
+	maxBytes = 4000 // 1,000 keys take about 8,000 bytes
+	l.Add(key("one more"))
+	e.flush(t, l)
+	_, h := e.base(t)
+	if h.Shards < 2 {
+		t.Errorf("%d shards", h.Shards)
+	}
+	if l2 := e.load(t); l2.Len() != 1001 {
+		t.Errorf("reloaded len %d", l2.Len())
 	}
 }
 
 func TestFlushRetriesAfterAFailedWrite(t *testing.T) {
-	ctx := context.Background()
 	var fail atomic.Bool
 	fail.Store(true)
-	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithInterceptorFuncs(interceptor.Funcs{
+	e := newEnv(t, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			if fail.Load() {
 				return apierrors.NewServiceUnavailable("try later")
 			}
 			return c.Create(ctx, obj, opts...)
 		},
-	}).Build()
-	l := load(t, c)
-	l.Add("a")
-	if err := l.Flush(ctx, c, c); err == nil {
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if fail.Load() {
+				return apierrors.NewServiceUnavailable("try later")
+			}
+			return c.Update(ctx, obj, opts...)
+		},
+	})
+	l := e.load(t)
+	l.Add(1)
+	l.AddCounts(1, 0)
+	if err := l.Flush(context.Background(), e.c, e.c); err == nil {
 		t.Fatal("Flush hid the failed write")
 	}
 	fail.Store(false)
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatalf("Flush after the API server recovered: %v", err)
+	e.flush(t, l)
+	if l2 := e.load(t); !l2.Has(1) {
+		t.Error("not stored")
+	} else if c, ok := l2.Counts(); !ok || c.Sent != 1 {
+		t.Errorf("counts %+v %v", c, ok)
 	}
-	if _, st := stored(t, c); !st.hasAll("a") {
-		t.Errorf("stored IDs = %v", st.IDs)
-	}
-}
 
-func (st state) hasAll(ids ...string) bool {
-	for _, id := range ids {
-		if _, ok := st.IDs[id]; !ok {
-			return false
-		}
+	// The same with shards: one failing shard write is retried, and only what failed.
+	l.Add(keys("r", 100_000)...)
+	e.flush(t, l)
+	var failName atomic.Value
+	failName.Store("")
+	fail.Store(false)
+	e2 := newEnv(t, interceptor.Funcs{
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if obj.GetName() == failName.Load().(string) {
+				return apierrors.NewServiceUnavailable("try later")
+			}
+			return c.Update(ctx, obj, opts...)
+		},
+	})
+	l = e2.load(t)
+	l.Add(keys("r", 100_000)...)
+	e2.flush(t, l)
+	_, h := e2.base(t)
+	bits := uint8(0)
+	for 1<<bits < h.Shards {
+		bits++
 	}
-	return true
+	k := key("new one")
+	failName.Store(shardName(testName, bits, int(mix(k)>>(64-bits))))
+	l.Add(k)
+	if err := l.Flush(context.Background(), e2.c, e2.c); err == nil {
+		t.Fatal("Flush hid the failed shard write")
+	}
+	failName.Store("")
+	e2.w.reset()
+	e2.flush(t, l)
+	if e2.w.total() != 1 {
+		t.Errorf("%d writes on retry, want 1 (the shard that failed)", e2.w.total())
+	}
+	if l2 := e2.load(t); !l2.Has(k) || l2.Len() != 100_001 {
+		t.Errorf("reloaded: len %d", l2.Len())
+	}
 }
 
 // A ledger written by an earlier leader after this one loaded is overwritten, for Create
 // (AlreadyExists) and Update (Conflict) alike: only the leader writes, so its state is newest.
 func TestFlushAfterAnotherWriter(t *testing.T) {
-	ctx := context.Background()
-	c, _ := newFake(t)
+	e := newEnv(t)
 
 	// Both load before the ConfigMap exists: the second Create meets AlreadyExists.
-	a, b := load(t, c), load(t, c)
-	a.Add("from-a")
-	if err := a.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
-	}
-	b.Add("from-b")
-	if err := b.Flush(ctx, c, c); err != nil {
-		t.Fatalf("Flush after AlreadyExists: %v", err)
-	}
-	if _, st := stored(t, c); !maps.Equal(st.IDs, map[string]int64{"from-b": 0}) {
-		t.Errorf("stored IDs = %v, want b's", st.IDs)
+	a, b := e.load(t), e.load(t)
+	a.Add(1)
+	e.flush(t, a)
+	b.Add(2)
+	e.flush(t, b)
+	if l := e.load(t); l.Has(1) || !l.Has(2) {
+		t.Errorf("stored: want b's")
 	}
 
 	// Both load the same version: the second Update meets Conflict.
-	a, b = load(t, c), load(t, c)
-	a.Add("a2")
-	if err := a.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
-	}
-	b.Add("b2")
-	if err := b.Flush(ctx, c, c); err != nil {
-		t.Fatalf("Flush after Conflict: %v", err)
-	}
-	if _, st := stored(t, c); !maps.Equal(st.IDs, map[string]int64{"from-b": 0, "b2": 0}) {
-		t.Errorf("stored IDs = %v, want b's", st.IDs)
+	a, b = e.load(t), e.load(t)
+	a.Add(3)
+	e.flush(t, a)
+	b.Add(4)
+	e.flush(t, b)
+	if l := e.load(t); l.Len() != 2 || !hasAll(l, 2, 4) {
+		t.Errorf("stored: want b's")
 	}
 	// b keeps writing with the resourceVersion it got.
-	b.Add("b3")
-	if err := b.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
+	b.Add(5)
+	e.flush(t, b)
+
+	// The same with shards.
+	a, b = e.load(t), e.load(t)
+	a.Add(keys("a", 100_000)...)
+	e.flush(t, a)
+	b.Add(keys("b", 100_000)...)
+	e.flush(t, b)
+	if l := e.load(t); l.Len() != 100_003 || l.Has(key("a1")) || !l.Has(key("b1")) {
+		t.Errorf("stored: want b's, len %d", l.Len())
 	}
 }
 
 // The ledger ConfigMap deleted after Load (by hand, or by the garbage collector when it belonged
 // to an earlier object of the same name): the next Flush should create it again.
 func TestFlushRecreatesADeletedConfigMap(t *testing.T) {
-	ctx := context.Background()
-	c, _ := newFake(t, ledgerCM("uid-0", mustEncode(t, state{Version: 1, IDs: map[string]int64{"x": 0}})))
-	l := load(t, c)
-	if err := c.Delete(ctx, ledgerCM("uid-0", nil)); err != nil {
+	e := newEnv(t)
+	e.create(t, e.v1CM("uid-0", encodeV1(t, v1state{Version: 1, IDs: map[string]int64{"x": 0}})))
+	l := e.load(t)
+	if err := e.direct.Delete(context.Background(), e.v1CM("uid-0", nil)); err != nil {
 		t.Fatal(err)
 	}
-	l.Add("a")
+	l.Add(1)
 	for i := range 2 {
-		if err := l.Flush(ctx, c, c); err != nil {
+		if err := l.Flush(context.Background(), e.c, e.c); err != nil {
 			t.Fatalf("Flush %d: %v", i, err)
 		}
 	}
+	// A shard deleted: recreated by the next write of it.
+	l.Add(keys("r", 100_000)...)
+	e.flush(t, l)
+	_, h := e.base(t)
+	if h.Shards < 2 {
+		t.Fatal("not sharded")
+	}
+	name := shardName(testName, 1, 0)
+	if h.Shards != 2 {
+		t.Fatalf("%d shards, want 2", h.Shards)
+	}
+	if err := e.direct.Delete(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	l.markAllDirty()
+	e.flush(t, l)
+	if l2 := e.load(t); l2.Len() != 100_001 {
+		t.Errorf("reloaded len %d", l2.Len())
+	}
 }
 
-// The owner label must be a valid label value, or the API server rejects the ConfigMap (the fake
-// client does not validate labels, so this checks the value itself).
-func TestOwnerLabelIsAValidLabelValue(t *testing.T) {
-	for _, name := range []string{"nt1", strings.Repeat("a", 44), strings.Repeat("a", 63), strings.Repeat("a", 253)} {
-		c, _ := newFake(t)
-		l, err := Load(context.Background(), c, testNS, Name("nt", name), ownerOf(name, "u"))
+// The API server rejects a ConfigMap with an invalid label value or name: long destination
+// names must still give valid ones, for the base and the shards.
+func TestLongNames(t *testing.T) {
+	e := newEnv(t)
+	for _, name := range []string{strings.Repeat("a", 63), strings.Repeat("a", 253)} {
+		owner := ownerOf(name, types.UID("u-"+fmt.Sprint(len(name))))
+		l, err := Load(context.Background(), e.c, e.ns, Name("nt", name), owner)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if errs := validation.IsValidLabelValue(l.ownerID); len(errs) != 0 {
-			t.Errorf("a NotificationTarget named with %d characters gets an invalid %s label (%d characters): %v",
-				len(name), LabelOwner, len(l.ownerID), errs)
+		l.Add(keys("r", 100_000)...)
+		e.flush(t, l)
+		l2, err := Load(context.Background(), e.c, e.ns, Name("nt", name), owner)
+		if err != nil || l2.Len() != 100_000 {
+			t.Fatalf("reload: %v, len %d", err, l2.Len())
 		}
 	}
 }
 
 func TestConcurrentUse(t *testing.T) {
-	ctx := context.Background()
-	c, _ := newFake(t)
-	l := load(t, c)
+	e := newEnv(t)
+	l := e.load(t)
 	var wg sync.WaitGroup
 	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 200 {
-				id := fmt.Sprintf("%d-%d", g, i)
-				l.Add(id)
-				_ = l.Has(id)
+		wg.Go(func() {
+			for i := range 20_000 {
+				k := key(fmt.Sprintf("%d-%d", g, i))
+				l.Add(k)
+				_ = l.Has(k)
 				_ = l.Len()
+				if i%1000 == 0 {
+					l.AddCounts(1, 0)
+				}
 			}
-		}()
+		})
 	}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for range 20 {
-			l.Sweep(func(string) bool { return true }, time.Now(), time.Hour)
+			l.Sweep(func(uint64) bool { return true }, time.Now(), time.Hour)
 		}
-	}()
-	go func() {
-		defer wg.Done()
+	})
+	wg.Go(func() {
 		for range 20 {
-			if err := l.Flush(ctx, c, c); err != nil {
+			if err := l.Flush(context.Background(), e.c, e.c); err != nil {
 				t.Error(err)
 				return
 			}
 		}
-	}()
-	wg.Wait()
-	if err := l.Flush(ctx, c, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, st := stored(t, c); len(st.IDs) != 800 {
-		t.Errorf("stored %d IDs, want 800", len(st.IDs))
-	}
-}
-
-// capacity returns how many of ids (taken in order) fit in MaxBytes, each stored with gone.
-// It panics on failure: it runs once for every test and benchmark.
-func capacity(ids []string, gone int64) int {
-	size := func(n int) int {
-		st := state{Version: 1, Scope: strings.Repeat("f", 64), IDs: make(map[string]int64, n)}
-		for _, id := range ids[:n] {
-			st.IDs[id] = gone
-		}
-		raw, err := encode(&st)
-		if err != nil {
-			panic(err)
-		}
-		return len(raw)
-	}
-	if size(len(ids)) <= MaxBytes {
-		panic(fmt.Sprintf("all %d IDs fit in MaxBytes: give more", len(ids)))
-	}
-	lo, hi := 0, len(ids) // size(lo) fits, size(hi) does not
-	for hi-lo > 1 {
-		mid := (lo + hi) / 2
-		if size(mid) <= MaxBytes {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo
-}
-
-// capacities are the results of capacity for IDs stored as present (0) and as missing (a time),
-// computed once: the binary search encodes up to 130k IDs about 17 times each.
-var capacityOnce struct {
-	sync.Once
-	ids              []string
-	present, missing int
-}
-
-func capacities() (ids []string, present, missing int) {
-	c := &capacityOnce
-	c.Do(func() {
-		c.ids = reportIDs(130_000)
-		c.present, c.missing = capacity(c.ids, 0), capacity(c.ids, 1_760_000_000)
 	})
-	return c.ids, c.present, c.missing
+	wg.Wait()
+	e.flush(t, l)
+	l2 := e.load(t)
+	if l2.Len() != 80_000 {
+		t.Errorf("stored %d keys, want 80000", l2.Len())
+	}
+	if c, _ := l2.Counts(); c.Sent != 80 {
+		t.Errorf("stored counts %+v", c)
+	}
 }
 
-// TestCapacity measures how many result IDs fit in a ledger: while their results are present
-// (stored as 0) and right after all of them left the cluster (stored with a time).
-func TestCapacity(t *testing.T) {
+func TestMigrationFromV1(t *testing.T) {
+	e := newEnv(t)
+	ids := map[string]int64{"id-a": 0, "id-b": 0, "id-c": 1_700_000_000, "gone-for-good": 1_600_000_000}
+	e.create(t, e.v1CM("uid-1", encodeV1(t, v1state{Version: 1, Scope: "sha256:s", IDs: ids})))
+
+	l := e.load(t)
+	if !l.Exists() || l.Scope() != "sha256:s" || l.Len() != 0 {
+		t.Fatalf("v1 ledger: exists=%v scope=%q len=%d", l.Exists(), l.Scope(), l.Len())
+	}
+	if _, ok := l.Counts(); ok {
+		t.Error("a v1 ledger has no counts")
+	}
+	legacy := l.TakeLegacy()
+	if len(legacy) != len(ids) {
+		t.Fatalf("TakeLegacy = %v", legacy)
+	}
+	for id := range ids {
+		if _, ok := legacy[id]; !ok {
+			t.Errorf("%s missing from TakeLegacy", id)
+		}
+	}
+	if l.TakeLegacy() != nil {
+		t.Error("TakeLegacy twice")
+	}
+	// The engine finds current results whose v1 ID is in the set and Adds their keys.
+	for _, id := range []string{"id-a", "id-b", "id-c"} {
+		if _, ok := legacy[id]; ok {
+			l.Add(key(id))
+		}
+	}
+	l.Add(key("new since"))
+	l.AddCounts(7, 1)
+	e.flush(t, l)
+
+	cm, h := e.base(t)
+	if _, ok := cm.BinaryData[v1Key]; ok {
+		t.Error("the v1 data is still there after a v2 write")
+	}
+	if h.Version != 2 || h.Scope != "sha256:s" || h.Counts == nil || h.Counts.Sent != 7 {
+		t.Errorf("header %+v", h)
+	}
+	l2 := e.load(t)
+	if l2.TakeLegacy() != nil {
+		t.Error("legacy IDs after the migration")
+	}
+	if !l2.Exists() || l2.Scope() != "sha256:s" || l2.Len() != 4 || !hasAll(l2, key("id-a"), key("id-b"), key("id-c"), key("new since")) {
+		t.Errorf("reloaded: exists=%v scope=%q len=%d", l2.Exists(), l2.Scope(), l2.Len())
+	}
+	if c, ok := l2.Counts(); !ok || c != (Counts{7, 1}) {
+		t.Errorf("counts %+v %v", c, ok)
+	}
+
+	// A v1 ledger that nothing is added to is still written as v2 by the next Flush.
+	e2 := newEnv(t)
+	e2.create(t, e2.v1CM("uid-1", encodeV1(t, v1state{Version: 1, Scope: "s", IDs: map[string]int64{"x": 0}})))
+	l = e2.load(t)
+	_ = l.TakeLegacy()
+	e2.flush(t, l)
+	if cm, h := e2.base(t); cm.BinaryData[v1Key] != nil || h.Scope != "s" {
+		t.Error("not migrated")
+	}
+	if l = e2.load(t); !l.Exists() || l.TakeLegacy() != nil {
+		t.Error("reloaded")
+	}
+}
+
+// shardsOf returns the shard ConfigMaps of the current layout of nt1 by index, and checks there
+// are no others (stale ones removed).
+func (e *testEnv) shardsOf(t *testing.T) (header, []*corev1.ConfigMap) {
+	t.Helper()
+	_, h := e.base(t)
+	all := e.configMaps(t, "uid-1")
+	bits := uint8(0)
+	for 1<<bits < h.Shards {
+		bits++
+	}
+	var out []*corev1.ConfigMap
+	if h.Shards > 1 {
+		for i := range h.Shards {
+			cm, ok := all[shardName(testName, bits, i)]
+			if !ok {
+				t.Fatalf("shard %d of %d missing", i, h.Shards)
+			}
+			out = append(out, cm)
+		}
+	}
+	if len(all) != len(out)+1 {
+		names := slices.Sorted(func(yield func(string) bool) {
+			for n := range all {
+				if !yield(n) {
+					return
+				}
+			}
+		})
+		t.Errorf("ConfigMaps %v, want the base and %d shards", names, len(out))
+	}
+	return h, out
+}
+
+// TestMillionKeys writes 1,000,000 keys, reloads them, and checks that a small change rewrites
+// only the shards concerned.
+func TestMillionKeys(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow")
 	}
-	_, present, missing := capacities()
-	t.Logf("result IDs that fit in MaxBytes (%d bytes): %d while present, %d while missing (%.1f / %.1f bytes per ID)",
-		MaxBytes, present, missing, float64(MaxBytes)/float64(present), float64(MaxBytes)/float64(missing))
-	if present < 50_000 || missing < 50_000 {
-		t.Errorf("capacity fell below 50k IDs: %d present, %d missing", present, missing)
+	e := newEnv(t)
+	ks := keys("result-", 1_000_000)
+	l := e.load(t)
+	l.SetScope("s")
+	l.Add(ks...)
+	start := time.Now()
+	e.flush(t, l)
+	full := time.Since(start)
+
+	h, shards := e.shardsOf(t)
+	sizes := make([]int, len(shards))
+	for i, cm := range shards {
+		sizes[i] = len(cm.BinaryData[shardKey])
+		if cm.Labels[LabelOwner] != "uid-1" || len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != "uid-1" {
+			t.Errorf("shard %d: labels %v owners %v", i, cm.Labels, cm.OwnerReferences)
+		}
+	}
+	total := 0
+	for _, s := range sizes {
+		total += s
+	}
+	t.Logf("1M keys: %d shards, %d to %d bytes (%.2f bytes a key), full Flush %v (%d writes)",
+		h.Shards, slices.Min(sizes), slices.Max(sizes), float64(total)/1e6, full, e.w.total())
+	if slices.Max(sizes) > 500<<10 {
+		t.Errorf("a shard of %d bytes", slices.Max(sizes))
+	}
+
+	start = time.Now()
+	l2 := e.load(t)
+	t.Logf("Load of 1M keys: %v", time.Since(start))
+	if l2.Len() != len(ks) || !l2.Exists() || l2.Scope() != "s" {
+		t.Fatalf("reloaded len %d", l2.Len())
+	}
+	for _, k := range ks {
+		if !l2.Has(k) {
+			t.Fatalf("key %x lost", k)
+		}
+	}
+
+	// A few keys change: only their shards are written, and the header not at all.
+	bits := uint8(0)
+	for 1<<bits < h.Shards {
+		bits++
+	}
+	rvs := map[string]string{}
+	for n, cm := range e.configMaps(t, "uid-1") {
+		rvs[n] = cm.ResourceVersion
+	}
+	added := []uint64{key("new-1"), key("new-2"), key("new-3")}
+	want := map[string]bool{}
+	for _, k := range added {
+		want[shardName(testName, bits, int(mix(k)>>(64-bits)))] = true
+	}
+	gone := ks[12345]
+	want[shardName(testName, bits, int(mix(gone)>>(64-bits)))] = true
+	l2.Add(added...)
+	l2.Sweep(func(k uint64) bool { return k != gone }, time.Now(), time.Hour)
+	e.w.reset()
+	start = time.Now()
+	e.flush(t, l2)
+	small := time.Since(start)
+	t.Logf("Flush after %d keys changed in %d shards: %v (%d writes)", len(added)+1, len(want), small, e.w.total())
+	if int(e.w.total()) != len(want) {
+		t.Errorf("%d writes, want %d", e.w.total(), len(want))
+	}
+	for n, cm := range e.configMaps(t, "uid-1") {
+		if changed := cm.ResourceVersion != rvs[n]; changed != want[n] {
+			t.Errorf("%s: changed=%v, want %v", n, changed, want[n])
+		}
+	}
+	// Counts only: the header only.
+	l2.AddCounts(1, 0)
+	e.w.reset()
+	e.flush(t, l2)
+	if e.w.total() != 1 {
+		t.Errorf("%d writes for counts", e.w.total())
+	}
+	l3 := e.load(t)
+	if l3.Len() != len(ks)+3 || !hasAll(l3, added...) || goneOf(t, l3, gone) == 0 {
+		t.Errorf("reloaded len %d", l3.Len())
 	}
 }
 
-// BenchmarkFlushAtCapacity measures one Flush of a ledger filled to MaxBytes with present IDs
-// (JSON encoding, gzip and an update through the fake client), and reports how many IDs fit
-// (ids-at-MaxBytes while present, ids-missing-at-MaxBytes when every one is stored with a time).
-func BenchmarkFlushAtCapacity(b *testing.B) {
-	ids, n, missing := capacities()
-	c, _ := newFake(b)
-	l := load(b, c)
-	l.Add(ids[:n]...)
+// TestReshard grows a ledger from one ConfigMap to several and back, checking at each step that
+// the stale shards are removed and everything reloads.
+func TestReshard(t *testing.T) {
+	e := newEnv(t)
+	l := e.load(t)
+	var all []uint64
+	add := func(n int) {
+		ks := keys(fmt.Sprintf("r%d-", len(all)), n)
+		all = append(all, ks...)
+		l.Add(ks...)
+		e.flush(t, l)
+	}
+	check := func(wantShards int) {
+		t.Helper()
+		h, _ := e.shardsOf(t)
+		if h.Shards != wantShards {
+			t.Errorf("%d keys: %d shards, want %d", len(all), h.Shards, wantShards)
+		}
+		l2 := e.load(t)
+		if l2.Len() != len(all) || !hasAll(l2, all...) {
+			t.Errorf("reloaded len %d, want %d", l2.Len(), len(all))
+		}
+	}
+	add(40_000) // about 280 KB: one
+	check(1)
+	add(20_000) // about 420 KB: two
+	check(2)
+	add(100_000) // about 1.1 MB: four
+	check(4)
+	add(200_000) // about 2.5 MB: eight
+	check(8)
+	// Forget most: back to one, through the shrink threshold.
+	keep := map[uint64]bool{}
+	for _, k := range all[:10_000] {
+		keep[k] = true
+	}
+	t0 := time.Now()
+	l.Sweep(func(k uint64) bool { return keep[k] }, t0, time.Minute)
+	l.Sweep(func(k uint64) bool { return keep[k] }, t0.Add(time.Hour), time.Minute)
+	all = all[:10_000]
+	e.flush(t, l)
+	check(1)
+}
+
+// TestReshardCrashSafety interrupts resharding between its writes, and leaves stale shards of
+// abandoned layouts around: no key is lost and no stale shard is read.
+func TestReshardCrashSafety(t *testing.T) {
+	var failBase, limited atomic.Bool
+	var budget atomic.Int32 // shard writes allowed while limited
+	failWrite := func(name string) error {
+		if name == testName {
+			if failBase.Load() {
+				return errors.New("crash before the header")
+			}
+			return nil
+		}
+		if limited.Load() && budget.Add(-1) < 0 {
+			return errors.New("crash amid the shards")
+		}
+		return nil
+	}
+	e := newEnv(t, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := failWrite(obj.GetName()); err != nil {
+				return err
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if err := failWrite(obj.GetName()); err != nil {
+				return err
+			}
+			return c.Update(ctx, obj, opts...)
+		},
+	})
+	l := e.load(t)
+	first := keys("a", 150_000) // about 1 MB: four shards
+	l.Add(first...)
+	e.flush(t, l)
+	h0, _ := e.shardsOf(t)
+
+	// Growth, with the header write failing: the new layout's shards are written, the header
+	// still names the old ones, which are intact.
+	more := keys("b", 400_000)
+	l.Add(more...)
+	failBase.Store(true)
+	if err := l.Flush(context.Background(), e.c, e.c); err == nil {
+		t.Fatal("the header write failed unnoticed")
+	}
+	failBase.Store(false)
+	if _, h := e.base(t); h.Layout != h0.Layout || h.Shards != h0.Shards {
+		t.Fatal("the header changed")
+	}
+	if n := len(e.configMaps(t, "uid-1")); n <= h0.Shards+1 {
+		t.Fatalf("%d ConfigMaps: the new layout's shards were not written", n)
+	}
+	lc := e.load(t) // what a new leader would read after the crash
+	if lc.Len() != len(first) || !hasAll(lc, first...) {
+		t.Fatalf("after a crash before the header: len %d, want %d", lc.Len(), len(first))
+	}
+
+	// The same, crashing amid the shards of the new layout.
+	budget.Store(3)
+	limited.Store(true)
+	if err := l.Flush(context.Background(), e.c, e.c); err == nil {
+		t.Fatal("the shard write failed unnoticed")
+	}
+	limited.Store(false)
+	lc = e.load(t)
+	if lc.Len() != len(first) || !hasAll(lc, first...) {
+		t.Fatalf("after a crash amid the shards: len %d, want %d", lc.Len(), len(first))
+	}
+
+	// The new leader (lc, which has the old layout) goes on; the stale shards it meets (same
+	// names as the new layout's, written by the abandoned reshards) are overwritten.
+	lc.Add(more...)
+	e.flush(t, lc)
+	h1, _ := e.shardsOf(t)
+	if h1.Layout == h0.Layout || h1.Shards <= h0.Shards {
+		t.Fatalf("no reshard: %+v", h1)
+	}
+	if l2 := e.load(t); l2.Len() != len(first)+len(more) {
+		t.Fatalf("len %d", l2.Len())
+	}
+
+	// A stale shard that a header names by count but that belongs to another layout (written by
+	// an earlier leader to an abandoned layout of the same count) is not read as ours.
+	bits := uint8(0)
+	for 1<<bits < h1.Shards {
+		bits++
+	}
+	name := shardName(testName, bits, 1)
+	var cm corev1.ConfigMap
+	if err := e.direct.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	cm.BinaryData[shardKey] = encodeShard(nil, 12345, bits, 1, []entry{{mix(7), 0}})
+	if err := e.direct.Update(context.Background(), &cm); err != nil {
+		t.Fatal(err)
+	}
+	ld, err := Load(context.Background(), e.c, e.ns, testName, testOwner)
+	if err == nil || ld == nil || ld.Exists() || ld.Len() != 0 || ld.Has(7) {
+		t.Fatalf("a shard of another layout was used: %v", err)
+	}
+	if !strings.Contains(err.Error(), "layout") {
+		t.Errorf("error = %v", err)
+	}
+}
+
+// TestDamagedShard: a damaged or missing shard starts a new ledger (with an error); delivery
+// goes on and the next Flush replaces it all.
+func TestDamagedShard(t *testing.T) {
+	for _, damage := range []string{"flipped", "missing", "foreign"} {
+		t.Run(damage, func(t *testing.T) {
+			e := newEnv(t)
+			l := e.load(t)
+			l.SetScope("s")
+			l.Add(keys("r", 200_000)...)
+			l.AddCounts(5, 2)
+			e.flush(t, l)
+			h, shards := e.shardsOf(t)
+			cm := shards[len(shards)/2]
+			ctx := context.Background()
+			switch damage {
+			case "flipped":
+				cm.BinaryData[shardKey][100] ^= 0x40
+				if err := e.direct.Update(ctx, cm); err != nil {
+					t.Fatal(err)
+				}
+			case "missing":
+				if err := e.direct.Delete(ctx, cm); err != nil {
+					t.Fatal(err)
+				}
+			case "foreign":
+				cm.OwnerReferences = []metav1.OwnerReference{ownerOf("nt1", "uid-0")}
+				if err := e.direct.Update(ctx, cm); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l2, err := Load(ctx, e.c, e.ns, testName, testOwner)
+			if err == nil || !strings.Contains(err.Error(), "unreadable") || !strings.Contains(err.Error(), cm.Name) {
+				t.Fatalf("error = %v", err)
+			}
+			if l2 == nil || l2.Exists() || l2.Len() != 0 || l2.Scope() != "" {
+				t.Fatalf("damaged: %v", l2)
+			}
+			if c, ok := l2.Counts(); !ok || c != (Counts{5, 2}) {
+				t.Errorf("counts of a readable header lost: %+v", c)
+			}
+			// The owner re-baselines and goes on.
+			l2.SetScope("s")
+			l2.Add(keys("r", 1000)...)
+			e.flush(t, l2)
+			h2, _ := e.shardsOf(t) // also checks the old shards are gone
+			if h2.Layout == h.Layout || h2.Shards != 1 {
+				t.Errorf("header %+v", h2)
+			}
+			if l3 := e.load(t); l3.Len() != 1000 {
+				t.Errorf("len %d", l3.Len())
+			}
+		})
+	}
+}
+
+func TestCountsPersisted(t *testing.T) {
+	e := newEnv(t)
+	l := e.load(t)
+	l.Add(keys("r", 100_000)...)
+	e.flush(t, l)
+	l.AddCounts(10, 3)
+	e.w.reset()
+	e.flush(t, l)
+	if e.w.total() != 1 {
+		t.Errorf("%d writes for new counts, want 1 (the header)", e.w.total())
+	}
+	l2 := e.load(t)
+	if c, ok := l2.Counts(); !ok || c != (Counts{10, 3}) {
+		t.Errorf("Counts = %+v, %v", c, ok)
+	}
+	l2.AddCounts(1, 1)
+	e.flush(t, l2)
+	if c, _ := e.load(t).Counts(); c != (Counts{11, 4}) {
+		t.Errorf("Counts = %+v", c)
+	}
+}
+
+// TestRBACWithoutDelete runs the ledger as a user with only the verbs the operator has on
+// ConfigMaps (get, create, update): stale shards are emptied instead of deleted.
+func TestRBACWithoutDelete(t *testing.T) {
+	e := newEnv(t)
 	ctx := context.Background()
-	b.ResetTimer()
-	for range b.N {
-		l.markDirty()
-		if err := l.Flush(ctx, c, c); err != nil {
-			b.Fatal(err)
+	u, err := apiServer.env.AddUser(envtest.User{Name: "ledger-" + e.ns}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []client.Object{
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "ledger"}, Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "create", "update"},
+		}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "ledger"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "ledger"},
+			Subjects: []rbacv1.Subject{{Kind: "User", Name: "ledger-" + e.ns}}},
+	} {
+		if err := e.direct.Create(ctx, o); err != nil {
+			t.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(n), "ids-at-MaxBytes")
-	b.ReportMetric(float64(missing), "ids-missing-at-MaxBytes")
-}
-
-// BenchmarkEncodeAtCapacity is the encoding (JSON and gzip) part of BenchmarkFlushAtCapacity.
-func BenchmarkEncodeAtCapacity(b *testing.B) {
-	ids, n, _ := capacities()
-	st := state{Version: 1, Scope: strings.Repeat("f", 64), IDs: make(map[string]int64, n)}
-	for _, id := range ids[:n] {
-		st.IDs[id] = 0
+	c, err := client.New(u.Config(), client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	b.ResetTimer()
-	for range b.N {
-		if _, err := encode(&st); err != nil {
-			b.Fatal(err)
+	l, err := Load(ctx, c, e.ns, testName, testOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Add(keys("r", 200_000)...)
+	if err := l.Flush(ctx, c, c); err != nil {
+		t.Fatal(err)
+	}
+	n4 := len(e.configMaps(t, "uid-1"))
+	l.Sweep(func(k uint64) bool { return false }, time.Now(), time.Hour)
+	l.Sweep(func(k uint64) bool { return false }, time.Now().Add(2*time.Hour), time.Hour)
+	l.Add(1)
+	if err := l.Flush(ctx, c, c); err != nil {
+		t.Fatal(err)
+	}
+	cms := e.configMaps(t, "uid-1")
+	if len(cms) != n4 {
+		t.Errorf("%d ConfigMaps, want the %d there were (emptied, not deleted)", len(cms), n4)
+	}
+	for n, cm := range cms {
+		if n != testName && (len(cm.BinaryData) != 0 || len(cm.Data) != 0) {
+			t.Errorf("stale shard %s not emptied", n)
 		}
+	}
+	if l2, err := Load(ctx, c, e.ns, testName, testOwner); err != nil || l2.Len() != 1 {
+		t.Errorf("reload: %v", err)
 	}
 }
