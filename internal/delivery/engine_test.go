@@ -177,11 +177,11 @@ func settle(t *testing.T, p *pipeline) {
 	t.Helper()
 	waitFor(t, "the pipeline to settle", func() bool {
 		p.dirtyMu.Lock()
-		dirty := len(p.order)
+		dirty := len(p.order) > 0 || p.looking
 		p.dirtyMu.Unlock()
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return dirty == 0 && len(p.queue) == 0 && len(p.inflight) == 0
+		return !dirty && len(p.queue) == 0 && len(p.inflight) == 0
 	})
 }
 

@@ -41,6 +41,7 @@ type pipeline struct {
 	dirtyMu sync.Mutex
 	dirty   map[string]struct{}
 	order   []string // dirty report keys, oldest change first
+	looking bool     // the scanner is looking at a report it took from order
 	wake    chan struct{}
 
 	ctx    context.Context
@@ -289,7 +290,14 @@ func (p *pipeline) nextDirty() (string, bool) {
 		p.order = nil // let the backing array go after a burst
 	}
 	delete(p.dirty, k)
+	p.looking = true
 	return k, true
+}
+
+func (p *pipeline) doneLooking() {
+	p.dirtyMu.Lock()
+	p.looking = false
+	p.dirtyMu.Unlock()
 }
 
 // scan looks at dirty reports until ctx ends.
@@ -305,6 +313,7 @@ func (p *pipeline) scan(ctx context.Context) {
 			continue
 		}
 		p.look(ctx, key)
+		p.doneLooking()
 	}
 }
 

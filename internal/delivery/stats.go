@@ -76,7 +76,7 @@ func (s *Stats) attemptFailed(err error) bool {
 	return s.isFailing() && (!was || reason != s.s.LastFailureReason)
 }
 
-func (s *Stats) isFailing() bool { return s.s.ConsecutiveFailures >= s.failingAfter }
+func (s *Stats) isFailing() bool { return int64(s.s.ConsecutiveFailures) >= s.failingAfter }
 
 // failing tells whether delivery is failing and why the last attempt failed.
 func (s *Stats) failing() (bool, string) {

@@ -42,7 +42,7 @@ func newReport(mut ...func(*report.Report)) *report.Report {
 // mutators.
 func newResult(mut ...func(*report.Result)) *report.Result {
 	r := &report.Result{
-		ID:       "id",
+		Key:      0x1d,
 		Policy:   "require-labels",
 		Rule:     "check-team",
 		Category: "Best Practices",

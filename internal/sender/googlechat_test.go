@@ -112,7 +112,7 @@ func TestGoogleChatGolden(t *testing.T) {
 	if len(m.CardsV2) != 3 || m.Text != "3 new policy results in PolicyReport team-a/cpol-require-labels" {
 		t.Fatalf("text %q, %d cards", m.Text, len(m.CardsV2))
 	}
-	if got := []string{m.CardsV2[0].CardId, m.CardsV2[1].CardId, m.CardsV2[2].CardId}; strings.Join(got, ",") != "11736290127436371455,r2,r3" {
+	if got := []string{m.CardsV2[0].CardId, m.CardsV2[1].CardId, m.CardsV2[2].CardId}; strings.Join(got, ",") != "a2dfadb07ac4d5ff,a2,a3" {
 		t.Errorf("card IDs %v", got)
 	}
 	if h := m.CardsV2[0].Card.Header; h.Title != "require-labels / check-app" || h.Subtitle != "Deployment team-a/nginx" {
@@ -165,8 +165,8 @@ func TestGoogleChatSplitsAtTheSizeLimit(t *testing.T) {
 			t.Errorf("message %d text %q, want %q", i, m.Text, want)
 		}
 		for _, c := range m.CardsV2 {
-			if c.CardId != fmt.Sprintf("id-%02d", next) {
-				t.Errorf("message %d: card %q, want id-%02d (in order, none lost)", i, c.CardId, next)
+			if c.CardId != fmt.Sprintf("%x", 0x1d00+next) {
+				t.Errorf("message %d: card %q, want %x (in order, none lost)", i, c.CardId, 0x1d00+next)
 			}
 			next++
 		}
@@ -234,7 +234,7 @@ func TestGoogleChatTruncates(t *testing.T) {
 			got.Text != "<i>90 properties and custom fields left out: the result is too large for one Google Chat message</i>" {
 			t.Errorf("compact card: %+v", secs[len(secs)-1])
 		}
-		if m := gchatCheckWire(t, reqs[1].Body); len(m.CardsV2) != 1 || m.CardsV2[0].CardId != "id-01" {
+		if m := gchatCheckWire(t, reqs[1].Body); len(m.CardsV2) != 1 || m.CardsV2[0].CardId != "1d01" {
 			t.Errorf("second message: %+v", m.CardsV2)
 		}
 	})
@@ -266,7 +266,7 @@ func TestGoogleChatSentOnFailure(t *testing.T) {
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if m := gchatCheckWire(t, hook.requests()[2].Body); m.CardsV2[0].CardId != fmt.Sprintf("id-%02d", first) {
+	if m := gchatCheckWire(t, hook.requests()[2].Body); m.CardsV2[0].CardId != fmt.Sprintf("%x", 0x1d00+first) {
 		t.Errorf("retry starts with %q", m.CardsV2[0].CardId)
 	}
 }

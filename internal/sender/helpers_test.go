@@ -174,7 +174,7 @@ var testReport = ReportRef{Kind: "PolicyReport", Namespace: "test", Name: "rep-1
 // fullResult is a failing result with every field set.
 func fullResult() report.Result {
 	return report.Result{
-		ID: "r1", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
+		Key: 0xa1, Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
 		Message: "label app is required", Source: "kyverno", Status: v1alpha1.StatusFail,
 		Severity: v1alpha1.SeverityHigh, Scored: true,
 		Time:       time.Date(2026, 8, 15, 12, 0, 0, 123, time.FixedZone("CEST", 2*3600)).UnixNano(),
@@ -185,7 +185,7 @@ func fullResult() report.Result {
 
 // bareResult is a warning with only an ID, a policy, a message and a source.
 func bareResult() report.Result {
-	return report.Result{ID: "r2", Policy: "p2", Message: "m2", Source: "trivy", Status: v1alpha1.StatusWarn}
+	return report.Result{Key: 0xa2, Policy: "p2", Message: "m2", Source: "trivy", Status: v1alpha1.StatusWarn}
 }
 
 // slackDiscordBatch is the batch of the Slack and Discord golden files: a failing result with
@@ -195,11 +195,11 @@ func slackDiscordBatch() Batch {
 	full := fullResult()
 	full.Message = "label app is required: <!channel> & <https://evil.example|click>"
 	warn := report.Result{
-		ID: "r2", Policy: "disallow-latest-tag", Message: "image tag latest is not allowed", Source: "kyverno",
+		Key: 0xa2, Policy: "disallow-latest-tag", Message: "image tag latest is not allowed", Source: "kyverno",
 		Status: v1alpha1.StatusWarn, Severity: v1alpha1.SeverityMedium, Category: "Best Practices",
 	}
 	pass := report.Result{
-		ID: "r3", Policy: "require-ns-owner", Rule: "owner-label", Source: "kyverno", Status: v1alpha1.StatusPass,
+		Key: 0xa3, Policy: "require-ns-owner", Rule: "owner-label", Source: "kyverno", Status: v1alpha1.StatusPass,
 		Severity: v1alpha1.SeverityInfo, Message: "validation rule 'owner-label' passed.",
 		Resource: &report.Resource{APIVersion: "v1", Kind: "Namespace", Name: "team-a"},
 	}
@@ -216,7 +216,7 @@ func slackDiscordBigBatch(n int) []report.Result {
 	sevs := []v1alpha1.Severity{"", v1alpha1.SeverityInfo, v1alpha1.SeverityLow, v1alpha1.SeverityMedium, v1alpha1.SeverityHigh, v1alpha1.SeverityCritical}
 	for i := range out {
 		r := fullResult()
-		r.ID = fmt.Sprintf("r%d", i)
+		r.Key = uint64(0xa0 + i)
 		r.Policy = fmt.Sprintf("policy-%d", i)
 		r.Severity = sevs[i%len(sevs)]
 		switch i % 4 {
@@ -244,16 +244,16 @@ func teamsGChatBatch() Batch {
 		Report: ReportRef{Kind: "PolicyReport", Namespace: "team-a", Name: "cpol-require-labels"},
 		Results: []report.Result{
 			{
-				ID: "11736290127436371455", Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
+				Key: 11736290127436371455, Policy: "require-labels", Rule: "check-app", Category: "Best Practices",
 				Message: "validation error: label 'app' is required. rule check-app failed at path /metadata/labels/app/",
 				Source:  "kyverno", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh, Scored: true,
 				Time:       time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC).UnixNano(),
 				Resource:   &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "team-a", Name: "nginx", UID: "5d2c"},
 				Properties: map[string]string{"cluster": "prod-eu", "controls": "CIS 5.7.4"},
 			},
-			{ID: "r2", Policy: "check-image-tag", Message: "images should not use <latest> & friends", Source: "trivy", Status: v1alpha1.StatusWarn},
+			{Key: 0xa2, Policy: "check-image-tag", Message: "images should not use <latest> & friends", Source: "trivy", Status: v1alpha1.StatusWarn},
 			{
-				ID: "r3", Policy: "disallow-privileged", Rule: "privileged-containers", Category: "Pod Security",
+				Key: 0xa3, Policy: "disallow-privileged", Rule: "privileged-containers", Category: "Pod Security",
 				Message: "validation rule 'privileged-containers' passed.", Source: "kyverno", Status: v1alpha1.StatusPass,
 				Severity: v1alpha1.SeverityMedium,
 				Resource: &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "team-a", Name: "nginx-7d9c"},
@@ -268,7 +268,7 @@ func teamsGChatBigBatch(n, size int) Batch {
 	b := Batch{Report: ReportRef{Kind: "ClusterPolicyReport", Name: "cpol-big"}}
 	for i := 0; i < n; i++ {
 		b.Results = append(b.Results, report.Result{
-			ID: fmt.Sprintf("id-%02d", i), Policy: fmt.Sprintf("policy-%02d", i), Rule: "rule",
+			Key: uint64(0x1d00 + i), Policy: fmt.Sprintf("policy-%02d", i), Rule: "rule",
 			Message: fmt.Sprintf("result %02d ", i) + strings.Repeat("x", size),
 			Status:  v1alpha1.StatusFail, Severity: v1alpha1.SeverityMedium,
 			Resource: &report.Resource{Kind: "Pod", Namespace: "ns", Name: fmt.Sprintf("pod-%02d", i)},

@@ -531,7 +531,7 @@ func TestTelegramEscapesTrickyInput(t *testing.T) {
 	s := newTelegramSender(t, srv.URL, nil, nil, nil, "")
 	for i, v := range telegramTricky {
 		res := report.Result{
-			ID: "t", Policy: v, Rule: v, Category: v, Message: v, Source: v, Status: v1alpha1.StatusFail,
+			Key: 0x7, Policy: v, Rule: v, Category: v, Message: v, Source: v, Status: v1alpha1.StatusFail,
 			Severity:   v1alpha1.SeverityCritical,
 			Resource:   &report.Resource{APIVersion: v, Kind: v, Namespace: v, Name: v},
 			Properties: map[string]string{v: v},

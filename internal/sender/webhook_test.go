@@ -103,7 +103,7 @@ func TestWebhookWireFormat(t *testing.T) {
 	}
 
 	wantFull := ResultDocument{
-		ID: "r1", Policy: "require-labels", Rule: "check-app", Status: "fail", Severity: "high",
+		ID: "a1", Policy: "require-labels", Rule: "check-app", Status: "fail", Severity: "high",
 		Category: "Best Practices", Message: "label app is required", Scored: true, Source: "kyverno",
 		Timestamp: "2026-08-15T10:00:00Z", Priority: "error",
 		Resource:     &DocumentResource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "test", Name: "nginx", UID: "5d2c"},
@@ -112,7 +112,7 @@ func TestWebhookWireFormat(t *testing.T) {
 		CustomFields: map[string]string{"cluster": "prod-eu"},
 	}
 	wantBare := ResultDocument{
-		ID: "r2", Policy: "p2", Status: "warn", Message: "m2", Source: "trivy", Priority: "warning",
+		ID: "a2", Policy: "p2", Status: "warn", Message: "m2", Source: "trivy", Priority: "warning",
 		Report:       DocumentReport{Kind: "PolicyReport", Namespace: "test", Name: "rep-1"},
 		CustomFields: map[string]string{"cluster": "prod-eu"},
 	}
@@ -129,7 +129,7 @@ func TestWebhookWireFormat(t *testing.T) {
 	if err := s.Send(context.Background(), Batch{Report: ReportRef{Kind: "ClusterPolicyReport", Name: "c"}, Results: []report.Result{r}}); err != nil {
 		t.Fatal(err)
 	}
-	checkDoc(t, rc.requests()[0].Body, ResultDocument{ID: "r2", Policy: "p2", Status: "warn", Message: "m2", Source: "trivy",
+	checkDoc(t, rc.requests()[0].Body, ResultDocument{ID: "a2", Policy: "p2", Status: "warn", Message: "m2", Source: "trivy",
 		Priority: "warning", Report: DocumentReport{Kind: "ClusterPolicyReport", Name: "c"}},
 		[]string{"id", "policy", "rule", "status", "message", "scored", "source", "priority", "report"})
 	var raw map[string]json.RawMessage
