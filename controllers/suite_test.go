@@ -30,7 +30,8 @@ const platformNamespace = "policy-herald-system"
 func testDeliveryOptions() delivery.Options {
 	o := delivery.DefaultOptions()
 	o.Retry.InitialInterval, o.Retry.MaxInterval, o.Retry.MaxAttempts = 50*time.Millisecond, 200*time.Millisecond, 4
-	o.SweepInterval, o.FlushInterval, o.StatusInterval = time.Second, 200*time.Millisecond, 200*time.Millisecond
+	// No sweep while the suite runs: every delivery must come from report changes, not the safety net.
+	o.SweepInterval, o.FlushInterval, o.StatusInterval = time.Hour, 200*time.Millisecond, 200*time.Millisecond
 	// A tiny queue, so every spec with more results than this also exercises the full-queue
 	// path (the scanner waits for room).
 	o.QueueResults = 4

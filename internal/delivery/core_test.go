@@ -5,12 +5,20 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
@@ -189,5 +197,70 @@ func TestBurstOfManyReportsFlows(t *testing.T) {
 	}
 	if st := e.stats(t, d.Key()); st.Sent != 5000 || st.Pending != 0 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// A pipeline that cannot start says why in its health, and the controllers are told.
+func TestStartErrorIsReported(t *testing.T) {
+	broken := interceptor.NewClient(newClient(), interceptor.Funcs{
+		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+			return apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "ledger", errors.New("RBAC says no"))
+		},
+	})
+	e, _ := startEngine(t, broken, testOptions())
+	events := e.HealthEvents("NotificationTarget")
+	d := testDest(t, &recorder{max: 1}, filter.Spec{}, "s")
+	e.Configure(d)
+	h := e.Health(d.Key())
+	if h.Running || h.StartError == nil || !strings.Contains(h.StartError.Error(), "forbidden") {
+		t.Errorf("health = %+v, want the ledger's error", h)
+	}
+	expectHealthEvent(t, events, d)
+}
+
+func expectHealthEvent(t *testing.T, events <-chan event.GenericEvent, d Destination) {
+	t.Helper()
+	select {
+	case ev := <-events:
+		if ev.Object.GetName() != d.Name || ev.Object.GetNamespace() != d.Namespace {
+			t.Errorf("event for %s/%s", ev.Object.GetNamespace(), ev.Object.GetName())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no health event")
+	}
+}
+
+// Delivery health changes reach the controllers as events: failing after FailingAfter
+// attempts, and recovered after a success.
+func TestFailingAndRecoveryAreEvents(t *testing.T) {
+	e, _ := startEngine(t, newClient(), testOptions())
+	events := e.HealthEvents("NotificationTarget")
+	var mu sync.Mutex
+	down := true
+	rec := &recorder{max: 1, fail: func(int, sender.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return &sender.Error{Reason: "POST to x: 503 Service Unavailable", Retryable: true}
+		}
+		return nil
+	}}
+	d := testDest(t, rec, filter.Spec{}, "s")
+	e.Configure(d)
+	expectHealthEvent(t, events, d) // started
+	p := e.pipelineOf(t, d)
+	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail)))
+	expectHealthEvent(t, events, d)
+	if h := e.Health(d.Key()); !h.Failing || h.LastFailureReason != "POST to x: 503 Service Unavailable" {
+		t.Errorf("health = %+v, want failing", h)
+	}
+	settle(t, p)
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
+	expectHealthEvent(t, events, d)
+	if h := e.Health(d.Key()); h.Failing {
+		t.Errorf("health = %+v, want recovered", h)
 	}
 }
