@@ -13,7 +13,8 @@ import (
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=blockreportpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=blockreportpolicies/status,verbs=get;update;patch
 
-// BlockReportPolicyReconciler validates BlockReportPolicies.
+// BlockReportPolicyReconciler validates BlockReportPolicies. Blocked admissions are not
+// reported yet, so a valid policy reports Ready=False, reason NotImplemented.
 type BlockReportPolicyReconciler struct {
 	Deps
 }
@@ -25,10 +26,11 @@ func (r *BlockReportPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	base := p.DeepCopy()
-	return finish(ctx, r.Deps, &p, base, outcome{
-		err:     checkSelector("namespaceSelector", p.Spec.NamespaceSelector),
-		message: fmt.Sprintf("blocked admissions are reported with source %q, at most %d per report", p.Spec.Source, p.Spec.ResultsPerReport),
-	})
+	err := checkSelector("namespaceSelector", p.Spec.NamespaceSelector)
+	if err == nil {
+		err = notImplemented(fmt.Sprintf("reporting blocked admissions (source %q, at most %d per report)", p.Spec.Source, p.Spec.ResultsPerReport), false)
+	}
+	return finish(ctx, r.Deps, &p, base, outcome{err: err})
 }
 
 // SetupWithManager registers the reconciler.

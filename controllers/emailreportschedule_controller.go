@@ -10,7 +10,6 @@ import (
 
 	"github.com/robfig/cron/v3"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -23,38 +22,33 @@ import (
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=emailreportschedules,verbs=get;list;watch
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=emailreportschedules/status,verbs=get;update;patch
 
-// EmailReportScheduleReconciler validates EmailReportSchedules and shows when each runs next.
+// EmailReportScheduleReconciler validates EmailReportSchedules. Mailing is not implemented
+// yet, so a valid schedule reports Ready=False, reason NotImplemented.
 type EmailReportScheduleReconciler struct {
 	Deps
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
 }
 
-// Reconcile validates the schedule, recipients and SMTP settings and records the next run.
+// Reconcile validates the schedule, recipients and SMTP settings.
 func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var s v1alpha1.EmailReportSchedule
 	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	base := s.DeepCopy()
-	next, err := r.nextRun(&s)
+	// Evaluating the next run validates the schedule in its time zone.
+	_, err := r.nextRun(&s)
 	if err == nil {
 		err = r.validate(ctx, &s)
 	}
+	if err == nil {
+		err = notImplemented("mailing e-mail reports", s.Spec.Suspend)
+	}
+	// Nothing is mailed, so no report is due: a next run time would claim otherwise. Set it
+	// again (and requeue when it is due) once mailing lands.
 	s.Status.NextScheduleTime = nil
-	if err == nil && !s.Spec.Suspend {
-		s.Status.NextScheduleTime = &metav1.Time{Time: next}
-	}
-	res, ferr := finish(ctx, r.Deps, &s, base, outcome{
-		err:       err,
-		suspended: s.Spec.Suspend,
-		message:   fmt.Sprintf("%s report to %d recipient(s) is scheduled", s.Spec.ReportType, len(s.Spec.Recipients)),
-	})
-	if ferr == nil && s.Status.NextScheduleTime != nil {
-		// Come back when the run is due so nextScheduleTime stays true.
-		res.RequeueAfter = time.Until(next) + time.Second
-	}
-	return res, ferr
+	return finish(ctx, r.Deps, &s, base, outcome{err: err})
 }
 
 // nextRun parses the schedule in its time zone and returns the next run after now.

@@ -12,11 +12,12 @@ var _ = Describe("MetricsProfile and BlockReportPolicy controllers", func() {
 	var ns string
 	BeforeEach(func() { ns = newNamespace(nil) })
 
-	DescribeTable("MetricsProfile shows the labels in effect",
+	DescribeTable("MetricsProfile shows the labels of its spec and says metrics are not implemented",
 		func(spec v1alpha1.MetricsProfileSpec, labels []string) {
 			p := &v1alpha1.MetricsProfile{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p"}, Spec: spec}
 			Expect(k8sClient.Create(ctx, p)).To(Succeed())
-			Eventually(readyOf(p)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+			expectNotImplemented(p)
+			Expect(conditionMessage(p)).To(ContainSubstring("metrics"))
 			Expect(p.Status.Labels).To(Equal(labels))
 		},
 		Entry("detailed by default", v1alpha1.MetricsProfileSpec{},
@@ -36,11 +37,12 @@ var _ = Describe("MetricsProfile and BlockReportPolicy controllers", func() {
 		Eventually(readyOf(p)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
 	})
 
-	It("marks a BlockReportPolicy Ready with its defaults, and reports a bad selector", func() {
+	It("says a valid BlockReportPolicy is not implemented, and reports a bad selector first", func() {
 		p := &v1alpha1.BlockReportPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kyverno"}}
 		Expect(k8sClient.Create(ctx, p)).To(Succeed())
-		Eventually(readyOf(p)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
-		Expect(conditionMessage(p)).To(ContainSubstring(`"Kyverno Event"`))
+		expectNotImplemented(p)
+		Expect(conditionMessage(p)).To(ContainSubstring(`blocked admissions (source "Kyverno Event"`))
+		Expect(p.Spec.Source).To(Equal("Kyverno Event"), "defaulted by the schema")
 
 		p.Spec.NamespaceSelector = &metav1.LabelSelector{
 			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near"}},

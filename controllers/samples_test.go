@@ -15,7 +15,7 @@ import (
 )
 
 var _ = Describe("config/samples", func() {
-	It("are accepted by the API server and every sample becomes Ready", func() {
+	It("are accepted by the API server and every sample becomes Ready, or says it is not implemented", func() {
 		applied, err := apply.Kustomization(ctx, k8sClient, filepath.Join("..", "config", "samples"), client.FieldOwner("samples-test"))
 		Expect(err).NotTo(HaveOccurred())
 		// The samples deliver to the local receiver of `make run`; remove them so they do not
@@ -36,11 +36,19 @@ var _ = Describe("config/samples", func() {
 			obj := newObject(gvk)
 			obj.SetNamespace(u.GetNamespace())
 			obj.SetName(u.GetName())
-			Eventually(readyOf(obj)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady), "%s %s", gvk.Kind, u.GetName())
+			want := haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady)
+			if notImplementedKinds[gvk.Kind] {
+				want = haveNotImplemented()
+			}
+			Eventually(readyOf(obj)).Should(want, "%s %s", gvk.Kind, u.GetName())
 		}
 		Expect(kinds).To(HaveLen(5), "one sample of each kind")
 	})
 })
+
+// notImplementedKinds are the kinds whose feature has not landed: a valid one is Ready=False,
+// reason NotImplemented. Remove a kind here when its feature lands.
+var notImplementedKinds = map[string]bool{"EmailReportSchedule": true, "MetricsProfile": true, "BlockReportPolicy": true}
 
 // newObject returns an empty typed Policy Herald object of gvk.
 func newObject(gvk schema.GroupVersionKind) conditions.Object {

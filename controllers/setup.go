@@ -4,6 +4,7 @@ import (
 	"context"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/store"
@@ -16,6 +17,9 @@ type Options struct {
 	PlatformNamespace string
 	// Delivery tunes the delivery engine.
 	Delivery delivery.Options
+	// SecretReader reads the Secrets the reconcilers reference. Nil means the manager's API
+	// reader (uncached), as in production; tests wrap that one to count the reads.
+	SecretReader client.Reader
 }
 
 // SetupAll registers the delivery engine and every reconciler with the manager.
@@ -28,9 +32,13 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(engine); err != nil {
 		return err
 	}
+	secretReader := opts.SecretReader
+	if secretReader == nil {
+		secretReader = mgr.GetAPIReader()
+	}
 	deps := Deps{
 		Client:       mgr.GetClient(),
-		SecretReader: mgr.GetAPIReader(),
+		SecretReader: secretReader,
 		Recorder:     mgr.GetEventRecorder("policy-herald"),
 	}
 	for _, r := range []interface {

@@ -3,11 +3,13 @@ package controllers_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -102,6 +104,7 @@ func newManager() (stop func()) {
 	Expect(controllers.SetupAll(mctx, mgr, controllers.Options{
 		PlatformNamespace: platformNamespace,
 		Delivery:          testDeliveryOptions(),
+		SecretReader:      countingReader{mgr.GetAPIReader()},
 	})).To(Succeed())
 	done := make(chan struct{})
 	go func() {
@@ -113,6 +116,32 @@ func newManager() (stop func()) {
 		mcancel()
 		<-done
 	}
+}
+
+// secretReads counts the reconcilers' reads of each Secret, across every replica the suite
+// starts, so specs can tell whether a change made a controller re-read credentials.
+var secretReads = struct {
+	sync.Mutex
+	n map[client.ObjectKey]int
+}{n: map[client.ObjectKey]int{}}
+
+// secretReadCount returns how often the reconcilers have read the Secret namespace/name.
+func secretReadCount(namespace, name string) int {
+	secretReads.Lock()
+	defer secretReads.Unlock()
+	return secretReads.n[client.ObjectKey{Namespace: namespace, Name: name}]
+}
+
+// countingReader is the manager's API reader, counting the Secrets it reads.
+type countingReader struct{ client.Reader }
+
+func (r countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		secretReads.Lock()
+		secretReads.n[key]++
+		secretReads.Unlock()
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
 }
 
 var _ = AfterSuite(func() {

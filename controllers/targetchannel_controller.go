@@ -217,8 +217,8 @@ func channelNamespaces(t *v1alpha1.NotificationTarget) *v1alpha1.ChannelNamespac
 
 func targetKey(namespace, name string) string { return namespace + "/" + name }
 
-// SetupWithManager registers the reconciler and what it watches: its own kind, targets,
-// Secrets, and namespaces (whose labels decide admission).
+// SetupWithManager registers the reconciler and what it watches: its own kind, the specs of
+// targets, its own and its targets' Secrets, and namespaces (whose labels decide admission).
 func (r *TargetChannelReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := indexSecrets(ctx, mgr, &v1alpha1.TargetChannel{}); err != nil {
 		return err
@@ -232,11 +232,40 @@ func (r *TargetChannelReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.TargetChannel{}, builder.WithPredicates(specChanged())).
 		WatchesRawSource(healthSource(r.Engine, "TargetChannel")).
-		Watches(&v1alpha1.NotificationTarget{}, handler.EnqueueRequestsFromMapFunc(r.channelsOfTarget)).
-		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.TargetChannelList{} })).
+		// A channel depends on its target's spec and existence only. Without the predicate every
+		// status.delivery write of a busy target re-reconciled all its channels, each re-reading
+		// Secrets from the API server. Labels and annotations are not read (a change of them
+		// leaves the generation alone) and so do not count either.
+		Watches(&v1alpha1.NotificationTarget{}, handler.EnqueueRequestsFromMapFunc(r.channelsOfTarget),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.channelsOfSecret)).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.channelsInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Complete(r)
+}
+
+// channelsOfSecret maps a Secret to the channels that read it: those that reference it
+// themselves, and every channel of a target that references it (as credentials or TLS CA),
+// since a channel inherits both. The targets are found with the Secret-name index that
+// NotificationTargetReconciler.SetupWithManager registers.
+func (r *TargetChannelReconciler) channelsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	log := ctrl.LoggerFrom(ctx).WithValues("secret", secret.GetName())
+	var own v1alpha1.TargetChannelList
+	if err := r.Client.List(ctx, &own, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{indexSecretNames: secret.GetName()}); err != nil {
+		log.Error(err, "listing channels that reference a Secret")
+	}
+	reqs := requestsFor(&own)
+	var targets v1alpha1.NotificationTargetList
+	if err := r.Client.List(ctx, &targets, client.InNamespace(secret.GetNamespace()),
+		client.MatchingFields{indexSecretNames: secret.GetName()}); err != nil {
+		log.Error(err, "listing targets that reference a Secret")
+		return reqs
+	}
+	for i := range targets.Items {
+		reqs = append(reqs, r.channelsOfTarget(ctx, &targets.Items[i])...)
+	}
+	return reqs
 }
 
 func (r *TargetChannelReconciler) channelsOfTarget(ctx context.Context, t client.Object) []reconcile.Request {

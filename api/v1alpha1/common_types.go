@@ -34,6 +34,10 @@ const (
 	ReasonDeliveryFailing     = "DeliveryFailing"
 	ReasonDeliveryNotStarted  = "DeliveryNotStarted"
 	ReasonNotSupported        = "DestinationNotSupported"
+	// ReasonNotImplemented says the object is valid but this version of Policy Herald does not
+	// do what it asks yet (e-mail reports, metrics, block reports). Ready is False and Stalled
+	// True: only an upgrade changes it.
+	ReasonNotImplemented = "NotImplemented"
 )
 
 // Severity of a policy result, lowest first: info < low < medium < high < critical.

@@ -3,7 +3,8 @@
 // Herald's CRDs and the report CRDs, applies config/samples, starts a webhook receiver on
 // 127.0.0.1:8099 that prints every result it gets, runs the operator, then applies the real
 // reports in testdata/reports and shows them arriving, with the health of every Policy Herald
-// object as it changes. Ctrl-C stops everything it started.
+// object as it changes. Ctrl-C (or SIGTERM) stops everything it started and exits 0 once that
+// went cleanly; a second Ctrl-C skips the operator's graceful shutdown.
 //
 // Run it with `make run`. While it runs, .dev/kubeconfig reaches the control plane.
 package main
@@ -16,9 +17,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -44,13 +47,53 @@ const fieldOwner = client.FieldOwner("policy-herald-dev")
 
 func main() {
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
-	if err := run(ctrl.SetupSignalHandler()); err != nil {
+	ctx, force := signals()
+	err := run(ctx, force)
+	if code := exitCode(ctx, err); code != 0 {
 		fmt.Fprintln(os.Stderr, "dev:", err)
-		os.Exit(1)
+		os.Exit(code)
 	}
 }
 
-func run(ctx context.Context) error {
+// errForced says a second signal cut the operator's graceful shutdown short.
+var errForced = errors.New("stopped without waiting for the operator's graceful shutdown")
+
+// exitCode is 0 after a clean run or a clean stop that a signal asked for (whatever that stop
+// cancelled, for example the samples still being applied, returns context.Canceled), 130 when a
+// second signal cut the shutdown short, and 1 on a real failure.
+func exitCode(ctx context.Context, err error) int {
+	switch {
+	case err == nil, ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return 0
+	case errors.Is(err, errForced):
+		return 130
+	default:
+		return 1
+	}
+}
+
+// signals returns a context cancelled by the first SIGINT or SIGTERM, which stops everything
+// gracefully, and a channel closed by the second, which stops waiting for the operator (the
+// control plane is still stopped, so no kube-apiserver or etcd is left behind). A third exits
+// at once.
+func signals() (context.Context, <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	force := make(chan struct{})
+	c := make(chan os.Signal, 3)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-c
+		fmt.Println("stopping; Ctrl-C again to skip the operator's graceful shutdown")
+		cancel()
+		<-c
+		close(force)
+		<-c
+		os.Exit(130)
+	}()
+	return ctx, force
+}
+
+func run(ctx context.Context, force <-chan struct{}) error {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return errors.New("KUBEBUILDER_ASSETS is not set: start this with `make run`")
 	}
@@ -64,7 +107,9 @@ func run(ctx context.Context) error {
 	}
 	defer func() {
 		fmt.Println("stopping the local control plane")
-		_ = env.Stop()
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "dev: stopping the local control plane:", err)
+		}
 	}()
 	if err := writeKubeconfig(env, cfg, filepath.Join(".dev", "kubeconfig")); err != nil {
 		return err
@@ -99,8 +144,15 @@ func run(ctx context.Context) error {
 	go func() { errc <- mgr.Start(ctx) }()
 	fmt.Println("operator running; metrics on http://127.0.0.1:8080/metrics; Ctrl-C stops everything")
 	go applyReportsWhenReady(ctx, c)
-	watchHealth(ctx, c)
-	return <-errc
+	go watchHealth(ctx, c)
+	// The operator returns once a signal's graceful shutdown is done, or on its own when it
+	// fails (then this ends instead of printing health tables of a dead operator).
+	select {
+	case err := <-errc:
+		return err
+	case <-force:
+		return errForced
+	}
 }
 
 // receiverAddr is where the sample webhook target (config/samples) delivers.
@@ -185,7 +237,9 @@ func applyReportsWhenReady(ctx context.Context, c client.Client) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "reports", "*.yaml"))
 	applied, err := apply.Files(ctx, c, files, "default", fieldOwner)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "dev:", err)
+		if ctx.Err() == nil { // not just stopped by Ctrl-C
+			fmt.Fprintln(os.Stderr, "dev:", err)
+		}
 		return
 	}
 	for _, u := range applied {
