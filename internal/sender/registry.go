@@ -3,7 +3,6 @@ package sender
 import (
 	"errors"
 	"fmt"
-	"sort"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
@@ -40,14 +39,4 @@ func New(cfg Config) (Sender, error) {
 		return nil, fmt.Errorf("destination %s is %w", cfg.Type, ErrNotSupported)
 	}
 	return f(cfg)
-}
-
-// Supported returns the destination types New can build, sorted.
-func Supported() []v1alpha1.DestinationType {
-	out := make([]v1alpha1.DestinationType, 0, len(factories))
-	for t := range factories {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }
