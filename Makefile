@@ -54,6 +54,10 @@ build: ## Build the operator binary into bin/.
 run: ## Start a local control plane, install CRDs and samples, and run the operator (Ctrl-C stops all).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/dev
 
+.PHONY: load
+load: ## Load harness: local control plane, operator as its own process, N reports × M results; ARGS="-reports 2000 -results 50 -mode live|sync -churn K".
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/load $(ARGS)
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
