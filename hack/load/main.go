@@ -46,7 +46,7 @@ type config struct {
 	mode                                  string
 	churn, churnReplace                   int
 	churnQPS                              float64
-	timeout, idle, linger                 time.Duration
+	timeout, idle, linger, latency        time.Duration
 	operator, operatorArgs                string
 	keep                                  bool
 }
@@ -69,6 +69,8 @@ func parseFlags() config {
 	fs.DurationVar(&c.idle, "idle", 150*time.Second, "stop waiting for a phase after this long without a new delivery "+
 		"(longer than two of the operator's 1-minute sweeps)")
 	fs.DurationVar(&c.linger, "linger", 3*time.Second, "keep receiving after each phase to catch duplicates")
+	fs.DurationVar(&c.latency, "latency", 0, "the receiver answers each request after this long, like a real destination "+
+		"(0: at once, so the destination is never the bottleneck)")
 	fs.StringVar(&c.operator, "operator", "", "use this operator binary instead of building the current tree")
 	fs.StringVar(&c.operatorArgs, "operator-args", "", "extra operator flags, space-separated (e.g. --zap-log-level=error)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (operator log, kubeconfig) even on success")
@@ -87,6 +89,8 @@ func (c config) validate() error {
 		return errors.New("-results above 1000 makes reports too large for etcd")
 	case c.churn < 0 || c.churn > c.reports:
 		return errors.New("-churn must be between 0 and -reports")
+	case c.latency < 0:
+		return errors.New("-latency must not be negative")
 	case c.churn > 0 && (c.churnReplace < 1 || c.churnQPS <= 0):
 		return errors.New("-churn-replace and -churn-qps must be positive")
 	}
@@ -188,7 +192,7 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 	}
 
 	t := newTracker()
-	url, stopReceiver, err := startReceiver(t)
+	url, stopReceiver, err := startReceiver(t, c.latency)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +292,20 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 		if _, err := startFloor(ctx, hcfg, t); err != nil {
 			return rep, err
 		}
+		// The operator's own start (process, caches, target reconcile) is part of its time;
+		// record it apart so it can be told from delivery.
+		readyc := make(chan time.Duration, 1)
+		go func() {
+			if waitReady(ctx, cl, platformNS, op) == nil {
+				readyc <- time.Since(rep.start)
+			}
+		}()
+		defer func() {
+			select {
+			case rep.readyAfter = <-readyc:
+			default:
+			}
+		}()
 	}
 
 	step("waiting for deliveries")

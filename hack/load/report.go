@@ -10,18 +10,18 @@ import (
 // report is what one run measured.
 type report struct {
 	config
-	bin, logPath        string
-	start, churnStart   time.Time
-	creation            time.Duration
-	outcome             [phases]string
-	phase               [phases]phaseStats
-	baseline, final     procStats
-	baselineHow         string
-	maxrssKiB           int64
-	dups, distinctIDs   int
-	unexpected, bad     int
-	heartbeats          int
-	requests, logErrors int
+	bin, logPath         string
+	start, churnStart    time.Time
+	creation, readyAfter time.Duration
+	outcome              [phases]string
+	phase                [phases]phaseStats
+	baseline, final      procStats
+	baselineHow          string
+	maxrssKiB            int64
+	dups, distinctIDs    int
+	unexpected, bad      int
+	heartbeats           int
+	requests, logErrors  int
 }
 
 func (r *report) print(w io.Writer) {
@@ -33,6 +33,9 @@ func (r *report) print(w io.Writer) {
 	m := r.phase[phaseMain]
 	fmt.Fprintf(tw, "\nPolicy Herald load: mode=%s reports=%d results/report=%d namespaces=%d workers=%d\n",
 		r.mode, r.reports, r.results, r.namespaces, r.workers)
+	if r.latency > 0 {
+		fmt.Fprintf(tw, "receiver latency: %s per request\n", r.latency)
+	}
 	fmt.Fprintf(tw, "operator: %s (client QPS/Burst: whatever main.go sets; today it sets none, so controller-runtime's "+
 		"default: no client-side limit, API Priority and Fairness only)\n", r.bin)
 	row("results in reports", "%d (%d fail/warn, %d pass)", total, m.expected, total-m.expected)
@@ -51,6 +54,9 @@ func (r *report) print(w io.Writer) {
 	if r.mode == "sync" {
 		floorWhat = "bare informer's initial LIST, started with the operator"
 		startWhat = "from the operator's start"
+	}
+	if r.mode == "sync" {
+		row("operator start → Ready", "%s (until the target's Ready condition was seen; polled every 100ms)", d(r.readyAfter))
 	}
 	row("time to last delivery", "%s (%s)", d(m.lastDelivered), startWhat)
 	row("floor time", "%s (%s; %d/%d seen)", d(m.lastSeen), floorWhat, m.seen, m.expected)

@@ -173,7 +173,7 @@ type document struct {
 }
 
 // startReceiver serves the webhook endpoint on a free loopback port and returns its URL.
-func startReceiver(t *tracker) (url string, stop func(), err error) {
+func startReceiver(t *tracker, latency time.Duration) (url string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("starting the receiver: %w", err)
@@ -200,6 +200,9 @@ func startReceiver(t *tracker) (url string, stop func(), err error) {
 			uid = d.Resource.UID
 		}
 		t.got(d.ID, resultKey(d.Report.Namespace, d.Report.Name, uid, d.Policy, d.Rule, d.Message), now)
+		if latency > 0 {
+			time.Sleep(latency)
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})}
 	go func() { _ = srv.Serve(ln) }()
