@@ -108,9 +108,9 @@ func (r *report) print(w io.Writer) {
 // d formats a duration for the table: "-" when there is none, milliseconds below 10 s.
 func d(x time.Duration) string {
 	switch {
-	case x < 0:
+	case x == none:
 		return "-"
-	case x < 10*time.Second:
+	case x > -10*time.Second && x < 10*time.Second:
 		return fmt.Sprintf("%dms", x.Milliseconds())
 	default:
 		return x.Round(100 * time.Millisecond).String()

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -146,10 +147,15 @@ func (t *tracker) stats(phase int, start time.Time) phaseStats {
 	return s
 }
 
-// percentile returns the p-th percentile (0..100) of ds (nearest rank), or -1 when empty.
+// none is the percentile of no values. Durations may be negative: the floor shares the
+// harness process with the creators and the receiver, so under load it can see a result after
+// the operator has already delivered it.
+const none = time.Duration(math.MinInt64)
+
+// percentile returns the p-th percentile (0..100) of ds (nearest rank), or none when empty.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
-		return -1
+		return none
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	i := int(p/100*float64(len(ds))+0.5) - 1
