@@ -294,6 +294,7 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 		}
 		// The operator's own start (process, caches, target reconcile) is part of its time;
 		// record it apart so it can be told from delivery.
+		rep.readyAfter = none
 		readyc := make(chan time.Duration, 1)
 		go func() {
 			if waitReady(ctx, cl, platformNS, op) == nil {

@@ -41,7 +41,7 @@ func (r *report) print(w io.Writer) {
 	row("results in reports", "%d (%d fail/warn, %d pass)", total, m.expected, total-m.expected)
 	row("results expected", "%d", m.expected)
 	row("distinct delivered", "%d", m.delivered)
-	row("lost", "%d", m.expected-m.delivered)
+	row("lost", "%d (not delivered when the phase ended)", m.expected-m.delivered)
 	row("duplicates", "%d (deliveries beyond the first of an id, all phases; %d distinct ids, %d documents)", r.dups, r.distinctIDs, r.requests)
 	row("unexpected", "%d (documents of no expected result: pass, replaced or unknown)", r.unexpected)
 	if r.mode == "live" {
@@ -71,14 +71,17 @@ func (r *report) print(w io.Writer) {
 			d(percentile(m.floorSinceIssue, 50)), d(percentile(m.floorSinceIssue, 99)))
 	}
 	row("main phase", "%s", r.outcome[phaseMain])
-	if r.churn > 0 {
+	switch {
+	case r.churn > 0 && r.churnStart.IsZero():
+		row("churn", "not run (the main phase used up -timeout)")
+	case r.churn > 0:
 		c := r.phase[phaseChurn]
 		row("churn", "%d updates, %d new results, %d delivered, %d lost; %s", r.churn, c.expected, c.delivered,
 			c.expected-c.delivered, r.outcome[phaseChurn])
 		row("update → delivery", "p50 %s  p99 %s  (floor: p50 %s  p99 %s)",
 			d(percentile(c.sinceIssue, 50)), d(percentile(c.sinceIssue, 99)),
 			d(percentile(c.floorSinceIssue, 50)), d(percentile(c.floorSinceIssue, 99)))
-	} else {
+	default:
 		row("update → delivery", "- (no -churn)")
 	}
 	mib := func(kib int64) float64 { return float64(kib) / 1024 }
