@@ -57,6 +57,10 @@ run: ## Start a local control plane, install CRDs and samples, and run the opera
 	go build -o bin/dev ./hack/dev
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" exec bin/dev
 
+.PHONY: load
+load: ## Load harness: local control plane, operator as its own process, N reports × M results; ARGS="-reports 2000 -results 50 -mode live|sync -churn K".
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/load $(ARGS)
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
