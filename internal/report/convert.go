@@ -1,6 +1,7 @@
 package report
 
 import (
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -84,6 +85,9 @@ type converter struct {
 	rep       *Report
 	scope     *Resource
 	resources map[corev1.ObjectReference]*Resource
+	// properties are the distinct property maps seen so far: results with equal properties
+	// (Kyverno writes {"process": "background scan"} on every result) share one map.
+	properties []map[string]string
 }
 
 func newConverter(kind string, meta *metav1.ObjectMeta, scope *corev1.ObjectReference, n int) *converter {
@@ -108,7 +112,7 @@ func (c *converter) add(reportSource string, f resultFields) {
 		Severity:   severityOf(f.severity, f.properties),
 		Scored:     f.scored,
 		Time:       toUnixNano(f.timestamp),
-		Properties: f.properties,
+		Properties: c.shared(f.properties),
 	}
 	if res.Source == "" {
 		res.Source = intern(reportSource)
@@ -122,6 +126,28 @@ func (c *converter) add(reportSource string, f resultFields) {
 	}
 	res.Key = c.rep.resultKey(&res, false)
 	c.rep.Results = append(c.rep.Results, res)
+}
+
+// maxSharedProperties bounds the distinct property maps a report compares against, so a
+// report whose results all differ (Trivy's vulnerability IDs) costs no more than a few
+// comparisons per result.
+const maxSharedProperties = 8
+
+// shared returns a map equal to p that an earlier result of the report already has, else p.
+// Stored results are never modified, so sharing is safe.
+func (c *converter) shared(p map[string]string) map[string]string {
+	if len(p) == 0 {
+		return nil
+	}
+	for _, m := range c.properties {
+		if maps.Equal(m, p) {
+			return m
+		}
+	}
+	if len(c.properties) < maxSharedProperties {
+		c.properties = append(c.properties, p)
+	}
+	return p
 }
 
 func (c *converter) resource(o *corev1.ObjectReference) *Resource {

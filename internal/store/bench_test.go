@@ -27,9 +27,10 @@ func kyvernoReport(i, results int) *wgpolicyv1alpha2.PolicyReport {
 		r.Results = append(r.Results, wgpolicyv1alpha2.PolicyReportResult{
 			Source: "kyverno", Policy: fmt.Sprintf("policy-%d", j%10), Rule: fmt.Sprintf("rule-%d", j%3),
 			Category: "Pod Security Standards (Baseline)", Severity: "high", Result: "fail", Scored: true,
-			Message:   message(j, pod),
-			Timestamp: metav1.Timestamp{Seconds: 1700000000 + int64(j)},
-			Resources: []corev1.ObjectReference{{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: pod, UID: types.UID(fmt.Sprintf("5d2c%08d-%04d-4a1b-9c7e-0123456789ab", i, j))}},
+			Message:    message(j, pod),
+			Timestamp:  metav1.Timestamp{Seconds: 1700000000 + int64(j)},
+			Resources:  []corev1.ObjectReference{{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: pod, UID: types.UID(fmt.Sprintf("5d2c%08d-%04d-4a1b-9c7e-0123456789ab", i, j))}},
+			Properties: map[string]string{"process": "background scan"}, // as Kyverno writes it
 		})
 	}
 	return r
