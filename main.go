@@ -27,6 +27,7 @@ type flags struct {
 	metricsCertPath string
 	enableHTTP2     bool
 	probeAddr       string
+	pprofAddr       string
 	leaderElect     bool
 	leaderElectNS   string
 	platformNS      string
@@ -58,6 +59,8 @@ func parseFlags() flags {
 	flag.BoolVar(&f.enableHTTP2, "enable-http2", false,
 		"Serve metrics over HTTP/2 too; off by default against the HTTP/2 Stream Cancellation and Rapid Reset CVEs.")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0",
+		"Address a Go pprof endpoint binds to, for profiling memory and CPU; 0 (the default) disables it. Bind it to localhost only.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader so only one replica delivers; every replica serves metrics.")
 	flag.StringVar(&f.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the operator's namespace).")
 	flag.StringVar(&f.platformNS, "platform-namespace", os.Getenv("POD_NAMESPACE"),
@@ -112,6 +115,7 @@ func run(f flags) error {
 		Scheme:                  scheme.New(),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  f.probeAddr,
+		PprofBindAddress:        f.pprofAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "policy-herald.reporting.policyherald.io",
 		LeaderElectionNamespace: f.leaderElectNS,
