@@ -4,6 +4,7 @@ import (
 	"maps"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unique"
 
@@ -102,20 +103,23 @@ func newConverter(kind string, meta *metav1.ObjectMeta, scope *corev1.ObjectRefe
 }
 
 func (c *converter) add(reportSource string, f resultFields) {
+	check := Check{
+		Policy:   intern(f.policy),
+		Rule:     intern(f.rule),
+		Category: intern(f.category),
+		Source:   intern(f.source),
+		Status:   v1alpha1.ResultStatus(intern(strings.ToLower(f.status))),
+		Severity: severityOf(f.severity, f.properties),
+		Scored:   f.scored,
+	}
+	if check.Source == "" {
+		check.Source = intern(reportSource)
+	}
 	res := Result{
-		Policy:     intern(f.policy),
-		Rule:       intern(f.rule),
-		Category:   intern(f.category),
+		Check:      c.check(check),
 		Message:    intern(f.message), // a rule's message is mostly the same for every resource
-		Source:     intern(f.source),
-		Status:     v1alpha1.ResultStatus(intern(strings.ToLower(f.status))),
-		Severity:   severityOf(f.severity, f.properties),
-		Scored:     f.scored,
 		Time:       toUnixNano(f.timestamp),
 		Properties: c.shared(f.properties),
-	}
-	if res.Source == "" {
-		res.Source = intern(reportSource)
 	}
 	// A result without resources is about its report's scope (Kyverno 1.13+ writes one report
 	// per resource and names it only in the scope).
@@ -126,6 +130,31 @@ func (c *converter) add(reportSource string, f resultFields) {
 	}
 	res.Key = c.rep.resultKey(&res, false)
 	c.rep.Results = append(c.rep.Results, res)
+}
+
+// checks holds one copy of every Check seen, so the results of every report share them:
+// Kyverno's per-resource reports have one result per rule, and the same rules in every
+// report. A cluster has few distinct checks; past maxChecks (a producer that writes unique
+// text into its rules) further ones are simply not shared, so the table stays bounded.
+var checks = struct {
+	sync.Mutex
+	m map[Check]*Check
+}{m: map[Check]*Check{}}
+
+const maxChecks = 1 << 16
+
+// check returns the shared copy of ch.
+func (c *converter) check(ch Check) *Check {
+	checks.Lock()
+	defer checks.Unlock()
+	if p, ok := checks.m[ch]; ok {
+		return p
+	}
+	p := &ch
+	if len(checks.m) < maxChecks {
+		checks.m[ch] = p
+	}
+	return p
 }
 
 // maxSharedProperties bounds the distinct property maps a report compares against, so a

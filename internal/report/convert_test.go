@@ -276,7 +276,7 @@ func TestPriority(t *testing.T) {
 		{v1alpha1.StatusSkip, "", v1alpha1.PriorityDebug},
 	}
 	for _, c := range cases {
-		r := Result{Status: c.status, Severity: c.severity}
+		r := Result{Check: &Check{Status: c.status, Severity: c.severity}}
 		if got := r.Priority(); got != c.want {
 			t.Errorf("%s/%s: priority = %s, want %s", c.status, c.severity, got, c.want)
 		}

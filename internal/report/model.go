@@ -19,19 +19,26 @@ type Resource struct {
 	UID        string `json:"uid,omitempty"`
 }
 
-// Result is one policy result.
-type Result struct {
-	// Key is the result's identity (see resultKey): stable across re-scans, it changes only
-	// when what the result says changes.
-	Key      uint64
+// Check is what a result says about the rule it checked: the part that many results of a
+// report share (every resource a rule checked), so they share one Check.
+type Check struct {
 	Policy   string
 	Rule     string
 	Category string
-	Message  string
 	Source   string
 	Status   v1alpha1.ResultStatus
 	Severity v1alpha1.Severity // empty when the producer gave none
 	Scored   bool
+}
+
+// Result is one policy result. Results are never modified once stored; their Check and
+// Resource may be shared with other results.
+type Result struct {
+	// Key is the result's identity (see resultKey): stable across re-scans, it changes only
+	// when what the result says changes.
+	Key uint64
+	*Check
+	Message string
 	// Time is when the producer found the result, in Unix nanoseconds; 0 when it gave none.
 	// (Kept as a number: a time.Time would triple its size in every stored result.)
 	Time       int64

@@ -531,8 +531,9 @@ func TestTelegramEscapesTrickyInput(t *testing.T) {
 	s := newTelegramSender(t, srv.URL, nil, nil, nil, "")
 	for i, v := range telegramTricky {
 		res := report.Result{
-			Key: 0x7, Policy: v, Rule: v, Category: v, Message: v, Source: v, Status: v1alpha1.StatusFail,
-			Severity:   v1alpha1.SeverityCritical,
+			Key:        0x7,
+			Check:      &report.Check{Policy: v, Rule: v, Category: v, Source: v, Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityCritical},
+			Message:    v,
 			Resource:   &report.Resource{APIVersion: v, Kind: v, Namespace: v, Name: v},
 			Properties: map[string]string{v: v},
 		}
@@ -667,7 +668,8 @@ func FuzzTelegramText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b string, n int) {
 		n = int(uint(n)%8) + 1
 		d := NewResultDocument(ReportRef{}, &report.Result{
-			Policy: a, Message: strings.Repeat(b, n), Rule: b, Status: v1alpha1.ResultStatus(a),
+			Check:      &report.Check{Policy: a, Rule: b, Status: v1alpha1.ResultStatus(a)},
+			Message:    strings.Repeat(b, n),
 			Resource:   &report.Resource{Kind: a, Name: b},
 			Properties: map[string]string{a: b},
 		}, map[string]string{b: a})
