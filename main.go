@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	_ "time/tzdata" // schedules name IANA time zones; the distroless image has no zoneinfo
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -39,9 +40,21 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
 
+	tuneGC()
 	if err := run(f); err != nil {
 		log.Error(err, "running the operator")
 		os.Exit(1)
+	}
+}
+
+// gcPercent is the operator's GOGC unless the environment sets one. It holds many small,
+// long-lived results; half the default headroom cut its peak memory at 100,000 results from
+// 126 to 103 MiB for no measurable CPU (make load; GOGC=25 gave 91 MiB for 12% more CPU).
+const gcPercent = 50
+
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
 	}
 }
 
