@@ -29,6 +29,7 @@ type flags struct {
 	enableHTTP2     bool
 	probeAddr       string
 	pprofAddr       string
+	workers         int
 	leaderElect     bool
 	leaderElectNS   string
 	platformNS      string
@@ -72,6 +73,8 @@ func parseFlags() flags {
 	flag.BoolVar(&f.enableHTTP2, "enable-http2", false,
 		"Serve metrics over HTTP/2 too; off by default against the HTTP/2 Stream Cancellation and Rapid Reset CVEs.")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.IntVar(&f.workers, "delivery-workers", delivery.DefaultOptions().Workers,
+		"Requests each destination has in flight at most; more hide a destination's latency, fewer spare one that throttles.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0",
 		"Address a Go pprof endpoint binds to, for profiling memory and CPU; 0 (the default) disables it. Bind it to localhost only.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader so only one replica delivers; every replica serves metrics.")
@@ -118,6 +121,12 @@ func metricsOptions(f flags) (metricsserver.Options, error) {
 	return opts, nil
 }
 
+func deliveryOptions(f flags) delivery.Options {
+	o := delivery.DefaultOptions()
+	o.Workers = max(1, f.workers)
+	return o
+}
+
 // run builds the manager, registers the controllers and probes, and runs until a signal.
 func run(f flags) error {
 	metrics, err := metricsOptions(f)
@@ -141,7 +150,7 @@ func run(f flags) error {
 	ctx := ctrl.SetupSignalHandler()
 	if err := controllers.SetupAll(ctx, mgr, controllers.Options{
 		PlatformNamespace: f.platformNS,
-		Delivery:          delivery.DefaultOptions(),
+		Delivery:          deliveryOptions(f),
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}

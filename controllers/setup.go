@@ -24,7 +24,13 @@ type Options struct {
 
 // SetupAll registers the delivery engine and every reconciler with the manager.
 func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) error {
-	reports := store.New(mgr.GetConfig(), mgr.GetScheme(), mgr.GetCache(), ctrl.Log.WithName("store"))
+	reportClient, err := client.NewWithWatch(mgr.GetConfig(), client.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+	})
+	if err != nil {
+		return err
+	}
+	reports := store.New(reportClient, mgr.GetCache(), ctrl.Log.WithName("store"))
 	if err := mgr.Add(reports); err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func benchEngine(b *testing.B, workers int, snd sender.Sender) *Engine {
 	opts.Workers = workers
 	opts.SweepInterval, opts.FlushInterval, opts.StatusInterval = time.Hour, time.Hour, time.Hour
 	opts.Retry = RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond, MaxAttempts: 3, MaxRetryAfter: time.Second}
-	e := New(c, c, store.New(nil, nil, nil, logr.Discard()), opts, logr.Discard())
+	e := New(c, c, store.New(nil, nil, logr.Discard()), opts, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	e.begin(ctx)
 

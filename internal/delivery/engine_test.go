@@ -102,7 +102,7 @@ func newClient() client.WithWatch {
 // steps down does.
 func startEngine(t *testing.T, c client.Client, opts Options) (e *Engine, stop func()) {
 	t.Helper()
-	e = New(c, c, store.New(nil, nil, nil, logr.Discard()), opts, logr.Discard())
+	e = New(c, c, store.New(nil, nil, logr.Discard()), opts, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	go e.health.run(ctx, e.newObject)
 	e.begin(ctx)

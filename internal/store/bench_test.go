@@ -58,7 +58,7 @@ func BenchmarkStoreBytesPerResult(b *testing.B) {
 func storeBytes(b *testing.B) {
 	const reports, perReport = 2000, 50
 	for range b.N {
-		s := New(nil, nil, nil, logr.Discard())
+		s := New(nil, nil, logr.Discard())
 		before := liveHeap()
 		for i := range reports {
 			// The informer drops the raw object once converted.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
@@ -67,11 +68,7 @@ func (c *compact) DeepCopyObject() runtime.Object   { cp := *c; return &cp }
 // watchReports starts informers for the report APIs installed now and waits until they are
 // listed; APIs installed later are watched as soon as their CRD appears.
 func (s *Store) watchReports(ctx context.Context) error {
-	c, err := client.NewWithWatch(s.cfg, client.Options{Scheme: s.scheme})
-	if err != nil {
-		return err
-	}
-	w := &reportWatcher{s: s, c: c, started: map[string]bool{}}
+	w := &reportWatcher{s: s, c: s.client, started: map[string]bool{}}
 	var wg sync.WaitGroup
 	for _, k := range reportKinds {
 		wg.Add(1)
@@ -85,7 +82,8 @@ func (s *Store) watchReports(ctx context.Context) error {
 	wg.Wait()
 	crds := &metav1.PartialObjectMetadata{}
 	crds.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
-	inf, err := s.cache.GetInformer(ctx, crds)
+	// Only CRDs that appear later matter here: no need to wait for the list of every CRD.
+	inf, err := s.cache.GetInformer(ctx, crds, cache.BlockUntilSynced(false))
 	if err != nil {
 		return fmt.Errorf("watching CustomResourceDefinitions: %w", err)
 	}

@@ -11,9 +11,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -27,9 +26,8 @@ type Subscriber interface {
 
 // Store holds the compact snapshot of every report and the labels of every namespace.
 type Store struct {
-	cfg    *rest.Config
-	scheme *runtime.Scheme
-	cache  cache.Cache // the manager's cache, for metadata-only watches (CRDs, namespaces)
+	client client.WithWatch // lists and watches reports
+	cache  cache.Cache      // the manager's cache, for metadata-only watches (CRDs, namespaces)
 	log    logr.Logger
 
 	mu       sync.RWMutex
@@ -41,10 +39,12 @@ type Store struct {
 	synced   chan struct{}
 }
 
-// New returns a store; start it with a manager (it runs on the leader only, like delivery).
-func New(cfg *rest.Config, scheme *runtime.Scheme, ca cache.Cache, log logr.Logger) *Store {
+// New returns a store that lists and watches reports with c (the manager's HTTP client and
+// REST mapper keep its start fast); start it with a manager (it runs on the leader only, like
+// delivery).
+func New(c client.WithWatch, ca cache.Cache, log logr.Logger) *Store {
 	return &Store{
-		cfg: cfg, scheme: scheme, cache: ca, log: log,
+		client: c, cache: ca, log: log,
 		reports:  map[string]*report.Report{},
 		byNS:     map[string]map[string]struct{}{},
 		nsLabels: map[string]labels.Set{},
@@ -58,10 +58,13 @@ func (s *Store) NeedLeaderElection() bool { return true }
 // Start watches namespaces and reports until ctx ends. The snapshot is synced once every
 // report API installed now is listed; APIs installed later join when their CRD appears.
 func (s *Store) Start(ctx context.Context) error {
-	if err := s.watchNamespaces(ctx); err != nil {
+	// Namespaces and reports are listed at the same time: a start waits for the longer only.
+	nsErr := make(chan error, 1)
+	go func() { nsErr <- s.watchNamespaces(ctx) }()
+	if err := s.watchReports(ctx); err != nil {
 		return err
 	}
-	if err := s.watchReports(ctx); err != nil {
+	if err := <-nsErr; err != nil {
 		return err
 	}
 	close(s.synced)

@@ -76,7 +76,11 @@ func startStore(t *testing.T) (*Store, *changes, client.Client) {
 		t.Fatal(err)
 	}
 	go func() { _ = ca.Start(ctx) }()
-	s := New(cfg, sch, ca, zap.New(zap.UseDevMode(true)))
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: sch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(wc, ca, zap.New(zap.UseDevMode(true)))
 	ch := &changes{keys: map[string]int{}}
 	s.Subscribe(ch)
 	go func() {
