@@ -57,7 +57,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		QueueResults: 10000,
-		Workers:      2,
+		Workers:      4,
 		Retry: RetryPolicy{
 			InitialInterval: time.Second, MaxInterval: 2 * time.Minute, MaxAttempts: 10, MaxRetryAfter: 10 * time.Minute,
 		},
