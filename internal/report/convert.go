@@ -291,6 +291,13 @@ func (r *Report) resultKey(res *Result, withProperties bool) uint64 {
 			h.write("")
 		}
 	}
+	writeFinding(h, res, withProperties)
+	return h.sum()
+}
+
+// writeFinding hashes what a result says about its resource (both formats of identity end
+// with it; TestLegacyIDs pins format 1).
+func writeFinding(h *hasher, res *Result, withProperties bool) {
 	h.write(res.Policy)
 	h.write(res.Rule)
 	h.write(string(res.Status))
@@ -299,7 +306,6 @@ func (r *Report) resultKey(res *Result, withProperties bool) uint64 {
 	if withProperties {
 		writeProperties(h, res.Properties)
 	}
-	return h.sum()
 }
 
 func writeProperties(h *hasher, p map[string]string) {

@@ -36,13 +36,6 @@ func legacyID(r *Result, withProperties bool) string {
 		h.write("")
 		h.write("")
 	}
-	h.write(r.Policy)
-	h.write(r.Rule)
-	h.write(string(r.Status))
-	h.write(r.Category)
-	h.write(r.Message)
-	if withProperties {
-		writeProperties(h, r.Properties)
-	}
+	writeFinding(h, r, withProperties)
 	return strconv.FormatUint(h.sum(), 16)
 }
