@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"time"
 	_ "time/tzdata" // schedules name IANA time zones; the distroless image has no zoneinfo
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -47,6 +48,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// shutdownWait bounds how long the process waits for delivery to stop: requests in flight
+// (delivery.Options.ShutdownGrace) and the last ledger writes.
+const shutdownWait = 25 * time.Second
 
 // gcPercent is the operator's GOGC unless the environment sets one. It holds many small,
 // long-lived results; half the default headroom cut its peak memory at 100,000 results from
@@ -148,10 +153,11 @@ func run(f flags) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.SetupAll(ctx, mgr, controllers.Options{
+	engine, err := controllers.SetupAll(ctx, mgr, controllers.Options{
 		PlatformNamespace: f.platformNS,
 		Delivery:          deliveryOptions(f),
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -161,7 +167,13 @@ func run(f flags) error {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
 	ctrl.Log.WithName("setup").Info("starting manager")
-	if err := mgr.Start(ctx); err != nil {
+	err = mgr.Start(ctx)
+	// A lost lease makes the manager return without waiting for its runnables: let delivery
+	// finish the requests in flight and write the ledgers, as far as it still can.
+	if !engine.WaitStopped(shutdownWait) {
+		ctrl.Log.WithName("setup").Info("delivery did not stop in time; the last deliveries may be sent again by the next leader")
+	}
+	if err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil

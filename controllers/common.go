@@ -196,6 +196,9 @@ func deliveryHealth(engine *delivery.Engine, key delivery.Key) error {
 		return p
 	case !h.Running:
 		return conditions.Progressing(v1alpha1.ReasonStarting, "waiting for the delivery engine to list the reports")
+	case h.Paused:
+		return conditions.Transient(v1alpha1.ReasonDeliveryPaused,
+			"sending is paused: the ledger could not be written for a while (is the API server reachable?); it goes on once it can be")
 	case h.Failing:
 		return conditions.Transient(v1alpha1.ReasonDeliveryFailing,
 			fmt.Sprintf("delivery attempts keep failing (status.delivery.consecutiveFailures counts them); the last failed: %s", h.LastFailureReason))

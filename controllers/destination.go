@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +38,7 @@ type destinationSpec struct {
 	template   string
 	all        bool // sees every namespace
 	skip       bool // skipExistingOnStartup
+	dropAfter  time.Duration
 	delivery   *v1alpha1.DeliveryStatus
 }
 
@@ -56,8 +59,9 @@ func (s *destinationSpec) build(engine *delivery.Engine) (*delivery.Destination,
 		AllNamespaces: s.all,
 		Created:       s.obj.GetCreationTimestamp().Time,
 		SkipExisting:  s.skip,
+		DropAfter:     s.dropAfter,
 		Delivery:      s.delivery,
-		Fingerprint:   fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.filter, s.custom, s.template, s.all, s.skip),
+		Fingerprint:   fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.filter, s.custom, s.template, s.all, s.skip, s.dropAfter),
 	}
 	if engine.Fingerprint(delivery.Key{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}) == d.Fingerprint {
 		return d, nil // unchanged: keep the running sender and its connections

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -88,12 +89,13 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 	ds := &destinationSpec{
 		obj: t, kind: "NotificationTarget", ledgerKind: "nt",
 		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
-		filter:   targetFilter(t, t.Spec.Filter),
-		custom:   t.Spec.CustomFields,
-		template: t.Spec.MessageTemplate,
-		all:      t.Namespace == r.PlatformNamespace,
-		skip:     skipExisting(t),
-		delivery: t.Status.Delivery,
+		filter:    targetFilter(t, t.Spec.Filter),
+		custom:    t.Spec.CustomFields,
+		template:  t.Spec.MessageTemplate,
+		all:       t.Namespace == r.PlatformNamespace,
+		skip:      skipExisting(t),
+		dropAfter: dropAfter(t),
+		delivery:  t.Status.Delivery,
 	}
 	return ds.build(r.Engine)
 }
@@ -128,6 +130,14 @@ func checkTargetSelectors(t *v1alpha1.NotificationTarget) error {
 // or a channel's (a channel replaces the target's filter, not its minimums).
 func targetFilter(t *v1alpha1.NotificationTarget, f *v1alpha1.ResultFilter) filter.Spec {
 	return filter.Spec{MinimumSeverity: t.Spec.MinimumSeverity, MinimumPriority: t.Spec.MinimumPriority, Sources: t.Spec.Sources, Filter: f}
+}
+
+// dropAfter is the target's dropAfter; 0 leaves the engine's default (the schema defaults it).
+func dropAfter(t *v1alpha1.NotificationTarget) time.Duration {
+	if t.Spec.DropAfter == nil {
+		return 0
+	}
+	return t.Spec.DropAfter.Duration
 }
 
 func skipExisting(t *v1alpha1.NotificationTarget) bool {

@@ -22,21 +22,22 @@ type Options struct {
 	SecretReader client.Reader
 }
 
-// SetupAll registers the delivery engine and every reconciler with the manager.
-func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+// SetupAll registers the report store, the delivery engine and every reconciler with the
+// manager, and returns the engine, whose WaitStopped the process calls before it exits.
+func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.Engine, error) {
 	reportClient, err := client.NewWithWatch(mgr.GetConfig(), client.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	reports := store.New(reportClient, mgr.GetCache(), ctrl.Log.WithName("store"))
 	if err := mgr.Add(reports); err != nil {
-		return err
+		return nil, err
 	}
 	engine := delivery.New(mgr.GetClient(), mgr.GetAPIReader(), reports, opts.Delivery, ctrl.Log.WithName("delivery"))
 	if err := mgr.Add(engine); err != nil {
-		return err
+		return nil, err
 	}
 	secretReader := opts.SecretReader
 	if secretReader == nil {
@@ -57,8 +58,8 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		&BlockReportPolicyReconciler{Deps: deps},
 	} {
 		if err := r.SetupWithManager(ctx, mgr); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return engine, nil
 }

@@ -37,6 +37,7 @@ func testDeliveryOptions() delivery.Options {
 	// A tiny queue, so every spec with more results than this also exercises the full-queue
 	// path (the scanner waits for room).
 	o.QueueResults = 4
+	o.SlowRetryInterval, o.ShutdownGrace = 200*time.Millisecond, 2*time.Second
 	return o
 }
 
@@ -101,11 +102,12 @@ func newManager() (stop func()) {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	mctx, mcancel := context.WithCancel(ctx)
-	Expect(controllers.SetupAll(mctx, mgr, controllers.Options{
+	_, err = controllers.SetupAll(mctx, mgr, controllers.Options{
 		PlatformNamespace: platformNamespace,
 		Delivery:          testDeliveryOptions(),
 		SecretReader:      countingReader{mgr.GetAPIReader()},
-	})).To(Succeed())
+	})
+	Expect(err).NotTo(HaveOccurred())
 	done := make(chan struct{})
 	go func() {
 		defer GinkgoRecover()

@@ -125,12 +125,13 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 	ds := &destinationSpec{
 		obj: c, kind: "TargetChannel", ledgerKind: "tc",
 		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
-		filter:   targetFilter(t, c.Spec.Filter),
-		custom:   mergeFields(t.Spec.CustomFields, c.Spec.CustomFields),
-		template: template,
-		all:      c.Namespace == r.PlatformNamespace,
-		skip:     skipExisting(t),
-		delivery: c.Status.Delivery,
+		filter:    targetFilter(t, c.Spec.Filter),
+		custom:    mergeFields(t.Spec.CustomFields, c.Spec.CustomFields),
+		template:  template,
+		all:       c.Namespace == r.PlatformNamespace,
+		skip:      skipExisting(t),
+		dropAfter: dropAfter(t),
+		delivery:  c.Status.Delivery,
 	}
 	return ds.build(r.Engine)
 }

@@ -33,6 +33,7 @@ const (
 	ReasonInvalidSchedule     = "InvalidSchedule"
 	ReasonDeliveryFailing     = "DeliveryFailing"
 	ReasonDeliveryNotStarted  = "DeliveryNotStarted"
+	ReasonDeliveryPaused      = "DeliveryPaused"
 	ReasonNotSupported        = "DestinationNotSupported"
 	// ReasonNotImplemented says the object is valid but this version of Policy Herald does not
 	// do what it asks yet (e-mail reports, metrics, block reports). Ready is False and Stalled
@@ -218,11 +219,15 @@ type DeliveryStatus struct {
 	// +optional
 	Sent int64 `json:"sent"`
 
-	// Failed counts results that were given up on after all retries.
+	// Failed counts results the destination refused for good (a 4xx other than 408 and 429).
 	// +optional
 	Failed int64 `json:"failed"`
 
-	// Pending counts results queued or being retried right now.
+	// Dropped counts results that could not be delivered within the target's dropAfter.
+	// +optional
+	Dropped int64 `json:"dropped"`
+
+	// Pending counts results queued, being sent or waiting to be retried right now.
 	// +optional
 	Pending int64 `json:"pending"`
 

@@ -74,6 +74,15 @@ type NotificationTargetSpec struct {
 	// +kubebuilder:default=true
 	SkipExistingOnStartup *bool `json:"skipExistingOnStartup,omitempty"`
 
+	// DropAfter is how long a result that cannot be delivered is retried before it is dropped:
+	// counted in status.delivery.dropped and logged with its ID. Results that exhaust their fast
+	// retries (about 6 minutes) are retried every minute until then, so a destination that is
+	// down for less than this loses nothing. Its channels inherit it.
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	DropAfter *metav1.Duration `json:"dropAfter,omitempty"`
+
 	// Suspend stops deliveries without deleting the target. New results that appear while
 	// suspended are sent when it is resumed.
 	// +optional

@@ -129,7 +129,7 @@ func run(ctx context.Context, force <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
-	if err := controllers.SetupAll(ctx, mgr, controllers.Options{
+	if _, err := controllers.SetupAll(ctx, mgr, controllers.Options{
 		PlatformNamespace: "policy-herald-system",
 		Delivery:          delivery.DefaultOptions(),
 	}); err != nil {

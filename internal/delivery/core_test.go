@@ -231,7 +231,8 @@ func expectHealthEvent(t *testing.T, events <-chan event.GenericEvent, d Destina
 }
 
 // Delivery health changes reach the controllers as events: failing after FailingAfter
-// attempts, and recovered after a success.
+// attempts, and recovered after a success. While the destination is down its results are
+// parked, not given up on; once a probe gets through, they are delivered.
 func TestFailingAndRecoveryAreEvents(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	events := e.HealthEvents("NotificationTarget")
@@ -254,13 +255,20 @@ func TestFailingAndRecoveryAreEvents(t *testing.T) {
 	if h := e.Health(d.Key()); !h.Failing || h.LastFailureReason != "POST to x: 503 Service Unavailable" {
 		t.Errorf("health = %+v, want failing", h)
 	}
-	settle(t, p)
+	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
+	waitFor(t, "a and b parked", func() bool { return e.stats(t, d.Key()).Pending == 2 })
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
 	expectHealthEvent(t, events, d)
+	settle(t, p)
 	if h := e.Health(d.Key()); h.Failing {
 		t.Errorf("health = %+v, want recovered", h)
+	}
+	if got := rec.delivered(); !sameIDs(got, "a", "b") {
+		t.Errorf("delivered %v, want a and b after the outage", got)
+	}
+	if st := e.stats(t, d.Key()); st.Sent != 2 || st.Failed != 0 || st.Dropped != 0 {
+		t.Errorf("stats = %+v", st)
 	}
 }

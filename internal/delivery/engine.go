@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -44,7 +45,18 @@ type Options struct {
 	Workers      int
 	Retry        RetryPolicy
 	// FailingAfter is how many failed attempts in a row make a destination's delivery failing.
-	FailingAfter   int64
+	// While it fails for other reasons than throttling, batches are parked at their first
+	// failure instead of each spending its fast retries, and one probe per SlowRetryInterval
+	// finds out when the destination is back.
+	FailingAfter int64
+	// SlowRetryInterval is how often results that exhausted their fast retries are tried again.
+	SlowRetryInterval time.Duration
+	// PauseAfter stops sending while the ledger could not be written for this long, so an API
+	// server outage (or a lost lease) repeats at most FlushInterval+PauseAfter of deliveries.
+	PauseAfter time.Duration
+	// ShutdownGrace is how long requests in flight may finish (and be recorded) when delivery
+	// stops, so a graceful handover sends nothing twice.
+	ShutdownGrace  time.Duration
 	SweepInterval  time.Duration // how often every destination re-checks every report (a safety net)
 	FlushInterval  time.Duration // how often a changed ledger is written
 	StatusInterval time.Duration // how often changed delivery counts are written
@@ -61,11 +73,14 @@ func DefaultOptions() Options {
 		Retry: RetryPolicy{
 			InitialInterval: time.Second, MaxInterval: 2 * time.Minute, MaxAttempts: 10, MaxRetryAfter: 10 * time.Minute,
 		},
-		FailingAfter:   3,
-		SweepInterval:  time.Minute,
-		FlushInterval:  2 * time.Second,
-		StatusInterval: 5 * time.Second,
-		Retention:      6 * time.Hour,
+		FailingAfter:      3,
+		SlowRetryInterval: time.Minute,
+		PauseAfter:        10 * time.Second,
+		ShutdownGrace:     10 * time.Second,
+		SweepInterval:     time.Minute,
+		FlushInterval:     2 * time.Second,
+		StatusInterval:    5 * time.Second,
+		Retention:         6 * time.Hour,
 	}
 }
 
@@ -91,6 +106,8 @@ type Destination struct {
 	// cluster-scoped reports; any other sees only reports of its own namespace.
 	AllNamespaces bool
 	SkipExisting  bool
+	// DropAfter is how long an undeliverable result is retried before it is dropped (0: 24h).
+	DropAfter time.Duration
 	// Delivery is the status the object had; counts continue from it when the ledger has none.
 	Delivery *v1alpha1.DeliveryStatus
 	// Fingerprint changes whenever anything above changes (credentials included, hashed);
@@ -115,6 +132,9 @@ type Engine struct {
 	now    func() time.Time
 	health *healthNotifier
 
+	began   atomic.Bool   // Start was called (this replica led)
+	stopped chan struct{} // closed when Start returns, every pipeline stopped
+
 	mu        sync.RWMutex
 	ctx       context.Context // set by Start
 	started   bool
@@ -128,6 +148,7 @@ func New(c client.Client, reader client.Reader, st *store.Store, opts Options, l
 	e := &Engine{
 		client: c, reader: reader, store: st, scheme: c.Scheme(), opts: opts, log: log, now: time.Now,
 		health:    newHealthNotifier(),
+		stopped:   make(chan struct{}),
 		pipelines: map[Key]*pipeline{},
 		pending:   map[Key]Destination{},
 		failed:    map[Key]error{},
@@ -141,6 +162,8 @@ func (e *Engine) NeedLeaderElection() bool { return true }
 
 // Start starts the pipelines once the report store is synced, and sweeps until ctx ends.
 func (e *Engine) Start(ctx context.Context) error {
+	e.began.Store(true)
+	defer close(e.stopped)
 	go e.health.run(ctx, e.newObject)
 	if !e.store.WaitForSync(ctx) {
 		return nil
@@ -158,6 +181,21 @@ func (e *Engine) Start(ctx context.Context) error {
 		case <-t.C:
 			e.sweep()
 		}
+	}
+}
+
+// WaitStopped waits until the engine stopped every pipeline (requests in flight finished and
+// ledgers written), at most timeout. When leadership is lost the manager does not wait for its
+// runnables; the process calls this before it exits, so what can be written is.
+func (e *Engine) WaitStopped(timeout time.Duration) bool {
+	if !e.began.Load() {
+		return true // never led: nothing to stop
+	}
+	select {
+	case <-e.stopped:
+		return true
+	case <-time.After(timeout):
+		return false
 	}
 }
 

@@ -90,6 +90,7 @@ func testOptions() Options {
 	opts.QueueResults = 100
 	opts.SweepInterval, opts.FlushInterval, opts.StatusInterval = time.Hour, time.Hour, time.Hour
 	opts.Retry = RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxAttempts: 3, MaxRetryAfter: 10 * time.Millisecond}
+	opts.SlowRetryInterval, opts.ShutdownGrace = 20*time.Millisecond, time.Second
 	return opts
 }
 

@@ -19,6 +19,8 @@ type Health struct {
 	Failing bool
 	// LastFailureReason says why the last attempt failed, without credentials.
 	LastFailureReason string
+	// Paused says sending waits because the ledger could not be written for PauseAfter.
+	Paused bool
 }
 
 // Health returns the delivery health of destination k.
@@ -30,7 +32,7 @@ func (e *Engine) Health(k Key) Health {
 	if !ok {
 		return Health{StartError: err}
 	}
-	h := Health{Running: true}
+	h := Health{Running: true, Paused: p.paused()}
 	h.Failing, h.LastFailureReason = p.stats.failing()
 	return h
 }

@@ -2,11 +2,9 @@ package delivery
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/go-logr/logr"
 
 	"github.com/policyherald/policy-herald/internal/ledger"
@@ -20,6 +18,10 @@ type item struct {
 	keys  []uint64
 	// resolve says the batch's results left the cluster or passed, for a Resolver.
 	resolve bool
+	// probe is the one attempt of a slow retry that finds out whether the destination is back.
+	probe bool
+	// since is when the batch's results first failed (zero: never).
+	since time.Time
 }
 
 // pipeline delivers the new results of one destination. Report changes only mark reports
@@ -36,7 +38,10 @@ type pipeline struct {
 
 	mu       sync.Mutex
 	dest     *Destination
-	inflight map[uint64]struct{} // found new and not yet recorded: being queued, queued or being sent
+	inflight map[uint64]struct{} // found new and not yet recorded: being queued, queued, sent or parked
+	parked   map[uint64]parkedResult
+	// unflushed is when writing the ledger started failing (zero while it succeeds).
+	unflushed time.Time
 
 	dirtyMu sync.Mutex
 	dirty   map[string]struct{}
@@ -44,9 +49,18 @@ type pipeline struct {
 	looking bool     // the scanner is looking at a report it took from order
 	wake    chan struct{}
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	// ctx ends the pipeline's work (scanning, taking batches, waiting between retries);
+	// sendCtx, a little later, the requests in flight; bgCtx, last, the ledger and status
+	// writers, which write once more when it ends.
+	ctx         context.Context
+	cancel      context.CancelFunc
+	sendCtx     context.Context
+	cancelSend  context.CancelFunc
+	bgCtx       context.Context
+	cancelBG    context.CancelFunc
+	workersDone sync.WaitGroup
+	bgDone      sync.WaitGroup
+	retryWake   chan struct{}
 
 	runnerMu   sync.Mutex
 	stopRunner func() // stops the current sender's background work
@@ -55,15 +69,17 @@ type pipeline struct {
 func newPipeline(e *Engine, d *Destination, l *ledger.Ledger) *pipeline {
 	counts, ok := l.Counts()
 	p := &pipeline{
-		e:        e,
-		log:      e.log.WithValues("kind", d.Kind, "namespace", d.Namespace, "name", d.Name),
-		ledger:   l,
-		queue:    make(chan item, max(1, e.opts.QueueResults/batchSize(d.Sender))),
-		stats:    newStats(d.Delivery, counts, ok, e.opts.FailingAfter, e.now),
-		dest:     d,
-		inflight: map[uint64]struct{}{},
-		dirty:    map[string]struct{}{},
-		wake:     make(chan struct{}, 1),
+		e:         e,
+		log:       e.log.WithValues("kind", d.Kind, "namespace", d.Namespace, "name", d.Name),
+		ledger:    l,
+		queue:     make(chan item, max(1, e.opts.QueueResults/batchSize(d.Sender))),
+		stats:     newStats(d.Delivery, counts, ok, e.opts.FailingAfter, e.now),
+		dest:      d,
+		inflight:  map[uint64]struct{}{},
+		parked:    map[uint64]parkedResult{},
+		dirty:     map[string]struct{}{},
+		wake:      make(chan struct{}, 1),
+		retryWake: make(chan struct{}, 1),
 	}
 	if _, ok := d.Sender.(sender.Resolver); ok {
 		p.lc = newLifecycle()
@@ -82,13 +98,17 @@ func (p *pipeline) config() *Destination {
 // run starts the pipeline's goroutines.
 func (p *pipeline) run(ctx context.Context) {
 	p.ctx, p.cancel = context.WithCancel(ctx)
-	p.done.Add(p.e.opts.Workers + 3)
+	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
+	p.bgCtx, p.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
+	p.workersDone.Add(p.e.opts.Workers + 2)
 	for range p.e.opts.Workers {
 		go p.work(p.ctx)
 	}
 	go p.scan(p.ctx)
-	go p.flushLoop(p.ctx)
-	go p.statusLoop(p.ctx)
+	go p.retryLoop(p.ctx)
+	p.bgDone.Add(2)
+	go p.flushLoop(p.bgCtx)
+	go p.statusLoop(p.bgCtx)
 	p.runnerMu.Lock()
 	p.startRunner(p.config().Sender)
 	p.runnerMu.Unlock()
@@ -124,13 +144,21 @@ func (p *pipeline) update(d Destination) {
 		p.startRunner(d.Sender)
 		p.runnerMu.Unlock()
 		closeSender(old.Sender)
+		p.wakeRetries() // new settings (a rotated Secret, a fixed CA) may reach it: probe now
 	}
 	p.markAll()
 }
 
+// stop ends the pipeline: no new work; requests in flight may finish within ShutdownGrace and
+// are recorded; then the ledger and status are written a last time.
 func (p *pipeline) stop() {
 	p.cancel()
-	p.done.Wait()
+	grace := time.AfterFunc(p.e.opts.ShutdownGrace, p.cancelSend)
+	p.workersDone.Wait()
+	grace.Stop()
+	p.cancelSend()
+	p.cancelBG()
+	p.bgDone.Wait()
 	p.runnerMu.Lock()
 	if p.stopRunner != nil {
 		p.stopRunner()
@@ -302,7 +330,7 @@ func (p *pipeline) doneLooking() {
 
 // scan looks at dirty reports until ctx ends.
 func (p *pipeline) scan(ctx context.Context) {
-	defer p.done.Done()
+	defer p.workersDone.Done()
 	for ctx.Err() == nil {
 		key, ok := p.nextDirty()
 		if !ok {
@@ -337,10 +365,14 @@ func (p *pipeline) look(ctx context.Context, key string) {
 }
 
 func (p *pipeline) enqueue(ctx context.Context, ref sender.ReportRef, results []report.Result, d *Destination, resolve bool) {
+	p.enqueueSince(ctx, ref, results, d, resolve, time.Time{})
+}
+
+func (p *pipeline) enqueueSince(ctx context.Context, ref sender.ReportRef, results []report.Result, d *Destination, resolve bool, since time.Time) {
 	size := batchSize(d.Sender)
 	for len(results) > 0 {
 		n := min(size, len(results))
-		it := item{batch: sender.Batch{Report: ref, Results: results[:n:n], CustomFields: d.CustomFields}, resolve: resolve}
+		it := item{batch: sender.Batch{Report: ref, Results: results[:n:n], CustomFields: d.CustomFields}, resolve: resolve, since: since}
 		it.keys = make([]uint64, n)
 		for i := range results[:n] {
 			it.keys[i] = results[i].Key
@@ -351,173 +383,5 @@ func (p *pipeline) enqueue(ctx context.Context, ref sender.ReportRef, results []
 		case <-ctx.Done():
 			return
 		}
-	}
-}
-
-// work sends queued batches until ctx ends.
-func (p *pipeline) work(ctx context.Context) {
-	defer p.done.Done()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case it := <-p.queue:
-			p.deliver(ctx, &it)
-			if ctx.Err() != nil {
-				return
-			}
-		}
-	}
-}
-
-// deliver sends one batch and records the outcome. When a batch of several results fails for
-// good, each result is tried on its own, so one result the destination refuses does not take
-// the others down with it.
-func (p *pipeline) deliver(ctx context.Context, it *item) {
-	err := p.send(ctx, it)
-	if ctx.Err() != nil {
-		// Shutting down: what is left is neither sent nor recorded, so it is offered again by
-		// whichever replica leads next.
-		p.release(it, outcomeNone)
-		return
-	}
-	if err != nil && len(it.keys) > 1 && !sender.IsRetryable(err) {
-		for i := range it.keys {
-			single := item{batch: it.batch, keys: it.keys[i : i+1], resolve: it.resolve}
-			single.batch.Results = it.batch.Results[i : i+1]
-			p.deliver(ctx, &single)
-		}
-		return
-	}
-	if err != nil {
-		p.log.Error(err, "giving up on delivery", "results", len(it.keys), "resolve", it.resolve)
-		p.release(it, outcomeFailed)
-		return
-	}
-	p.release(it, outcomeSent)
-}
-
-// send delivers one batch, retrying with exponential backoff and jitter while the error says a
-// retry may succeed, and honouring Retry-After. Results a destination reports as delivered
-// before a failure (a batch split into several messages) are recorded at once and dropped from
-// the batch, so a retry sends only the rest.
-func (p *pipeline) send(ctx context.Context, it *item) error {
-	policy := p.e.opts.Retry
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval = policy.InitialInterval, policy.MaxInterval
-	var last error // the sender's own error, also when the retry library wraps it
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		if len(it.keys) == 0 {
-			return struct{}{}, nil // everything went out before the last failure
-		}
-		err := p.attempt(ctx, it)
-		if err == nil {
-			return struct{}{}, nil
-		}
-		last = err
-		if p.stats.attemptFailed(err) {
-			p.e.health.notify(p.config().Key())
-		}
-		var se *sender.Error
-		if errors.As(err, &se) && se.Sent > 0 {
-			n := min(se.Sent, len(it.keys))
-			done := item{batch: it.batch, keys: it.keys[:n], resolve: it.resolve}
-			done.batch.Results = it.batch.Results[:n]
-			p.release(&done, outcomeSent)
-			it.keys, it.batch.Results = it.keys[n:], it.batch.Results[n:]
-		}
-		switch {
-		case errors.As(err, &se) && !se.Retryable:
-			return struct{}{}, backoff.Permanent(err)
-		case errors.As(err, &se) && se.RetryAfter > 0:
-			return struct{}{}, &backoff.RetryAfterError{Duration: min(se.RetryAfter, policy.MaxRetryAfter)}
-		}
-		return struct{}{}, err
-	}, backoff.WithBackOff(b), backoff.WithMaxTries(policy.MaxAttempts), backoff.WithMaxElapsedTime(0))
-	if err == nil {
-		if p.stats.succeeded() {
-			p.e.health.notify(p.config().Key())
-		}
-		return nil
-	}
-	if last != nil && ctx.Err() == nil {
-		return last
-	}
-	return err
-}
-
-// attempt makes one try with the current sender (a Secret rotation swaps it between attempts).
-func (p *pipeline) attempt(ctx context.Context, it *item) error {
-	s := p.config().Sender
-	if it.resolve {
-		r, ok := s.(sender.Resolver)
-		if !ok {
-			return nil // the destination no longer resolves: nothing to do
-		}
-		return r.Resolve(ctx, it.batch)
-	}
-	return s.Send(ctx, it.batch)
-}
-
-type outcome int
-
-const (
-	outcomeNone   outcome = iota // not tried to the end: stays unrecorded
-	outcomeSent                  // delivered
-	outcomeFailed                // given up on
-)
-
-// release forgets a batch as in flight and records its outcome: in the ledger, with the
-// counts in the same write, so status follows the ledger after a crash.
-func (p *pipeline) release(it *item, o outcome) {
-	if it.resolve {
-		if o != outcomeNone {
-			p.lc.resolved(it)
-		}
-		return
-	}
-	p.mu.Lock()
-	for _, k := range it.keys {
-		delete(p.inflight, k)
-	}
-	n := int64(len(it.keys))
-	switch o {
-	case outcomeSent:
-		p.ledger.Add(it.keys...)
-		p.ledger.AddCounts(n, 0)
-		p.stats.sentBatch(n)
-	case outcomeFailed:
-		p.ledger.Add(it.keys...)
-		p.ledger.AddCounts(0, n)
-		p.stats.failedBatch(n)
-	}
-	p.stats.setPending(int64(len(p.inflight)))
-	p.mu.Unlock()
-	if o == outcomeSent && p.lc != nil {
-		p.lc.delivered(it)
-	}
-}
-
-// flushLoop writes the ledger at most every interval while it changes, and once more at the end.
-func (p *pipeline) flushLoop(ctx context.Context) {
-	defer p.done.Done()
-	t := time.NewTicker(p.e.opts.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			p.flush(final)
-			cancel()
-			return
-		case <-t.C:
-			p.flush(ctx)
-		}
-	}
-}
-
-func (p *pipeline) flush(ctx context.Context) {
-	if err := p.ledger.Flush(ctx, p.e.client, p.e.reader); err != nil {
-		p.log.Error(err, "writing the ledger; will retry")
 	}
 }

@@ -23,6 +23,7 @@ type Stats struct {
 	mu           sync.Mutex
 	s            v1alpha1.DeliveryStatus
 	written      v1alpha1.DeliveryStatus
+	throttled    bool // the last failure asked to come back later (429, Retry-After)
 	failingAfter int64
 	now          func() time.Time
 }
@@ -35,21 +36,18 @@ func newStats(initial *v1alpha1.DeliveryStatus, counts ledger.Counts, fromLedger
 		st.written = *st.s.DeepCopy()
 	}
 	if fromLedger {
-		st.s.Sent, st.s.Failed = counts.Sent, counts.Failed
+		st.s.Sent, st.s.Failed, st.s.Dropped = counts.Sent, counts.Failed, counts.Dropped
 	}
 	return st
 }
 
-func (s *Stats) sentBatch(n int64) {
+// count adds recorded outcomes.
+func (s *Stats) count(c ledger.Counts) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.s.Sent += n
-}
-
-func (s *Stats) failedBatch(n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.s.Failed += n
+	s.s.Sent += c.Sent
+	s.s.Failed += c.Failed
+	s.s.Dropped += c.Dropped
 }
 
 // succeeded records a successful attempt; it returns true when delivery stopped failing.
@@ -73,10 +71,21 @@ func (s *Stats) attemptFailed(err error) bool {
 	s.s.LastFailureTime = &t
 	s.s.LastFailureReason = failureReason(err)
 	s.s.ConsecutiveFailures++
+	var se *sender.Error
+	s.throttled = errors.As(err, &se) && se.RetryAfter > 0
 	return s.isFailing() && (!was || reason != s.s.LastFailureReason)
 }
 
 func (s *Stats) isFailing() bool { return int64(s.s.ConsecutiveFailures) >= s.failingAfter }
+
+// outage tells whether the destination is failing for other reasons than throttling: then
+// batches are parked at once and a probe finds out when it is back. A throttling destination
+// is alive and says when to come back, so its batches keep their own retries.
+func (s *Stats) outage() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isFailing() && !s.throttled
+}
 
 // failing tells whether delivery is failing and why the last attempt failed.
 func (s *Stats) failing() (bool, string) {
@@ -121,7 +130,7 @@ func truncate(s string, n int) string {
 // statusLoop writes status.delivery when it changed, at most once per interval, so a busy
 // destination does not write its status on every result.
 func (p *pipeline) statusLoop(ctx context.Context) {
-	defer p.done.Done()
+	defer p.bgDone.Done()
 	t := time.NewTicker(p.e.opts.StatusInterval)
 	defer t.Stop()
 	for {
@@ -168,7 +177,7 @@ func (p *pipeline) writeStatus(ctx context.Context) {
 }
 
 func equalDelivery(a, b *v1alpha1.DeliveryStatus) bool {
-	return a.Sent == b.Sent && a.Failed == b.Failed && a.Pending == b.Pending &&
+	return a.Sent == b.Sent && a.Failed == b.Failed && a.Dropped == b.Dropped && a.Pending == b.Pending &&
 		a.ConsecutiveFailures == b.ConsecutiveFailures && a.LastFailureReason == b.LastFailureReason &&
 		timeEqual(a.LastSuccessTime, b.LastSuccessTime) && timeEqual(a.LastFailureTime, b.LastFailureTime)
 }

@@ -43,7 +43,7 @@ func (l *Ledger) Flush(ctx context.Context, c client.Client, r client.Reader) er
 	l.mu.Lock()
 	h := header{Version: formatVersion, Scope: l.scope}
 	if l.hasCounts {
-		h.Counts = &jsonCounts{Sent: l.counts.Sent, Failed: l.counts.Failed}
+		h.Counts = &jsonCounts{Sent: l.counts.Sent, Failed: l.counts.Failed, Dropped: l.counts.Dropped}
 	}
 	hdrDirty := l.hdrDirty
 	l.hdrDirty = false

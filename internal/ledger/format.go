@@ -42,8 +42,9 @@ type header struct {
 }
 
 type jsonCounts struct {
-	Sent   int64 `json:"sent"`
-	Failed int64 `json:"failed"`
+	Sent    int64 `json:"sent"`
+	Failed  int64 `json:"failed"`
+	Dropped int64 `json:"dropped,omitempty"`
 }
 
 func encodeHeader(h *header) string {

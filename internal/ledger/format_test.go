@@ -393,7 +393,7 @@ func TestChooseBits(t *testing.T) {
 }
 
 func TestHeaderRoundTrip(t *testing.T) {
-	h := header{Version: 2, Scope: `sha256:"x"`, Counts: &jsonCounts{3, 4}, Layout: layoutString(0xabc), Shards: 8}
+	h := header{Version: 2, Scope: `sha256:"x"`, Counts: &jsonCounts{Sent: 3, Failed: 4, Dropped: 5}, Layout: layoutString(0xabc), Shards: 8}
 	got, id, bits, err := decodeHeader(encodeHeader(&h))
 	if err != nil || id != 0xabc || bits != 3 || got.Scope != h.Scope || *got.Counts != *h.Counts {
 		t.Fatalf("%+v %x %d %v", got, id, bits, err)
@@ -438,8 +438,8 @@ func TestCounts(t *testing.T) {
 	if _, ok := l.Counts(); ok {
 		t.Error("a new ledger has counts")
 	}
-	l.AddCounts(2, 1)
-	l.AddCounts(3, 0)
+	l.AddCounts(Counts{Sent: 2, Failed: 1})
+	l.AddCounts(Counts{Sent: 3, Failed: 0})
 	if c, ok := l.Counts(); !ok || c != (Counts{Sent: 5, Failed: 1}) {
 		t.Errorf("Counts = %+v, %v", c, ok)
 	}

@@ -113,7 +113,7 @@ const writers = 4
 
 // Counts are delivery counts persisted with the keys, so delivery counts shown in status follow
 // the ledger after a crash.
-type Counts struct{ Sent, Failed int64 }
+type Counts struct{ Sent, Failed, Dropped int64 }
 
 type bucket struct {
 	mu    sync.Mutex
@@ -234,7 +234,7 @@ func (l *Ledger) loadV2(ctx context.Context, r client.Reader, cm *corev1.ConfigM
 		return l, l.startOver(fmt.Errorf("header: %w", err))
 	}
 	if h.Counts != nil {
-		l.counts, l.hasCounts = Counts{Sent: h.Counts.Sent, Failed: h.Counts.Failed}, true
+		l.counts, l.hasCounts = Counts{Sent: h.Counts.Sent, Failed: h.Counts.Failed, Dropped: h.Counts.Dropped}, true
 	}
 	if bits == 0 {
 		if err := l.decode(cm.BinaryData[shardKey], layout, 0, 0); err != nil {
@@ -394,12 +394,13 @@ func (l *Ledger) Counts() (Counts, bool) {
 
 // AddCounts adds to the delivery counts. They are written with the next Flush that writes the
 // ledger (a ledger that does not exist yet is not written for counts alone).
-func (l *Ledger) AddCounts(sent, failed int64) {
+func (l *Ledger) AddCounts(c Counts) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.counts.Sent += sent
-	l.counts.Failed += failed
-	if sent != 0 || failed != 0 || !l.hasCounts {
+	l.counts.Sent += c.Sent
+	l.counts.Failed += c.Failed
+	l.counts.Dropped += c.Dropped
+	if c != (Counts{}) || !l.hasCounts {
 		l.hdrDirty = true
 	}
 	l.hasCounts = true

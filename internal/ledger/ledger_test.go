@@ -150,7 +150,7 @@ func TestFlushOfNewUntouchedLedgerDoesNotWrite(t *testing.T) {
 	e := newEnv(t)
 	l := e.load(t)
 	e.flush(t, l)
-	l.AddCounts(0, 0)
+	l.AddCounts(Counts{Sent: 0, Failed: 0})
 	e.flush(t, l)
 	if e.w.total() != 0 {
 		t.Errorf("an empty, unchanged ledger was written")
@@ -385,7 +385,7 @@ func TestFlushRetriesAfterAFailedWrite(t *testing.T) {
 	})
 	l := e.load(t)
 	l.Add(1)
-	l.AddCounts(1, 0)
+	l.AddCounts(Counts{Sent: 1, Failed: 0})
 	if err := l.Flush(context.Background(), e.c, e.c); err == nil {
 		t.Fatal("Flush hid the failed write")
 	}
@@ -542,7 +542,7 @@ func TestConcurrentUse(t *testing.T) {
 				_ = l.Has(k)
 				_ = l.Len()
 				if i%1000 == 0 {
-					l.AddCounts(1, 0)
+					l.AddCounts(Counts{Sent: 1, Failed: 0})
 				}
 			}
 		})
@@ -602,7 +602,7 @@ func TestMigrationFromV1(t *testing.T) {
 		}
 	}
 	l.Add(key("new since"))
-	l.AddCounts(7, 1)
+	l.AddCounts(Counts{Sent: 7, Failed: 1, Dropped: 2})
 	e.flush(t, l)
 
 	cm, h := e.base(t)
@@ -619,7 +619,7 @@ func TestMigrationFromV1(t *testing.T) {
 	if !l2.Exists() || l2.Scope() != "sha256:s" || l2.Len() != 4 || !hasAll(l2, key("id-a"), key("id-b"), key("id-c"), key("new since")) {
 		t.Errorf("reloaded: exists=%v scope=%q len=%d", l2.Exists(), l2.Scope(), l2.Len())
 	}
-	if c, ok := l2.Counts(); !ok || c != (Counts{7, 1}) {
+	if c, ok := l2.Counts(); !ok || c != (Counts{Sent: 7, Failed: 1, Dropped: 2}) {
 		t.Errorf("counts %+v %v", c, ok)
 	}
 
@@ -747,7 +747,7 @@ func TestMillionKeys(t *testing.T) {
 		}
 	}
 	// Counts only: the header only.
-	l2.AddCounts(1, 0)
+	l2.AddCounts(Counts{Sent: 1, Failed: 0})
 	e.w.reset()
 	e.flush(t, l2)
 	if e.w.total() != 1 {
@@ -917,7 +917,7 @@ func TestDamagedShard(t *testing.T) {
 			l := e.load(t)
 			l.SetScope("s")
 			l.Add(keys("r", 200_000)...)
-			l.AddCounts(5, 2)
+			l.AddCounts(Counts{Sent: 5, Failed: 2})
 			e.flush(t, l)
 			h, shards := e.shardsOf(t)
 			cm := shards[len(shards)/2]
@@ -945,7 +945,7 @@ func TestDamagedShard(t *testing.T) {
 			if l2 == nil || l2.Exists() || l2.Len() != 0 || l2.Scope() != "" {
 				t.Fatalf("damaged: %v", l2)
 			}
-			if c, ok := l2.Counts(); !ok || c != (Counts{5, 2}) {
+			if c, ok := l2.Counts(); !ok || c != (Counts{Sent: 5, Failed: 2}) {
 				t.Errorf("counts of a readable header lost: %+v", c)
 			}
 			// The owner re-baselines and goes on.
@@ -968,19 +968,19 @@ func TestCountsPersisted(t *testing.T) {
 	l := e.load(t)
 	l.Add(keys("r", 100_000)...)
 	e.flush(t, l)
-	l.AddCounts(10, 3)
+	l.AddCounts(Counts{Sent: 10, Failed: 3})
 	e.w.reset()
 	e.flush(t, l)
 	if e.w.total() != 1 {
 		t.Errorf("%d writes for new counts, want 1 (the header)", e.w.total())
 	}
 	l2 := e.load(t)
-	if c, ok := l2.Counts(); !ok || c != (Counts{10, 3}) {
+	if c, ok := l2.Counts(); !ok || c != (Counts{Sent: 10, Failed: 3}) {
 		t.Errorf("Counts = %+v, %v", c, ok)
 	}
-	l2.AddCounts(1, 1)
+	l2.AddCounts(Counts{Sent: 1, Failed: 1})
 	e.flush(t, l2)
-	if c, _ := e.load(t).Counts(); c != (Counts{11, 4}) {
+	if c, _ := e.load(t).Counts(); c != (Counts{Sent: 11, Failed: 4}) {
 		t.Errorf("Counts = %+v", c)
 	}
 }
