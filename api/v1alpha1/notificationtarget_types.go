@@ -80,7 +80,9 @@ type NotificationTargetSpec struct {
 	// down for less than this loses nothing. Its channels inherit it.
 	// +optional
 	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="dropAfter must be at least 1m"
 	DropAfter *metav1.Duration `json:"dropAfter,omitempty"`
 
 	// Suspend stops deliveries without deleting the target. New results that appear while

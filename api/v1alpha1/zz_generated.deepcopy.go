@@ -851,6 +851,11 @@ func (in *NotificationTargetSpec) DeepCopyInto(out *NotificationTargetSpec) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.DropAfter != nil {
+		in, out := &in.DropAfter, &out.DropAfter
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.AllowedChannels != nil {
 		in, out := &in.AllowedChannels, &out.AllowedChannels
 		*out = new(AllowedChannels)
