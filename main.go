@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 	_ "time/tzdata" // schedules name IANA time zones; the distroless image has no zoneinfo
 
@@ -20,6 +21,7 @@ import (
 	"github.com/policyherald/policy-herald/controllers"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/sender"
 )
 
 // flags are the operator's command-line settings.
@@ -34,6 +36,8 @@ type flags struct {
 	leaderElect     bool
 	leaderElectNS   string
 	platformNS      string
+	blockedCIDRs    string
+	tenantCIDRs     string
 	zap             zap.Options
 }
 
@@ -86,6 +90,12 @@ func parseFlags() flags {
 	flag.StringVar(&f.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the operator's namespace).")
 	flag.StringVar(&f.platformNS, "platform-namespace", os.Getenv("POD_NAMESPACE"),
 		"Namespace whose NotificationTargets see every namespace and cluster-scoped reports (default: $POD_NAMESPACE, the operator's namespace).")
+	flag.StringVar(&f.blockedCIDRs, "blocked-cidrs", strings.Join(sender.DefaultBlockedCIDRs, ","),
+		"Comma-separated networks no target or channel may connect to (checked on every resolved address and the proxy's), "+
+			"except platform-namespace targets with spec.allowPrivateNetworks. Default: loopback, link-local (cloud metadata), unspecified.")
+	flag.StringVar(&f.tenantCIDRs, "tenant-blocked-cidrs", strings.Join(sender.DefaultTenantBlockedCIDRs, ","),
+		"Comma-separated networks also refused to targets and channels outside the platform namespace: set it to the "+
+			"cluster's service and pod CIDRs (and any internal network tenants must not reach). Default: every private range.")
 	f.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 	if !f.metricsSecure && !isSet("metrics-bind-address") {
@@ -132,9 +142,26 @@ func deliveryOptions(f flags) delivery.Options {
 	return o
 }
 
+// addressPolicy parses the address flags.
+func addressPolicy(f flags) (controllers.AddressPolicy, error) {
+	blocked, err := sender.ParseCIDRs(strings.Split(f.blockedCIDRs, ","))
+	if err != nil {
+		return controllers.AddressPolicy{}, fmt.Errorf("--blocked-cidrs: %w", err)
+	}
+	tenant, err := sender.ParseCIDRs(strings.Split(f.tenantCIDRs, ","))
+	if err != nil {
+		return controllers.AddressPolicy{}, fmt.Errorf("--tenant-blocked-cidrs: %w", err)
+	}
+	return controllers.AddressPolicy{Blocked: blocked, TenantBlocked: tenant}, nil
+}
+
 // run builds the manager, registers the controllers and probes, and runs until a signal.
 func run(f flags) error {
 	metrics, err := metricsOptions(f)
+	if err != nil {
+		return err
+	}
+	addresses, err := addressPolicy(f)
 	if err != nil {
 		return err
 	}
@@ -156,6 +183,7 @@ func run(f flags) error {
 	engine, err := controllers.SetupAll(ctx, mgr, controllers.Options{
 		PlatformNamespace: f.platformNS,
 		Delivery:          deliveryOptions(f),
+		Addresses:         addresses,
 	})
 	if err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)

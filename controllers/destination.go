@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"time"
 
 	"crypto/sha256"
@@ -40,11 +41,12 @@ type destinationSpec struct {
 	skip       bool // skipExistingOnStartup
 	dropAfter  time.Duration
 	delivery   *v1alpha1.DeliveryStatus
+	guard      *sender.AddressGuard // nil: unrestricted
 }
 
 // build compiles the filter and, unless the engine already runs this exact configuration,
 // builds the sender. Errors are Problems for the object's conditions.
-func (s *destinationSpec) build(engine *delivery.Engine) (*delivery.Destination, error) {
+func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*delivery.Destination, error) {
 	f, err := filter.Compile(s.filter)
 	if err != nil {
 		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
@@ -61,22 +63,35 @@ func (s *destinationSpec) build(engine *delivery.Engine) (*delivery.Destination,
 		SkipExisting:  s.skip,
 		DropAfter:     s.dropAfter,
 		Delivery:      s.delivery,
-		Fingerprint:   fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.filter, s.custom, s.template, s.all, s.skip, s.dropAfter),
+		Fingerprint: fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.filter, s.custom, s.template, s.all, s.skip,
+			s.dropAfter, guardNetworks(s.guard)),
 	}
 	if engine.Fingerprint(delivery.Key{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}) == d.Fingerprint {
 		return d, nil // unchanged: keep the running sender and its connections
 	}
-	d.Sender, err = sender.New(sender.Config{
+	d.Sender, err = sender.NewGuarded(ctx, sender.Config{
 		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
-	})
+	}, s.guard)
+	var notAllowed *sender.AddressNotAllowedError
 	switch {
+	case errors.As(err, &notAllowed):
+		return nil, conditions.Stalled(v1alpha1.ReasonAddressNotAllowed, "the destination is refused: "+err.Error())
 	case errors.Is(err, sender.ErrNotSupported):
 		return nil, conditions.Stalled(v1alpha1.ReasonNotSupported, err.Error())
 	case err != nil:
 		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
 	}
 	return d, nil
+}
+
+// guardNetworks is what of a guard the fingerprint holds, so a change of the policy (or of
+// allowPrivateNetworks) rebuilds the sender.
+func guardNetworks(g *sender.AddressGuard) any {
+	if g == nil {
+		return nil
+	}
+	return g.Blocked()
 }
 
 func ownerRef(o client.Object, kind string) metav1.OwnerReference {

@@ -34,6 +34,8 @@ type NotificationTargetReconciler struct {
 	Engine *delivery.Engine
 	// PlatformNamespace holds the targets that see every namespace and cluster-scoped reports.
 	PlatformNamespace string
+	// guards restrict the addresses senders connect to (see AddressPolicy).
+	guards guards
 }
 
 // Reconcile validates one NotificationTarget, starts, updates or stops its delivery, and records
@@ -96,8 +98,9 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
 		delivery:  t.Status.Delivery,
+		guard:     r.guards.forNamespace(t.Namespace, t.Spec.AllowPrivateNetworks),
 	}
-	return ds.build(r.Engine)
+	return ds.build(ctx, r.Engine)
 }
 
 // resolveTarget reads the target's Secret and returns its complete destination.

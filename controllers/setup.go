@@ -2,11 +2,13 @@ package controllers
 
 import (
 	"context"
+	"net/netip"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/policyherald/policy-herald/internal/delivery"
+	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/store"
 )
 
@@ -20,6 +22,69 @@ type Options struct {
 	// SecretReader reads the Secrets the reconcilers reference. Nil means the manager's API
 	// reader (uncached), as in production; tests wrap that one to count the reads.
 	SecretReader client.Reader
+	// Addresses say which networks targets and channels may not connect to. The zero value
+	// refuses the defaults, so leaving it out is safe.
+	Addresses AddressPolicy
+}
+
+// AddressPolicy says which networks the senders of targets and channels may not connect to.
+// Each address a sender dials is checked after name resolution, and the destination's host
+// when it is configured.
+type AddressPolicy struct {
+	// Blocked are refused to every target and channel, except a platform-namespace target with
+	// spec.allowPrivateNetworks and its channels in that namespace. Nil means
+	// sender.DefaultBlockedCIDRs (loopback, link-local, unspecified).
+	Blocked []netip.Prefix
+	// TenantBlocked are refused, on top of Blocked, to targets and channels outside the platform
+	// namespace: the cluster's service and pod networks, which cannot be discovered portably.
+	// Nil means sender.DefaultTenantBlockedCIDRs (the private, CGNAT and unique local ranges).
+	TenantBlocked []netip.Prefix
+}
+
+// LocalAddressPolicy is the default policy with IPv4 loopback (127.0.0.0/8) allowed, for
+// `make run`, the load harness and the envtest suite, whose receivers listen there. [::1],
+// link-local and the tenant networks stay refused. Never for production.
+func LocalAddressPolicy() AddressPolicy {
+	var blocked []netip.Prefix
+	for _, p := range sender.MustParseCIDRs(sender.DefaultBlockedCIDRs) {
+		if p != netip.MustParsePrefix("127.0.0.0/8") {
+			blocked = append(blocked, p)
+		}
+	}
+	return AddressPolicy{Blocked: blocked}
+}
+
+// guards are the address guards of platform and tenant objects.
+type guards struct {
+	platformNamespace string
+	platform, tenant  *sender.AddressGuard
+}
+
+func newGuards(platformNamespace string, p AddressPolicy) guards {
+	blocked, tenant := p.Blocked, p.TenantBlocked
+	if blocked == nil {
+		blocked = sender.MustParseCIDRs(sender.DefaultBlockedCIDRs)
+	}
+	if tenant == nil {
+		tenant = sender.MustParseCIDRs(sender.DefaultTenantBlockedCIDRs)
+	}
+	return guards{
+		platformNamespace: platformNamespace,
+		platform:          sender.NewAddressGuard(blocked),
+		tenant:            sender.NewAddressGuard(append(append([]netip.Prefix(nil), blocked...), tenant...)),
+	}
+}
+
+// forNamespace is the guard of an object in namespace; allowPrivate (a platform target's
+// allowPrivateNetworks) lifts it in the platform namespace only. Nil means unrestricted.
+func (g guards) forNamespace(namespace string, allowPrivate bool) *sender.AddressGuard {
+	if namespace != g.platformNamespace {
+		return g.tenant
+	}
+	if allowPrivate {
+		return nil
+	}
+	return g.platform
 }
 
 // SetupAll registers the report store, the delivery engine and every reconciler with the
@@ -48,11 +113,12 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 		SecretReader: secretReader,
 		Recorder:     mgr.GetEventRecorder("policy-herald"),
 	}
+	addrs := newGuards(opts.PlatformNamespace, opts.Addresses)
 	for _, r := range []interface {
 		SetupWithManager(context.Context, ctrl.Manager) error
 	}{
-		&NotificationTargetReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace},
-		&TargetChannelReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace},
+		&NotificationTargetReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
+		&TargetChannelReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
 		&EmailReportScheduleReconciler{Deps: deps},
 		&MetricsProfileReconciler{Deps: deps},
 		&BlockReportPolicyReconciler{Deps: deps},

@@ -106,6 +106,8 @@ func newManager() (stop func()) {
 		PlatformNamespace: platformNamespace,
 		Delivery:          testDeliveryOptions(),
 		SecretReader:      countingReader{mgr.GetAPIReader()},
+		// The suite's receivers listen on 127.0.0.1; [::1] stays refused (addressguard_test.go).
+		Addresses: controllers.LocalAddressPolicy(),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	done := make(chan struct{})

@@ -37,6 +37,8 @@ type TargetChannelReconciler struct {
 	// PlatformNamespace holds the channels that see every namespace their target sees; a channel
 	// elsewhere only ever receives results of its own namespace.
 	PlatformNamespace string
+	// guards restrict the addresses senders connect to (see AddressPolicy).
+	guards guards
 }
 
 // Reconcile checks that the channel's target exists and admits it, and that the channel's
@@ -132,8 +134,11 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
 		delivery:  c.Status.Delivery,
+		// A channel is restricted by its own namespace: a tenant's always, whatever its target
+		// allows. Only a channel next to a platform target shares its allowPrivateNetworks.
+		guard: r.guards.forNamespace(c.Namespace, c.Namespace == t.Namespace && t.Spec.AllowPrivateNetworks),
 	}
-	return ds.build(r.Engine)
+	return ds.build(ctx, r.Engine)
 }
 
 // resolveChannel reads the target's and the channel's Secrets and returns the channel's

@@ -35,6 +35,9 @@ const (
 	ReasonDeliveryNotStarted  = "DeliveryNotStarted"
 	ReasonDeliveryPaused      = "DeliveryPaused"
 	ReasonNotSupported        = "DestinationNotSupported"
+	// ReasonAddressNotAllowed says the destination's host is, or resolves to, an address the
+	// operator refuses to connect to for this object (loopback, link-local, blocked networks).
+	ReasonAddressNotAllowed = "AddressNotAllowed"
 	// ReasonNotImplemented says the object is valid but this version of Policy Herald does not
 	// do what it asks yet (e-mail reports, metrics, block reports). Ready is False and Stalled
 	// True: only an upgrade changes it.

@@ -94,6 +94,13 @@ type NotificationTargetSpec struct {
 	// By default only channels in the target's own namespace may.
 	// +optional
 	AllowedChannels *AllowedChannels `json:"allowedChannels,omitempty"`
+
+	// AllowPrivateNetworks lets the target, and its channels in the same namespace, connect to
+	// addresses the operator otherwise refuses (loopback, link-local, --blocked-cidrs), for
+	// example an in-cluster Alertmanager. It is honoured only in the platform namespace; targets
+	// and channels elsewhere are always restricted (see the operator's --tenant-blocked-cidrs).
+	// +optional
+	AllowPrivateNetworks bool `json:"allowPrivateNetworks,omitempty"`
 }
 
 // NamespacesFrom says which namespaces are admitted.

@@ -132,6 +132,8 @@ func run(ctx context.Context, force <-chan struct{}) error {
 	if _, err := controllers.SetupAll(ctx, mgr, controllers.Options{
 		PlatformNamespace: "policy-herald-system",
 		Delivery:          delivery.DefaultOptions(),
+		// The demo's receiver listens on 127.0.0.1, which the production policy refuses.
+		Addresses: controllers.LocalAddressPolicy(),
 	}); err != nil {
 		return err
 	}

@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/policyherald/policy-herald/internal/sender"
 )
 
 // buildOperator builds the operator of the current tree, as a real deployment runs it: its own
@@ -45,6 +48,8 @@ func startOperator(bin, kubeconfig, platformNS, logPath string, extra []string) 
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
 		"--platform-namespace=" + platformNS,
+		// The receiver listens on 127.0.0.1, which the operator refuses by default.
+		"--blocked-cidrs=" + strings.Join(slices.DeleteFunc(slices.Clone(sender.DefaultBlockedCIDRs), func(c string) bool { return c == "127.0.0.0/8" }), ","),
 	}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)

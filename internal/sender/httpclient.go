@@ -45,7 +45,7 @@ func newHTTPClient(tlsCfg *tls.Config) *http.Client {
 	}
 	proxy := httpproxy.FromEnvironment().ProxyFunc()
 	t.Proxy = func(r *http.Request) (*url.URL, error) { return proxy(r.URL) }
-	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = guardedDialer(nil).DialContext
 	t.TLSHandshakeTimeout = tlsHandshakeTimeout
 	t.MaxIdleConnsPerHost = 16
 	if tlsCfg != nil {
@@ -56,6 +56,16 @@ func newHTTPClient(tlsCfg *tls.Config) *http.Client {
 		Timeout:       requestTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// guardedDialer is the dialer of every sender; with a guard, each address it tries (after name
+// resolution, so a name rebound to a refused address is caught) must pass the guard.
+func guardedDialer(g *AddressGuard) *net.Dialer {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	if g != nil {
+		d.Control = g.control
+	}
+	return d
 }
 
 // endpoint is a parsed destination URL. Its host is what errors and logs may name.
@@ -243,6 +253,9 @@ func (p *poster) do(ctx context.Context, ep *endpoint, headers http.Header, body
 		req.Header[k] = vs
 	}
 	resp, err := p.client.Do(req)
+	if e := notAllowedError(http.MethodPost, ep.host, err); e != nil {
+		return nil, e // refused by the address guard: no retry will change that
+	}
 	if err != nil {
 		return nil, transportError(http.MethodPost, ep.host, err, p.red)
 	}

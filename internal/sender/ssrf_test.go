@@ -1,0 +1,197 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// Every test here connects to loopback receivers only; other addresses are only compared.
+
+func webhookConfig(url string) Config {
+	return Config{Type: v1alpha1.DestinationWebhook, Name: "tenant/hook", Destination: &v1alpha1.Destinations{
+		Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: url}}}}
+}
+
+func oneResult() Batch { return Batch{Report: testReport, Results: []report.Result{fullResult()}} }
+
+// defaultGuard refuses the default and tenant networks, as a tenant's senders do in production.
+func defaultGuard() *AddressGuard {
+	return NewAddressGuard(MustParseCIDRs(append(append([]string(nil), DefaultBlockedCIDRs...), DefaultTenantBlockedCIDRs...)))
+}
+
+// unresolvable makes g's build-time check find no address, as when a name is (re)bound to a
+// refused address only after the sender was built; the dial must then refuse it.
+func unresolvable(g *AddressGuard) *AddressGuard {
+	g.lookup = func(context.Context, string) ([]netip.Addr, error) {
+		return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
+	}
+	return g
+}
+
+// startHookOn serves a receiver answering 400 with a body that must never reach an error, on
+// the loopback address given ("127.0.0.1" or "::1").
+func startHookOn(t *testing.T, ip string) (*testHook, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	h := &testHook{answer: answerWith(http.StatusBadRequest, nil, "internal-secret-body")}
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: h}} //nolint:gosec // test server
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return h, srv.URL
+}
+
+func assertNotAllowed(t *testing.T, err error) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("want a sender *Error, got %#v", err)
+	}
+	if e.Retryable || !strings.Contains(e.Reason, "is not allowed") || strings.Contains(e.Reason, "internal-secret-body") {
+		t.Fatalf("want a non-retryable refusal without the body, got retryable=%v %q", e.Retryable, e.Reason)
+	}
+	var na *AddressNotAllowedError
+	if !errors.As(err, &na) || !na.Addr.IsLoopback() {
+		t.Fatalf("want an *AddressNotAllowedError for a loopback address, got %#v", err)
+	}
+}
+
+func TestGuardRefusesLoopbackWhenBuilt(t *testing.T) {
+	for _, ip := range []string{"127.0.0.1", "::1"} {
+		hook, url := startHookOn(t, ip)
+		_, err := NewGuarded(context.Background(), webhookConfig(url), defaultGuard())
+		var na *AddressNotAllowedError
+		if !errors.As(err, &na) || !na.Addr.IsLoopback() {
+			t.Fatalf("%s: NewGuarded = %v, want *AddressNotAllowedError", ip, err)
+		}
+		if n := len(hook.requests()); n != 0 {
+			t.Fatalf("%s: the receiver got %d requests", ip, n)
+		}
+	}
+	// localhost resolves to loopback when the sender is built.
+	hook, url := startHookOn(t, "127.0.0.1")
+	_, err := NewGuarded(context.Background(), webhookConfig(strings.Replace(url, "127.0.0.1", "localhost", 1)), defaultGuard())
+	var na *AddressNotAllowedError
+	if !errors.As(err, &na) || na.Host != "localhost" || !strings.Contains(err.Error(), "localhost resolves to") {
+		t.Fatalf("localhost: NewGuarded = %v, want *AddressNotAllowedError naming the host", err)
+	}
+	if len(hook.requests()) != 0 {
+		t.Fatal("the receiver got a request")
+	}
+}
+
+func TestGuardRefusesLoopbackAtDial(t *testing.T) {
+	for _, ip := range []string{"127.0.0.1", "::1"} {
+		hook, url := startHookOn(t, ip)
+		port := url[strings.LastIndex(url, ":")+1:]
+		// "localhost" passes the build-time check here (it finds no address), as a name rebound
+		// after the check would; the dial resolves it and refuses what it finds.
+		s, err := NewGuarded(context.Background(), webhookConfig("http://localhost:"+port+"/hook"), unresolvable(defaultGuard()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertNotAllowed(t, s.Send(context.Background(), oneResult()))
+		if n := len(hook.requests()); n != 0 {
+			t.Fatalf("%s: the receiver got %d requests", ip, n)
+		}
+	}
+}
+
+func TestGuardChecksTheProxyConnection(t *testing.T) {
+	proxy, proxyURL := startHookOn(t, "127.0.0.1")
+	useProxy(t, proxyURL)
+	s, err := NewGuarded(context.Background(), webhookConfig("http://hooks.example.invalid/x"), unresolvable(defaultGuard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNotAllowed(t, s.Send(context.Background(), oneResult()))
+	if len(proxy.requests()) != 0 {
+		t.Fatal("the proxy got a request")
+	}
+}
+
+func TestGuardAllowsWhatItDoesNotBlock(t *testing.T) {
+	hook, url := startHookOn(t, "127.0.0.1")
+	hook.answer = nil // 200
+	// The envtest suite's guard: everything but 127.0.0.0/8, where its receivers listen.
+	var blocked []netip.Prefix
+	for _, p := range MustParseCIDRs(DefaultBlockedCIDRs) {
+		if p.String() != "127.0.0.0/8" {
+			blocked = append(blocked, p)
+		}
+	}
+	for _, u := range []string{url, strings.Replace(url, "127.0.0.1", "localhost", 1)} {
+		s, err := NewGuarded(context.Background(), webhookConfig(u), NewAddressGuard(blocked))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(context.Background(), oneResult()); err != nil {
+			// localhost may resolve to ::1 first, which stays refused; 127.0.0.1 is then tried.
+			t.Fatalf("%s: %v", u, err)
+		}
+	}
+	if n := len(hook.requests()); n != 2 {
+		t.Fatalf("the receiver got %d requests, want 2", n)
+	}
+}
+
+func TestAddressGuardNetworks(t *testing.T) {
+	g := defaultGuard()
+	for addr, want := range map[string]bool{
+		"127.0.0.1": false, "127.1.2.3": false, "::1": false, "::ffff:127.0.0.1": false,
+		"169.254.169.254": false, "::ffff:169.254.169.254": false, "fe80::1%eth0": false,
+		"0.0.0.0": false, "::": false, "fd00:ec2::254": false,
+		"10.96.0.1": false, "172.20.0.1": false, "192.168.1.1": false, "100.64.0.1": false, "fd12::1": false,
+		"192.0.2.1": true, "2001:db8::1": true, "::ffff:192.0.2.1": true,
+	} {
+		if got := g.allowed(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("allowed(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	base := NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs))
+	if !base.allowed(netip.MustParseAddr("10.96.0.1")) {
+		t.Error("the default blocked networks refuse 10.96.0.1; only tenants' add the private ranges")
+	}
+}
+
+func TestParseCIDRs(t *testing.T) {
+	got, err := ParseCIDRs([]string{" 10.96.0.0/12", "::ffff:10.244.0.0/112", "192.0.2.7", "", "10.1.2.3/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.96.0.0/12", "10.244.0.0/16", "192.0.2.7/32", "10.0.0.0/8"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("prefix %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if _, err := ParseCIDRs([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("ParseCIDRs accepted 10.0.0.0/33")
+	}
+}
+
+func TestNewGuardedWithoutGuardIsNew(t *testing.T) {
+	hook, url := startHookOn(t, "127.0.0.1")
+	hook.answer = nil
+	s, err := NewGuarded(context.Background(), webhookConfig(url), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), oneResult()); err != nil || len(hook.requests()) != 1 {
+		t.Fatalf("Send = %v, %d requests; want delivered", err, len(hook.requests()))
+	}
+}
