@@ -33,6 +33,8 @@ type flags struct {
 	probeAddr       string
 	pprofAddr       string
 	workers         int
+	slowRetry       time.Duration
+	retryMax        time.Duration
 	leaderElect     bool
 	leaderElectNS   string
 	platformNS      string
@@ -84,6 +86,10 @@ func parseFlags() flags {
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.IntVar(&f.workers, "delivery-workers", delivery.DefaultOptions().Workers,
 		"Requests each destination has in flight at most; more hide a destination's latency, fewer spare one that throttles.")
+	flag.DurationVar(&f.slowRetry, "delivery-slow-retry-interval", delivery.DefaultOptions().SlowRetryInterval,
+		"How often results that exhausted their fast retries are tried again (and a destination in an outage is probed).")
+	flag.DurationVar(&f.retryMax, "delivery-retry-max-interval", delivery.DefaultOptions().Retry.MaxInterval,
+		"The longest wait between two fast retries of a batch; the fast retries double from 1s up to it.")
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0",
 		"Address a Go pprof endpoint binds to, for profiling memory and CPU; 0 (the default) disables it. Bind it to localhost only.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader so only one replica delivers; every replica serves metrics.")
@@ -139,6 +145,8 @@ func metricsOptions(f flags) (metricsserver.Options, error) {
 func deliveryOptions(f flags) delivery.Options {
 	o := delivery.DefaultOptions()
 	o.Workers = max(1, f.workers)
+	o.SlowRetryInterval = max(time.Second, f.slowRetry)
+	o.Retry.MaxInterval = max(time.Second, f.retryMax)
 	return o
 }
 
