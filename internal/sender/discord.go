@@ -178,7 +178,10 @@ func (d *discordSender) messages(b Batch) []outgoing {
 
 // embed lays out one result. It never exceeds discordMessageChars on its own.
 func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
-	doc := NewResultDocument(b.Report, r, b.CustomFields)
+	raw := NewResultDocument(b.Report, r, b.CustomFields)
+	// Escaped before the layout, so that limits count the escapes and a template's own
+	// Markdown keeps working while what it inserts cannot become a masked link.
+	doc := *mapDocument(&raw, discordEscape)
 	title := cmp.Or(doc.Policy, "Policy result")
 	if doc.Rule != "" {
 		title += " / " + doc.Rule
@@ -200,7 +203,7 @@ func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
 	if d.tmpl != nil {
 		text, err := d.tmpl.Render(&doc)
 		if err != nil {
-			text = "*" + cutUnits(err.Error(), 300) + "*\n" + description
+			text = "*" + cutUnits(discordEscape(plainText(err.Error())), 300) + "*\n" + description
 		}
 		description = strings.TrimSpace(text)
 	}
