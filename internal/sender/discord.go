@@ -162,7 +162,9 @@ func (d *discordSender) messages(b Batch) []outgoing {
 
 	out := make([]outgoing, 0, len(groups))
 	for gi, g := range groups {
-		summary := discordSummary(b.Report, len(b.Results))
+		// The report's name is text from the cluster like any other: it goes through the
+		// same cleaning and escaping as the embeds.
+		summary := discordEscape(plainText(discordSummary(b.Report, len(b.Results))))
 		if len(groups) > 1 {
 			summary += fmt.Sprintf(" (part %d of %d)", gi+1, len(groups))
 		}

@@ -309,7 +309,7 @@ func slackSummary(rep ReportRef, n int) string {
 		s = "*1 new policy result*"
 	}
 	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
-		s += " in " + slackEscape(joinNonEmpty(" ", rep.Kind, name))
+		s += " in " + slackEscape(plainText(joinNonEmpty(" ", rep.Kind, name)))
 	}
 	return s
 }
