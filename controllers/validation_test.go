@@ -469,6 +469,27 @@ var _ = Describe("API validation", func() {
 			Entry("129 filter.policies patterns are refused", withFilter(v1alpha1.ResultFilter{
 				Policies: &v1alpha1.MatchList{Exclude: stringList(129)},
 			}), "spec.filter.policies.exclude", tooMany),
+
+			// Secret names are DNS subdomains: a name the API server would never accept for a
+			// Secret (with "/", upper case) is refused here, not left to fail every reconcile.
+			Entry("a dotted secretRef.name is accepted", nt(func(s *ntSpec) {
+				s.SecretRef = &v1alpha1.LocalSecretReference{Name: "slack.team-a"}
+			})),
+			Entry("a secretRef.name with / is refused", nt(func(s *ntSpec) {
+				s.SecretRef = &v1alpha1.LocalSecretReference{Name: "a/b"}
+			}), "spec.secretRef.name", mustMatch),
+			Entry("an upper-case secretRef.name is refused", nt(func(s *ntSpec) {
+				s.SecretRef = &v1alpha1.LocalSecretReference{Name: "Creds"}
+			}), "spec.secretRef.name", mustMatch),
+			Entry("a secretRef.name ending in - is refused", nt(func(s *ntSpec) {
+				s.SecretRef = &v1alpha1.LocalSecretReference{Name: "creds-"}
+			}), "spec.secretRef.name", mustMatch),
+			Entry("a secretRef.name of 254 bytes is refused", nt(func(s *ntSpec) {
+				s.SecretRef = &v1alpha1.LocalSecretReference{Name: repeat(254)}
+			}), "spec.secretRef.name", tooLong),
+			Entry("a tls.caSecretRef.name with / is refused", nt(func(s *ntSpec) {
+				s.TLS = &v1alpha1.TLSConfig{CASecretRef: &v1alpha1.SecretKeySelector{Name: "ca/x", Key: "ca.crt"}}
+			}), "spec.tls.caSecretRef.name", mustMatch),
 		)
 
 		// CEL's isURL is url.ParseRequestURI, which alone accepts a scheme without a host
@@ -572,6 +593,8 @@ var _ = Describe("API validation", func() {
 			Entry("a telegram override without secretRef is accepted", tcSpec{TargetRef: ref(), Destinations: dests{
 				Telegram: &v1alpha1.TelegramDestination{ChatID: "42"},
 			}}),
+			Entry("a secretRef.name with / is refused", tcSpec{TargetRef: ref(), SecretRef: &v1alpha1.LocalSecretReference{Name: "a/b"}},
+				"spec.secretRef.name", mustMatch),
 			Entry("two override blocks are refused", tcSpec{TargetRef: ref(), Destinations: dests{
 				Slack: &v1alpha1.SlackDestination{Channel: "#team-a"}, Teams: chatAt(okURL),
 			}}, msgAtMostOne),
@@ -646,6 +669,9 @@ var _ = Describe("API validation", func() {
 			Entry("a schedule of 129 bytes is refused", ers(func(s *ersSpec) { s.Schedule = repeat(129) }), "spec.schedule", tooLong),
 			Entry("a timeZone of 65 bytes is refused", ers(func(s *ersSpec) { s.TimeZone = repeat(65) }), "spec.timeZone", tooLong),
 			Entry("a clusterName of 129 bytes is refused", ers(func(s *ersSpec) { s.ClusterName = repeat(129) }), "spec.clusterName", tooLong),
+			Entry("an smtp.secretRef.name with / is refused", ers(func(s *ersSpec) {
+				s.SMTP.SecretRef = &v1alpha1.LocalSecretReference{Name: "a/b"}
+			}), "spec.smtp.secretRef.name", mustMatch),
 
 			// reportType.
 			Entry("reportType violations is accepted", ers(func(s *ersSpec) { s.ReportType = v1alpha1.EmailReportViolations })),

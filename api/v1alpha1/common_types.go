@@ -88,17 +88,19 @@ const (
 // Cross-namespace Secret references are not possible by design: a team can only use its own
 // credentials.
 type LocalSecretReference struct {
-	// Name of the Secret.
+	// Name of the Secret: a DNS subdomain, as Kubernetes requires of Secret names.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 }
 
 // SecretKeySelector selects one key of a Secret in the same namespace.
 type SecretKeySelector struct {
-	// Name of the Secret.
+	// Name of the Secret: a DNS subdomain, as Kubernetes requires of Secret names.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 
 	// Key within the Secret.

@@ -162,7 +162,9 @@ func (d *discordSender) messages(b Batch) []outgoing {
 
 	out := make([]outgoing, 0, len(groups))
 	for gi, g := range groups {
-		summary := discordSummary(b.Report, len(b.Results))
+		// The report's name is text from the cluster like any other: it goes through the
+		// same cleaning and escaping as the embeds.
+		summary := discordEscape(plainText(discordSummary(b.Report, len(b.Results))))
 		if len(groups) > 1 {
 			summary += fmt.Sprintf(" (part %d of %d)", gi+1, len(groups))
 		}
@@ -178,7 +180,10 @@ func (d *discordSender) messages(b Batch) []outgoing {
 
 // embed lays out one result. It never exceeds discordMessageChars on its own.
 func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
-	doc := NewResultDocument(b.Report, r, b.CustomFields)
+	raw := NewResultDocument(b.Report, r, b.CustomFields)
+	// Escaped before the layout, so that limits count the escapes and a template's own
+	// Markdown keeps working while what it inserts cannot become a masked link.
+	doc := *mapDocument(&raw, discordEscape)
 	title := cmp.Or(doc.Policy, "Policy result")
 	if doc.Rule != "" {
 		title += " / " + doc.Rule
@@ -200,7 +205,7 @@ func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
 	if d.tmpl != nil {
 		text, err := d.tmpl.Render(&doc)
 		if err != nil {
-			text = "*" + cutUnits(err.Error(), 300) + "*\n" + description
+			text = "*" + cutUnits(discordEscape(plainText(err.Error())), 300) + "*\n" + description
 		}
 		description = strings.TrimSpace(text)
 	}

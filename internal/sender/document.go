@@ -45,7 +45,8 @@ type DocumentReport struct {
 	Name      string `json:"name"`
 }
 
-// NewResultDocument returns the document of r, a result of rep.
+// NewResultDocument returns the document of r, a result of rep. Its texts are plainText: no
+// destination passes on the control characters a report may hold.
 func NewResultDocument(rep ReportRef, r *report.Result, customFields map[string]string) ResultDocument {
 	d := ResultDocument{
 		ID:       r.ID(),
@@ -74,5 +75,5 @@ func NewResultDocument(rep ReportRef, r *report.Result, customFields map[string]
 	if len(customFields) > 0 {
 		d.CustomFields = customFields
 	}
-	return d
+	return *mapDocument(&d, plainText)
 }

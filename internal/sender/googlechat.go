@@ -445,15 +445,14 @@ func gchatCardID(id string) string {
 	return id
 }
 
-// gchatClean makes s one trimmed line of valid UTF-8 without control characters.
+// gchatClean makes s one trimmed line of plainText: tabs and line breaks become spaces.
 func gchatClean(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
 	return strings.TrimSpace(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if r == '\n' || r == '\t' {
 			return ' '
 		}
 		return r
-	}, s))
+	}, plainText(s)))
 }
 
 // gchatHTML is plain text as card text: valid UTF-8, trimmed, "&", "<" and ">" escaped,
@@ -461,7 +460,7 @@ func gchatClean(s string) string {
 // otherwise), at most max bytes once escaped; cut text ends with an ellipsis. No escape
 // sequence is ever split.
 func gchatHTML(s string, max int, multiline bool) string {
-	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
+	s = strings.TrimSpace(plainText(s))
 	budget := max - len(ellipsis)
 	var b strings.Builder
 	for i, r := range s {

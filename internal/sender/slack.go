@@ -160,7 +160,7 @@ func (s *slackSender) messages(b Batch) []outgoing {
 		return nil
 	}
 	var custom *slackBlock
-	if text := slackPairs(b.CustomFields, " · "); text != "" {
+	if text := slackPairs(mapStrings(b.CustomFields, plainText), " · "); text != "" {
 		custom = &slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: slackCut(text, slackCustomChars)}}}
 	}
 	// What every message holds besides its results: the summary section and the custom fields.
@@ -309,7 +309,7 @@ func slackSummary(rep ReportRef, n int) string {
 		s = "*1 new policy result*"
 	}
 	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
-		s += " in " + slackEscape(joinNonEmpty(" ", rep.Kind, name))
+		s += " in " + slackEscape(plainText(joinNonEmpty(" ", rep.Kind, name)))
 	}
 	return s
 }
@@ -338,34 +338,7 @@ func slackPairs(m map[string]string, sep string) string {
 // slackEscapedDocument is d with every string escaped for mrkdwn, so that what a template
 // inserts cannot turn into a mention or a link, while the template's own text keeps its
 // formatting.
-func slackEscapedDocument(d *ResultDocument) *ResultDocument {
-	e := *d
-	e.ID, e.Policy, e.Rule, e.Category = slackEscape(d.ID), slackEscape(d.Policy), slackEscape(d.Rule), slackEscape(d.Category)
-	e.Message, e.Source, e.Timestamp = slackEscape(d.Message), slackEscape(d.Source), slackEscape(d.Timestamp)
-	e.Status = v1alpha1.ResultStatus(slackEscape(string(d.Status)))
-	e.Severity = v1alpha1.Severity(slackEscape(string(d.Severity)))
-	e.Priority = v1alpha1.Priority(slackEscape(string(d.Priority)))
-	if d.Resource != nil {
-		r := *d.Resource
-		r.APIVersion, r.Kind, r.Namespace, r.Name, r.UID = slackEscape(r.APIVersion), slackEscape(r.Kind),
-			slackEscape(r.Namespace), slackEscape(r.Name), slackEscape(r.UID)
-		e.Resource = &r
-	}
-	e.Report = DocumentReport{Kind: slackEscape(d.Report.Kind), Namespace: slackEscape(d.Report.Namespace), Name: slackEscape(d.Report.Name)}
-	e.Properties, e.CustomFields = slackEscapeMap(d.Properties), slackEscapeMap(d.CustomFields)
-	return &e
-}
-
-func slackEscapeMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[slackEscape(k)] = slackEscape(v)
-	}
-	return out
-}
+func slackEscapedDocument(d *ResultDocument) *ResultDocument { return mapDocument(d, slackEscape) }
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -398,24 +397,14 @@ func teamsResourceLine(res *report.Resource) string {
 	return strings.TrimSpace(res.Kind + " " + name)
 }
 
-// teamsClean makes s valid UTF-8 without control characters and trims it. In multi-line text
-// line breaks stay (CR is dropped); every other control character, and every line break in a
-// single line, becomes a space.
+// teamsClean is plainText(s), trimmed, with tabs, and in a single line line breaks too, as
+// spaces.
 func teamsClean(s string, multiline bool) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		switch {
-		case multiline && r == '\n':
-			return r
-		case r == '\r':
-			if multiline {
-				return -1
-			}
-			return ' '
-		case unicode.IsControl(r):
+		if r == '\t' || r == '\n' && !multiline {
 			return ' '
 		}
 		return r
-	}, s)
+	}, plainText(s))
 	return strings.TrimSpace(s)
 }

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf16"
 
 	"github.com/policyherald/policy-herald/internal/report"
@@ -281,17 +280,14 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 	return spans
 }
 
-// telegramClean makes s valid UTF-8 without control characters: in multi-line text line
-// breaks and tabs stay (CR is dropped), elsewhere every control character becomes a space.
+// telegramClean is plainText(s); in a single line, line breaks and tabs become spaces.
 func telegramClean(s string, multiline bool) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = plainText(s)
+	if multiline {
+		return s
+	}
 	return strings.Map(func(r rune) rune {
-		switch {
-		case multiline && (r == '\n' || r == '\t'):
-			return r
-		case multiline && r == '\r':
-			return -1
-		case unicode.IsControl(r):
+		if r == '\n' || r == '\t' {
 			return ' '
 		}
 		return r

@@ -2,8 +2,10 @@ package sender
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"text/template"
+	"text/template/parse"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
@@ -35,11 +37,79 @@ func NewTemplate(text string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("messageTemplate: %w", err)
 	}
+	if err := checkBounded(t); err != nil {
+		return nil, fmt.Errorf("messageTemplate: %w", err)
+	}
 	tmpl := &Template{t: t}
 	if _, err := tmpl.Render(templateSample()); err != nil {
 		return nil, err
 	}
 	return tmpl, nil
+}
+
+// checkBounded refuses what could make a template run long without writing (the output
+// limit stops the rest): {{range}} over anything but a field of the result (a number, a
+// variable, a function's result), {{range}} inside {{range}}, and named templates, which can
+// recurse. Then a template does at most one pass over one of the result's maps.
+func checkBounded(t *template.Template) error {
+	if len(t.Templates()) > 1 {
+		return errors.New("{{define}}, {{block}} and {{template}} are not supported")
+	}
+	var walk func(n parse.Node, inRange bool) error
+	walk = func(n parse.Node, inRange bool) error {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return nil
+			}
+			for _, c := range n.Nodes {
+				if err := walk(c, inRange); err != nil {
+					return err
+				}
+			}
+		case *parse.IfNode:
+			return walkBranch(walk, &n.BranchNode, inRange)
+		case *parse.WithNode:
+			return walkBranch(walk, &n.BranchNode, inRange)
+		case *parse.RangeNode:
+			if inRange {
+				return errors.New("{{range}} inside {{range}} is not supported")
+			}
+			if !rangesOverField(n.Pipe) {
+				return fmt.Errorf("{{range}} only goes over a field of the result, such as .Properties, not %s", n.Pipe)
+			}
+			if err := walk(n.List, true); err != nil {
+				return err
+			}
+			return walk(n.ElseList, inRange)
+		case *parse.TemplateNode:
+			return errors.New("{{template}} is not supported")
+		}
+		return nil
+	}
+	return walk(t.Tree.Root, false)
+}
+
+func walkBranch(walk func(parse.Node, bool) error, b *parse.BranchNode, inRange bool) error {
+	if err := walk(b.List, inRange); err != nil {
+		return err
+	}
+	return walk(b.ElseList, inRange)
+}
+
+// rangesOverField tells whether p is a field of the data and nothing else: .Properties, or
+// $.CustomFields from inside a {{with}}.
+func rangesOverField(p *parse.PipeNode) bool {
+	if p == nil || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	switch a := p.Cmds[0].Args[0].(type) {
+	case *parse.FieldNode:
+		return true
+	case *parse.VariableNode:
+		return len(a.Ident) > 1 && a.Ident[0] == "$"
+	}
+	return false
 }
 
 // templateSample is the complete result NewTemplate tries a template on.

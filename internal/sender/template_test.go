@@ -3,6 +3,7 @@ package sender
 import (
 	"strings"
 	"testing"
+	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
@@ -76,4 +77,75 @@ func TestNewTemplateTriesTheTemplate(t *testing.T) {
 			t.Errorf("%s: got %v, want an error starting with %q", typ, err, want)
 		}
 	}
+}
+
+func TestNewTemplateRefusesUnboundedWork(t *testing.T) {
+	// Each of these renders nothing for a long time (or forever): the output limit does not
+	// stop them, so they are refused before they are ever run.
+	for name, text := range map[string]string{
+		"range over a number":          `{{ range 1000000000 }}{{ end }}`,
+		"range over a variable":        `{{ $n := 100000 }}{{ range $n }}{{ range $n }}{{ end }}{{ end }}`,
+		"range over a function":        `{{ range len .Message }}{{ end }}`,
+		"nested range":                 `{{ range .Properties }}{{ range $.Properties }}{{ end }}{{ end }}`,
+		"nested range in with":         `{{ range .Properties }}{{ with $.Message }}{{ range $.Properties }}{{ end }}{{ end }}{{ end }}`,
+		"recursive template":           `{{ define "a" }}{{ template "a" . }}{{ template "a" . }}{{ end }}{{ template "a" . }}`,
+		"block":                        `{{ block "b" . }}{{ .Message }}{{ end }}`,
+		"range in the else of a range": `{{ range .Properties }}{{ else }}{{ range 100000 }}{{ range 100000 }}{{ end }}{{ end }}{{ end }}`,
+	} {
+		start := time.Now()
+		if _, err := NewTemplate(text); err == nil || !strings.HasPrefix(err.Error(), "messageTemplate: ") {
+			t.Errorf("%s: want a messageTemplate error, got %v", name, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: took %v", name, d)
+		}
+	}
+	// Ranging once over the result's maps stays possible.
+	for _, text := range []string{
+		`{{ range $k, $v := .Properties }}{{ $k }}={{ $v }} {{ end }}`,
+		`{{ range .CustomFields }}{{ . }}{{ else }}none{{ end }} {{ range $.Properties }}{{ . }}{{ end }}`,
+		`{{ with .Resource }}{{ range $.Properties }}{{ . }}{{ end }}{{ end }}`,
+	} {
+		tmpl, err := NewTemplate(text)
+		if err != nil {
+			t.Errorf("%s: %v", text, err)
+			continue
+		}
+		if out, err := tmpl.Render(templateSample()); err != nil || !strings.Contains(out, "value") {
+			t.Errorf("%s: rendered %q, %v", text, out, err)
+		}
+	}
+}
+
+// FuzzNewTemplate: a messageTemplate is written by whoever may edit a NotificationTarget.
+// NewTemplate must never panic nor run long, and what it accepts must render within the limit.
+func FuzzNewTemplate(f *testing.F) {
+	for _, s := range []string{
+		`{{ .Severity }} {{ .Policy }}{{ with .Resource }} on {{ .Namespace }}/{{ .Name }}{{ end }}`,
+		`{{ range $k, $v := .Properties }}{{ $k }}={{ $v }}{{ end }}`,
+		`{{ printf "%20000s" .Message }}`,
+		`{{ range 10 }}{{ . }}{{ end }}`,
+		`{{ define "a" }}x{{ end }}{{ template "a" }}`,
+		`{{ index .CustomFields "k" | html | js | urlquery }}{{ slice .Message 1 }}`,
+		`{{ if and .Scored (eq .Status "fail") }}!{{ else if .Rule }}?{{ end }}{{/* c */}}`,
+		"{{ .Message",
+	} {
+		f.Add(s)
+	}
+	doc := templateSample()
+	doc.Properties = map[string]string{"a": strings.Repeat("x", 100), "b": "y"}
+	f.Fuzz(func(t *testing.T, text string) {
+		start := time.Now()
+		tmpl, err := NewTemplate(text)
+		if err != nil || tmpl == nil {
+			return
+		}
+		out, err := tmpl.Render(doc)
+		if err == nil && len(out) > maxTemplateOutput {
+			t.Fatalf("rendered %d bytes", len(out))
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("took %v", d)
+		}
+	})
 }

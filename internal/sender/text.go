@@ -5,9 +5,12 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
-// Text helpers shared by the chat destinations that count characters as their services do.
+// Text helpers shared by the destinations: cleaning and escaping, and counting characters as
+// the chat services do.
 
 // ellipsis ends every text a destination had to cut.
 const ellipsis = "…"
@@ -80,3 +83,72 @@ func joinNonEmpty(sep string, parts ...string) string {
 	}
 	return strings.Join(out, sep)
 }
+
+// isStrippedControl tells the control characters no text a destination shows may carry: C0
+// except line feed and tab, DEL and C1. Terminals and some chat clients act on them (escape
+// sequences, NUL cutting a string short), and a receiver renders what a JSON document holds.
+func isStrippedControl(r rune) bool {
+	return r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f
+}
+
+// plainText is s as valid UTF-8 without the control characters of isStrippedControl ("\r\n"
+// becomes "\n"). Every destination's text goes through it: see NewResultDocument.
+func plainText(s string) string {
+	clean := utf8.ValidString(s) && strings.IndexFunc(s, isStrippedControl) < 0
+	if clean { // the common case, without an allocation
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isStrippedControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// mapDocument is d with f applied to each of its texts, map keys included. d is not changed;
+// its maps are copied only when f changes an entry.
+func mapDocument(d *ResultDocument, f func(string) string) *ResultDocument {
+	e := *d
+	e.ID, e.Policy, e.Rule, e.Category = f(d.ID), f(d.Policy), f(d.Rule), f(d.Category)
+	e.Message, e.Source, e.Timestamp = f(d.Message), f(d.Source), f(d.Timestamp)
+	e.Status = v1alpha1.ResultStatus(f(string(d.Status)))
+	e.Severity = v1alpha1.Severity(f(string(d.Severity)))
+	e.Priority = v1alpha1.Priority(f(string(d.Priority)))
+	if d.Resource != nil {
+		r := *d.Resource
+		r.APIVersion, r.Kind, r.Namespace, r.Name, r.UID = f(r.APIVersion), f(r.Kind), f(r.Namespace), f(r.Name), f(r.UID)
+		e.Resource = &r
+	}
+	e.Report = DocumentReport{Kind: f(d.Report.Kind), Namespace: f(d.Report.Namespace), Name: f(d.Report.Name)}
+	e.Properties, e.CustomFields = mapStrings(d.Properties, f), mapStrings(d.CustomFields, f)
+	return &e
+}
+
+// mapStrings is m with f applied to its keys and values: m itself when f changes none.
+func mapStrings(m map[string]string, f func(string) string) map[string]string {
+	same := true
+	for k, v := range m {
+		if f(k) != k || f(v) != v {
+			same = false
+			break
+		}
+	}
+	if same {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[f(k)] = f(v)
+	}
+	return out
+}
+
+// discordEscaper escapes the characters of a Markdown link, and the backslash so that text
+// cannot undo an escape: "[text](https://…)" shows as typed instead of as "text" linking
+// elsewhere. Mentions are off in every message (allowed_mentions).
+var discordEscaper = strings.NewReplacer(`\`, `\\`, "[", `\[`, "]", `\]`)
+
+// discordEscape makes s safe for Discord's Markdown (content, embed titles, descriptions and
+// fields).
+func discordEscape(s string) string { return discordEscaper.Replace(s) }
