@@ -57,7 +57,10 @@ type NotificationTargetSpec struct {
 	// fields .ID, .Policy, .Rule, .Status, .Severity, .Category, .Message, .Scored, .Source,
 	// .Timestamp, .Priority, .Resource (.APIVersion, .Kind, .Namespace, .Name, .UID; empty when
 	// the result names no resource), .Report (.Kind, .Namespace, .Name), .Properties and
-	// .CustomFields. Example: `{{ .Severity }} {{ .Policy }}: {{ .Message }}`.
+	// .CustomFields. Example: `{{ .Severity }} {{ .Policy }}: {{ .Message }}`. So that a template's
+	// work stays bounded, `range` may only walk a field of the result (.Properties,
+	// .CustomFields), not nested in another `range`, and `define`, `block` and `template` are
+	// refused.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	MessageTemplate string `json:"messageTemplate,omitempty"`

@@ -38,8 +38,8 @@ type TargetChannelSpec struct {
 	// +optional
 	Filter *ResultFilter `json:"filter,omitempty"`
 
-	// MessageTemplate replaces the target's messageTemplate for this channel (same data). Like
-	// the target's, it is refused on a destination that does not render it.
+	// MessageTemplate replaces the target's messageTemplate for this channel (same data and
+	// rules). Like the target's, it is refused on a destination that does not render it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	MessageTemplate string `json:"messageTemplate,omitempty"`
