@@ -378,20 +378,21 @@ func refOfKey(rep *report.Report, key string) sender.ReportRef {
 	return sender.ReportRef{Name: key}
 }
 
-// flushLoop writes the ledger at most every interval while it changes, and once more at the end.
-func (p *pipeline) flushLoop(ctx context.Context) {
+// periodically calls write every interval until ctx ends, and once more at the end (with its
+// own timeout): the ledger and status writers.
+func (p *pipeline) periodically(ctx context.Context, interval, final time.Duration, write func(context.Context)) {
 	defer p.bgDone.Done()
-	t := time.NewTicker(p.e.opts.FlushInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			p.flush(final)
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), final)
+			write(last)
 			cancel()
 			return
 		case <-t.C:
-			p.flush(ctx)
+			write(ctx)
 		}
 	}
 }

@@ -127,25 +127,8 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// statusLoop writes status.delivery when it changed, at most once per interval, so a busy
+// writeStatus writes status.delivery when it changed; it runs every StatusInterval, so a busy
 // destination does not write its status on every result.
-func (p *pipeline) statusLoop(ctx context.Context) {
-	defer p.bgDone.Done()
-	t := time.NewTicker(p.e.opts.StatusInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			p.writeStatus(final)
-			cancel()
-			return
-		case <-t.C:
-			p.writeStatus(ctx)
-		}
-	}
-}
-
 func (p *pipeline) writeStatus(ctx context.Context) {
 	st := p.stats
 	st.mu.Lock()
