@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,12 @@ func startHarness(ctx context.Context, c config, dir string) (*harness, error) {
 		h.stop()
 		return nil, err
 	}
-	host := strings.TrimPrefix(strings.TrimPrefix(cfg.Host, "https://"), "http://")
+	u, err := url.Parse(cfg.Host)
+	if err != nil {
+		h.stop()
+		return nil, err
+	}
+	host := u.Host
 	if h.proxy, err = startProxy(host); err != nil {
 		h.stop()
 		return nil, err

@@ -21,14 +21,15 @@ type row struct {
 // scenarios' reports elsewhere are existing, not new, to its target), receiver, target and
 // operator processes.
 type scenario struct {
-	h         *harness
-	name, ns  string
-	rcv       *receiver
-	ops       []*operator
-	started   int // operators started, for log names
-	flags     []string
-	faultEnd  time.Time
-	dropAfter string
+	h          *harness
+	name, ns   string
+	rcv        *receiver
+	ops        []*operator
+	started    int // operators started, for log names
+	flags      []string
+	faultEnd   time.Time
+	dropAfter  string
+	expectLoss bool // results are meant to be dropped: not arriving is no incompleteness
 }
 
 // compressed are the flags of time compression: the fast retries end after ~2 s waits and the
@@ -108,14 +109,26 @@ func (s *scenario) finish(ctx context.Context, bound time.Duration, notes string
 	if !s.faultEnd.IsZero() && !t.last.IsZero() {
 		r.gap = t.last.Sub(s.faultEnd)
 	}
-	if !complete {
+	if !complete && !s.expectLoss {
 		r.notes += "; INCOMPLETE when the harness stopped waiting"
 	}
+	r.notes += s.status(ctx, t.delivered)
 	if t.stray > 0 {
 		r.notes += fmt.Sprintf("; %d documents of no expected result", t.stray)
 	}
 	s.cleanup(ctx)
 	return r
+}
+
+// status is the target's status.delivery as a note, once it has caught up with what the
+// receiver got (it is written at most every 5 s), or after 12 s.
+func (s *scenario) status(ctx context.Context, delivered int) string {
+	var sent, dropped, pending int64
+	waitFor(ctx, 12*time.Second, func() bool {
+		sent, dropped, pending = s.h.delivery(ctx, s.ns, "sent"), s.h.delivery(ctx, s.ns, "dropped"), s.h.delivery(ctx, s.ns, "pending")
+		return sent >= int64(delivered) && (!s.expectLoss || dropped > 0)
+	})
+	return fmt.Sprintf("; status.delivery sent %d, dropped %d, pending %d", sent, dropped, pending)
 }
 
 // cleanup stops what the scenario started, so the next one has the machine to itself.

@@ -23,7 +23,7 @@ var scenarios = []struct {
 }{
 	{"down-5m", func(ctx context.Context, h *harness) (row, error) { return down(ctx, h, "down-5m", 30*time.Second, "") }},
 	{"down-60m", func(ctx context.Context, h *harness) (row, error) {
-		return down(ctx, h, "down-60m", 90*time.Second, "")
+		return down(ctx, h, "down-60m", 2*time.Minute, "")
 	}},
 	{"down-drop", func(ctx context.Context, h *harness) (row, error) {
 		return down(ctx, h, "down-drop", 90*time.Second, "1m")
@@ -73,6 +73,7 @@ func down(ctx context.Context, h *harness, name string, outage time.Duration, dr
 	notes := fmt.Sprintf("503 for %s (%d requests refused) with retry intervals of 2s", outage, refused)
 	if dropAfter != "" {
 		bound = 20 * time.Second // nothing is expected: the results were dropped
+		s.expectLoss = true
 		notes += fmt.Sprintf("; dropAfter %s < outage: lost is expected here", dropAfter)
 	}
 	r := s.finish(ctx, bound, notes)
