@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -28,6 +29,7 @@ import (
 
 type config struct {
 	scenario string
+	only     map[string]bool // the scenarios of -scenario; empty: all
 	timeout  time.Duration
 	linger   time.Duration
 	keep     bool
@@ -40,14 +42,20 @@ func main() {
 	for _, s := range scenarios {
 		names = append(names, s.name)
 	}
-	fs.StringVar(&c.scenario, "scenario", "all", "scenario to run, or all: "+strings.Join(names, ", "))
+	fs.StringVar(&c.scenario, "scenario", "all", "scenarios to run, comma-separated, or all: "+strings.Join(names, ", "))
 	fs.DurationVar(&c.timeout, "timeout", 40*time.Minute, "the whole run stops by then, whatever it waits for")
 	fs.DurationVar(&c.linger, "linger", 5*time.Second, "keep receiving after the last result to catch duplicates")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (operator logs, kubeconfig) even on success")
 	_ = fs.Parse(os.Args[1:])
-	if c.scenario != "all" && !strings.Contains(","+strings.Join(names, ",")+",", ","+c.scenario+",") {
-		fmt.Fprintf(os.Stderr, "faults: unknown scenario %q (one of: %s)\n", c.scenario, strings.Join(names, ", "))
-		os.Exit(2)
+	c.only = map[string]bool{}
+	if c.scenario != "all" {
+		for _, n := range strings.Split(c.scenario, ",") {
+			if !slices.Contains(names, n) {
+				fmt.Fprintf(os.Stderr, "faults: unknown scenario %q (one of: %s)\n", n, strings.Join(names, ", "))
+				os.Exit(2)
+			}
+			c.only[n] = true
+		}
 	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		fmt.Fprintln(os.Stderr, "faults: KUBEBUILDER_ASSETS is not set: start this with `make faults`")
@@ -85,7 +93,7 @@ func run(ctx context.Context, c config) (err error) {
 	var rows []row
 	var failed error
 	for _, sc := range scenarios {
-		if c.scenario != "all" && c.scenario != sc.name {
+		if len(c.only) > 0 && !c.only[sc.name] {
 			continue
 		}
 		if ctx.Err() != nil {

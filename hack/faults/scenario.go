@@ -106,7 +106,8 @@ func (s *scenario) finish(ctx context.Context, bound time.Duration, notes string
 	sleep(ctx, s.h.cfg.linger)
 	t := s.rcv.tally()
 	r := row{name: s.name, expected: t.expected, delivered: t.delivered, lost: t.expected - t.delivered, dups: t.dups, gap: none, notes: notes}
-	if !s.faultEnd.IsZero() && !t.last.IsZero() {
+	// No gap when nothing arrived after the fault (crd-reinstall expects nothing then).
+	if !s.faultEnd.IsZero() && t.last.After(s.faultEnd) {
 		r.gap = t.last.Sub(s.faultEnd)
 	}
 	if !complete && !s.expectLoss {
