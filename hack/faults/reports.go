@@ -35,7 +35,7 @@ func newReport(ns string, i, m int) *wgpolicy.PolicyReport {
 			Result:    "fail",
 			Timestamp: now,
 			Resources: []corev1.ObjectReference{{Kind: "Pod", Name: fmt.Sprintf("p%d-%d", i, j), UID: fakeUID(ns, i, j)}},
-			Message: fmt.Sprintf("finding %d/%d", i, j),
+			Message:   fmt.Sprintf("finding %d/%d", i, j),
 		}
 	}
 	r.Summary = wgpolicy.PolicyReportSummary{Fail: m}
