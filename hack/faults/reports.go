@@ -20,8 +20,8 @@ import (
 // newReport builds report i of namespace ns with m results, all "fail" so every one is
 // delivered by a target with the default filter. Messages are unique per result, so the
 // harness can match a delivery to its result without knowing how the operator computes ids.
-// Messages are short: a 5,000-result report must stay well under etcd's 1.5 MiB request limit
-// (about 210 bytes a result here: about 1 MiB at 5,000).
+// Messages are short: a 5,000-result report must stay under etcd's 1.5 MiB request limit
+// (about 250 bytes of JSON a result here: 1.2 MiB at 5,000).
 func newReport(ns string, i, m int) *wgpolicy.PolicyReport {
 	r := &wgpolicy.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("report-%04d", i)}}
 	r.Results = make([]wgpolicy.PolicyReportResult, m)

@@ -315,9 +315,17 @@ func crdReinstall(ctx context.Context, h *harness) (row, error) {
 	}
 	s.faultEnd = time.Now()
 	sleep(ctx, 20*time.Second) // whatever would be resent is sent well within this
-	r := s.finish(ctx, 0, "")
-	r.notes = fmt.Sprintf("CRD deleted and reinstalled, same 10 reports created again; %d documents after it (expect 0); gap: none expected",
-		s.rcv.tally().accepted-first)
+	again := s.rcv.tally().accepted - first
+	// A positive control: a new report must still be delivered, or the silence above would
+	// only mean the operator stopped watching the reinstalled API.
+	extra := newReport(s.ns, 10, 20)
+	s.rcv.expect(keysOf(extra))
+	if err := createReport(ctx, h.cl, extra); err != nil {
+		return row{name: name}, err
+	}
+	r := s.finish(ctx, time.Minute, "")
+	r.notes = fmt.Sprintf("CRD deleted and reinstalled, same 10 reports created again: %d documents for them (expect 0); "+
+		"then a new report of 20 (control: expect delivered)%s", again, r.notes)
 	return r, nil
 }
 
