@@ -141,7 +141,8 @@ func (s *scenario) cleanup(ctx context.Context) {
 	_ = s.h.cl.Delete(ctx, target(s.ns, "", ""))
 }
 
-// crash kills o (SIGKILL or SIGTERM) and starts a replacement, as a Deployment would.
+// restart stops o with sig (SIGKILL: a crash, SIGTERM: a rollout) and starts a replacement at
+// once, as a Deployment would.
 func (s *scenario) restart(o *operator, sig syscall.Signal) (*operator, error) {
 	if err := o.kill(sig); err != nil {
 		return nil, err
