@@ -61,6 +61,10 @@ run: ## Start a local control plane, install CRDs and samples, and run the opera
 load: ## Load harness: local control plane, operator as its own process, N reports × M results; ARGS="-reports 2000 -results 50 -mode live|sync -churn K".
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/load $(ARGS)
 
+.PHONY: faults
+faults: ## Fault harness: outages, crashes, handover, leader loss, API server down, throttling, CRD reinstall, big report; ARGS="-scenario NAME -timeout 40m".
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/faults $(ARGS)
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
