@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -17,6 +20,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/store"
 )
 
 // switchable fails every attempt with a retryable error while down.
@@ -213,4 +217,37 @@ func TestGracefulStopRecordsTheRequestsInFlight(t *testing.T) {
 	if got := rec2.delivered(); len(got) != 0 {
 		t.Errorf("the next leader sent %v again", got)
 	}
+}
+
+// The log line of results given up on names them (IDs and report), so an operator can find
+// what was not delivered.
+func TestRefusedResultsAreNamedInTheLog(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, args)
+	}, funcr.Options{})
+	c := newClient()
+	e := New(c, c, store.New(nil, nil, logr.Discard()), testOptions(), log)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { e.stopAll(); cancel() })
+	e.begin(ctx)
+	rec := &recorder{max: 1, fail: func(int, sender.Batch) error {
+		return &sender.Error{Reason: "POST to x: 400 Bad Request", Retryable: false}
+	}}
+	d := testDest(t, rec, filter.Spec{}, "s")
+	e.Configure(d)
+	e.upsertReport(policyReport("team-a", "r", res("refused", v1alpha1.StatusFail)))
+	settle(t, e.pipelineOf(t, d))
+	want := (&report.Result{Key: keyOf("refused")}).ID()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range lines {
+		if strings.Contains(l, "refused results for good") && strings.Contains(l, want) && strings.Contains(l, "PolicyReport/team-a/r") {
+			return
+		}
+	}
+	t.Errorf("no log line names the refused result %s of PolicyReport/team-a/r: %q", want, lines)
 }
