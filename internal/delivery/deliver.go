@@ -277,8 +277,7 @@ func (p *pipeline) probe(byReport map[string]map[uint64]time.Time) bool {
 		if !ok {
 			continue
 		}
-		p.deliver(&it)
-		delete(byReport, key)
+		p.deliver(&it) // parkedItem took the probe's results out of keys: the rest stay to requeue
 		return !p.stats.outage()
 	}
 	return false
