@@ -251,3 +251,25 @@ func TestRefusedResultsAreNamedInTheLog(t *testing.T) {
 	}
 	t.Errorf("no log line names the refused result %s of PolicyReport/team-a/r: %q", want, lines)
 }
+
+// A destination that comes back refusing the results (a 4xx no retry fixes) is up: the
+// results are refused for good (failed), not parked until they are dropped.
+func TestARefusalAfterAnOutageIsAFailureNotAWait(t *testing.T) {
+	e, _ := startEngine(t, newClient(), testOptions())
+	var attempts atomic.Int64
+	rec := &recorder{max: 2, fail: func(int, sender.Batch) error {
+		if attempts.Add(1) <= 3 {
+			return &sender.Error{Reason: "503 Service Unavailable", Retryable: true}
+		}
+		return &sender.Error{Reason: "400 Bad Request", Retryable: false}
+	}}
+	d := testDest(t, rec, filter.Spec{}, "s")
+	e.Configure(d)
+	p := e.pipelineOf(t, d)
+	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
+	waitFor(t, "both refused", func() bool { return e.stats(t, d.Key()).Failed == 2 })
+	settle(t, p)
+	if st := e.stats(t, d.Key()); st.Dropped != 0 || st.Pending != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}

@@ -23,7 +23,7 @@ type Stats struct {
 	mu           sync.Mutex
 	s            v1alpha1.DeliveryStatus
 	written      v1alpha1.DeliveryStatus
-	throttled    bool // the last failure asked to come back later (429, Retry-After)
+	down         bool // the last failure says the destination is unreachable or broken, not throttling or refusing
 	failingAfter int64
 	now          func() time.Time
 }
@@ -71,20 +71,22 @@ func (s *Stats) attemptFailed(err error) bool {
 	s.s.LastFailureTime = &t
 	s.s.LastFailureReason = failureReason(err)
 	s.s.ConsecutiveFailures++
+	// A 429 with Retry-After says the destination is alive and when to come back; a 4xx that
+	// no retry can fix says it is up and refuses this batch. Neither is an outage.
 	var se *sender.Error
-	s.throttled = errors.As(err, &se) && se.RetryAfter > 0
+	s.down = !errors.As(err, &se) || (se.Retryable && se.RetryAfter == 0)
 	return s.isFailing() && (!was || reason != s.s.LastFailureReason)
 }
 
 func (s *Stats) isFailing() bool { return int64(s.s.ConsecutiveFailures) >= s.failingAfter }
 
-// outage tells whether the destination is failing for other reasons than throttling: then
-// batches are parked at once and a probe finds out when it is back. A throttling destination
-// is alive and says when to come back, so its batches keep their own retries.
+// outage tells whether the destination is failing and its last failure says it is down: then
+// batches are parked at once and a probe finds out when it is back. A throttling or refusing
+// destination is up, so its batches keep their own retries.
 func (s *Stats) outage() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.isFailing() && !s.throttled
+	return s.isFailing() && s.down
 }
 
 // failing tells whether delivery is failing and why the last attempt failed.
