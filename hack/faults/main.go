@@ -16,15 +16,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-logr/logr"
-	ctrl "sigs.k8s.io/controller-runtime"
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 type config struct {
@@ -61,10 +58,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "faults: KUBEBUILDER_ASSETS is not set: start this with `make faults`")
 		os.Exit(2)
 	}
-	ctrl.SetLogger(logr.Discard()) // envtest's own logging would drown the tables
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := harness.Context(c.timeout)
 	defer cancel()
 	if err := run(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "faults:", err)
@@ -73,17 +67,11 @@ func main() {
 }
 
 func run(ctx context.Context, c config) (err error) {
-	dir, err := os.MkdirTemp("", "policy-herald-faults-")
+	dir, done, err := harness.WorkDir("faults", c.keep)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if c.keep || err != nil {
-			fmt.Fprintf(os.Stderr, "faults: work directory kept: %s\n", dir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	}()
+	defer done(&err)
 	h, err := startHarness(ctx, c, dir)
 	if err != nil {
 		return err

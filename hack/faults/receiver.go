@@ -1,13 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 // Receiver behaviours a scenario switches between while it runs.
@@ -64,8 +65,8 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	var d document
-	if err := json.NewDecoder(req.Body).Decode(&d); err != nil {
+	d, err := harness.Decode(req.Body)
+	if err != nil {
 		r.mu.Lock()
 		r.bad++
 		r.mu.Unlock()
@@ -81,11 +82,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	// Counted when the answer is about to go: a sender killed before it reads the answer may
 	// send the result again, and that is a duplicate the destination really sees.
-	uid := ""
-	if d.Resource != nil {
-		uid = d.Resource.UID
-	}
-	k := resultKey(d.Report.Namespace, d.Report.Name, uid, d.Policy, d.Rule, d.Message)
+	k := d.Key()
 	r.mu.Lock()
 	r.accepted++
 	r.ids[d.ID]++
@@ -129,20 +126,4 @@ func (r *receiver) tally() tally {
 		t.dups += n - 1
 	}
 	return t
-}
-
-// document is the part of the webhook wire format the harness reads: the result's "id" and the
-// fields resultKey is made of.
-type document struct {
-	ID       string `json:"id"`
-	Policy   string `json:"policy"`
-	Rule     string `json:"rule"`
-	Message  string `json:"message"`
-	Resource *struct {
-		UID string `json:"uid"`
-	} `json:"resource"`
-	Report struct {
-		Namespace string `json:"namespace"`
-		Name      string `json:"name"`
-	} `json:"report"`
 }

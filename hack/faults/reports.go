@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wgpolicy "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 // newReport builds report i of namespace ns with m results, all "fail" so every one is
@@ -47,7 +48,7 @@ func keysOf(r *wgpolicy.PolicyReport) []uint64 {
 	keys := make([]uint64, 0, len(r.Results))
 	for i := range r.Results {
 		res := &r.Results[i]
-		keys = append(keys, resultKey(r.Namespace, r.Name, string(res.Resources[0].UID), res.Policy, res.Rule, res.Message))
+		keys = append(keys, harness.ResultKey(r.Namespace, r.Name, string(res.Resources[0].UID), res.Policy, res.Rule, res.Message))
 	}
 	return keys
 }
@@ -61,16 +62,6 @@ func fakeUID(ns string, parts ...int) types.UID {
 	}
 	b := h.Sum(nil)
 	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
-}
-
-// resultKey identifies a result by what the webhook document carries too.
-func resultKey(reportNS, reportName, uid, policy, rule, message string) uint64 {
-	h := fnv.New64a()
-	for _, s := range []string{reportNS, reportName, uid, policy, rule, message} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	return h.Sum64()
 }
 
 // createReports creates n reports of m results in ns with 4 concurrent creators, registering
@@ -88,7 +79,7 @@ func createReports(ctx context.Context, cl client.Client, rcv *receiver, ns stri
 
 // createReport creates r, retrying what a busy API server answers.
 func createReport(ctx context.Context, cl client.Client, r *wgpolicy.PolicyReport) error {
-	err := retry.OnError(retry.DefaultBackoff, transient, func() error {
+	err := retry.OnError(retry.DefaultBackoff, harness.Transient, func() error {
 		err := cl.Create(ctx, r)
 		if apierrors.IsAlreadyExists(err) { // an earlier attempt went through after all
 			return nil
@@ -99,10 +90,6 @@ func createReport(ctx context.Context, cl client.Client, r *wgpolicy.PolicyRepor
 		return fmt.Errorf("creating report %s/%s: %w", r.Namespace, r.Name, err)
 	}
 	return nil
-}
-
-func transient(err error) bool {
-	return apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
 }
 
 // forEach runs do on every report with 4 goroutines and returns the first error.

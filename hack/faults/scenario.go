@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 // row is one line of the final table.
@@ -21,10 +23,10 @@ type row struct {
 // scenarios' reports elsewhere are existing, not new, to its target), receiver, target and
 // operator processes.
 type scenario struct {
-	h          *harness
+	h          *rig
 	name, ns   string
 	rcv        *receiver
-	ops        []*operator
+	ops        []*harness.Operator
 	started    int // operators started, for log names
 	flags      []string
 	faultEnd   time.Time
@@ -37,9 +39,9 @@ type scenario struct {
 // exhausts the fast retries as many times over as 5 minutes do at production intervals.
 var compressed = []string{"--delivery-slow-retry-interval=2s", "--delivery-retry-max-interval=2s"}
 
-func (h *harness) newScenario(ctx context.Context, name string, latency time.Duration, dropAfter string, flags ...string) (*scenario, error) {
+func (h *rig) newScenario(ctx context.Context, name string, latency time.Duration, dropAfter string, flags ...string) (*scenario, error) {
 	s := &scenario{h: h, name: name, ns: "faults-" + name, dropAfter: dropAfter, flags: append(append([]string{}, compressed...), flags...)}
-	if err := h.createNamespace(ctx, s.ns); err != nil {
+	if err := harness.CreateNamespace(ctx, h.cl, s.ns); err != nil {
 		return nil, err
 	}
 	var err error
@@ -49,11 +51,29 @@ func (h *harness) newScenario(ctx context.Context, name string, latency time.Dur
 	return s, nil
 }
 
+// begin is how every scenario but leader-kill begins: newScenario, its first operator, and its
+// target, Ready. What it started is cleaned up again if a step fails.
+func (h *rig) begin(ctx context.Context, name string, latency time.Duration, dropAfter string, flags ...string) (*scenario, error) {
+	s, err := h.newScenario(ctx, name, latency, dropAfter, flags...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err = s.start(); err == nil {
+		err = s.createTarget(ctx)
+	}
+	if err != nil {
+		s.cleanup(ctx)
+		return nil, err
+	}
+	return s, nil
+}
+
 // start runs one more operator replica.
-func (s *scenario) start() (*operator, error) {
+func (s *scenario) start() (*harness.Operator, error) {
 	s.started++
 	log := filepath.Join(s.h.dir, fmt.Sprintf("%s-%d.log", s.name, s.started))
-	o, err := startOperator(s.h.bin, s.h.kubeconfig, s.ns, log, s.flags)
+	// Appended to, so a restarted operator's log follows the one before it.
+	o, err := harness.Start(harness.Options{Bin: s.h.bin, Kubeconfig: s.h.kubeconfig, PlatformNS: s.ns, Log: log, AppendLog: true, Extra: s.flags})
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +155,7 @@ func (s *scenario) status(ctx context.Context, delivered int) string {
 // cleanup stops what the scenario started, so the next one has the machine to itself.
 func (s *scenario) cleanup(ctx context.Context) {
 	for _, o := range s.ops {
-		o.stop()
+		o.Stop()
 	}
 	s.rcv.close()
 	_ = s.h.cl.Delete(ctx, target(s.ns, "", ""))
@@ -143,8 +163,8 @@ func (s *scenario) cleanup(ctx context.Context) {
 
 // restart stops o with sig (SIGKILL: a crash, SIGTERM: a rollout) and starts a replacement at
 // once, as a Deployment would.
-func (s *scenario) restart(o *operator, sig syscall.Signal) (*operator, error) {
-	if err := o.kill(sig); err != nil {
+func (s *scenario) restart(o *harness.Operator, sig syscall.Signal) (*harness.Operator, error) {
+	if err := o.Kill(sig); err != nil {
 		return nil, err
 	}
 	return s.start()

@@ -14,31 +14,33 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 // scenarios in the order `-scenario all` runs them (the brief's priority order).
 var scenarios = []struct {
 	name string
-	run  func(context.Context, *harness) (row, error)
+	run  func(context.Context, *rig) (row, error)
 }{
-	{"down-5m", func(ctx context.Context, h *harness) (row, error) { return down(ctx, h, "down-5m", 30*time.Second, "") }},
-	{"down-60m", func(ctx context.Context, h *harness) (row, error) {
+	{"down-5m", func(ctx context.Context, h *rig) (row, error) { return down(ctx, h, "down-5m", 30*time.Second, "") }},
+	{"down-60m", func(ctx context.Context, h *rig) (row, error) {
 		return down(ctx, h, "down-60m", 2*time.Minute, "")
 	}},
-	{"down-drop", func(ctx context.Context, h *harness) (row, error) {
+	{"down-drop", func(ctx context.Context, h *rig) (row, error) {
 		return down(ctx, h, "down-drop", 90*time.Second, "1m")
 	}},
-	{"sigkill", func(ctx context.Context, h *harness) (row, error) {
+	{"sigkill", func(ctx context.Context, h *rig) (row, error) {
 		return restarts(ctx, h, "sigkill", syscall.SIGKILL)
 	}},
-	{"sigterm-handover", func(ctx context.Context, h *harness) (row, error) {
+	{"sigterm-handover", func(ctx context.Context, h *rig) (row, error) {
 		return restarts(ctx, h, "sigterm-handover", syscall.SIGTERM)
 	}},
 	{"leader-kill", leaderKill},
-	{"apiserver-down", func(ctx context.Context, h *harness) (row, error) {
+	{"apiserver-down", func(ctx context.Context, h *rig) (row, error) {
 		return apiserverDown(ctx, h, "apiserver-down", false)
 	}},
-	{"apiserver-down-le", func(ctx context.Context, h *harness) (row, error) {
+	{"apiserver-down-le", func(ctx context.Context, h *rig) (row, error) {
 		return apiserverDown(ctx, h, "apiserver-down-le", true)
 	}},
 	{"throttle", throttle},
@@ -48,18 +50,12 @@ var scenarios = []struct {
 
 // down: the destination answers 503 while 200 results are created and for the whole outage,
 // then recovers. With dropAfter shorter than the outage, the results are dropped instead.
-func down(ctx context.Context, h *harness, name string, outage time.Duration, dropAfter string) (row, error) {
-	s, err := h.newScenario(ctx, name, 0, dropAfter)
+func down(ctx context.Context, h *rig, name string, outage time.Duration, dropAfter string) (row, error) {
+	s, err := h.begin(ctx, name, 0, dropAfter)
 	if err != nil {
 		return row{name: name}, err
 	}
 	defer s.cleanup(ctx)
-	if _, err := s.start(); err != nil {
-		return row{name: name}, err
-	}
-	if err := s.createTarget(ctx); err != nil {
-		return row{name: name}, err
-	}
 	s.rcv.mode.Store(modeDown)
 	began := time.Now()
 	if _, err := createReports(ctx, h.cl, s.rcv, s.ns, 10, 20); err != nil {
@@ -82,19 +78,13 @@ func down(ctx context.Context, h *harness, name string, outage time.Duration, dr
 
 // restarts: the operator is stopped by sig mid-delivery at 25% and 60% of the results and
 // started again at once, as a Deployment's pod would be.
-func restarts(ctx context.Context, h *harness, name string, sig syscall.Signal) (row, error) {
-	s, err := h.newScenario(ctx, name, 10*time.Millisecond, "")
+func restarts(ctx context.Context, h *rig, name string, sig syscall.Signal) (row, error) {
+	s, err := h.begin(ctx, name, 10*time.Millisecond, "")
 	if err != nil {
 		return row{name: name}, err
 	}
 	defer s.cleanup(ctx)
-	o, err := s.start()
-	if err != nil {
-		return row{name: name}, err
-	}
-	if err := s.createTarget(ctx); err != nil {
-		return row{name: name}, err
-	}
+	o := s.ops[0]
 	created := time.Now()
 	if _, err := createReports(ctx, h.cl, s.rcv, s.ns, 40, 50); err != nil {
 		return row{name: name}, err
@@ -125,7 +115,7 @@ func signalName(sig syscall.Signal) string {
 
 // leaderKill: two replicas with leader election; the leader is killed -9 mid-delivery and
 // restarted (as a standby now); the other must take over after the lease duration.
-func leaderKill(ctx context.Context, h *harness) (row, error) {
+func leaderKill(ctx context.Context, h *rig) (row, error) {
 	const name = "leader-kill"
 	s, err := h.newScenario(ctx, name, 10*time.Millisecond, "", "--leader-elect", "--leader-election-namespace=faults-"+name)
 	if err != nil {
@@ -138,7 +128,7 @@ func leaderKill(ctx context.Context, h *harness) (row, error) {
 	}
 	// The first replica leads: start the second only once the first holds the lease.
 	if !waitFor(ctx, time.Minute, func() bool { return leads(a) }) {
-		return row{name: name}, fmt.Errorf("the first replica did not acquire the lease within 1m (log %s)", a.log)
+		return row{name: name}, fmt.Errorf("the first replica did not acquire the lease within 1m (log %s)", a.Log)
 	}
 	if _, err := s.start(); err != nil {
 		return row{name: name}, err
@@ -153,7 +143,7 @@ func leaderKill(ctx context.Context, h *harness) (row, error) {
 		return s.finish(ctx, 0, "never reached 25% delivered"), nil
 	}
 	before := s.rcv.tally().delivered
-	if err := a.kill(syscall.SIGKILL); err != nil {
+	if err := a.Kill(syscall.SIGKILL); err != nil {
 		return row{name: name}, err
 	}
 	killed := time.Now()
@@ -177,30 +167,24 @@ func leaderKill(ctx context.Context, h *harness) (row, error) {
 }
 
 // leads tells whether the operator's log says it acquired the leader lease.
-func leads(o *operator) bool {
-	b, err := os.ReadFile(o.log)
+func leads(o *harness.Operator) bool {
+	b, err := os.ReadFile(o.Log)
 	return err == nil && strings.Contains(string(b), "Successfully acquired lease")
 }
 
 // apiserverDown: the API server becomes unreachable for 60 s while the receiver gets
 // deliveries. Without leader election the replica keeps running and pauses sending after 10 s;
 // with it, the replica loses its lease and exits, and is restarted like a Deployment's pod.
-func apiserverDown(ctx context.Context, h *harness, name string, le bool) (row, error) {
+func apiserverDown(ctx context.Context, h *rig, name string, le bool) (row, error) {
 	var flags []string
 	if le {
 		flags = []string{"--leader-elect", "--leader-election-namespace=faults-" + name}
 	}
-	s, err := h.newScenario(ctx, name, 20*time.Millisecond, "", flags...)
+	s, err := h.begin(ctx, name, 20*time.Millisecond, "", flags...)
 	if err != nil {
 		return row{name: name}, err
 	}
 	defer s.cleanup(ctx)
-	if _, err := s.start(); err != nil {
-		return row{name: name}, err
-	}
-	if err := s.createTarget(ctx); err != nil {
-		return row{name: name}, err
-	}
 	// The kubelet: a replica that exits is started again after 1 s. Only this goroutine starts
 	// operators until it is stopped, so s.ops needs no lock.
 	respawns := 0
@@ -209,7 +193,7 @@ func apiserverDown(ctx context.Context, h *harness, name string, le bool) (row, 
 	go func() {
 		defer close(superDone)
 		for sleep(superCtx, time.Second) {
-			if o := s.ops[len(s.ops)-1]; !o.running() {
+			if o := s.ops[len(s.ops)-1]; !o.Running() {
 				if _, err := s.start(); err == nil {
 					respawns++
 				}
@@ -240,19 +224,13 @@ func apiserverDown(ctx context.Context, h *harness, name string, le bool) (row, 
 }
 
 // throttle: the destination answers 429 with Retry-After: 1 to every other request for 20 s.
-func throttle(ctx context.Context, h *harness) (row, error) {
+func throttle(ctx context.Context, h *rig) (row, error) {
 	const name = "throttle"
-	s, err := h.newScenario(ctx, name, 0, "")
+	s, err := h.begin(ctx, name, 0, "")
 	if err != nil {
 		return row{name: name}, err
 	}
 	defer s.cleanup(ctx)
-	if _, err := s.start(); err != nil {
-		return row{name: name}, err
-	}
-	if err := s.createTarget(ctx); err != nil {
-		return row{name: name}, err
-	}
 	s.rcv.mode.Store(modeThrottle)
 	began := time.Now()
 	if _, err := createReports(ctx, h.cl, s.rcv, s.ns, 25, 20); err != nil {
@@ -270,19 +248,13 @@ const policyReportCRD = "policyreports.wgpolicyk8s.io"
 
 // crdReinstall: the PolicyReport CRD is deleted (its reports go with it) and installed again,
 // and the same reports are created again: their results are not new.
-func crdReinstall(ctx context.Context, h *harness) (row, error) {
+func crdReinstall(ctx context.Context, h *rig) (row, error) {
 	const name = "crd-reinstall"
-	s, err := h.newScenario(ctx, name, 0, "")
+	s, err := h.begin(ctx, name, 0, "")
 	if err != nil {
 		return row{name: name}, err
 	}
 	defer s.cleanup(ctx)
-	if _, err := s.start(); err != nil {
-		return row{name: name}, err
-	}
-	if err := s.createTarget(ctx); err != nil {
-		return row{name: name}, err
-	}
 	if _, err := createReports(ctx, h.cl, s.rcv, s.ns, 10, 20); err != nil {
 		return row{name: name}, err
 	}
@@ -331,19 +303,13 @@ func crdReinstall(ctx context.Context, h *harness) (row, error) {
 }
 
 // bigReport: one report of 5,000 results.
-func bigReport(ctx context.Context, h *harness) (row, error) {
+func bigReport(ctx context.Context, h *rig) (row, error) {
 	const name = "big-report"
-	s, err := h.newScenario(ctx, name, 0, "")
+	s, err := h.begin(ctx, name, 0, "")
 	if err != nil {
 		return row{name: name}, err
 	}
 	defer s.cleanup(ctx)
-	if _, err := s.start(); err != nil {
-		return row{name: name}, err
-	}
-	if err := s.createTarget(ctx); err != nil {
-		return row{name: name}, err
-	}
 	b, _ := json.Marshal(newReport(s.ns, 0, 5000))
 	s.faultEnd = time.Now()
 	if _, err := createReports(ctx, h.cl, s.rcv, s.ns, 1, 5000); err != nil {

@@ -18,27 +18,18 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	wgpolicy "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 type config struct {
@@ -103,10 +94,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(2)
 	}
-	ctrl.SetLogger(logr.Discard()) // envtest's own logging would drown the table
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := harness.Context(c.timeout)
 	defer cancel()
 	rep, err := run(ctx, c)
 	if rep != nil {
@@ -129,17 +117,11 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: start this with `make load`")
 	}
-	dir, err := os.MkdirTemp("", "policy-herald-load-")
+	dir, done, err := harness.WorkDir("load", c.keep)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if c.keep || err != nil {
-			fmt.Fprintf(os.Stderr, "load: work directory kept: %s\n", dir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	}()
+	defer done(&err)
 
 	// Build the operator while the control plane starts; both take tens of seconds.
 	type built struct {
@@ -152,41 +134,35 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 			buildc <- built{c.operator, nil}
 			return
 		}
-		bin, err := buildOperator(ctx, dir)
+		bin, err := harness.Build(ctx, dir)
 		buildc <- built{bin, err}
 	}()
 
 	step("starting the control plane")
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("config", "crd", "bases"), filepath.Join("hack", "crds")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
+	env, cfg, err := harness.StartEnv()
 	if err != nil {
-		return nil, fmt.Errorf("starting the control plane: %w", err)
+		return nil, err
 	}
 	defer func() { _ = env.Stop() }()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(env, cfg, kubeconfig); err != nil {
+	kc, err := harness.Kubeconfig(env, cfg, "load-operator")
+	if err != nil {
 		return nil, err
 	}
-	// The harness's own client must not be what limits creation.
-	hcfg := rest.CopyConfig(cfg)
-	hcfg.QPS, hcfg.Burst = 1000, 2000
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = wgpolicy.AddToScheme(s)
-	cl, err := client.New(hcfg, client.Options{Scheme: s})
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		return nil, err
+	}
+	hcfg, cl, err := harness.Client(cfg)
 	if err != nil {
 		return nil, err
 	}
 	for i := 0; i < c.namespaces; i++ {
-		if err := createNamespace(ctx, cl, namespaceName(i, c.namespaces)); err != nil {
+		if err := harness.CreateNamespace(ctx, cl, namespaceName(i, c.namespaces)); err != nil {
 			return nil, err
 		}
 	}
 	for _, ns := range []string{platformNS, baselineNS} {
-		if err := createNamespace(ctx, cl, ns); err != nil {
+		if err := harness.CreateNamespace(ctx, cl, ns); err != nil {
 			return nil, err
 		}
 	}
@@ -205,20 +181,20 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 	extra := strings.Fields(c.operatorArgs)
 	rep := &report{config: c, bin: b.bin, logPath: filepath.Join(dir, "operator.log")}
 
-	var op *operator
+	var op *harness.Operator
 	defer func() {
 		if op != nil {
-			op.stop()
+			op.Stop()
 		}
 	}()
 	var reports []*wgpolicy.PolicyReport
 	switch c.mode {
 	case "live":
 		step("starting the operator and waiting for the target to be Ready")
-		if op, err = startOperator(b.bin, kubeconfig, platformNS, rep.logPath, extra); err != nil {
+		if op, err = harness.Start(harness.Options{Bin: b.bin, Kubeconfig: kubeconfig, PlatformNS: platformNS, Log: rep.logPath, Extra: extra}); err != nil {
 			return nil, err
 		}
-		if err := createTarget(ctx, cl, platformNS, url, nil); err != nil {
+		if err := harness.CreateTarget(ctx, cl, platformNS, targetName, url, nil); err != nil {
 			return rep, err
 		}
 		if err := waitReady(ctx, cl, platformNS, op); err != nil {
@@ -229,7 +205,7 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 		if !sleep(ctx, 1100*time.Millisecond) {
 			return rep, ctx.Err()
 		}
-		if rep.baseline, err = readProc(op.cmd.Process.Pid); err != nil {
+		if rep.baseline, err = op.Stats(); err != nil {
 			return rep, err
 		}
 		rep.baselineHow = "same process, target Ready, no reports"
@@ -252,24 +228,24 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 	case "sync":
 		// An empty-cluster run of the operator gives the RSS that the reports add to.
 		step("measuring the operator's RSS on an empty cluster")
-		base, err := startOperator(b.bin, kubeconfig, baselineNS, filepath.Join(dir, "operator-baseline.log"), extra)
+		base, err := harness.Start(harness.Options{Bin: b.bin, Kubeconfig: kubeconfig, PlatformNS: baselineNS, Log: filepath.Join(dir, "operator-baseline.log"), Extra: extra})
 		if err != nil {
 			return nil, err
 		}
-		if err := createTarget(ctx, cl, baselineNS, url, nil); err != nil {
-			base.stop()
+		if err := harness.CreateTarget(ctx, cl, baselineNS, targetName, url, nil); err != nil {
+			base.Stop()
 			return nil, err
 		}
 		err = waitReady(ctx, cl, baselineNS, base)
 		if err == nil && sleep(ctx, 1100*time.Millisecond) {
-			rep.baseline, err = readProc(base.cmd.Process.Pid)
+			rep.baseline, err = base.Stats()
 		}
-		base.stop()
+		base.Stop()
 		if err != nil {
 			return nil, err
 		}
 		rep.baselineHow = "separate run on the empty cluster, target Ready"
-		if err := deleteTarget(ctx, cl, baselineNS); err != nil {
+		if err := client.IgnoreNotFound(cl.Delete(ctx, harness.Target(baselineNS, targetName, "", nil))); err != nil {
 			return nil, err
 		}
 
@@ -280,13 +256,12 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 		}
 		rep.creation = time.Since(created)
 		// The target is newer than every report, so only skipExistingOnStartup=false sends them.
-		no := false
-		if err := createTarget(ctx, cl, platformNS, url, &no); err != nil {
+		if err := harness.CreateTarget(ctx, cl, platformNS, targetName, url, map[string]any{"skipExistingOnStartup": false}); err != nil {
 			return nil, err
 		}
 		step("starting the operator and the floor informer together")
 		rep.start = time.Now()
-		if op, err = startOperator(b.bin, kubeconfig, platformNS, rep.logPath, extra); err != nil {
+		if op, err = harness.Start(harness.Options{Bin: b.bin, Kubeconfig: kubeconfig, PlatformNS: platformNS, Log: rep.logPath, Extra: extra}); err != nil {
 			return nil, err
 		}
 		if _, err := startFloor(ctx, hcfg, t); err != nil {
@@ -331,11 +306,11 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 		rep.phase[phaseChurn] = t.stats(phaseChurn, rep.churnStart)
 	}
 
-	if rep.final, err = readProc(op.cmd.Process.Pid); err != nil {
+	if rep.final, err = op.Stats(); err != nil {
 		return rep, err
 	}
-	op.stop()
-	if ru, ok := op.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+	op.Stop()
+	if ru, ok := op.Cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rep.maxrssKiB = ru.Maxrss
 	}
 	op = nil
@@ -347,86 +322,21 @@ func run(ctx context.Context, c config) (_ *report, err error) {
 	return rep, nil
 }
 
-// step prints progress to stderr, keeping stdout for the table.
-func step(msg string) { fmt.Fprintf(os.Stderr, "load: %s %s\n", time.Now().Format("15:04:05"), msg) }
+func step(msg string) { harness.Step("load", msg) }
 
-// sleep waits d or until ctx ends, and tells whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
-}
-
-func writeKubeconfig(env *envtest.Environment, cfg *rest.Config, path string) error {
-	user, err := env.AddUser(envtest.User{Name: "load-operator", Groups: []string{"system:masters"}}, cfg)
-	if err != nil {
-		return err
-	}
-	b, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
-}
-
-func createNamespace(ctx context.Context, c client.Client, name string) error {
-	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
-}
-
-// target is the NotificationTarget under test, unstructured so the harness depends on the CRD
-// only, not on the API's Go types: a webhook to the receiver, default filter (fail, warn and
-// error results of any severity).
-func target(ns, url string, skipExisting *bool) *unstructured.Unstructured {
-	spec := map[string]any{"webhook": map[string]any{"url": url}}
-	if skipExisting != nil {
-		spec["skipExistingOnStartup"] = *skipExisting
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-	u.SetAPIVersion("reporting.policyherald.io/v1alpha1")
-	u.SetKind("NotificationTarget")
-	u.SetNamespace(ns)
-	u.SetName(targetName)
-	return u
-}
-
-func createTarget(ctx context.Context, c client.Client, ns, url string, skipExisting *bool) error {
-	if err := c.Create(ctx, target(ns, url, skipExisting)); err != nil {
-		return fmt.Errorf("creating the NotificationTarget: %w", err)
-	}
-	return nil
-}
-
-func deleteTarget(ctx context.Context, c client.Client, ns string) error {
-	return client.IgnoreNotFound(c.Delete(ctx, target(ns, "", nil)))
-}
+func sleep(ctx context.Context, d time.Duration) bool { return harness.Sleep(ctx, d) }
 
 // waitReady waits for the target's Ready condition to be True.
-func waitReady(ctx context.Context, c client.Client, ns string, op *operator) error {
-	u := target(ns, "", nil)
-	for {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(u), u); err == nil {
-			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			for _, x := range conds {
-				m, _ := x.(map[string]any)
-				if m["type"] == "Ready" && m["status"] == "True" {
-					return nil
-				}
-			}
-		}
-		if err := op.exited(); err != nil {
+func waitReady(ctx context.Context, c client.Client, ns string, op *harness.Operator) error {
+	for !harness.Ready(ctx, c, ns, targetName) {
+		if err := op.Exited(); err != nil {
 			return err
 		}
 		if !sleep(ctx, 100*time.Millisecond) {
 			return fmt.Errorf("waiting for NotificationTarget %s/%s to be Ready: %w", ns, targetName, ctx.Err())
 		}
 	}
+	return nil
 }
 
 // createReports creates the reports with c.workers concurrent creators. Each report's results
@@ -442,7 +352,7 @@ func createReports(ctx context.Context, cl client.Client, c config, t *tracker) 
 			}
 		}
 		t.expect(phaseMain, keys, time.Now())
-		err := retry.OnError(retry.DefaultBackoff, transient, func() error {
+		err := retry.OnError(retry.DefaultBackoff, harness.Transient, func() error {
 			err := cl.Create(ctx, r)
 			if apierrors.IsAlreadyExists(err) { // an earlier attempt went through after all
 				return cl.Get(ctx, client.ObjectKeyFromObject(r), r)
@@ -477,7 +387,7 @@ func churn(ctx context.Context, cl client.Client, c config, reports []*wgpolicy.
 		}
 		summarize(r)
 		t.expect(phaseChurn, keys, time.Now())
-		err := retry.OnError(retry.DefaultBackoff, transient, func() error {
+		err := retry.OnError(retry.DefaultBackoff, harness.Transient, func() error {
 			t.reissue(keys, time.Now())
 			return cl.Update(ctx, r)
 		})
@@ -486,11 +396,6 @@ func churn(ctx context.Context, cl client.Client, c config, reports []*wgpolicy.
 		}
 		return nil
 	})
-}
-
-// transient errors of a busy API server are retried; anything else is a harness failure.
-func transient(err error) bool {
-	return apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
 }
 
 // parallel runs do(0..n-1) on workers goroutines, at most qps calls a second when qps > 0, and
@@ -540,7 +445,7 @@ func parallel(ctx context.Context, workers, n int, qps float64, do func(context.
 
 // waitPhase waits until the floor has seen and the receiver has got every result of the phase,
 // or nothing has progressed for idle, or ctx ends. Only an operator that exits is an error.
-func waitPhase(ctx context.Context, t *tracker, phase int, start time.Time, idle time.Duration, op *operator) (string, error) {
+func waitPhase(ctx context.Context, t *tracker, phase int, start time.Time, idle time.Duration, op *harness.Operator) (string, error) {
 	lastProgress, lastCount := start, -1
 	for {
 		expected, seen, delivered, _ := t.counts(phase)
@@ -550,7 +455,7 @@ func waitPhase(ctx context.Context, t *tracker, phase int, start time.Time, idle
 		if seen+delivered != lastCount {
 			lastProgress, lastCount = time.Now(), seen+delivered
 		}
-		if err := op.exited(); err != nil {
+		if err := op.Exited(); err != nil {
 			return "", err
 		}
 		if time.Since(lastProgress) > idle {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 // report is what one run measured.
@@ -15,7 +17,7 @@ type report struct {
 	creation, readyAfter time.Duration
 	outcome              [phases]string
 	phase                [phases]phaseStats
-	baseline, final      procStats
+	baseline, final      harness.ProcStats
 	baselineHow          string
 	maxrssKiB            int64
 	dups, distinctIDs    int
@@ -85,17 +87,17 @@ func (r *report) print(w io.Writer) {
 		row("update → delivery", "- (no -churn)")
 	}
 	mib := func(kib int64) float64 { return float64(kib) / 1024 }
-	row("peak RSS", "%.1f MiB (VmHWM; rusage maxrss %.1f MiB)", mib(r.final.hwmKiB), mib(r.maxrssKiB))
-	row("RSS before reports", "%.1f MiB (VmRSS, %s)", mib(r.baseline.rssKiB), r.baselineHow)
+	row("peak RSS", "%.1f MiB (VmHWM; rusage maxrss %.1f MiB)", mib(r.final.HWMKiB), mib(r.maxrssKiB))
+	row("RSS before reports", "%.1f MiB (VmRSS, %s)", mib(r.baseline.RSSKiB), r.baselineHow)
 	all := total + r.phase[phaseChurn].expected
 	if all > 0 {
 		row("bytes per result", "%.0f ((VmHWM − RSS before reports) / %d results in the cluster, pass and churn included)",
-			float64(r.final.hwmKiB-r.baseline.rssKiB)*1024/float64(all), all)
+			float64(r.final.HWMKiB-r.baseline.RSSKiB)*1024/float64(all), all)
 	}
 	if r.mode == "live" {
-		row("CPU", "%.2f s (utime+stime; %.2f s after the target was Ready)", r.final.cpu, r.final.cpu-r.baseline.cpu)
+		row("CPU", "%.2f s (utime+stime; %.2f s after the target was Ready)", r.final.CPU, r.final.CPU-r.baseline.CPU)
 	} else {
-		row("CPU", "%.2f s (utime+stime of the measured process)", r.final.cpu)
+		row("CPU", "%.2f s (utime+stime of the measured process)", r.final.CPU)
 	}
 	where := r.logPath
 	if !r.keep {

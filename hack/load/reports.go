@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	wgpolicy "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 // policy is one Kyverno policy rule the generated reports are made of. The texts are those of
@@ -151,23 +152,11 @@ func summarize(r *wgpolicy.PolicyReport) {
 	}
 }
 
-// resultKey identifies a result by what the webhook document carries too (report, resource,
-// policy, rule, message), so the harness matches deliveries to results without knowing how the
-// operator computes its "id". Generated messages are unique per result and generation.
-func resultKey(reportNS, reportName, uid, policy, rule, message string) uint64 {
-	h := fnv.New64a()
-	for _, s := range []string{reportNS, reportName, uid, policy, rule, message} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	return h.Sum64()
-}
-
-// keyOf is resultKey of a result of report r.
+// keyOf is harness.ResultKey of a result of report r.
 func keyOf(r *wgpolicy.PolicyReport, res *wgpolicy.PolicyReportResult) uint64 {
 	uid := ""
 	if len(res.Resources) > 0 {
 		uid = string(res.Resources[0].UID)
 	}
-	return resultKey(r.Namespace, r.Name, uid, res.Policy, res.Rule, res.Message)
+	return harness.ResultKey(r.Namespace, r.Name, uid, res.Policy, res.Rule, res.Message)
 }

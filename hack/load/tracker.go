@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -9,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/policyherald/policy-herald/hack/harness"
 )
 
 // Phases of a run: the main phase (live creation or sync) and the churn phase.
@@ -162,22 +163,6 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return ds[min(max(i, 0), len(ds)-1)]
 }
 
-// document is the part of the webhook wire format the harness reads: the result's "id" and the
-// fields resultKey is made of. Anything else the operator sends is ignored.
-type document struct {
-	ID       string `json:"id"`
-	Policy   string `json:"policy"`
-	Rule     string `json:"rule"`
-	Message  string `json:"message"`
-	Resource *struct {
-		UID string `json:"uid"`
-	} `json:"resource"`
-	Report struct {
-		Namespace string `json:"namespace"`
-		Name      string `json:"name"`
-	} `json:"report"`
-}
-
 // startReceiver serves the webhook endpoint on a free loopback port and returns its URL.
 func startReceiver(t *tracker, latency time.Duration) (url string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -186,8 +171,8 @@ func startReceiver(t *tracker, latency time.Duration) (url string, stop func(), 
 	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now() // arrival, before decoding, so the harness's own work is not counted
-		var d document
-		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
+		d, err := harness.Decode(r.Body)
+		if err != nil {
 			t.mu.Lock()
 			t.bad++
 			t.mu.Unlock()
@@ -201,11 +186,7 @@ func startReceiver(t *tracker, latency time.Duration) (url string, stop func(), 
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		uid := ""
-		if d.Resource != nil {
-			uid = d.Resource.UID
-		}
-		t.got(d.ID, resultKey(d.Report.Namespace, d.Report.Name, uid, d.Policy, d.Rule, d.Message), now)
+		t.got(d.ID, d.Key(), now)
 		if latency > 0 {
 			time.Sleep(latency)
 		}
