@@ -23,6 +23,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -207,6 +208,19 @@ func TestRBACOperatorDeliversWithItsInstalledPermissions(t *testing.T) {
 		UserName: "system:serviceaccount:" + operatorNamespace + ":" + serviceAccount,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"},
 	}
+	// The API server's authorizer sees new bindings through its informers: wait until it does,
+	// so a refusal logged below is a missing permission, not a bit of lag.
+	as, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func(g Gomega) {
+		// Not found, rather than forbidden: the manager-role, then the leader election role.
+		g.Expect(as.Get(ctx, client.ObjectKey{Name: "none"}, &corev1.Namespace{})).To(Satisfy(apierrors.IsNotFound))
+		lease := &unstructured.Unstructured{}
+		lease.SetAPIVersion("coordination.k8s.io/v1")
+		lease.SetKind("Lease")
+		g.Expect(as.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "none"}, lease)).To(Satisfy(apierrors.IsNotFound))
+	}).Should(Succeed())
+
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
