@@ -7,13 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/controllers"
 )
 
 // Build builds the operator of the current tree, as a real deployment runs it: its own
@@ -62,7 +61,7 @@ func Start(o Options) (*Operator, error) {
 		"--health-probe-bind-address=0",
 		"--platform-namespace=" + o.PlatformNS,
 		// The receiver listens on 127.0.0.1, which the operator refuses by default.
-		"--blocked-cidrs=" + strings.Join(slices.DeleteFunc(slices.Clone(sender.DefaultBlockedCIDRs), func(c string) bool { return c == "127.0.0.0/8" }), ","),
+		"--blocked-cidrs=" + localBlockedCIDRs(),
 	}, o.Extra...)
 	cmd := exec.Command(o.Bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
@@ -175,4 +174,14 @@ func ReadProc(pid int) (ProcStats, error) {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	s.CPU = float64(utime+stime) / clockTicks
 	return s, nil
+}
+
+// localBlockedCIDRs is the --blocked-cidrs value of controllers.LocalAddressPolicy (the
+// default with IPv4 loopback allowed), which the demo and the suite use in-process.
+func localBlockedCIDRs() string {
+	var out []string
+	for _, p := range controllers.LocalAddressPolicy().Blocked {
+		out = append(out, p.String())
+	}
+	return strings.Join(out, ",")
 }

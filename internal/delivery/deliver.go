@@ -363,7 +363,7 @@ func (p *pipeline) dropExpired() {
 		it := item{batch: sender.Batch{Report: refOfKey(p.e.store.Get(key), key)}, keys: keys}
 		ids := make([]string, len(keys))
 		for i, k := range keys {
-			ids[i] = (&report.Result{Key: k}).ID()
+			ids[i] = report.IDOf(k)
 		}
 		p.log.Error(errors.New("not delivered within dropAfter"), "dropping results", "report", key, "results", ids, "dropAfter", after.String())
 		p.release(&it, outcomeDropped)

@@ -241,7 +241,7 @@ func TestRefusedResultsAreNamedInTheLog(t *testing.T) {
 	e.Configure(d)
 	e.upsertReport(policyReport("team-a", "r", res("refused", v1alpha1.StatusFail)))
 	settle(t, e.pipelineOf(t, d))
-	want := (&report.Result{Key: keyOf("refused")}).ID()
+	want := report.IDOf(keyOf("refused"))
 	mu.Lock()
 	defer mu.Unlock()
 	for _, l := range lines {

@@ -158,8 +158,8 @@ func BenchmarkDecodeShard(b *testing.B) {
 	}
 }
 
-// BenchmarkFlushFull writes all of a ledger of 1,000,000 keys to the test API server.
-func BenchmarkFlushFull(b *testing.B) {
+// storedMillion returns a ledger of 1,000,000 keys, written to the test API server.
+func storedMillion(b *testing.B) (*testEnv, *Ledger) {
 	e := newEnv(b)
 	l, err := Load(context.Background(), e.c, e.ns, testName, testOwner)
 	if err != nil {
@@ -167,6 +167,12 @@ func BenchmarkFlushFull(b *testing.B) {
 	}
 	l.Add(millionKeys()...)
 	e.flush(b, l)
+	return e, l
+}
+
+// BenchmarkFlushFull writes all of a ledger of 1,000,000 keys to the test API server.
+func BenchmarkFlushFull(b *testing.B) {
+	e, l := storedMillion(b)
 	b.ResetTimer()
 	for range b.N {
 		l.markAllDirty()
@@ -176,13 +182,7 @@ func BenchmarkFlushFull(b *testing.B) {
 
 // BenchmarkFlushSmall writes a ledger of 1,000,000 keys after one new key (one shard).
 func BenchmarkFlushSmall(b *testing.B) {
-	e := newEnv(b)
-	l, err := Load(context.Background(), e.c, e.ns, testName, testOwner)
-	if err != nil {
-		b.Fatal(err)
-	}
-	l.Add(millionKeys()...)
-	e.flush(b, l)
+	e, l := storedMillion(b)
 	extra := keys("extra-", b.N)
 	b.ResetTimer()
 	for i := range b.N {
@@ -193,13 +193,7 @@ func BenchmarkFlushSmall(b *testing.B) {
 
 // BenchmarkLoad reads a ledger of 1,000,000 keys from the test API server.
 func BenchmarkLoad(b *testing.B) {
-	e := newEnv(b)
-	l, err := Load(context.Background(), e.c, e.ns, testName, testOwner)
-	if err != nil {
-		b.Fatal(err)
-	}
-	l.Add(millionKeys()...)
-	e.flush(b, l)
+	e, _ := storedMillion(b)
 	b.ResetTimer()
 	for range b.N {
 		if _, err := Load(context.Background(), e.c, e.ns, testName, testOwner); err != nil {

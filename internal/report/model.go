@@ -55,7 +55,10 @@ func (r *Result) Timestamp() time.Time {
 }
 
 // ID is the result's identity as text, as destinations receive it.
-func (r *Result) ID() string { return strconv.FormatUint(r.Key, 16) }
+func (r *Result) ID() string { return IDOf(r.Key) }
+
+// IDOf returns the ID of the result with key.
+func IDOf(key uint64) string { return strconv.FormatUint(key, 16) }
 
 // Report is one report with its results.
 type Report struct {
