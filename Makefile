@@ -65,6 +65,24 @@ load: ## Load harness: local control plane, operator as its own process, N repor
 faults: ## Fault harness: outages, crashes, handover, leader loss, API server down, throttling, CRD reinstall, big report; ARGS="-scenario NAME -timeout 40m".
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/faults $(ARGS)
 
+.PHONY: build-installer
+build-installer: ## Render config/default into dist/install.yaml, with the operator image IMG.
+	go run ./hack/installer -image $(IMG) > dist/install.yaml
+
+##@ Deployment (kubectl and the cluster of the current kubeconfig)
+
+.PHONY: deploy
+deploy: ## Install or upgrade Policy Herald (config/default with image IMG) by server-side apply.
+	go run ./hack/installer -image $(IMG) | kubectl apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove the operator, its RBAC and namespace; the CRDs stay, and with them every object outside policy-herald-system and its ledger.
+	go run ./hack/installer -image $(IMG) -without-crds | kubectl delete --ignore-not-found -f -
+
+.PHONY: uninstall-crds
+uninstall-crds: ## Delete the CRDs: every Policy Herald object in the cluster goes, and its ledger ConfigMaps with it.
+	go run ./hack/installer -crds-only | kubectl delete --ignore-not-found -f -
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .

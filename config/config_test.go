@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -243,6 +244,18 @@ func TestDefault(t *testing.T) {
 	find(t, objs, "ClusterRole", prefix+"metrics-reader")
 	find(t, objs, "ClusterRole", prefix+"editor-role")
 	find(t, objs, "ClusterRole", prefix+"viewer-role")
+	find(t, objs, "ClusterRole", prefix+"blockreportpolicy-editor-role")
+
+	// The metrics endpoint is reachable through a Service, without the optional ServiceMonitor.
+	var svc corev1.Service
+	decode(t, find(t, objs, "Service", prefix+"controller-manager-metrics-service"), &svc)
+	checkServiceSelectsPods(t, &svc, &dep)
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "https" || svc.Spec.Ports[0].Port != 8443 {
+		t.Errorf("metrics Service ports = %+v, want only https 8443", svc.Spec.Ports)
+	}
+	if len(ofKind(objs, "NetworkPolicy")) != 0 {
+		t.Error("a NetworkPolicy is installed by default; it is optional (../network-policy)")
+	}
 }
 
 func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
@@ -284,7 +297,8 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
 	if !slices.Equal(c.Command, []string{"/policy-herald"}) {
 		t.Errorf("command = %v, want [/policy-herald]", c.Command)
 	}
-	for _, arg := range []string{"--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443"} {
+	for _, arg := range []string{"--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443",
+		"--platform-namespace=$(POD_NAMESPACE)"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)
 		}
@@ -317,13 +331,20 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
 	if !hasPort(c, "https", 8443) {
 		t.Errorf("container has no port 8443 named https: %+v", c.Ports)
 	}
-	var podNS bool
+	var podNS, memLimit bool
 	for _, e := range c.Env {
 		podNS = podNS || (e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil &&
 			e.ValueFrom.FieldRef.FieldPath == "metadata.namespace")
+		memLimit = memLimit || (e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+			e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" && e.ValueFrom.ResourceFieldRef.ContainerName == c.Name &&
+			(e.ValueFrom.ResourceFieldRef.Divisor.IsZero() || e.ValueFrom.ResourceFieldRef.Divisor.Value() == 1))
 	}
 	if !podNS {
 		t.Error("env lacks POD_NAMESPACE from metadata.namespace")
+	}
+	// GOMEMLIMIT reads a plain number as bytes, so the divisor must stay 1.
+	if !memLimit {
+		t.Error("env lacks GOMEMLIMIT from this container's limits.memory, in bytes")
 	}
 	if c.Resources.Requests.Cpu().String() != "10m" || c.Resources.Requests.Memory().String() != "64Mi" ||
 		c.Resources.Limits.Cpu().String() != "500m" || c.Resources.Limits.Memory().String() != "256Mi" {
@@ -411,8 +432,25 @@ func TestRBAC(t *testing.T) {
 	if viewer.Labels["rbac.authorization.k8s.io/aggregate-to-view"] != "true" {
 		t.Errorf("ClusterRole %s lacks label rbac.authorization.k8s.io/aggregate-to-view=true", viewer.Name)
 	}
-	for _, plural := range kinds {
-		if !allows(editor.Rules, group, plural, "create", "update", "patch", "delete", "get", "list", "watch") {
+	var brpEditor rbacv1.ClusterRole
+	decode(t, find(t, objs, "ClusterRole", "blockreportpolicy-editor-role"), &brpEditor)
+	for l := range brpEditor.Labels {
+		if strings.HasPrefix(l, "rbac.authorization.k8s.io/aggregate-to-") {
+			t.Errorf("ClusterRole %s is aggregated (%s), but BlockReportPolicies are the platform team's", brpEditor.Name, l)
+		}
+	}
+	if !allows(brpEditor.Rules, group, "blockreportpolicies", "create", "update", "patch", "delete", "get", "list", "watch") {
+		t.Errorf("ClusterRole %s does not let the platform team manage blockreportpolicies", brpEditor.Name)
+	}
+	for kind, plural := range kinds {
+		// BlockReportPolicies are the platform team's: namespace editors may read, not write them.
+		if kind == "BlockReportPolicy" {
+			for _, verb := range []string{"create", "update", "patch", "delete"} {
+				if allows(editor.Rules, group, plural, verb) {
+					t.Errorf("ClusterRole %s lets namespace editors %s %s", editor.Name, verb, plural)
+				}
+			}
+		} else if !allows(editor.Rules, group, plural, "create", "update", "patch", "delete", "get", "list", "watch") {
 			t.Errorf("ClusterRole %s does not let editors manage %s", editor.Name, plural)
 		}
 		if allows(editor.Rules, group, plural+"/status", "update") || allows(editor.Rules, group, plural+"/status", "patch") {
@@ -502,31 +540,14 @@ func TestSamples(t *testing.T) {
 }
 
 func TestPrometheus(t *testing.T) {
-	objs := buildOnDisk(t, "prometheus")
-
-	var svc corev1.Service
-	decode(t, find(t, objs, "Service", "controller-manager-metrics-service"), &svc)
-	if svc.Spec.Selector["control-plane"] != "controller-manager" {
-		t.Errorf("Service selector = %v, want control-plane=controller-manager", svc.Spec.Selector)
-	}
-	var metricsPort bool
-	for _, p := range svc.Spec.Ports {
-		metricsPort = metricsPort || (p.Name == "https" && p.Port == 8443)
-	}
-	if !metricsPort {
-		t.Errorf("Service has no port 8443 named https: %+v", svc.Spec.Ports)
-	}
-
-	monitors := ofKind(objs, "ServiceMonitor")
+	monitors := ofKind(buildOnDisk(t, "prometheus"), "ServiceMonitor")
 	if len(monitors) != 1 || monitors[0].apiVersion != "monitoring.coreos.com/v1" {
 		t.Fatalf("want one monitoring.coreos.com/v1 ServiceMonitor, got %v", monitors)
 	}
+	// It scrapes the metrics Service that config/default installs.
+	var svc corev1.Service
+	decode(t, find(t, buildOnDisk(t, "default"), "Service", prefix+"controller-manager-metrics-service"), &svc)
 	checkMonitorSelects(t, monitors[0], &svc)
-
-	// The Service selects the operator's pods and its port name exists on their container.
-	var dep appsv1.Deployment
-	decode(t, find(t, buildOnDisk(t, "manager"), "Deployment", "controller-manager"), &dep)
-	checkServiceSelectsPods(t, &svc, &dep)
 }
 
 func checkMonitorSelects(t *testing.T, monitor object, svc *corev1.Service) {
@@ -582,10 +603,10 @@ func checkServiceSelectsPods(t *testing.T, svc *corev1.Service, dep *appsv1.Depl
 	}
 }
 
-// TestDefaultWithPrometheus builds config/default with its optional ../prometheus line enabled
-// (in memory, the files on disk stay as they are) and checks the Service and ServiceMonitor land
-// next to the Deployment with the default's namespace and prefix.
-func TestDefaultWithPrometheus(t *testing.T) {
+// withOptional builds config/default with its commented-out resource lines enabled (in memory,
+// the files on disk stay as they are).
+func withOptional(t *testing.T, lines ...string) []object {
+	t.Helper()
 	mem := filesys.MakeFsInMemory()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
@@ -605,15 +626,24 @@ func TestDefaultWithPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enabled := strings.Replace(string(b), "#- ../prometheus", "- ../prometheus", 1)
-	if enabled == string(b) {
-		t.Fatal("config/default/kustomization.yaml has no commented-out `#- ../prometheus` line to enable")
+	enabled := string(b)
+	for _, line := range lines {
+		next := strings.Replace(enabled, "#- "+line, "- "+line, 1)
+		if next == enabled {
+			t.Fatalf("config/default/kustomization.yaml has no commented-out `#- %s` line to enable", line)
+		}
+		enabled = next
 	}
 	if err := mem.WriteFile(kf, []byte(enabled)); err != nil {
 		t.Fatal(err)
 	}
+	return build(t, mem, "/config/default")
+}
 
-	objs := build(t, mem, "/config/default")
+// The optional ServiceMonitor and NetworkPolicy land next to the Deployment with the default's
+// namespace and prefix, and select what they must.
+func TestDefaultWithOptionalParts(t *testing.T) {
+	objs := withOptional(t, "../prometheus", "../network-policy")
 	var svc corev1.Service
 	decode(t, find(t, objs, "Service", prefix+"controller-manager-metrics-service"), &svc)
 	var dep appsv1.Deployment
@@ -624,4 +654,22 @@ func TestDefaultWithPrometheus(t *testing.T) {
 		t.Errorf("%s is not in namespace %s", monitor, namespace)
 	}
 	checkMonitorSelects(t, monitor, &svc)
+
+	var np networkingv1.NetworkPolicy
+	decode(t, find(t, objs, "NetworkPolicy", prefix+"allow-metrics-traffic"), &np)
+	if np.Namespace != namespace {
+		t.Errorf("NetworkPolicy %s is in namespace %q, want %q", np.Name, np.Namespace, namespace)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil || sel.Empty() || !sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("NetworkPolicy selects %v, not the operator's pods %v", np.Spec.PodSelector, dep.Spec.Template.Labels)
+	}
+	// Ingress only, and only to the metrics port: egress to destinations stays open.
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("NetworkPolicy policyTypes = %v, want only Ingress", np.Spec.PolicyTypes)
+	}
+	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.IntValue() != 8443 ||
+		len(np.Spec.Ingress[0].From) != 1 || np.Spec.Ingress[0].From[0].NamespaceSelector == nil {
+		t.Errorf("NetworkPolicy ingress = %+v, want port 8443 from a namespace selector", np.Spec.Ingress)
+	}
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go module proxy at pinned versions into a cache
-# outside the repository, so envtest has a real control plane without any download host.
-# Prints the directory holding both binaries (usable as KUBEBUILDER_ASSETS).
+# Builds kube-apiserver, kube-controller-manager and etcd from the Go module proxy at pinned
+# versions into a cache outside the repository, so envtest has a real control plane without any
+# download host. Prints the directory holding the binaries (usable as KUBEBUILDER_ASSETS).
+# envtest runs kube-apiserver and etcd; tests that need a controller of the control plane (the
+# ClusterRole aggregation of the self-service RBAC test) run kube-controller-manager from there.
 #
 #   hack/control-plane.sh            build if missing, print the assets directory
 #   KUBE_VERSION / ETCD_VERSION      override the pinned versions
@@ -15,11 +17,13 @@ ASSETS="$CACHE/control-plane/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
 
 log() { echo "control-plane: $*" >&2; }
 
-build_kube_apiserver() {
+# kube_module writes (once) a module in which the kubernetes commands build.
+kube_module() {
   local work="$CACHE/build/kube-apiserver-$KUBE_VERSION"
   local staging="v0.${KUBE_VERSION#v1.}"
   mkdir -p "$work"
-  log "building kube-apiserver $KUBE_VERSION (staging modules $staging); takes ~5 minutes once"
+  [ -f "$work/go.sum" ] && grep -q kube-controller-manager "$work/tools.go" 2>/dev/null && return
+  log "preparing the kubernetes $KUBE_VERSION module (staging modules $staging)"
   # The kubernetes module replaces its staging modules with ./staging paths; a consumer must
   # replace each of them with the published module at the matching v0.x release instead.
   local gomod
@@ -42,11 +46,21 @@ build_kube_apiserver() {
 
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)
 GO
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true)
-  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -o "$ASSETS/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
-  mv "$ASSETS/kube-apiserver.tmp" "$ASSETS/kube-apiserver"
+}
+
+# build_kube NAME builds k8s.io/kubernetes/cmd/NAME into the assets directory.
+build_kube() {
+  kube_module
+  log "building $1 $KUBE_VERSION; takes ~5 minutes once"
+  (cd "$CACHE/build/kube-apiserver-$KUBE_VERSION" &&
+    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -o "$ASSETS/$1.tmp" "k8s.io/kubernetes/cmd/$1")
+  mv "$ASSETS/$1.tmp" "$ASSETS/$1"
 }
 
 build_etcd() {
@@ -74,5 +88,6 @@ GO
 
 mkdir -p "$ASSETS"
 [ -x "$ASSETS/etcd" ] || build_etcd
-[ -x "$ASSETS/kube-apiserver" ] || build_kube_apiserver
+[ -x "$ASSETS/kube-apiserver" ] || build_kube kube-apiserver
+[ -x "$ASSETS/kube-controller-manager" ] || build_kube kube-controller-manager
 echo "$ASSETS"
