@@ -30,7 +30,7 @@ const (
 	metadataDir    = "metadata"
 	scorecardDir   = "tests/scorecard"
 	csvFile        = manifestsDir + "/" + packageName + ".clusterserviceversion.yaml"
-	scorecardImage = "quay.io/operator-framework/scorecard-test:v1.42.0"
+	scorecardImage = "quay.io/operator-framework/scorecard-test:v1.39.2"
 )
 
 type options struct {
