@@ -5,6 +5,8 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 IMG ?= policy-herald:dev
+# The operator version of the OLM bundle (make bundle): the CSV is policy-herald.v$(VERSION).
+VERSION ?= 0.1.0
 CONTROLLER_GEN := go tool controller-gen
 # The kube-apiserver and etcd envtest runs against, built once into a cache outside the repo.
 ENVTEST_ASSETS = $(shell hack/control-plane.sh)
@@ -22,6 +24,10 @@ manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac/role.yaml).
 .PHONY: generate
 generate: ## Generate DeepCopy methods of the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: bundle
+bundle: ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/.
+	go run ./hack/bundle -version $(VERSION) $(if $(filter command line environment,$(origin IMG)),-image $(IMG))
 
 .PHONY: verify-generated
 verify-generated: ## Fail when generated files (CRDs, RBAC, deepcopy) are stale.
