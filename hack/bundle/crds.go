@@ -48,6 +48,7 @@ func ownedCRDs(crds []apiextensionsv1.CustomResourceDefinition) ([]v1alpha1.CRDD
 				Kind:        crd.Spec.Names.Kind,
 				DisplayName: humanize(crd.Spec.Names.Kind),
 				Description: summary(root.Description),
+				Resources:   createdResources[crd.Spec.Names.Kind],
 			}
 			if spec, ok := root.Properties["spec"]; ok {
 				for _, name := range sortedKeys(spec.Properties) {
@@ -154,3 +155,11 @@ const icon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width=
 `
 
 func iconBase64() string { return base64.StdEncoding.EncodeToString([]byte(icon)) }
+
+// createdResources are the objects the operator makes for each kind, which OLM's console lists
+// under the object. Grow it with the kinds: an EmailReportSchedule will own CronJobs.
+var createdResources = map[string][]v1alpha1.APIResourceReference{
+	// The ledger of delivered results, owned by its target or channel.
+	"NotificationTarget": {{Name: "configmaps", Kind: "ConfigMap", Version: "v1"}},
+	"TargetChannel":      {{Name: "configmaps", Kind: "ConfigMap", Version: "v1"}},
+}
