@@ -20,7 +20,10 @@ COPY internal/ internal/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags "-s -w" -o /policy-herald .
 
-# No shell or package manager; CA certificates included for HTTPS destinations.
+# No shell or package manager; CA certificates included for HTTPS destinations. The binary also
+# embeds fallback roots (golang.org/x/crypto/x509roots/fallback), used only where an image has
+# none, so `make image` (hack/image: the same binary, user and entrypoint on an empty base, no
+# engine needed) behaves the same.
 FROM gcr.io/distroless/static:nonroot
 COPY --from=builder /policy-herald /policy-herald
 # Numeric, so the kubelet can enforce runAsNonRoot.

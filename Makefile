@@ -93,6 +93,10 @@ uninstall-crds: ## Delete the CRDs: every Policy Herald object in the cluster go
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
 
+.PHONY: image
+image: ## Build an OCI image of the operator into dist/image without a container engine (go-containerregistry); ARGS="-arch amd64,arm64".
+	go run ./hack/image -out dist/image -tag $(IMG) $(ARGS)
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
