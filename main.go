@@ -95,7 +95,8 @@ func parseFlags() flags {
 	flag.StringVar(&f.pprofAddr, "pprof-bind-address", "0",
 		"Address a Go pprof endpoint binds to, for profiling memory and CPU; 0 (the default) disables it. Bind it to localhost only.")
 	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Elect a leader so only one replica delivers; every replica serves metrics.")
-	flag.StringVar(&f.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the operator's namespace).")
+	flag.StringVar(&f.leaderElectNS, "leader-election-namespace", os.Getenv("POD_NAMESPACE"),
+		"Namespace of the leader election Lease (default: $POD_NAMESPACE, else the namespace of the in-cluster ServiceAccount).")
 	flag.StringVar(&f.platformNS, "platform-namespace", os.Getenv("POD_NAMESPACE"),
 		"Namespace whose NotificationTargets see every namespace and cluster-scoped reports (default: $POD_NAMESPACE, the operator's namespace).")
 	flag.StringVar(&f.blockedCIDRs, "blocked-cidrs", strings.Join(sender.DefaultBlockedCIDRs, ","),
