@@ -27,6 +27,10 @@ generate: ## Generate DeepCopy methods of the API types.
 verify-generated: ## Fail when generated files (CRDs, RBAC, deepcopy) are stale.
 	hack/verify-generated.sh
 
+.PHONY: argocd-health
+argocd-health: ## Generate the Argo CD argocd-cm snippet (config/argocd/argocd-cm.yaml) from config/argocd/health.lua.
+	go run ./hack/argocd
+
 .PHONY: fmt
 fmt: ## Fail on unformatted Go files.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
