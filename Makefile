@@ -33,6 +33,10 @@ bundle: ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/.
 verify-generated: ## Fail when generated files (CRDs, RBAC, deepcopy) are stale.
 	hack/verify-generated.sh
 
+.PHONY: argocd-health
+argocd-health: ## Generate the Argo CD argocd-cm snippet (config/argocd/argocd-cm.yaml) from config/argocd/health.lua.
+	go run ./hack/argocd
+
 .PHONY: fmt
 fmt: ## Fail on unformatted Go files.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
