@@ -15,6 +15,7 @@ import (
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for HTTPS destinations when the image has none (make image: empty base)
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -177,7 +178,9 @@ func run(f flags) error {
 		return err
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                  scheme.New(),
+		Scheme: scheme.New(),
+		// Names the operator in managedFields (status, ledgers), so GitOps tools see who owns what.
+		Client:                  client.Options{FieldOwner: "policy-herald"},
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  f.probeAddr,
 		PprofBindAddress:        f.pprofAddr,

@@ -1,9 +1,12 @@
-// Package rbac_test runs the operator with exactly the permissions its install grants: it
-// renders config/default, applies its ServiceAccount, roles and bindings to an envtest API
-// server of its own, and runs a manager that impersonates that ServiceAccount through a
-// delivery end to end. A permission missing from config/rbac fails it.
+// Package rbac_test proves the install on real API servers (envtest), one per test:
+//   - the operator runs with exactly the permissions config/default grants: the test applies
+//     its ServiceAccount, roles and bindings and runs a manager impersonating that ServiceAccount
+//     through a delivery end to end; a permission missing from config/rbac fails it;
+//   - the operator's binary runs as the rendered Deployment runs it (deployment_test.go);
+//   - namespace admins, editors and viewers get what the aggregated roles promise, with the
+//     real kube-controller-manager aggregating them (selfservice_test.go).
 //
-// It has its own package, and so its own control plane, so that no other operator replica
+// It has its own package, and so its own control planes, so that no other operator replica
 // (the controllers suite runs one) leads or delivers the same targets.
 package rbac_test
 
@@ -36,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -58,10 +62,7 @@ const (
 // Namespace), in an order that applies cleanly.
 func installRBAC(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join("..", "..", "config", "default"))
-	if err != nil {
-		t.Fatalf("kustomize build config/default: %v", err)
-	}
+	m := renderDefault(t)
 	order := []string{"Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"}
 	var out []*unstructured.Unstructured
 	for _, r := range m.Resources() {
@@ -78,6 +79,16 @@ func installRBAC(t *testing.T) []*unstructured.Unstructured {
 		return slices.Index(order, a.GetKind()) - slices.Index(order, b.GetKind())
 	})
 	return out
+}
+
+// renderDefault renders config/default as kustomize does.
+func renderDefault(t *testing.T) resmap.ResMap {
+	t.Helper()
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join("..", "..", "config", "default"))
+	if err != nil {
+		t.Fatalf("kustomize build config/default: %v", err)
+	}
+	return m
 }
 
 // boundToOperator checks that the rendered bindings grant the roles this test relies on to the
