@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,12 +20,14 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -32,8 +35,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	appsv1 "k8s.io/api/apps/v1"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/scheme"
@@ -308,4 +309,65 @@ func status(c *http.Client, url, token string) (int, error) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, nil
+}
+
+// TestInstallYAMLApplies applies dist/install.yaml (what `make deploy` applies) and the optional
+// NetworkPolicy to a real API server by server-side apply, so its admission and validation
+// check every object, and then again, as an upgrade to the same version does: nothing changes.
+func TestInstallYAMLApplies(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	env := &envtest.Environment{}
+	admin, err := env.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	k8s, err := client.New(admin, client.Options{Scheme: scheme.New()})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	raw, err := os.ReadFile(filepath.Join("..", "..", "dist", "install.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	objs := decodeYAML(t, raw)
+	np, err := os.ReadFile(filepath.Join("..", "..", "config", "network-policy", "allow-metrics-traffic.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, o := range decodeYAML(t, np) {
+		o.SetNamespace(operatorNamespace)
+		objs = append(objs, o)
+	}
+	apply := func() map[string]string {
+		versions := map[string]string{}
+		for _, o := range objs {
+			u := o.DeepCopy()
+			g.Expect(k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("kubectl"), client.ForceOwnership)).
+				To(Succeed(), "applying %s %s", o.GetKind(), o.GetName())
+			// The API server writes a CRD's status after it is created; its spec is what counts.
+			if u.GetKind() == "CustomResourceDefinition" {
+				versions[o.GetKind()+"/"+o.GetName()] = fmt.Sprintf("generation %d", u.GetGeneration())
+			} else {
+				versions[o.GetKind()+"/"+o.GetName()] = u.GetResourceVersion()
+			}
+		}
+		return versions
+	}
+	first := apply()
+	g.Expect(first).To(HaveKey("Deployment/policy-herald-controller-manager"))
+	g.Expect(first).To(HaveKey("NetworkPolicy/allow-metrics-traffic"))
+	g.Expect(apply()).To(Equal(first), "applying the same install again changed objects")
+}
+
+// decodeYAML splits a multi-document YAML stream into objects.
+func decodeYAML(t *testing.T, raw []byte) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Object) > 0 {
+			out = append(out, u)
+		}
+	}
 }

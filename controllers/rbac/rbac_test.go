@@ -2,7 +2,8 @@
 //   - the operator runs with exactly the permissions config/default grants: the test applies
 //     its ServiceAccount, roles and bindings and runs a manager impersonating that ServiceAccount
 //     through a delivery end to end; a permission missing from config/rbac fails it;
-//   - the operator's binary runs as the rendered Deployment runs it (deployment_test.go);
+//   - the operator's binary runs as the rendered Deployment runs it, and dist/install.yaml
+//     applies, and applies again unchanged (deployment_test.go);
 //   - namespace admins, editors and viewers get what the aggregated roles promise, with the
 //     real kube-controller-manager aggregating them (selfservice_test.go).
 //
