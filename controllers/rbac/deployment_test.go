@@ -53,15 +53,7 @@ func TestInstalledDeploymentRuns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases"), filepath.Join("..", "..", "hack", "crds")},
-		ErrorIfCRDPathMissing: true,
-	}
-	admin, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(admin, client.Options{Scheme: scheme.New()})
-	g.Expect(err).NotTo(HaveOccurred())
+	admin, k8s := startAPIServer(t, true)
 	for _, o := range installRBAC(t) {
 		g.Expect(k8s.Create(ctx, o)).To(Succeed(), "applying %s %s", o.GetKind(), o.GetName())
 	}
@@ -255,7 +247,8 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-// kubeconfigAs writes a kubeconfig that reaches the API server as admin, impersonating user.
+// kubeconfigAs writes a kubeconfig that reaches the API server as admin, impersonating user
+// unless it is empty.
 func kubeconfigAs(t *testing.T, cfg *rest.Config, user string, groups ...string) string {
 	t.Helper()
 	kc := clientcmdapi.NewConfig()
@@ -317,7 +310,7 @@ func status(c *http.Client, url, token string) (int, error) {
 func TestInstallYAMLApplies(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	env := &envtest.Environment{}
+	env := &envtest.Environment{} // no CRDs: the install brings them
 	admin, err := env.Start()
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = env.Stop() })

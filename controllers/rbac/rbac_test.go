@@ -82,6 +82,28 @@ func installRBAC(t *testing.T) []*unstructured.Unstructured {
 	return out
 }
 
+// startAPIServer starts an envtest API server of the test's own (KUBEBUILDER_ASSETS points at
+// the kube-apiserver and etcd built by hack/control-plane.sh) with Policy Herald's CRDs and,
+// withReports, the report CRDs, and returns its admin config and a client.
+func startAPIServer(t *testing.T, withReports bool) (*rest.Config, client.Client) {
+	t.Helper()
+	crds := []string{filepath.Join("..", "..", "config", "crd", "bases")}
+	if withReports {
+		crds = append(crds, filepath.Join("..", "..", "hack", "crds"))
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
+	admin, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	k8s, err := client.New(admin, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin, k8s
+}
+
 // renderDefault renders config/default as kustomize does.
 func renderDefault(t *testing.T) resmap.ResMap {
 	t.Helper()
@@ -197,16 +219,7 @@ func TestRBACOperatorDeliversWithItsInstalledPermissions(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	// KUBEBUILDER_ASSETS points at the kube-apiserver and etcd built by hack/control-plane.sh.
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases"), filepath.Join("..", "..", "hack", "crds")},
-		ErrorIfCRDPathMissing: true,
-	}
-	admin, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(admin, client.Options{Scheme: scheme.New()})
-	g.Expect(err).NotTo(HaveOccurred())
+	admin, k8s := startAPIServer(t, true)
 
 	objs := installRBAC(t)
 	boundToOperator(g, objs)

@@ -17,10 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -47,15 +44,7 @@ func TestSelfServiceRBAC(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	admin, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(admin, client.Options{Scheme: scheme.New()})
-	g.Expect(err).NotTo(HaveOccurred())
+	admin, k8s := startAPIServer(t, false)
 	startAggregation(t, ctx, admin)
 
 	for _, o := range installRBAC(t) {
@@ -219,15 +208,7 @@ func startAggregation(t *testing.T, ctx context.Context, cfg *rest.Config) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%v: run hack/control-plane.sh, which builds it next to kube-apiserver", err)
 	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := kubeconfigAs(t, cfg, "")
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig="+kubeconfig, "--controllers=clusterrole-aggregation-controller",
 		"--leader-elect=false", "--secure-port=0")
