@@ -47,7 +47,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver and etcd for envtest (once; cached).
+control-plane: ## Build kube-apiserver, kube-controller-manager and etcd for the tests (once; cached).
 	@hack/control-plane.sh
 
 .PHONY: test
@@ -79,6 +79,14 @@ faults: ## Fault harness: outages, crashes, handover, leader loss, API server do
 build-installer: ## Render config/default into dist/install.yaml, with the operator image IMG.
 	go run ./hack/installer -image $(IMG) > dist/install.yaml
 
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+.PHONY: image
+image: ## Build an OCI image of the operator into dist/image without a container engine (go-containerregistry); ARGS="-arch amd64,arm64".
+	go run ./hack/image -out dist/image -tag $(IMG) $(ARGS)
+
 ##@ Deployment (kubectl and the cluster of the current kubeconfig)
 
 .PHONY: deploy
@@ -93,13 +101,7 @@ undeploy: ## Remove the operator, its RBAC and namespace; the CRDs stay, and wit
 uninstall-crds: ## Delete the CRDs: every Policy Herald object in the cluster goes, and its ledger ConfigMaps with it.
 	go run ./hack/installer -crds-only | kubectl delete --ignore-not-found -f -
 
-.PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
-
-.PHONY: image
-image: ## Build an OCI image of the operator into dist/image without a container engine (go-containerregistry); ARGS="-arch amd64,arm64".
-	go run ./hack/image -out dist/image -tag $(IMG) $(ARGS)
+##@ Other
 
 .PHONY: help
 help: ## Show this help.
