@@ -10,6 +10,9 @@ VERSION ?= 0.1.0
 CONTROLLER_GEN := go tool controller-gen
 # The kube-apiserver and etcd envtest runs against, built once into a cache outside the repo.
 ENVTEST_ASSETS = $(shell hack/control-plane.sh)
+# The real servers destination tests deliver to (VictoriaLogs, Alertmanager, kinesalite), built
+# or installed once into the same cache.
+TEST_SERVERS = $(shell hack/test-servers.sh)
 
 .PHONY: all
 all: build
@@ -52,7 +55,7 @@ control-plane: ## Build kube-apiserver, kube-controller-manager and etcd for the
 
 .PHONY: test
 test: verify-generated fmt vet ## Run unit tests and the envtest suite against a real API server.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 20m
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" POLICY_HERALD_SERVERS="$(TEST_SERVERS)" go test ./... -count=1 -timeout 20m
 
 ##@ Build and run
 

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -24,6 +25,7 @@ const (
 	DestinationKinesis       DestinationType = "kinesis"
 	DestinationSecurityHub   DestinationType = "securityHub"
 	DestinationGCS           DestinationType = "gcs"
+	DestinationPagerDuty     DestinationType = "pagerDuty"
 )
 
 // Destinations holds one block per destination type. A NotificationTarget sets exactly one; a
@@ -92,6 +94,11 @@ type Destinations struct {
 	// GCS writes one JSON object per result to a Google Cloud Storage bucket.
 	// +optional
 	GCS *GCSDestination `json:"gcs,omitempty"`
+
+	// PagerDuty triggers an incident per result through the Events API v2 and resolves it when
+	// the result leaves the cluster or passes.
+	// +optional
+	PagerDuty *PagerDutyDestination `json:"pagerDuty,omitempty"`
 }
 
 // HTTPSettings are common to destinations reached over HTTP.
@@ -221,11 +228,59 @@ type ElasticsearchDestination struct {
 // (required).
 type SplunkDestination struct {
 	HTTPSettings `json:",inline"`
+
+	// Index the events are written to. Defaults to the token's default index.
+	// +optional
+	// +kubebuilder:validation:MaxLength=80
+	Index string `json:"index,omitempty"`
+
+	// Source of the events. Defaults to policy-herald.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Source string `json:"source,omitempty"`
+
+	// SourceType of the events. Defaults to _json.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	SourceType string `json:"sourceType,omitempty"`
 }
 
-// AlertManagerDestination posts alerts to Alertmanager's v2 API. Secret keys: `url`.
+// AlertManagerDestination posts alerts to Alertmanager's v2 API: one alert per result, firing
+// while the result is in the cluster and resolved when it leaves or passes. Secret keys: `url`.
 type AlertManagerDestination struct {
 	HTTPSettings `json:",inline"`
+
+	// AdditionalURLs are the other Alertmanagers of a high-availability cluster. Every alert is
+	// posted to url and to each of these, as Alertmanager's clustering expects of its clients.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:items:Pattern=`^https?://[^/?#\s]+`
+	AdditionalURLs []string `json:"additionalURLs,omitempty"`
+
+	// ResendInterval is how often firing alerts are posted again. Each is posted with endsAt four
+	// intervals ahead, so Alertmanager resolves alerts by itself when the operator is gone for
+	// longer than that. Defaults to 5m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="resendInterval must be between 10s and 24h"
+	ResendInterval *metav1.Duration `json:"resendInterval,omitempty"`
+}
+
+// PagerDutyDestination sends events to the PagerDuty Events API v2: a trigger per result, with
+// the result's identity as dedup_key, and a resolve when the result goes away. Secret keys:
+// `routingKey` (required; the integration key of a service or an event orchestration), `url`.
+type PagerDutyDestination struct {
+	// URL of the Events API enqueue endpoint. Defaults to https://events.pagerduty.com/v2/enqueue;
+	// EU accounts use https://events.eu.pagerduty.com/v2/enqueue.
+	HTTPSettings `json:",inline"`
+
+	// Source is the event's payload.source, the system the incident is about. Defaults to the
+	// result's resource (kind namespace/name), else its report.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	Source string `json:"source,omitempty"`
 }
 
 // JiraDestination opens a Jira issue per result. Secret keys: `url`, `username`, `password`,
@@ -263,6 +318,22 @@ type JiraDestination struct {
 	// Username for basic authentication with the Secret's `password` or `apiToken`.
 	// +optional
 	Username string `json:"username,omitempty"`
+
+	// Fields are further issue fields set on every issue, by field ID, with the JSON value the
+	// Jira API takes for that field, for example `customfield_10010: {"value": "High"}`.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	Fields map[string]apiextensionsv1.JSON `json:"fields,omitempty"`
+
+	// ResolveTransition is the name of the workflow transition (for example Done) applied, with a
+	// comment, when the result of an issue leaves the cluster or passes. Unset, issues are left
+	// as they are.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	ResolveTransition string `json:"resolveTransition,omitempty"`
 }
 
 // AWSSettings are common to AWS destinations. Secret keys: `accessKeyID`, `secretAccessKey`.

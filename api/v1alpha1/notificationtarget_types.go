@@ -6,9 +6,10 @@ import (
 
 // NotificationTargetSpec describes one destination and which new policy results go to it.
 //
-// +kubebuilder:validation:XValidation:rule="[has(self.webhook), has(self.slack), has(self.teams), has(self.discord), has(self.googleChat), has(self.telegram), has(self.loki), has(self.elasticsearch), has(self.splunk), has(self.alertManager), has(self.jira), has(self.s3), has(self.kinesis), has(self.securityHub), has(self.gcs)].filter(x, x).size() == 1",message="set exactly one destination: webhook, slack, teams, discord, googleChat, telegram, loki, elasticsearch, splunk, alertManager, jira, s3, kinesis, securityHub or gcs"
+// +kubebuilder:validation:XValidation:rule="[has(self.webhook), has(self.slack), has(self.teams), has(self.discord), has(self.googleChat), has(self.telegram), has(self.loki), has(self.elasticsearch), has(self.splunk), has(self.alertManager), has(self.jira), has(self.s3), has(self.kinesis), has(self.securityHub), has(self.gcs), has(self.pagerDuty)].filter(x, x).size() == 1",message="set exactly one destination: webhook, slack, teams, discord, googleChat, telegram, loki, elasticsearch, splunk, alertManager, jira, s3, kinesis, securityHub, gcs or pagerDuty"
 // +kubebuilder:validation:XValidation:rule="has(self.secretRef) || ((!has(self.webhook) || has(self.webhook.url)) && (!has(self.slack) || has(self.slack.url)) && (!has(self.teams) || has(self.teams.url)) && (!has(self.discord) || has(self.discord.url)) && (!has(self.googleChat) || has(self.googleChat.url)) && (!has(self.loki) || has(self.loki.url)) && (!has(self.elasticsearch) || has(self.elasticsearch.url)) && (!has(self.splunk) || has(self.splunk.url)) && (!has(self.alertManager) || has(self.alertManager.url)) && (!has(self.jira) || has(self.jira.url)))",message="the destination needs a url: set it inline or put it under the key 'url' in the Secret named by secretRef"
 // +kubebuilder:validation:XValidation:rule="!(has(self.telegram) || has(self.splunk)) || has(self.secretRef)",message="telegram and splunk need secretRef: the bot token or HEC token is read from the Secret key 'token'"
+// +kubebuilder:validation:XValidation:rule="!has(self.pagerDuty) || has(self.secretRef)",message="pagerDuty needs secretRef: the routing key is read from the Secret key 'routingKey'"
 // +kubebuilder:validation:XValidation:rule="!has(self.jira) || has(self.jira.projectKey)",message="jira.projectKey is required"
 // +kubebuilder:validation:XValidation:rule="!has(self.s3) || has(self.s3.bucket)",message="s3.bucket is required"
 // +kubebuilder:validation:XValidation:rule="!has(self.gcs) || has(self.gcs.bucket)",message="gcs.bucket is required"
@@ -240,6 +241,8 @@ func (d *Destinations) DestinationType() DestinationType {
 		return DestinationSecurityHub
 	case d.GCS != nil:
 		return DestinationGCS
+	case d.PagerDuty != nil:
+		return DestinationPagerDuty
 	}
 	return ""
 }

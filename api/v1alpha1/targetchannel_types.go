@@ -22,7 +22,7 @@ import (
 // A channel in a namespace other than the platform namespace only ever receives results of its
 // own namespace, whatever its target sees.
 //
-// +kubebuilder:validation:XValidation:rule="[has(self.webhook), has(self.slack), has(self.teams), has(self.discord), has(self.googleChat), has(self.telegram), has(self.loki), has(self.elasticsearch), has(self.splunk), has(self.alertManager), has(self.jira), has(self.s3), has(self.kinesis), has(self.securityHub), has(self.gcs)].filter(x, x).size() <= 1",message="set at most one destination block, of the target's destination type, to override its fields"
+// +kubebuilder:validation:XValidation:rule="[has(self.webhook), has(self.slack), has(self.teams), has(self.discord), has(self.googleChat), has(self.telegram), has(self.loki), has(self.elasticsearch), has(self.splunk), has(self.alertManager), has(self.jira), has(self.s3), has(self.kinesis), has(self.securityHub), has(self.gcs), has(self.pagerDuty)].filter(x, x).size() <= 1",message="set at most one destination block, of the target's destination type, to override its fields"
 type TargetChannelSpec struct {
 	// TargetRef names the NotificationTarget this channel belongs to.
 	TargetRef TargetReference `json:"targetRef"`

@@ -272,3 +272,54 @@ func TestFailingAndRecoveryAreEvents(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 }
+
+// refresher is a resolver that is told its open results again.
+type refresher struct {
+	resolver
+	refreshed chan []string // the results of each Refresh call
+}
+
+func (r *refresher) RefreshInterval() time.Duration { return 50 * time.Millisecond }
+
+func (r *refresher) Refresh(_ context.Context, b sender.Batch) error {
+	var names []string
+	for i := range b.Results {
+		names = append(names, nameOf(&b.Results[i]))
+	}
+	r.refreshed <- names
+	return nil
+}
+
+// A sender.Refresher is told every delivered result that is still open again, every interval,
+// and no longer once it is resolved; refreshes count as no delivery.
+func TestOpenResultsAreRefreshed(t *testing.T) {
+	e, _ := startEngine(t, newClient(), testOptions())
+	rec := &refresher{resolver: resolver{recorder: recorder{max: 10}}, refreshed: make(chan []string, 100)}
+	d := testDest(t, rec, filter.Spec{}, "s")
+	e.Configure(d)
+	p := e.pipelineOf(t, d)
+	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
+	settle(t, p)
+	next := func(want ...string) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case got := <-rec.refreshed:
+				if sameIDs(got, want...) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no refresh of exactly %v", want)
+			}
+		}
+	}
+	next("a", "b")
+	e.upsertReport(policyReport("team-a", "r", res("b", v1alpha1.StatusFail)))
+	waitFor(t, "a to be resolved", func() bool { return len(rec.resolvedIDs()) == 1 })
+	next("b")
+	next("b")
+	if st := e.stats(t, d.Key()); st.Sent != 2 {
+		t.Errorf("sent = %d, want 2: refreshes are not deliveries", st.Sent)
+	}
+}

@@ -129,3 +129,23 @@ func (l *lifecycle) reports() []string {
 	}
 	return out
 }
+
+// openResults returns, by report, the open results that are not queued for resolution: what a
+// sender.Refresher is told again.
+func (l *lifecycle) openResults() []resolution {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]resolution, 0, len(l.open))
+	for _, o := range l.open {
+		r := resolution{ref: o.ref, results: make([]report.Result, 0, len(o.results))}
+		for k, res := range o.results {
+			if _, queued := o.resolving[k]; !queued {
+				r.results = append(r.results, res)
+			}
+		}
+		if len(r.results) > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -121,14 +121,57 @@ func (p *pipeline) startRunner(s sender.Sender) {
 		p.stopRunner()
 		p.stopRunner = nil
 	}
-	r, ok := s.(sender.Runner)
-	if !ok {
+	var work []func(context.Context)
+	if r, ok := s.(sender.Runner); ok {
+		work = append(work, r.Run)
+	}
+	if r, ok := s.(sender.Refresher); ok && p.lc != nil {
+		work = append(work, func(ctx context.Context) { p.refresh(ctx, r) })
+	}
+	if len(work) == 0 {
 		return
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(ctx) }()
-	p.stopRunner = func() { cancel(); <-done }
+	var done sync.WaitGroup
+	for _, w := range work {
+		done.Go(func() { w(ctx) })
+	}
+	p.stopRunner = func() { cancel(); done.Wait() }
+}
+
+// refresh tells a sender.Refresher every open result again, every interval, until ctx ends.
+// It goes around the queue: a refresh is no new delivery, and is not counted as one.
+func (p *pipeline) refresh(ctx context.Context, r sender.Refresher) {
+	t := time.NewTicker(max(time.Second, r.RefreshInterval()))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d := p.config()
+		n, failed, logged := 0, 0, false
+		for _, o := range p.lc.openResults() {
+			for len(o.results) > 0 {
+				k := min(len(o.results), batchSize(d.Sender))
+				b := sender.Batch{Report: o.ref, Results: o.results[:k], CustomFields: d.CustomFields}
+				o.results = o.results[k:]
+				n += k
+				if err := r.Refresh(p.sendCtx, b); err != nil {
+					failed += k
+					if !logged {
+						p.log.Error(err, "refreshing open results; tried again at the next interval")
+						logged = true
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+			}
+		}
+		p.log.V(1).Info("refreshed open results", "results", n, "failed", failed)
+	}
 }
 
 func (p *pipeline) update(d Destination) {

@@ -9,6 +9,7 @@ package sender
 import (
 	"context"
 	"crypto/tls"
+	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
@@ -45,6 +46,16 @@ type Sender interface {
 // cluster or pass (a passing result has another identity, so the failing one leaves).
 type Resolver interface {
 	Resolve(ctx context.Context, b Batch) error
+}
+
+// Refresher is implemented by Resolvers whose destination forgets what it is not told again:
+// Alertmanager resolves an alert by itself once its endsAt passes. The pipeline calls Refresh
+// every RefreshInterval with every result the destination was sent and that is still open; a
+// failed refresh is logged and tried again at the next interval, and counts in no status.
+type Refresher interface {
+	Resolver
+	RefreshInterval() time.Duration
+	Refresh(ctx context.Context, b Batch) error
 }
 
 // Runner is implemented by senders with background work (the webhook keepalive); Run blocks
