@@ -72,6 +72,7 @@ func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*
 	d.Sender, err = sender.NewGuarded(ctx, sender.Config{
 		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
+		AmbientCredentials: s.all, // objects of the platform namespace only
 	}, s.guard)
 	var notAllowed *sender.AddressNotAllowedError
 	switch {

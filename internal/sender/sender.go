@@ -78,6 +78,11 @@ type Config struct {
 	// MessageTemplate, when set, is a Go text/template over a ResultDocument that replaces the
 	// default text of each result in chat messages (see NewTemplate).
 	MessageTemplate string
+	// AmbientCredentials allows a cloud destination without keys in its Secret to use the
+	// operator's own identity (IRSA, EKS Pod Identity, GKE workload identity, instance roles).
+	// Only objects in the platform namespace get it: the identity is the operator's, not a
+	// tenant's. Without it, such a destination needs its keys from the Secret.
+	AmbientCredentials bool
 }
 
 // Factory builds the sender of one destination type.
