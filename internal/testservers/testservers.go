@@ -1,0 +1,98 @@
+// Package testservers runs, for tests, the real servers that hack/test-servers.sh builds into
+// the directory POLICY_HERALD_SERVERS names (`make test` sets it): VictoriaLogs, Prometheus
+// Alertmanager, kinesalite. A test whose server is missing fails; it is never skipped.
+package testservers
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Path returns the path of name (a binary, or a folder such as kinesalite) under
+// POLICY_HERALD_SERVERS.
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("POLICY_HERALD_SERVERS")
+	if dir == "" {
+		t.Fatalf("POLICY_HERALD_SERVERS is not set: run the tests with make test, or set it to the output of hack/test-servers.sh")
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%v: run hack/test-servers.sh", err)
+	}
+	return p
+}
+
+// LoopbackPort returns a TCP port free on 127.0.0.1 right now.
+func LoopbackPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// syncBuffer is a bytes.Buffer safe for the process writing and the test reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start runs a real server until the test ends and waits until GET ready answers 200. Its
+// output is logged when the test fails.
+func Start(t testing.TB, ready string, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = t.TempDir()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("starting %s: %v", filepath.Base(name), err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(name), out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(ready)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not get ready at %s: %v\n%s", filepath.Base(name), ready, err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
