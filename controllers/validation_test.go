@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -33,7 +34,7 @@ var _ = Describe("API validation", func() {
 
 	// Messages of the CEL rules, exactly as the API declares them.
 	const (
-		msgExactlyOne  = "set exactly one destination: webhook, slack, teams, discord, googleChat, telegram, loki, elasticsearch, splunk, alertManager, jira, s3, kinesis, securityHub or gcs"
+		msgExactlyOne  = "set exactly one destination: webhook, slack, teams, discord, googleChat, telegram, loki, elasticsearch, splunk, alertManager, jira, s3, kinesis, securityHub, gcs or pagerDuty"
 		msgNeedsURL    = "the destination needs a url: set it inline or put it under the key 'url' in the Secret named by secretRef"
 		msgNeedsSecret = "telegram and splunk need secretRef: the bot token or HEC token is read from the Secret key 'token'"
 		msgJiraProject = "jira.projectKey is required"
@@ -293,6 +294,35 @@ var _ = Describe("API validation", func() {
 				HTTPSettings: httpAt(okURL), Channel: repeat(257),
 			}}}, "spec.slack.channel", tooLong),
 
+			// pagerDuty: the routing key comes from the Secret; the url has a default.
+			Entry("pagerDuty without secretRef is refused", ntSpec{Destinations: dests{PagerDuty: &v1alpha1.PagerDutyDestination{}}},
+				"pagerDuty needs secretRef: the routing key is read from the Secret key 'routingKey'"),
+			Entry("pagerDuty with secretRef and no url is accepted", ntSpec{Destinations: dests{PagerDuty: &v1alpha1.PagerDutyDestination{}},
+				SecretRef: creds()}),
+			Entry("pagerDuty with an ftp url is refused", ntSpec{Destinations: dests{PagerDuty: &v1alpha1.PagerDutyDestination{
+				HTTPSettings: httpAt("ftp://events.pagerduty.com/v2/enqueue")}}, SecretRef: creds()}, msgHTTPURL),
+
+			// alertManager: further instances and the resend interval.
+			Entry("alertManager with additionalURLs is accepted", ntSpec{Destinations: dests{AlertManager: &v1alpha1.AlertManagerDestination{
+				HTTPSettings: httpAt("https://am-0.monitoring:9093"), AdditionalURLs: []string{"https://am-1.monitoring:9093", "http://am-2.monitoring:9093"},
+				ResendInterval: &metav1.Duration{Duration: time.Minute}}}}),
+			Entry("an additionalURL without a scheme is refused", ntSpec{Destinations: dests{AlertManager: &v1alpha1.AlertManagerDestination{
+				HTTPSettings: httpAt("https://am-0.monitoring:9093"), AdditionalURLs: []string{"am-1.monitoring:9093"}}}},
+				"spec.alertManager.additionalURLs[0]"),
+			Entry("nine additionalURLs are refused", ntSpec{Destinations: dests{AlertManager: &v1alpha1.AlertManagerDestination{
+				HTTPSettings: httpAt("https://am-0.monitoring:9093"), AdditionalURLs: []string{
+					"https://a", "https://b", "https://c", "https://d", "https://e", "https://f", "https://g", "https://h", "https://i"}}}},
+				"spec.alertManager.additionalURLs", tooMany),
+			Entry("a resendInterval under 10s is refused", ntSpec{Destinations: dests{AlertManager: &v1alpha1.AlertManagerDestination{
+				HTTPSettings: httpAt("https://am-0.monitoring:9093"), ResendInterval: &metav1.Duration{Duration: time.Second}}}},
+				"resendInterval must be between 10s and 24h"),
+
+			// splunk's event metadata.
+			Entry("splunk index, source and sourceType are accepted", ntSpec{Destinations: dests{Splunk: &v1alpha1.SplunkDestination{
+				Index: "security", Source: "policy-herald", SourceType: "_json"}}, SecretRef: creds()}),
+			Entry("a splunk index of 81 bytes is refused", ntSpec{Destinations: dests{Splunk: &v1alpha1.SplunkDestination{
+				Index: repeat(81)}}, SecretRef: creds()}, "spec.splunk.index", tooLong),
+
 			// jira.
 			Entry("jira without projectKey is refused", ntSpec{Destinations: jira(v1alpha1.JiraDestination{})}, msgJiraProject),
 			Entry("jira without url or projectKey but with secretRef is refused", ntSpec{
@@ -301,6 +331,10 @@ var _ = Describe("API validation", func() {
 			Entry("a lower-case jira projectKey is refused", ntSpec{Destinations: jira(v1alpha1.JiraDestination{ProjectKey: "ops"})},
 				"spec.jira.projectKey", mustMatch),
 			Entry("jira projectKey SEC_OPS2 is accepted", ntSpec{Destinations: jira(v1alpha1.JiraDestination{ProjectKey: "SEC_OPS2"})}),
+			Entry("jira fields of any JSON shape and a resolveTransition are accepted", ntSpec{Destinations: jira(v1alpha1.JiraDestination{
+				ProjectKey: "OPS", ResolveTransition: "Done", Fields: map[string]apiextensionsv1.JSON{
+					"customfield_10010": {Raw: []byte(`{"value":"High"}`)}, "customfield_10011": {Raw: []byte(`"text"`)},
+					"customfield_10012": {Raw: []byte(`[{"name":"a"}]`)}, "customfield_10013": {Raw: []byte(`3`)}}})}),
 			Entry("jira apiVersion v2 is accepted", ntSpec{Destinations: jira(v1alpha1.JiraDestination{ProjectKey: "OPS", APIVersion: "v2"})}),
 			Entry("jira apiVersion v4 is refused", ntSpec{Destinations: jira(v1alpha1.JiraDestination{ProjectKey: "OPS", APIVersion: "v4"})},
 				"spec.jira.apiVersion", unsupported),
