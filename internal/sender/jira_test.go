@@ -581,3 +581,32 @@ func TestJiraConfigErrors(t *testing.T) {
 		"token with line break":  base(nil, destination.Settings{"apiToken": "SECRETPW\n"}),
 	})
 }
+
+func TestJiraDescriptionIsBounded(t *testing.T) {
+	for _, version := range []string{"v3", "v2"} {
+		t.Run(version, func(t *testing.T) {
+			js, srv := startJira(t)
+			r := fullResult()
+			r.Properties = map[string]string{}
+			for i := 0; i < 200; i++ {
+				r.Properties[fmt.Sprintf("prop-%03d", i)] = strings.Repeat("v", 2000)
+			}
+			if err := newTestSender(t, jiraConfig(srv.URL, version, nil)).Send(context.Background(), jiraBatch(r)); err != nil {
+				t.Fatal(err) // the contract server refuses more than 32767 characters
+			}
+			is := js.issuesCopy()[0]
+			var text string
+			if version == "v3" {
+				text = adfPlain(t, is.Fields["description"])
+			} else {
+				text = fieldString(t, is, "description")
+			}
+			if !strings.Contains(text, "prop-000") || !strings.Contains(text, "(cut: the description is limited in size)") {
+				t.Errorf("want the first properties and the cut notice, got %d characters", len(text))
+			}
+			if n := countUTF16(text); n > jiraMaxText+200 {
+				t.Errorf("%d characters", n)
+			}
+		})
+	}
+}
