@@ -84,7 +84,7 @@ var descriptors = map[v1alpha1.DestinationType]Descriptor{
 	v1alpha1.DestinationJira: {Type: v1alpha1.DestinationJira,
 		Required: []string{"url", "projectKey"}, SecretKeys: []string{"url", "username", "password", "apiToken"},
 		Endpoint: []string{"url", "projectKey"}, Credential: []string{"headers", "username", "password", "apiToken"},
-		Other: []string{"issueType", "apiVersion", "summaryTemplate", "labels", "components", "fields", "resolveTransition"}},
+		Other: []string{"issueType", "apiVersion", "summaryTemplate", "labels", "components", "fields", "resolveTransition"}, Template: true},
 	// The routing key both authenticates and picks the service the incident is opened on.
 	v1alpha1.DestinationPagerDuty: {Type: v1alpha1.DestinationPagerDuty,
 		Required: []string{"routingKey"}, SecretKeys: []string{"url", "routingKey"},

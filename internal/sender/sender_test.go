@@ -31,7 +31,7 @@ func TestNewUnsupportedAndMismatch(t *testing.T) {
 		t.Fatal("empty type: want error")
 	}
 	want := []v1alpha1.DestinationType{
-		v1alpha1.DestinationDiscord, v1alpha1.DestinationGoogleChat, v1alpha1.DestinationSlack,
+		v1alpha1.DestinationDiscord, v1alpha1.DestinationGoogleChat, v1alpha1.DestinationJira, v1alpha1.DestinationSlack,
 		v1alpha1.DestinationTeams, v1alpha1.DestinationTelegram, v1alpha1.DestinationWebhook,
 	}
 	var got []v1alpha1.DestinationType
