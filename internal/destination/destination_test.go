@@ -289,7 +289,7 @@ func TestCheckTemplate(t *testing.T) {
 	}
 	// The list names the destinations that do render one (the descriptors say which).
 	want := "the webhook destination does not render messageTemplate, only "
-	if !strings.Contains(p.Message, want) || !strings.Contains(p.Message, "slack, teams, telegram do") ||
+	if !strings.Contains(p.Message, want) || !strings.Contains(p.Message, "slack, ") || !strings.Contains(p.Message, "telegram") ||
 		strings.Contains(p.Message, "webhook,") {
 		t.Errorf("message = %q, want it to start with %q and list the template destinations, not webhook", p.Message, want)
 	}
