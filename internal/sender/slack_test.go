@@ -497,18 +497,3 @@ func TestSlackEmptyBatchSendsNothing(t *testing.T) {
 		t.Fatalf("err=%v requests=%d", err, len(hook.requests()))
 	}
 }
-
-func TestSlackAndDiscordPalettesAgree(t *testing.T) {
-	for _, sev := range []v1alpha1.Severity{"", v1alpha1.SeverityInfo, v1alpha1.SeverityLow, v1alpha1.SeverityMedium, v1alpha1.SeverityHigh, v1alpha1.SeverityCritical, "bogus"} {
-		if s, d := slackColor(sev), fmt.Sprintf("#%06x", discordColor(sev)); s != d {
-			t.Errorf("%q: slack %s, discord %s", sev, s, d)
-		}
-	}
-	seen := map[string]bool{}
-	for _, c := range slackSeverityColors {
-		if seen[c] {
-			t.Errorf("colour %s used twice", c)
-		}
-		seen[c] = true
-	}
-}
