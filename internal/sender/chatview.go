@@ -2,9 +2,12 @@ package sender
 
 import (
 	"cmp"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
 // What every chat message shows of a result, built once, so that the chat senders differ in
@@ -148,4 +151,19 @@ func chatClean(s string, multiline bool) string {
 		return r
 	}, plainText(s))
 	return strings.TrimSpace(s)
+}
+
+// newChatTarget is what every chat webhook sender is built from: the HTTP target of its
+// settings (see newHTTPTarget) and its messageTemplate, nil when none is set. Errors name the
+// destination.
+func newChatTarget(name string, cfg Config, s v1alpha1.HTTPSettings) (*httpTarget, *Template, error) {
+	target, err := newHTTPTarget(name, cfg, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return target, tmpl, nil
 }

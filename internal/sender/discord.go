@@ -106,13 +106,9 @@ func newDiscord(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.Discord != nil {
 		inline = *d.Discord
 	}
-	target, err := newHTTPTarget("discord", cfg, inline.HTTPSettings)
+	target, tmpl, err := newChatTarget("discord", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("discord: %w", err)
 	}
 	return &discordSender{httpTarget: target, tmpl: tmpl}, nil
 }

@@ -61,13 +61,9 @@ func newGoogleChat(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.GoogleChat != nil {
 		inline = *d.GoogleChat
 	}
-	target, err := newHTTPTarget("googleChat", cfg, inline.HTTPSettings)
+	target, tmpl, err := newChatTarget("googleChat", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("googleChat: %w", err)
 	}
 	return &googleChat{httpTarget: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
 }

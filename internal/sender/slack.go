@@ -109,17 +109,13 @@ func newSlack(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.Slack != nil {
 		inline = *d.Slack
 	}
-	target, err := newHTTPTarget("slack", cfg, inline.HTTPSettings)
+	target, tmpl, err := newChatTarget("slack", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
 	}
 	channel := cfg.Settings["channel"]
 	if channel == "" {
 		channel = inline.Channel
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("slack: %w", err)
 	}
 	return &slackSender{httpTarget: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
 }

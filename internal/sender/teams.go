@@ -58,13 +58,9 @@ func newTeams(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.Teams != nil {
 		inline = *d.Teams
 	}
-	target, err := newHTTPTarget("teams", cfg, inline.HTTPSettings)
+	target, tmpl, err := newChatTarget("teams", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("teams: %w", err)
 	}
 	return &teams{httpTarget: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
 }
