@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	slackapi "github.com/slack-go/slack"
 
@@ -288,21 +287,6 @@ func TestSlackConfigErrorsHideSecrets(t *testing.T) {
 		"unknown field":  {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Nope }}"},
 		"inline url bad": {Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "mailto:" + secret}}}},
 	})
-}
-
-func TestSlackRateLimited(t *testing.T) {
-	_, srv := startHook(t, answerWith(http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}, "rate_limited"))
-	err := newSlackTestSender(t, srv.URL+"/hook", nil, nil, "").Send(context.Background(), slackDiscordBatch())
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("got %T %v", err, err)
-	}
-	if !e.Retryable || e.RetryAfter != 7*time.Second || e.StatusCode != 429 || e.Sent != 0 {
-		t.Fatalf("got %+v", e)
-	}
-	if !IsRetryable(err) || RetryAfter(err) != 7*time.Second {
-		t.Fatalf("helpers disagree: %v", err)
-	}
 }
 
 func TestSlackSplitsLargeBatches(t *testing.T) {
