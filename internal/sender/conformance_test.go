@@ -5,19 +5,28 @@ package sender
 //
 // # Registering a sender
 //
-// Add ONE entry to conformanceSenders (below, or in your destination's test file through
-// conformanceSenders = append(...) in an init function when that keeps merges apart):
+// A new sender registers with one entry: in its own test file (so that merges of senders
+// written in parallel do not meet in one table),
 //
-//	{
-//		typ:    v1alpha1.DestinationLoki,
-//		config: func(base, secret string) Config { ... },      // a Config posting to base, with secret as its credential
-//		ok:     func(n int) conformanceAnswer { ... },         // the service's success answer to request n
-//		fail:   func(status, retryAfter int, text string) conformanceAnswer { ... }, // its error answer
-//		decode: func(t *testing.T, r recorded) []string { ... }, // contract checks; one title per result carried
-//		golden: []conformanceGolden{...},                      // fixed batches and their testdata/golden files
-//		hostile: func(t *testing.T, body []byte, texts []string) { ... }, // what hostile input must not do
-//		notApplicable: map[string]string{chkSplit: "why", ...},
+//	func init() {
+//		conformanceSenders = append(conformanceSenders, conformanceSender{
+//			typ:     v1alpha1.DestinationLoki,
+//			config:  func(base, secret string) Config { ... }, // sends to base; secret is its Secret credential
+//			ok:      func(n int) conformanceAnswer { ... },    // the service's success answer to request n
+//			fail:    func(status, retryAfter int, text string) conformanceAnswer { ... }, // its error answer
+//			decode:  func(t *testing.T, r recorded) []string { ... }, // contract checks; one title per result
+//			golden:  []conformanceGolden{{batch: ..., files: []string{"loki-batch.json"}}},
+//			hostile: func(t *testing.T, body []byte, texts []string) { ... },
+//			// Optional: texts (the texts of a body that is not one JSON document), splitBatch (a
+//			// batch too large for one message when the default one is not).
+//			notApplicable: map[string]string{chkTemplate: "Loki stores the result's JSON: no text"},
+//		})
 //	}
+//
+// or in the table below. Then `go test ./internal/sender -run 'Conformance/loki'`; create the
+// golden files with -update-conformance and read them before committing. Golden files hold
+// JSON bodies (indented); a destination whose body is not JSON says so in notApplicable and
+// tests its format in its own tests.
 //
 // decode is the heart of an entry: it checks one request against the service's published
 // contract (method, path, headers; the body decoded strictly into the service's or its SDK's
@@ -112,9 +121,16 @@ type conformanceSender struct {
 	decode func(t *testing.T, r recorded) []string
 	// golden are the fixed batches of the golden check.
 	golden []conformanceGolden
-	// hostile checks one request of the hostile batch, beyond the suite's own checks (valid
-	// JSON, no control characters); texts are every string of its JSON body.
+	// hostile checks one request of the hostile batch, beyond the suite's own check (no control
+	// characters in its texts); texts are as texts gives them.
 	hostile func(t *testing.T, body []byte, texts []string)
+	// texts, when set, are the texts one request carries, for the hostile and template checks;
+	// by default every string (keys too) of its JSON body. Set it for a body that is not one
+	// JSON document (NDJSON, compressed, base64 records).
+	texts func(t *testing.T, r recorded) []string
+	// splitBatch, when set, is the batch of the split and partial checks: more than one message
+	// takes, at most maxBatch results. By default conformanceSplitBatch.
+	splitBatch func(maxBatch int) Batch
 	// notApplicable names the checks that do not apply to the destination, with the reason.
 	notApplicable map[string]string
 }
@@ -583,10 +599,32 @@ func conformRateLimit(t *testing.T, c *conformanceSender) {
 	}
 }
 
-// conformanceSplitBatch is MaxBatch results of varied size (long messages, many properties,
+// conformanceSplitBatch is maxBatch results of varied size (long messages, many properties,
 // long names), each policy named apart: too large for one message of a chat destination.
-func conformanceSplitBatch(s Sender) Batch {
-	return Batch{Report: testReport, Results: slackDiscordBigBatch(s.MaxBatch()), CustomFields: map[string]string{"cluster": "prod-eu"}}
+func conformanceSplitBatch(maxBatch int) Batch {
+	return Batch{Report: testReport, Results: slackDiscordBigBatch(maxBatch), CustomFields: map[string]string{"cluster": "prod-eu"}}
+}
+
+// splitBatchOf is the batch of c's split and partial checks for s.
+func (c *conformanceSender) splitBatchOf(t *testing.T, s Sender) Batch {
+	t.Helper()
+	b := conformanceSplitBatch(s.MaxBatch())
+	if c.splitBatch != nil {
+		b = c.splitBatch(s.MaxBatch())
+	}
+	if len(b.Results) > s.MaxBatch() {
+		t.Fatalf("the split batch has %d results, more than MaxBatch %d", len(b.Results), s.MaxBatch())
+	}
+	return b
+}
+
+// textsOf are the texts of request r (see conformanceSender.texts).
+func (c *conformanceSender) textsOf(t *testing.T, r recorded) []string {
+	t.Helper()
+	if c.texts != nil {
+		return c.texts(t, r)
+	}
+	return jsonStrings(t, r.Body)
 }
 
 // conformanceInOrder checks that titles are the results of b, from the first, in order.
@@ -605,7 +643,7 @@ func conformanceInOrder(t *testing.T, titles []string, results []report.Result) 
 
 func conformSplit(t *testing.T, c *conformanceSender) {
 	hook, s := conformanceStart(t, c, "", c.ok)
-	b := conformanceSplitBatch(s)
+	b := c.splitBatchOf(t, s)
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -628,7 +666,7 @@ func conformPartial(t *testing.T, c *conformanceSender) {
 		}
 		return c.ok(n)
 	})
-	b := conformanceSplitBatch(s)
+	b := c.splitBatchOf(t, s)
 	err := s.Send(context.Background(), b)
 	var e *Error
 	if !errors.As(err, &e) {
@@ -668,7 +706,7 @@ func conformTemplate(t *testing.T, c *conformanceSender) {
 	conformanceDecode(t, c, reqs)
 	var rendered bool
 	for _, r := range reqs {
-		for _, s := range jsonStrings(t, r.Body) {
+		for _, s := range c.textsOf(t, r) {
 			rendered = rendered || strings.Contains(s, "TPLMARK high kyverno prod")
 			if strings.Contains(s, fullResult().Message) {
 				t.Errorf("the default text is still sent: %q", firstBytes([]byte(s)))
@@ -696,7 +734,7 @@ func conformHostile(t *testing.T, c *conformanceSender) {
 	var titles []string
 	for i, r := range reqs {
 		titles = append(titles, c.decode(t, r)...)
-		texts := jsonStrings(t, r.Body)
+		texts := c.textsOf(t, r)
 		for _, s := range texts {
 			if hasBadControl(s) {
 				t.Errorf("request %d: control character in %q", i+1, firstBytes([]byte(s)))
