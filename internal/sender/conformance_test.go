@@ -66,6 +66,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -659,9 +660,9 @@ func conformSplit(t *testing.T, c *conformanceSender) {
 }
 
 func conformPartial(t *testing.T, c *conformanceSender) {
-	failing := true
+	var resumed atomic.Bool
 	hook, s := conformanceStart(t, c, "", func(n int) conformanceAnswer {
-		if n == 2 && failing {
+		if n == 2 && !resumed.Load() {
 			return c.fail(http.StatusBadGateway, 0, "upstream failed")
 		}
 		return c.ok(n)
@@ -684,7 +685,7 @@ func conformPartial(t *testing.T, c *conformanceSender) {
 		t.Errorf("reason shows the secret: %q", e.Reason)
 	}
 	// The pipeline sends the rest only: it resumes after the results sent.
-	failing = false
+	resumed.Store(true)
 	rest := Batch{Report: b.Report, Results: b.Results[e.Sent:], CustomFields: b.CustomFields}
 	if err := s.Send(context.Background(), rest); err != nil {
 		t.Fatalf("sending the rest: %v", err)
