@@ -4,11 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/report"
 )
 
 // discordSender posts embeds to a Discord webhook.
@@ -17,7 +15,7 @@ import (
 // with every request, and the TLS configuration and proxy environment apply as for every HTTP
 // destination.
 //
-// Layout: one embed per result, coloured by severity (see discordSeverityColors), titled
+// Layout: one embed per result, coloured by severity (see severityPalette), titled
 // "<STATUS> · <policy> / <rule>", with the result's message as description (the rendered
 // messageTemplate instead, when one is set), the report in the footer, the result's time as
 // timestamp, and fields Policy, Rule, Status, Severity, Category, Source, Kind, Name and
@@ -72,18 +70,6 @@ const (
 	discordSummaryChars = 300
 )
 
-// discordSeverityColors is the colour of a result's embed, by severity: the same heat scale as
-// Slack's (slackSeverityColors), as the integers Discord takes; grey without a severity.
-var discordSeverityColors = map[v1alpha1.Severity]int{
-	v1alpha1.SeverityInfo:     0x68c2ff,
-	v1alpha1.SeverityLow:      0x36a64f,
-	v1alpha1.SeverityMedium:   0xf2c744,
-	v1alpha1.SeverityHigh:     0xf2711c,
-	v1alpha1.SeverityCritical: 0xd0021b,
-}
-
-const discordNoSeverityColor = 0x9e9e9e
-
 // The JSON documents posted to Discord.
 type discordMessage struct {
 	Content         string                 `json:"content,omitempty"`
@@ -120,13 +106,9 @@ func newDiscord(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.Discord != nil {
 		inline = *d.Discord
 	}
-	target, err := newHTTPTarget("discord", cfg, inline.HTTPSettings)
+	target, tmpl, err := newChatTarget("discord", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("discord: %w", err)
 	}
 	return &discordSender{httpTarget: target, tmpl: tmpl}, nil
 }
@@ -145,20 +127,16 @@ func (d *discordSender) messages(b Batch) []outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
-	var groups [][]discordEmbed
-	var cur []discordEmbed
-	chars := 0
+	embeds := make([]discordEmbed, len(b.Results))
 	for i := range b.Results {
-		e := d.embed(b, &b.Results[i])
-		n := discordEmbedLen(&e)
-		if len(cur) > 0 && (len(cur) == discordMaxEmbeds || chars+n > discordMessageChars) {
-			groups = append(groups, cur)
-			cur, chars = nil, 0
-		}
-		cur = append(cur, e)
-		chars += n
+		embeds[i] = d.embed(b, i)
 	}
-	groups = append(groups, cur)
+	spans := pack(len(embeds), discordMaxEmbeds, []packLimit{{max: discordMessageChars}},
+		func(i int) []int { return []int{discordEmbedLen(&embeds[i])} })
+	groups := make([][]discordEmbed, len(spans))
+	for i, sp := range spans {
+		groups[i] = embeds[sp.start:sp.end]
+	}
 
 	out := make([]outgoing, 0, len(groups))
 	for gi, g := range groups {
@@ -179,23 +157,17 @@ func (d *discordSender) messages(b Batch) []outgoing {
 }
 
 // embed lays out one result. It never exceeds discordMessageChars on its own.
-func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
-	raw := NewResultDocument(b.Report, r, b.CustomFields)
+func (d *discordSender) embed(b Batch, i int) discordEmbed {
+	raw := NewResultDocument(b.Report, &b.Results[i], b.CustomFields)
 	// Escaped before the layout, so that limits count the escapes and a template's own
 	// Markdown keeps working while what it inserts cannot become a masked link.
-	doc := *mapDocument(&raw, discordEscape)
-	title := cmp.Or(doc.Policy, "Policy result")
-	if doc.Rule != "" {
-		title += " / " + doc.Rule
-	}
-	if s := strings.ToUpper(string(doc.Status)); s != "" {
-		title = s + " · " + title
-	}
+	view := chatViewOf(*mapDocument(&raw, discordEscape))
+	doc := view.Doc
 	e := discordEmbed{
-		Title:     cutUnits(title, discordTitleChars),
+		Title:     cutUnits(view.StatusTitle, discordTitleChars),
 		Timestamp: doc.Timestamp,
-		Color:     discordColor(doc.Severity),
-		Fields:    discordFields(&doc),
+		Color:     severityHeat(doc.Severity),
+		Fields:    discordFields(&view),
 	}
 	if ref := joinNonEmpty(" ", doc.Report.Kind, joinNonEmpty("/", doc.Report.Namespace, doc.Report.Name)); ref != "" {
 		e.Footer = &discordFooter{Text: cutUnits(ref, discordFooterOwnChars)}
@@ -215,7 +187,8 @@ func (d *discordSender) embed(b Batch, r *report.Result) discordEmbed {
 }
 
 // discordFields are the fixed fields of a result, then its properties and customFields.
-func discordFields(doc *ResultDocument) []discordField {
+func discordFields(view *chatView) []discordField {
+	doc := &view.Doc
 	var kind, name, namespace string
 	if doc.Resource != nil {
 		kind, name, namespace = doc.Resource.Kind, doc.Resource.Name, doc.Resource.Namespace
@@ -241,7 +214,7 @@ func discordFields(doc *ResultDocument) []discordField {
 	// Properties are a field each, unless there are too many or they are too long: then they
 	// are one field of "key: value" lines. The customFields, the same for every result of a
 	// target, are one field of lines, so that they cannot be taken for the result's own.
-	props := discordPairs(doc.Properties)
+	props := discordPairs(view.Properties)
 	size := 0
 	for i := range props {
 		size += utf16Len(props[i].Name) + utf16Len(props[i].Value)
@@ -256,7 +229,7 @@ func discordFields(doc *ResultDocument) []discordField {
 		out = append(out, discordNewField("Properties", discordLines(props), discordPropertiesChars))
 	}
 	if len(doc.CustomFields) > 0 {
-		out = append(out, discordNewField("Custom fields", discordLines(discordPairs(doc.CustomFields)), discordCustomChars))
+		out = append(out, discordNewField("Custom fields", discordLines(discordPairs(view.Custom)), discordCustomChars))
 	}
 	return out
 }
@@ -270,16 +243,11 @@ func discordLines(fields []discordField) string {
 	return strings.Join(lines, "\n")
 }
 
-// discordPairs are the entries of m in key order, as fields.
-func discordPairs(m map[string]string) []discordField {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]discordField, 0, len(keys))
-	for _, k := range keys {
-		f := discordNewField(cutUnits(cmp.Or(strings.TrimSpace(k), "(empty)"), discordKeyChars), cmp.Or(strings.TrimSpace(m[k]), "(empty)"), discordFieldValueChars)
+// discordPairs are pairs as fields.
+func discordPairs(pairs []chatPair) []discordField {
+	out := make([]discordField, 0, len(pairs))
+	for _, p := range pairs {
+		f := discordNewField(cutUnits(cmp.Or(strings.TrimSpace(p.key), "(empty)"), discordKeyChars), cmp.Or(strings.TrimSpace(p.value), "(empty)"), discordFieldValueChars)
 		out = append(out, f)
 	}
 	return out
@@ -296,21 +264,11 @@ func discordNewField(name, value string, max int) discordField {
 
 // discordSummary is the content of a message: what it is about, for notifications.
 func discordSummary(rep ReportRef, n int) string {
-	s := fmt.Sprintf("%d new policy results", n)
-	if n == 1 {
-		s = "1 new policy result"
-	}
+	s := newResultsLine(n)
 	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
 		s += " in " + joinNonEmpty(" ", rep.Kind, name)
 	}
 	return s
-}
-
-func discordColor(sev v1alpha1.Severity) int {
-	if c, ok := discordSeverityColors[sev]; ok {
-		return c
-	}
-	return discordNoSeverityColor
 }
 
 // discordEmbedLen is what an embed counts toward the 6000 characters of a message.

@@ -3,7 +3,6 @@ package sender
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -62,13 +61,9 @@ func newGoogleChat(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.GoogleChat != nil {
 		inline = *d.GoogleChat
 	}
-	target, err := newHTTPTarget("googleChat", cfg, inline.HTTPSettings)
+	target, tmpl, err := newChatTarget("googleChat", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("googleChat: %w", err)
 	}
 	return &googleChat{httpTarget: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
 }
@@ -188,35 +183,27 @@ func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart,
 		enc, err := marshalJSON(c)
 		return len(enc) + 1, err // and its comma (one too many for the first card)
 	}
-	var parts []gchatPart
-	for start := 0; start < n; {
-		end, total := start, frame
-		for end < n {
-			s, err := size(full[end])
-			if err != nil {
-				return nil, err
-			}
-			if total+s > g.maxBody {
-				break
-			}
-			total += s
-			end++
+	sizes := make([]int, n)
+	for i := range full {
+		if sizes[i], err = size(full[i]); err != nil {
+			return nil, err
 		}
-		if end > start {
-			parts = append(parts, gchatPart{start: start, end: end})
-			start = end
+	}
+	var parts []gchatPart
+	for _, sp := range pack(n, 0, []packLimit{{base: frame, max: g.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
+		if !sp.over {
+			parts = append(parts, gchatPart{start: sp.start, end: sp.end})
 			continue
 		}
 		// The card does not fit in a message of its own: send its compact form.
-		s, err := size(compact[start])
+		s, err := size(compact[sp.start])
 		if err != nil {
 			return nil, err
 		}
 		if frame+s > g.maxBody {
-			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", start+1, g.maxBody)
+			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.start+1, g.maxBody)
 		}
-		parts = append(parts, gchatPart{start: start, end: start + 1, compact: true})
-		start++
+		parts = append(parts, gchatPart{start: sp.start, end: sp.end, compact: true})
 	}
 	return parts, nil
 }
@@ -224,15 +211,11 @@ func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart,
 // message is part p of a batch of total results, with its cards; cards may be nil to
 // measure the frame alone.
 func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split bool, total int) gchatMessage {
-	text := gchatPlural(total, "new policy result", "new policy results")
+	text := newResultsLine(total)
 	if split {
-		if p.end-p.start == 1 {
-			text = "New policy result " + strconv.Itoa(p.start+1) + " of " + strconv.Itoa(total)
-		} else {
-			text = "New policy results " + strconv.Itoa(p.start+1) + "–" + strconv.Itoa(p.end) + " of " + strconv.Itoa(total)
-		}
+		text = partLine(p.start, p.end, total)
 	}
-	if line := cutBytes(gchatClean(gchatReportLine(b.Report)), gchatMaxLine); line != "" {
+	if line := cutBytes(oneLine(reportLine(b.Report)), gchatMaxLine); line != "" {
 		text += " in " + line
 	}
 	if cards == nil {
@@ -244,25 +227,15 @@ func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split
 // gchatResult is the card of one result. The compact form cuts the message shorter and leaves
 // out the properties and custom fields.
 func gchatResult(r *report.Result, msg string, custom map[string]string, compact bool) gchatCard {
-	title := gchatClean(r.Policy)
-	if rule := gchatClean(r.Rule); rule != "" {
-		if title == "" {
-			title = rule
-		} else {
-			title += " / " + rule
-		}
-	}
-	if title == "" {
-		title = "Policy result"
-	}
+	title := resultTitle(oneLine(r.Policy), oneLine(r.Rule))
 	var resource string
 	if res := r.Resource; res != nil {
-		resource = gchatResourceLine(res)
+		resource = objectLine(res.Kind, res.Namespace, res.Name)
 	}
 	// The header is plain text: not escaped.
 	card := gchatCard{Header: gchatCardHeader{
 		Title:    cutBytes(title, gchatMaxLine),
-		Subtitle: cutBytes(gchatClean(resource), gchatMaxLine),
+		Subtitle: cutBytes(oneLine(resource), gchatMaxLine),
 	}}
 
 	limit := gchatMaxMessage
@@ -286,8 +259,8 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 		}
 		details = append(details, gchatWidget{DecoratedText: &gchatDecoratedText{TopLabel: label, Text: text, WrapText: true}})
 	}
-	add("Status", string(r.Status), gchatStatusColor(r.Status))
-	add("Severity", string(r.Severity), gchatSeverityColor(r.Severity))
+	add("Status", string(r.Status), statusTextColor(r.Status))
+	add("Severity", string(r.Severity), severityTextColor(r.Severity))
 	add("Category", r.Category, "")
 	add("Resource", resource, "")
 	if len(details) > 0 {
@@ -301,7 +274,7 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 	if compact {
 		if n := len(r.Properties) + len(custom); n > 0 {
 			card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{
-				Text: "<i>" + gchatPlural(n, "property or custom field", "properties and custom fields") +
+				Text: "<i>" + plural(n, "property or custom field", "properties and custom fields") +
 					" left out: the result is too large for one Google Chat message</i>",
 			}}}})
 		}
@@ -338,7 +311,7 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 	}
 	if omitted > 0 {
 		card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{
-			Text: "<i>" + gchatPlural(omitted, "more field", "more fields") + " left out: a card shows at most 100</i>",
+			Text: "<i>" + plural(omitted, "more field", "more fields") + " left out: a card shows at most 100</i>",
 		}}}})
 	}
 	return card
@@ -354,14 +327,10 @@ func gchatUncollapsed(n int) int {
 
 // gchatFields are the entries of m sorted by key, one decoratedText each.
 func gchatFields(m map[string]string) []gchatWidget {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]gchatWidget, 0, len(keys))
-	for _, k := range keys {
-		value := gchatHTML(m[k], gchatMaxValue, false)
+	out := make([]gchatWidget, 0, len(m))
+	for _, p := range sortedPairs(m) {
+		k := p.key
+		value := gchatHTML(p.value, gchatMaxValue, false)
 		if value == "" {
 			value = "-"
 		}
@@ -370,63 +339,6 @@ func gchatFields(m map[string]string) []gchatWidget {
 		}})
 	}
 	return out
-}
-
-// gchatSeverityColor is the colour a severity is shown in.
-func gchatSeverityColor(s v1alpha1.Severity) string {
-	switch s {
-	case v1alpha1.SeverityCritical:
-		return "#a50e0e"
-	case v1alpha1.SeverityHigh:
-		return "#d93025"
-	case v1alpha1.SeverityMedium:
-		return "#e37400"
-	case v1alpha1.SeverityLow:
-		return "#1e8e3e"
-	case v1alpha1.SeverityInfo:
-		return "#1a73e8"
-	}
-	return ""
-}
-
-// gchatStatusColor is the colour a status is shown in.
-func gchatStatusColor(s v1alpha1.ResultStatus) string {
-	switch s {
-	case v1alpha1.StatusFail, v1alpha1.StatusError:
-		return "#d93025"
-	case v1alpha1.StatusWarn:
-		return "#e37400"
-	case v1alpha1.StatusPass:
-		return "#1e8e3e"
-	case v1alpha1.StatusSkip:
-		return "#5f6368"
-	}
-	return ""
-}
-
-func gchatPlural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
-}
-
-// gchatReportLine names the report: "PolicyReport team-a/cpol-require-labels".
-func gchatReportLine(rep ReportRef) string {
-	name := rep.Name
-	if rep.Namespace != "" {
-		name = rep.Namespace + "/" + name
-	}
-	return strings.TrimSpace(rep.Kind + " " + name)
-}
-
-// gchatResourceLine names a resource: "Deployment test/nginx".
-func gchatResourceLine(res *report.Resource) string {
-	name := res.Name
-	if res.Namespace != "" {
-		name = res.Namespace + "/" + name
-	}
-	return strings.TrimSpace(res.Kind + " " + name)
 }
 
 // gchatCardID makes a result ID a cardId: letters, digits, '-', '_' and '.', at most
@@ -443,16 +355,6 @@ func gchatCardID(id string) string {
 		id = id[:gchatMaxCardID]
 	}
 	return id
-}
-
-// gchatClean makes s one trimmed line of plainText: tabs and line breaks become spaces.
-func gchatClean(s string) string {
-	return strings.TrimSpace(strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return ' '
-		}
-		return r
-	}, plainText(s)))
 }
 
 // gchatHTML is plain text as card text: valid UTF-8, trimmed, "&", "<" and ">" escaped,

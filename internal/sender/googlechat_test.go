@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	chat "google.golang.org/api/chat/v1"
 
@@ -137,16 +136,6 @@ func TestGoogleChatConfigErrorsHideSecrets(t *testing.T) {
 	})
 }
 
-func TestGoogleChatRateLimited(t *testing.T) {
-	_, srv := startHook(t, answerWith(http.StatusTooManyRequests, map[string]string{"Retry-After": "30"},
-		`{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}`))
-	err := newGoogleChatSender(t, srv.URL, "").Send(context.Background(), teamsGChatBatch())
-	var e *Error
-	if !errors.As(err, &e) || !e.Retryable || e.RetryAfter != 30*time.Second || e.StatusCode != 429 || e.Sent != 0 {
-		t.Fatalf("got %#v", err)
-	}
-}
-
 func TestGoogleChatSplitsAtTheSizeLimit(t *testing.T) {
 	hook, srv := startHook(t, nil)
 	b := teamsGChatBigBatch(gchatMaxBatch, 4000)
@@ -238,37 +227,6 @@ func TestGoogleChatTruncates(t *testing.T) {
 			t.Errorf("second message: %+v", m.CardsV2)
 		}
 	})
-}
-
-func TestGoogleChatSentOnFailure(t *testing.T) {
-	hook, srv := startHook(t, func(n int) (int, map[string]string, string) {
-		if n == 2 {
-			return http.StatusServiceUnavailable, nil, ""
-		}
-		return http.StatusOK, nil, "{}"
-	})
-	b := teamsGChatBigBatch(gchatMaxBatch, 4000)
-	s := newGoogleChatSender(t, srv.URL, "")
-	err := s.Send(context.Background(), b)
-	var e *Error
-	if !errors.As(err, &e) || !e.Retryable || e.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("got %#v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("%d requests, want 2: sending stops at the failure", len(reqs))
-	}
-	first := len(gchatCheckWire(t, reqs[0].Body).CardsV2)
-	if e.Sent != first || first == 0 {
-		t.Fatalf("Sent = %d, want %d (the results of the first message)", e.Sent, first)
-	}
-	b.Results = b.Results[e.Sent:]
-	if err := s.Send(context.Background(), b); err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	if m := gchatCheckWire(t, hook.requests()[2].Body); m.CardsV2[0].CardId != fmt.Sprintf("%x", 0x1d00+first) {
-		t.Errorf("retry starts with %q", m.CardsV2[0].CardId)
-	}
 }
 
 func TestGoogleChatMessageTemplate(t *testing.T) {

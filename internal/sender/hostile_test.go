@@ -1,15 +1,12 @@
 package sender
 
 import (
-	"context"
 	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode"
 
-	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -26,6 +23,7 @@ func hasBadControl(s string) bool {
 
 // hostileBatch is one result with hostile text in every field a report author controls, and a
 // second one whose message is 1 MB.
+// The conformance suite's hostile check (conformance_test.go) sends it to every sender.
 func hostileBatch() Batch {
 	r := fullResult()
 	r.Message = hostileText
@@ -68,140 +66,6 @@ func jsonStrings(t *testing.T, body []byte) []string {
 
 // maskedLink is a Markdown link whose "[" and "](" are not escaped by a backslash.
 var maskedLink = regexp.MustCompile(`(^|[^\\])\[[^\]]*[^\\]\]\(`)
-
-func TestHostileContentInEveryDestination(t *testing.T) {
-	cases := []struct {
-		typ   v1alpha1.DestinationType
-		dest  *v1alpha1.Destinations
-		check func(t *testing.T, body []byte, texts []string)
-	}{
-		{v1alpha1.DestinationSlack, &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}, func(t *testing.T, body []byte, texts []string) {
-			// mrkdwn acts on "<...>" only: mentions, links. All of them must be escaped in every
-			// text but the plain_text ones (headers), which Slack never parses.
-			for _, s := range slackMrkdwn(t, body) {
-				if strings.ContainsAny(s, "<>") {
-					t.Errorf("unescaped < or > in %q", firstBytes([]byte(s)))
-				}
-			}
-			if !strings.Contains(string(body), "&lt;!channel&gt;") || !strings.Contains(string(body), "&lt;script&gt;") {
-				t.Errorf("want the markup escaped, shown as text: %s", firstBytes(body))
-			}
-			if len(body) > 64<<10 {
-				t.Errorf("body of %d bytes", len(body))
-			}
-		}},
-		{v1alpha1.DestinationDiscord, &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{}}, func(t *testing.T, body []byte, texts []string) {
-			for _, s := range texts {
-				if maskedLink.MatchString(s) {
-					t.Errorf("masked link in %q", firstBytes([]byte(s)))
-				}
-			}
-			if !strings.Contains(string(body), `\\[click me\\](https://evil.example/x)`) {
-				t.Errorf("want the masked link escaped, shown as text: %s", firstBytes(body))
-			}
-			var m discordMessage
-			if err := json.Unmarshal(body, &m); err != nil {
-				t.Fatal(err)
-			}
-			if m.AllowedMentions.Parse == nil || len(m.AllowedMentions.Parse) != 0 {
-				t.Errorf("mentions must be off: %+v", m.AllowedMentions)
-			}
-			n := utf16Len(m.Content)
-			for i := range m.Embeds {
-				n += discordEmbedLen(&m.Embeds[i])
-			}
-			if n > discordMessageChars || len(m.Embeds) > discordMaxEmbeds {
-				t.Errorf("message of %d characters, %d embeds", n, len(m.Embeds))
-			}
-		}},
-		{v1alpha1.DestinationTeams, &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{}}, func(t *testing.T, body []byte, texts []string) {
-			if len(body) > teamsMaxBody {
-				t.Errorf("body of %d bytes", len(body))
-			}
-		}},
-		{v1alpha1.DestinationGoogleChat, &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{}}, func(t *testing.T, body []byte, texts []string) {
-			for _, s := range texts {
-				if strings.Contains(s, "<script") || strings.Contains(s, "<https") {
-					t.Errorf("unescaped HTML in %q", firstBytes([]byte(s)))
-				}
-			}
-			if len(body) > gchatMaxBody {
-				t.Errorf("body of %d bytes", len(body))
-			}
-		}},
-		{v1alpha1.DestinationWebhook, &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{}}, func(t *testing.T, body []byte, texts []string) {
-			var d ResultDocument
-			if err := json.Unmarshal(body, &d); err != nil {
-				t.Fatal(err)
-			}
-			// A JSON document for programs: the text stays as it was but for control characters.
-			if len(d.Message) < 1<<19 && !strings.Contains(d.Message, "@everyone @here [click me](https://evil.example/x) <https://evil.example|innocent> <script>") {
-				t.Errorf("message %q", d.Message)
-			}
-		}},
-	}
-	for _, c := range cases {
-		t.Run(string(c.typ), func(t *testing.T) {
-			hook, srv := startHook(t, nil)
-			s := newTestSender(t, Config{Type: c.typ, Destination: c.dest, Settings: destination.Settings{"url": srv.URL}})
-			b := hostileBatch()
-			if m := s.MaxBatch(); m < len(b.Results) {
-				for _, r := range b.Results {
-					if err := s.Send(context.Background(), Batch{Report: b.Report, Results: []report.Result{r}, CustomFields: b.CustomFields}); err != nil {
-						t.Fatalf("Send: %v", err)
-					}
-				}
-			} else if err := s.Send(context.Background(), b); err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			reqs := hook.requests()
-			if len(reqs) == 0 {
-				t.Fatal("nothing sent")
-			}
-			for _, r := range reqs {
-				texts := jsonStrings(t, r.Body)
-				for _, s := range texts {
-					if hasBadControl(s) {
-						t.Errorf("control character in %q", firstBytes([]byte(s)))
-					}
-				}
-				c.check(t, r.Body, texts)
-			}
-		})
-	}
-	t.Run("telegram", func(t *testing.T) {
-		hook, srv := startHook(t, nil)
-		s := newTelegramSender(t, srv.URL, nil, nil, nil, "")
-		b := hostileBatch()
-		if err := s.Send(context.Background(), b); err != nil {
-			t.Fatalf("Send: %v", err)
-		}
-		reqs := hook.requests()
-		if len(reqs) != len(b.Results) {
-			t.Fatalf("%d requests", len(reqs))
-		}
-		for _, r := range reqs {
-			var m struct {
-				Text string `json:"text"`
-			}
-			if err := json.Unmarshal(r.Body, &m); err != nil {
-				t.Fatal(err)
-			}
-			if hasBadControl(m.Text) {
-				t.Errorf("control character in %q", firstBytes([]byte(m.Text)))
-			}
-			// The limit is on the text once the Bot API has parsed the MarkdownV2: without the
-			// escapes and the bold markers.
-			plain := regexp.MustCompile(`\\(.)|\*`).ReplaceAllString(m.Text, "$1")
-			if n := telegramLen(plain); n > telegramMaxText {
-				t.Errorf("text of %d units", n)
-			}
-			if maskedLink.MatchString(m.Text) || strings.Contains(m.Text, "](") && !strings.Contains(m.Text, `\]\(`) {
-				t.Errorf("unescaped link in %q", firstBytes([]byte(m.Text)))
-			}
-		}
-	})
-}
 
 // slackMrkdwn are the texts of a Slack message that Slack parses as mrkdwn: the top-level
 // text and every text object that is not plain_text.

@@ -4,11 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/report"
 )
 
 // slackSender posts Block Kit messages to a Slack incoming webhook.
@@ -24,7 +22,7 @@ import (
 //   - blocks: a section "N new policy results in <Kind> <namespace>/<name>", then a context
 //     block with the target's customFields (shown once per message: they are the same for every
 //     result of the batch);
-//   - attachments: one per result, coloured by severity (see slackSeverityColors), holding a
+//   - attachments: one per result, coloured by severity (see severityPalette), holding a
 //     header "<STATUS> · <policy> / <rule>" and a section whose text is the result's message and
 //     properties and whose fields are Status, Severity, Category, Source, Kind, Name and
 //     Namespace. With a messageTemplate the section holds the rendered template instead (the
@@ -79,18 +77,6 @@ const (
 	slackLineChars = 200
 )
 
-// slackSeverityColors is the colour of a result's attachment, by severity: a heat scale from
-// blue (info) through green, yellow and orange to red (critical); grey without a severity.
-var slackSeverityColors = map[v1alpha1.Severity]string{
-	v1alpha1.SeverityInfo:     "#68c2ff",
-	v1alpha1.SeverityLow:      "#36a64f",
-	v1alpha1.SeverityMedium:   "#f2c744",
-	v1alpha1.SeverityHigh:     "#f2711c",
-	v1alpha1.SeverityCritical: "#d0021b",
-}
-
-const slackNoSeverityColor = "#9e9e9e"
-
 // The JSON documents posted to Slack.
 type slackMessage struct {
 	Channel     string            `json:"channel,omitempty"`
@@ -123,17 +109,13 @@ func newSlack(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.Slack != nil {
 		inline = *d.Slack
 	}
-	target, err := newHTTPTarget("slack", cfg, inline.HTTPSettings)
+	target, tmpl, err := newChatTarget("slack", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
 	}
 	channel := cfg.Settings["channel"]
 	if channel == "" {
 		channel = inline.Channel
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("slack: %w", err)
 	}
 	return &slackSender{httpTarget: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
 }
@@ -160,7 +142,7 @@ func (s *slackSender) messages(b Batch) []outgoing {
 		return nil
 	}
 	var custom *slackBlock
-	if text := slackPairs(mapStrings(b.CustomFields, plainText), " · "); text != "" {
+	if text := slackPairs(sortedPairs(mapStrings(b.CustomFields, plainText)), " · "); text != "" {
 		custom = &slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: slackCut(text, slackCustomChars)}}}
 	}
 	// What every message holds besides its results: the summary section and the custom fields.
@@ -170,21 +152,17 @@ func (s *slackSender) messages(b Batch) []outgoing {
 		ownChars += utf16Len(custom.Elements[0].Text)
 	}
 
-	var groups [][]slackPart
-	var cur []slackPart
-	blocks, chars := ownBlocks, ownChars
+	parts := make([]slackPart, len(b.Results))
 	for i := range b.Results {
-		p := s.part(b, &b.Results[i])
-		pb := len(p.att.Blocks)
-		if len(cur) > 0 && (len(cur) == slackMaxAttachments || blocks+pb > slackMaxBlocks || chars+p.chars > slackBlockChars) {
-			groups = append(groups, cur)
-			cur, blocks, chars = nil, ownBlocks, ownChars
-		}
-		cur = append(cur, p)
-		blocks += pb
-		chars += p.chars
+		parts[i] = s.part(b, i)
 	}
-	groups = append(groups, cur)
+	spans := pack(len(parts), slackMaxAttachments,
+		[]packLimit{{base: ownBlocks, max: slackMaxBlocks}, {base: ownChars, max: slackBlockChars}},
+		func(i int) []int { return []int{len(parts[i].att.Blocks), parts[i].chars} })
+	groups := make([][]slackPart, len(spans))
+	for i, sp := range spans {
+		groups[i] = parts[sp.start:sp.end]
+	}
 
 	out := make([]outgoing, 0, len(groups))
 	for gi, g := range groups {
@@ -213,18 +191,11 @@ func (s *slackSender) messages(b Batch) []outgoing {
 }
 
 // part lays out one result: its attachment and its notification line.
-func (s *slackSender) part(b Batch, r *report.Result) slackPart {
-	doc := NewResultDocument(b.Report, r, b.CustomFields)
-	status := strings.ToUpper(string(doc.Status))
-	title := cmp.Or(doc.Policy, "Policy result")
-	if doc.Rule != "" {
-		title += " / " + doc.Rule
-	}
-	if status != "" {
-		title = status + " · " + title
-	}
+func (s *slackSender) part(b Batch, i int) slackPart {
+	view := newChatView(&b, i)
+	doc, title := view.Doc, view.StatusTitle
 	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: cutUnits(title, slackHeaderChars)}}
-	att := slackAttachment{Color: slackColor(doc.Severity), Blocks: []slackBlock{header}}
+	att := slackAttachment{Color: severityHeatHex(doc.Severity), Blocks: []slackBlock{header}}
 
 	var section slackBlock
 	if s.tmpl != nil {
@@ -265,7 +236,7 @@ func (s *slackSender) part(b Batch, r *report.Result) slackPart {
 func slackBody(d *ResultDocument) string {
 	msg := slackEscape(strings.TrimSpace(d.Message))
 	props := ""
-	if p := slackPairs(d.Properties, "\n"); p != "" {
+	if p := slackPairs(sortedPairs(d.Properties), "\n"); p != "" {
 		props = slackCut("*Properties*\n"+p, slackPropertiesChars)
 	}
 	switch {
@@ -304,29 +275,18 @@ func slackFields(d *ResultDocument) []slackText {
 
 // slackSummary is the first line of a message, in mrkdwn.
 func slackSummary(rep ReportRef, n int) string {
-	s := fmt.Sprintf("*%d new policy results*", n)
-	if n == 1 {
-		s = "*1 new policy result*"
-	}
+	s := "*" + newResultsLine(n) + "*"
 	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
 		s += " in " + slackEscape(plainText(joinNonEmpty(" ", rep.Kind, name)))
 	}
 	return s
 }
 
-// slackPairs renders a map as "*key*: value" items in key order, joined by sep, escaped.
-func slackPairs(m map[string]string, sep string) string {
-	if len(m) == 0 {
-		return ""
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	items := make([]string, 0, len(keys))
-	for _, k := range keys {
-		item := "*" + slackEscape(k) + "*: " + slackEscape(m[k])
+// slackPairs renders pairs as "*key*: value" items, joined by sep, escaped.
+func slackPairs(pairs []chatPair, sep string) string {
+	items := make([]string, 0, len(pairs))
+	for _, p := range pairs {
+		item := "*" + slackEscape(p.key) + "*: " + slackEscape(p.value)
 		if sep == "\n" {
 			item = "• " + item
 		}
@@ -344,13 +304,6 @@ var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // slackEscape escapes the three characters Slack's mrkdwn gives a meaning to (mentions, links).
 func slackEscape(s string) string { return slackEscaper.Replace(s) }
-
-func slackColor(sev v1alpha1.Severity) string {
-	if c, ok := slackSeverityColors[sev]; ok {
-		return c
-	}
-	return slackNoSeverityColor
-}
 
 func slackBlockLen(b *slackBlock) int {
 	n := 0

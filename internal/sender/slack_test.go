@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	slackapi "github.com/slack-go/slack"
 
@@ -290,21 +289,6 @@ func TestSlackConfigErrorsHideSecrets(t *testing.T) {
 	})
 }
 
-func TestSlackRateLimited(t *testing.T) {
-	_, srv := startHook(t, answerWith(http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}, "rate_limited"))
-	err := newSlackTestSender(t, srv.URL+"/hook", nil, nil, "").Send(context.Background(), slackDiscordBatch())
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("got %T %v", err, err)
-	}
-	if !e.Retryable || e.RetryAfter != 7*time.Second || e.StatusCode != 429 || e.Sent != 0 {
-		t.Fatalf("got %+v", e)
-	}
-	if !IsRetryable(err) || RetryAfter(err) != 7*time.Second {
-		t.Fatalf("helpers disagree: %v", err)
-	}
-}
-
 func TestSlackSplitsLargeBatches(t *testing.T) {
 	t.Run("a full batch of short results is one message", func(t *testing.T) {
 		hook, srv := startHook(t, nil)
@@ -495,20 +479,5 @@ func TestSlackEmptyBatchSendsNothing(t *testing.T) {
 	hook, srv := startHook(t, nil)
 	if err := newSlackTestSender(t, srv.URL, nil, nil, "").Send(context.Background(), Batch{}); err != nil || len(hook.requests()) != 0 {
 		t.Fatalf("err=%v requests=%d", err, len(hook.requests()))
-	}
-}
-
-func TestSlackAndDiscordPalettesAgree(t *testing.T) {
-	for _, sev := range []v1alpha1.Severity{"", v1alpha1.SeverityInfo, v1alpha1.SeverityLow, v1alpha1.SeverityMedium, v1alpha1.SeverityHigh, v1alpha1.SeverityCritical, "bogus"} {
-		if s, d := slackColor(sev), fmt.Sprintf("#%06x", discordColor(sev)); s != d {
-			t.Errorf("%q: slack %s, discord %s", sev, s, d)
-		}
-	}
-	seen := map[string]bool{}
-	for _, c := range slackSeverityColors {
-		if seen[c] {
-			t.Errorf("colour %s used twice", c)
-		}
-		seen[c] = true
 	}
 }

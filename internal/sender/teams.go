@@ -3,9 +3,6 @@ package sender
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -61,13 +58,9 @@ func newTeams(cfg Config) (Sender, error) {
 	if d := cfg.Destination; d != nil && d.Teams != nil {
 		inline = *d.Teams
 	}
-	target, err := newHTTPTarget("teams", cfg, inline.HTTPSettings)
+	target, tmpl, err := newChatTarget("teams", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("teams: %w", err)
 	}
 	return &teams{httpTarget: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
 }
@@ -155,14 +148,14 @@ func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
 	out := make([]teamsEntry, 0, len(b.Results))
 	for i := range b.Results {
 		r := &b.Results[i]
-		msg := teamsClean(r.Message, true)
+		msg := chatClean(r.Message, true)
 		if t.tmpl != nil {
 			doc := NewResultDocument(b.Report, r, b.CustomFields)
 			text, err := t.tmpl.Render(&doc)
 			if err != nil {
 				return out, &Error{Reason: "teams: " + err.Error(), Sent: i}
 			}
-			if text = teamsClean(text, true); text != "" {
+			if text = chatClean(text, true); text != "" {
 				msg = text
 			}
 		}
@@ -197,15 +190,9 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 		sizes[i] = len(enc) + 1 // and its comma
 	}
 	var parts []teamsPart
-	for start := 0; start < n; {
-		end, size := start, fullFrame
-		for end < n && size+sizes[end] <= t.maxBody {
-			size += sizes[end]
-			end++
-		}
-		if end > start {
-			parts = append(parts, teamsPart{start: start, end: end})
-			start = end
+	for _, sp := range pack(n, 0, []packLimit{{base: fullFrame, max: t.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
+		if !sp.over {
+			parts = append(parts, teamsPart{start: sp.start, end: sp.end})
 			continue
 		}
 		// The result does not fit in a message of its own: send its compact form.
@@ -213,15 +200,14 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 		if err != nil {
 			return nil, err
 		}
-		enc, err := marshalJSON(entries[start].compact)
+		enc, err := marshalJSON(entries[sp.start].compact)
 		if err != nil {
 			return nil, err
 		}
 		if compactFrame+len(enc)+1 > t.maxBody {
-			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", start+1, t.maxBody)
+			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.start+1, t.maxBody)
 		}
-		parts = append(parts, teamsPart{start: start, end: start + 1, compact: true})
-		start++
+		parts = append(parts, teamsPart{start: sp.start, end: sp.end, compact: true})
 	}
 	return parts, nil
 }
@@ -229,16 +215,12 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 // message builds the message of part p of a batch of total results. entries may be nil to
 // measure the frame alone.
 func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool, total int) teamsMessage {
-	title := teamsCount(total)
+	title := newResultsLine(total)
 	if split {
-		if p.end-p.start == 1 {
-			title = "New policy result " + strconv.Itoa(p.start+1) + " of " + strconv.Itoa(total)
-		} else {
-			title = "New policy results " + strconv.Itoa(p.start+1) + "–" + strconv.Itoa(p.end) + " of " + strconv.Itoa(total)
-		}
+		title = partLine(p.start, p.end, total)
 	}
 	body := []teamsElement{{Type: "TextBlock", Text: title, Size: "medium", Weight: "bolder", Wrap: true}}
-	reportLine := cutBytes(teamsClean(teamsReportLine(b.Report), false), teamsMaxLine)
+	reportLine := cutBytes(oneLine(reportLine(b.Report)), teamsMaxLine)
 	if reportLine != "" {
 		body = append(body, teamsElement{Type: "TextBlock", Spacing: "none", Text: reportLine, IsSubtle: true, Wrap: true})
 	}
@@ -278,29 +260,19 @@ func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool,
 // output). The compact form cuts the message shorter and leaves out the properties.
 func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 	style, color := teamsStyle(r)
-	title := teamsClean(r.Policy, false)
-	if rule := teamsClean(r.Rule, false); rule != "" {
-		if title == "" {
-			title = rule
-		} else {
-			title += " / " + rule
-		}
-	}
-	if title == "" {
-		title = "Policy result"
-	}
+	title := resultTitle(oneLine(r.Policy), oneLine(r.Rule))
 	items := []teamsElement{{Type: "TextBlock", Text: cutBytes(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
 
-	facts := []teamsFact{{Title: "Status", Value: cutBytes(teamsClean(string(r.Status), false), teamsMaxLine)}}
+	facts := []teamsFact{{Title: "Status", Value: cutBytes(oneLine(string(r.Status)), teamsMaxLine)}}
 	add := func(title, value string) {
-		if value = cutBytes(teamsClean(value, false), teamsMaxLine); value != "" {
+		if value = cutBytes(oneLine(value), teamsMaxLine); value != "" {
 			facts = append(facts, teamsFact{Title: title, Value: value})
 		}
 	}
 	add("Severity", string(r.Severity))
 	add("Category", r.Category)
 	if res := r.Resource; res != nil {
-		add("Resource", teamsResourceLine(res))
+		add("Resource", objectLine(res.Kind, res.Namespace, res.Name))
 	}
 	if facts[0].Value == "" {
 		facts = facts[1:]
@@ -319,7 +291,7 @@ func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 	if props := teamsFacts(r.Properties); len(props) > 0 {
 		if compact {
 			items = append(items, teamsElement{
-				Type: "TextBlock", Text: teamsPlural(len(props), "property", "properties") +
+				Type: "TextBlock", Text: plural(len(props), "property", "properties") +
 					" left out: the result is too large for one Teams message",
 				IsSubtle: true, Wrap: true,
 			})
@@ -353,58 +325,12 @@ func teamsFacts(m map[string]string) []teamsFact {
 	if len(m) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	facts := make([]teamsFact, 0, len(keys))
-	for _, k := range keys {
+	facts := make([]teamsFact, 0, len(m))
+	for _, p := range sortedPairs(m) {
 		facts = append(facts, teamsFact{
-			Title: cutBytes(teamsClean(k, false), teamsMaxLine),
-			Value: cutBytes(teamsClean(m[k], false), teamsMaxValue),
+			Title: cutBytes(oneLine(p.key), teamsMaxLine),
+			Value: cutBytes(oneLine(p.value), teamsMaxValue),
 		})
 	}
 	return facts
-}
-
-func teamsCount(n int) string {
-	return teamsPlural(n, "new policy result", "new policy results")
-}
-
-func teamsPlural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
-}
-
-// teamsReportLine names the report: "PolicyReport team-a/cpol-require-labels".
-func teamsReportLine(rep ReportRef) string {
-	name := rep.Name
-	if rep.Namespace != "" {
-		name = rep.Namespace + "/" + name
-	}
-	return strings.TrimSpace(rep.Kind + " " + name)
-}
-
-// teamsResourceLine names a resource: "Deployment test/nginx".
-func teamsResourceLine(res *report.Resource) string {
-	name := res.Name
-	if res.Namespace != "" {
-		name = res.Namespace + "/" + name
-	}
-	return strings.TrimSpace(res.Kind + " " + name)
-}
-
-// teamsClean is plainText(s), trimmed, with tabs, and in a single line line breaks too, as
-// spaces.
-func teamsClean(s string, multiline bool) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' && !multiline {
-			return ' '
-		}
-		return r
-	}, plainText(s))
-	return strings.TrimSpace(s)
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -212,15 +211,6 @@ func TestTeamsConfigErrorsHideSecrets(t *testing.T) {
 	})
 }
 
-func TestTeamsRateLimited(t *testing.T) {
-	_, srv := startHook(t, answerWith(http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}, `{"error":"throttled"}`))
-	err := newTeamsSender(t, srv.URL, "").Send(context.Background(), teamsGChatBatch())
-	var e *Error
-	if !errors.As(err, &e) || !e.Retryable || e.RetryAfter != 7*time.Second || e.StatusCode != 429 || e.Sent != 0 {
-		t.Fatalf("got %#v", err)
-	}
-}
-
 func TestTeamsSplitsAtTheSizeLimit(t *testing.T) {
 	hook, srv := startHook(t, teamsAccepted)
 	b := teamsGChatBigBatch(teamsMaxBatch, 3000)
@@ -295,39 +285,6 @@ func TestTeamsTruncates(t *testing.T) {
 			t.Errorf("second message: %v", cs)
 		}
 	})
-}
-
-func TestTeamsSentOnFailure(t *testing.T) {
-	hook, srv := startHook(t, func(n int) (int, map[string]string, string) {
-		if n == 2 {
-			return http.StatusBadGateway, nil, ""
-		}
-		return http.StatusAccepted, nil, ""
-	})
-	b := teamsGChatBigBatch(teamsMaxBatch, 3000)
-	s := newTeamsSender(t, srv.URL, "")
-	err := s.Send(context.Background(), b)
-	var e *Error
-	if !errors.As(err, &e) || !e.Retryable || e.StatusCode != http.StatusBadGateway {
-		t.Fatalf("got %#v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("%d requests, want 2: sending stops at the failure", len(reqs))
-	}
-	first := len(teamsContainers(teamsCheckWire(t, reqs[0].Body)))
-	if e.Sent != first || first == 0 {
-		t.Fatalf("Sent = %d, want %d (the results of the first message)", e.Sent, first)
-	}
-	// The pipeline retries the rest only.
-	b.Results = b.Results[e.Sent:]
-	if err := s.Send(context.Background(), b); err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	card := teamsCheckWire(t, hook.requests()[2].Body)
-	if got := teamsTexts(teamsContainers(card)[0])[0]; got != fmt.Sprintf("policy-%02d / rule", first) {
-		t.Errorf("retry starts with %q", got)
-	}
 }
 
 func TestTeamsMessageTemplate(t *testing.T) {

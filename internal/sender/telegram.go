@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -223,7 +222,7 @@ type telegramSpan struct {
 //	*Custom fields:*
 //	• owner: team-a
 func telegramLayout(d *ResultDocument) []telegramSpan {
-	line := func(s string) string { return strings.TrimSpace(telegramClean(s, false)) }
+	line := oneLine
 	title := line(d.Policy)
 	if title == "" {
 		title = line(d.Rule)
@@ -242,11 +241,7 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 		}
 	}
 	if res := d.Resource; res != nil {
-		name := res.Name
-		if res.Namespace != "" {
-			name = res.Namespace + "/" + name
-		}
-		v := strings.TrimSpace(res.Kind + " " + name)
+		v := objectLine(res.Kind, res.Namespace, res.Name)
 		if res.APIVersion != "" {
 			v += " (" + res.APIVersion + ")"
 		}
@@ -265,14 +260,9 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 		if len(m) == 0 {
 			return
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		spans = append(spans, telegramSpan{text: "\n"}, telegramSpan{text: label + ":", bold: true})
-		for _, k := range keys {
-			spans = append(spans, telegramSpan{text: "\n• " + line(k) + ": " + line(m[k])})
+		for _, p := range sortedPairs(m) {
+			spans = append(spans, telegramSpan{text: "\n• " + line(p.key) + ": " + line(p.value)})
 		}
 	}
 	list("Properties", d.Properties)
