@@ -288,7 +288,7 @@ func (j *jira) summaryOf(d *ResultDocument) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("summaryTemplate: %s", strings.TrimPrefix(err.Error(), "messageTemplate: "))
 		}
-		s = oneLine(out)
+		s = collapsed(out)
 	}
 	if s == "" {
 		s = jiraDefaultSummary(d)
@@ -311,11 +311,11 @@ func jiraDefaultSummary(d *ResultDocument) string {
 	if res := d.Resource; res != nil {
 		s += ": " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
 	}
-	return oneLine(s)
+	return collapsed(s)
 }
 
-// oneLine is s with runs of white space made one space, trimmed.
-func oneLine(s string) string { return strings.Join(strings.Fields(plainText(s)), " ") }
+// collapsed is s with runs of white space made one space, trimmed.
+func collapsed(s string) string { return strings.Join(strings.Fields(plainText(s)), " ") }
 
 // jiraLine is one line of a description: a label shown strong, then a value.
 type jiraLine struct{ label, value string }
@@ -355,7 +355,7 @@ func textSection(title, text string) jiraSection {
 // jiraLayout is the default description: the result's fields, its message, its properties and
 // the target's custom fields.
 func jiraLayout(d *ResultDocument) []jiraSection {
-	value := func(s string) string { return cutUnits(oneLine(s), jiraMaxValue) }
+	value := func(s string) string { return cutUnits(collapsed(s), jiraMaxValue) }
 	var facts []jiraLine
 	add := func(label, v string) {
 		if v = value(v); v != "" {
@@ -759,7 +759,7 @@ func (j *jiraResolver) resolveIssue(ctx context.Context, key string, d *ResultDo
 			id = t.ID
 			break
 		}
-		names = append(names, oneLine(t.Name))
+		names = append(names, collapsed(t.Name))
 	}
 	if id == "" {
 		avail := "none"
@@ -767,7 +767,7 @@ func (j *jiraResolver) resolveIssue(ctx context.Context, key string, d *ResultDo
 			avail = strings.Join(names, ", ")
 		}
 		return &Error{Reason: fmt.Sprintf("jira: issue %s has no transition named %q in its current status (available: %s): set resolveTransition to one of them",
-			key, oneLine(j.transition), cutBytes(avail, 200))}
+			key, collapsed(j.transition), cutBytes(avail, 200))}
 	}
 	if !j.wasCommented(key) {
 		comment := j.render([]jiraSection{{lines: []jiraLine{{value: jiraResolveText(d)}}}})
@@ -790,7 +790,7 @@ func jiraResolveText(d *ResultDocument) string {
 	if res := d.Resource; res != nil {
 		what += " on " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
 	}
-	return cutUnits(oneLine("Resolved by Policy Herald: the result "+what+" no longer fails; it passed, or its resource or report left the cluster."), jiraMaxText)
+	return cutUnits(collapsed("Resolved by Policy Herald: the result "+what+" no longer fails; it passed, or its resource or report left the cluster."), jiraMaxText)
 }
 
 func (j *jiraResolver) wasCommented(key string) bool {
