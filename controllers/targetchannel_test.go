@@ -142,7 +142,7 @@ var _ = Describe("TargetChannel controller", func() {
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 		Eventually(readyOf(c)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
 		Expect(stalledOf(c)).To(HaveField("Status", metav1.ConditionTrue))
-		Expect(conditionMessage(c)).To(ContainSubstring("the webhook destination does not render messageTemplate, only discord, googleChat, slack, teams, telegram do"))
+		Expect(conditionMessage(c)).To(ContainSubstring("the webhook destination does not render messageTemplate, only discord, googleChat, loki, slack, teams, telegram do"))
 
 		By("dropping it")
 		c.Spec.MessageTemplate = ""
