@@ -129,11 +129,29 @@ var _ = Describe("NotificationTarget controller", func() {
 	})
 
 	It("says which destinations it cannot deliver to yet", func() {
-		t := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "loki"}}
-		t.Spec.Loki = &v1alpha1.LokiDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "http://loki.example.com:3100"}}
+		t := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gcs"}}
+		t.Spec.GCS = &v1alpha1.GCSDestination{Bucket: "policy-results"}
 		Expect(k8sClient.Create(ctx, t)).To(Succeed())
 		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonNotSupported))
-		Expect(conditionMessage(t)).To(ContainSubstring("loki is not supported yet"))
+		Expect(conditionMessage(t)).To(ContainSubstring("gcs is not supported yet"))
+	})
+
+	It("delivers to the log destinations: loki, elasticsearch and splunk", func() {
+		l := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "loki"}}
+		l.Spec.Loki = &v1alpha1.LokiDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "http://loki.example.com:3100"}, TenantID: "team-a"}
+		l.Spec.MessageTemplate = "{{ .Policy }}: {{ .Message }}"
+		Expect(k8sClient.Create(ctx, l)).To(Succeed())
+		e := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "es"}}
+		e.Spec.Elasticsearch = &v1alpha1.ElasticsearchDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://es.example.com:9200"}, Rotation: "monthly", TypelessAPI: true}
+		Expect(k8sClient.Create(ctx, e)).To(Succeed())
+		newSecret(ns, "hec", map[string]string{"token": "11111111-2222-3333-4444-555555555555"})
+		s := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "splunk"}}
+		s.Spec.Splunk = &v1alpha1.SplunkDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://splunk.example.com:8088"}, Index: "k8s"}
+		s.Spec.SecretRef = &v1alpha1.LocalSecretReference{Name: "hec"}
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		for _, t := range []*v1alpha1.NotificationTarget{l, e, s} {
+			Eventually(readyOf(t)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		}
 	})
 
 	It("refuses a messageTemplate its destination does not render, and names those that do", func() {

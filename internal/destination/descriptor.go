@@ -70,7 +70,7 @@ var descriptors = map[v1alpha1.DestinationType]Descriptor{
 	// tenantID picks the Loki tenant (X-Scope-OrgID) the lines are written to.
 	v1alpha1.DestinationLoki: {Type: v1alpha1.DestinationLoki,
 		Required: []string{"url"}, SecretKeys: []string{"url", "username", "password"},
-		Endpoint: []string{"url", "tenantID"}, Credential: []string{"headers", "username", "password"}, Other: []string{"path"}},
+		Endpoint: []string{"url", "tenantID"}, Credential: []string{"headers", "username", "password"}, Other: []string{"path"}, Template: true},
 	v1alpha1.DestinationElasticsearch: {Type: v1alpha1.DestinationElasticsearch,
 		Required: []string{"url"}, SecretKeys: []string{"url", "username", "password", "apiKey"},
 		Endpoint: []string{"url", "index"}, Credential: []string{"headers", "username", "password", "apiKey"},

@@ -19,6 +19,10 @@ var factories = map[v1alpha1.DestinationType]Factory{
 	v1alpha1.DestinationGoogleChat: newGoogleChat,
 	v1alpha1.DestinationTelegram:   newTelegram,
 	v1alpha1.DestinationJira:       newJira,
+
+	v1alpha1.DestinationLoki:          newLoki,
+	v1alpha1.DestinationElasticsearch: newElasticsearch,
+	v1alpha1.DestinationSplunk:        newSplunk,
 }
 
 // ErrNotSupported is returned by New for a destination type without a sender yet.

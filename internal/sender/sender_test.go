@@ -19,9 +19,9 @@ import (
 )
 
 func TestNewUnsupportedAndMismatch(t *testing.T) {
-	_, err := New(Config{Type: v1alpha1.DestinationLoki, Destination: &v1alpha1.Destinations{Loki: &v1alpha1.LokiDestination{}}})
-	if err == nil || err.Error() != "destination loki is not supported yet" || !errors.Is(err, ErrNotSupported) {
-		t.Fatalf("loki: got %v", err)
+	_, err := New(Config{Type: "carrierPigeon"}) // a type no factory knows
+	if err == nil || err.Error() != "destination carrierPigeon is not supported yet" || !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("carrierPigeon: got %v", err)
 	}
 	_, err = New(Config{Type: v1alpha1.DestinationWebhook, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}})
 	if err == nil || !strings.Contains(err.Error(), "does not match") {
@@ -31,7 +31,8 @@ func TestNewUnsupportedAndMismatch(t *testing.T) {
 		t.Fatal("empty type: want error")
 	}
 	want := []v1alpha1.DestinationType{
-		v1alpha1.DestinationDiscord, v1alpha1.DestinationGoogleChat, v1alpha1.DestinationJira, v1alpha1.DestinationSlack,
+		v1alpha1.DestinationDiscord, v1alpha1.DestinationElasticsearch, v1alpha1.DestinationGoogleChat, v1alpha1.DestinationJira,
+		v1alpha1.DestinationLoki, v1alpha1.DestinationSlack, v1alpha1.DestinationSplunk,
 		v1alpha1.DestinationTeams, v1alpha1.DestinationTelegram, v1alpha1.DestinationWebhook,
 	}
 	var got []v1alpha1.DestinationType

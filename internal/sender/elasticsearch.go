@@ -1,0 +1,372 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// elasticsearch indexes one document per result through the bulk API of Elasticsearch or
+// OpenSearch: POST <url>/_bulk, Content-Type application/x-ndjson, an action line and a
+// document line per result:
+//
+//	{"create":{"_index":"policy-herald-2026.08.15","_id":"a1"}}
+//	{"@timestamp":"2026-08-15T10:00:00.000000123Z","id":"a1","policy":"require-labels",...}
+//
+// Settings: "url" (Secret key or elasticsearch.url; the cluster's base URL, "/_bulk" is
+// appended unless it already ends in it), elasticsearch.index (default policy-herald) with the
+// suffix of elasticsearch.rotation (daily "-2006.01.02" by default, monthly "-2006.01",
+// annually "-2006", none), "username" (Secret or inline) and "password" (Secret) for basic
+// authentication, else "apiKey" (Secret) sent as "Authorization: ApiKey <apiKey>" (the
+// base64 form Elasticsearch's create API key answer calls "encoded"), elasticsearch.headers.
+//
+// The document is the ResultDocument with "@timestamp": the result's time, or the time of the
+// send when the producer gave none. The rotation suffix is computed from the same time, in
+// UTC, so a result always lands in the same index and its retry does not index it twice.
+//
+// Each action is "create" with "_id" the result's ID: a retried batch, or a result delivered
+// again, meets a 409 version_conflict_engine_exception for the documents already there, which
+// counts as delivered. Per-item errors of the bulk answer (items[].create.status and error):
+// 2xx and 409 are delivered; 429 and 5xx may succeed later; the rest are refused. The *Error
+// of a partly failed bulk has Sent = the number of items before the first failed one (only the
+// rest is retried, and what of it is already there answers 409), and is retryable only when
+// every failed item is: when one is refused for good, the pipeline tries each result on its
+// own.
+//
+// typelessAPI: Elasticsearch 7 deprecated mapping types and 8 (and OpenSearch 2) refuse a
+// "_type" in the bulk action line; Elasticsearch 6 requires one, and "_doc" is the type name
+// its docs use for the forward-compatible single-type indices. So with typelessAPI the action
+// line has no "_type", and without it "_type":"_doc" (which Elasticsearch 7 accepts with a
+// deprecation warning). Set typelessAPI for Elasticsearch 8 and OpenSearch.
+type elasticsearch struct {
+	*httpTarget
+	index    string
+	rotation v1alpha1.IndexRotation
+	typeless bool
+	now      func() time.Time
+}
+
+const (
+	// esMaxBatch is how many results one Send takes.
+	esMaxBatch = 200
+	// esMaxBody is the most bytes of one bulk body before the batch is split: Elasticsearch
+	// takes up to http.max_content_length (100 MB) but recommends bulk requests of a few MB.
+	esMaxBody = 5 << 20
+	// esMaxResponse is the most bytes of a bulk answer that are read (an item with an error
+	// takes a few hundred bytes).
+	esMaxResponse     = 4 << 20
+	esDefaultIndex    = "policy-herald"
+	contentTypeNDJSON = "application/x-ndjson"
+)
+
+func newElasticsearch(cfg Config) (Sender, error) {
+	var inline v1alpha1.ElasticsearchDestination
+	if d := cfg.Destination; d != nil && d.Elasticsearch != nil {
+		inline = *d.Elasticsearch
+	}
+	setting := func(key, fallback string) string {
+		if v := cfg.Settings[key]; v != "" {
+			return v
+		}
+		return fallback
+	}
+	ep, err := parseEndpoint("elasticsearch url", setting("url", inline.URL))
+	if err != nil {
+		return nil, err
+	}
+	ep = withPathSuffix(ep, "/_bulk")
+
+	index := setting("index", inline.Index)
+	if index == "" {
+		index = esDefaultIndex
+	}
+	if !esValidIndex(index) {
+		return nil, errors.New("elasticsearch: index must be lowercase letters, digits, '.', '_' and '-', start with a letter or digit, and have at most 200 bytes")
+	}
+	rotation := v1alpha1.IndexRotation(setting("rotation", string(inline.Rotation)))
+	switch rotation {
+	case "":
+		rotation = "daily"
+	case "none", "daily", "monthly", "annually":
+	default:
+		return nil, fmt.Errorf("elasticsearch: rotation %q is not none, daily, monthly or annually", rotation)
+	}
+
+	username := setting("username", inline.Username)
+	password := cfg.Settings["password"]
+	apiKey := cfg.Settings["apiKey"]
+	var auth string
+	switch {
+	case username != "":
+		if password == "" {
+			return nil, errors.New("elasticsearch: a username is set but the Secret has no password")
+		}
+		if strings.Contains(username, ":") {
+			return nil, errors.New("elasticsearch: the username may not contain ':'")
+		}
+		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
+	case password != "":
+		return nil, errors.New("elasticsearch: a password is set but no username")
+	case apiKey != "":
+		auth = "ApiKey " + apiKey
+		if !validHeaderValue(auth) {
+			return nil, errors.New("elasticsearch: the apiKey is not a valid header value")
+		}
+	}
+	target, err := newHTTPTargetAt("elasticsearch", ep, cfg.TLS, inline.Headers, auth, username, password, apiKey)
+	if err != nil {
+		return nil, err
+	}
+	if auth != "" {
+		target.headers.Set("Authorization", auth)
+	}
+	return &elasticsearch{httpTarget: target, index: index, rotation: rotation, typeless: inline.TypelessAPI, now: time.Now}, nil
+}
+
+// esValidIndex tells whether name is an index name Elasticsearch accepts once a suffix is
+// added (the API validates the same pattern; a Secret or a channel may not go through it).
+func esValidIndex(name string) bool {
+	if name == "" || len(name) > 200 || name[0] == '-' || name[0] == '_' || name[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// withPathSuffix is ep with suffix appended to its path, unless the path already ends in it.
+func withPathSuffix(ep *endpoint, suffix string) *endpoint {
+	u := *ep.url
+	base := strings.TrimRight(u.Path, "/")
+	if strings.HasSuffix(base, suffix) {
+		return ep
+	}
+	u.Path = base + suffix
+	u.RawPath = ""
+	return &endpoint{raw: u.String(), url: &u, host: u.Host}
+}
+
+// MaxBatch is esMaxBatch.
+func (s *elasticsearch) MaxBatch() int { return esMaxBatch }
+
+// esDocument is the document of one result: the ResultDocument and @timestamp.
+type esDocument struct {
+	Timestamp string `json:"@timestamp"`
+	ResultDocument
+}
+
+// esAction is the action line of one document.
+type esAction struct {
+	Create esActionMeta `json:"create"`
+}
+
+type esActionMeta struct {
+	Index string `json:"_index"`
+	Type  string `json:"_type,omitempty"`
+	ID    string `json:"_id"`
+}
+
+// esBulkResponse is the part of the bulk API's answer that is read.
+type esBulkResponse struct {
+	Errors bool                            `json:"errors"`
+	Items  []map[string]esBulkItemResponse `json:"items"`
+}
+
+type esBulkItemResponse struct {
+	Status int          `json:"status"`
+	Error  *esItemError `json:"error,omitempty"`
+}
+
+type esItemError struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+// Send indexes the batch in one bulk request, or several in order when the body would be over
+// esMaxBody.
+func (s *elasticsearch) Send(ctx context.Context, b Batch) error {
+	now := s.now()
+	lines := make([][]byte, len(b.Results))
+	for i := range b.Results {
+		l, err := s.pair(&b, &b.Results[i], now)
+		if err != nil {
+			return &Error{Reason: fmt.Sprintf("encoding the elasticsearch document: %v", err)}
+		}
+		lines[i] = l
+	}
+	start := 0
+	for start < len(lines) {
+		end, size := start+1, len(lines[start])
+		for end < len(lines) && size+len(lines[end]) <= esMaxBody {
+			size += len(lines[end])
+			end++
+		}
+		if err := s.bulk(ctx, lines[start:end]); err != nil {
+			return withSent(err, start+err.Sent)
+		}
+		start = end
+	}
+	return nil
+}
+
+// pair is the action and document lines of r, each ending in a line feed.
+func (s *elasticsearch) pair(b *Batch, r *report.Result, now time.Time) ([]byte, error) {
+	t := r.Timestamp()
+	if t.IsZero() {
+		t = now.UTC()
+	}
+	action := esAction{Create: esActionMeta{Index: s.indexFor(t), ID: r.ID()}}
+	if !s.typeless {
+		action.Create.Type = "_doc"
+	}
+	a, err := marshalJSON(action)
+	if err != nil {
+		return nil, err
+	}
+	d, err := marshalJSON(esDocument{Timestamp: t.Format(time.RFC3339Nano), ResultDocument: NewResultDocument(b.Report, r, b.CustomFields)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(a)+len(d)+2)
+	out = append(append(append(append(out, a...), '\n'), d...), '\n')
+	return out, nil
+}
+
+// indexFor is the index of a document of time t.
+func (s *elasticsearch) indexFor(t time.Time) string {
+	t = t.UTC()
+	switch s.rotation {
+	case "daily":
+		return s.index + t.Format("-2006.01.02")
+	case "monthly":
+		return s.index + t.Format("-2006.01")
+	case "annually":
+		return s.index + t.Format("-2006")
+	}
+	return s.index
+}
+
+// bulk posts one bulk request of pairs and reads its answer. Its *Error has Sent counted from
+// the first of pairs.
+func (s *elasticsearch) bulk(ctx context.Context, pairs [][]byte) *Error {
+	body := bytes.Join(pairs, nil)
+	resp, data, e := exchange(ctx, s.post, http.MethodPost, s.ep, contentTypeNDJSON, s.headers, body, esMaxResponse)
+	if e != nil {
+		return e
+	}
+	if e := responseError(http.MethodPost, s.ep.host, resp, data, s.post.red, s.post.now()); e != nil {
+		return e
+	}
+	var ans esBulkResponse
+	if err := json.Unmarshal(data, &ans); err != nil {
+		return &Error{Reason: fmt.Sprintf("POST to %s: the bulk answer is not JSON the bulk API answers", s.ep.host), Retryable: true, StatusCode: resp.StatusCode}
+	}
+	if !ans.Errors {
+		if len(ans.Items) != len(pairs) {
+			return &Error{Reason: fmt.Sprintf("POST to %s: the bulk answer has %d items for %d documents", s.ep.host, len(ans.Items), len(pairs)), Retryable: true, StatusCode: resp.StatusCode}
+		}
+		return nil
+	}
+	return esItemErrors(s.ep.host, ans.Items, len(pairs), resp.StatusCode, s.post.red)
+}
+
+// esItemErrors reads the items of a bulk answer with errors; nil when every item is delivered
+// (created, or already there).
+func esItemErrors(host string, items []map[string]esBulkItemResponse, n, status int, red *redactor) *Error {
+	first, failed, allRetryable := -1, 0, true
+	var firstText string
+	for i := 0; i < n; i++ {
+		var it esBulkItemResponse
+		ok := false
+		if i < len(items) {
+			it, ok = items[i]["create"]
+		}
+		switch {
+		case !ok: // no answer for the document: it is not known to be there
+			it = esBulkItemResponse{Status: 0}
+		case it.Status >= 200 && it.Status <= 299:
+			continue
+		case it.Status == http.StatusConflict && (it.Error == nil || it.Error.Type == "version_conflict_engine_exception"):
+			continue // already there
+		}
+		failed++
+		retryable := !ok || it.Status == http.StatusTooManyRequests || it.Status == http.StatusRequestTimeout || it.Status >= 500
+		allRetryable = allRetryable && retryable
+		if first < 0 {
+			first = i
+			switch {
+			case !ok:
+				firstText = "no answer"
+			case it.Error != nil:
+				firstText = fmt.Sprintf("%d %s: %s", it.Status, it.Error.Type, it.Error.Reason)
+			default:
+				firstText = fmt.Sprintf("%d", it.Status)
+			}
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	return &Error{
+		Reason: fmt.Sprintf("POST to %s: %d of %d documents were not indexed; document %d: %s",
+			host, failed, n, first+1, excerpt([]byte(firstText), red)),
+		Retryable:  allRetryable,
+		StatusCode: status,
+		Sent:       first,
+	}
+}
+
+// exchange sends body with method to ep with Content-Type contentType, User-Agent
+// policy-herald and headers (except a Content-Type among them), and returns the response with
+// at most max bytes of its body (read whole, the body closed), or an *Error when there is none:
+// a transport error, or a body over max. Status codes are the caller's to classify.
+func exchange(ctx context.Context, p *poster, method string, ep *endpoint, contentType string, headers http.Header, body []byte, max int) (*http.Response, []byte, *Error) {
+	req, err := http.NewRequestWithContext(ctx, method, ep.raw, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, &Error{Reason: fmt.Sprintf("%s to %s: the request could not be built", method, ep.host)}
+	}
+	req.Header = make(http.Header, len(headers)+2)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", userAgent)
+	for k, vs := range headers {
+		if http.CanonicalHeaderKey(k) == "Content-Type" {
+			continue
+		}
+		req.Header[k] = vs
+	}
+	resp, err := p.client.Do(req)
+	if e := notAllowedError(method, ep.host, err); e != nil {
+		return nil, nil, e
+	}
+	if err != nil {
+		return nil, nil, transportError(method, ep.host, err, p.red)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
+	if err != nil {
+		e := transportError(method, ep.host, err, p.red)
+		e.StatusCode = resp.StatusCode
+		return nil, nil, e
+	}
+	if len(data) > max {
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			return nil, nil, &Error{Reason: fmt.Sprintf("%s to %s: the answer is over %d bytes", method, ep.host, max), Retryable: true, StatusCode: resp.StatusCode}
+		}
+		data = data[:max]
+	}
+	return resp, data, nil
+}
