@@ -18,7 +18,8 @@ package sender
 //			golden:  []conformanceGolden{{batch: ..., files: []string{"loki-batch.json"}}},
 //			hostile: func(t *testing.T, body []byte, texts []string) { ... },
 //			// Optional: texts (the texts of a body that is not one JSON document), splitBatch (a
-//			// batch too large for one message when the default one is not).
+//			// batch too large for one message when the default one is not), lookup (requests
+//			// that carry no result by design).
 //			notApplicable: map[string]string{chkTemplate: "Loki stores the result's JSON: no text"},
 //		})
 //	}
@@ -34,6 +35,11 @@ package sender
 // carries, a text holding the result's policy name (the suite's batches name every policy
 // apart). A destination that is sent results through another protocol than a JSON POST still
 // registers: its loopback server records requests the same way.
+//
+// A sender may make requests that carry no result, such as Jira's search for an existing issue
+// before each create: lookup tells them, and decode checks them and returns no title for them.
+// ok(n) answers such a sender by request number too: the checks start a new sender each, so its
+// requests come in a fixed order (the golden files hold it).
 //
 // Every check runs for every entry unless notApplicable names it with a reason (a check that
 // cannot apply, such as splitting for a destination that sends one result per Send); the
@@ -132,6 +138,9 @@ type conformanceSender struct {
 	// splitBatch, when set, is the batch of the split and partial checks: more than one message
 	// takes, at most maxBatch results. By default conformanceSplitBatch.
 	splitBatch func(maxBatch int) Batch
+	// lookup, when set, tells the requests that carry no result by design (a search before a
+	// create): decode returns no title for them. By default every request carries one at least.
+	lookup func(r recorded) bool
 	// notApplicable names the checks that do not apply to the destination, with the reason.
 	notApplicable map[string]string
 }
@@ -504,8 +513,11 @@ func conformanceDecode(t *testing.T, c *conformanceSender, reqs []recorded) [][]
 	out := make([][]string, len(reqs))
 	for i, r := range reqs {
 		out[i] = c.decode(t, r)
-		if len(out[i]) == 0 {
+		switch lookup := c.lookup != nil && c.lookup(r); {
+		case !lookup && len(out[i]) == 0:
 			t.Errorf("request %d carries no result", i+1)
+		case lookup && len(out[i]) != 0:
+			t.Errorf("request %d is a lookup but carries %d results", i+1, len(out[i]))
 		}
 	}
 	return out

@@ -327,7 +327,41 @@ func (s *jiraServer) create(w http.ResponseWriter, r *http.Request, version stri
 		s.violation(w, "create body: %v", err)
 		return
 	}
-	errs := map[string]string{}
+	labels, errs, descErr := jiraCreateErrors(version, &req)
+	if descErr != nil {
+		s.t.Errorf("jira contract: description: %v", descErr)
+	}
+	if len(errs) > 0 {
+		if s.echoAuth {
+			errs["reporter"] = "user " + r.Header.Get("Authorization") + " may not report"
+		}
+		jiraFieldErrors(w, errs)
+		return
+	}
+	s.mu.Lock()
+	s.next++
+	is := &jiraStoredIssue{ID: strconv.Itoa(s.next), Key: fmt.Sprintf("OPS-%d", len(s.issues)+1), Version: version, Fields: req.Fields, Labels: labels, Status: "To Do"}
+	s.issues = append(s.issues, is)
+	drop := s.dropCreate
+	s.dropCreate = false
+	s.mu.Unlock()
+	if drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		s.t.Fatal("cannot break the connection")
+	}
+	jiraAnswer(w, http.StatusCreated, map[string]string{"id": is.ID, "key": is.Key, "self": "http://jira/rest/api/" + version + "/issue/" + is.ID})
+}
+
+// jiraCreateErrors checks the fields of a create request (POST issue of API version "2" or "3")
+// as Jira and the project OPS do: it returns the labels, Jira's field errors, and the error of
+// a description that is not the text of the version (which is also a field error).
+func jiraCreateErrors(version string, req *jiraCreateRequest) (labels []string, errs map[string]string, descErr error) {
+	errs = map[string]string{}
 	var project struct {
 		Key string `json:"key"`
 	}
@@ -350,12 +384,10 @@ func (s *jiraServer) create(w http.ResponseWriter, r *http.Request, version stri
 		errs["summary"] = "The summary is invalid because it contains newline characters."
 	}
 	if d, ok := req.Fields["description"]; ok {
-		if err := checkJiraText(version, d); err != nil {
-			s.t.Errorf("jira contract: description: %v", err)
+		if descErr = checkJiraText(version, d); descErr != nil {
 			errs["description"] = "Operation value must be " + map[string]string{"2": "a string", "3": "an Atlassian Document (see the Atlassian Document Format)"}[version]
 		}
 	}
-	var labels []string
 	if l, ok := req.Fields["labels"]; ok {
 		if err := decodeStrict(l, &labels); err != nil {
 			errs["labels"] = "Labels must be an array of strings"
@@ -406,30 +438,7 @@ func (s *jiraServer) create(w http.ResponseWriter, r *http.Request, version stri
 			errs[k] = fmt.Sprintf("Field '%s' cannot be set. It is not on the appropriate screen, or unknown.", k)
 		}
 	}
-	if len(errs) > 0 {
-		if s.echoAuth {
-			errs["reporter"] = "user " + r.Header.Get("Authorization") + " may not report"
-		}
-		jiraFieldErrors(w, errs)
-		return
-	}
-	s.mu.Lock()
-	s.next++
-	is := &jiraStoredIssue{ID: strconv.Itoa(s.next), Key: fmt.Sprintf("OPS-%d", len(s.issues)+1), Version: version, Fields: req.Fields, Labels: labels, Status: "To Do"}
-	s.issues = append(s.issues, is)
-	drop := s.dropCreate
-	s.dropCreate = false
-	s.mu.Unlock()
-	if drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		s.t.Fatal("cannot break the connection")
-	}
-	jiraAnswer(w, http.StatusCreated, map[string]string{"id": is.ID, "key": is.Key, "self": "http://jira/rest/api/" + version + "/issue/" + is.ID})
+	return labels, errs, descErr
 }
 
 func (s *jiraServer) transitions(w http.ResponseWriter, is *jiraStoredIssue) {
