@@ -18,6 +18,9 @@ var factories = map[v1alpha1.DestinationType]Factory{
 	v1alpha1.DestinationTeams:      newTeams,
 	v1alpha1.DestinationGoogleChat: newGoogleChat,
 	v1alpha1.DestinationTelegram:   newTelegram,
+
+	v1alpha1.DestinationAlertManager: newAlertManager,
+	v1alpha1.DestinationPagerDuty:    newPagerDuty,
 }
 
 // ErrNotSupported is returned by New for a destination type without a sender yet.
