@@ -293,7 +293,8 @@ func (a *alertManager) annotations(d *ResultDocument) map[string]string {
 	set("summary", alertSummary(d), amMaxSummary)
 	desc := d.Message
 	if a.tmpl != nil {
-		text, err := a.tmpl.Render(d)
+		bounded := boundDocument(*d, amMaxDescription, amMaxProperties, amMaxProperty)
+		text, err := a.tmpl.Render(&bounded)
 		if err != nil {
 			set("template_error", err.Error(), amMaxProperty)
 		} else if strings.TrimSpace(text) != "" {

@@ -131,7 +131,9 @@ func (p *pagerDuty) trigger(b Batch, i int) *pagerDutyEvent {
 	details := &pagerDutyDetails{ResultDocument: boundDocument(doc, pagerDutyMaxMessage, pagerDutyMaxProperties, pagerDutyMaxProperty)}
 	summary := pagerDutySummary(&doc)
 	if p.tmpl != nil {
-		text, err := p.tmpl.Render(&doc)
+		// Over the bounded document: a message of a megabyte would make the template's output
+		// go over its limit.
+		text, err := p.tmpl.Render(&details.ResultDocument)
 		if err != nil {
 			details.TemplateError = cutBytes(err.Error(), 300)
 		} else if text = strings.TrimSpace(text); text != "" {
