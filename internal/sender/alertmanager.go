@@ -128,7 +128,7 @@ func (a *alertManager) RefreshInterval() time.Duration { return a.interval }
 // Send posts the batch's alerts, firing until four intervals from now.
 func (a *alertManager) Send(ctx context.Context, b Batch) error {
 	now := a.now()
-	return a.post(ctx, b, now, now.Add(alertManagerLifetimes*a.interval))
+	return a.post(ctx, b, "firing", now, now.Add(alertManagerLifetimes*a.interval))
 }
 
 // Refresh posts the same alerts again, moving their endsAt forward.
@@ -138,10 +138,10 @@ func (a *alertManager) Refresh(ctx context.Context, b Batch) error { return a.Se
 // receivers that have send_resolved.
 func (a *alertManager) Resolve(ctx context.Context, b Batch) error {
 	now := a.now()
-	return a.post(ctx, b, now, now)
+	return a.post(ctx, b, "resolved", now, now)
 }
 
-func (a *alertManager) post(ctx context.Context, b Batch, now, endsAt time.Time) error {
+func (a *alertManager) post(ctx context.Context, b Batch, state string, now, endsAt time.Time) error {
 	if len(b.Results) == 0 {
 		return nil
 	}
@@ -174,8 +174,8 @@ func (a *alertManager) post(ctx context.Context, b Batch, now, endsAt time.Time)
 	case len(failed) < len(errs):
 		log := logr.FromContextOrDiscard(ctx).WithValues("target", a.name)
 		for _, err := range failed {
-			log.Error(err, "An Alertmanager did not accept the alerts; another did, and the next refresh posts them again",
-				"alerts", len(alerts), "retryable", IsRetryable(err))
+			log.Error(err, "An Alertmanager did not accept the alerts; another did", "alerts", len(alerts), "state", state,
+				"retryable", IsRetryable(err))
 		}
 		return nil
 	}
