@@ -112,10 +112,12 @@ func alertManagerEndpoint(setting, raw string) (*endpoint, error) {
 		return nil, err
 	}
 	u := *ep.url
-	if !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), alertManagerPath) {
-		u.Path = strings.TrimSuffix(u.Path, "/") + alertManagerPath
-		u.RawPath = ""
+	if p := strings.TrimSuffix(u.Path, "/"); strings.HasSuffix(p, alertManagerPath) {
+		u.Path = p
+	} else {
+		u.Path = p + alertManagerPath
 	}
+	u.RawPath = ""
 	return &endpoint{raw: u.String(), url: &u, host: u.Host}, nil
 }
 

@@ -521,11 +521,12 @@ func TestAlertManagerWireFormat(t *testing.T) {
 
 func TestAlertManagerURLs(t *testing.T) {
 	for in, want := range map[string]string{
-		"http://am:9093":                       "http://am:9093/api/v2/alerts",
-		"http://am:9093/":                      "http://am:9093/api/v2/alerts",
-		"https://h/alertmanager":               "https://h/alertmanager/api/v2/alerts",
-		"https://h/alertmanager/api/v2/alerts": "https://h/alertmanager/api/v2/alerts",
-		"https://u:p@h/am?x=1":                 "https://u:p@h/am/api/v2/alerts?x=1",
+		"http://am:9093":                        "http://am:9093/api/v2/alerts",
+		"http://am:9093/":                       "http://am:9093/api/v2/alerts",
+		"https://h/alertmanager":                "https://h/alertmanager/api/v2/alerts",
+		"https://h/alertmanager/api/v2/alerts":  "https://h/alertmanager/api/v2/alerts",
+		"https://h/alertmanager/api/v2/alerts/": "https://h/alertmanager/api/v2/alerts",
+		"https://u:p@h/am?x=1":                  "https://u:p@h/am/api/v2/alerts?x=1",
 	} {
 		ep, err := alertManagerEndpoint("url", in)
 		if err != nil || ep.raw != want {
@@ -673,5 +674,33 @@ func TestAlertManagerTLSProxyAndGuard(t *testing.T) {
 	}
 	if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != "http://am.invalid:9093/api/v2/alerts" {
 		t.Fatalf("proxy saw %+v", reqs)
+	}
+}
+
+func TestAlertManagerHostileContent(t *testing.T) {
+	c, srv := startAMContract(t) // refuses label and annotation names that are not classic ones
+	b := hostileBatch()
+	b.Results[0].Properties["ünïcode key"] = "v"
+	if err := newAM(t, amConfig(srv.URL)).Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	posts := c.got()
+	if len(posts) != 1 || len(posts[0]) != 2 {
+		t.Fatalf("posts: %+v", posts)
+	}
+	body, err := json.Marshal(posts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range jsonStrings(t, body) {
+		if hasBadControl(s) || !utf8Valid(s) {
+			t.Errorf("control character or invalid UTF-8 in %q", s)
+		}
+	}
+	if len(body) > 64<<10 {
+		t.Errorf("two alerts take %d bytes", len(body))
+	}
+	if got := posts[0][0].Annotations["_n_code_key"]; got != "v" {
+		t.Errorf("sanitised property: %v", posts[0][0].Annotations)
 	}
 }

@@ -488,3 +488,24 @@ func TestPagerDutyTLSProxyAndGuard(t *testing.T) {
 		t.Fatalf("proxy saw %+v", reqs)
 	}
 }
+
+func TestPagerDutyHostileContent(t *testing.T) {
+	c, srv := startPagerDuty(t)
+	if err := newTestSender(t, pdConfig(srv.URL+"/v2/enqueue")).Send(context.Background(), hostileBatch()); err != nil {
+		t.Fatalf("Send: %v", err) // the contract server refuses summaries over 1024 characters
+	}
+	_, raw, _ := c.got()
+	if len(raw) != 2 {
+		t.Fatalf("%d events", len(raw))
+	}
+	for _, body := range raw {
+		for _, s := range jsonStrings(t, body) {
+			if hasBadControl(s) {
+				t.Errorf("control character in %q", s)
+			}
+		}
+		if len(body) > 64<<10 {
+			t.Errorf("an event of %d bytes", len(body))
+		}
+	}
+}
