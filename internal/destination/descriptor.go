@@ -80,7 +80,7 @@ var descriptors = map[v1alpha1.DestinationType]Descriptor{
 		Endpoint: []string{"url", "index"}, Credential: []string{"headers", "token"}, Other: []string{"source", "sourceType"}},
 	v1alpha1.DestinationAlertManager: {Type: v1alpha1.DestinationAlertManager,
 		Required: []string{"url"}, SecretKeys: []string{"url"},
-		Endpoint: []string{"url", "additionalURLs"}, Credential: httpCredentials, Other: []string{"resendInterval"}},
+		Endpoint: []string{"url", "additionalURLs"}, Credential: httpCredentials, Other: []string{"resendInterval"}, Template: true},
 	v1alpha1.DestinationJira: {Type: v1alpha1.DestinationJira,
 		Required: []string{"url", "projectKey"}, SecretKeys: []string{"url", "username", "password", "apiToken"},
 		Endpoint: []string{"url", "projectKey"}, Credential: []string{"headers", "username", "password", "apiToken"},
@@ -88,7 +88,7 @@ var descriptors = map[v1alpha1.DestinationType]Descriptor{
 	// The routing key both authenticates and picks the service the incident is opened on.
 	v1alpha1.DestinationPagerDuty: {Type: v1alpha1.DestinationPagerDuty,
 		Required: []string{"routingKey"}, SecretKeys: []string{"url", "routingKey"},
-		Endpoint: []string{"url"}, Credential: []string{"headers", "routingKey"}, Other: []string{"source"}},
+		Endpoint: []string{"url"}, Credential: []string{"headers", "routingKey"}, Other: []string{"source"}, Template: true},
 	v1alpha1.DestinationS3: aws(v1alpha1.DestinationS3, "bucket",
 		"prefix", "pathStyle", "serverSideEncryption", "kmsKeyID", "bucketKeyEnabled"),
 	v1alpha1.DestinationKinesis:     aws(v1alpha1.DestinationKinesis, "streamName"),

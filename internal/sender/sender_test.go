@@ -31,8 +31,9 @@ func TestNewUnsupportedAndMismatch(t *testing.T) {
 		t.Fatal("empty type: want error")
 	}
 	want := []v1alpha1.DestinationType{
-		v1alpha1.DestinationDiscord, v1alpha1.DestinationElasticsearch, v1alpha1.DestinationGoogleChat, v1alpha1.DestinationJira,
-		v1alpha1.DestinationLoki, v1alpha1.DestinationSlack, v1alpha1.DestinationSplunk,
+		v1alpha1.DestinationAlertManager, v1alpha1.DestinationDiscord, v1alpha1.DestinationElasticsearch,
+		v1alpha1.DestinationGoogleChat, v1alpha1.DestinationJira, v1alpha1.DestinationLoki, v1alpha1.DestinationPagerDuty,
+		v1alpha1.DestinationSlack, v1alpha1.DestinationSplunk,
 		v1alpha1.DestinationTeams, v1alpha1.DestinationTelegram, v1alpha1.DestinationWebhook,
 	}
 	var got []v1alpha1.DestinationType
