@@ -70,7 +70,13 @@ func ResolveChannel(l Layers) (Resolved, error) {
 			fmt.Sprintf("the channel sets %s fields but its target delivers to %s", ct, desc.Type))
 	}
 	target, targetSecret := l.Target, l.TargetSecret
-	withheld := !l.SameNamespace && desc.Redirects(l.Channel, l.ChannelSecret)
+	redirects := desc.Redirects(l.Channel, l.ChannelSecret)
+	if redirects {
+		if target, err = desc.withoutEndpointLists(target, l.Channel); err != nil {
+			return Resolved{}, err
+		}
+	}
+	withheld := !l.SameNamespace && redirects
 	if withheld {
 		if target, err = desc.withoutCredentials(target); err != nil {
 			return Resolved{}, err
@@ -186,8 +192,38 @@ func (d Descriptor) withoutCredentials(dest *v1alpha1.Destinations) (*v1alpha1.D
 		delete(block, k)
 	}
 	for _, k := range d.Endpoint {
-		if s, ok := block[k].(string); ok {
-			block[k] = withoutUserInfo(s)
+		switch v := block[k].(type) {
+		case string:
+			block[k] = withoutUserInfo(v)
+		case []any:
+			for i, e := range v {
+				if s, ok := e.(string); ok {
+					v[i] = withoutUserInfo(s)
+				}
+			}
+		}
+	}
+	return fromMap(m)
+}
+
+// withoutEndpointLists returns the target's dest without the list-valued Endpoint settings
+// (Alertmanager's additionalURLs) that the channel does not set: a channel that sends elsewhere
+// must not also send to the rest of the target's endpoints, which a list would otherwise add.
+func (d Descriptor) withoutEndpointLists(dest, channel *v1alpha1.Destinations) (*v1alpha1.Destinations, error) {
+	m, err := toMap(dest)
+	if err != nil {
+		return nil, err
+	}
+	own, err := blockOf(channel)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := m[string(d.Type)].(map[string]any)
+	for _, k := range d.Endpoint {
+		if _, list := block[k].([]any); list {
+			if _, set := own[k]; !set {
+				delete(block, k)
+			}
 		}
 	}
 	return fromMap(m)

@@ -294,3 +294,60 @@ func TestCheckTemplate(t *testing.T) {
 		t.Errorf("message = %q, want it to start with %q and list the template destinations, not webhook", p.Message, want)
 	}
 }
+
+// A channel that sends elsewhere does not also send to the target's other endpoints (a list
+// would add them), and a channel of another namespace inherits none of their user info.
+func TestResolveChannelEndpointLists(t *testing.T) {
+	target := &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{
+		HTTPSettings:   v1alpha1.HTTPSettings{URL: "https://am-0.platform:9093"},
+		AdditionalURLs: []string{"https://admin:s3cret@am-1.platform:9093", "https://am-2.platform:9093"},
+	}}
+	own := &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{
+		HTTPSettings: v1alpha1.HTTPSettings{URL: "https://am.team-a:9093"}}}
+	for _, same := range []bool{true, false} {
+		r, err := ResolveChannel(Layers{Target: target, Channel: own, SameNamespace: same})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Destination.AlertManager.AdditionalURLs; len(got) != 0 {
+			t.Errorf("same namespace %v: a channel with its own url still posts to the target's %v", same, got)
+		}
+	}
+
+	// A channel that adds Alertmanagers of its own keeps the target's url, without user info
+	// when it is of another namespace.
+	more := &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{AdditionalURLs: []string{"https://am.team-a:9093"}}}
+	r, err := ResolveChannel(Layers{Target: target, Channel: more})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Destination.AlertManager.AdditionalURLs; len(got) != 1 || got[0] != "https://am.team-a:9093" {
+		t.Errorf("additionalURLs = %v, want only the channel's", got)
+	}
+	if r.Settings["url"] != "https://am-0.platform:9093" {
+		t.Errorf("url = %q, want the target's", r.Settings["url"])
+	}
+
+	// Without any endpoint of its own, a channel of another namespace inherits the list as it is
+	// (nothing is redirected: the credentials go where the target sends them anyway).
+	none := &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{}}
+	r, err = ResolveChannel(Layers{Target: target, Channel: none})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Destination.AlertManager.AdditionalURLs; len(got) != 2 {
+		t.Errorf("additionalURLs = %v, want the target's two", got)
+	}
+
+	// The user info of list entries is withheld like that of single URLs.
+	d, _ := Lookup(v1alpha1.DestinationAlertManager)
+	stripped, err := d.withoutCredentials(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range stripped.AlertManager.AdditionalURLs {
+		if strings.Contains(u, "s3cret") || strings.Contains(u, "admin@") {
+			t.Errorf("withoutCredentials kept user info: %q", u)
+		}
+	}
+}
