@@ -19,15 +19,24 @@ package sender
 //			hostile: func(t *testing.T, body []byte, texts []string) { ... },
 //			// Optional: texts (the texts of a body that is not one JSON document), splitBatch (a
 //			// batch too large for one message when the default one is not), lookup (requests
-//			// that carry no result by design).
-//			notApplicable: map[string]string{chkTemplate: "Loki stores the result's JSON: no text"},
+//			// that carry no result by design), okFor (instead of ok, when the success answer
+//			// depends on the request), prepare (adjusts the sender each check builds, such as
+//			// fixing its clock).
+//			notApplicable: map[string]string{chkSplit: "MaxBatch is 1: every result is a request of its own"},
 //		})
 //	}
 //
 // or in the table below. Then `go test ./internal/sender -run 'Conformance/loki'`; create the
 // golden files with -update-conformance and read them before committing. Golden files hold
 // JSON bodies (indented); a destination whose body is not JSON says so in notApplicable and
-// tests its format in its own tests.
+// tests its format in its own tests (or, when one result alone is one JSON document, as with
+// Splunk HEC's concatenated events, uses golden batches of one result each). A sender that
+// puts the time of the send into its body fixes its clock in prepare, so that its golden
+// files stay the same from run to run.
+//
+// The success answer of most services is the same for every request: ok(n). Where it is not
+// (Elasticsearch's bulk answer has an item per document of the request), okFor(n, r) answers
+// request r instead, and ok may be nil.
 //
 // decode is the heart of an entry: it checks one request against the service's published
 // contract (method, path, headers; the body decoded strictly into the service's or its SDK's
@@ -120,6 +129,9 @@ type conformanceSender struct {
 	config func(base, secret string) Config
 	// ok is the service's answer to a request it accepts; n counts requests from 1.
 	ok func(n int) conformanceAnswer
+	// okFor, when set, is the service's answer to request n, r, that it accepts, for a service
+	// whose answer depends on the request; it replaces ok.
+	okFor func(n int, r recorded) conformanceAnswer
 	// fail is the service's answer to a request it refuses with status, text in its error
 	// shape; retryAfter > 0 asks for a wait of that many seconds, as the service does.
 	fail func(status, retryAfter int, text string) conformanceAnswer
@@ -141,8 +153,25 @@ type conformanceSender struct {
 	// lookup, when set, tells the requests that carry no result by design (a search before a
 	// create): decode returns no title for them. By default every request carries one at least.
 	lookup func(r recorded) bool
+	// prepare, when set, adjusts the sender each check builds for the loopback server (not the
+	// guarded ones of the ssrf check): a fixed clock, for golden files without the time of the
+	// send.
+	prepare func(s Sender)
 	// notApplicable names the checks that do not apply to the destination, with the reason.
 	notApplicable map[string]string
+}
+
+// okAnswer is c's success answer to request n, r: okFor when set, else ok.
+func (c *conformanceSender) okAnswer(n int, r recorded) conformanceAnswer {
+	if c.okFor != nil {
+		return c.okFor(n, r)
+	}
+	return c.ok(n)
+}
+
+// always is answer for every request, whatever it holds.
+func always(answer func(n int) conformanceAnswer) func(int, recorded) conformanceAnswer {
+	return func(n int, _ recorded) conformanceAnswer { return answer(n) }
 }
 
 // conformanceSenders are the senders the suite checks: one entry each.
@@ -459,8 +488,8 @@ func TestConformanceRegistry(t *testing.T) {
 		if _, ok := factories[c.typ]; !ok {
 			t.Errorf("%s is registered but has no factory", c.typ)
 		}
-		if c.config == nil || c.ok == nil || c.fail == nil || c.decode == nil {
-			t.Errorf("%s: config, ok, fail and decode are required", c.typ)
+		if c.config == nil || (c.ok == nil) == (c.okFor == nil) || c.fail == nil || c.decode == nil {
+			t.Errorf("%s: config, ok (or okFor, not both), fail and decode are required", c.typ)
 		}
 		for name, why := range c.notApplicable {
 			if !known[name] || strings.TrimSpace(why) == "" {
@@ -494,17 +523,22 @@ func TestConformanceRegistry(t *testing.T) {
 // conformanceSecret is the Secret value of every check's sender.
 const conformanceSecret = "S3cretConformanceValue_x9"
 
-// conformanceStart serves answer (request n from 1) until the test ends and builds the sender
-// of c for it, with tmpl as its messageTemplate.
-func conformanceStart(t *testing.T, c *conformanceSender, tmpl string, answer func(n int) conformanceAnswer) (*testHook, Sender) {
+// conformanceStart serves answer (request n from 1, as recorded) until the test ends and
+// builds the sender of c for it, with tmpl as its messageTemplate.
+func conformanceStart(t *testing.T, c *conformanceSender, tmpl string, answer func(n int, r recorded) conformanceAnswer) (*testHook, Sender) {
 	t.Helper()
+	var hook *testHook
 	hook, srv := startHook(t, func(n int) (int, map[string]string, string) {
-		a := answer(n)
+		a := answer(n, hook.requests()[n-1]) // recorded before it is answered
 		return a.status, a.header, a.body
 	})
 	cfg := c.config(srv.URL, conformanceSecret)
 	cfg.Type, cfg.Name, cfg.MessageTemplate = c.typ, "team-a/conformance", tmpl
-	return hook, newTestSender(t, cfg)
+	s := newTestSender(t, cfg)
+	if c.prepare != nil {
+		c.prepare(s)
+	}
+	return hook, s
 }
 
 // conformanceDecode decodes every request, checking each, and returns their titles.
@@ -525,7 +559,7 @@ func conformanceDecode(t *testing.T, c *conformanceSender, reqs []recorded) [][]
 
 func conformGolden(t *testing.T, c *conformanceSender) {
 	for _, g := range c.golden {
-		hook, s := conformanceStart(t, c, "", c.ok)
+		hook, s := conformanceStart(t, c, "", c.okAnswer)
 		b := g.batch()
 		if err := s.Send(context.Background(), b); err != nil {
 			t.Fatalf("Send: %v", err)
@@ -549,7 +583,7 @@ func conformSecrets(t *testing.T, c *conformanceSender) {
 	for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusInternalServerError} {
 		// The server echoes the credential it got, as proxies and misconfigured services do.
 		echo := "invalid token " + conformanceSecret + " for /services/" + conformanceSecret + "?token=" + conformanceSecret
-		_, s := conformanceStart(t, c, "", func(int) conformanceAnswer { return c.fail(status, 0, echo) })
+		_, s := conformanceStart(t, c, "", always(func(int) conformanceAnswer { return c.fail(status, 0, echo) }))
 		err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 		if err == nil {
 			t.Fatalf("%d: want an error", status)
@@ -575,7 +609,7 @@ func conformErrorClasses(t *testing.T, c *conformanceSender) {
 		{http.StatusRequestEntityTooLarge, false}, {http.StatusRequestTimeout, true},
 		{http.StatusInternalServerError, true}, {http.StatusBadGateway, true}, {http.StatusServiceUnavailable, true},
 	} {
-		_, s := conformanceStart(t, c, "", func(int) conformanceAnswer { return c.fail(tc.status, 0, "refused") })
+		_, s := conformanceStart(t, c, "", always(func(int) conformanceAnswer { return c.fail(tc.status, 0, "refused") }))
 		err := s.Send(context.Background(), b)
 		var e *Error
 		if !errors.As(err, &e) {
@@ -595,7 +629,7 @@ func conformErrorClasses(t *testing.T, c *conformanceSender) {
 }
 
 func conformRateLimit(t *testing.T, c *conformanceSender) {
-	hook, s := conformanceStart(t, c, "", func(int) conformanceAnswer { return c.fail(http.StatusTooManyRequests, 7, "rate limited") })
+	hook, s := conformanceStart(t, c, "", always(func(int) conformanceAnswer { return c.fail(http.StatusTooManyRequests, 7, "rate limited") }))
 	err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult(), bareResult()}})
 	var e *Error
 	if !errors.As(err, &e) {
@@ -655,7 +689,7 @@ func conformanceInOrder(t *testing.T, titles []string, results []report.Result) 
 }
 
 func conformSplit(t *testing.T, c *conformanceSender) {
-	hook, s := conformanceStart(t, c, "", c.ok)
+	hook, s := conformanceStart(t, c, "", c.okAnswer)
 	b := c.splitBatchOf(t, s)
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -673,11 +707,11 @@ func conformSplit(t *testing.T, c *conformanceSender) {
 
 func conformPartial(t *testing.T, c *conformanceSender) {
 	var resumed atomic.Bool
-	hook, s := conformanceStart(t, c, "", func(n int) conformanceAnswer {
+	hook, s := conformanceStart(t, c, "", func(n int, r recorded) conformanceAnswer {
 		if n == 2 && !resumed.Load() {
 			return c.fail(http.StatusBadGateway, 0, "upstream failed")
 		}
-		return c.ok(n)
+		return c.okAnswer(n, r)
 	})
 	b := c.splitBatchOf(t, s)
 	err := s.Send(context.Background(), b)
@@ -710,7 +744,7 @@ func conformPartial(t *testing.T, c *conformanceSender) {
 }
 
 func conformTemplate(t *testing.T, c *conformanceSender) {
-	hook, s := conformanceStart(t, c, "TPLMARK {{ .Severity }} {{ .Source }} {{ .CustomFields.cluster }}", c.ok)
+	hook, s := conformanceStart(t, c, "TPLMARK {{ .Severity }} {{ .Source }} {{ .CustomFields.cluster }}", c.okAnswer)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}, CustomFields: map[string]string{"cluster": "prod"}}
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -732,7 +766,7 @@ func conformTemplate(t *testing.T, c *conformanceSender) {
 }
 
 func conformHostile(t *testing.T, c *conformanceSender) {
-	hook, s := conformanceStart(t, c, "", c.ok)
+	hook, s := conformanceStart(t, c, "", c.okAnswer)
 	b := hostileBatch()
 	for start := 0; start < len(b.Results); start += s.MaxBatch() { // as the pipeline sends it
 		part := Batch{Report: b.Report, Results: b.Results[start:min(start+s.MaxBatch(), len(b.Results))], CustomFields: b.CustomFields}
