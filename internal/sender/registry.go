@@ -12,12 +12,15 @@ import (
 // descriptor, as package destination cannot import this one). Add a line here with each new
 // file; registry_test.go holds each factory to its descriptor.
 var factories = map[v1alpha1.DestinationType]Factory{
-	v1alpha1.DestinationWebhook:    newWebhook,
-	v1alpha1.DestinationSlack:      newSlack,
-	v1alpha1.DestinationDiscord:    newDiscord,
-	v1alpha1.DestinationTeams:      newTeams,
-	v1alpha1.DestinationGoogleChat: newGoogleChat,
-	v1alpha1.DestinationTelegram:   newTelegram,
+	v1alpha1.DestinationWebhook:     newWebhook,
+	v1alpha1.DestinationSlack:       newSlack,
+	v1alpha1.DestinationDiscord:     newDiscord,
+	v1alpha1.DestinationTeams:       newTeams,
+	v1alpha1.DestinationGoogleChat:  newGoogleChat,
+	v1alpha1.DestinationTelegram:    newTelegram,
+	v1alpha1.DestinationS3:          newS3,
+	v1alpha1.DestinationKinesis:     newKinesis,
+	v1alpha1.DestinationSecurityHub: newSecurityHub,
 }
 
 // ErrNotSupported is returned by New for a destination type without a sender yet.
