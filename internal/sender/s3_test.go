@@ -262,4 +262,3 @@ func TestS3KeyPart(t *testing.T) {
 		}
 	}
 }
-
