@@ -14,6 +14,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/secrets"
 )
 
 // Tests shared by the AWS destinations (s3, kinesis, securityHub): credentials, region, the
@@ -362,4 +363,37 @@ func TestAWSNetwork(t *testing.T) {
 			t.Fatalf("%d requests", rec.count())
 		}
 	})
+}
+
+// TestAWSTenantChannelGetsNoPlatformIdentity: a tenant's channel of a platform target that
+// redirects the bucket inherits none of the target's keys (destination.ResolveChannel), and,
+// as the controllers build it (AmbientCredentials only for the platform namespace), it is
+// refused instead of falling back to the operator's identity. A channel that only changes
+// the prefix keeps the target's keys.
+func TestAWSTenantChannelGetsNoPlatformIdentity(t *testing.T) {
+	isolateAWSEnv(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDOPERATORIDENTITY")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "operator-secret")
+	target := &v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Bucket: "platform-bucket", AWSSettings: v1alpha1.AWSSettings{Region: "eu-west-1"}}}
+	targetSecret := secrets.Values{"accessKeyID": awsTestKeyID, "secretAccessKey": awsTestSecret}
+	build := func(channel *v1alpha1.Destinations) (Sender, error) {
+		r, err := destination.ResolveChannel(destination.Layers{Target: target, Channel: channel, TargetSecret: targetSecret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// controllers/targetchannel_controller.go: all = channel namespace == platform namespace.
+		return NewGuarded(context.Background(), Config{Type: r.Type, Destination: r.Destination, Settings: r.Settings,
+			Name: "team-a/steal", AmbientCredentials: false}, NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs)))
+	}
+	_, err := build(&v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Bucket: "tenant-bucket"}})
+	if err == nil || !strings.Contains(err.Error(), awsNoAmbient) {
+		t.Fatalf("redirecting channel: %v", err)
+	}
+	s, err := build(&v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Prefix: "team-a"}})
+	if err != nil {
+		t.Fatalf("prefix-only channel: %v", err)
+	}
+	if s.(*s3Sender).unusable != nil {
+		t.Fatal("prefix-only channel lost the target's keys")
+	}
 }
