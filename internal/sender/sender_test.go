@@ -31,7 +31,8 @@ func TestNewUnsupportedAndMismatch(t *testing.T) {
 		t.Fatal("empty type: want error")
 	}
 	want := []v1alpha1.DestinationType{
-		v1alpha1.DestinationDiscord, v1alpha1.DestinationGoogleChat, v1alpha1.DestinationSlack,
+		v1alpha1.DestinationDiscord, v1alpha1.DestinationGoogleChat, v1alpha1.DestinationKinesis, v1alpha1.DestinationS3,
+		v1alpha1.DestinationSecurityHub, v1alpha1.DestinationSlack,
 		v1alpha1.DestinationTeams, v1alpha1.DestinationTelegram, v1alpha1.DestinationWebhook,
 	}
 	var got []v1alpha1.DestinationType
