@@ -206,7 +206,12 @@ func (t *awsTarget) fail(op string, err error) *Error {
 		}
 		// Credentials that could not be had, a request that could not be built: the text is the
 		// SDK's, with anything secret redacted; a retry may succeed (an identity endpoint down).
-		return &Error{Reason: fmt.Sprintf("%s to %s: %s", op, t.host, excerpt([]byte(err.Error()), t.red)), Retryable: true}
+		text := err.Error()
+		var oe *smithy.OperationError
+		if errors.As(err, &oe) && oe.Err != nil { // drop "operation error Kinesis: PutRecords, "
+			text = oe.Err.Error()
+		}
+		return &Error{Reason: fmt.Sprintf("%s to %s: %s", op, t.host, excerpt([]byte(text), t.red)), Retryable: true}
 	}
 	resp := re.Response.Response
 	e := responseError(op, t.host, resp, nil, t.red, t.now())

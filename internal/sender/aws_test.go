@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -215,11 +216,17 @@ func TestAWSConfigErrors(t *testing.T) {
 			delete(noRegion.Settings, "region")
 			badEndpoint := awsConfig(at.typ, at.required, "ftp://x.example")
 			queryEndpoint := awsConfig(at.typ, at.required, "https://x.example/?k="+awsTestSecret)
+			ambientNoRegion := awsConfig(at.typ, at.required, "")
+			delete(ambientNoRegion.Settings, "region")
+			delete(ambientNoRegion.Settings, "accessKeyID")
+			delete(ambientNoRegion.Settings, "secretAccessKey")
+			ambientNoRegion.AmbientCredentials = true
 			assertConfigErrors(t, at.typ, awsTestSecret, map[string]Config{
-				"one key only":        oneKey,
-				"no region":           noRegion,
-				"endpoint not http":   badEndpoint,
-				"endpoint with query": queryEndpoint,
+				"ambient without a region": ambientNoRegion,
+				"one key only":             oneKey,
+				"no region":                noRegion,
+				"endpoint not http":        badEndpoint,
+				"endpoint with query":      queryEndpoint,
 			})
 		})
 	}
@@ -255,9 +262,12 @@ func TestAWSErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, srv := startAWSRecorder(t, awsErrorAnswer(c.status, c.code, "key "+awsTestKeyID+" secret "+awsTestSecret+" refused", c.headers))
+			rec, srv := startAWSRecorder(t, awsErrorAnswer(c.status, c.code, "key "+awsTestKeyID+" secret "+awsTestSecret+" refused", c.headers))
 			s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
 			e := asError(t, s.Send(context.Background(), awsBatch()))
+			if rec.count() != 1 {
+				t.Errorf("%d requests: the SDK must not retry under the pipeline", rec.count())
+			}
 			if e.Retryable != c.retryable || e.RetryAfter != c.retryAfter || e.StatusCode != c.status || e.Sent != 0 {
 				t.Fatalf("got %#v", e)
 			}
@@ -287,9 +297,12 @@ func fmt2(err error) string {
 func TestAWSNetwork(t *testing.T) {
 	isolateAWSEnv(t)
 	kin := destination.Settings{"streamName": "s"}
+	// okAnswer accepts any of the three: S3 wants a 2xx, Kinesis one record per record sent,
+	// Security Hub's answer without failures decodes from that too.
 	okAnswer := func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		_, _ = w.Write([]byte(`{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"shardId-000000000000"},{"SequenceNumber":"2","ShardId":"shardId-000000000000"}]}`))
+		var in struct{ Records []json.RawMessage }
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		kinesisAnswer(w, len(in.Records), nil)
 	}
 
 	t.Run("connection refused", func(t *testing.T) {
@@ -342,25 +355,29 @@ func TestAWSNetwork(t *testing.T) {
 	t.Run("proxy", func(t *testing.T) {
 		proxy, psrv := startAWSRecorder(t, okAnswer)
 		useProxy(t, psrv.URL)
-		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, kin, "http://kinesis.internal.example"))
-		if err := s.Send(context.Background(), awsBatch()); err != nil {
-			t.Fatal(err)
-		}
-		if proxy.count() != 1 || proxy.requests[0].Host != "kinesis.internal.example" {
-			t.Fatalf("the proxy got %d requests", proxy.count())
+		for i, at := range awsTypes {
+			s := newTestSender(t, awsConfig(at.typ, at.required, "http://aws.internal.example"))
+			if err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}}); err != nil {
+				t.Fatalf("%s: %v", at.typ, err)
+			}
+			if proxy.count() != i+1 || proxy.requests[i].Host != "aws.internal.example" {
+				t.Fatalf("%s: the proxy got %d requests", at.typ, proxy.count())
+			}
 		}
 	})
 	t.Run("tls", func(t *testing.T) {
 		rec := &awsRecorder{answer: okAnswer}
 		srv := newTLSServer(t, rec)
-		cfg := awsConfig(v1alpha1.DestinationKinesis, kin, srv.URL)
-		assertTLSRejected(t, newTestSender(t, cfg).Send(context.Background(), awsBatch()))
-		cfg.TLS = trustingTLS(srv)
-		if err := newTestSender(t, cfg).Send(context.Background(), awsBatch()); err != nil {
-			t.Fatal(err)
-		}
-		if rec.count() != 1 {
-			t.Fatalf("%d requests", rec.count())
+		for i, at := range awsTypes {
+			cfg := awsConfig(at.typ, at.required, srv.URL)
+			assertTLSRejected(t, newTestSender(t, cfg).Send(context.Background(), awsBatch()))
+			cfg.TLS = trustingTLS(srv)
+			if err := newTestSender(t, cfg).Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}}); err != nil {
+				t.Fatalf("%s: %v", at.typ, err)
+			}
+			if rec.count() != i+1 {
+				t.Fatalf("%s: %d requests", at.typ, rec.count())
+			}
 		}
 	})
 }

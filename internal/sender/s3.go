@@ -80,6 +80,12 @@ func newS3(cfg Config) (Sender, error) {
 	client := s3.NewFromConfig(t.aws, func(o *s3.Options) {
 		o.BaseEndpoint = t.baseEndpoint()
 		o.UsePathStyle = inline.PathStyle
+		if t.endpoint != "" {
+			// Many S3-compatible stores refuse the SDK's default trailing checksums (aws-chunked
+			// uploads); AWS itself is reached without a custom endpoint.
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		}
 	})
 	return &s3Sender{awsTarget: t, client: client, bucket: bucket, prefix: prefix,
 		sse: s3types.ServerSideEncryption(sse), kmsKey: kmsKey, bkey: inline.BucketKeyEnabled}, nil

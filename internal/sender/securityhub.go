@@ -189,9 +189,11 @@ func (s *securityHub) importFindings(ctx context.Context, b Batch, state shtypes
 // finding is the ASFF finding of r.
 func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordState, now string) shtypes.AwsSecurityFinding {
 	doc := NewResultDocument(b.Report, r, b.CustomFields)
+	// CreatedAt is when the producer found the result: never after UpdatedAt, even when the
+	// producer's clock is ahead.
 	created := now
-	if !r.Timestamp().IsZero() {
-		created = r.Timestamp().Format(time.RFC3339)
+	if ts := r.Timestamp(); !ts.IsZero() && ts.Format(time.RFC3339) < now {
+		created = ts.Format(time.RFC3339)
 	}
 	title := doc.Policy
 	if doc.Rule != "" && doc.Rule != doc.Policy {
