@@ -51,12 +51,6 @@ func aws(t v1alpha1.DestinationType, target string, other ...string) Descriptor 
 		Endpoint: append([]string{target}, awsEndpoint...), Credential: awsKeys, Other: other}
 }
 
-// withTemplate marks d as rendering messageTemplate.
-func withTemplate(d Descriptor) Descriptor {
-	d.Template = true
-	return d
-}
-
 // descriptors lists every destination type of the API. Add one with each new block.
 var descriptors = map[v1alpha1.DestinationType]Descriptor{
 	v1alpha1.DestinationWebhook: {Type: v1alpha1.DestinationWebhook,
@@ -98,7 +92,7 @@ var descriptors = map[v1alpha1.DestinationType]Descriptor{
 	v1alpha1.DestinationS3: aws(v1alpha1.DestinationS3, "bucket",
 		"prefix", "pathStyle", "serverSideEncryption", "kmsKeyID", "bucketKeyEnabled"),
 	v1alpha1.DestinationKinesis:     aws(v1alpha1.DestinationKinesis, "streamName"),
-	v1alpha1.DestinationSecurityHub: withTemplate(aws(v1alpha1.DestinationSecurityHub, "accountID", "productName", "companyName", "synchronize")),
+	v1alpha1.DestinationSecurityHub: aws(v1alpha1.DestinationSecurityHub, "accountID", "productName", "companyName", "synchronize"),
 	v1alpha1.DestinationGCS: {Type: v1alpha1.DestinationGCS,
 		Required: []string{"bucket"}, SecretKeys: []string{"credentials"},
 		Endpoint: []string{"bucket"}, Credential: []string{"credentials"}, Other: []string{"prefix"}},

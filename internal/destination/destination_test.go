@@ -287,7 +287,7 @@ func TestCheckTemplate(t *testing.T) {
 	if !errors.As(err, &p) || p.Reason != v1alpha1.ReasonInvalidSpec || !p.Stalled {
 		t.Fatalf("err = %v, want a stalled InvalidSpec problem", err)
 	}
-	want := "the webhook destination does not render messageTemplate, only discord, googleChat, securityHub, slack, teams, telegram do"
+	want := "the webhook destination does not render messageTemplate, only discord, googleChat, slack, teams, telegram do"
 	if !strings.Contains(p.Message, want) {
 		t.Errorf("message = %q, want it to contain %q", p.Message, want)
 	}

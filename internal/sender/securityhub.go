@@ -41,7 +41,7 @@ const (
 // Resolver: a result that leaves the cluster or passes is imported again with RecordState
 // ARCHIVED, the provider's way to say a finding no longer applies (Security Hub then keeps it
 // out of the active findings; Workflow is the customer's, changed with BatchUpdateFindings, and
-// is left alone). messageTemplate, when set, renders the Description.
+// is left alone). Description is the result's message (messageTemplate is not rendered).
 // Settings: accountID (required), region, endpoint, productName, companyName, synchronize.
 type securityHub struct {
 	*awsTarget
@@ -51,7 +51,6 @@ type securityHub struct {
 	name      string // ProviderName
 	company   string
 	idPrefix  string
-	tmpl      *Template
 	partition string
 }
 
@@ -66,10 +65,6 @@ func newSecurityHub(cfg Config) (Sender, error) {
 	account := setting(cfg, "accountID", inline.AccountID)
 	if len(account) != 12 || strings.Trim(account, "0123456789") != "" {
 		return nil, fmt.Errorf("securityHub accountID must be a 12-digit AWS account ID")
-	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("securityHub: %w", err)
 	}
 	t, err := newAWSTarget(context.Background(), cfg, inline.AWSSettings, func(region string) string {
 		return "securityhub." + region + ".amazonaws.com"
@@ -88,7 +83,6 @@ func newSecurityHub(cfg Config) (Sender, error) {
 		name:      cutUnits(name, asffMaxOtherValue),
 		company:   cutUnits(company, asffMaxOtherValue),
 		idPrefix:  cfg.Name + "/",
-		tmpl:      tmpl,
 		partition: partition,
 	}
 	if inline.Synchronize {
@@ -203,11 +197,6 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 		title += " on " + resourceName(res)
 	}
 	desc := doc.Message
-	if s.tmpl != nil {
-		if text, err := s.tmpl.Render(&doc); err == nil && strings.TrimSpace(text) != "" {
-			desc = text
-		}
-	}
 	if strings.TrimSpace(desc) == "" {
 		desc = title
 	}

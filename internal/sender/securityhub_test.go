@@ -367,30 +367,12 @@ func TestSecurityHubErrors(t *testing.T) {
 	}
 }
 
-// TestSecurityHubTemplate: messageTemplate renders the Description, cut to ASFF's 1024.
-func TestSecurityHubTemplate(t *testing.T) {
-	isolateAWSEnv(t)
-	hub, endpoint := startSecurityHub(t)
-	cfg := securityHubConfig(endpoint, nil)
-	cfg.MessageTemplate = `{{ .Policy }} on {{ .Resource.Name }}: {{ .Message }} {{ printf "%0900d" 0 }}{{ printf "%0900d" 0 }}`
-	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
-	if err := newTestSender(t, cfg).Send(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
-	d := hub.stored["platform/aws-target/a1"].Description
-	if !strings.HasPrefix(d, "require-labels on nginx: label app is required 000") || utf8.RuneCountInString(d) != 1024 || !strings.HasSuffix(d, "…") {
-		t.Fatalf("Description (%d): %.80q…", utf8.RuneCountInString(d), d)
-	}
-}
-
 func TestSecurityHubConfigErrors(t *testing.T) {
 	isolateAWSEnv(t)
 	bad := securityHubConfig("", nil)
 	bad.Settings["accountID"] = "12345"
-	tmpl := securityHubConfig("", nil)
-	tmpl.MessageTemplate = "{{ .Nope }}"
 	assertConfigErrors(t, v1alpha1.DestinationSecurityHub, awsTestSecret, map[string]Config{
-		"short account": bad, "broken template": tmpl,
+		"short account": bad,
 	})
 	// The partition follows the region.
 	cn := securityHubConfig("", nil)
