@@ -207,6 +207,7 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 	if doc.Source != "" {
 		generator = doc.Source + "/" + generator
 	}
+	sev := asffSeverityOf(doc.Severity, doc.Status)
 	return shtypes.AwsSecurityFinding{
 		SchemaVersion: aws.String(asffSchemaVersion),
 		Id:            aws.String(cutUnits(s.idPrefix+doc.ID, asffMaxID)),
@@ -216,12 +217,18 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 		Types:         []string{asffType},
 		CreatedAt:     aws.String(created),
 		UpdatedAt:     aws.String(now),
-		Severity:      asffSeverityOf(doc.Severity, doc.Status),
-		Title:         aws.String(cutUnits(title, asffMaxTitle)),
-		Description:   aws.String(cutUnits(desc, asffMaxDescription)),
-		Resources:     []shtypes.Resource{asffResource(&doc, b.Report)},
-		Compliance:    &shtypes.Compliance{Status: asffCompliance(doc.Status)},
-		RecordState:   state,
+		Severity:      sev,
+		// The provider's own view of Severity and Types: Security Hub takes updates of both
+		// from FindingProviderFields only, so a customer's changes to the top-level ones stay.
+		FindingProviderFields: &shtypes.FindingProviderFields{
+			Severity: &shtypes.FindingProviderSeverity{Label: sev.Label, Original: sev.Original},
+			Types:    []string{asffType},
+		},
+		Title:       aws.String(cutUnits(title, asffMaxTitle)),
+		Description: aws.String(cutUnits(desc, asffMaxDescription)),
+		Resources:   []shtypes.Resource{asffResource(&doc, b.Report)},
+		Compliance:  &shtypes.Compliance{Status: asffCompliance(doc.Status)},
+		RecordState: state,
 		ProductFields: boundedMap(map[string]string{
 			"ProviderName":    s.name,
 			"ProviderVersion": securityHubVersion,

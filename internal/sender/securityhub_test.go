@@ -37,6 +37,13 @@ type asffFinding struct {
 		Label    string
 		Original string `json:",omitempty"`
 	}
+	FindingProviderFields *struct {
+		Severity *struct {
+			Label    string
+			Original string `json:",omitempty"`
+		}
+		Types []string
+	}
 	Title       string
 	Description string
 	Resources   []struct {
@@ -158,6 +165,14 @@ func (h *securityHubStub) check(f asffFinding) {
 	if f.Severity == nil || !containsString([]string{"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}, f.Severity.Label) {
 		t.Errorf("Severity %+v", f.Severity)
 	}
+	if p := f.FindingProviderFields; p != nil {
+		if p.Severity != nil && !containsString([]string{"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}, p.Severity.Label) {
+			t.Errorf("FindingProviderFields.Severity %+v", p.Severity)
+		}
+		if len(p.Types) > 50 {
+			t.Errorf("FindingProviderFields.Types %v", p.Types)
+		}
+	}
 	if f.Compliance == nil || !containsString([]string{"PASSED", "WARNING", "FAILED", "NOT_AVAILABLE"}, f.Compliance.Status) {
 		t.Errorf("Compliance %+v", f.Compliance)
 	}
@@ -263,6 +278,8 @@ func TestSecurityHubImportsFindings(t *testing.T) {
 		"Provider":    {f.ProductFields["ProviderName"], "Herald Prod"},
 		"Company":     {f.ProductFields["CompanyName"], "Example Corp"},
 		"Version":     {f.ProductFields["ProviderVersion"], securityHubVersion},
+		"FPSeverity":  {f.FindingProviderFields.Severity.Label + "/" + f.FindingProviderFields.Severity.Original, "HIGH/high"},
+		"FPTypes":     {strings.Join(f.FindingProviderFields.Types, ","), "Software and Configuration Checks/Kubernetes Policies"},
 	}
 	for name, c := range checks {
 		if c[0] != c[1] {
