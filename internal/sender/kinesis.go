@@ -23,6 +23,8 @@ const (
 	kinesisMaxBatch = 100
 	// kinesisMaxRecord is the API's limit on a record's data plus partition key.
 	kinesisMaxRecord = 1 << 20
+	// kinesisMaxRequest is the API's limit on one PutRecords request (data plus keys).
+	kinesisMaxRequest = 5 << 20
 	// kinesisMaxPartitionKey is the API's limit on a partition key, in Unicode characters.
 	kinesisMaxPartitionKey = 256
 	// kinesisRecordRetries is how often records the stream refused one by one (throughput
@@ -88,8 +90,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // MaxBatch is the results of one PutRecords call.
 func (k *kinesisSender) MaxBatch() int { return kinesisMaxBatch }
 
-// Send puts the batch's records with one PutRecords call, then puts again only those refused
-// (see kinesisSender).
+// Send puts the batch's records with one PutRecords call (more when they exceed the request's
+// 5 MiB), then puts again only those refused (see kinesisSender).
 func (k *kinesisSender) Send(ctx context.Context, b Batch) error {
 	if err := k.usable(); err != nil {
 		return err
@@ -107,10 +109,33 @@ func (k *kinesisSender) Send(ctx context.Context, b Batch) error {
 		}
 		records[i] = ktypes.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String(key)}
 	}
-	pending := make([]int, len(records)) // indexes into records not yet on the stream
-	for i := range pending {
-		pending[i] = i
+	// One PutRecords call per run of records within the request limit, in order.
+	for start := 0; start < len(records); {
+		end, size := start, 0
+		for end < len(records) && (end == start || size+recordSize(&records[end]) <= kinesisMaxRequest) {
+			size += recordSize(&records[end])
+			end++
+		}
+		pending := make([]int, 0, end-start)
+		for i := start; i < end; i++ {
+			pending = append(pending, i)
+		}
+		if err := k.put(ctx, records, pending); err != nil {
+			return err
+		}
+		start = end
 	}
+	return nil
+}
+
+func recordSize(r *ktypes.PutRecordsRequestEntry) int {
+	return len(r.Data) + len(aws.ToString(r.PartitionKey))
+}
+
+// put puts records[i] for each i of pending (ascending), then again those refused, and returns
+// nil or an *Error whose Sent is the first index not on the stream.
+func (k *kinesisSender) put(ctx context.Context, records []ktypes.PutRecordsRequestEntry, pending []int) error {
+	total := len(pending)
 	var lastCodes map[string]int
 	for attempt := 0; ; attempt++ {
 		in := &kinesis.PutRecordsInput{StreamName: aws.String(k.stream), Records: make([]ktypes.PutRecordsRequestEntry, len(pending))}
@@ -149,7 +174,7 @@ func (k *kinesisSender) Send(ctx context.Context, b Batch) error {
 	}
 	sort.Strings(codes)
 	return &Error{
-		Reason: fmt.Sprintf("POST to %s: %d of %d records refused (%s)", k.host, len(pending), len(records),
+		Reason: fmt.Sprintf("POST to %s: %d of %d records refused (%s)", k.host, len(pending), total,
 			excerpt([]byte(strings.Join(codes, ", ")), k.red)),
 		Retryable: recordCodesRetryable(lastCodes),
 		Sent:      pending[0],

@@ -385,3 +385,45 @@ func TestKinesisConfigErrors(t *testing.T) {
 		"no stream": noStream, "stream with a slash": badStream,
 	})
 }
+
+// TestKinesisSplitsAtTheRequestLimit: records over 5 MiB together go in several calls, in
+// order; a failure in the second call counts the first call's records as sent.
+func TestKinesisSplitsAtTheRequestLimit(t *testing.T) {
+	isolateAWSEnv(t)
+	b := Batch{Report: testReport}
+	for i := 0; i < 8; i++ {
+		r := fullResult()
+		r.Key = uint64(0x30 + i)
+		r.Message = strings.Repeat("m", 900<<10) // 8 records of ~900 KiB: 5 in the first call
+		b.Results = append(b.Results, r)
+	}
+	var calls [][]string
+	_, srv := startAWSRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		in := kinesisContract(t, r)
+		calls = append(calls, recordIDs(t, in))
+		size := 0
+		for _, rec := range in.Records {
+			data, _ := base64.StdEncoding.DecodeString(rec.Data)
+			size += len(data) + len(rec.PartitionKey)
+		}
+		if size > 5<<20 {
+			t.Errorf("a request of %d bytes", size)
+		}
+		failed := map[int]string{}
+		for i, id := range recordIDs(t, in) {
+			if id == report.IDOf(0x36) {
+				failed[i] = "InternalFailure"
+			}
+		}
+		kinesisAnswer(w, len(in.Records), failed)
+	})
+	s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
+	s.(*kinesisSender).sleep = func(context.Context, time.Duration) error { return nil }
+	e := asError(t, s.Send(context.Background(), b))
+	if len(calls) != 1+kinesisRecordRetries || len(calls[0]) != 5 || len(calls[1]) != 3 || calls[1][0] != report.IDOf(0x35) {
+		t.Fatalf("calls %v", calls)
+	}
+	if !e.Retryable || e.Sent != 6 {
+		t.Fatalf("got %#v", e)
+	}
+}
