@@ -24,6 +24,9 @@ var factories = map[v1alpha1.DestinationType]Factory{
 	v1alpha1.DestinationSplunk:        newSplunk,
 	v1alpha1.DestinationAlertManager:  newAlertManager,
 	v1alpha1.DestinationPagerDuty:     newPagerDuty,
+	v1alpha1.DestinationS3:            newS3,
+	v1alpha1.DestinationKinesis:       newKinesis,
+	v1alpha1.DestinationSecurityHub:   newSecurityHub,
 }
 
 // ErrNotSupported is returned by New for a destination type without a sender yet.

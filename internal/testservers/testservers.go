@@ -6,6 +6,7 @@ package testservers
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -65,9 +66,44 @@ func (s *syncBuffer) String() string {
 // output is logged when the test fails.
 func Start(t testing.TB, ready string, name string, args ...string) {
 	t.Helper()
+	out := run(t, "", name, args...)
+	waitFor(t, name, ready, out, func() error {
+		resp, err := http.Get(ready)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", ready, resp.Status)
+		}
+		return nil
+	})
+}
+
+// StartListening runs a real server without a health URL from dir until the test ends and
+// waits until it accepts TCP connections at addr.
+func StartListening(t testing.TB, addr, dir string, name string, args ...string) {
+	t.Helper()
+	out := run(t, dir, name, args...)
+	waitFor(t, name, addr, out, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// run starts name in dir (a temporary one if empty), stops it when the test ends, and logs its
+// output if the test failed.
+func run(t testing.TB, dir, name string, args ...string) *syncBuffer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
+	if dir == "" {
+		cmd.Dir = t.TempDir()
+	}
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -81,18 +117,21 @@ func Start(t testing.TB, ready string, name string, args ...string) {
 			t.Logf("%s output:\n%s", filepath.Base(name), out.String())
 		}
 	})
+	return out
+}
+
+// waitFor polls ready until it succeeds, for 20 seconds at most.
+func waitFor(t testing.TB, name, what string, out *syncBuffer, ready func() error) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(ready)
+		err := ready()
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not get ready at %s: %v\n%s", filepath.Base(name), ready, err, out.String())
+			t.Fatalf("%s did not get ready at %s: %v\n%s", filepath.Base(name), what, err, out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
