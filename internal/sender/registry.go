@@ -18,6 +18,7 @@ var factories = map[v1alpha1.DestinationType]Factory{
 	v1alpha1.DestinationTeams:      newTeams,
 	v1alpha1.DestinationGoogleChat: newGoogleChat,
 	v1alpha1.DestinationTelegram:   newTelegram,
+	v1alpha1.DestinationGCS:        newGCS,
 }
 
 // ErrNotSupported is returned by New for a destination type without a sender yet.
