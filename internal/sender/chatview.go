@@ -97,7 +97,7 @@ func objectLine(kind, namespace, name string) string {
 func reportLine(rep ReportRef) string { return objectLine(rep.Kind, rep.Namespace, rep.Name) }
 
 // sortedKeys are the keys of m in order.
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

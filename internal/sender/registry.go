@@ -27,6 +27,7 @@ var factories = map[v1alpha1.DestinationType]Factory{
 	v1alpha1.DestinationS3:            newS3,
 	v1alpha1.DestinationKinesis:       newKinesis,
 	v1alpha1.DestinationSecurityHub:   newSecurityHub,
+	v1alpha1.DestinationGCS:           newGCS,
 }
 
 // ErrNotSupported is returned by New for a destination type without a sender yet.

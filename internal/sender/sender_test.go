@@ -30,12 +30,10 @@ func TestNewUnsupportedAndMismatch(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("empty type: want error")
 	}
-	want := []v1alpha1.DestinationType{
-		v1alpha1.DestinationAlertManager, v1alpha1.DestinationDiscord, v1alpha1.DestinationElasticsearch,
-		v1alpha1.DestinationGoogleChat, v1alpha1.DestinationJira, v1alpha1.DestinationKinesis, v1alpha1.DestinationLoki,
-		v1alpha1.DestinationPagerDuty, v1alpha1.DestinationS3, v1alpha1.DestinationSecurityHub,
-		v1alpha1.DestinationSlack, v1alpha1.DestinationSplunk,
-		v1alpha1.DestinationTeams, v1alpha1.DestinationTelegram, v1alpha1.DestinationWebhook,
+	// Every destination type of the API has its sender.
+	var want []v1alpha1.DestinationType
+	for _, d := range destination.Descriptors() {
+		want = append(want, d.Type)
 	}
 	var got []v1alpha1.DestinationType
 	for typ := range factories {

@@ -1,0 +1,543 @@
+package sender
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"cloud.google.com/go/auth"
+	"cloud.google.com/go/auth/credentials"
+	"cloud.google.com/go/auth/httptransport"
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// gcs writes one ResultDocument per result to a Google Cloud Storage bucket, as the object
+// <prefix>/<YYYY-MM-DD>/<policy>-<result ID>.json (Content-Type application/json, with its
+// CRC32C for the service to check). The date is the result's own timestamp in UTC, "undated"
+// when it has none, so the name of a result never changes: a retry overwrites its object
+// instead of writing a second one.
+//
+// Settings: "bucket" (required), "prefix" (default policy-herald; "/" writes at the top of the
+// bucket), "credentials" (from the Secret): a service account key JSON, the only kind of
+// credential accepted, as other kinds of credential configuration name files and URLs for the
+// operator to read. Without credentials only a platform-namespace object (AmbientCredentials)
+// uses the operator's own identity, Application Default Credentials (GKE workload identity),
+// looked up at the first write.
+//
+// Every request (the uploads and, with a key, its OAuth token requests to the key's token_uri)
+// goes through the sender's own HTTP client: cfg.TLS, the proxy from the environment, no
+// redirects and the address guard. The operator's own identity fetches its tokens the way the
+// Google libraries do (the metadata server is link-local, which the guard refuses). The
+// STORAGE_EMULATOR_HOST variable of the operator's process is ignored: the sender always names
+// its endpoint.
+type gcs struct {
+	client *storage.Client
+	bucket string
+	prefix string // without a trailing slash; "" for the top of the bucket
+	ep     *endpoint
+	// token is the token_uri of the key, nil for the operator's identity.
+	token *url.URL
+	// base is the transport under the authorization middleware; useGuard swaps its dialer.
+	base *http.Transport
+	// secrets are what errors must not show: the key JSON, its private key and key ID; and the
+	// last Authorization header sent (lastAuth), added when an error is made.
+	secrets  []string
+	lastAuth *authRecorder
+	now      func() time.Time
+}
+
+const (
+	gcsEndpoint      = "https://storage.googleapis.com/storage/v1/"
+	gcsDefaultPrefix = "policy-herald"
+	gcsTokenURL      = "https://oauth2.googleapis.com/token"
+	// gcsMaxBatch results are written per Send, one object after the other; a failure reports
+	// how many went before it, so only the rest is retried.
+	gcsMaxBatch = 10
+	// gcsMaxPrefix bounds the prefix so that every object name stays within the 1024 bytes GCS
+	// allows: prefix, "/", date (10), "/", policy (gcsMaxPolicy), "-", ID (16), ".json".
+	gcsMaxPrefix = 512
+	gcsMaxPolicy = 200
+	// gcsMaxCredentials bounds the key JSON read from the Secret (a key is about 2.3 KiB).
+	gcsMaxCredentials = 64 << 10
+)
+
+// gcsNoAmbient is the error of a tenant's destination without credentials.
+const gcsNoAmbient = "gcs needs credentials in its Secret: only objects in the platform namespace may use the operator's own Google identity"
+
+// errGCSNoADC is returned at the first write when the operator has no Google identity.
+var errGCSNoADC = errors.New("the operator's own Google identity (Application Default Credentials, such as GKE workload identity) was not found; set credentials in the Secret")
+
+func newGCS(cfg Config) (Sender, error) {
+	g, err := newGCSAt(cfg, gcsEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// newGCSAt builds the sender writing to the JSON API at rawEndpoint (…/storage/v1/). Only
+// tests pass another endpoint than gcsEndpoint: the API has no endpoint field.
+func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
+	bucket, prefix := cfg.Settings["bucket"], cfg.Settings["prefix"]
+	if d := cfg.Destination; d != nil && d.GCS != nil {
+		if bucket == "" {
+			bucket = d.GCS.Bucket
+		}
+		if prefix == "" {
+			prefix = d.GCS.Prefix
+		}
+	}
+	if err := checkBucketName(bucket); err != nil {
+		return nil, fmt.Errorf("gcs: %w", err)
+	}
+	prefix, err := gcsPrefix(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("gcs: %w", err)
+	}
+	ep, err := parseEndpoint("gcs endpoint", rawEndpoint)
+	if err != nil {
+		return nil, err
+	}
+
+	httpc := newHTTPClient(cfg.TLS)
+	base, ok := httpc.Transport.(*http.Transport)
+	if !ok {
+		return nil, errors.New("gcs: the HTTP client cannot be built")
+	}
+	g := &gcs{bucket: bucket, prefix: prefix, ep: ep, base: base, now: time.Now}
+
+	var creds *auth.Credentials
+	if raw := cfg.Settings["credentials"]; raw != "" {
+		key, err := parseServiceAccountKey(raw)
+		if err != nil {
+			return nil, fmt.Errorf("gcs: %w", err)
+		}
+		g.token = key.tokenURL
+		g.secrets = []string{raw, key.PrivateKey, key.PrivateKeyID}
+		// The token requests share the client of the uploads (TLS, proxy, guard), redirects
+		// refused.
+		tokenClient := &http.Client{Transport: base, Timeout: requestTimeout, CheckRedirect: httpc.CheckRedirect}
+		creds, err = credentials.NewCredentialsFromJSON(credentials.ServiceAccount, []byte(raw), &credentials.DetectOptions{
+			Scopes: []string{storage.ScopeReadWrite},
+			Client: tokenClient,
+		})
+		if err != nil { // the library's text may quote the key: say nothing of it
+			return nil, errors.New("gcs: the credentials in the Secret could not be loaded as a service account key")
+		}
+	} else {
+		if !cfg.AmbientCredentials {
+			return nil, errors.New(gcsNoAmbient)
+		}
+		creds = auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: &ambientTokens{}})
+	}
+
+	g.lastAuth = &authRecorder{base: base}
+	authed := &http.Client{Transport: g.lastAuth, Timeout: requestTimeout, CheckRedirect: httpc.CheckRedirect}
+	if err := httptransport.AddAuthorizationMiddleware(authed, creds); err != nil {
+		return nil, fmt.Errorf("gcs: %w", err)
+	}
+	// The HTTP client carries the credentials (WithHTTPClient wins over every other option);
+	// WithAuthCredentials keeps the library from looking for credentials of its own.
+	client, err := storage.NewClient(context.Background(),
+		option.WithEndpoint(ep.raw),
+		option.WithHTTPClient(authed),
+		option.WithAuthCredentials(creds),
+		option.WithUserAgent(userAgent),
+		storage.WithDisabledClientMetrics(),
+	)
+	if err != nil {
+		return nil, errors.New("gcs: the storage client could not be built")
+	}
+	g.client = client
+	return g, nil
+}
+
+// MaxBatch is gcsMaxBatch: objects are written one by one, in order.
+func (g *gcs) MaxBatch() int { return gcsMaxBatch }
+
+// Send writes one object per result, in order, and stops at the first failure, whose *Error
+// says in Sent how many were written before it.
+func (g *gcs) Send(ctx context.Context, b Batch) error {
+	for i := range b.Results {
+		r := &b.Results[i]
+		body, err := marshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
+		if err != nil {
+			return &Error{Reason: fmt.Sprintf("gcs: encoding the result document: %v", err), Sent: i}
+		}
+		if err := g.write(ctx, g.objectName(r), body); err != nil {
+			e := withSent(err, i)
+			if len(b.Results) > 1 {
+				e.Reason += fmt.Sprintf(" (object %d of %d)", i+1, len(b.Results))
+			}
+			return e
+		}
+	}
+	return nil
+}
+
+// Close releases the storage client; the pipeline calls it when the sender is replaced.
+func (g *gcs) Close() { _ = g.client.Close() }
+
+// write uploads body as the object name in one request (no resumable session), with its
+// CRC32C. The library's own retries are off: the pipeline retries, and the error of the first
+// attempt is what it needs to decide.
+func (g *gcs) write(ctx context.Context, name string, body []byte) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // on a failure, abandons the upload
+	w := g.client.Bucket(g.bucket).Object(name).Retryer(storage.WithPolicy(storage.RetryNever)).NewWriter(ctx)
+	w.ContentType = contentTypeJSON
+	w.ChunkSize = 0
+	w.CRC32C = crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli))
+	w.SendCRC32C = true
+	if _, err := w.Write(body); err != nil {
+		_ = w.Close()
+		return g.error(err)
+	}
+	if err := w.Close(); err != nil {
+		return g.error(err)
+	}
+	return nil
+}
+
+// objectName is <prefix>/<YYYY-MM-DD>/<policy>-<result ID>.json.
+func (g *gcs) objectName(r *report.Result) string {
+	day := "undated"
+	if t := r.Timestamp(); !t.IsZero() {
+		day = t.Format(time.DateOnly)
+	}
+	name := day + "/" + objectPolicy(r.Policy) + "-" + r.ID() + ".json"
+	if g.prefix == "" {
+		return name
+	}
+	return g.prefix + "/" + name
+}
+
+// objectPolicy makes a policy name safe for an object name: letters, digits, '.', '-' and '_'
+// are kept, anything else (a '/' that would open a folder, spaces, the wildcards of gcloud)
+// becomes '_'; at most gcsMaxPolicy bytes.
+func objectPolicy(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if b.Len() >= gcsMaxPolicy {
+			break
+		}
+		switch {
+		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_'):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "_"
+	}
+	return b.String()
+}
+
+// bucketName is what GCS accepts: 3 to 63 lowercase letters, digits, '-', '_' and '.', starting
+// and ending with a letter or digit; with dots up to 222, each dot-separated part at most 63.
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
+
+func checkBucketName(b string) error {
+	if b == "" {
+		return errors.New("bucket is not set")
+	}
+	if !bucketName.MatchString(b) {
+		return fmt.Errorf("bucket %q is not a valid bucket name (lowercase letters, digits, '-', '_' and '.')", b)
+	}
+	if !strings.Contains(b, ".") && len(b) > 63 {
+		return fmt.Errorf("bucket %q is longer than 63 characters", b)
+	}
+	for _, part := range strings.Split(b, ".") {
+		if part == "" || len(part) > 63 {
+			return fmt.Errorf("bucket %q is not a valid bucket name (each part between dots is 1 to 63 characters)", b)
+		}
+	}
+	return nil
+}
+
+// gcsPrefix returns the prefix without leading and trailing slashes: the default when it is
+// not set, "" when it is only slashes. GCS refuses names with line breaks, invalid UTF-8 and
+// those under .well-known/acme-challenge/; control characters break its XML listings.
+func gcsPrefix(p string) (string, error) {
+	if p == "" {
+		return gcsDefaultPrefix, nil
+	}
+	p = strings.Trim(p, "/")
+	switch {
+	case len(p) > gcsMaxPrefix:
+		return "", fmt.Errorf("prefix is longer than %d bytes", gcsMaxPrefix)
+	case !utf8.ValidString(p):
+		return "", errors.New("prefix is not valid UTF-8")
+	case strings.IndexFunc(p, unicode.IsControl) >= 0:
+		return "", errors.New("prefix contains line breaks or control characters")
+	case p == ".well-known/acme-challenge" || strings.HasPrefix(p, ".well-known/acme-challenge/"):
+		return "", errors.New("prefix may not start with .well-known/acme-challenge/")
+	}
+	return p, nil
+}
+
+// serviceAccountKey is what the sender checks of a service account key before the library
+// reads it.
+type serviceAccountKey struct {
+	Type           string `json:"type"`
+	PrivateKey     string `json:"private_key"`
+	PrivateKeyID   string `json:"private_key_id"`
+	ClientEmail    string `json:"client_email"`
+	TokenURI       string `json:"token_uri"`
+	UniverseDomain string `json:"universe_domain"`
+
+	tokenURL *url.URL
+}
+
+// parseServiceAccountKey checks raw. Its errors never quote raw or the library's errors about
+// it (a JSON syntax error quotes the input).
+func parseServiceAccountKey(raw string) (*serviceAccountKey, error) {
+	if len(raw) > gcsMaxCredentials {
+		return nil, fmt.Errorf("the credentials in the Secret are over %d KiB: a service account key is about 2 KiB", gcsMaxCredentials>>10)
+	}
+	var k serviceAccountKey
+	if err := json.Unmarshal([]byte(raw), &k); err != nil {
+		return nil, errors.New("the credentials in the Secret are not JSON: a service account key JSON is expected")
+	}
+	if k.Type != "service_account" {
+		return nil, errors.New(`the credentials in the Secret are not a service account key: only keys with "type": "service_account" are accepted`)
+	}
+	if k.ClientEmail == "" {
+		return nil, errors.New("the service account key in the Secret has no client_email")
+	}
+	if err := checkPrivateKey(k.PrivateKey); err != nil {
+		return nil, err
+	}
+	if k.UniverseDomain != "" && k.UniverseDomain != "googleapis.com" {
+		return nil, errors.New("the service account key in the Secret is for another universe than googleapis.com, which is not supported")
+	}
+	tok := k.TokenURI
+	if tok == "" {
+		tok = gcsTokenURL
+	}
+	u, err := url.Parse(tok)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil {
+		return nil, errors.New("the token_uri of the service account key in the Secret must be an https:// URL with a host")
+	}
+	k.tokenURL = u
+	return &k, nil
+}
+
+// checkPrivateKey checks that the key is a PEM-encoded RSA key, as the library will sign with
+// it only when it fetches the first token.
+func checkPrivateKey(pk string) error {
+	const bad = "the private_key of the service account key in the Secret is not a PEM-encoded RSA private key"
+	if pk == "" {
+		return errors.New("the service account key in the Secret has no private_key")
+	}
+	block, _ := pem.Decode([]byte(pk))
+	if block == nil {
+		return errors.New(bad)
+	}
+	if key, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		if _, ok := key.(*rsa.PrivateKey); ok {
+			return nil
+		}
+		return errors.New(bad)
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return nil
+	}
+	return errors.New(bad)
+}
+
+// ambientTokens are the tokens of the operator's own identity, found at the first request
+// (finding them may ask the metadata server, which should not hold up a reconciler).
+type ambientTokens struct {
+	mu    sync.Mutex
+	creds *auth.Credentials
+}
+
+func (a *ambientTokens) Token(ctx context.Context) (*auth.Token, error) {
+	a.mu.Lock()
+	c := a.creds
+	if c == nil {
+		var err error
+		c, err = credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{storage.ScopeReadWrite}})
+		if err != nil {
+			a.mu.Unlock()
+			return nil, errGCSNoADC
+		}
+		a.creds = c
+	}
+	a.mu.Unlock()
+	return c.Token(ctx)
+}
+
+// useGuard checks the endpoint's host and the key's token host, and makes every connection of
+// the sender (uploads and token requests) pass guard.
+func (g *gcs) useGuard(ctx context.Context, guard *AddressGuard) error {
+	if err := guard.CheckHost(ctx, g.ep.url.Hostname()); err != nil {
+		return err
+	}
+	if g.token != nil {
+		if err := guard.CheckHost(ctx, g.token.Hostname()); err != nil {
+			return err
+		}
+	}
+	g.base.DialContext = guardedDialer(guard).DialContext
+	return nil
+}
+
+// error turns an error of the storage library into an *Error naming the endpoint's host (or the
+// token host) only.
+func (g *gcs) error(err error) *Error {
+	const method = http.MethodPost // uploads are POSTs, and so are token requests
+	host := g.ep.host
+	red := g.redactor()
+	if e := notAllowedError(method, hostOfInnermostURL(err, host), err); e != nil {
+		return e
+	}
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae.Response != nil {
+		tokenHost := gcsTokenHost(g.token)
+		e := responseError(method, tokenHost, ae.Response, tokenErrorText(ae.Body), red, g.now())
+		if e == nil { // a 2xx token response that could not be read
+			e = &Error{Reason: fmt.Sprintf("%s to %s: the token response could not be read", method, tokenHost), Retryable: true}
+		}
+		e.Reason = "fetching an access token: " + e.Reason
+		e.cause = errors.New(e.Reason)
+		return e
+	}
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		h := ge.Header
+		if h == nil {
+			h = http.Header{}
+		}
+		e := responseError(method, host, &http.Response{StatusCode: ge.Code, Header: h}, []byte(ge.Message), red, g.now())
+		if e == nil {
+			e = &Error{Reason: fmt.Sprintf("%s to %s: unexpected answer %d", method, host, ge.Code), Retryable: true}
+		}
+		e.cause = errors.New(e.Reason)
+		return e
+	}
+	if errors.Is(err, errGCSNoADC) {
+		return &Error{Reason: fmt.Sprintf("%s to %s: %v", method, host, errGCSNoADC), Retryable: true, cause: errGCSNoADC}
+	}
+	if ue := innermostURLError(err); ue != nil {
+		h := host
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			h = u.Host
+		}
+		e := transportError(method, h, ue, red)
+		if g.token != nil && h == g.token.Host {
+			e.Reason = "fetching an access token: " + e.Reason
+		}
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return transportError(method, host, err, red)
+	}
+	// Anything else comes from the library: keep hosts of URLs only, and no secret.
+	return &Error{Reason: fmt.Sprintf("%s to %s: %s", method, host, stripURLs(red.redact(err.Error()))), Retryable: true, cause: errors.New("gcs upload failed")}
+}
+
+// redactor knows the sender's secrets and the last access token it sent.
+func (g *gcs) redactor() *redactor {
+	secrets := g.secrets
+	if a := g.lastAuth.last.Load(); a != nil {
+		secrets = append(secrets[:len(secrets):len(secrets)], *a)
+	}
+	return newRedactor(g.token, secrets...)
+}
+
+// authRecorder remembers the last Authorization header the authorization middleware set, so
+// that an error echoing the access token can have it redacted.
+type authRecorder struct {
+	base http.RoundTripper
+	last atomic.Pointer[string]
+}
+
+func (a *authRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	if v := r.Header.Get("Authorization"); v != "" {
+		if p := a.last.Load(); p == nil || *p != v {
+			a.last.Store(&v)
+		}
+	}
+	return a.base.RoundTrip(r)
+}
+
+// innermostURLError returns the last *url.Error in err's chain: a failed token request is a
+// *url.Error inside the *url.Error of the upload it was for.
+func innermostURLError(err error) *url.Error {
+	var last *url.Error
+	for {
+		var ue *url.Error
+		if !errors.As(err, &ue) {
+			return last
+		}
+		last = ue
+		err = ue.Err
+	}
+}
+
+// hostOfInnermostURL is the host of the request that failed, def when there is none.
+func hostOfInnermostURL(err error, def string) string {
+	if ue := innermostURLError(err); ue != nil {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			return u.Host
+		}
+	}
+	return def
+}
+
+func gcsTokenHost(u *url.URL) string {
+	if u == nil {
+		return "the token endpoint"
+	}
+	return u.Host
+}
+
+// tokenErrorText is what a token endpoint's error says: {"error": ..., "error_description": ...}
+// as the OAuth 2.0 error response has it, or the body itself.
+func tokenErrorText(body []byte) []byte {
+	var e struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if e.Description != "" {
+			return []byte(e.Error + ": " + e.Description)
+		}
+		return []byte(e.Error)
+	}
+	return body
+}
+
+var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
+
+// stripURLs replaces every URL in s by its scheme and host.
+func stripURLs(s string) string {
+	return urlPattern.ReplaceAllStringFunc(s, func(m string) string {
+		u, err := url.Parse(m)
+		if err != nil || u.Host == "" {
+			return "[url]"
+		}
+		return u.Scheme + "://" + u.Host
+	})
+}
