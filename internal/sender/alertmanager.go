@@ -75,6 +75,9 @@ func newAlertManager(cfg Config) (Sender, error) {
 		}
 	}
 	a := &alertManager{name: cfg.Name, interval: alertManagerDefaultInterval, now: time.Now}
+	if cfg.now != nil {
+		a.now = cfg.now
+	}
 	if ri := inline.ResendInterval; ri != nil && ri.Duration > 0 {
 		a.interval = ri.Duration
 	}

@@ -369,26 +369,11 @@ func (c *amContract) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail("Content-Type %q", ct)
 		return
 	}
-	var alerts []amPostable
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&alerts); err != nil {
-		fail("body: %v", err)
+	body, _ := io.ReadAll(r.Body)
+	alerts, problem := amCheckAlerts(body)
+	if problem != "" {
+		fail("%s", problem)
 		return
-	}
-	for i, a := range alerts {
-		if len(a.Labels) == 0 || a.StartsAt == nil || a.EndsAt == nil || a.EndsAt.Before(*a.StartsAt) {
-			fail("alert %d: labels, startsAt <= endsAt required: %+v", i, a)
-			return
-		}
-		for _, ls := range []map[string]string{a.Labels, a.Annotations} {
-			for k, v := range ls {
-				if !classicLabelName(k) || v == "" {
-					fail("alert %d: label or annotation %q=%q", i, k, v)
-					return
-				}
-			}
-		}
 	}
 	c.mu.Lock()
 	c.posts = append(c.posts, alerts)
@@ -403,6 +388,32 @@ func (c *amContract) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
 	}
+}
+
+// amCheckAlerts decodes body strictly as postableAlerts and checks each alert as Alertmanager
+// validates it; problem says what it would refuse, "" when nothing.
+func amCheckAlerts(body []byte) (alerts []amPostable, problem string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&alerts); err != nil {
+		return nil, fmt.Sprintf("body: %v", err)
+	}
+	if dec.More() {
+		return nil, "trailing data after the alerts"
+	}
+	for i, a := range alerts {
+		if len(a.Labels) == 0 || a.StartsAt == nil || a.EndsAt == nil || a.EndsAt.Before(*a.StartsAt) {
+			return nil, fmt.Sprintf("alert %d: labels, startsAt <= endsAt required: %+v", i, a)
+		}
+		for _, ls := range []map[string]string{a.Labels, a.Annotations} {
+			for k, v := range ls {
+				if !classicLabelName(k) || v == "" {
+					return nil, fmt.Sprintf("alert %d: label or annotation %q=%q", i, k, v)
+				}
+			}
+		}
+	}
+	return alerts, ""
 }
 
 func (c *amContract) got() [][]amPostable {

@@ -520,8 +520,9 @@ func TestConformanceRegistry(t *testing.T) {
 // The checks.
 // ---------------------------------------------------------------------------------------------
 
-// conformanceSecret is the Secret value of every check's sender.
-const conformanceSecret = "S3cretConformanceValue_x9"
+// conformanceSecret is the Secret value of every check's sender: 32 characters, the length of
+// a PagerDuty routing key, which is a Secret value that must be used whole.
+const conformanceSecret = "S3cretConformanceValue_x9_32char"
 
 // conformanceStart serves answer (request n from 1, as recorded) until the test ends and
 // builds the sender of c for it, with tmpl as its messageTemplate.

@@ -65,7 +65,7 @@ type pagerDutyPayload struct {
 }
 
 // pagerDutyDetails is the result's document, bounded, with the template's error when it
-// failed for this result.
+// failed for this result; without the message when the template replaced it.
 type pagerDutyDetails struct {
 	ResultDocument
 	TemplateError string `json:"templateError,omitempty"`
@@ -137,7 +137,9 @@ func (p *pagerDuty) trigger(b Batch, i int) *pagerDutyEvent {
 		if err != nil {
 			details.TemplateError = cutBytes(err.Error(), 300)
 		} else if text = strings.TrimSpace(text); text != "" {
-			summary = text
+			// The template replaces the result's text: custom_details does not carry the
+			// message beside it.
+			summary, details.Message = text, ""
 		}
 	}
 	ns := doc.Report.Namespace

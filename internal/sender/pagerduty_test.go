@@ -109,15 +109,62 @@ func (c *pagerDutyContract) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		invalid("event over 512 KB")
 		return
 	}
-	var ev pdEvent
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		c.t.Errorf("pagerDuty contract: body: %v\n%s", err, body)
+	ev, errs, decodeErr := pdCheckEvent(body)
+	if decodeErr != nil {
+		c.t.Errorf("pagerDuty contract: body: %v\n%s", decodeErr, body)
 		c.reply(w, http.StatusBadRequest, pdResponse{Status: "Unrecognized object", Message: "Event object format is unrecognized", Errors: []string{"JSON parse error"}})
 		return
 	}
-	var errs []string
+	action := ""
+	if ev.EventAction != nil {
+		action = *ev.EventAction
+	}
+	if len(errs) > 0 {
+		invalid(errs...)
+		return
+	}
+	c.mu.Lock()
+	c.n++
+	n := c.n
+	c.events = append(c.events, ev)
+	c.raw = append(c.raw, body)
+	c.mu.Unlock()
+	if c.answer != nil {
+		status, headers, respBody := c.answer(n)
+		if status != http.StatusAccepted {
+			for k, v := range headers {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, respBody)
+			return
+		}
+	}
+	c.mu.Lock()
+	switch action {
+	case "trigger":
+		c.open[ev.DedupKey] = ev
+	case "resolve":
+		delete(c.open, ev.DedupKey)
+	}
+	c.mu.Unlock()
+	c.reply(w, http.StatusAccepted, pdResponse{Status: "success", Message: "Event processed", DedupKey: ev.DedupKey})
+}
+
+// pdCheckEvent decodes body strictly as an Events API v2 event and validates it as the Events
+// API does: errs are the errors of an "invalid event", decodeErr says it is no event object.
+func pdCheckEvent(body []byte) (ev pdEvent, errs []string, decodeErr error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return ev, nil, err
+	}
+	if dec.More() {
+		return ev, nil, errors.New("trailing data after the event")
+	}
+	if len(body) > 512<<10 {
+		errs = append(errs, "event over 512 KB")
+	}
 	switch {
 	case ev.RoutingKey == nil:
 		errs = append(errs, "'routing_key' is missing or blank")
@@ -164,36 +211,7 @@ func (c *pagerDutyContract) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(ev.DedupKey) > 255 {
 		errs = append(errs, "'dedup_key' is longer than 255 characters")
 	}
-	if len(errs) > 0 {
-		invalid(errs...)
-		return
-	}
-	c.mu.Lock()
-	c.n++
-	n := c.n
-	c.events = append(c.events, ev)
-	c.raw = append(c.raw, body)
-	c.mu.Unlock()
-	if c.answer != nil {
-		status, headers, respBody := c.answer(n)
-		if status != http.StatusAccepted {
-			for k, v := range headers {
-				w.Header().Set(k, v)
-			}
-			w.WriteHeader(status)
-			_, _ = io.WriteString(w, respBody)
-			return
-		}
-	}
-	c.mu.Lock()
-	switch action {
-	case "trigger":
-		c.open[ev.DedupKey] = ev
-	case "resolve":
-		delete(c.open, ev.DedupKey)
-	}
-	c.mu.Unlock()
-	c.reply(w, http.StatusAccepted, pdResponse{Status: "success", Message: "Event processed", DedupKey: ev.DedupKey})
+	return ev, errs, nil
 }
 
 func (c *pagerDutyContract) got() ([]pdEvent, [][]byte, map[string]pdEvent) {
@@ -354,11 +372,12 @@ func TestPagerDutyTemplateSourceAndBounds(t *testing.T) {
 	if err := json.Unmarshal(p.CustomDetails, &d); err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Message) > 8<<10 || len(d.Properties) != 64 || len(d.Properties["p000"]) > 1024 {
-		t.Errorf("custom_details not bounded: message %d bytes, %d properties", len(d.Message), len(d.Properties))
+	if d.Message != "" || len(d.Properties) != 64 || len(d.Properties["p000"]) > 1024 {
+		t.Errorf("custom_details not bounded, or the message beside the template's text: message %d bytes, %d properties", len(d.Message), len(d.Properties))
 	}
 	p2 := events[1].Payload
-	if p2.Summary != "[warn] p2: m2" || !strings.Contains(string(p2.CustomDetails), `"templateError":"messageTemplate:`) {
+	if p2.Summary != "[warn] p2: m2" || !strings.Contains(string(p2.CustomDetails), `"templateError":"messageTemplate:`) ||
+		!strings.Contains(string(p2.CustomDetails), `"message":"m2"`) {
 		t.Errorf("failed template: summary %q details %s", p2.Summary, p2.CustomDetails)
 	}
 	// Without a source setting or resource, the source is the report.

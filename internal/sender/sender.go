@@ -83,6 +83,10 @@ type Config struct {
 	// Only objects in the platform namespace get it: the identity is the operator's, not a
 	// tenant's. Without it, such a destination needs its keys from the Secret.
 	AmbientCredentials bool
+
+	// now, when set, is the clock of a sender that puts the time in what it sends (alertManager's
+	// startsAt and endsAt); time.Now otherwise. Only tests set it.
+	now func() time.Time
 }
 
 // Factory builds the sender of one destination type.
