@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"k8s.io/utils/ptr"
 	"math/big"
 	"time"
 
@@ -142,7 +143,7 @@ var _ = Describe("NotificationTarget controller", func() {
 		l.Spec.MessageTemplate = "{{ .Policy }}: {{ .Message }}"
 		Expect(k8sClient.Create(ctx, l)).To(Succeed())
 		e := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "es"}}
-		e.Spec.Elasticsearch = &v1alpha1.ElasticsearchDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://es.example.com:9200"}, Rotation: "monthly", TypelessAPI: true}
+		e.Spec.Elasticsearch = &v1alpha1.ElasticsearchDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://es.example.com:9200"}, Rotation: "monthly", TypelessAPI: ptr.To(true)}
 		Expect(k8sClient.Create(ctx, e)).To(Succeed())
 		newSecret(ns, "hec", map[string]string{"token": "11111111-2222-3333-4444-555555555555"})
 		s := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "splunk"}}

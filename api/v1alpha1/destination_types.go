@@ -219,9 +219,11 @@ type ElasticsearchDestination struct {
 	// +optional
 	Username string `json:"username,omitempty"`
 
-	// TypelessAPI posts to /_doc (Elasticsearch 7 and later) instead of the legacy type.
+	// TypelessAPI leaves the mapping type out of bulk requests, as Elasticsearch 7 and later and
+	// OpenSearch expect. Set it to false for Elasticsearch 6, which needs the type _doc.
 	// +optional
-	TypelessAPI bool `json:"typelessAPI,omitempty"`
+	// +kubebuilder:default=true
+	TypelessAPI *bool `json:"typelessAPI,omitempty"`
 }
 
 // SplunkDestination sends to a Splunk HTTP Event Collector. Secret keys: `url`, `token`

@@ -130,7 +130,7 @@ func newElasticsearch(cfg Config) (Sender, error) {
 	if auth != "" {
 		target.headers.Set("Authorization", auth)
 	}
-	return &elasticsearch{httpTarget: target, index: index, rotation: rotation, typeless: inline.TypelessAPI, now: time.Now}, nil
+	return &elasticsearch{httpTarget: target, index: index, rotation: rotation, typeless: inline.TypelessAPI == nil || *inline.TypelessAPI, now: time.Now}, nil
 }
 
 // esValidIndex tells whether name is an index name Elasticsearch accepts once a suffix is

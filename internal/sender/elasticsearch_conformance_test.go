@@ -80,7 +80,7 @@ func init() {
 		typ: v1alpha1.DestinationElasticsearch,
 		config: func(base, secret string) Config {
 			return Config{
-				Destination: &v1alpha1.Destinations{Elasticsearch: &v1alpha1.ElasticsearchDestination{TypelessAPI: true}},
+				Destination: &v1alpha1.Destinations{Elasticsearch: &v1alpha1.ElasticsearchDestination{}}, // typeless by default,
 				Settings:    destination.Settings{"url": base, "apiKey": secret},
 			}
 		},

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"k8s.io/utils/ptr"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -229,7 +230,7 @@ func (es *esServer) lastRequest() *http.Request {
 func TestElasticsearchContract(t *testing.T) {
 	es, srv := startES(t, "/es/_bulk")
 	es.typeless = true
-	s := newTestSender(t, esConfig(srv.URL+"/es/", v1alpha1.ElasticsearchDestination{TypelessAPI: true, Index: "kyverno",
+	s := newTestSender(t, esConfig(srv.URL+"/es/", v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true), Index: "kyverno",
 		HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Extra": "1", "Content-Type": "text/plain"}}},
 		destination.Settings{"apiKey": "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="}))
 	if s.MaxBatch() != esMaxBatch {
@@ -291,11 +292,11 @@ func TestElasticsearchRotationTypeAndAuth(t *testing.T) {
 		}
 	}
 
-	// Without typelessAPI the action line names the type _doc, which Elasticsearch 8 refuses
-	// for the whole request: a permanent error that says why.
+	// With typelessAPI false (for Elasticsearch 6) the action line names the type _doc, which
+	// Elasticsearch 8 refuses for the whole request: a permanent error that says why.
 	es, srv := startES(t, "/_bulk")
 	es.typeless = true
-	s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{}, nil))
+	s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(false)}, nil))
 	err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 	var e *Error
 	if !errorAs(err, &e) || e.Retryable || !strings.Contains(e.Reason, "unknown parameter [_type]") {
@@ -319,7 +320,7 @@ func TestElasticsearchPartialFailures(t *testing.T) {
 	}
 	t.Run("retryable item", func(t *testing.T) {
 		es, srv := startES(t, "/_bulk")
-		s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: true}, nil))
+		s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true)}, nil))
 		b := batch(5)
 		// b0 is already there; b2 is rejected for back-pressure.
 		es.docs["policy-herald-2026.08.15/b0"] = esContractDoc{}
@@ -340,7 +341,7 @@ func TestElasticsearchPartialFailures(t *testing.T) {
 	})
 	t.Run("permanent item", func(t *testing.T) {
 		es, srv := startES(t, "/_bulk")
-		s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: true}, nil))
+		s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true)}, nil))
 		es.fail["b1"] = esItemFailure{http.StatusBadRequest, "document_parsing_exception", "[1:42] failed to parse field [resource] of type [keyword]"}
 		es.fail["b3"] = esItemFailure{http.StatusServiceUnavailable, "unavailable_shards_exception", "primary shard is not active"}
 		err := s.Send(context.Background(), batch(4))
@@ -384,7 +385,7 @@ func TestElasticsearchSplitsLargeBatches(t *testing.T) {
 		b.Results = append(b.Results, r)
 	}
 	es, srv := startES(t, "/_bulk")
-	s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: true}, nil))
+	s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true)}, nil))
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +403,7 @@ func TestElasticsearchSplitsLargeBatches(t *testing.T) {
 		}
 		return 0, nil, ""
 	}
-	s2 := newTestSender(t, esConfig(srv2.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: true}, nil))
+	s2 := newTestSender(t, esConfig(srv2.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true)}, nil))
 	err := s2.Send(context.Background(), b)
 	var e *Error
 	if !errorAs(err, &e) || !e.Retryable || e.Sent == 0 || e.Sent != es2.count() {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"k8s.io/utils/ptr"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -466,7 +467,7 @@ var logsDestinations = []struct {
 }{
 	{v1alpha1.DestinationLoki, func(u string) Config { return lokiConfig(u, v1alpha1.LokiDestination{}, nil) }},
 	{v1alpha1.DestinationElasticsearch, func(u string) Config {
-		return esConfig(u, v1alpha1.ElasticsearchDestination{TypelessAPI: true}, nil)
+		return esConfig(u, v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true)}, nil)
 	}},
 	{v1alpha1.DestinationSplunk, func(u string) Config { return splunkConfig(u, v1alpha1.SplunkDestination{}, nil) }},
 }
