@@ -129,14 +129,6 @@ var _ = Describe("NotificationTarget controller", func() {
 		Expect(conditionMessage(t)).To(ContainSubstring("filter.namespaceSelector"))
 	})
 
-	It("says which destinations it cannot deliver to yet", func() {
-		t := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gcs"}}
-		t.Spec.GCS = &v1alpha1.GCSDestination{Bucket: "policy-results"}
-		Expect(k8sClient.Create(ctx, t)).To(Succeed())
-		Eventually(readyOf(t)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonNotSupported))
-		Expect(conditionMessage(t)).To(ContainSubstring("gcs is not supported yet"))
-	})
-
 	It("delivers to the log destinations: loki, elasticsearch and splunk", func() {
 		l := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "loki"}}
 		l.Spec.Loki = &v1alpha1.LokiDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "http://loki.example.com:3100"}, TenantID: "team-a"}
