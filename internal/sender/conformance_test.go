@@ -21,7 +21,8 @@ package sender
 //			// batch too large for one message when the default one is not), lookup (requests
 //			// that carry no result by design), okFor (instead of ok, when the success answer
 //			// depends on the request), prepare (adjusts the sender each check builds, such as
-//			// fixing its clock).
+//			// fixing its clock), goldenBody (the body the golden check compares, for one whose
+//			// maps an SDK writes in random order).
 //			notApplicable: map[string]string{chkSplit: "MaxBatch is 1: every result is a request of its own"},
 //		})
 //	}
@@ -157,6 +158,10 @@ type conformanceSender struct {
 	// guarded ones of the ssrf check): a fixed clock, for golden files without the time of the
 	// send.
 	prepare func(s Sender)
+	// goldenBody, when set, is the body of request r as the golden check compares it: for a body
+	// whose serializer (an SDK's) writes the entries of a map in random order, the same JSON with
+	// the keys of every object sorted. By default r.Body as it was sent.
+	goldenBody func(t *testing.T, r recorded) []byte
 	// notApplicable names the checks that do not apply to the destination, with the reason.
 	notApplicable map[string]string
 }
@@ -572,7 +577,11 @@ func conformGolden(t *testing.T, c *conformanceSender) {
 		titles := 0
 		for i, r := range reqs {
 			titles += len(c.decode(t, r))
-			checkGolden(t, g.files[i], r.Body, *updateConformance)
+			body := r.Body
+			if c.goldenBody != nil {
+				body = c.goldenBody(t, r)
+			}
+			checkGolden(t, g.files[i], body, *updateConformance)
 		}
 		if titles != len(b.Results) {
 			t.Errorf("the requests carry %d results, want %d", titles, len(b.Results))
@@ -826,6 +835,24 @@ func conformSSRF(t *testing.T, c *conformanceSender) {
 // ---------------------------------------------------------------------------------------------
 // Helpers for the entries.
 // ---------------------------------------------------------------------------------------------
+
+// conformanceSortedKeys is a goldenBody: r's JSON body with the keys of every object sorted (as
+// encoding/json writes maps), for bodies an SDK serializes with the entries of its maps in
+// random order.
+func conformanceSortedKeys(t *testing.T, r recorded) []byte {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, firstBytes(r.Body))
+	}
+	b, err := marshalJSON(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // conformanceTextError is an error answer with a plain text body, as most webhooks give.
 func conformanceTextError(status, retryAfter int, text string) conformanceAnswer {
