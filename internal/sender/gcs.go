@@ -86,7 +86,11 @@ const gcsNoAmbient = "gcs needs credentials in its Secret: only objects in the p
 var errGCSNoADC = errors.New("the operator's own Google identity (Application Default Credentials, such as GKE workload identity) was not found; set credentials in the Secret")
 
 func newGCS(cfg Config) (Sender, error) {
-	g, err := newGCSAt(cfg, gcsEndpoint)
+	ep := gcsEndpoint
+	if cfg.apiEndpoint != "" {
+		ep = cfg.apiEndpoint
+	}
+	g, err := newGCSAt(cfg, ep)
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +471,9 @@ func (g *gcs) redactor() *redactor {
 }
 
 // authRecorder remembers the last Authorization header the authorization middleware set, so
-// that an error echoing the access token can have it redacted.
+// that an error echoing the access token can have it redacted. It also names Policy Herald in
+// the User-Agent, which the library sets to its own: option.WithUserAgent does not reach a
+// client given by option.WithHTTPClient.
 type authRecorder struct {
 	base http.RoundTripper
 	last atomic.Pointer[string]
@@ -478,6 +484,10 @@ func (a *authRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 		if p := a.last.Load(); p == nil || *p != v {
 			a.last.Store(&v)
 		}
+	}
+	if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, userAgent) {
+		r = r.Clone(r.Context()) // a RoundTripper does not change the request it is given
+		r.Header.Set("User-Agent", strings.TrimSpace(userAgent+" "+ua))
 	}
 	return a.base.RoundTrip(r)
 }

@@ -142,8 +142,11 @@ type tokenEndpoint struct {
 	t   testing.TB
 	url string
 	// fail, when set, answers instead of issuing a token.
-	fail     func() (status int, body string)
-	requests atomic.Int32
+	fail func() (status int, body string)
+	// keyID is the kid the grant must have and accessToken the token issued: gcsTestKeyID and
+	// gcsTestToken when empty.
+	keyID, accessToken string
+	requests           atomic.Int32
 }
 
 // ServeHTTP checks the grant as Google's endpoint does: a form POST with grant_type
@@ -209,7 +212,14 @@ func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bad("signature does not verify: %v", err)
 		return
 	}
-	if hdr.Alg != "RS256" || hdr.Typ != "JWT" || hdr.Kid != gcsTestKeyID {
+	keyID, token := e.keyID, e.accessToken
+	if keyID == "" {
+		keyID = gcsTestKeyID
+	}
+	if token == "" {
+		token = gcsTestToken
+	}
+	if hdr.Alg != "RS256" || hdr.Typ != "JWT" || hdr.Kid != keyID {
 		bad("header %+v", hdr)
 		return
 	}
@@ -224,7 +234,7 @@ func (e *tokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, body)
 		return
 	}
-	_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":3599,"token_type":"Bearer"}`, gcsTestToken)
+	_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":3599,"token_type":"Bearer"}`, token)
 }
 
 func decodeJWTPart(s string, v any) error {

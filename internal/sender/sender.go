@@ -87,6 +87,9 @@ type Config struct {
 	// now, when set, is the clock of a sender that puts the time in what it sends (alertManager's
 	// startsAt and endsAt); time.Now otherwise. Only tests set it.
 	now func() time.Time
+	// apiEndpoint, when set, is the endpoint of a sender whose service has no endpoint setting
+	// (gcs: its JSON API, …/storage/v1/); the service's own otherwise. Only tests set it.
+	apiEndpoint string
 }
 
 // Factory builds the sender of one destination type.
