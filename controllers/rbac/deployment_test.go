@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,6 +37,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testservers"
 )
 
 // TestInstalledDeploymentRuns runs the operator's real binary the way the rendered Deployment
@@ -68,7 +68,7 @@ func TestInstalledDeploymentRuns(t *testing.T) {
 	out, err := build.CombinedOutput()
 	g.Expect(err).NotTo(HaveOccurred(), "go build: %s", out)
 
-	probePort, metricsPort := freePort(t), freePort(t)
+	probePort, metricsPort := testservers.LoopbackPort(t), testservers.LoopbackPort(t)
 	envVars := containerEnv(t, dep.Namespace, c)
 	args := expandArgs(t, c.Args, envVars, map[string]string{
 		"--health-probe-bind-address": "127.0.0.1:" + probePort,
@@ -235,16 +235,6 @@ func expandArgs(t *testing.T, args []string, env, set map[string]string) []strin
 		}
 	}
 	return out
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 // kubeconfigAs writes a kubeconfig that reaches the API server as admin, impersonating user

@@ -335,25 +335,9 @@ func esItemErrors(host string, items []map[string]esBulkItemResponse, n, status 
 // at most max bytes of its body (read whole, the body closed), or an *Error when there is none:
 // a transport error, or a body over max. Status codes are the caller's to classify.
 func exchange(ctx context.Context, p *poster, method string, ep *endpoint, contentType string, headers http.Header, body []byte, max int) (*http.Response, []byte, *Error) {
-	req, err := http.NewRequestWithContext(ctx, method, ep.raw, bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, &Error{Reason: fmt.Sprintf("%s to %s: the request could not be built", method, ep.host)}
-	}
-	req.Header = make(http.Header, len(headers)+2)
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("User-Agent", userAgent)
-	for k, vs := range headers {
-		if http.CanonicalHeaderKey(k) == "Content-Type" {
-			continue
-		}
-		req.Header[k] = vs
-	}
-	resp, err := p.client.Do(req)
-	if e := notAllowedError(method, ep.host, err); e != nil {
+	resp, e := p.request(ctx, method, ep, contentType, headers, body)
+	if e != nil {
 		return nil, nil, e
-	}
-	if err != nil {
-		return nil, nil, transportError(method, ep.host, err, p.red)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))

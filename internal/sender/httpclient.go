@@ -239,12 +239,23 @@ func (p *poster) postJSON(ctx context.Context, ep *endpoint, headers http.Header
 // headers over those (except Content-Type, which stays JSON). It returns the response, whose
 // body the caller must pass to drainAndClose, or an *Error when there is none.
 func (p *poster) do(ctx context.Context, ep *endpoint, headers http.Header, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.raw, bytes.NewReader(body))
+	resp, e := p.request(ctx, http.MethodPost, ep, contentTypeJSON, headers, body)
+	if e != nil {
+		return nil, e
+	}
+	return resp, nil
+}
+
+// request sends body with method to ep with Content-Type contentType and User-Agent
+// policy-herald, then headers over those (except a Content-Type among them). It returns the
+// response, whose body the caller must close, or an *Error when there is none.
+func (p *poster) request(ctx context.Context, method string, ep *endpoint, contentType string, headers http.Header, body []byte) (*http.Response, *Error) {
+	req, err := http.NewRequestWithContext(ctx, method, ep.raw, bytes.NewReader(body))
 	if err != nil { // the URL was checked when the sender was built; say nothing of it here
-		return nil, &Error{Reason: fmt.Sprintf("POST to %s: the request could not be built", ep.host)}
+		return nil, &Error{Reason: fmt.Sprintf("%s to %s: the request could not be built", method, ep.host)}
 	}
 	req.Header = make(http.Header, len(headers)+2)
-	req.Header.Set("Content-Type", contentTypeJSON)
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", userAgent)
 	for k, vs := range headers {
 		if http.CanonicalHeaderKey(k) == "Content-Type" {
@@ -253,11 +264,11 @@ func (p *poster) do(ctx context.Context, ep *endpoint, headers http.Header, body
 		req.Header[k] = vs
 	}
 	resp, err := p.client.Do(req)
-	if e := notAllowedError(http.MethodPost, ep.host, err); e != nil {
+	if e := notAllowedError(method, ep.host, err); e != nil {
 		return nil, e // refused by the address guard: no retry will change that
 	}
 	if err != nil {
-		return nil, transportError(http.MethodPost, ep.host, err, p.red)
+		return nil, transportError(method, ep.host, err, p.red)
 	}
 	return resp, nil
 }
