@@ -185,7 +185,7 @@ type view struct {
 	ShowNone bool
 	// TileWidth is the width of each totals tile, so they share the row equally.
 	TileWidth string
-	Sources  []sourceView
+	Sources   []sourceView
 	// Listed and Omitted count the rows listed and summed up, in the whole report.
 	Listed, Omitted int
 	// MaxRows and MaxGroupRows are the caps applied.
