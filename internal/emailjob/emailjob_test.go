@@ -443,3 +443,52 @@ func TestDryRun(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q", o.code, o.stdout)
 	}
 }
+
+// TestSkipsAPIsNotInstalled runs against a second API server that has only our CRDs and the
+// PolicyReport CRD: the three other report kinds are skipped, not errors.
+func TestSkipsAPIsNotInstalled(t *testing.T) {
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases"), filepath.Join("..", "..", "hack", "crds", "wgpolicyk8s.io_policyreports.yaml")},
+		ErrorIfCRDPathMissing: true,
+	}
+	small, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	c, err := client.New(small, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.ImplicitTLS, Username: user, Password: password})
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platformNS}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: "smtp"}, StringData: map[string]string{"username": user, "password": password}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: "ca"}, StringData: map[string]string{"ca.crt": string(srv.CAPEM)}},
+		&wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: "r"}, Results: []wgpolicyv1alpha2.PolicyReportResult{
+			{Source: "kyverno", Policy: "p", Result: "fail", Message: "only report"}}},
+		&v1alpha1.EmailReportSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: "s"}, Spec: v1alpha1.EmailReportScheduleSpec{
+			Schedule: "@daily", ReportType: v1alpha1.EmailReportViolations, Recipients: []string{"ops@example.com"},
+			SMTP: v1alpha1.SMTPSettings{Host: srv.Host, Port: int32(srv.Port), From: "reports@example.com", Username: user, Encryption: v1alpha1.SMTPEncryptionTLS,
+				SecretRef: &v1alpha1.LocalSecretReference{Name: "smtp"},
+				TLS:       &v1alpha1.TLSConfig{CASecretRef: &v1alpha1.SecretKeySelector{Name: "ca", Key: "ca.crt"}}},
+		}},
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stderr bytes.Buffer
+	term := filepath.Join(t.TempDir(), "tl")
+	code := emailjob.Run(ctx, emailjob.Env{Config: small, Stderr: &stderr, Now: func() time.Time { return now }},
+		[]string{"--schedule=" + platformNS + "/s", "--platform-namespace=" + platformNS, "--termination-log=" + term})
+	tl, _ := os.ReadFile(term)
+	if want := "sent violations report of 1 result to 1 recipient"; code != 0 || string(tl) != want {
+		t.Fatalf("exit %d, termination %q, stderr %q; want %q", code, tl, stderr.String(), want)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || !bytes.Contains(msgs[0].Data, []byte("only report")) {
+		t.Errorf("%d messages", len(msgs))
+	}
+}

@@ -111,21 +111,18 @@ func (j *job) run(ctx context.Context) (string, error) {
 			"Auto-Submitted":           "auto-generated",
 		},
 	}
-	recipients := len(msg.To) + len(msg.Cc) + len(msg.Bcc)
-	noun := "results"
-	if rendered.Results == 1 {
-		noun = "result"
-	}
+	recipients := plural(len(msg.To)+len(msg.Cc)+len(msg.Bcc), "recipient")
+	results := plural(rendered.Results, "result")
 	if j.flags.dryRun {
 		if err := j.writeDryRun(msg); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("dry run: rendered %s report of %d %s for %d recipients, nothing sent", typ, rendered.Results, noun, recipients), nil
+		return fmt.Sprintf("dry run: rendered %s report of %s for %s, nothing sent", typ, results, recipients), nil
 	}
 	if err := email.Send(ctx, settings.smtp, msg); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("sent %s report of %d %s to %d recipients", typ, rendered.Results, noun, recipients), nil
+	return fmt.Sprintf("sent %s report of %s to %s", typ, results, recipients), nil
 }
 
 // writeDryRun writes PATH, PATH.html and PATH.txt, or the text part to stdout without --output.
@@ -323,4 +320,12 @@ func listAll[L client.ObjectList](ctx context.Context, c client.Client, list L, 
 			return nil
 		}
 	}
+}
+
+// plural writes "1 result", "2 results".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
