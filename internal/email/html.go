@@ -54,12 +54,13 @@ var funcs = template.FuncMap{
 		}
 		return template.CSS("color:" + statusColor[status] + ";font-weight:bold;")
 	},
-	"num": formatNumber,
-	"add": func(a, b int) int { return a + b },
-	"th":  func() template.CSS { return styleTH },
-	"thn": func() template.CSS { return styleTHNum },
-	"td":  func() template.CSS { return styleTD },
-	"tdn": func() template.CSS { return styleTDNum },
+	"num":        formatNumber,
+	"add":        func(a, b int) int { return a + b },
+	"moreCounts": func(c Counts) string { return countsText(c, true, false) },
+	"th":         func() template.CSS { return styleTH },
+	"thn":        func() template.CSS { return styleTHNum },
+	"td":         func() template.CSS { return styleTD },
+	"tdn":        func() template.CSS { return styleTDNum },
 }
 
 // formatNumber writes n with thin groups of three digits: 12,345.
@@ -176,13 +177,15 @@ const htmlSource = `<!DOCTYPE html>
 {{- range .Groups}}
 <div style="font-size:14px;font-weight:bold;margin:14px 0 6px 0;color:#111827;">{{.Label}} <span style="font-weight:normal;color:#374151;">· {{if .Counts.Fail}}<span style="color:#b4232f;">fail {{num .Counts.Fail}}</span> {{end}}{{if .Counts.Warn}}<span style="color:#9a4a00;">warn {{num .Counts.Warn}}</span> {{end}}{{if .Counts.Error}}<span style="color:#842029;">error {{num .Counts.Error}}</span>{{end}}</span></div>
 <table width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;border:1px solid #d1d5db;table-layout:fixed;">
+{{- if .Rows}}
 <tr><th style="{{th}}width:64px;">Status</th><th style="{{th}}width:72px;">Severity</th><th style="{{th}}">Resource</th><th style="{{th}}">Policy</th><th style="{{th}}">Rule</th></tr>
+{{- end}}
 {{- range .Rows}}
 <tr><td style="padding:6px 8px 2px 8px;vertical-align:top;"><span style="{{badge .Status}}">{{.Status}}</span></td><td style="padding:6px 8px 2px 8px;vertical-align:top;">{{if .Severity}}<span style="{{sevStyle .Severity}}">{{.Severity}}</span>{{else}}<span style="font-size:12px;color:#6b7280;">—</span>{{end}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{.Resource}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{if .Policy}}{{.Policy}}{{else}}<span style="color:#6b7280;">—</span>{{end}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{if .Rule}}{{.Rule}}{{else}}<span style="color:#6b7280;">—</span>{{end}}</td></tr>
 <tr><td colspan="5" style="padding:0 8px 8px 8px;font-size:12px;line-height:1.4;color:#374151;border-bottom:1px solid #e5e7eb;word-break:break-word;overflow-wrap:anywhere;">{{if .Message}}{{.Message}}{{else}}<span style="color:#6b7280;">(no message)</span>{{end}}</td></tr>
 {{- end}}
 {{- if .More}}
-<tr><td colspan="5" style="{{td}}font-style:italic;">and {{num .More}} more</td></tr>
+<tr><td colspan="5" style="{{td}}font-style:italic;">{{if .Rows}}and {{num .More}} more{{else}}{{num .More}} not listed: the report reached its limit of {{num $.MaxRows}} results{{end}} ({{moreCounts .MoreCounts}})</td></tr>
 {{- end}}
 </table>
 {{- end}}
@@ -190,7 +193,7 @@ const htmlSource = `<!DOCTYPE html>
 </td></tr>
 {{- end}}
 <tr><td style="padding:24px;font-size:12px;color:#4b5563;">
-{{- if .Omitted}}Listed {{num .Listed}} of {{num (add .Listed .Omitted)}}; and {{num .Omitted}} more not listed. {{end -}}
+{{- if .Omitted}}Listed {{num .Listed}} of {{num (add .Listed .Omitted)}} {{if .Violations}}results{{else}}namespace rows{{end}}; and {{num .Omitted}} more not listed. {{end -}}
 Sent by Policy Herald{{if .Schedule}} for EmailReportSchedule {{.Schedule}}{{end}}.
 </td></tr>
 </table>

@@ -216,6 +216,8 @@ type groupView struct {
 	Counts  Counts
 	Rows    []rowView
 	More    int // results of the group not listed
+	// MoreCounts counts the results not listed per status.
+	MoreCounts Counts
 }
 
 type rowView struct {
@@ -309,6 +311,9 @@ func (d *data) view(opts Options) *view {
 				}
 				budget -= n
 				gv.More = len(g.items) - n
+				for _, it := range g.items[n:] {
+					gv.MoreCounts.Add(it.Result.Status)
+				}
 				v.Listed += n
 				v.Omitted += gv.More
 				sv.Groups = append(sv.Groups, gv)

@@ -129,9 +129,12 @@ func TestCapPerGroupAndOverall(t *testing.T) {
 	if r.Results != 6660 {
 		t.Errorf("results %d", r.Results)
 	}
-	more := regexp.MustCompile(`and ([0-9,]+) more</td>`).FindAllStringSubmatch(r.HTML, -1)
+	more := regexp.MustCompile(`and ([0-9,]+) more \(`).FindAllStringSubmatch(r.HTML, -1)
 	if len(more) == 0 {
 		t.Fatal("no \"and N more\" in the HTML")
+	}
+	if !strings.Contains(r.HTML, "not listed: the report reached its limit of 500 results (fail ") {
+		t.Error("a group past the overall cap does not say so")
 	}
 	if !strings.Contains(r.Text, "... and ") || !strings.Contains(r.Text, "more not listed") {
 		t.Error("no \"and N more\" in the text")

@@ -101,14 +101,18 @@ func renderText(v *view) string {
 					line("      %s", strings.ReplaceAll(strings.ReplaceAll(r.Message, "\r", ""), "\n", "\n      "))
 				}
 			}
-			if g.More > 0 {
-				line("  ... and %s more", formatNumber(g.More))
+			switch {
+			case g.More > 0 && len(g.Rows) > 0:
+				line("  ... and %s more (%s)", formatNumber(g.More), countsText(g.MoreCounts, true, false))
+			case g.More > 0:
+				line("  ... %s not listed: the report reached its limit of %s results (%s)", formatNumber(g.More), formatNumber(v.MaxRows), countsText(g.MoreCounts, true, false))
 			}
 		}
 	}
 	line("")
 	if v.Omitted > 0 {
-		line("Listed %s of %s; and %s more not listed.", formatNumber(v.Listed), formatNumber(v.Listed+v.Omitted), formatNumber(v.Omitted))
+		line("Listed %s of %s %s; and %s more not listed.", formatNumber(v.Listed), formatNumber(v.Listed+v.Omitted),
+			map[bool]string{true: "results", false: "namespace rows"}[v.Violations], formatNumber(v.Omitted))
 	}
 	if v.Schedule != "" {
 		line("Sent by Policy Herald for EmailReportSchedule %s.", v.Schedule)
