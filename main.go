@@ -23,6 +23,7 @@ import (
 
 	"github.com/policyherald/policy-herald/controllers"
 	"github.com/policyherald/policy-herald/internal/delivery"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/sender"
 )
@@ -47,6 +48,9 @@ type flags struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "email-report" {
+		os.Exit(emailjob.Main(os.Args[2:]))
+	}
 	f := parseFlags()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")

@@ -1,0 +1,157 @@
+// Package email renders Policy Herald's e-mail reports (summary and violations, as HTML with a
+// plain-text alternative) and sends them over SMTP with github.com/wneessen/go-mail.
+//
+// Rendering is deterministic: the same results and options give byte-identical output, so the
+// golden files in testdata pin it. A report that would be huge is capped (see [Options]): the
+// first rows are listed and the rest summed up as "and N more", per group and overall.
+package email
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// Type is what a report shows.
+type Type string
+
+// Report types, as EmailReportSchedule.spec.reportType names them.
+const (
+	// Summary counts results per status, per source and namespace, and for cluster reports.
+	Summary Type = "summary"
+	// Violations lists the fail, warn and error results, grouped by source and namespace.
+	Violations Type = "violations"
+)
+
+// Defaults of the size cap.
+const (
+	DefaultMaxRows      = 500
+	DefaultMaxGroupRows = 100
+	DefaultMaxBytes     = 1 << 20
+	// maxMessageRunes is where a result's message is cut (with an ellipsis).
+	maxMessageRunes = 1000
+	// maxFieldRunes is where a resource name, policy or rule is cut.
+	maxFieldRunes = 253
+)
+
+// Options say how a report is rendered.
+type Options struct {
+	Type Type
+	// ClusterName is shown in the subject and body; empty leaves it out.
+	ClusterName string
+	// Schedule names the EmailReportSchedule (namespace/name), shown in the footer.
+	Schedule string
+	// Scope says which results the report can cover ("namespace team-a", "all namespaces and
+	// cluster reports"), shown under the title.
+	Scope string
+	// Now is when the report is generated, shown in the body (UTC).
+	Now time.Time
+	// MaxRows caps the rows (results in a violations report, namespaces in a summary) listed
+	// in the whole report; 0 means DefaultMaxRows.
+	MaxRows int
+	// MaxGroupRows caps the rows listed in one group (a namespace of a source in a violations
+	// report, the namespaces of a source in a summary); 0 means DefaultMaxGroupRows.
+	MaxGroupRows int
+	// MaxBytes caps the size of the HTML and text parts together: the row caps are halved until
+	// the report fits. 0 means DefaultMaxBytes.
+	MaxBytes int
+}
+
+// Item is one result with the report that holds it.
+type Item struct {
+	Report *report.Report
+	Result *report.Result
+}
+
+// Counts counts results per status. None counts results without a (known) status, as the
+// Trivy adapter writes them.
+type Counts struct {
+	Pass, Fail, Warn, Error, Skip, None int
+}
+
+// Add counts one result of status s.
+func (c *Counts) Add(s v1alpha1.ResultStatus) {
+	switch s {
+	case v1alpha1.StatusPass:
+		c.Pass++
+	case v1alpha1.StatusFail:
+		c.Fail++
+	case v1alpha1.StatusWarn:
+		c.Warn++
+	case v1alpha1.StatusError:
+		c.Error++
+	case v1alpha1.StatusSkip:
+		c.Skip++
+	default:
+		c.None++
+	}
+}
+
+// Plus returns the sum of c and o.
+func (c Counts) Plus(o Counts) Counts {
+	return Counts{c.Pass + o.Pass, c.Fail + o.Fail, c.Warn + o.Warn, c.Error + o.Error, c.Skip + o.Skip, c.None + o.None}
+}
+
+// Total is the number of results counted.
+func (c Counts) Total() int { return c.Pass + c.Fail + c.Warn + c.Error + c.Skip + c.None }
+
+// Violations is the number of fail, warn and error results.
+func (c Counts) Violations() int { return c.Fail + c.Warn + c.Error }
+
+// IsViolation reports whether a result of status s is listed in a violations report.
+func IsViolation(s v1alpha1.ResultStatus) bool {
+	return s == v1alpha1.StatusFail || s == v1alpha1.StatusWarn || s == v1alpha1.StatusError
+}
+
+// noSource names the source of results that have none.
+const noSource = "(no source)"
+
+func sourceOf(res *report.Result) string {
+	if res.Source == "" {
+		return noSource
+	}
+	return res.Source
+}
+
+// groupKey is where a result is listed: cluster reports form one group, results of namespaced
+// reports are grouped by the namespace they are about.
+func groupKey(it Item) (ns string, cluster bool) {
+	if it.Report.Namespace == "" {
+		return "", true
+	}
+	return it.Report.ResultNamespace(it.Result), false
+}
+
+// compareFold orders strings case-insensitively, then exactly, so the order is total.
+func compareFold(a, b string) int {
+	if c := cmp.Compare(strings.ToLower(a), strings.ToLower(b)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a, b)
+}
+
+// sortedKeys returns the keys of m in compareFold order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareFold)
+	return keys
+}
+
+// truncate cuts s to at most n runes, ending with an ellipsis when cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,174 @@
+// Package emailjob is the `policy-herald email-report` subcommand that the CronJob of an
+// EmailReportSchedule runs: it reads the schedule, its SMTP settings and the policy reports it
+// covers, renders the report and mails it (or, with --dry-run, writes it to files).
+//
+// Contract with the controller that builds the CronJob:
+//
+//	policy-herald email-report --schedule=NAMESPACE/NAME [--platform-namespace=NS]
+//	    [--dry-run [--output=PATH]] [--termination-log=PATH]
+//
+// Exit code 0 on success (including a suspended schedule, which sends nothing), 1 on any
+// failure. One line of outcome, at most 1024 bytes, without secrets, is written to stderr and to
+// --termination-log (default /dev/termination-log; a file that cannot be written is ignored):
+// "sent <type> report of N results to M recipients", "suspended: nothing sent", or the reason of
+// the failure.
+package emailjob
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// DefaultTerminationLog is where Kubernetes reads a container's termination message.
+const DefaultTerminationLog = "/dev/termination-log"
+
+// maxOutcome is the most bytes of the outcome line (Kubernetes keeps 4096 of a termination
+// message; the controller shows the line in a status field).
+const maxOutcome = 1024
+
+// Env is what a run depends on; tests inject it.
+type Env struct {
+	// Config reaches the API server; nil means ctrl.GetConfig (in-cluster or KUBECONFIG).
+	Config *rest.Config
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment (POD_NAMESPACE); nil means os.Getenv.
+	Getenv func(string) string
+	// Now is the time of the report; nil means time.Now.
+	Now func() time.Time
+}
+
+// Main runs the subcommand with args (the arguments after "email-report") and returns the exit
+// code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, Env{Stdout: os.Stdout, Stderr: os.Stderr}, args)
+}
+
+// flags are the parsed command line.
+type flags struct {
+	namespace, name   string
+	platformNamespace string
+	dryRun            bool
+	output            string
+	terminationLog    string
+}
+
+func parseFlags(args []string, env Env) (*flags, error) {
+	fs := flag.NewFlagSet("email-report", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var f flags
+	schedule := fs.String("schedule", "", "the EmailReportSchedule to send, as NAMESPACE/NAME (required)")
+	fs.StringVar(&f.platformNamespace, "platform-namespace", env.Getenv("POD_NAMESPACE"),
+		"the platform namespace: a schedule there covers every namespace and the cluster reports; any other covers only its own namespace (default $POD_NAMESPACE)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "render the e-mail without sending it")
+	fs.StringVar(&f.output, "output", "", "with --dry-run: write the message to PATH (.eml), PATH.html and PATH.txt; without, the text part goes to stdout")
+	fs.StringVar(&f.terminationLog, "termination-log", DefaultTerminationLog, "file to write the outcome line to")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return &f, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	ns, name, ok := strings.Cut(*schedule, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return &f, fmt.Errorf("--schedule=NAMESPACE/NAME is required (got %q)", *schedule)
+	}
+	f.namespace, f.name = ns, name
+	if f.output != "" && !f.dryRun {
+		return &f, errors.New("--output needs --dry-run")
+	}
+	return &f, nil
+}
+
+// Run runs the subcommand and returns its exit code.
+func Run(ctx context.Context, env Env, args []string) int {
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	f, err := parseFlags(args, env)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	terminationLog := DefaultTerminationLog
+	if f != nil {
+		terminationLog = f.terminationLog
+	}
+	if err != nil {
+		return finish(env, terminationLog, "", err)
+	}
+	cfg := env.Config
+	if cfg == nil {
+		if cfg, err = ctrl.GetConfig(); err != nil {
+			return finish(env, terminationLog, "", fmt.Errorf("no Kubernetes configuration (in-cluster or KUBECONFIG): %w", err))
+		}
+	}
+	j := &job{env: env, flags: f, cfg: cfg}
+	outcome, err := j.run(ctx)
+	return finish(env, terminationLog, j.password, errOr(outcome, err))
+}
+
+// errOr returns err, or the outcome as a success.
+func errOr(outcome string, err error) error {
+	if err != nil {
+		return err
+	}
+	return success(outcome)
+}
+
+type success string
+
+func (s success) Error() string { return string(s) }
+
+// finish writes the outcome line and returns the exit code.
+func finish(env Env, terminationLog, password string, result error) int {
+	var s success
+	ok := errors.As(result, &s)
+	line := Outcome(result.Error(), password)
+	fmt.Fprintln(env.Stderr, line)
+	if terminationLog != "" {
+		_ = os.WriteFile(terminationLog, []byte(line), 0o644) //nolint:gosec // read by the kubelet
+	}
+	if ok {
+		return 0
+	}
+	return 1
+}
+
+// Outcome makes msg one line of at most 1024 bytes, with password (if any) removed.
+func Outcome(msg, password string) string {
+	if password != "" {
+		msg = strings.ReplaceAll(msg, password, "[redacted]")
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	if len(msg) <= maxOutcome {
+		return msg
+	}
+	cut := maxOutcome - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
+}
