@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
 	"slices"
 	"strconv"
@@ -129,6 +131,12 @@ func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.
 	if err == nil {
 		err = r.validate(ctx, &s)
 	}
+	var problem *conditions.Problem
+	if err != nil && !errors.As(err, &problem) {
+		// Not a finding about the schedule (the API server did not answer, say): try again
+		// without touching its CronJob.
+		return ctrl.Result{}, err
+	}
 	if err == nil && r.PlatformNamespace == "" {
 		err = conditions.Stalled(v1alpha1.ReasonCronJobNotApplied,
 			"the operator runs without a platform namespace (--platform-namespace), where the CronJobs of e-mail reports live")
@@ -173,6 +181,9 @@ func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.
 
 // readyMessage describes a working schedule.
 func readyMessage(s *v1alpha1.EmailReportSchedule) string {
+	if s.Spec.Suspend {
+		return fmt.Sprintf("CronJob %s sends no report until spec.suspend is false (the send-now annotation still works)", s.Status.CronJobName)
+	}
 	msg := fmt.Sprintf("CronJob %s sends the report on schedule %q", s.Status.CronJobName, s.Spec.Schedule)
 	if s.Spec.TimeZone != "" {
 		msg += " (" + s.Spec.TimeZone + ")"
@@ -372,17 +383,30 @@ func labelValue(v string) string {
 
 // sendNow starts a one-off Job from the CronJob's template when the send-now annotation has a
 // value not yet sent, and records the value. It also runs for a suspended schedule: someone
-// asked for it. An invalid schedule sends nothing and keeps the value pending.
+// asked for it. An invalid schedule sends nothing and keeps the value pending, and so does one
+// with a run under way, as the CronJob's concurrency policy Forbid would: however often a
+// tenant changes the annotation, its schedule has one Job running at a time, and the CronJob's
+// history limits prune the finished ones (they are its Jobs, as with `kubectl create job
+// --from`). The Job's end wakes the controller for the pending value.
 func (r *EmailReportScheduleReconciler) sendNow(ctx context.Context, s *v1alpha1.EmailReportSchedule, cj *batchv1.CronJob) error {
 	value, ok := s.Annotations[v1alpha1.AnnotationSendNow]
-	if !ok || value == s.Status.LastSendNow || cj == nil {
+	if !ok || truncate(value, 1024) == s.Status.LastSendNow || cj == nil {
 		return nil
+	}
+	var jobs batchv1.JobList
+	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{labelCronJob: cj.Name}); err != nil {
+		return err
+	}
+	for i := range jobs.Items {
+		if _, _, done := finished(&jobs.Items[i]); !done {
+			return nil
+		}
 	}
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   cj.Namespace,
 			Name:        SendNowJobName(cj.Name, value),
-			Labels:      cj.Spec.JobTemplate.Labels,
+			Labels:      maps.Clone(cj.Spec.JobTemplate.Labels),
 			Annotations: map[string]string{annotationSchedule: s.Namespace + "/" + s.Name, annotationSendNow: truncate(value, 1024)},
 			// As `kubectl create job --from=cronjob/...`: the CronJob owns it, so the garbage
 			// collector removes it with the CronJob (the finalizer deletes it too).

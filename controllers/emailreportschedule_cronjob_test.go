@@ -313,7 +313,20 @@ var _ = Describe("EmailReportSchedule CronJobs", func() {
 			g.Expect(readyOf(s)(g)).To(haveReady(metav1.ConditionTrue, v1alpha1.ReasonSuspended))
 			g.Expect(s.Status.LastSendNow).To(Equal("second"))
 		}).Should(Succeed())
+
+		By("while a run is under way, a new value waits for it to end (concurrency Forbid)")
+		updateSchedule(s, func() { s.Annotations[v1alpha1.AnnotationSendNow] = "third" })
 		Consistently(jobsOf(cj), "1s").Should(HaveLen(2))
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(s), s)).To(Succeed())
+		Expect(s.Status.LastSendNow).To(Equal("second"))
+		second := &batchv1.Job{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: platformNamespace, Name: controllers.SendNowJobName(cj.Name, "second")}, second)).To(Succeed())
+		finishJob(second, true, time.Now().Add(-time.Minute), time.Now(), "")
+		Eventually(jobsOf(cj)).Should(HaveLen(3))
+		Eventually(func() (string, error) {
+			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(s), s)
+			return s.Status.LastSendNow, err
+		}).Should(Equal("third"))
 	})
 
 	It("puts every team's schedules in the platform namespace, apart, each running for its own schedule only", func() {

@@ -3,15 +3,18 @@ package controllers
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
@@ -102,4 +105,49 @@ func TestJobImage(t *testing.T) {
 			t.Errorf("%s: %v, want a transient %s problem naming --email-report-image", name, err, v1alpha1.ReasonJobImageUnknown)
 		}
 	}
+}
+
+// Without --email-report-image and without its own Pod to read, the operator makes no CronJob
+// and says why in the schedule's Ready condition.
+func TestScheduleWithoutAJobImage(t *testing.T) {
+	ctx := context.Background()
+	s := &v1alpha1.EmailReportSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "daily", Generation: 1},
+		Spec: v1alpha1.EmailReportScheduleSpec{Schedule: "@daily", ReportType: v1alpha1.EmailReportSummary,
+			Recipients: []string{"a@example.com"}, SMTP: v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "h@example.com"}},
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(s).WithStatusSubresource(s).Build()
+	r := &EmailReportScheduleReconciler{
+		Deps: Deps{Client: c, SecretReader: c}, PlatformNamespace: "policy-herald-system", Jobs: c, Pods: c,
+		Image: NewJobImage("", client.ObjectKey{}, c),
+	}
+	res, err := r.Reconcile(ctx, reconcileRequest(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RequeueAfter == 0 {
+		t.Error("no retry: the Pod may become readable")
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
+		t.Fatal(err)
+	}
+	ready := conditions.Ready(s)
+	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != v1alpha1.ReasonJobImageUnknown ||
+		!strings.Contains(ready.Message, "--email-report-image") {
+		t.Errorf("Ready = %+v, want False, %s, naming --email-report-image", ready, v1alpha1.ReasonJobImageUnknown)
+	}
+	if s.Status.CronJobName != "" || s.Status.NextScheduleTime != nil {
+		t.Errorf("status = %+v, want no CronJob and no next run", s.Status)
+	}
+	var cronJobs batchv1.CronJobList
+	if err := c.List(ctx, &cronJobs); err != nil || len(cronJobs.Items) != 0 {
+		t.Errorf("CronJobs = %v (%v), want none", cronJobs.Items, err)
+	}
+	if !slices.Contains(s.Finalizers, v1alpha1.FinalizerCronJob) {
+		t.Errorf("finalizers = %v, want %s", s.Finalizers, v1alpha1.FinalizerCronJob)
+	}
+}
+
+func reconcileRequest(o client.Object) reconcile.Request {
+	return reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
 }
