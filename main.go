@@ -44,6 +44,7 @@ type flags struct {
 	platformNS      string
 	blockedCIDRs    string
 	tenantCIDRs     string
+	emailImage      string
 	zap             zap.Options
 }
 
@@ -110,6 +111,9 @@ func parseFlags() flags {
 	flag.StringVar(&f.tenantCIDRs, "tenant-blocked-cidrs", strings.Join(sender.DefaultTenantBlockedCIDRs, ","),
 		"Comma-separated networks also refused to targets and channels outside the platform namespace: set it to the "+
 			"cluster's service and pod CIDRs (and any internal network tenants must not reach). Default: every private range.")
+	flag.StringVar(&f.emailImage, "email-report-image", "",
+		"Image the CronJobs of EmailReportSchedules run (`policy-herald email-report`); empty (the default) runs the operator's own, "+
+			"read from its Pod ($POD_NAMESPACE/$POD_NAME, container manager) with its pull policy and pull secrets.")
 	f.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 	if !f.metricsSecure && !isSet("metrics-bind-address") {
@@ -202,6 +206,7 @@ func run(f flags) error {
 		PlatformNamespace: f.platformNS,
 		Delivery:          deliveryOptions(f),
 		Addresses:         addresses,
+		EmailReportImage:  f.emailImage,
 	})
 	if err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)

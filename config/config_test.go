@@ -236,6 +236,46 @@ func TestDefault(t *testing.T) {
 	decode(t, find(t, objs, "RoleBinding", prefix+"leader-election-rolebinding"), &rb)
 	checkBinding(t, rb.Name, rb.RoleRef, rb.Subjects, "Role", prefix+"leader-election-role")
 
+	// The CronJobs and Jobs of e-mail reports, and Pods, only in the operator's namespace.
+	var nsRole rbacv1.Role
+	decode(t, find(t, objs, "Role", prefix+"manager-role"), &nsRole)
+	if nsRole.Namespace != namespace || !allows(nsRole.Rules, "batch", "cronjobs", "get", "list", "watch", "create", "update", "patch", "delete") ||
+		!allows(nsRole.Rules, "batch", "jobs", "get", "list", "watch", "create", "update", "patch", "delete") ||
+		!allows(nsRole.Rules, "", "pods", "get", "list") || allows(nsRole.Rules, "", "pods", "create") {
+		t.Errorf("Role %s/%s does not manage CronJobs and Jobs and read Pods (only): %+v", nsRole.Namespace, nsRole.Name, nsRole.Rules)
+	}
+	var nsrb rbacv1.RoleBinding
+	decode(t, find(t, objs, "RoleBinding", prefix+"manager-namespace-rolebinding"), &nsrb)
+	checkBinding(t, nsrb.Name, nsrb.RoleRef, nsrb.Subjects, "Role", prefix+"manager-role")
+	for _, r := range ofKind(objs, "ClusterRole") {
+		var cr rbacv1.ClusterRole
+		decode(t, r, &cr)
+		if allows(cr.Rules, "batch", "cronjobs", "create") || allows(cr.Rules, "batch", "jobs", "create") || allows(cr.Rules, "", "pods", "get") {
+			t.Errorf("ClusterRole %s grants CronJobs, Jobs or Pods in every namespace", cr.Name)
+		}
+	}
+
+	// The e-mail report Jobs' identity: reads exactly what `policy-herald email-report` needs.
+	find(t, objs, "ServiceAccount", prefix+"email-reporter")
+	var reporter rbacv1.ClusterRole
+	decode(t, find(t, objs, "ClusterRole", prefix+"email-reporter-role"), &reporter)
+	wantReporter := []rbacv1.PolicyRule{
+		{APIGroups: []string{group}, Resources: []string{"emailreportschedules"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports", "clusterpolicyreports"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"openreports.io"}, Resources: []string{"reports", "clusterreports"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get"}},
+	}
+	if !equality.Semantic.DeepEqual(reporter.Rules, wantReporter) {
+		t.Errorf("ClusterRole %s has rules %+v, want %+v", reporter.Name, reporter.Rules, wantReporter)
+	}
+	var rcrb rbacv1.ClusterRoleBinding
+	decode(t, find(t, objs, "ClusterRoleBinding", prefix+"email-reporter-rolebinding"), &rcrb)
+	wantSubject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: prefix + "email-reporter", Namespace: namespace}
+	if rcrb.RoleRef.Name != reporter.Name || rcrb.RoleRef.Kind != "ClusterRole" || len(rcrb.Subjects) != 1 || rcrb.Subjects[0] != wantSubject {
+		t.Errorf("ClusterRoleBinding %s binds %s %s to %+v, want ClusterRole %s to %+v", rcrb.Name, rcrb.RoleRef.Kind, rcrb.RoleRef.Name, rcrb.Subjects, reporter.Name, wantSubject)
+	}
+
 	// The secure metrics endpoint reviews callers' tokens with the operator's own identity.
 	find(t, objs, "ClusterRole", prefix+"metrics-auth-role")
 	var mcrb rbacv1.ClusterRoleBinding
@@ -331,16 +371,22 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
 	if !hasPort(c, "https", 8443) {
 		t.Errorf("container has no port 8443 named https: %+v", c.Ports)
 	}
-	var podNS, memLimit bool
+	var podNS, podName, memLimit bool
 	for _, e := range c.Env {
 		podNS = podNS || (e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil &&
 			e.ValueFrom.FieldRef.FieldPath == "metadata.namespace")
+		// The operator reads its own Pod for the image of the e-mail report Jobs.
+		podName = podName || (e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil &&
+			e.ValueFrom.FieldRef.FieldPath == "metadata.name")
 		memLimit = memLimit || (e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
 			e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" && e.ValueFrom.ResourceFieldRef.ContainerName == c.Name &&
 			(e.ValueFrom.ResourceFieldRef.Divisor.IsZero() || e.ValueFrom.ResourceFieldRef.Divisor.Value() == 1))
 	}
 	if !podNS {
 		t.Error("env lacks POD_NAMESPACE from metadata.namespace")
+	}
+	if !podName {
+		t.Error("env lacks POD_NAME from metadata.name")
 	}
 	// GOMEMLIMIT reads a plain number as bytes, so the divisor must stay 1.
 	if !memLimit {

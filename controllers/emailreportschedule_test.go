@@ -26,15 +26,18 @@ func emailSchedule(namespace, name string) *v1alpha1.EmailReportSchedule {
 
 var _ = Describe("EmailReportSchedule controller", func() {
 	var ns string
-	BeforeEach(func() { ns = newNamespace(nil) })
+	BeforeEach(func() {
+		ensurePlatformNamespace()
+		ns = newNamespace(nil)
+	})
 
-	It("reports a valid schedule as not implemented, without a next run", func() {
+	It("reports a valid schedule Ready, with its CronJob and the next run", func() {
 		s := emailSchedule(ns, "daily")
 		Expect(k8sClient.Create(ctx, s)).To(Succeed())
-		expectNotImplemented(s)
-		Expect(conditionMessage(s)).To(ContainSubstring("e-mail reports"))
-		// Nothing is mailed, so no report is due.
-		Expect(s.Status.NextScheduleTime).To(BeNil())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		Expect(conditionMessage(s)).To(ContainSubstring("CronJob " + s.Status.CronJobName))
+		Expect(s.Status.CronJobName).NotTo(BeEmpty())
+		Expect(s.Status.NextScheduleTime).NotTo(BeNil())
 	})
 
 	DescribeTable("refuses what cron or the time zone database cannot take",
@@ -56,7 +59,7 @@ var _ = Describe("EmailReportSchedule controller", func() {
 		s := emailSchedule(ns, "macro")
 		s.Spec.Schedule = "@weekly"
 		Expect(k8sClient.Create(ctx, s)).To(Succeed())
-		expectNotImplemented(s)
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 
 	It("refuses a recipient that is not an address", func() {
@@ -75,8 +78,7 @@ var _ = Describe("EmailReportSchedule controller", func() {
 		Expect(conditionMessage(s)).To(ContainSubstring("no smtp.secretRef"))
 
 		secret := newSecret(ns, "smtp", map[string]string{"username": "mailer"})
-		s.Spec.SMTP.SecretRef = &v1alpha1.LocalSecretReference{Name: "smtp"}
-		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		updateSchedule(s, func() { s.Spec.SMTP.SecretRef = &v1alpha1.LocalSecretReference{Name: "smtp"} })
 		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonSecretKeyMissing))
 		Expect(conditionMessage(s)).To(ContainSubstring("password"))
 
@@ -88,19 +90,18 @@ var _ = Describe("EmailReportSchedule controller", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
 		secret.StringData = map[string]string{"from": "reports@example.com", "port": "2525"}
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
-		expectNotImplemented(s)
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 		Expect(conditionMessage(s)).NotTo(ContainSubstring("s3cret"))
 	})
 
-	It("does not claim a suspended schedule works, and still validates it", func() {
+	It("reports a suspended schedule Suspended, without a next run, and still validates it", func() {
 		s := emailSchedule(ns, "paused")
 		s.Spec.Suspend = true
 		Expect(k8sClient.Create(ctx, s)).To(Succeed())
-		expectNotImplemented(s)
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonSuspended))
 		Expect(s.Status.NextScheduleTime).To(BeNil())
 
-		s.Spec.Recipients = []string{"not an address"}
-		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		updateSchedule(s, func() { s.Spec.Recipients = []string{"not an address"} })
 		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec))
 	})
 })

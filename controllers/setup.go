@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"net/netip"
+	"os"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,6 +26,13 @@ type Options struct {
 	// Addresses say which networks targets and channels may not connect to. The zero value
 	// refuses the defaults, so leaving it out is safe.
 	Addresses AddressPolicy
+	// EmailReportImage is the image the CronJobs of EmailReportSchedules run (the operator's
+	// own, with its `email-report` subcommand). Empty means the image of the container
+	// "manager" of the operator's own Pod, OperatorPod.
+	EmailReportImage string
+	// OperatorPod is the operator's own Pod, read for its image when EmailReportImage is empty.
+	// Empty means $POD_NAMESPACE/$POD_NAME (config/manager sets both from the downward API).
+	OperatorPod client.ObjectKey
 }
 
 // AddressPolicy says which networks the senders of targets and channels may not connect to.
@@ -114,12 +122,20 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 		Recorder:     mgr.GetEventRecorder("policy-herald"),
 	}
 	addrs := newGuards(opts.PlatformNamespace, opts.Addresses)
+	self := opts.OperatorPod
+	if self.Name == "" {
+		self = client.ObjectKey{Namespace: os.Getenv("POD_NAMESPACE"), Name: os.Getenv("POD_NAME")}
+	}
+	emailReports := &EmailReportScheduleReconciler{
+		Deps: deps, PlatformNamespace: opts.PlatformNamespace, Pods: mgr.GetAPIReader(),
+		Image: NewJobImage(opts.EmailReportImage, self, mgr.GetAPIReader()),
+	}
 	for _, r := range []interface {
 		SetupWithManager(context.Context, ctrl.Manager) error
 	}{
 		&NotificationTargetReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
 		&TargetChannelReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
-		&EmailReportScheduleReconciler{Deps: deps},
+		emailReports,
 		&MetricsProfileReconciler{Deps: deps},
 		&BlockReportPolicyReconciler{Deps: deps},
 	} {

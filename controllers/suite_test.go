@@ -28,6 +28,9 @@ import (
 // platformNamespace is where targets see every namespace.
 const platformNamespace = "policy-herald-system"
 
+// reportImage is the image the suite's operator gives the CronJobs of e-mail reports.
+const reportImage = "registry.example.com/policy-herald:test"
+
 // testDeliveryOptions are the production options with intervals short enough for tests.
 func testDeliveryOptions() delivery.Options {
 	o := delivery.DefaultOptions()
@@ -107,7 +110,8 @@ func newManager() (stop func()) {
 		Delivery:          testDeliveryOptions(),
 		SecretReader:      countingReader{mgr.GetAPIReader()},
 		// The suite's receivers listen on 127.0.0.1; [::1] stays refused (addressguard_test.go).
-		Addresses: controllers.LocalAddressPolicy(),
+		Addresses:        controllers.LocalAddressPolicy(),
+		EmailReportImage: reportImage,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	done := make(chan struct{})

@@ -42,6 +42,12 @@ const (
 	// do what it asks yet (e-mail reports, metrics, block reports). Ready is False and Stalled
 	// True: only an upgrade changes it.
 	ReasonNotImplemented = "NotImplemented"
+	// ReasonJobImageUnknown says the operator does not know which image its Jobs (the e-mail
+	// reports' CronJobs) run: neither --email-report-image nor its own Pod tells it.
+	ReasonJobImageUnknown = "JobImageUnknown"
+	// ReasonCronJobNotApplied says the API server refused the CronJob or Job of an
+	// EmailReportSchedule (a missing platform namespace, a quota, missing permissions).
+	ReasonCronJobNotApplied = "CronJobNotApplied"
 )
 
 // Severity of a policy result, lowest first: info < low < medium < high < critical.

@@ -4,6 +4,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// AnnotationSendNow on an EmailReportSchedule sends its report once, now, whenever its value
+// changes (status.lastSendNow records the last one): for example
+// `kubectl annotate ers daily reporting.policyherald.io/send-now="$(date +%s)" --overwrite`.
+const AnnotationSendNow = "reporting.policyherald.io/send-now"
+
+// FinalizerCronJob is the finalizer the operator puts on every EmailReportSchedule: its CronJob
+// lives in the platform namespace, where an owner reference to the schedule cannot reach, so
+// the operator deletes the CronJob and its Jobs before the schedule goes.
+const FinalizerCronJob = "reporting.policyherald.io/cronjob"
+
 // EmailReportType says what an e-mail report contains.
 // +kubebuilder:validation:Enum=summary;violations
 type EmailReportType string
@@ -119,15 +129,38 @@ type EmailReportScheduleStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// NextScheduleTime is when the next report is due.
+	// CronJobName names the CronJob that sends this report, in the operator's platform
+	// namespace (not this one: see the README, "Who may do what"). Its Jobs carry the label
+	// reporting.policyherald.io/cronjob with this name.
+	// +optional
+	CronJobName string `json:"cronJobName,omitempty"`
+
+	// NextScheduleTime is when the next report is due; unset while the schedule is suspended or
+	// not valid.
 	// +optional
 	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
 
-	// LastScheduleTime is when a report was last started.
+	// LastScheduleTime is when a report was last started: by the schedule (the CronJob's
+	// lastScheduleTime) or by the send-now annotation.
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 
-	// Delivery reports the health of the mailings (one per run).
+	// LastSuccessfulTime is when a report was last sent successfully (a Job of the CronJob
+	// completed).
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+
+	// LastSendNow is the value of the annotation reporting.policyherald.io/send-now the
+	// operator last started a one-off Job for. Setting the annotation to any other value sends
+	// the report once more.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastSendNow string `json:"lastSendNow,omitempty"`
+
+	// Delivery reports the health of the mailings, one per run (a Job): sent and failed count
+	// the runs that succeeded and failed since the schedule was created, pending the runs
+	// under way; lastFailureReason is the failed run's own message (its container's
+	// termination message) or, failing that, why its Job failed.
 	// +optional
 	Delivery *DeliveryStatus `json:"delivery,omitempty"`
 }
@@ -140,6 +173,7 @@ type EmailReportScheduleStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.nextScheduleTime`
+// +kubebuilder:printcolumn:name="Last Sent",type=date,JSONPath=`.status.lastSuccessfulTime`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

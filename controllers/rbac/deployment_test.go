@@ -190,6 +190,8 @@ func containerEnv(t *testing.T, namespace string, c corev1.Container) map[string
 			out[e.Name] = e.Value
 		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
 			out[e.Name] = namespace
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+			out[e.Name] = "policy-herald-controller-manager-7d9f8b6c5-x2x4z"
 		case e.ValueFrom.ResourceFieldRef != nil:
 			ref := e.ValueFrom.ResourceFieldRef
 			q, ok := c.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(ref.Resource, "limits."))]

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -133,8 +134,9 @@ func boundToOperator(g *WithT, objs []*unstructured.Unstructured) {
 			}
 		}
 	}
-	g.Expect(sa).To(Equal([]string{operatorNamespace + "/" + serviceAccount}))
+	g.Expect(sa).To(ConsistOf(operatorNamespace+"/"+serviceAccount, operatorNamespace+"/"+controllers.EmailReporterServiceAccount))
 	g.Expect(bound).To(HaveKey("ClusterRole//policy-herald-manager-role"))
+	g.Expect(bound).To(HaveKey("Role/" + operatorNamespace + "/policy-herald-manager-role"))
 	g.Expect(bound).To(HaveKey("Role/" + operatorNamespace + "/policy-herald-leader-election-role"))
 	g.Expect(bound).To(HaveKey("ClusterRole//policy-herald-metrics-auth-role"))
 }
@@ -246,6 +248,13 @@ func TestRBACOperatorDeliversWithItsInstalledPermissions(t *testing.T) {
 		g.Expect(as.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "none"}, lease)).To(Satisfy(apierrors.IsNotFound))
 	}).Should(Succeed())
 
+	// The operator's own Pod, as the Deployment makes it: the operator reads it for the image of
+	// the e-mail report Jobs.
+	dep := renderedDeployment(t)
+	self := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: dep.Name + "-7d9f8b6c5-x2x4z",
+		Labels: dep.Spec.Template.Labels}, Spec: dep.Spec.Template.Spec}
+	g.Expect(k8s.Create(ctx, self)).To(Succeed())
+
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
@@ -263,7 +272,8 @@ func TestRBACOperatorDeliversWithItsInstalledPermissions(t *testing.T) {
 		PlatformNamespace: operatorNamespace,
 		Delivery:          deliveryOptions(),
 		// The receivers listen on 127.0.0.1.
-		Addresses: controllers.LocalAddressPolicy(),
+		Addresses:   controllers.LocalAddressPolicy(),
+		OperatorPod: client.ObjectKeyFromObject(self),
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	done := make(chan error, 1)
@@ -349,7 +359,75 @@ func TestRBACOperatorDeliversWithItsInstalledPermissions(t *testing.T) {
 	lease.SetKind("Lease")
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "policy-herald.reporting.policyherald.io"}, &lease)).To(Succeed())
 
+	emailReports(t, g, ctx, k8s, tenant, self)
+
 	// Some refusals change no outcome above (an Event not recorded, a watch that fails and
 	// retries): the operator logs them.
 	g.Expect(log.get()).To(BeEmpty(), "the API server refused the operator something")
+}
+
+// emailReports has the operator, as its ServiceAccount, turn a tenant's EmailReportSchedule into
+// a CronJob in its own namespace running its own image (read from its Pod, self), start a
+// send-now Job, read a failed Job's Pod for the reason, and remove both when the schedule goes.
+func emailReports(t *testing.T, g *WithT, ctx context.Context, k8s client.Client, tenant string, self *corev1.Pod) {
+	t.Helper()
+	s := &v1alpha1.EmailReportSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "daily", Annotations: map[string]string{v1alpha1.AnnotationSendNow: "1"}},
+		Spec: v1alpha1.EmailReportScheduleSpec{
+			Schedule: "0 8 * * *", ReportType: v1alpha1.EmailReportSummary, Recipients: []string{"team-a@example.com"},
+			SMTP: v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "herald@example.com", Username: "herald",
+				SecretRef: &v1alpha1.LocalSecretReference{Name: "smtp"}},
+		},
+	}
+	g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "smtp"},
+		StringData: map[string]string{"password": "s3cret"}})).To(Succeed())
+	g.Expect(k8s.Create(ctx, s)).To(Succeed())
+	readyAs := func(status metav1.ConditionStatus, reason string) func(Gomega) {
+		return func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(s), s)).To(Succeed())
+			c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady)
+			g.Expect(c).NotTo(BeNil(), "Ready not set yet")
+			g.Expect(c.Status).To(Equal(status), "%s: %s", c.Reason, c.Message)
+			g.Expect(c.Reason).To(Equal(reason), c.Message)
+		}
+	}
+	g.Eventually(readyAs(metav1.ConditionTrue, v1alpha1.ReasonReady)).Should(Succeed())
+
+	cj := &batchv1.CronJob{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: s.Status.CronJobName}, cj)).To(Succeed())
+	g.Expect(cj.Name).To(Equal(controllers.CronJobName(tenant, s.Name)))
+	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	g.Expect(pod.Containers[0].Image).To(Equal(self.Spec.Containers[0].Image), "the operator's own image")
+	g.Expect(pod.ServiceAccountName).To(Equal(controllers.EmailReporterServiceAccount))
+	var jobs batchv1.JobList
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.List(ctx, &jobs, client.InNamespace(operatorNamespace), client.MatchingLabels{"reporting.policyherald.io/cronjob": cj.Name})).To(Succeed())
+		g.Expect(jobs.Items).To(HaveLen(1), "the send-now Job")
+	}).Should(Succeed())
+
+	// The run fails; the operator reads the reason from its Pod (the restricted Pod Security
+	// Standard of the namespace admits the Job's Pod as it is).
+	job := &jobs.Items[0]
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: job.Name + "-abcde",
+		Labels: map[string]string{batchv1.JobNameLabel: job.Name}}, Spec: *job.Spec.Template.Spec.DeepCopy()}
+	g.Expect(k8s.Create(ctx, p)).To(Succeed())
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	p.Status.Phase = corev1.PodFailed
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: pod.Containers[0].Name, Image: pod.Containers[0].Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: "smtp.example.com:465: connection refused", FinishedAt: now}}}}
+	g.Expect(k8s.Status().Update(ctx, p)).To(Succeed())
+	job.Status.StartTime, job.Status.Failed = &now, 3
+	job.Status.Conditions = []batchv1.JobCondition{
+		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
+		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
+	}
+	g.Expect(k8s.Status().Update(ctx, job)).To(Succeed())
+	g.Eventually(readyAs(metav1.ConditionFalse, v1alpha1.ReasonDeliveryFailing)).Should(Succeed())
+	g.Expect(s.Status.Delivery.LastFailureReason).To(Equal("smtp.example.com:465: connection refused"))
+
+	// Deleting the schedule: the finalizer removes the CronJob and its Jobs, then lets it go.
+	g.Expect(k8s.Delete(ctx, s)).To(Succeed())
+	g.Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(s), s) }).Should(Satisfy(apierrors.IsNotFound))
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cj), cj)).To(Satisfy(apierrors.IsNotFound))
+	g.Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(job), job) }).Should(Satisfy(apierrors.IsNotFound))
 }

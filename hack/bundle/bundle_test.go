@@ -210,8 +210,11 @@ func TestCSVContent(t *testing.T) {
 	const sa = "policy-herald-controller-manager"
 	strategy := csv.Spec.InstallStrategy.StrategySpec
 
-	if len(strategy.ClusterPermissions) != 1 || strategy.ClusterPermissions[0].ServiceAccountName != sa {
-		t.Fatalf("clusterPermissions = %+v, want one entry for %s", strategy.ClusterPermissions, sa)
+	// The e-mail report Jobs run as an account of their own, which OLM creates with its role.
+	const reporter = "policy-herald-email-reporter"
+	if len(strategy.ClusterPermissions) != 2 || strategy.ClusterPermissions[0].ServiceAccountName != sa ||
+		strategy.ClusterPermissions[1].ServiceAccountName != reporter {
+		t.Fatalf("clusterPermissions = %+v, want one entry for %s and one for %s", strategy.ClusterPermissions, sa, reporter)
 	}
 	cluster := strategy.ClusterPermissions[0].Rules
 	for _, role := range []string{"policy-herald-manager-role", "policy-herald-metrics-auth-role"} {
@@ -219,9 +222,22 @@ func TestCSVContent(t *testing.T) {
 			t.Errorf("clusterPermissions lack the rules of %s as rendered:\n got %+v", role, cluster)
 		}
 	}
-	if len(strategy.Permissions) != 1 || strategy.Permissions[0].ServiceAccountName != sa ||
-		!equality.Semantic.DeepEqual(strategy.Permissions[0].Rules, renderedRole(t, "Role", "policy-herald-leader-election-role")) {
-		t.Errorf("permissions = %+v, want the leader-election Role's rules for %s", strategy.Permissions, sa)
+	if got, want := strategy.ClusterPermissions[1].Rules, renderedRole(t, "ClusterRole", "policy-herald-email-reporter-role"); !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("clusterPermissions of %s = %+v, want the rules of policy-herald-email-reporter-role %+v", reporter, got, want)
+	}
+	if len(strategy.Permissions) != 1 || strategy.Permissions[0].ServiceAccountName != sa {
+		t.Fatalf("permissions = %+v, want one entry for %s", strategy.Permissions, sa)
+	}
+	namespaced := strategy.Permissions[0].Rules
+	for _, role := range []string{"policy-herald-leader-election-role", "policy-herald-manager-role"} {
+		if !containsRun(namespaced, renderedRole(t, "Role", role)) {
+			t.Errorf("permissions lack the rules of Role %s as rendered:\n got %+v", role, namespaced)
+		}
+	}
+	for _, f := range loadBundle(t).Objects {
+		if f.GetKind() == "ServiceAccount" || f.GetKind() == "ClusterRoleBinding" || f.GetKind() == "RoleBinding" {
+			t.Errorf("the bundle ships %s %s: OLM would not create it in the namespace it installs into", f.GetKind(), f.GetName())
+		}
 	}
 	if len(strategy.DeploymentSpecs) != 1 || strategy.DeploymentSpecs[0].Spec.Template.Spec.ServiceAccountName != sa {
 		t.Errorf("deployments = %+v, want one running as %s", strategy.DeploymentSpecs, sa)

@@ -157,8 +157,10 @@ const icon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width=
 func iconBase64() string { return base64.StdEncoding.EncodeToString([]byte(icon)) }
 
 // createdResources are the objects the operator makes for each kind, which OLM's console lists
-// under the object. Grow it with the kinds: an EmailReportSchedule will own CronJobs.
+// under the object. Grow it with the kinds.
 var createdResources = map[string][]v1alpha1.APIResourceReference{
+	// The CronJob that sends the report and its Jobs, in the operator's namespace.
+	"EmailReportSchedule": {{Name: "cronjobs", Kind: "CronJob", Version: "v1"}, {Name: "jobs", Kind: "Job", Version: "v1"}},
 	// The ledger of delivered results, owned by its target or channel.
 	"NotificationTarget": {{Name: "configmaps", Kind: "ConfigMap", Version: "v1"}},
 	"TargetChannel":      {{Name: "configmaps", Kind: "ConfigMap", Version: "v1"}},

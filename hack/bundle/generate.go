@@ -187,6 +187,15 @@ func render(o options) (map[string][]byte, []string, error) {
 		deploymentSpecs = append(deploymentSpecs, v1alpha1.StrategyDeploymentSpec{Name: d.Name, Spec: d.Spec, Label: d.Labels})
 	}
 
+	// The ServiceAccounts no Deployment runs as are the operator's too: the e-mail reporter, which
+	// the Jobs the operator creates run as. In the CSV's permissions OLM creates them, with their
+	// roles and bindings, in the namespace it installs into; shipped as plain manifests, their
+	// bindings would name config/default's namespace instead.
+	for _, obj := range rest {
+		if obj.kind == "ServiceAccount" {
+			accounts[obj.namespace+"/"+obj.name] = true
+		}
+	}
 	perms, extras, more, err := permissions(rest, accounts)
 	if err != nil {
 		return nil, nil, err

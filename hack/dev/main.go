@@ -134,6 +134,9 @@ func run(ctx context.Context, force <-chan struct{}) error {
 		Delivery:          delivery.DefaultOptions(),
 		// The demo's receiver listens on 127.0.0.1, which the production policy refuses.
 		Addresses: controllers.LocalAddressPolicy(),
+		// The operator runs outside a Pod here, so it cannot read its image from one. No kubelet
+		// runs either: the CronJobs of e-mail reports are made (and shown in status) but never run.
+		EmailReportImage: "policy-herald:dev",
 	}); err != nil {
 		return err
 	}
