@@ -261,7 +261,7 @@ func TestDefault(t *testing.T) {
 	decode(t, find(t, objs, "ClusterRole", prefix+"email-reporter-role"), &reporter)
 	wantReporter := []rbacv1.PolicyRule{
 		{APIGroups: []string{group}, Resources: []string{"emailreportschedules"}, Verbs: []string{"get"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets", "namespaces"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports", "clusterpolicyreports"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"openreports.io"}, Resources: []string{"reports", "clusterreports"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get"}},

@@ -80,6 +80,10 @@ func TestRBACEmailReporterReadsOnlyWhatItsJobNeeds(t *testing.T) {
 		return as.Get(ctx, client.ObjectKeyFromObject(schedule), &v1alpha1.EmailReportSchedule{})
 	}).Should(Succeed())
 	g.Expect(as.Get(ctx, client.ObjectKeyFromObject(secret), &corev1.Secret{})).To(Succeed())
+	// A filter's namespaceSelector needs the namespace's labels.
+	g.Expect(as.Get(ctx, client.ObjectKey{Name: team}, &corev1.Namespace{})).To(Succeed())
+	forbidden0 := as.List(ctx, &corev1.NamespaceList{})
+	g.Expect(apierrors.IsForbidden(forbidden0)).To(BeTrue(), "listing namespaces: %v", forbidden0)
 	for _, l := range []client.ObjectList{
 		&wgpolicyv1alpha2.PolicyReportList{}, &wgpolicyv1alpha2.ClusterPolicyReportList{},
 		&openreportsv1alpha1.ReportList{}, &openreportsv1alpha1.ClusterReportList{},
@@ -147,6 +151,7 @@ func TestRBACEmailReporterReadsOnlyWhatItsJobNeeds(t *testing.T) {
 		}
 		slices.Sort(extra)
 		g.Expect(extra).To(Equal([]string{
+			"get /namespaces",
 			"get /secrets",
 			"get apiextensions.k8s.io/customresourcedefinitions",
 			"get reporting.policyherald.io/emailreportschedules",
