@@ -47,7 +47,7 @@ type SMTPSettings struct {
 	// +kubebuilder:validation:MaxLength=253
 	Host string `json:"host,omitempty"`
 
-	// Port of the SMTP server. Defaults to 465 for ssl/tls, 587 otherwise.
+	// Port of the SMTP server. Defaults to 465 for ssl/tls, 587 for starttls and 25 for none.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
@@ -111,6 +111,12 @@ type EmailReportScheduleSpec struct {
 	// only ever covers its own namespace.
 	// +optional
 	Filter *ResultFilter `json:"filter,omitempty"`
+
+	// ClusterReports includes the results of cluster-scoped reports (ClusterPolicyReport,
+	// ClusterReport). Only schedules in the platform namespace ever see them. Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	ClusterReports *bool `json:"clusterReports,omitempty"`
 
 	// Suspend stops sending reports without deleting the schedule.
 	// +optional

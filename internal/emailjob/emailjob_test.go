@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"k8s.io/utils/ptr"
 	"mime"
 	"net/mail"
 	"os"
@@ -350,6 +351,30 @@ func TestPlatformSummaryWithFilter(t *testing.T) {
 	_, data := received(t, srv)
 	if !strings.Contains(data, "Results:   3 (pass 1, fail 1, warn 1, error 0, skip 0)") || strings.Contains(data, "team-a") {
 		t.Error("wrong counts or namespaces")
+	}
+}
+
+// clusterReports: false leaves the cluster reports out of a platform schedule's report.
+func TestPlatformWithoutClusterReports(t *testing.T) {
+	srv := smtpServer(t, platformNS, "smtp-nc")
+	schedule(t, platformNS, "no-cluster", v1alpha1.EmailReportViolations, "smtp-nc", func(s *v1alpha1.EmailReportSchedule) {
+		s.Spec.ClusterReports = ptr.To(false)
+	})
+	o := run(t, "--schedule="+platformNS+"/no-cluster")
+	if o.code != 0 {
+		t.Fatalf("exit %d: %s", o.code, o.termination)
+	}
+	_, data := received(t, srv)
+	if !strings.Contains(data, "Scope:     all namespaces") || strings.Contains(data, "all namespaces and cluster reports") {
+		t.Error("the scope does not say that cluster reports are left out")
+	}
+	for _, leak := range []string{"cluster-wide", "Cluster reports"} {
+		if strings.Contains(data, leak) {
+			t.Errorf("the report shows %q", leak)
+		}
+	}
+	if !strings.Contains(data, "team-b") {
+		t.Error("the namespaced results are missing")
 	}
 }
 

@@ -77,7 +77,8 @@ func (j *job) run(ctx context.Context) (string, error) {
 	}
 
 	tenant := j.flags.platformNamespace == "" || s.Namespace != j.flags.platformNamespace
-	reps, err := j.listReports(ctx, s.Namespace, tenant)
+	clusterReports := !tenant && (s.Spec.ClusterReports == nil || *s.Spec.ClusterReports)
+	reps, err := j.listReports(ctx, s.Namespace, tenant, clusterReports)
 	if err != nil {
 		return "", err
 	}
@@ -94,8 +95,11 @@ func (j *job) run(ctx context.Context) (string, error) {
 		}
 	}
 	scope := "all namespaces and cluster reports"
-	if tenant {
+	switch {
+	case tenant:
 		scope = "namespace " + s.Namespace
+	case !clusterReports:
+		scope = "all namespaces"
 	}
 	rendered, err := email.Render(email.Options{
 		Type: typ, ClusterName: s.Spec.ClusterName, Schedule: key.String(), Scope: scope, Now: j.env.Now(),
@@ -258,8 +262,8 @@ func (j *job) namespaceLabels(ctx context.Context) filter.NamespaceLabels {
 }
 
 // listReports lists the reports of the four kinds whose API is installed: in namespace only
-// (and no cluster reports) for a tenant, everywhere otherwise.
-func (j *job) listReports(ctx context.Context, namespace string, tenant bool) ([]*report.Report, error) {
+// for a tenant, everywhere otherwise; cluster reports only when clusterReports.
+func (j *job) listReports(ctx context.Context, namespace string, tenant, clusterReports bool) ([]*report.Report, error) {
 	var out []*report.Report
 	var opts []client.ListOption
 	if tenant {
@@ -281,7 +285,7 @@ func (j *job) listReports(ctx context.Context, namespace string, tenant bool) ([
 	if err != nil {
 		return nil, err
 	}
-	if tenant {
+	if !clusterReports {
 		return out, nil
 	}
 	err = listAll(ctx, j.c, &wgpolicyv1alpha2.ClusterPolicyReportList{}, nil, func(l *wgpolicyv1alpha2.ClusterPolicyReportList) {
