@@ -607,7 +607,7 @@ func (r *EmailReportScheduleReconciler) nextRun(s *v1alpha1.EmailReportSchedule)
 
 // validate checks the recipients and the SMTP settings merged with their Secret.
 func (r *EmailReportScheduleReconciler) validate(ctx context.Context, s *v1alpha1.EmailReportSchedule) error {
-	for _, to := range s.Spec.Recipients {
+	for _, to := range s.Spec.Addresses() {
 		if _, err := mail.ParseAddress(to); err != nil {
 			return conditions.Stalled(v1alpha1.ReasonInvalidSpec, fmt.Sprintf("recipient %q is not an e-mail address", to))
 		}

@@ -104,6 +104,22 @@ type EmailReportScheduleSpec struct {
 	// +listType=set
 	Recipients []string `json:"recipients"`
 
+	// CC are further recipients named in the Cc header.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=3
+	// +kubebuilder:validation:items:MaxLength=320
+	// +listType=set
+	CC []string `json:"cc,omitempty"`
+
+	// BCC are further recipients that no header names: they are in the SMTP envelope only.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=3
+	// +kubebuilder:validation:items:MaxLength=320
+	// +listType=set
+	BCC []string `json:"bcc,omitempty"`
+
 	// SMTP server settings.
 	SMTP SMTPSettings `json:"smtp"`
 
@@ -211,3 +227,11 @@ func (s *EmailReportSchedule) GetConditions() *[]metav1.Condition { return &s.St
 
 // SetObservedGeneration records the generation the status describes.
 func (s *EmailReportSchedule) SetObservedGeneration(g int64) { s.Status.ObservedGeneration = g }
+
+// Addresses returns every recipient: to, cc and bcc.
+func (s *EmailReportScheduleSpec) Addresses() []string {
+	out := make([]string, 0, len(s.Recipients)+len(s.CC)+len(s.BCC))
+	out = append(out, s.Recipients...)
+	out = append(out, s.CC...)
+	return append(out, s.BCC...)
+}

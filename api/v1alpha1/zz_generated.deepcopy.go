@@ -455,6 +455,16 @@ func (in *EmailReportScheduleSpec) DeepCopyInto(out *EmailReportScheduleSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.CC != nil {
+		in, out := &in.CC, &out.CC
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
+	if in.BCC != nil {
+		in, out := &in.BCC, &out.BCC
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	in.SMTP.DeepCopyInto(&out.SMTP)
 	if in.Filter != nil {
 		in, out := &in.Filter, &out.Filter

@@ -378,6 +378,33 @@ func TestPlatformWithoutClusterReports(t *testing.T) {
 	}
 }
 
+// Cc recipients are named in a header, Bcc recipients only in the envelope.
+func TestCcAndBcc(t *testing.T) {
+	srv := smtpServer(t, platformNS, "smtp-cc")
+	schedule(t, platformNS, "copied", v1alpha1.EmailReportSummary, "smtp-cc", func(s *v1alpha1.EmailReportSchedule) {
+		s.Spec.CC = []string{"Audit <audit@example.com>"}
+		s.Spec.BCC = []string{"archive@example.com"}
+	})
+	o := run(t, "--schedule="+platformNS+"/copied")
+	if !strings.HasSuffix(o.termination, "to 4 recipients") || o.code != 0 {
+		t.Fatalf("exit %d, termination %q, want 4 recipients", o.code, o.termination)
+	}
+	msg, data := received(t, srv)
+	if got := strings.Join(msg.To, ","); got != "ops@example.com,team@example.com,audit@example.com,archive@example.com" {
+		t.Errorf("RCPT TO %s", got)
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(msg.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := m.Header.Get("Cc"); !strings.Contains(cc, "audit@example.com") {
+		t.Errorf("Cc header %q", cc)
+	}
+	if m.Header.Get("Bcc") != "" || strings.Contains(data, "archive@example.com") {
+		t.Error("the message names the Bcc recipient")
+	}
+}
+
 func TestMissingSecret(t *testing.T) {
 	schedule(t, "team-a", "no-secret", v1alpha1.EmailReportViolations, "does-not-exist")
 	o := run(t, "--schedule=team-a/no-secret")

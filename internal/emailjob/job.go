@@ -59,7 +59,7 @@ func (j *job) run(ctx context.Context) (string, error) {
 	if typ != email.Summary && typ != email.Violations {
 		return "", fmt.Errorf("spec.reportType %q must be summary or violations", s.Spec.ReportType)
 	}
-	for _, to := range s.Spec.Recipients {
+	for _, to := range s.Spec.Addresses() {
 		if _, err := mail.ParseAddress(to); err != nil {
 			return "", fmt.Errorf("recipient %q is not an e-mail address", to)
 		}
@@ -108,7 +108,7 @@ func (j *job) run(ctx context.Context) (string, error) {
 		return "", err
 	}
 	msg := &email.Message{
-		From: settings.from, To: s.Spec.Recipients,
+		From: settings.from, To: s.Spec.Recipients, Cc: s.Spec.CC, Bcc: s.Spec.BCC,
 		Subject: rendered.Subject, HTML: rendered.HTML, Text: rendered.Text, Date: j.env.Now(),
 		ExtraHeaders: map[string]string{
 			"X-Policy-Herald-Schedule": key.String(),
