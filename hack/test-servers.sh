@@ -6,6 +6,8 @@
 #   victoria-logs    VictoriaLogs (Apache-2.0): Loki push, Elasticsearch _bulk, Splunk HEC
 #   alertmanager     Prometheus Alertmanager (Apache-2.0)
 #   kinesalite/      npm kinesalite (MIT), a Kinesis server, with kinesalite-local.js binding loopback
+#   promtool         Prometheus' promtool (Apache-2.0), from Debian's prometheus package, to lint
+#                    expositions and test alerting rules
 #
 # POLICY_HERALD_CACHE overrides the cache root (default ~/.cache/policy-herald).
 set -euo pipefail
@@ -45,8 +47,19 @@ JS
   rm -rf "$OUT/kinesalite" && mv "$OUT/kinesalite.tmp" "$OUT/kinesalite"
 }
 
+# install_promtool takes promtool out of Debian's prometheus package without installing it (no
+# daemon is started, nothing lands outside the cache).
+install_promtool() {
+  log "extracting promtool from Debian's prometheus package; a few seconds, once"
+  local work="$CACHE/build/promtool"
+  rm -rf "$work" && mkdir -p "$work"
+  (cd "$work" && apt-get download prometheus >/dev/null 2>&1 && dpkg -x prometheus_*.deb root)
+  cp "$work/root/usr/bin/promtool" "$OUT/promtool.tmp" && mv "$OUT/promtool.tmp" "$OUT/promtool"
+}
+
 mkdir -p "$OUT"
 [ -x "$OUT/victoria-logs" ] || go_build victoria-logs "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VICTORIALOGS_VERSION" github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs
 [ -x "$OUT/alertmanager" ] || go_build alertmanager "github.com/prometheus/alertmanager/cmd/alertmanager@$ALERTMANAGER_VERSION" github.com/prometheus/alertmanager/cmd/alertmanager
 [ -f "$OUT/kinesalite/kinesalite-local.js" ] || install_kinesalite
+[ -x "$OUT/promtool" ] || install_promtool
 echo "$OUT"
