@@ -26,15 +26,39 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	if !e.running {
 		return
 	}
-	for _, st := range e.states() {
-		for _, s := range st.series {
-			d := resultDesc
-			if s.cluster {
-				d = clusterResultDesc
+	// Series are sent in the order the registry sorts them in: each profile's in order, the
+	// profiles merged, so its sort finds them sorted.
+	states := e.states()
+	runs := make([][]*series, len(states))
+	n := 0
+	for i, st := range states {
+		runs[i] = st.sorted()
+		n += len(runs[i])
+	}
+	// One allocation for the scrape's metrics: snapshots, as the registry writes them after
+	// Collect returns.
+	slab := make([]gauge, n)
+	for {
+		best := -1
+		for i, r := range runs {
+			if len(r) > 0 && (best < 0 || r[0].sortKey < runs[best][0].sortKey) {
+				best = i
 			}
-			// A snapshot: the registry writes the metric after Collect returns.
-			ch <- &gauge{desc: d, pairs: st.pairsOf(s), value: float64(s.count)}
 		}
+		if best < 0 {
+			return
+		}
+		s := runs[best][0]
+		runs[best] = runs[best][1:]
+		d := resultDesc
+		if s.cluster {
+			d = clusterResultDesc
+		}
+		g := &slab[len(slab)-n]
+		n--
+		g.desc, g.pairs, g.value = d, s.pairs, float64(s.count)
+		g.dto.Value = &g.value
+		ch <- g
 	}
 }
 
@@ -44,13 +68,13 @@ type gauge struct {
 	desc  *prometheus.Desc
 	pairs []*dto.LabelPair
 	value float64
+	dto   dto.Gauge
 }
 
 func (g *gauge) Desc() *prometheus.Desc { return g.desc }
 
 func (g *gauge) Write(m *dto.Metric) error {
-	v := g.value
 	m.Label = g.pairs
-	m.Gauge = &dto.Gauge{Value: &v}
+	m.Gauge = &g.dto
 	return nil
 }

@@ -355,7 +355,7 @@ func TestTwoProfilesWithDifferentLabelsShareValidFamilies(t *testing.T) {
 	ns := metricstest.Series(mfs, ResultFamily)
 	expect(t, "two profiles", ns, map[string]float64{
 		"category=cat,namespace=team-a,policy=require-labels,profile=policy-herald/simple,severity=high,source=kyverno,status=fail": 1,
-		"label_app_kubernetes_io_name=web,policy=require-labels,profile=policy-herald/custom": 1,
+		"label_app_kubernetes_io_name=web,policy=require-labels,profile=policy-herald/custom":                                       1,
 	})
 }
 

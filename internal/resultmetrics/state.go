@@ -1,6 +1,9 @@
 package resultmetrics
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/report"
 
@@ -13,8 +16,10 @@ type series struct {
 	cluster bool
 	values  []string
 	count   int
-	gen     int              // layout generation of pairs
+	gen     int              // layout generation of pairs and sortKey
 	pairs   []*dto.LabelPair // sorted by name; never modified once built (scrapes share them)
+	sortKey string           // the label values in the order of pairs, joined by "\x00"
+	dead    bool             // removed; dropped from order at the next scrape
 }
 
 // contribution is what one report adds to a profile.
@@ -32,6 +37,12 @@ type state struct {
 	refused int
 	buf     []byte
 
+	// order holds the series in the order a scrape sends them (by sortKey, the order
+	// Prometheus' registry sorts them in, so its sort finds them sorted); dirty says series
+	// came or went since it was sorted.
+	order []*series
+	dirty bool
+
 	// layout: where the union's labels come from
 	gen         int
 	pos         []int // per union label: index in p.Names, or -1 for padding, -2 for profile
@@ -48,6 +59,7 @@ func (st *state) reset() {
 	st.series = map[string]*series{}
 	st.contrib = map[string]contribution{}
 	st.refused = 0
+	st.order, st.dirty = nil, false
 }
 
 // layout places the profile's labels in the union.
@@ -67,7 +79,7 @@ func (st *state) layout(union []string, empty []*dto.LabelPair, gen int) {
 			st.pos[i] = -1
 		}
 	}
-	st.empty, st.gen = empty, gen
+	st.empty, st.gen, st.dirty = empty, gen, true
 	name, value := "profile", st.p.Key
 	st.profilePair = &dto.LabelPair{Name: &name, Value: &value}
 }
@@ -78,6 +90,7 @@ func (st *state) pairsOf(s *series) []*dto.LabelPair {
 		return s.pairs
 	}
 	pairs := make([]*dto.LabelPair, len(st.pos))
+	var key strings.Builder
 	for i, j := range st.pos {
 		switch {
 		case j == -2:
@@ -87,9 +100,31 @@ func (st *state) pairsOf(s *series) []*dto.LabelPair {
 		default:
 			pairs[i] = &dto.LabelPair{Name: st.empty[i].Name, Value: &s.values[j]}
 		}
+		if i > 0 {
+			key.WriteByte(0)
+		}
+		key.WriteString(*pairs[i].Value)
 	}
-	s.pairs, s.gen = pairs, st.gen
+	s.pairs, s.sortKey, s.gen = pairs, key.String(), st.gen
 	return pairs
+}
+
+// sorted returns the live series in scrape order.
+func (st *state) sorted() []*series {
+	if !st.dirty {
+		return st.order
+	}
+	live := st.order[:0]
+	for _, s := range st.order {
+		if !s.dead {
+			st.pairsOf(s)
+			live = append(live, s)
+		}
+	}
+	clear(st.order[len(live):])
+	slices.SortFunc(live, func(a, b *series) int { return strings.Compare(a.sortKey, b.sortKey) })
+	st.order, st.dirty = live, false
+	return live
 }
 
 // apply replaces the contribution of the report with key (rep, nil when it is gone).
@@ -98,6 +133,7 @@ func (st *state) apply(key string, rep *report.Report, ns filter.NamespaceLabels
 		for _, s := range old.series {
 			if s.count--; s.count == 0 {
 				delete(st.series, string(st.id(s.cluster, s.values)))
+				s.dead, st.dirty = true, true
 			}
 		}
 		st.refused -= old.refused
@@ -126,6 +162,7 @@ func (st *state) apply(key string, rep *report.Report, ns filter.NamespaceLabels
 			}
 			s = &series{cluster: cluster, values: append([]string(nil), values...)}
 			st.series[string(id)] = s
+			st.order, st.dirty = append(st.order, s), true
 		}
 		s.count++
 		c.series = append(c.series, s)
