@@ -6,21 +6,40 @@ package metricstest
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
-	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/policyherald/policy-herald/internal/testservers"
 )
 
+// T is what Scrape needs of a test (testing.TB and Ginkgo's GinkgoT both have it).
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// promtool returns the path of promtool under POLICY_HERALD_SERVERS (hack/test-servers.sh).
+func promtool(t T) string {
+	t.Helper()
+	dir := os.Getenv("POLICY_HERALD_SERVERS")
+	if dir == "" {
+		t.Fatalf("POLICY_HERALD_SERVERS is not set: run the tests with make test, or set it to the output of hack/test-servers.sh")
+	}
+	p := filepath.Join(dir, "promtool")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%v: run hack/test-servers.sh", err)
+	}
+	return p
+}
+
 // Scrape gathers g, checks the exposition and returns the families by name and the text.
-func Scrape(t testing.TB, g prometheus.Gatherer) (map[string]*dto.MetricFamily, string) {
+func Scrape(t T, g prometheus.Gatherer) (map[string]*dto.MetricFamily, string) {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
@@ -39,7 +58,7 @@ func Scrape(t testing.TB, g prometheus.Gatherer) (map[string]*dto.MetricFamily, 
 	if err != nil {
 		t.Fatalf("parse the exposition: %v\n%s", err, text)
 	}
-	cmd := exec.Command(testservers.Path(t, "promtool"), "check", "metrics")
+	cmd := exec.Command(promtool(t), "check", "metrics")
 	cmd.Stdin = strings.NewReader(text)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out, text)
