@@ -111,6 +111,25 @@ var _ = Describe("MetricsProfile and BlockReportPolicy controllers", func() {
 		Eventually(func() map[string]float64 { return profileSeries(resultmetrics.ResultFamily, key) }).Should(BeEmpty())
 	})
 
+	It("exports result metrics from the leader only, and from the standby once it leads", func() {
+		createReport(ns, "pods", result(ns, "require-labels", "fail", "a"))
+		key := ns + "/simple"
+		p := &v1alpha1.MetricsProfile{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "simple"}, Spec: v1alpha1.MetricsProfileSpec{Mode: v1alpha1.MetricsSimple}}
+		Expect(k8sClient.Create(ctx, p)).To(Succeed())
+		want := map[string]float64{"category=Best Practices,namespace=" + ns + ",policy=require-labels,profile=" + key + ",severity=high,source=kyverno,status=fail": 1}
+		Eventually(func() map[string]float64 { return profileSeries(resultmetrics.ResultFamily, key) }).Should(Equal(want))
+
+		By("a standby replica, registered in the same registry, exports nothing (a duplicate would fail the scrape)")
+		standby := newManager()
+		Consistently(func() map[string]float64 { return profileSeries(resultmetrics.ResultFamily, key) }, "1s").Should(Equal(want))
+
+		By("the standby exports once it leads")
+		stopManager()
+		stopManager = standby
+		Eventually(func() map[string]float64 { return profileSeries(resultmetrics.ResultFamily, key) }, "20s").Should(Equal(want))
+		Eventually(readyOf(p)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
 	It("says a valid BlockReportPolicy is not implemented, and reports a bad selector first", func() {
 		p := &v1alpha1.BlockReportPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kyverno"}}
 		Expect(k8sClient.Create(ctx, p)).To(Succeed())
