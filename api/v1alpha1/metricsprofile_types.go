@@ -88,7 +88,11 @@ type MetricsProfileStatus struct {
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
-// MetricsProfile sets the labels and filters of the Prometheus metrics of policy results.
+// MetricsProfile sets the labels and filters of the Prometheus metrics of policy results: the
+// gauges policy_report_result and cluster_policy_report_result, whose every series carries the
+// label profile="<namespace>/<name>". While no MetricsProfile exists in the platform namespace,
+// an implicit profile="default" (mode simple, every namespace) applies. Only the leader exports
+// them.
 type MetricsProfile struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
