@@ -120,10 +120,15 @@ var _ = Describe("GitOps health", func() {
 			expectHealth(stale(live(o)), argocd.Progressing, status.InProgressStatus, "generation 2")
 		}
 
-		By("degraded: the kinds whose feature has not landed (NotImplemented, Stalled)")
+		By("healthy: a MetricsProfile that exports")
 		profile := &v1alpha1.MetricsProfile{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}
+		Expect(k8sClient.Create(ctx, profile)).To(Succeed())
+		Eventually(readyOf(profile)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		expectHealth(live(profile), argocd.Healthy, status.CurrentStatus, v1alpha1.ReasonReady)
+
+		By("degraded: the kinds whose feature has not landed (NotImplemented, Stalled)")
 		policy := &v1alpha1.BlockReportPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}
-		for _, o := range []conditions.Object{profile, policy} {
+		for _, o := range []conditions.Object{policy} {
 			Expect(k8sClient.Create(ctx, o)).To(Succeed())
 			expectNotImplemented(o)
 			expectHealth(live(o), argocd.Degraded, status.FailedStatus, v1alpha1.ReasonNotImplemented)

@@ -4,11 +4,16 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/policyherald/policy-herald/internal/delivery"
+	"github.com/policyherald/policy-herald/internal/resultmetrics"
 	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/store"
 )
@@ -30,6 +35,12 @@ type Options struct {
 	// own, with its `email-report` subcommand). Empty means the image of the container
 	// "manager" of the operator's own Pod, OperatorPod.
 	EmailReportImage string
+	// MetricsRegistry serves the result metrics. Nil means controller-runtime's
+	// metrics.Registry, served on the manager's (secure) metrics endpoint.
+	MetricsRegistry prometheus.Registerer
+	// MetricsStatusInterval is how often MetricsProfiles' status.series is refreshed; 0 means
+	// 15s.
+	MetricsStatusInterval time.Duration
 	// OperatorPod is the operator's own Pod, read for its image when EmailReportImage is empty.
 	// Empty means $POD_NAMESPACE/$POD_NAME (config/manager sets both from the downward API).
 	OperatorPod client.ObjectKey
@@ -108,6 +119,19 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 	if err := mgr.Add(reports); err != nil {
 		return nil, err
 	}
+	// The result metrics: only the leader runs the store, so only the leader exports them.
+	exporter := resultmetrics.New(reports, opts.PlatformNamespace, ctrl.Log.WithName("resultmetrics"))
+	reports.Subscribe(exporter)
+	if err := mgr.Add(exporter); err != nil {
+		return nil, err
+	}
+	registry := opts.MetricsRegistry
+	if registry == nil {
+		registry = metrics.Registry
+	}
+	if err := registry.Register(exporter); err != nil {
+		return nil, err
+	}
 	engine := delivery.New(mgr.GetClient(), mgr.GetAPIReader(), reports, opts.Delivery, ctrl.Log.WithName("delivery"))
 	if err := mgr.Add(engine); err != nil {
 		return nil, err
@@ -136,7 +160,7 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 		&NotificationTargetReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
 		&TargetChannelReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
 		emailReports,
-		&MetricsProfileReconciler{Deps: deps},
+		&MetricsProfileReconciler{Deps: deps, Exporter: exporter, PlatformNamespace: opts.PlatformNamespace, StatusInterval: opts.MetricsStatusInterval},
 		&BlockReportPolicyReconciler{Deps: deps},
 	} {
 		if err := r.SetupWithManager(ctx, mgr); err != nil {

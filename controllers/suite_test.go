@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -27,6 +28,9 @@ import (
 
 // platformNamespace is where targets see every namespace.
 const platformNamespace = "policy-herald-system"
+
+// resultMetrics is the registry of the result metrics of every replica the suite starts.
+var resultMetrics = prometheus.NewRegistry()
 
 // reportImage is the image the suite's operator gives the CronJobs of e-mail reports.
 const reportImage = "registry.example.com/policy-herald:test"
@@ -112,6 +116,9 @@ func newManager() (stop func()) {
 		// The suite's receivers listen on 127.0.0.1; [::1] stays refused (addressguard_test.go).
 		Addresses:        controllers.LocalAddressPolicy(),
 		EmailReportImage: reportImage,
+		// Every replica registers its exporter here; only the leader's exports.
+		MetricsRegistry:       resultMetrics,
+		MetricsStatusInterval: 500 * time.Millisecond,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	done := make(chan struct{})

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -779,6 +780,8 @@ var _ = Describe("API validation", func() {
 			},
 			Entry("mode detailed is accepted", mpSpec{Mode: v1alpha1.MetricsDetailed}),
 			Entry("mode simple is accepted", mpSpec{Mode: v1alpha1.MetricsSimple}),
+			Entry("maxSeries 1 is accepted", mpSpec{MaxSeries: ptr.To[int32](1)}),
+			Entry("maxSeries 0 is refused", mpSpec{MaxSeries: ptr.To[int32](0)}, "spec.maxSeries", greaterOrEq),
 			Entry("mode verbose is refused", mpSpec{Mode: "verbose"}, "spec.mode", unsupported),
 
 			// customLabels iff mode custom.

@@ -48,6 +48,11 @@ const (
 	// ReasonCronJobNotApplied says the API server refused the CronJob or Job of an
 	// EmailReportSchedule (a missing platform namespace, a quota, missing permissions).
 	ReasonCronJobNotApplied = "CronJobNotApplied"
+	// ReasonSeriesLimitReached says a MetricsProfile stopped adding series at its maxSeries:
+	// it keeps exporting those it has, and more results would need more series.
+	ReasonSeriesLimitReached = "SeriesLimitReached"
+	// ReasonWaitingForReports says the report store has not listed the reports yet.
+	ReasonWaitingForReports = "WaitingForReports"
 )
 
 // Severity of a policy result, lowest first: info < low < medium < high < critical.

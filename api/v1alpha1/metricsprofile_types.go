@@ -13,8 +13,8 @@ const (
 	// MetricsDetailed labels every result metric with namespace, policy, rule, report, kind,
 	// name, status, severity, category and source.
 	MetricsDetailed MetricsMode = "detailed"
-	// MetricsSimple labels with namespace, policy, status, severity and source only, to keep
-	// the number of series small.
+	// MetricsSimple labels with namespace, policy, status, severity, category and source only,
+	// to keep the number of series small.
 	MetricsSimple MetricsMode = "simple"
 	// MetricsCustom uses exactly the labels listed in customLabels.
 	MetricsCustom MetricsMode = "custom"
@@ -46,6 +46,13 @@ type MetricsProfileSpec struct {
 	// counts its own namespace.
 	// +optional
 	Filter *ResultFilter `json:"filter,omitempty"`
+
+	// MaxSeries caps the number of series the profile exports. When a new series would exceed
+	// it, the profile stops adding series, keeps those it has and says so in Ready
+	// (reason SeriesLimitReached). Unset means no cap.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxSeries *int32 `json:"maxSeries,omitempty"`
 }
 
 // MetricsProfileStatus is the observed state of a MetricsProfile.
@@ -60,21 +67,32 @@ type MetricsProfileStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// Labels are the metric labels in effect.
+	// Labels are the metric labels in effect, as exported (sanitised to Prometheus label names),
+	// besides the label profile that every series carries.
 	// +optional
 	Labels []string `json:"labels,omitempty"`
+
+	// Series is the number of series the profile exports (updated every few seconds, not on
+	// every report change).
+	// +optional
+	Series int64 `json:"series"`
 }
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=mp,categories=policyherald
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Series",type=integer,JSONPath=`.status.series`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
-// MetricsProfile sets the labels and filters of the Prometheus metrics of policy results.
+// MetricsProfile sets the labels and filters of the Prometheus metrics of policy results: the
+// gauges policy_report_result and cluster_policy_report_result, whose every series carries the
+// label profile="<namespace>/<name>". While no MetricsProfile exists in the platform namespace,
+// an implicit profile="default" (mode simple, every namespace) applies. Only the leader exports
+// them.
 type MetricsProfile struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -113,7 +131,7 @@ func (s *MetricsProfileSpec) Labels() []string {
 		}
 		return out
 	case MetricsSimple:
-		return []string{"namespace", "policy", "status", "severity", "source"}
+		return []string{"namespace", "policy", "status", "severity", "category", "source"}
 	default:
 		return []string{"namespace", "policy", "rule", "report", "kind", "name", "status", "severity", "category", "source"}
 	}
