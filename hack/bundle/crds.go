@@ -22,8 +22,8 @@ alerting, ticketing and storage destinations.
 * **NotificationTarget**: a destination (Slack, webhook, ...) with its filters and credentials.
 * **TargetChannel**: a team's own channel on a shared NotificationTarget, limited to its namespaces.
 * **EmailReportSchedule**: a summary or violations report mailed on a schedule, run as a CronJob.
-* **MetricsProfile**, **BlockReportPolicy**: Prometheus result metrics and block reports
-  (specified and validated; not implemented yet).
+* **MetricsProfile**: the labels, filters and series cap of the Prometheus result metrics.
+* **BlockReportPolicy**: block reports (specified and validated; not implemented yet).
 
 Each team configures its own objects in its own namespace.
 `
