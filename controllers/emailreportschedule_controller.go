@@ -113,6 +113,7 @@ func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.
 		}
 		// Gone without the finalizer running (it was removed by hand): do not leave its
 		// CronJob sending.
+		emailRuns.forget(req.NamespacedName)
 		return ctrl.Result{}, r.deleteCronJob(ctx, req.NamespacedName)
 	}
 	if !s.DeletionTimestamp.IsZero() {
@@ -193,6 +194,7 @@ func readyMessage(s *v1alpha1.EmailReportSchedule) string {
 
 // finalize removes the CronJob and its Jobs, then the finalizer.
 func (r *EmailReportScheduleReconciler) finalize(ctx context.Context, s *v1alpha1.EmailReportSchedule) error {
+	emailRuns.forget(client.ObjectKeyFromObject(s))
 	if !controllerutil.ContainsFinalizer(s, v1alpha1.FinalizerCronJob) {
 		return nil
 	}
@@ -440,6 +442,7 @@ func (r *EmailReportScheduleReconciler) observeRuns(ctx context.Context, s *v1al
 	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{labelCronJob: cj.Name}); err != nil {
 		return err
 	}
+	emailRuns.observe(client.ObjectKeyFromObject(s), jobs.Items)
 	st := &s.Status
 	st.LastScheduleTime = later(st.LastScheduleTime, cj.Status.LastScheduleTime)
 	st.LastSuccessfulTime = later(st.LastSuccessfulTime, cj.Status.LastSuccessfulTime)
