@@ -9,9 +9,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// EmailReportRunsMetric is the name of the counter of e-mail report runs.
+const EmailReportRunsMetric = "policy_herald_email_report_runs_total"
+
 // emailReportRuns counts the finished runs (Jobs) of each EmailReportSchedule by outcome.
 var emailReportRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "policy_herald_email_report_runs_total",
+	Name: EmailReportRunsMetric,
 	Help: "Finished runs (Jobs, scheduled or send-now) of an EmailReportSchedule, by outcome: succeeded or failed.",
 }, []string{"namespace", "name", "outcome"})
 
