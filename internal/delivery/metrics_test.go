@@ -202,3 +202,46 @@ func TestMetricNamesAreTheRegisteredOnes(t *testing.T) {
 		t.Errorf("registered %v, MetricNames %v", got, want)
 	}
 }
+
+// BenchmarkHealthMetricsPerResult is what the metrics add to recording one delivered result:
+// its outcome counter and its latency observation.
+func BenchmarkHealthMetricsPerResult(b *testing.B) {
+	m := newPipelineMetrics(&Destination{Kind: "NotificationTarget", Namespace: "bench", Name: "per-result"})
+	b.Cleanup(m.delete)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.counted(outcomeSent, 1)
+		m.latency.Observe(0.42)
+	}
+}
+
+// BenchmarkScrapeHealthMetrics collects the gauges of one destination with 10,000 results
+// pending (the default queue size), as a scrape does.
+func BenchmarkScrapeHealthMetrics(b *testing.B) {
+	e := benchEngine(b, 1, &nopSender{s: newSink(), max: 1})
+	p := e.pipelineList()[0]
+	now := time.Now().UnixNano()
+	p.mu.Lock()
+	for i := range 10_000 {
+		p.inflight[uint64(i)+1<<40] = now - int64(i)
+	}
+	p.mu.Unlock()
+	b.Cleanup(func() {
+		p.mu.Lock()
+		clear(p.inflight)
+		p.mu.Unlock()
+	})
+	ch := make(chan prometheus.Metric, 16)
+	done := make(chan struct{})
+	go func() {
+		for range ch {
+		}
+		close(done)
+	}()
+	b.ReportAllocs()
+	for b.Loop() {
+		live.Collect(ch)
+	}
+	close(ch)
+	<-done
+}
