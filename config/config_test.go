@@ -607,6 +607,10 @@ func checkMonitorSelects(t *testing.T, monitor object, svc *corev1.Service) {
 		t.Fatalf("ServiceMonitor has %d endpoints, want 1", len(endpoints))
 	}
 	ep := endpoints[0].(map[string]any)
+	// Series keep their own namespace label (the destination's), not the target's.
+	if honor, _, _ := unstructured.NestedBool(ep, "honorLabels"); !honor {
+		t.Error("ServiceMonitor does not honor labels: the namespace label of destinations would become exported_namespace")
+	}
 	if port, _, _ := unstructured.NestedString(ep, "port"); port != "https" {
 		t.Errorf("ServiceMonitor scrapes port %q, want https", port)
 	}
