@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/filter"
+	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/testservers"
 )
@@ -244,4 +246,32 @@ func BenchmarkScrapeHealthMetrics(b *testing.B) {
 	}
 	close(ch)
 	<-done
+}
+
+// Results waiting for a worker show in the queue depth; results in flight only as pending.
+func TestQueueDepthMetric(t *testing.T) {
+	opts := testOptions()
+	opts.Workers = 2
+	e, _ := startEngine(t, newClient(), opts)
+	rec := &recorder{max: 1}
+	rec.hold()
+	d := testDest(t, rec, filter.Spec{}, "s")
+	d.Name = "queue-nt"
+	e.Configure(d)
+	p := e.pipelineOf(t, d)
+	var results []report.Result
+	for i := range 10 {
+		results = append(results, res(fmt.Sprintf("q%d", i), v1alpha1.StatusFail))
+	}
+	e.upsertReport(policyReport("team-a", "rq", results...))
+	waitFor(t, "8 queued and 10 pending", func() bool {
+		s := destinationSeries(t, d.Name)
+		return s["policy_herald_delivery_queue_depth"] == 8 && s["policy_herald_delivery_pending_results"] == 10
+	})
+	rec.release()
+	settle(t, p)
+	s := destinationSeries(t, d.Name)
+	if s["policy_herald_delivery_queue_depth"] != 0 || s["policy_herald_delivery_results_total{sent}"] != 10 {
+		t.Errorf("after delivery: %v", s)
+	}
 }
