@@ -189,8 +189,8 @@ func TestDefault(t *testing.T) {
 
 	find(t, objs, "Namespace", namespace)
 	for _, o := range objs {
-		if o.kind == "ServiceMonitor" {
-			t.Errorf("%s is installed by default, but the ServiceMonitor CRD may be absent: keep ../prometheus optional", o)
+		if o.kind == "ServiceMonitor" || o.kind == "PrometheusRule" {
+			t.Errorf("%s is installed by default, but the monitoring.coreos.com CRDs may be absent: keep ../prometheus optional", o)
 		}
 		if l, _, _ := unstructured.NestedString(o.content, "metadata", "labels", "app.kubernetes.io/name"); l != "policy-herald" {
 			t.Errorf("%s lacks the label app.kubernetes.io/name=policy-herald", o)
@@ -607,6 +607,10 @@ func checkMonitorSelects(t *testing.T, monitor object, svc *corev1.Service) {
 		t.Fatalf("ServiceMonitor has %d endpoints, want 1", len(endpoints))
 	}
 	ep := endpoints[0].(map[string]any)
+	// Series keep their own namespace label (the destination's), not the target's.
+	if honor, _, _ := unstructured.NestedBool(ep, "honorLabels"); !honor {
+		t.Error("ServiceMonitor does not honor labels: the namespace label of destinations would become exported_namespace")
+	}
 	if port, _, _ := unstructured.NestedString(ep, "port"); port != "https" {
 		t.Errorf("ServiceMonitor scrapes port %q, want https", port)
 	}
@@ -700,6 +704,9 @@ func TestDefaultWithOptionalParts(t *testing.T) {
 		t.Errorf("%s is not in namespace %s", monitor, namespace)
 	}
 	checkMonitorSelects(t, monitor, &svc)
+	if rule := find(t, objs, "PrometheusRule", prefix+"controller-manager-alerts"); rule.namespace != namespace {
+		t.Errorf("%s is not in namespace %s", rule, namespace)
+	}
 
 	var np networkingv1.NetworkPolicy
 	decode(t, find(t, objs, "NetworkPolicy", prefix+"allow-metrics-traffic"), &np)

@@ -109,6 +109,7 @@ func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.
 		}
 		// Gone without the finalizer running (it was removed by hand): do not leave its
 		// CronJob sending.
+		emailRuns.forget(req.NamespacedName)
 		return ctrl.Result{}, r.deleteCronJob(ctx, req.NamespacedName)
 	}
 	if !s.DeletionTimestamp.IsZero() {

@@ -25,6 +25,7 @@ import (
 
 // finalize removes the CronJob and its Jobs, then the finalizer.
 func (r *EmailReportScheduleReconciler) finalize(ctx context.Context, s *v1alpha1.EmailReportSchedule) error {
+	emailRuns.forget(client.ObjectKeyFromObject(s))
 	if !controllerutil.ContainsFinalizer(s, v1alpha1.FinalizerCronJob) {
 		return nil
 	}

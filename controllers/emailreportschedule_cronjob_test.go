@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/controllers"
@@ -271,6 +272,12 @@ var _ = Describe("EmailReportSchedule CronJobs", func() {
 			g.Expect(s.Status.Delivery.Sent).To(Equal(int64(2)))
 			g.Expect(s.Status.Delivery.Failed).To(Equal(int64(2)))
 		}, "1s").Should(Succeed())
+
+		By("the runs counter counts each finished Job once, however often the schedule was reconciled")
+		Expect(emailRunsMetric(s.Namespace, s.Name)).To(Equal(map[string]float64{"succeeded": 2, "failed": 2}))
+		By("deleting the schedule removes its series")
+		Expect(k8sClient.Delete(ctx, s)).To(Succeed())
+		Eventually(func() map[string]float64 { return emailRunsMetric(s.Namespace, s.Name) }).Should(BeEmpty())
 	})
 
 	It("sends now once per new value of the send-now annotation", func() {
@@ -406,4 +413,26 @@ func mustLoad(name string) *time.Location {
 	l, err := time.LoadLocation(name)
 	Expect(err).NotTo(HaveOccurred())
 	return l
+}
+
+// emailRunsMetric reads policy_herald_email_report_runs_total of a schedule, by outcome.
+func emailRunsMetric(namespace, name string) map[string]float64 {
+	mfs, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != controllers.EmailReportRunsMetric {
+			continue
+		}
+		for _, m := range mf.Metric {
+			l := map[string]string{}
+			for _, lp := range m.Label {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["namespace"] == namespace && l["name"] == name {
+				out[l["outcome"]] = m.Counter.GetValue()
+			}
+		}
+	}
+	return out
 }

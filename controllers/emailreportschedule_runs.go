@@ -25,6 +25,7 @@ func (r *EmailReportScheduleReconciler) observeRuns(ctx context.Context, s *v1al
 	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{labelCronJob: cj.Name}); err != nil {
 		return err
 	}
+	emailRuns.observe(client.ObjectKeyFromObject(s), jobs.Items)
 	st := &s.Status
 	st.LastScheduleTime = later(st.LastScheduleTime, cj.Status.LastScheduleTime)
 	st.LastSuccessfulTime = later(st.LastSuccessfulTime, cj.Status.LastSuccessfulTime)

@@ -35,6 +35,7 @@ func (p *pipeline) work(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case it := <-p.queue:
+			p.queued.Add(-int64(len(it.keys)))
 			p.deliver(&it)
 		}
 	}
@@ -97,9 +98,13 @@ func (p *pipeline) send(it *item) error {
 		tries = 1
 	}
 	var last error // the sender's own error, also when the retry library wraps it
+	attempts := 0
 	_, err := backoff.Retry(p.ctx, func() (struct{}, error) {
 		if len(it.keys) == 0 {
 			return struct{}{}, nil // everything went out before the last failure
+		}
+		if attempts++; attempts > 1 || !it.since.IsZero() {
+			p.metrics.retries.Inc() // a fast retry, or a slow retry of parked results
 		}
 		err := p.attempt(it)
 		if err == nil {
@@ -177,8 +182,12 @@ func (p *pipeline) release(it *item, o outcome) {
 		}
 		return
 	}
+	now := p.e.now().UnixNano()
 	p.mu.Lock()
 	for _, k := range it.keys {
+		if changed, ok := p.inflight[k]; ok && o == outcomeSent {
+			p.metrics.latency.Observe(time.Duration(now - changed).Seconds())
+		}
 		delete(p.inflight, k)
 		delete(p.parked, k)
 	}
@@ -196,6 +205,7 @@ func (p *pipeline) release(it *item, o outcome) {
 		p.ledger.Add(it.keys...)
 		p.ledger.AddCounts(c)
 		p.stats.count(c)
+		p.metrics.counted(o, len(it.keys))
 	}
 	p.stats.setPending(int64(len(p.inflight)))
 	p.mu.Unlock()
@@ -290,9 +300,11 @@ func (p *pipeline) requeue(ctx context.Context, key string, keys map[uint64]time
 		if !ok {
 			return
 		}
+		p.queued.Add(int64(len(it.keys)))
 		select {
 		case p.queue <- it:
 		case <-ctx.Done():
+			p.queued.Add(-int64(len(it.keys)))
 			return
 		}
 	}
@@ -409,6 +421,7 @@ func (p *pipeline) flush(ctx context.Context) {
 	changed := wasPaused != p.pausedLocked()
 	p.mu.Unlock()
 	if err != nil {
+		p.metrics.write.Inc()
 		p.log.Error(err, "writing the ledger; will retry")
 	}
 	if changed {

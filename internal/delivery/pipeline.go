@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -35,18 +36,23 @@ type pipeline struct {
 	queue  chan item
 	stats  *Stats
 	lc     *lifecycle // nil unless the sender resolves results
+	// metrics are the destination's counters; queued counts the results in queue.
+	metrics *pipelineMetrics
+	queued  atomic.Int64
 
-	mu       sync.Mutex
-	dest     *Destination
-	inflight map[uint64]struct{} // found new and not yet recorded: being queued, queued, sent or parked
+	mu   sync.Mutex
+	dest *Destination
+	// inflight holds the results found new and not yet recorded (being queued, queued, sent or
+	// parked), each with when its report changed before it was found (Unix nanoseconds).
+	inflight map[uint64]int64
 	parked   map[uint64]parkedResult
 	// unflushed is when writing the ledger started failing (zero while it succeeds).
 	unflushed time.Time
 
 	dirtyMu sync.Mutex
-	dirty   map[string]struct{}
-	order   []string // dirty report keys, oldest change first
-	looking bool     // the scanner is looking at a report it took from order
+	dirty   map[string]int64 // when each dirty report was first marked (Unix nanoseconds)
+	order   []string         // dirty report keys, oldest change first
+	looking bool             // the scanner is looking at a report it took from order
 	wake    chan struct{}
 
 	// ctx ends the pipeline's work (scanning, taking batches, waiting between retries);
@@ -75,9 +81,10 @@ func newPipeline(e *Engine, d *Destination, l *ledger.Ledger) *pipeline {
 		queue:     make(chan item, max(1, e.opts.QueueResults/batchSize(d.Sender))),
 		stats:     newStats(d.Delivery, counts, ok, e.opts.FailingAfter, e.now),
 		dest:      d,
-		inflight:  map[uint64]struct{}{},
+		metrics:   newPipelineMetrics(d),
+		inflight:  map[uint64]int64{},
 		parked:    map[uint64]parkedResult{},
-		dirty:     map[string]struct{}{},
+		dirty:     map[string]int64{},
 		wake:      make(chan struct{}, 1),
 		retryWake: make(chan struct{}, 1),
 	}
@@ -112,6 +119,7 @@ func (p *pipeline) run(ctx context.Context) {
 	p.runnerMu.Lock()
 	p.startRunner(p.config().Sender)
 	p.runnerMu.Unlock()
+	live.add(p)
 }
 
 // startRunner runs the background work of a sender (the webhook keepalive) until the sender is
@@ -208,6 +216,8 @@ func (p *pipeline) stop() {
 	}
 	p.runnerMu.Unlock()
 	closeSender(p.config().Sender)
+	live.remove(p)
+	p.metrics.delete()
 }
 
 func closeSender(s sender.Sender) {
@@ -225,8 +235,9 @@ func (d *Destination) visible(rep *report.Report) bool {
 }
 
 // newResults returns the results of rep that the destination has not handled and wants; with
-// claim they are marked in flight. The caller holds p.mu.
-func (p *pipeline) newResults(rep *report.Report, d *Destination, claim bool) []report.Result {
+// claim they are marked in flight, found when their report changed at changed (Unix
+// nanoseconds). The caller holds p.mu.
+func (p *pipeline) newResults(rep *report.Report, d *Destination, claim bool, changed int64) []report.Result {
 	if !d.visible(rep) {
 		return nil
 	}
@@ -251,7 +262,7 @@ func (p *pipeline) newResults(rep *report.Report, d *Destination, claim bool) []
 	}
 	if claim {
 		for i := range out {
-			p.inflight[out[i].Key] = struct{}{}
+			p.inflight[out[i].Key] = changed
 		}
 		p.stats.setPending(int64(len(p.inflight)))
 	}
@@ -273,7 +284,7 @@ func (p *pipeline) absorb(existedAt time.Time) int {
 			continue
 		}
 		p.mu.Lock()
-		for _, res := range p.newResults(rep, p.dest, false) {
+		for _, res := range p.newResults(rep, p.dest, false, 0) {
 			p.ledger.Add(res.Key)
 			n++
 		}
@@ -324,9 +335,10 @@ func (p *pipeline) migrate() {
 
 // markDirty notes that report key changed; the scanner looks at it.
 func (p *pipeline) markDirty(key string) {
+	now := p.e.now().UnixNano()
 	p.dirtyMu.Lock()
 	if _, ok := p.dirty[key]; !ok {
-		p.dirty[key] = struct{}{}
+		p.dirty[key] = now
 		p.order = append(p.order, key)
 	}
 	p.dirtyMu.Unlock()
@@ -348,13 +360,14 @@ func (p *pipeline) markAll() {
 	}
 }
 
-func (p *pipeline) nextDirty() (string, bool) {
+func (p *pipeline) nextDirty() (string, int64, bool) {
 	p.dirtyMu.Lock()
 	defer p.dirtyMu.Unlock()
 	if len(p.order) == 0 {
-		return "", false
+		return "", 0, false
 	}
 	k := p.order[0]
+	changed := p.dirty[k]
 	p.order[0] = ""
 	p.order = p.order[1:]
 	if len(p.order) == 0 {
@@ -362,7 +375,7 @@ func (p *pipeline) nextDirty() (string, bool) {
 	}
 	delete(p.dirty, k)
 	p.looking = true
-	return k, true
+	return k, changed, true
 }
 
 func (p *pipeline) doneLooking() {
@@ -375,7 +388,7 @@ func (p *pipeline) doneLooking() {
 func (p *pipeline) scan(ctx context.Context) {
 	defer p.workersDone.Done()
 	for ctx.Err() == nil {
-		key, ok := p.nextDirty()
+		key, changed, ok := p.nextDirty()
 		if !ok {
 			select {
 			case <-ctx.Done():
@@ -383,14 +396,14 @@ func (p *pipeline) scan(ctx context.Context) {
 			}
 			continue
 		}
-		p.look(ctx, key)
+		p.look(ctx, key, changed)
 		p.doneLooking()
 	}
 }
 
 // look queues the new results of one report, and the resolutions of results it no longer
-// has. It blocks while the queue is full.
-func (p *pipeline) look(ctx context.Context, key string) {
+// has. It blocks while the queue is full. changed is when the report was marked dirty.
+func (p *pipeline) look(ctx context.Context, key string, changed int64) {
 	rep := p.e.store.Get(key)
 	d := p.config()
 	if p.lc != nil {
@@ -402,7 +415,7 @@ func (p *pipeline) look(ctx context.Context, key string) {
 		return
 	}
 	p.mu.Lock()
-	results := p.newResults(rep, d, true)
+	results := p.newResults(rep, d, true, changed)
 	p.mu.Unlock()
 	p.enqueue(ctx, refOf(rep), results, d, false)
 }
@@ -420,10 +433,12 @@ func (p *pipeline) enqueueSince(ctx context.Context, ref sender.ReportRef, resul
 		for i := range results[:n] {
 			it.keys[i] = results[i].Key
 		}
+		p.queued.Add(int64(n))
 		select {
 		case p.queue <- it:
 			results = results[n:]
 		case <-ctx.Done():
+			p.queued.Add(-int64(n))
 			return
 		}
 	}

@@ -349,7 +349,7 @@ func (l *Ledger) write(ctx context.Context, c client.Client, r client.Reader, cm
 	if err != nil {
 		return fmt.Errorf("writing ledger %s: %w", key, err)
 	}
-	l.setRV(cm.Name, cm.ResourceVersion)
+	l.setStored(cm)
 	return nil
 }
 

@@ -94,6 +94,9 @@ const annotationBase = "reporting.policyherald.io/ledger"
 // would be bigger makes the ledger double its shards.
 const MaxBytes = 700 * 1024
 
+// MaxShards is the most shard ConfigMaps a ledger spreads over; MaxShards*MaxBytes bounds it.
+const MaxShards = 1 << maxShardBits
+
 const (
 	numBuckets   = 1 << bucketBits
 	maxShardBits = bucketBits // a shard is at least one bucket: at most 128 shards
@@ -149,6 +152,8 @@ type Ledger struct {
 	// only writer, so no cached read of ConfigMaps (and no cluster-wide ConfigMap informer) is
 	// needed.
 	rv map[string]string
+	// size is the bytes of data each ConfigMap of rv holds (keys and values), for Bytes.
+	size map[string]int64
 
 	base    client.ObjectKey
 	owner   metav1.OwnerReference
@@ -187,6 +192,7 @@ func newLedger(namespace, name string, owner metav1.OwnerReference) *Ledger {
 		owner:   owner,
 		ownerID: string(owner.UID),
 		rv:      map[string]string{},
+		size:    map[string]int64{},
 	}
 }
 
@@ -203,7 +209,7 @@ func Load(ctx context.Context, r client.Reader, namespace, name string, owner me
 		}
 		return nil, fmt.Errorf("reading ledger %s: %w", l.base, err)
 	}
-	l.rv[name] = cm.ResourceVersion
+	l.setStored(&cm)
 	if !ownedBy(&cm, owner) {
 		// Left behind by an earlier object of the same name, not yet garbage collected.
 		return l, nil
@@ -298,7 +304,7 @@ func (l *Ledger) loadShard(ctx context.Context, r client.Reader, layout uint64, 
 		}
 		return fmt.Errorf("reading ledger shard %s/%s: %w", l.base.Namespace, name, err), nil
 	}
-	l.setRV(name, cm.ResourceVersion)
+	l.setStored(&cm)
 	if !ownedBy(&cm, l.owner) {
 		return nil, fmt.Errorf("shard %s belongs to another object", name)
 	}
@@ -505,7 +511,36 @@ func (l *Ledger) getRV(name string) string {
 func (l *Ledger) dropRV(name string) {
 	l.rvMu.Lock()
 	delete(l.rv, name)
+	delete(l.size, name)
 	l.rvMu.Unlock()
+}
+
+// setStored notes the resourceVersion and size of a ConfigMap as read or written.
+func (l *Ledger) setStored(cm *corev1.ConfigMap) {
+	var n int64
+	for k, v := range cm.Data {
+		n += int64(len(k) + len(v))
+	}
+	for k, v := range cm.BinaryData {
+		n += int64(len(k) + len(v))
+	}
+	l.rvMu.Lock()
+	l.rv[cm.Name] = cm.ResourceVersion
+	l.size[cm.Name] = n
+	l.rvMu.Unlock()
+}
+
+// Bytes returns the data the ledger's ConfigMaps hold as last read or written (keys and
+// values, without object metadata): what counts against MaxBytes per ConfigMap. It takes no
+// lock that Flush holds across I/O.
+func (l *Ledger) Bytes() int64 {
+	l.rvMu.Lock()
+	defer l.rvMu.Unlock()
+	var n int64
+	for _, s := range l.size {
+		n += s
+	}
+	return n
 }
 
 // newLayoutID returns a random non-zero layout ID.

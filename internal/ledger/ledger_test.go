@@ -781,6 +781,11 @@ func TestReshard(t *testing.T) {
 		if l2.Len() != len(all) || !hasAll(l2, all...) {
 			t.Errorf("reloaded len %d, want %d", l2.Len(), len(all))
 		}
+		// Bytes is what the ConfigMaps hold, after writes and after a load.
+		want := storedBytes(e.configMaps(t, "uid-1"))
+		if l.Bytes() != want || l2.Bytes() != want {
+			t.Errorf("%d keys: Bytes() = %d, reloaded %d; the ConfigMaps hold %d", len(all), l.Bytes(), l2.Bytes(), want)
+		}
 	}
 	add(40_000) // about 280 KB: one
 	check(1)
@@ -1037,4 +1042,18 @@ func TestRBACWithoutDelete(t *testing.T) {
 	if l2, err := Load(ctx, c, e.ns, testName, testOwner); err != nil || l2.Len() != 1 {
 		t.Errorf("reload: %v", err)
 	}
+}
+
+// storedBytes sums the data (keys and values) of ConfigMaps.
+func storedBytes(cms map[string]*corev1.ConfigMap) int64 {
+	var n int64
+	for _, cm := range cms {
+		for k, v := range cm.Data {
+			n += int64(len(k) + len(v))
+		}
+		for k, v := range cm.BinaryData {
+			n += int64(len(k) + len(v))
+		}
+	}
+	return n
 }
