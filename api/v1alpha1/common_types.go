@@ -214,6 +214,11 @@ type ResultFilter struct {
 	// +optional
 	Categories *MatchList `json:"categories,omitempty"`
 
+	// Kinds filters by the kind of the result's resource (Pod, Deployment, Namespace, ...).
+	// Wildcards allowed. A result about no resource has no kind.
+	// +optional
+	Kinds *MatchList `json:"kinds,omitempty"`
+
 	// Severities filters by exact severity.
 	// +optional
 	Severities *SeverityList `json:"severities,omitempty"`

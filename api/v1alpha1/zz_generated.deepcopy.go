@@ -1001,6 +1001,11 @@ func (in *ResultFilter) DeepCopyInto(out *ResultFilter) {
 		*out = new(MatchList)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.Kinds != nil {
+		in, out := &in.Kinds, &out.Kinds
+		*out = new(MatchList)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.Severities != nil {
 		in, out := &in.Severities, &out.Severities
 		*out = new(SeverityList)

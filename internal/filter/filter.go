@@ -45,6 +45,7 @@ type Filter struct {
 	srcList     *matchList // filter.sources, case-insensitive
 	policies    *matchList
 	categories  *matchList
+	kinds       *matchList
 	namespaces  *matchList
 	nsSelector  labels.Selector // nil = no rule
 	reportLabel *labelList
@@ -108,6 +109,7 @@ func Compile(s Spec) (*Filter, error) {
 		f.namespaces = compileMatchList("filter.namespaces", r.Namespaces, false, fail)
 		f.policies = compileMatchList("filter.policies", r.Policies, false, fail)
 		f.categories = compileMatchList("filter.categories", r.Categories, false, fail)
+		f.kinds = compileMatchList("filter.kinds", r.Kinds, false, fail)
 		f.srcList = compileMatchList("filter.sources", r.Sources, true, fail)
 		if sel := r.NamespaceSelector; sel != nil {
 			ls, err := metav1.LabelSelectorAsSelector(sel)
@@ -185,6 +187,8 @@ const (
 	dropPolicyExcluded
 	dropCategoryNotIncluded
 	dropCategoryExcluded
+	dropKindNotIncluded
+	dropKindExcluded
 	dropNamespaceNotIncluded
 	dropNamespaceExcluded
 	dropReportLabelsNotIncluded
@@ -237,6 +241,10 @@ func (f *Filter) Explain(rep *report.Report, res *report.Result, nsLabels Namesp
 		return fmt.Sprintf("category %q matches no pattern of filter.categories.include", res.Category)
 	case dropCategoryExcluded:
 		return fmt.Sprintf("category %q matches filter.categories.exclude", res.Category)
+	case dropKindNotIncluded:
+		return fmt.Sprintf("kind %q matches no pattern of filter.kinds.include", kindOf(res))
+	case dropKindExcluded:
+		return fmt.Sprintf("kind %q matches filter.kinds.exclude", kindOf(res))
 	case dropNamespaceNotIncluded:
 		return fmt.Sprintf("namespace %q matches no pattern of filter.namespaces.include", ns)
 	case dropNamespaceExcluded:
@@ -293,6 +301,11 @@ func (f *Filter) check(rep *report.Report, res *report.Result, nsLabels Namespac
 	}
 	if r := f.categories.check(res.Category); r != passes {
 		return listReason(r, dropCategoryNotIncluded, dropCategoryExcluded)
+	}
+	if f.kinds != nil {
+		if r := f.kinds.check(kindOf(res)); r != passes {
+			return listReason(r, dropKindNotIncluded, dropKindExcluded)
+		}
 	}
 	if f.namespaces != nil || f.nsSelector != nil {
 		ns := rep.ResultNamespace(res)
@@ -552,4 +565,12 @@ func (l *labelList) check(labels map[string]string) verdict {
 		}
 	}
 	return notIncluded
+}
+
+// kindOf is the kind of the result's resource, "" without one.
+func kindOf(res *report.Result) string {
+	if res.Resource == nil {
+		return ""
+	}
+	return res.Resource.Kind
 }

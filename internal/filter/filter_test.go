@@ -322,6 +322,26 @@ func TestCategories(t *testing.T) {
 	})
 }
 
+func TestKinds(t *testing.T) {
+	kinds := func(in, ex []string) Spec { return withFilter(v1alpha1.ResultFilter{Kinds: ml(in, ex)}) }
+	kind := func(k string) func(*report.Result) {
+		return func(r *report.Result) {
+			r.Resource = &report.Resource{APIVersion: "apps/v1", Kind: k, Namespace: "team-a", Name: "web"}
+		}
+	}
+	runCases(t, []matchCase{
+		{name: "include keeps", spec: kinds(list("Pod", "Deployment"), nil)},
+		{name: "include drops", spec: kinds(list("Deployment"), nil), drop: `kind "Pod" matches no pattern of filter.kinds.include`},
+		{name: "include is case-sensitive", spec: kinds(list("pod"), nil), drop: "filter.kinds.include"},
+		{name: "wildcards", spec: kinds(list("*Set"), nil), result: []func(*report.Result){kind("StatefulSet")}},
+		{name: "include drops a result without a resource", spec: kinds(list("Pod"), nil), result: []func(*report.Result){noResource}, drop: "filter.kinds.include"},
+		{name: "include * keeps a result without a resource", spec: kinds(list("*"), nil), result: []func(*report.Result){noResource}},
+		{name: "exclude drops", spec: kinds(nil, list("Pod")), drop: `kind "Pod" matches filter.kinds.exclude`},
+		{name: "exclude keeps others", spec: kinds(nil, list("Namespace")), result: []func(*report.Result){kind("Deployment")}},
+		{name: "exclude wins over include", spec: kinds(list("*"), list("Pod")), drop: "filter.kinds.exclude"},
+	})
+}
+
 func TestNamespaces(t *testing.T) {
 	nsl := func(in, ex []string) Spec { return withFilter(v1alpha1.ResultFilter{Namespaces: ml(in, ex)}) }
 	csRep, csRes := clusterScoped()
