@@ -9,6 +9,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/filter"
+	"github.com/policyherald/policy-herald/internal/labelname"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -100,24 +101,10 @@ func (p *Profile) covers(rep *report.Report) bool {
 // [a-zA-Z0-9_] becomes "_" (`label:app.kubernetes.io/name` → `label_app_kubernetes_io_name`,
 // `property:x` → `property_x`), and a leading digit gets a "_" prefix.
 func SanitizeLabel(l string) string {
-	var b strings.Builder
-	for i, c := range l {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
-			b.WriteRune(c)
-		case c >= '0' && c <= '9':
-			if i == 0 {
-				b.WriteByte('_')
-			}
-			b.WriteRune(c)
-		default:
-			b.WriteByte('_')
-		}
+	if s := labelname.Classic(l); s != "" {
+		return s
 	}
-	if b.Len() == 0 {
-		return "_"
-	}
-	return b.String()
+	return "_"
 }
 
 func resource(res *report.Result) *report.Resource {

@@ -11,6 +11,8 @@ import (
 	"github.com/go-logr/logr"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+
+	"github.com/policyherald/policy-herald/internal/labelname"
 )
 
 // alertManager posts one alert per result to Alertmanager's v2 API (POST <url>/api/v2/alerts,
@@ -341,24 +343,7 @@ func alertSummary(d *ResultDocument) string {
 // Alertmanager version accepts: other characters become "_", a leading digit gets a "_" before
 // it, and a leading "__" (reserved for internal use) becomes one "_". "" stays "".
 func labelName(k string) string {
-	if k == "" {
-		return ""
-	}
-	var b strings.Builder
-	for i, r := range k {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '_':
-			b.WriteRune(r)
-		case r >= '0' && r <= '9':
-			if i == 0 {
-				b.WriteByte('_')
-			}
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	s := b.String()
+	s := labelname.Classic(k)
 	for strings.HasPrefix(s, "__") {
 		s = s[1:]
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/labelname"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -327,22 +328,7 @@ func lokiLabels(r *report.Result, customFields map[string]string) map[string]str
 // digit prefixed with '_', and leading "__" (reserved for Loki's own labels) made one '_'; ""
 // when nothing is left. At most lokiMaxLabelName bytes.
 func lokiLabelName(name string) string {
-	var b strings.Builder
-	for i := 0; i < len(name) && b.Len() < lokiMaxLabelName; i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
-			b.WriteByte(c)
-		case c >= '0' && c <= '9':
-			if b.Len() == 0 {
-				b.WriteByte('_')
-			}
-			b.WriteByte(c)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	s := b.String()
+	s := labelname.Classic(name)
 	if strings.HasPrefix(s, "__") {
 		s = "_" + strings.TrimLeft(s, "_")
 	}

@@ -466,7 +466,7 @@ func TestLokiConfigErrors(t *testing.T) {
 func TestLokiLabelName(t *testing.T) {
 	for in, want := range map[string]string{
 		"cluster": "cluster", "team.name": "team_name", "9lives": "_9lives", "__name__": "_name__",
-		"a-b/c": "a_b_c", "": "", "...": "", "ünï": "_n__",
+		"a-b/c": "a_b_c", "": "", "...": "", "ünï": "_n_",
 	} {
 		if got := lokiLabelName(in); got != want {
 			t.Errorf("lokiLabelName(%q) = %q, want %q", in, got, want)
