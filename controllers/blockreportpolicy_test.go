@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -11,11 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/internal/blockreports"
+	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
 // kyvernoEvent creates the Event Kyverno's admission controller writes when it blocks a
@@ -54,6 +58,41 @@ func blockReport(p *v1alpha1.BlockReportPolicy, ns string) func(Gomega) []wgpoli
 		g.Expect(rep.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "policy-herald"))
 		g.Expect(rep.Summary.Fail).To(Equal(len(rep.Results)))
 		return rep.Results
+	}
+}
+
+func blockReportErr(p *v1alpha1.BlockReportPolicy, ns string) ([]wgpolicyv1alpha2.PolicyReportResult, error) {
+	var rep wgpolicyv1alpha2.PolicyReport
+	err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: blockreports.ReportName(p.Namespace, p.Name)}, &rep)
+	return rep.Results, err
+}
+
+// leaseHolder runs a manager without controllers that takes the operator's lease, so the
+// replicas of the suite stay standbys until it stops.
+func leaseHolder() (stop func()) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme.New(),
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		LeaderElection:                true,
+		LeaderElectionID:              "policy-herald-test",
+		LeaderElectionNamespace:       "default",
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 ptr.To(3 * time.Second),
+		RenewDeadline:                 ptr.To(2 * time.Second),
+		RetryPeriod:                   ptr.To(200 * time.Millisecond),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	mctx, mcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mctx)).To(Succeed())
+	}()
+	Eventually(mgr.Elected(), "20s").Should(BeClosed())
+	return func() {
+		mcancel()
+		<-done
 	}
 }
 
@@ -139,6 +178,26 @@ var _ = Describe("BlockReportPolicy", func() {
 		Eventually(func(g Gomega) []string { return resourceNames(blockReport(two, ns)(g)) }).Should(Equal([]string{"pod-2", "pod-3"}))
 		Expect(blockReport(two, ns)(Default)[0].Source).To(Equal("Blocked"))
 		Eventually(brpStatus(two)).Should(And(HaveField("EventsSeen", int64(4)), HaveField("ResultsWritten", int64(2))))
+	})
+
+	It("writes nothing from a standby replica, and writes once it leads", func() {
+		By("another process holds the lease; the operator runs as a standby")
+		stopManager()
+		stopHolder := leaseHolder()
+		standby := newManager()
+		stopManager = standby
+
+		p := &v1alpha1.BlockReportPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "standby"}}
+		Expect(k8sClient.Create(ctx, p)).To(Succeed())
+		kyvernoEvent("default", "standby."+ns, "restrict-image-registries", "validate-registries", podRef(ns, "nginx-public"), time.Now())
+		Consistently(func() error { _, err := blockReportErr(p, ns); return err }, quiet).Should(HaveOccurred())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+		Expect(p.Status.Conditions).To(BeEmpty(), "a standby writes no status either")
+		Expect(p.Finalizers).To(BeEmpty())
+
+		By("the standby leads")
+		stopHolder()
+		Eventually(blockReport(p, ns), "20s").Should(HaveLen(1))
 	})
 
 	It("notifies blocked requests in a namespace to a webhook target with sources [Kyverno Event] (the seed's example)", func() {
