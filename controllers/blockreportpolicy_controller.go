@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/retry"
@@ -36,6 +37,8 @@ import (
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=blockreportpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=blockreportpolicies/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=events,verbs=get;list;watch
+// +kubebuilder:rbac:groups=kyverno.io,resources=clusterpolicies;policies,verbs=get
+// +kubebuilder:rbac:groups=policies.kyverno.io,resources=validatingpolicies;namespacedvalidatingpolicies;imagevalidatingpolicies;namespacedimagevalidatingpolicies,verbs=get
 // +kubebuilder:rbac:groups=wgpolicyk8s.io,resources=policyreports;clusterpolicyreports,verbs=get;list;watch;create;update;patch;delete
 
 // blockReportFinalizer removes a policy's reports, which live in other namespaces than the
@@ -52,6 +55,26 @@ type BlockReportPolicyReconciler struct {
 	PlatformNamespace string
 	// Events is the cache of PolicyViolation Warning Events; SetupWithManager makes it.
 	Events cache.Cache
+	// Policies reads Kyverno policies, uncached, for their category and severity annotations.
+	Policies client.Reader
+}
+
+// policyAnnotations reads the annotations of a Kyverno policy; a policy that cannot be read
+// (its kind not installed, deleted, not allowed) has none.
+func (r *BlockReportPolicyReconciler) policyAnnotations(ctx context.Context) blockreports.PolicyAnnotations {
+	return func(apiVersion, kind, namespace, name string) (map[string]string, bool) {
+		if r.Policies == nil {
+			return nil, false
+		}
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(apiVersion)
+		u.SetKind(kind)
+		if err := r.Policies.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
+			log.FromContext(ctx).V(1).Info("policy annotations not read", "policy", kind+" "+namespace+"/"+name, "error", err.Error())
+			return nil, false
+		}
+		return u.GetAnnotations(), true
+	}
 }
 
 // eventSelector is the field selector of the Event cache: the API server filters by reason and
@@ -153,6 +176,10 @@ func (r *BlockReportPolicyReconciler) sync(ctx context.Context, p *v1alpha1.Bloc
 			last = b.Time
 		}
 		byNamespace[ns] = append(byNamespace[ns], b)
+	}
+	annotations := r.policyAnnotations(ctx)
+	for ns := range byNamespace {
+		blockreports.Annotate(byNamespace[ns], annotations)
 	}
 	// Namespaces with reports already get their retention applied too.
 	existing, err := r.listReports(ctx, p)
@@ -335,6 +362,9 @@ func (r *BlockReportPolicyReconciler) deleteReports(ctx context.Context, p *v1al
 
 // SetupWithManager registers the reconciler and its leader-only Event cache.
 func (r *BlockReportPolicyReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
+	if r.Policies == nil {
+		r.Policies = mgr.GetAPIReader()
+	}
 	if r.Events == nil {
 		c, err := cache.New(mgr.GetConfig(), cache.Options{
 			Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,6 +65,8 @@ func Result(b Blocked, source string) wgpolicy.PolicyReportResult {
 		Policy:    policy,
 		Rule:      b.Rule,
 		Result:    "fail",
+		Category:  b.Category,
+		Severity:  wgpolicy.PolicySeverity(b.Severity),
 		Message:   b.Message,
 		Timestamp: metav1.Timestamp{Seconds: b.Time.Unix()},
 		Resources: []corev1.ObjectReference{b.Resource},
@@ -142,4 +145,38 @@ func Summary(results []wgpolicy.PolicyReportResult) wgpolicy.PolicyReportSummary
 		}
 	}
 	return s
+}
+
+// Annotations Kyverno policies carry for their reports.
+const (
+	AnnotationCategory = "policies.kyverno.io/category"
+	AnnotationSeverity = "policies.kyverno.io/severity"
+)
+
+// PolicyAnnotations returns the annotations of a policy; ok=false when it cannot be read (not
+// found, its kind not installed, not allowed).
+type PolicyAnnotations func(apiVersion, kind, namespace, name string) (annotations map[string]string, ok bool)
+
+// Annotate fills in the category and severity of blocked from their policies' annotations,
+// reading each policy once.
+func Annotate(blocked []Blocked, get PolicyAnnotations) {
+	type key struct{ apiVersion, kind, ns, name string }
+	seen := map[key]map[string]string{}
+	for i := range blocked {
+		b := &blocked[i]
+		if b.PolicyKind == "" || b.PolicyAPIVersion == "" {
+			continue
+		}
+		k := key{b.PolicyAPIVersion, b.PolicyKind, b.PolicyNamespace, b.Policy}
+		a, ok := seen[k]
+		if !ok {
+			a, _ = get(k.apiVersion, k.kind, k.ns, k.name)
+			seen[k] = a
+		}
+		b.Category, b.Severity = a[AnnotationCategory], ""
+		switch s := strings.ToLower(a[AnnotationSeverity]); s {
+		case "critical", "high", "medium", "low", "info":
+			b.Severity = s
+		}
+	}
 }

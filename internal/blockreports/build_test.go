@@ -60,3 +60,28 @@ func TestNamesStable(t *testing.T) {
 		t.Error("result id depends on time or event name")
 	}
 }
+
+func TestAnnotate(t *testing.T) {
+	bs := []Blocked{blocked(1, time.Now()), blocked(2, time.Now()), {Policy: "older-form"}}
+	for i := range bs[:2] {
+		bs[i].PolicyAPIVersion = "kyverno.io/v1"
+	}
+	calls := 0
+	Annotate(bs, func(apiVersion, kind, ns, name string) (map[string]string, bool) {
+		calls++
+		if apiVersion != "kyverno.io/v1" || kind != "ClusterPolicy" || name != "p" {
+			t.Errorf("read %s %s %s/%s", apiVersion, kind, ns, name)
+		}
+		return map[string]string{AnnotationCategory: "Pod Security", AnnotationSeverity: "High"}, true
+	})
+	if calls != 1 || bs[1].Category != "Pod Security" || bs[1].Severity != "high" || bs[2].Category != "" {
+		t.Errorf("calls %d %+v", calls, bs)
+	}
+	if r := Result(bs[0], "s"); r.Category != "Pod Security" || r.Severity != "high" {
+		t.Errorf("result %+v", r)
+	}
+	Annotate(bs[:1], func(string, string, string, string) (map[string]string, bool) { return nil, false })
+	if bs[0].Category != "" || bs[0].Severity != "" {
+		t.Error("unreadable policy keeps annotations")
+	}
+}

@@ -35,17 +35,20 @@ var policyKinds = map[string]bool{
 
 // Blocked is one blocked admission request parsed from an Event.
 type Blocked struct {
-	PolicyKind      string
-	PolicyNamespace string
-	Policy          string
-	Rule            string
-	Resource        corev1.ObjectReference
-	Message         string
-	EventName       string
-	EventNamespace  string
+	PolicyKind       string
+	PolicyAPIVersion string
+	PolicyNamespace  string
+	Policy           string
+	Rule             string
+	Resource         corev1.ObjectReference
+	Message          string
+	EventName        string
+	EventNamespace   string
 	// UID is the uid of the Event's involved object, part of the result's identity.
 	UID  string
 	Time time.Time
+	// Category and Severity come from the policy's annotations, when it can be read.
+	Category, Severity string
 }
 
 // ErrNotKyverno says the Event is not one of Kyverno's blocked-admission Events; it is
@@ -86,6 +89,7 @@ func Parse(ev *corev1.Event) (Blocked, error) {
 			return Blocked{}, fmt.Errorf("event %s/%s: no policy as involved or related object", ev.Namespace, ev.Name)
 		}
 		b.PolicyKind, b.PolicyNamespace, b.Policy = policyObj.Kind, policyObj.Namespace, policyObj.Name
+		b.PolicyAPIVersion = policyObj.APIVersion
 		b.Rule, b.Message = m[3], strings.TrimSpace(m[5])
 		b.Resource = resourceRef(m[1], m[2], resourceObj)
 		return b, nil
@@ -95,6 +99,7 @@ func Parse(ev *corev1.Event) (Blocked, error) {
 		b.Policy, b.Rule, b.Message = m[1], m[2], strings.TrimSpace(m[4])
 		if policyKinds[policyObj.Kind] {
 			b.PolicyKind, b.PolicyNamespace = policyObj.Kind, policyObj.Namespace
+			b.PolicyAPIVersion = policyObj.APIVersion
 			if resourceObj.Name == "" {
 				return Blocked{}, fmt.Errorf("event %s/%s: policy/rule form without a resource", ev.Namespace, ev.Name)
 			}
