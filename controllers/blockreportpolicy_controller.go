@@ -19,9 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -33,17 +33,21 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-// +kubebuilder:rbac:groups=reporting.policyherald.io,resources=blockreportpolicies,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=reporting.policyherald.io,resources=blockreportpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=reporting.policyherald.io,resources=blockreportpolicies/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=reporting.policyherald.io,resources=blockreportpolicies/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=events,verbs=get;list;watch
 // +kubebuilder:rbac:groups=kyverno.io,resources=clusterpolicies;policies,verbs=get
 // +kubebuilder:rbac:groups=policies.kyverno.io,resources=validatingpolicies;namespacedvalidatingpolicies;imagevalidatingpolicies;namespacedimagevalidatingpolicies,verbs=get
 // +kubebuilder:rbac:groups=wgpolicyk8s.io,resources=policyreports;clusterpolicyreports,verbs=get;list;watch;create;update;patch;delete
 
-// blockReportFinalizer removes a policy's reports, which live in other namespaces than the
-// policy and so cannot be owned by it, when the policy is deleted.
-const blockReportFinalizer = "reporting.policyherald.io/block-reports"
+// Reports carry their policy's namespace and name in these annotations, so reports left by a
+// policy deleted while no leader ran are found and removed (see sweepOrphans). Controllers
+// write only status, never a policy's metadata, so no finalizer: a deleted policy's reports
+// go when its deletion is reconciled, or at the next start.
+const (
+	annotationPolicyNamespace = "reporting.policyherald.io/block-report-policy-namespace"
+	annotationPolicyName      = "reporting.policyherald.io/block-report-policy-name"
+)
 
 // blockReportResync re-applies retention while no Events arrive.
 const blockReportResync = time.Minute
@@ -93,23 +97,12 @@ func (leaderCache) NeedLeaderElection() bool { return true }
 func (r *BlockReportPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var p v1alpha1.BlockReportPolicy
 	if err := r.Client.Get(ctx, req.NamespacedName, &p); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !p.DeletionTimestamp.IsZero() {
-		if !controllerutil.ContainsFinalizer(&p, blockReportFinalizer) {
-			return ctrl.Result{}, nil
+		if apierrors.IsNotFound(err) {
+			// Gone: its reports, in other namespaces and so not owned by it, go too.
+			p.Namespace, p.Name = req.Namespace, req.Name
+			_, err = r.deleteReports(ctx, &p, nil)
 		}
-		if _, err := r.deleteReports(ctx, &p, nil); err != nil {
-			return ctrl.Result{}, err
-		}
-		controllerutil.RemoveFinalizer(&p, blockReportFinalizer)
-		return ctrl.Result{}, client.IgnoreNotFound(r.Client.Update(ctx, &p))
-	}
-	if !controllerutil.ContainsFinalizer(&p, blockReportFinalizer) {
-		controllerutil.AddFinalizer(&p, blockReportFinalizer)
-		if err := r.Client.Update(ctx, &p); err != nil {
-			return ctrl.Result{}, err
-		}
+		return ctrl.Result{}, err
 	}
 	base := p.DeepCopy()
 	if err := checkSelector("namespaceSelector", p.Spec.NamespaceSelector); err != nil {
@@ -286,7 +279,8 @@ func (r *BlockReportPolicyReconciler) writeReport(ctx context.Context, p *v1alph
 		}
 		newSummary := blockreports.Summary(merged)
 		wantLabels := reportLabels(p)
-		if exists && equality.Semantic.DeepEqual(merged, *results) && *summary == newSummary && hasLabels(obj, wantLabels) {
+		if exists && equality.Semantic.DeepEqual(merged, *results) && *summary == newSummary && hasLabels(obj, wantLabels) &&
+			obj.GetAnnotations()[annotationPolicyName] == p.Name {
 			return nil
 		}
 		*results, *summary = merged, newSummary
@@ -298,6 +292,12 @@ func (r *BlockReportPolicyReconciler) writeReport(ctx context.Context, p *v1alph
 			l[k] = v
 		}
 		obj.SetLabels(l)
+		a := obj.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[annotationPolicyNamespace], a[annotationPolicyName] = p.Namespace, p.Name
+		obj.SetAnnotations(a)
 		if !exists {
 			obj.SetNamespace(key.Namespace)
 			obj.SetName(key.Name)
@@ -378,6 +378,9 @@ func (r *BlockReportPolicyReconciler) SetupWithManager(_ context.Context, mgr ct
 		}
 		r.Events = c
 	}
+	if err := mgr.Add(manager.RunnableFunc(r.sweepOrphans)); err != nil {
+		return err
+	}
 	allPolicies := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, _ *corev1.Event) []reconcile.Request {
 		var list v1alpha1.BlockReportPolicyList
 		if err := r.Client.List(ctx, &list); err != nil {
@@ -389,4 +392,43 @@ func (r *BlockReportPolicyReconciler) SetupWithManager(_ context.Context, mgr ct
 		For(&v1alpha1.BlockReportPolicy{}, builder.WithPredicates(specChanged())).
 		WatchesRawSource(source.Kind(r.Events, &corev1.Event{}, allPolicies)).
 		Complete(r)
+}
+
+// sweepOrphans runs once on the leader: it deletes the reports of policies deleted while no
+// leader ran.
+func (r *BlockReportPolicyReconciler) sweepOrphans(ctx context.Context) error {
+	sel := client.MatchingLabels{blockreports.LabelManagedBy: blockreports.ManagedBy}
+	var prs wgpolicy.PolicyReportList
+	var cprs wgpolicy.ClusterPolicyReportList
+	err := retry.OnError(retry.DefaultBackoff, func(error) bool { return ctx.Err() == nil }, func() error {
+		if err := r.Client.List(ctx, &prs, sel); err != nil {
+			return err
+		}
+		return r.Client.List(ctx, &cprs, sel)
+	})
+	if err != nil {
+		log.FromContext(ctx).Error(err, "listing block reports to sweep")
+		return nil
+	}
+	objs := []client.Object{}
+	for i := range prs.Items {
+		objs = append(objs, &prs.Items[i])
+	}
+	for i := range cprs.Items {
+		objs = append(objs, &cprs.Items[i])
+	}
+	for _, o := range objs {
+		ns, name := o.GetAnnotations()[annotationPolicyNamespace], o.GetAnnotations()[annotationPolicyName]
+		if name == "" || o.GetLabels()[blockreports.LabelPolicy] == "" {
+			continue
+		}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &v1alpha1.BlockReportPolicy{})
+		if apierrors.IsNotFound(err) {
+			if err := r.Client.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+				log.FromContext(ctx).Error(err, "deleting an orphaned block report", "report", o.GetNamespace()+"/"+o.GetName())
+			}
+		}
+	}
+	<-ctx.Done()
+	return nil
 }

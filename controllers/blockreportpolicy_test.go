@@ -160,7 +160,6 @@ var _ = Describe("BlockReportPolicy", func() {
 			var rep wgpolicyv1alpha2.PolicyReport
 			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: blockreports.ReportName(ns, "blocked")}, &rep))
 		}).Should(BeTrue())
-		Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(p), p)) }).Should(BeTrue())
 	})
 
 	It("keeps at most resultsPerReport results, oldest out first, and drops results past retention", func() {
@@ -193,11 +192,19 @@ var _ = Describe("BlockReportPolicy", func() {
 		Consistently(func() error { _, err := blockReportErr(p, ns); return err }, quiet).Should(HaveOccurred())
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
 		Expect(p.Status.Conditions).To(BeEmpty(), "a standby writes no status either")
-		Expect(p.Finalizers).To(BeEmpty())
 
-		By("the standby leads")
+		By("a report left by a policy deleted while no leader ran")
+		orphan := &wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: blockreports.ReportName(ns, "gone"),
+			Labels:      map[string]string{"app.kubernetes.io/managed-by": "policy-herald", blockreports.LabelPolicy: blockreports.PolicyLabelValue(ns, "gone")},
+			Annotations: map[string]string{"reporting.policyherald.io/block-report-policy-namespace": ns, "reporting.policyherald.io/block-report-policy-name": "gone"}}}
+		Expect(k8sClient.Create(ctx, orphan)).To(Succeed())
+
+		By("the standby leads: it writes, and sweeps the orphan")
 		stopHolder()
 		Eventually(blockReport(p, ns), "20s").Should(HaveLen(1))
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(orphan), orphan))
+		}).Should(BeTrue())
 	})
 
 	It("notifies blocked requests in a namespace to a webhook target with sources [Kyverno Event] (the seed's example)", func() {

@@ -461,5 +461,4 @@ func blockReports(g *WithT, ctx context.Context, k8s client.Client, tenant strin
 	}).Should(Succeed())
 	g.Expect(k8s.Delete(ctx, p)).To(Succeed())
 	g.Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, key, &wgpolicyv1alpha2.PolicyReport{})) }).Should(BeTrue())
-	g.Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(p), p)) }).Should(BeTrue())
 }
