@@ -20,7 +20,6 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/config/argocd"
-	"github.com/policyherald/policy-herald/internal/conditions"
 )
 
 // liveUnstructured reads obj from the API server (not a cache) as Argo CD and kstatus see it.
@@ -126,14 +125,12 @@ var _ = Describe("GitOps health", func() {
 		Eventually(readyOf(profile)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 		expectHealth(live(profile), argocd.Healthy, status.CurrentStatus, v1alpha1.ReasonReady)
 
-		By("degraded: the kinds whose feature has not landed (NotImplemented, Stalled)")
+		By("healthy: a BlockReportPolicy that reports blocked admissions")
 		policy := &v1alpha1.BlockReportPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}}
-		for _, o := range []conditions.Object{policy} {
-			Expect(k8sClient.Create(ctx, o)).To(Succeed())
-			expectNotImplemented(o)
-			expectHealth(live(o), argocd.Degraded, status.FailedStatus, v1alpha1.ReasonNotImplemented)
-			expectHealth(stale(live(o)), argocd.Progressing, status.InProgressStatus, "generation 2")
-		}
+		Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+		Eventually(readyOf(policy)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		expectHealth(live(policy), argocd.Healthy, status.CurrentStatus, v1alpha1.ReasonReady)
+		expectHealth(stale(live(policy)), argocd.Progressing, status.InProgressStatus, "generation 2")
 
 		By("degraded: an invalid MetricsProfile (InvalidSpec, Stalled)")
 		bad := &v1alpha1.MetricsProfile{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad"}}

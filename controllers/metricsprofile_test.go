@@ -130,10 +130,10 @@ var _ = Describe("MetricsProfile and BlockReportPolicy controllers", func() {
 		Eventually(readyOf(p)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 
-	It("says a valid BlockReportPolicy is not implemented, and reports a bad selector first", func() {
+	It("says a valid BlockReportPolicy is Ready, and reports a bad selector", func() {
 		p := &v1alpha1.BlockReportPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kyverno"}}
 		Expect(k8sClient.Create(ctx, p)).To(Succeed())
-		expectNotImplemented(p)
+		Eventually(readyOf(p)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 		Expect(conditionMessage(p)).To(ContainSubstring(`blocked admissions (source "Kyverno Event"`))
 		Expect(p.Spec.Source).To(Equal("Kyverno Event"), "defaulted by the schema")
 

@@ -48,7 +48,7 @@ var _ = Describe("config/samples", func() {
 
 // notImplementedKinds are the kinds whose feature has not landed: a valid one is Ready=False,
 // reason NotImplemented. Remove a kind here when its feature lands.
-var notImplementedKinds = map[string]bool{"BlockReportPolicy": true}
+var notImplementedKinds = map[string]bool{}
 
 // newObject returns an empty typed Policy Herald object of gvk.
 func newObject(gvk schema.GroupVersionKind) conditions.Object {

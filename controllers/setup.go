@@ -161,7 +161,7 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 		&TargetChannelReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
 		emailReports,
 		&MetricsProfileReconciler{Deps: deps, Exporter: exporter, PlatformNamespace: opts.PlatformNamespace, StatusInterval: opts.MetricsStatusInterval},
-		&BlockReportPolicyReconciler{Deps: deps},
+		&BlockReportPolicyReconciler{Deps: deps, PlatformNamespace: opts.PlatformNamespace},
 	} {
 		if err := r.SetupWithManager(ctx, mgr); err != nil {
 			return nil, err

@@ -51,9 +51,27 @@ type BlockReportPolicyStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// ReportedEvents counts the blocked-admission events turned into results.
+	// EventsSeen counts the blocked-admission Events in this policy's namespaces that the
+	// operator currently sees (Kubernetes keeps Events for about an hour).
 	// +optional
-	ReportedEvents int64 `json:"reportedEvents"`
+	EventsSeen int64 `json:"eventsSeen"`
+
+	// ResultsWritten counts the results in the reports this policy manages.
+	// +optional
+	ResultsWritten int64 `json:"resultsWritten"`
+
+	// UnparseableEvents counts the Kyverno blocked-admission Events in scope whose message
+	// could not be read; they are skipped.
+	// +optional
+	UnparseableEvents int64 `json:"unparseableEvents"`
+
+	// LastEventTime is the time of the newest blocked-admission Event seen.
+	// +optional
+	LastEventTime *metav1.Time `json:"lastEventTime,omitempty"`
+
+	// ReportsManaged counts the PolicyReports and ClusterPolicyReports this policy writes.
+	// +optional
+	ReportsManaged int32 `json:"reportsManaged"`
 }
 
 // +kubebuilder:object:root=true
@@ -62,7 +80,7 @@ type BlockReportPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.spec.source`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
-// +kubebuilder:printcolumn:name="Reported",type=integer,JSONPath=`.status.reportedEvents`
+// +kubebuilder:printcolumn:name="Results",type=integer,JSONPath=`.status.resultsWritten`
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

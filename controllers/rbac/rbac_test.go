@@ -47,6 +47,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/blockreports"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/scheme"
@@ -360,6 +361,7 @@ func TestRBACOperatorDeliversWithItsInstalledPermissions(t *testing.T) {
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "policy-herald.reporting.policyherald.io"}, &lease)).To(Succeed())
 
 	emailReports(t, g, ctx, k8s, tenant, self)
+	blockReports(g, ctx, k8s, tenant)
 
 	// Some refusals change no outcome above (an Event not recorded, a watch that fails and
 	// retries): the operator logs them.
@@ -430,4 +432,33 @@ func emailReports(t *testing.T, g *WithT, ctx context.Context, k8s client.Client
 	g.Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(s), s) }).Should(Satisfy(apierrors.IsNotFound))
 	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cj), cj)).To(Satisfy(apierrors.IsNotFound))
 	g.Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(job), job) }).Should(Satisfy(apierrors.IsNotFound))
+}
+
+// blockReports has the operator, as its ServiceAccount, watch Kyverno's blocked-admission
+// Events, write a PolicyReport in the tenant's namespace and remove it with its policy.
+func blockReports(g *WithT, ctx context.Context, k8s client.Client, tenant string) {
+	p := &v1alpha1.BlockReportPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "blocked"}}
+	g.Expect(k8s.Create(ctx, p)).To(Succeed())
+	now := metav1.Now()
+	g.Expect(k8s.Create(ctx, &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: "default", Name: "restrict-image-registries.rbac"},
+		InvolvedObject: corev1.ObjectReference{APIVersion: "kyverno.io/v1", Kind: "ClusterPolicy", Name: "restrict-image-registries", UID: "uid-policy"},
+		Related:        &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: tenant, Name: "nginx-public"},
+		Reason:         "PolicyViolation", Type: corev1.EventTypeWarning, Source: corev1.EventSource{Component: "kyverno-admission"},
+		Message:        "Pod " + tenant + "/nginx-public: [validate-registries] fail (blocked); validation error: Unknown Image registry.",
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	})).To(Succeed())
+	key := client.ObjectKey{Namespace: tenant, Name: blockreports.ReportName(tenant, p.Name)}
+	g.Eventually(func(g Gomega) {
+		var rep wgpolicyv1alpha2.PolicyReport
+		g.Expect(k8s.Get(ctx, key, &rep)).To(Succeed())
+		g.Expect(rep.Results).To(HaveLen(1))
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(p.Status.ResultsWritten).To(Equal(int64(1)))
+	}).Should(Succeed())
+	g.Expect(k8s.Delete(ctx, p)).To(Succeed())
+	g.Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, key, &wgpolicyv1alpha2.PolicyReport{})) }).Should(BeTrue())
 }
