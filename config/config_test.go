@@ -560,8 +560,7 @@ func TestSamples(t *testing.T) {
 		}
 	}
 
-	// References between the samples resolve, so applying them makes every object Ready (or, for
-	// a kind not implemented yet, Ready=False with reason NotImplemented).
+	// References between the samples resolve, so applying them makes every object Ready.
 	for _, nt := range targets {
 		if nt.Spec.SecretRef != nil && !secrets[nt.Spec.SecretRef.Name] {
 			t.Errorf("NotificationTarget %s refers to Secret %q, which is not among the samples", nt.Name, nt.Spec.SecretRef.Name)

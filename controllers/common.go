@@ -56,18 +56,6 @@ type outcome struct {
 	message string
 }
 
-// notImplemented is the outcome of a valid object whose feature this version of Policy Herald
-// does not have yet. Ready must not claim that it works, and the object is Stalled because
-// nothing but an upgrade changes that, so kstatus and Argo CD report it as failed instead of
-// waiting for it forever.
-func notImplemented(feature string, suspended bool) error {
-	msg := "valid; " + feature + " is not implemented in this version of Policy Herald"
-	if suspended {
-		msg += " (it is also suspended)"
-	}
-	return conditions.Stalled(v1alpha1.ReasonNotImplemented, msg)
-}
-
 // finish records the outcome of a reconcile in the object's conditions, patches the status if
 // it changed, and emits an Event when Ready changes.
 func finish(ctx context.Context, d Deps, obj conditions.Object, base conditions.Object, o outcome) (ctrl.Result, error) {

@@ -51,16 +51,3 @@ func haveReady(status metav1.ConditionStatus, reason string) OmegaMatcher {
 func stalledOf(obj conditions.Object) *metav1.Condition {
 	return meta.FindStatusCondition(*obj.GetConditions(), v1alpha1.ConditionStalled)
 }
-
-// haveNotImplemented matches the Ready condition of a valid object whose feature has not landed.
-func haveNotImplemented() OmegaMatcher {
-	return And(haveReady(metav1.ConditionFalse, v1alpha1.ReasonNotImplemented),
-		HaveField("Message", And(HavePrefix("valid"), ContainSubstring("is not implemented in this version of Policy Herald"))))
-}
-
-// expectNotImplemented waits until obj's controller reports it valid but not implemented, and
-// checks that it is Stalled: nothing but an upgrade changes that.
-func expectNotImplemented(obj conditions.Object) {
-	Eventually(readyOf(obj)).Should(haveNotImplemented())
-	Expect(stalledOf(obj)).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", v1alpha1.ReasonNotImplemented)))
-}

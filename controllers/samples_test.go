@@ -36,19 +36,11 @@ var _ = Describe("config/samples", func() {
 			obj := newObject(gvk)
 			obj.SetNamespace(u.GetNamespace())
 			obj.SetName(u.GetName())
-			want := haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady)
-			if notImplementedKinds[gvk.Kind] {
-				want = haveNotImplemented()
-			}
-			Eventually(readyOf(obj)).Should(want, "%s %s", gvk.Kind, u.GetName())
+			Eventually(readyOf(obj)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady), "%s %s", gvk.Kind, u.GetName())
 		}
 		Expect(kinds).To(HaveLen(5), "one sample of each kind")
 	})
 })
-
-// notImplementedKinds are the kinds whose feature has not landed: a valid one is Ready=False,
-// reason NotImplemented. Remove a kind here when its feature lands.
-var notImplementedKinds = map[string]bool{}
 
 // newObject returns an empty typed Policy Herald object of gvk.
 func newObject(gvk schema.GroupVersionKind) conditions.Object {

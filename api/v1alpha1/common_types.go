@@ -38,10 +38,6 @@ const (
 	// ReasonAddressNotAllowed says the destination's host is, or resolves to, an address the
 	// operator refuses to connect to for this object (loopback, link-local, blocked networks).
 	ReasonAddressNotAllowed = "AddressNotAllowed"
-	// ReasonNotImplemented says the object is valid but this version of Policy Herald does not
-	// do what it asks yet (e-mail reports, metrics, block reports). Ready is False and Stalled
-	// True: only an upgrade changes it.
-	ReasonNotImplemented = "NotImplemented"
 	// ReasonJobImageUnknown says the operator does not know which image its Jobs (the e-mail
 	// reports' CronJobs) run: neither --email-report-image nor its own Pod tells it.
 	ReasonJobImageUnknown = "JobImageUnknown"

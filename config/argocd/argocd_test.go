@@ -110,7 +110,7 @@ func cond(typ string, st metav1.ConditionStatus, reason string) metav1.Condition
 
 var (
 	secretNotFound = conditions.Stalled(v1alpha1.ReasonSecretNotFound, `Secret "hook" not found in namespace "team-a"`)
-	notImplemented = conditions.Stalled(v1alpha1.ReasonNotImplemented, "valid; e-mail reports is not implemented in this version of Policy Herald")
+	invalidSpec    = conditions.Stalled(v1alpha1.ReasonInvalidSpec, "spec.filter.namespaceSelector: invalid")
 	starting       = conditions.Progressing(v1alpha1.ReasonStarting, "waiting for the delivery engine to list the reports")
 	failing        = conditions.Transient(v1alpha1.ReasonDeliveryFailing, "delivery attempts keep failing")
 	notStarted     = conditions.Transient(v1alpha1.ReasonDeliveryNotStarted, "delivery could not start: boom")
@@ -123,7 +123,7 @@ var states = []state{
 	{"suspended", func(o conditions.Object) { conditions.MarkSuspended(o, "suspended: valid") }, argocd.Healthy, status.CurrentStatus, "suspended: valid"},
 	{"starting (Reconciling)", func(o conditions.Object) { conditions.MarkNotReady(o, starting) }, argocd.Progressing, status.InProgressStatus, "Starting: waiting"},
 	{"SecretNotFound (Stalled)", func(o conditions.Object) { conditions.MarkNotReady(o, secretNotFound) }, argocd.Degraded, status.FailedStatus, "SecretNotFound: Secret"},
-	{"NotImplemented (Stalled)", func(o conditions.Object) { conditions.MarkNotReady(o, notImplemented) }, argocd.Degraded, status.FailedStatus, "NotImplemented: valid"},
+	{"InvalidSpec (Stalled)", func(o conditions.Object) { conditions.MarkNotReady(o, invalidSpec) }, argocd.Degraded, status.FailedStatus, "InvalidSpec: spec"},
 	{"DeliveryFailing", func(o conditions.Object) { conditions.MarkNotReady(o, failing) }, argocd.Progressing, status.InProgressStatus, "DeliveryFailing: delivery"},
 	{"DeliveryNotStarted", func(o conditions.Object) { conditions.MarkNotReady(o, notStarted) }, argocd.Progressing, status.InProgressStatus, "DeliveryNotStarted"},
 	{"DeliveryPaused", func(o conditions.Object) { conditions.MarkNotReady(o, paused) }, argocd.Progressing, status.InProgressStatus, "DeliveryPaused"},

@@ -23,7 +23,7 @@ alerting, ticketing and storage destinations.
 * **TargetChannel**: a team's own channel on a shared NotificationTarget, limited to its namespaces.
 * **EmailReportSchedule**: a summary or violations report mailed on a schedule, run as a CronJob.
 * **MetricsProfile**: the labels, filters and series cap of the Prometheus result metrics.
-* **BlockReportPolicy**: block reports (specified and validated; not implemented yet).
+* **BlockReportPolicy**: Kyverno's blocked admissions (Events) written as PolicyReport results.
 
 Each team configures its own objects in its own namespace.
 `
