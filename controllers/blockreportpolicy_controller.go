@@ -63,21 +63,22 @@ type BlockReportPolicyReconciler struct {
 	Policies client.Reader
 }
 
-// policyAnnotations reads the annotations of a Kyverno policy; a policy that cannot be read
-// (its kind not installed, deleted, not allowed) has none.
-func (r *BlockReportPolicyReconciler) policyAnnotations(ctx context.Context) blockreports.PolicyAnnotations {
-	return func(apiVersion, kind, namespace, name string) (map[string]string, bool) {
+// policyAnnotations reads the annotations and rule messages of a Kyverno policy; a policy that
+// cannot be read (its kind not installed, deleted, not allowed) has none.
+func (r *BlockReportPolicyReconciler) policyAnnotations(ctx context.Context) blockreports.PolicyReader {
+	return func(apiVersion, kind, namespace, name string) (blockreports.Policy, bool) {
 		if r.Policies == nil {
-			return nil, false
+			return blockreports.Policy{}, false
 		}
 		u := &unstructured.Unstructured{}
 		u.SetAPIVersion(apiVersion)
 		u.SetKind(kind)
 		if err := r.Policies.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
 			log.FromContext(ctx).V(1).Info("policy annotations not read", "policy", kind+" "+namespace+"/"+name, "error", err.Error())
-			return nil, false
+			return blockreports.Policy{}, false
 		}
-		return u.GetAnnotations(), true
+		spec, _ := u.Object["spec"].(map[string]any)
+		return blockreports.Policy{Annotations: u.GetAnnotations(), RuleMessages: blockreports.RuleMessages(spec)}, true
 	}
 }
 

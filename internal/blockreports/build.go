@@ -153,25 +153,53 @@ const (
 	AnnotationSeverity = "policies.kyverno.io/severity"
 )
 
-// PolicyAnnotations returns the annotations of a policy; ok=false when it cannot be read (not
-// found, its kind not installed, not allowed).
-type PolicyAnnotations func(apiVersion, kind, namespace, name string) (annotations map[string]string, ok bool)
+// Policy is what a result takes from its Kyverno policy: its annotations and its rules'
+// messages by rule name.
+type Policy struct {
+	Annotations  map[string]string
+	RuleMessages map[string]string
+}
+
+// PolicyReader returns a policy; ok=false when it cannot be read (not found, its kind not
+// installed, not allowed).
+type PolicyReader func(apiVersion, kind, namespace, name string) (p Policy, ok bool)
+
+// RuleMessages returns the validate messages of a classic Kyverno policy's rules (spec.rules[]
+// name and validate.message), by rule name.
+func RuleMessages(spec map[string]any) map[string]string {
+	out := map[string]string{}
+	rules, _ := spec["rules"].([]any)
+	for _, r := range rules {
+		rule, _ := r.(map[string]any)
+		name, _ := rule["name"].(string)
+		validate, _ := rule["validate"].(map[string]any)
+		if msg, _ := validate["message"].(string); name != "" && msg != "" {
+			out[name] = msg
+		}
+	}
+	return out
+}
 
 // Annotate fills in the category and severity of blocked from their policies' annotations,
-// reading each policy once.
-func Annotate(blocked []Blocked, get PolicyAnnotations) {
+// and the message from the rule's own when it reads as it is: one with variables ({{ ... }})
+// says less than the Event, where Kyverno resolved them. Each policy is read once.
+func Annotate(blocked []Blocked, get PolicyReader) {
 	type key struct{ apiVersion, kind, ns, name string }
-	seen := map[key]map[string]string{}
+	seen := map[key]Policy{}
 	for i := range blocked {
 		b := &blocked[i]
 		if b.PolicyKind == "" || b.PolicyAPIVersion == "" {
 			continue
 		}
 		k := key{b.PolicyAPIVersion, b.PolicyKind, b.PolicyNamespace, b.Policy}
-		a, ok := seen[k]
+		p, ok := seen[k]
 		if !ok {
-			a, _ = get(k.apiVersion, k.kind, k.ns, k.name)
-			seen[k] = a
+			p, _ = get(k.apiVersion, k.kind, k.ns, k.name)
+			seen[k] = p
+		}
+		a := p.Annotations
+		if msg := p.RuleMessages[b.Rule]; msg != "" && !strings.Contains(msg, "{{") {
+			b.Message = msg
 		}
 		b.Category, b.Severity = a[AnnotationCategory], ""
 		switch s := strings.ToLower(a[AnnotationSeverity]); s {

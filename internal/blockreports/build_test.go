@@ -67,12 +67,12 @@ func TestAnnotate(t *testing.T) {
 		bs[i].PolicyAPIVersion = "kyverno.io/v1"
 	}
 	calls := 0
-	Annotate(bs, func(apiVersion, kind, ns, name string) (map[string]string, bool) {
+	Annotate(bs, func(apiVersion, kind, ns, name string) (Policy, bool) {
 		calls++
 		if apiVersion != "kyverno.io/v1" || kind != "ClusterPolicy" || name != "p" {
 			t.Errorf("read %s %s %s/%s", apiVersion, kind, ns, name)
 		}
-		return map[string]string{AnnotationCategory: "Pod Security", AnnotationSeverity: "High"}, true
+		return Policy{Annotations: map[string]string{AnnotationCategory: "Pod Security", AnnotationSeverity: "High"}}, true
 	})
 	if calls != 1 || bs[1].Category != "Pod Security" || bs[1].Severity != "high" || bs[2].Category != "" {
 		t.Errorf("calls %d %+v", calls, bs)
@@ -80,8 +80,34 @@ func TestAnnotate(t *testing.T) {
 	if r := Result(bs[0], "s"); r.Category != "Pod Security" || r.Severity != "high" {
 		t.Errorf("result %+v", r)
 	}
-	Annotate(bs[:1], func(string, string, string, string) (map[string]string, bool) { return nil, false })
+	Annotate(bs[:1], func(string, string, string, string) (Policy, bool) { return Policy{}, false })
 	if bs[0].Category != "" || bs[0].Severity != "" {
 		t.Error("unreadable policy keeps annotations")
+	}
+}
+
+// The rule's own message replaces the Event's when it reads as it is; one with variables does
+// not, since the Event holds them resolved.
+func TestAnnotateRuleMessage(t *testing.T) {
+	spec := map[string]any{"rules": []any{
+		map[string]any{"name": "check-registry", "validate": map[string]any{"message": "Images must come from registry.example.com."}},
+		map[string]any{"name": "check-tag", "validate": map[string]any{"message": "The image {{ request.object.spec.containers[0].image }} has no tag."}},
+		map[string]any{"name": "mutate-only", "mutate": map[string]any{}},
+	}}
+	msgs := RuleMessages(spec)
+	if len(msgs) != 2 || msgs["check-registry"] != "Images must come from registry.example.com." {
+		t.Fatalf("rule messages %v", msgs)
+	}
+	read := func(string, string, string, string) (Policy, bool) { return Policy{RuleMessages: msgs}, true }
+	for rule, want := range map[string]string{
+		"check-registry": "Images must come from registry.example.com.",
+		"check-tag":      "the event's message",
+		"unknown":        "the event's message",
+	} {
+		bs := []Blocked{{PolicyAPIVersion: "kyverno.io/v1", PolicyKind: "ClusterPolicy", Policy: "p", Rule: rule, Message: "the event's message"}}
+		Annotate(bs, read)
+		if bs[0].Message != want {
+			t.Errorf("rule %s: message %q, want %q", rule, bs[0].Message, want)
+		}
 	}
 }
