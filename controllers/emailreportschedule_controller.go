@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/email"
 	"github.com/policyherald/policy-herald/internal/secrets"
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
@@ -237,37 +237,14 @@ func (r *EmailReportScheduleReconciler) validate(ctx context.Context, s *v1alpha
 	return checkSelector("filter.namespaceSelector", filterSelector(s.Spec.Filter))
 }
 
-// checkSMTP checks the effective SMTP settings: inline fields with the Secret's keys winning.
+// checkSMTP checks the effective SMTP settings, by the rules the email-report Job applies.
 func checkSMTP(smtp v1alpha1.SMTPSettings, values secrets.Values, secretName string) error {
-	invalid := func(format string, args ...any) error {
-		return conditions.Stalled(v1alpha1.ReasonInvalidSpec, fmt.Sprintf(format, args...))
+	_, _, err := email.Settings(smtp, values, secretName)
+	var problem *conditions.Problem
+	if err != nil && !errors.As(err, &problem) {
+		return conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
 	}
-	if values.Get("host", smtp.Host) == "" {
-		return invalid("smtp.host is not set inline nor under key 'host' of Secret %q", secretName)
-	}
-	from := values.Get("from", smtp.From)
-	if _, err := mail.ParseAddress(from); err != nil {
-		return invalid("smtp.from %q is not an e-mail address", from)
-	}
-	if p, ok := values["port"]; ok {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return invalid("key 'port' of Secret %q is not a port number", secretName)
-		}
-	}
-	if e, ok := values["encryption"]; ok {
-		switch v1alpha1.SMTPEncryption(e) {
-		case v1alpha1.SMTPEncryptionTLS, v1alpha1.SMTPEncryptionStartTLS, v1alpha1.SMTPEncryptionNone:
-		default:
-			return invalid("key 'encryption' of Secret %q must be ssl/tls, starttls or none", secretName)
-		}
-	}
-	if values.Get("username", smtp.Username) != "" {
-		if secretName == "" {
-			return invalid("smtp.username is set but there is no smtp.secretRef for the password")
-		}
-		return secrets.RequireKeys(values, secretName, "password")
-	}
-	return nil
+	return err
 }
 
 // SetupWithManager registers the reconciler, the Secrets it watches, and the CronJobs and Jobs

@@ -170,47 +170,17 @@ func (j *job) smtpSettings(ctx context.Context, s *v1alpha1.EmailReportSchedule)
 		}
 		values = v
 	}
-	out := &smtpSettings{}
-	host := values.Get("host", spec.Host)
-	if host == "" {
-		return nil, fmt.Errorf("smtp.host is not set inline nor under key 'host' of Secret %q", secretName)
+	smtp, from, err := email.Settings(spec, values, secretName)
+	if err != nil {
+		return nil, err
 	}
-	out.from = values.Get("from", spec.From)
-	if _, err := email.ParseFrom(out.from); err != nil {
-		return nil, fmt.Errorf("smtp.from %q is not an e-mail address", out.from)
-	}
-	port := int(spec.Port)
-	if p, ok := values["port"]; ok && p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("key 'port' of Secret %q is not a port number", secretName)
-		}
-		port = n
-	}
-	enc := email.Encryption(values.Get("encryption", string(spec.Encryption)))
-	switch enc {
-	case "":
-		enc = email.EncryptionTLS
-	case email.EncryptionTLS, email.EncryptionStartTLS, email.EncryptionNone:
-	default:
-		return nil, fmt.Errorf("smtp encryption %q must be ssl/tls, starttls or none", enc)
-	}
-	username := values.Get("username", spec.Username)
-	if username != "" {
-		if secretName == "" {
-			return nil, fmt.Errorf("smtp.username is set but there is no smtp.secretRef for the password")
-		}
-		if err := secrets.RequireKeys(values, secretName, "password"); err != nil {
-			return nil, err
-		}
-		j.password = values["password"]
-	}
+	j.password = smtp.Password
 	tc, err := tlsconfig.Build(ctx, j.c, s.Namespace, spec.TLS)
 	if err != nil {
 		return nil, err
 	}
-	out.smtp = email.SMTP{Host: host, Port: port, Username: username, Password: j.password, Encryption: enc, TLS: tc.Config}
-	return out, nil
+	smtp.TLS = tc.Config
+	return &smtpSettings{smtp: smtp, from: from}, nil
 }
 
 // compileFilter returns the result filter of spec.filter, as for targets. A summary counts
