@@ -14,12 +14,10 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/internal/blockreports"
-	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
 // kyvernoEvent creates the Event Kyverno's admission controller writes when it blocks a
@@ -70,17 +68,7 @@ func blockReportErr(p *v1alpha1.BlockReportPolicy, ns string) ([]wgpolicyv1alpha
 // leaseHolder runs a manager without controllers that takes the operator's lease, so the
 // replicas of the suite stay standbys until it stops.
 func leaseHolder() (stop func()) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme.New(),
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		LeaderElection:                true,
-		LeaderElectionID:              "policy-herald-test",
-		LeaderElectionNamespace:       "default",
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 ptr.To(3 * time.Second),
-		RenewDeadline:                 ptr.To(2 * time.Second),
-		RetryPeriod:                   ptr.To(200 * time.Millisecond),
-	})
+	mgr, err := ctrl.NewManager(cfg, replicaOptions())
 	Expect(err).NotTo(HaveOccurred())
 	mctx, mcancel := context.WithCancel(ctx)
 	done := make(chan struct{})

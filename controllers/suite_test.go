@@ -91,14 +91,12 @@ func startManager() {
 	stopManager = newManager()
 }
 
-// newManager starts an operator replica and returns what stops it. It delivers only once it
-// leads.
-func newManager() (stop func()) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme.New(),
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		// Fresh controller names per start: controller-runtime refuses duplicate names per process.
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
+// replicaOptions are the manager options of an operator replica of the suite: every replica
+// competes for one short lease.
+func replicaOptions() ctrl.Options {
+	return ctrl.Options{
+		Scheme:                        scheme.New(),
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		LeaderElection:                true,
 		LeaderElectionID:              "policy-herald-test",
 		LeaderElectionNamespace:       "default",
@@ -106,7 +104,16 @@ func newManager() (stop func()) {
 		LeaseDuration:                 ptr.To(3 * time.Second),
 		RenewDeadline:                 ptr.To(2 * time.Second),
 		RetryPeriod:                   ptr.To(200 * time.Millisecond),
-	})
+	}
+}
+
+// newManager starts an operator replica and returns what stops it. It delivers only once it
+// leads.
+func newManager() (stop func()) {
+	opts := replicaOptions()
+	// Fresh controller names per start: controller-runtime refuses duplicate names per process.
+	opts.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	mgr, err := ctrl.NewManager(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	mctx, mcancel := context.WithCancel(ctx)
 	_, err = controllers.SetupAll(mctx, mgr, controllers.Options{
