@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -44,9 +45,13 @@ func guardedWebhookTarget(ns, name, url string, allowPrivate bool) *v1alpha1.Not
 }
 
 // expectAddressNotAllowed waits until obj is Ready=False, reason AddressNotAllowed, Stalled.
-func expectAddressNotAllowed(obj conditions.Object) {
+func expectAddressNotAllowed(obj conditions.Object) { expectAddressRefused(obj, "::1") }
+
+// expectAddressRefused waits until obj is Ready=False, reason AddressNotAllowed, Stalled, with a
+// message naming the refused address addr.
+func expectAddressRefused(obj conditions.Object, addr string) {
 	Eventually(readyOf(obj)).Should(And(haveReady(metav1.ConditionFalse, v1alpha1.ReasonAddressNotAllowed),
-		HaveField("Message", And(ContainSubstring("::1"), ContainSubstring("not allowed"), Not(ContainSubstring("internal answer"))))))
+		HaveField("Message", And(ContainSubstring(addr), ContainSubstring("not allowed"), Not(ContainSubstring("internal answer"))))))
 	Expect(stalledOf(obj)).To(HaveField("Status", metav1.ConditionTrue))
 }
 
@@ -103,5 +108,26 @@ var _ = Describe("Address guard", func() {
 		expectAddressNotAllowed(c)
 		createReport(name, "r", result(name, "tenant-policy", "fail", "a violation"))
 		Consistently(requests.Load, 2*time.Second).Should(BeZero())
+	})
+
+	It("refuses a tenant's target whose host is a refused address in another notation, when reconciled", func() {
+		// Go's resolver reads none of these hosts as an address, but a proxy or a curl-like
+		// client does (inet_aton: one to four parts, each decimal, octal or hex).
+		ns := newNamespace(nil)
+		hosts := map[string]string{
+			"169.254.43518": "169.254.169.254", "0xa9fea9fe": "169.254.169.254", "0251.0376.0251.0376": "169.254.169.254",
+			"2852039166": "169.254.169.254", "10.1": "10.0.0.1", "0x0a.0.0.1": "10.0.0.1",
+		}
+		var targets []*v1alpha1.NotificationTarget
+		for host := range hosts {
+			nt := guardedWebhookTarget(ns, "t-"+strings.NewReplacer(".", "-").Replace(host)+"-x", "http://"+host+"/hook", false)
+			Expect(k8sClient.Create(ctx, nt)).To(Succeed())
+			targets = append(targets, nt)
+		}
+		for _, nt := range targets {
+			host := strings.TrimPrefix(strings.TrimSuffix(nt.Spec.Webhook.URL, "/hook"), "http://")
+			By(host)
+			expectAddressRefused(nt, hosts[host])
+		}
 	})
 })

@@ -814,6 +814,16 @@ func conformSSRF(t *testing.T, c *conformanceSender) {
 	} else if strings.Contains(err.Error(), conformanceSecret) {
 		t.Errorf("NewGuarded error shows the secret: %v", err)
 	}
+	// Refused when built, in the notations a proxy or a curl-like client reads as loopback
+	// though the operator's resolver does not.
+	for _, host := range []string{"127.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "LOCALHOST."} {
+		cfg := c.config(strings.Replace(srv.URL, "127.0.0.1", host, 1), conformanceSecret)
+		cfg.Type = c.typ
+		var na *AddressNotAllowedError
+		if _, err := NewGuarded(context.Background(), cfg, defaultGuard()); !errors.As(err, &na) {
+			t.Errorf("NewGuarded with host %s = %v, want *AddressNotAllowedError", host, err)
+		}
+	}
 	// Refused at dial: "localhost" resolved to nothing when built, as a name rebound after the
 	// check would.
 	cfg = c.config(strings.Replace(srv.URL, "127.0.0.1", "localhost", 1), conformanceSecret)

@@ -129,19 +129,25 @@ func (g *AddressGuard) control(_, address string, _ syscall.RawConn) error {
 const hostLookupTimeout = 3 * time.Second
 
 // CheckHost refuses a host (a name or an IP literal, without port) that is, or resolves to, a
-// blocked address; any one blocked address refuses the name. A name that does not resolve is
-// not refused here: the dial reports it, and checks again whatever it resolves to then.
+// blocked address; any one blocked address refuses the name. An address is read in every
+// notation some client would read it in (see hostAddr), and localhost names are resolved as
+// "localhost". A name that does not resolve is not refused here: the dial reports it, and
+// checks again whatever it resolves to then.
 func (g *AddressGuard) CheckHost(ctx context.Context, host string) error {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if a, err := netip.ParseAddr(host); err == nil {
+	if a, ok := hostAddr(host); ok {
 		if !g.allowed(a) {
 			return &AddressNotAllowedError{Host: host, Addr: a.Unmap().WithZone("")}
 		}
 		return nil
 	}
+	name := host
+	if isLocalhostName(host) {
+		name = "localhost"
+	}
 	ctx, cancel := context.WithTimeout(ctx, hostLookupTimeout)
 	defer cancel()
-	addrs, err := g.lookup(ctx, host)
+	addrs, err := g.lookup(ctx, name)
 	if err != nil {
 		return nil //nolint:nilerr // see above: the dial reports names that do not resolve
 	}

@@ -195,3 +195,65 @@ func TestNewGuardedWithoutGuardIsNew(t *testing.T) {
 		t.Fatalf("Send = %v, %d requests; want delivered", err, len(hook.requests()))
 	}
 }
+
+// TestGuardRefusesEveryNotationOfARefusedAddress: a host that a resolver, a proxy or a curl-like
+// client reads as a refused address (inet_aton's one to four parts, each decimal, octal or hex;
+// a trailing dot; localhost names in any case) is refused when the sender is built, whatever the
+// operator's own resolver makes of it: Go's reads none of these numeric forms.
+func TestGuardRefusesEveryNotationOfARefusedAddress(t *testing.T) {
+	// The resolver knows localhost only, as /etc/hosts does; every other name fails, so only
+	// parsing can refuse the numeric forms.
+	var asked []string
+	g := defaultGuard()
+	g.lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
+		asked = append(asked, host)
+		if host == "localhost" {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", IsNotFound: true}
+	}
+	for host, want := range map[string]string{
+		"127.1": "127.0.0.1", "2130706433": "127.0.0.1", "0177.0.0.1": "127.0.0.1", "0x7f.0.0.1": "127.0.0.1",
+		"0x7f000001": "127.0.0.1", "0X7F.1": "127.0.0.1", "017700000001": "127.0.0.1", "127.0.0.1.": "127.0.0.1",
+		"0": "0.0.0.0", "0x0": "0.0.0.0", "0x": "0.0.0.0", "169.254.43518": "169.254.169.254", "0xa9fea9fe": "169.254.169.254",
+		"0251.0376.0251.0376": "169.254.169.254", "10.1": "10.0.0.1", "3232235777": "192.168.1.1",
+		"0x64.0x40.1": "100.64.0.1", "[::ffff:7f00:1]": "127.0.0.1",
+		"LOCALHOST.": "127.0.0.1", "localhost.": "127.0.0.1", "LocalHost": "127.0.0.1", "api.LOCALHOST": "127.0.0.1",
+	} {
+		err := g.CheckHost(context.Background(), host)
+		var na *AddressNotAllowedError
+		if !errors.As(err, &na) || na.Addr.String() != want {
+			t.Errorf("CheckHost(%q) = %v, want a refusal of %s", host, err, want)
+		}
+	}
+	// Names and numbers that are not an address of the refused networks: the dial decides.
+	for _, host := range []string{
+		"192.0.2.1", "0xc0.0.2.1", "3221225985", "1.2.3.256", "0x7f.example.com", "127.0.0.1.example.com",
+		"localhost.example.com", "localhostx", "1.2.3.4.5", "08.0.0.1",
+	} {
+		if err := g.CheckHost(context.Background(), host); err != nil {
+			t.Errorf("CheckHost(%q) = %v, want it allowed", host, err)
+		}
+	}
+	for _, name := range asked {
+		if name != "localhost" && strings.HasSuffix(strings.ToLower(strings.TrimSuffix(name, ".")), "localhost") {
+			t.Errorf("the localhost name %q was looked up as it is, not as localhost", name)
+		}
+	}
+}
+
+// TestGuardRefusesLocalhostNamesWithTheHostsResolver is the check above with the operator's own
+// resolver, which finds "localhost" (in /etc/hosts) but not "LOCALHOST." or "x.localhost".
+func TestGuardRefusesLocalhostNamesWithTheHostsResolver(t *testing.T) {
+	for _, host := range []string{"LOCALHOST.", "status.localhost"} {
+		hook, url := startHookOn(t, "127.0.0.1")
+		_, err := NewGuarded(context.Background(), webhookConfig(strings.Replace(url, "127.0.0.1", host, 1)), defaultGuard())
+		var na *AddressNotAllowedError
+		if !errors.As(err, &na) || !na.Addr.IsLoopback() || na.Host != host {
+			t.Fatalf("%s: NewGuarded = %v, want *AddressNotAllowedError naming the host", host, err)
+		}
+		if len(hook.requests()) != 0 {
+			t.Fatalf("%s: the receiver got a request", host)
+		}
+	}
+}
