@@ -68,8 +68,9 @@ package sender
 //     and sending the rest resumes after them.
 //   - template: a messageTemplate replaces the result's text (where the descriptor says
 //     Template).
-//   - hostile: control characters, mentions, masked links, HTML and a 1 MB message do not
-//     break the format.
+//   - hostile: control characters, invisible characters (bidi overrides, zero-width ones),
+//     mentions, masked links, HTML and a 1 MB message do not break the format, and no
+//     control or invisible character reaches a request.
 //   - ssrf guard: a guarded sender does not reach a loopback server, when built or at dial.
 
 import (
@@ -332,7 +333,17 @@ var conformanceSenders = []conformanceSender{
 			return titles
 		},
 		golden: []conformanceGolden{{batch: teamsGChatBatch, files: []string{"teams-batch.json"}}},
-		hostile: func(t *testing.T, body []byte, _ []string) {
+		hostile: func(t *testing.T, body []byte, texts []string) {
+			// Teams renders [text](url) in TextBlocks and facts, and honours no backslash
+			// escape: "](" (and the reference forms "][", "]:") must never reach it.
+			for _, s := range texts {
+				if strings.Contains(s, "](") || strings.Contains(s, "][") || strings.Contains(s, "]:") {
+					t.Errorf("Markdown link in %q", firstBytes([]byte(s)))
+				}
+			}
+			if strings.Contains(string(body), "click me") && !strings.Contains(string(body), "[click me] (https://evil.example/x)") {
+				t.Errorf("want the link shown as text: %s", firstBytes(body))
+			}
 			if len(body) > teamsMaxBody {
 				t.Errorf("body of %d bytes", len(body))
 			}
@@ -794,7 +805,7 @@ func conformHostile(t *testing.T, c *conformanceSender) {
 		texts := c.textsOf(t, r)
 		for _, s := range texts {
 			if hasBadControl(s) {
-				t.Errorf("request %d: control character in %q", i+1, firstBytes([]byte(s)))
+				t.Errorf("request %d: control or invisible character in %q", i+1, firstBytes([]byte(s)))
 			}
 		}
 		c.hostile(t, r.Body, texts)

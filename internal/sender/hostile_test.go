@@ -11,14 +11,33 @@ import (
 )
 
 // hostileText is report content written to abuse a chat: mentions, links that hide where they
-// go, HTML, and control characters (C0, DEL, C1) that terminals and some clients act on.
+// go, HTML, control characters (C0, DEL, C1) that terminals and some clients act on, and
+// invisible characters: bidi overrides and isolates that show text in another order
+// ("exe.pdf" for "fdp.exe"), zero-width characters and tags that hide text or split a mention
+// or a link so that no escaping sees it.
 const hostileText = "<!channel> <!here|here> @everyone @here [click me](https://evil.example/x) " +
 	"<https://evil.example|innocent> <script>alert(1)</script> " +
-	"nul\x00bel\x07esc\x1b[31mdel\x7fnel\u0085csi\u009b2J\r\nsecond line\ttab"
+	"nul\x00bel\x07esc\x1b[31mdel\x7fnel\u0085csi\u009b2J\r\nsecond line\ttab " +
+	"\u202Efdp.exe\u202C \u202Ain\u202Bem\u202Dbed \u2066is\u2067o\u2068la\u2069te \u200E\u200F\u061C " +
+	"<\u200B!here> [hid\u200Cden]\u200D(https://evil.example/z) @every\u2060one \uFEFFbom sof\u00ADt " +
+	"mon\u180Egol tag\U000E0041\U000E007F fill\u3164er \u2062\u2064"
 
-// hostileControls are the control characters of hostileText that no payload may carry.
+// hasBadControl tells whether s holds a character that no payload may carry: a control
+// character (C0 but line feed and tab, DEL, C1) or an invisible one (a format character, Unicode
+// Cf, or another default-ignorable code point), but for a zero-width joiner or non-joiner
+// between non-ASCII characters, where scripts and emoji sequences need them.
 func hasBadControl(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0
+	rs := []rune(s)
+	for i, r := range rs {
+		switch {
+		case unicode.IsControl(r) && r != '\n' && r != '\t':
+			return true
+		case (r == '\u200C' || r == '\u200D') && (i == 0 || rs[i-1] >= 0x80) && (i == len(rs)-1 || rs[i+1] >= 0x80):
+		case unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point):
+			return true
+		}
+	}
+	return false
 }
 
 // hostileBatch is one result with hostile text in every field a report author controls, and a

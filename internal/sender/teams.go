@@ -148,10 +148,12 @@ func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
 	out := make([]teamsEntry, 0, len(b.Results))
 	for i := range b.Results {
 		r := &b.Results[i]
-		msg := chatClean(r.Message, true)
+		msg := teamsEscape(chatClean(r.Message, true))
 		if t.tmpl != nil {
 			doc := NewResultDocument(b.Report, r, b.CustomFields)
-			text, err := t.tmpl.Render(&doc)
+			// Escaped before rendering, as for Discord: the template's own links work, what it
+			// inserts cannot become one.
+			text, err := t.tmpl.Render(mapDocument(&doc, teamsEscape))
 			if err != nil {
 				return out, &Error{Reason: "teams: " + err.Error(), Sent: i}
 			}
@@ -220,7 +222,7 @@ func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool,
 		title = partLine(p.start, p.end, total)
 	}
 	body := []teamsElement{{Type: "TextBlock", Text: title, Size: "medium", Weight: "bolder", Wrap: true}}
-	reportLine := cutBytes(oneLine(reportLine(b.Report)), teamsMaxLine)
+	reportLine := cutBytes(teamsLine(reportLine(b.Report)), teamsMaxLine)
 	if reportLine != "" {
 		body = append(body, teamsElement{Type: "TextBlock", Spacing: "none", Text: reportLine, IsSubtle: true, Wrap: true})
 	}
@@ -256,16 +258,20 @@ func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool,
 	}
 }
 
+// teamsLine is oneLine(s) with its Markdown links broken (teamsEscape): every text of a card
+// that comes from a report is one, or the message, cleaned and escaped the same way.
+func teamsLine(s string) string { return teamsEscape(oneLine(s)) }
+
 // teamsResult is the Container of one result. msg is the cleaned message text (or template
 // output). The compact form cuts the message shorter and leaves out the properties.
 func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 	style, color := teamsStyle(r)
-	title := resultTitle(oneLine(r.Policy), oneLine(r.Rule))
+	title := resultTitle(teamsLine(r.Policy), teamsLine(r.Rule))
 	items := []teamsElement{{Type: "TextBlock", Text: cutBytes(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
 
-	facts := []teamsFact{{Title: "Status", Value: cutBytes(oneLine(string(r.Status)), teamsMaxLine)}}
+	facts := []teamsFact{{Title: "Status", Value: cutBytes(teamsLine(string(r.Status)), teamsMaxLine)}}
 	add := func(title, value string) {
-		if value = cutBytes(oneLine(value), teamsMaxLine); value != "" {
+		if value = cutBytes(teamsLine(value), teamsMaxLine); value != "" {
 			facts = append(facts, teamsFact{Title: title, Value: value})
 		}
 	}
@@ -328,8 +334,8 @@ func teamsFacts(m map[string]string) []teamsFact {
 	facts := make([]teamsFact, 0, len(m))
 	for _, p := range sortedPairs(m) {
 		facts = append(facts, teamsFact{
-			Title: cutBytes(oneLine(p.key), teamsMaxLine),
-			Value: cutBytes(oneLine(p.value), teamsMaxValue),
+			Title: cutBytes(teamsLine(p.key), teamsMaxLine),
+			Value: cutBytes(teamsLine(p.value), teamsMaxValue),
 		})
 	}
 	return facts

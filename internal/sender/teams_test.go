@@ -314,3 +314,28 @@ func TestTeamsMessageTemplate(t *testing.T) {
 		t.Errorf("sent before the failing result: %v", cs)
 	}
 }
+
+// TestTeamsBreaksLinksFromReports: a Markdown link in report text shows as typed, not as a link
+// whose text hides where it goes; a messageTemplate's own link still works.
+func TestTeamsBreaksLinksFromReports(t *testing.T) {
+	hook, srv := startHook(t, teamsAccepted)
+	b := teamsGChatBatch()
+	b.Results = b.Results[:1]
+	r := &b.Results[0]
+	r.Message = "see [the docs](https://evil.example/a), [ref][1] and\n[1]: https://evil.example/b"
+	r.Policy = "pol [x](https://evil.example/c)"
+
+	s := newTeamsSender(t, srv.URL, `{{ .Message }} [runbook](https://wiki.example/{{ .Policy }})`)
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	texts := teamsTexts(teamsContainers(teamsCheckWire(t, hook.requests()[0].Body))[0])
+	if want := "pol [x] (https://evil.example/c) / " + r.Rule; texts[0] != want {
+		t.Errorf("title %q, want %q", texts[0], want)
+	}
+	want := "see [the docs] (https://evil.example/a), [ref] [1] and\n[1] : https://evil.example/b " +
+		"[runbook](https://wiki.example/pol [x] (https://evil.example/c))"
+	if texts[1] != want {
+		t.Errorf("message %q,\nwant %q", texts[1], want)
+	}
+}

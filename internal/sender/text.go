@@ -91,19 +91,57 @@ func isStrippedControl(r rune) bool {
 	return r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f
 }
 
+// isInvisible tells the invisible characters no text a destination shows may carry: the format
+// characters (Unicode Cf: bidi embeddings, overrides, isolates and marks, zero-width space and
+// joiners, word joiner, BOM, soft hyphen, tags) and the other default-ignorable code points
+// (Hangul fillers, reserved ones). They show text in another order than it is written ("exe.pdf"
+// for "fdp.exe"), hide text from the reader but not from programs, or split a mention or a link
+// so that no escaping recognises it, while the client still shows it whole. Variation
+// selectors, which emoji need, are neither.
+func isInvisible(r rune) bool {
+	return r >= 0xad && unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// isJoiner tells the zero-width non-joiner and joiner, which Persian, Indic scripts and emoji
+// sequences need between their characters.
+func isJoiner(r rune) bool { return r == '\u200C' || r == '\u200D' }
+
+// keptJoiner tells whether the joiner between prev and next (-1 at an end) stays: only between
+// two visible non-ASCII characters, where a script or an emoji sequence may need it. Next to
+// ASCII (a mention, a link, a name) it could only hide something.
+func keptJoiner(prev, next rune) bool {
+	visible := func(r rune) bool { return r >= 0x80 && !isInvisible(r) && !isStrippedControl(r) }
+	return visible(prev) && visible(next)
+}
+
 // plainText is s as valid UTF-8 without the control characters of isStrippedControl ("\r\n"
-// becomes "\n"). Every destination's text goes through it: see NewResultDocument.
+// becomes "\n") and the invisible ones of isInvisible (but for joiners that keptJoiner keeps).
+// Every destination's text goes through it: see NewResultDocument.
 func plainText(s string) string {
-	clean := utf8.ValidString(s) && strings.IndexFunc(s, isStrippedControl) < 0
-	if clean { // the common case, without an allocation
+	stripped := func(r rune) bool { return isStrippedControl(r) || isInvisible(r) }
+	if utf8.ValidString(s) && strings.IndexFunc(s, stripped) < 0 { // the common case, without an allocation
 		return s
 	}
-	return strings.Map(func(r rune) rune {
-		if isStrippedControl(r) {
-			return -1
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	b.Grow(len(s))
+	prev := rune(-1)
+	for i, r := range s {
+		if !stripped(r) || isJoiner(r) && keptJoiner(prev, runeAt(s, i+utf8.RuneLen(r))) {
+			b.WriteRune(r)
 		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD"))
+		prev = r
+	}
+	return b.String()
+}
+
+// runeAt is the rune that starts at s[i], -1 at the end of s.
+func runeAt(s string, i int) rune {
+	if i >= len(s) {
+		return -1
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return r
 }
 
 // mapDocument is d with f applied to each of its texts, map keys included. d is not changed;
@@ -152,3 +190,12 @@ var discordEscaper = strings.NewReplacer(`\`, `\\`, "[", `\[`, "]", `\]`)
 // discordEscape makes s safe for Discord's Markdown (content, embed titles, descriptions and
 // fields).
 func discordEscape(s string) string { return discordEscaper.Replace(s) }
+
+// teamsLinkBreaker keeps text from becoming a Markdown link in a Teams card: TextBlocks and
+// facts render "[text](url)", and the Adaptive Cards renderers honour no backslash escape alike.
+// A space after "]" where "(", "[" or ":" follows breaks the inline and reference forms and the
+// link definition, and the text still reads as it was typed.
+var teamsLinkBreaker = strings.NewReplacer("](", "] (", "][", "] [", "]:", "] :")
+
+// teamsEscape makes s safe for a Teams card's Markdown (see teamsLinkBreaker).
+func teamsEscape(s string) string { return teamsLinkBreaker.Replace(s) }

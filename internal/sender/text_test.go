@@ -44,3 +44,30 @@ func TestCutBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainTextDropsInvisibleCharacters: bidi controls and zero-width characters reorder or
+// hide text (a name shown backwards, a mention or a link split so that no escaping sees it);
+// what scripts and emoji need stays.
+func TestPlainTextDropsInvisibleCharacters(t *testing.T) {
+	for in, want := range map[string]string{
+		"\u202Efdp.exe\u202C":                           "fdp.exe",
+		"\u2066a\u2067b\u2068c\u2069\u202A\u202B\u202D": "abc",
+		"\u200E\u200Fx\u061C":                           "x",
+		"@every\u200Bone <\u2060!here>":                 "@everyone <!here>",
+		"[a\u200Cb]\u200D(https://x)":                   "[ab](https://x)",
+		"\uFEFFbom sof\u00ADt mon\u180Egol":             "bom soft mongol",
+		"tag\U000E0041\U000E007F fill\u3164er":          "tag filler",
+		"a\u200Db \u200Cé é\u200D":                      "ab é é",
+		// Kept: joiners between non-ASCII characters (an emoji sequence, Persian, Devanagari)
+		// and variation selectors.
+		"👨\u200D👩\u200D👧":       "👨\u200D👩\u200D👧",
+		"می\u200Cخواهم":         "می\u200Cخواهم",
+		"क्\u200Dष":             "क्\u200Dष",
+		"❤\uFE0F\u200D🔥 ok":     "❤\uFE0F\u200D🔥 ok",
+		"plain text, untouched": "plain text, untouched",
+	} {
+		if got := plainText(in); got != want {
+			t.Errorf("plainText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
