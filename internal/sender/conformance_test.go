@@ -59,7 +59,8 @@ package sender
 //
 //   - golden: each golden batch gives the requests of its files, byte for byte (indented);
 //     -update-conformance rewrites them.
-//   - secrets hidden: a Secret value the server echoes in an error body never reaches the error.
+//   - secrets hidden: a Secret value the server echoes in an error body never reaches the error,
+//     nor does its base64 (alone or inside a longer blob, standard or URL-safe alphabet).
 //   - error classes: 5xx, 408, 429 and network errors are retryable; other 4xx are not.
 //   - 429: Retry-After gives a retryable error with RetryAfter and Sent 0.
 //   - split: a batch of MaxBatch results, too large for one message, becomes several requests,
@@ -601,21 +602,34 @@ func conformGolden(t *testing.T, c *conformanceSender) {
 }
 
 func conformSecrets(t *testing.T, c *conformanceSender) {
+	// The server echoes the credential it got, as proxies and misconfigured services do: as it
+	// is, or base64-encoded (alone, or inside a longer blob such as a Basic credential), one
+	// form per answer so that each reaches the error's excerpt.
+	echoes := map[string]string{
+		"plain": "invalid token " + conformanceSecret + " for /services/" + conformanceSecret + "?token=" + conformanceSecret,
+	}
+	for name, blob := range base64Echoes(conformanceSecret) {
+		echoes[name] = "invalid credentials " + blob
+	}
 	for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusInternalServerError} {
-		// The server echoes the credential it got, as proxies and misconfigured services do.
-		echo := "invalid token " + conformanceSecret + " for /services/" + conformanceSecret + "?token=" + conformanceSecret
-		_, s := conformanceStart(t, c, "", always(func(int) conformanceAnswer { return c.fail(status, 0, echo) }))
-		err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
-		if err == nil {
-			t.Fatalf("%d: want an error", status)
-		}
-		for what, text := range map[string]string{"Error()": err.Error(), "%+v": fmt.Sprintf("%+v", err), "%#v": fmt.Sprintf("%#v", err)} {
-			if strings.Contains(text, conformanceSecret) {
-				t.Errorf("%d: %s shows the Secret value: %s", status, what, text)
+		for form, echo := range echoes {
+			_, s := conformanceStart(t, c, "", always(func(int) conformanceAnswer { return c.fail(status, 0, echo) }))
+			err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
+			if err == nil {
+				t.Fatalf("%d: want an error", status)
 			}
-		}
-		if u := errors.Unwrap(err); u != nil && strings.Contains(u.Error(), conformanceSecret) {
-			t.Errorf("%d: the wrapped error shows the Secret value: %v", status, u)
+			texts := map[string]string{"Error()": err.Error(), "%+v": fmt.Sprintf("%+v", err), "%#v": fmt.Sprintf("%#v", err)}
+			if u := errors.Unwrap(err); u != nil {
+				texts["the wrapped error"] = u.Error()
+			}
+			for what, text := range texts {
+				if strings.Contains(text, conformanceSecret) {
+					t.Errorf("%d, %s echo: %s shows the Secret value: %s", status, form, what, text)
+				}
+				if leak := base64Leak(text, conformanceSecret); leak != "" {
+					t.Errorf("%d, %s echo: %s shows %q of the Secret value's base64: %s", status, form, what, leak, text)
+				}
+			}
 		}
 	}
 }

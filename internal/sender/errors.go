@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -216,98 +213,4 @@ func excerpt(body []byte, red *redactor) string {
 		cut--
 	}
 	return out[:cut] + "…"
-}
-
-// redactor removes a sender's secrets from text that came from elsewhere (response bodies,
-// error messages): the URL's path, path segments, query and user info, header values and the
-// token. A destination may echo a secret in another case or URL-escaped, so each is matched
-// without regard to case and in its query- and path-escaped forms too.
-type redactor struct {
-	secrets []*regexp.Regexp // longest first
-}
-
-const redacted = "[redacted]"
-
-// minSegment is the length from which a single path segment is treated as a secret: webhook
-// tokens in paths are long, words like "api" or "hooks" are not worth mangling the text for.
-const minSegment = 8
-
-func newRedactor(u *url.URL, values ...string) *redactor {
-	seen := map[string]bool{}
-	var list []string
-	add := func(s string) {
-		// The escaped forms: an echo of what went over the wire, or of what the server decoded
-		// and escaped again. The plain one covers the decoded echo.
-		for _, v := range []string{s, url.QueryEscape(s), url.PathEscape(s)} {
-			if k := strings.ToLower(v); v != "" && !seen[k] {
-				seen[k] = true
-				list = append(list, v)
-			}
-		}
-	}
-	// addBasic adds the credentials of basic authentication: user and password and the base64
-	// that the Authorization header carries.
-	addBasic := func(user, password string) {
-		add(user)
-		add(password)
-		add(base64.StdEncoding.EncodeToString([]byte(user + ":" + password)))
-	}
-	if u != nil {
-		add(u.String())
-		if u.Path != "/" {
-			add(u.Path)
-			add(u.EscapedPath())
-		}
-		for _, seg := range strings.Split(u.Path, "/") {
-			if len(seg) >= minSegment {
-				add(seg)
-			}
-		}
-		add(u.RawQuery)
-		for _, vs := range u.Query() {
-			for _, v := range vs {
-				add(v)
-			}
-		}
-		add(u.Fragment)
-		if u.User != nil {
-			add(u.User.String())
-			p, _ := u.User.Password()
-			addBasic(u.User.Username(), p) // net/http sends user info as basic authentication
-		}
-	}
-	for _, v := range values {
-		add(v)
-		// "Bearer abc": the credential alone may be echoed too.
-		if fields := strings.Fields(v); len(fields) > 1 {
-			for _, f := range fields[1:] {
-				add(f)
-			}
-			if strings.EqualFold(fields[0], "Basic") && len(fields) == 2 {
-				if dec, err := base64.StdEncoding.DecodeString(fields[1]); err == nil {
-					if user, password, ok := strings.Cut(string(dec), ":"); ok {
-						addBasic(user, password)
-					}
-				}
-			}
-		}
-	}
-	sort.SliceStable(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
-	r := &redactor{secrets: make([]*regexp.Regexp, len(list))}
-	for i, sec := range list {
-		r.secrets[i] = regexp.MustCompile("(?i)" + regexp.QuoteMeta(sec))
-	}
-	return r
-}
-
-// redact replaces every secret in s, longest first so that no piece of a longer secret is left
-// around a shorter one it contains.
-func (r *redactor) redact(s string) string {
-	if r == nil {
-		return s
-	}
-	for _, re := range r.secrets {
-		s = re.ReplaceAllLiteralString(s, redacted)
-	}
-	return s
 }

@@ -27,7 +27,8 @@ const (
 )
 
 // echoForms are the ways a destination may echo a value it got: as is, upper and lower case,
-// URL-escaped for a query or a path, and those escapes with lower-case hex digits.
+// URL-escaped for a query or a path, those escapes with lower-case hex digits, and base64 (see
+// base64Echoes).
 var echoForms = map[string]func(string) string{
 	"as is":               func(s string) string { return s },
 	"upper":               strings.ToUpper,
@@ -36,6 +37,12 @@ var echoForms = map[string]func(string) string{
 	"path-escaped":        url.PathEscape,
 	"query-escaped lower": func(s string) string { return strings.ToLower(url.QueryEscape(s)) },
 	"path-escaped upper":  func(s string) string { return strings.ToUpper(url.PathEscape(s)) },
+	"base64":              func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+	"base64url unpadded":  func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) },
+	"base64 at offset 1":  func(s string) string { return base64.StdEncoding.EncodeToString([]byte("x" + s + "yz")) },
+	"base64url at offset 2": func(s string) string {
+		return base64.URLEncoding.EncodeToString([]byte("u:" + s))
+	},
 }
 
 // echoServer answers every request with a 400 whose body echoes, in form, each credential the
@@ -75,6 +82,11 @@ func assertNoEchoedSecret(t *testing.T, text string, secrets ...string) {
 			if v := strings.ToLower(form(s)); strings.Contains(low, v) {
 				t.Errorf("the error shows %q (%s of %q): %s", v, name, s, text)
 			}
+		}
+	}
+	for _, s := range secrets {
+		if leak := base64Leak(text, s); leak != "" {
+			t.Errorf("the error shows %q of the base64 of %q: %s", leak, s, text)
 		}
 	}
 	if !strings.Contains(text, redacted) {
@@ -148,5 +160,106 @@ func TestRedactorIgnoresCaseAndEscapes(t *testing.T) {
 	// Text around the secrets is kept as it was, including its case and non-ASCII text.
 	if got := r.redact("Ünïcode ABCDEFGH Rest"); got != "Ünïcode "+redacted+" Rest" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// The base64 forms of a secret a destination may echo: an HTTP Basic credential, a token it
+// encoded, a blob it logged. Within a longer blob the secret starts at any byte offset, and
+// only the characters that encode its bytes alone are the same whatever surrounds it.
+
+var base64Alphabets = map[string]*base64.Encoding{"base64": base64.StdEncoding, "base64url": base64.URLEncoding}
+
+// base64Echoes are the echoes of secret a destination may send back, by name: encoded alone,
+// padded or not, and inside a longer blob at offsets 1 and 2 (as in "u:secret").
+func base64Echoes(secret string) map[string]string {
+	out := map[string]string{}
+	for name, enc := range base64Alphabets {
+		out[name] = enc.EncodeToString([]byte(secret))
+		out[name+" unpadded"] = enc.WithPadding(base64.NoPadding).EncodeToString([]byte(secret))
+		out[name+" at offset 1"] = enc.EncodeToString([]byte("x" + secret + "yz"))
+		out[name+" at offset 2"] = enc.EncodeToString([]byte("u:" + secret))
+	}
+	return out
+}
+
+// base64Cores are, for each alphabet and each offset of secret in a longer blob, the characters
+// of the blob that encode secret's bytes alone: those where the blob with 0x00 around secret
+// and the blob with 0xff around it agree.
+func base64Cores(secret string) []string {
+	var out []string
+	for _, enc := range base64Alphabets {
+		for k := 0; k < 3; k++ {
+			fill := func(b byte) string {
+				return enc.EncodeToString([]byte(strings.Repeat(string([]byte{b}), k) + secret + string([]byte{b, b, b})))
+			}
+			a, b := fill(0x00), fill(0xff)
+			start := 0
+			for start < len(a) && a[start] != b[start] {
+				start++
+			}
+			end := start
+			for end < len(a) && a[end] == b[end] {
+				end++
+			}
+			out = append(out, a[start:end])
+		}
+	}
+	return out
+}
+
+// base64Leak is a run of 8 characters (or a whole shorter core) of secret's base64 cores that
+// text holds, "" when none: 8 characters are 6 bytes of the secret.
+func base64Leak(text, secret string) string {
+	for _, core := range base64Cores(secret) {
+		n := min(8, len(core))
+		for i := 0; i+n <= len(core); i++ {
+			if strings.Contains(text, core[i:i+n]) {
+				return core[i : i+n]
+			}
+		}
+	}
+	return ""
+}
+
+// TestRedactorBase64Forms: every base64 form of a secret is redacted, alone or at any offset
+// in a longer blob, and so is that of a user:password pair; text around it is kept.
+func TestRedactorBase64Forms(t *testing.T) {
+	const user, password, token = "Alice.Ops", "Hunter2/pw+X?", "tok_8f9a0b1c2d3e4f5a6b7c"
+	r := newRedactor(nil, "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+password)), token)
+	pair := user + ":" + password
+	for _, secret := range []string{password, token, pair} {
+		for name, echo := range base64Echoes(secret) {
+			got := r.redact("before " + echo + " after")
+			if leak := base64Leak(got, secret); leak != "" || !strings.HasPrefix(got, "before ") || !strings.HasSuffix(got, " after") {
+				t.Errorf("%s of %q: %q shows %q", name, secret, got, leak)
+			}
+		}
+	}
+	// Short values (a query's "v=1") are not worth mangling text for: "MQ" stays.
+	r = newRedactor(nil, "1")
+	if got := r.redact("MQ== MQ"); got != "MQ== MQ" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// BenchmarkRedact measures the redaction of a rejected request's body as read for its excerpt
+// (excerptRead, 8 KiB, echoing the token once) by the redactor of a webhook with a secret path,
+// a query value, a header and a token: the cost each failed send pays.
+func BenchmarkRedact(b *testing.B) {
+	u, _ := url.Parse("https://hooks.example.com/services/T000/B000/" + conformanceSecret + "?sig=" + echoQuery)
+	r := newRedactor(u, echoHeader, echoToken)
+	body := strings.Repeat("The request was refused by the upstream service. ", excerptRead/50) + echoToken
+	for b.Loop() {
+		_ = r.redact(body)
+	}
+	b.ReportMetric(float64(len(r.ascii)+len(r.other)), "forms")
+}
+
+// BenchmarkNewRedactor measures building that redactor, which every sender does once when it
+// is (re)configured.
+func BenchmarkNewRedactor(b *testing.B) {
+	u, _ := url.Parse("https://hooks.example.com/services/T000/B000/" + conformanceSecret + "?sig=" + echoQuery)
+	for b.Loop() {
+		_ = newRedactor(u, echoHeader, echoToken)
 	}
 }
