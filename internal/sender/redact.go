@@ -28,9 +28,9 @@ const redacted = "[redacted]"
 // tokens in paths are long, words like "api" or "hooks" are not worth mangling the text for.
 const minSegment = 8
 
-// minEncoded is the length from which a base64 form is redacted: 6 characters carry 36 bits,
-// too many to occur in an error message by chance, while the forms of a short value (a query's
-// "v=1" is "MQ") would only mangle it.
+// minEncoded is the length from which a base64 form is redacted: 6 characters carry about 30
+// bits even without regard to case, too many to occur in an error message by chance, while the
+// forms of a short value (a query's "v=1" is "MQ") would only mangle it.
 const minEncoded = 6
 
 func newRedactor(u *url.URL, values ...string) *redactor {
