@@ -122,7 +122,7 @@ func run(o options) (v1.Hash, error) {
 			}
 			defer os.RemoveAll(dir)
 			bin = filepath.Join(dir, "policy-herald")
-			if err := Build(bin, arch); err != nil {
+			if err := Build(bin, arch, true); err != nil {
 				return v1.Hash{}, err
 			}
 		}
@@ -182,10 +182,16 @@ func run(o options) (v1.Hash, error) {
 	return digest, nil
 }
 
-// Build builds the operator for linux/arch into out as the Dockerfile does: static (no cgo), no
-// local paths and no symbol tables.
-func Build(out, arch string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, operatorPkg)
+// Build builds the operator for linux/arch into out as the Dockerfile does: static (no cgo) and
+// without symbol tables; with trimPath also without local paths, as a published image must be.
+// -trimpath compiles every package anew (it has a cache of its own), so tests leave it out and
+// share the compiled packages of the test run (make test runs with CGO_ENABLED=0, like this).
+func Build(out, arch string, trimPath bool) error {
+	args := []string{"build", "-ldflags", "-s -w", "-o", out, operatorPkg}
+	if trimPath {
+		args = append([]string{"build", "-trimpath"}, args[1:]...)
+	}
+	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr

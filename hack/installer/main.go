@@ -44,7 +44,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "installer:", err)
 		os.Exit(1)
 	}
-	os.Stdout.Write(out)
+	// make build-installer redirects this into dist/install.yaml: a short write must fail the
+	// target rather than leave a truncated install behind.
+	if _, err := os.Stdout.Write(out); err != nil {
+		fmt.Fprintln(os.Stderr, "installer: writing the rendered objects:", err)
+		os.Exit(1)
+	}
 }
 
 const crdKind = "CustomResourceDefinition"
@@ -64,7 +69,7 @@ func render(dir, image string, keep func(kind string) bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // a leftover temporary dir harms nothing
 	base, err := filepath.Rel(tmp, abs) // kustomize takes bases by relative path only
 	if err != nil {
 		return nil, err
