@@ -8,7 +8,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 
 	"github.com/policyherald/policy-herald/internal/blockreports/kyvernotest"
 )
@@ -123,5 +125,41 @@ func TestParseKyvernoCutMessage(t *testing.T) {
 	}
 	if len(ev.Message) != 1024 || !strings.HasSuffix(b.Message, "xxx...") || b.Rule != "" {
 		t.Errorf("message %d bytes, parsed %q rule %q", len(ev.Message), b.Message[len(b.Message)-10:], b.Rule)
+	}
+}
+
+// The golden Events in testdata are what Kyverno's code writes (kyvernotest), as the API server
+// serves them through the core/v1 API.
+func TestGoldenEventsAreKyvernos(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 123456000, time.UTC)
+	vp := kyvernotest.Object{APIVersion: "policies.kyverno.io/v1beta1", Kind: "ValidatingPolicy", Name: "disallow-host-path", UID: "3f1c2a9e-0b7d-4c55-9a61-6f0e2d8b7c14"}
+	hostpath := kyvernotest.Object{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "hostpath", UID: "0a6f3e21-9c4d-4b7a-8f15-e2d9c0b6a731"}
+	hostPathRule := kyvernotest.Rule{Status: "fail", Message: "HostPath volumes are forbidden. The field spec.volumes[*].hostPath must be unset."}
+	blocked := func(policy, resource kyvernotest.Object, rule kyvernotest.Rule) *corev1.Event {
+		return kyvernotest.CoreV1(kyvernotest.Event(kyvernotest.AdmissionController, policy, resource, rule, true, at))
+	}
+	for file, want := range map[string]*corev1.Event{
+		"validatingpolicy-blocked.yaml": blocked(vp, hostpath, hostPathRule),
+		"namespacedvalidatingpolicy-blocked.yaml": blocked(
+			kyvernotest.Object{APIVersion: "policies.kyverno.io/v1beta1", Kind: "NamespacedValidatingPolicy", Namespace: "team-a", Name: "team-limits", UID: "8d2e4f61-5a3b-4e0c-b7d9-1c6a5f2e3b80"},
+			kyvernotest.Object{APIVersion: "v1", Kind: "Pod", Namespace: "team-a", Name: "no-limits", UID: "e3b1d0c9-7a2f-4c6e-9d84-5f0a1b2c3d4e"},
+			kyvernotest.Rule{Status: "fail", Message: "containers need memory limits"}),
+		"imagevalidatingpolicy-blocked.yaml": blocked(
+			kyvernotest.Object{APIVersion: "policies.kyverno.io/v1beta1", Kind: "ImageValidatingPolicy", Name: "verify-signatures", UID: "c47b9e02-6d1f-4a83-8e5c-2b9f0a7d6e31"},
+			kyvernotest.Object{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "unsigned", UID: "7c2d9e4f-1b3a-4f6c-8e0d-a9b8c7d6e5f4"},
+			kyvernotest.Rule{Name: "verify-signatures", Status: "fail", Message: "image ghcr.io/acme/app:1.0 signature verification failed"}),
+		"validatingpolicy-cluster-resource-no-message.yaml": blocked(
+			kyvernotest.Object{APIVersion: "policies.kyverno.io/v1beta1", Kind: "ValidatingPolicy", Name: "require-ns-owner", UID: "5e9a0c73-2f4b-4d18-a6e2-9b1d7c3f0a45"},
+			kyvernotest.Object{APIVersion: "v1", Kind: "Namespace", Name: "payments", UID: "b5a4c3d2-e1f0-4a9b-8c7d-6e5f4a3b2c1d"},
+			kyvernotest.Rule{Status: "fail"}),
+		"validatingpolicy-audit-on-resource.yaml": kyvernotest.CoreV1(kyvernotest.ResourceViolationEvent(kyvernotest.AdmissionController, vp, hostpath, hostPathRule, at)),
+	} {
+		got := load(t, file)
+		got.TypeMeta = want.TypeMeta
+		if !equality.Semantic.DeepEqual(got, want) {
+			w, _ := yaml.Marshal(want)
+			g, _ := yaml.Marshal(got)
+			t.Errorf("%s differs from Kyverno's Event:\n%s\nwant\n%s", file, g, w)
+		}
 	}
 }
