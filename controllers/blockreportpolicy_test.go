@@ -218,7 +218,7 @@ var _ = Describe("BlockReportPolicy", func() {
 			"restrict-image-registries-"+ns+" [validate-registries] nginx-public: validation error: Unknown Image registry.",
 			ns+"/require-team-label [check-team] unlabelled: ",
 		))
-		Expect(blockReport(p, ns)(Default)[0].Resources[0].UID).To(HavePrefix("uid-"))
+		Expect(string(blockReport(p, ns)(Default)[0].Resources[0].UID)).To(HavePrefix("uid-"))
 		Eventually(brpStatus(p)).Should(And(HaveField("EventsSeen", int64(7)), HaveField("UnparseableEvents", int64(0))))
 		Expect(readyOf(p)(Default)).To(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 
