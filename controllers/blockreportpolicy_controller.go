@@ -135,16 +135,15 @@ func (r *BlockReportPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Re
 // its scope cannot be read: their requests are missing from its reports. It is not Stalled:
 // nothing in the policy fixes Kyverno's message, and it clears when the Events expire.
 func unreadableProblem(p *v1alpha1.BlockReportPolicy, newest *blockreports.UnreadableError) *conditions.Problem {
-	n := p.Status.UnparseableEvents
-	what := "1 Kyverno Event about a blocked request cannot be read and its request is not reported"
-	if n > 1 {
-		what = fmt.Sprintf("%d Kyverno Events about blocked requests cannot be read and their requests are not reported", n)
+	what := fmt.Sprintf("a Kyverno Event about a blocked request cannot be read, so its request is not in the reports: %v", newest)
+	if n := p.Status.UnparseableEvents; n > 1 {
+		what = fmt.Sprintf("%d Kyverno Events about blocked requests cannot be read, so their requests are not in the reports; the newest: %v", n, newest)
 	}
 	return conditions.Transient(v1alpha1.ReasonEventsUnreadable, fmt.Sprintf(
-		"%s; the newest: %v. See it with `kubectl get events.events.k8s.io -n %s %s -o yaml`: a Kyverno release "+
-			"may write a form this Policy Herald does not read. This clears when Kubernetes expires the Event "+
-			"(about an hour). Meanwhile %d results in %d reports.",
-		what, newest, newest.Namespace, newest.Name, p.Status.ResultsWritten, p.Status.ReportsManaged))
+		"%s. See it with `kubectl get events.events.k8s.io -n %s %s -o yaml`: a Kyverno release may write a form "+
+			"this Policy Herald does not read. This clears when Kubernetes expires the Event (about an hour); "+
+			"the other Events are reported (%d results in %d reports).",
+		what, newest.Namespace, newest.Name, p.Status.ResultsWritten, p.Status.ReportsManaged))
 }
 
 // newer tells whether a is newer than b (nil), by time and then name, so the condition names

@@ -145,8 +145,16 @@ var _ = Describe("BlockReportPolicy", func() {
 		Expect(stalledOf(p)).To(BeNil())
 		Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
 
-		By("once the Event is gone the policy is Ready again")
+		By("with two, the condition counts them and names the newest")
+		garbled2 := kyvernoEvent("default", "garbled2."+ns, "restrict-image-registries", "x", podRef(ns, "w"), now.Add(time.Minute),
+			func(e *corev1.Event) { e.InvolvedObject.Kind = "Deployment" })
+		Eventually(readyOf(p)).Should(And(haveReady(metav1.ConditionFalse, v1alpha1.ReasonEventsUnreadable),
+			HaveField("Message", HavePrefix("2 Kyverno Events about blocked requests cannot be read, so their requests are not in the reports; "+
+				"the newest: event default/garbled2."+ns+": neither its object (Deployment restrict-image-registries) nor its related object is a Kyverno policy."))))
+
+		By("once the Events are gone the policy is Ready again")
 		Expect(k8sClient.Delete(ctx, garbled)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, garbled2)).To(Succeed())
 		Eventually(readyOf(p)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 		Expect(p.Status.UnparseableEvents).To(BeZero())
 
