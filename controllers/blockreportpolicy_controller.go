@@ -115,32 +115,61 @@ func (r *BlockReportPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err != nil {
 		return finish(ctx, r.Deps, &p, base, outcome{err: conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())})
 	}
-	if err := r.sync(ctx, &p, nsFilter); err != nil {
+	unreadable, err := r.sync(ctx, &p, nsFilter)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res, err := finish(ctx, r.Deps, &p, base, outcome{message: fmt.Sprintf(
-		"reporting blocked admissions (source %q): %d results in %d reports",
-		p.Spec.Source, p.Status.ResultsWritten, p.Status.ReportsManaged)})
+	o := outcome{message: fmt.Sprintf("reporting blocked admissions (source %q): %d results in %d reports",
+		p.Spec.Source, p.Status.ResultsWritten, p.Status.ReportsManaged)}
+	if unreadable != nil {
+		o.err = unreadableProblem(&p, unreadable)
+	}
+	res, err := finish(ctx, r.Deps, &p, base, o)
 	if err == nil && res.IsZero() && p.Spec.Retention != nil && p.Spec.Retention.Duration > 0 {
 		res.RequeueAfter = min(blockReportResync, p.Spec.Retention.Duration)
 	}
 	return res, err
 }
 
+// unreadableProblem is why a policy is not Ready while Kyverno Events about blocked requests in
+// its scope cannot be read: their requests are missing from its reports. It is not Stalled:
+// nothing in the policy fixes Kyverno's message, and it clears when the Events expire.
+func unreadableProblem(p *v1alpha1.BlockReportPolicy, newest *blockreports.UnreadableError) *conditions.Problem {
+	what := fmt.Sprintf("a Kyverno Event about a blocked request cannot be read, so its request is not in the reports: %v", newest)
+	if n := p.Status.UnparseableEvents; n > 1 {
+		what = fmt.Sprintf("%d Kyverno Events about blocked requests cannot be read, so their requests are not in the reports; the newest: %v", n, newest)
+	}
+	return conditions.Transient(v1alpha1.ReasonEventsUnreadable, fmt.Sprintf(
+		"%s. See it with `kubectl get events.events.k8s.io -n %s %s -o yaml`: a Kyverno release may write a form "+
+			"this Policy Herald does not read. This clears when Kubernetes expires the Event (about an hour); "+
+			"the other Events are reported (%d results in %d reports).",
+		what, newest.Namespace, newest.Name, p.Status.ResultsWritten, p.Status.ReportsManaged))
+}
+
+// newer tells whether a is newer than b (nil), by time and then name, so the condition names
+// the same Event whatever the cache's order.
+func newer(a, b *blockreports.UnreadableError) bool {
+	if b == nil || !a.Time.Equal(b.Time) {
+		return b == nil || a.Time.After(b.Time)
+	}
+	return a.Namespace+"/"+a.Name > b.Namespace+"/"+b.Name
+}
+
 // sync reads the Events in scope and merges them into the policy's reports, recording the
-// counts in its status.
-func (r *BlockReportPolicyReconciler) sync(ctx context.Context, p *v1alpha1.BlockReportPolicy, nsFilter *filter.Filter) error {
+// counts in its status. It returns the newest Kyverno Event in scope it could not read.
+func (r *BlockReportPolicyReconciler) sync(ctx context.Context, p *v1alpha1.BlockReportPolicy, nsFilter *filter.Filter) (*blockreports.UnreadableError, error) {
 	var events corev1.EventList
 	// Kyverno writes the Events of a ClusterPolicy into namespace default, whatever the
 	// resource's namespace: the resource, not the Event, places a result.
 	all := p.Namespace == r.PlatformNamespace
 	if err := r.Events.List(ctx, &events); err != nil {
-		return err
+		return nil, err
 	}
 	nsLabels := r.namespaceLabels(ctx)
 	byNamespace := map[string][]blockreports.Blocked{} // "" holds cluster-scoped resources
 	var seen, unparseable int64
 	var last time.Time
+	var newest *blockreports.UnreadableError
 	for i := range events.Items {
 		ev := &events.Items[i]
 		b, err := blockreports.Parse(ev)
@@ -161,9 +190,13 @@ func (r *BlockReportPolicyReconciler) sync(ctx context.Context, p *v1alpha1.Bloc
 			continue
 		}
 		seen++
-		if err != nil {
+		var unreadable *blockreports.UnreadableError
+		if errors.As(err, &unreadable) {
 			unparseable++
-			log.FromContext(ctx).V(1).Info("skipping unparseable Kyverno event", "event", ev.Namespace+"/"+ev.Name, "error", err.Error())
+			if newer(unreadable, newest) {
+				newest = unreadable
+			}
+			log.FromContext(ctx).V(1).Info("skipping an unreadable Kyverno event", "error", err.Error())
 			continue
 		}
 		if b.Time.After(last) {
@@ -178,7 +211,7 @@ func (r *BlockReportPolicyReconciler) sync(ctx context.Context, p *v1alpha1.Bloc
 	// Namespaces with reports already get their retention applied too.
 	existing, err := r.listReports(ctx, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for ns := range existing {
 		if _, ok := byNamespace[ns]; !ok {
@@ -203,7 +236,7 @@ func (r *BlockReportPolicyReconciler) sync(ctx context.Context, p *v1alpha1.Bloc
 	for _, ns := range namespaces {
 		n, err := r.writeReport(ctx, p, ns, byNamespace[ns], opts)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
 			keep[ns] = true
@@ -212,7 +245,7 @@ func (r *BlockReportPolicyReconciler) sync(ctx context.Context, p *v1alpha1.Bloc
 		}
 	}
 	if _, err := r.deleteReports(ctx, p, keep); err != nil {
-		return err
+		return nil, err
 	}
 	p.Status.EventsSeen, p.Status.UnparseableEvents = seen, unparseable
 	p.Status.ResultsWritten, p.Status.ReportsManaged = results, managed
@@ -220,7 +253,7 @@ func (r *BlockReportPolicyReconciler) sync(ctx context.Context, p *v1alpha1.Bloc
 		t := metav1.NewTime(last.Truncate(time.Second))
 		p.Status.LastEventTime = &t
 	}
-	return nil
+	return newest, nil
 }
 
 func (r *BlockReportPolicyReconciler) namespaceLabels(ctx context.Context) filter.NamespaceLabels {

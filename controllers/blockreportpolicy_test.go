@@ -8,7 +8,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -18,6 +21,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/internal/blockreports"
+	"github.com/policyherald/policy-herald/internal/blockreports/kyvernotest"
 )
 
 // kyvernoEvent creates the Event Kyverno's admission controller writes when it blocks a
@@ -124,15 +128,35 @@ var _ = Describe("BlockReportPolicy", func() {
 		Eventually(func(g Gomega) int64 { return blockReport(p, ns)(g)[0].Timestamp.Seconds }).Should(Equal(now.Unix()))
 		Expect(blockReport(p, ns)(Default)).To(HaveLen(1))
 
-		By("an unparseable Kyverno Event is counted and skipped; other components' Events are ignored")
-		kyvernoEvent("default", "garbled."+ns, "restrict-image-registries", "x", podRef(ns, "y"), now,
-			func(e *corev1.Event) { e.Message = "something (blocked) in no known shape" })
+		By("an unreadable Kyverno Event is counted and skipped; other components' Events are ignored")
+		garbled := kyvernoEvent("default", "garbled."+ns, "restrict-image-registries", "x", podRef(ns, "y"), now,
+			func(e *corev1.Event) { e.Message = "something (blocked) in no known shape; with request values" })
 		kyvernoEvent("default", "kubelet."+ns, "restrict-image-registries", "x", podRef(ns, "z"), now,
 			func(e *corev1.Event) { e.Source.Component = "kubelet" })
 		Eventually(brpStatus(p)).Should(And(HaveField("UnparseableEvents", int64(1)), HaveField("EventsSeen", int64(2)),
 			HaveField("ResultsWritten", int64(1)), HaveField("ReportsManaged", int32(1)),
 			HaveField("LastEventTime", Not(BeNil()))))
 		Expect(blockReport(p, ns)(Default)).To(HaveLen(1))
+
+		By("the unreadable Event makes the policy not Ready, naming it and why, but not Stalled")
+		Eventually(readyOf(p)).Should(And(haveReady(metav1.ConditionFalse, v1alpha1.ReasonEventsUnreadable),
+			HaveField("Message", And(ContainSubstring("event default/garbled."+ns+": message \"something (blocked) in no known shape\" (cut)"),
+				ContainSubstring("no form Kyverno is known to write"), Not(ContainSubstring("request values"))))))
+		Expect(stalledOf(p)).To(BeNil())
+		Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
+
+		By("with two, the condition counts them and names the newest")
+		garbled2 := kyvernoEvent("default", "garbled2."+ns, "restrict-image-registries", "x", podRef(ns, "w"), now.Add(time.Minute),
+			func(e *corev1.Event) { e.InvolvedObject.Kind = "Deployment" })
+		Eventually(readyOf(p)).Should(And(haveReady(metav1.ConditionFalse, v1alpha1.ReasonEventsUnreadable),
+			HaveField("Message", HavePrefix("2 Kyverno Events about blocked requests cannot be read, so their requests are not in the reports; "+
+				"the newest: event default/garbled2."+ns+": neither its object (Deployment restrict-image-registries) nor its related object is a Kyverno policy."))))
+
+		By("once the Events are gone the policy is Ready again")
+		Expect(k8sClient.Delete(ctx, garbled)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, garbled2)).To(Succeed())
+		Eventually(readyOf(p)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		Expect(p.Status.UnparseableEvents).To(BeZero())
 
 		By("a tenant policy never reports another namespace")
 		elsewhere := newNamespace(nil)
@@ -148,6 +172,73 @@ var _ = Describe("BlockReportPolicy", func() {
 			var rep wgpolicyv1alpha2.PolicyReport
 			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: blockreports.ReportName(ns, "blocked")}, &rep))
 		}).Should(BeTrue())
+	})
+
+	It("reports the blocked requests of every policy kind from the events.k8s.io/v1 Events Kyverno writes, and ignores those it let through", func() {
+		p := &v1alpha1.BlockReportPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kinds"}}
+		Expect(k8sClient.Create(ctx, p)).To(Succeed())
+		at := time.Now().Truncate(time.Microsecond)
+		cel := func(kind, namespace, name string) kyvernotest.Object {
+			return kyvernotest.Object{APIVersion: "policies.kyverno.io/v1beta1", Kind: kind, Namespace: namespace, Name: name, UID: "uid-" + name}
+		}
+		classic := func(kind, namespace, name string) kyvernotest.Object {
+			return kyvernotest.Object{APIVersion: "kyverno.io/v1", Kind: kind, Namespace: namespace, Name: name, UID: "uid-" + name}
+		}
+		pod := func(name string) kyvernotest.Object {
+			return kyvernotest.Object{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: name, UID: "uid-" + name}
+		}
+		fail := func(rule, message string) kyvernotest.Rule {
+			return kyvernotest.Rule{Name: rule, Status: "fail", Message: message}
+		}
+		hostPath := fail("", "HostPath volumes are forbidden.")
+		var created []*eventsv1.Event
+		emit := func(ev *eventsv1.Event) {
+			Expect(k8sClient.Create(ctx, ev)).To(Succeed())
+			created = append(created, ev)
+		}
+		blocked := func(policy, resource kyvernotest.Object, rule kyvernotest.Rule) {
+			emit(kyvernotest.Event(kyvernotest.AdmissionController, policy, resource, rule, true, at))
+		}
+		blocked(cel("ValidatingPolicy", "", "disallow-host-path-"+ns), pod("hostpath"), hostPath)
+		blocked(cel("NamespacedValidatingPolicy", ns, "team-limits"), pod("no-limits"), fail("", "containers need memory limits"))
+		blocked(cel("NamespacedValidatingPolicy", ns, "team-probes"), pod("no-probes"), kyvernotest.Rule{Status: "error", Message: "error: no such key: probes"})
+		blocked(cel("ImageValidatingPolicy", "", "verify-signatures-"+ns), pod("unsigned"), fail("verify-signatures-"+ns, "signature verification failed"))
+		blocked(cel("NamespacedImageValidatingPolicy", ns, "verify-team-images"), pod("unsigned"), fail("verify-team-images", "not signed by the team key"))
+		blocked(classic("ClusterPolicy", "", "restrict-image-registries-"+ns), pod("nginx-public"), fail("validate-registries", "validation error: Unknown Image registry."))
+		blocked(classic("Policy", ns, "require-team-label"), pod("unlabelled"), fail("check-team", ""))
+		By("a request Kyverno let through: the Event on the policy without (blocked), and its twin on the resource")
+		audit := cel("ValidatingPolicy", "", "audit-host-path-"+ns)
+		emit(kyvernotest.Event(kyvernotest.AdmissionController, audit, pod("audited"), hostPath, false, at))
+		emit(kyvernotest.ResourceViolationEvent(kyvernotest.AdmissionController, audit, pod("audited"), hostPath, at))
+
+		Eventually(func(g Gomega) []string {
+			out := []string{}
+			for _, r := range blockReport(p, ns)(g) {
+				out = append(out, r.Policy+" ["+r.Rule+"] "+r.Resources[0].Name+": "+r.Message)
+			}
+			return out
+		}).Should(ConsistOf(
+			"disallow-host-path-"+ns+" [] hostpath: HostPath volumes are forbidden.",
+			ns+"/team-limits [] no-limits: containers need memory limits",
+			ns+"/team-probes [] no-probes: error: no such key: probes",
+			"verify-signatures-"+ns+" [verify-signatures-"+ns+"] unsigned: signature verification failed",
+			ns+"/verify-team-images [verify-team-images] unsigned: not signed by the team key",
+			"restrict-image-registries-"+ns+" [validate-registries] nginx-public: validation error: Unknown Image registry.",
+			ns+"/require-team-label [check-team] unlabelled: ",
+		))
+		Expect(string(blockReport(p, ns)(Default)[0].Resources[0].UID)).To(HavePrefix("uid-"))
+		Eventually(brpStatus(p)).Should(And(HaveField("EventsSeen", int64(7)), HaveField("UnparseableEvents", int64(0))))
+		Expect(readyOf(p)(Default)).To(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+
+		By("the API server serves each Event through core/v1 as kyvernotest.CoreV1 says")
+		for _, ev := range created {
+			var got corev1.Event
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ev), &got)).To(Succeed())
+			got.TypeMeta, got.UID, got.ResourceVersion, got.CreationTimestamp, got.ManagedFields = metav1.TypeMeta{}, "", "", metav1.Time{}, nil
+			want := kyvernotest.CoreV1(ev)
+			want.UID, want.ResourceVersion, want.CreationTimestamp, want.ManagedFields = "", "", metav1.Time{}, nil
+			Expect(equality.Semantic.DeepEqual(&got, want)).To(BeTrue(), "served %+v\nwant %+v", got, *want)
+		}
 	})
 
 	It("keeps at most resultsPerReport results, oldest out first, and drops results past retention", func() {

@@ -60,8 +60,9 @@ type BlockReportPolicyStatus struct {
 	// +optional
 	ResultsWritten int64 `json:"resultsWritten"`
 
-	// UnparseableEvents counts the Kyverno blocked-admission Events in scope whose message
-	// could not be read; they are skipped.
+	// UnparseableEvents counts the Kyverno Events about blocked requests in scope that could
+	// not be read; they are skipped, and while any is left Ready is False with reason
+	// EventsUnreadable, naming the newest.
 	// +optional
 	UnparseableEvents int64 `json:"unparseableEvents"`
 

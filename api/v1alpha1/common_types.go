@@ -47,6 +47,9 @@ const (
 	// ReasonSeriesLimitReached says a MetricsProfile stopped adding series at its maxSeries:
 	// it keeps exporting those it has, and more results would need more series.
 	ReasonSeriesLimitReached = "SeriesLimitReached"
+	// ReasonEventsUnreadable says a BlockReportPolicy cannot read some of Kyverno's Events about
+	// blocked requests, so those requests are missing from its reports.
+	ReasonEventsUnreadable = "EventsUnreadable"
 	// ReasonWaitingForReports says the report store has not listed the reports yet.
 	ReasonWaitingForReports = "WaitingForReports"
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,19 +53,43 @@ type Blocked struct {
 }
 
 // ErrNotKyverno says the Event is not one of Kyverno's blocked-admission Events; it is
-// ignored rather than counted as unparseable.
+// ignored rather than counted as unreadable.
 var ErrNotKyverno = errors.New("not a Kyverno blocked-admission event")
 
+// UnreadableError is a Kyverno Event about a blocked request that Parse cannot read: its
+// blocked request is not reported.
+type UnreadableError struct {
+	Namespace, Name string
+	// Time is the Event's, to tell the newest.
+	Time time.Time
+	// Why says what could not be read.
+	Why string
+}
+
+func (e *UnreadableError) Error() string {
+	return fmt.Sprintf("event %s/%s: %s", e.Namespace, e.Name, e.Why)
+}
+
+// The forms of Kyverno's (since 1.7) PolicyViolation Events, pkg/event/events.go.
 var (
-	// "Pod default/nginx-public: [validate-registries] fail (blocked); validation error: ..."
-	// and, for cluster-scoped resources, "Namespace prod: [rule] fail (blocked); ...".
-	currentForm = regexp.MustCompile(`^(\S+) (\S+): \[([^\]]*)\] (fail|error) \(blocked\)(?:; ?(?s:(.*)))?$`)
-	// Kyverno before 1.10: "policy restrict-image-registries/validate-registries fail: ..."
-	olderForm = regexp.MustCompile(`^policy (\S+)/(\S+) (fail|error)(?: \(blocked\))?: ?(?s:(.*))$`)
+	// The Event on the policy, buildPolicyEventMessage: "Pod default/nginx-public:
+	// [validate-registries] fail (blocked); validation error: ...", "Namespace prod: ..." for a
+	// cluster-scoped resource, and no "[rule] " for a rule without a name (a ValidatingPolicy's
+	// or NamespacedValidatingPolicy's validations, Kyverno 1.16 on). "(blocked)" only when
+	// Kyverno refused the request; "; message" only when the rule has one.
+	policyForm = regexp.MustCompile(`^(\S+) (\S+): (?:\[(.*?)\] )?(fail|error) \(blocked\)(?:; ?(?s:(.*)))?$`)
+	// The twin Event on the resource, NewResourceViolationEvent: "policy <policy>/<rule> fail:
+	// ...", the rule empty for a ValidatingPolicy. Kyverno writes it only for requests it let
+	// through (pkg/webhooks/utils/event.go, GenerateEvents), so it is no blocked request.
+	resourceForm = regexp.MustCompile(`^policy \S+/\S* (fail|error): `)
 )
 
-// Parse reads one Event. It returns ErrNotKyverno for Events of other components or outcomes,
-// and another error for a Kyverno Event whose message it cannot read.
+// actionBlocked is the Action of Kyverno's (1.11 on) Events about a request it refused.
+const actionBlocked = "Resource Blocked"
+
+// Parse reads one Event. It returns ErrNotKyverno for Events of other components or about
+// requests Kyverno let through, and an *UnreadableError for a Kyverno Event about a blocked
+// request that it cannot read.
 func Parse(ev *corev1.Event) (Blocked, error) {
 	if ev.Reason != Reason || ev.Type != Type {
 		return Blocked{}, ErrNotKyverno
@@ -73,7 +98,18 @@ func Parse(ev *corev1.Event) (Blocked, error) {
 		return Blocked{}, ErrNotKyverno
 	}
 	msg := strings.TrimSpace(ev.Message)
-	b := Blocked{EventName: ev.Name, EventNamespace: ev.Namespace, UID: string(ev.InvolvedObject.UID), Time: eventTime(ev)}
+	unreadable := func(why string) error {
+		return &UnreadableError{Namespace: ev.Namespace, Name: ev.Name, Time: eventTime(ev), Why: why}
+	}
+	m := policyForm.FindStringSubmatch(msg)
+	switch {
+	case m == nil && resourceForm.MatchString(msg):
+		return Blocked{}, ErrNotKyverno
+	case m == nil && !strings.Contains(msg, "(blocked)") && ev.Action != actionBlocked:
+		return Blocked{}, ErrNotKyverno
+	case m == nil:
+		return Blocked{}, unreadable(fmt.Sprintf("message %s is in no form Kyverno is known to write", quoteHead(msg)))
+	}
 	policyObj, resourceObj := ev.InvolvedObject, corev1.ObjectReference{}
 	if ev.Related != nil {
 		resourceObj = *ev.Related
@@ -81,38 +117,37 @@ func Parse(ev *corev1.Event) (Blocked, error) {
 	if !policyKinds[policyObj.Kind] && ev.Related != nil && policyKinds[ev.Related.Kind] {
 		policyObj, resourceObj = *ev.Related, ev.InvolvedObject
 	}
-	if m := currentForm.FindStringSubmatch(msg); m != nil {
-		if !strings.Contains(msg, "(blocked)") {
-			return Blocked{}, ErrNotKyverno
-		}
-		if !policyKinds[policyObj.Kind] || policyObj.Name == "" {
-			return Blocked{}, fmt.Errorf("event %s/%s: no policy as involved or related object", ev.Namespace, ev.Name)
-		}
-		b.PolicyKind, b.PolicyNamespace, b.Policy = policyObj.Kind, policyObj.Namespace, policyObj.Name
-		b.PolicyAPIVersion = policyObj.APIVersion
-		b.Rule, b.Message = m[3], strings.TrimSpace(m[5])
-		b.Resource = resourceRef(m[1], m[2], resourceObj)
-		return b, nil
+	if !policyKinds[policyObj.Kind] || policyObj.Name == "" {
+		return Blocked{}, unreadable(fmt.Sprintf("neither its object (%s) nor its related object is a Kyverno policy", kindName(ev.InvolvedObject)))
 	}
-	if m := olderForm.FindStringSubmatch(msg); m != nil {
-		// Older Kyverno wrote these on the resource (and a twin on the policy).
-		b.Policy, b.Rule, b.Message = m[1], m[2], strings.TrimSpace(m[4])
-		if policyKinds[policyObj.Kind] {
-			b.PolicyKind, b.PolicyNamespace = policyObj.Kind, policyObj.Namespace
-			b.PolicyAPIVersion = policyObj.APIVersion
-			if resourceObj.Name == "" {
-				return Blocked{}, fmt.Errorf("event %s/%s: policy/rule form without a resource", ev.Namespace, ev.Name)
-			}
-			b.Resource = resourceObj
-		} else {
-			b.Resource = ev.InvolvedObject
-		}
-		return b, nil
+	return Blocked{
+		PolicyKind: policyObj.Kind, PolicyAPIVersion: policyObj.APIVersion,
+		PolicyNamespace: policyObj.Namespace, Policy: policyObj.Name,
+		Rule: m[3], Message: strings.TrimSpace(m[5]),
+		Resource:  resourceRef(m[1], m[2], resourceObj),
+		EventName: ev.Name, EventNamespace: ev.Namespace, UID: string(ev.InvolvedObject.UID), Time: eventTime(ev),
+	}, nil
+}
+
+func kindName(o corev1.ObjectReference) string {
+	if o.Kind == "" && o.Name == "" {
+		return "none"
 	}
-	if !strings.Contains(msg, "(blocked)") && !strings.HasPrefix(msg, "policy ") {
-		return Blocked{}, ErrNotKyverno
+	return strings.TrimSpace(o.Kind + " " + o.Name)
+}
+
+// quoteHead quotes the start of a message for a status or log line: up to Kyverno's "; ",
+// after which comes the rule's own message with values from the request, and at most 80
+// characters.
+func quoteHead(msg string) string {
+	head, _, cut := strings.Cut(msg, "; ")
+	if r := []rune(head); len(r) > 80 {
+		head, cut = string(r[:80]), true
 	}
-	return Blocked{}, fmt.Errorf("event %s/%s: unrecognised message %q", ev.Namespace, ev.Name, truncate(msg, 80))
+	if cut {
+		return strconv.Quote(head) + " (cut)"
+	}
+	return strconv.Quote(head)
 }
 
 // resourceRef builds the resource from the message's "Kind ns/name" (or "Kind name"), filled
@@ -141,11 +176,4 @@ func eventTime(ev *corev1.Event) time.Time {
 		return ev.FirstTimestamp.Time
 	}
 	return ev.CreationTimestamp.Time
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -1,14 +1,15 @@
 package blockreports
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 func load(t *testing.T, name string) *corev1.Event {
@@ -18,7 +19,7 @@ func load(t *testing.T, name string) *corev1.Event {
 		t.Fatal(err)
 	}
 	var ev corev1.Event
-	if err := json.Unmarshal(data, &ev); err != nil {
+	if err := yaml.UnmarshalStrict(data, &ev); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return &ev
@@ -36,11 +37,11 @@ func TestParseFixtures(t *testing.T) {
 		{"kyverno-1.9-core-v1.json", "ClusterPolicy", "", "baseline-policy", "baseline", "Pod", "default", "privileged-pod", "Validation rule 'baseline' failed.", "2026-12-01T10:00:00Z"},
 		{"namespaced-policy.json", "Policy", "team-a", "require-team-label", "check-team", "Deployment", "team-a", "web", "validation error: label team", "2026-12-01T10:00:00Z"},
 		{"cluster-resource.json", "ClusterPolicy", "", "require-ns-owner", "check-owner", "Namespace", "", "payments", "validation error: namespaces", "2026-12-01T10:00:00Z"},
-		{"cel-validatingpolicy.json", "ValidatingPolicy", "", "disallow-host-path", "disallow-host-path", "Pod", "default", "hostpath", "HostPath volumes", "2026-12-01T10:00:00Z"},
-		{"cel-namespacedvalidatingpolicy.json", "NamespacedValidatingPolicy", "team-a", "team-limits", "team-limits", "Pod", "team-a", "no-limits", "containers need", "2026-12-01T10:00:00Z"},
-		{"cel-imagevalidatingpolicy.json", "ImageValidatingPolicy", "", "verify-signatures", "verify-signatures", "Pod", "default", "unsigned", "image ghcr.io", "2026-12-01T10:00:00Z"},
+		{"validatingpolicy-blocked.yaml", "ValidatingPolicy", "", "disallow-host-path", "", "Pod", "default", "hostpath", "HostPath volumes are forbidden.", "2026-12-01T10:00:00.123456Z"},
+		{"namespacedvalidatingpolicy-blocked.yaml", "NamespacedValidatingPolicy", "team-a", "team-limits", "", "Pod", "team-a", "no-limits", "containers need memory limits", "2026-12-01T10:00:00.123456Z"},
+		{"imagevalidatingpolicy-blocked.yaml", "ImageValidatingPolicy", "", "verify-signatures", "verify-signatures", "Pod", "default", "unsigned", "image ghcr.io", "2026-12-01T10:00:00.123456Z"},
+		{"validatingpolicy-cluster-resource-no-message.yaml", "ValidatingPolicy", "", "require-ns-owner", "", "Namespace", "", "payments", "", "2026-12-01T10:00:00.123456Z"},
 		{"related-inverted.json", "ClusterPolicy", "", "restrict-image-registries", "validate-registries", "Pod", "default", "nginx-public", "validation error", "2026-12-01T10:00:00Z"},
-		{"older-policy-rule.json", "", "", "restrict-image-registries", "validate-registries", "Pod", "default", "nginx-public", "validation error", "2026-12-01T10:00:00Z"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -57,7 +58,7 @@ func TestParseFixtures(t *testing.T) {
 			if len(b.Message) < len(c.msgPrefix) || b.Message[:len(c.msgPrefix)] != c.msgPrefix {
 				t.Errorf("message = %q", b.Message)
 			}
-			want, _ := time.Parse(time.RFC3339, c.time)
+			want, _ := time.Parse(time.RFC3339Nano, c.time)
 			if !b.Time.Equal(want) {
 				t.Errorf("time = %v, want %v", b.Time, want)
 			}
@@ -69,11 +70,16 @@ func TestParseFixtures(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
-	if _, err := Parse(load(t, "unparseable.json")); err == nil || errors.Is(err, ErrNotKyverno) {
-		t.Errorf("unparseable: err = %v, want a parse error", err)
+	var unreadable *UnreadableError
+	if _, err := Parse(load(t, "unparseable.json")); !errors.As(err, &unreadable) || unreadable.Name != "garbled.1881aa" {
+		t.Errorf("unparseable: err = %v, want an UnreadableError", err)
 	}
-	if _, err := Parse(load(t, "audit-not-blocked.json")); !errors.Is(err, ErrNotKyverno) {
-		t.Errorf("audit: err = %v, want ErrNotKyverno", err)
+	// Requests Kyverno let through: the policy's Event without "(blocked)", and the twin on the
+	// resource Kyverno writes only then (older Policy Herald read the twin as blocked).
+	for _, f := range []string{"audit-not-blocked.json", "older-policy-rule.json", "validatingpolicy-audit-on-resource.yaml"} {
+		if _, err := Parse(load(t, f)); !errors.Is(err, ErrNotKyverno) {
+			t.Errorf("%s: err = %v, want ErrNotKyverno", f, err)
+		}
 	}
 	other := load(t, "kyverno-1.9-core-v1.json")
 	other.Source.Component = "kubelet"
@@ -82,12 +88,33 @@ func TestParseRejects(t *testing.T) {
 	}
 	noPolicy := load(t, "kyverno-1.10-events-k8s-io.json")
 	noPolicy.InvolvedObject.Kind, noPolicy.Related = "Pod", nil
-	if _, err := Parse(noPolicy); err == nil || errors.Is(err, ErrNotKyverno) {
+	if _, err := Parse(noPolicy); !errors.As(err, &unreadable) {
 		t.Errorf("no policy: err = %v", err)
+	}
+	// An unknown form Kyverno marks as blocked by its action alone is unreadable, not ignored.
+	action := load(t, "validatingpolicy-blocked.yaml")
+	action.Message = "Pod default/hostpath was refused"
+	if _, err := Parse(action); !errors.As(err, &unreadable) {
+		t.Errorf("blocked action: err = %v", err)
 	}
 	for _, m := range []string{"", "(blocked)", "[", "Pod : [] fail (blocked)", "policy /", "\x00\xff (blocked)"} {
 		ev := load(t, "kyverno-1.9-core-v1.json")
 		ev.Message = m
 		_, _ = Parse(ev) // never panics
+	}
+}
+
+// The status and the log quote an unreadable message up to Kyverno's "; ", after which come
+// values from the request, and at most 80 characters.
+func TestUnreadableQuotesTheHeadOnly(t *testing.T) {
+	ev := load(t, "unparseable.json")
+	ev.Message = "Pod default/x: refused (blocked); password=hunter2"
+	_, err := Parse(ev)
+	if err == nil || err.Error() != `event default/garbled.1881aa: message "Pod default/x: refused (blocked)" (cut) is in no form Kyverno is known to write` {
+		t.Errorf("err = %v", err)
+	}
+	ev.Message = "(blocked) " + strings.Repeat("é", 100)
+	if _, err := Parse(ev); err == nil || !strings.Contains(err.Error(), strings.Repeat("é", 70)+`" (cut)`) || strings.Contains(err.Error(), strings.Repeat("é", 71)) {
+		t.Errorf("err = %v", err)
 	}
 }
