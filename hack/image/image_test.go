@@ -282,6 +282,29 @@ func TestBinaryHasFallbackRoots(t *testing.T) {
 	t.Error("the operator binary does not link golang.org/x/crypto/x509roots/fallback (main.go's blank import)")
 }
 
+// TestBinaryLeavesOutTheStorageClient checks that the operator does not link Google's storage
+// client, nor what only it pulled in (gRPC's xDS with envoy's and cncf's protos, the
+// OpenTelemetry metrics SDK and its Google exporter): the gcs sender makes its one upload over
+// the JSON API with its own HTTP client, and the client cost 18.7 MB of the stripped binary.
+func TestBinaryLeavesOutTheStorageClient(t *testing.T) {
+	info, err := buildinfo.ReadFile(operatorBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unwanted := map[string]bool{
+		"cloud.google.com/go/storage":                                                true,
+		"github.com/envoyproxy/go-control-plane/envoy":                               true,
+		"github.com/cncf/xds/go":                                                     true,
+		"go.opentelemetry.io/otel/sdk/metric":                                        true,
+		"github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/metric": true,
+	}
+	for _, d := range info.Deps {
+		if unwanted[d.Path] {
+			t.Errorf("the operator binary links %s", d.Path)
+		}
+	}
+}
+
 // TestRefusesWrongBinary checks that a binary for another architecture is not put in the image.
 func TestRefusesWrongBinary(t *testing.T) {
 	bin := operatorBinary(t)

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -8,7 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -22,18 +23,15 @@ import (
 	"cloud.google.com/go/auth"
 	"cloud.google.com/go/auth/credentials"
 	"cloud.google.com/go/auth/httptransport"
-	"cloud.google.com/go/storage"
-	"google.golang.org/api/googleapi"
-	"google.golang.org/api/option"
 
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
 // gcs writes one ResultDocument per result to a Google Cloud Storage bucket, as the object
 // <prefix>/<YYYY-MM-DD>/<policy>-<result ID>.json (Content-Type application/json, with its
-// CRC32C for the service to check). The date is the result's own timestamp in UTC, "undated"
-// when it has none, so the name of a result never changes: a retry overwrites its object
-// instead of writing a second one.
+// CRC32C for the service to check), one JSON API multipart upload each (gcs_upload.go). The
+// date is the result's own timestamp in UTC, "undated" when it has none, so the name of a
+// result never changes: a retry overwrites its object instead of writing a second one.
 //
 // Settings: "bucket" (required), "prefix" (default policy-herald; "/" writes at the top of the
 // bucket), "credentials" (from the Secret): a service account key JSON, the only kind of
@@ -44,12 +42,16 @@ import (
 //
 // Every request (the uploads and, with a key, its OAuth token requests to the key's token_uri)
 // goes through the sender's own HTTP client: cfg.TLS, the proxy from the environment, no
-// redirects and the address guard. The operator's own identity fetches its tokens the way the
+// redirects and the address guard; the access token is added by the authorization middleware of
+// Google's auth library, and there is no storage client (its gRPC and telemetry dependencies
+// were a fifth of the binary). The operator's own identity fetches its tokens the way the
 // Google libraries do (the metadata server is link-local, which the guard refuses). The
 // STORAGE_EMULATOR_HOST variable of the operator's process is ignored: the sender always names
 // its endpoint.
 type gcs struct {
-	client *storage.Client
+	// client is the sender's HTTP client with the authorization middleware.
+	client *http.Client
+	upload string // the URL of the bucket's multipart uploads
 	bucket string
 	prefix string // without a trailing slash; "" for the top of the bucket
 	ep     *endpoint
@@ -68,6 +70,8 @@ const (
 	gcsEndpoint      = "https://storage.googleapis.com/storage/v1/"
 	gcsDefaultPrefix = "policy-herald"
 	gcsTokenURL      = "https://oauth2.googleapis.com/token"
+	// gcsWriteScope lets the tokens write objects (and read them, which the sender does not do).
+	gcsWriteScope = "https://www.googleapis.com/auth/devstorage.read_write"
 	// gcsMaxBatch results are written per Send, one object after the other; a failure reports
 	// how many went before it, so only the rest is retried.
 	gcsMaxBatch = 10
@@ -140,7 +144,7 @@ func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
 		// refused.
 		tokenClient := &http.Client{Transport: base, Timeout: requestTimeout, CheckRedirect: httpc.CheckRedirect}
 		creds, err = credentials.NewCredentialsFromJSON(credentials.ServiceAccount, []byte(raw), &credentials.DetectOptions{
-			Scopes: []string{storage.ScopeReadWrite},
+			Scopes: []string{gcsWriteScope},
 			Client: tokenClient,
 		})
 		if err != nil { // the library's text may quote the key: say nothing of it
@@ -158,19 +162,8 @@ func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
 	if err := httptransport.AddAuthorizationMiddleware(authed, creds); err != nil {
 		return nil, fmt.Errorf("gcs: %w", err)
 	}
-	// The HTTP client carries the credentials (WithHTTPClient wins over every other option);
-	// WithAuthCredentials keeps the library from looking for credentials of its own.
-	client, err := storage.NewClient(context.Background(),
-		option.WithEndpoint(ep.raw),
-		option.WithHTTPClient(authed),
-		option.WithAuthCredentials(creds),
-		option.WithUserAgent(userAgent),
-		storage.WithDisabledClientMetrics(),
-	)
-	if err != nil {
-		return nil, errors.New("gcs: the storage client could not be built")
-	}
-	g.client = client
+	g.client = authed
+	g.upload = gcsUploadURL(ep.url, bucket)
 	return g, nil
 }
 
@@ -197,26 +190,36 @@ func (g *gcs) Send(ctx context.Context, b Batch) error {
 	return nil
 }
 
-// Close releases the storage client; the pipeline calls it when the sender is replaced.
-func (g *gcs) Close() { _ = g.client.Close() }
+// Close closes the sender's idle connections; the pipeline calls it when the sender is
+// replaced.
+func (g *gcs) Close() { g.base.CloseIdleConnections() }
 
 // write uploads body as the object name in one request (no resumable session), with its
-// CRC32C. The library's own retries are off: the pipeline retries, and the error of the first
-// attempt is what it needs to decide.
+// CRC32C, and does not retry: the pipeline retries, and the error of the first attempt is what
+// it needs to decide.
 func (g *gcs) write(ctx context.Context, name string, body []byte) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // on a failure, abandons the upload
-	w := g.client.Bucket(g.bucket).Object(name).Retryer(storage.WithPolicy(storage.RetryNever)).NewWriter(ctx)
-	w.ContentType = contentTypeJSON
-	w.ChunkSize = 0
-	w.CRC32C = crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli))
-	w.SendCRC32C = true
-	if _, err := w.Write(body); err != nil {
-		_ = w.Close()
+	const method = http.MethodPost
+	payload, contentType, err := gcsMultipart(g.bucket, name, body)
+	if err != nil { // writing to memory: cannot happen
+		return &Error{Reason: fmt.Sprintf("gcs: building the upload: %v", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, g.upload, bytes.NewReader(payload))
+	if err != nil { // the endpoint was checked when the sender was built; say nothing of it here
+		return &Error{Reason: fmt.Sprintf("%s to %s: the request could not be built", method, g.ep.host)}
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := g.client.Do(req)
+	if err != nil {
 		return g.error(err)
 	}
-	if err := w.Close(); err != nil {
-		return g.error(err)
+	defer drainAndClose(resp)
+	var start []byte
+	if resp.StatusCode >= 400 && resp.StatusCode <= 499 {
+		start, _ = io.ReadAll(io.LimitReader(resp.Body, excerptRead))
+	}
+	if e := responseError(method, g.ep.host, resp, gcsErrorMessage(start), g.redactor(), g.now()); e != nil {
+		return e
 	}
 	return nil
 }
@@ -381,7 +384,7 @@ func (a *ambientTokens) Token(ctx context.Context) (*auth.Token, error) {
 	c := a.creds
 	if c == nil {
 		var err error
-		c, err = credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{storage.ScopeReadWrite}})
+		c, err = credentials.DetectDefault(&credentials.DetectOptions{Scopes: []string{gcsWriteScope}})
 		if err != nil {
 			a.mu.Unlock()
 			return nil, errGCSNoADC
@@ -407,8 +410,8 @@ func (g *gcs) useGuard(ctx context.Context, guard *AddressGuard) error {
 	return nil
 }
 
-// error turns an error of the storage library into an *Error naming the endpoint's host (or the
-// token host) only.
+// error turns an upload that got no response (its token could not be fetched, or the
+// connection failed) into an *Error naming the endpoint's host (or the token host) only.
 func (g *gcs) error(err error) *Error {
 	const method = http.MethodPost // uploads are POSTs, and so are token requests
 	host := g.ep.host
@@ -424,19 +427,6 @@ func (g *gcs) error(err error) *Error {
 			e = &Error{Reason: fmt.Sprintf("%s to %s: the token response could not be read", method, tokenHost), Retryable: true}
 		}
 		e.Reason = "fetching an access token: " + e.Reason
-		e.cause = errors.New(e.Reason)
-		return e
-	}
-	var ge *googleapi.Error
-	if errors.As(err, &ge) {
-		h := ge.Header
-		if h == nil {
-			h = http.Header{}
-		}
-		e := responseError(method, host, &http.Response{StatusCode: ge.Code, Header: h}, []byte(ge.Message), red, g.now())
-		if e == nil {
-			e = &Error{Reason: fmt.Sprintf("%s to %s: unexpected answer %d", method, host, ge.Code), Retryable: true}
-		}
 		e.cause = errors.New(e.Reason)
 		return e
 	}
@@ -457,7 +447,7 @@ func (g *gcs) error(err error) *Error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return transportError(method, host, err, red)
 	}
-	// Anything else comes from the library: keep hosts of URLs only, and no secret.
+	// Anything else (Do wraps its errors in a *url.Error): keep hosts of URLs only, and no secret.
 	return &Error{Reason: fmt.Sprintf("%s to %s: %s", method, host, stripURLs(red.redact(err.Error()))), Retryable: true, cause: errors.New("gcs upload failed")}
 }
 
@@ -471,9 +461,7 @@ func (g *gcs) redactor() *redactor {
 }
 
 // authRecorder remembers the last Authorization header the authorization middleware set, so
-// that an error echoing the access token can have it redacted. It also names Policy Herald in
-// the User-Agent, which the library sets to its own: option.WithUserAgent does not reach a
-// client given by option.WithHTTPClient.
+// that an error echoing the access token can have it redacted.
 type authRecorder struct {
 	base http.RoundTripper
 	last atomic.Pointer[string]
@@ -484,10 +472,6 @@ func (a *authRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 		if p := a.last.Load(); p == nil || *p != v {
 			a.last.Store(&v)
 		}
-	}
-	if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, userAgent) {
-		r = r.Clone(r.Context()) // a RoundTripper does not change the request it is given
-		r.Header.Set("User-Agent", strings.TrimSpace(userAgent+" "+ua))
 	}
 	return a.base.RoundTrip(r)
 }

@@ -58,7 +58,7 @@ func init() {
 		texts:   gcsConformanceTexts,
 		hostile: gcsConformanceHostile,
 		notApplicable: map[string]string{
-			chkGolden: "the body is multipart/related (the object's metadata, then the document) with a boundary the library draws at random: " +
+			chkGolden: "the body is multipart/related (the object's metadata, then the document) with a boundary drawn at random: " +
 				"not a JSON document; the media is the ResultDocument that webhook-full.json pins, and TestGCSUploadContract checks each " +
 				"upload's media byte for byte and its name, decode here the metadata and the document",
 			chkTemplate: "gcs writes the ResultDocument, which has no text to template (descriptor Template false)",
@@ -126,8 +126,8 @@ func gcsConformanceDecode(t *testing.T, r recorded) []string {
 	if up.Auth != "Bearer "+conformanceSecret {
 		t.Errorf("Authorization %q, want the access token of the key", up.Auth)
 	}
-	if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, userAgent+" ") {
-		t.Errorf("User-Agent %q, want Policy Herald's, then the library's", ua)
+	if ua := r.Header.Get("User-Agent"); ua != userAgent {
+		t.Errorf("User-Agent %q, want Policy Herald's", ua)
 	}
 	// The metadata: the name, the bucket, the type and the checksum, nothing else.
 	var fields map[string]json.RawMessage

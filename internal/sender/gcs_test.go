@@ -317,10 +317,25 @@ func TestGCSErrorClassification(t *testing.T) {
 			}
 			assertGCSErrorHidesSecrets(t, err)
 			if len(c.received()) != 1 {
-				t.Errorf("%d uploads: the library must not retry by itself", len(c.received()))
+				t.Errorf("%d uploads: the sender must not retry by itself", len(c.received()))
 			}
 		})
 	}
+}
+
+// TestGCSErrorOfAnotherServer: a refusal that is not the JSON API's error document (a proxy's
+// page) is quoted as it is, redacted.
+func TestGCSErrorOfAnotherServer(t *testing.T) {
+	_, s := startGCSContract(t, func(int) (int, map[string]string, string) {
+		return http.StatusForbidden, nil, "<html><body>Blocked by the egress proxy (token " + gcsTestToken + ")</body></html>"
+	})
+	err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
+	var e *Error
+	want := "POST to " + s.ep.host + ": 403 Forbidden: <html><body>Blocked by the egress proxy (token [redacted])</body></html>"
+	if !errors.As(err, &e) || e.Retryable || e.Reason != want {
+		t.Fatalf("got %#v, want %q", err, want)
+	}
+	assertGCSErrorHidesSecrets(t, err)
 }
 
 // TestGCSPartialFailure: a failure after some objects were written says how many.
@@ -453,6 +468,10 @@ func TestGCSBuildsFromTheBlock(t *testing.T) {
 	defer g.Close()
 	if g.bucket != "from-the-block" || g.prefix != "p" || g.MaxBatch() != gcsMaxBatch || g.ep.raw != gcsEndpoint {
 		t.Errorf("got bucket %q prefix %q max %d endpoint %q", g.bucket, g.prefix, g.MaxBatch(), g.ep.raw)
+	}
+	// The JSON API's upload URL, as Google documents it for objects.insert.
+	if want := "https://storage.googleapis.com/upload/storage/v1/b/from-the-block/o?alt=json&uploadType=multipart"; g.upload != want {
+		t.Errorf("upload URL %q, want %q", g.upload, want)
 	}
 }
 
