@@ -55,7 +55,7 @@ func newSlackReceiver() *slackReceiver {
 		defer r.mu.Unlock()
 		r.messages++
 		for _, a := range msg.Attachments {
-			Expect(len(a.Blocks.BlockSet)).To(BeNumerically(">", 0))
+			Expect(a.Blocks.BlockSet).NotTo(BeEmpty())
 			header, ok := a.Blocks.BlockSet[0].(*slack.HeaderBlock)
 			Expect(ok).To(BeTrue(), "each result starts with a header block")
 			Expect(utf8.RuneCountInString(header.Text.Text)).To(BeNumerically("<=", 150))

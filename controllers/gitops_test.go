@@ -316,7 +316,7 @@ func normalized(v any) any {
 func fieldsOf(f metav1.ManagedFieldsEntry) map[string]any {
 	var m map[string]any
 	if f.FieldsV1 != nil {
-		Expect(json.Unmarshal(f.FieldsV1.Raw, &m)).To(Succeed())
+		Expect(json.Unmarshal(f.FieldsV1.GetRawBytes(), &m)).To(Succeed())
 	}
 	return m
 }

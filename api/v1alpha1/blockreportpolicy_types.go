@@ -106,7 +106,7 @@ type BlockReportPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&BlockReportPolicy{}, &BlockReportPolicyList{})
+	register(&BlockReportPolicy{}, &BlockReportPolicyList{})
 }
 
 // GetConditions returns the status conditions.

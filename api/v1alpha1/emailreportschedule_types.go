@@ -219,7 +219,7 @@ type EmailReportScheduleList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&EmailReportSchedule{}, &EmailReportScheduleList{})
+	register(&EmailReportSchedule{}, &EmailReportScheduleList{})
 }
 
 // GetConditions returns the status conditions.

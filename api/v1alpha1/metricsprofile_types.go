@@ -112,7 +112,7 @@ type MetricsProfileList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&MetricsProfile{}, &MetricsProfileList{})
+	register(&MetricsProfile{}, &MetricsProfileList{})
 }
 
 // GetConditions returns the status conditions.

@@ -205,7 +205,7 @@ type NotificationTargetList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&NotificationTarget{}, &NotificationTargetList{})
+	register(&NotificationTarget{}, &NotificationTargetList{})
 }
 
 // DestinationType returns the type of the one destination that is set, or "" if none is.

@@ -122,7 +122,7 @@ type TargetChannelList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&TargetChannel{}, &TargetChannelList{})
+	register(&TargetChannel{}, &TargetChannelList{})
 }
 
 // TargetNamespace returns the namespace of the referenced target.

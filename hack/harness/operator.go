@@ -69,13 +69,13 @@ func Start(o Options) (*Operator, error) {
 	// Take the operator down with the harness even if the harness is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return nil, fmt.Errorf("starting the operator: %w", err)
 	}
 	op := &Operator{Cmd: cmd, Log: o.Log, done: make(chan struct{})}
 	go func() {
 		op.err = cmd.Wait()
-		logf.Close()
+		_ = logf.Close() // the operator's log: nothing to report a failed close to
 		close(op.done)
 	}()
 	return op, nil

@@ -135,7 +135,7 @@ func TestImage(t *testing.T) {
 	if cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
 		t.Errorf("config platform %s/%s, want linux/%s", cf.OS, cf.Architecture, runtime.GOARCH)
 	}
-	if !cf.Created.Time.Equal(testCreated) {
+	if !cf.Created.Equal(testCreated) {
 		t.Errorf("config created %s, want %s", cf.Created.Time, testCreated)
 	}
 	c := cf.Config

@@ -120,7 +120,7 @@ func run(o options) (v1.Hash, error) {
 			if err != nil {
 				return v1.Hash{}, err
 			}
-			defer os.RemoveAll(dir)
+			defer func() { _ = os.RemoveAll(dir) }() // a leftover temporary dir harms nothing
 			bin = filepath.Join(dir, "policy-herald")
 			if err := Build(bin, arch, true); err != nil {
 				return v1.Hash{}, err

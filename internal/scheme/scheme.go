@@ -18,6 +18,6 @@ func New() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
 	utilruntime.Must(wgpolicyv1alpha2.AddToScheme(s))
-	utilruntime.Must(openreportsv1alpha1.AddToScheme(s))
+	utilruntime.Must(openreportsv1alpha1.Install(s))
 	return s
 }

@@ -339,7 +339,7 @@ func exchange(ctx context.Context, p *poster, method string, ep *endpoint, conte
 	if e != nil {
 		return nil, nil, e
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read whole or up to max: nothing left to report
 	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
 	if err != nil {
 		e := transportError(method, ep.host, err, p.red)

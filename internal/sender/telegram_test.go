@@ -882,7 +882,7 @@ func TestTelegramTransportErrors(t *testing.T) {
 	if errors.As(err, &ue) {
 		t.Error("the error chain must not hold the URL")
 	}
-	for e := error(err); e != nil; e = errors.Unwrap(e) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
 		assertNoTelegramSecrets(t, "wrapped error", e.Error())
 	}
 

@@ -87,7 +87,7 @@ func checkBounded(t *template.Template) error {
 		}
 		return nil
 	}
-	return walk(t.Tree.Root, false)
+	return walk(t.Root, false)
 }
 
 func walkBranch(walk func(parse.Node, bool) error, b *parse.BranchNode, inRange bool) error {

@@ -40,7 +40,7 @@ func LoopbackPort(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // only its port was wanted
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
@@ -72,7 +72,7 @@ func Start(t testing.TB, ready string, name string, args ...string) {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("GET %s: %s", ready, resp.Status)
 		}
@@ -88,7 +88,7 @@ func StartListening(t testing.TB, addr, dir string, name string, args ...string)
 	waitFor(t, name, addr, out, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 		}
 		return err
 	})

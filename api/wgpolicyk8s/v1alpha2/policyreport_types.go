@@ -83,5 +83,5 @@ type ClusterPolicyReportList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&PolicyReport{}, &PolicyReportList{}, &ClusterPolicyReport{}, &ClusterPolicyReportList{})
+	register(&PolicyReport{}, &PolicyReportList{}, &ClusterPolicyReport{}, &ClusterPolicyReportList{})
 }
