@@ -274,6 +274,15 @@ func TestPriority(t *testing.T) {
 		{v1alpha1.StatusFail, "", v1alpha1.PriorityWarning},
 		{v1alpha1.StatusPass, v1alpha1.SeverityCritical, v1alpha1.PriorityDebug},
 		{v1alpha1.StatusSkip, "", v1alpha1.PriorityDebug},
+		// A result without a (known) outcome, as the Trivy adapter writes its findings, ranks
+		// as a fail of its severity would.
+		{"", v1alpha1.SeverityCritical, v1alpha1.PriorityCritical},
+		{"", v1alpha1.SeverityHigh, v1alpha1.PriorityError},
+		{"", v1alpha1.SeverityMedium, v1alpha1.PriorityWarning},
+		{"", v1alpha1.SeverityLow, v1alpha1.PriorityInfo},
+		{"", v1alpha1.SeverityInfo, v1alpha1.PriorityInfo},
+		{"", "", v1alpha1.PriorityWarning},
+		{"unknown", v1alpha1.SeverityHigh, v1alpha1.PriorityError},
 	}
 	for _, c := range cases {
 		r := Result{Check: &Check{Status: c.status, Severity: c.severity}}
