@@ -197,6 +197,7 @@ func (c *converter) resource(o *corev1.ObjectReference) *Resource {
 // properties (the vulnerability ID); without this, all but the first would never be sent.
 func (c *converter) finish() *Report {
 	results := c.rep.Results
+	c.rep.sources = countSources(results)
 	if len(results) > 1 {
 		seen := make(map[uint64]int, len(results))
 		for i := range results {

@@ -70,6 +70,8 @@ type Report struct {
 	// Created is when the report object was created (set by the API server, never by a re-scan).
 	Created time.Time
 	Results []Result
+	// sources counts Results per source spelling (see SourceCounts); nil when not counted.
+	sources []SourceCount
 }
 
 // Key identifies a report across APIs: kind/namespace/name.
