@@ -49,6 +49,7 @@ type state struct {
 	// layout: where the union's labels come from
 	gen         int   // generation of the union laid out
 	stamp       int   // changes with the layout and the source names: series rebuild their pairs
+	laidOut     int   // stamp of the last layout
 	pos         []int // per union label: index in p.Names, or -1 for padding, -2 for profile
 	empty       []*dto.LabelPair
 	profilePair *dto.LabelPair
@@ -85,6 +86,7 @@ func (st *state) layout(union []string, empty []*dto.LabelPair, gen int) {
 	}
 	st.empty, st.gen, st.dirty = empty, gen, true
 	st.stamp++
+	st.laidOut = st.stamp
 	name, value := "profile", st.p.Key
 	st.profilePair = &dto.LabelPair{Name: &name, Value: &value}
 }
@@ -103,8 +105,11 @@ func (st *state) pairsOf(s *series) []*dto.LabelPair {
 	if s.gen == st.stamp && s.pairs != nil {
 		return s.pairs
 	}
+	// Built in this layout: only a source's name changed, the other pairs are kept.
+	renamed := s.pairs != nil && s.gen >= st.laidOut
 	pairs := make([]*dto.LabelPair, len(st.pos))
 	var key strings.Builder
+	key.Grow(len(s.sortKey) + 8) // about its old length, when it had one
 	for i, j := range st.pos {
 		switch {
 		case j == -2:
@@ -114,6 +119,8 @@ func (st *state) pairsOf(s *series) []*dto.LabelPair {
 		case j == st.p.source:
 			name := st.names.Name(s.values[j])
 			pairs[i] = &dto.LabelPair{Name: st.empty[i].Name, Value: &name}
+		case renamed:
+			pairs[i] = s.pairs[i]
 		default:
 			pairs[i] = &dto.LabelPair{Name: st.empty[i].Name, Value: &s.values[j]}
 		}
