@@ -58,9 +58,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 
 // sortedRuns returns the series of each state in scrape order, and how many there are. Source
 // labels follow the names of one generation: when a name flipped while they were looked up,
-// they are looked up again.
+// they are looked up again (a few times at most; a later scrape catches up with a storm).
 func (e *Exporter) sortedRuns(states []*state) ([][]*series, int) {
-	for {
+	for attempt := 1; ; attempt++ {
 		gen := e.names.Generation()
 		if gen != e.namesGen {
 			e.namesGen = gen
@@ -74,7 +74,7 @@ func (e *Exporter) sortedRuns(states []*state) ([][]*series, int) {
 			runs[i] = st.sorted()
 			n += len(runs[i])
 		}
-		if e.names.Generation() == gen {
+		if e.names.Generation() == gen || attempt == 3 {
 			return runs, n
 		}
 	}
