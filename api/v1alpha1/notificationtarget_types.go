@@ -35,8 +35,10 @@ type NotificationTargetSpec struct {
 
 	// MinimumPriority drops results below this priority (debug < info < warning < error <
 	// critical). A result's priority comes from its status and severity: error results are
-	// error; warn results are warning; fail results take their severity (critical→critical,
-	// high→error, medium→warning, low and info→info, none→warning); pass and skip are debug.
+	// error; warn results are warning; pass and skip are debug; fail results take their
+	// severity (critical→critical, high→error, medium→warning, low and info→info,
+	// none→warning), and so do results without a status (the Trivy adapter writes its
+	// vulnerabilities so: a high one is error).
 	// +optional
 	MinimumPriority Priority `json:"minimumPriority,omitempty"`
 

@@ -59,6 +59,10 @@ type Options struct {
 	// MaxBytes caps the size of the HTML and text parts together: the row caps are halved until
 	// the report fits. 0 means DefaultMaxBytes.
 	MaxBytes int
+	// Sources names the sources: spellings that differ only in letter case are one source,
+	// listed under its name. Give the names of every result the reader sees (the report
+	// store's, or those of the reports listed); nil counts the reports of the items.
+	Sources *report.SourceNames
 }
 
 // Item is one result with the report that holds it.
@@ -110,11 +114,24 @@ func IsViolation(s v1alpha1.ResultStatus) bool {
 // noSource names the source of results that have none.
 const noSource = "(no source)"
 
-func sourceOf(res *report.Result) string {
+func sourceOf(names *report.SourceNames, res *report.Result) string {
 	if res.Source == "" {
 		return noSource
 	}
-	return res.Source
+	return names.Name(res.Source)
+}
+
+// itemNames counts the results of the reports that hold items.
+func itemNames(items []Item) *report.SourceNames {
+	seen := map[*report.Report]bool{}
+	var reps []*report.Report
+	for _, it := range items {
+		if !seen[it.Report] {
+			seen[it.Report] = true
+			reps = append(reps, it.Report)
+		}
+	}
+	return report.SourceNamesOf(reps)
 }
 
 // groupKey is where a result is listed: cluster reports form one group, results of namespaced

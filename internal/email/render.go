@@ -38,7 +38,10 @@ func Render(opts Options, items []Item) (*Rendered, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	data := collect(opts.Type, items)
+	if opts.Sources == nil {
+		opts.Sources = itemNames(items)
+	}
+	data := collect(opts.Type, opts.Sources, items)
 	for {
 		v := data.view(opts)
 		html, err := renderHTML(v)
@@ -73,14 +76,14 @@ type groupData struct {
 	items  []Item // violations only
 }
 
-func collect(typ Type, items []Item) *data {
+func collect(typ Type, names *report.SourceNames, items []Item) *data {
 	d := &data{typ: typ, sources: map[string]*sourceData{}}
 	for _, it := range items {
 		if typ == Violations && !IsViolation(it.Result.Status) {
 			continue
 		}
 		d.totals.Add(it.Result.Status)
-		src := sourceOf(it.Result)
+		src := sourceOf(names, it.Result)
 		s := d.sources[src]
 		if s == nil {
 			s = &sourceData{ns: map[string]*groupData{}}

@@ -50,11 +50,20 @@ func fromWGPolicy(kind string, meta *metav1.ObjectMeta, scope *corev1.ObjectRefe
 		r := &in[i]
 		c.add("", resultFields{
 			source: r.Source, policy: r.Policy, rule: r.Rule, category: r.Category,
-			severity: string(r.Severity), status: string(r.Result), message: r.Message,
+			severity: string(r.Severity), status: string(outcome(r)), message: r.Message,
 			scored: r.Scored, timestamp: r.Timestamp, resources: r.Resources, properties: r.Properties,
 		})
 	}
 	return c.finish()
+}
+
+// outcome is a result's outcome: result, else status, its name in wgpolicyk8s.io/v1alpha1 (the
+// CRDs serve v1alpha1 and v1alpha2 without conversion).
+func outcome(r *wgpolicyv1alpha2.PolicyReportResult) wgpolicyv1alpha2.PolicyResult {
+	if r.Result != "" {
+		return r.Result
+	}
+	return r.Status
 }
 
 func fromOpenReports(kind string, meta *metav1.ObjectMeta, source string, scope *corev1.ObjectReference, in []openreportsv1alpha1.ReportResult) *Report {
@@ -197,6 +206,7 @@ func (c *converter) resource(o *corev1.ObjectReference) *Resource {
 // properties (the vulnerability ID); without this, all but the first would never be sent.
 func (c *converter) finish() *Report {
 	results := c.rep.Results
+	c.rep.sources = countSources(results)
 	if len(results) > 1 {
 		seen := make(map[uint64]int, len(results))
 		for i := range results {

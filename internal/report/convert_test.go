@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -274,6 +275,15 @@ func TestPriority(t *testing.T) {
 		{v1alpha1.StatusFail, "", v1alpha1.PriorityWarning},
 		{v1alpha1.StatusPass, v1alpha1.SeverityCritical, v1alpha1.PriorityDebug},
 		{v1alpha1.StatusSkip, "", v1alpha1.PriorityDebug},
+		// A result without a (known) outcome, as the Trivy adapter writes its findings, ranks
+		// as a fail of its severity would.
+		{"", v1alpha1.SeverityCritical, v1alpha1.PriorityCritical},
+		{"", v1alpha1.SeverityHigh, v1alpha1.PriorityError},
+		{"", v1alpha1.SeverityMedium, v1alpha1.PriorityWarning},
+		{"", v1alpha1.SeverityLow, v1alpha1.PriorityInfo},
+		{"", v1alpha1.SeverityInfo, v1alpha1.PriorityInfo},
+		{"", "", v1alpha1.PriorityWarning},
+		{"unknown", v1alpha1.SeverityHigh, v1alpha1.PriorityError},
 	}
 	for _, c := range cases {
 		r := Result{Check: &Check{Status: c.status, Severity: c.severity}}
@@ -303,5 +313,50 @@ func TestResultsThatDifferOnlyInPropertiesGetDistinctIDs(t *testing.T) {
 	}
 	if rep.Results[2].Key != idIn("default", "r", wgResult()) {
 		t.Error("a result without a twin keeps the ID that ignores properties")
+	}
+}
+
+// A wgpolicyk8s.io/v1alpha1 result names its outcome status (v1alpha2: result). Read into the
+// v1alpha2 types, status is the older name of result: kube-bench's results keep their outcome.
+func TestV1alpha1StatusIsTheOlderNameOfResult(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "reports", "sample-cis-k8s.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["apiVersion"] = "wgpolicyk8s.io/v1alpha1"
+	for _, r := range doc["results"].([]any) {
+		m := r.(map[string]any)
+		m["status"] = m["result"]
+		delete(m, "result")
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pr wgpolicyv1alpha2.PolicyReport
+	if err := json.Unmarshal(js, &pr); err != nil {
+		t.Fatal(err)
+	}
+	rep := FromPolicyReport(&pr)
+	want := []v1alpha1.ResultStatus{v1alpha1.StatusWarn, v1alpha1.StatusFail, v1alpha1.StatusWarn}
+	for i, r := range rep.Results {
+		if r.Status != want[i] {
+			t.Errorf("result %d (%s): status %q, want %q", i, r.Policy, r.Status, want[i])
+		}
+	}
+
+	// Where both are given, result wins; an outcome's case does not matter.
+	both := wgResult()
+	both.Result = "pass"
+	both.Status = "FAIL"
+	old := wgResult()
+	old.Result, old.Status = "", "Skip"
+	rep = FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{Results: []wgpolicyv1alpha2.PolicyReportResult{both, old}})
+	if rep.Results[0].Status != v1alpha1.StatusPass || rep.Results[1].Status != v1alpha1.StatusSkip {
+		t.Errorf("statuses %q, %q; want pass (result wins), skip (from status)", rep.Results[0].Status, rep.Results[1].Status)
 	}
 }

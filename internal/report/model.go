@@ -70,6 +70,8 @@ type Report struct {
 	// Created is when the report object was created (set by the API server, never by a re-scan).
 	Created time.Time
 	Results []Result
+	// sources counts Results per source spelling (see SourceCounts); nil when not counted.
+	sources []SourceCount
 }
 
 // Key identifies a report across APIs: kind/namespace/name.
@@ -105,25 +107,30 @@ var priorityRank = map[v1alpha1.Priority]int{
 func PriorityRank(p v1alpha1.Priority) int { return priorityRank[p] }
 
 // Priority ranks a result by status and severity: error results are error; warn results are
-// warning; fail results take their severity (critical→critical, high→error, medium→warning,
-// low and info→info, none→warning); pass and skip are debug.
+// warning; pass and skip are debug; fail results, and results without a (known) status (the
+// Trivy adapter writes its findings so), take their severity: critical→critical, high→error,
+// medium→warning, low and info→info, none→warning.
 func (r *Result) Priority() v1alpha1.Priority {
 	switch r.Status {
 	case v1alpha1.StatusError:
 		return v1alpha1.PriorityError
 	case v1alpha1.StatusWarn:
 		return v1alpha1.PriorityWarning
-	case v1alpha1.StatusFail:
-		switch r.Severity {
-		case v1alpha1.SeverityCritical:
-			return v1alpha1.PriorityCritical
-		case v1alpha1.SeverityHigh:
-			return v1alpha1.PriorityError
-		case v1alpha1.SeverityLow, v1alpha1.SeverityInfo:
-			return v1alpha1.PriorityInfo
-		default:
-			return v1alpha1.PriorityWarning
-		}
+	case v1alpha1.StatusPass, v1alpha1.StatusSkip:
+		return v1alpha1.PriorityDebug
 	}
-	return v1alpha1.PriorityDebug
+	return severityPriority(r.Severity)
+}
+
+// severityPriority is the priority of a fail of severity s.
+func severityPriority(s v1alpha1.Severity) v1alpha1.Priority {
+	switch s {
+	case v1alpha1.SeverityCritical:
+		return v1alpha1.PriorityCritical
+	case v1alpha1.SeverityHigh:
+		return v1alpha1.PriorityError
+	case v1alpha1.SeverityLow, v1alpha1.SeverityInfo:
+		return v1alpha1.PriorityInfo
+	}
+	return v1alpha1.PriorityWarning
 }

@@ -28,13 +28,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	// Series are sent in the order the registry sorts them in: each profile's in order, the
 	// profiles merged, so its sort finds them sorted.
-	states := e.states()
-	runs := make([][]*series, len(states))
-	n := 0
-	for i, st := range states {
-		runs[i] = st.sorted()
-		n += len(runs[i])
-	}
+	runs, n := e.sortedRuns(e.states())
 	// One allocation for the scrape's metrics: snapshots, as the registry writes them after
 	// Collect returns.
 	slab := make([]gauge, n)
@@ -59,6 +53,30 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		g.desc, g.pairs, g.value = d, s.pairs, float64(s.count)
 		g.dto.Value = &g.value
 		ch <- g
+	}
+}
+
+// sortedRuns returns the series of each state in scrape order, and how many there are. Source
+// labels follow the names of one generation: when a name flipped while they were looked up,
+// they are looked up again (a few times at most; a later scrape catches up with a storm).
+func (e *Exporter) sortedRuns(states []*state) ([][]*series, int) {
+	for attempt := 1; ; attempt++ {
+		gen := e.names.Generation()
+		if gen != e.namesGen {
+			e.namesGen = gen
+			for _, st := range states {
+				st.renamed()
+			}
+		}
+		runs := make([][]*series, len(states))
+		n := 0
+		for i, st := range states {
+			runs[i] = st.sorted()
+			n += len(runs[i])
+		}
+		if e.names.Generation() == gen || attempt == 3 {
+			return runs, n
+		}
 	}
 }
 

@@ -9,6 +9,11 @@
 // a series keeps its identity when another profile comes or goes, and the family keeps one set
 // of label names, as client_golang and strict consumers expect.
 //
+// A source is one series whatever its letter case ("Kyverno", "kyverno"): series are told apart
+// by the source's group (report.SourceKey) and labelled with its name, the store's most common
+// spelling. When that name flips, the series are relabelled at the next scrape: the same series,
+// never a second one.
+//
 // The exporter is incremental: it subscribes to the store, and a report change replaces that
 // report's contribution to each profile (subtract the old, add the new). A scrape only walks
 // the series. Only the leader runs the store and so the exporter: other replicas export no
@@ -39,6 +44,8 @@ type Source interface {
 	Keys() []string
 	NamespaceLabels(ns string) (labels.Set, bool)
 	WaitForSync(ctx context.Context) bool
+	// SourceNames names the sources of every result of the store.
+	SourceNames() *report.SourceNames
 }
 
 // Stats is what the exporter tells about one profile.
@@ -57,6 +64,7 @@ type Stats struct {
 // add it to the manager (leader only) and register it with a Prometheus registry.
 type Exporter struct {
 	src        Source
+	names      *report.SourceNames
 	platformNS string
 	log        logr.Logger
 
@@ -67,6 +75,7 @@ type Exporter struct {
 	gen      int               // generation of union: series rebuild their label pairs when it changes
 	union    []string          // sorted label names of every family, profile included
 	empty    []*dto.LabelPair  // union[i] with value "", shared by every series
+	namesGen uint64            // generation of names the source labels were looked up at
 
 	dirtyMu sync.Mutex
 	dirty   map[string]struct{}
@@ -77,7 +86,7 @@ type Exporter struct {
 // namespace and the cluster reports.
 func New(src Source, platformNamespace string, log logr.Logger) *Exporter {
 	e := &Exporter{
-		src: src, platformNS: platformNamespace, log: log,
+		src: src, names: src.SourceNames(), platformNS: platformNamespace, log: log,
 		profiles: map[string]*state{},
 		dirty:    map[string]struct{}{},
 		wake:     make(chan struct{}, 1),
@@ -86,7 +95,7 @@ func New(src Source, platformNamespace string, log logr.Logger) *Exporter {
 	if err != nil {
 		panic(err) // the default spec is a constant
 	}
-	e.def = newState(def)
+	e.def = newState(def, e.names)
 	e.def.active = true // until a platform profile replaces it
 	e.relabel()
 	return e
@@ -163,7 +172,7 @@ func (e *Exporter) Set(p *Profile) {
 	if old := e.profiles[p.Key]; old != nil && old.p.same(p) {
 		return
 	}
-	st := newState(p)
+	st := newState(p, e.names)
 	e.profiles[p.Key] = st
 	e.changed()
 	if e.running {

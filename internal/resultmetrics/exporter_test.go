@@ -26,6 +26,25 @@ type fakeStore struct {
 	mu      sync.Mutex
 	reports map[string]*report.Report
 	ns      map[string]labels.Set
+	names   *report.SourceNames
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{reports: map[string]*report.Report{}, ns: map[string]labels.Set{}, names: report.NewSourceNames()}
+}
+
+func (f *fakeStore) SourceNames() *report.SourceNames { return f.names }
+
+// store puts rep (nil: deletes the report with key), counting its sources as the store does.
+func (f *fakeStore) store(key string, rep *report.Report) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.names.Replace(f.reports[key], rep)
+	if rep == nil {
+		delete(f.reports, key)
+	} else {
+		f.reports[key] = rep
+	}
 }
 
 func (f *fakeStore) Get(key string) *report.Report {
@@ -61,7 +80,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	src := &fakeStore{reports: map[string]*report.Report{}, ns: map[string]labels.Set{}}
+	src := newFakeStore()
 	e := New(src, platform, logr.Discard())
 	// Started by hand: running, with the reports of now.
 	e.mu.Lock()
@@ -73,17 +92,13 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) put(r *report.Report) {
-	f.src.mu.Lock()
-	f.src.reports[r.Key()] = r
-	f.src.mu.Unlock()
+	f.src.store(r.Key(), r)
 	f.e.ReportChanged(r.Key())
 	f.e.flush()
 }
 
 func (f *fixture) del(key string) {
-	f.src.mu.Lock()
-	delete(f.src.reports, key)
-	f.src.mu.Unlock()
+	f.src.store(key, nil)
 	f.e.ReportChanged(key)
 	f.e.flush()
 }
@@ -371,9 +386,9 @@ func TestNotRunningExportsNothing(t *testing.T) {
 }
 
 func TestStartCountsAndStopDrops(t *testing.T) {
-	src := &fakeStore{reports: map[string]*report.Report{}, ns: map[string]labels.Set{}}
+	src := newFakeStore()
 	r := podReport("team-a", result(failHigh, "Pod", "team-a", "a"))
-	src.reports[r.Key()] = r
+	src.store(r.Key(), r)
 	e := New(src, platform, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -386,9 +401,7 @@ func TestStartCountsAndStopDrops(t *testing.T) {
 		t.Fatalf("stats %+v after start", s)
 	}
 	r2 := podReport("team-b", result(failHigh, "Pod", "team-b", "a"))
-	src.mu.Lock()
-	src.reports[r2.Key()] = r2
-	src.mu.Unlock()
+	src.store(r2.Key(), r2)
 	e.ReportChanged(r2.Key())
 	for e.Stats(DefaultProfile).Series != 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)

@@ -36,6 +36,8 @@ type Profile struct {
 	Namespace string
 	// Names are the exported label names, in the order of the spec (without profile).
 	Names []string
+	// source is the index of the label source in Names, -1 without it.
+	source int
 
 	spec      v1alpha1.MetricsProfileSpec
 	tenant    bool
@@ -50,7 +52,7 @@ type Profile struct {
 func Compile(namespace, name string, spec v1alpha1.MetricsProfileSpec, platformNamespace string) (*Profile, error) {
 	p := &Profile{
 		Key: namespace + "/" + name, Namespace: namespace,
-		spec: *spec.DeepCopy(), tenant: namespace != platformNamespace,
+		spec: *spec.DeepCopy(), tenant: namespace != platformNamespace, source: -1,
 	}
 	if namespace == "" && name == DefaultProfile {
 		p.Key, p.tenant = DefaultProfile, false
@@ -75,6 +77,9 @@ func Compile(namespace, name string, spec v1alpha1.MetricsProfileSpec, platformN
 			return nil, err
 		}
 		seen[n] = l
+		if l == "source" {
+			p.source = len(p.Names)
+		}
 		p.Names = append(p.Names, n)
 		p.fields = append(p.fields, f)
 	}

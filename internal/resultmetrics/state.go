@@ -14,9 +14,11 @@ import (
 // Names) and the number of results it counts.
 type series struct {
 	cluster bool
+	// values are the label values of the result that made the series; the source is shown by
+	// its name (see pairsOf).
 	values  []string
 	count   int
-	gen     int              // layout generation of pairs and sortKey
+	gen     int              // stamp of the state pairs and sortKey were built at
 	pairs   []*dto.LabelPair // sorted by name; never modified once built (scrapes share them)
 	sortKey string           // the label values in the order of pairs, joined by "\x00"
 	dead    bool             // removed; dropped from order at the next scrape
@@ -31,6 +33,7 @@ type contribution struct {
 // state is a profile with its series.
 type state struct {
 	p       *Profile
+	names   *report.SourceNames
 	active  bool // the default profile only: it applies
 	series  map[string]*series
 	contrib map[string]contribution
@@ -44,14 +47,16 @@ type state struct {
 	dirty bool
 
 	// layout: where the union's labels come from
-	gen         int
+	gen         int   // generation of the union laid out
+	stamp       int   // changes with the layout and the source names: series rebuild their pairs
+	laidOut     int   // stamp of the last layout
 	pos         []int // per union label: index in p.Names, or -1 for padding, -2 for profile
 	empty       []*dto.LabelPair
 	profilePair *dto.LabelPair
 }
 
-func newState(p *Profile) *state {
-	return &state{p: p, series: map[string]*series{}, contrib: map[string]contribution{}}
+func newState(p *Profile, names *report.SourceNames) *state {
+	return &state{p: p, names: names, series: map[string]*series{}, contrib: map[string]contribution{}}
 }
 
 // reset drops every series.
@@ -80,23 +85,42 @@ func (st *state) layout(union []string, empty []*dto.LabelPair, gen int) {
 		}
 	}
 	st.empty, st.gen, st.dirty = empty, gen, true
+	st.stamp++
+	st.laidOut = st.stamp
 	name, value := "profile", st.p.Key
 	st.profilePair = &dto.LabelPair{Name: &name, Value: &value}
 }
 
+// renamed says a source's name changed: series with a source label look it up again (and sort
+// again) at the next scrape.
+func (st *state) renamed() {
+	if st.p.source >= 0 && len(st.series) > 0 {
+		st.stamp++
+		st.dirty = true
+	}
+}
+
 // pairsOf returns the label pairs of s in the current layout.
 func (st *state) pairsOf(s *series) []*dto.LabelPair {
-	if s.gen == st.gen && s.pairs != nil {
+	if s.gen == st.stamp && s.pairs != nil {
 		return s.pairs
 	}
+	// Built in this layout: only a source's name changed, the other pairs are kept.
+	renamed := s.pairs != nil && s.gen >= st.laidOut
 	pairs := make([]*dto.LabelPair, len(st.pos))
 	var key strings.Builder
+	key.Grow(len(s.sortKey) + 8) // about its old length, when it had one
 	for i, j := range st.pos {
 		switch {
 		case j == -2:
 			pairs[i] = st.profilePair
 		case j < 0:
 			pairs[i] = st.empty[i]
+		case j == st.p.source:
+			name := st.names.Name(s.values[j])
+			pairs[i] = &dto.LabelPair{Name: st.empty[i].Name, Value: &name}
+		case renamed:
+			pairs[i] = s.pairs[i]
 		default:
 			pairs[i] = &dto.LabelPair{Name: st.empty[i].Name, Value: &s.values[j]}
 		}
@@ -105,7 +129,7 @@ func (st *state) pairsOf(s *series) []*dto.LabelPair {
 		}
 		key.WriteString(*pairs[i].Value)
 	}
-	s.pairs, s.sortKey, s.gen = pairs, key.String(), st.gen
+	s.pairs, s.sortKey, s.gen = pairs, key.String(), st.stamp
 	return pairs
 }
 
@@ -173,7 +197,8 @@ func (st *state) apply(key string, rep *report.Report, ns filter.NamespaceLabels
 	}
 }
 
-// id returns the identity of a series in st.buf (valid until the next call).
+// id returns the identity of a series in st.buf (valid until the next call). A source counts by
+// its group, so its spellings share one series.
 func (st *state) id(cluster bool, values []string) []byte {
 	b := st.buf[:0]
 	if cluster {
@@ -181,7 +206,10 @@ func (st *state) id(cluster bool, values []string) []byte {
 	} else {
 		b = append(b, 'n')
 	}
-	for _, v := range values {
+	for j, v := range values {
+		if j == st.p.source {
+			v = st.names.Key(v)
+		}
 		b = append(b, 0xff)
 		b = append(b, v...)
 	}

@@ -86,3 +86,29 @@ func BenchmarkConvert(b *testing.B) {
 		_ = report.FromPolicyReport(r)
 	}
 }
+
+// BenchmarkPut is the store's part of one report event (a 50-result Kyverno report replaced),
+// with 200 and 20,000 reports stored: counting the source spellings is incremental, so the cost
+// does not grow with the cluster.
+func BenchmarkPut(b *testing.B) {
+	for _, reports := range []int{200, 20_000} {
+		b.Run(fmt.Sprintf("%d-reports", reports), func(b *testing.B) {
+			s := New(nil, nil, logr.Discard())
+			for i := range reports {
+				s.Put(report.FromPolicyReport(kyvernoReport(i, 50)))
+			}
+			a := kyvernoReport(7, 50)
+			next := kyvernoReport(7, 50)
+			for i := range next.Results {
+				next.Results[i].Source = "Kyverno"
+			}
+			versions := []*report.Report{report.FromPolicyReport(a), report.FromPolicyReport(next)}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				s.Put(versions[i%2])
+				i++
+			}
+		})
+	}
+}

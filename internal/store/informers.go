@@ -178,6 +178,7 @@ func (w *reportWatcher) start(ctx context.Context, k reportKind) error {
 type reportHandler struct {
 	s    *Store
 	kind reportKind
+	lost lostOutcomes
 }
 
 // transform converts a report into its compact model as it arrives, so the informer never
@@ -202,6 +203,7 @@ func (h *reportHandler) transform(o any) (out any, err error) {
 		}
 	}()
 	c.rep, _ = h.kind.convert(obj)
+	h.lost.check(h, obj, c.rep)
 	return c, nil
 }
 
@@ -218,6 +220,8 @@ func (h *reportHandler) remove(o any) {
 		o = d.Obj
 	}
 	if c, ok := o.(*compact); ok {
-		h.s.Delete(report.Key(h.kind.kind, c.Namespace, c.Name))
+		key := report.Key(h.kind.kind, c.Namespace, c.Name)
+		h.lost.forget(key)
+		h.s.Delete(key)
 	}
 }

@@ -3,6 +3,9 @@
 // namespace labels, and keeps only what the operator needs of each report: the compact model of
 // package report, not the raw object. Delivery (and every later reader: metrics, email, block
 // reports) reads this snapshot and subscribes to its changes; nothing else lists reports.
+//
+// The store also counts the spellings of every source (SourceNames), so every reader groups and
+// shows a source one way whatever its letter case.
 package store
 
 import (
@@ -35,6 +38,7 @@ type Store struct {
 	byNS     map[string]map[string]struct{} // namespace → keys of its reports
 	results  int
 	nsLabels map[string]labels.Set
+	names    *report.SourceNames // counted as reports come and go
 	subs     []Subscriber
 	synced   chan struct{}
 }
@@ -48,6 +52,7 @@ func New(c client.WithWatch, ca cache.Cache, log logr.Logger) *Store {
 		reports:  map[string]*report.Report{},
 		byNS:     map[string]map[string]struct{}{},
 		nsLabels: map[string]labels.Set{},
+		names:    report.NewSourceNames(),
 		synced:   make(chan struct{}),
 	}
 }
@@ -134,6 +139,10 @@ func (s *Store) Results() int {
 	return s.results
 }
 
+// SourceNames returns the names of the sources of every stored result: group and show a
+// result's source as SourceNames().Name(result.Source).
+func (s *Store) SourceNames() *report.SourceNames { return s.names }
+
 // NamespaceLabels returns the labels of namespace ns, and whether it is known.
 func (s *Store) NamespaceLabels(ns string) (labels.Set, bool) {
 	s.mu.RLock()
@@ -146,9 +155,11 @@ func (s *Store) NamespaceLabels(ns string) (labels.Set, bool) {
 func (s *Store) Put(rep *report.Report) {
 	key := rep.Key()
 	s.mu.Lock()
-	if old, ok := s.reports[key]; ok {
+	old, ok := s.reports[key]
+	if ok {
 		s.results -= len(old.Results)
 	}
+	s.names.Replace(old, rep)
 	s.reports[key] = rep
 	s.results += len(rep.Results)
 	keys := s.byNS[rep.Namespace]
@@ -170,6 +181,7 @@ func (s *Store) Delete(key string) {
 	old, ok := s.reports[key]
 	if ok {
 		s.results -= len(old.Results)
+		s.names.Replace(old, nil)
 		delete(s.reports, key)
 		delete(s.byNS[old.Namespace], key)
 		if len(s.byNS[old.Namespace]) == 0 {

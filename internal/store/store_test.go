@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,6 +69,11 @@ func (c *changes) count(key string) int {
 
 func startStore(t *testing.T) (*Store, *changes, client.Client) {
 	t.Helper()
+	return startStoreLogging(t, zap.New(zap.UseDevMode(true)))
+}
+
+func startStoreLogging(t *testing.T, log logr.Logger) (*Store, *changes, client.Client) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	sch := scheme.New()
@@ -80,7 +86,7 @@ func startStore(t *testing.T) (*Store, *changes, client.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(wc, ca, zap.New(zap.UseDevMode(true)))
+	s := New(wc, ca, log)
 	ch := &changes{keys: map[string]int{}}
 	s.Subscribe(ch)
 	go func() {

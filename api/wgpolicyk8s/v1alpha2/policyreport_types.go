@@ -31,6 +31,7 @@ type PolicyReportResult struct {
 	Severity         PolicySeverity           `json:"severity,omitempty"`
 	Timestamp        metav1.Timestamp         `json:"timestamp,omitempty"`
 	Result           PolicyResult             `json:"result,omitempty"`
+	Status           PolicyResult             `json:"status,omitempty"` // Result's name in v1alpha1
 	Scored           bool                     `json:"scored,omitempty"`
 	Resources        []corev1.ObjectReference `json:"resources,omitempty"`
 	ResourceSelector *metav1.LabelSelector    `json:"resourceSelector,omitempty"`
