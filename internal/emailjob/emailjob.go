@@ -4,7 +4,7 @@
 //
 // Contract with the controller that builds the CronJob:
 //
-//	policy-herald email-report --schedule=NAMESPACE/NAME [--platform-namespace=NS]
+//	policy-herald email-report --schedule=NAMESPACE/NAME --platform-namespace=NS
 //	    [--dry-run [--output=PATH]] [--termination-log=PATH]
 //
 // The platform namespace (default $POD_NAMESPACE) is required: it decides whether the schedule
