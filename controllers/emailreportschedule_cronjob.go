@@ -179,8 +179,12 @@ func (r *EmailReportScheduleReconciler) mutateCronJob(cj *batchv1.CronJob, s *v1
 		c.ImagePullPolicy = img.PullPolicy
 	}
 	c.Command = []string{"/policy-herald"}
-	c.Args = []string{"email-report", "--schedule=" + s.Namespace + "/" + s.Name, "--platform-namespace=" + r.PlatformNamespace}
+	// The subcommand writes its outcome line to the termination log only when told where: a
+	// preview on a workstation has none.
+	c.TerminationMessagePath = corev1.TerminationMessagePathDefault
 	c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+	c.Args = []string{"email-report", "--schedule=" + s.Namespace + "/" + s.Name, "--platform-namespace=" + r.PlatformNamespace,
+		"--termination-log=" + c.TerminationMessagePath}
 	c.Resources = corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},

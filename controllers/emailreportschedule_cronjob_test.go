@@ -160,7 +160,9 @@ var _ = Describe("EmailReportSchedule CronJobs", func() {
 		c := pod.Containers[0]
 		Expect(c.Image).To(Equal(reportImage))
 		Expect(c.Command).To(Equal([]string{"/policy-herald"}))
-		Expect(c.Args).To(Equal([]string{"email-report", "--schedule=" + ns + "/weekdays", "--platform-namespace=" + platformNamespace}))
+		Expect(c.Args).To(Equal([]string{"email-report", "--schedule=" + ns + "/weekdays", "--platform-namespace=" + platformNamespace,
+			"--termination-log=/dev/termination-log"}))
+		Expect(c.TerminationMessagePath).To(Equal("/dev/termination-log"))
 		Expect(c.TerminationMessagePolicy).To(Equal(corev1.TerminationMessageFallbackToLogsOnError))
 		Expect(c.SecurityContext.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
 		Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))

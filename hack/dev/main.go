@@ -1,32 +1,29 @@
 // Command dev runs Policy Herald on a throwaway local control plane: it starts kube-apiserver and
 // etcd (built by hack/control-plane.sh; KUBEBUILDER_ASSETS points at them), installs Policy
-// Herald's CRDs and the report CRDs, applies config/samples, starts a webhook receiver on
-// 127.0.0.1:8099 that prints every result it gets, runs the operator, then applies the real
-// reports in testdata/reports and shows them arriving, with the health of every Policy Herald
-// object as it changes. Ctrl-C (or SIGTERM) stops everything it started and exits 0 once that
-// went cleanly; a second Ctrl-C skips the operator's graceful shutdown.
+// Herald's CRDs, RBAC and the report CRDs, applies config/samples, starts a webhook receiver on
+// 127.0.0.1:8099 and an SMTP sink on 127.0.0.1:2525 that print what they get, runs the operator,
+// then applies the real reports in testdata/reports and shows them arriving, with the health of
+// every Policy Herald object as it changes, and asks for the sample e-mail report at once.
+// kube-controller-manager's CronJob and Job controllers run the e-mail report Jobs, and
+// podRunner plays the kubelet for their Pods. The operator's log goes to .dev/operator.log, so
+// the screen shows what arrives. Ctrl-C (or SIGTERM) stops everything it started and exits 0
+// once that went cleanly; a second Ctrl-C skips the operator's graceful shutdown.
 //
 // Run it with `make run`. While it runs, .dev/kubeconfig reaches the control plane.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,13 +37,26 @@ import (
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
-	"github.com/policyherald/policy-herald/internal/sender"
 )
 
 const fieldOwner = client.FieldOwner("policy-herald-dev")
 
+// Where make run keeps its files: the kubeconfig, the logs, the e-mail report Pods' folders.
+const (
+	devDir      = ".dev"
+	operatorLog = devDir + "/operator.log"
+	kcmLog      = devDir + "/controller-manager.log"
+	podsDir     = devDir + "/pods"
+)
+
+// platformNamespace is the operator's namespace here, as config/default installs it.
+const platformNamespace = "policy-herald-system"
+
 func main() {
-	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+	if err := logToFile(operatorLog); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
 	ctx, force := signals()
 	err := run(ctx, force)
 	if code := exitCode(ctx, err); code != 0 {
@@ -93,6 +103,19 @@ func signals() (context.Context, <-chan struct{}) {
 	return ctx, force
 }
 
+// logToFile sends the operator's log to path: its JSON lines would bury what the screen shows.
+func logToFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.WriteTo(f)))
+	return nil
+}
+
 func run(ctx context.Context, force <-chan struct{}) error {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return errors.New("KUBEBUILDER_ASSETS is not set: start this with `make run`")
@@ -111,31 +134,34 @@ func run(ctx context.Context, force <-chan struct{}) error {
 			fmt.Fprintln(os.Stderr, "dev: stopping the local control plane:", err)
 		}
 	}()
-	if err := writeKubeconfig(env, cfg, filepath.Join(".dev", "kubeconfig")); err != nil {
+	kubeconfig := filepath.Join(devDir, "kubeconfig")
+	if err := writeKubeconfig(env, cfg, kubeconfig); err != nil {
 		return err
 	}
+	fmt.Printf("operator log in %s, kube-controller-manager's in %s, e-mail report Jobs' in %s/\n", operatorLog, kcmLog, podsDir)
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return err
 	}
-	applied, err := apply.Kustomization(ctx, c, filepath.Join("config", "samples"), fieldOwner)
+	if err := applyAll(ctx, c); err != nil {
+		return err
+	}
+	stopKCM, err := startControllerManager(kubeconfig, kcmLog)
 	if err != nil {
 		return err
 	}
-	for _, u := range applied {
-		fmt.Printf("applied %s %s/%s\n", u.GetKind(), u.GetNamespace(), u.GetName())
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080"}})
+	defer stopKCM()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: metricsAddr}})
 	if err != nil {
 		return err
 	}
 	if _, err := controllers.SetupAll(ctx, mgr, controllers.Options{
-		PlatformNamespace: "policy-herald-system",
+		PlatformNamespace: platformNamespace,
 		Delivery:          delivery.DefaultOptions(),
 		// The demo's receiver listens on 127.0.0.1, which the production policy refuses.
 		Addresses: controllers.LocalAddressPolicy(),
-		// The operator runs outside a Pod here, so it cannot read its image from one. No kubelet
-		// runs either: the CronJobs of e-mail reports are made (and shown in status) but never run.
+		// The operator runs outside a Pod here, so it cannot read its image from one; podRunner
+		// runs bin/policy-herald for it.
 		EmailReportImage: "policy-herald:dev",
 	}); err != nil {
 		return err
@@ -145,10 +171,29 @@ func run(ctx context.Context, force <-chan struct{}) error {
 		return err
 	}
 	defer stopReceiver()
+	_, stopSink, err := startSMTPSink(smtpSinkAddr, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopSink()
+	runner, err := newPodRunner(c, cfg)
+	if err != nil {
+		return err
+	}
+	// Its own context: a failing operator ends run without a signal, and the Pods it runs too.
+	runnerCtx, stopRunner := context.WithCancel(ctx)
+	runnerDone := make(chan struct{})
+	go func() { defer close(runnerDone); runner.run(runnerCtx) }()
+	defer func() { stopRunner(); <-runnerDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()
-	fmt.Println("operator running; metrics on http://127.0.0.1:8080/metrics; Ctrl-C stops everything")
-	go applyReportsWhenReady(ctx, c)
+	fmt.Println("operator running; Ctrl-C stops everything")
+	fmt.Printf("metrics on http://%s/metrics, for example: curl -s http://%s/metrics | grep '^policy_herald_'\n", metricsAddr, metricsAddr)
+	go func() {
+		if applyReportsWhenReady(ctx, c) {
+			sendSampleReport(ctx, c)
+		}
+	}()
 	go watchHealth(ctx, c)
 	// The operator returns once a signal's graceful shutdown is done, or on its own when it
 	// fails (then this ends instead of printing health tables of a dead operator).
@@ -160,75 +205,70 @@ func run(ctx context.Context, force <-chan struct{}) error {
 	}
 }
 
-// receiverAddr is where the sample webhook target (config/samples) delivers.
-const receiverAddr = "127.0.0.1:8099"
+// receiverAddr is where the sample webhook target (config/samples) delivers; metricsAddr is
+// where the operator serves its metrics, over plain HTTP without authentication here.
+const (
+	receiverAddr = "127.0.0.1:8099"
+	metricsAddr  = "127.0.0.1:8080"
+)
 
-// startReceiver serves a webhook endpoint that prints each result it receives.
-func startReceiver(addr string) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
+// applyAll installs Policy Herald's RBAC as config/default does (the e-mail report Jobs run as
+// their ServiceAccount) and the samples.
+func applyAll(ctx context.Context, c client.Client) error {
+	rbac, err := apply.Kustomization(ctx, c, filepath.Join("hack", "dev", "rbac"), fieldOwner)
 	if err != nil {
-		return nil, fmt.Errorf("starting the webhook receiver: %w", err)
+		return err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/slack/") {
-			printSlack(w, r)
-			return
-		}
-		var d sender.ResultDocument
-		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if d.ID == "" {
-			fmt.Printf("receiver: %s\n", "heartbeat")
-			return
-		}
-		where := d.Report.Namespace + "/" + d.Report.Name
-		if d.Resource != nil {
-			where = d.Resource.Kind + " " + d.Resource.Namespace + "/" + d.Resource.Name
-		}
-		fmt.Printf("receiver: %-5s %-8s %-7s %s on %s %s\n", or(string(d.Status), "-"), or(string(d.Severity), "-"), d.Source,
-			truncate(strings.Trim(d.Policy+"/"+d.Rule, "/"), 60), where, truncate(d.Message, 60))
-		w.WriteHeader(http.StatusNoContent)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Printf("webhook receiver listening on http://%s\n", addr)
-	return func() { _ = srv.Close() }, nil
+	fmt.Printf("applied config/rbac as config/default installs it (%d objects): the e-mail report Jobs run as ServiceAccount %s/%s\n",
+		len(rbac), platformNamespace, controllers.EmailReporterServiceAccount)
+	applied, err := apply.Kustomization(ctx, c, filepath.Join("config", "samples"), fieldOwner)
+	if err != nil {
+		return err
+	}
+	for _, u := range applied {
+		fmt.Printf("applied %s %s/%s\n", u.GetKind(), u.GetNamespace(), u.GetName())
+	}
+	return nil
 }
 
-// printSlack prints the notification text of a Slack message, as a phone would show it.
-func printSlack(w http.ResponseWriter, r *http.Request) {
-	var m struct {
-		Channel string `json:"channel"`
-		Text    string `json:"text"`
+// newPodRunner runs the e-mail report Pods with bin/policy-herald, built next to this program.
+func newPodRunner(c client.Client, cfg *rest.Config) (*podRunner, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
-	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	bin := filepath.Join(filepath.Dir(exe), "policy-herald")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("%w: the e-mail report Jobs run it; `make run` builds it", err)
+	}
+	// The Pods of an earlier run went with its control plane.
+	if err := os.RemoveAll(podsDir); err != nil {
+		return nil, err
+	}
+	return &podRunner{c: c, cfg: cfg, namespace: platformNamespace, binary: bin, dir: podsDir, out: os.Stdout}, nil
+}
+
+// sampleSchedule is the EmailReportSchedule of config/samples; it mails to the SMTP sink.
+var sampleSchedule = client.ObjectKey{Namespace: platformNamespace, Name: "daily-violations"}
+
+// sendSampleReport asks for the sample schedule's report now (send-now), so its mail arrives at
+// the sink within seconds rather than at 08:00.
+func sendSampleReport(ctx context.Context, c client.Client) {
+	s := &v1alpha1.EmailReportSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: sampleSchedule.Namespace, Name: sampleSchedule.Name}}
+	value := time.Now().UTC().Format(time.RFC3339)
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationSendNow, value)
+	if err := c.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		if ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "dev: asking for the sample e-mail report:", err)
+		}
 		return
 	}
-	for _, line := range strings.Split(m.Text, "\n") {
-		fmt.Printf("receiver: slack %s%s %s\n", strings.TrimPrefix(r.URL.Path, "/slack/"), m.Channel, truncate(line, 120))
-	}
-	_, _ = w.Write([]byte("ok"))
-}
-
-func or(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
+	fmt.Printf("annotated EmailReportSchedule %s %s=%s: its report is mailed now\n", sampleSchedule, v1alpha1.AnnotationSendNow, value)
 }
 
 // applyReportsWhenReady applies the real reports once the sample webhook target delivers, so
-// its results are new to it and arrive at the receiver.
-func applyReportsWhenReady(ctx context.Context, c client.Client) {
+// its results are new to it and arrive at the receiver. It tells whether they were applied.
+func applyReportsWhenReady(ctx context.Context, c client.Client) bool {
 	key := client.ObjectKey{Namespace: "policy-herald-system", Name: "platform-webhook"}
 	for ctx.Err() == nil {
 		var t v1alpha1.NotificationTarget
@@ -245,11 +285,12 @@ func applyReportsWhenReady(ctx context.Context, c client.Client) {
 		if ctx.Err() == nil { // not just stopped by Ctrl-C
 			fmt.Fprintln(os.Stderr, "dev:", err)
 		}
-		return
+		return false
 	}
 	for _, u := range applied {
 		fmt.Printf("applied %s %s/%s\n", u.GetKind(), u.GetNamespace(), u.GetName())
 	}
+	return true
 }
 
 // writeKubeconfig writes a kubeconfig of an admin user, so kubectl can look while this runs.
@@ -267,63 +308,4 @@ func writeKubeconfig(env *envtest.Environment, cfg *rest.Config, path string) er
 	}
 	fmt.Printf("control plane at %s; kubeconfig in %s\n", cfg.Host, path)
 	return os.WriteFile(path, b, 0o600)
-}
-
-// watchHealth prints a table of every Policy Herald object whenever their health changes.
-func watchHealth(ctx context.Context, c client.Client) {
-	last := ""
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		if table, err := healthTable(ctx, c); err == nil && table != last {
-			fmt.Printf("\n%s\n%s", time.Now().Format(time.TimeOnly), table)
-			last = table
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-func healthTable(ctx context.Context, c client.Client) (string, error) {
-	lists := map[string]client.ObjectList{
-		"NotificationTarget":  &v1alpha1.NotificationTargetList{},
-		"TargetChannel":       &v1alpha1.TargetChannelList{},
-		"EmailReportSchedule": &v1alpha1.EmailReportScheduleList{},
-		"MetricsProfile":      &v1alpha1.MetricsProfileList{},
-		"BlockReportPolicy":   &v1alpha1.BlockReportPolicyList{},
-	}
-	var rows []string
-	for kind, list := range lists {
-		if err := c.List(ctx, list); err != nil {
-			return "", err
-		}
-		err := meta.EachListItem(list, func(o runtime.Object) error {
-			obj := o.(conditions.Object)
-			ready, reason, message := "-", "", ""
-			if cond := conditions.Ready(obj); cond != nil {
-				ready, reason, message = string(cond.Status), cond.Reason, cond.Message
-			}
-			delivered := ""
-			if t, ok := obj.(*v1alpha1.NotificationTarget); ok && t.Status.Delivery != nil {
-				delivered = fmt.Sprintf("%d/%d/%d", t.Status.Delivery.Sent, t.Status.Delivery.Failed, t.Status.Delivery.Pending)
-			}
-			rows = append(rows, fmt.Sprintf("%s\t%s/%s\t%s\t%s\t%s\t%s", kind, obj.GetNamespace(), obj.GetName(), ready, reason, delivered, message))
-			return nil
-		})
-		if err != nil {
-			return "", err
-		}
-	}
-	sort.Strings(rows)
-	var b strings.Builder
-	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KIND\tNAME\tREADY\tREASON\tSENT/FAILED/PENDING\tMESSAGE")
-	for _, r := range rows {
-		fmt.Fprintln(w, r)
-	}
-	_ = w.Flush()
-	return b.String(), nil
 }

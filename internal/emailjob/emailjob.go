@@ -4,12 +4,16 @@
 //
 // Contract with the controller that builds the CronJob:
 //
-//	policy-herald email-report --schedule=NAMESPACE/NAME [--platform-namespace=NS]
+//	policy-herald email-report --schedule=NAMESPACE/NAME --platform-namespace=NS
 //	    [--dry-run [--output=PATH]] [--termination-log=PATH]
 //
+// The platform namespace (default $POD_NAMESPACE) is required: it decides whether the schedule
+// reports every namespace or only its own, and outside a Pod nothing tells it.
+//
 // Exit code 0 on success (including a suspended schedule, which sends nothing), 1 on any
-// failure. One line of outcome, at most 1024 bytes, without secrets, is written to stderr and to
-// --termination-log (default /dev/termination-log; a file that cannot be written is ignored):
+// failure. One line of outcome, at most 1024 bytes, without secrets, is written to stderr and,
+// when --termination-log names a file (the Jobs pass their container's terminationMessagePath;
+// by default none is written), to that file; a file that cannot be written is ignored:
 // "sent <type> report of N results to M recipients", "suspended: nothing sent", or the reason of
 // the failure.
 package emailjob
@@ -30,9 +34,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
-
-// DefaultTerminationLog is where Kubernetes reads a container's termination message.
-const DefaultTerminationLog = "/dev/termination-log"
 
 // maxOutcome is the most bytes of the outcome line (Kubernetes keeps 4096 of a termination
 // message; the controller shows the line in a status field).
@@ -76,7 +77,8 @@ func parseFlags(args []string, env Env) (*flags, error) {
 		"the platform namespace: a schedule there covers every namespace and the cluster reports; any other covers only its own namespace (default $POD_NAMESPACE)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "render the e-mail without sending it")
 	fs.StringVar(&f.output, "output", "", "with --dry-run: write the message to PATH (.eml), PATH.html and PATH.txt; without, the text part goes to stdout")
-	fs.StringVar(&f.terminationLog, "termination-log", DefaultTerminationLog, "file to write the outcome line to")
+	fs.StringVar(&f.terminationLog, "termination-log", "",
+		"file to write the outcome line to, as a container's terminationMessagePath (the Jobs pass /dev/termination-log); empty writes none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -90,6 +92,11 @@ func parseFlags(args []string, env Env) (*flags, error) {
 	f.namespace, f.name = ns, name
 	if f.output != "" && !f.dryRun {
 		return &f, errors.New("--output needs --dry-run")
+	}
+	if f.platformNamespace == "" {
+		return &f, fmt.Errorf("--platform-namespace (or $POD_NAMESPACE) is not set: pass the namespace the operator runs in "+
+			"(policy-herald-system when installed from config/default); it decides whether %s reports every namespace and the "+
+			"cluster reports (a schedule in that namespace) or only its own namespace", *schedule)
 	}
 	return &f, nil
 }
@@ -112,7 +119,7 @@ func Run(ctx context.Context, env Env, args []string) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	terminationLog := DefaultTerminationLog
+	terminationLog := ""
 	if f != nil {
 		terminationLog = f.terminationLog
 	}

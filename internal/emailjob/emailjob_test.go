@@ -544,3 +544,51 @@ func TestSkipsAPIsNotInstalled(t *testing.T) {
 		t.Errorf("%d messages", len(msgs))
 	}
 }
+
+// TestPreviewOutsideAPod runs the preview as the README shows it, on a workstation: no
+// POD_NAMESPACE, no --termination-log. Without the platform namespace the scope of a schedule
+// cannot be known, so the preview refuses and says what to pass, rather than render an empty
+// report; with it, the report has every result. No termination log is written into /dev.
+func TestPreviewOutsideAPod(t *testing.T) {
+	if _, err := os.Stat(devTerminationLog); err == nil {
+		t.Skipf("%s exists already: cannot tell whether a run writes it", devTerminationLog)
+	}
+	t.Cleanup(func() { _ = os.Remove(devTerminationLog) })
+	srv := smtpServer(t, platformNS, "smtp-p")
+	schedule(t, platformNS, "workstation", v1alpha1.EmailReportViolations, "smtp-p")
+	preview := func(extra ...string) (int, string, string) {
+		out := filepath.Join(t.TempDir(), "report.eml")
+		var stderr bytes.Buffer
+		code := emailjob.Run(context.Background(), emailjob.Env{
+			Config: cfg, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: func() time.Time { return now },
+		}, append([]string{"--schedule=" + platformNS + "/workstation", "--dry-run", "--output=" + out}, extra...))
+		t.Logf("exit %d, stderr %q", code, stderr.String())
+		return code, stderr.String(), out
+	}
+
+	code, stderr, out := preview()
+	const hint = "--platform-namespace (or $POD_NAMESPACE) is not set: pass the namespace the operator runs in"
+	if code != 1 || !strings.Contains(stderr, hint) {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, hint)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a preview was written without knowing the schedule's scope")
+	}
+
+	code, stderr, out = preview("--platform-namespace=" + platformNS)
+	if want := "dry run: rendered violations report of 12 results for 2 recipients, nothing sent"; code != 0 || strings.TrimSpace(stderr) != want {
+		t.Errorf("exit %d, stderr %q; want 0 and %q", code, stderr, want)
+	}
+	if text, err := os.ReadFile(out + ".txt"); err != nil || !bytes.Contains(text, []byte("Scope:     all namespaces and cluster reports")) {
+		t.Errorf("the preview is missing or not of the platform's scope (%v)", err)
+	}
+	if _, err := os.Stat(devTerminationLog); err == nil {
+		t.Errorf("%s was written outside a Pod", devTerminationLog)
+	}
+	if len(srv.Messages()) != 0 {
+		t.Error("the preview sent a message")
+	}
+}
+
+// devTerminationLog is where a container's termination message is kept by default.
+const devTerminationLog = "/dev/termination-log"

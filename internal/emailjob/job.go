@@ -76,7 +76,7 @@ func (j *job) run(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("spec.filter is invalid: %w", err)
 	}
 
-	tenant := j.flags.platformNamespace == "" || s.Namespace != j.flags.platformNamespace
+	tenant := s.Namespace != j.flags.platformNamespace
 	clusterReports := !tenant && (s.Spec.ClusterReports == nil || *s.Spec.ClusterReports)
 	reps, err := j.listReports(ctx, s.Namespace, tenant, clusterReports)
 	if err != nil {
