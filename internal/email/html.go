@@ -58,7 +58,7 @@ var funcs = template.FuncMap{
 	"add":        func(a, b int) int { return a + b },
 	"moreCounts": func(c Counts) string { return countsText(c, true, false) },
 	"th":         func() template.CSS { return styleTH },
-	"thn":        func() template.CSS { return styleTHNum },
+	"thNum":      func() template.CSS { return styleTHNum },
 	"td":         func() template.CSS { return styleTD },
 	"tdn":        func() template.CSS { return styleTDNum },
 }
@@ -143,7 +143,7 @@ const htmlSource = `<!DOCTYPE html>
 <tr><td style="padding:16px 24px 0 24px;">
 <div style="font-size:16px;font-weight:bold;margin-bottom:6px;color:#111827;">Per source</div>
 <table width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;border:1px solid #d1d5db;table-layout:fixed;">
-<tr><th style="{{th}}width:30%;">Source</th><th style="{{thn}}">Pass</th><th style="{{thn}}">Fail</th><th style="{{thn}}">Warn</th><th style="{{thn}}">Error</th><th style="{{thn}}">Skip</th>{{if .ShowNone}}<th style="{{thn}}">No status</th>{{end}}<th style="{{thn}}">Total</th></tr>
+<tr><th style="{{th}}width:30%;">Source</th><th style="{{thNum}}">Pass</th><th style="{{thNum}}">Fail</th><th style="{{thNum}}">Warn</th><th style="{{thNum}}">Error</th><th style="{{thNum}}">Skip</th>{{if .ShowNone}}<th style="{{thNum}}">No status</th>{{end}}<th style="{{thNum}}">Total</th></tr>
 {{- range .Sources}}
 <tr><td style="{{td}}">{{.Name}}</td><td style="{{tdn}}{{numColor "PASS" .Totals.Pass}}">{{num .Totals.Pass}}</td><td style="{{tdn}}{{numColor "FAIL" .Totals.Fail}}">{{num .Totals.Fail}}</td><td style="{{tdn}}{{numColor "WARN" .Totals.Warn}}">{{num .Totals.Warn}}</td><td style="{{tdn}}{{numColor "ERROR" .Totals.Error}}">{{num .Totals.Error}}</td><td style="{{tdn}}{{numColor "SKIP" .Totals.Skip}}">{{num .Totals.Skip}}</td>{{if $.ShowNone}}<td style="{{tdn}}{{numColor "NONE" .Totals.None}}">{{num .Totals.None}}</td>{{end}}<td style="{{tdn}}font-weight:bold;">{{num .Totals.Total}}</td></tr>
 {{- end}}
@@ -157,14 +157,14 @@ const htmlSource = `<!DOCTYPE html>
 {{- if .Cluster}}
 <div style="font-size:14px;font-weight:bold;margin:12px 0 6px 0;color:#111827;">Cluster reports</div>
 <table width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;border:1px solid #d1d5db;table-layout:fixed;">
-<tr><th style="{{th}}width:30%;">Scope</th><th style="{{thn}}">Pass</th><th style="{{thn}}">Fail</th><th style="{{thn}}">Warn</th><th style="{{thn}}">Error</th><th style="{{thn}}">Skip</th>{{if $.ShowNone}}<th style="{{thn}}">No status</th>{{end}}<th style="{{thn}}">Total</th></tr>
+<tr><th style="{{th}}width:30%;">Scope</th><th style="{{thNum}}">Pass</th><th style="{{thNum}}">Fail</th><th style="{{thNum}}">Warn</th><th style="{{thNum}}">Error</th><th style="{{thNum}}">Skip</th>{{if $.ShowNone}}<th style="{{thNum}}">No status</th>{{end}}<th style="{{thNum}}">Total</th></tr>
 <tr><td style="{{td}}">cluster</td><td style="{{tdn}}{{numColor "PASS" .Cluster.Pass}}">{{num .Cluster.Pass}}</td><td style="{{tdn}}{{numColor "FAIL" .Cluster.Fail}}">{{num .Cluster.Fail}}</td><td style="{{tdn}}{{numColor "WARN" .Cluster.Warn}}">{{num .Cluster.Warn}}</td><td style="{{tdn}}{{numColor "ERROR" .Cluster.Error}}">{{num .Cluster.Error}}</td><td style="{{tdn}}{{numColor "SKIP" .Cluster.Skip}}">{{num .Cluster.Skip}}</td>{{if $.ShowNone}}<td style="{{tdn}}{{numColor "NONE" .Cluster.None}}">{{num .Cluster.None}}</td>{{end}}<td style="{{tdn}}font-weight:bold;">{{num .Cluster.Total}}</td></tr>
 </table>
 {{- end}}
 {{- if or .Namespaces .MoreNamespaces}}
 <div style="font-size:14px;font-weight:bold;margin:12px 0 6px 0;color:#111827;">Per namespace</div>
 <table width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;border:1px solid #d1d5db;table-layout:fixed;">
-<tr><th style="{{th}}width:30%;">Namespace</th><th style="{{thn}}">Pass</th><th style="{{thn}}">Fail</th><th style="{{thn}}">Warn</th><th style="{{thn}}">Error</th><th style="{{thn}}">Skip</th>{{if $.ShowNone}}<th style="{{thn}}">No status</th>{{end}}<th style="{{thn}}">Total</th></tr>
+<tr><th style="{{th}}width:30%;">Namespace</th><th style="{{thNum}}">Pass</th><th style="{{thNum}}">Fail</th><th style="{{thNum}}">Warn</th><th style="{{thNum}}">Error</th><th style="{{thNum}}">Skip</th>{{if $.ShowNone}}<th style="{{thNum}}">No status</th>{{end}}<th style="{{thNum}}">Total</th></tr>
 {{- range .Namespaces}}
 <tr><td style="{{td}}">{{.Namespace}}</td><td style="{{tdn}}{{numColor "PASS" .Counts.Pass}}">{{num .Counts.Pass}}</td><td style="{{tdn}}{{numColor "FAIL" .Counts.Fail}}">{{num .Counts.Fail}}</td><td style="{{tdn}}{{numColor "WARN" .Counts.Warn}}">{{num .Counts.Warn}}</td><td style="{{tdn}}{{numColor "ERROR" .Counts.Error}}">{{num .Counts.Error}}</td><td style="{{tdn}}{{numColor "SKIP" .Counts.Skip}}">{{num .Counts.Skip}}</td>{{if $.ShowNone}}<td style="{{tdn}}{{numColor "NONE" .Counts.None}}">{{num .Counts.None}}</td>{{end}}<td style="{{tdn}}font-weight:bold;">{{num .Counts.Total}}</td></tr>
 {{- end}}
