@@ -70,7 +70,7 @@ func render(dir, image string, keep func(kind string) bool) ([]byte, error) {
 		return nil, err
 	}
 	defer func() { _ = os.RemoveAll(tmp) }() // a leftover temporary dir harms nothing
-	base, err := filepath.Rel(tmp, abs) // kustomize takes bases by relative path only
+	base, err := filepath.Rel(tmp, abs)      // kustomize takes bases by relative path only
 	if err != nil {
 		return nil, err
 	}
