@@ -92,7 +92,7 @@ func newEnv(t testing.TB, funcs ...interceptor.Funcs) *testEnv {
 	e := &testEnv{ns: ns, direct: c, w: &writes{}}
 	var inner client.WithWatch
 	inner, _ = client.NewWithWatch(apiServer.cfg, client.Options{Scheme: scheme.New()})
-	var base client.WithWatch = inner
+	base := inner
 	if len(funcs) > 0 {
 		base = interceptor.NewClient(inner, funcs[0])
 	}

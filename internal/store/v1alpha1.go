@@ -55,7 +55,7 @@ func (l *lostOutcomes) forget(key string) {
 // writtenAsV1alpha1 reports whether a v1alpha1 write owns the report's results.
 func writtenAsV1alpha1(obj client.Object) bool {
 	for _, m := range obj.GetManagedFields() {
-		if m.APIVersion == wgpolicyV1alpha1 && m.FieldsV1 != nil && bytes.Contains(m.FieldsV1.Raw, []byte(`"f:results"`)) {
+		if m.APIVersion == wgpolicyV1alpha1 && m.FieldsV1 != nil && bytes.Contains(m.FieldsV1.GetRawBytes(), []byte(`"f:results"`)) {
 			return true
 		}
 	}
