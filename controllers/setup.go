@@ -116,6 +116,7 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 		return nil, err
 	}
 	reports := store.New(reportClient, mgr.GetCache(), ctrl.Log.WithName("store"))
+	reports.RecordTo(mgr.GetEventRecorder("policy-herald"))
 	if err := mgr.Add(reports); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,6 +33,7 @@ type Store struct {
 	client client.WithWatch // lists and watches reports
 	cache  cache.Cache      // the manager's cache, for metadata-only watches (CRDs, namespaces)
 	log    logr.Logger
+	events events.EventRecorder // optional: Warnings on reports a person should know about
 
 	mu       sync.RWMutex
 	reports  map[string]*report.Report
@@ -56,6 +58,10 @@ func New(c client.WithWatch, ca cache.Cache, log logr.Logger) *Store {
 		synced:   make(chan struct{}),
 	}
 }
+
+// RecordTo makes the store record Warning Events on reports it finds damaged (see
+// lostOutcomes), where `kubectl describe` shows them next to the report. Call it before Start.
+func (s *Store) RecordTo(r events.EventRecorder) { s.events = r }
 
 // NeedLeaderElection makes only the leader watch reports.
 func (s *Store) NeedLeaderElection() bool { return true }

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -74,6 +75,12 @@ func startStore(t *testing.T) (*Store, *changes, client.Client) {
 
 func startStoreLogging(t *testing.T, log logr.Logger) (*Store, *changes, client.Client) {
 	t.Helper()
+	return startStoreRecording(t, log, nil)
+}
+
+// startStoreRecording starts a store that records its Events with rec (nil: none).
+func startStoreRecording(t *testing.T, log logr.Logger, rec events.EventRecorder) (*Store, *changes, client.Client) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	sch := scheme.New()
@@ -87,6 +94,9 @@ func startStoreLogging(t *testing.T, log logr.Logger) (*Store, *changes, client.
 		t.Fatal(err)
 	}
 	s := New(wc, ca, log)
+	if rec != nil {
+		s.RecordTo(rec)
+	}
 	ch := &changes{keys: map[string]int{}}
 	s.Subscribe(ch)
 	go func() {

@@ -11,11 +11,16 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
 // v1alpha1Report is the kube-bench fixture as a producer of wgpolicyk8s.io/v1alpha1 writes it:
@@ -84,8 +89,13 @@ func (l *logLines) count(sub ...string) int {
 // written as v1alpha2 without outcomes (the Trivy adapter's) is not mistaken for one.
 func TestStoreTellsOfV1alpha1ReportsThatLostTheirOutcomes(t *testing.T) {
 	logs := &logLines{}
-	s, _, c := startStoreLogging(t, funcr.New(logs.add, funcr.Options{}))
 	ctx := context.Background()
+	// A real recorder, as the operator's: Events go to the API server, where the test reads them.
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: kubernetes.NewForConfigOrDie(cfg).EventsV1()})
+	stop := make(chan struct{})
+	broadcaster.StartRecordingToSink(stop)
+	t.Cleanup(func() { close(stop); broadcaster.Shutdown() })
+	s, _, c := startStoreRecording(t, funcr.New(logs.add, funcr.Options{}), broadcaster.NewRecorder(scheme.New(), "policy-herald"))
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +121,25 @@ func TestStoreTellsOfV1alpha1ReportsThatLostTheirOutcomes(t *testing.T) {
 	}
 	told := func() int { return logs.count("lost the outcome", `"name"="`+u.GetName()+`"`, `"namespace"="bench"`) }
 	eventually(t, "the store to tell", func() bool { return told() == 1 })
+	// ...and the report's owner sees it where they look: an Event on the report.
+	warnings := func(name string) []eventsv1.Event {
+		var l eventsv1.EventList
+		if err := c.List(ctx, &l, client.InNamespace("bench")); err != nil {
+			t.Fatal(err)
+		}
+		var out []eventsv1.Event
+		for _, e := range l.Items {
+			if e.Regarding.Name == name && e.Reason == ReasonOutcomeLost {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	eventually(t, "a Warning Event on the report", func() bool { return len(warnings(u.GetName())) == 1 })
+	if e := warnings(u.GetName())[0]; e.Type != corev1.EventTypeWarning || e.Regarding.Kind != "PolicyReport" ||
+		!strings.Contains(e.Note, "4 of 4 results have no outcome") || !strings.Contains(e.Note, "wgpolicyk8s.io/v1alpha2") {
+		t.Errorf("Event %s %s on %s: %q", e.Type, e.Reason, e.Regarding.Kind, e.Note)
+	}
 
 	// A re-scan does not tell again; the Trivy report is never told about.
 	results, _, _ := unstructured.NestedSlice(u.Object, "results")
@@ -128,5 +157,11 @@ func TestStoreTellsOfV1alpha1ReportsThatLostTheirOutcomes(t *testing.T) {
 	}
 	if n := logs.count("lost the outcome", "trivy"); n != 0 {
 		t.Errorf("a v1alpha2 report without outcomes was told about %d times", n)
+	}
+	if n := len(warnings("trivy")); n != 0 {
+		t.Errorf("%d Events on the v1alpha2 report without outcomes", n)
+	}
+	if n := len(warnings(u.GetName())); n != 1 {
+		t.Errorf("%d Events on the re-scanned report, want still 1", n)
 	}
 }
