@@ -36,9 +36,11 @@ type pipeline struct {
 	queue  chan item
 	stats  *Stats
 	lc     *lifecycle // nil unless the sender resolves results
-	// metrics are the destination's counters; queued counts the results in queue.
-	metrics *pipelineMetrics
-	queued  atomic.Int64
+	// metrics are the destination's counters; queued counts the results in queue, resolving
+	// the results of resolutions queued or being sent.
+	metrics   *pipelineMetrics
+	queued    atomic.Int64
+	resolving atomic.Int64
 
 	mu   sync.Mutex
 	dest *Destination
@@ -434,11 +436,17 @@ func (p *pipeline) enqueueSince(ctx context.Context, ref sender.ReportRef, resul
 			it.keys[i] = results[i].Key
 		}
 		p.queued.Add(int64(n))
+		if resolve {
+			p.resolving.Add(int64(n))
+		}
 		select {
 		case p.queue <- it:
 			results = results[n:]
 		case <-ctx.Done():
 			p.queued.Add(-int64(n))
+			if resolve {
+				p.resolving.Add(-int64(n))
+			}
 			return
 		}
 	}
