@@ -2,12 +2,18 @@ package delivery
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/ledger"
+	"github.com/policyherald/policy-herald/internal/store"
 )
 
 // storedLedger loads the ledger of d as a new leader would.
@@ -28,7 +34,18 @@ func TestADeposedReplicaStopsSendingAndLeavesTheLedger(t *testing.T) {
 	c := newClient()
 	opts := testOptions()
 	opts.FlushInterval = 10 * time.Millisecond
-	e1, stop1 := startEngine(t, c, opts)
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.New(func(_, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, args)
+	}, funcr.Options{})
+	e1 := New(c, c, store.New(nil, nil, logr.Discard()), opts, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	e1.begin(ctx)
+	stop1 := func() { e1.stopAll(); cancel() }
+	t.Cleanup(stop1)
 	rec1 := &recorder{max: 1}
 	d := testDest(t, rec1, filter.Spec{}, "s")
 	e1.Configure(d)
@@ -60,6 +77,18 @@ func TestADeposedReplicaStopsSendingAndLeavesTheLedger(t *testing.T) {
 		t.Errorf("the deposed replica's health %+v, want paused", h)
 	}
 	stop1()
+	// Reported once (not at each write interval, nor again by the last write on stop).
+	mu.Lock()
+	reported := 0
+	for _, l := range lines {
+		if strings.Contains(l, "another replica leads this destination now") && strings.Contains(l, "newer leader") {
+			reported++
+		}
+	}
+	mu.Unlock()
+	if reported != 1 {
+		t.Errorf("the deposition was logged %d times, want once", reported)
+	}
 
 	l := storedLedger(t, e2, d2)
 	if !l.Has(keyOf("a")) || !l.Has(keyOf("b")) || l.Has(keyOf("y")) {
