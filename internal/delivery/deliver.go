@@ -177,6 +177,7 @@ const (
 // counts in the same write, so status follows the ledger after a crash.
 func (p *pipeline) release(it *item, o outcome) {
 	if it.resolve {
+		p.resolving.Add(-int64(len(it.keys)))
 		if o != outcomeNone {
 			p.lc.resolved(it)
 		}
@@ -240,7 +241,7 @@ func (p *pipeline) wakeRetries() {
 // retryLoop runs the slow retries: every SlowRetryInterval (or when a send succeeds after
 // failures) it drops what waited longer than DropAfter, and then, while the destination is
 // failing, probes it with one parked batch; once it answers, every parked result is queued
-// again.
+// again. An outage left with nothing waiting ends (see Stats.endIdleOutage).
 func (p *pipeline) retryLoop(ctx context.Context) {
 	defer p.workersDone.Done()
 	t := time.NewTicker(p.e.opts.SlowRetryInterval)
@@ -254,16 +255,27 @@ func (p *pipeline) retryLoop(ctx context.Context) {
 		}
 		p.dropExpired()
 		byReport := p.parkedByReport()
-		if len(byReport) == 0 {
-			continue
+		switch {
+		case len(byReport) == 0:
+		case p.stats.outage() && !p.probe(byReport):
+		default:
+			for key, results := range byReport {
+				p.requeue(ctx, key, results)
+			}
 		}
-		if p.stats.outage() && !p.probe(byReport) {
-			continue
-		}
-		for key, results := range byReport {
-			p.requeue(ctx, key, results)
+		// Dropped, left the cluster (found by the probe) or given up on: maybe nothing waits.
+		if p.idle() && p.stats.endIdleOutage() {
+			p.e.health.notify(p.config().Key())
 		}
 	}
+}
+
+// idle tells whether nothing waits for the destination: no result queued, being sent or
+// parked, and no resolution queued or being sent.
+func (p *pipeline) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.inflight) == 0 && p.resolving.Load() == 0
 }
 
 // parkedByReport groups the parked results by report.
@@ -406,49 +418,4 @@ func (p *pipeline) periodically(ctx context.Context, interval, final time.Durati
 			write(ctx)
 		}
 	}
-}
-
-func (p *pipeline) flush(ctx context.Context) {
-	err := p.ledger.Flush(ctx, p.e.client, p.e.reader)
-	p.mu.Lock()
-	wasPaused := p.pausedLocked()
-	if err != nil && p.unflushed.IsZero() {
-		p.unflushed = p.e.now()
-	}
-	if err == nil {
-		p.unflushed = time.Time{}
-	}
-	changed := wasPaused != p.pausedLocked()
-	p.mu.Unlock()
-	if err != nil {
-		p.metrics.write.Inc()
-		p.log.Error(err, "writing the ledger; will retry")
-	}
-	if changed {
-		p.e.health.notify(p.config().Key())
-	}
-}
-
-// pausedLocked tells whether sending waits for the ledger. The caller holds p.mu.
-func (p *pipeline) pausedLocked() bool {
-	return !p.unflushed.IsZero() && p.e.now().Sub(p.unflushed) >= p.e.opts.PauseAfter
-}
-
-func (p *pipeline) paused() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pausedLocked()
-}
-
-// waitForLedger blocks while sending is paused, until the ledger is written or the pipeline
-// stops.
-func (p *pipeline) waitForLedger() error {
-	for p.paused() {
-		select {
-		case <-p.ctx.Done():
-			return p.ctx.Err()
-		case <-time.After(p.e.opts.FlushInterval / 4):
-		}
-	}
-	return nil
 }

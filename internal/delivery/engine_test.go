@@ -34,6 +34,7 @@ type recorder struct {
 	attempts int
 	fail     func(attempt int, b sender.Batch) error
 	gate     chan struct{}
+	entered  int // calls of Send, counted before the gate
 }
 
 func (r *recorder) MaxBatch() int { return r.max }
@@ -41,6 +42,7 @@ func (r *recorder) MaxBatch() int { return r.max }
 func (r *recorder) Send(ctx context.Context, b sender.Batch) error {
 	r.mu.Lock()
 	gate := r.gate
+	r.entered++
 	r.mu.Unlock()
 	if gate != nil {
 		select {
@@ -70,6 +72,13 @@ func (r *recorder) delivered() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.sent)
+}
+
+// inSend returns how many calls of Send began.
+func (r *recorder) inSend() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.entered
 }
 
 func (r *recorder) hold() {

@@ -198,7 +198,7 @@ func TestGracefulStopRecordsTheRequestsInFlight(t *testing.T) {
 	d := testDest(t, rec, filter.Spec{}, "s")
 	e1.Configure(d)
 	e1.upsertReport(policyReport("team-a", "r", res("in-flight", v1alpha1.StatusFail)))
-	waitFor(t, "the request to be in flight", func() bool { return e1.stats(t, d.Key()).Pending == 1 })
+	waitFor(t, "the request to be in flight", func() bool { return rec.inSend() == 1 })
 	go func() {
 		time.Sleep(100 * time.Millisecond) // the stop has begun
 		rec.release()

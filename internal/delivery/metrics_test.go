@@ -108,12 +108,14 @@ func TestHealthMetrics(t *testing.T) {
 		"policy_herald_delivery_oldest_pending_seconds": 0,
 		"policy_herald_delivery_failing":                0,
 		"policy_herald_ledger_keys":                     3,
-		"policy_herald_ledger_bytes":                    0, // not written yet
 		"policy_herald_ledger_write_errors_total":       0,
 	} {
 		if v, ok := got[k]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
 		}
+	}
+	if b := got["policy_herald_ledger_bytes"]; b <= 0 {
+		t.Errorf("ledger bytes = %v: the pipeline writes its ledger (its claim) when it starts", b)
 	}
 	if s := got["policy_herald_delivery_latency_seconds_sum"]; s <= 0 || s > 10 {
 		t.Errorf("latency sum = %v s, want in (0, 10]", s)

@@ -36,9 +36,11 @@ type pipeline struct {
 	queue  chan item
 	stats  *Stats
 	lc     *lifecycle // nil unless the sender resolves results
-	// metrics are the destination's counters; queued counts the results in queue.
-	metrics *pipelineMetrics
-	queued  atomic.Int64
+	// metrics are the destination's counters; queued counts the results in queue, resolving
+	// the results of resolutions queued or being sent.
+	metrics   *pipelineMetrics
+	queued    atomic.Int64
+	resolving atomic.Int64
 
 	mu   sync.Mutex
 	dest *Destination
@@ -48,6 +50,12 @@ type pipeline struct {
 	parked   map[uint64]parkedResult
 	// unflushed is when writing the ledger started failing (zero while it succeeds).
 	unflushed time.Time
+	// deposed says another replica claimed the ledger: this one sends nothing more.
+	deposed bool
+	// claimed is closed once the ledger was written (claimed) by this pipeline: nothing is
+	// sent before (see ledgerwrites.go).
+	claimed   chan struct{}
+	claimOnce sync.Once
 
 	dirtyMu sync.Mutex
 	dirty   map[string]int64 // when each dirty report was first marked (Unix nanoseconds)
@@ -87,6 +95,7 @@ func newPipeline(e *Engine, d *Destination, l *ledger.Ledger) *pipeline {
 		dirty:     map[string]int64{},
 		wake:      make(chan struct{}, 1),
 		retryWake: make(chan struct{}, 1),
+		claimed:   make(chan struct{}),
 	}
 	if _, ok := d.Sender.(sender.Resolver); ok {
 		p.lc = newLifecycle()
@@ -114,7 +123,7 @@ func (p *pipeline) run(ctx context.Context) {
 	go p.scan(p.ctx)
 	go p.retryLoop(p.ctx)
 	p.bgDone.Add(2)
-	go p.periodically(p.bgCtx, p.e.opts.FlushInterval, 10*time.Second, p.flush)
+	go p.flushLoop(p.bgCtx)
 	go p.periodically(p.bgCtx, p.e.opts.StatusInterval, 5*time.Second, p.writeStatus)
 	p.runnerMu.Lock()
 	p.startRunner(p.config().Sender)
@@ -434,11 +443,17 @@ func (p *pipeline) enqueueSince(ctx context.Context, ref sender.ReportRef, resul
 			it.keys[i] = results[i].Key
 		}
 		p.queued.Add(int64(n))
+		if resolve {
+			p.resolving.Add(int64(n))
+		}
 		select {
 		case p.queue <- it:
 			results = results[n:]
 		case <-ctx.Done():
 			p.queued.Add(-int64(n))
+			if resolve {
+				p.resolving.Add(-int64(n))
+			}
 			return
 		}
 	}

@@ -20,10 +20,13 @@ import (
 // the ledger (written with the handled results, so they agree after a crash), or from the
 // object's status for a ledger that has none yet.
 type Stats struct {
-	mu           sync.Mutex
-	s            v1alpha1.DeliveryStatus
-	written      v1alpha1.DeliveryStatus
-	down         bool // the last failure says the destination is unreachable or broken, not throttling or refusing
+	mu      sync.Mutex
+	s       v1alpha1.DeliveryStatus
+	written v1alpha1.DeliveryStatus
+	down    bool // the last failure says the destination is unreachable or broken, not throttling or refusing
+	// ended says an outage ended with nothing left waiting (see endIdleOutage): not failing,
+	// though the failures in a row still count, so the next failure makes it failing again.
+	ended        bool
 	failingAfter int64
 	now          func() time.Time
 }
@@ -58,6 +61,7 @@ func (s *Stats) succeeded() bool {
 	s.s.LastSuccessTime = &t
 	was := s.isFailing()
 	s.s.ConsecutiveFailures = 0
+	s.ended = false
 	return was
 }
 
@@ -71,6 +75,7 @@ func (s *Stats) attemptFailed(err error) bool {
 	s.s.LastFailureTime = &t
 	s.s.LastFailureReason = failureReason(err)
 	s.s.ConsecutiveFailures++
+	s.ended = false
 	// A 429 with Retry-After says the destination is alive and when to come back; a 4xx that
 	// no retry can fix says it is up and refuses this batch. Neither is an outage.
 	var se *sender.Error
@@ -78,7 +83,24 @@ func (s *Stats) attemptFailed(err error) bool {
 	return s.isFailing() && (!was || reason != s.s.LastFailureReason)
 }
 
-func (s *Stats) isFailing() bool { return int64(s.s.ConsecutiveFailures) >= s.failingAfter }
+func (s *Stats) isFailing() bool {
+	return !s.ended && int64(s.s.ConsecutiveFailures) >= s.failingAfter
+}
+
+// endIdleOutage ends an outage that has nothing left waiting; it returns true when it did.
+// A probe needs a batch (every request a destination takes delivers something), so such an
+// outage could only end with the next result: until then it would show failing however long
+// ago the destination came back. The next result is sent at once and is the probe: one failed
+// attempt makes the destination failing again.
+func (s *Stats) endIdleOutage() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.isFailing() || !s.down {
+		return false
+	}
+	s.ended = true
+	return true
+}
 
 // outage tells whether the destination is failing and its last failure says it is down: then
 // batches are parked at once and a probe finds out when it is back. A throttling or refusing

@@ -31,35 +31,53 @@ func chooseBits(est int64, bits uint8) uint8 {
 }
 
 // Flush writes what changed since the last write: the shards with changed keys, and the header
-// if the scope or counts changed. r reads a ConfigMap back after a conflict. Concurrent calls
-// run one after the other.
+// if the scope or counts changed, or this instance's claim is not written yet. r reads a
+// ConfigMap back after a conflict. Concurrent calls run one after the other. Once a newer
+// instance claimed the ledger, Flush writes nothing and returns ErrDeposed.
 func (l *Ledger) Flush(ctx context.Context, c client.Client, r client.Reader) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 
+	if l.deposed.Load() {
+		return fmt.Errorf("ledger %s: %w", l.base, ErrDeposed)
+	}
 	if !l.exists.Load() {
 		return nil
 	}
+	err := errMerged
+	for round := 0; round < mergeRounds && errors.Is(err, errMerged); round++ {
+		err = l.flushOnce(ctx, c, r)
+	}
+	if errors.Is(err, errMerged) {
+		return fmt.Errorf("ledger %s changed by another writer at each of %d attempts; will retry", l.base, mergeRounds)
+	}
+	if err != nil {
+		return err
+	}
+	return l.retireOld(ctx, c, r)
+}
+
+// mergeRounds bounds the writes of one Flush that find what another writer stored and merge it.
+const mergeRounds = 3
+
+func (l *Ledger) flushOnce(ctx context.Context, c client.Client, r client.Reader) error {
 	l.mu.Lock()
-	h := header{Version: formatVersion, Scope: l.scope}
+	h := header{Version: formatVersion, Scope: l.scope, Claim: l.claim}
 	if l.hasCounts {
 		h.Counts = &jsonCounts{Sent: l.counts.Sent, Failed: l.counts.Failed, Dropped: l.counts.Dropped}
 	}
-	hdrDirty := l.hdrDirty
+	hdrDirty := l.hdrDirty || !l.claimed
 	l.hdrDirty = false
 	layout, bits := l.layout, l.bits
 	l.mu.Unlock()
 
 	err := l.flush(ctx, c, r, &h, hdrDirty, layout, bits)
-	if err != nil {
-		if hdrDirty {
-			l.mu.Lock()
-			l.hdrDirty = true
-			l.mu.Unlock()
-		}
-		return err
+	if err != nil && hdrDirty {
+		l.mu.Lock()
+		l.hdrDirty = true
+		l.mu.Unlock()
 	}
-	return l.retireOld(ctx, c, r)
+	return err
 }
 
 func (l *Ledger) flush(ctx context.Context, c client.Client, r client.Reader, h *header, hdrDirty bool, layout uint64, bits uint8) error {
@@ -224,7 +242,7 @@ func (l *Ledger) writeShards(ctx context.Context, c client.Client, r client.Read
 	fail := func(err error) {
 		emu.Lock()
 		defer emu.Unlock()
-		if first == nil || errors.Is(err, errTooBig) {
+		if severity(err) > severity(first) {
 			first = err
 		}
 	}
@@ -277,6 +295,22 @@ func (l *Ledger) writeShards(ctx context.Context, c client.Client, r client.Read
 	return first
 }
 
+// severity ranks the errors of concurrent shard writes, to return the one that decides: being
+// deposed stops everything, a shard too big means more shards, a merge means write again.
+func severity(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrDeposed):
+		return 4
+	case errors.Is(err, errTooBig):
+		return 3
+	case errors.Is(err, errMerged):
+		return 1
+	}
+	return 2
+}
+
 // parallel calls f for 0 to n-1, writers at a time; each worker has a reusable buffer.
 func parallel(n int, f func(k int, buf *[]byte)) {
 	var (
@@ -307,7 +341,13 @@ func (l *Ledger) writeBase(ctx context.Context, c client.Client, r client.Reader
 	} else if h.Shards == 1 {
 		return errors.New("a header of one shard without it") // a bug
 	}
-	return l.write(ctx, c, r, cm)
+	if err := l.write(ctx, c, r, cm); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.claimed, l.storedCounts = true, h.Counts.counts()
+	l.mu.Unlock()
+	return nil
 }
 
 func (l *Ledger) configMap(name string) *corev1.ConfigMap {
@@ -319,35 +359,23 @@ func (l *Ledger) configMap(name string) *corev1.ConfigMap {
 	}}
 }
 
-// write replaces the ConfigMap cm (creating it if need be) with what cm holds.
+// write replaces the ConfigMap cm (creating it if need be) with what cm holds, on condition
+// that it is still as this ledger last read or wrote it; if another writer changed it since,
+// see resolve.
 func (l *Ledger) write(ctx context.Context, c client.Client, r client.Reader, cm *corev1.ConfigMap) error {
-	key := client.ObjectKeyFromObject(cm)
 	rv := l.getRV(cm.Name)
 	cm.ResourceVersion = rv
 	var err error
 	if rv != "" {
 		err = c.Update(ctx, cm)
-		if apierrors.IsNotFound(err) {
-			// Deleted since we loaded it (by hand, or garbage collected with an earlier object of
-			// the same name): write it anew.
-			cm.ResourceVersion, rv = "", ""
-		}
-	}
-	if rv == "" {
+	} else {
 		err = c.Create(ctx, cm)
 	}
-	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
-		// Written by an earlier leader (or an earlier object of the same name) since we loaded:
-		// ours is newer, as only the leader writes.
-		var current corev1.ConfigMap
-		if gerr := r.Get(ctx, key, &current); gerr != nil {
-			return fmt.Errorf("writing ledger %s: %w", key, gerr)
-		}
-		cm.ResourceVersion = current.ResourceVersion
-		err = c.Update(ctx, cm)
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || (rv != "" && apierrors.IsNotFound(err)) {
+		err = l.resolve(ctx, c, r, cm)
 	}
 	if err != nil {
-		return fmt.Errorf("writing ledger %s: %w", key, err)
+		return fmt.Errorf("writing ledger %s/%s: %w", cm.Namespace, cm.Name, err)
 	}
 	l.setStored(cm)
 	return nil
@@ -355,6 +383,7 @@ func (l *Ledger) write(ctx context.Context, c client.Client, r client.Reader, cm
 
 // retireOld removes the shards of earlier layouts (except those of the current shard count,
 // which the current layout has overwritten). Without permission to delete, it empties them.
+// Deletes, like writes, are on condition that the shard is as this ledger last saw it.
 func (l *Ledger) retireOld(ctx context.Context, c client.Client, r client.Reader) error {
 	l.mu.Lock()
 	cur := l.bits
@@ -367,13 +396,15 @@ func (l *Ledger) retireOld(ctx context.Context, c client.Client, r client.Reader
 		}
 		name := shardName(l.base.Name, s.bits, s.index)
 		cm := l.configMap(name)
-		err := c.Delete(ctx, cm)
+		err := l.delete(ctx, c, r, cm)
 		if apierrors.IsForbidden(err) || apierrors.IsMethodNotSupported(err) {
 			// Empty it instead (an update, if it is there at all).
 			var current corev1.ConfigMap
 			err = r.Get(ctx, client.ObjectKeyFromObject(cm), &current)
 			if err == nil {
-				l.setRV(name, current.ResourceVersion)
+				if l.getRV(name) == "" {
+					l.setRV(name, current.ResourceVersion)
+				}
 				err = l.write(ctx, c, r, cm)
 			} else if apierrors.IsNotFound(err) {
 				err = nil
@@ -381,6 +412,9 @@ func (l *Ledger) retireOld(ctx context.Context, c client.Client, r client.Reader
 		} else if err == nil || apierrors.IsNotFound(err) {
 			err = nil
 			l.dropRV(name)
+		}
+		if errors.Is(err, ErrDeposed) {
+			return err
 		}
 		if err != nil {
 			keep = append(keep, s)

@@ -39,12 +39,23 @@ type header struct {
 	// Shards is the number of shards, a power of two; 1 means the only shard is in the base
 	// ConfigMap.
 	Shards int `json:"shards"`
+	// Claim orders the instances (leaders) that write the ledger: each claims one more than the
+	// stored claim it loaded, and one that finds a greater claim stored stops writing (see
+	// fence.go). Absent (0) in ledgers written before it.
+	Claim uint64 `json:"claim,omitempty"`
 }
 
 type jsonCounts struct {
 	Sent    int64 `json:"sent"`
 	Failed  int64 `json:"failed"`
 	Dropped int64 `json:"dropped,omitempty"`
+}
+
+func (c *jsonCounts) counts() Counts {
+	if c == nil {
+		return Counts{}
+	}
+	return Counts{Sent: c.Sent, Failed: c.Failed, Dropped: c.Dropped}
 }
 
 func encodeHeader(h *header) string {
@@ -79,6 +90,30 @@ func decodeHeader(s string) (header, uint64, uint8, error) {
 }
 
 func layoutString(id uint64) string { return fmt.Sprintf("%016x", id) }
+
+// storedClaim returns the claim of a stored header, 0 when there is none or it is unreadable.
+func storedClaim(s string) uint64 {
+	var h struct {
+		Claim uint64 `json:"claim"`
+	}
+	if json.Unmarshal([]byte(s), &h) != nil {
+		return 0
+	}
+	return h.Claim
+}
+
+// shardID reads the layout, bits and index a stored shard says it has, without checking it.
+func shardID(raw []byte) (layout uint64, bits uint8, index int, ok bool) {
+	if len(raw) < len(shardMagic)+8+1+1 || !bytes.Equal(raw[:len(shardMagic)], shardMagic) {
+		return 0, 0, 0, false
+	}
+	b := raw[len(shardMagic):]
+	i, n := binary.Uvarint(b[9:])
+	if n <= 0 || i >= 1<<maxShardBits {
+		return 0, 0, 0, false
+	}
+	return binary.LittleEndian.Uint64(b), b[8], int(i), true
+}
 
 // Shard binary format (all integers unsigned varints unless said otherwise):
 //

@@ -50,8 +50,14 @@
 // header is written leaves the previous header, which names the previous shards, untouched (they
 // have other names); a crash after leaves stale shards that no header names and that a header
 // of a later layout with the same shard count cannot mistake for its own (the layout ID
-// differs). Only the leader writes, so a conflict (a write by an earlier leader) is resolved by
-// reading the resourceVersion and overwriting.
+// differs).
+//
+// # Fencing
+//
+// Every write is conditional on the resourceVersion last read or written, and each instance
+// (leader) claims the ledger in the header with one more than the claim it loaded. A write
+// that finds another writer's change refuses to overwrite it: a newer claim deposes this
+// instance (ErrDeposed, for good); an older writer's late write is merged (see fence.go).
 //
 // Loading reads the header then every shard. A missing, foreign or damaged shard, or a damaged
 // header, starts a new empty ledger (Exists false: the owner re-baselines, as when the
@@ -140,17 +146,26 @@ type Ledger struct {
 	// foreign or damaged ledger): the next Flush writes a new layout.
 	layout uint64
 	bits   uint8
+	// claim is this instance's claim (see fence.go): one more than the stored one it loaded.
+	// claimed says a header with it was written; until then every Flush writes the header.
+	claim   uint64
+	claimed bool
+	// storedCounts are the counts of the stored header as last read or written: what another
+	// writer added since is the difference.
+	storedCounts Counts
 
 	// flushMu serializes Flush; it is held across I/O and taken by nothing else, so the other
 	// methods never wait for the API server.
 	flushMu sync.Mutex
+	// deposed says a newer instance claimed the ledger: this one never writes again.
+	deposed atomic.Bool
 	// retire lists shards (by bits and index) of layouts no header names any more, to delete.
 	retire []shardRef
 
 	rvMu sync.Mutex
-	// rv is the resourceVersion of each ConfigMap known to exist, by name. The leader is the
-	// only writer, so no cached read of ConfigMaps (and no cluster-wide ConfigMap informer) is
-	// needed.
+	// rv is the resourceVersion of each ConfigMap known to exist, by name, as last read or
+	// written: the condition of the next write. A write that finds it changed reads it back, so
+	// no cached read of ConfigMaps (and no cluster-wide ConfigMap informer) is needed.
 	rv map[string]string
 	// size is the bytes of data each ConfigMap of rv holds (keys and values), for Bytes.
 	size map[string]int64
@@ -193,6 +208,7 @@ func newLedger(namespace, name string, owner metav1.OwnerReference) *Ledger {
 		ownerID: string(owner.UID),
 		rv:      map[string]string{},
 		size:    map[string]int64{},
+		claim:   1,
 	}
 }
 
@@ -235,12 +251,14 @@ func Load(ctx context.Context, r client.Reader, namespace, name string, owner me
 }
 
 func (l *Ledger) loadV2(ctx context.Context, r client.Reader, cm *corev1.ConfigMap, s string) (*Ledger, error) {
+	l.claim = storedClaim(s) + 1
 	h, layout, bits, err := decodeHeader(s)
 	if err != nil {
 		return l, l.startOver(fmt.Errorf("header: %w", err))
 	}
 	if h.Counts != nil {
-		l.counts, l.hasCounts = Counts{Sent: h.Counts.Sent, Failed: h.Counts.Failed, Dropped: h.Counts.Dropped}, true
+		l.counts, l.hasCounts = h.Counts.counts(), true
+		l.storedCounts = l.counts
 	}
 	if bits == 0 {
 		if err := l.decode(cm.BinaryData[shardKey], layout, 0, 0); err != nil {

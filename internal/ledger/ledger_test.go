@@ -436,29 +436,22 @@ func TestFlushRetriesAfterAFailedWrite(t *testing.T) {
 	}
 }
 
-// A ledger written by an earlier leader after this one loaded is overwritten, for Create
-// (AlreadyExists) and Update (Conflict) alike: only the leader writes, so its state is newest.
-func TestFlushAfterAnotherWriter(t *testing.T) {
+// Two ledgers loaded from the same stored version cannot be ordered (neither saw the other's
+// claim): the second to write keeps the first one's keys, for Update (Conflict) and, sharded,
+// Create of the shards of a new layout (AlreadyExists) alike, and goes on writing.
+func TestTwoLedgersOfOneVersionMerge(t *testing.T) {
 	e := newEnv(t)
+	a0 := e.load(t)
+	a0.Add(1)
+	e.flush(t, a0)
 
-	// Both load before the ConfigMap exists: the second Create meets AlreadyExists.
 	a, b := e.load(t), e.load(t)
-	a.Add(1)
-	e.flush(t, a)
-	b.Add(2)
-	e.flush(t, b)
-	if l := e.load(t); l.Has(1) || !l.Has(2) {
-		t.Errorf("stored: want b's")
-	}
-
-	// Both load the same version: the second Update meets Conflict.
-	a, b = e.load(t), e.load(t)
 	a.Add(3)
 	e.flush(t, a)
 	b.Add(4)
 	e.flush(t, b)
-	if l := e.load(t); l.Len() != 2 || !hasAll(l, 2, 4) {
-		t.Errorf("stored: want b's")
+	if l := e.load(t); l.Len() != 3 || !hasAll(l, 1, 3, 4) {
+		t.Errorf("stored len %d, want both ledgers' keys", l.Len())
 	}
 	// b keeps writing with the resourceVersion it got.
 	b.Add(5)
@@ -470,9 +463,10 @@ func TestFlushAfterAnotherWriter(t *testing.T) {
 	e.flush(t, a)
 	b.Add(keys("b", 100_000)...)
 	e.flush(t, b)
-	if l := e.load(t); l.Len() != 100_003 || l.Has(key("a1")) || !l.Has(key("b1")) {
-		t.Errorf("stored: want b's, len %d", l.Len())
+	if l := e.load(t); l.Len() != 200_004 || !l.Has(key("a1")) || !l.Has(key("b1")) {
+		t.Errorf("stored len %d, want both ledgers' keys", l.Len())
 	}
+	e.shardsOf(t) // no stale shards
 }
 
 // The ledger ConfigMap deleted after Load (by hand, or by the garbage collector when it belonged
@@ -720,6 +714,7 @@ func TestMillionKeys(t *testing.T) {
 	for 1<<bits < h.Shards {
 		bits++
 	}
+	e.flush(t, l2) // the reloaded ledger's first write: its claim, in the header
 	rvs := map[string]string{}
 	for n, cm := range e.configMaps(t, "uid-1") {
 		rvs[n] = cm.ResourceVersion
