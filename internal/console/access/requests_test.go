@@ -13,6 +13,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -165,12 +166,7 @@ func TestAPIServerErrorsAllowNothingAndAreNotRemembered(t *testing.T) {
 	g.Expect(ok).To(BeFalse())
 
 	// Once the console may ask, the same Authorizer answers at once: nothing failed was kept.
-	k8s, _ := server(t)
-	g.Expect(k8s.Create(context.Background(), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "console-reviews"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}}}})).To(Succeed())
-	g.Expect(k8s.Create(context.Background(), &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "console-reviews"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "console-reviews"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "console-system", Name: "console"}}})).To(Succeed())
+	grantReviews(t, "console-system", "console")
 	g.Eventually(func(g Gomega) {
 		s, err := a.Scope(context.Background(), carol, held)
 		g.Expect(err).NotTo(HaveOccurred())
@@ -194,7 +190,7 @@ func TestScopeAfterItsDeadlineAsksNothing(t *testing.T) {
 
 // serviceAccountConfig creates namespace/name and returns a config authenticating as it, with a
 // token from the TokenRequest API, as the console's Pod would.
-func serviceAccountConfig(t *testing.T, namespace, name string) *rest.Config {
+func serviceAccountConfig(t testing.TB, namespace, name string) *rest.Config {
 	t.Helper()
 	k8s, cs := server(t)
 	ctx := context.Background()
@@ -202,7 +198,7 @@ func serviceAccountConfig(t *testing.T, namespace, name string) *rest.Config {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}},
 	} {
-		if err := k8s.Create(ctx, o); err != nil {
+		if err := k8s.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
@@ -213,4 +209,22 @@ func serviceAccountConfig(t *testing.T, namespace, name string) *rest.Config {
 	}
 	return &rest.Config{Host: apiServer.cfg.Host, BearerToken: tr.Status.Token,
 		TLSClientConfig: rest.TLSClientConfig{CAData: apiServer.cfg.CAData}}
+}
+
+// grantReviews lets the ServiceAccount namespace/name create SubjectAccessReviews, as the
+// console's install will.
+func grantReviews(t testing.TB, namespace, name string) {
+	t.Helper()
+	k8s, _ := server(t)
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "console-reviews"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}}}}
+	if err := k8s.Create(ctx, role); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	if err := k8s.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "console-reviews-" + name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "console-reviews"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: namespace, Name: name}}}); err != nil {
+		t.Fatal(err)
+	}
 }
