@@ -76,7 +76,8 @@ func createAll(b *testing.B, k8s client.Client, objs []client.Object) {
 // BenchmarkScope measures a person's Scope over 2,000 namespaces holding reports, asked as the
 // console's ServiceAccount (so the API server's priority and fairness treats the reviews as it
 // will in a cluster): with an empty cache each time (cold) and with every answer remembered
-// (warm, what each further page costs within the TTL). SARs/op counts the reviews.
+// (warm, what each further page costs within the TTL). SARs/op counts the reviews,
+// apiserver-CPU-ms/op the API server's CPU time spent meanwhile.
 func BenchmarkScope(b *testing.B) {
 	benchCluster(b)
 	grantReviews(b, "console-system", "bench")
@@ -99,6 +100,7 @@ func benchScope(b *testing.B, reviews access.SubjectAccessReviews, held access.H
 		scopeOfPat(b, a, held)
 		counted.take()
 	}
+	cpuBefore, cpuKnown := apiServerCPU()
 	b.ResetTimer()
 	for range b.N {
 		if !warm {
@@ -108,6 +110,9 @@ func benchScope(b *testing.B, reviews access.SubjectAccessReviews, held access.H
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(len(counted.take()))/float64(b.N), "SARs/op")
+	if cpuAfter, ok := apiServerCPU(); ok && cpuKnown {
+		b.ReportMetric(float64((cpuAfter-cpuBefore).Milliseconds())/float64(b.N), "apiserver-CPU-ms/op")
+	}
 }
 
 // scopeOfPat computes pat's Scope and checks it is exactly the three namespaces.
