@@ -1,0 +1,148 @@
+package access_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/policyherald/policy-herald/internal/console/access"
+)
+
+// The case: a person bound in 3 of 2,000 namespaces, all holding reports, each bound to
+// its own team as well (so RBAC looks through a binding per namespace, as in a real cluster).
+const benchNamespaces = 2000
+
+var (
+	pat        = access.User{Name: "pat", Groups: []string{"system:authenticated"}}
+	patBound   = []string{"bench-0100", "bench-0900", "bench-1700"}
+	benchOnce  sync.Once
+	benchNames []string
+)
+
+func benchCluster(b *testing.B) {
+	b.Helper()
+	k8s, _ := server(b)
+	benchOnce.Do(func() {
+		var objs []client.Object
+		for i := range benchNamespaces {
+			ns := fmt.Sprintf("bench-%04d", i)
+			benchNames = append(benchNames, ns)
+			objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		}
+		createAll(b, k8s, objs)
+		objs = objs[:0]
+		for _, ns := range benchNames {
+			objs = append(objs, roleBinding(ns, "team-view", "ClusterRole", "view", rbacv1.GroupKind, "team-"+ns))
+		}
+		for _, ns := range patBound {
+			objs = append(objs, roleBinding(ns, "pat-view", "ClusterRole", "view", rbacv1.UserKind, "pat"))
+		}
+		createAll(b, k8s, objs)
+	})
+	waitAllowed(b, pat, "openreports.io", "reports", patBound[2])
+}
+
+// createAll creates objs, 16 at a time.
+func createAll(b *testing.B, k8s client.Client, objs []client.Object) {
+	work := make(chan client.Object)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for o := range work {
+				if err := k8s.Create(context.Background(), o); err != nil {
+					b.Errorf("creating %T %s/%s: %v", o, o.GetNamespace(), o.GetName(), err)
+				}
+			}
+		})
+	}
+	for _, o := range objs {
+		work <- o
+	}
+	close(work)
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+}
+
+// BenchmarkScope measures a person's Scope over 2,000 namespaces holding reports, asked as the
+// console's ServiceAccount (so the API server's priority and fairness treats the reviews as it
+// will in a cluster): with an empty cache each time (cold) and with every answer remembered
+// (warm, what each further page costs within the TTL). SARs/op counts the reviews,
+// apiserver-CPU-ms/op the API server's CPU time spent meanwhile.
+func BenchmarkScope(b *testing.B) {
+	benchCluster(b)
+	grantReviews(b, "console-system", "bench")
+	reviews, err := access.NewReviews(serviceAccountConfig(b, "console-system", "bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitMayReview(b, reviews)
+	policyReports := access.Holdings{"PolicyReport": benchNames, "ClusterPolicyReport": nil}
+	both := access.Holdings{"PolicyReport": benchNames, "ClusterPolicyReport": nil, "Report": benchNames, "ClusterReport": nil}
+	b.Run("cold/policyreports", func(b *testing.B) { benchScope(b, reviews, policyReports, false) })
+	b.Run("cold/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, false) })
+	b.Run("warm/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, true) })
+}
+
+func benchScope(b *testing.B, reviews access.SubjectAccessReviews, held access.Holdings, warm bool) {
+	counted := &countingReviews{inner: reviews}
+	a := access.New(counted, access.Options{})
+	if warm {
+		scopeOfPat(b, a, held)
+		counted.take()
+	}
+	cpuBefore, cpuKnown := apiServerCPU()
+	b.ResetTimer()
+	for range b.N {
+		if !warm {
+			a = access.New(counted, access.Options{})
+		}
+		scopeOfPat(b, a, held)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(len(counted.take()))/float64(b.N), "SARs/op")
+	if cpuAfter, ok := apiServerCPU(); ok && cpuKnown {
+		b.ReportMetric(float64((cpuAfter-cpuBefore).Milliseconds())/float64(b.N), "apiserver-CPU-ms/op")
+	}
+}
+
+// scopeOfPat computes pat's Scope and checks it is exactly the three namespaces.
+func scopeOfPat(b *testing.B, a *access.Authorizer, held access.Holdings) {
+	s, err := a.Scope(context.Background(), pat, held)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(s.Warnings) > 0 {
+		b.Fatal(s.Warnings)
+	}
+	for kind := range held {
+		all, nss := s.Namespaces(kind)
+		if all || (kind == "PolicyReport" || kind == "Report") && fmt.Sprint(nss) != fmt.Sprint(patBound) {
+			b.Fatalf("%s: all %v, namespaces %v", kind, all, nss)
+		}
+	}
+}
+
+// waitMayReview waits until the API server lets the console's ServiceAccount create reviews.
+func waitMayReview(b *testing.B, reviews access.SubjectAccessReviews) {
+	for i := 0; ; i++ {
+		_, err := reviews.Create(context.Background(), &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: "pat", ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods"}}}, metav1.CreateOptions{})
+		if err == nil {
+			return
+		}
+		if i == 300 {
+			b.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
