@@ -41,11 +41,6 @@ func kyvernoReport(i, results, namespaces int) *wgpolicyv1alpha2.PolicyReport {
 	return r
 }
 
-// namespaces is a Visibility of some namespaces' reports (no cluster reports).
-type namespaces map[string]bool
-
-func (n namespaces) Allows(_, ns string) bool { return n[ns] }
-
 var benchEngine *Engine
 
 // bigEngine is an engine over a real store holding 100,000 Kyverno-like results: 2,000 reports
@@ -66,7 +61,7 @@ var visibilities = []struct {
 	v    Visibility
 }{
 	{"all", Everything},
-	{"3-namespaces", namespaces{"team-1": true, "team-2": true, "team-3": true}},
+	{"3-namespaces", teams{"team-1": true, "team-2": true, "team-3": true}},
 }
 
 // failingPrivileged is a filtered selection: the fail and warn results of high or critical

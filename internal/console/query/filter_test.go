@@ -21,7 +21,9 @@ var filterCases = []struct {
 	{"namespace of a resource in a cluster report", Query{Namespaces: []string{"kube-system"}},
 		func(it item) bool { return it.namespace() == "kube-system" }, 4},
 	{"namespace wildcard", Query{Namespaces: []string{"team-?", "my-*"}},
-		func(it item) bool { return strings.HasPrefix(it.namespace(), "team-") || it.namespace() == "my-namespace" }, 12},
+		func(it item) bool {
+			return strings.HasPrefix(it.namespace(), "team-") || it.namespace() == "my-namespace"
+		}, 12},
 	{"namespace star matches cluster-scoped results too", Query{Namespaces: []string{"*"}}, func(item) bool { return true }, 33},
 	{"kind", Query{Kinds: []string{"Pod"}}, func(it item) bool { return it.kind() == "Pod" }, 8},
 	{"kind wildcard", Query{Kinds: []string{"*Set", "Deploy*"}},
@@ -44,7 +46,9 @@ var filterCases = []struct {
 	{"no severity", Query{Severities: []v1alpha1.Severity{None}}, func(it item) bool { return it.res.Severity == "" }, 4},
 	{"status", Query{Statuses: []v1alpha1.ResultStatus{"fail"}}, func(it item) bool { return it.res.Status == "fail" }, 7},
 	{"statuses", Query{Statuses: []v1alpha1.ResultStatus{"pass", "skip", "error"}},
-		func(it item) bool { return it.res.Status == "pass" || it.res.Status == "skip" || it.res.Status == "error" }, 6},
+		func(it item) bool {
+			return it.res.Status == "pass" || it.res.Status == "skip" || it.res.Status == "error"
+		}, 6},
 	{"no status (Trivy)", Query{Statuses: []v1alpha1.ResultStatus{None}}, func(it item) bool { return it.res.Status == "" }, 14},
 	{"source in any case", Query{Sources: []string{"KYVERNO"}},
 		func(it item) bool { return strings.ToLower(it.res.Source) == "kyverno" }, 14},

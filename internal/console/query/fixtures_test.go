@@ -26,8 +26,8 @@ import (
 // realFixtures are the real reports of testdata/reports (byte for byte those of
 // shared/fixtures), with the namespace each is created in ("" keeps the file's).
 var realFixtures = []struct{ file, namespace string }{
-	{"sample-cis-k8s.yaml", "kube-system"}, // the file names none
-	{"sample-falco-policy.yaml", ""},       // my-namespace, and a ClusterPolicyReport
+	{"sample-cis-k8s.yaml", "kube-system"},  // the file names none
+	{"sample-falco-policy.yaml", ""},        // my-namespace, and a ClusterPolicyReport
 	{"trivy-adapter-policyreport.yaml", ""}, // default
 }
 
@@ -98,8 +98,8 @@ func pod(ns, name string) []corev1.ObjectReference { return objRef("v1", "Pod", 
 
 type kv struct {
 	source, policy, rule, category, status, severity, message string
-	time                                                        int64
-	resources                                                   []corev1.ObjectReference
+	time                                                      int64
+	resources                                                 []corev1.ObjectReference
 }
 
 func (k kv) result() wgpolicyv1alpha2.PolicyReportResult {
@@ -216,7 +216,9 @@ func (it item) id() string {
 	return it.rep.Kind + "/" + it.rep.Namespace + "/" + it.rep.Name + "#" + it.res.ID()
 }
 
-func rowID(r Row) string { return r.ReportKind + "/" + r.ReportNamespace + "/" + r.ReportName + "#" + r.ID }
+func rowID(r Row) string {
+	return r.ReportKind + "/" + r.ReportNamespace + "/" + r.ReportName + "#" + r.ID
+}
 
 // namespace is the namespace a result is about, as the tests read it.
 func (it item) namespace() string {
@@ -262,4 +264,23 @@ func ids(rows []Row) []string {
 		out[i] = rowID(r)
 	}
 	return out
+}
+
+// tcount counts results per status and severity by their names, as the tests count them.
+type tcount struct{ st, sev map[string]int }
+
+func (c *tcount) add(it item) {
+	if c.st == nil {
+		c.st, c.sev = map[string]int{}, map[string]int{}
+	}
+	c.st[string(it.res.Status)]++
+	c.sev[string(it.res.Severity)]++
+}
+
+func (c tcount) statuses() StatusCounts {
+	return StatusCounts{Pass: c.st["pass"], Fail: c.st["fail"], Warn: c.st["warn"], Error: c.st["error"], Skip: c.st["skip"], None: c.st[""]}
+}
+
+func (c tcount) severities() SeverityCounts {
+	return SeverityCounts{Critical: c.sev["critical"], High: c.sev["high"], Medium: c.sev["medium"], Low: c.sev["low"], Info: c.sev["info"], None: c.sev[""]}
 }
