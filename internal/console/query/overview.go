@@ -14,10 +14,11 @@ import (
 type Overview struct {
 	Statuses   StatusCounts   `json:"statuses"`
 	Severities SeverityCounts `json:"severities"`
-	// Sources counts per source, ordered by name.
+	// Sources counts per source, ordered by name; results without a source count under "".
 	Sources []SourceCounts `json:"sources"`
 	// FailingPolicies are the policies with the most failing results, AffectedNamespaces the
-	// namespaces with the most; most first, then by name. A result fails when its status is
+	// namespaces with the most; most first, then by name (a policy "" is results without one,
+	// as Trivy writes some). A result fails when its status is
 	// fail or it has none (the Trivy adapter's findings), as report.Result.Priority reads it.
 	FailingPolicies    []Ranked `json:"failingPolicies"`
 	AffectedNamespaces []Ranked `json:"affectedNamespaces"`

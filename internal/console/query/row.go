@@ -24,11 +24,12 @@ type Row struct {
 	Source  string `json:"source,omitempty"`
 	Message string `json:"message,omitempty"`
 	// Time is when the producer found the result, UTC; zero when it gave none.
-	Time            time.Time         `json:"time,omitzero"`
-	ReportKind      string            `json:"reportKind"`
-	ReportNamespace string            `json:"reportNamespace,omitempty"`
-	ReportName      string            `json:"reportName"`
-	Properties      map[string]string `json:"properties,omitempty"`
+	Time            time.Time `json:"time,omitzero"`
+	ReportKind      string    `json:"reportKind"`
+	ReportNamespace string    `json:"reportNamespace,omitempty"`
+	ReportName      string    `json:"reportName"`
+	// Properties is the stored map, shared with the store and other rows: never modify it.
+	Properties map[string]string `json:"properties,omitempty"`
 }
 
 // newRow describes res, a result of rep. Its strings and properties are the stored ones, not
