@@ -18,8 +18,8 @@ type Overview struct {
 	Sources []SourceCounts `json:"sources"`
 	// FailingPolicies are the policies with the most failing results, AffectedNamespaces the
 	// namespaces with the most; most first, then by name (a policy "" is results without one,
-	// as Trivy writes some). A result fails when its status is
-	// fail or it has none (the Trivy adapter's findings), as report.Result.Priority reads it.
+	// as Trivy writes some). A result fails when its status is fail or it has none (the Trivy
+	// adapter's findings), as report.Result.Priority reads it.
 	FailingPolicies    []Ranked `json:"failingPolicies"`
 	AffectedNamespaces []Ranked `json:"affectedNamespaces"`
 	// Cluster counts the cluster-scoped results (without a namespace).
