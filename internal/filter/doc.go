@@ -17,7 +17,8 @@
 // `/`; `?` matches exactly one character (one Unicode code point). Every other character,
 // including `[`, `{` and `\`, stands for itself: there are no character classes,
 // alternatives or escapes. Matching is done by github.com/gobwas/glob, compiled without
-// separators; patterns without a wildcard are compared as plain strings.
+// separators; patterns without a wildcard are compared as plain strings. [CompilePatterns] gives
+// the console's queries these same patterns.
 //
 // A missing value (a cluster-scoped result has no namespace, a result may have no category or
 // source) is matched as the empty string. It therefore passes when include is empty and fails

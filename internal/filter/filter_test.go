@@ -615,3 +615,28 @@ func BenchmarkMatch(b *testing.B) {
 		})
 	}
 }
+
+// CompilePatterns is the console's door to the same wildcards: one semantics, two users.
+func TestCompilePatterns(t *testing.T) {
+	p, err := CompilePatterns([]string{"team-*", "kube-syste?", "*"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"team-a", "kube-system", ""} {
+		if !p.Match(s) {
+			t.Errorf("%q does not match", s)
+		}
+	}
+	p, err = CompilePatterns([]string{"kyverno", "Tri*"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, want := range map[string]bool{"Kyverno": true, "KYVERNO": true, "trivy": true, "falco": false, "": false} {
+		if p.Match(s) != want {
+			t.Errorf("Match(%q) = %v, want %v", s, !want, want)
+		}
+	}
+	if _, err := CompilePatterns([]string{"a", ""}, false); err == nil || !strings.Contains(err.Error(), "[1]: empty pattern") {
+		t.Errorf("an empty pattern: err = %v", err)
+	}
+}

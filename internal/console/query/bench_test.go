@@ -1,0 +1,125 @@
+package query
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/store"
+)
+
+// kyvernoReport is a report as Kyverno writes it for a namespace, as the store's benchmarks
+// make it (one result per pod and rule, 10 policies of 3 rules), with the statuses and
+// severities of a real cluster mixed in: most results pass.
+func kyvernoReport(i, results, namespaces int) *wgpolicyv1alpha2.PolicyReport {
+	ns := fmt.Sprintf("team-%d", i%namespaces)
+	r := &wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{
+		Namespace: ns, Name: fmt.Sprintf("polr-%d", i), UID: types.UID(fmt.Sprintf("uid-%d", i)),
+		Labels: map[string]string{"app.kubernetes.io/managed-by": "kyverno"},
+	}}
+	statuses := []wgpolicyv1alpha2.PolicyResult{"pass", "pass", "fail", "pass", "warn", "pass", "fail", "skip", "pass", "error"}
+	severities := []wgpolicyv1alpha2.PolicySeverity{"high", "medium", "low", "critical", "info"}
+	for j := range results {
+		pod := fmt.Sprintf("web-%d-%d-7f9c8d6b5-x%04d", i, j/3, j/3)
+		r.Results = append(r.Results, wgpolicyv1alpha2.PolicyReportResult{
+			Source: "kyverno", Policy: fmt.Sprintf("policy-%d", j%10), Rule: fmt.Sprintf("rule-%d", j%3),
+			Category: "Pod Security Standards (Baseline)", Severity: severities[(i+j)%5], Result: statuses[(i*7+j)%10],
+			Scored:     true,
+			Message:    fmt.Sprintf("validation error: Privileged mode is disallowed. The fields spec.containers[*].securityContext.privileged must be unset. rule %d failed", j%3),
+			Timestamp:  metav1.Timestamp{Seconds: 1700000000 + int64(i*results+j)},
+			Resources:  []corev1.ObjectReference{{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: pod, UID: types.UID(fmt.Sprintf("5d2c%08d-%04d-4a1b-9c7e-0123456789ab", i, j/3))}},
+			Properties: map[string]string{"process": "background scan"},
+		})
+	}
+	return r
+}
+
+var benchEngine *Engine
+
+// bigEngine is an engine over a real store holding 100,000 Kyverno-like results: 2,000 reports
+// of 50 in 20 namespaces.
+func bigEngine() *Engine {
+	if benchEngine == nil {
+		s := store.New(nil, nil, logr.Discard())
+		for i := range 2000 {
+			s.Put(report.FromPolicyReport(kyvernoReport(i, 50, 20)))
+		}
+		benchEngine = New(s)
+	}
+	return benchEngine
+}
+
+var visibilities = []struct {
+	name string
+	v    Visibility
+}{
+	{"all", Everything},
+	{"3-namespaces", teams{"team-1": true, "team-2": true, "team-3": true}},
+}
+
+// failingPrivileged is a filtered selection: the fail and warn results of high or critical
+// severity whose message names privileged mode, newest first.
+var failingPrivileged = Selection{
+	Query: Query{
+		Statuses:   []v1alpha1.ResultStatus{"fail", "warn"},
+		Severities: []v1alpha1.Severity{"high", "critical"},
+		Text:       "PRIVILEGED mode",
+	},
+	Sort: Sort{By: SortTime, Desc: true},
+}
+
+// BenchmarkResults measures a results page of 100 at 100,000 results: filtered; filtered and
+// grouped by namespace, sorted by policy; and a deep page (offset 10,000 of an unfiltered
+// selection sorted by name).
+func BenchmarkResults(b *testing.B) {
+	e := bigEngine()
+	grouped := failingPrivileged
+	grouped.GroupBy, grouped.Sort = GroupNamespace, Sort{By: SortPolicy}
+	cases := []struct {
+		name string
+		sel  Selection
+		page Page
+	}{
+		{"filtered", failingPrivileged, Page{Limit: 100}},
+		{"filtered-grouped", grouped, Page{Limit: 100}},
+		{"unfiltered", Selection{}, Page{Limit: 100}},
+		{"unfiltered-by-name", Selection{Sort: Sort{By: SortName}}, Page{Limit: 100}},
+		{"unfiltered-by-name-desc-deep", Selection{Sort: Sort{By: SortName, Desc: true}}, Page{Offset: 10_000, Limit: 100}},
+		{"unfiltered-by-severity", Selection{Sort: Sort{By: SortSeverity, Desc: true}}, Page{Limit: 100}},
+	}
+	for _, c := range cases {
+		for _, vis := range visibilities {
+			b.Run(c.name+"/"+vis.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					p, err := e.Results(vis.v, c.sel, c.page)
+					if err != nil || len(p.Rows) == 0 {
+						b.Fatal(err, len(p.Rows))
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkOverview measures the overview of every result at 100,000 results.
+func BenchmarkOverview(b *testing.B) {
+	e := bigEngine()
+	for _, vis := range visibilities {
+		b.Run(vis.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.Overview(vis.v, Query{}, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
