@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/console/server"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/scheme"
@@ -51,6 +52,9 @@ type flags struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "email-report" {
 		os.Exit(emailjob.Main(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "console" {
+		os.Exit(server.Main(os.Args[2:]))
 	}
 	f := parseFlags()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))

@@ -1,0 +1,183 @@
+// Package server is the `policy-herald console` command (issue 19): it runs its own report store
+// and serves the console's API (package api) to people authenticated by the Kubernetes API
+// server, each seeing what RBAC lets them see.
+package server
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/policyherald/policy-herald/internal/console/access"
+	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/store"
+)
+
+// Flags are the command line of `policy-herald console`.
+type Flags struct {
+	BindAddress  string
+	ProbeAddress string
+	CacheTTL     time.Duration
+	Zap          zap.Options
+}
+
+// Main runs the command with args (after "console") until SIGINT or SIGTERM; it returns the
+// process's exit code.
+func Main(args []string) int {
+	f, err := ParseFlags(args, os.Stderr)
+	if err != nil {
+		return 2
+	}
+	log := zap.New(zap.UseFlagOptions(&f.Zap))
+	ctrl.SetLogger(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.GetConfig()
+	if err != nil {
+		log.Error(err, "loading the Kubernetes client configuration")
+		return 1
+	}
+	if err := Run(ctx, cfg, f, log, nil); err != nil {
+		log.Error(err, "running the console")
+		return 1
+	}
+	return 0
+}
+
+// ParseFlags parses the command line; --kubeconfig is controller-runtime's.
+func ParseFlags(args []string, out io.Writer) (Flags, error) {
+	fs := flag.NewFlagSet("console", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var f Flags
+	fs.StringVar(&f.BindAddress, "bind-address", ":8090", "Address the console's HTTP API binds to.")
+	fs.StringVar(&f.ProbeAddress, "health-probe-bind-address", ":8091", "Address the health (/healthz) and readiness (/readyz) probes bind to.")
+	fs.DurationVar(&f.CacheTTL, "cache-ttl", 10*time.Second,
+		"How long authentication and authorization answers of the API server are remembered: how long a revoked token "+
+			"or a changed RoleBinding may take to show.")
+	config.RegisterFlags(fs)
+	f.Zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		fmt.Fprintln(out, err)
+		return f, err
+	}
+	return f, nil
+}
+
+// Run serves the console with cfg's identity until ctx ends. listening, when not nil, is told
+// the API's address once it listens (tests bind port 0).
+func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listening func(net.Addr)) error {
+	// The console only reads: every replica runs its own store, so no leader election (a
+	// runnable that needs a leader, as the store says it does, starts at once without one) and
+	// no metrics endpoint.
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.New(),
+		LeaderElection:         false,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: f.ProbeAddress,
+		Logger:                 log,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	reports, err := addStore(mgr, log)
+	if err != nil {
+		return err
+	}
+	h, err := newHandler(cfg, reports, f, log)
+	if err != nil {
+		return err
+	}
+	srv := &httpServer{addr: f.BindAddress, handler: h, log: log.WithName("http"), listening: listening}
+	if err := mgr.Add(srv); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("store", func(*http.Request) error {
+		if !h.synced.Load() {
+			return errors.New("the report store is not synced yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// addStore adds the console's own report store to mgr.
+func addStore(mgr ctrl.Manager, log logr.Logger) (*store.Store, error) {
+	c, err := client.NewWithWatch(mgr.GetConfig(), client.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	reports := store.New(c, mgr.GetCache(), log.WithName("store"))
+	return reports, mgr.Add(reports)
+}
+
+// syncedHandler answers 503 until the store has synced, so nobody is shown a partial picture.
+type syncedHandler struct {
+	api    http.Handler
+	synced atomic.Bool
+}
+
+func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, error) {
+	sars, err := access.NewReviews(cfg)
+	if err != nil {
+		return nil, err
+	}
+	trs, err := api.NewTokenReviews(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h := &syncedHandler{api: api.New(api.Options{
+		Source:        reports,
+		Authenticator: api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}),
+		Scoper:        access.New(sars, access.Options{TTL: f.CacheTTL}),
+		Log:           log.WithName("api"),
+	})}
+	go func() {
+		if reports.WaitForSync(context.Background()) {
+			h.synced.Store(true)
+		}
+	}()
+	return h, nil
+}
+
+func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.synced.Load() {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":"the console is still reading the reports; try again in a moment"}`+"\n")
+		return
+	}
+	h.api.ServeHTTP(w, r)
+}
