@@ -18,7 +18,7 @@ import (
 )
 
 // console serves the API of the test cluster's store on loopback, with TokenReviews counted.
-func console(t *testing.T, w *world, reviews api.TokenReviews) *httptest.Server {
+func console(t *testing.T, w *world, reviews api.TokenReviews) string {
 	t.Helper()
 	sars, err := access.NewReviews(w.cfg)
 	if err != nil {
@@ -31,7 +31,7 @@ func console(t *testing.T, w *world, reviews api.TokenReviews) *httptest.Server 
 		Log:           testr.New(t),
 	}))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv.URL
 }
 
 func tokenReviews(t *testing.T, w *world) *countingReviews {
@@ -44,16 +44,16 @@ func tokenReviews(t *testing.T, w *world) *countingReviews {
 }
 
 // get sends GET path with token ("" for none) and returns the status, headers and body.
-func get(t *testing.T, srv *httptest.Server, token, path string) (int, http.Header, []byte) {
+func get(t *testing.T, base string, token, path string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +69,9 @@ func get(t *testing.T, srv *httptest.Server, token, path string) (int, http.Head
 }
 
 // getJSON sends GET path, wants 200 with JSON, and decodes the body into v.
-func getJSON(t *testing.T, srv *httptest.Server, token, path string, v any) {
+func getJSON(t *testing.T, base string, token, path string, v any) {
 	t.Helper()
-	status, h, body := get(t, srv, token, path)
+	status, h, body := get(t, base, token, path)
 	if status != http.StatusOK || h.Get("Content-Type") != "application/json" {
 		t.Fatalf("GET %s: %d %s: %s", path, status, h.Get("Content-Type"), body)
 	}
@@ -89,7 +89,7 @@ type resultsBody struct {
 // that bob sees nothing and is told why, and that carol sees every result.
 func TestWhatEachPersonSees(t *testing.T) {
 	w := cluster(t)
-	srv := console(t, w, tokenReviews(t, w))
+	base := console(t, w, tokenReviews(t, w))
 	teamA, all := w.countIn("team-a"), len(w.raw)
 	if teamA == 0 || w.countIn("team-b") == 0 || w.countIn("") == 0 {
 		t.Fatalf("the fixtures hold %d results in team-a, %d in team-b, %d cluster-scoped", teamA, w.countIn("team-b"), w.countIn(""))
@@ -98,7 +98,7 @@ func TestWhatEachPersonSees(t *testing.T) {
 	t.Run("alice", func(t *testing.T) {
 		tok := w.tokens["alice"]
 		var page resultsBody
-		getJSON(t, srv, tok, "/api/v1/results?limit=1000&groupBy=namespace", &page)
+		getJSON(t, base, tok, "/api/v1/results?limit=1000&groupBy=namespace", &page)
 		if page.Total != teamA || len(page.Rows) != teamA {
 			t.Errorf("alice sees %d results (%d rows), want %d", page.Total, len(page.Rows), teamA)
 		}
@@ -113,7 +113,7 @@ func TestWhatEachPersonSees(t *testing.T) {
 			}
 		}
 		var o query.Overview
-		getJSON(t, srv, tok, "/api/v1/overview", &o)
+		getJSON(t, base, tok, "/api/v1/overview", &o)
 		if o.Statuses.Total() != teamA {
 			t.Errorf("alice's overview counts %d results, want %d", o.Statuses.Total(), teamA)
 		}
@@ -121,14 +121,14 @@ func TestWhatEachPersonSees(t *testing.T) {
 			slices.ContainsFunc(o.Recent, func(r query.Row) bool { return r.ReportNamespace != "team-a" }) {
 			t.Errorf("alice's overview shows other namespaces: %+v %+v", o.AffectedNamespaces, o.Recent)
 		}
-		checkCSV(t, srv, tok, teamA, "team-a")
+		checkCSV(t, base, tok, teamA, "team-a")
 		var rows []query.Row
-		getExportJSON(t, srv, tok, &rows)
+		getExportJSON(t, base, tok, &rows)
 		if len(rows) != teamA || slices.ContainsFunc(rows, func(r query.Row) bool { return r.ReportNamespace != "team-a" }) {
 			t.Errorf("alice's JSON export has %d rows (want %d), some not of team-a", len(rows), teamA)
 		}
 		var a accessBody
-		getJSON(t, srv, tok, "/api/v1/access", &a)
+		getJSON(t, base, tok, "/api/v1/access", &a)
 		if a.User.Name != "system:serviceaccount:people:alice" || a.Empty ||
 			!slices.Equal(a.Namespaced["PolicyReport"].Namespaces, []string{"team-a"}) || a.Cluster["ClusterPolicyReport"] {
 			t.Errorf("alice's access: %+v", a)
@@ -137,30 +137,30 @@ func TestWhatEachPersonSees(t *testing.T) {
 
 	t.Run("bob", func(t *testing.T) {
 		var page resultsBody
-		getJSON(t, srv, w.tokens["bob"], "/api/v1/results", &page)
+		getJSON(t, base, w.tokens["bob"], "/api/v1/results", &page)
 		if page.Total != 0 || len(page.Rows) != 0 {
 			t.Errorf("bob sees %d results", page.Total)
 		}
 		var a accessBody
-		getJSON(t, srv, w.tokens["bob"], "/api/v1/access", &a)
+		getJSON(t, base, w.tokens["bob"], "/api/v1/access", &a)
 		if !a.Empty || !strings.Contains(a.Reason, "may not list policyreports") || !slices.Contains(a.User.Groups, "system:serviceaccounts") {
 			t.Errorf("bob's access: %+v", a)
 		}
-		checkCSV(t, srv, w.tokens["bob"], 0, "")
+		checkCSV(t, base, w.tokens["bob"], 0, "")
 	})
 
 	t.Run("carol", func(t *testing.T) {
 		var page resultsBody
-		getJSON(t, srv, w.tokens["carol"], "/api/v1/results?scope=cluster", &page)
+		getJSON(t, base, w.tokens["carol"], "/api/v1/results?scope=cluster", &page)
 		if page.Total != w.countIn("") {
 			t.Errorf("carol sees %d cluster-scoped results, want %d", page.Total, w.countIn(""))
 		}
-		getJSON(t, srv, w.tokens["carol"], "/api/v1/results?limit=1", &page)
+		getJSON(t, base, w.tokens["carol"], "/api/v1/results?limit=1", &page)
 		if page.Total != all {
 			t.Errorf("carol sees %d results, want %d", page.Total, all)
 		}
 		var a accessBody
-		getJSON(t, srv, w.tokens["carol"], "/api/v1/access", &a)
+		getJSON(t, base, w.tokens["carol"], "/api/v1/access", &a)
 		if !a.Namespaced["PolicyReport"].All || !a.Cluster["ClusterPolicyReport"] {
 			t.Errorf("carol's access: %+v", a)
 		}
@@ -182,9 +182,9 @@ type accessBody struct {
 }
 
 // checkCSV wants the CSV export to hold want rows, all of reports in namespace ns.
-func checkCSV(t *testing.T, srv *httptest.Server, token string, want int, ns string) {
+func checkCSV(t *testing.T, base string, token string, want int, ns string) {
 	t.Helper()
-	status, h, body := get(t, srv, token, "/api/v1/results/export?format=csv&sort=severity&order=desc")
+	status, h, body := get(t, base, token, "/api/v1/results/export?format=csv&sort=severity&order=desc")
 	if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") ||
 		!strings.HasPrefix(h.Get("Content-Disposition"), `attachment; filename="policy-results-`) {
 		t.Fatalf("CSV export: %d %v", status, h)
@@ -204,9 +204,9 @@ func checkCSV(t *testing.T, srv *httptest.Server, token string, want int, ns str
 	}
 }
 
-func getExportJSON(t *testing.T, srv *httptest.Server, token string, v any) {
+func getExportJSON(t *testing.T, base string, token string, v any) {
 	t.Helper()
-	status, h, body := get(t, srv, token, "/api/v1/results/export?format=json")
+	status, h, body := get(t, base, token, "/api/v1/results/export?format=json")
 	if status != http.StatusOK || h.Get("Content-Type") != "application/json" || h.Get("Content-Disposition") == "" {
 		t.Fatalf("JSON export: %d %v", status, h)
 	}
@@ -220,9 +220,9 @@ func getExportJSON(t *testing.T, srv *httptest.Server, token string, v any) {
 func TestAuthentication(t *testing.T) {
 	w := cluster(t)
 	reviews := tokenReviews(t, w)
-	srv := console(t, w, reviews)
+	base := console(t, w, reviews)
 	for _, c := range []struct{ name, token string }{{"no token", ""}, {"garbage", "not-a-token"}} {
-		status, h, body := get(t, srv, c.token, "/api/v1/results")
+		status, h, body := get(t, base, c.token, "/api/v1/results")
 		if status != http.StatusUnauthorized || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") ||
 			h.Get("Content-Type") != "application/json" {
 			t.Errorf("%s: %d %v %s", c.name, status, h, body)
@@ -231,9 +231,9 @@ func TestAuthentication(t *testing.T) {
 	before := reviews.count()
 	var page resultsBody
 	for range 3 {
-		getJSON(t, srv, w.tokens["alice"], "/api/v1/results?limit=1", &page)
+		getJSON(t, base, w.tokens["alice"], "/api/v1/results?limit=1", &page)
 	}
-	getJSON(t, srv, w.tokens["carol"], "/api/v1/access", &accessBody{})
+	getJSON(t, base, w.tokens["carol"], "/api/v1/access", &accessBody{})
 	if n := reviews.count() - before; n != 2 {
 		t.Errorf("four requests with two tokens made %d TokenReviews, want 2", n)
 	}
@@ -252,8 +252,8 @@ func TestReviewFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := console(t, w, trs)
-	status, _, body := get(t, srv, w.tokens["carol"], "/api/v1/results")
+	base := console(t, w, trs)
+	status, _, body := get(t, base, w.tokens["carol"], "/api/v1/results")
 	if status != http.StatusServiceUnavailable {
 		t.Errorf("a failing TokenReview: %d %s", status, body)
 	}
@@ -262,7 +262,7 @@ func TestReviewFailure(t *testing.T) {
 // TestBadParameters checks that a bad parameter is a 400 naming it.
 func TestBadParameters(t *testing.T) {
 	w := cluster(t)
-	srv := console(t, w, tokenReviews(t, w))
+	base := console(t, w, tokenReviews(t, w))
 	for _, c := range []struct{ path, param string }{
 		{"/api/v1/results?status=broken", "status"},
 		{"/api/v1/results?sort=colour", "sort"},
@@ -275,7 +275,7 @@ func TestBadParameters(t *testing.T) {
 		{"/api/v1/results/export?format=xml", "format"},
 		{"/api/v1/results/export?groupBy=planet", "groupBy"},
 	} {
-		status, h, body := get(t, srv, w.tokens["carol"], c.path)
+		status, h, body := get(t, base, w.tokens["carol"], c.path)
 		var e struct {
 			Error      string   `json:"error"`
 			Parameters []string `json:"parameters"`
