@@ -11,22 +11,17 @@ import (
 // cluster-wide review per person and TTL.
 var reportKinds = []string{"PolicyReport", "ClusterPolicyReport", "Report", "ClusterReport"}
 
-// holdings returns the namespaces holding reports of each kind. It reads every report of the
-// snapshot on every request: a few microseconds at 2,000 reports, less than keeping it current
-// would cost in the store.
+// holdings returns the namespaces holding reports of each kind, with repeats: the Authorizer
+// drops them (and "") itself. It reads every report of the snapshot on every request, O(reports):
+// 0.1 ms and 70 KB at 2,000 reports (BenchmarkHoldings), far below the request's SubjectAccessReviews.
 func holdings(reps []*report.Report) access.Holdings {
 	held := make(access.Holdings, len(reportKinds))
-	seen := make(map[[2]string]bool)
 	for _, k := range reportKinds {
 		held[k] = nil
 	}
 	for _, rep := range reps {
-		if rep.Namespace == "" || seen[[2]string{rep.Kind, rep.Namespace}] {
-			continue
-		}
-		seen[[2]string{rep.Kind, rep.Namespace}] = true
-		if _, known := held[rep.Kind]; known {
-			held[rep.Kind] = append(held[rep.Kind], rep.Namespace)
+		if nss, known := held[rep.Kind]; known && rep.Namespace != "" {
+			held[rep.Kind] = append(nss, rep.Namespace)
 		}
 	}
 	return held
