@@ -41,10 +41,10 @@ type Handler struct {
 // New returns the API's handler; mount it at / (its routes start with /api/v1/).
 func New(o Options) *Handler {
 	h := &Handler{src: o.Source, engine: query.New(o.Source), authn: o.Authenticator, scoper: o.Scoper, log: o.Log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /api/v1/results", h.withScope(h.results))
-	h.mux.HandleFunc("GET /api/v1/results/export", h.withScope(h.export))
-	h.mux.HandleFunc("GET /api/v1/overview", h.withScope(h.overview))
-	h.mux.HandleFunc("GET /api/v1/access", h.withScope(h.access))
+	h.mux.HandleFunc("/api/v1/results", h.withScope(h.results))
+	h.mux.HandleFunc("/api/v1/results/export", h.withScope(h.export))
+	h.mux.HandleFunc("/api/v1/overview", h.withScope(h.overview))
+	h.mux.HandleFunc("/api/v1/access", h.withScope(h.access))
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint", nil)
 	})
@@ -61,9 +61,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // scoped is a handler for an authenticated person and what they may see.
 type scoped func(w http.ResponseWriter, r *http.Request, u access.User, s *access.Scope)
 
-// withScope authenticates the request and decides its person's Scope.
+// withScope authenticates the request and decides its person's Scope. Every endpoint only
+// reads; the method is checked here so that a refusal is JSON like every other answer.
 func (h *Handler) withScope(next scoped) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "only GET is served", nil)
+			return
+		}
 		u, err := h.authn.Authenticate(r)
 		switch {
 		case errors.Is(err, ErrUnauthenticated):

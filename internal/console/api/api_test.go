@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr/testr"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
@@ -18,7 +20,7 @@ import (
 )
 
 // console serves the API of the test cluster's store on loopback, with TokenReviews counted.
-func console(t *testing.T, w *world, reviews api.TokenReviews) string {
+func console(t *testing.T, w *world, reviews api.TokenReviews, opts api.TokenOptions) string {
 	t.Helper()
 	sars, err := access.NewReviews(w.cfg)
 	if err != nil {
@@ -26,7 +28,7 @@ func console(t *testing.T, w *world, reviews api.TokenReviews) string {
 	}
 	srv := httptest.NewServer(api.New(api.Options{
 		Source:        w.store,
-		Authenticator: api.NewTokenAuthenticator(reviews, api.TokenOptions{}),
+		Authenticator: api.NewTokenAuthenticator(reviews, opts),
 		Scoper:        access.New(sars, access.Options{}),
 		Log:           testr.New(t),
 	}))
@@ -89,7 +91,7 @@ type resultsBody struct {
 // that bob sees nothing and is told why, and that carol sees every result.
 func TestWhatEachPersonSees(t *testing.T) {
 	w := cluster(t)
-	base := console(t, w, tokenReviews(t, w))
+	base := console(t, w, tokenReviews(t, w), api.TokenOptions{})
 	teamA, all := w.countIn("team-a"), len(w.raw)
 	if teamA == 0 || w.countIn("team-b") == 0 || w.countIn("") == 0 {
 		t.Fatalf("the fixtures hold %d results in team-a, %d in team-b, %d cluster-scoped", teamA, w.countIn("team-b"), w.countIn(""))
@@ -220,7 +222,8 @@ func getExportJSON(t *testing.T, base string, token string, v any) {
 func TestAuthentication(t *testing.T) {
 	w := cluster(t)
 	reviews := tokenReviews(t, w)
-	base := console(t, w, reviews)
+	clk := clocktesting.NewFakePassiveClock(time.Now())
+	base := console(t, w, reviews, api.TokenOptions{TTL: time.Minute, Clock: clk})
 	for _, c := range []struct{ name, token string }{{"no token", ""}, {"garbage", "not-a-token"}} {
 		status, h, body := get(t, base, c.token, "/api/v1/results")
 		if status != http.StatusUnauthorized || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") ||
@@ -237,6 +240,23 @@ func TestAuthentication(t *testing.T) {
 	if n := reviews.count() - before; n != 2 {
 		t.Errorf("four requests with two tokens made %d TokenReviews, want 2", n)
 	}
+	// Once the TTL is over, the token is reviewed again: a revoked token stops working.
+	clk.SetTime(clk.Now().Add(time.Minute + time.Second))
+	getJSON(t, base, w.tokens["alice"], "/api/v1/results?limit=1", &page)
+	if n := reviews.count() - before; n != 3 {
+		t.Errorf("a request after the TTL made %d TokenReviews in all, want 3", n)
+	}
+	// Every endpoint only reads.
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/results", nil)
+	req.Header.Set("Authorization", "Bearer "+w.tokens["carol"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("POST: %d %v", resp.StatusCode, resp.Header)
+	}
 }
 
 // TestReviewFailure checks that a TokenReview that fails is a 503, never a success.
@@ -252,7 +272,7 @@ func TestReviewFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := console(t, w, trs)
+	base := console(t, w, trs, api.TokenOptions{})
 	status, _, body := get(t, base, w.tokens["carol"], "/api/v1/results")
 	if status != http.StatusServiceUnavailable {
 		t.Errorf("a failing TokenReview: %d %s", status, body)
@@ -262,7 +282,7 @@ func TestReviewFailure(t *testing.T) {
 // TestBadParameters checks that a bad parameter is a 400 naming it.
 func TestBadParameters(t *testing.T) {
 	w := cluster(t)
-	base := console(t, w, tokenReviews(t, w))
+	base := console(t, w, tokenReviews(t, w), api.TokenOptions{})
 	for _, c := range []struct{ path, param string }{
 		{"/api/v1/results?status=broken", "status"},
 		{"/api/v1/results?sort=colour", "sort"},
