@@ -38,14 +38,15 @@ type Handler struct {
 	mux    *http.ServeMux
 }
 
-// New returns the API's handler; mount it at / (its routes start with /api/v1/).
+// New returns the API's handler; mount it at / (its routes start with /api/v1/, any other
+// path is a JSON 404).
 func New(o Options) *Handler {
 	h := &Handler{src: o.Source, engine: query.New(o.Source), authn: o.Authenticator, scoper: o.Scoper, log: o.Log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("/api/v1/results", h.withScope(h.results))
 	h.mux.HandleFunc("/api/v1/results/export", h.withScope(h.export))
 	h.mux.HandleFunc("/api/v1/overview", h.withScope(h.overview))
 	h.mux.HandleFunc("/api/v1/access", h.withScope(h.access))
-	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint", nil)
 	})
 	return h

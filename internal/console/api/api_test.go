@@ -305,4 +305,9 @@ func TestBadParameters(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want 400 naming %s", c.path, status, body, c.param)
 		}
 	}
+	for _, path := range []string{"/api/v2/results", "/index.html"} {
+		if status, h, body := get(t, base, "", path); status != http.StatusNotFound || h.Get("Content-Type") != "application/json" {
+			t.Errorf("GET %s: %d %s", path, status, body)
+		}
+	}
 }

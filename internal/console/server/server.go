@@ -174,6 +174,7 @@ func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.synced.Load() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, `{"error":"the console is still reading the reports; try again in a moment"}`+"\n")
