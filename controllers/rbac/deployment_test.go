@@ -62,11 +62,7 @@ func TestInstalledDeploymentRuns(t *testing.T) {
 	c := pod.Containers[0]
 	g.Expect(pod.ServiceAccountName).To(Equal(serviceAccount))
 
-	bin := filepath.Join(t.TempDir(), "policy-herald")
-	build := exec.Command("go", "build", "-o", bin, "github.com/policyherald/policy-herald")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	g.Expect(err).NotTo(HaveOccurred(), "go build: %s", out)
+	bin := buildBinary(t)
 
 	probePort, metricsPort := testservers.LoopbackPort(t), testservers.LoopbackPort(t)
 	envVars := containerEnv(t, dep.Namespace, c)

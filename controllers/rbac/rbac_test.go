@@ -4,6 +4,8 @@
 //     through a delivery end to end; a permission missing from config/rbac fails it;
 //   - the operator's binary runs as the rendered Deployment runs it, and dist/install.yaml
 //     applies, and applies again unchanged (deployment_test.go);
+//   - the optional console's binary runs as its rendered Deployment runs it, with only its
+//     rendered ClusterRole, and serves a person their namespace's results (console_test.go);
 //   - namespace admins, editors and viewers get what the aggregated roles promise, with the
 //     real kube-controller-manager aggregating them (selfservice_test.go).
 //
