@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 const console = prefix + "console"
@@ -76,6 +77,61 @@ func TestDefaultWithConsole(t *testing.T) {
 	}
 	checkConsoleBindings(t, objs)
 	checkExamples(t, &svc)
+
+	// Named, placed and labelled like the rest of the install.
+	var n int
+	for _, o := range objs {
+		if o.name != console {
+			continue
+		}
+		n++
+		if l, _, _ := unstructured.NestedString(o.content, "metadata", "labels", "app.kubernetes.io/name"); l != "policy-herald" {
+			t.Errorf("%s lacks the label app.kubernetes.io/name=policy-herald", o)
+		}
+		if cluster := o.kind == "ClusterRole" || o.kind == "ClusterRoleBinding"; cluster != (o.namespace == "") {
+			t.Errorf("%s is in namespace %q", o, o.namespace)
+		}
+	}
+	if n != 6 {
+		t.Errorf("want 6 console objects (ServiceAccount, ClusterRole, ClusterRoleBinding, Deployment, PodDisruptionBudget, Service), got %d", n)
+	}
+}
+
+// Next to an operator installed by OLM (README, With OLM): an overlay of config/console with the
+// operator's namespace and the install's prefix binds the role to the renamed ServiceAccount.
+func TestConsoleOverlay(t *testing.T) {
+	mem := filesys.MakeFsInMemory()
+	files, err := filepath.Glob(filepath.Join("console", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("config/console: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.WriteFile(filepath.Join("/config", f), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	overlay := "resources:\n- ../console\nnamespace: operators\nnamePrefix: policy-herald-\n" +
+		"images:\n- name: policy-herald\n  newName: quay.io/org/policy-herald\n  newTag: v0.2.0\n"
+	if err := mem.WriteFile("/config/olm/kustomization.yaml", []byte(overlay)); err != nil {
+		t.Fatal(err)
+	}
+	objs := build(t, mem, "/config/olm")
+	var crb rbacv1.ClusterRoleBinding
+	decode(t, find(t, objs, "ClusterRoleBinding", console), &crb)
+	want := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: console, Namespace: "operators"}
+	if crb.RoleRef.Name != console || len(crb.Subjects) != 1 || crb.Subjects[0] != want {
+		t.Errorf("ClusterRoleBinding binds %s to %+v, want %s to %+v", crb.RoleRef.Name, crb.Subjects, console, want)
+	}
+	var dep appsv1.Deployment
+	decode(t, find(t, objs, "Deployment", console), &dep)
+	if c := dep.Spec.Template.Spec.Containers[0]; c.Image != "quay.io/org/policy-herald:v0.2.0" || dep.Namespace != "operators" ||
+		dep.Spec.Template.Spec.ServiceAccountName != console {
+		t.Errorf("Deployment %s/%s runs %s as %s", dep.Namespace, dep.Name, c.Image, dep.Spec.Template.Spec.ServiceAccountName)
+	}
 }
 
 func checkConsoleDeployment(t *testing.T, dep, mgr *appsv1.Deployment) {

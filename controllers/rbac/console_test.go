@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -33,7 +34,8 @@ const consoleName = "policy-herald-console"
 
 // TestInstalledConsoleServes runs the real `policy-herald console` binary the way the optional
 // console Deployment of config/default runs it, with its args and env, as its ServiceAccount
-// with only the permissions the rendered ClusterRole grants: it becomes ready, answers a person
+// with only the permissions the rendered ClusterRole grants (every rendered console object is
+// applied first, so the API server validates them all): it becomes ready, answers a person
 // whose ServiceAccount token may list reports in one namespace with that namespace's results
 // only, logs no refusal of the API server, and stops cleanly on SIGTERM. What the test changes:
 // the bind addresses (free loopback ports) and the API server, reached through a kubeconfig.
@@ -46,8 +48,11 @@ func TestInstalledConsoleServes(t *testing.T) {
 
 	admin, k8s := startAPIServer(t, true)
 	rendered := renderWithConsole(t)
-	for _, o := range consoleRBAC(t, rendered) {
-		g.Expect(k8s.Create(ctx, o)).To(Succeed(), "applying %s %s", o.GetKind(), o.GetName())
+	// Server-side apply, as `make deploy` applies, validates every field of every object
+	// (the Deployment makes no Pods: no kube-controller-manager runs).
+	for _, o := range consoleObjects(t, rendered) {
+		g.Expect(k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("kubectl"), client.ForceOwnership)).
+			To(Succeed(), "applying %s %s", o.GetKind(), o.GetName())
 	}
 	dep := consoleDeployment(t, rendered)
 	pod, c := dep.Spec.Template.Spec, dep.Spec.Template.Spec.Containers[0]
@@ -202,12 +207,13 @@ func renderWithConsole(t *testing.T) resmap.ResMap {
 	return m
 }
 
-// consoleRBAC returns the Namespace and the console's ServiceAccount, ClusterRole and
-// ClusterRoleBinding of m, in an order that applies cleanly.
-func consoleRBAC(t *testing.T, m resmap.ResMap) []*unstructured.Unstructured {
+// consoleObjects returns the Namespace and every object of the console in m, in an order that
+// applies cleanly.
+func consoleObjects(t *testing.T, m resmap.ResMap) []*unstructured.Unstructured {
 	t.Helper()
+	order := []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service"}
 	var out []*unstructured.Unstructured
-	for _, kind := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} {
+	for _, kind := range order {
 		for _, r := range m.Resources() {
 			if r.GetKind() != kind || (kind != "Namespace" && r.GetName() != consoleName) {
 				continue
@@ -219,8 +225,8 @@ func consoleRBAC(t *testing.T, m resmap.ResMap) []*unstructured.Unstructured {
 			out = append(out, &unstructured.Unstructured{Object: content})
 		}
 	}
-	if len(out) != 4 {
-		t.Fatalf("want the Namespace and the console's ServiceAccount, ClusterRole and ClusterRoleBinding, got %d objects", len(out))
+	if len(out) != len(order) {
+		t.Fatalf("want the Namespace and the console's %v, got %d objects", order[1:], len(out))
 	}
 	return out
 }
