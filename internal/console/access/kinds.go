@@ -2,6 +2,7 @@ package access
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -22,6 +23,13 @@ var reportAPIs = map[string]reportAPI{
 // kindOrder is the order questions are asked and kinds are named in: namespaced kinds first,
 // so a reason reads "policyreports or reports ..., nor clusterpolicyreports ...".
 var kindOrder = []string{"PolicyReport", "Report", "ClusterPolicyReport", "ClusterReport"}
+
+// ReportKinds returns every report kind the console knows, as the report model names them,
+// namespaced kinds first.
+func ReportKinds() []string { return slices.Clone(kindOrder) }
+
+// Namespaced tells whether kind (one of ReportKinds) is a namespaced report kind.
+func Namespaced(kind string) bool { return reportAPIs[kind].namespaced }
 
 // Holdings says which report kinds are installed and, for each namespaced kind, which
 // namespaces hold reports of it (the report store knows both): kind → namespaces. A kind that

@@ -133,15 +133,16 @@ func (h *Handler) access(w http.ResponseWriter, r *http.Request, u access.User, 
 		a.User.Groups = []string{}
 	}
 	a.Namespaced, a.Cluster = map[string]kindAccess{}, map[string]bool{}
-	for _, kind := range namespacedKinds {
+	for _, kind := range reportKinds {
+		if !access.Namespaced(kind) {
+			a.Cluster[kind] = s.Allows(kind, "")
+			continue
+		}
 		all, nss := s.Namespaces(kind)
 		if nss == nil {
 			nss = []string{}
 		}
 		a.Namespaced[kind] = kindAccess{All: all, Namespaces: nss}
-	}
-	for _, kind := range clusterKinds {
-		a.Cluster[kind] = s.Allows(kind, "")
 	}
 	a.Empty, a.Reason, a.Warnings = s.Empty(), s.Reason(), s.Warnings
 	writeJSON(w, http.StatusOK, a)

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"slices"
-
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -11,13 +9,7 @@ import (
 // report, so a person's Scope (and an empty Scope's reason) covers every kind: the store does
 // not say which report APIs are installed, and asking about a kind nobody holds costs one
 // cluster-wide review per person and TTL.
-var reportKinds = append(slices.Clone(namespacedKinds), clusterKinds...)
-
-// The report kinds by scope, as the report model names them.
-var (
-	namespacedKinds = []string{"PolicyReport", "Report"}
-	clusterKinds    = []string{"ClusterPolicyReport", "ClusterReport"}
-)
+var reportKinds = access.ReportKinds()
 
 // holdings returns the namespaces holding reports of each kind, with repeats: the Authorizer
 // drops them (and "") itself. It reads every report of the snapshot on every request, O(reports):
