@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+
+	"github.com/policyherald/policy-herald/internal/redact"
 )
 
 // Encryption says how the SMTP connection is protected.
@@ -264,22 +265,17 @@ func (s SMTP) portOrDefault() int {
 	return enc.DefaultPort()
 }
 
-// redact returns err with every form of the password that could appear in it (as it is, and
-// base64-encoded alone or in an AUTH PLAIN or LOGIN exchange) replaced. The result does not wrap
-// err, so no caller can reach the original text.
+// redact returns err with every form of the password that could appear in it replaced: as it
+// is, in any case, escaped, and base64-encoded alone or inside an AUTH PLAIN or LOGIN exchange
+// (the same redactor as the destinations'). The result does not wrap err, so no caller can
+// reach the original text.
 func (s SMTP) redact(err error) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
 	if s.Password != "" {
-		for _, secret := range []string{
-			base64.StdEncoding.EncodeToString([]byte("\x00" + s.Username + "\x00" + s.Password)),
-			base64.StdEncoding.EncodeToString([]byte(s.Password)),
-			s.Password,
-		} {
-			msg = strings.ReplaceAll(msg, secret, "[redacted]")
-		}
+		msg = redact.New(nil, s.Password, "\x00"+s.Username+"\x00"+s.Password).Redact(msg)
 	}
 	return &Error{msg: msg, Auth: errors.Is(err, gomail.ErrNoSupportedAuthDiscovered) || strings.Contains(msg, "AUTH")}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -288,6 +290,28 @@ func TestRedact(t *testing.T) {
 		if got := s.redact(&Error{msg: "server said " + leak}).Error(); strings.Contains(got, leak) {
 			t.Errorf("redact kept %q: %s", leak, got)
 		}
+	}
+}
+
+// TestRedactEveryForm: an SMTP server may echo the password in any form a destination may
+// (defect 8 of issue 18): in another case, URL-escaped, URL-safe or unpadded base64, or inside
+// a longer AUTH blob. The e-mail path redacts with the senders' redactor, not a copy of its own.
+func TestRedactEveryForm(t *testing.T) {
+	const password = "Hunter2/pw+X?long"
+	s := SMTP{Username: "reports@example.com", Password: password}
+	for name, leak := range map[string]string{
+		"upper":              strings.ToUpper(password),
+		"query-escaped":      url.QueryEscape(password),
+		"base64url unpadded": base64.RawURLEncoding.EncodeToString([]byte(password)),
+	} {
+		if got := s.redact(&Error{msg: "server said " + leak}).Error(); got != "server said [redacted]" {
+			t.Errorf("%s: redact gave %q", name, got)
+		}
+	}
+	// Inside a longer blob only the characters that encode the password's bytes alone are known.
+	blob := base64.StdEncoding.EncodeToString([]byte("x" + password + "yz"))
+	if got := s.redact(&Error{msg: "server said " + blob}).Error(); strings.Contains(got, blob[4:len(blob)-4]) || !strings.Contains(got, "[redacted]") {
+		t.Errorf("blob: redact gave %q", got)
 	}
 }
 

@@ -33,6 +33,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/policyherald/policy-herald/internal/redact"
 )
 
 // maxOutcome is the most bytes of the outcome line (Kubernetes keeps 4096 of a termination
@@ -164,10 +166,11 @@ func finish(env Env, terminationLog, password string, result error) int {
 	return 1
 }
 
-// Outcome makes msg one line of at most 1024 bytes, with password (if any) removed.
+// Outcome makes msg one line of at most 1024 bytes, with password (if any) removed in every
+// form a server may echo it in (see redact).
 func Outcome(msg, password string) string {
 	if password != "" {
-		msg = strings.ReplaceAll(msg, password, "[redacted]")
+		msg = redact.New(nil, password).Redact(msg)
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
 	if len(msg) <= maxOutcome {

@@ -3,10 +3,12 @@ package emailjob_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"k8s.io/utils/ptr"
 	"mime"
 	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -592,3 +594,14 @@ func TestPreviewOutsideAPod(t *testing.T) {
 
 // devTerminationLog is where a container's termination message is kept by default.
 const devTerminationLog = "/dev/termination-log"
+
+// TestOutcomeRedactsEveryForm: the outcome line reaches the schedule's status, so the password
+// goes in every form a server may echo it in, not only as it is.
+func TestOutcomeRedactsEveryForm(t *testing.T) {
+	const password = "Hunter2/pw+X?long"
+	for _, echo := range []string{password, strings.ToUpper(password), url.QueryEscape(password), base64.RawURLEncoding.EncodeToString([]byte(password))} {
+		if got := emailjob.Outcome("535 authentication failed for "+echo, password); got != "535 authentication failed for [redacted]" {
+			t.Errorf("Outcome kept the password: %q", got)
+		}
+	}
+}

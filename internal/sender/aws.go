@@ -15,6 +15,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+
+	"github.com/policyherald/policy-herald/internal/redact"
 )
 
 // awsNoAmbient is why an AWS destination outside the platform namespace without keys is refused.
@@ -45,7 +47,7 @@ type awsTarget struct {
 	endpoint string // custom endpoint URL, "" for the service's own
 	host     string // what errors name: the endpoint's host, or the service's
 	client   *http.Client
-	red      *redactor
+	red      *redact.Redactor
 	now      func() time.Time
 	// unusable is set when the destination cannot be used at all (no keys and no right to the
 	// ambient identity). The factory still builds the sender, so that building from the
@@ -75,7 +77,7 @@ func newAWSTarget(ctx context.Context, cfg Config, s v1alpha1.AWSSettings, defau
 		}
 		t.endpoint, t.host, epURL = rawEndpoint, ep.host, ep.url
 	}
-	t.red = newRedactor(epURL, append([]string{keyID, secret}, extraSecrets...)...)
+	t.red = redact.New(epURL, append([]string{keyID, secret}, extraSecrets...)...)
 
 	switch {
 	case (keyID == "") != (secret == ""):
@@ -92,7 +94,7 @@ func newAWSTarget(ctx context.Context, cfg Config, s v1alpha1.AWSSettings, defau
 		// until credentials are first needed.
 		ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("%s: loading the operator's AWS identity: %s", service, t.red.redact(err.Error()))
+			return nil, fmt.Errorf("%s: loading the operator's AWS identity: %s", service, t.red.Redact(err.Error()))
 		}
 		t.aws = ac
 	default:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -286,7 +287,7 @@ func (s *elasticsearch) bulk(ctx context.Context, pairs [][]byte) *Error {
 
 // esItemErrors reads the items of a bulk answer with errors; nil when every item is delivered
 // (created, or already there).
-func esItemErrors(host string, items []map[string]esBulkItemResponse, n, status int, red *redactor) *Error {
+func esItemErrors(host string, items []map[string]esBulkItemResponse, n, status int, red *redact.Redactor) *Error {
 	first, failed, allRetryable := -1, 0, true
 	var firstText string
 	for i := 0; i < n; i++ {

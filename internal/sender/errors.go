@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/policyherald/policy-herald/internal/redact"
 )
 
 // Error is a failed delivery. Reason is safe to show anywhere: it names the destination's host
@@ -84,7 +86,7 @@ const (
 
 // responseError classifies a response: nil for 2xx, otherwise an *Error. body is the start of
 // the response body (used for the excerpt of non-retryable 4xx responses).
-func responseError(method, host string, resp *http.Response, body []byte, red *redactor, now time.Time) *Error {
+func responseError(method, host string, resp *http.Response, body []byte, red *redact.Redactor, now time.Time) *Error {
 	code := resp.StatusCode
 	if code >= 200 && code <= 299 {
 		return nil
@@ -117,7 +119,7 @@ func responseError(method, host string, resp *http.Response, body []byte, red *r
 // transportError classifies an error from http.Client.Do: the request got no response.
 // Network errors, timeouts and cancellations are retryable; an untrusted or mismatched server
 // certificate, or a server that does not speak TLS, are not: they will not fix themselves.
-func transportError(method, host string, err error, red *redactor) *Error {
+func transportError(method, host string, err error, red *redact.Redactor) *Error {
 	cause := err
 	var ue *url.Error
 	if errors.As(err, &ue) { // its text holds the full URL: keep only what it wraps
@@ -132,7 +134,7 @@ func transportError(method, host string, err error, red *redactor) *Error {
 		recordHdr   tls.RecordHeaderError
 		what        string
 		netErr      net.Error
-		causeString = red.redact(cause.Error())
+		causeString = red.Redact(cause.Error())
 	)
 	switch {
 	case errors.Is(cause, context.Canceled):
@@ -186,11 +188,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 
 // excerpt makes the start of a response body safe for Reason: secrets redacted, valid UTF-8 on
 // one line with runs of white space and control characters collapsed, at most excerptBytes.
-func excerpt(body []byte, red *redactor) string {
+func excerpt(body []byte, red *redact.Redactor) string {
 	if len(body) == 0 {
 		return ""
 	}
-	s := red.redact(strings.ToValidUTF8(string(body), "\uFFFD"))
+	s := red.Redact(strings.ToValidUTF8(string(body), "\uFFFD"))
 	var b strings.Builder
 	space := false
 	for _, r := range s {

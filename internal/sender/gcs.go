@@ -24,6 +24,7 @@ import (
 	"cloud.google.com/go/auth/credentials"
 	"cloud.google.com/go/auth/httptransport"
 
+	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -448,16 +449,16 @@ func (g *gcs) error(err error) *Error {
 		return transportError(method, host, err, red)
 	}
 	// Anything else (Do wraps its errors in a *url.Error): keep hosts of URLs only, and no secret.
-	return &Error{Reason: fmt.Sprintf("%s to %s: %s", method, host, stripURLs(red.redact(err.Error()))), Retryable: true, cause: errors.New("gcs upload failed")}
+	return &Error{Reason: fmt.Sprintf("%s to %s: %s", method, host, stripURLs(red.Redact(err.Error()))), Retryable: true, cause: errors.New("gcs upload failed")}
 }
 
 // redactor knows the sender's secrets and the last access token it sent.
-func (g *gcs) redactor() *redactor {
+func (g *gcs) redactor() *redact.Redactor {
 	secrets := g.secrets
 	if a := g.lastAuth.last.Load(); a != nil {
 		secrets = append(secrets[:len(secrets):len(secrets)], *a)
 	}
-	return newRedactor(g.token, secrets...)
+	return redact.New(g.token, secrets...)
 }
 
 // authRecorder remembers the last Authorization header the authorization middleware set, so

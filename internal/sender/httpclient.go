@@ -17,6 +17,8 @@ import (
 	"golang.org/x/net/http/httpproxy"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+
+	"github.com/policyherald/policy-herald/internal/redact"
 )
 
 const (
@@ -147,7 +149,7 @@ func newHTTPTargetAt(name string, ep *endpoint, tlsCfg *tls.Config, headers map[
 		secrets = append(secrets, vs...)
 	}
 	secrets = append(secrets, extraSecrets...)
-	return &httpTarget{ep: ep, headers: h, post: newPoster(tlsCfg, newRedactor(ep.url, secrets...))}, nil
+	return &httpTarget{ep: ep, headers: h, post: newPoster(tlsCfg, redact.New(ep.url, secrets...))}, nil
 }
 
 // postJSON POSTs body to the target's endpoint with its headers (see poster.postJSON).
@@ -206,11 +208,11 @@ func (t *httpTarget) postSized(ctx context.Context, name string, doc any, maxBod
 // poster sends JSON documents for one sender.
 type poster struct {
 	client *http.Client
-	red    *redactor
+	red    *redact.Redactor
 	now    func() time.Time
 }
 
-func newPoster(tlsCfg *tls.Config, red *redactor) *poster {
+func newPoster(tlsCfg *tls.Config, red *redact.Redactor) *poster {
 	return &poster{client: newHTTPClient(tlsCfg), red: red, now: time.Now}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -204,7 +205,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestExcerpt(t *testing.T) {
-	red := newRedactor(nil, "tok3n-value")
+	red := redact.New(nil, "tok3n-value")
 	got := excerpt([]byte("  error:\n\tbad\x00 request  tok3n-value\r\n"), red)
 	if want := "error: bad request [redacted]"; got != want {
 		t.Fatalf("excerpt = %q, want %q", got, want)
@@ -250,10 +251,10 @@ func TestResponseErrorClasses(t *testing.T) {
 
 func TestRedactorCoversURLParts(t *testing.T) {
 	u, _ := url.Parse("https://alice:pw%21x@hooks.example.com/services/T0123456/B0123456/XXXXXXXXXXXX?token=qv1&sig=a%2Bb#frag")
-	r := newRedactor(u, "Bearer abcdef")
+	r := redact.New(u, "Bearer abcdef")
 	in := "echo https://alice:pw%21x@hooks.example.com/services/T0123456/B0123456/XXXXXXXXXXXX?token=qv1&sig=a%2Bb " +
 		"path=/services/T0123456/B0123456/XXXXXXXXXXXX seg=XXXXXXXXXXXX q=token=qv1&sig=a%2Bb v=a+b user=alice pass=pw!x auth=Bearer abcdef cred=abcdef"
-	out := r.redact(in)
+	out := r.Redact(in)
 	for _, s := range []string{"XXXXXXXXXXXX", "T0123456", "qv1", "a%2Bb", "a+b", "alice", "pw!x", "abcdef", "/services"} {
 		if strings.Contains(out, s) {
 			t.Errorf("%q survives redaction: %s", s, out)

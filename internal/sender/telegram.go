@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -79,7 +80,7 @@ func newTelegram(cfg Config) (Sender, error) {
 		return nil, err
 	}
 	secrets := []string{token, "bot" + token, url.QueryEscape(token)}
-	if _, part, ok := strings.Cut(token, ":"); ok && len(part) >= minSegment {
+	if _, part, ok := strings.Cut(token, ":"); ok && len(part) >= redact.MinSegment {
 		secrets = append(secrets, part) // the secret half alone, should a server echo only it
 	}
 	// The redactor knows the configured base URL (a proxy's path or query may be secret) and the

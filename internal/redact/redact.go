@@ -1,4 +1,7 @@
-package sender
+// Package redact removes secrets from text that came from elsewhere (a destination's response
+// body, an SMTP server's reply, an error message) before it reaches status, Events or logs:
+// every form a server may echo a secret in, whatever its case, escaped or base64-encoded.
+package redact
 
 import (
 	"encoding/base64"
@@ -8,13 +11,13 @@ import (
 	"strings"
 )
 
-// redactor removes a sender's secrets from text that came from elsewhere (response bodies,
-// error messages): the URL's path, path segments, query and user info, header values and the
-// token. A destination may echo a secret in another case, URL-escaped or base64-encoded (alone
+// Redactor removes secrets from text that came from elsewhere (response bodies, error
+// messages): a destination URL's path, path segments, query and user info, header values,
+// tokens and passwords. A destination may echo a secret in another case, URL-escaped or base64-encoded (alone
 // or inside a longer blob, see base64Forms), so each is matched without regard to case and in
 // its escaped and encoded forms too. Every stretch of text that any form covers is redacted, so
 // that no piece of a secret is left around another one that overlaps it.
-type redactor struct {
+type Redactor struct {
 	// ascii are the forms made of ASCII only, in lower case, found in the text with its ASCII
 	// letters in lower case: one substring search each, as a failed send may redact 8 KiB.
 	ascii []string
@@ -22,18 +25,22 @@ type redactor struct {
 	other []*regexp.Regexp
 }
 
-const redacted = "[redacted]"
+// Redacted stands where a secret was.
+const Redacted = "[redacted]"
 
-// minSegment is the length from which a single path segment is treated as a secret: webhook
-// tokens in paths are long, words like "api" or "hooks" are not worth mangling the text for.
-const minSegment = 8
+// MinSegment is the length from which a single path segment (or a part of a token) is treated
+// as a secret: webhook tokens in paths are long, words like "api" or "hooks" are not worth
+// mangling the text for.
+const MinSegment = 8
 
 // minEncoded is the length from which a base64 form is redacted: 6 characters carry about 30
 // bits even without regard to case, too many to occur in an error message by chance, while the
 // forms of a short value (a query's "v=1" is "MQ") would only mangle it.
 const minEncoded = 6
 
-func newRedactor(u *url.URL, values ...string) *redactor {
+// New returns a Redactor of the secrets u holds (nil: none) and of values (header values,
+// tokens, passwords; see secretList.addValue).
+func New(u *url.URL, values ...string) *Redactor {
 	l := secretList{seen: map[string]bool{}}
 	if u != nil {
 		l.addURL(u)
@@ -41,7 +48,7 @@ func newRedactor(u *url.URL, values ...string) *redactor {
 	for _, v := range values {
 		l.addValue(v)
 	}
-	r := &redactor{}
+	r := &Redactor{}
 	for _, f := range l.forms {
 		if isASCII(f) {
 			r.ascii = append(r.ascii, asciiLower(f))
@@ -52,9 +59,9 @@ func newRedactor(u *url.URL, values ...string) *redactor {
 	return r
 }
 
-// redact replaces every stretch of s that a secret's form covers (overlapping or adjacent
+// Redact replaces every stretch of s that a secret's form covers (overlapping or adjacent
 // ones merged) with "[redacted]"; the text around them is kept as it was.
-func (r *redactor) redact(s string) string {
+func (r *Redactor) Redact(s string) string {
 	if r == nil || s == "" {
 		return s
 	}
@@ -87,7 +94,7 @@ func (r *redactor) redact(s string) string {
 			end = max(end, spans[k][1])
 		}
 		b.WriteString(s[last:start])
-		b.WriteString(redacted)
+		b.WriteString(Redacted)
 		last = end
 	}
 	b.WriteString(s[last:])
@@ -163,7 +170,7 @@ func (l *secretList) addURL(u *url.URL) {
 		l.add(u.EscapedPath())
 	}
 	for _, seg := range strings.Split(u.Path, "/") {
-		if len(seg) >= minSegment {
+		if len(seg) >= MinSegment {
 			l.add(seg)
 		}
 	}
