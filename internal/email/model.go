@@ -71,40 +71,8 @@ type Item struct {
 	Result *report.Result
 }
 
-// Counts counts results per status. None counts results without a (known) status, as the
-// Trivy adapter writes them.
-type Counts struct {
-	Pass, Fail, Warn, Error, Skip, None int
-}
-
-// Add counts one result of status s.
-func (c *Counts) Add(s v1alpha1.ResultStatus) {
-	switch s {
-	case v1alpha1.StatusPass:
-		c.Pass++
-	case v1alpha1.StatusFail:
-		c.Fail++
-	case v1alpha1.StatusWarn:
-		c.Warn++
-	case v1alpha1.StatusError:
-		c.Error++
-	case v1alpha1.StatusSkip:
-		c.Skip++
-	default:
-		c.None++
-	}
-}
-
-// Plus returns the sum of c and o.
-func (c Counts) Plus(o Counts) Counts {
-	return Counts{c.Pass + o.Pass, c.Fail + o.Fail, c.Warn + o.Warn, c.Error + o.Error, c.Skip + o.Skip, c.None + o.None}
-}
-
-// Total is the number of results counted.
-func (c Counts) Total() int { return c.Pass + c.Fail + c.Warn + c.Error + c.Skip + c.None }
-
-// Violations is the number of fail, warn and error results.
-func (c Counts) Violations() int { return c.Fail + c.Warn + c.Error }
+// Counts counts results per status (see report.StatusCounts).
+type Counts = report.StatusCounts
 
 // IsViolation reports whether a result of status s is listed in a violations report.
 func IsViolation(s v1alpha1.ResultStatus) bool {

@@ -1,36 +1,12 @@
 package query
 
-import v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+import (
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+)
 
-// StatusCounts counts results per status; None counts results without a (known) status.
-type StatusCounts struct {
-	Pass  int `json:"pass"`
-	Fail  int `json:"fail"`
-	Warn  int `json:"warn"`
-	Error int `json:"error"`
-	Skip  int `json:"skip"`
-	None  int `json:"none"`
-}
-
-func (c *StatusCounts) add(s v1alpha1.ResultStatus) {
-	switch s {
-	case v1alpha1.StatusPass:
-		c.Pass++
-	case v1alpha1.StatusFail:
-		c.Fail++
-	case v1alpha1.StatusWarn:
-		c.Warn++
-	case v1alpha1.StatusError:
-		c.Error++
-	case v1alpha1.StatusSkip:
-		c.Skip++
-	default:
-		c.None++
-	}
-}
-
-// Total is the number of results counted.
-func (c StatusCounts) Total() int { return c.Pass + c.Fail + c.Warn + c.Error + c.Skip + c.None }
+// StatusCounts counts results per status (see report.StatusCounts).
+type StatusCounts = report.StatusCounts
 
 // SeverityCounts counts results per severity; None counts results without one.
 type SeverityCounts struct {

@@ -85,7 +85,7 @@ func (g *grouper) add(rep *report.Report, res *report.Result) uint32 {
 	}
 	grp := &g.groups[g.memo.id]
 	grp.Total++
-	grp.Statuses.add(res.Status)
+	grp.Statuses.Add(res.Status)
 	return g.memo.id
 }
 

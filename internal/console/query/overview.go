@@ -94,14 +94,14 @@ func newTally(names *report.SourceNames, top int) *tally {
 }
 
 func (t *tally) add(ri, i int, rep *report.Report, res *report.Result) {
-	t.o.Statuses.add(res.Status)
+	t.o.Statuses.Add(res.Status)
 	t.o.Severities.add(res.Severity)
 	src := t.source(res.Source)
-	src.Statuses.add(res.Status)
+	src.Statuses.Add(res.Status)
 	src.Severities.add(res.Severity)
 	ns := rep.ResultNamespace(res)
 	if ns == "" {
-		t.o.Cluster.add(res.Status)
+		t.o.Cluster.Add(res.Status)
 	}
 	if failing(res.Status) {
 		t.policies.add(res.Policy)
