@@ -233,23 +233,5 @@ func consoleObjects(t *testing.T, m resmap.ResMap) []*unstructured.Unstructured 
 
 func consoleDeployment(t *testing.T, m resmap.ResMap) *appsv1.Deployment {
 	t.Helper()
-	for _, r := range m.Resources() {
-		if r.GetKind() != "Deployment" || r.GetName() != consoleName {
-			continue
-		}
-		b, err := r.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d appsv1.Deployment
-		if err := json.Unmarshal(b, &d); err != nil {
-			t.Fatal(err)
-		}
-		if len(d.Spec.Template.Spec.Containers) != 1 {
-			t.Fatalf("Deployment %s has %d containers, want 1", d.Name, len(d.Spec.Template.Spec.Containers))
-		}
-		return &d
-	}
-	t.Fatal("config/default with ../console renders no console Deployment")
-	return nil
+	return deploymentIn(t, m, consoleName)
 }

@@ -34,6 +34,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/kustomize/api/resmap"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/scheme"
@@ -154,8 +155,15 @@ func TestInstalledDeploymentRuns(t *testing.T) {
 
 func renderedDeployment(t *testing.T) *appsv1.Deployment {
 	t.Helper()
-	for _, r := range renderDefault(t).Resources() {
-		if r.GetKind() != "Deployment" {
+	return deploymentIn(t, renderDefault(t), "")
+}
+
+// deploymentIn returns the Deployment named name ("" for the first) that m renders, with its
+// one container.
+func deploymentIn(t *testing.T, m resmap.ResMap, name string) *appsv1.Deployment {
+	t.Helper()
+	for _, r := range m.Resources() {
+		if r.GetKind() != "Deployment" || name != "" && r.GetName() != name {
 			continue
 		}
 		b, err := r.MarshalJSON()
@@ -171,7 +179,7 @@ func renderedDeployment(t *testing.T) *appsv1.Deployment {
 		}
 		return &d
 	}
-	t.Fatal("config/default renders no Deployment")
+	t.Fatalf("the rendered install has no Deployment %q", name)
 	return nil
 }
 
