@@ -29,6 +29,8 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/live"
+	"github.com/policyherald/policy-herald/internal/console/ui"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/store"
 )
@@ -107,8 +109,11 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(cfg, reports, f, log)
+	h, hub, err := newHandler(cfg, reports, f, log)
 	if err != nil {
+		return err
+	}
+	if err := mgr.Add(hub); err != nil {
 		return err
 	}
 	srv := &httpServer{addr: f.BindAddress, handler: h, log: log.WithName("http"), listening: listening}
@@ -143,42 +148,54 @@ func addStore(mgr ctrl.Manager, log logr.Logger) (*store.Store, error) {
 
 // syncedHandler answers 503 until the store has synced, so nobody is shown a partial picture.
 type syncedHandler struct {
-	api    http.Handler
+	next   http.Handler
 	synced atomic.Bool
 }
 
-func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, error) {
+func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	trs, err := api.NewTokenReviews(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	h := &syncedHandler{api: api.New(api.Options{
-		Source:        reports,
-		Authenticator: api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}),
-		Scoper:        access.New(sars, access.Options{TTL: f.CacheTTL}),
-		Log:           log.WithName("api"),
+	authn := api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL})
+	scoper := access.New(sars, access.Options{TTL: f.CacheTTL})
+	hub := live.New(live.Options{Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("live")})
+	reports.Subscribe(hub)
+	h := &syncedHandler{next: routes(handlers{
+		api:    api.New(api.Options{Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("api")}),
+		events: hub,
+		pages: ui.New(ui.Options{
+			Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("ui"), Events: eventsPath,
+		}),
 	})}
 	go func() {
 		if reports.WaitForSync(context.Background()) {
 			h.synced.Store(true)
 		}
 	}()
-	return h, nil
+	return h, hub, nil
 }
 
 func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.synced.Load() {
-		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Retry-After", "1")
+		const msg = "the console is still reading the reports; try again in a moment"
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error":"`+msg+`"}`+"\n")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"error":"the console is still reading the reports; try again in a moment"}`+"\n")
+		_, _ = io.WriteString(w, "The console is still reading the reports; reload in a moment.\n")
 		return
 	}
-	h.api.ServeHTTP(w, r)
+	h.next.ServeHTTP(w, r)
 }
