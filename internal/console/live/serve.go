@@ -112,4 +112,3 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 		Error string `json:"error"`
 	}{msg})
 }
-
