@@ -149,5 +149,9 @@ func (e *env) page(t *testing.T, person, path string) string {
 	if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET %s as %s: %d %s\n%s", path, person, status, h.Get("Content-Type"), body)
 	}
+	// A template that fails half-way leaves a page cut short: a whole page ends its html.
+	if !strings.Contains(path, "fragment=") && !strings.HasSuffix(strings.TrimSpace(body), "</html>") {
+		t.Errorf("GET %s as %s: the page is cut short: ...%s", path, person, body[max(0, len(body)-200):])
+	}
 	return body
 }

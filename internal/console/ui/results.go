@@ -28,7 +28,7 @@ type rowView struct {
 
 // resultsPage is `/results`: the table with the API's filters, sort, grouping and paging.
 func (h *Handler) resultsPage(r *request) (*view, error) {
-	v := r.URL.Query()
+	v := r.params
 	sel, pg, err := api.ReadSelection(v, "fragment")
 	if err != nil {
 		return nil, &badRequest{err}
