@@ -225,13 +225,13 @@ func (b *tab) overview(t *testing.T, e *env, shots string) {
 	if got := b.text(t, "#w-status + .total strong"); got != num(e.Total()) {
 		t.Errorf("the overview counts %s results, want %d", got, e.Total())
 	}
+	b.shot(t, shots, "overview")
 	// The keyboard reaches the skip link first, and it is visible once focused.
 	b.run(t, chromedp.KeyEvent("\t"))
 	focused := value(t, b, chromedp.Evaluate[string](`document.activeElement.className`))
 	if focused != "skip" {
 		t.Errorf("the first Tab focuses %q, want the skip link", focused)
 	}
-	b.shot(t, shots, "overview")
 	// A count links to the results it counts.
 	b.follow(t, chromedp.Click(chromedp.CSS(`.counts .c-fail a`), chromedp.NodeVisible))
 	if loc := b.location(t, e); loc != "/results?status=fail" {
