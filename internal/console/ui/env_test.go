@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -63,7 +64,9 @@ func start() (*env, error) {
 	teardown = func() {
 		cancel()
 		if stopped != nil {
-			<-stopped
+			if err := <-stopped; err != nil {
+				fmt.Fprintln(os.Stderr, "the console stopped with", err)
+			}
 		}
 		_ = w.Stop()
 	}
