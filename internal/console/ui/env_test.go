@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 }
 
 // console starts the cluster and the console once and returns them.
-func console(t *testing.T) *env {
+func console(t testing.TB) *env {
 	t.Helper()
 	setup.Do(func() { theEnv, setupErr = start() })
 	if setupErr != nil {
@@ -124,7 +124,7 @@ func secretReport() client.Object {
 }
 
 // get sends GET path as person ("" for nobody) and returns the status, headers and body.
-func (e *env) get(t *testing.T, person, path string) (int, http.Header, string) {
+func (e *env) get(t testing.TB, person, path string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.base+path, nil)
 	if err != nil {
@@ -146,7 +146,7 @@ func (e *env) get(t *testing.T, person, path string) (int, http.Header, string) 
 }
 
 // page gets path as person and wants a 200 HTML page.
-func (e *env) page(t *testing.T, person, path string) string {
+func (e *env) page(t testing.TB, person, path string) string {
 	t.Helper()
 	status, h, body := e.get(t, person, path)
 	if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
