@@ -66,7 +66,10 @@ func (h *Handler) page(pattern, name string, fn pageFunc) {
 		status := http.StatusOK
 		switch {
 		case errors.As(err, &bad):
-			status, v = http.StatusBadRequest, newView("Bad request", nil)
+			// The page's form, when it returned one, stays to correct the parameters.
+			if status = http.StatusBadRequest; v == nil {
+				v = newView("Bad request", nil)
+			}
 			v.Error = bad.Error()
 		case err != nil:
 			h.opts.Log.Error(err, "rendering a page", "path", r.URL.Path)

@@ -36,13 +36,17 @@ func TestPagesRender(t *testing.T) {
 	}
 }
 
-// TestBadParameters: a bad filter is a 400 page that names it, with the form to fix it.
+// TestBadParameters: a bad filter is a 400 page that names it, the results page with its form
+// filled in as sent, to correct it.
 func TestBadParameters(t *testing.T) {
 	e := console(t)
 	for _, path := range []string{"/results?sort=color", "/results?bogus=1", "/?status=maybe", "/results?limit=5000"} {
 		status, _, body := e.get(t, "carol", path)
 		if status != http.StatusBadRequest || !strings.Contains(body, `class="banner error"`) {
 			t.Errorf("GET %s: %d, want a 400 page\n%s", path, status, body)
+		}
+		if strings.HasPrefix(path, "/results") && !strings.Contains(body, `<form class="filters"`) {
+			t.Errorf("GET %s: the 400 page has no form to correct the filters", path)
 		}
 	}
 }
