@@ -23,6 +23,7 @@ var funcs = template.FuncMap{
 	"set":        set,
 	"plural":     plural,
 	"title":      title,
+	"groupKey":   groupKey,
 }
 
 // num writes n with thousands separators: 100,000 reads faster than 100000.
@@ -188,4 +189,15 @@ func title(s string) string {
 		return s
 	}
 	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// groupKey names a group; the group of results without the value says what they lack.
+func groupKey(by query.GroupBy, key string) string {
+	switch {
+	case key != "":
+		return key
+	case by == query.GroupNamespace:
+		return "(cluster-scoped)"
+	}
+	return "(none)"
 }

@@ -70,6 +70,11 @@
       });
     });
   });
+  // On a phone the form starts folded, so the results come first; it stays open on a larger
+  // screen, and without this script.
+  if (window.matchMedia && window.matchMedia("(max-width: 720px)").matches) {
+    document.querySelectorAll("form.filters details[open]").forEach(function (d) { d.open = false; });
+  }
   // A page shown again from the history must not keep the fields disabled.
   window.addEventListener("pageshow", function () {
     document.querySelectorAll("form.filters [disabled]").forEach(function (el) { el.disabled = false; });
