@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -40,7 +42,9 @@ type Flags struct {
 	BindAddress  string
 	ProbeAddress string
 	CacheTTL     time.Duration
-	Zap          zap.Options
+	// RoleBindingIndex turns on access.Bindings (needs list and watch on rolebindings).
+	RoleBindingIndex bool
+	Zap              zap.Options
 }
 
 // Main runs the command with args (after "console") until SIGINT or SIGTERM; it returns the
@@ -76,6 +80,10 @@ func ParseFlags(args []string, out io.Writer) (Flags, error) {
 	fs.DurationVar(&f.CacheTTL, "cache-ttl", 10*time.Second,
 		"How long authentication and authorization answers of the API server are remembered: how long a revoked token "+
 			"or a changed RoleBinding may take to show.")
+	fs.BoolVar(&f.RoleBindingIndex, "rolebinding-index", false,
+		"Ask the API server about a namespace only when a RoleBinding there names the person (one review instead of one per "+
+			"namespace holding reports). Needs list and watch on rolebindings; for clusters where RBAC alone grants the report kinds "+
+			"(it steps aside when it sees another authorizer grant).")
 	config.RegisterFlags(fs)
 	f.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -109,7 +117,11 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, hub, err := newHandler(cfg, reports, f, log)
+	bindings, err := watchBindings(ctx, mgr, f, log)
+	if err != nil {
+		return err
+	}
+	h, hub, err := newHandler(cfg, reports, bindings, f, log)
 	if err != nil {
 		return err
 	}
@@ -153,7 +165,20 @@ type syncedHandler struct {
 	synced atomic.Bool
 }
 
-func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
+// watchBindings returns the RoleBinding index fed by the manager's cache, or nil when it is off.
+func watchBindings(ctx context.Context, mgr ctrl.Manager, f Flags, log logr.Logger) (*access.Bindings, error) {
+	if !f.RoleBindingIndex {
+		return nil, nil
+	}
+	inf, err := mgr.GetCache().GetInformer(ctx, &rbacv1.RoleBinding{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, fmt.Errorf("watching RoleBindings: %w", err)
+	}
+	b := access.NewBindings(log.WithName("rolebinding-index"))
+	return b, b.Watch(inf)
+}
+
+func newHandler(cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -163,7 +188,7 @@ func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger
 		return nil, nil, err
 	}
 	authn := api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL})
-	scoper := access.New(sars, access.Options{TTL: f.CacheTTL})
+	scoper := access.New(sars, access.Options{TTL: f.CacheTTL, Bindings: bindings})
 	hub := live.New(live.Options{Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("live")})
 	reports.Subscribe(hub)
 	h := &syncedHandler{next: routes(handlers{
