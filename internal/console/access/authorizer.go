@@ -152,7 +152,7 @@ func (n *narrowing) add(wide question, k *kindScope, nss []string, prune bool, b
 	if len(pruned) == 0 {
 		return
 	}
-	probe := b.probe(pruned)
+	probe := b.probe(wide.resource, pruned)
 	for _, ns := range pruned {
 		q := wide
 		q.namespace = ns

@@ -29,13 +29,16 @@ type Bindings struct {
 	subjects  map[string][]string       // namespace/name of a RoleBinding → its subjects
 	hasSynced func() bool
 	off       atomic.Bool // contradicted: prune nothing
-	next      atomic.Uint64
+	probeMu   sync.Mutex
+	// probes counts the probes per resource: one counter per kind, so that each kind's probe
+	// visits every pruned namespace in turn (one shared by two kinds would skip half of them).
+	probes map[string]uint64
 }
 
 // NewBindings returns an empty index; feed it with Watch. log says when it turns itself off.
 func NewBindings(log logr.Logger) *Bindings {
 	return &Bindings{log: log, where: map[string]map[string]int{}, subjects: map[string][]string{},
-		hasSynced: func() bool { return false }}
+		probes: map[string]uint64{}, hasSynced: func() bool { return false }}
 }
 
 // Informer is the part of an informer of RoleBindings that Watch uses (controller-runtime's
@@ -146,9 +149,12 @@ func (b *Bindings) boundIn(u User) (map[string]bool, bool) {
 	return out, true
 }
 
-// probe picks which of the pruned namespaces to ask about anyway: a different one each time.
-func (b *Bindings) probe(pruned []string) string {
-	return pruned[b.next.Add(1)%uint64(len(pruned))]
+// probe picks which of resource's pruned namespaces to ask about anyway: the next one each time.
+func (b *Bindings) probe(resource string, pruned []string) string {
+	b.probeMu.Lock()
+	defer b.probeMu.Unlock()
+	b.probes[resource]++
+	return pruned[b.probes[resource]%uint64(len(pruned))]
 }
 
 // contradicted turns pruning off for good: something other than RoleBindings grants.

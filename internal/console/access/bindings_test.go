@@ -19,7 +19,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/console/access"
 )
 
-// The index's cluster: 30 namespaces holding reports, each bound to its own team. quinn is
+// The index's cluster: 31 namespaces holding reports, each bound to its own team. quinn is
 // bound by name in idx-03, through a group in idx-07, and in idx-11 to a Role that lists
 // configmaps only; the ServiceAccount ci/bot is bound in idx-15.
 var (
@@ -38,7 +38,7 @@ func indexCluster(t *testing.T) {
 	indexOnce.Do(func() {
 		ctx := context.Background()
 		var objs []client.Object
-		for i := range 30 {
+		for i := range 31 {
 			ns := fmt.Sprintf("idx-%02d", i)
 			indexNSs = append(indexNSs, ns)
 			objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
@@ -155,18 +155,18 @@ func TestBindingIndexStepsAsideForAnotherAuthorizer(t *testing.T) {
 	// Granted where quinn is not bound: seen when the probe gets there, within one Scope per
 	// pruned namespace; the Scope that sees it shows it.
 	b = watchedBindings(t)
-	reviews = withWebhook("idx-20")
+	reviews = withWebhook("idx-21")
 	scopes := 0
 	for b.Pruning() {
 		scopes++
-		g.Expect(scopes).To(BeNumerically("<=", len(indexNSs)-3), "the probe never reached idx-20")
+		g.Expect(scopes).To(BeNumerically("<=", len(indexNSs)-3), "the probe never reached idx-21")
 		s, err = access.New(reviews, access.Options{Bindings: b}).Scope(context.Background(), quinn, indexHeld)
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	g.Expect(visibleOf(s).PolicyReport).To(Equal([]string{"idx-03", "idx-07", "idx-20"}))
+	g.Expect(visibleOf(s).PolicyReport).To(Equal([]string{"idx-03", "idx-07", "idx-21"}))
 	reviews.take()
 	s, err = access.New(reviews, access.Options{Bindings: b}).Scope(context.Background(), quinn, indexHeld)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(reviews.take()).To(HaveLen(indexAskWide + 2*len(indexNSs)))
-	g.Expect(visibleOf(s).PolicyReport).To(Equal([]string{"idx-03", "idx-07", "idx-20"}))
+	g.Expect(visibleOf(s).PolicyReport).To(Equal([]string{"idx-03", "idx-07", "idx-21"}))
 }
