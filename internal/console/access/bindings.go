@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-logr/logr"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 )
 
@@ -61,6 +62,19 @@ func (b *Bindings) Watch(inf Informer) error {
 	b.hasSynced = reg.HasSynced
 	b.mu.Unlock()
 	return nil
+}
+
+// TrimRoleBinding keeps of a RoleBinding what the index and an informer need (name,
+// namespace, version, subjects): a transform for the informer's cache, which would otherwise
+// hold every RoleBinding whole.
+func TrimRoleBinding(o any) (any, error) {
+	rb, ok := o.(*rbacv1.RoleBinding)
+	if !ok {
+		return o, nil
+	}
+	return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{
+		Name: rb.Name, Namespace: rb.Namespace, UID: rb.UID, ResourceVersion: rb.ResourceVersion,
+	}, Subjects: rb.Subjects}, nil
 }
 
 func (b *Bindings) set(o any) {

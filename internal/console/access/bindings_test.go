@@ -64,13 +64,17 @@ func indexCluster(t *testing.T) {
 }
 
 // watchedBindings returns an index fed by a real informer of the test API server's
-// RoleBindings, synced.
+// RoleBindings, trimmed as the console's cache trims them, synced.
 func watchedBindings(t testing.TB) *access.Bindings {
 	t.Helper()
 	_, cs := server(t)
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	b := access.NewBindings(testr.NewWithInterface(t, testr.Options{}))
-	if err := b.Watch(factory.Rbac().V1().RoleBindings().Informer()); err != nil {
+	inf := factory.Rbac().V1().RoleBindings().Informer()
+	if err := inf.SetTransform(access.TrimRoleBinding); err != nil { // as the console's cache does
+		t.Fatal(err)
+	}
+	if err := b.Watch(inf); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})

@@ -107,6 +107,9 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: f.ProbeAddress,
 		Logger:                 log,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&rbacv1.RoleBinding{}: {Transform: access.TrimRoleBinding}, // watched with --rolebinding-index only
+		}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
