@@ -22,7 +22,8 @@ import (
 // Another authorizer (a webhook, ABAC) may grant what no RoleBinding shows. The index stops
 // pruning for good, and the console asks about every namespace again, when it sees one: an
 // answer that allows for a reason that is not RBAC's, or a namespace it pruned that a review
-// allows (each Scope asks about one pruned namespace anyway, a different one each time).
+// allows (a person's first view in each TTL asks about one pruned namespace per kind anyway,
+// the next one each time).
 type Bindings struct {
 	log       logr.Logger
 	mu        sync.RWMutex

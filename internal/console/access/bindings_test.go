@@ -103,10 +103,16 @@ func TestBindingIndexSparesReviewsAndNeverGrants(t *testing.T) {
 		plain, err := access.New(reviews, access.Options{}).Scope(context.Background(), c.u, indexHeld)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(reviews.take()).To(HaveLen(indexAskWide + 2*len(indexNSs)))
-		pruned, err := access.New(reviews, access.Options{Bindings: b}).Scope(context.Background(), c.u, indexHeld)
+		a := access.New(reviews, access.Options{Bindings: b})
+		pruned, err := a.Scope(context.Background(), c.u, indexHeld)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(reviews.take()).To(HaveLen(indexAskWide+2*(c.bound+1)), "the bound namespaces and a probe, per kind")
 		g.Expect(visibleOf(pruned)).To(Equal(visibleOf(plain)))
+		// Within the TTL a view asks nothing: the probe goes with the first view only.
+		again, err := a.Scope(context.Background(), c.u, indexHeld)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(reviews.take()).To(BeEmpty())
+		g.Expect(visibleOf(again)).To(Equal(visibleOf(plain)))
 		g.Expect(visibleOf(pruned)).To(Equal(visible{PolicyReport: c.sees, Report: c.sees}))
 	}
 	g.Expect(b.Pruning()).To(BeTrue(), "RBAC's own answers must not turn the index off")
@@ -138,7 +144,7 @@ func (o otherAuthorizer) Create(ctx context.Context, sar *authorizationv1.Subjec
 // TestBindingIndexStepsAsideForAnotherAuthorizer: when another authorizer grants what no
 // RoleBinding shows, the index stops pruning: at once when it grants in a namespace the index
 // kept (the answer's reason is not RBAC's), else when the probe reaches the namespace (one
-// pruned namespace per kind and Scope, a different one each time). From then on every
+// pruned namespace per kind and cold view, the next one each time). From then on every
 // namespace is asked about, in that very Scope too.
 func TestBindingIndexStepsAsideForAnotherAuthorizer(t *testing.T) {
 	indexCluster(t)
