@@ -82,8 +82,8 @@ func (a *Authorizer) MayGet(ctx context.Context, u User, group, resource, namesp
 // first asks whether u may list each kind cluster-wide; only for a namespaced kind they may not,
 // it asks about each namespace held lists for that kind (with Options.Bindings, each where a
 // RoleBinding names u, and one other unless the view is a repeat within the TTL). The API
-// server's errors are Warnings of the Scope, each
-// counted as not allowed; an error is returned only for bad input.
+// server's errors are Warnings of the Scope, each counted as not allowed; an error is returned
+// only for bad input.
 func (a *Authorizer) Scope(ctx context.Context, u User, held Holdings) (*Scope, error) {
 	if err := u.validate(); err != nil {
 		return nil, err
