@@ -105,6 +105,14 @@ func (l *Login) routes() {
 // ServeHTTP serves /login, /login/... and /logout.
 func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request) { l.mux.ServeHTTP(w, r) }
 
+// Mount routes the login's paths of mux to it. They are served before the report store has
+// synced: signing in needs no reports.
+func (l *Login) Mount(mux *http.ServeMux) {
+	for _, p := range []string{"/login", "/login/", "/logout"} {
+		mux.Handle(p, l)
+	}
+}
+
 // Sessions authenticates the session cookie (the first link of a Chain).
 func (l *Login) Sessions() api.Authenticator { return l.cookies }
 
