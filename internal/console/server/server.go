@@ -38,6 +38,7 @@ type Flags struct {
 	BindAddress  string
 	ProbeAddress string
 	CacheTTL     time.Duration
+	Identity     IdentityFlags
 	Zap          zap.Options
 }
 
@@ -74,6 +75,7 @@ func ParseFlags(args []string, out io.Writer) (Flags, error) {
 	fs.DurationVar(&f.CacheTTL, "cache-ttl", 10*time.Second,
 		"How long authentication and authorization answers of the API server are remembered: how long a revoked token "+
 			"or a changed RoleBinding may take to show.")
+	f.Identity.bind(fs)
 	config.RegisterFlags(fs)
 	f.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -90,6 +92,9 @@ func ParseFlags(args []string, out io.Writer) (Flags, error) {
 // Run serves the console with cfg's identity until ctx ends. listening, when not nil, is told
 // the API's address once it listens (tests bind port 0).
 func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listening func(net.Addr)) error {
+	if err := f.Identity.check(f.BindAddress); err != nil {
+		return err
+	}
 	// The console only reads: every replica runs its own store, so no leader election (a
 	// runnable that needs a leader, as the store says it does, starts at once without one) and
 	// no metrics endpoint.
@@ -107,7 +112,7 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(cfg, reports, f, log)
+	h, err := newHandler(ctx, cfg, reports, f, log)
 	if err != nil {
 		return err
 	}
@@ -141,13 +146,15 @@ func addStore(mgr ctrl.Manager, log logr.Logger) (*store.Store, error) {
 	return reports, mgr.Add(reports)
 }
 
-// syncedHandler answers 503 until the store has synced, so nobody is shown a partial picture.
+// syncedHandler serves the login routes at once and answers 503 elsewhere until the store has
+// synced, so nobody is shown a partial picture.
 type syncedHandler struct {
+	mux    *http.ServeMux
 	api    http.Handler
 	synced atomic.Bool
 }
 
-func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, error) {
+func newHandler(ctx context.Context, cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
 		return nil, err
@@ -156,12 +163,18 @@ func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger
 	if err != nil {
 		return nil, err
 	}
-	h := &syncedHandler{api: api.New(api.Options{
+	id, err := newIdentity(ctx, cfg, f, api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}), log.WithName("login"))
+	if err != nil {
+		return nil, err
+	}
+	h := &syncedHandler{mux: http.NewServeMux(), api: api.New(api.Options{
 		Source:        reports,
-		Authenticator: api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}),
+		Authenticator: id.chain,
 		Scoper:        access.New(sars, access.Options{TTL: f.CacheTTL}),
 		Log:           log.WithName("api"),
 	})}
+	id.login.Mount(h.mux)
+	h.mux.HandleFunc("/", h.whenSynced)
 	go func() {
 		if reports.WaitForSync(context.Background()) {
 			h.synced.Store(true)
@@ -170,7 +183,9 @@ func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger
 	return h, nil
 }
 
-func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *syncedHandler) whenSynced(w http.ResponseWriter, r *http.Request) {
 	if !h.synced.Load() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
