@@ -52,9 +52,9 @@ func startProvider(tokensFor string) (*provider, error) {
 	srv.Listener = ln
 	issuer := "https://" + ln.Addr().String()
 	st := &opStorage{
-		Storage:  storage.NewStorageWithClients(users{}, map[string]*storage.Client{}),
+		Storage:   storage.NewStorageWithClients(users{}, map[string]*storage.Client{}),
 		tokensFor: tokensFor,
-		clients:  map[string][]string{},
+		clients:   map[string][]string{},
 	}
 	srv.Config.Handler = exampleop.SetupServer(issuer, st, nil, false)
 	srv.StartTLS()
@@ -76,8 +76,8 @@ func (p *provider) allowRedirect(uri string) { p.storage.allowRedirect(uri) }
 type opStorage struct {
 	*storage.Storage
 	tokensFor string
-	mu       sync.Mutex
-	clients  map[string][]string // client ID → redirect URIs
+	mu        sync.Mutex
+	clients   map[string][]string // client ID → redirect URIs
 }
 
 func (s *opStorage) allowRedirect(uri string) {

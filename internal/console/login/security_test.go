@@ -167,7 +167,7 @@ func TestProxyHeadersNeedTheSecret(t *testing.T) {
 	c := newConsole(t, w, w.op, nil, login.Proxy{Secret: []byte(proxySecret)})
 	for _, tc := range []struct {
 		name, secret, user string
-		want            int
+		want               int
 	}{
 		{"no secret", "", "carol", http.StatusUnauthorized},
 		{"a wrong secret", "guess", "carol", http.StatusUnauthorized},

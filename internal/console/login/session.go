@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/policyherald/policy-herald/internal/console/api"
 	"github.com/policyherald/policy-herald/internal/console/access"
+	"github.com/policyherald/policy-herald/internal/console/api"
 )
 
 // maxCookieBytes is what browsers keep of one cookie (4,096 bytes with its name and
