@@ -42,6 +42,8 @@ import (
 const (
 	clientID     = "policy-herald-console"
 	clientSecret = "console-client-secret"
+	// publicClientID is a client without a secret (--oidc-client-secret-file left out).
+	publicClientID = "policy-herald-console-public"
 	groupsClaim  = "groups"
 	groupsPrefix = "oidc:"
 )

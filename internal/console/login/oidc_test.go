@@ -111,3 +111,15 @@ func TestWrongAudienceRefused(t *testing.T) {
 		t.Errorf("after a refused login: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestPublicClientUsesPKCE: a console without a client secret signs in with PKCE alone; the
+// provider refuses a public client's code exchange without the verifier.
+func TestPublicClientUsesPKCE(t *testing.T) {
+	w := cluster(t)
+	c := newConsole(t, w, w.op, func(o *login.Options) { o.OIDC.ClientID, o.OIDC.ClientSecret = publicClientID, "" })
+	b := newBrowser(t, w.op)
+	a := decode[accessAnswer](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
+	if !slices.Equal(a.Namespaced["Report"].Namespaces, []string{"team-a"}) {
+		t.Errorf("alice through the public client may see %+v, want team-a", a.Namespaced["Report"])
+	}
+}

@@ -83,10 +83,13 @@ type opStorage struct {
 func (s *opStorage) allowRedirect(uri string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.clients[clientID] = append(s.clients[clientID], uri)
+	for _, id := range []string{clientID, publicClientID} {
+		s.clients[id] = append(s.clients[id], uri)
+	}
 }
 
-// GetClientByClientID serves the console's client, a confidential web client.
+// GetClientByClientID serves the console's clients: a confidential web client, and a public
+// one that authenticates with PKCE alone (the provider refuses it a code exchange without).
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	s.mu.Lock()
 	uris, ok := s.clients[id]
@@ -94,6 +97,9 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 	s.mu.Unlock()
 	if !ok {
 		return s.Storage.GetClientByClientID(ctx, id)
+	}
+	if id == publicClientID {
+		return storage.NativeClient(id, uris...), nil
 	}
 	c := storage.WebClient(id, clientSecret, uris...)
 	if s.tokensFor != "" {
