@@ -42,5 +42,10 @@ func startConsole(ctx context.Context, cfg *rest.Config, addr, probeAddr string,
 		cancel()
 		return nil, fmt.Errorf("the console did not listen on %s within 30s", addr)
 	}
-	return func() { cancel(); <-stopped }, nil
+	return func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			fmt.Fprintln(out, "dev: stopping the console:", err)
+		}
+	}, nil
 }
