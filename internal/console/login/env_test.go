@@ -44,8 +44,8 @@ const (
 	clientSecret = "console-client-secret"
 	// publicClientID is a client without a secret (--oidc-client-secret-file left out).
 	publicClientID = "policy-herald-console-public"
-	groupsClaim  = "groups"
-	groupsPrefix = "oidc:"
+	groupsClaim    = "groups"
+	groupsPrefix   = "oidc:"
 )
 
 // world is the test cluster with its identity provider, and the report store on it.

@@ -123,3 +123,18 @@ func TestPublicClientUsesPKCE(t *testing.T) {
 		t.Errorf("alice through the public client may see %+v, want team-a", a.Namespaced["Report"])
 	}
 }
+
+// TestSignInPageStartsOIDCWhenItIsTheOnlyWay: without token login, GET /login goes straight to
+// the identity provider, keeping next.
+func TestSignInPageStartsOIDCWhenItIsTheOnlyWay(t *testing.T) {
+	w := cluster(t)
+	c := newConsole(t, w, w.op, func(o *login.Options) { o.Tokens = nil })
+	resp, err := noFollow(http.DefaultClient).Get(c.url + c.login.LoginURL("/api/v1/results?namespace=team-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(t, resp)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/login/oidc?next=%2Fapi%2Fv1%2Fresults%3Fnamespace%3Dteam-a" {
+		t.Errorf("GET /login: %d to %q, want the OIDC flow with next kept", resp.StatusCode, loc)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -14,9 +15,15 @@ import (
 // maxFormBytes bounds the token form (a token is a few kilobytes at most).
 const maxFormBytes = 64 << 10
 
-// signIn is the sign-in page: the OIDC button and the token form, as configured.
+// signIn is the sign-in page: the OIDC button and the token form, as configured. With OIDC the
+// only way, it starts the flow at once.
 func (l *Login) signIn(w http.ResponseWriter, r *http.Request) {
-	l.page(w, http.StatusOK, page{Next: localPath(r.URL.Query().Get("next"))})
+	next := localPath(r.URL.Query().Get("next"))
+	if l.oidc != nil && l.opts.Tokens == nil {
+		http.Redirect(w, r, "/login/oidc?next="+url.QueryEscape(next), http.StatusFound)
+		return
+	}
+	l.page(w, http.StatusOK, page{Next: next})
 }
 
 // beginOIDC starts the authorization code flow: state, nonce and PKCE verifier go into the
@@ -110,6 +117,7 @@ func (l *Login) signedIn(w http.ResponseWriter, r *http.Request, u access.User, 
 		l.page(w, http.StatusUnauthorized, page{Error: "Sign-in refused: " + err.Error()})
 		return
 	}
+	l.opts.Log.Info("signed in", "user", u.Name, "groups", len(u.Groups), "method", method)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
