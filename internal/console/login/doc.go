@@ -12,10 +12,11 @@
 //     shared secret (Proxy);
 //   - a development identity, the kubeconfig's own user, only on loopback (Dev).
 //
-// Chain puts them in order: session cookie, bearer token, proxy, dev user. Routes (Login.Handler,
-// mount it at /login and /logout): GET /login (the sign-in page; `next` is where to go after,
-// local paths only), GET /login/oidc (starts the OIDC flow), GET /login/callback, POST
-// /login/token and POST /logout, the two POSTs refused cross-origin (http.CrossOriginProtection).
+// Chain puts them in order: session cookie, bearer token, proxy, dev user; the first to name a
+// user wins. Routes (Login.Mount puts them on a mux): GET /login (the sign-in page, or straight
+// to the provider when OIDC is the only way; `next` is where to go after, local paths only), GET
+// /login/oidc (starts the OIDC flow), GET /login/callback, POST /login/token and POST /logout,
+// the two POSTs refused cross-origin (http.CrossOriginProtection).
 //
 // Pages: when Authenticate says ErrUnauthenticated, a page handler redirects to
 // Login.LoginURL(r.URL.RequestURI()) if Login.Available() (some way to sign in in a browser is
