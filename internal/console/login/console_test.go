@@ -65,7 +65,7 @@ func newConsole(t *testing.T, w *world, op *provider, change func(*login.Options
 			Claims:     login.Mapping{IssuerURL: op.issuer, GroupsClaim: groupsClaim, GroupsPrefix: groupsPrefix},
 			HTTPClient: tlsClientTrusting(op.srv),
 		},
-		ExternalURL: c.url, SessionKey: sessionKey, Insecure: true, Tokens: tokens, Now: c.clock.Now, Log: logTo(t, w),
+		ExternalURL: c.url, SessionKeys: [][]byte{sessionKey}, Insecure: true, Tokens: tokens, Now: c.clock.Now, Log: logTo(t, w),
 	}
 	if change != nil {
 		change(&o)

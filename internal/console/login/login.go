@@ -30,9 +30,10 @@ type Options struct {
 	// ExternalURL is the console's URL as browsers reach it: the OIDC redirect URI is
 	// ExternalURL + "/login/callback". Required with OIDC.
 	ExternalURL string
-	// SessionKey seals the cookies; every replica needs the same one. Nil is a random key,
-	// which only a single replica may use (required with OIDC).
-	SessionKey []byte
+	// SessionKeys seal the cookies, the first sealing, every one opening (for a rotation);
+	// every replica needs the same. None is a random key, which only a single replica may use
+	// (keys are required with OIDC).
+	SessionKeys [][]byte
 	// SessionMaxAge bounds every session (default 8h).
 	SessionMaxAge time.Duration
 	// Insecure drops the cookies' Secure attribute: only for loopback development over http.
@@ -59,15 +60,16 @@ func New(o Options) (*Login, error) {
 	if o.SessionMaxAge <= 0 {
 		o.SessionMaxAge = DefaultSessionMaxAge
 	}
-	key := o.SessionKey
-	if key == nil {
+	keys := o.SessionKeys
+	if len(keys) == 0 {
 		if o.OIDC != nil {
 			return nil, errors.New("OIDC login needs a session key (--session-key-file) that every replica shares")
 		}
-		key = make([]byte, MinKeyBytes)
+		key := make([]byte, MinKeyBytes)
 		_, _ = rand.Read(key)
+		keys = [][]byte{key}
 	}
-	seal, err := newSealer(key, o.Now)
+	seal, err := newSealer(keys, o.Now)
 	if err != nil {
 		return nil, err
 	}

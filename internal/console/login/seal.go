@@ -18,10 +18,11 @@ const MinKeyBytes = 32
 
 // sealer seals cookie values: AES-256-GCM with a key derived from the shared key material, the
 // cookie's name as additional data (so one cookie's value cannot be replayed as another's) and
-// an expiry inside the sealed envelope.
+// an expiry inside the sealed envelope. The first key seals; every key opens, so a new key can
+// be put first while the old one still opens the sessions it sealed.
 type sealer struct {
-	aead cipher.AEAD
-	now  func() time.Time
+	aeads []cipher.AEAD
+	now   func() time.Time
 }
 
 var (
@@ -29,9 +30,24 @@ var (
 	errExpired  = errors.New("the session has expired")
 )
 
-func newSealer(key []byte, now func() time.Time) (*sealer, error) {
+func newSealer(keys [][]byte, now func() time.Time) (*sealer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no session key")
+	}
+	s := &sealer{now: now}
+	for i, key := range keys {
+		aead, err := newAEAD(key)
+		if err != nil {
+			return nil, fmt.Errorf("session key %d: %w", i+1, err)
+		}
+		s.aeads = append(s.aeads, aead)
+	}
+	return s, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) < MinKeyBytes {
-		return nil, fmt.Errorf("the session key holds %d bytes, at least %d are needed", len(key), MinKeyBytes)
+		return nil, fmt.Errorf("it holds %d bytes, at least %d are needed", len(key), MinKeyBytes)
 	}
 	k, err := hkdf.Key(sha256.New, key, nil, "policy-herald console cookies v1", 32)
 	if err != nil {
@@ -41,11 +57,7 @@ func newSealer(key []byte, now func() time.Time) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead, now: now}, nil
+	return cipher.NewGCM(block)
 }
 
 // envelope is what is sealed: the value and when it stops being accepted.
@@ -64,21 +76,17 @@ func (s *sealer) seal(name string, exp time.Time, v any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	nonce := make([]byte, s.aead.NonceSize())
+	aead := s.aeads[0]
+	nonce := make([]byte, aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, plain, []byte(name))), nil
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, plain, []byte(name))), nil
 }
 
 // open reads a value seal made for the cookie name into v: errTampered when this key did not
 // seal it for that name, errExpired when its time is over.
 func (s *sealer) open(name, value string, v any) error {
-	b, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(b) < s.aead.NonceSize() {
-		return errTampered
-	}
-	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, b[:n], b[n:], []byte(name))
-	if err != nil {
+	plain, ok := s.unseal(name, value)
+	if !ok {
 		return errTampered
 	}
 	var env envelope
@@ -92,4 +100,22 @@ func (s *sealer) open(name, value string, v any) error {
 		return errTampered
 	}
 	return nil
+}
+
+// unseal opens value with the first key that sealed it.
+func (s *sealer) unseal(name, value string) ([]byte, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil {
+		return nil, false
+	}
+	for _, aead := range s.aeads {
+		n := aead.NonceSize()
+		if len(b) < n {
+			return nil, false
+		}
+		if plain, err := aead.Open(nil, b[:n], b[n:], []byte(name)); err == nil {
+			return plain, true
+		}
+	}
+	return nil, false
 }

@@ -105,7 +105,7 @@ func TestCrossOriginPostsRefused(t *testing.T) {
 func TestTamperedCookieRefused(t *testing.T) {
 	w := cluster(t)
 	c := newConsole(t, w, w.op, nil)
-	other := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKey = []byte("another key of thirty-two bytes or more") })
+	other := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKeys = [][]byte{[]byte("another key of thirty-two bytes or more")} })
 	b := newBrowser(t, w.op)
 	decode[accessAnswer](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
 	u, _ := url.Parse(c.url)
@@ -259,5 +259,53 @@ func TestCookieFlags(t *testing.T) {
 	read(t, resp)
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script") {
 		t.Errorf("the sign-in page's CSP is %q", csp)
+	}
+}
+
+// TestSessionKeyRotation: a console whose keys are a new one and then the old one opens the
+// sessions the old key sealed, and seals new ones with the new key, which the old console does
+// not open; a console with the new key alone refuses the old sessions.
+func TestSessionKeyRotation(t *testing.T) {
+	w := cluster(t)
+	newKey := []byte("the new key, thirty-two bytes or more")
+	old := newConsole(t, w, w.op, nil)
+	rotated := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKeys = [][]byte{newKey, sessionKey} })
+	onlyNew := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKeys = [][]byte{newKey} })
+	sessionFrom := func(c *console) string {
+		resp := tokenForm(t, newBrowser(t, w.op), c, w.tokens["sam"], "/", "same-origin", c.url)
+		read(t, resp)
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "policy-herald-session" {
+				return ck.Value
+			}
+		}
+		t.Fatalf("no session from %s", c.url)
+		return ""
+	}
+	status := func(c *console, value string) int {
+		req, _ := http.NewRequest(http.MethodGet, c.url+"/api/v1/access", nil)
+		req.AddCookie(&http.Cookie{Name: "policy-herald-session", Value: value})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read(t, resp)
+		return resp.StatusCode
+	}
+	oldSession, newSession := sessionFrom(old), sessionFrom(rotated)
+	for _, tc := range []struct {
+		name    string
+		c       *console
+		session string
+		want    int
+	}{
+		{"the rotated console, an old session", rotated, oldSession, http.StatusOK},
+		{"the new key alone, an old session", onlyNew, oldSession, http.StatusUnauthorized},
+		{"the new key alone, a new session", onlyNew, newSession, http.StatusOK},
+		{"the old key alone, a new session", old, newSession, http.StatusUnauthorized},
+	} {
+		if got := status(tc.c, tc.session); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

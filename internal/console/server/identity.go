@@ -49,8 +49,9 @@ func (f *IdentityFlags) bind(fs *flag.FlagSet) {
 		"Only with a loopback --bind-address such as 127.0.0.1:8090; for `make run`.")
 	fs.StringVar(&f.ExternalURL, "external-url", "", "The console's URL as browsers reach it (https://console.example.com); "+
 		"the OIDC redirect URI is this URL + /login/callback. Required with --oidc-issuer-url.")
-	fs.StringVar(&f.SessionKeyFile, "session-key-file", "", "File of at least 32 bytes of random key material sealing "+
-		"session cookies; every replica must read the same. Required with OIDC; without it a random key is used (one replica only).")
+	fs.StringVar(&f.SessionKeyFile, "session-key-file", "", "File of keys sealing session cookies, one a line of at least 32 bytes "+
+		"(openssl rand -base64 48); the first seals, all open, for rotation. Every replica must read the same. "+
+		"Required with OIDC; without it a random key is used (one replica only).")
 	fs.DurationVar(&f.SessionMaxAge, "session-max-age", login.DefaultSessionMaxAge, "Longest a session lasts; an OIDC session ends sooner with its ID token.")
 	fs.BoolVar(&f.TokenLogin, "token-login", true, "Offer signing in with a pasted Kubernetes token (checked with a TokenReview).")
 	o := &f.OIDC
@@ -91,7 +92,7 @@ func newIdentity(ctx context.Context, cfg *rest.Config, f Flags, tokens *api.Tok
 	}
 	var err error
 	if id.SessionKeyFile != "" {
-		if opts.SessionKey, err = readSecret(id.SessionKeyFile, "--session-key-file"); err != nil {
+		if opts.SessionKeys, err = readKeys(id.SessionKeyFile); err != nil {
 			return nil, err
 		}
 	}
@@ -182,6 +183,23 @@ func readSecret(path, flagName string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %s is empty", flagName, path)
 	}
 	return b, nil
+}
+
+// readKeys reads the session keys, one a line: the first seals new sessions, the others still
+// open the sessions they sealed (put a new key first to rotate, drop the old one a
+// --session-max-age later).
+func readKeys(path string) ([][]byte, error) {
+	b, err := readSecret(path, "--session-key-file")
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for line := range strings.Lines(string(b)) {
+		if line = strings.TrimSpace(line); line != "" {
+			keys = append(keys, []byte(line))
+		}
+	}
+	return keys, nil
 }
 
 func readSecretString(path, flagName string) (string, error) {

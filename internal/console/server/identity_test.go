@@ -37,6 +37,8 @@ func TestIdentityFlags(t *testing.T) {
 		return p
 	}
 	good, short, secret := write("key", strings.Repeat("k", 40)+"\n"), write("short", "tooshort-secret\n"), write("secret", "client-s3cret\n")
+	two := write("two", strings.Repeat("n", 40)+"\n"+strings.Repeat("o", 40)+"\n")
+	shortSecond := write("short-second", strings.Repeat("n", 40)+"\ntooshort-secret\n")
 	oidc := []string{"--oidc-issuer-url=https://idp.example", "--oidc-client-id=console", "--oidc-client-secret-file=" + secret}
 	for _, tc := range []struct {
 		name string
@@ -49,6 +51,8 @@ func TestIdentityFlags(t *testing.T) {
 		{"an issuer without a client", []string{"--oidc-issuer-url=https://idp.example"}, "go together"},
 		{"a missing proxy secret file", []string{"--proxy-secret-file=" + filepath.Join(dir, "none")}, "--proxy-secret-file"},
 		{"OIDC configured", append(oidc, "--external-url=https://console.example", "--session-key-file="+good), ""},
+		{"two session keys", append(oidc, "--external-url=https://console.example", "--session-key-file="+two), ""},
+		{"a short second key", append(oidc, "--external-url=https://console.example", "--session-key-file="+shortSecond), "session key 2"},
 		{"token login alone", nil, ""},
 	} {
 		f, err := ParseFlags(tc.args, t.Output())
