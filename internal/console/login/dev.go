@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,8 +19,28 @@ import (
 // shows what that kubeconfig may see, through the same SubjectAccessReviews as anyone's.
 type Dev struct{ User access.User }
 
-// Authenticate implements api.Authenticator.
-func (d Dev) Authenticate(*http.Request) (access.User, error) { return d.User, nil }
+// Authenticate implements api.Authenticator. Only requests addressed to a loopback host count:
+// a web page whose own name an attacker re-pointed at 127.0.0.1 (DNS rebinding) sends its own
+// name as Host, and is not the developer.
+func (d Dev) Authenticate(r *http.Request) (access.User, error) {
+	if !loopbackHost(r.Host) {
+		return access.User{}, fmt.Errorf("%w: development mode answers only requests to a loopback address, not %q", ErrNoCredentials, r.Host)
+	}
+	return d.User, nil
+}
+
+// loopbackHost says whether a Host header names this machine: a loopback IP or localhost.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // DevUser asks the API server who cfg's credentials are (a SelfSubjectReview).
 func DevUser(ctx context.Context, cfg *rest.Config) (access.User, error) {

@@ -43,6 +43,7 @@ func (l *Login) beginOIDC(w http.ResponseWriter, r *http.Request) {
 		l.page(w, http.StatusInternalServerError, page{Error: "Could not start the login."})
 		return
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, to, http.StatusFound)
 }
 
@@ -118,11 +119,18 @@ func (l *Login) signedIn(w http.ResponseWriter, r *http.Request, u access.User, 
 		return
 	}
 	l.opts.Log.Info("signed in", "user", u.Name, "groups", len(u.Groups), "method", method)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	redirect(w, r, next)
+}
+
+// redirect sends the browser to a local path after a request that set or removed a cookie; no
+// cache keeps that answer.
+func redirect(w http.ResponseWriter, r *http.Request, to string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // logout ends the session (the identity provider's own session stays).
 func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 	l.cookies.clear(w, l.cookies.sessionName())
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	redirect(w, r, "/login")
 }

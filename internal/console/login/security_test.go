@@ -217,6 +217,16 @@ func TestDevUserIsTheKubeconfigsUser(t *testing.T) {
 	if n := (browser{http.DefaultClient}).total(t, c); n != reportsIn["team-b"] {
 		t.Errorf("in dev mode a request without credentials sees %d results, want sam's %d", n, reportsIn["team-b"])
 	}
+	// A page of another site whose name was re-pointed at 127.0.0.1 (DNS rebinding).
+	req, _ := http.NewRequest(http.MethodGet, c.url+"/api/v1/results", nil)
+	req.Host = "evil.example:" + strings.Split(c.url, ":")[2]
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read(t, resp); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("in dev mode a request for Host %s: %d, want 401", req.Host, resp.StatusCode)
+	}
 }
 
 // TestCheckLoopback: development mode only binds loopback IP literals.
