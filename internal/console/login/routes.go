@@ -110,7 +110,7 @@ func (l *Login) tokenLogin(w http.ResponseWriter, r *http.Request) {
 		l.page(w, http.StatusServiceUnavailable, page{Next: next, Error: "The token could not be checked with the Kubernetes API server; try again."})
 		return
 	}
-	l.signedIn(w, r, u, "token", l.opts.Now().Add(l.opts.SessionMaxAge), next)
+	l.signedIn(w, r, u, "token", tokenExpiry(token), next)
 }
 
 func (l *Login) signedIn(w http.ResponseWriter, r *http.Request, u access.User, method string, exp time.Time, next string) {

@@ -60,6 +60,12 @@ func TestTokenLogin(t *testing.T) {
 			t.Errorf("the session cookie holds the token")
 		}
 	}
+	// sam's token is valid for an hour: the session is not longer, for all the 8h maximum.
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "policy-herald-session" && (ck.MaxAge > 3601 || ck.MaxAge < 3500) {
+			t.Errorf("a session of an hour's token lasts %ds", ck.MaxAge)
+		}
+	}
 	a := decode[accessAnswer](t, b.get(t, c, "/api/v1/access"))
 	if a.User.Name != "system:serviceaccount:people:sam" || !slices.Contains(a.User.Groups, "system:serviceaccounts:people") {
 		t.Errorf("signed in as %q %q, want sam with the TokenReview's groups", a.User.Name, a.User.Groups)
