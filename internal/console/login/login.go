@@ -92,7 +92,11 @@ func (l *Login) setupOIDC() error {
 		return fmt.Errorf("OIDC login needs the console's URL (--external-url), an absolute http(s) URL: got %q", l.opts.ExternalURL)
 	}
 	redirect := strings.TrimSuffix(u.String(), "/") + "/login/callback"
-	l.oidc = &oidcClient{cfg: *l.opts.OIDC, redirect: redirect, now: l.opts.Now}
+	cfg := *l.opts.OIDC
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: providerTimeout}
+	}
+	l.oidc = &oidcClient{cfg: cfg, redirect: redirect, now: l.opts.Now}
 	return nil
 }
 

@@ -25,13 +25,17 @@ type OIDC struct {
 	ClientSecret string // "" for a public client: PKCE alone then
 	Scopes       []string
 	Claims       Mapping
-	// HTTPClient reaches the identity provider (its CA from --oidc-ca-file); nil is
-	// http.DefaultClient.
+	// HTTPClient reaches the identity provider (its CA from --oidc-ca-file); nil is a client
+	// with the host's authorities and providerTimeout.
 	HTTPClient *http.Client
 }
 
-// flowTTL bounds a login's round trip through the identity provider.
-const flowTTL = 10 * time.Minute
+// flowTTL bounds a login's round trip through the identity provider; providerTimeout one
+// request to it (discovery, keys, code exchange), so a hanging provider holds no login forever.
+const (
+	flowTTL         = 10 * time.Minute
+	providerTimeout = 30 * time.Second
+)
 
 // flow is what the login cookie keeps between /login/oidc and /login/callback.
 type flow struct {
@@ -59,9 +63,6 @@ type oidcClient struct {
 }
 
 func (c *oidcClient) ctx(ctx context.Context) context.Context {
-	if c.cfg.HTTPClient == nil {
-		return ctx
-	}
 	return oidc.ClientContext(ctx, c.cfg.HTTPClient)
 }
 
@@ -73,8 +74,10 @@ func (c *oidcClient) provider(ctx context.Context) (*provider, error) {
 		return p, nil
 	}
 	v, err, _ := c.flights.Do("discover", func() (any, error) {
-		// The key set is fetched later with the context given here: not the request's.
-		p, err := oidc.NewProvider(c.ctx(context.WithoutCancel(ctx)), c.cfg.IssuerURL)
+		// Not the request's cancellation: other logins wait for this discovery too.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), providerTimeout)
+		defer cancel()
+		p, err := oidc.NewProvider(c.ctx(dctx), c.cfg.IssuerURL)
 		if err != nil {
 			return nil, fmt.Errorf("discovering the OIDC provider %s: %w", c.cfg.IssuerURL, err)
 		}

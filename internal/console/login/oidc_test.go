@@ -138,3 +138,21 @@ func TestSignInPageStartsOIDCWhenItIsTheOnlyWay(t *testing.T) {
 		t.Errorf("GET /login: %d to %q, want the OIDC flow with next kept", resp.StatusCode, loc)
 	}
 }
+
+// TestProviderDownIs503: an identity provider that cannot be reached is a 503 page (try again),
+// not a refusal, and the console starts without it.
+func TestProviderDownIs503(t *testing.T) {
+	w := cluster(t)
+	down, err := startProvider("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.close()
+	c := newConsole(t, w, down, func(o *login.Options) {
+		o.OIDC.IssuerURL, o.OIDC.Claims.IssuerURL, o.OIDC.HTTPClient = down.issuer, down.issuer, tlsClientTrusting(down.srv)
+	})
+	resp := newBrowser(t, w.op).get(t, c, "/login/oidc?next=/")
+	if body := read(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "cannot be reached") {
+		t.Errorf("a provider that is down: %d %s, want 503", resp.StatusCode, body)
+	}
+}

@@ -278,8 +278,8 @@ func TestCookieFlags(t *testing.T) {
 	}
 }
 
-// TestSessionKeyRotation: a console whose keys are a new one and then the old one opens the
-// sessions the old key sealed, and seals new ones with the new key, which the old console does
+// TestSessionKeyRotation: replicas with the same key accept each other's sessions; a console
+// whose keys are a new one and then the old one opens the sessions the old key sealed, and seals new ones with the new key, which the old console does
 // not open; a console with the new key alone refuses the old sessions.
 func TestSessionKeyRotation(t *testing.T) {
 	w := cluster(t)
@@ -287,6 +287,7 @@ func TestSessionKeyRotation(t *testing.T) {
 	old := newConsole(t, w, w.op, nil)
 	rotated := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKeys = [][]byte{newKey, sessionKey} })
 	onlyNew := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKeys = [][]byte{newKey} })
+	replica := newConsole(t, w, w.op, nil)
 	sessionFrom := func(c *console) string {
 		resp := tokenForm(t, newBrowser(t, w.op), c, w.tokens["sam"], "/", "same-origin", c.url)
 		read(t, resp)
@@ -315,6 +316,7 @@ func TestSessionKeyRotation(t *testing.T) {
 		session string
 		want    int
 	}{
+		{"another replica with the same key", replica, oldSession, http.StatusOK},
 		{"the rotated console, an old session", rotated, oldSession, http.StatusOK},
 		{"the new key alone, an old session", onlyNew, oldSession, http.StatusUnauthorized},
 		{"the new key alone, a new session", onlyNew, newSession, http.StatusOK},
