@@ -248,7 +248,7 @@ func TestCheckLoopback(t *testing.T) {
 }
 
 // TestCookieFlags: outside loopback development the cookies are __Host-, Secure, HttpOnly,
-// SameSite=Lax and Path=/, and the sign-in page forbids every script.
+// SameSite=Lax and Path=/, and the sign-in page forbids every script and escapes next.
 func TestCookieFlags(t *testing.T) {
 	w := cluster(t)
 	c := newConsole(t, w, w.op, func(o *login.Options) { o.Insecure = false })
@@ -271,10 +271,13 @@ func TestCookieFlags(t *testing.T) {
 	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("nonce") == "" || q.Get("state") == "" {
 		t.Errorf("the authorization request %s lacks PKCE S256, nonce or state", loc)
 	}
-	resp = b.get(t, c, "/login")
-	read(t, resp)
+	resp = b.get(t, c, "/login?next="+url.QueryEscape(`/x?a=1&b="><script>alert(1)</script>`))
+	body := read(t, resp)
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script") {
 		t.Errorf("the sign-in page's CSP is %q", csp)
+	}
+	if strings.Contains(body, "<script>") || !strings.Contains(body, `href="/login/oidc?next=%2fx%3fa%3d1%26b%3d%22%3e%3cscript%3e`) {
+		t.Errorf("the sign-in page does not escape next:\n%s", body)
 	}
 }
 
