@@ -2,6 +2,8 @@ package login_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"strings"
@@ -83,5 +85,109 @@ func TestDevModeCommand(t *testing.T) {
 	cancel()
 	if err := <-stopped; err != nil {
 		t.Errorf("the console stopped with %v", err)
+	}
+}
+
+// TestProxyClientCertificateCommand runs `policy-herald console` serving TLS with the proxy's
+// client CA: the proxy's headers count on a connection with a client certificate of that CA and
+// an allowed name, and are ignored without one; a certificate of another authority fails the
+// handshake.
+func TestProxyClientCertificateCommand(t *testing.T) {
+	w := cluster(t)
+	dir := t.TempDir()
+	serving, proxies, strangers := newAuthority(t, "serving"), newAuthority(t, "proxies"), newAuthority(t, "strangers")
+	certFile, keyFile := writeKeyPair(t, dir, "console", serving.issue(t, "console", x509.ExtKeyUsageServerAuth))
+	f, err := server.ParseFlags([]string{"--bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
+		"--tls-cert-file=" + certFile, "--tls-private-key-file=" + keyFile,
+		"--proxy-client-ca-file=" + proxies.writePEM(t, dir, "proxies.crt"), "--proxy-allowed-names=oauth2-proxy"}, t.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := runCommand(t, w, f, "https")
+	client := func(cert *tls.Certificate) *http.Client {
+		cfg := &tls.Config{RootCAs: serving.pool()}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+	}
+	proxy, other := proxies.issue(t, "oauth2-proxy", x509.ExtKeyUsageClientAuth), proxies.issue(t, "someone", x509.ExtKeyUsageClientAuth)
+	stranger := strangers.issue(t, "oauth2-proxy", x509.ExtKeyUsageClientAuth)
+	get := func(c *http.Client) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/access", nil)
+		req.Header.Set("X-Forwarded-User", "carol")
+		req.Header.Set("X-Forwarded-Groups", "oidc:team-a")
+		return c.Do(req)
+	}
+	waitReady(t, func() (*http.Response, error) { return get(client(&proxy)) })
+	resp, err := get(client(&proxy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := decode[accessAnswer](t, resp); a.User.Name != "carol" || strings.Join(a.Namespaced["Report"].Namespaces, ",") != "team-a" {
+		t.Errorf("with the proxy's certificate: %+v, want carol seeing team-a", a)
+	}
+	for name, c := range map[string]*http.Client{"no certificate": client(nil), "a name not allowed": client(&other),
+		"a certificate of another authority": client(&stranger)} {
+		resp, err := get(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if read(t, resp); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", name, resp.StatusCode)
+		}
+	}
+	// A client sends no certificate the server's authorities did not sign; forced to, the
+	// handshake fails.
+	forced := client(nil)
+	forced.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return &stranger, nil
+	}
+	if resp, err := get(forced); err == nil {
+		read(t, resp)
+		t.Errorf("a certificate of another authority: %d, want a failed handshake", resp.StatusCode)
+	}
+}
+
+// runCommand runs the console with f until the test ends and returns its base URL.
+func runCommand(t *testing.T, w *world, f server.Flags, scheme string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr, stopped := make(chan net.Addr, 1), make(chan error, 1)
+	go func() { stopped <- server.Run(ctx, w.cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Errorf("the console stopped with %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return scheme + "://" + a.String()
+	case err := <-stopped:
+		t.Fatalf("the console stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the console did not listen")
+	}
+	return ""
+}
+
+// waitReady calls get until it answers anything but 503 (the store syncing).
+func waitReady(t *testing.T, get func() (*http.Response, error)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		read(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the console did not become ready")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

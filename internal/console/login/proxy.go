@@ -3,8 +3,10 @@ package login
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/policyherald/policy-herald/internal/console/access"
@@ -12,11 +14,17 @@ import (
 )
 
 // Proxy authenticates requests from a trusted authenticating proxy (oauth2-proxy and the like)
-// by the user and groups headers it sets, and only when the request carries the proxy's shared
-// secret: anyone else who sends those headers is ignored, as if they were not there.
+// by the user and groups headers it sets, and only when the request proves it came from the
+// proxy: it carries the proxy's shared secret, or came over TLS with a client certificate of the
+// proxy's authorities (and, when names are given, one of those names). Anyone else who sends
+// those headers is ignored, as if they were not there.
 type Proxy struct {
-	Secret       []byte // required; compared in constant time
+	Secret       []byte // compared in constant time; nil: no secret accepted
 	SecretHeader string // default X-Policy-Herald-Proxy-Secret
+	// ClientCAs verify the proxy's client certificate (the console must serve TLS); nil: no
+	// certificate accepted. ClientNames, when not empty, are the common names allowed.
+	ClientCAs    *x509.CertPool
+	ClientNames  []string
 	UserHeader   string // default X-Forwarded-User
 	GroupsHeader string // default X-Forwarded-Groups: comma-separated, or repeated
 	GroupsPrefix string
@@ -57,9 +65,12 @@ func (p Proxy) Authenticate(r *http.Request) (access.User, error) {
 	return access.User{Name: name, Groups: append(p.groups(r), authenticatedGroup)}, nil
 }
 
-// proven says whether the request carries the shared secret. Both sides are hashed first, so
+// proven says whether the request came from the proxy.
+func (p Proxy) proven(r *http.Request) bool { return p.hasSecret(r) || p.hasCertificate(r) }
+
+// hasSecret says whether the request carries the shared secret. Both sides are hashed first, so
 // the comparison's time says nothing about the secret's length either.
-func (p Proxy) proven(r *http.Request) bool {
+func (p Proxy) hasSecret(r *http.Request) bool {
 	got := r.Header.Get(p.SecretHeader)
 	if got == "" || len(p.Secret) == 0 {
 		return false
@@ -78,4 +89,20 @@ func (p Proxy) groups(r *http.Request) []string {
 		}
 	}
 	return out
+}
+
+// hasCertificate says whether the request came with a client certificate that ClientCAs verify
+// for client authentication (the TLS handshake proved the proxy holds its key), with an
+// allowed name.
+func (p Proxy) hasCertificate(r *http.Request) bool {
+	if p.ClientCAs == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return false
+	}
+	certs := r.TLS.PeerCertificates
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{Roots: p.ClientCAs, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil && (len(p.ClientNames) == 0 || slices.Contains(p.ClientNames, certs[0].Subject.CommonName))
 }

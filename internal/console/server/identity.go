@@ -28,7 +28,12 @@ type IdentityFlags struct {
 	TokenLogin     bool
 	OIDC           OIDCFlags
 	Proxy          ProxyFlags
+	TLS            TLSFlags
 }
+
+// TLSFlags make the console serve HTTPS itself (else plain HTTP behind an ingress): needed for
+// the proxy's client certificates.
+type TLSFlags struct{ CertFile, KeyFile string }
 
 // OIDCFlags are named and behave as kube-apiserver's --oidc-* flags, so that the names derived
 // match the cluster's RoleBindings.
@@ -39,10 +44,14 @@ type OIDCFlags struct {
 	GroupsClaim, GroupsPrefix                     string
 }
 
-// ProxyFlags configure the trusted authenticating proxy; it is on with a secret file.
+// ProxyFlags configure the trusted authenticating proxy; it is on with a secret file or a
+// client CA file.
 type ProxyFlags struct {
 	SecretFile, SecretHeader, UserHeader, GroupsHeader, GroupsPrefix string
+	ClientCAFile, AllowedNames                                       string
 }
+
+func (p ProxyFlags) on() bool { return p.SecretFile != "" || p.ClientCAFile != "" }
 
 func (f *IdentityFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.Dev, "dev", false, "Serve without login as the kubeconfig's own user (learned with a SelfSubjectReview). "+
@@ -71,6 +80,11 @@ func (f *IdentityFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&p.UserHeader, "proxy-user-header", login.DefaultProxyUserHeader, "Header naming the user the proxy authenticated.")
 	fs.StringVar(&p.GroupsHeader, "proxy-groups-header", login.DefaultProxyGroupsHeader, "Header listing the user's groups, comma-separated.")
 	fs.StringVar(&p.GroupsPrefix, "proxy-groups-prefix", "", "Prefix of every group from the proxy.")
+	fs.StringVar(&p.ClientCAFile, "proxy-client-ca-file", "", "PEM file of the authorities of the proxy's client certificate; "+
+		"turns proxy headers on for requests with such a certificate. Needs --tls-cert-file.")
+	fs.StringVar(&p.AllowedNames, "proxy-allowed-names", "", "Comma-separated common names a proxy's client certificate may have; empty: any the CA signed.")
+	fs.StringVar(&f.TLS.CertFile, "tls-cert-file", "", "PEM certificate (with its chain) to serve HTTPS with; read at start.")
+	fs.StringVar(&f.TLS.KeyFile, "tls-private-key-file", "", "PEM private key of --tls-cert-file.")
 }
 
 // identity is how the console authenticates: the login routes and the chain.
@@ -104,7 +118,7 @@ func newIdentity(ctx context.Context, cfg *rest.Config, f Flags, tokens *api.Tok
 		return nil, err
 	}
 	chain := login.Chain{l.Sessions(), login.Bearer(tokens)}
-	if id.Proxy.SecretFile != "" {
+	if id.Proxy.on() {
 		p, err := id.Proxy.proxy()
 		if err != nil {
 			return nil, err
@@ -131,6 +145,12 @@ func (id IdentityFlags) check(bindAddress string) error {
 	}
 	if (id.OIDC.IssuerURL == "") != (id.OIDC.ClientID == "") {
 		return errors.New("--oidc-issuer-url and --oidc-client-id go together")
+	}
+	if (id.TLS.CertFile == "") != (id.TLS.KeyFile == "") {
+		return errors.New("--tls-cert-file and --tls-private-key-file go together")
+	}
+	if id.Proxy.ClientCAFile != "" && id.TLS.CertFile == "" {
+		return errors.New("--proxy-client-ca-file needs the console to serve TLS (--tls-cert-file, --tls-private-key-file)")
 	}
 	return nil
 }
@@ -163,12 +183,45 @@ func (o OIDCFlags) options() (*login.OIDC, error) {
 }
 
 func (p ProxyFlags) proxy() (login.Proxy, error) {
-	secret, err := readSecret(p.SecretFile, "--proxy-secret-file")
-	if err != nil {
-		return login.Proxy{}, err
+	out := login.Proxy{SecretHeader: p.SecretHeader, UserHeader: p.UserHeader, GroupsHeader: p.GroupsHeader, GroupsPrefix: p.GroupsPrefix}
+	var err error
+	if p.SecretFile != "" {
+		if out.Secret, err = readSecret(p.SecretFile, "--proxy-secret-file"); err != nil {
+			return login.Proxy{}, err
+		}
 	}
-	return login.Proxy{Secret: secret, SecretHeader: p.SecretHeader, UserHeader: p.UserHeader,
-		GroupsHeader: p.GroupsHeader, GroupsPrefix: p.GroupsPrefix}, nil
+	if p.ClientCAFile != "" {
+		if out.ClientCAs, err = readPool(p.ClientCAFile, "--proxy-client-ca-file"); err != nil {
+			return login.Proxy{}, err
+		}
+	}
+	for n := range strings.SplitSeq(p.AllowedNames, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out.ClientNames = append(out.ClientNames, n)
+		}
+	}
+	return out, nil
+}
+
+// serverTLS is the console's TLS configuration, nil for plain HTTP: its certificate, and the
+// proxy's authorities for client certificates (verified when given, never required: browsers
+// come without).
+func (id IdentityFlags) serverTLS() (*tls.Config, error) {
+	if id.TLS.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(id.TLS.CertFile, id.TLS.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert-file, --tls-private-key-file: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if id.Proxy.ClientCAFile != "" {
+		if cfg.ClientCAs, err = readPool(id.Proxy.ClientCAFile, "--proxy-client-ca-file"); err != nil {
+			return nil, err
+		}
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
 }
 
 // readSecret reads a secret file without its surrounding white space (a Secret created from a
@@ -207,15 +260,24 @@ func readSecretString(path, flagName string) (string, error) {
 	return string(b), err
 }
 
-// clientTrusting is an HTTP client that trusts only the authorities of the PEM file.
-func clientTrusting(caFile string) (*http.Client, error) {
-	pem, err := os.ReadFile(caFile)
+// readPool reads a PEM file of authorities.
+func readPool(path, flagName string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--oidc-ca-file: %w", err)
+		return nil, fmt.Errorf("%s: %w", flagName, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--oidc-ca-file: %s holds no PEM certificate", caFile)
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", flagName, path)
+	}
+	return pool, nil
+}
+
+// clientTrusting is an HTTP client that trusts only the authorities of the PEM file.
+func clientTrusting(caFile string) (*http.Client, error) {
+	pool, err := readPool(caFile, "--oidc-ca-file")
+	if err != nil {
+		return nil, err
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}

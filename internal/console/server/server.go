@@ -116,7 +116,11 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	srv := &httpServer{addr: f.BindAddress, handler: h, log: log.WithName("http"), listening: listening}
+	tlsConfig, err := f.Identity.serverTLS()
+	if err != nil {
+		return err
+	}
+	srv := &httpServer{addr: f.BindAddress, handler: h, tls: tlsConfig, log: log.WithName("http"), listening: listening}
 	if err := mgr.Add(srv); err != nil {
 		return err
 	}
