@@ -54,6 +54,8 @@ func TestIdentityFlags(t *testing.T) {
 		{"two session keys", append(oidc, "--external-url=https://console.example", "--session-key-file="+two), ""},
 		{"a short second key", append(oidc, "--external-url=https://console.example", "--session-key-file="+shortSecond), "session key 2"},
 		{"token login alone", nil, ""},
+		{"a certificate without its key", []string{"--tls-cert-file=" + good}, "go together"},
+		{"a proxy CA without TLS", []string{"--proxy-client-ca-file=" + good}, "needs the console to serve TLS"},
 	} {
 		f, err := ParseFlags(tc.args, t.Output())
 		if err != nil {
