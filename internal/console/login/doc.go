@@ -9,7 +9,7 @@
 //   - sessions: both logins end in a stateless cookie, sealed with AES-256-GCM under a key every
 //     replica shares, holding the user, groups and expiry, never a token;
 //   - a trusted authenticating proxy (oauth2-proxy style headers), believed only with its
-//     shared secret (Proxy);
+//     shared secret or its client certificate (Proxy);
 //   - a development identity, the kubeconfig's own user, only on loopback (Dev).
 //
 // Chain puts them in order: session cookie, bearer token, proxy, dev user; the first to name a
