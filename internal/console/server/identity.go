@@ -55,7 +55,7 @@ func (p ProxyFlags) on() bool { return p.SecretFile != "" || p.ClientCAFile != "
 
 func (f *IdentityFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.Dev, "dev", false, "Serve without login as the kubeconfig's own user (learned with a SelfSubjectReview). "+
-		"Only with a loopback --bind-address such as 127.0.0.1:8090; for `make run`.")
+		"Only with a loopback --bind-address such as 127.0.0.1:8090; make run uses it.")
 	fs.StringVar(&f.ExternalURL, "external-url", "", "The console's URL as browsers reach it (https://console.example.com); "+
 		"the OIDC redirect URI is this URL + /login/callback. Required with --oidc-issuer-url.")
 	fs.StringVar(&f.SessionKeyFile, "session-key-file", "", "File of keys sealing session cookies, one a line of at least 32 bytes "+
