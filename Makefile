@@ -76,7 +76,7 @@ build: ## Build the operator binary into bin/.
 # the program make's own child, so a clean Ctrl-C ends without "make: *** Error". bin/policy-herald
 # is what the e-mail report Jobs run there (hack/dev plays the kubelet for their Pods).
 .PHONY: run
-run: ## Start a local control plane, install CRDs and samples, and run the operator (Ctrl-C stops all).
+run: ## Start a local control plane, install CRDs and samples, run the operator and the console (dev mode, http://127.0.0.1:8090/; Ctrl-C stops all).
 	go build -o bin/dev ./hack/dev
 	CGO_ENABLED=0 go build -o bin/policy-herald .
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" exec bin/dev

@@ -3,7 +3,8 @@
 // Herald's CRDs, RBAC and the report CRDs, applies config/samples, starts a webhook receiver on
 // 127.0.0.1:8099 and an SMTP sink on 127.0.0.1:2525 that print what they get, runs the operator,
 // then applies the real reports in testdata/reports and shows them arriving, with the health of
-// every Policy Herald object as it changes, and asks for the sample e-mail report at once.
+// every Policy Herald object as it changes, and asks for the sample e-mail report at once. The
+// console runs beside it in development mode on 127.0.0.1:8090 (its address is printed).
 // kube-controller-manager's CronJob and Job controllers run the e-mail report Jobs, and
 // podRunner plays the kubelet for their Pods. The operator's log goes to .dev/operator.log, so
 // the screen shows what arrives. Ctrl-C (or SIGTERM) stops everything it started and exits 0
@@ -189,6 +190,11 @@ func run(ctx context.Context, force <-chan struct{}) error {
 	go func() { errc <- mgr.Start(ctx) }()
 	fmt.Println("operator running; Ctrl-C stops everything")
 	fmt.Printf("metrics on http://%s/metrics, for example: curl -s http://%s/metrics | grep '^policy_herald_'\n", metricsAddr, metricsAddr)
+	stopConsole, err := startConsole(ctx, cfg, consoleAddr, consoleProbeAddr, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopConsole()
 	go func() {
 		if applyReportsWhenReady(ctx, c) {
 			sendSampleReport(ctx, c)

@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestExitCode(t *testing.T) {
@@ -29,5 +35,43 @@ func TestExitCode(t *testing.T) {
 		if got := exitCode(tc.ctx, tc.err); got != tc.want {
 			t.Errorf("%s: exit code %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestConsoleAddressPrinted: `make run` starts the console in development mode on a real
+// control plane and prints where it is; that address serves the admin's view without a login.
+func TestConsoleAddressPrinted(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run with KUBEBUILDER_ASSETS=$(hack/control-plane.sh)")
+	}
+	cfg, _ := startControlPlane(t, t.TempDir())
+	var out strings.Builder
+	stop, err := startConsole(context.Background(), cfg, "127.0.0.1:0", "127.0.0.1:0", &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	m := regexp.MustCompile(`(?m)^Console: (http://127\.0\.0\.1:\d+/) `).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no console address in %q", out.String())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(m[1] + "api/v1/access")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			if !strings.Contains(string(body), `"all":true`) {
+				t.Errorf("the dev console's access: %s, want every namespace", body)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d %s", m[1], resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -30,6 +30,12 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (access.User, error)
 }
 
+// AuthenticatorFunc is a function as an Authenticator.
+type AuthenticatorFunc func(r *http.Request) (access.User, error)
+
+// Authenticate implements Authenticator.
+func (f AuthenticatorFunc) Authenticate(r *http.Request) (access.User, error) { return f(r) }
+
 // ErrUnauthenticated is wrapped by Authenticate's errors for missing or invalid credentials.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
@@ -98,9 +104,15 @@ func (a *TokenAuthenticator) Authenticate(r *http.Request) (access.User, error) 
 	if !ok {
 		return access.User{}, fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
 	}
+	return a.AuthenticateToken(r.Context(), token)
+}
+
+// AuthenticateToken returns the user of a Kubernetes token, with Authenticate's errors: the
+// console's token login reviews a pasted token with it.
+func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, token string) (access.User, error) {
 	sum := sha256.Sum256([]byte(token))
 	key := hex.EncodeToString(sum[:])
-	ans, err := a.answer(r.Context(), key, token)
+	ans, err := a.answer(ctx, key, token)
 	if err != nil {
 		return access.User{}, err
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -26,6 +27,7 @@ const (
 type httpServer struct {
 	addr      string
 	handler   http.Handler
+	tls       *tls.Config // nil: plain HTTP
 	log       logr.Logger
 	listening func(net.Addr)
 }
@@ -35,12 +37,15 @@ func (s *httpServer) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
 	srv := &http.Server{
 		Handler: s.handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	s.log.Info("serving the console API", "address", ln.Addr().String())
+	s.log.Info("serving the console API", "address", ln.Addr().String(), "tls", s.tls != nil)
 	if s.listening != nil {
 		s.listening(ln.Addr())
 	}

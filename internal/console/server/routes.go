@@ -12,12 +12,12 @@ type handlers struct {
 	pages  http.Handler // everything else: the pages and their assets
 }
 
-// routes mounts the parts on one mux.
+// routes mounts the parts on one mux. The login's routes are not here: they are served before
+// the store has synced (syncedHandler).
 func routes(h handlers) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", h.api)
 	mux.Handle("GET "+eventsPath, h.events)
-	// The login mounts here: /login, /login/callback, /logout and /login/token.
 	mux.Handle("/", h.pages)
 	return mux
 }

@@ -45,6 +45,7 @@ type Flags struct {
 	CacheTTL     time.Duration
 	// RoleBindingIndex turns on access.Bindings (needs list and watch on rolebindings).
 	RoleBindingIndex bool
+	Identity         IdentityFlags
 	Zap              zap.Options
 }
 
@@ -85,6 +86,7 @@ func ParseFlags(args []string, out io.Writer) (Flags, error) {
 		"Ask the API server about a namespace only when a RoleBinding there names the person (one review instead of one per "+
 			"namespace holding reports). Needs list and watch on rolebindings; for clusters where RBAC alone grants the report kinds "+
 			"(it steps aside when it sees another authorizer grant).")
+	f.Identity.bind(fs)
 	config.RegisterFlags(fs)
 	f.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -101,6 +103,9 @@ func ParseFlags(args []string, out io.Writer) (Flags, error) {
 // Run serves the console with cfg's identity until ctx ends. listening, when not nil, is told
 // the API's address once it listens (tests bind port 0).
 func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listening func(net.Addr)) error {
+	if err := f.Identity.check(f.BindAddress); err != nil {
+		return err
+	}
 	// The console only reads: every replica runs its own store, so no leader election (a
 	// runnable that needs a leader, as the store says it does, starts at once without one) and
 	// no metrics endpoint.
@@ -122,15 +127,19 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, hub, err := newHandler(cfg, reports, bindings, f, log)
+	h, hub, err := newHandler(ctx, cfg, reports, bindings, f, log)
 	if err != nil {
 		return err
 	}
 	if err := mgr.Add(hub); err != nil {
 		return err
 	}
+	tlsConfig, err := f.Identity.serverTLS()
+	if err != nil {
+		return err
+	}
 	// Every answer carries the console's security headers, the 503 before the store synced too.
-	srv := &httpServer{addr: f.BindAddress, handler: ui.SecurityHeaders(h), log: log.WithName("http"), listening: listening}
+	srv := &httpServer{addr: f.BindAddress, handler: ui.SecurityHeaders(h), tls: tlsConfig, log: log.WithName("http"), listening: listening}
 	if err := mgr.Add(srv); err != nil {
 		return err
 	}
@@ -160,9 +169,11 @@ func addStore(mgr ctrl.Manager, log logr.Logger) (*store.Store, error) {
 	return reports, mgr.Add(reports)
 }
 
-// syncedHandler answers 503 until the store has synced, so nobody is shown a partial picture.
+// syncedHandler serves the login routes at once and answers 503 elsewhere until the store has
+// synced, so nobody is shown a partial picture.
 type syncedHandler struct {
-	next   http.Handler
+	mux    *http.ServeMux // the login's routes, then whenSynced
+	next   http.Handler   // everything else, once synced
 	synced atomic.Bool
 }
 
@@ -191,7 +202,7 @@ func watchBindings(mgr ctrl.Manager, f Flags, log logr.Logger) (*access.Bindings
 	}))
 }
 
-func newHandler(cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
+func newHandler(ctx context.Context, cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -200,17 +211,26 @@ func newHandler(cfg *rest.Config, reports *store.Store, bindings *access.Binding
 	if err != nil {
 		return nil, nil, err
 	}
-	authn := api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL})
+	id, err := newIdentity(ctx, cfg, f, api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}), log.WithName("login"))
+	if err != nil {
+		return nil, nil, err
+	}
 	scoper := access.New(sars, access.Options{TTL: f.CacheTTL, Bindings: bindings})
-	hub := live.New(live.Options{Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("live")})
+	hub := live.New(live.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Log: log.WithName("live")})
 	reports.Subscribe(hub)
-	h := &syncedHandler{next: routes(handlers{
-		api:    api.New(api.Options{Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("api")}),
+	pages := ui.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Log: log.WithName("ui"), Events: eventsPath}
+	if id.login.Available() {
+		pages.SignIn = func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, id.login.LoginURL(r.URL.RequestURI()), http.StatusSeeOther)
+		}
+	}
+	h := &syncedHandler{mux: http.NewServeMux(), next: routes(handlers{
+		api:    api.New(api.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Log: log.WithName("api")}),
 		events: hub,
-		pages: ui.New(ui.Options{
-			Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("ui"), Events: eventsPath,
-		}),
+		pages:  ui.New(pages),
 	})}
+	id.login.Mount(h.mux)
+	h.mux.HandleFunc("/", h.whenSynced)
 	go func() {
 		if reports.WaitForSync(context.Background()) {
 			h.synced.Store(true)
@@ -219,7 +239,9 @@ func newHandler(cfg *rest.Config, reports *store.Store, bindings *access.Binding
 	return h, hub, nil
 }
 
-func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *syncedHandler) whenSynced(w http.ResponseWriter, r *http.Request) {
 	if !h.synced.Load() {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
