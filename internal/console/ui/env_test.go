@@ -124,6 +124,9 @@ func secretReport() client.Object {
 }
 
 // get sends GET path as person ("" for nobody) and returns the status, headers and body.
+// noRedirects answers a redirect as it comes, so a test sees where a page sends a person.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 func (e *env) get(t testing.TB, person, path string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.base+path, nil)
@@ -133,7 +136,7 @@ func (e *env) get(t testing.TB, person, path string) (int, http.Header, string) 
 	if person != "" {
 		req.Header.Set("Authorization", "Bearer "+e.Tokens[person])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,22 +51,25 @@ func TestBadParameters(t *testing.T) {
 	}
 }
 
-// TestUnauthenticated: a page without credentials says how to sign in (401 HTML), the API
-// answers JSON, and a bad token is no better than none.
+// TestUnauthenticated: a page without valid credentials sends the person to the sign-in page
+// and back to it afterwards, the API answers JSON, and a bad token is no better than none.
 func TestUnauthenticated(t *testing.T) {
 	e := console(t)
-	status, h, body := e.get(t, "", "/results")
-	if status != http.StatusUnauthorized || !strings.HasPrefix(h.Get("Content-Type"), "text/html") || !strings.Contains(body, "Sign in") {
-		t.Errorf("a page without a token: %d %s\n%s", status, h.Get("Content-Type"), body)
+	e.Tokens["mallory"] = "not-a-token"
+	for _, person := range []string{"", "mallory"} {
+		status, h, _ := e.get(t, person, "/results?status=fail")
+		if status != http.StatusSeeOther || h.Get("Location") != "/login?next=%2Fresults%3Fstatus%3Dfail" {
+			t.Errorf("a page as %q: %d to %q, want 303 to the sign-in page", person, status, h.Get("Location"))
+		}
+	}
+	status, h, body := e.get(t, "", "/login?next=%2Fresults%3Fstatus%3Dfail")
+	if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") ||
+		!strings.Contains(body, "Sign in") || !strings.Contains(body, `value="/results?status=fail"`) {
+		t.Errorf("the sign-in page: %d %s\n%s", status, h.Get("Content-Type"), body)
 	}
 	status, h, _ = e.get(t, "", "/api/v1/results")
 	if status != http.StatusUnauthorized || h.Get("Content-Type") != "application/json" {
 		t.Errorf("the API without a token: %d %s", status, h.Get("Content-Type"))
-	}
-	e.Tokens["mallory"] = "not-a-token"
-	status, _, _ = e.get(t, "mallory", "/")
-	if status != http.StatusUnauthorized {
-		t.Errorf("a page with a bad token: %d, want 401", status)
 	}
 }
 
