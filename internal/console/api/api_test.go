@@ -16,6 +16,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/query"
 )
 
@@ -26,10 +27,13 @@ func console(t *testing.T, w *world, reviews api.TokenReviews, opts api.TokenOpt
 	if err != nil {
 		t.Fatal(err)
 	}
+	authz := access.New(sars, access.Options{})
 	srv := httptest.NewServer(api.New(api.Options{
 		Source:        w.store,
 		Authenticator: api.NewTokenAuthenticator(reviews, opts),
-		Scoper:        access.New(sars, access.Options{}),
+		Scoper:        authz,
+		Policies:      policyReader(t, w),
+		Health:        health.New(w.cache, authz),
 		Log:           testr.New(t),
 	}))
 	t.Cleanup(srv.Close)

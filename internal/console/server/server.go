@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +30,8 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/health"
+	"github.com/policyherald/policy-herald/internal/console/policies"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/store"
 )
@@ -107,7 +110,7 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(cfg, reports, f, log)
+	h, err := newHandler(mgr, cfg, reports, f, log)
 	if err != nil {
 		return err
 	}
@@ -147,7 +150,7 @@ type syncedHandler struct {
 	synced atomic.Bool
 }
 
-func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, error) {
+func newHandler(mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
 		return nil, err
@@ -156,10 +159,17 @@ func newHandler(cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger
 	if err != nil {
 		return nil, err
 	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	authz := access.New(sars, access.Options{TTL: f.CacheTTL})
 	h := &syncedHandler{api: api.New(api.Options{
 		Source:        reports,
 		Authenticator: api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}),
-		Scoper:        access.New(sars, access.Options{TTL: f.CacheTTL}),
+		Scoper:        authz,
+		Policies:      policies.New(meta, mgr.GetRESTMapper(), policies.Options{}),
+		Health:        health.New(mgr.GetClient(), authz),
 		Log:           log.WithName("api"),
 	})}
 	go func() {
