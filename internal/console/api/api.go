@@ -78,6 +78,7 @@ func (h *Handler) routes() []route {
 		{"/api/v1/namespaces/{namespace}/resources/{kind}/{name}", h.withScope(h.resource)},
 		{"/api/v1/resources/{kind}/{name}", h.withScope(h.resource)},
 		{"/api/v1/health", h.withUser(h.health)},
+		{"/api/v1/openapi.yaml", h.withUser(h.openAPI)},
 	}
 }
 

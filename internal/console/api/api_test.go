@@ -71,6 +71,7 @@ func get(t *testing.T, base string, token, path string) (int, http.Header, []byt
 	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("GET %s: headers %v lack no-store or nosniff", path, resp.Header)
 	}
+	checkAgainstOpenAPI(t, req, resp.StatusCode, resp.Header, body)
 	return resp.StatusCode, resp.Header, body
 }
 
