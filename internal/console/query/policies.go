@@ -41,7 +41,7 @@ type PolicyDetail struct {
 type policyTally struct {
 	names      *report.SourceNames
 	statuses   StatusCounts
-	sources    map[string]bool
+	sources    map[string]bool // by spelling; named once, at the end
 	rules      map[string]*StatusCounts
 	namespaces map[string]*StatusCounts
 }
@@ -52,7 +52,7 @@ func newPolicyTally(names *report.SourceNames) *policyTally {
 
 func (t *policyTally) add(rep *report.Report, res *report.Result) {
 	t.statuses.Add(res.Status)
-	t.sources[t.names.Name(res.Source)] = true
+	t.sources[res.Source] = true
 	countIn(t.rules, res.Rule).Add(res.Status)
 	countIn(t.namespaces, rep.ResultNamespace(res)).Add(res.Status)
 }
@@ -82,6 +82,15 @@ func breakdowns(m map[string]*StatusCounts) []Breakdown {
 		out = append(out, Breakdown{Key: k, Statuses: *m[k]})
 	}
 	return out
+}
+
+// sourceNames returns the sources counted by the store's names, sorted.
+func (t *policyTally) sourceNames() []string {
+	named := make(map[string]bool, len(t.sources))
+	for s := range t.sources {
+		named[t.names.Name(s)] = true
+	}
+	return sortedKeys(named)
 }
 
 // namespaceCount counts the namespaces of a tally ("" is not one).
@@ -116,7 +125,7 @@ func (e *Engine) Policies(v Visibility, q Query) ([]PolicySummary, error) {
 	out := make([]PolicySummary, 0, len(tallies))
 	for _, name := range sortedKeys(tallies) {
 		t := tallies[name]
-		out = append(out, PolicySummary{Name: name, Sources: sortedKeys(t.sources), Statuses: t.statuses, Namespaces: t.namespaceCount()})
+		out = append(out, PolicySummary{Name: name, Sources: t.sourceNames(), Statuses: t.statuses, Namespaces: t.namespaceCount()})
 	}
 	return out, nil
 }
@@ -146,7 +155,7 @@ func (e *Engine) Policy(v Visibility, name string, sel Selection, p Page) (*Poli
 		return nil, nil
 	}
 	return &PolicyDetail{
-		Name: name, Sources: sortedKeys(t.sources), Statuses: t.statuses,
+		Name: name, Sources: t.sourceNames(), Statuses: t.statuses,
 		Rules: breakdowns(t.rules), Namespaces: breakdowns(t.namespaces), Results: page,
 	}, nil
 }
