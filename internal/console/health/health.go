@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -51,6 +52,9 @@ func (l *Lister) List(ctx context.Context, u access.User) (*Answer, error) {
 	a := &Answer{Objects: []Object{}}
 	for _, k := range kinds {
 		objs, err := k.list(ctx, l.reader)
+		if apimeta.IsNoMatchError(err) {
+			continue // its CRD is not installed: no object of the kind
+		}
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", k.name, err)
 		}
