@@ -68,7 +68,7 @@ func (h *Handler) policy(w http.ResponseWriter, r *http.Request, _ access.User, 
 		return
 	}
 	a := policyAnswer{PolicyDetail: d, Warnings: s.Warnings}
-	a.Info, err = h.policyInfo(r.Context(), name, s)
+	a.Info, err = PolicyInfo(r.Context(), h.policyReader, name, s)
 	if err != nil {
 		h.log.Error(err, "reading a policy's annotations", "policy", name)
 		a.Warnings = append(a.Warnings, "could not read the policy's annotations from the Kubernetes API server")
@@ -76,13 +76,14 @@ func (h *Handler) policy(w http.ResponseWriter, r *http.Request, _ access.User, 
 	writeJSON(w, http.StatusOK, a)
 }
 
-// policyInfo returns the policy's annotations when s may see them: a namespaced policy's only
-// to a person who sees reports of its namespace.
-func (h *Handler) policyInfo(ctx context.Context, name string, s *access.Scope) (*policies.Info, error) {
-	if h.policyReader == nil {
+// PolicyInfo returns what policy name's annotations say when s may see them (a namespaced
+// policy's only to a person who sees reports of its namespace); nil when reader is nil or
+// cannot read it. The policy page (package ui) shows the same.
+func PolicyInfo(ctx context.Context, reader PolicyReader, name string, s *access.Scope) (*policies.Info, error) {
+	if reader == nil {
 		return nil, nil
 	}
-	info, err := h.policyReader.Get(ctx, name)
+	info, err := reader.Get(ctx, name)
 	if err != nil || info == nil {
 		return nil, err
 	}
@@ -154,15 +155,20 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request, u access.User) 
 		writeBadRequest(w, err)
 		return
 	}
-	if h.healthLister == nil {
-		writeJSON(w, http.StatusOK, health.Answer{Objects: []health.Object{}, Warnings: []string{"this console does not read Policy Herald's objects"}})
-		return
-	}
-	a, err := h.healthLister.List(r.Context(), u)
+	a, err := ListHealth(r.Context(), h.healthLister, u)
 	if err != nil {
 		h.log.Error(err, "listing Policy Herald's objects", "user", u.Name)
 		writeError(w, http.StatusServiceUnavailable, "could not read Policy Herald's objects; try again", nil)
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
+}
+
+// ListHealth returns the Policy Herald objects u may get from lister; with no lister, none and
+// a warning saying so. The health page (package ui) shows the same.
+func ListHealth(ctx context.Context, lister HealthLister, u access.User) (*health.Answer, error) {
+	if lister == nil {
+		return &health.Answer{Objects: []health.Object{}, Warnings: []string{"this console does not read Policy Herald's objects"}}, nil
+	}
+	return lister.List(ctx, u)
 }
