@@ -81,7 +81,8 @@ func start() (*world, error) {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/console/api/")
 	}
 	env := &envtest.Environment{CRDDirectoryPaths: []string{
-		filepath.Join("..", "..", "..", "hack", "crds"), filepath.Join("..", "..", "..", "config", "crd", "bases"), "testdata",
+		filepath.Join("..", "..", "..", "hack", "crds"), filepath.Join("..", "..", "..", "config", "crd", "bases"),
+		filepath.Join("..", "..", "..", "hack", "crds", "kyverno"),
 	}, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
 	if err != nil {
