@@ -5,6 +5,7 @@ package report
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -85,6 +86,13 @@ func (r *Report) Key() string { return Key(r.Kind, r.Namespace, r.Name) }
 
 // Key returns the key of the report of kind in namespace with name.
 func Key(kind, namespace, name string) string { return kind + "/" + namespace + "/" + name }
+
+// SplitKey returns the kind, namespace and name of a report's key (names hold no "/").
+func SplitKey(key string) (kind, namespace, name string) {
+	kind, rest, _ := strings.Cut(key, "/")
+	namespace, name, _ = strings.Cut(rest, "/")
+	return kind, namespace, name
+}
 
 // ResultNamespace returns the namespace a result is about: its resource's, else its report's.
 // Filters use it; tenancy uses the report's namespace, where the producer wrote the result.

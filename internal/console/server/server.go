@@ -31,7 +31,9 @@ import (
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
 	"github.com/policyherald/policy-herald/internal/console/health"
+	"github.com/policyherald/policy-herald/internal/console/live"
 	"github.com/policyherald/policy-herald/internal/console/policies"
+	"github.com/policyherald/policy-herald/internal/console/ui"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/store"
 )
@@ -110,8 +112,11 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(mgr, cfg, reports, f, log)
+	h, hub, err := newHandler(mgr, cfg, reports, f, log)
 	if err != nil {
+		return err
+	}
+	if err := mgr.Add(hub); err != nil {
 		return err
 	}
 	srv := &httpServer{addr: f.BindAddress, handler: h, log: log.WithName("http"), listening: listening}
@@ -146,49 +151,62 @@ func addStore(mgr ctrl.Manager, log logr.Logger) (*store.Store, error) {
 
 // syncedHandler answers 503 until the store has synced, so nobody is shown a partial picture.
 type syncedHandler struct {
-	api    http.Handler
+	next   http.Handler
 	synced atomic.Bool
 }
 
-func newHandler(mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, error) {
+func newHandler(mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	trs, err := api.NewTokenReviews(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	meta, err := metadata.NewForConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	authz := access.New(sars, access.Options{TTL: f.CacheTTL})
-	h := &syncedHandler{api: api.New(api.Options{
-		Source:        reports,
-		Authenticator: api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}),
-		Scoper:        authz,
-		Policies:      policies.New(meta, mgr.GetRESTMapper(), policies.Options{}),
-		Health:        health.New(mgr.GetClient(), authz),
-		Log:           log.WithName("api"),
+	authn := api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL})
+	scoper := access.New(sars, access.Options{TTL: f.CacheTTL})
+	// The policy and health pages read what the API reads, through the same readers.
+	policyReader := policies.New(meta, mgr.GetRESTMapper(), policies.Options{})
+	healthLister := health.New(mgr.GetClient(), scoper)
+	hub := live.New(live.Options{Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("live")})
+	reports.Subscribe(hub)
+	h := &syncedHandler{next: routes(handlers{
+		api: api.New(api.Options{Source: reports, Authenticator: authn, Scoper: scoper, Policies: policyReader, Health: healthLister,
+			Log: log.WithName("api")}),
+		events: hub,
+		pages: ui.New(ui.Options{
+			Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("ui"), Events: eventsPath,
+		}),
 	})}
 	go func() {
 		if reports.WaitForSync(context.Background()) {
 			h.synced.Store(true)
 		}
 	}()
-	return h, nil
+	return h, hub, nil
 }
 
 func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.synced.Load() {
-		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Retry-After", "1")
+		const msg = "the console is still reading the reports; try again in a moment"
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error":"`+msg+`"}`+"\n")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"error":"the console is still reading the reports; try again in a moment"}`+"\n")
+		_, _ = io.WriteString(w, "The console is still reading the reports; reload in a moment.\n")
 		return
 	}
-	h.api.ServeHTTP(w, r)
+	h.next.ServeHTTP(w, r)
 }
