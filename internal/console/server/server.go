@@ -180,7 +180,8 @@ func newHandler(mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, f Flag
 			Log: log.WithName("api")}),
 		events: hub,
 		pages: ui.New(ui.Options{
-			Source: reports, Authenticator: authn, Scoper: scoper, Log: log.WithName("ui"), Events: eventsPath,
+			Source: reports, Authenticator: authn, Scoper: scoper, Policies: policyReader, Health: healthLister,
+			Log: log.WithName("ui"), Events: eventsPath,
 		}),
 	})}
 	go func() {
