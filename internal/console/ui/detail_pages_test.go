@@ -23,7 +23,7 @@ func TestPolicyPages(t *testing.T) {
 	carol := e.wholePage(t, "carol", "/policies/require-labels")
 	for _, want := range []string{
 		"<title>Require Labels · Policy Herald</title>", "Best Practices", `<span class="tag s-medium">medium</span>`, "Pod, Label",
-		`&lt;script&gt;alert(&#34;description&#34;)&lt;/script&gt;`, // the description is text
+		`&lt;script&gt;alert(&#34;description&#34;)&lt;/script&gt;`,  // the description is text
 		`<th scope="row">rule-a</th>`, `<th scope="row">rule-c</th>`, // rule-c: only team-b's report has it
 		`<a href="/namespaces/team-a">team-a</a>`, `<a href="/namespaces/team-b">team-b</a>`,
 		`<a href="/namespaces/team-a/resources/Pod/web">Pod/web</a>`,
