@@ -85,6 +85,10 @@ run: ## Start a local control plane, install CRDs and samples, and run the opera
 load: ## Load harness: local control plane, operator as its own process, N reports × M results; ARGS="-reports 2000 -results 50 -mode live|sync -churn K".
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/load $(ARGS)
 
+.PHONY: console-bench
+console-bench: ## Console harness: API server time p50/p99 and bytes per result at 100k results; ARGS="-results 100000 -namespaces 20 -requests 200".
+	go run ./hack/consolebench $(ARGS)
+
 .PHONY: faults
 faults: ## Fault harness: outages, crashes, handover, leader loss, API server down, throttling, CRD reinstall, big report; ARGS="-scenario NAME -timeout 40m".
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/faults $(ARGS)

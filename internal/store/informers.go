@@ -8,10 +8,13 @@ import (
 
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/discovery"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -75,7 +78,7 @@ func (s *Store) watchReports(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			if err := w.tryStart(ctx, k); err != nil {
-				s.log.V(1).Info("report API not installed yet", "crd", k.crd, "error", err.Error())
+				s.logNotStarted(ctx, k, err)
 			}
 		}()
 	}
@@ -92,6 +95,18 @@ func (s *Store) watchReports(ctx context.Context) error {
 		UpdateFunc: func(_, o any) { w.crdChanged(ctx, o) },
 	})
 	return err
+}
+
+// logNotStarted says why the informer of k did not start; nothing when the store is stopping,
+// which fails every request and means nothing is missing.
+func (s *Store) logNotStarted(ctx context.Context, k reportKind, err error) {
+	switch {
+	case ctx.Err() != nil:
+	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err) || discovery.IsGroupDiscoveryFailedError(err):
+		s.log.V(1).Info("report API not installed yet", "crd", k.crd, "error", err.Error())
+	default:
+		s.log.Error(err, "cannot watch a report API; trying again when its CRD changes", "crd", k.crd)
+	}
 }
 
 type reportWatcher struct {

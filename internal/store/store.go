@@ -72,10 +72,14 @@ func (s *Store) Start(ctx context.Context) error {
 	// Namespaces and reports are listed at the same time: a start waits for the longer only.
 	nsErr := make(chan error, 1)
 	go func() { nsErr <- s.watchNamespaces(ctx) }()
-	if err := s.watchReports(ctx); err != nil {
-		return err
+	err := s.watchReports(ctx)
+	if nsE := <-nsErr; err == nil {
+		err = nsE
 	}
-	if err := <-nsErr; err != nil {
+	if ctx.Err() != nil {
+		return nil // stopped while starting: whatever failed failed because of that
+	}
+	if err != nil {
 		return err
 	}
 	close(s.synced)

@@ -7,6 +7,8 @@ package access
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +28,9 @@ type Options struct {
 	InFlight int
 	// Timeout bounds one Scope or MayGet, and each review (default 10s).
 	Timeout time.Duration
+	// Bindings, when not nil, spares the reviews about namespaces where no RoleBinding names
+	// the person (see Bindings); nil asks about every namespace that holds reports.
+	Bindings *Bindings
 	// Clock is for tests; the real clock by default.
 	Clock clock.PassiveClock
 }
@@ -75,8 +80,9 @@ func (a *Authorizer) MayGet(ctx context.Context, u User, group, resource, namesp
 
 // Scope returns which reports u may see, for the report kinds held says are installed. It
 // first asks whether u may list each kind cluster-wide; only for a namespaced kind they may not,
-// it asks about each namespace held lists for that kind. The API server's errors are Warnings
-// of the Scope, each counted as not allowed; an error is returned only for bad input.
+// it asks about each namespace held lists for that kind (with Options.Bindings, each where a
+// RoleBinding names u, and one other). The API server's errors are Warnings of the Scope, each
+// counted as not allowed; an error is returned only for bad input.
 func (a *Authorizer) Scope(ctx context.Context, u User, held Holdings) (*Scope, error) {
 	if err := u.validate(); err != nil {
 		return nil, err
@@ -96,26 +102,79 @@ func (a *Authorizer) Scope(ctx context.Context, u User, held Holdings) (*Scope, 
 		wide[i] = question{verb: "list", group: api.group, resource: api.resource}
 		s.kinds[kind] = &kindScope{api: api, namespaces: map[string]struct{}{}}
 	}
-	var narrow []question
-	var narrowKinds []*kindScope
+	bound, pruning := a.opts.Bindings.boundIn(u)
+	var narrow narrowing
 	for i, ans := range a.askAll(ctx, u, id, wide) {
 		k := s.kinds[kinds[i]]
 		k.record(ans, "")
 		if k.all || !k.api.namespaced {
 			continue
 		}
-		for _, ns := range uniqueNamespaces(held[kinds[i]]) {
-			q := wide[i]
-			q.namespace = ns
-			narrow = append(narrow, q)
-			narrowKinds = append(narrowKinds, k)
-		}
+		// Pruning is sound only after a clean "no" cluster-wide: then no ClusterRoleBinding
+		// grants the kind anywhere, and only a RoleBinding in a namespace can.
+		narrow.add(wide[i], k, uniqueNamespaces(held[kinds[i]]), pruning && ans.err == nil, bound, a.opts.Bindings)
 	}
-	for i, ans := range a.askAll(ctx, u, id, narrow) {
-		narrowKinds[i].record(ans, narrow[i].namespace)
+	if a.askNarrow(ctx, u, id, narrow.asked) {
+		a.opts.Bindings.contradicted("a review allowed listing reports in a namespace where no RoleBinding names the person")
+	}
+	if len(narrow.pruned) > 0 && !a.opts.Bindings.Pruning() {
+		a.askNarrow(ctx, u, id, narrow.pruned) // contradicted meanwhile: this Scope too asks about all
 	}
 	s.warn()
 	return s, nil
+}
+
+// narrowing is the per-namespace questions of a Scope: those asked, and those spared by
+// the RoleBinding index.
+type narrowing struct {
+	asked, pruned []narrowQuestion
+}
+
+type narrowQuestion struct {
+	q     question
+	k     *kindScope
+	probe bool // a pruned namespace asked about anyway, to catch another authorizer
+}
+
+// add adds the questions about namespaces nss for the kind k asked cluster-wide by wide: all of
+// them, or when prune, those where the person is bound and one probe of the others.
+func (n *narrowing) add(wide question, k *kindScope, nss []string, prune bool, bound map[string]bool, b *Bindings) {
+	var pruned []string
+	for _, ns := range nss {
+		q := wide
+		q.namespace = ns
+		if prune && !bound[ns] {
+			pruned = append(pruned, ns)
+			continue
+		}
+		n.asked = append(n.asked, narrowQuestion{q: q, k: k})
+	}
+	if len(pruned) == 0 {
+		return
+	}
+	probe := b.probe(pruned)
+	for _, ns := range pruned {
+		q := wide
+		q.namespace = ns
+		if ns == probe {
+			n.asked = append(n.asked, narrowQuestion{q: q, k: k, probe: true})
+		} else {
+			n.pruned = append(n.pruned, narrowQuestion{q: q, k: k})
+		}
+	}
+}
+
+// askNarrow asks nqs and records the answers; it says whether a probe was allowed.
+func (a *Authorizer) askNarrow(ctx context.Context, u User, id string, nqs []narrowQuestion) (probeAllowed bool) {
+	qs := make([]question, len(nqs))
+	for i, nq := range nqs {
+		qs[i] = nq.q
+	}
+	for i, ans := range a.askAll(ctx, u, id, qs) {
+		nqs[i].k.record(ans, qs[i].namespace)
+		probeAllowed = probeAllowed || nqs[i].probe && ans.allowed
+	}
+	return probeAllowed
 }
 
 // answer is the outcome of one question.
@@ -185,6 +244,10 @@ func (a *Authorizer) decide(ctx context.Context, u User, id string, q question) 
 	return a.decisions.decide(ctx, q.key(id), func(ctx context.Context) (bool, error) {
 		ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 		defer cancel()
-		return ask(ctx, a.reviews, u, q)
+		allowed, reason, err := ask(ctx, a.reviews, u, q)
+		if allowed && q.verb == "list" && q.namespace != "" && !strings.HasPrefix(reason, "RBAC:") {
+			a.opts.Bindings.contradicted(fmt.Sprintf("list %s in %s allowed: %q", q.resource, q.namespace, reason))
+		}
+		return allowed, err
 	})
 }

@@ -88,14 +88,20 @@ func BenchmarkScope(b *testing.B) {
 	waitMayReview(b, reviews)
 	policyReports := access.Holdings{"PolicyReport": benchNames, "ClusterPolicyReport": nil}
 	both := access.Holdings{"PolicyReport": benchNames, "ClusterPolicyReport": nil, "Report": benchNames, "ClusterReport": nil}
-	b.Run("cold/policyreports", func(b *testing.B) { benchScope(b, reviews, policyReports, false) })
-	b.Run("cold/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, false) })
-	b.Run("warm/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, true) })
+	b.Run("cold/policyreports", func(b *testing.B) { benchScope(b, reviews, policyReports, nil, false) })
+	b.Run("cold/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, nil, false) })
+	b.Run("warm/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, nil, true) })
+	// With the opt-in RoleBinding index, fed by a real informer of the API server's 2,003
+	// RoleBindings.
+	index := watchedBindings(b)
+	b.Run("cold/policyreports/rolebinding-index", func(b *testing.B) { benchScope(b, reviews, policyReports, index, false) })
+	b.Run("cold/policyreports+reports/rolebinding-index", func(b *testing.B) { benchScope(b, reviews, both, index, false) })
 }
 
-func benchScope(b *testing.B, reviews access.SubjectAccessReviews, held access.Holdings, warm bool) {
+func benchScope(b *testing.B, reviews access.SubjectAccessReviews, held access.Holdings, index *access.Bindings, warm bool) {
 	counted := &countingReviews{inner: reviews}
-	a := access.New(counted, access.Options{})
+	opts := access.Options{Bindings: index}
+	a := access.New(counted, opts)
 	if warm {
 		scopeOfPat(b, a, held)
 		counted.take()
@@ -104,7 +110,7 @@ func benchScope(b *testing.B, reviews access.SubjectAccessReviews, held access.H
 	b.ResetTimer()
 	for range b.N {
 		if !warm {
-			a = access.New(counted, access.Options{})
+			a = access.New(counted, opts)
 		}
 		scopeOfPat(b, a, held)
 	}

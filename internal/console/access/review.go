@@ -50,12 +50,13 @@ func (q question) review(u User) *authorizationv1.SubjectAccessReview {
 	}}
 }
 
-// ask creates the SubjectAccessReview of q for u. An answer with an evaluation error is still an
-// answer: RBAC reports a binding to a missing role that way, and decides without it.
-func ask(ctx context.Context, reviews SubjectAccessReviews, u User, q question) (bool, error) {
+// ask creates the SubjectAccessReview of q for u and returns its decision and reason. An answer
+// with an evaluation error is still an answer: RBAC reports a binding to a missing role that
+// way, and decides without it.
+func ask(ctx context.Context, reviews SubjectAccessReviews, u User, q question) (allowed bool, reason string, err error) {
 	sar, err := reviews.Create(ctx, q.review(u), metav1.CreateOptions{})
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	return sar.Status.Allowed && !sar.Status.Denied, nil
+	return sar.Status.Allowed && !sar.Status.Denied, sar.Status.Reason, nil
 }

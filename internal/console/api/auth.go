@@ -47,7 +47,11 @@ type TokenOptions struct {
 	MaxEntries int
 	// Timeout bounds one review (default 10s).
 	Timeout time.Duration
-	Clock   clock.PassiveClock // for tests
+	// InFlight bounds the reviews in flight at once (default 16): requests with many distinct
+	// tokens (each one a review, since an unknown token has no remembered answer) wait for a
+	// free slot, each as long as its own request lasts, instead of flooding the API server.
+	InFlight int
+	Clock    clock.PassiveClock // for tests
 }
 
 // TokenAuthenticator authenticates `Authorization: Bearer` tokens with TokenReviews of the API
@@ -57,6 +61,7 @@ type TokenAuthenticator struct {
 	reviews TokenReviews
 	lru     *cache.LRUExpireCache
 	flights singleflight.Group
+	slots   chan struct{} // one per review in flight
 	opts    TokenOptions
 }
 
@@ -77,10 +82,14 @@ func NewTokenAuthenticator(reviews TokenReviews, opts TokenOptions) *TokenAuthen
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 16
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &TokenAuthenticator{reviews: reviews, lru: cache.NewLRUExpireCacheWithClock(opts.MaxEntries, opts.Clock), opts: opts}
+	return &TokenAuthenticator{reviews: reviews, lru: cache.NewLRUExpireCacheWithClock(opts.MaxEntries, opts.Clock),
+		slots: make(chan struct{}, opts.InFlight), opts: opts}
 }
 
 // Authenticate implements Authenticator.
@@ -102,33 +111,52 @@ func (a *TokenAuthenticator) Authenticate(r *http.Request) (access.User, error) 
 }
 
 // answer returns the remembered answer for the token with key, or reviews it once however many
-// requests wait for it.
+// requests wait for it. A flight whose starter gave up while waiting for a slot is started
+// again by the next request still waiting.
 func (a *TokenAuthenticator) answer(ctx context.Context, key, token string) (tokenAnswer, error) {
-	if v, ok := a.lru.Get(key); ok {
-		return v.(tokenAnswer), nil
-	}
-	ch := a.flights.DoChan(key, func() (any, error) {
+	for {
 		if v, ok := a.lru.Get(key); ok {
-			return v, nil
+			return v.(tokenAnswer), nil
 		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.Timeout)
-		defer cancel()
-		ans, err := a.review(ctx, token)
-		if err != nil {
-			return nil, err
+		ch := a.flights.DoChan(key, func() (any, error) { return a.reviewOnce(ctx, key, token) })
+		select {
+		case r := <-ch:
+			if errors.Is(r.Err, errGaveUp) && ctx.Err() == nil {
+				continue // the starter's request ended, not ours
+			}
+			if r.Err != nil {
+				return tokenAnswer{}, r.Err
+			}
+			return r.Val.(tokenAnswer), nil
+		case <-ctx.Done():
+			return tokenAnswer{}, ctx.Err()
 		}
-		a.lru.Add(key, ans, a.opts.TTL)
-		return ans, nil
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return tokenAnswer{}, r.Err
-		}
-		return r.Val.(tokenAnswer), nil
-	case <-ctx.Done():
-		return tokenAnswer{}, ctx.Err()
 	}
+}
+
+// errGaveUp marks a flight that ended because its starter's request ended before a slot was free.
+var errGaveUp = errors.New("gave up waiting for a free TokenReview slot")
+
+// reviewOnce waits for a slot as long as the starter's request lasts, then reviews the token
+// detached from that request (others may wait for the answer) and remembers the answer.
+func (a *TokenAuthenticator) reviewOnce(ctx context.Context, key, token string) (any, error) {
+	if v, ok := a.lru.Get(key); ok {
+		return v, nil
+	}
+	select {
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", errGaveUp, ctx.Err())
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.Timeout)
+	defer cancel()
+	ans, err := a.review(rctx, token)
+	if err != nil {
+		return nil, err
+	}
+	a.lru.Add(key, ans, a.opts.TTL)
+	return ans, nil
 }
 
 func (a *TokenAuthenticator) review(ctx context.Context, token string) (tokenAnswer, error) {

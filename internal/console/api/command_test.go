@@ -14,10 +14,16 @@ import (
 
 // TestConsoleCommand runs `policy-herald console` as main runs it, on loopback: it becomes
 // ready once its own store synced (no leader election), serves the API with the
-// person's view, and stops cleanly when its context ends.
+// person's view, and stops cleanly when its context ends; with the RoleBinding index too.
 func TestConsoleCommand(t *testing.T) {
+	for _, extra := range []string{"--rolebinding-index=false", "--rolebinding-index"} {
+		t.Run(extra, func(t *testing.T) { runConsoleCommand(t, extra) })
+	}
+}
+
+func runConsoleCommand(t *testing.T, extra string) {
 	w := cluster(t)
-	f, err := server.ParseFlags([]string{"--bind-address=127.0.0.1:0", "--health-probe-bind-address=" + freeAddr(t), "--cache-ttl=2s"}, t.Output())
+	f, err := server.ParseFlags([]string{"--bind-address=127.0.0.1:0", "--health-probe-bind-address=" + freeAddr(t), "--cache-ttl=2s", extra}, t.Output())
 	if err != nil {
 		t.Fatal(err)
 	}

