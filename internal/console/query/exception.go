@@ -42,10 +42,12 @@ type exceptionResources struct {
 }
 
 // PolicyException returns a Kyverno PolicyException manifest that exempts the resource of row
-// from its rule, or "" when row is not a Kyverno result about a resource. It is built as a
-// value and marshalled, so no text of a report can change its structure.
+// from its rule, or "" when row is not a failing (fail, warn or error) Kyverno result about a
+// resource. It is built as a value and marshalled, so no text of a report can change its
+// structure.
 func PolicyException(row Row) string {
-	if !strings.EqualFold(row.Source, "kyverno") || row.Policy == "" || row.Rule == "" || row.Kind == "" || row.Name == "" {
+	if !strings.EqualFold(row.Source, "kyverno") || row.Policy == "" || row.Rule == "" || row.Kind == "" || row.Name == "" ||
+		!needsException[row.Status] {
 		return ""
 	}
 	var pe policyException
@@ -64,6 +66,9 @@ func PolicyException(row Row) string {
 	}
 	return string(out)
 }
+
+// needsException are the statuses of results an exception would change.
+var needsException = map[string]bool{"fail": true, "warn": true, "error": true}
 
 // kyvernoKind writes a kind as Kyverno's match reads it: group/version/kind when the result
 // gives its API version, so a Deployment is not confused with another group's kind.

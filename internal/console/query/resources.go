@@ -43,8 +43,9 @@ type ResourceDetail struct {
 // ResourceRow is a result of the resource page.
 type ResourceRow struct {
 	Row
-	// PolicyException is, for a Kyverno result, a PolicyException manifest (YAML) that would
-	// exempt this resource from this rule: shown to copy, never applied.
+	// PolicyException is, for a Kyverno result that fails, warns or errs, a PolicyException
+	// manifest (YAML) that would exempt this resource from this rule: shown to copy, never
+	// applied. A passing or skipped result needs none.
 	PolicyException string `json:"policyException,omitempty"`
 }
 

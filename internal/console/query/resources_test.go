@@ -82,7 +82,7 @@ func TestResourceOfTheOwner(t *testing.T) {
 
 // TestPolicyExceptionIsData: report text cannot change the manifest's structure.
 func TestPolicyExceptionIsData(t *testing.T) {
-	row := Row{Source: "Kyverno", Policy: "team-a/evil\nkind: ClusterRole\n", Rule: "r: {a: b}", Kind: "Pod", Name: "x\n---\napiVersion: v1",
+	row := Row{Source: "Kyverno", Status: "fail", Policy: "team-a/evil\nkind: ClusterRole\n", Rule: "r: {a: b}", Kind: "Pod", Name: "x\n---\napiVersion: v1",
 		Namespace: "team-a", APIVersion: "v1"}
 	var pe policyException
 	if err := yaml.UnmarshalStrict([]byte(PolicyException(row)), &pe); err != nil {
@@ -92,7 +92,11 @@ func TestPolicyExceptionIsData(t *testing.T) {
 		pe.Spec.Match.Any[0].Resources.Names[0] != row.Name || pe.Metadata.Name != "evil-kind--clusterrole--r---a--b--x-----apiversion--v1" {
 		t.Errorf("exception = %+v", pe)
 	}
-	for _, r := range []Row{{Source: "trivy", Policy: "p", Rule: "r", Kind: "Pod", Name: "x"}, {Source: "kyverno", Policy: "p", Kind: "Pod", Name: "x"}} {
+	for _, r := range []Row{
+		{Source: "trivy", Status: "fail", Policy: "p", Rule: "r", Kind: "Pod", Name: "x"},
+		{Source: "kyverno", Status: "fail", Policy: "p", Kind: "Pod", Name: "x"},
+		{Source: "kyverno", Status: "pass", Policy: "p", Rule: "r", Kind: "Pod", Name: "x"}, // nothing to exempt
+	} {
 		if got := PolicyException(r); got != "" {
 			t.Errorf("%+v: exception %q, want none", r, got)
 		}

@@ -59,6 +59,9 @@ func TestResourcePages(t *testing.T) {
 			t.Errorf("alice's page of Pod team-a/web has no %s", want)
 		}
 	}
+	if strings.Contains(web, "- rule-b") {
+		t.Errorf("a passing result (rule-b) has a PolicyException")
+	}
 	zipkin := e.wholePage(t, "carol", "/namespaces/team-b/resources/Pod/"+trivyPod)
 	for _, want := range []string{
 		`<a href="https://avd.aquasec.com/nvd/CVE-2021-30139" rel="noopener noreferrer">`, `<strong>2</strong> results`,
@@ -86,7 +89,7 @@ func TestHealthPages(t *testing.T) {
 	e := console(t)
 	carol := e.wholePage(t, "carol", "/health")
 	for _, want := range []string{"hook-a", "hook-b", "chan-a", `<span class="tag r-False">False</span>`, "DeliveryFailing",
-		"HTTP 503 from hooks.example.com", "1,207", "target team-a/hook-a", "<strong>3</strong> objects"} {
+		"HTTP 503 from hooks.example.com", "1,207", `of <a href="#NotificationTarget-team-a-hook-a">team-a/hook-a</a>`, "<strong>3</strong> objects"} {
 		if !strings.Contains(carol, want) {
 			t.Errorf("carol's health page has no %s", want)
 		}

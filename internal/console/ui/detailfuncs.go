@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/policyherald/policy-herald/internal/console/query"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -17,7 +18,15 @@ func init() {
 	funcs["num64"] = func(n int64) string { return num(int(n)) }
 	funcs["other"] = other
 	funcs["nsFilter"] = nsFilter
+	funcs["anchor"] = anchor
+	funcs["targetAnchor"] = func(target string) string {
+		ns, name, _ := strings.Cut(target, "/")
+		return anchor("NotificationTarget", ns, name)
+	}
 }
+
+// anchor is the id of an object's row on the health page.
+func anchor(kind, namespace, name string) string { return kind + "-" + namespace + "-" + name }
 
 // other counts the results that neither passed nor failed.
 func other(c query.StatusCounts) int { return c.Warn + c.Error + c.Skip + c.None }
