@@ -147,7 +147,7 @@ func loadYAML(path, namespace string) ([]client.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	r := k8syaml.NewYAMLReader(bufio.NewReader(f))
 	var out []client.Object
 	for {

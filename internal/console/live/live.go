@@ -106,7 +106,7 @@ func (h *Hub) Start(ctx context.Context) error {
 	return nil
 }
 
-// NeedLeaderElection: every replica serves its own streams.
+// NeedLeaderElection is false: every replica serves its own streams.
 func (h *Hub) NeedLeaderElection() bool { return false }
 
 // Streams returns the number of open streams.

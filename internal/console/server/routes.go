@@ -1,10 +1,6 @@
 package server
 
-import (
-	"net/http"
-
-	"github.com/policyherald/policy-herald/internal/console/ui"
-)
+import "net/http"
 
 // eventsPath is the live updates' event stream.
 const eventsPath = "/api/v1/events"
@@ -16,12 +12,12 @@ type handlers struct {
 	pages  http.Handler // everything else: the pages and their assets
 }
 
-// routes mounts the parts on one mux, every answer with the console's security headers.
+// routes mounts the parts on one mux.
 func routes(h handlers) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", h.api)
 	mux.Handle("GET "+eventsPath, h.events)
 	// The login mounts here: /login, /login/callback, /logout and /login/token.
 	mux.Handle("/", h.pages)
-	return ui.SecurityHeaders(mux)
+	return mux
 }

@@ -131,7 +131,8 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err := mgr.Add(hub); err != nil {
 		return err
 	}
-	srv := &httpServer{addr: f.BindAddress, handler: h, log: log.WithName("http"), listening: listening}
+	// Every answer carries the console's security headers, the 503 before the store synced too.
+	srv := &httpServer{addr: f.BindAddress, handler: ui.SecurityHeaders(h), log: log.WithName("http"), listening: listening}
 	if err := mgr.Add(srv); err != nil {
 		return err
 	}

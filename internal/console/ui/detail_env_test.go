@@ -6,7 +6,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -23,7 +22,7 @@ const trivyPod = "zipkin-6b59cc5ddb-bp9h8"
 // team-b, which alice never sees.
 func trivyReport() client.Object {
 	r := &wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "pod-zipkin",
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: trivyPod, UID: "961887ae-c2bf-46c5-828c-40ceb2e7e303", Controller: ptr.To(true)}}}}
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: trivyPod, UID: "961887ae-c2bf-46c5-828c-40ceb2e7e303", Controller: ptr(true)}}}}
 	for _, cve := range []string{"CVE-2021-30139", "CVE-2021-36159"} {
 		r.Results = append(r.Results, wgpolicyv1alpha2.PolicyReportResult{
 			Source: "Trivy", Category: "apk-tools", Severity: "high", Policy: "apk-tools: " + cve,

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // console starts the cluster and the console once and returns them.
-func console(t *testing.T) *env {
+func console(t testing.TB) *env {
 	t.Helper()
 	setup.Do(func() { theEnv, setupErr = start() })
 	if setupErr != nil {
@@ -68,7 +69,9 @@ func start() (*env, error) {
 	teardown = func() {
 		cancel()
 		if stopped != nil {
-			<-stopped
+			if err := <-stopped; err != nil {
+				fmt.Fprintln(os.Stderr, "the console stopped with", err)
+			}
 		}
 		_ = w.Stop()
 	}
@@ -126,7 +129,7 @@ func secretReport() client.Object {
 }
 
 // get sends GET path as person ("" for nobody) and returns the status, headers and body.
-func (e *env) get(t *testing.T, person, path string) (int, http.Header, string) {
+func (e *env) get(t testing.TB, person, path string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.base+path, nil)
 	if err != nil {
@@ -148,11 +151,15 @@ func (e *env) get(t *testing.T, person, path string) (int, http.Header, string) 
 }
 
 // page gets path as person and wants a 200 HTML page.
-func (e *env) page(t *testing.T, person, path string) string {
+func (e *env) page(t testing.TB, person, path string) string {
 	t.Helper()
 	status, h, body := e.get(t, person, path)
 	if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET %s as %s: %d %s\n%s", path, person, status, h.Get("Content-Type"), body)
+	}
+	// A template that fails half-way leaves a page cut short: a whole page ends its html.
+	if !strings.Contains(path, "fragment=") && !strings.HasSuffix(strings.TrimSpace(body), "</html>") {
+		t.Errorf("GET %s as %s: the page is cut short: ...%s", path, person, body[max(0, len(body)-200):])
 	}
 	return body
 }

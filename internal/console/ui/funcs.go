@@ -21,6 +21,9 @@ var funcs = template.FuncMap{
 	"orNone":     orNone,
 	"chart":      chart,
 	"set":        set,
+	"plural":     plural,
+	"title":      title,
+	"groupKey":   groupKey,
 }
 
 // num writes n with thousands separators: 100,000 reads faster than 100000.
@@ -170,4 +173,31 @@ func set(base url.Values, name, value string) url.Values {
 	}
 	out.Set(name, value)
 	return out
+}
+
+// plural is noun for n things: "1 result", "2 results".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return noun
+	}
+	return noun + "s"
+}
+
+// title starts s with a capital letter (ASCII: the console's own words only).
+func title(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// groupKey names a group; the group of results without the value says what they lack.
+func groupKey(by query.GroupBy, key string) string {
+	switch {
+	case key != "":
+		return key
+	case by == query.GroupNamespace:
+		return "(cluster-scoped)"
+	}
+	return "(none)"
 }

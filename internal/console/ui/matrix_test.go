@@ -61,7 +61,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 }
 
-var totalRe = regexp.MustCompile(`<strong>([0-9,]+)</strong> results`)
+var totalRe = regexp.MustCompile(`<strong>([0-9,]+)</strong> results?\b`)
 
 // total is the first total a page shows: the overview's, or the results table's.
 func total(body string) int {

@@ -9,7 +9,7 @@ import (
 // one namespace. A namespace the person may not see shows no result, as one without reports.
 func (h *Handler) namespacePage(r *request) (*view, error) {
 	ns := r.PathValue("namespace")
-	v := r.URL.Query()
+	v := r.params
 	q, err := api.ReadQuery(v, "fragment")
 	if err != nil {
 		return nil, &badRequest{err}

@@ -33,11 +33,11 @@ func (d *overviewData) Share(n, largest int) string {
 // overviewPage is `/`: the overview of everything the person may see, filtered by the API's
 // overview parameters when the address has some.
 func (h *Handler) overviewPage(r *request) (*view, error) {
-	q, err := api.ReadQuery(r.URL.Query(), "fragment")
+	q, err := api.ReadQuery(r.params, "fragment")
 	if err != nil {
 		return nil, &badRequest{err}
 	}
-	d, err := h.overview(r, q, pageValues(r.URL.Query()))
+	d, err := h.overview(r, q, pageValues(r.params))
 	if err != nil {
 		return nil, err
 	}

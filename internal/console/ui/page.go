@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
@@ -13,6 +14,22 @@ type request struct {
 	*http.Request
 	user  access.User
 	scope *access.Scope
+	// params are the address's parameters without empty values: an empty field of a form
+	// sent as GET is no filter.
+	params url.Values
+}
+
+// nonEmpty returns v without its empty values.
+func nonEmpty(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		for _, x := range vs {
+			if x != "" {
+				out[k] = append(out[k], x)
+			}
+		}
+	}
+	return out
 }
 
 // view is what the layout renders: the page's title and data, and the person's situation.
@@ -49,7 +66,10 @@ func (h *Handler) page(pattern, name string, fn pageFunc) {
 		status := http.StatusOK
 		switch {
 		case errors.As(err, &bad):
-			status, v = http.StatusBadRequest, newView("Bad request", nil)
+			// The page's form, when it returned one, stays to correct the parameters.
+			if status = http.StatusBadRequest; v == nil {
+				v = newView("Bad request", nil)
+			}
 			v.Error = bad.Error()
 		case err != nil:
 			h.opts.Log.Error(err, "rendering a page", "path", r.URL.Path)
@@ -57,7 +77,7 @@ func (h *Handler) page(pattern, name string, fn pageFunc) {
 			return
 		}
 		h.decorate(v, r)
-		h.render(w, status, name, r.URL.Query().Get("fragment"), v)
+		h.render(w, status, name, r.params.Get("fragment"), v)
 	}))
 }
 
@@ -90,7 +110,7 @@ func (h *Handler) withScope(next func(http.ResponseWriter, *request)) http.Handl
 			plainPage(w, http.StatusInternalServerError, "Something went wrong", "The console could not decide what you may see.")
 			return
 		}
-		next(w, &request{Request: r, user: u, scope: s})
+		next(w, &request{Request: r, user: u, scope: s, params: nonEmpty(r.URL.Query())})
 	}
 }
 

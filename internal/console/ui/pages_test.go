@@ -10,36 +10,43 @@ import (
 // fixtures', and a fragment is the content without the layout.
 func TestPagesRender(t *testing.T) {
 	e := console(t)
-	total := num(e.Total())
-	for _, c := range []struct{ path, want string }{
-		{"/", "<strong>" + total + "</strong> results"},
-		{"/results", "<strong>" + total + "</strong> results"},
-		{"/results?groupBy=namespace&limit=25", "groups by namespace"},
-		{"/results?groupBy=source&sort=status&order=desc", "groups by source"},
-		{"/results?namespace=team-b", "<strong>" + num(e.Results["team-b"]) + "</strong> results"},
-		{"/results?scope=cluster", "<strong>" + num(e.Results[""]) + "</strong> results"},
+	for _, c := range []struct {
+		path  string
+		total int
+		want  string
+	}{
+		{"/", e.Total(), "Most failing policies"},
+		{"/results", e.Total(), "<caption"},
+		{"/results?groupBy=namespace&limit=25", e.Total(), "groups by namespace"},
+		{"/results?groupBy=source&sort=status&order=desc", e.Total(), "groups by source"},
+		{"/results?namespace=team-b", e.Results["team-b"], "<caption"},
+		{"/results?scope=cluster", e.Results[""], "<caption"},
 	} {
 		body := e.page(t, "carol", c.path)
-		if !strings.Contains(body, c.want) {
-			t.Errorf("GET %s: no %q in\n%s", c.path, c.want, body)
+		if got := total(body); got != c.total || !strings.Contains(body, c.want) {
+			t.Errorf("GET %s: %d results and %q? want %d\n%s", c.path, got, c.want, c.total, body)
 		}
 		if !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, `<main id="main"`) {
 			t.Errorf("GET %s: not a whole page", c.path)
 		}
 	}
 	frag := e.page(t, "carol", "/results?namespace=team-b&fragment=content")
-	if strings.Contains(frag, "<html") || strings.Contains(frag, "<form") || !strings.Contains(frag, "<strong>"+num(e.Results["team-b"])+"</strong> results") {
+	if strings.Contains(frag, "<html") || strings.Contains(frag, "<form") || total(frag) != e.Results["team-b"] {
 		t.Errorf("the fragment is not the content alone:\n%s", frag)
 	}
 }
 
-// TestBadParameters: a bad filter is a 400 page that names it, with the form to fix it.
+// TestBadParameters: a bad filter is a 400 page that names it, the results page with its form
+// filled in as sent, to correct it.
 func TestBadParameters(t *testing.T) {
 	e := console(t)
 	for _, path := range []string{"/results?sort=color", "/results?bogus=1", "/?status=maybe", "/results?limit=5000"} {
 		status, _, body := e.get(t, "carol", path)
 		if status != http.StatusBadRequest || !strings.Contains(body, `class="banner error"`) {
 			t.Errorf("GET %s: %d, want a 400 page\n%s", path, status, body)
+		}
+		if strings.HasPrefix(path, "/results") && !strings.Contains(body, `<form class="filters"`) {
+			t.Errorf("GET %s: the 400 page has no form to correct the filters", path)
 		}
 	}
 }

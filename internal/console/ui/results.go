@@ -28,14 +28,16 @@ type rowView struct {
 
 // resultsPage is `/results`: the table with the API's filters, sort, grouping and paging.
 func (h *Handler) resultsPage(r *request) (*view, error) {
-	v := r.URL.Query()
+	v := r.params
+	// A refused parameter shows the form filled in as sent, to correct it.
+	refused := newView("Results", &resultsData{Form: newForm(v)})
 	sel, pg, err := api.ReadSelection(v, "fragment")
 	if err != nil {
-		return nil, &badRequest{err}
+		return refused, &badRequest{err}
 	}
 	res, err := h.engine.Results(r.scope, sel, pg)
 	if err != nil {
-		return nil, &badRequest{api.EngineError(err)}
+		return refused, &badRequest{api.EngineError(err)}
 	}
 	base := pageValues(v)
 	d := &resultsData{

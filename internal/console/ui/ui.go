@@ -17,7 +17,8 @@
 //  2. Write the page's function, func(*request) (*view, error), in its own file: read the
 //     parameters with the api readers (pass "fragment" as theirs), ask the engine through
 //     r.scope, and return newView(title, data). A *badRequest error is shown as a 400 page
-//     naming the parameter at fault; any other error is a 500 without details (logged).
+//     naming the parameter at fault, with the page's "controls" when it also returned a view
+//     whose Data they can render; any other error is a 500 without details (logged).
 //  3. Register it in routes with h.page(pattern, "NAME.html", fn). A navigation entry of
 //     navigation is shown once a page is registered at exactly its address ("GET /health" for
 //     "/health"); add one there if the page needs it.

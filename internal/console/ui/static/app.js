@@ -40,12 +40,43 @@
       });
   }
 
-  var events = new EventSource(main.dataset.events);
-  events.addEventListener("change", schedule);
-  // A reconnection may have missed changes: refresh once after it.
-  events.addEventListener("open", function () {
-    if (opened) { schedule(); }
-    opened = true;
-  });
+  var events = null;
+  function connect() {
+    events = new EventSource(main.dataset.events);
+    events.addEventListener("change", schedule);
+    // A reconnection may have missed changes: refresh once after it.
+    events.addEventListener("open", function () {
+      if (opened) { schedule(); }
+      opened = true;
+    });
+  }
+  connect();
+  // A page kept for back and forward closes its stream while hidden and opens it again,
+  // refreshing, when it is shown again.
   window.addEventListener("pagehide", function () { events.close(); });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) { connect(); }
+  });
+}());
+
+// Forms send only the fields that are filled in, so their addresses stay short and readable;
+// the server ignores empty fields anyway.
+(function () {
+  "use strict";
+  document.querySelectorAll("form.filters").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("input[name], select[name]").forEach(function (el) {
+        if (el.value === "") { el.disabled = true; }
+      });
+    });
+  });
+  // On a phone the form starts folded, so the results come first; it stays open on a larger
+  // screen, and without this script.
+  if (window.matchMedia && window.matchMedia("(max-width: 720px)").matches) {
+    document.querySelectorAll("form.filters details[open]").forEach(function (d) { d.open = false; });
+  }
+  // A page shown again from the history must not keep the fields disabled.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form.filters [disabled]").forEach(function (el) { el.disabled = false; });
+  });
 }());
