@@ -81,8 +81,9 @@ func (a *Authorizer) MayGet(ctx context.Context, u User, group, resource, namesp
 // Scope returns which reports u may see, for the report kinds held says are installed. It
 // first asks whether u may list each kind cluster-wide; only for a namespaced kind they may not,
 // it asks about each namespace held lists for that kind (with Options.Bindings, each where a
-// RoleBinding names u, and one other). The API server's errors are Warnings of the Scope, each
-// counted as not allowed; an error is returned only for bad input.
+// RoleBinding names u, and one other unless the view is a repeat within the TTL). The API
+// server's errors are Warnings of the Scope, each counted as not allowed; an error is returned
+// only for bad input.
 func (a *Authorizer) Scope(ctx context.Context, u User, held Holdings) (*Scope, error) {
 	if err := u.validate(); err != nil {
 		return nil, err
@@ -103,8 +104,11 @@ func (a *Authorizer) Scope(ctx context.Context, u User, held Holdings) (*Scope, 
 		s.kinds[kind] = &kindScope{api: api, namespaces: map[string]struct{}{}}
 	}
 	bound, pruning := a.opts.Bindings.boundIn(u)
-	var narrow narrowing
-	for i, ans := range a.askAll(ctx, u, id, wide) {
+	wideAnswers, asked := a.askAll(ctx, u, id, wide)
+	// A view that asked nothing cluster-wide is a repeat within the TTL: it probes nothing,
+	// so that it costs no review.
+	narrow := narrowing{probe: asked > 0}
+	for i, ans := range wideAnswers {
 		k := s.kinds[kinds[i]]
 		k.record(ans, "")
 		if k.all || !k.api.namespaced {
@@ -127,6 +131,7 @@ func (a *Authorizer) Scope(ctx context.Context, u User, held Holdings) (*Scope, 
 // narrowing is the per-namespace questions of a Scope: those asked, and those spared by
 // the RoleBinding index.
 type narrowing struct {
+	probe         bool // ask about one pruned namespace per kind
 	asked, pruned []narrowQuestion
 }
 
@@ -152,7 +157,10 @@ func (n *narrowing) add(wide question, k *kindScope, nss []string, prune bool, b
 	if len(pruned) == 0 {
 		return
 	}
-	probe := b.probe(pruned)
+	probe := ""
+	if n.probe {
+		probe = b.probe(wide.resource, pruned)
+	}
 	for _, ns := range pruned {
 		q := wide
 		q.namespace = ns
@@ -170,7 +178,8 @@ func (a *Authorizer) askNarrow(ctx context.Context, u User, id string, nqs []nar
 	for i, nq := range nqs {
 		qs[i] = nq.q
 	}
-	for i, ans := range a.askAll(ctx, u, id, qs) {
+	answers, _ := a.askAll(ctx, u, id, qs)
+	for i, ans := range answers {
 		nqs[i].k.record(ans, qs[i].namespace)
 		probeAllowed = probeAllowed || nqs[i].probe && ans.allowed
 	}
@@ -211,9 +220,9 @@ func uniqueNamespaces(nss []string) []string {
 }
 
 // askAll answers qs for u, remembered answers at once and the others with at most InFlight
-// reviews in flight.
-func (a *Authorizer) askAll(ctx context.Context, u User, id string, qs []question) []answer {
-	out := make([]answer, len(qs))
+// reviews in flight; asked is how many were not remembered.
+func (a *Authorizer) askAll(ctx context.Context, u User, id string, qs []question) (out []answer, asked int) {
+	out = make([]answer, len(qs))
 	var open []int
 	for i, q := range qs {
 		if allowed, ok := a.decisions.get(q.key(id)); ok {
@@ -236,7 +245,7 @@ func (a *Authorizer) askAll(ctx context.Context, u User, id string, qs []questio
 	}
 	close(work)
 	wg.Wait()
-	return out
+	return out, len(open)
 }
 
 // decide answers one question, from the cache or with one review bounded by Timeout.

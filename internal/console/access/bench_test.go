@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/policyherald/policy-herald/internal/console/access"
@@ -88,19 +89,53 @@ func BenchmarkScope(b *testing.B) {
 	waitMayReview(b, reviews)
 	policyReports := access.Holdings{"PolicyReport": benchNames, "ClusterPolicyReport": nil}
 	both := access.Holdings{"PolicyReport": benchNames, "ClusterPolicyReport": nil, "Report": benchNames, "ClusterReport": nil}
-	b.Run("cold/policyreports", func(b *testing.B) { benchScope(b, reviews, policyReports, nil, false) })
-	b.Run("cold/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, nil, false) })
-	b.Run("warm/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, nil, true) })
+	b.Run("cold/policyreports", func(b *testing.B) { benchScope(b, reviews, policyReports, access.Options{}, false) })
+	b.Run("cold/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, access.Options{}, false) })
+	b.Run("warm/policyreports+reports", func(b *testing.B) { benchScope(b, reviews, both, access.Options{}, true) })
 	// With the opt-in RoleBinding index, fed by a real informer of the API server's 2,003
 	// RoleBindings.
 	index := watchedBindings(b)
-	b.Run("cold/policyreports/rolebinding-index", func(b *testing.B) { benchScope(b, reviews, policyReports, index, false) })
-	b.Run("cold/policyreports+reports/rolebinding-index", func(b *testing.B) { benchScope(b, reviews, both, index, false) })
+	b.Run("cold/policyreports/rolebinding-index", func(b *testing.B) { benchScope(b, reviews, policyReports, access.Options{Bindings: index}, false) })
+	b.Run("cold/policyreports+reports/rolebinding-index", func(b *testing.B) { benchScope(b, reviews, both, access.Options{Bindings: index}, false) })
 }
 
-func benchScope(b *testing.B, reviews access.SubjectAccessReviews, held access.Holdings, index *access.Bindings, warm bool) {
+// BenchmarkScopeClient measures the cold Scope of BenchmarkScope (PolicyReports) with the
+// client tuned other ways: protobuf instead of JSON, HTTP/1.1 connections instead of one HTTP/2
+// connection, 4 or 64 reviews in flight instead of 16. None changes the API server's CPU per
+// review much (README: What access costs). On a shared machine compare apiserver-CPU-ms/op,
+// which other work disturbs less than the wall time.
+func BenchmarkScopeClient(b *testing.B) {
+	benchCluster(b)
+	grantReviews(b, "console-system", "bench")
+	cfg := serviceAccountConfig(b, "console-system", "bench")
+	held := access.Holdings{"PolicyReport": benchNames, "ClusterPolicyReport": nil}
+	for _, v := range []struct {
+		name     string
+		tune     func(*rest.Config)
+		inFlight int
+	}{
+		{"json/http2/16", func(*rest.Config) {}, 16},
+		{"protobuf/http2/16", func(c *rest.Config) {
+			c.ContentType = "application/vnd.kubernetes.protobuf"
+			c.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+		}, 16},
+		{"json/http1.1/16", func(c *rest.Config) { c.NextProtos = []string{"http/1.1"} }, 16},
+		{"json/http2/4", func(*rest.Config) {}, 4},
+		{"json/http2/64", func(*rest.Config) {}, 64},
+	} {
+		c := rest.CopyConfig(cfg)
+		v.tune(c)
+		reviews, err := access.NewReviews(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		waitMayReview(b, reviews)
+		b.Run(v.name, func(b *testing.B) { benchScope(b, reviews, held, access.Options{InFlight: v.inFlight}, false) })
+	}
+}
+
+func benchScope(b *testing.B, reviews access.SubjectAccessReviews, held access.Holdings, opts access.Options, warm bool) {
 	counted := &countingReviews{inner: reviews}
-	opts := access.Options{Bindings: index}
 	a := access.New(counted, opts)
 	if warm {
 		scopeOfPat(b, a, held)

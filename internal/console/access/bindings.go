@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-logr/logr"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 )
 
@@ -21,7 +22,8 @@ import (
 // Another authorizer (a webhook, ABAC) may grant what no RoleBinding shows. The index stops
 // pruning for good, and the console asks about every namespace again, when it sees one: an
 // answer that allows for a reason that is not RBAC's, or a namespace it pruned that a review
-// allows (each Scope asks about one pruned namespace anyway, a different one each time).
+// allows (a person's first view in each TTL asks about one pruned namespace per kind anyway,
+// the next one each time).
 type Bindings struct {
 	log       logr.Logger
 	mu        sync.RWMutex
@@ -29,13 +31,16 @@ type Bindings struct {
 	subjects  map[string][]string       // namespace/name of a RoleBinding → its subjects
 	hasSynced func() bool
 	off       atomic.Bool // contradicted: prune nothing
-	next      atomic.Uint64
+	probeMu   sync.Mutex
+	// probes counts the probes per resource: one counter per kind, so that each kind's probe
+	// visits every pruned namespace in turn (one shared by two kinds would skip half of them).
+	probes map[string]uint64
 }
 
 // NewBindings returns an empty index; feed it with Watch. log says when it turns itself off.
 func NewBindings(log logr.Logger) *Bindings {
 	return &Bindings{log: log, where: map[string]map[string]int{}, subjects: map[string][]string{},
-		hasSynced: func() bool { return false }}
+		probes: map[string]uint64{}, hasSynced: func() bool { return false }}
 }
 
 // Informer is the part of an informer of RoleBindings that Watch uses (controller-runtime's
@@ -58,6 +63,19 @@ func (b *Bindings) Watch(inf Informer) error {
 	b.hasSynced = reg.HasSynced
 	b.mu.Unlock()
 	return nil
+}
+
+// TrimRoleBinding keeps of a RoleBinding what the index and an informer need (name,
+// namespace, version, subjects): a transform for the informer's cache, which would otherwise
+// hold every RoleBinding whole.
+func TrimRoleBinding(o any) (any, error) {
+	rb, ok := o.(*rbacv1.RoleBinding)
+	if !ok {
+		return o, nil
+	}
+	return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{
+		Name: rb.Name, Namespace: rb.Namespace, UID: rb.UID, ResourceVersion: rb.ResourceVersion,
+	}, Subjects: rb.Subjects}, nil
 }
 
 func (b *Bindings) set(o any) {
@@ -146,9 +164,12 @@ func (b *Bindings) boundIn(u User) (map[string]bool, bool) {
 	return out, true
 }
 
-// probe picks which of the pruned namespaces to ask about anyway: a different one each time.
-func (b *Bindings) probe(pruned []string) string {
-	return pruned[b.next.Add(1)%uint64(len(pruned))]
+// probe picks which of resource's pruned namespaces to ask about anyway: the next one each time.
+func (b *Bindings) probe(resource string, pruned []string) string {
+	b.probeMu.Lock()
+	defer b.probeMu.Unlock()
+	b.probes[resource]++
+	return pruned[b.probes[resource]%uint64(len(pruned))]
 }
 
 // contradicted turns pruning off for good: something other than RoleBindings grants.

@@ -19,7 +19,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/console/access"
 )
 
-// The index's cluster: 30 namespaces holding reports, each bound to its own team. quinn is
+// The index's cluster: 31 namespaces holding reports, each bound to its own team. quinn is
 // bound by name in idx-03, through a group in idx-07, and in idx-11 to a Role that lists
 // configmaps only; the ServiceAccount ci/bot is bound in idx-15.
 var (
@@ -38,7 +38,7 @@ func indexCluster(t *testing.T) {
 	indexOnce.Do(func() {
 		ctx := context.Background()
 		var objs []client.Object
-		for i := range 30 {
+		for i := range 31 {
 			ns := fmt.Sprintf("idx-%02d", i)
 			indexNSs = append(indexNSs, ns)
 			objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
@@ -64,13 +64,17 @@ func indexCluster(t *testing.T) {
 }
 
 // watchedBindings returns an index fed by a real informer of the test API server's
-// RoleBindings, synced.
+// RoleBindings, trimmed as the console's cache trims them, synced.
 func watchedBindings(t testing.TB) *access.Bindings {
 	t.Helper()
 	_, cs := server(t)
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	b := access.NewBindings(testr.NewWithInterface(t, testr.Options{}))
-	if err := b.Watch(factory.Rbac().V1().RoleBindings().Informer()); err != nil {
+	inf := factory.Rbac().V1().RoleBindings().Informer()
+	if err := inf.SetTransform(access.TrimRoleBinding); err != nil { // as the console's cache does
+		t.Fatal(err)
+	}
+	if err := b.Watch(inf); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -99,10 +103,16 @@ func TestBindingIndexSparesReviewsAndNeverGrants(t *testing.T) {
 		plain, err := access.New(reviews, access.Options{}).Scope(context.Background(), c.u, indexHeld)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(reviews.take()).To(HaveLen(indexAskWide + 2*len(indexNSs)))
-		pruned, err := access.New(reviews, access.Options{Bindings: b}).Scope(context.Background(), c.u, indexHeld)
+		a := access.New(reviews, access.Options{Bindings: b})
+		pruned, err := a.Scope(context.Background(), c.u, indexHeld)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(reviews.take()).To(HaveLen(indexAskWide+2*(c.bound+1)), "the bound namespaces and a probe, per kind")
 		g.Expect(visibleOf(pruned)).To(Equal(visibleOf(plain)))
+		// Within the TTL a view asks nothing: the probe goes with the first view only.
+		again, err := a.Scope(context.Background(), c.u, indexHeld)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(reviews.take()).To(BeEmpty())
+		g.Expect(visibleOf(again)).To(Equal(visibleOf(plain)))
 		g.Expect(visibleOf(pruned)).To(Equal(visible{PolicyReport: c.sees, Report: c.sees}))
 	}
 	g.Expect(b.Pruning()).To(BeTrue(), "RBAC's own answers must not turn the index off")
@@ -134,7 +144,7 @@ func (o otherAuthorizer) Create(ctx context.Context, sar *authorizationv1.Subjec
 // TestBindingIndexStepsAsideForAnotherAuthorizer: when another authorizer grants what no
 // RoleBinding shows, the index stops pruning: at once when it grants in a namespace the index
 // kept (the answer's reason is not RBAC's), else when the probe reaches the namespace (one
-// pruned namespace per kind and Scope, a different one each time). From then on every
+// pruned namespace per kind and cold view, the next one each time). From then on every
 // namespace is asked about, in that very Scope too.
 func TestBindingIndexStepsAsideForAnotherAuthorizer(t *testing.T) {
 	indexCluster(t)
@@ -155,18 +165,18 @@ func TestBindingIndexStepsAsideForAnotherAuthorizer(t *testing.T) {
 	// Granted where quinn is not bound: seen when the probe gets there, within one Scope per
 	// pruned namespace; the Scope that sees it shows it.
 	b = watchedBindings(t)
-	reviews = withWebhook("idx-20")
+	reviews = withWebhook("idx-21")
 	scopes := 0
 	for b.Pruning() {
 		scopes++
-		g.Expect(scopes).To(BeNumerically("<=", len(indexNSs)-3), "the probe never reached idx-20")
+		g.Expect(scopes).To(BeNumerically("<=", len(indexNSs)-3), "the probe never reached idx-21")
 		s, err = access.New(reviews, access.Options{Bindings: b}).Scope(context.Background(), quinn, indexHeld)
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	g.Expect(visibleOf(s).PolicyReport).To(Equal([]string{"idx-03", "idx-07", "idx-20"}))
+	g.Expect(visibleOf(s).PolicyReport).To(Equal([]string{"idx-03", "idx-07", "idx-21"}))
 	reviews.take()
 	s, err = access.New(reviews, access.Options{Bindings: b}).Scope(context.Background(), quinn, indexHeld)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(reviews.take()).To(HaveLen(indexAskWide + 2*len(indexNSs)))
-	g.Expect(visibleOf(s).PolicyReport).To(Equal([]string{"idx-03", "idx-07", "idx-20"}))
+	g.Expect(visibleOf(s).PolicyReport).To(Equal([]string{"idx-03", "idx-07", "idx-21"}))
 }

@@ -4,25 +4,69 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/policyherald/policy-herald/internal/console/server"
 )
 
 // TestConsoleCommand runs `policy-herald console` as main runs it, on loopback: it becomes
 // ready once its own store synced (no leader election), serves the API with the
-// person's view, and stops cleanly when its context ends; with the RoleBinding index too.
+// person's view, and stops cleanly when its context ends; with the RoleBinding index too, and
+// with the index asked for but not permitted (config/console's ClusterRole alone): then it
+// serves all the same, asking about every namespace.
 func TestConsoleCommand(t *testing.T) {
-	for _, extra := range []string{"--rolebinding-index=false", "--rolebinding-index"} {
-		t.Run(extra, func(t *testing.T) { runConsoleCommand(t, extra) })
+	w := cluster(t)
+	for _, c := range []struct {
+		name  string
+		cfg   *rest.Config
+		extra string
+	}{
+		{"admin", w.cfg, "--rolebinding-index=false"},
+		{"admin, index", w.cfg, "--rolebinding-index"},
+		{"console role, index not permitted", consoleRoleConfig(t, w), "--rolebinding-index"},
+	} {
+		t.Run(c.name, func(t *testing.T) { runConsoleCommand(t, w, c.cfg, c.extra) })
 	}
 }
 
-func runConsoleCommand(t *testing.T, extra string) {
-	w := cluster(t)
+// consoleRoleConfig returns w's admin config impersonating a user bound to config/console's
+// ClusterRole, which does not read RoleBindings.
+func consoleRoleConfig(t *testing.T, w *world) *rest.Config {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "config", "console", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal(b, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name = "console-without-rolebindings"
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: role.Name}}}
+	for _, o := range []client.Object{role, binding} {
+		if err := w.k8s.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	cfg := rest.CopyConfig(w.cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: role.Name}
+	return cfg
+}
+
+func runConsoleCommand(t *testing.T, w *world, cfg *rest.Config, extra string) {
 	f, err := server.ParseFlags([]string{"--bind-address=127.0.0.1:0", "--health-probe-bind-address=" + freeAddr(t), "--cache-ttl=2s", extra}, t.Output())
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +75,7 @@ func runConsoleCommand(t *testing.T, extra string) {
 	defer cancel()
 	addr := make(chan net.Addr, 1)
 	stopped := make(chan error, 1)
-	go func() { stopped <- server.Run(ctx, w.cfg, f, testr.New(t), func(a net.Addr) { addr <- a }) }()
+	go func() { stopped <- server.Run(ctx, cfg, f, testr.New(t), func(a net.Addr) { addr <- a }) }()
 	var base string
 	select {
 	case a := <-addr:

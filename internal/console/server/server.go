@@ -19,15 +19,16 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/policyherald/policy-herald/internal/console/access"
@@ -120,7 +121,7 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	bindings, err := watchBindings(ctx, mgr, f, log)
+	bindings, err := watchBindings(mgr, f, log)
 	if err != nil {
 		return err
 	}
@@ -168,17 +169,29 @@ type syncedHandler struct {
 	synced atomic.Bool
 }
 
-// watchBindings returns the RoleBinding index fed by the manager's cache, or nil when it is off.
-func watchBindings(ctx context.Context, mgr ctrl.Manager, f Flags, log logr.Logger) (*access.Bindings, error) {
+// watchBindings returns the RoleBinding index, fed by its own informer, or nil when it is off.
+// Not the manager's cache: the manager waits for its cache to sync before serving, and without
+// the permission to list RoleBindings that would never happen; the index only prunes once
+// synced, so without it the console serves all the same, asking about every namespace.
+func watchBindings(mgr ctrl.Manager, f Flags, log logr.Logger) (*access.Bindings, error) {
 	if !f.RoleBindingIndex {
 		return nil, nil
 	}
-	inf, err := mgr.GetCache().GetInformer(ctx, &rbacv1.RoleBinding{}, cache.BlockUntilSynced(false))
+	cs, err := kubernetes.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
-		return nil, fmt.Errorf("watching RoleBindings: %w", err)
+		return nil, err
 	}
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(access.TrimRoleBinding))
 	b := access.NewBindings(log.WithName("rolebinding-index"))
-	return b, b.Watch(inf)
+	if err := b.Watch(factory.Rbac().V1().RoleBindings().Informer()); err != nil {
+		return nil, err
+	}
+	return b, mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		factory.Start(ctx.Done())
+		<-ctx.Done()
+		factory.Shutdown()
+		return nil
+	}))
 }
 
 func newHandler(mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
