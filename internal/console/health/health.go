@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,6 +43,17 @@ type Lister struct {
 // New returns a Lister reading objects with reader (the manager's cache client).
 func New(reader client.Reader, authz Getter) *Lister { return &Lister{reader: reader, authz: authz} }
 
+// listTimeout bounds the wait for a kind's informer: the first List of a kind starts it and
+// waits for it to sync, which never happens if the console may not list the kind.
+const listTimeout = 10 * time.Second
+
+// list lists k's objects from the cache, waiting at most listTimeout.
+func (l *Lister) list(ctx context.Context, k kind) ([]Object, error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	return k.list(ctx, l.reader)
+}
+
 // inFlight bounds the reviews of one call that run at once.
 const inFlight = 8
 
@@ -51,7 +63,7 @@ const inFlight = 8
 func (l *Lister) List(ctx context.Context, u access.User) (*Answer, error) {
 	a := &Answer{Objects: []Object{}}
 	for _, k := range kinds {
-		objs, err := k.list(ctx, l.reader)
+		objs, err := l.list(ctx, k)
 		if apimeta.IsNoMatchError(err) {
 			continue // its CRD is not installed: no object of the kind
 		}
