@@ -23,7 +23,7 @@ import (
 const console = prefix + "console"
 
 // consoleRules are all the console may do: read reports, namespaces, CRDs and Policy Herald's
-// kinds, and review its callers.
+// kinds, get Kyverno's policies (for their annotations), and review its callers.
 var consoleRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports", "clusterpolicyreports"}, Verbs: []string{"list", "watch"}},
 	{APIGroups: []string{"openreports.io"}, Resources: []string{"reports", "clusterreports"}, Verbs: []string{"list", "watch"}},
@@ -31,6 +31,10 @@ var consoleRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"list", "watch"}},
 	{APIGroups: []string{group}, Resources: []string{"notificationtargets", "targetchannels", "emailreportschedules", "metricsprofiles",
 		"blockreportpolicies"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{"kyverno.io"}, Resources: []string{"clusterpolicies", "policies"}, Verbs: []string{"get"}},
+	{APIGroups: []string{"policies.kyverno.io"}, Resources: []string{"validatingpolicies", "namespacedvalidatingpolicies",
+		"imagevalidatingpolicies", "namespacedimagevalidatingpolicies", "mutatingpolicies", "namespacedmutatingpolicies",
+		"generatingpolicies", "namespacedgeneratingpolicies", "deletingpolicies", "namespaceddeletingpolicies"}, Verbs: []string{"get"}},
 	{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 	{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 }

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/internal/testservers"
 )
@@ -69,7 +70,22 @@ func TestInstalledConsoleServes(t *testing.T) {
 	}
 	token := serviceAccountToken(t, k8s, admin, "team-a", "viewer")
 	g.Expect(k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "report-viewer"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "watch"}}},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"notificationtargets"}, Verbs: []string{"get"}},
+		},
+	})).To(Succeed())
+	// What the policy and health pages read with the console's own permissions: a Kyverno
+	// ClusterPolicy's annotations, and Policy Herald's objects.
+	policy := &unstructured.Unstructured{}
+	policy.SetAPIVersion("kyverno.io/v1")
+	policy.SetKind("ClusterPolicy")
+	policy.SetName("require-labels")
+	policy.SetAnnotations(map[string]string{"policies.kyverno.io/title": "Require Labels"})
+	g.Expect(k8s.Create(ctx, policy)).To(Succeed())
+	g.Expect(k8s.Create(ctx, &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "hook"},
+		Spec: v1alpha1.NotificationTargetSpec{Destinations: v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{
+			HTTPSettings: v1alpha1.HTTPSettings{URL: "https://hooks.example.com/x"}}}},
 	})).To(Succeed())
 	g.Expect(k8s.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "report-viewer"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "report-viewer"},
@@ -114,6 +130,21 @@ func TestInstalledConsoleServes(t *testing.T) {
 	g.Expect(page.Rows[0].Message).To(Equal("in team-a"))
 	g.Expect(status(http.DefaultClient, "http://127.0.0.1:"+apiPort+"/api/v1/results", "")).To(Equal(http.StatusUnauthorized))
 
+	// The policy's annotations and the person's NotificationTarget, read with the console's
+	// ClusterRole.
+	var pol struct {
+		Info *struct{ Title string } `json:"info"`
+	}
+	consoleGet(t, g, "http://127.0.0.1:"+apiPort+"/api/v1/policies/require-labels", token, &pol)
+	g.Expect(pol.Info).NotTo(BeNil(), "the console could not read the ClusterPolicy")
+	g.Expect(pol.Info.Title).To(Equal("Require Labels"))
+	var health struct {
+		Objects []struct{ Kind, Namespace, Name string } `json:"objects"`
+	}
+	consoleGet(t, g, "http://127.0.0.1:"+apiPort+"/api/v1/health", token, &health)
+	g.Expect(health.Objects).To(HaveLen(1))
+	g.Expect(health.Objects[0].Name).To(Equal("hook"))
+
 	// SIGTERM, as the kubelet sends it: a clean exit within the grace period.
 	grace := time.Duration(ptr.Deref(pod.TerminationGracePeriodSeconds, 30)) * time.Second
 	g.Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
@@ -140,6 +171,13 @@ type resultsPage struct {
 func consoleResults(t *testing.T, g *WithT, url, token string) resultsPage {
 	t.Helper()
 	var page resultsPage
+	consoleGet(t, g, url, token, &page)
+	return page
+}
+
+// consoleGet GETs url with token until it answers 200 and decodes the answer into v.
+func consoleGet(t *testing.T, g *WithT, url, token string, v any) {
+	t.Helper()
 	g.Eventually(func(g Gomega) {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		g.Expect(err).NotTo(HaveOccurred())
@@ -148,9 +186,8 @@ func consoleResults(t *testing.T, g *WithT, url, token string) resultsPage {
 		g.Expect(err).NotTo(HaveOccurred())
 		defer resp.Body.Close()
 		g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
-		g.Expect(json.NewDecoder(resp.Body).Decode(&page)).To(Succeed())
+		g.Expect(json.NewDecoder(resp.Body).Decode(v)).To(Succeed())
 	}).Should(Succeed())
-	return page
 }
 
 // buildBinary builds the operator's binary (which is also the console's) into a temporary dir.

@@ -88,12 +88,13 @@ func installRBAC(t *testing.T) []*unstructured.Unstructured {
 
 // startAPIServer starts an envtest API server of the test's own (KUBEBUILDER_ASSETS points at
 // the kube-apiserver and etcd built by hack/control-plane.sh) with Policy Herald's CRDs and,
-// withReports, the report CRDs, and returns its admin config and a client.
+// withReports, the report CRDs (and Kyverno's policy CRDs, as a cluster with reports has them),
+// and returns its admin config and a client.
 func startAPIServer(t *testing.T, withReports bool) (*rest.Config, client.Client) {
 	t.Helper()
 	crds := []string{filepath.Join("..", "..", "config", "crd", "bases")}
 	if withReports {
-		crds = append(crds, filepath.Join("..", "..", "hack", "crds"))
+		crds = append(crds, filepath.Join("..", "..", "hack", "crds"), filepath.Join("..", "..", "hack", "crds", "kyverno"))
 	}
 	env := &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
 	admin, err := env.Start()

@@ -108,7 +108,21 @@ func newConverter(kind string, meta *metav1.ObjectMeta, scope *corev1.ObjectRefe
 	if scope != nil {
 		c.scope = c.resource(scope)
 	}
+	if o := ownerOf(meta); o != nil {
+		c.rep.Owner = c.resource(&corev1.ObjectReference{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: meta.Namespace, Name: o.Name, UID: o.UID})
+	}
 	return c
+}
+
+// ownerOf returns the controller among meta's owner references, else the first; nil for none.
+func ownerOf(meta *metav1.ObjectMeta) *metav1.OwnerReference {
+	if o := metav1.GetControllerOfNoCopy(meta); o != nil {
+		return o
+	}
+	if len(meta.OwnerReferences) > 0 {
+		return &meta.OwnerReferences[0]
+	}
+	return nil
 }
 
 func (c *converter) add(reportSource string, f resultFields) {

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
@@ -358,5 +359,30 @@ func TestV1alpha1StatusIsTheOlderNameOfResult(t *testing.T) {
 	rep = FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{Results: []wgpolicyv1alpha2.PolicyReportResult{both, old}})
 	if rep.Results[0].Status != v1alpha1.StatusPass || rep.Results[1].Status != v1alpha1.StatusSkip {
 		t.Errorf("statuses %q, %q; want pass (result wins), skip (from status)", rep.Results[0].Status, rep.Results[1].Status)
+	}
+}
+
+// TestOwner: the report's owner reference names the resource it is about (the Trivy adapter's
+// results name none); Kyverno's owner is its scope, and they share one Resource.
+func TestOwner(t *testing.T) {
+	trivy := FromPolicyReport(loadPolicyReport(t, "trivy-adapter-policyreport.yaml"))
+	want := Resource{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "zipkin-6b59cc5ddb-bp9h8", UID: "961887ae-c2bf-46c5-828c-40ceb2e7e303"}
+	if trivy.Owner == nil || *trivy.Owner != want {
+		t.Errorf("Trivy owner = %+v, want %+v", trivy.Owner, want)
+	}
+	scope := &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "nginx", UID: "u1"}
+	kyverno := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "u1", OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "v1", Kind: "ConfigMap", Name: "other", UID: "u0"},
+			{APIVersion: "v1", Kind: "Pod", Name: "nginx", UID: "u1", Controller: ptr.To(true)},
+		}},
+		Scope:   scope,
+		Results: []wgpolicyv1alpha2.PolicyReportResult{{Policy: "p", Result: "pass"}},
+	})
+	if kyverno.Owner == nil || kyverno.Owner != kyverno.Results[0].Resource {
+		t.Errorf("Kyverno owner = %+v, want the scope's Resource %p", kyverno.Owner, kyverno.Results[0].Resource)
+	}
+	if none := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{}); none.Owner != nil {
+		t.Errorf("owner without owner references = %+v", none.Owner)
 	}
 }

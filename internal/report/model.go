@@ -70,6 +70,12 @@ type Report struct {
 	Labels    map[string]string
 	// Created is when the report object was created (set by the API server, never by a re-scan).
 	Created time.Time
+	// Owner is the object the report's owner reference names (its controller's, else the
+	// first), in the report's namespace; nil when it names none. Kyverno 1.13+ and the Trivy
+	// adapter make the resource a report is about its owner, so the Trivy adapter's results,
+	// which name no resource, are still about one. It costs 8 bytes per report and none per
+	// result (the Resource is shared with the scope when they are equal).
+	Owner   *Resource
 	Results []Result
 	// sources counts Results per source spelling (see SourceCounts); nil when not counted.
 	sources []SourceCount

@@ -16,6 +16,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/query"
 )
 
@@ -26,10 +27,13 @@ func console(t *testing.T, w *world, reviews api.TokenReviews, opts api.TokenOpt
 	if err != nil {
 		t.Fatal(err)
 	}
+	authz := access.New(sars, access.Options{})
 	srv := httptest.NewServer(api.New(api.Options{
 		Source:        w.store,
 		Authenticator: api.NewTokenAuthenticator(reviews, opts),
-		Scoper:        access.New(sars, access.Options{}),
+		Scoper:        authz,
+		Policies:      policyReader(t, w),
+		Health:        health.New(w.cache, authz),
 		Log:           testr.New(t),
 	}))
 	t.Cleanup(srv.Close)
@@ -67,6 +71,7 @@ func get(t *testing.T, base string, token, path string) (int, http.Header, []byt
 	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("GET %s: headers %v lack no-store or nosniff", path, resp.Header)
 	}
+	checkAgainstOpenAPI(t, req, resp.StatusCode, resp.Header, body)
 	return resp.StatusCode, resp.Header, body
 }
 

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -44,6 +45,8 @@ type world struct {
 	k8s    client.Client
 	cs     kubernetes.Interface
 	store  *store.Store
+	cache  cache.Cache // the store's informer cache, which the health page reads
+	ctx    context.Context
 	raw    []rawResult
 	tokens map[string]string // ServiceAccount → token
 }
@@ -77,7 +80,10 @@ func start() (*world, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/console/api/")
 	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "..", "hack", "crds")}, ErrorIfCRDPathMissing: true}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{
+		filepath.Join("..", "..", "..", "hack", "crds"), filepath.Join("..", "..", "..", "config", "crd", "bases"),
+		filepath.Join("..", "..", "..", "hack", "crds", "kyverno"),
+	}, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, err
@@ -85,6 +91,7 @@ func start() (*world, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopEnv = func() { cancel(); _ = env.Stop() }
 	w := &world{cfg: cfg, tokens: map[string]string{}}
+	w.ctx = ctx
 	sch := scheme.New()
 	if w.k8s, err = client.New(cfg, client.Options{Scheme: sch}); err != nil {
 		return nil, err
@@ -93,6 +100,12 @@ func start() (*world, error) {
 		return nil, err
 	}
 	if err := w.createFixtures(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.createPolicies(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.createHeraldObjects(ctx); err != nil {
 		return nil, err
 	}
 	if err := w.startStore(ctx, sch); err != nil {
@@ -107,6 +120,7 @@ func (w *world) startStore(ctx context.Context, sch *runtime.Scheme) error {
 	if err != nil {
 		return err
 	}
+	w.cache = ca
 	go func() { _ = ca.Start(ctx) }()
 	wc, err := client.NewWithWatch(w.cfg, client.Options{Scheme: sch})
 	if err != nil {
@@ -144,7 +158,7 @@ func (w *world) createFixtures(ctx context.Context) error {
 		}
 		objs = append(objs, o...)
 	}
-	objs = append(objs, openReport("team-a", "fail", "pass"), openReport("team-b", "warn", "fail", "pass"))
+	objs = append(objs, openReport("team-a", "fail", "pass"), openReport("team-b", "warn", "fail", "pass"), kyvernoPolicies())
 	for _, o := range objs {
 		if err := w.k8s.Create(ctx, o); err != nil {
 			return err
@@ -205,28 +219,49 @@ func loadYAML(path, namespace string) ([]client.Object, error) {
 		}
 		o.SetResourceVersion("")
 		o.SetUID("")
-		o.SetOwnerReferences(nil)
-		out = append(out, o)
+		out = append(out, o) // owner references stay: the Trivy adapter's names its Pod
 	}
 }
 
-// rawResult is what the tests count of a result, read from the object created.
-type rawResult struct{ reportNamespace string }
+// rawResult is what the tests count of a result, read from the object created: its report's
+// namespace, policy, rule, status, and the resource it is about (the one it names, else its
+// report's owner), with that resource's namespace (else its report's).
+type rawResult struct {
+	reportNamespace, policy, rule, status string
+	namespace, kind, name                 string
+}
 
 func rawResults(objs []client.Object) []rawResult {
 	var out []rawResult
 	for _, o := range objs {
-		n := 0
+		base := rawResult{reportNamespace: o.GetNamespace()}
+		if owners := o.GetOwnerReferences(); len(owners) > 0 {
+			base.namespace, base.kind, base.name = o.GetNamespace(), owners[0].Kind, owners[0].Name
+		}
+		add := func(policy, rule, status string, subjects []corev1.ObjectReference) {
+			r := base
+			r.policy, r.rule, r.status = policy, rule, status
+			if len(subjects) > 0 {
+				r.namespace, r.kind, r.name = subjects[0].Namespace, subjects[0].Kind, subjects[0].Name
+			}
+			if r.namespace == "" {
+				r.namespace = r.reportNamespace
+			}
+			out = append(out, r)
+		}
 		switch r := o.(type) {
 		case *wgpolicyv1alpha2.PolicyReport:
-			n = len(r.Results)
+			for _, x := range r.Results {
+				add(x.Policy, x.Rule, string(cmp.Or(x.Result, x.Status)), x.Resources)
+			}
 		case *wgpolicyv1alpha2.ClusterPolicyReport:
-			n = len(r.Results)
+			for _, x := range r.Results {
+				add(x.Policy, x.Rule, string(cmp.Or(x.Result, x.Status)), x.Resources)
+			}
 		case *openreportsv1alpha1.Report:
-			n = len(r.Results)
-		}
-		for range n {
-			out = append(out, rawResult{reportNamespace: o.GetNamespace()})
+			for _, x := range r.Results {
+				add(x.Policy, x.Rule, string(x.Result), x.Subjects)
+			}
 		}
 	}
 	return out
@@ -243,8 +278,12 @@ func (w *world) countIn(ns string) int {
 	return n
 }
 
-// createPeople creates the ServiceAccounts alice (may read reports in team-a), bob (nothing)
-// and carol (reports everywhere), and a token of each from the TokenRequest API.
+// people are the test's persons, each a ServiceAccount in namespace people.
+var people = []string{"alice", "bob", "carol", "dave"}
+
+// createPeople creates the ServiceAccounts alice (may read reports and Policy Herald's objects
+// in team-a), bob (nothing), carol (everything everywhere) and dave (one NotificationTarget of
+// team-b, no report), and a token of each from the TokenRequest API.
 func (w *world) createPeople(ctx context.Context) error {
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "report-reader"}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{"wgpolicyk8s.io"}, Resources: []string{"policyreports", "clusterpolicyreports"}, Verbs: []string{"get", "list", "watch"}},
@@ -258,7 +297,8 @@ func (w *world) createPeople(ctx context.Context) error {
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "alice"}, RoleRef: ref, Subjects: subject("alice")},
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "carol"}, RoleRef: ref, Subjects: subject("carol")},
 	}
-	for _, name := range []string{"alice", "bob", "carol"} {
+	objs = append(objs, heraldViewers(subject)...)
+	for _, name := range people {
 		objs = append(objs, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "people", Name: name}})
 	}
 	for _, o := range objs {
@@ -266,7 +306,7 @@ func (w *world) createPeople(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, name := range []string{"alice", "bob", "carol"} {
+	for _, name := range people {
 		tr, err := w.cs.CoreV1().ServiceAccounts("people").CreateToken(ctx, name, &authenticationv1.TokenRequest{
 			Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600))}}, metav1.CreateOptions{})
 		if err != nil {

@@ -42,3 +42,10 @@ func (p *params) skip(names []string) {
 		p.used[n] = true
 	}
 }
+
+// ReadNothing refuses any parameter of v but own: a page that takes none (the health page).
+func ReadNothing(v url.Values, own ...string) error {
+	p := newParams(v)
+	p.skip(own)
+	return p.done()
+}

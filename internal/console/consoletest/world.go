@@ -49,7 +49,10 @@ func Start(ctx context.Context, extra ...client.Object) (*World, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)")
 	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join(root(), "hack", "crds")}, ErrorIfCRDPathMissing: true}
+	// The report CRDs, Policy Herald's (the health page) and Kyverno's policies (the policy page).
+	env := &envtest.Environment{CRDDirectoryPaths: []string{
+		filepath.Join(root(), "hack", "crds"), filepath.Join(root(), "config", "crd", "bases"), filepath.Join(root(), "hack", "crds", "kyverno"),
+	}, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, err

@@ -123,3 +123,39 @@ func BenchmarkOverview(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDetailPages measures the policies index, a policy page (counts per rule and
+// namespace, and its first page of results, worst first), the namespaces list and a resource page
+// at 100,000 results.
+func BenchmarkDetailPages(b *testing.B) {
+	e := bigEngine()
+	worstFirst := Selection{Sort: Sort{By: SortStatus, Desc: true}}
+	pod := ResourceRef{Namespace: "team-1", Kind: "Pod", Name: "web-1-0-7f9c8d6b5-x0000"}
+	cases := []struct {
+		name string
+		run  func(v Visibility) (bool, error)
+	}{
+		{"policies", func(v Visibility) (bool, error) { p, err := e.Policies(v, Query{}); return len(p) > 0, err }},
+		{"policy", func(v Visibility) (bool, error) {
+			d, err := e.Policy(v, "policy-3", worstFirst, Page{Limit: 100})
+			return d != nil && len(d.Results.Rows) > 0, err
+		}},
+		{"namespaces", func(v Visibility) (bool, error) { n, err := e.Namespaces(v, Query{}); return len(n) > 0, err }},
+		{"resource", func(v Visibility) (bool, error) {
+			d, err := e.Resource(v, pod, Selection{}, Page{})
+			return d != nil && len(d.Rows) == 3, err
+		}},
+	}
+	for _, c := range cases {
+		for _, vis := range visibilities {
+			b.Run(c.name+"/"+vis.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if ok, err := c.run(vis.v); err != nil || !ok {
+						b.Fatal(err, ok)
+					}
+				}
+			})
+		}
+	}
+}

@@ -82,10 +82,10 @@ func loadYAML(t testing.TB, path, namespace string) []client.Object {
 		if namespace != "" {
 			o.SetNamespace(namespace)
 		}
-		// What the API server sets or refuses on create.
+		// What the API server sets on create; owner references stay (the Trivy adapter's names
+		// the Pod its results are about).
 		o.SetResourceVersion("")
 		o.SetUID("")
-		o.SetOwnerReferences(nil)
 		out = append(out, o)
 	}
 }

@@ -135,10 +135,5 @@ func (e *Engine) Results(v Visibility, sel Selection, p Page) (*ResultPage, erro
 	if err != nil {
 		return nil, err
 	}
-	defer s.release()
-	out := &ResultPage{Total: len(s.refs), Offset: p.Offset, Limit: p.Limit, Groups: s.groups, Rows: []Row{}}
-	for _, r := range s.page(p.Offset, p.Limit) {
-		out.Rows = append(out.Rows, s.row(r))
-	}
-	return out, nil
+	return s.resultPage(p), nil
 }

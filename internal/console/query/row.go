@@ -28,6 +28,9 @@ type Row struct {
 	ReportKind      string    `json:"reportKind"`
 	ReportNamespace string    `json:"reportNamespace,omitempty"`
 	ReportName      string    `json:"reportName"`
+	// Owner is the object the result's report names as its owner, when the result names no
+	// resource or another one: the Trivy adapter's results are about their report's owner.
+	Owner *report.Resource `json:"owner,omitempty"`
 	// Properties is the stored map, shared with the store and other rows: never modify it.
 	Properties map[string]string `json:"properties,omitempty"`
 }
@@ -48,6 +51,9 @@ func newRow(rep *report.Report, res *report.Result, names *report.SourceNames) R
 	}
 	if r := res.Resource; r != nil {
 		row.Kind, row.Name, row.APIVersion = r.Kind, r.Name, r.APIVersion
+	}
+	if o := rep.Owner; o != nil && o != res.Resource {
+		row.Owner = o
 	}
 	return row
 }

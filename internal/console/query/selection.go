@@ -17,8 +17,17 @@ type selected struct {
 	order  func(a, b ref) int
 }
 
+// keep narrows a selection beyond what a Query says: a policy or resource page's exact match
+// (a Query's patterns have wildcards and no escapes). nil keeps every result.
+type keep func(rep *report.Report, res *report.Result) bool
+
 // selectAll scans the snapshot once: it keeps a ref per selected result and counts the groups.
 func (e *Engine) selectAll(v Visibility, sel Selection) (*selected, error) {
+	return e.selectWhere(v, sel, nil)
+}
+
+// selectWhere is selectAll of the results k keeps.
+func (e *Engine) selectWhere(v Visibility, sel Selection, k keep) (*selected, error) {
 	m, err := compile(sel.Query)
 	if err != nil {
 		return nil, err
@@ -34,6 +43,9 @@ func (e *Engine) selectAll(v Visibility, sel Selection) (*selected, error) {
 	}
 	s := &selected{reps: e.snapshot(), names: names, refs: (*refPool.Get().(*[]ref))[:0]}
 	visit(s.reps, v, m, func(ri, i int, rep *report.Report, res *report.Result) {
+		if k != nil && !k(rep, res) {
+			return
+		}
 		r := ref{rep: uint32(ri), idx: uint32(i), group: g.add(rep, res)}
 		if srt.rank != nil {
 			r.rank = srt.rank(res)
@@ -70,6 +82,16 @@ func (s *selected) page(offset, limit int) []ref {
 	end := min(offset+limit, len(s.refs))
 	partialSort(s.refs, offset, end, s.order)
 	return s.refs[offset:end]
+}
+
+// resultPage returns page p of the selection, which it releases.
+func (s *selected) resultPage(p Page) *ResultPage {
+	defer s.release()
+	out := &ResultPage{Total: len(s.refs), Offset: p.Offset, Limit: p.Limit, Groups: s.groups, Rows: []Row{}}
+	for _, r := range s.page(p.Offset, p.Limit) {
+		out.Rows = append(out.Rows, s.row(r))
+	}
+	return out
 }
 
 // all returns every ref in order.

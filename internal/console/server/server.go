@@ -21,6 +21,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,7 +33,9 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/live"
+	"github.com/policyherald/policy-herald/internal/console/policies"
 	"github.com/policyherald/policy-herald/internal/console/ui"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/store"
@@ -127,7 +130,7 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, hub, err := newHandler(ctx, cfg, reports, bindings, f, log)
+	h, hub, err := newHandler(ctx, mgr, cfg, reports, bindings, f, log)
 	if err != nil {
 		return err
 	}
@@ -202,7 +205,8 @@ func watchBindings(mgr ctrl.Manager, f Flags, log logr.Logger) (*access.Bindings
 	}))
 }
 
-func newHandler(ctx context.Context, cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags, log logr.Logger) (*syncedHandler, *live.Hub, error) {
+func newHandler(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags,
+	log logr.Logger) (*syncedHandler, *live.Hub, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -211,21 +215,32 @@ func newHandler(ctx context.Context, cfg *rest.Config, reports *store.Store, bin
 	if err != nil {
 		return nil, nil, err
 	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	id, err := newIdentity(ctx, cfg, f, api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}), log.WithName("login"))
 	if err != nil {
 		return nil, nil, err
 	}
 	scoper := access.New(sars, access.Options{TTL: f.CacheTTL, Bindings: bindings})
+	// The policy and health pages read what the API reads, through the same readers.
+	policyReader := policies.New(meta, mgr.GetRESTMapper(), policies.Options{})
+	healthLister := health.New(mgr.GetClient(), scoper)
 	hub := live.New(live.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Log: log.WithName("live")})
 	reports.Subscribe(hub)
-	pages := ui.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Log: log.WithName("ui"), Events: eventsPath}
+	pages := ui.Options{
+		Source: reports, Authenticator: id.chain, Scoper: scoper, Policies: policyReader, Health: healthLister,
+		Log: log.WithName("ui"), Events: eventsPath,
+	}
 	if id.login.Available() {
 		pages.SignIn = func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, id.login.LoginURL(r.URL.RequestURI()), http.StatusSeeOther)
 		}
 	}
 	h := &syncedHandler{mux: http.NewServeMux(), next: routes(handlers{
-		api:    api.New(api.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Log: log.WithName("api")}),
+		api: api.New(api.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Policies: policyReader, Health: healthLister,
+			Log: log.WithName("api")}),
 		events: hub,
 		pages:  ui.New(pages),
 	})}

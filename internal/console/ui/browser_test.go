@@ -27,8 +27,9 @@ const chromium = "chromium"
 
 // TestBrowser clicks through the console in a real, headless chromium: the overview, a count
 // linking to the results, filters, grouping, sorting, paging, back and forward, an export
-// downloaded, a live update arriving without a reload, the namespace page, the no-access page
-// and a phone's width. It writes screenshots to $POLICY_HERALD_SCREENSHOTS (default: a
+// downloaded, a live update arriving without a reload, the namespace page, a policy, a
+// resource with its PolicyException copied, the delivery health, the no-access page and a
+// phone's width. It writes screenshots to $POLICY_HERALD_SCREENSHOTS (default: a
 // temporary directory). The browser sends a real token of the test cluster as
 // Authorization: Bearer. A page that breaks the CSP (a script or style it refuses) fails it.
 func TestBrowser(t *testing.T) {
@@ -49,6 +50,9 @@ func TestBrowser(t *testing.T) {
 	t.Run("export", func(t *testing.T) { b.export(t, e) })
 	t.Run("live", func(t *testing.T) { b.live(t, e) })
 	t.Run("namespace", func(t *testing.T) { b.namespace(t, e, shots) })
+	t.Run("policy", func(t *testing.T) { b.policy(t, e, shots) })
+	t.Run("resource", func(t *testing.T) { b.resource(t, e, shots) })
+	t.Run("health", func(t *testing.T) { b.health(t, e, shots) })
 	t.Run("phone", func(t *testing.T) { b.phone(t, e, shots) })
 	t.Run("no access", func(t *testing.T) { b.noAccess(t, e, shots) })
 	b.mu.Lock()

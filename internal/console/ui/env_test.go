@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -55,10 +56,14 @@ func console(t testing.TB) *env {
 
 func start() (*env, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := consoletest.Start(ctx, xssReport(), secretReport())
+	w, err := consoletest.Start(ctx, xssReport(), secretReport(), trivyReport())
 	if err != nil {
 		cancel()
 		return nil, err
+	}
+	if err := createDetailObjects(ctx, w); err != nil {
+		cancel()
+		return nil, errors.Join(err, w.Stop())
 	}
 	base, stopped, err := w.Console(ctx, zap.New(zap.UseDevMode(true), zap.WriteTo(io.Discard)), "--cache-ttl=1s")
 	teardown = func() {

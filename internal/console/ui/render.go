@@ -28,7 +28,7 @@ var plainTemplate = template.Must(template.New("plain.html").Funcs(funcs).ParseF
 // mustParse parses the embedded templates; they are part of the binary, so an error is a bug
 // that every test finds.
 func mustParse() *templates {
-	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/widgets.html"))
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/widgets.html", "templates/detailwidgets.html"))
 	t := &templates{pages: map[string]*template.Template{}}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
@@ -37,7 +37,7 @@ func mustParse() *templates {
 	for _, n := range names {
 		name := path.Base(n)
 		switch name {
-		case "layout.html", "widgets.html":
+		case "layout.html", "widgets.html", "detailwidgets.html":
 			continue
 		case "plain.html":
 			continue

@@ -43,7 +43,7 @@ func (h *Handler) resultsPage(r *request) (*view, error) {
 	d := &resultsData{
 		Page: res, Sel: sel, Base: base, Form: newForm(v),
 		Columns: columns(base, sel.Sort), Rows: rowViews(res, sel.GroupBy),
-		Pager: newPager(base, res),
+		Pager: newPager("/results", base, res),
 		CSV:   exportLink(base, "csv"), JSON: exportLink(base, "json"),
 	}
 	return newView("Results", d), nil
@@ -80,13 +80,14 @@ type pager struct {
 	First, Prev, Next, Last string // "" where there is no such page
 }
 
-func newPager(base url.Values, res *query.ResultPage) pager {
+// newPager links the pages of res at path.
+func newPager(path string, base url.Values, res *query.ResultPage) pager {
 	p := pager{From: min(res.Offset+1, res.Total), To: min(res.Offset+len(res.Rows), res.Total), Total: res.Total}
 	at := func(offset int) string {
 		if offset == 0 {
-			return link("/results", base)
+			return link(path, base)
 		}
-		return link("/results", base, "offset", itoa(offset))
+		return link(path, base, "offset", itoa(offset))
 	}
 	if res.Offset > 0 {
 		p.First, p.Prev = at(0), at(max(0, res.Offset-res.Limit))

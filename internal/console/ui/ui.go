@@ -38,7 +38,11 @@ type Options struct {
 	Source        query.Source
 	Authenticator api.Authenticator
 	Scoper        api.Scoper
-	Log           logr.Logger
+	// Policies and Health read what the policy and health pages show, as the API reads them;
+	// nil shows no policy annotations and no object.
+	Policies api.PolicyReader
+	Health   api.HealthLister
+	Log      logr.Logger
 	// Events is the address of the live updates' event stream the pages subscribe to; ""
 	// for none.
 	Events string
@@ -72,6 +76,11 @@ func (h *Handler) routes() {
 	h.page("GET /{$}", "overview.html", h.overviewPage)
 	h.page("GET /results", "results.html", h.resultsPage)
 	h.page("GET /namespaces/{namespace}", "namespace.html", h.namespacePage)
+	h.page("GET /policies", "policies.html", h.policiesPage)
+	h.page("GET /policies/{name...}", "policy.html", h.policyPage)
+	h.page("GET /namespaces/{namespace}/resources/{kind}/{name}", "resource.html", h.resourcePage)
+	h.page("GET /resources/{kind}/{name}", "resource.html", h.resourcePage)
+	h.page("GET /health", "health.html", h.healthPage)
 	h.mux.HandleFunc("/", h.notFound)
 }
 

@@ -63,7 +63,7 @@ func unsafeElement(n *html.Node) []string {
 	var out []string
 	switch n.Data {
 	case "script":
-		if src := attr(n, "src"); !strings.HasPrefix(src, "/static/app.js?v=") || n.FirstChild != nil {
+		if src := attr(n, "src"); !ownScript(src) || n.FirstChild != nil {
 			out = append(out, fmt.Sprintf("a script %q", src))
 		}
 	case "iframe", "object", "embed", "style", "img", "b", "i":
@@ -88,4 +88,10 @@ func attr(n *html.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+// ownScript says whether src is one of the console's scripts: the live updates, and the copy
+// buttons of the resource page.
+func ownScript(src string) bool {
+	return strings.HasPrefix(src, "/static/app.js?v=") || strings.HasPrefix(src, "/static/copy.js?v=")
 }

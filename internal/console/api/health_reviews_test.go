@@ -1,0 +1,71 @@
+package api_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/policyherald/policy-herald/internal/console/access"
+	"github.com/policyherald/policy-herald/internal/console/health"
+)
+
+// countingSARs counts the SubjectAccessReviews made through it.
+type countingSARs struct {
+	inner access.SubjectAccessReviews
+	mu    sync.Mutex
+	n     int
+}
+
+func (c *countingSARs) Create(ctx context.Context, sar *authorizationv1.SubjectAccessReview, opts metav1.CreateOptions) (*authorizationv1.SubjectAccessReview, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.inner.Create(ctx, sar, opts)
+}
+
+func (c *countingSARs) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// TestHealthReviews: the health page asks the broadest question first and remembers answers.
+// The fixtures hold NotificationTargets in team-a and team-b (two), a TargetChannel and a
+// MetricsProfile in team-a; no EmailReportSchedule or BlockReportPolicy, about which nobody is
+// asked.
+func TestHealthReviews(t *testing.T) {
+	w := cluster(t)
+	sars, err := access.NewReviews(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := func(name string) access.User {
+		return access.User{Name: "system:serviceaccount:people:" + name, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:people", "system:authenticated"}}
+	}
+	for _, c := range []struct {
+		person  string
+		reviews int
+		objects int
+	}{
+		{"carol", 3, 5}, // every object of each kind with objects: one question per kind
+		// Per kind, everything (3), then each namespace holding objects (NT: team-a, team-b;
+		// TC and MP: team-a), then each object of the namespace refused (NT: hook-b, other-b).
+		{"alice", 3 + 4 + 2, 3},
+	} {
+		counting := &countingSARs{inner: sars}
+		l := health.New(w.cache, access.New(counting, access.Options{}))
+		a, err := l.List(context.Background(), sa(c.person))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Objects) != c.objects || counting.count() != c.reviews {
+			t.Errorf("%s: %d objects with %d reviews, want %d with %d", c.person, len(a.Objects), counting.count(), c.objects, c.reviews)
+		}
+		if _, err := l.List(context.Background(), sa(c.person)); err != nil || counting.count() != c.reviews {
+			t.Errorf("%s again: %d reviews in all, want the answers remembered (%d), %v", c.person, counting.count(), c.reviews, err)
+		}
+	}
+}

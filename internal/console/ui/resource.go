@@ -1,0 +1,70 @@
+package ui
+
+import (
+	"net/url"
+
+	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/query"
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// resourceData is one resource's page.
+type resourceData struct {
+	D     *query.ResourceDetail // nil when the person sees no result about it
+	Ref   query.ResourceRef
+	Base  url.Values
+	Pager pager
+}
+
+// resourcePage is `/namespaces/{namespace}/resources/{kind}/{name}` and, for a cluster-scoped
+// resource, `/resources/{kind}/{name}`: every result about the resource, from every report.
+func (h *Handler) resourcePage(r *request) (*view, error) {
+	ref := query.ResourceRef{Namespace: r.PathValue("namespace"), Kind: r.PathValue("kind"), Name: r.PathValue("name"), UID: r.URL.Query().Get("uid")}
+	sel, pg, err := api.ReadSelection(r.URL.Query(), "fragment", "uid")
+	if err != nil {
+		return nil, &badRequest{err}
+	}
+	d, err := h.engine.Resource(r.scope, ref, sel, pg)
+	if err != nil {
+		return nil, &badRequest{api.EngineError(err)}
+	}
+	base := pageValues(r.URL.Query())
+	data := &resourceData{D: d, Ref: ref, Base: base}
+	if d != nil {
+		data.Pager = newPager(ResourceHref(ref.Namespace, ref.Kind, ref.Name), base, &query.ResultPage{Total: d.Total, Offset: d.Offset, Limit: d.Limit, Rows: make([]query.Row, len(d.Rows))})
+	}
+	title := ref.Kind + " " + ref.Name
+	if ref.Namespace != "" {
+		title = ref.Kind + " " + ref.Namespace + "/" + ref.Name
+	}
+	return newView(title, data), nil
+}
+
+// ResourceHref is the address of a resource's page; "" when kind or name is unknown.
+func ResourceHref(namespace, kind, name string) string {
+	if kind == "" || name == "" {
+		return ""
+	}
+	p := "/resources/" + url.PathEscape(kind) + "/" + url.PathEscape(name)
+	if namespace != "" {
+		p = "/namespaces/" + url.PathEscape(namespace) + p
+	}
+	return p
+}
+
+// rowResource is the address of the page of the resource a row is about: the one it names,
+// else its report's owner.
+func rowResource(row query.Row) string {
+	if row.Kind != "" {
+		return ResourceHref(row.Namespace, row.Kind, row.Name)
+	}
+	return ownerResource(row.Owner)
+}
+
+// ownerResource is the address of an owner's page; "" for none.
+func ownerResource(o *report.Resource) string {
+	if o == nil {
+		return ""
+	}
+	return ResourceHref(o.Namespace, o.Kind, o.Name)
+}
