@@ -58,7 +58,7 @@ func run(results, perReport, namespaces, requests int) error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 
 	fmt.Printf("\n%-34s %-15s %8s %8s %8s %10s %s\n", "request", "person", "p50", "p99", "max", "bytes", "target (p99)")
 	failed := false

@@ -79,7 +79,7 @@ func measure(base string, c bench, token string, n int, t *timing) (stats, error
 			return stats{}, err
 		}
 		size, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK {
 			return stats{}, fmt.Errorf("status %d, %v", resp.StatusCode, err)
 		}
