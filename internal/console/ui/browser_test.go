@@ -28,10 +28,11 @@ const chromium = "chromium"
 // TestBrowser clicks through the console in a real, headless chromium: the overview, a count
 // linking to the results, filters, grouping, sorting, paging, back and forward, an export
 // downloaded, a live update arriving without a reload, the namespace page, a policy, a
-// resource with its PolicyException copied, the delivery health, the no-access page and a
-// phone's width, and a person signing in with a token, seeing a live update and signing out. It writes screenshots to $POLICY_HERALD_SCREENSHOTS (default: a
-// temporary directory). The browser sends a real token of the test cluster as
-// Authorization: Bearer. A page that breaks the CSP (a script or style it refuses) fails it.
+// resource with its PolicyException copied, the delivery health, the no-access page, a
+// phone's width, and last the whole sign-in of a person without a header (signIn). It writes
+// screenshots to $POLICY_HERALD_SCREENSHOTS (default: a temporary directory). Until then the
+// browser sends a real token of the test cluster as Authorization: Bearer. A page that breaks
+// the CSP (a script or style it refuses) fails it.
 func TestBrowser(t *testing.T) {
 	exe, err := exec.LookPath(chromium)
 	if err != nil {
