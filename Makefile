@@ -89,6 +89,10 @@ load: ## Load harness: local control plane, operator as its own process, N repor
 console-bench: ## Console harness: API server time p50/p99 and bytes per result at 100k results; ARGS="-results 100000 -namespaces 20 -requests 200".
 	go run ./hack/consolebench $(ARGS)
 
+.PHONY: console-bench-browser
+console-bench-browser: ## Console harness in headless chromium: load event and first paint p50/p99 of the overview and a results page at 100k results; ARGS="-loads 20".
+	go run ./hack/consolebench -browser $(ARGS)
+
 .PHONY: faults
 faults: ## Fault harness: outages, crashes, handover, leader loss, API server down, throttling, CRD reinstall, big report; ARGS="-scenario NAME -timeout 40m".
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/faults $(ARGS)

@@ -1,9 +1,11 @@
 // Command consolebench measures the console's server time and memory (issue 19): it fills a
 // report store with Kyverno-like results, serves the console's real API handler (and its
 // Authorizer, with SubjectAccessReviews answered in process) over loopback HTTP, and prints
-// p50/p99 server time per request kind and person, and the store's bytes per result.
+// p50/p99 server time per request kind and person, and the store's bytes per result. With
+// -browser it serves the real pages instead and times how fast headless chromium shows them.
 //
 //	go run ./hack/consolebench -results 100000 -namespaces 20 -requests 200
+//	go run ./hack/consolebench -browser -loads 20
 package main
 
 import (
@@ -26,14 +28,19 @@ func main() {
 	perReport := flag.Int("per-report", 50, "results per report")
 	namespaces := flag.Int("namespaces", 20, "namespaces the reports are spread over")
 	requests := flag.Int("requests", 200, "measured requests per case and person (after 10 to warm up)")
+	browser := flag.Bool("browser", false, "instead of the API: load the overview and a results page in headless chromium")
+	loads := flag.Int("loads", 20, "with -browser: measured loads per page and person (after 2 to warm up)")
 	flag.Parse()
-	if err := run(*results, *perReport, *namespaces, *requests); err != nil {
+	if !*browser {
+		*loads = 0
+	}
+	if err := run(*results, *perReport, *namespaces, *requests, *loads); err != nil {
 		fmt.Fprintln(os.Stderr, "consolebench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(results, perReport, namespaces, requests int) error {
+func run(results, perReport, namespaces, requests, loads int) error {
 	before := liveHeap()
 	s := store.New(nil, nil, logr.Discard())
 	for i := range results / perReport {
@@ -46,6 +53,9 @@ func run(results, perReport, namespaces, requests int) error {
 		n, s.Len(), namespaces, float64(stored-before)/float64(n))
 
 	ps := people(namespaces)
+	if loads > 0 {
+		return browse(s, ps, loads)
+	}
 	byName := map[string]person{}
 	for _, p := range ps {
 		byName[p.name] = p

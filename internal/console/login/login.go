@@ -122,6 +122,15 @@ func (l *Login) Mount(mux *http.ServeMux) {
 // Sessions authenticates the session cookie (the first link of a Chain).
 func (l *Login) Sessions() api.Authenticator { return l.cookies }
 
+// SignedIn says whether r carries a valid session: the person signed in here (OIDC or token
+// login) and may sign out. Bearer, proxy and development identities have nothing to end. The
+// session is the first link of the console's chain, so a request it authenticates is this
+// one's person.
+func (l *Login) SignedIn(r *http.Request) bool {
+	_, err := l.cookies.Authenticate(r)
+	return err == nil
+}
+
 // Available says whether a browser can sign in (OIDC or token login is on).
 func (l *Login) Available() bool { return l.oidc != nil || l.opts.Tokens != nil }
 

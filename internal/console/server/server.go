@@ -231,7 +231,7 @@ func newHandler(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, reports
 	reports.Subscribe(hub)
 	pages := ui.Options{
 		Source: reports, Authenticator: id.chain, Scoper: scoper, Policies: policyReader, Health: healthLister,
-		Log: log.WithName("ui"), Events: eventsPath,
+		Log: log.WithName("ui"), Events: eventsPath, SignedIn: id.login.SignedIn,
 	}
 	if id.login.Available() {
 		pages.SignIn = func(w http.ResponseWriter, r *http.Request) {

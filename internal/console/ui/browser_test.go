@@ -28,10 +28,11 @@ const chromium = "chromium"
 // TestBrowser clicks through the console in a real, headless chromium: the overview, a count
 // linking to the results, filters, grouping, sorting, paging, back and forward, an export
 // downloaded, a live update arriving without a reload, the namespace page, a policy, a
-// resource with its PolicyException copied, the delivery health, the no-access page and a
-// phone's width. It writes screenshots to $POLICY_HERALD_SCREENSHOTS (default: a
-// temporary directory). The browser sends a real token of the test cluster as
-// Authorization: Bearer. A page that breaks the CSP (a script or style it refuses) fails it.
+// resource with its PolicyException copied, the delivery health, the no-access page, a
+// phone's width, and last the whole sign-in of a person without a header (signIn). It writes
+// screenshots to $POLICY_HERALD_SCREENSHOTS (default: a temporary directory). Until then the
+// browser sends a real token of the test cluster as Authorization: Bearer. A page that breaks
+// the CSP (a script or style it refuses) fails it.
 func TestBrowser(t *testing.T) {
 	exe, err := exec.LookPath(chromium)
 	if err != nil {
@@ -55,6 +56,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("health", func(t *testing.T) { b.health(t, e, shots) })
 	t.Run("phone", func(t *testing.T) { b.phone(t, e, shots) })
 	t.Run("no access", func(t *testing.T) { b.noAccess(t, e, shots) })
+	t.Run("sign in", func(t *testing.T) { b.signIn(t, e, shots) })
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.problems) > 0 {
@@ -180,7 +182,7 @@ func (b *tab) history(t *testing.T, e *env, direction, want string) {
 	b.run(t, chromedp.WaitReady(chromedp.CSS(`footer`)))
 }
 
-// as makes the browser send person's token.
+// as makes the browser send person's token; "" sends none.
 func (b *tab) as(_ *testing.T, e *env, person string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -194,7 +196,10 @@ func (b *tab) authorize(ev *fetch.EventRequestPaused) {
 	b.mu.Lock()
 	token := b.token
 	b.mu.Unlock()
-	headers := []*fetch.HeaderEntry{{Name: "Authorization", Value: "Bearer " + token}}
+	var headers []*fetch.HeaderEntry
+	if token != "" {
+		headers = append(headers, &fetch.HeaderEntry{Name: "Authorization", Value: "Bearer " + token})
+	}
 	for k, v := range ev.Request.Headers {
 		if !strings.EqualFold(k, "Authorization") {
 			headers = append(headers, &fetch.HeaderEntry{Name: k, Value: fmt.Sprint(v)})

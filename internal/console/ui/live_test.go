@@ -84,11 +84,17 @@ func (ev *events) count(d time.Duration) int {
 // touch adds a result to the report ns/name, so the store sees it change.
 func (e *env) touch(t *testing.T, ns, name string) {
 	t.Helper()
+	e.addResult(t, ns, name, wgpolicyv1alpha2.PolicyReportResult{Policy: "touched", Result: "pass", Source: "test"})
+}
+
+// addResult adds result to the report ns/name.
+func (e *env) addResult(t *testing.T, ns, name string, result wgpolicyv1alpha2.PolicyReportResult) {
+	t.Helper()
 	var r wgpolicyv1alpha2.PolicyReport
 	if err := e.K8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &r); err != nil {
 		t.Fatal(err)
 	}
-	r.Results = append(r.Results, wgpolicyv1alpha2.PolicyReportResult{Policy: "touched", Result: "pass", Source: "test"})
+	r.Results = append(r.Results, result)
 	if err := e.K8s.Update(context.Background(), &r); err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,7 @@ type view struct {
 	// Set by the handler:
 	Nav      []navLink
 	User     string
+	SignOut  bool // the person signed in with a session, which they may end
 	Warnings []string
 	Empty    bool   // the person may see no report at all
 	Reason   string // why, when Empty
@@ -85,6 +86,7 @@ func (h *Handler) page(pattern, name string, fn pageFunc) {
 func (h *Handler) decorate(v *view, r *request) {
 	v.Nav = h.nav(r.URL.Path)
 	v.User = r.user.Name
+	v.SignOut = h.opts.SignedIn(r.Request)
 	v.Warnings = r.scope.Warnings
 	v.Empty, v.Reason = r.scope.Empty(), r.scope.Reason()
 	v.Events = h.opts.Events

@@ -1,7 +1,9 @@
 package ui_test
 
 import (
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -118,4 +120,81 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// TestSignOutButton: a person who signed in with a token (a session) sees a Sign out button,
+// a same-origin POST form to /logout, which ends the session; a person sending a bearer
+// token has no session and sees none.
+func TestSignOutButton(t *testing.T) {
+	e := console(t)
+	const form = `<form class="signout" method="post" action="/logout">`
+	if body := e.page(t, "carol", "/results"); strings.Contains(body, form) || strings.Contains(body, "Sign out") {
+		t.Errorf("a bearer token's page offers to sign out")
+	}
+	session := e.signIn(t, "carol")
+	status, _, body := e.getWith(t, session, "/results")
+	if status != http.StatusOK || !strings.Contains(body, form) || !strings.Contains(body, `<button type="submit">Sign out</button>`) {
+		t.Fatalf("a session's page: %d, no Sign out form\n%s", status, body)
+	}
+	resp := e.post(t, "/logout", session, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Errorf("signing out: %d to %q, want 303 to /login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	gone := resp.Cookies()
+	if len(gone) != 1 || gone[0].Name != session.Name || gone[0].MaxAge >= 0 {
+		t.Errorf("signing out set %v, want the session cookie removed", gone)
+	}
+}
+
+// signIn signs person in with their token at the sign-in form and returns the session cookie.
+func (e *env) signIn(t *testing.T, person string) *http.Cookie {
+	t.Helper()
+	resp := e.post(t, "/login/token", nil, url.Values{"token": {e.Tokens[person]}, "next": {"/"}})
+	for _, c := range resp.Cookies() {
+		if c.Name == "policy-herald-session" || c.Name == "__Host-policy-herald-session" {
+			return c
+		}
+	}
+	t.Fatalf("signing in as %s: %d without a session cookie", person, resp.StatusCode)
+	return nil
+}
+
+// post sends a form to path with cookie (nil for none), as a same-origin browser form does.
+func (e *env) post(t *testing.T, path string, cookie *http.Cookie, form url.Values) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp
+}
+
+// getWith gets path with the session cookie and no Authorization header.
+func (e *env) getWith(t *testing.T, cookie *http.Cookie, path string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(cookie)
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(body)
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// SignIn answers a page request without valid credentials; nil shows a 401 page saying
 	// how to authenticate. The login (package login) sets it to its redirect.
 	SignIn http.HandlerFunc
+	// SignedIn says whether a request's person came through a sign-in session, which the
+	// header's Sign out button ends (package login's Login.SignedIn); nil: never.
+	SignedIn func(*http.Request) bool
 }
 
 // Handler serves the pages and their assets. It is safe for concurrent use.
@@ -64,6 +67,9 @@ type Handler struct {
 func New(o Options) *Handler {
 	if o.SignIn == nil {
 		o.SignIn = unauthenticated
+	}
+	if o.SignedIn == nil {
+		o.SignedIn = func(*http.Request) bool { return false }
 	}
 	h := &Handler{opts: o, engine: query.New(o.Source), mux: http.NewServeMux(), pages: map[string]bool{}, tmpl: mustParse()}
 	h.routes()
