@@ -47,7 +47,7 @@ func browse(s *store.Store, ps []person, loads int) error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 	ctx, stop := chromium(exe)
 	defer stop()
 
