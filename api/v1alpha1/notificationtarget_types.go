@@ -166,7 +166,10 @@ type NotificationTargetStatus struct {
 	Channels *ChannelCounts `json:"channels,omitempty"`
 
 	// LastTest is the answer to the last test message asked for with the annotation
-	// reporting.policyherald.io/send-test.
+	// reporting.policyherald.io/send-test (`kubectl herald test` writes it): one synthetic
+	// result of the policy policy-herald-test, sent through this object's destination once per
+	// annotation value, with a single attempt and past its filters, counted in no delivery
+	// status and stored in no ledger.
 	// +optional
 	LastTest *TestMessageStatus `json:"lastTest,omitempty"`
 }
