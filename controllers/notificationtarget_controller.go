@@ -176,9 +176,11 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 	if err := indexSecrets(ctx, mgr, &v1alpha1.NotificationTarget{}); err != nil {
 		return err
 	}
+	r.tests.setup(ctx)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.NotificationTarget{}, builder.WithPredicates(specOrTestChanged())).
 		WatchesRawSource(healthSource(r.Engine, "NotificationTarget")).
+		WatchesRawSource(r.tests.source()).
 		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.NotificationTargetList{} })).
 		Watches(&v1alpha1.TargetChannel{}, targetsOfChannel()).
 		Complete(r)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,7 +14,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
@@ -23,18 +26,40 @@ import (
 // maxTestValue bounds the send-test value: it is echoed in the message and the status.
 const maxTestValue = 253
 
-// sendTests answers the send-test annotation of one kind's objects: each new value once.
+// sendTests answers the send-test annotation of one kind's objects: each new value once. The
+// message goes out in its own goroutine, so a slow destination (up to delivery.TestTimeout)
+// never holds up the reconciles of other objects; when it is answered, the object is
+// reconciled again and the answer written to its status.
 type sendTests struct {
+	ctx  context.Context // the manager's: a test outlives the reconcile that starts it
+	done chan event.GenericEvent
+
 	mu sync.Mutex
-	// answered holds answers the cache may not show yet (the status write is in flight or
-	// failed), so a reconcile in between does not send the same value again.
-	answered map[types.UID]v1alpha1.TestMessageStatus
+	// tests holds each object's value being sent, then its answer until the status shows it
+	// (the status write may fail, or the cache lag it), so no reconcile sends a value twice.
+	tests map[types.UID]*testRun
 }
 
-// answer returns the object's status.lastTest once its send-test annotation is answered: a new
-// value sends one test message through ds (or fails with the problem that keeps the object
-// from delivering); a value already answered sends nothing. A problem that is not a
-// *conditions.Problem is retried by the reconcile, so it answers nothing yet.
+// testRun is one value's test: in flight while answer is nil.
+type testRun struct {
+	value  string
+	answer *v1alpha1.TestMessageStatus
+}
+
+// setup readies s to send for the manager's lifetime (ctx).
+func (s *sendTests) setup(ctx context.Context) {
+	s.ctx, s.done = ctx, make(chan event.GenericEvent, 16)
+}
+
+// source reconciles an object whose test was answered.
+func (s *sendTests) source() source.Source {
+	return source.Channel(s.done, &handler.EnqueueRequestForObject{})
+}
+
+// answer returns the object's status.lastTest: the answer to its send-test value once there is
+// one. A new value starts one test through ds, or one that fails with the problem that keeps
+// the object from delivering; a problem that is not a *conditions.Problem is retried by the
+// reconcile, so it starts nothing yet.
 func (s *sendTests) answer(ctx context.Context, rec events.EventRecorder, obj client.Object, last *v1alpha1.TestMessageStatus,
 	ds *destinationSpec, problem error) *v1alpha1.TestMessageStatus {
 	value, asked := obj.GetAnnotations()[v1alpha1.AnnotationSendTest]
@@ -42,45 +67,65 @@ func (s *sendTests) answer(ctx context.Context, rec events.EventRecorder, obj cl
 		s.forget(obj.GetUID())
 		return last
 	}
-	if !asked || value == "" {
-		return last
-	}
-	if a, ok := s.recall(obj.GetUID(), value); ok {
-		return &a
-	}
 	var p *conditions.Problem
-	if problem != nil && !errors.As(problem, &p) {
+	if !asked || value == "" || (problem != nil && !errors.As(problem, &p)) {
 		return last
 	}
-	a := v1alpha1.TestMessageStatus{Value: value, Outcome: v1alpha1.TestFailed}
-	if err := s.send(ctx, obj, value, ds, p); err != nil {
+	run, started := s.start(obj.GetUID(), value)
+	switch {
+	case run.answer != nil:
+		return run.answer
+	case started:
+		t := test{obj: obj.DeepCopyObject().(client.Object), value: value, ds: ds, problem: p, rec: rec, log: ctrl.LoggerFrom(ctx)}
+		go s.run(&t)
+	}
+	return last
+}
+
+// test is what one test message needs.
+type test struct {
+	obj     client.Object
+	value   string
+	ds      *destinationSpec
+	problem *conditions.Problem
+	rec     events.EventRecorder
+	log     logr.Logger
+}
+
+// run sends the test message, keeps the answer and wakes the controller to write it.
+func (s *sendTests) run(t *test) {
+	a := v1alpha1.TestMessageStatus{Value: t.value, Outcome: v1alpha1.TestFailed}
+	if err := t.send(s.ctx); err != nil {
 		a.Reason = err.Error()
 	} else {
 		a.Outcome, a.Reason = v1alpha1.TestSucceeded, "the destination accepted the test message"
 	}
 	a.Time = metav1.Now()
-	s.remember(obj.GetUID(), a)
-	reportTest(ctx, rec, obj, a)
-	return &a
+	s.finish(t.obj.GetUID(), &a)
+	t.report(&a)
+	select {
+	case s.done <- event.GenericEvent{Object: t.obj}:
+	case <-s.ctx.Done():
+	}
 }
 
 // send sends the test message, or says why it cannot go. Errors are safe to show: a sender's
 // reason is redacted by the sender (see delivery.FailureReason), problems are the operator's.
-func (s *sendTests) send(ctx context.Context, obj client.Object, value string, ds *destinationSpec, p *conditions.Problem) error {
+func (t *test) send(ctx context.Context) error {
 	switch {
-	case len(value) > maxTestValue:
+	case len(t.value) > maxTestValue:
 		return fmt.Errorf("not sent: the %s value is longer than %d characters", v1alpha1.AnnotationSendTest, maxTestValue)
-	case p != nil:
-		return fmt.Errorf("not sent: the %s is not ready: %s", objectKind(obj), p.Message)
+	case t.problem != nil:
+		return fmt.Errorf("not sent: the %s is not ready: %s", objectKind(t.obj), t.problem.Message)
 	}
-	snd, err := ds.newSender(ctx)
+	snd, err := t.ds.newSender(ctx)
 	if err != nil {
 		return fmt.Errorf("not sent: %w", err)
 	}
 	defer closeSender(snd)
 	err = delivery.SendTest(ctx, snd, delivery.TestRequest{
-		Kind: ds.kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: string(obj.GetUID()),
-		Value: value, CustomFields: ds.custom,
+		Kind: t.ds.kind, Namespace: t.obj.GetNamespace(), Name: t.obj.GetName(), UID: string(t.obj.GetUID()),
+		Value: t.value, CustomFields: t.ds.custom,
 	})
 	if err != nil {
 		return errors.New(delivery.FailureReason(err))
@@ -88,27 +133,48 @@ func (s *sendTests) send(ctx context.Context, obj client.Object, value string, d
 	return nil
 }
 
-func (s *sendTests) recall(uid types.UID, value string) (v1alpha1.TestMessageStatus, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.answered[uid]
-	return a, ok && a.Value == value
-}
-
-func (s *sendTests) remember(uid types.UID, a v1alpha1.TestMessageStatus) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.answered == nil {
-		s.answered = map[types.UID]v1alpha1.TestMessageStatus{}
+// report logs the answer and records it as an Event on the object.
+func (t *test) report(a *v1alpha1.TestMessageStatus) {
+	t.log.Info("answered a send-test request", "value", a.Value, "outcome", a.Outcome, "reason", a.Reason)
+	if t.rec == nil {
+		return
 	}
-	s.answered[uid] = a
+	eventType := corev1.EventTypeNormal
+	if a.Outcome != v1alpha1.TestSucceeded {
+		eventType = corev1.EventTypeWarning
+	}
+	t.rec.Eventf(t.obj, nil, eventType, "Test"+string(a.Outcome), "SendTest", "test message %q: %s", a.Value, a.Reason)
 }
 
-// forget drops an answer the status shows: the memory holds only answers in flight.
+// start returns the object's test of value, registering a new one (started) unless there is
+// one; a new value replaces a test of another value.
+func (s *sendTests) start(uid types.UID, value string) (run testRun, started bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.tests[uid]; ok && r.value == value {
+		return *r, false
+	}
+	if s.tests == nil {
+		s.tests = map[types.UID]*testRun{}
+	}
+	s.tests[uid] = &testRun{value: value}
+	return testRun{value: value}, true
+}
+
+// finish keeps the answer, unless a newer value replaced the test meanwhile.
+func (s *sendTests) finish(uid types.UID, a *v1alpha1.TestMessageStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.tests[uid]; ok && r.value == a.Value {
+		r.answer = a
+	}
+}
+
+// forget drops a test the status shows: the memory holds only tests in flight or not yet shown.
 func (s *sendTests) forget(uid types.UID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.answered, uid)
+	delete(s.tests, uid)
 }
 
 // closeSender releases a sender's connections, as the pipeline does when it stops.
@@ -116,19 +182,6 @@ func closeSender(s any) {
 	if c, ok := s.(interface{ Close() }); ok {
 		c.Close()
 	}
-}
-
-// reportTest logs the answer and records it as an Event on the object.
-func reportTest(ctx context.Context, rec events.EventRecorder, obj client.Object, a v1alpha1.TestMessageStatus) {
-	ctrl.LoggerFrom(ctx).Info("answered a send-test request", "value", a.Value, "outcome", a.Outcome, "reason", a.Reason)
-	if rec == nil {
-		return
-	}
-	eventType := corev1.EventTypeNormal
-	if a.Outcome != v1alpha1.TestSucceeded {
-		eventType = corev1.EventTypeWarning
-	}
-	rec.Eventf(obj, nil, eventType, "Test"+string(a.Outcome), "SendTest", "test message %q: %s", a.Value, a.Reason)
 }
 
 func objectKind(obj client.Object) string {

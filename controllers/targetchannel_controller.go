@@ -234,9 +234,11 @@ func (r *TargetChannelReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	}); err != nil {
 		return err
 	}
+	r.tests.setup(ctx)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.TargetChannel{}, builder.WithPredicates(specOrTestChanged())).
 		WatchesRawSource(healthSource(r.Engine, "TargetChannel")).
+		WatchesRawSource(r.tests.source()).
 		// A channel depends on its target's spec and existence only. Without the predicate every
 		// status.delivery write of a busy target re-reconciled all its channels, each re-reading
 		// Secrets from the API server. Labels and annotations are not read (a change of them
