@@ -76,8 +76,7 @@ func (s *sendTests) answer(ctx context.Context, rec events.EventRecorder, obj cl
 	case run.answer != nil:
 		return run.answer
 	case started:
-		t := test{obj: obj.DeepCopyObject().(client.Object), value: value, ds: ds, problem: p, rec: rec, log: ctrl.LoggerFrom(ctx)}
-		go s.run(&t)
+		go s.run(newTest(ctx, rec, obj, value, ds, p))
 	}
 	return last
 }
@@ -90,6 +89,17 @@ type test struct {
 	problem *conditions.Problem
 	rec     events.EventRecorder
 	log     logr.Logger
+}
+
+// newTest copies what the test reads of the object: the reconcile goes on writing to it.
+func newTest(ctx context.Context, rec events.EventRecorder, obj client.Object, value string, ds *destinationSpec, p *conditions.Problem) *test {
+	t := &test{obj: obj.DeepCopyObject().(client.Object), value: value, problem: p, rec: rec, log: ctrl.LoggerFrom(ctx)}
+	if ds != nil {
+		own := *ds
+		own.obj, own.delivery = t.obj, nil
+		t.ds = &own
+	}
+	return t
 }
 
 // run sends the test message, keeps the answer and wakes the controller to write it.
