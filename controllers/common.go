@@ -172,6 +172,19 @@ func healthSource(engine *delivery.Engine, kind string) source.Source {
 	return source.Channel(engine.HealthEvents(kind), &handler.EnqueueRequestForObject{})
 }
 
+// runDelivery starts, updates or stops a destination's delivery and returns what its
+// conditions should say: the problem that stops it, or its health.
+func runDelivery(e *delivery.Engine, key delivery.Key, dest *delivery.Destination, err error, suspend bool) error {
+	switch {
+	case err != nil || suspend:
+		e.Remove(key)
+		return err
+	case e.Fingerprint(key) != dest.Fingerprint:
+		e.Configure(*dest)
+	}
+	return deliveryHealth(e, key)
+}
+
 // deliveryHealth says whether delivery runs and succeeds: Ready waits until the delivery engine
 // has listed the reports and started the destination, and repeated failed attempts turn it
 // False. The engine tells the controller when any of it changes.

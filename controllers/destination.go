@@ -69,7 +69,16 @@ func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*
 	if engine.Fingerprint(delivery.Key{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}) == d.Fingerprint {
 		return d, nil // unchanged: keep the running sender and its connections
 	}
-	d.Sender, err = sender.NewGuarded(ctx, sender.Config{
+	if d.Sender, err = s.newSender(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// newSender builds the destination's sender, restricted by its address guard. Errors are
+// Problems for the object's conditions.
+func (s *destinationSpec) newSender(ctx context.Context) (sender.Sender, error) {
+	snd, err := sender.NewGuarded(ctx, sender.Config{
 		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
 		AmbientCredentials: s.all, // objects of the platform namespace only
@@ -83,7 +92,7 @@ func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*
 	case err != nil:
 		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
 	}
-	return d, nil
+	return snd, nil
 }
 
 // guardNetworks is what of a guard the fingerprint holds, so a change of the policy (or of

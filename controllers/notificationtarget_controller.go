@@ -36,6 +36,8 @@ type NotificationTargetReconciler struct {
 	PlatformNamespace string
 	// guards restrict the addresses senders connect to (see AddressPolicy).
 	guards guards
+	// tests answers the send-test annotation.
+	tests sendTests
 }
 
 // Reconcile validates one NotificationTarget, starts, updates or stops its delivery, and records
@@ -57,16 +59,13 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	}
 	t.Status.Channels = counts
 
-	dest, err := r.resolve(ctx, &t)
-	switch {
-	case err != nil || t.Spec.Suspend:
-		r.Engine.Remove(key)
-	case r.Engine.Fingerprint(key) != dest.Fingerprint:
-		r.Engine.Configure(*dest)
+	ds, err := r.resolve(ctx, &t)
+	var dest *delivery.Destination
+	if err == nil {
+		dest, err = ds.build(ctx, r.Engine)
 	}
-	if err == nil && !t.Spec.Suspend {
-		err = deliveryHealth(r.Engine, key)
-	}
+	t.Status.LastTest = r.tests.answer(ctx, r.Recorder, &t, t.Status.LastTest, ds, err)
+	err = runDelivery(r.Engine, key, dest, err, t.Spec.Suspend)
 	return finish(ctx, r.Deps, &t, base, outcome{
 		err:       err,
 		suspended: t.Spec.Suspend,
@@ -75,8 +74,8 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 }
 
 // resolve checks what the schema cannot (the Secret and its keys, the template, the CA, the
-// selectors) and builds the destination the delivery engine runs.
-func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.NotificationTarget) (*delivery.Destination, error) {
+// selectors) and returns the destination the delivery engine runs (see destinationSpec.build).
+func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.NotificationTarget) (*destinationSpec, error) {
 	dest, err := resolveTarget(ctx, r.SecretReader, t)
 	if err != nil {
 		return nil, err
@@ -100,7 +99,7 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 		delivery:  t.Status.Delivery,
 		guard:     r.guards.forNamespace(t.Namespace, t.Spec.AllowPrivateNetworks),
 	}
-	return ds.build(ctx, r.Engine)
+	return ds, nil
 }
 
 // resolveTarget reads the target's Secret and returns its complete destination.
@@ -177,9 +176,11 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 	if err := indexSecrets(ctx, mgr, &v1alpha1.NotificationTarget{}); err != nil {
 		return err
 	}
+	r.tests.setup(ctx)
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.NotificationTarget{}, builder.WithPredicates(specChanged())).
+		For(&v1alpha1.NotificationTarget{}, builder.WithPredicates(specOrTestChanged())).
 		WatchesRawSource(healthSource(r.Engine, "NotificationTarget")).
+		WatchesRawSource(r.tests.source()).
 		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.NotificationTargetList{} })).
 		Watches(&v1alpha1.TargetChannel{}, targetsOfChannel()).
 		Complete(r)

@@ -39,6 +39,8 @@ type TargetChannelReconciler struct {
 	PlatformNamespace string
 	// guards restrict the addresses senders connect to (see AddressPolicy).
 	guards guards
+	// tests answers the send-test annotation.
+	tests sendTests
 }
 
 // Reconcile checks that the channel's target exists and admits it, and that the channel's
@@ -58,19 +60,16 @@ func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if target != nil {
 		c.Status.Destination = target.Spec.DestinationType()
 	}
+	var ds *destinationSpec
+	if err == nil {
+		ds, err = r.resolve(ctx, &c, target)
+	}
 	var dest *delivery.Destination
 	if err == nil {
-		dest, err = r.resolve(ctx, &c, target)
+		dest, err = ds.build(ctx, r.Engine)
 	}
-	switch {
-	case err != nil || c.Spec.Suspend:
-		r.Engine.Remove(key)
-	case r.Engine.Fingerprint(key) != dest.Fingerprint:
-		r.Engine.Configure(*dest)
-	}
-	if err == nil && !c.Spec.Suspend {
-		err = deliveryHealth(r.Engine, key)
-	}
+	c.Status.LastTest = r.tests.answer(ctx, r.Recorder, &c, c.Status.LastTest, ds, err)
+	err = runDelivery(r.Engine, key, dest, err, c.Spec.Suspend)
 	return finish(ctx, r.Deps, &c, base, outcome{
 		err:       err,
 		suspended: c.Spec.Suspend,
@@ -106,9 +105,9 @@ func (r *TargetChannelReconciler) attach(ctx context.Context, c *v1alpha1.Target
 }
 
 // resolve checks the channel's effective destination and its own references, and builds the
-// destination the delivery engine runs: the target's type, TLS, minimums, sources and
+// destination the delivery engine runs (see destinationSpec.build): the target's type, TLS, minimums, sources and
 // skipExistingOnStartup; the channel's overrides, filter, template and custom fields.
-func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) (*delivery.Destination, error) {
+func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) (*destinationSpec, error) {
 	dest, err := r.resolveChannel(ctx, c, t)
 	if err != nil {
 		return nil, err
@@ -138,7 +137,7 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 		// allows. Only a channel next to a platform target shares its allowPrivateNetworks.
 		guard: r.guards.forNamespace(c.Namespace, c.Namespace == t.Namespace && t.Spec.AllowPrivateNetworks),
 	}
-	return ds.build(ctx, r.Engine)
+	return ds, nil
 }
 
 // resolveChannel reads the target's and the channel's Secrets and returns the channel's
@@ -235,9 +234,11 @@ func (r *TargetChannelReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	}); err != nil {
 		return err
 	}
+	r.tests.setup(ctx)
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.TargetChannel{}, builder.WithPredicates(specChanged())).
+		For(&v1alpha1.TargetChannel{}, builder.WithPredicates(specOrTestChanged())).
 		WatchesRawSource(healthSource(r.Engine, "TargetChannel")).
+		WatchesRawSource(r.tests.source()).
 		// A channel depends on its target's spec and existence only. Without the predicate every
 		// status.delivery write of a busy target re-reconciled all its channels, each re-reading
 		// Secrets from the API server. Labels and annotations are not read (a change of them

@@ -164,6 +164,14 @@ type NotificationTargetStatus struct {
 	// Channels counts the TargetChannels attached to this target.
 	// +optional
 	Channels *ChannelCounts `json:"channels,omitempty"`
+
+	// LastTest is the answer to the last test message asked for with the annotation
+	// reporting.policyherald.io/send-test (`kubectl herald test` writes it): one synthetic
+	// result of the policy policy-herald-test, sent through this object's destination once per
+	// annotation value, with a single attempt and past its filters, counted in no delivery
+	// status and stored in no ledger.
+	// +optional
+	LastTest *TestMessageStatus `json:"lastTest,omitempty"`
 }
 
 // ChannelCounts summarises the channels attached to a target.
@@ -183,6 +191,7 @@ type ChannelCounts struct {
 // +kubebuilder:printcolumn:name="Sent",type=integer,JSONPath=`.status.delivery.sent`
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.delivery.failed`
 // +kubebuilder:printcolumn:name="Channels",type=integer,JSONPath=`.status.channels.attached`,priority=1
+// +kubebuilder:printcolumn:name="Last Test",type=string,JSONPath=`.status.lastTest.outcome`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -87,6 +87,14 @@ type TargetChannelStatus struct {
 	// Delivery reports the health of this channel's deliveries.
 	// +optional
 	Delivery *DeliveryStatus `json:"delivery,omitempty"`
+
+	// LastTest is the answer to the last test message asked for with the annotation
+	// reporting.policyherald.io/send-test (`kubectl herald test` writes it): one synthetic
+	// result of the policy policy-herald-test, sent through this object's destination once per
+	// annotation value, with a single attempt and past its filters, counted in no delivery
+	// status and stored in no ledger.
+	// +optional
+	LastTest *TestMessageStatus `json:"lastTest,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -98,6 +106,7 @@ type TargetChannelStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Sent",type=integer,JSONPath=`.status.delivery.sent`
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.delivery.failed`
+// +kubebuilder:printcolumn:name="Last Test",type=string,JSONPath=`.status.lastTest.outcome`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -73,7 +73,7 @@ func (s *Stats) attemptFailed(err error) bool {
 	was, reason := s.isFailing(), s.s.LastFailureReason
 	t := metav1.NewTime(s.now())
 	s.s.LastFailureTime = &t
-	s.s.LastFailureReason = failureReason(err)
+	s.s.LastFailureReason = FailureReason(err)
 	s.s.ConsecutiveFailures++
 	s.ended = false
 	// A 429 with Retry-After says the destination is alive and when to come back; a 4xx that
@@ -131,9 +131,9 @@ func (s *Stats) Snapshot() v1alpha1.DeliveryStatus {
 	return *s.s.DeepCopy()
 }
 
-// failureReason says why an attempt failed without credentials or full URLs: senders build
+// FailureReason says why an attempt failed without credentials or full URLs: senders build
 // their errors that way, anything else is reduced to a generic reason.
-func failureReason(err error) string {
+func FailureReason(err error) string {
 	var se *sender.Error
 	if errors.As(err, &se) {
 		return truncate(se.Reason, 256)
