@@ -18,8 +18,8 @@ import (
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
-	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/ledger"
+	"github.com/policyherald/policy-herald/internal/routing"
 	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
@@ -34,10 +34,9 @@ type destinationSpec struct {
 	dest       *v1alpha1.Destinations // effective destination
 	settings   destination.Settings
 	tls        *tlsconfig.Config
-	filter     filter.Spec
+	route      routing.Spec // what it sees and selects
 	custom     map[string]string
 	template   string
-	all        bool // sees every namespace
 	skip       bool // skipExistingOnStartup
 	dropAfter  time.Duration
 	delivery   *v1alpha1.DeliveryStatus
@@ -47,7 +46,7 @@ type destinationSpec struct {
 // build compiles the filter and, unless the engine already runs this exact configuration,
 // builds the sender. Errors are Problems for the object's conditions.
 func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*delivery.Destination, error) {
-	f, err := filter.Compile(s.filter)
+	rt, err := s.route.Compile()
 	if err != nil {
 		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
 	}
@@ -55,15 +54,15 @@ func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*
 		UID: s.obj.GetUID(), Kind: s.kind, Namespace: s.obj.GetNamespace(), Name: s.obj.GetName(),
 		LedgerName:    ledger.Name(s.ledgerKind, s.obj.GetName()),
 		Owner:         ownerRef(s.obj, s.kind),
-		Filter:        f,
-		Scope:         fingerprint(s.filter, s.all),
+		Filter:        rt.Filter,
+		Scope:         fingerprint(s.route.Filter, s.route.AllNamespaces),
 		CustomFields:  s.custom,
-		AllNamespaces: s.all,
+		AllNamespaces: rt.AllNamespaces,
 		Created:       s.obj.GetCreationTimestamp().Time,
 		SkipExisting:  s.skip,
 		DropAfter:     s.dropAfter,
 		Delivery:      s.delivery,
-		Fingerprint: fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.filter, s.custom, s.template, s.all, s.skip,
+		Fingerprint: fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.route.Filter, s.custom, s.template, s.route.AllNamespaces, s.skip,
 			s.dropAfter, guardNetworks(s.guard)),
 	}
 	if engine.Fingerprint(delivery.Key{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}) == d.Fingerprint {
@@ -81,7 +80,7 @@ func (s *destinationSpec) newSender(ctx context.Context) (sender.Sender, error) 
 	snd, err := sender.NewGuarded(ctx, sender.Config{
 		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
-		AmbientCredentials: s.all, // objects of the platform namespace only
+		AmbientCredentials: s.route.AllNamespaces, // objects of the platform namespace only
 	}, s.guard)
 	var notAllowed *sender.AddressNotAllowedError
 	switch {

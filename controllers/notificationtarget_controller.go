@@ -19,7 +19,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
-	"github.com/policyherald/policy-herald/internal/filter"
+	"github.com/policyherald/policy-herald/internal/routing"
 	"github.com/policyherald/policy-herald/internal/secrets"
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
@@ -90,10 +90,9 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 	ds := &destinationSpec{
 		obj: t, kind: "NotificationTarget", ledgerKind: "nt",
 		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
-		filter:    targetFilter(t, t.Spec.Filter),
+		route:     routing.Target(t, r.PlatformNamespace),
 		custom:    t.Spec.CustomFields,
 		template:  t.Spec.MessageTemplate,
-		all:       t.Namespace == r.PlatformNamespace,
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
 		delivery:  t.Status.Delivery,
@@ -126,12 +125,6 @@ func checkTargetSelectors(t *v1alpha1.NotificationTarget) error {
 		return checkSelector("allowedChannels.namespaces.selector", ns.Selector)
 	}
 	return nil
-}
-
-// targetFilter is the target's minimums and sources with the given filter: the target's own,
-// or a channel's (a channel replaces the target's filter, not its minimums).
-func targetFilter(t *v1alpha1.NotificationTarget, f *v1alpha1.ResultFilter) filter.Spec {
-	return filter.Spec{MinimumSeverity: t.Spec.MinimumSeverity, MinimumPriority: t.Spec.MinimumPriority, Sources: t.Spec.Sources, Filter: f}
 }
 
 // dropAfter is the target's dropAfter; 0 leaves the engine's default (the schema defaults it).

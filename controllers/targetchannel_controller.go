@@ -20,6 +20,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/routing"
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
 
@@ -126,10 +127,9 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 	ds := &destinationSpec{
 		obj: c, kind: "TargetChannel", ledgerKind: "tc",
 		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
-		filter:    targetFilter(t, c.Spec.Filter),
+		route:     routing.Channel(c, t, r.PlatformNamespace),
 		custom:    mergeFields(t.Spec.CustomFields, c.Spec.CustomFields),
 		template:  template,
-		all:       c.Namespace == r.PlatformNamespace,
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
 		delivery:  c.Status.Delivery,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/routing"
 	"github.com/policyherald/policy-herald/internal/sender"
 )
 
@@ -237,10 +238,7 @@ func closeSender(s sender.Sender) {
 
 // visible tells whether the destination may see a report at all (tenancy).
 func (d *Destination) visible(rep *report.Report) bool {
-	if d.AllNamespaces {
-		return true
-	}
-	return rep.Namespace != "" && rep.Namespace == d.Namespace
+	return routing.Sees(d.AllNamespaces, d.Namespace, rep)
 }
 
 // newResults returns the results of rep that the destination has not handled and wants; with
