@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -163,10 +164,15 @@ func checkConsoleDeployment(t *testing.T, dep, mgr *appsv1.Deployment) {
 	if c.Image != m.Image || !slices.Equal(c.Command, m.Command) {
 		t.Errorf("console runs %s %v, want the operator's %s %v", c.Image, c.Command, m.Image, m.Command)
 	}
-	// Every replica serves with its own store: no leader election.
-	want := []string{"console", "--bind-address=:8090", "--health-probe-bind-address=:8091"}
+	// Every replica serves with its own store: no leader election. It names the platform
+	// namespace as the operator does, so "Delivered to" agrees with what the operator delivers.
+	platform := platformNamespaceArg(t, m)
+	want := []string{"console", "--bind-address=:8090", "--health-probe-bind-address=:8091", platform}
 	if !slices.Equal(c.Args, want) {
 		t.Errorf("console args = %v, want %v", c.Args, want)
+	}
+	if ce, me := envVar(c, "POD_NAMESPACE"), envVar(m, "POD_NAMESPACE"); me == nil || !equality.Semantic.DeepEqual(ce, me) {
+		t.Errorf("console env POD_NAMESPACE = %+v, want the operator's %+v", ce, me)
 	}
 	for path, p := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.IntValue() != 8091 {
@@ -278,4 +284,25 @@ func readExample(t *testing.T, name string) object {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return object{apiVersion: u.GetAPIVersion(), kind: u.GetKind(), name: u.GetName(), namespace: u.GetNamespace(), content: u.Object}
+}
+
+// platformNamespaceArg is the operator's --platform-namespace argument.
+func platformNamespaceArg(t *testing.T, m corev1.Container) string {
+	t.Helper()
+	for _, a := range m.Args {
+		if strings.HasPrefix(a, "--platform-namespace=") {
+			return a
+		}
+	}
+	t.Fatalf("the operator has no --platform-namespace argument: %v", m.Args)
+	return ""
+}
+
+func envVar(c corev1.Container, name string) *corev1.EnvVar {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	return nil
 }

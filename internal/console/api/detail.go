@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/health"
@@ -15,9 +16,11 @@ type PolicyReader interface {
 	Get(ctx context.Context, policy string) (*policies.Info, error)
 }
 
-// HealthLister lists the Policy Herald objects a person may get: *health.Lister.
+// HealthLister lists the Policy Herald objects a person may get, and which of them deliver
+// given results: *health.Lister.
 type HealthLister interface {
 	List(ctx context.Context, u access.User) (*health.Answer, error)
+	DeliveredTo(ctx context.Context, u access.User, items []health.Item) ([][]health.Delivery, []string, error)
 }
 
 // policiesAnswer is the policies index.
@@ -46,11 +49,14 @@ type policyAnswer struct {
 	*query.PolicyDetail
 	// Info is what the policy object says about itself; null when it cannot be read (not a
 	// Kyverno policy, not installed, or in a namespace the person may not see).
-	Info     *policies.Info `json:"info"`
-	Warnings []string       `json:"warnings,omitempty"`
+	Info *policies.Info `json:"info"`
+	// DeliveredTo names, by result ID, the targets and channels the person may get that
+	// deliver the page's results.
+	DeliveredTo map[string][]health.Delivery `json:"deliveredTo"`
+	Warnings    []string                     `json:"warnings,omitempty"`
 }
 
-func (h *Handler) policy(w http.ResponseWriter, r *http.Request, _ access.User, s *access.Scope) {
+func (h *Handler) policy(w http.ResponseWriter, r *http.Request, u access.User, s *access.Scope) {
 	p := newParams(r.URL.Query())
 	sel, page := p.selection(), p.page()
 	if err := p.done(); err != nil {
@@ -73,6 +79,7 @@ func (h *Handler) policy(w http.ResponseWriter, r *http.Request, _ access.User, 
 		h.log.Error(err, "reading a policy's annotations", "policy", name)
 		a.Warnings = append(a.Warnings, "could not read the policy's annotations from the Kubernetes API server")
 	}
+	a.DeliveredTo, a.Warnings = h.deliveredTo(r.Context(), u, d.Results.Stored(), a.Warnings)
 	writeJSON(w, http.StatusOK, a)
 }
 
@@ -106,10 +113,13 @@ func seesNamespace(s *access.Scope, namespace string) bool {
 // resourceAnswer is one resource's page.
 type resourceAnswer struct {
 	*query.ResourceDetail
-	Warnings []string `json:"warnings,omitempty"`
+	// DeliveredTo names, by result ID, the targets and channels the person may get that
+	// deliver the page's results.
+	DeliveredTo map[string][]health.Delivery `json:"deliveredTo"`
+	Warnings    []string                     `json:"warnings,omitempty"`
 }
 
-func (h *Handler) resource(w http.ResponseWriter, r *http.Request, _ access.User, s *access.Scope) {
+func (h *Handler) resource(w http.ResponseWriter, r *http.Request, u access.User, s *access.Scope) {
 	p := newParams(r.URL.Query())
 	ref := query.ResourceRef{Namespace: r.PathValue("namespace"), Kind: r.PathValue("kind"), Name: r.PathValue("name"), UID: p.one("uid")}
 	sel, page := p.selection(), p.page()
@@ -126,7 +136,9 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, _ access.User
 		writeError(w, http.StatusNotFound, "you may see no result about this resource", nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, resourceAnswer{d, s.Warnings})
+	a := resourceAnswer{ResourceDetail: d, Warnings: s.Warnings}
+	a.DeliveredTo, a.Warnings = h.deliveredTo(r.Context(), u, d.Stored(), a.Warnings)
+	writeJSON(w, http.StatusOK, a)
 }
 
 // namespacesAnswer is the namespaces a person sees, with counts.
@@ -171,4 +183,15 @@ func ListHealth(ctx context.Context, lister HealthLister, u access.User) (*healt
 		return &health.Answer{Objects: []health.Object{}, Warnings: []string{"this console does not read Policy Herald's objects"}}, nil
 	}
 	return lister.List(ctx, u)
+}
+
+// deliveredTo is DeliveredTo for an answer: a failure is logged and becomes a warning, so the
+// results are still shown.
+func (h *Handler) deliveredTo(ctx context.Context, u access.User, stored []query.Stored, warnings []string) (map[string][]health.Delivery, []string) {
+	d, w, err := DeliveredTo(ctx, h.healthLister, u, stored)
+	if err != nil {
+		h.log.Error(err, "telling which targets and channels deliver results", "user", u.Name)
+		return map[string][]health.Delivery{}, append(slices.Clip(warnings), "could not tell which targets and channels deliver these results")
+	}
+	return d, append(slices.Clip(warnings), w...)
 }

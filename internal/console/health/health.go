@@ -38,6 +38,9 @@ type Answer struct {
 type Lister struct {
 	reader client.Reader
 	authz  Getter
+	// routing and routes answer DeliveredTo (see WithRouting); routes is nil without it.
+	routing Routing
+	routes  *routeCache
 }
 
 // New returns a Lister reading objects with reader (the manager's cache client).

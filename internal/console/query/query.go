@@ -123,7 +123,19 @@ type ResultPage struct {
 	// Groups are every group of the selection (not only this page's), in the rows' order,
 	// when the selection is grouped.
 	Groups []Group `json:"groups,omitempty"`
+	// stored are the rows' results in the store, one per row (see Stored).
+	stored []Stored
 }
+
+// Stored is a row's result as the store holds it, for what a row does not say (which
+// destinations deliver it). Never modify it.
+type Stored struct {
+	Report *report.Report
+	Result *report.Result
+}
+
+// Stored returns the stored results of the page's rows, in their order.
+func (p *ResultPage) Stored() []Stored { return p.stored }
 
 // Results returns page p of sel as v sees it.
 func (e *Engine) Results(v Visibility, sel Selection, p Page) (*ResultPage, error) {

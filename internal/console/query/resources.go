@@ -38,7 +38,11 @@ type ResourceDetail struct {
 	Offset int               `json:"offset"`
 	Limit  int               `json:"limit"`
 	Rows   []ResourceRow     `json:"rows"`
+	stored []Stored          // per row, see Stored
 }
+
+// Stored returns the stored results of the rows, in their order.
+func (d *ResourceDetail) Stored() []Stored { return d.stored }
 
 // ResourceRow is a result of the resource page.
 type ResourceRow struct {
@@ -98,7 +102,7 @@ func (e *Engine) Resource(v Visibility, ref ResourceRef, sel Selection, p Page) 
 	if page.Total == 0 {
 		return nil, nil
 	}
-	d.Total, d.Offset, d.Limit = page.Total, page.Offset, page.Limit
+	d.Total, d.Offset, d.Limit, d.stored = page.Total, page.Offset, page.Limit, page.stored
 	for _, row := range page.Rows {
 		d.Rows = append(d.Rows, ResourceRow{Row: row, PolicyException: PolicyException(row)})
 	}

@@ -90,6 +90,8 @@ func (s *selected) resultPage(p Page) *ResultPage {
 	out := &ResultPage{Total: len(s.refs), Offset: p.Offset, Limit: p.Limit, Groups: s.groups, Rows: []Row{}}
 	for _, r := range s.page(p.Offset, p.Limit) {
 		out.Rows = append(out.Rows, s.row(r))
+		rep := s.reps[r.rep]
+		out.stored = append(out.stored, Stored{rep, &rep.Results[r.idx]})
 	}
 	return out
 }

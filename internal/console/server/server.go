@@ -48,8 +48,11 @@ type Flags struct {
 	CacheTTL     time.Duration
 	// RoleBindingIndex turns on access.Bindings (needs list and watch on rolebindings).
 	RoleBindingIndex bool
-	Identity         IdentityFlags
-	Zap              zap.Options
+	// PlatformNamespace is the operator's --platform-namespace: what it means for delivery
+	// decides what "Delivered to" names.
+	PlatformNamespace string
+	Identity          IdentityFlags
+	Zap               zap.Options
 }
 
 // Main runs the command with args (after "console") until SIGINT or SIGTERM; it returns the
@@ -89,6 +92,9 @@ func ParseFlags(args []string, out io.Writer) (Flags, error) {
 		"Ask the API server about a namespace only when a RoleBinding there names the person (one review instead of one per "+
 			"namespace holding reports). Needs list and watch on rolebindings; for clusters where RBAC alone grants the report kinds "+
 			"(it steps aside when it sees another authorizer grant).")
+	fs.StringVar(&f.PlatformNamespace, "platform-namespace", os.Getenv("POD_NAMESPACE"),
+		"The operator's --platform-namespace (give both the same): its NotificationTargets and TargetChannels deliver results of "+
+			"every namespace, so the resource and policy pages name them under \"Delivered to\" (default: $POD_NAMESPACE).")
 	f.Identity.bind(fs)
 	config.RegisterFlags(fs)
 	f.Zap.BindFlags(fs)
@@ -226,7 +232,9 @@ func newHandler(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, reports
 	scoper := access.New(sars, access.Options{TTL: f.CacheTTL, Bindings: bindings})
 	// The policy and health pages read what the API reads, through the same readers.
 	policyReader := policies.New(meta, mgr.GetRESTMapper(), policies.Options{})
-	healthLister := health.New(mgr.GetClient(), scoper)
+	healthLister := health.New(mgr.GetClient(), scoper).WithRouting(health.Routing{
+		PlatformNamespace: f.PlatformNamespace, NamespaceLabels: reports.NamespaceLabels,
+	})
 	hub := live.New(live.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Log: log.WithName("live")})
 	reports.Subscribe(hub)
 	pages := ui.Options{

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/query"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -19,6 +20,8 @@ func init() {
 	funcs["other"] = other
 	funcs["nsFilter"] = nsFilter
 	funcs["anchor"] = anchor
+	funcs["deliveryKind"] = deliveryKind
+	funcs["detailRows"] = func(rows []query.Row, d map[string][]health.Delivery) detailRows { return detailRows{rows, d} }
 	funcs["targetAnchor"] = func(target string) string {
 		ns, name, _ := strings.Cut(target, "/")
 		return anchor("NotificationTarget", ns, name)
@@ -27,6 +30,20 @@ func init() {
 
 // anchor is the id of an object's row on the health page.
 func anchor(kind, namespace, name string) string { return kind + "-" + namespace + "-" + name }
+
+// detailRows are a page's result rows with, by result ID, what delivers each.
+type detailRows struct {
+	Rows      []query.Row
+	Delivered map[string][]health.Delivery
+}
+
+// deliveryKind is how "Delivered to" names a kind: target or channel.
+func deliveryKind(kind string) string {
+	if kind == "TargetChannel" {
+		return "channel"
+	}
+	return "target"
+}
 
 // other counts the results that neither passed nor failed.
 func other(c query.StatusCounts) int { return c.Warn + c.Error + c.Skip + c.None }

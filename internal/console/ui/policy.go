@@ -4,6 +4,7 @@ import (
 	"net/url"
 
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/policies"
 	"github.com/policyherald/policy-herald/internal/console/query"
 )
@@ -37,6 +38,10 @@ type policyData struct {
 	// Results links to the policy's results on the Results page (its policy filter is a
 	// pattern: a name with * or ? matches more there).
 	Results string
+	// Delivered names, by result ID, the targets and channels the person may get that
+	// deliver the results shown; Warnings say what could not be asked.
+	Delivered map[string][]health.Delivery
+	Warnings  []string
 }
 
 // policyPage is `/policies/{name...}`: one policy's results across namespaces, per rule and
@@ -58,6 +63,7 @@ func (h *Handler) policyPage(r *request) (*view, error) {
 	}
 	if d != nil {
 		data.Pager = newPager(PolicyHref(name), base, d.Results)
+		data.Delivered, data.Warnings = h.deliveredTo(r, d.Results.Stored())
 		data.Info, err = api.PolicyInfo(r.Context(), h.opts.Policies, name, r.scope)
 		if err != nil {
 			h.opts.Log.Error(err, "reading a policy's annotations", "policy", name)

@@ -4,6 +4,7 @@ import (
 	"net/url"
 
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/query"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -14,6 +15,10 @@ type resourceData struct {
 	Ref   query.ResourceRef
 	Base  url.Values
 	Pager pager
+	// Delivered names, by result ID, the targets and channels the person may get that
+	// deliver the results shown; Warnings say what could not be asked.
+	Delivered map[string][]health.Delivery
+	Warnings  []string
 }
 
 // resourcePage is `/namespaces/{namespace}/resources/{kind}/{name}` and, for a cluster-scoped
@@ -32,6 +37,7 @@ func (h *Handler) resourcePage(r *request) (*view, error) {
 	data := &resourceData{D: d, Ref: ref, Base: base}
 	if d != nil {
 		data.Pager = newPager(ResourceHref(ref.Namespace, ref.Kind, ref.Name), base, &query.ResultPage{Total: d.Total, Offset: d.Offset, Limit: d.Limit, Rows: make([]query.Row, len(d.Rows))})
+		data.Delivered, data.Warnings = h.deliveredTo(r, d.Stored())
 	}
 	title := ref.Kind + " " + ref.Name
 	if ref.Namespace != "" {
@@ -67,4 +73,15 @@ func ownerResource(o *report.Resource) string {
 		return ""
 	}
 	return ResourceHref(o.Namespace, o.Kind, o.Name)
+}
+
+// deliveredTo is api.DeliveredTo for a page: a failure is logged and shown as a warning, so
+// the results are still shown.
+func (h *Handler) deliveredTo(r *request, stored []query.Stored) (map[string][]health.Delivery, []string) {
+	d, warnings, err := api.DeliveredTo(r.Context(), h.opts.Health, r.user, stored)
+	if err != nil {
+		h.opts.Log.Error(err, "telling which targets and channels deliver results", "path", r.URL.Path)
+		return nil, []string{"could not tell which targets and channels deliver these results"}
+	}
+	return d, warnings
 }
