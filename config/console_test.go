@@ -185,10 +185,10 @@ func checkConsoleDeployment(t *testing.T, dep, mgr *appsv1.Deployment) {
 	if !equality.Semantic.DeepEqual(c.Resources, m.Resources) {
 		t.Errorf("console resources %+v differ from the operator's %+v", c.Resources, m.Resources)
 	}
-	if len(c.Env) != 1 || c.Env[0].Name != "GOMEMLIMIT" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.ResourceFieldRef == nil ||
-		c.Env[0].ValueFrom.ResourceFieldRef.ContainerName != c.Name || c.Env[0].ValueFrom.ResourceFieldRef.Resource != "limits.memory" ||
-		c.Env[0].ValueFrom.ResourceFieldRef.Divisor.Value() != 1 {
-		t.Errorf("console env = %+v, want only GOMEMLIMIT from its limits.memory in bytes", c.Env)
+	if mem := envVar(c, "GOMEMLIMIT"); len(c.Env) != 2 || mem == nil || mem.ValueFrom == nil || mem.ValueFrom.ResourceFieldRef == nil ||
+		mem.ValueFrom.ResourceFieldRef.ContainerName != c.Name || mem.ValueFrom.ResourceFieldRef.Resource != "limits.memory" ||
+		mem.ValueFrom.ResourceFieldRef.Divisor.Value() != 1 {
+		t.Errorf("console env = %+v, want only POD_NAMESPACE and GOMEMLIMIT from its limits.memory in bytes", c.Env)
 	}
 	spread := pod.TopologySpreadConstraints
 	if len(spread) != 1 || spread[0].TopologyKey != corev1.LabelHostname || spread[0].WhenUnsatisfiable != corev1.ScheduleAnyway {
