@@ -1,8 +1,10 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -145,6 +147,10 @@ func (l *Lister) candidates(ctx context.Context) ([]candidate, error) {
 		rt := b.route(c.UID+"/"+t.UID, c.Generation, t.Generation, func() routing.Spec { return routing.Channel(c, t, l.routing.PlatformNamespace) })
 		out = appendCandidate(out, rt, "TargetChannel", &c.ObjectMeta, c.Status.Conditions, c.Spec.Suspend)
 	}
+	// In the health page's order: targets, then channels, by namespace and name.
+	slices.SortFunc(out, func(x, y candidate) int {
+		return cmp.Or(cmp.Compare(kindRank(x.d.Kind), kindRank(y.d.Kind)), cmp.Compare(x.d.Namespace, y.d.Namespace), cmp.Compare(x.d.Name, y.d.Name))
+	})
 	return out, nil
 }
 
