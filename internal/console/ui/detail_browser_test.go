@@ -69,8 +69,8 @@ func (b *tab) health(t *testing.T, e *env, shots string) {
 	b.follow(t, chromedp.Click(`//nav//a[text()="Health"]`))
 	rows := value(t, b, chromedp.Evaluate[int](`document.querySelectorAll("table.health tbody tr").length`))
 	notReady := value(t, b, chromedp.Evaluate[int](`document.querySelectorAll("table.health tbody tr.not-ready").length`))
-	if rows != 3 || notReady != 1 {
-		t.Errorf("the health page shows %d objects, %d not ready; want 3 and 1", rows, notReady)
+	if rows != 5 || notReady != 1 {
+		t.Errorf("the health page shows %d objects, %d not ready; want 5 and 1", rows, notReady)
 	}
 	b.run(t, chromedp.Click(chromedp.CSS(`a[href="#NotificationTarget-team-a-hook-a"]`), chromedp.NodeVisible))
 	if loc := b.location(t, e); loc != "/health#NotificationTarget-team-a-hook-a" {

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -32,9 +33,16 @@ func trivyReport() client.Object {
 	return r
 }
 
+// platformNamespace is the console's --platform-namespace in these tests: its targets deliver
+// results of every namespace.
+const platformNamespace = "herald-system"
+
 // createDetailObjects creates what the policy and health pages read: the ClusterPolicy of the
-// fixtures' require-labels results, Policy Herald objects of team-a and team-b with the
-// statuses the operator writes, and who may get them (alice in team-a, carol everywhere).
+// fixtures' require-labels results, Policy Herald objects of team-a, team-b and the platform
+// namespace with the statuses the operator writes, and who may get them (alice in team-a,
+// carol everywhere). For "Delivered to": the platform's target sees everything, team-a's
+// hook-a and its channel chan-a see team-a's results but pass ones, team-a's suspended
+// passes-a only pass ones.
 func createDetailObjects(ctx context.Context, w *consoletest.World) error {
 	policy := &unstructured.Unstructured{}
 	policy.SetAPIVersion("kyverno.io/v1")
@@ -49,6 +57,11 @@ func createDetailObjects(ctx context.Context, w *consoletest.World) error {
 	hookA := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "hook-a"}, Spec: v1alpha1.NotificationTargetSpec{Destinations: webhook}}
 	hookB := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "hook-b"}, Spec: v1alpha1.NotificationTargetSpec{Destinations: webhook}}
 	channel := &v1alpha1.TargetChannel{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "chan-a"}, Spec: v1alpha1.TargetChannelSpec{TargetRef: v1alpha1.TargetReference{Name: "hook-a"}}}
+	platform := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: platformNamespace, Name: "platform"}, Spec: v1alpha1.NotificationTargetSpec{Destinations: webhook}}
+	passes := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "passes-a"}, Spec: v1alpha1.NotificationTargetSpec{
+		Destinations: webhook, Suspend: true,
+		Filter: &v1alpha1.ResultFilter{Statuses: &v1alpha1.StatusList{Include: []v1alpha1.ResultStatus{v1alpha1.StatusPass}}},
+	}}
 	viewer := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "herald-viewer"}, Rules: []rbacv1.PolicyRule{{
 		APIGroups: []string{v1alpha1.GroupVersion.Group}, Verbs: []string{"get", "list", "watch"},
 		Resources: []string{"notificationtargets", "targetchannels", "emailreportschedules", "metricsprofiles", "blockreportpolicies"},
@@ -57,7 +70,8 @@ func createDetailObjects(ctx context.Context, w *consoletest.World) error {
 	subject := func(name string) []rbacv1.Subject {
 		return []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "people", Name: name}}
 	}
-	for _, o := range []client.Object{policy, hookA, hookB, channel, viewer,
+	for _, o := range []client.Object{policy, hookA, hookB, channel, viewer, passes,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platformNamespace}}, platform,
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "alice-herald"}, RoleRef: ref, Subjects: subject("alice")},
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "carol-herald"}, RoleRef: ref, Subjects: subject("carol")},
 	} {
@@ -77,7 +91,11 @@ func createDetailObjects(ctx context.Context, w *consoletest.World) error {
 		Conditions: ready(metav1.ConditionTrue, "Ready", "delivering"), Delivery: &v1alpha1.DeliveryStatus{Sent: 88}}
 	channel.Status = v1alpha1.TargetChannelStatus{ObservedGeneration: 1, Destination: "webhook",
 		Conditions: ready(metav1.ConditionTrue, "Ready", "delivering"), Delivery: &v1alpha1.DeliveryStatus{Sent: 40}}
-	for _, o := range []client.Object{hookA, hookB, channel} {
+	platform.Status = v1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Destination: "webhook",
+		Conditions: ready(metav1.ConditionTrue, "Ready", "delivering"), Delivery: &v1alpha1.DeliveryStatus{Sent: 5120}}
+	passes.Status = v1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Destination: "webhook",
+		Conditions: ready(metav1.ConditionTrue, "Suspended", "suspended: delivering new results to the webhook destination")}
+	for _, o := range []client.Object{hookA, hookB, channel, platform, passes} {
 		if err := w.K8s.Status().Update(ctx, o); err != nil {
 			return err
 		}

@@ -65,7 +65,7 @@ func start() (*env, error) {
 		cancel()
 		return nil, errors.Join(err, w.Stop())
 	}
-	base, stopped, err := w.Console(ctx, zap.New(zap.UseDevMode(true), zap.WriteTo(io.Discard)), "--cache-ttl=1s")
+	base, stopped, err := w.Console(ctx, zap.New(zap.UseDevMode(true), zap.WriteTo(io.Discard)), "--cache-ttl=1s", "--platform-namespace="+platformNamespace)
 	teardown = func() {
 		cancel()
 		if stopped != nil {
