@@ -33,7 +33,7 @@ func console(t *testing.T, w *world, reviews api.TokenReviews, opts api.TokenOpt
 		Authenticator: api.NewTokenAuthenticator(reviews, opts),
 		Scoper:        authz,
 		Policies:      policyReader(t, w),
-		Health:        health.New(w.cache, authz),
+		Health:        health.New(w.cache, authz).WithRouting(health.Routing{NamespaceLabels: w.store.NamespaceLabels}),
 		Log:           testr.New(t),
 	}))
 	t.Cleanup(srv.Close)

@@ -186,7 +186,15 @@ func TestNamespacesList(t *testing.T) {
 
 type resourceBody struct {
 	query.ResourceDetail
-	Warnings []string
+	DeliveredTo map[string][]health.Delivery
+	Warnings    []string
+}
+
+// deliveredIn is what delivers a failing result of each namespace in this cluster (no
+// platform namespace, no filter): the namespace's own targets and channels.
+var deliveredIn = map[string][]string{
+	"team-a": {"NotificationTarget team-a/hook-a", "TargetChannel team-a/chan-a"},
+	"team-b": {"NotificationTarget team-b/hook-b", "NotificationTarget team-b/other-b"},
 }
 
 func TestResourcePage(t *testing.T) {
@@ -211,6 +219,16 @@ func TestResourcePage(t *testing.T) {
 			failing := r.Status == "fail" || r.Status == "warn" || r.Status == "error"
 			if want := r.Source == "kyverno" && failing; want != (r.PolicyException != "") {
 				t.Errorf("%s: row %s/%s: exception %q", c.person, r.Policy, r.Rule, r.PolicyException)
+			}
+			var names, want []string
+			for _, d := range got.DeliveredTo[r.ID] {
+				names = append(names, d.Kind+" "+d.Namespace+"/"+d.Name)
+			}
+			if r.Status != "pass" && r.Status != "skip" { // the default status filter drops those
+				want = deliveredIn[c.namespace]
+			}
+			if !slices.Equal(names, want) {
+				t.Errorf("%s: row %s/%s (%s) is delivered to %v, want %v", c.person, r.Policy, r.Rule, r.Status, names, want)
 			}
 		}
 	}

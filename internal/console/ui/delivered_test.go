@@ -55,6 +55,12 @@ func TestDeliveredTo(t *testing.T) {
 			}
 		}
 	}
+	// The policy page's results say the same in a column: team-b's failing results go to the
+	// platform's target and team-b's own.
+	policy := e.wholePage(t, "carol", "/policies/require-labels")
+	if want := `<td class="delivered">` + platform + ", " + deliveredLink("NotificationTarget", "team-b", "hook-b") + `</td>`; strings.Count(policy, want) != 2 {
+		t.Errorf("carol's policy page does not name %s for team-b's warn and fail results:\n%s", want, policy)
+	}
 	checkDeliveredAPI(t, e)
 }
 

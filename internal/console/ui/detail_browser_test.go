@@ -32,7 +32,8 @@ func (b *tab) policy(t *testing.T, e *env, shots string) {
 }
 
 // resource opens a failing Kyverno result's PolicyException and copies it with its button:
-// the clipboard then holds the manifest shown.
+// the clipboard then holds the manifest shown; its "Delivered to" link opens the channel's
+// health row.
 func (b *tab) resource(t *testing.T, e *env, shots string) {
 	b.call(t, func(ctx context.Context) error {
 		_, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
@@ -54,6 +55,14 @@ func (b *tab) resource(t *testing.T, e *env, shots string) {
 		t.Errorf("the clipboard holds %q, the page shows %q", copied, shown)
 	}
 	b.shot(t, shots, "resource")
+	// "Delivered to" links to the channel's row on the health page, which the browser targets.
+	b.follow(t, chromedp.Click(chromedp.CSS(`.finding .delivered a[href="/health#TargetChannel-team-a-chan-a"]`), chromedp.NodeVisible))
+	if loc := b.location(t, e); loc != "/health#TargetChannel-team-a-chan-a" {
+		t.Errorf("the Delivered to link opened %s", loc)
+	}
+	if id := value(t, b, chromedp.Evaluate[string](`document.querySelector("tr:target")?.id ?? ""`)); id != "TargetChannel-team-a-chan-a" {
+		t.Errorf("the health page targets the row %q, want the channel's", id)
+	}
 	// The Trivy adapter's results, by the Pod their report names as owner, advisories as links.
 	b.run(t, chromedp.Navigate(e.base+"/namespaces/team-b/resources/Pod/"+trivyPod), chromedp.WaitVisible(chromedp.CSS(`.findings`)))
 	links := value(t, b, chromedp.Evaluate[int](`document.querySelectorAll('.props a[href^="https://avd.aquasec.com/"]').length`))
