@@ -61,16 +61,7 @@ func (l *Lister) DeliveredTo(ctx context.Context, u access.User, items []Item) (
 	if err != nil {
 		return nil, nil, err
 	}
-	hits := make([][]int, len(items)) // per item, the candidates selecting it
-	used := map[int]bool{}
-	for i, it := range items {
-		for c := range cands {
-			if cands[c].route.Delivers(it.Report, it.Result, l.routing.NamespaceLabels) {
-				hits[i] = append(hits[i], c)
-				used[c] = true
-			}
-		}
-	}
+	hits, used := match(cands, items, l.routing.NamespaceLabels)
 	may, warnings := l.mayGet(ctx, u, cands, used)
 	for i := range items {
 		for _, c := range hits[i] {
@@ -80,6 +71,22 @@ func (l *Lister) DeliveredTo(ctx context.Context, u access.User, items []Item) (
 		}
 	}
 	return out, warnings, nil
+}
+
+// match returns, per item, the candidates that select it, and every candidate that selects
+// one: only those are asked about.
+func match(cands []candidate, items []Item, nsLabels filter.NamespaceLabels) ([][]int, map[int]bool) {
+	hits := make([][]int, len(items))
+	used := map[int]bool{}
+	for i, it := range items {
+		for c := range cands {
+			if cands[c].route.Delivers(it.Report, it.Result, nsLabels) {
+				hits[i] = append(hits[i], c)
+				used[c] = true
+			}
+		}
+	}
+	return hits, used
 }
 
 // mayGet asks, kind by kind, which of the used candidates u may get (Lister.allowed).
