@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,6 +53,14 @@ func TestConsoleLoginPatch(t *testing.T) {
 	mount := c.VolumeMounts[0].MountPath + "/"
 	if c.Args[0] != "console" {
 		t.Fatalf("args %v do not run the console", c.Args)
+	}
+	// The args replace the Deployment's: the patch keeps every one of them.
+	var base appsv1.Deployment
+	decode(t, find(t, build(t, mem, "/config/console"), "Deployment", "console"), &base)
+	for _, a := range base.Spec.Template.Spec.Containers[0].Args {
+		if !slices.Contains(c.Args, a) {
+			t.Errorf("the patched args %v drop the Deployment's %s", c.Args, a)
+		}
 	}
 	f, err := server.ParseFlags(c.Args[1:], t.Output())
 	if err != nil {

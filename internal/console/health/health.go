@@ -3,6 +3,8 @@
 // a person may `get`, as Kubernetes RBAC decides it, with its Ready condition and delivery
 // counts. Objects are read from the console's informer cache, never from the API server per
 // request; what a person may get is asked with SubjectAccessReviews, broadest question first.
+// DeliveredTo tells which of the targets and channels a person may get deliver given results,
+// as the operator decides it (package routing).
 package health
 
 import (
