@@ -185,32 +185,21 @@ func channelTemplate(c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget, 
 	return t.Spec.MessageTemplate, nil
 }
 
-// channelAllowed tells whether target admits channels from namespace.
+// channelAllowed tells whether target admits channels from namespace (routing.Admits, with
+// the namespace's labels read only when its selector needs them).
 func channelAllowed(ctx context.Context, c client.Client, t *v1alpha1.NotificationTarget, namespace string) (bool, error) {
-	if namespace == t.Namespace {
-		return true, nil
-	}
-	ns := channelNamespaces(t)
-	if ns == nil {
-		return false, nil
-	}
-	switch ns.From {
-	case v1alpha1.NamespacesFromAll:
-		return true, nil
-	case v1alpha1.NamespacesFromSelector:
-		sel, err := metav1.LabelSelectorAsSelector(ns.Selector)
-		if err != nil {
-			return false, nil // the target reports the bad selector
-		}
+	var err error
+	allowed := routing.Admits(t, namespace, func(name string) (labels.Set, bool) {
 		// Metadata only: shares the informer of the namespace watch and caches no specs.
 		n := &metav1.PartialObjectMetadata{}
 		n.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-		if err := c.Get(ctx, client.ObjectKey{Name: namespace}, n); err != nil {
-			return false, client.IgnoreNotFound(err)
+		if getErr := c.Get(ctx, client.ObjectKey{Name: name}, n); getErr != nil {
+			err = client.IgnoreNotFound(getErr)
+			return nil, false
 		}
-		return sel.Matches(labels.Set(n.Labels)), nil
-	}
-	return false, nil
+		return labels.Set(n.Labels), true
+	})
+	return allowed && err == nil, err
 }
 
 func channelNamespaces(t *v1alpha1.NotificationTarget) *v1alpha1.ChannelNamespaces {

@@ -7,6 +7,8 @@
 package routing
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -63,4 +65,28 @@ func Sees(all bool, namespace string, rep *report.Report) bool {
 // filter's namespaceSelector (see filter.Filter.Match).
 func (r *Route) Delivers(rep *report.Report, res *report.Result, nsLabels filter.NamespaceLabels) bool {
 	return Sees(r.AllNamespaces, r.Namespace, rep) && r.Filter.Match(rep, res, nsLabels)
+}
+
+// Admits tells whether t admits channels of namespace (its spec.allowedChannels): its own
+// namespace always; others when it allows all, or when nsLabels knows the namespace and its
+// labels match the selector. A selector that does not parse admits none (the target reports it).
+func Admits(t *v1alpha1.NotificationTarget, namespace string, nsLabels filter.NamespaceLabels) bool {
+	if namespace == t.Namespace {
+		return true
+	}
+	if t.Spec.AllowedChannels == nil || t.Spec.AllowedChannels.Namespaces == nil {
+		return false
+	}
+	switch ns := t.Spec.AllowedChannels.Namespaces; ns.From {
+	case v1alpha1.NamespacesFromAll:
+		return true
+	case v1alpha1.NamespacesFromSelector:
+		sel, err := metav1.LabelSelectorAsSelector(ns.Selector)
+		if err != nil || nsLabels == nil {
+			return false
+		}
+		l, ok := nsLabels(namespace)
+		return ok && sel.Matches(l)
+	}
+	return false
 }

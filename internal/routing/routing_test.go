@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -75,6 +76,38 @@ func TestChannelFilter(t *testing.T) {
 		rep, res := result("team-a", c.status, c.sev)
 		if got := delivers(t, c.spec, rep, res); got != c.delivers {
 			t.Errorf("%+v: a %s %s result: %v, want %v", c.spec.Filter, c.status, c.sev, got, c.delivers)
+		}
+	}
+}
+
+// TestAdmits: a target admits channels of its own namespace, of every namespace with
+// from: All, of the namespaces whose labels match with from: Selector, and of no other.
+func TestAdmits(t *testing.T) {
+	labelsOf := func(ns string) (labels.Set, bool) {
+		l, ok := map[string]labels.Set{"team-a": {"tier": "team"}, "team-b": {}}[ns]
+		return l, ok
+	}
+	from := func(f v1alpha1.NamespacesFrom, sel *metav1.LabelSelector) *v1alpha1.NotificationTarget {
+		return target("herald", v1alpha1.NotificationTargetSpec{AllowedChannels: &v1alpha1.AllowedChannels{
+			Namespaces: &v1alpha1.ChannelNamespaces{From: f, Selector: sel}}})
+	}
+	team := &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "team"}}
+	bad := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpIn}}}
+	for _, c := range []struct {
+		t      *v1alpha1.NotificationTarget
+		ns     string
+		admits bool
+	}{
+		{target("herald", v1alpha1.NotificationTargetSpec{}), "herald", true},
+		{target("herald", v1alpha1.NotificationTargetSpec{}), "team-a", false},
+		{from(v1alpha1.NamespacesFromAll, nil), "team-b", true},
+		{from(v1alpha1.NamespacesFromSelector, team), "team-a", true},
+		{from(v1alpha1.NamespacesFromSelector, team), "team-b", false},
+		{from(v1alpha1.NamespacesFromSelector, team), "unknown", false},
+		{from(v1alpha1.NamespacesFromSelector, bad), "team-a", false},
+	} {
+		if got := Admits(c.t, c.ns, labelsOf); got != c.admits {
+			t.Errorf("%+v admits %s: %v, want %v", c.t.Spec.AllowedChannels, c.ns, got, c.admits)
 		}
 	}
 }

@@ -123,7 +123,8 @@ type candidate struct {
 }
 
 // candidates lists every target and channel from the cache with its route. A channel whose
-// target is missing, or whose filter does not compile, delivers nothing and is left out.
+// target is missing or does not admit it, or whose filter does not compile, delivers nothing
+// and is left out.
 func (l *Lister) candidates(ctx context.Context) ([]candidate, error) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
@@ -148,7 +149,7 @@ func (l *Lister) candidates(ctx context.Context) ([]candidate, error) {
 	for i := range channels.Items {
 		c := &channels.Items[i]
 		t := byName[types.NamespacedName{Namespace: c.TargetNamespace(), Name: c.Spec.TargetRef.Name}]
-		if t == nil {
+		if t == nil || !routing.Admits(t, c.Namespace, l.routing.NamespaceLabels) {
 			continue
 		}
 		rt := b.route(c.UID+"/"+t.UID, c.Generation, t.Generation, func() routing.Spec { return routing.Channel(c, t, l.routing.PlatformNamespace) })
