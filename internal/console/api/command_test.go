@@ -32,8 +32,8 @@ func TestConsoleCommand(t *testing.T) {
 		cfg   *rest.Config
 		extra string
 	}{
-		{"admin", w.cfg, "--rolebinding-index=false"},
-		{"admin, index", w.cfg, "--rolebinding-index"},
+		{"admin", w.Cfg, "--rolebinding-index=false"},
+		{"admin, index", w.Cfg, "--rolebinding-index"},
 		{"console role, index not permitted", consoleRoleConfig(t, w), "--rolebinding-index"},
 	} {
 		t.Run(c.name, func(t *testing.T) { runConsoleCommand(t, w, c.cfg, c.extra) })
@@ -57,11 +57,11 @@ func consoleRoleConfig(t *testing.T, w *world) *rest.Config {
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: role.Name}}}
 	for _, o := range []client.Object{role, binding} {
-		if err := w.k8s.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := w.K8s.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
-	cfg := rest.CopyConfig(w.cfg)
+	cfg := rest.CopyConfig(w.Cfg)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: role.Name}
 	return cfg
 }
@@ -86,10 +86,10 @@ func runConsoleCommand(t *testing.T, w *world, cfg *rest.Config, extra string) {
 		t.Fatal("the console did not listen")
 	}
 	waitFor(t, "http://"+f.ProbeAddress+"/readyz", "")
-	waitFor(t, base+"/api/v1/results?namespace=team-a", w.tokens["alice"])
+	waitFor(t, base+"/api/v1/results?namespace=team-a", w.Tokens["alice"])
 
 	var page resultsBody
-	getJSON(t, base, w.tokens["alice"], "/api/v1/results", &page)
+	getJSON(t, base, w.Tokens["alice"], "/api/v1/results", &page)
 	if page.Total != w.countIn("team-a") {
 		t.Errorf("alice sees %d results through the command, want %d", page.Total, w.countIn("team-a"))
 	}

@@ -38,7 +38,7 @@ func (c *countingSARs) count() int {
 // asked.
 func TestHealthReviews(t *testing.T) {
 	w := cluster(t)
-	sars, err := access.NewReviews(w.cfg)
+	sars, err := access.NewReviews(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestHealthReviews(t *testing.T) {
 		{"alice", 3 + 4 + 2, 3},
 	} {
 		counting := &countingSARs{inner: sars}
-		l := health.New(w.cache, access.New(counting, access.Options{}))
+		l := health.New(w.Cache, access.New(counting, access.Options{}))
 		a, err := l.List(context.Background(), sa(c.person))
 		if err != nil {
 			t.Fatal(err)

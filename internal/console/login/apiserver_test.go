@@ -24,7 +24,7 @@ func TestNamesMatchTheAPIServers(t *testing.T) {
 	w := cluster(t)
 	c := newConsole(t, w, w.op, nil)
 	console := decode[accessAnswer](t, newBrowser(t, w.op).signIn(t, c, w.op, "alice", "/api/v1/access"))
-	cfg := rest.AnonymousClientConfig(w.cfg)
+	cfg := rest.AnonymousClientConfig(w.Cfg)
 	cfg.BearerToken = idToken(t, w.op, "alice")
 	ssr, err := authenticationv1client.NewForConfig(cfg)
 	if err != nil {

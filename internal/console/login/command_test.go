@@ -32,14 +32,14 @@ func TestDevModeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := login.DevUser(context.Background(), w.cfg)
+	admin, err := login.DevUser(context.Background(), w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr, stopped := make(chan net.Addr, 1), make(chan error, 1)
-	go func() { stopped <- server.Run(ctx, w.cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
+	go func() { stopped <- server.Run(ctx, w.Cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
 	c := &console{}
 	select {
 	case a := <-addr:
@@ -72,7 +72,7 @@ func TestDevModeCommand(t *testing.T) {
 		t.Errorf("the dev user sees %d results, want all %d", n, reportsIn["team-a"]+reportsIn["team-b"])
 	}
 	req, _ := http.NewRequest(http.MethodGet, c.url+"/api/v1/results", nil)
-	req.Header.Set("Authorization", "Bearer "+w.tokens["sam"])
+	req.Header.Set("Authorization", "Bearer "+w.Tokens["sam"])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func runCommand(t *testing.T, w *world, f server.Flags, scheme string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr, stopped := make(chan net.Addr, 1), make(chan error, 1)
-	go func() { stopped <- server.Run(ctx, w.cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
+	go func() { stopped <- server.Run(ctx, w.Cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-stopped; err != nil {
