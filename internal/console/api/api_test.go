@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/csv"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/query"
 )
@@ -52,26 +52,14 @@ func tokenReviews(t *testing.T, w *world) *countingReviews {
 // get sends GET path with token ("" for none) and returns the status, headers and body.
 func get(t *testing.T, base string, token, path string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	resp, body, err := consoletest.Get(http.DefaultClient, base+path, token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("GET %s: headers %v lack no-store or nosniff", path, resp.Header)
 	}
-	checkAgainstOpenAPI(t, req, resp.StatusCode, resp.Header, body)
+	checkAgainstOpenAPI(t, resp.Request, resp.StatusCode, resp.Header, body)
 	return resp.StatusCode, resp.Header, body
 }
 
@@ -134,7 +122,7 @@ func TestWhatEachPersonSees(t *testing.T) {
 		if len(rows) != teamA || slices.ContainsFunc(rows, func(r query.Row) bool { return r.ReportNamespace != "team-a" }) {
 			t.Errorf("alice's JSON export has %d rows (want %d), some not of team-a", len(rows), teamA)
 		}
-		var a accessBody
+		var a consoletest.Access
 		getJSON(t, base, tok, "/api/v1/access", &a)
 		if a.User.Name != "system:serviceaccount:people:alice" || a.Empty ||
 			!slices.Equal(a.Namespaced["PolicyReport"].Namespaces, []string{"team-a"}) || a.Cluster["ClusterPolicyReport"] {
@@ -148,7 +136,7 @@ func TestWhatEachPersonSees(t *testing.T) {
 		if page.Total != 0 || len(page.Rows) != 0 {
 			t.Errorf("bob sees %d results", page.Total)
 		}
-		var a accessBody
+		var a consoletest.Access
 		getJSON(t, base, w.Tokens["bob"], "/api/v1/access", &a)
 		if !a.Empty || !strings.Contains(a.Reason, "may not list policyreports") || !slices.Contains(a.User.Groups, "system:serviceaccounts") {
 			t.Errorf("bob's access: %+v", a)
@@ -166,26 +154,12 @@ func TestWhatEachPersonSees(t *testing.T) {
 		if page.Total != all {
 			t.Errorf("carol sees %d results, want %d", page.Total, all)
 		}
-		var a accessBody
+		var a consoletest.Access
 		getJSON(t, base, w.Tokens["carol"], "/api/v1/access", &a)
 		if !a.Namespaced["PolicyReport"].All || !a.Cluster["ClusterPolicyReport"] {
 			t.Errorf("carol's access: %+v", a)
 		}
 	})
-}
-
-type accessBody struct {
-	User struct {
-		Name   string   `json:"name"`
-		Groups []string `json:"groups"`
-	} `json:"user"`
-	Namespaced map[string]struct {
-		All        bool     `json:"all"`
-		Namespaces []string `json:"namespaces"`
-	} `json:"namespaced"`
-	Cluster map[string]bool `json:"cluster"`
-	Empty   bool            `json:"empty"`
-	Reason  string          `json:"reason"`
 }
 
 // checkCSV wants the CSV export to hold want rows, all of reports in namespace ns.
@@ -241,7 +215,7 @@ func TestAuthentication(t *testing.T) {
 	for range 3 {
 		getJSON(t, base, w.Tokens["alice"], "/api/v1/results?limit=1", &page)
 	}
-	getJSON(t, base, w.Tokens["carol"], "/api/v1/access", &accessBody{})
+	getJSON(t, base, w.Tokens["carol"], "/api/v1/access", &consoletest.Access{})
 	if n := reviews.count() - before; n != 2 {
 		t.Errorf("four requests with two tokens made %d TokenReviews, want 2", n)
 	}

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
-	"github.com/policyherald/policy-herald/internal/console/api"
 	"github.com/policyherald/policy-herald/internal/console/consoletest"
 )
 
@@ -119,25 +118,30 @@ func (w *world) countIn(ns string) int {
 	return n
 }
 
-// countingReviews counts the TokenReviews made through it.
-type countingReviews struct {
-	inner api.TokenReviews
-	mu    sync.Mutex
-	n     int
+// counting counts the reviews (TokenReviews, SubjectAccessReviews) made through it.
+type counting[R any] struct {
+	inner interface {
+		Create(ctx context.Context, r R, opts metav1.CreateOptions) (R, error)
+	}
+	mu sync.Mutex
+	n  int
 }
 
-func (c *countingReviews) Create(ctx context.Context, tr *authenticationv1.TokenReview, opts metav1.CreateOptions) (*authenticationv1.TokenReview, error) {
+func (c *counting[R]) Create(ctx context.Context, r R, opts metav1.CreateOptions) (R, error) {
 	c.mu.Lock()
 	c.n++
 	c.mu.Unlock()
-	return c.inner.Create(ctx, tr, opts)
+	return c.inner.Create(ctx, r, opts)
 }
 
-func (c *countingReviews) count() int {
+func (c *counting[R]) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
 }
+
+// countingReviews counts the TokenReviews made through it.
+type countingReviews = counting[*authenticationv1.TokenReview]
 
 // restTLS is the TLS configuration of a plain HTTP test server.
 func restTLS() rest.TLSClientConfig { return rest.TLSClientConfig{} }

@@ -2,7 +2,7 @@ package consoletest
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -14,7 +14,7 @@ import (
 )
 
 // StartStore runs the operator's report store on the cluster until ctx ends, and returns once
-// it holds every result created.
+// it holds every report and result created.
 func (w *World) StartStore(ctx context.Context) error {
 	sch := scheme.New()
 	ca, err := cache.New(w.Cfg, cache.Options{Scheme: sch})
@@ -30,9 +30,9 @@ func (w *World) StartStore(ctx context.Context) error {
 	w.Store = store.New(wc, ca, zap.New(zap.UseDevMode(true)))
 	go func() { _ = w.Store.Start(ctx) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for w.Store.Results() != w.Total() {
+	for w.Store.Results() != w.Total() || w.Store.Len() != len(w.Reports) {
 		if time.Now().After(deadline) {
-			return errors.New("the store did not get every report")
+			return fmt.Errorf("the store holds %d reports, %d results; want %d, %d", w.Store.Len(), w.Store.Results(), len(w.Reports), w.Total())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

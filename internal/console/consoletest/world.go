@@ -1,9 +1,9 @@
 // Package consoletest is the console's test cluster: a real kube-apiserver and etcd (envtest)
 // with RBAC, the report CRDs, real fixture reports in two team namespaces and a cluster report,
-// people with real tokens, each allowed a different part, and optionally the operator's report
-// store and the console on it. The console's packages test against it (their external tests:
-// it runs the console, so their internal tests use package reportgen); it is imported by
-// tests only.
+// people with real tokens, each allowed a different part, and the operator's report store on
+// it. The console's packages test against it, one cluster a package (Shared); package run
+// runs the console on it. It imports none of the console's packages, so their own tests may
+// import it; it is imported by tests only.
 package consoletest
 
 import (
@@ -52,6 +52,8 @@ type Options struct {
 	Reports []client.Object
 	// Extra are reports of the test's own, created after Reports or the fixtures.
 	Extra []client.Object
+	// Namespaces are created besides team-a, team-b and people, for the test's reports.
+	Namespaces []string
 	// KeepOwners keeps the fixtures' owner references (the Trivy adapter's names its Pod);
 	// without it their results name no resource.
 	KeepOwners bool
@@ -106,7 +108,7 @@ func (w *World) connect() (err error) {
 }
 
 func (w *World) create(ctx context.Context, o Options) error {
-	for _, ns := range []string{"team-a", "team-b", "people"} {
+	for _, ns := range append([]string{"team-a", "team-b", "people"}, o.Namespaces...) {
 		if err := w.K8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}

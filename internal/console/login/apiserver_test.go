@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"golang.org/x/oauth2"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +24,7 @@ import (
 func TestNamesMatchTheAPIServers(t *testing.T) {
 	w := cluster(t)
 	c := newConsole(t, w, w.op, nil)
-	console := decode[accessAnswer](t, newBrowser(t, w.op).signIn(t, c, w.op, "alice", "/api/v1/access"))
+	console := decode[consoletest.Access](t, newBrowser(t, w.op).signIn(t, c, w.op, "alice", "/api/v1/access"))
 	cfg := rest.AnonymousClientConfig(w.Cfg)
 	cfg.BearerToken = idToken(t, w.op, "alice")
 	ssr, err := authenticationv1client.NewForConfig(cfg)

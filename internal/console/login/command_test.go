@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"github.com/policyherald/policy-herald/internal/console/login"
 	"github.com/policyherald/policy-herald/internal/console/server"
 )
@@ -56,7 +57,7 @@ func TestDevModeCommand(t *testing.T) {
 	for {
 		resp := (browser{http.DefaultClient}).get(t, c, "/api/v1/access")
 		if resp.StatusCode == http.StatusOK {
-			a := decode[accessAnswer](t, resp)
+			a := decode[consoletest.Access](t, resp)
 			if a.User.Name != admin.Name || a.User.Name == "" {
 				t.Errorf("in dev mode a request is %q, want the kubeconfig's user %q", a.User.Name, admin.Name)
 			}
@@ -124,7 +125,7 @@ func TestProxyClientCertificateCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := decode[accessAnswer](t, resp); a.User.Name != "carol" || strings.Join(a.Namespaced["Report"].Namespaces, ",") != "team-a" {
+	if a := decode[consoletest.Access](t, resp); a.User.Name != "carol" || strings.Join(a.Namespaced["Report"].Namespaces, ",") != "team-a" {
 		t.Errorf("with the proxy's certificate: %+v, want carol seeing team-a", a)
 	}
 	for name, c := range map[string]*http.Client{"no certificate": client(nil), "a name not allowed": client(&other),

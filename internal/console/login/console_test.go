@@ -155,18 +155,6 @@ func (b browser) get(t *testing.T, c *console, path string) *http.Response {
 	return resp
 }
 
-// accessAnswer is what /api/v1/access says.
-type accessAnswer struct {
-	User struct {
-		Name   string   `json:"name"`
-		Groups []string `json:"groups"`
-	} `json:"user"`
-	Namespaced map[string]struct {
-		All        bool     `json:"all"`
-		Namespaces []string `json:"namespaces"`
-	} `json:"namespaced"`
-}
-
 func decode[T any](t *testing.T, resp *http.Response) T {
 	t.Helper()
 	body := read(t, resp)

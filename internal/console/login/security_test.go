@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"github.com/policyherald/policy-herald/internal/console/login"
 )
 
@@ -66,7 +67,7 @@ func TestTokenLogin(t *testing.T) {
 			t.Errorf("a session of an hour's token lasts %ds", ck.MaxAge)
 		}
 	}
-	a := decode[accessAnswer](t, b.get(t, c, "/api/v1/access"))
+	a := decode[consoletest.Access](t, b.get(t, c, "/api/v1/access"))
 	if a.User.Name != "system:serviceaccount:people:sam" || !slices.Contains(a.User.Groups, "system:serviceaccounts:people") {
 		t.Errorf("signed in as %q %q, want sam with the TokenReview's groups", a.User.Name, a.User.Groups)
 	}
@@ -113,7 +114,7 @@ func TestTamperedCookieRefused(t *testing.T) {
 	c := newConsole(t, w, w.op, nil)
 	other := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKeys = [][]byte{[]byte("another key of thirty-two bytes or more")} })
 	b := newBrowser(t, w.op)
-	decode[accessAnswer](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
+	decode[consoletest.Access](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
 	u, _ := url.Parse(c.url)
 	var value string
 	for _, ck := range b.Jar.Cookies(u) {
@@ -198,7 +199,7 @@ func TestProxyHeadersNeedTheSecret(t *testing.T) {
 			read(t, resp)
 			continue
 		}
-		a := decode[accessAnswer](t, resp)
+		a := decode[consoletest.Access](t, resp)
 		if a.User.Name != "carol" || !slices.Equal(a.User.Groups, []string{"oidc:team-a", "oidc:nobody", "system:authenticated"}) ||
 			!slices.Equal(a.Namespaced["Report"].Namespaces, []string{"team-a"}) {
 			t.Errorf("%s: %+v, want carol in oidc:team-a seeing team-a", tc.name, a)

@@ -1,21 +1,26 @@
-package consoletest
+// Package run runs `policy-herald console` in a test, as main runs it, on loopback. It is
+// apart from package consoletest, the test cluster, so that the console's packages' own tests
+// may use that cluster (this package imports them all); it is imported by tests only.
+package run
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
 
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"github.com/policyherald/policy-herald/internal/console/server"
 )
 
-// Console runs `policy-herald console` on the cluster on loopback, as main runs it, until ctx
-// ends, and returns its address once its store synced. stopped receives Run's error.
-func (w *World) Console(ctx context.Context, log logr.Logger, args ...string) (base string, stopped <-chan error, err error) {
+// Console runs `policy-herald console` with the cluster config cfg on loopback, as main runs
+// it, until ctx ends, and returns its address once its store synced. stopped receives Run's
+// error.
+func Console(ctx context.Context, cfg *rest.Config, log logr.Logger, args ...string) (base string, stopped <-chan error, err error) {
 	probe, err := freeAddr()
 	if err != nil {
 		return "", nil, err
@@ -26,7 +31,7 @@ func (w *World) Console(ctx context.Context, log logr.Logger, args ...string) (b
 	}
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- server.Run(ctx, w.Cfg, f, log, func(a net.Addr) { addr <- a }) }()
+	go func() { done <- server.Run(ctx, cfg, f, log, func(a net.Addr) { addr <- a }) }()
 	select {
 	case a := <-addr:
 		base = "http://" + a.String()
@@ -35,25 +40,7 @@ func (w *World) Console(ctx context.Context, log logr.Logger, args ...string) (b
 	case <-time.After(30 * time.Second):
 		return "", nil, fmt.Errorf("the console did not listen")
 	}
-	return base, done, waitReady("http://" + probe + "/readyz")
-}
-
-// waitReady polls url until it answers 200.
-func waitReady(url string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer 200: %v", url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return base, done, consoletest.WaitOK("http://"+probe+"/readyz", "")
 }
 
 // freeAddr returns a loopback address with a port free now.
