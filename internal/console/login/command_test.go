@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/policyherald/policy-herald/internal/console/consoletest"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/run"
 	"github.com/policyherald/policy-herald/internal/console/login"
 	"github.com/policyherald/policy-herald/internal/console/server"
 )
@@ -23,33 +23,17 @@ import (
 // the sign-in page is served too.
 func TestDevModeCommand(t *testing.T) {
 	w := cluster(t)
-	probe, err := listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	probeAddr := probe.Addr().String()
-	probe.Close()
-	f, err := server.ParseFlags([]string{"--dev", "--bind-address=127.0.0.1:0", "--health-probe-bind-address=" + probeAddr}, t.Output())
-	if err != nil {
-		t.Fatal(err)
-	}
 	admin, err := login.DevUser(context.Background(), w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, stopped := make(chan net.Addr, 1), make(chan error, 1)
-	go func() { stopped <- server.Run(ctx, w.Cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
-	c := &console{}
-	select {
-	case a := <-addr:
-		c.url = "http://" + a.String()
-	case err := <-stopped:
-		t.Fatalf("the console stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the console did not listen")
+	base, stopped, err := run.Console(ctx, w.Cfg, logr.Discard(), "--dev")
+	if err != nil {
+		t.Fatal(err)
 	}
+	c := &console{url: base}
 	if resp := (browser{http.DefaultClient}).get(t, c, "/login"); resp.StatusCode != http.StatusOK || !strings.Contains(read(t, resp), "Kubernetes token") {
 		t.Errorf("the sign-in page: %d", resp.StatusCode)
 	}
@@ -154,23 +138,18 @@ func TestProxyClientCertificateCommand(t *testing.T) {
 func runCommand(t *testing.T, w *world, f server.Flags, scheme string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	addr, stopped := make(chan net.Addr, 1), make(chan error, 1)
-	go func() { stopped <- server.Run(ctx, w.Cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
+	addr, stopped, err := run.Start(ctx, w.Cfg, f, logr.Discard())
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-stopped; err != nil {
 			t.Errorf("the console stopped with %v", err)
 		}
 	})
-	select {
-	case a := <-addr:
-		return scheme + "://" + a.String()
-	case err := <-stopped:
-		t.Fatalf("the console stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the console did not listen")
-	}
-	return ""
+	return scheme + "://" + addr
 }
 
 // waitReady calls get until it answers anything but 503 (the store syncing).

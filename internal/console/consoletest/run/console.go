@@ -29,18 +29,27 @@ func Console(ctx context.Context, cfg *rest.Config, log logr.Logger, args ...str
 	if err != nil {
 		return "", nil, err
 	}
-	addr := make(chan net.Addr, 1)
+	addr, stopped, err := Start(ctx, cfg, f, log)
+	if err != nil {
+		return "", nil, err
+	}
+	return "http://" + addr, stopped, consoletest.WaitOK("http://"+probe+"/readyz", "")
+}
+
+// Start runs the console with flags f until ctx ends, and returns the address it listens on
+// (host:port) as soon as it listens. stopped receives Run's error.
+func Start(ctx context.Context, cfg *rest.Config, f server.Flags, log logr.Logger) (addr string, stopped <-chan error, err error) {
+	listening := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- server.Run(ctx, cfg, f, log, func(a net.Addr) { addr <- a }) }()
+	go func() { done <- server.Run(ctx, cfg, f, log, func(a net.Addr) { listening <- a }) }()
 	select {
-	case a := <-addr:
-		base = "http://" + a.String()
+	case a := <-listening:
+		return a.String(), done, nil
 	case err := <-done:
 		return "", nil, fmt.Errorf("the console stopped: %w", err)
 	case <-time.After(30 * time.Second):
 		return "", nil, fmt.Errorf("the console did not listen")
 	}
-	return base, done, consoletest.WaitOK("http://"+probe+"/readyz", "")
 }
 
 // freeAddr returns a loopback address with a port free now.
