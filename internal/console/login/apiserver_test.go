@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"golang.org/x/oauth2"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 )
 
 // TestNamesMatchTheAPIServers: the test cluster's kube-apiserver trusts the same provider with

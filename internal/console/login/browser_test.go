@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
 	"github.com/policyherald/policy-herald/internal/console/consoletest"
 )
 
