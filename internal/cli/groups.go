@@ -41,15 +41,15 @@ func (o *Options) printGroups(ctx context.Context, r *reader, sel query.Selectio
 		groups = []query.Group{}
 	}
 	type group struct {
-		Key      string             `json:"key"`
-		Total    int                `json:"total"`
+		Key      string              `json:"key"`
+		Total    int                 `json:"total"`
 		Statuses report.StatusCounts `json:"statuses"`
 	}
 	out := make([]group, len(groups))
 	rows := make([][]string, len(groups))
 	for i, g := range groups {
 		out[i] = group{g.Key, g.Total, g.Statuses}
-		rows[i] = append([]string{orNone(g.Key)}, countCells(g.Statuses)...)
+		rows[i] = append([]string{g.Key}, countCells(g.Statuses)...)
 	}
 	header := append([]string{strings.ToUpper(string(sel.GroupBy))}, countColumns...)
 	return printCounts(o.Streams.Out, output, header, rows, out)
@@ -63,8 +63,8 @@ func orNone(s string) string {
 	return s
 }
 
-// printCounts prints a table of counts: rows under header for table, wide and csv, v as JSON
-// or YAML.
+// printCounts prints a table of counts: rows under header for table, wide and csv (a missing
+// value is <none> in a table, empty in CSV), v as JSON or YAML.
 func printCounts(w io.Writer, output string, header []string, rows [][]string, v any) error {
 	switch output {
 	case outJSON:
@@ -85,7 +85,11 @@ func printCounts(w io.Writer, output string, header []string, rows [][]string, v
 		return cw.Error()
 	}
 	tw := printers.GetNewTabWriter(w)
-	for _, r := range append([][]string{header}, rows...) {
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		for i := range r {
+			r[i] = orNone(r[i])
+		}
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()

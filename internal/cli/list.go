@@ -122,7 +122,7 @@ func printSource(s *source, sel query.Selection, row func(query.Row) error, p ro
 
 // joinClose ends the output, even after an error (rows printed stay readable).
 func joinClose(err error, p rowPrinter) error {
-	if cerr := p.close(); err == nil {
+	if cerr := p.close(err != nil); err == nil {
 		err = cerr
 	}
 	return err

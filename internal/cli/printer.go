@@ -41,8 +41,8 @@ func checkOutput(o string) error {
 // rows of a batch, as kubectl aligns the rows of each chunk it lists.
 type rowPrinter interface {
 	row(query.Row) error
-	flush() error // ends a batch
-	close() error // ends the output
+	flush() error            // ends a batch
+	close(failed bool) error // ends the output; failed: after an error
 }
 
 // newRowPrinter returns the printer of format out. lines prints one JSON object or YAML
@@ -115,8 +115,8 @@ func (p *tablePrinter) flush() error {
 }
 
 // close prints what is pending; with no row at all it says so, as kubectl does, on stderr.
-func (p *tablePrinter) close() error {
-	if !p.header && p.empty != nil {
+func (p *tablePrinter) close(failed bool) error {
+	if !p.header && !failed && p.empty != nil {
 		fmt.Fprintln(p.empty, "No results found.")
 	}
 	return p.w.Flush()
@@ -171,7 +171,7 @@ func (p *jsonPrinter) row(r query.Row) error {
 
 func (p *jsonPrinter) flush() error { return p.w.Flush() }
 
-func (p *jsonPrinter) close() error {
+func (p *jsonPrinter) close(bool) error {
 	switch {
 	case p.lines:
 	case p.any:
@@ -207,7 +207,7 @@ func (p *yamlPrinter) row(r query.Row) error {
 
 func (p *yamlPrinter) flush() error { return p.w.Flush() }
 
-func (p *yamlPrinter) close() error {
+func (p *yamlPrinter) close(bool) error {
 	if !p.any && !p.lines {
 		_, _ = p.w.WriteString("[]\n")
 	}
@@ -234,7 +234,7 @@ func (p *csvPrinter) row(r query.Row) error {
 
 func (p *csvPrinter) flush() error { p.w.Flush(); return p.w.Error() }
 
-func (p *csvPrinter) close() error {
+func (p *csvPrinter) close(bool) error {
 	if !p.header {
 		_ = p.w.Write(query.CSVColumns)
 		p.header = true

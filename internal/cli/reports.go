@@ -33,7 +33,9 @@ const (
 var reportKinds = []reportKind{
 	{"ClusterPolicyReport", wgpolicyGV, "clusterpolicyreports.wgpolicyk8s.io", false,
 		func() client.ObjectList { return &wgpolicyv1alpha2.ClusterPolicyReportList{} },
-		eachItem(func(l *wgpolicyv1alpha2.ClusterPolicyReportList) []wgpolicyv1alpha2.ClusterPolicyReport { return l.Items }, report.FromClusterPolicyReport),
+		eachItem(func(l *wgpolicyv1alpha2.ClusterPolicyReportList) []wgpolicyv1alpha2.ClusterPolicyReport {
+			return l.Items
+		}, report.FromClusterPolicyReport),
 		one(report.FromClusterPolicyReport)},
 	{"ClusterReport", openreportsGV, "clusterreports.openreports.io", false,
 		func() client.ObjectList { return &openreportsv1alpha1.ClusterReportList{} },
