@@ -111,9 +111,9 @@ func printSummary(o *Options, f *summaryFlags, rows []summaryRow) error {
 	cells := make([][]string, len(rows))
 	for i, r := range rows {
 		if !f.cluster {
-			cells[i] = append(cells[i], orNone(r.Namespace))
+			cells[i] = append(cells[i], r.Namespace)
 		}
-		cells[i] = append(cells[i], orNone(r.Source))
+		cells[i] = append(cells[i], r.Source)
 		cells[i] = append(cells[i], countCells(r.Statuses)...)
 	}
 	return printCounts(o.Streams.Out, f.output, header, cells, rows)
