@@ -30,7 +30,8 @@ func TestUnreachableContext(t *testing.T) {
 	}
 }
 
-// TestNoReportAPI: a cluster without any report CRD says so instead of listing nothing.
+// TestNoReportAPI: a cluster without any report CRD says so instead of listing nothing, and
+// one without Policy Herald says that.
 func TestNoReportAPI(t *testing.T) {
 	env := &envtest.Environment{}
 	cfg, err := env.Start()
@@ -50,9 +51,11 @@ func TestNoReportAPI(t *testing.T) {
 			t.Errorf("%v: %v; want it to say no report API is installed", args, err)
 		}
 	}
-	noOperator(t)
+	// Policy Herald's own commands say it is not installed.
+	for _, args := range [][]string{{"status"}} {
+		_, _, err := herald(t, context.Background(), "bare", args...)
+		if err == nil || !strings.Contains(err.Error(), "Policy Herald is not installed") {
+			t.Errorf("%v: %v; want it to say Policy Herald is not installed", args, err)
+		}
+	}
 }
-
-// noOperator is checked by the commands reading Policy Herald's objects (status, test) when
-// they exist; until then it only keeps the bare cluster's kubeconfig in one place.
-var noOperator = func(*testing.T) {}
