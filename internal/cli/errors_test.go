@@ -52,7 +52,7 @@ func TestNoReportAPI(t *testing.T) {
 		}
 	}
 	// Policy Herald's own commands say it is not installed.
-	for _, args := range [][]string{{"status"}} {
+	for _, args := range [][]string{{"status"}, {"test", "x"}, {"test", "channel", "x"}} {
 		_, _, err := herald(t, context.Background(), "bare", args...)
 		if err == nil || !strings.Contains(err.Error(), "Policy Herald is not installed") {
 			t.Errorf("%v: %v; want it to say Policy Herald is not installed", args, err)

@@ -53,7 +53,7 @@ installed) and Policy Herald's objects with your kubeconfig, so what you see is 
 	o.Flags.AddFlags(root.PersistentFlags())
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
-	root.AddCommand(newResultsCmd(o), newStatusCmd(o))
+	root.AddCommand(newResultsCmd(o), newStatusCmd(o), newTestCmd(o))
 	return root
 }
 
