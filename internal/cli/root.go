@@ -46,6 +46,11 @@ func newRoot(streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.C
 		Short: "Policy results, delivery health and test messages of Policy Herald",
 		Long: `kubectl herald reads policy reports (wgpolicyk8s.io and openreports.io, whichever are
 installed) and Policy Herald's objects with your kubeconfig, so what you see is what your RBAC allows.`,
+		Example: `  kubectl herald results list -A --result fail
+  kubectl herald results summary -A
+  kubectl herald status -A
+  kubectl herald test platform-webhook -n policy-herald-system
+  source <(kubectl herald completion bash)`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl herald"},
 		SilenceUsage:  true,
 		SilenceErrors: true,
