@@ -93,9 +93,14 @@ func (o *Options) runList(ctx context.Context, f *listFlags) error {
 		return o.printGroups(ctx, r, sel, f.output)
 	}
 	p := newRowPrinter(o.Streams.Out, o.Streams.ErrOut, f.output, o.Now(), f.watch)
-	seen := map[string]bool{}
+	var seen map[string]bool // the results printed, for --watch only
+	if f.watch {
+		seen = map[string]bool{}
+	}
 	printRow := func(row query.Row) error {
-		seen[row.ID] = true
+		if seen != nil {
+			seen[row.ID] = true
+		}
 		return p.row(row)
 	}
 	if sel.Sort.By == "" {
