@@ -119,14 +119,20 @@ func (sc scope) listOptions() []client.ListOption {
 	return opts
 }
 
+// firstPageSize is the size of a kind's first page: small, so the first rows print without
+// waiting for a whole page of large reports. (A LIST may change its limit between pages.)
+const firstPageSize = 20
+
 // listPages lists the reports of k in sc page by page, calling fn with each page's reports
 // converted: only one page of raw objects is held at a time. It returns the resource version
 // the list was read at, for a watch to start from.
 func (cl *cluster) listPages(ctx context.Context, k reportKind, sc scope, pageSize int64, fn func([]*report.Report) error) (string, error) {
 	var token, rv string
+	limit := min(pageSize, firstPageSize)
 	for {
 		list := k.newList()
-		opts := append(sc.listOptions(), client.Limit(pageSize), client.Continue(token))
+		opts := append(sc.listOptions(), client.Limit(limit), client.Continue(token))
+		limit = pageSize
 		if err := cl.c.List(ctx, list, opts...); err != nil {
 			return "", cl.explain(err, "list", k.resource, sc.namespace)
 		}

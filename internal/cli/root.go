@@ -8,9 +8,11 @@ import (
 	"io"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Options are what every command shares: the kubeconfig flags, the streams and the clock.
@@ -41,6 +43,9 @@ func newRoot(streams genericiooptions.IOStreams, set ...func(*Options)) *cobra.C
 	for _, f := range set {
 		f(o)
 	}
+	// controller-runtime's client logs through its global logger, which would otherwise print a
+	// stack trace saying it was never set; what matters reaches the person as an error.
+	ctrllog.SetLogger(logr.Discard())
 	root := &cobra.Command{
 		Use:   "kubectl-herald",
 		Short: "Policy results, delivery health and test messages of Policy Herald",
