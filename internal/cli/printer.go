@@ -45,8 +45,9 @@ type rowPrinter interface {
 	close(failed bool) error // ends the output; failed: after an error
 }
 
-// newRowPrinter returns the printer of format out. lines prints one JSON object or YAML
-// document per row instead of one array (--watch, where the output never ends).
+// newRowPrinter returns the printer of format out. lines is for --watch, where the output never
+// ends: one JSON object or YAML document per row instead of one array, and a table printed
+// batch by batch.
 func newRowPrinter(w, stderr io.Writer, out string, now time.Time, lines bool) rowPrinter {
 	switch out {
 	case outJSON:
@@ -56,7 +57,11 @@ func newRowPrinter(w, stderr io.Writer, out string, now time.Time, lines bool) r
 	case outCSV:
 		return &csvPrinter{w: csv.NewWriter(w)}
 	}
-	return &tablePrinter{w: printers.GetNewTabWriter(w), wide: out == outWide, now: now, empty: stderr}
+	batch := tableBatch
+	if lines {
+		batch = 0 // a watch prints each batch as it comes, as kubectl --watch does
+	}
+	return &tablePrinter{w: printers.GetNewTabWriter(w), wide: out == outWide, now: now, empty: stderr, batch: batch}
 }
 
 // tablePrinter prints kubectl's tables: upper-case headers, columns aligned by tabwriter with
@@ -66,6 +71,7 @@ type tablePrinter struct {
 	wide, header bool
 	now          time.Time
 	pending      int       // rows written since the last flush
+	batch        int       // rows aligned at least before they are printed
 	empty        io.Writer // where "No results found." goes
 }
 
@@ -107,7 +113,7 @@ func (p *tablePrinter) line(cells []string) error {
 }
 
 func (p *tablePrinter) flush() error {
-	if p.pending < tableBatch {
+	if p.pending < p.batch {
 		return nil
 	}
 	p.pending = 0

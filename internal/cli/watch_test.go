@@ -80,3 +80,20 @@ func waitFor(t *testing.T, ok func() bool, what string, out *syncBuffer) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestListWatchTable: with --watch a table prints the listed rows at once, not when 1,000 rows
+// have come together (they may never come).
+func TestListWatchTable(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	root := newRoot(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root.SetArgs([]string{"--kubeconfig", kubeconfigs["admin"], "results", "list", "-n", "team-a", "--policy", "require-labels", "--watch"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	waitFor(t, func() bool { return strings.Count(out.String(), "\n") == 3 }, "the header and the 2 listed rows", &out)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
