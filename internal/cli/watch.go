@@ -67,7 +67,13 @@ func forward(ctx context.Context, w watch.Interface, k reportKind, rv string, ou
 	for ev := range w.ResultChan() {
 		switch ev.Type {
 		case watch.Error:
-			return rv, fmt.Errorf("watching %s: %w", k.resource, apierrors.FromObject(ev.Object))
+			err := apierrors.FromObject(ev.Object)
+			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				// The version is compacted away: watch from the current state, whose reports
+				// come as added; results already printed are not printed again.
+				return "", nil
+			}
+			return rv, fmt.Errorf("watching %s: %w", k.resource, err)
 		case watch.Added, watch.Modified:
 			o, ok := ev.Object.(client.Object)
 			if !ok {
