@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/policyherald/policy-herald/internal/console/consoletest"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/reportgen"
 )
 
 // Benchmark size: 1,000 Kyverno-like PolicyReports of 100 results in 20 namespaces.
@@ -47,7 +47,7 @@ func createBenchReports(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				if err := world.K8s.Create(ctx, consoletest.KyvernoReport(i, benchResults, benchNamespaces)); err != nil {
+				if err := world.K8s.Create(ctx, reportgen.KyvernoReport(i, benchResults, benchNamespaces, 3)); err != nil {
 					errs <- err
 				}
 			}()

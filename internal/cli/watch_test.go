@@ -10,7 +10,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/policyherald/policy-herald/internal/console/consoletest"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/reportgen"
 )
 
 // syncBuffer is a buffer the command writes while the test reads it.
@@ -45,13 +45,13 @@ func TestListWatch(t *testing.T) {
 	waitFor(t, func() bool { return len(lines()) == 2 }, "the 2 listed results", &out)
 
 	// A new report's results, and a changed report's new result only.
-	rep := consoletest.OpenReport("team-a", "fail", "warn")
+	rep := reportgen.OpenReport("team-a", "fail", "warn")
 	rep.Name = "watched"
 	if err := world.K8s.Create(ctx, rep); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return len(lines()) == 4 }, "the 2 results of the new report", &out)
-	rep.Results = append(rep.Results, consoletest.OpenReport("team-a", "pass", "pass", "error").Results[2])
+	rep.Results = append(rep.Results, reportgen.OpenReport("team-a", "pass", "pass", "error").Results[2])
 	if err := world.K8s.Update(ctx, rep); err != nil {
 		t.Fatal(err)
 	}
