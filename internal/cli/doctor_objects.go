@@ -66,11 +66,11 @@ const nearFull = 0.8
 
 // ledgerSize is what one destination's ledger stores: the ConfigMaps labelled with its UID.
 type ledgerSize struct {
-	owner           string // kind namespace/name of the destination
-	total           int    // bytes over every ConfigMap
-	largest         int    // bytes of the largest ConfigMap
-	largestName     string
-	configMaps      int
+	owner       string // kind namespace/name of the destination
+	total       int    // bytes over every ConfigMap
+	largest     int    // bytes of the largest ConfigMap
+	largestName string
+	configMaps  int
 }
 
 // share is how full the ledger is: of the most its ConfigMaps may hold together

@@ -153,7 +153,7 @@ func deployment(name string, labels map[string]string, replicas int32, args ...s
 // package ledger writes them.
 func ledgerConfigMap(target *v1alpha1.NotificationTarget, name string, size int) *corev1.ConfigMap {
 	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: target.Namespace, Name: name,
-		Labels: map[string]string{ledger.LabelOwner: string(target.UID)},
+		Labels:          map[string]string{ledger.LabelOwner: string(target.UID)},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: operatorGV, Kind: "NotificationTarget", Name: target.Name, UID: target.UID}}},
 		BinaryData: map[string][]byte{"shard.bin": make([]byte, size)}}
 }
@@ -252,4 +252,3 @@ func mustCreate(t *testing.T, ctx context.Context, k8s client.Client, o client.O
 		t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 	}
 }
-
