@@ -70,7 +70,7 @@ func (o *Options) runDoctor(ctx context.Context, f *doctorFlags) error {
 	if err != nil {
 		return err
 	}
-	d := &doctor{o: o, cl: cl, operatorNS: f.operatorNS, explicitNS: f.operatorNS != "", denied: map[string]bool{}}
+	d := &doctor{o: o, cl: cl, operatorNS: f.operatorNS, explicitNS: f.operatorNS != "", denied: map[string]bool{}, reports: map[string]map[string]bool{}}
 	if o.Flags.Namespace != nil {
 		d.ns = *o.Flags.Namespace
 	}
@@ -98,7 +98,9 @@ type doctor struct {
 	// denied holds "verb resource" the caller may not do, found by the permission check, so
 	// later checks skip what they could not read without saying it twice.
 	denied map[string]bool
-	checks []check
+	// reports are the resources each report API serves (none when not installed).
+	reports map[string]map[string]bool
+	checks  []check
 }
 
 // run runs every check in order. Only an unreachable cluster (or refused credentials) stops

@@ -46,6 +46,7 @@ func (d *doctor) checkReportAPIs() error {
 		if err != nil {
 			return err
 		}
+		d.reports[gv] = served
 		var kinds []string
 		for _, k := range reportKinds {
 			if k.groupVersion == gv && served[strings.SplitN(k.resource, ".", 2)[0]] {
@@ -100,20 +101,15 @@ type access struct {
 	why             string
 }
 
-// needed are the permissions doctor checks: reading the report kinds installed, reading
-// Policy Herald's kinds, and updating targets and channels for `kubectl herald test`.
-func (d *doctor) needed() ([]access, error) {
+// needed are the permissions doctor checks: reading the report kinds installed (found by
+// checkReportAPIs), reading Policy Herald's kinds, and updating targets and channels for
+// `kubectl herald test`.
+func (d *doctor) needed() []access {
 	var out []access
-	for _, gv := range []string{wgpolicyGV, openreportsGV} {
-		served, err := d.resources(gv)
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range reportKinds {
-			res, group, _ := strings.Cut(k.resource, ".")
-			if k.groupVersion == gv && served[res] {
-				out = append(out, access{[]string{"list"}, group, res, k.namespaced, "to read results"})
-			}
+	for _, k := range reportKinds {
+		res, group, _ := strings.Cut(k.resource, ".")
+		if d.reports[k.groupVersion][res] {
+			out = append(out, access{[]string{"list"}, group, res, k.namespaced, "to read results"})
 		}
 	}
 	for _, k := range statusKinds {
@@ -122,18 +118,14 @@ func (d *doctor) needed() ([]access, error) {
 	for _, res := range []string{"notificationtargets", "targetchannels"} {
 		out = append(out, access{[]string{"update"}, phGroup, res, true, "for kubectl herald test"})
 	}
-	return out, nil
+	return out
 }
 
 // checkPermissions asks the API server (SelfSubjectAccessReview) what the caller may do, in
 // doctor's namespace (or cluster-wide), and WARNs naming each verb and resource missing.
 func (d *doctor) checkPermissions(ctx context.Context) error {
-	needed, err := d.needed()
-	if err != nil {
-		return err
-	}
 	missing := 0
-	for _, a := range needed {
+	for _, a := range d.needed() {
 		ns := d.ns
 		if !a.namespaced {
 			ns = ""
