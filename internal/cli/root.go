@@ -64,6 +64,7 @@ installed) and Policy Herald's objects with your kubeconfig, so what you see is 
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	root.AddCommand(newResultsCmd(o), newStatusCmd(o), newTestCmd(o))
+	root.AddCommand(newDoctorCmd(o))
 	return root
 }
 
