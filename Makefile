@@ -72,6 +72,24 @@ test: verify-generated fmt vet lint ## Run unit tests and the envtest suite agai
 build: ## Build the operator binary into bin/.
 	CGO_ENABLED=0 go build -o bin/policy-herald .
 
+# kubectl herald's release version (make kubectl-herald-dist): its krew manifest and archive URLs.
+HERALD_VERSION ?= v$(VERSION)
+HERALD_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+
+.PHONY: kubectl-herald
+kubectl-herald: ## Build the kubectl plugin into bin/kubectl-herald (put it on PATH: kubectl herald ...).
+	go build -o bin/kubectl-herald ./cmd/kubectl-herald
+
+.PHONY: kubectl-herald-dist
+kubectl-herald-dist: ## Cross-compile kubectl-herald (linux, darwin, windows × amd64, arm64) into dist/: archives, sha256 and the krew manifest dist/herald.yaml.
+	rm -rf dist/kubectl-herald
+	for p in $(HERALD_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "-s -w" \
+			-o dist/kubectl-herald/$${os}_$${arch}/kubectl-herald$$ext ./cmd/kubectl-herald; \
+	done
+	go run ./hack/krew-dist -version $(HERALD_VERSION) -dist dist -manifest hack/krew/herald.yaml
+
 # Not `go run`: it exits 1 whenever it is interrupted, whatever the program's status. exec makes
 # the program make's own child, so a clean Ctrl-C ends without "make: *** Error". bin/policy-herald
 # is what the e-mail report Jobs run there (hack/dev plays the kubelet for their Pods).

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/policyherald/policy-herald/internal/console/server"
 )
@@ -16,17 +15,7 @@ import (
 // The example login patch applied to config/console: the console reads every secret from the
 // optional Secret the Deployment mounts, and its args are a command line the console accepts.
 func TestConsoleLoginPatch(t *testing.T) {
-	mem := filesys.MakeFsInMemory()
-	files, _ := filepath.Glob(filepath.Join("console", "*.yaml"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := mem.WriteFile(filepath.Join("/config", f), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mem := consoleInMemory(t)
 	// As the patch says: copied next to a kustomization of one's own.
 	patch, err := os.ReadFile(filepath.Join("console", "examples", "login-patch.yaml"))
 	if err != nil {

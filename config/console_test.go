@@ -105,20 +105,7 @@ func TestDefaultWithConsole(t *testing.T) {
 // Next to an operator installed by OLM (README, With OLM): an overlay of config/console with the
 // operator's namespace and the install's prefix binds the role to the renamed ServiceAccount.
 func TestConsoleOverlay(t *testing.T) {
-	mem := filesys.MakeFsInMemory()
-	files, err := filepath.Glob(filepath.Join("console", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("config/console: %v", err)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := mem.WriteFile(filepath.Join("/config", f), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mem := consoleInMemory(t)
 	overlay := "resources:\n- ../console\nnamespace: operators\nnamePrefix: policy-herald-\n" +
 		"images:\n- name: policy-herald\n  newName: quay.io/org/policy-herald\n  newTag: v0.2.0\n"
 	if err := mem.WriteFile("/config/olm/kustomization.yaml", []byte(overlay)); err != nil {
@@ -137,6 +124,27 @@ func TestConsoleOverlay(t *testing.T) {
 		dep.Spec.Template.Spec.ServiceAccountName != console {
 		t.Errorf("Deployment %s/%s runs %s as %s", dep.Namespace, dep.Name, c.Image, dep.Spec.Template.Spec.ServiceAccountName)
 	}
+}
+
+// consoleInMemory is an in-memory file system holding config/console's files at
+// /config/console, for an overlay of the test's own next to them.
+func consoleInMemory(t *testing.T) filesys.FileSystem {
+	t.Helper()
+	mem := filesys.MakeFsInMemory()
+	files, err := filepath.Glob(filepath.Join("console", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("config/console: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.WriteFile(filepath.Join("/config", f), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mem
 }
 
 func checkConsoleDeployment(t *testing.T, dep, mgr *appsv1.Deployment) {

@@ -1,38 +1,12 @@
 package main
 
 import (
-	"fmt"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/reportgen"
 )
 
-// kyvernoReport is a report as Kyverno writes it for a namespace, as the store's benchmark
-// makes it (each result about its own pod, a rule's message the same for every resource, so
-// bytes per result compare with the store's 240), with the query benchmark's mix of statuses
-// and severities (most results pass) so that filters select what they would in a cluster.
+// kyvernoReport is the tests' Kyverno-like report with every result about its own pod, as the
+// store's benchmark makes it, so that bytes per result compare with the store's 240.
 func kyvernoReport(i, results, namespaces int) *wgpolicyv1alpha2.PolicyReport {
-	ns := fmt.Sprintf("team-%d", i%namespaces)
-	r := &wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{
-		Namespace: ns, Name: fmt.Sprintf("polr-%d", i), UID: types.UID(fmt.Sprintf("uid-%d", i)),
-		Labels: map[string]string{"app.kubernetes.io/managed-by": "kyverno"},
-	}}
-	statuses := []wgpolicyv1alpha2.PolicyResult{"pass", "pass", "fail", "pass", "warn", "pass", "fail", "skip", "pass", "error"}
-	severities := []wgpolicyv1alpha2.PolicySeverity{"high", "medium", "low", "critical", "info"}
-	for j := range results {
-		pod := fmt.Sprintf("web-%d-%d-7f9c8d6b5-x%04d", i, j, j)
-		r.Results = append(r.Results, wgpolicyv1alpha2.PolicyReportResult{
-			Source: "kyverno", Policy: fmt.Sprintf("policy-%d", j%10), Rule: fmt.Sprintf("rule-%d", j%3),
-			Category: "Pod Security Standards (Baseline)", Severity: severities[(i+j)%5], Result: statuses[(i*7+j)%10],
-			Scored:     true,
-			Message:    fmt.Sprintf("validation error: Privileged mode is disallowed. The fields spec.containers[*].securityContext.privileged must be unset. rule %d failed", j%3),
-			Timestamp:  metav1.Timestamp{Seconds: 1700000000 + int64(i*results+j)},
-			Resources:  []corev1.ObjectReference{{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: pod, UID: types.UID(fmt.Sprintf("5d2c%08d-%04d-4a1b-9c7e-0123456789ab", i, j))}},
-			Properties: map[string]string{"process": "background scan"},
-		})
-	}
-	return r
+	return reportgen.KyvernoReport(i, results, namespaces, 1)
 }

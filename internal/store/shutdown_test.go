@@ -7,10 +7,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/funcr"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
 // TestStopWhileStartingSaysNothingAlarming: a store stopped at any moment of its start (the
@@ -18,20 +14,10 @@ import (
 // an error and logs, even at debug verbosity, nothing that says an installed API is missing or
 // that something was cancelled: a cancelled start is not an API that is not installed.
 func TestStopWhileStartingSaysNothingAlarming(t *testing.T) {
-	sch := scheme.New()
 	for _, after := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond} {
 		logs := &logLines{}
 		ctx, cancel := context.WithCancel(context.Background())
-		ca, err := cache.New(cfg, cache.Options{Scheme: sch})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = ca.Start(ctx) }()
-		wc, err := client.NewWithWatch(cfg, client.Options{Scheme: sch})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := New(wc, ca, funcr.New(logs.add, funcr.Options{Verbosity: 10}))
+		s := newOnCluster(ctx, t, funcr.New(logs.add, funcr.Options{Verbosity: 10}))
 		done := make(chan error, 1)
 		go func() { done <- s.Start(ctx) }()
 		time.Sleep(after)

@@ -83,17 +83,7 @@ func startStoreRecording(t *testing.T, log logr.Logger, rec events.EventRecorder
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	sch := scheme.New()
-	ca, err := cache.New(cfg, cache.Options{Scheme: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = ca.Start(ctx) }()
-	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(wc, ca, log)
+	s := newOnCluster(ctx, t, log)
 	if rec != nil {
 		s.RecordTo(rec)
 	}
@@ -109,11 +99,28 @@ func startStoreRecording(t *testing.T, log logr.Logger, rec events.EventRecorder
 	if !s.WaitForSync(wctx) {
 		t.Fatal("store did not sync")
 	}
-	c, err := client.New(cfg, client.Options{Scheme: sch})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, ch, c
+}
+
+// newOnCluster is a store of the test cluster, not started, on an informer cache that runs
+// until ctx ends.
+func newOnCluster(ctx context.Context, t *testing.T, log logr.Logger) *Store {
+	t.Helper()
+	sch := scheme.New()
+	ca, err := cache.New(cfg, cache.Options{Scheme: sch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = ca.Start(ctx) }()
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: sch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(wc, ca, log)
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/csv"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/query"
 )
@@ -23,17 +23,17 @@ import (
 // console serves the API of the test cluster's store on loopback, with TokenReviews counted.
 func console(t *testing.T, w *world, reviews api.TokenReviews, opts api.TokenOptions) string {
 	t.Helper()
-	sars, err := access.NewReviews(w.cfg)
+	sars, err := access.NewReviews(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	authz := access.New(sars, access.Options{})
 	srv := httptest.NewServer(api.New(api.Options{
-		Source:        w.store,
+		Source:        w.Store,
 		Authenticator: api.NewTokenAuthenticator(reviews, opts),
 		Scoper:        authz,
 		Policies:      policyReader(t, w),
-		Health:        health.New(w.cache, authz).WithRouting(health.Routing{NamespaceLabels: w.store.NamespaceLabels}),
+		Health:        health.New(w.Cache, authz).WithRouting(health.Routing{NamespaceLabels: w.Store.NamespaceLabels}),
 		Log:           testr.New(t),
 	}))
 	t.Cleanup(srv.Close)
@@ -42,7 +42,7 @@ func console(t *testing.T, w *world, reviews api.TokenReviews, opts api.TokenOpt
 
 func tokenReviews(t *testing.T, w *world) *countingReviews {
 	t.Helper()
-	trs, err := api.NewTokenReviews(w.cfg)
+	trs, err := api.NewTokenReviews(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,26 +52,14 @@ func tokenReviews(t *testing.T, w *world) *countingReviews {
 // get sends GET path with token ("" for none) and returns the status, headers and body.
 func get(t *testing.T, base string, token, path string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	resp, body, err := consoletest.Get(http.DefaultClient, base+path, token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("GET %s: headers %v lack no-store or nosniff", path, resp.Header)
 	}
-	checkAgainstOpenAPI(t, req, resp.StatusCode, resp.Header, body)
+	checkAgainstOpenAPI(t, resp.Request, resp.StatusCode, resp.Header, body)
 	return resp.StatusCode, resp.Header, body
 }
 
@@ -103,7 +91,7 @@ func TestWhatEachPersonSees(t *testing.T) {
 	}
 
 	t.Run("alice", func(t *testing.T) {
-		tok := w.tokens["alice"]
+		tok := w.Tokens["alice"]
 		var page resultsBody
 		getJSON(t, base, tok, "/api/v1/results?limit=1000&groupBy=namespace", &page)
 		if page.Total != teamA || len(page.Rows) != teamA {
@@ -134,7 +122,7 @@ func TestWhatEachPersonSees(t *testing.T) {
 		if len(rows) != teamA || slices.ContainsFunc(rows, func(r query.Row) bool { return r.ReportNamespace != "team-a" }) {
 			t.Errorf("alice's JSON export has %d rows (want %d), some not of team-a", len(rows), teamA)
 		}
-		var a accessBody
+		var a consoletest.Access
 		getJSON(t, base, tok, "/api/v1/access", &a)
 		if a.User.Name != "system:serviceaccount:people:alice" || a.Empty ||
 			!slices.Equal(a.Namespaced["PolicyReport"].Namespaces, []string{"team-a"}) || a.Cluster["ClusterPolicyReport"] {
@@ -144,48 +132,34 @@ func TestWhatEachPersonSees(t *testing.T) {
 
 	t.Run("bob", func(t *testing.T) {
 		var page resultsBody
-		getJSON(t, base, w.tokens["bob"], "/api/v1/results", &page)
+		getJSON(t, base, w.Tokens["bob"], "/api/v1/results", &page)
 		if page.Total != 0 || len(page.Rows) != 0 {
 			t.Errorf("bob sees %d results", page.Total)
 		}
-		var a accessBody
-		getJSON(t, base, w.tokens["bob"], "/api/v1/access", &a)
+		var a consoletest.Access
+		getJSON(t, base, w.Tokens["bob"], "/api/v1/access", &a)
 		if !a.Empty || !strings.Contains(a.Reason, "may not list policyreports") || !slices.Contains(a.User.Groups, "system:serviceaccounts") {
 			t.Errorf("bob's access: %+v", a)
 		}
-		checkCSV(t, base, w.tokens["bob"], 0, "")
+		checkCSV(t, base, w.Tokens["bob"], 0, "")
 	})
 
 	t.Run("carol", func(t *testing.T) {
 		var page resultsBody
-		getJSON(t, base, w.tokens["carol"], "/api/v1/results?scope=cluster", &page)
+		getJSON(t, base, w.Tokens["carol"], "/api/v1/results?scope=cluster", &page)
 		if page.Total != w.countIn("") {
 			t.Errorf("carol sees %d cluster-scoped results, want %d", page.Total, w.countIn(""))
 		}
-		getJSON(t, base, w.tokens["carol"], "/api/v1/results?limit=1", &page)
+		getJSON(t, base, w.Tokens["carol"], "/api/v1/results?limit=1", &page)
 		if page.Total != all {
 			t.Errorf("carol sees %d results, want %d", page.Total, all)
 		}
-		var a accessBody
-		getJSON(t, base, w.tokens["carol"], "/api/v1/access", &a)
+		var a consoletest.Access
+		getJSON(t, base, w.Tokens["carol"], "/api/v1/access", &a)
 		if !a.Namespaced["PolicyReport"].All || !a.Cluster["ClusterPolicyReport"] {
 			t.Errorf("carol's access: %+v", a)
 		}
 	})
-}
-
-type accessBody struct {
-	User struct {
-		Name   string   `json:"name"`
-		Groups []string `json:"groups"`
-	} `json:"user"`
-	Namespaced map[string]struct {
-		All        bool     `json:"all"`
-		Namespaces []string `json:"namespaces"`
-	} `json:"namespaced"`
-	Cluster map[string]bool `json:"cluster"`
-	Empty   bool            `json:"empty"`
-	Reason  string          `json:"reason"`
 }
 
 // checkCSV wants the CSV export to hold want rows, all of reports in namespace ns.
@@ -239,21 +213,21 @@ func TestAuthentication(t *testing.T) {
 	before := reviews.count()
 	var page resultsBody
 	for range 3 {
-		getJSON(t, base, w.tokens["alice"], "/api/v1/results?limit=1", &page)
+		getJSON(t, base, w.Tokens["alice"], "/api/v1/results?limit=1", &page)
 	}
-	getJSON(t, base, w.tokens["carol"], "/api/v1/access", &accessBody{})
+	getJSON(t, base, w.Tokens["carol"], "/api/v1/access", &consoletest.Access{})
 	if n := reviews.count() - before; n != 2 {
 		t.Errorf("four requests with two tokens made %d TokenReviews, want 2", n)
 	}
 	// Once the TTL is over, the token is reviewed again: a revoked token stops working.
 	clk.SetTime(clk.Now().Add(time.Minute + time.Second))
-	getJSON(t, base, w.tokens["alice"], "/api/v1/results?limit=1", &page)
+	getJSON(t, base, w.Tokens["alice"], "/api/v1/results?limit=1", &page)
 	if n := reviews.count() - before; n != 3 {
 		t.Errorf("a request after the TTL made %d TokenReviews in all, want 3", n)
 	}
 	// Every endpoint only reads.
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/results", nil)
-	req.Header.Set("Authorization", "Bearer "+w.tokens["carol"])
+	req.Header.Set("Authorization", "Bearer "+w.Tokens["carol"])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -271,14 +245,14 @@ func TestReviewFailure(t *testing.T) {
 		http.Error(rw, "etcd is down", http.StatusInternalServerError)
 	}))
 	defer down.Close()
-	cfg := *w.cfg
+	cfg := *w.Cfg
 	cfg.Host, cfg.TLSClientConfig = down.URL, restTLS()
 	trs, err := api.NewTokenReviews(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := console(t, w, trs, api.TokenOptions{})
-	status, _, body := get(t, base, w.tokens["carol"], "/api/v1/results")
+	status, _, body := get(t, base, w.Tokens["carol"], "/api/v1/results")
 	if status != http.StatusServiceUnavailable {
 		t.Errorf("a failing TokenReview: %d %s", status, body)
 	}
@@ -300,7 +274,7 @@ func TestBadParameters(t *testing.T) {
 		{"/api/v1/results/export?format=xml", "format"},
 		{"/api/v1/results/export?groupBy=planet", "groupBy"},
 	} {
-		status, h, body := get(t, base, w.tokens["carol"], c.path)
+		status, h, body := get(t, base, w.Tokens["carol"], c.path)
 		var e struct {
 			Error      string   `json:"error"`
 			Parameters []string `json:"parameters"`

@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,7 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/policyherald/policy-herald/internal/console/server"
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/run"
 )
 
 // TestConsoleCommand runs `policy-herald console` as main runs it, on loopback: it becomes
@@ -32,8 +31,8 @@ func TestConsoleCommand(t *testing.T) {
 		cfg   *rest.Config
 		extra string
 	}{
-		{"admin", w.cfg, "--rolebinding-index=false"},
-		{"admin, index", w.cfg, "--rolebinding-index"},
+		{"admin", w.Cfg, "--rolebinding-index=false"},
+		{"admin, index", w.Cfg, "--rolebinding-index"},
 		{"console role, index not permitted", consoleRoleConfig(t, w), "--rolebinding-index"},
 	} {
 		t.Run(c.name, func(t *testing.T) { runConsoleCommand(t, w, c.cfg, c.extra) })
@@ -57,39 +56,28 @@ func consoleRoleConfig(t *testing.T, w *world) *rest.Config {
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: role.Name}}}
 	for _, o := range []client.Object{role, binding} {
-		if err := w.k8s.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := w.K8s.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
-	cfg := rest.CopyConfig(w.cfg)
+	cfg := rest.CopyConfig(w.Cfg)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: role.Name}
 	return cfg
 }
 
 func runConsoleCommand(t *testing.T, w *world, cfg *rest.Config, extra string) {
-	f, err := server.ParseFlags([]string{"--bind-address=127.0.0.1:0", "--health-probe-bind-address=" + freeAddr(t), "--cache-ttl=2s", extra}, t.Output())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, stopped, err := run.Console(ctx, cfg, testr.New(t), "--cache-ttl=2s", extra)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := make(chan net.Addr, 1)
-	stopped := make(chan error, 1)
-	go func() { stopped <- server.Run(ctx, cfg, f, testr.New(t), func(a net.Addr) { addr <- a }) }()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a.String()
-	case err := <-stopped:
-		t.Fatalf("the console stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the console did not listen")
+	if err := consoletest.WaitOK(base+"/api/v1/results?namespace=team-a", w.Tokens["alice"]); err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, "http://"+f.ProbeAddress+"/readyz", "")
-	waitFor(t, base+"/api/v1/results?namespace=team-a", w.tokens["alice"])
 
 	var page resultsBody
-	getJSON(t, base, w.tokens["alice"], "/api/v1/results", &page)
+	getJSON(t, base, w.Tokens["alice"], "/api/v1/results", &page)
 	if page.Total != w.countIn("team-a") {
 		t.Errorf("alice sees %d results through the command, want %d", page.Total, w.countIn("team-a"))
 	}
@@ -101,39 +89,5 @@ func runConsoleCommand(t *testing.T, w *world, cfg *rest.Config, extra string) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the console did not stop")
-	}
-}
-
-// freeAddr returns a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitFor polls url until it answers 200.
-func waitFor(t *testing.T, url, token string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200: %v %v", url, resp, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -20,15 +20,15 @@ import (
 // policyReader reads the test cluster's Kyverno policies as the console does.
 func policyReader(t *testing.T, w *world) *policies.Reader {
 	t.Helper()
-	hc, err := rest.HTTPClientFor(w.cfg)
+	hc, err := rest.HTTPClientFor(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mapper, err := apiutil.NewDynamicRESTMapper(w.cfg, hc)
+	mapper, err := apiutil.NewDynamicRESTMapper(w.Cfg, hc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc, err := metadata.NewForConfig(w.cfg)
+	mc, err := metadata.NewForConfig(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestPoliciesIndex(t *testing.T) {
 	for person := range sees {
 		want := byKey(w.visible(person, func(rawResult) bool { return true }), func(r rawResult) string { return r.policy })
 		var got struct{ Policies []query.PolicySummary }
-		getJSON(t, base, w.tokens[person], "/api/v1/policies", &got)
+		getJSON(t, base, w.Tokens[person], "/api/v1/policies", &got)
 		if len(got.Policies) != len(want) {
 			t.Errorf("%s sees %d policies, want %d: %+v", person, len(got.Policies), len(want), got.Policies)
 		}
@@ -130,7 +130,7 @@ func TestPolicyPage(t *testing.T) {
 	for _, c := range cases {
 		mine := w.visible(c.person, func(r rawResult) bool { return r.policy == c.policy })
 		var got policyBody
-		getJSON(t, base, w.tokens[c.person], "/api/v1/policies/"+pathEscape(c.policy)+"?status=fail&status=warn&limit=1", &got)
+		getJSON(t, base, w.Tokens[c.person], "/api/v1/policies/"+pathEscape(c.policy)+"?status=fail&status=warn&limit=1", &got)
 		rules, nss := byKey(mine, func(r rawResult) string { return r.rule }), byKey(mine, func(r rawResult) string { return r.namespace })
 		if got.Name != c.policy || got.Statuses != statusCounts(mine) || len(got.Rules) != len(rules) || len(got.Namespaces) != len(nss) {
 			t.Errorf("%s %s: %+v, want %+v per rule %v per namespace %v", c.person, c.policy, got.PolicyDetail, statusCounts(mine), rules, nss)
@@ -152,7 +152,7 @@ func TestPolicyPage(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ person, policy string }{{"bob", "require-labels"}, {"alice", "require-ns-labels"}, {"carol", "no-such-policy"}} {
-		if status, _, body := get(t, base, w.tokens[c.person], "/api/v1/policies/"+c.policy); status != http.StatusNotFound {
+		if status, _, body := get(t, base, w.Tokens[c.person], "/api/v1/policies/"+c.policy); status != http.StatusNotFound {
 			t.Errorf("%s %s: %d %s, want 404", c.person, c.policy, status, body)
 		}
 	}
@@ -172,7 +172,7 @@ func TestNamespacesList(t *testing.T) {
 			}
 		}
 		var got struct{ Namespaces []query.NamespaceCounts }
-		getJSON(t, base, w.tokens[person], "/api/v1/namespaces", &got)
+		getJSON(t, base, w.Tokens[person], "/api/v1/namespaces", &got)
 		if len(got.Namespaces) != len(want) {
 			t.Errorf("%s sees namespaces %+v, want %v", person, got.Namespaces, want)
 		}
@@ -211,7 +211,7 @@ func TestResourcePage(t *testing.T) {
 	} {
 		mine := w.visible(c.person, func(r rawResult) bool { return r.kind == "Pod" && r.namespace == c.namespace && r.name == c.name })
 		var got resourceBody
-		getJSON(t, base, w.tokens[c.person], "/api/v1/namespaces/"+c.namespace+"/resources/Pod/"+c.name+"?limit=1000", &got)
+		getJSON(t, base, w.Tokens[c.person], "/api/v1/namespaces/"+c.namespace+"/resources/Pod/"+c.name+"?limit=1000", &got)
 		if got.Total != len(mine) || len(got.Rows) != len(mine) || got.Statuses != statusCounts(mine) || got.Resource.Name != c.name {
 			t.Errorf("%s %s/%s: %d results %+v, want %d %+v", c.person, c.namespace, c.name, got.Total, got.Statuses, len(mine), statusCounts(mine))
 		}
@@ -237,7 +237,7 @@ func TestResourcePage(t *testing.T) {
 		{"alice", "/api/v1/namespaces/team-b/resources/Pod/" + trivyPod},
 		{"carol", "/api/v1/resources/Pod/web"}, // not a cluster-scoped resource
 	} {
-		if status, _, body := get(t, base, w.tokens[c.person], c.path); status != http.StatusNotFound {
+		if status, _, body := get(t, base, w.Tokens[c.person], c.path); status != http.StatusNotFound {
 			t.Errorf("%s %s: %d %s, want 404", c.person, c.path, status, body)
 		}
 	}
@@ -254,7 +254,7 @@ func TestHealthPage(t *testing.T) {
 	}
 	for person, names := range want {
 		var got health.Answer
-		getJSON(t, base, w.tokens[person], "/api/v1/health", &got)
+		getJSON(t, base, w.Tokens[person], "/api/v1/health", &got)
 		var seen []string
 		for _, o := range got.Objects {
 			seen = append(seen, o.Kind+" "+o.Namespace+"/"+o.Name)
@@ -288,7 +288,7 @@ func TestDetailParameters(t *testing.T) {
 		"/api/v1/policies?bogus=1", "/api/v1/policies/require-labels?limit=x", "/api/v1/namespaces?status=maybe",
 		"/api/v1/namespaces/team-a/resources/Pod/web?uid=a&uid=b", "/api/v1/health?namespace=team-a",
 	} {
-		status, _, body := get(t, base, w.tokens["carol"], path)
+		status, _, body := get(t, base, w.Tokens["carol"], path)
 		if status != http.StatusBadRequest {
 			t.Errorf("GET %s: %d %s, want 400", path, status, body)
 		}

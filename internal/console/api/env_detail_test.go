@@ -51,7 +51,7 @@ func (w *world) createPolicies(ctx context.Context) error {
 		u.SetNamespace(p.namespace)
 		u.SetName(p.name)
 		u.SetAnnotations(policyAnnotations(p.kind + " " + p.name))
-		if err := w.k8s.Create(ctx, u); err != nil {
+		if err := w.K8s.Create(ctx, u); err != nil {
 			return err
 		}
 	}
@@ -72,7 +72,7 @@ func (w *world) createHeraldObjects(ctx context.Context) error {
 	channel := &v1alpha1.TargetChannel{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "chan-a"}, Spec: v1alpha1.TargetChannelSpec{TargetRef: v1alpha1.TargetReference{Name: "hook-a"}}}
 	profile := &v1alpha1.MetricsProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "default"}}
 	for _, o := range []client.Object{targetA, targetB, otherB, channel, profile} {
-		if err := w.k8s.Create(ctx, o); err != nil {
+		if err := w.K8s.Create(ctx, o); err != nil {
 			return err
 		}
 	}
@@ -83,7 +83,7 @@ func (w *world) createHeraldObjects(ctx context.Context) error {
 	channel.Status = v1alpha1.TargetChannelStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, "Ready"), Destination: "webhook", Delivery: &v1alpha1.DeliveryStatus{Sent: 4}}
 	profile.Status = v1alpha1.MetricsProfileStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, "Ready"), Series: 42}
 	for _, o := range []client.Object{targetA, targetB, channel, profile} { // other-b has no status yet
-		if err := w.k8s.Status().Update(ctx, o); err != nil {
+		if err := w.K8s.Status().Update(ctx, o); err != nil {
 			return err
 		}
 	}

@@ -53,7 +53,7 @@ func (g *gaugedReviews) counts() (total, most int) {
 // same tokens again cost nothing; every request gets its 401.
 func TestTokenReviewFlood(t *testing.T) {
 	w := cluster(t)
-	trs, err := api.NewTokenReviews(w.cfg)
+	trs, err := api.NewTokenReviews(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

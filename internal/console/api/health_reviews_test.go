@@ -2,35 +2,13 @@ package api_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/health"
 )
-
-// countingSARs counts the SubjectAccessReviews made through it.
-type countingSARs struct {
-	inner access.SubjectAccessReviews
-	mu    sync.Mutex
-	n     int
-}
-
-func (c *countingSARs) Create(ctx context.Context, sar *authorizationv1.SubjectAccessReview, opts metav1.CreateOptions) (*authorizationv1.SubjectAccessReview, error) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	return c.inner.Create(ctx, sar, opts)
-}
-
-func (c *countingSARs) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
 
 // TestHealthReviews: the health page asks the broadest question first and remembers answers.
 // The fixtures hold NotificationTargets in team-a and team-b (two), a TargetChannel and a
@@ -38,7 +16,7 @@ func (c *countingSARs) count() int {
 // asked.
 func TestHealthReviews(t *testing.T) {
 	w := cluster(t)
-	sars, err := access.NewReviews(w.cfg)
+	sars, err := access.NewReviews(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +33,8 @@ func TestHealthReviews(t *testing.T) {
 		// TC and MP: team-a), then each object of the namespace refused (NT: hook-b, other-b).
 		{"alice", 3 + 4 + 2, 3},
 	} {
-		counting := &countingSARs{inner: sars}
-		l := health.New(w.cache, access.New(counting, access.Options{}))
+		counting := &counting[*authorizationv1.SubjectAccessReview]{inner: sars}
+		l := health.New(w.Cache, access.New(counting, access.Options{}))
 		a, err := l.List(context.Background(), sa(c.person))
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 )
 
 // TestNamesMatchTheAPIServers: the test cluster's kube-apiserver trusts the same provider with
@@ -23,8 +25,8 @@ import (
 func TestNamesMatchTheAPIServers(t *testing.T) {
 	w := cluster(t)
 	c := newConsole(t, w, w.op, nil)
-	console := decode[accessAnswer](t, newBrowser(t, w.op).signIn(t, c, w.op, "alice", "/api/v1/access"))
-	cfg := rest.AnonymousClientConfig(w.cfg)
+	console := decode[consoletest.Access](t, newBrowser(t, w.op).signIn(t, c, w.op, "alice", "/api/v1/access"))
+	cfg := rest.AnonymousClientConfig(w.Cfg)
 	cfg.BearerToken = idToken(t, w.op, "alice")
 	ssr, err := authenticationv1client.NewForConfig(cfg)
 	if err != nil {

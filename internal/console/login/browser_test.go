@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 )
 
 // TestOIDCLoginInChromium signs in with Debian's chromium: the login cookie must survive the
@@ -54,7 +56,7 @@ func TestOIDCLoginInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a accessAnswer
+	var a consoletest.Access
 	if err := json.Unmarshal([]byte(body), &a); err != nil {
 		t.Fatalf("after the login chromium shows %q: %v", body, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/run"
 	"github.com/policyherald/policy-herald/internal/console/login"
 	"github.com/policyherald/policy-herald/internal/console/server"
 )
@@ -22,33 +23,17 @@ import (
 // the sign-in page is served too.
 func TestDevModeCommand(t *testing.T) {
 	w := cluster(t)
-	probe, err := listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	probeAddr := probe.Addr().String()
-	probe.Close()
-	f, err := server.ParseFlags([]string{"--dev", "--bind-address=127.0.0.1:0", "--health-probe-bind-address=" + probeAddr}, t.Output())
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := login.DevUser(context.Background(), w.cfg)
+	admin, err := login.DevUser(context.Background(), w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, stopped := make(chan net.Addr, 1), make(chan error, 1)
-	go func() { stopped <- server.Run(ctx, w.cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
-	c := &console{}
-	select {
-	case a := <-addr:
-		c.url = "http://" + a.String()
-	case err := <-stopped:
-		t.Fatalf("the console stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the console did not listen")
+	base, stopped, err := run.Console(ctx, w.Cfg, logr.Discard(), "--dev")
+	if err != nil {
+		t.Fatal(err)
 	}
+	c := &console{url: base}
 	if resp := (browser{http.DefaultClient}).get(t, c, "/login"); resp.StatusCode != http.StatusOK || !strings.Contains(read(t, resp), "Kubernetes token") {
 		t.Errorf("the sign-in page: %d", resp.StatusCode)
 	}
@@ -56,7 +41,7 @@ func TestDevModeCommand(t *testing.T) {
 	for {
 		resp := (browser{http.DefaultClient}).get(t, c, "/api/v1/access")
 		if resp.StatusCode == http.StatusOK {
-			a := decode[accessAnswer](t, resp)
+			a := decode[consoletest.Access](t, resp)
 			if a.User.Name != admin.Name || a.User.Name == "" {
 				t.Errorf("in dev mode a request is %q, want the kubeconfig's user %q", a.User.Name, admin.Name)
 			}
@@ -72,7 +57,7 @@ func TestDevModeCommand(t *testing.T) {
 		t.Errorf("the dev user sees %d results, want all %d", n, reportsIn["team-a"]+reportsIn["team-b"])
 	}
 	req, _ := http.NewRequest(http.MethodGet, c.url+"/api/v1/results", nil)
-	req.Header.Set("Authorization", "Bearer "+w.tokens["sam"])
+	req.Header.Set("Authorization", "Bearer "+w.Tokens["sam"])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +109,7 @@ func TestProxyClientCertificateCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := decode[accessAnswer](t, resp); a.User.Name != "carol" || strings.Join(a.Namespaced["Report"].Namespaces, ",") != "team-a" {
+	if a := decode[consoletest.Access](t, resp); a.User.Name != "carol" || strings.Join(a.Namespaced["Report"].Namespaces, ",") != "team-a" {
 		t.Errorf("with the proxy's certificate: %+v, want carol seeing team-a", a)
 	}
 	for name, c := range map[string]*http.Client{"no certificate": client(nil), "a name not allowed": client(&other),
@@ -153,23 +138,18 @@ func TestProxyClientCertificateCommand(t *testing.T) {
 func runCommand(t *testing.T, w *world, f server.Flags, scheme string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	addr, stopped := make(chan net.Addr, 1), make(chan error, 1)
-	go func() { stopped <- server.Run(ctx, w.cfg, f, logr.Discard(), func(a net.Addr) { addr <- a }) }()
+	addr, stopped, err := run.Start(ctx, w.Cfg, f, logr.Discard())
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-stopped; err != nil {
 			t.Errorf("the console stopped with %v", err)
 		}
 	})
-	select {
-	case a := <-addr:
-		return scheme + "://" + a.String()
-	case err := <-stopped:
-		t.Fatalf("the console stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the console did not listen")
-	}
-	return ""
+	return scheme + "://" + addr
 }
 
 // waitReady calls get until it answers anything but 503 (the store syncing).

@@ -53,7 +53,7 @@ func newConsole(t *testing.T, w *world, op *provider, change func(*login.Options
 	}
 	c := &console{url: "http://" + ln.Addr().String(), clock: &testClock{t: time.Now()}}
 	op.allowRedirect(c.url + "/login/callback")
-	trs, err := api.NewTokenReviews(w.cfg)
+	trs, err := api.NewTokenReviews(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +73,14 @@ func newConsole(t *testing.T, w *world, op *provider, change func(*login.Options
 	if c.login, err = login.New(o); err != nil {
 		t.Fatal(err)
 	}
-	sars, err := access.NewReviews(w.cfg)
+	sars, err := access.NewReviews(w.Cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	chain := append(login.Chain{c.login.Sessions(), login.Bearer(tokens)}, more...)
 	mux := http.NewServeMux()
 	c.login.Mount(mux)
-	mux.Handle("/", api.New(api.Options{Source: w.store, Authenticator: chain, Scoper: access.New(sars, access.Options{}), Log: logTo(t, w)}))
+	mux.Handle("/", api.New(api.Options{Source: w.Store, Authenticator: chain, Scoper: access.New(sars, access.Options{}), Log: logTo(t, w)}))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()
 	srv.Listener = ln
@@ -98,7 +98,7 @@ func logTo(t *testing.T, w *world) logr.Logger {
 		mu.Lock()
 		defer mu.Unlock()
 		all := strings.Join(lines, "\n")
-		for _, secret := range []string{clientSecret, string(sessionKey), w.tokens["sam"], proxySecret} {
+		for _, secret := range []string{clientSecret, string(sessionKey), w.Tokens["sam"], proxySecret} {
 			if strings.Contains(all, secret) {
 				t.Errorf("a secret is in the log:\n%s", all)
 			}
@@ -153,18 +153,6 @@ func (b browser) get(t *testing.T, c *console, path string) *http.Response {
 		t.Fatal(err)
 	}
 	return resp
-}
-
-// accessAnswer is what /api/v1/access says.
-type accessAnswer struct {
-	User struct {
-		Name   string   `json:"name"`
-		Groups []string `json:"groups"`
-	} `json:"user"`
-	Namespaced map[string]struct {
-		All        bool     `json:"all"`
-		Namespaces []string `json:"namespaces"`
-	} `json:"namespaced"`
 }
 
 func decode[T any](t *testing.T, resp *http.Response) T {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"github.com/policyherald/policy-herald/internal/console/login"
 )
 
@@ -17,7 +18,7 @@ func TestOIDCLoginMapsGroupsToRBAC(t *testing.T) {
 	w := cluster(t)
 	c := newConsole(t, w, w.op, nil)
 	b := newBrowser(t, w.op)
-	a := decode[accessAnswer](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
+	a := decode[consoletest.Access](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
 	if want := w.op.issuer + "#alice-id"; a.User.Name != want {
 		t.Errorf("user %q, want %q (kube-apiserver's default: the issuer URL and # before the sub claim)", a.User.Name, want)
 	}
@@ -31,7 +32,7 @@ func TestOIDCLoginMapsGroupsToRBAC(t *testing.T) {
 		t.Errorf("alice sees %d results, want team-a's %d", n, reportsIn["team-a"])
 	}
 	bob := newBrowser(t, w.op)
-	a = decode[accessAnswer](t, bob.signIn(t, c, w.op, "bob", "/api/v1/access"))
+	a = decode[consoletest.Access](t, bob.signIn(t, c, w.op, "bob", "/api/v1/access"))
 	if got := a.Namespaced["Report"]; got.All || len(got.Namespaces) != 0 {
 		t.Errorf("bob may see reports in %+v, want nowhere", got)
 	}
@@ -55,7 +56,7 @@ func TestSessionExpires(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newConsole(t, w, w.op, func(o *login.Options) { o.SessionMaxAge = tc.maxAge })
 			b := newBrowser(t, w.op)
-			decode[accessAnswer](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
+			decode[consoletest.Access](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
 			c.clock.add(tc.after - 2*time.Minute)
 			if n := b.total(t, c); n != reportsIn["team-a"] {
 				t.Fatalf("before it expires alice sees %d results, want %d", n, reportsIn["team-a"])
@@ -74,7 +75,7 @@ func TestLogout(t *testing.T) {
 	w := cluster(t)
 	c := newConsole(t, w, w.op, nil)
 	b := newBrowser(t, w.op)
-	decode[accessAnswer](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
+	decode[consoletest.Access](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
 	req, _ := http.NewRequest(http.MethodPost, c.url+"/logout", nil)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err := b.Do(req)
@@ -118,7 +119,7 @@ func TestPublicClientUsesPKCE(t *testing.T) {
 	w := cluster(t)
 	c := newConsole(t, w, w.op, func(o *login.Options) { o.OIDC.ClientID, o.OIDC.ClientSecret = publicClientID, "" })
 	b := newBrowser(t, w.op)
-	a := decode[accessAnswer](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
+	a := decode[consoletest.Access](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
 	if !slices.Equal(a.Namespaced["Report"].Namespaces, []string{"team-a"}) {
 		t.Errorf("alice through the public client may see %+v, want team-a", a.Namespaced["Report"])
 	}

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"github.com/policyherald/policy-herald/internal/console/login"
 )
 
@@ -50,13 +51,13 @@ func TestTokenLogin(t *testing.T) {
 	if body := read(t, resp); resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(body, "did not accept") {
 		t.Errorf("a wrong token: %d, cookies %v, want 401 and none\n%s", resp.StatusCode, resp.Cookies(), body)
 	}
-	resp = tokenForm(t, b, c, w.tokens["sam"], "/api/v1/access", "same-origin", c.url)
+	resp = tokenForm(t, b, c, w.Tokens["sam"], "/api/v1/access", "same-origin", c.url)
 	read(t, resp)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/api/v1/access" {
 		t.Fatalf("sam's token: %d to %q, want 303 to /api/v1/access", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	for _, ck := range resp.Cookies() {
-		if strings.Contains(ck.Value, w.tokens["sam"][:20]) {
+		if strings.Contains(ck.Value, w.Tokens["sam"][:20]) {
 			t.Errorf("the session cookie holds the token")
 		}
 	}
@@ -66,7 +67,7 @@ func TestTokenLogin(t *testing.T) {
 			t.Errorf("a session of an hour's token lasts %ds", ck.MaxAge)
 		}
 	}
-	a := decode[accessAnswer](t, b.get(t, c, "/api/v1/access"))
+	a := decode[consoletest.Access](t, b.get(t, c, "/api/v1/access"))
 	if a.User.Name != "system:serviceaccount:people:sam" || !slices.Contains(a.User.Groups, "system:serviceaccounts:people") {
 		t.Errorf("signed in as %q %q, want sam with the TokenReview's groups", a.User.Name, a.User.Groups)
 	}
@@ -83,12 +84,12 @@ func TestCrossOriginPostsRefused(t *testing.T) {
 	c := newConsole(t, w, w.op, nil)
 	b := newBrowser(t, w.op)
 	for _, h := range []struct{ site, origin string }{{"cross-site", "https://evil.example"}, {"", "https://evil.example"}} {
-		resp := tokenForm(t, b, c, w.tokens["sam"], "/", h.site, h.origin)
+		resp := tokenForm(t, b, c, w.Tokens["sam"], "/", h.site, h.origin)
 		if read(t, resp); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
 			t.Errorf("a cross-origin token login (%+v): %d, cookies %v, want 403 and none", h, resp.StatusCode, resp.Cookies())
 		}
 	}
-	if resp := tokenForm(t, b, c, w.tokens["sam"], "/", "same-origin", c.url); resp.StatusCode != http.StatusSeeOther {
+	if resp := tokenForm(t, b, c, w.Tokens["sam"], "/", "same-origin", c.url); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("a same-origin token login: %d, want 303", resp.StatusCode)
 	}
 	req, _ := http.NewRequest(http.MethodPost, c.url+"/logout", nil)
@@ -113,7 +114,7 @@ func TestTamperedCookieRefused(t *testing.T) {
 	c := newConsole(t, w, w.op, nil)
 	other := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKeys = [][]byte{[]byte("another key of thirty-two bytes or more")} })
 	b := newBrowser(t, w.op)
-	decode[accessAnswer](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
+	decode[consoletest.Access](t, b.signIn(t, c, w.op, "alice", "/api/v1/access"))
 	u, _ := url.Parse(c.url)
 	var value string
 	for _, ck := range b.Jar.Cookies(u) {
@@ -150,7 +151,7 @@ func TestNoOpenRedirect(t *testing.T) {
 	evil := []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "evil", "/%0d%0aSet-Cookie:x=y"}
 	for _, next := range evil {
 		b := newBrowser(t, w.op)
-		resp := tokenForm(t, b, c, w.tokens["sam"], next, "same-origin", c.url)
+		resp := tokenForm(t, b, c, w.Tokens["sam"], next, "same-origin", c.url)
 		if loc := resp.Header.Get("Location"); loc != "/" && !(next[0] == '/' && next[1] == '%' && loc == next) {
 			t.Errorf("token login with next=%q went to %q", next, loc)
 		}
@@ -198,7 +199,7 @@ func TestProxyHeadersNeedTheSecret(t *testing.T) {
 			read(t, resp)
 			continue
 		}
-		a := decode[accessAnswer](t, resp)
+		a := decode[consoletest.Access](t, resp)
 		if a.User.Name != "carol" || !slices.Equal(a.User.Groups, []string{"oidc:team-a", "oidc:nobody", "system:authenticated"}) ||
 			!slices.Equal(a.Namespaced["Report"].Namespaces, []string{"team-a"}) {
 			t.Errorf("%s: %+v, want carol in oidc:team-a seeing team-a", tc.name, a)
@@ -210,8 +211,8 @@ func TestProxyHeadersNeedTheSecret(t *testing.T) {
 // (here sam's token), learned with a SelfSubjectReview, and sees what that user may.
 func TestDevUserIsTheKubeconfigsUser(t *testing.T) {
 	w := cluster(t)
-	cfg := rest.AnonymousClientConfig(w.cfg)
-	cfg.BearerToken = w.tokens["sam"]
+	cfg := rest.AnonymousClientConfig(w.Cfg)
+	cfg.BearerToken = w.Tokens["sam"]
 	u, err := login.DevUser(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +293,7 @@ func TestSessionKeyRotation(t *testing.T) {
 	onlyNew := newConsole(t, w, w.op, func(o *login.Options) { o.SessionKeys = [][]byte{newKey} })
 	replica := newConsole(t, w, w.op, nil)
 	sessionFrom := func(c *console) string {
-		resp := tokenForm(t, newBrowser(t, w.op), c, w.tokens["sam"], "/", "same-origin", c.url)
+		resp := tokenForm(t, newBrowser(t, w.op), c, w.Tokens["sam"], "/", "same-origin", c.url)
 		read(t, resp)
 		for _, ck := range resp.Cookies() {
 			if ck.Name == "policy-herald-session" {

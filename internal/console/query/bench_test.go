@@ -1,55 +1,25 @@
 package query
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/reportgen"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/store"
 )
 
-// kyvernoReport is a report as Kyverno writes it for a namespace, as the store's benchmarks
-// make it (one result per pod and rule, 10 policies of 3 rules), with the statuses and
-// severities of a real cluster mixed in: most results pass.
-func kyvernoReport(i, results, namespaces int) *wgpolicyv1alpha2.PolicyReport {
-	ns := fmt.Sprintf("team-%d", i%namespaces)
-	r := &wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{
-		Namespace: ns, Name: fmt.Sprintf("polr-%d", i), UID: types.UID(fmt.Sprintf("uid-%d", i)),
-		Labels: map[string]string{"app.kubernetes.io/managed-by": "kyverno"},
-	}}
-	statuses := []wgpolicyv1alpha2.PolicyResult{"pass", "pass", "fail", "pass", "warn", "pass", "fail", "skip", "pass", "error"}
-	severities := []wgpolicyv1alpha2.PolicySeverity{"high", "medium", "low", "critical", "info"}
-	for j := range results {
-		pod := fmt.Sprintf("web-%d-%d-7f9c8d6b5-x%04d", i, j/3, j/3)
-		r.Results = append(r.Results, wgpolicyv1alpha2.PolicyReportResult{
-			Source: "kyverno", Policy: fmt.Sprintf("policy-%d", j%10), Rule: fmt.Sprintf("rule-%d", j%3),
-			Category: "Pod Security Standards (Baseline)", Severity: severities[(i+j)%5], Result: statuses[(i*7+j)%10],
-			Scored:     true,
-			Message:    fmt.Sprintf("validation error: Privileged mode is disallowed. The fields spec.containers[*].securityContext.privileged must be unset. rule %d failed", j%3),
-			Timestamp:  metav1.Timestamp{Seconds: 1700000000 + int64(i*results+j)},
-			Resources:  []corev1.ObjectReference{{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: pod, UID: types.UID(fmt.Sprintf("5d2c%08d-%04d-4a1b-9c7e-0123456789ab", i, j/3))}},
-			Properties: map[string]string{"process": "background scan"},
-		})
-	}
-	return r
-}
-
 var benchEngine *Engine
 
 // bigEngine is an engine over a real store holding 100,000 Kyverno-like results: 2,000 reports
-// of 50 in 20 namespaces.
+// of 50 in 20 namespaces, 3 results a pod.
 func bigEngine() *Engine {
 	if benchEngine == nil {
 		s := store.New(nil, nil, logr.Discard())
 		for i := range 2000 {
-			s.Put(report.FromPolicyReport(kyvernoReport(i, 50, 20)))
+			s.Put(report.FromPolicyReport(reportgen.KyvernoReport(i, 50, 20, 3)))
 		}
 		benchEngine = New(s)
 	}

@@ -4,64 +4,35 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
-	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/console/consoletest"
 	"github.com/policyherald/policy-herald/internal/store"
 )
 
-// startStore starts a real kube-apiserver and etcd (KUBEBUILDER_ASSETS) with every report API,
-// and the operator's report store on it.
-func startStore(t *testing.T) (*store.Store, client.Client) {
+// startStore starts the console's test cluster (a real kube-apiserver and etcd with every
+// report API) with objs, and the operator's report store on it holding them all.
+func startStore(t *testing.T, objs []client.Object) *store.Store {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/console/query/")
-	}
-	crds := filepath.Join("..", "..", "..", "hack", "crds")
-	env := &envtest.Environment{CRDDirectoryPaths: []string{crds}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	sch := scheme.New()
-	ca, err := cache.New(cfg, cache.Options{Scheme: sch})
+	w, err := consoletest.StartWith(ctx, consoletest.Options{Reports: objs, Namespaces: []string{"team-c", "my-namespace"}})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	go func() { _ = ca.Start(ctx) }()
-	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: sch})
-	if err != nil {
+	// The store's watches end before the API server stops, which would wait for them.
+	t.Cleanup(func() { cancel(); _ = w.Stop() })
+	if err := w.StartStore(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := store.New(wc, ca, zap.New(zap.UseDevMode(true)))
-	go func() {
-		if err := s.Start(ctx); err != nil {
-			t.Error(err)
-		}
-	}()
-	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	defer wcancel()
-	if !s.WaitForSync(wctx) {
-		t.Fatal("the store did not sync")
-	}
-	return s, wc
+	return w.Store
 }
 
 // rawResult is what the envtest test counts of a result, read from the object it created.
@@ -123,27 +94,9 @@ func count(rs []rawResult, keep func(rawResult) bool) int {
 // through the operator's real store, checking what the engine answers against counts taken
 // from the objects created.
 func TestThroughTheStore(t *testing.T) {
-	s, c := startStore(t)
-	ctx := context.Background()
-	for _, ns := range []string{"team-a", "team-b", "team-c", "my-namespace"} {
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	objs := fixtureObjects(t)
 	raw := rawResults(t, objs)
-	for _, o := range objs {
-		if err := c.Create(ctx, o); err != nil {
-			t.Fatalf("creating %s: %v", o.GetName(), err)
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for s.Results() != len(raw) || s.Len() != len(objs) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the store holds %d reports, %d results; want %d, %d", s.Len(), s.Results(), len(objs), len(raw))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s := startStore(t, objs)
 	e := New(s)
 
 	total := func(v Visibility, q Query) int {

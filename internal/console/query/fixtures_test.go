@@ -1,12 +1,7 @@
 package query
 
 import (
-	"bufio"
 	"cmp"
-	"errors"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -14,11 +9,10 @@ import (
 	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/reportgen"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/store"
 )
@@ -40,54 +34,13 @@ func fixtureObjects(t testing.TB) []client.Object {
 	t.Helper()
 	var out []client.Object
 	for _, f := range realFixtures {
-		out = append(out, loadYAML(t, filepath.Join("..", "..", "..", "testdata", "reports", f.file), f.namespace)...)
-	}
-	return append(out, kyvernoCluster()...)
-}
-
-// loadYAML reads every report of a YAML file.
-func loadYAML(t testing.TB, path, namespace string) []client.Object {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := k8syaml.NewYAMLReader(bufio.NewReader(f))
-	var out []client.Object
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
+		objs, err := reportgen.Fixture(f.file, f.namespace)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var tm metav1.TypeMeta
-		if err := yaml.Unmarshal(doc, &tm); err != nil {
-			t.Fatal(err)
-		}
-		var o client.Object
-		switch tm.Kind {
-		case "PolicyReport":
-			o = &wgpolicyv1alpha2.PolicyReport{}
-		case "ClusterPolicyReport":
-			o = &wgpolicyv1alpha2.ClusterPolicyReport{}
-		default:
-			t.Fatalf("%s: unexpected kind %q", path, tm.Kind)
-		}
-		if err := yaml.Unmarshal(doc, o); err != nil {
-			t.Fatal(err)
-		}
-		if namespace != "" {
-			o.SetNamespace(namespace)
-		}
-		// What the API server sets on create; owner references stay (the Trivy adapter's names
-		// the Pod its results are about).
-		o.SetResourceVersion("")
-		o.SetUID("")
-		out = append(out, o)
+		out = append(out, objs...)
 	}
+	return append(out, kyvernoCluster()...)
 }
 
 func objRef(apiVersion, kind, ns, name string) []corev1.ObjectReference {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/console/api"
-	"github.com/policyherald/policy-herald/internal/console/consoletest"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/reportgen"
 	"github.com/policyherald/policy-herald/internal/console/ui"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/store"
@@ -28,7 +28,7 @@ func BenchmarkPages(b *testing.B) {
 	e := console(b)
 	reports := store.New(nil, nil, logr.Discard())
 	for i := range 2000 {
-		reports.Put(report.FromPolicyReport(consoletest.KyvernoReport(i, 50, 20)))
+		reports.Put(report.FromPolicyReport(reportgen.KyvernoReport(i, 50, 20, 3)))
 	}
 	sars, err := access.NewReviews(e.Cfg)
 	if err != nil {

@@ -2,13 +2,11 @@ package ui_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/internal/console/consoletest"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/run"
 )
 
 // The tests run `policy-herald console` against a real kube-apiserver with RBAC (package
@@ -31,27 +30,14 @@ type env struct {
 	base string
 }
 
-var (
-	setup    sync.Once
-	theEnv   *env
-	setupErr error
-	teardown = func() {}
-)
+var shared consoletest.Shared[*env]
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	teardown()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
 // console starts the cluster and the console once and returns them.
 func console(t testing.TB) *env {
 	t.Helper()
-	setup.Do(func() { theEnv, setupErr = start() })
-	if setupErr != nil {
-		t.Fatalf("test cluster: %v", setupErr)
-	}
-	return theEnv
+	return shared.Get(t, start)
 }
 
 func start() (*env, error) {
@@ -61,23 +47,21 @@ func start() (*env, error) {
 		cancel()
 		return nil, err
 	}
+	shared.OnStop(func() { cancel(); _ = w.Stop() })
 	if err := createDetailObjects(ctx, w); err != nil {
-		cancel()
-		return nil, errors.Join(err, w.Stop())
+		return nil, err
 	}
-	base, stopped, err := w.Console(ctx, zap.New(zap.UseDevMode(true), zap.WriteTo(io.Discard)), "--cache-ttl=1s", "--platform-namespace="+platformNamespace)
-	teardown = func() {
-		cancel()
-		if stopped != nil {
-			if err := <-stopped; err != nil {
-				fmt.Fprintln(os.Stderr, "the console stopped with", err)
-			}
-		}
-		_ = w.Stop()
-	}
+	base, stopped, err := run.Console(ctx, w.Cfg, zap.New(zap.UseDevMode(true), zap.WriteTo(io.Discard)), "--cache-ttl=1s", "--platform-namespace="+platformNamespace)
 	if err != nil {
 		return nil, err
 	}
+	// Registered after the cluster's stop, so it runs first: the console stops before its cluster.
+	shared.OnStop(func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			fmt.Fprintln(os.Stderr, "the console stopped with", err)
+		}
+	})
 	return &env{World: w, base: base}, nil
 }
 
@@ -134,19 +118,7 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 
 func (e *env) get(t testing.TB, person, path string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if person != "" {
-		req.Header.Set("Authorization", "Bearer "+e.Tokens[person])
-	}
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	resp, body, err := consoletest.Get(noRedirects, e.base+path, e.Tokens[person])
 	if err != nil {
 		t.Fatal(err)
 	}

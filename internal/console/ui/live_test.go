@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/console/consoletest/run"
 )
 
 // events is a person's open event stream: each "change" event arrives on the channel.
@@ -139,7 +140,7 @@ func TestLiveShutdown(t *testing.T) {
 	e := console(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	base, stopped, err := e.Console(ctx, zap.New(zap.WriteTo(io.Discard)))
+	base, stopped, err := run.Console(ctx, e.Cfg, zap.New(zap.WriteTo(io.Discard)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// operator plays the operator's side of one test message on the sample kind/name: it waits for
+// a new send-test value and records outcome and reason for it in status.lastTest.
+func operator(t *testing.T, kind, name, before, outcome, reason string) <-chan string {
+	answered := make(chan string, 1)
+	go func() {
+		defer close(answered)
+		ctx := context.Background()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			u := &unstructured.Unstructured{}
+			u.SetAPIVersion(operatorGV)
+			u.SetKind(kind)
+			if err := world.K8s.Get(ctx, client.ObjectKey{Namespace: samplesNS, Name: name}, u); err != nil {
+				t.Error(err)
+				return
+			}
+			if v := u.GetAnnotations()[SendTestAnnotation]; v != "" && v != before {
+				_ = unstructured.SetNestedMap(u.Object, map[string]any{
+					"value": v, "time": time.Now().UTC().Format(time.RFC3339), "outcome": outcome, "reason": reason,
+				}, "status", "lastTest")
+				if err := world.K8s.Status().Update(ctx, u); err != nil {
+					t.Error(err)
+					return
+				}
+				answered <- v
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return answered
+}
+
+func annotation(t *testing.T, kind, name string) string {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(operatorGV)
+	u.SetKind(kind)
+	if err := world.K8s.Get(context.Background(), client.ObjectKey{Namespace: samplesNS, Name: name}, u); err != nil {
+		t.Fatal(err)
+	}
+	return u.GetAnnotations()[SendTestAnnotation]
+}
+
+// TestSendTest: test sets a new send-test value and prints the outcome the operator records
+// for that value (the status is written here as the operator would: it does not run here).
+func TestSendTest(t *testing.T) {
+	applySamples(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		kind, name       string
+		args             []string
+		outcome, reason  string
+		wantOut, wantErr string
+	}{
+		{"NotificationTarget", "platform-webhook", []string{"test", "platform-webhook"}, "Succeeded", "HTTP 200",
+			"notificationtarget/platform-webhook: test message Succeeded: HTTP 200\n", ""},
+		{"TargetChannel", "team-a", []string{"test", "channel", "team-a"}, "Failed", "POST: 404 Not Found",
+			"", "targetchannel/team-a: test message Failed: POST: 404 Not Found"},
+	} {
+		answered := operator(t, c.kind, c.name, annotation(t, c.kind, c.name), c.outcome, c.reason)
+		out, _, err := herald(t, ctx, "admin", append(c.args, "-n", samplesNS)...)
+		value := <-answered
+		if out != c.wantOut || (err == nil) != (c.wantErr == "") || (err != nil && err.Error() != c.wantErr) {
+			t.Errorf("%v: printed %q, err %v; want %q, %q", c.args, out, err, c.wantOut, c.wantErr)
+		}
+		if value == "" || annotation(t, c.kind, c.name) != value {
+			t.Errorf("%v: the operator saw value %q", c.args, value)
+		}
+	}
+	// A second test is a new value: an old answer is not taken for it.
+	_, _, err := herald(t, ctx, "admin", "test", "platform-webhook", "-n", samplesNS, "--timeout", "1s")
+	if err == nil || !strings.Contains(err.Error(), "still pending after 1s") || !strings.Contains(err.Error(), "the last recorded is") {
+		t.Errorf("unanswered: %v; want it to say what is pending", err)
+	}
+}
+
+// TestSendTestErrors: a missing target, and a person without permission to patch it.
+func TestSendTestErrors(t *testing.T) {
+	applySamples(t)
+	for _, c := range []struct {
+		user string
+		args []string
+		want string
+	}{
+		{"admin", []string{"test", "nothing-here"}, `notificationtarget/nothing-here not found in namespace "policy-herald-system"`},
+		{"bob", []string{"test", "platform-webhook"}, `no permission to patch notificationtargets.reporting.policyherald.io in namespace "policy-herald-system"`},
+		{"bob", []string{"test", "channel", "team-a"}, `no permission to patch targetchannels.reporting.policyherald.io`},
+	} {
+		_, _, err := herald(t, context.Background(), c.user, append(c.args, "-n", samplesNS)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %v: %v; want %q", c.user, c.args, err, c.want)
+		}
+	}
+}
