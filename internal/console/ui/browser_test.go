@@ -132,10 +132,11 @@ func (b *tab) listen(ev any) {
 	}
 }
 
-// call runs fn with the tab's context and a deadline, failing the test on an error.
+// call runs fn with the tab's context and a deadline, failing the test on an error. The deadline
+// is a safeguard against a hung browser, generous because a loaded 2-core machine can be slow.
 func (b *tab) call(t *testing.T, fn func(ctx context.Context) error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
 	defer cancel()
 	if err := fn(ctx); err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func (b *tab) follow(t *testing.T, step chromedp.Action[chromedp.Void]) {
 func (b *tab) history(t *testing.T, e *env, direction, want string) {
 	t.Helper()
 	b.run(t, chromedp.Evaluate[chromedp.Void](`history.`+direction+`()`))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for b.location(t, e) != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: the tab shows %s, want %s", direction, b.location(t, e), want)
@@ -312,7 +313,7 @@ func (b *tab) export(t *testing.T, e *env) {
 // names a download by its GUID and writes it under another name until it is complete.
 func (b *tab) downloaded(t *testing.T) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		files, err := os.ReadDir(b.download)
 		if err != nil {
