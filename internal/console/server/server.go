@@ -115,18 +115,9 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err := f.Identity.check(f.BindAddress); err != nil {
 		return err
 	}
-	// The console only reads: every replica runs its own store, so no leader election (a
-	// runnable that needs a leader, as the store says it does, starts at once without one) and
-	// no metrics endpoint.
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme.New(),
-		LeaderElection:         false,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: f.ProbeAddress,
-		Logger:                 log,
-	})
+	mgr, err := newManager(cfg, f, log)
 	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
+		return err
 	}
 	reports, err := addStore(mgr, log)
 	if err != nil {
@@ -136,34 +127,61 @@ func Run(ctx context.Context, cfg *rest.Config, f Flags, log logr.Logger, listen
 	if err != nil {
 		return err
 	}
-	h, hub, err := newHandler(ctx, mgr, cfg, reports, bindings, f, log)
+	p, err := newParts(ctx, mgr, cfg, reports, bindings, f, log)
 	if err != nil {
 		return err
 	}
-	if err := mgr.Add(hub); err != nil {
+	if err := mgr.Add(p.hub); err != nil {
 		return err
 	}
+	h := newHandler(p, log)
+	if err := addServer(mgr, f, h, log, listening); err != nil {
+		return err
+	}
+	if err := addProbes(mgr, h); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// newManager returns the console's manager. The console only reads: every replica runs its own
+// store, so no leader election (a runnable that needs a leader, as the store says it does,
+// starts at once without one) and no metrics endpoint.
+func newManager(cfg *rest.Config, f Flags, log logr.Logger) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.New(),
+		LeaderElection:         false,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: f.ProbeAddress,
+		Logger:                 log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	return mgr, nil
+}
+
+// addServer serves h on --bind-address, over TLS when configured. Every answer carries the
+// console's security headers, the 503 before the store synced too.
+func addServer(mgr ctrl.Manager, f Flags, h http.Handler, log logr.Logger, listening func(net.Addr)) error {
 	tlsConfig, err := f.Identity.serverTLS()
 	if err != nil {
 		return err
 	}
-	// Every answer carries the console's security headers, the 503 before the store synced too.
-	srv := &httpServer{addr: f.BindAddress, handler: ui.SecurityHeaders(h), tls: tlsConfig, log: log.WithName("http"), listening: listening}
-	if err := mgr.Add(srv); err != nil {
-		return err
-	}
+	return mgr.Add(&httpServer{addr: f.BindAddress, handler: ui.SecurityHeaders(h), tls: tlsConfig, log: log.WithName("http"), listening: listening})
+}
+
+// addProbes adds /healthz, and /readyz that holds until the store has synced.
+func addProbes(mgr ctrl.Manager, h *syncedHandler) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("store", func(*http.Request) error {
+	return mgr.AddReadyzCheck("store", func(*http.Request) error {
 		if !h.synced.Load() {
 			return errors.New("the report store is not synced yet")
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	return mgr.Start(ctx)
+	})
 }
 
 // addStore adds the console's own report store to mgr.
@@ -211,55 +229,71 @@ func watchBindings(mgr ctrl.Manager, f Flags, log logr.Logger) (*access.Bindings
 	}))
 }
 
-func newHandler(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags,
-	log logr.Logger) (*syncedHandler, *live.Hub, error) {
+// parts are what the API, the pages and the live updates share: who a person is, what they may
+// see, and the readers of policies and delivery health.
+type parts struct {
+	reports  *store.Store
+	id       *identity
+	scoper   *access.Authorizer
+	policies *policies.Reader
+	health   *health.Lister
+	hub      *live.Hub
+}
+
+func newParts(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, reports *store.Store, bindings *access.Bindings, f Flags,
+	log logr.Logger) (*parts, error) {
 	sars, err := access.NewReviews(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	trs, err := api.NewTokenReviews(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	meta, err := metadata.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	id, err := newIdentity(ctx, cfg, f, api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}), log.WithName("login"))
-	if err != nil {
-		return nil, nil, err
+	p := &parts{reports: reports, scoper: access.New(sars, access.Options{TTL: f.CacheTTL, Bindings: bindings})}
+	if p.id, err = newIdentity(ctx, cfg, f, api.NewTokenAuthenticator(trs, api.TokenOptions{TTL: f.CacheTTL}), log.WithName("login")); err != nil {
+		return nil, err
 	}
-	scoper := access.New(sars, access.Options{TTL: f.CacheTTL, Bindings: bindings})
-	// The policy and health pages read what the API reads, through the same readers.
-	policyReader := policies.New(meta, mgr.GetRESTMapper(), policies.Options{})
-	healthLister := health.New(mgr.GetClient(), scoper).WithRouting(health.Routing{
+	p.policies = policies.New(meta, mgr.GetRESTMapper(), policies.Options{})
+	p.health = health.New(mgr.GetClient(), p.scoper).WithRouting(health.Routing{
 		PlatformNamespace: f.PlatformNamespace, NamespaceLabels: reports.NamespaceLabels,
 	})
-	hub := live.New(live.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Log: log.WithName("live")})
-	reports.Subscribe(hub)
+	p.hub = live.New(live.Options{Source: reports, Authenticator: p.id.chain, Scoper: p.scoper, Log: log.WithName("live")})
+	reports.Subscribe(p.hub)
+	return p, nil
+}
+
+// newHandler mounts the login's routes, then the API, the live updates and the pages behind
+// the store's sync. The pages read policies and health through the API's readers, so both show
+// the same.
+func newHandler(p *parts, log logr.Logger) *syncedHandler {
 	pages := ui.Options{
-		Source: reports, Authenticator: id.chain, Scoper: scoper, Policies: policyReader, Health: healthLister,
-		Log: log.WithName("ui"), Events: eventsPath, SignedIn: id.login.SignedIn,
+		Source: p.reports, Authenticator: p.id.chain, Scoper: p.scoper, Policies: p.policies, Health: p.health,
+		Log: log.WithName("ui"), Events: eventsPath, SignedIn: p.id.login.SignedIn,
 	}
-	if id.login.Available() {
+	if p.id.login.Available() {
 		pages.SignIn = func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, id.login.LoginURL(r.URL.RequestURI()), http.StatusSeeOther)
+			http.Redirect(w, r, p.id.login.LoginURL(r.URL.RequestURI()), http.StatusSeeOther)
 		}
 	}
 	h := &syncedHandler{mux: http.NewServeMux(), next: routes(handlers{
-		api: api.New(api.Options{Source: reports, Authenticator: id.chain, Scoper: scoper, Policies: policyReader, Health: healthLister,
-			Log: log.WithName("api")}),
-		events: hub,
+		api: api.New(api.Options{Source: p.reports, Authenticator: p.id.chain, Scoper: p.scoper, Policies: p.policies,
+			Health: p.health, Log: log.WithName("api")}),
+		events: p.hub,
 		pages:  ui.New(pages),
 	})}
-	id.login.Mount(h.mux)
+	p.id.login.Mount(h.mux)
 	h.mux.HandleFunc("/", h.whenSynced)
 	go func() {
-		if reports.WaitForSync(context.Background()) {
+		if p.reports.WaitForSync(context.Background()) {
 			h.synced.Store(true)
 		}
 	}()
-	return h, hub, nil
+	return h
 }
 
 func (h *syncedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
