@@ -37,11 +37,7 @@ import (
 // cluster then breaks one way after the other.
 func TestDoctorGolden(t *testing.T) {
 	ctx := context.Background()
-	crds, err := operatorCRDs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "hack", "crds")}, CRDs: crds, ErrorIfCRDPathMissing: true}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "hack", "crds"), operatorCRDs}, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatal(err)

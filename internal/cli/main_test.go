@@ -11,13 +11,11 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/policyherald/policy-herald/internal/console/consoletest"
 )
@@ -34,6 +32,9 @@ var kubeconfigs = map[string]string{}
 // testNow is the clock of AGE columns, so golden tables do not age.
 var testNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// operatorCRDs is the directory of Policy Herald's CRDs.
+var operatorCRDs = filepath.Join("..", "..", "config", "crd", "bases")
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(run(m))
@@ -47,12 +48,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = world.Stop() }()
-	crds, err := operatorCRDs()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if _, err := envtest.InstallCRDs(world.Cfg, envtest.CRDInstallOptions{CRDs: crds}); err != nil {
+	crds := envtest.CRDInstallOptions{Paths: []string{operatorCRDs}, ErrorIfPathMissing: true}
+	if _, err := envtest.InstallCRDs(world.Cfg, crds); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -75,41 +72,6 @@ func run(m *testing.M) int {
 		kubeconfigs[name] = path
 	}
 	return m.Run()
-}
-
-// operatorCRDs are config/crd/bases; where status.lastTest is not in a CRD's schema yet (the
-// operator's side of test messages lands separately), it is added as the operator writes it,
-// so the tests can write it as the operator would.
-func operatorCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	paths, err := filepath.Glob(filepath.Join("..", "..", "config", "crd", "bases", "*.yaml"))
-	if err != nil || len(paths) == 0 {
-		return nil, fmt.Errorf("no CRDs in config/crd/bases: %v", err)
-	}
-	lastTest := apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
-		"value": {Type: "string"}, "time": {Type: "string", Format: "date-time"},
-		"outcome": {Type: "string"}, "reason": {Type: "string"},
-	}}
-	var out []*apiextensionsv1.CustomResourceDefinition
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(b, crd); err != nil {
-			return nil, err
-		}
-		if k := crd.Spec.Names.Kind; k == "NotificationTarget" || k == "TargetChannel" {
-			for _, v := range crd.Spec.Versions {
-				status := v.Schema.OpenAPIV3Schema.Properties["status"]
-				if _, ok := status.Properties["lastTest"]; !ok {
-					status.Properties["lastTest"] = lastTest
-				}
-			}
-		}
-		out = append(out, crd)
-	}
-	return out, nil
 }
 
 // writeKubeconfig writes a kubeconfig of one context, "envtest", for user on server.

@@ -6,31 +6,48 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
+
+// testObject is the sample NotificationTarget or TargetChannel name, typed.
+func testObject(kind, name string) client.Object {
+	meta := metav1.ObjectMeta{Namespace: samplesNS, Name: name}
+	if kind == "TargetChannel" {
+		return &v1alpha1.TargetChannel{ObjectMeta: meta}
+	}
+	return &v1alpha1.NotificationTarget{ObjectMeta: meta}
+}
+
+// setLastTest sets status.lastTest of a NotificationTarget or TargetChannel.
+func setLastTest(obj client.Object, last *v1alpha1.TestMessageStatus) {
+	switch o := obj.(type) {
+	case *v1alpha1.NotificationTarget:
+		o.Status.LastTest = last
+	case *v1alpha1.TargetChannel:
+		o.Status.LastTest = last
+	}
+}
 
 // operator plays the operator's side of one test message on the sample kind/name: it waits for
 // a new send-test value and records outcome and reason for it in status.lastTest.
-func operator(t *testing.T, kind, name, before, outcome, reason string) <-chan string {
+func operator(t *testing.T, kind, name, before string, outcome v1alpha1.TestOutcome, reason string) <-chan string {
 	answered := make(chan string, 1)
 	go func() {
 		defer close(answered)
 		ctx := context.Background()
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
-			u := &unstructured.Unstructured{}
-			u.SetAPIVersion(operatorGV)
-			u.SetKind(kind)
-			if err := world.K8s.Get(ctx, client.ObjectKey{Namespace: samplesNS, Name: name}, u); err != nil {
+			obj := testObject(kind, name)
+			if err := world.K8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 				t.Error(err)
 				return
 			}
-			if v := u.GetAnnotations()[SendTestAnnotation]; v != "" && v != before {
-				_ = unstructured.SetNestedMap(u.Object, map[string]any{
-					"value": v, "time": time.Now().UTC().Format(time.RFC3339), "outcome": outcome, "reason": reason,
-				}, "status", "lastTest")
-				if err := world.K8s.Status().Update(ctx, u); err != nil {
+			if v := obj.GetAnnotations()[v1alpha1.AnnotationSendTest]; v != "" && v != before {
+				setLastTest(obj, &v1alpha1.TestMessageStatus{Value: v, Time: metav1.Now(), Outcome: outcome, Reason: reason})
+				if err := world.K8s.Status().Update(ctx, obj); err != nil {
 					t.Error(err)
 					return
 				}
@@ -44,29 +61,28 @@ func operator(t *testing.T, kind, name, before, outcome, reason string) <-chan s
 }
 
 func annotation(t *testing.T, kind, name string) string {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(operatorGV)
-	u.SetKind(kind)
-	if err := world.K8s.Get(context.Background(), client.ObjectKey{Namespace: samplesNS, Name: name}, u); err != nil {
+	obj := testObject(kind, name)
+	if err := world.K8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
 		t.Fatal(err)
 	}
-	return u.GetAnnotations()[SendTestAnnotation]
+	return obj.GetAnnotations()[v1alpha1.AnnotationSendTest]
 }
 
 // TestSendTest: test sets a new send-test value and prints the outcome the operator records
-// for that value (the status is written here as the operator would: it does not run here).
+// for that value (the status is written here as the operator would; test/e2e runs the real operator).
 func TestSendTest(t *testing.T) {
 	applySamples(t)
 	ctx := context.Background()
 	for _, c := range []struct {
 		kind, name       string
 		args             []string
-		outcome, reason  string
+		outcome          v1alpha1.TestOutcome
+		reason           string
 		wantOut, wantErr string
 	}{
-		{"NotificationTarget", "platform-webhook", []string{"test", "platform-webhook"}, "Succeeded", "HTTP 200",
+		{"NotificationTarget", "platform-webhook", []string{"test", "platform-webhook"}, v1alpha1.TestSucceeded, "HTTP 200",
 			"notificationtarget/platform-webhook: test message Succeeded: HTTP 200\n", ""},
-		{"TargetChannel", "team-a", []string{"test", "channel", "team-a"}, "Failed", "POST: 404 Not Found",
+		{"TargetChannel", "team-a", []string{"test", "channel", "team-a"}, v1alpha1.TestFailed, "POST: 404 Not Found",
 			"", "targetchannel/team-a: test message Failed: POST: 404 Not Found"},
 	} {
 		answered := operator(t, c.kind, c.name, annotation(t, c.kind, c.name), c.outcome, c.reason)
