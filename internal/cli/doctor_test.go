@@ -214,7 +214,8 @@ func waitAllowed(t *testing.T, ctx context.Context, k8s client.Client, user, ns 
 	t.Fatalf("%s may still not list policyreports in %s", user, ns)
 }
 
-// removeReportAPIs deletes the report CRDs and waits until discovery no longer serves them.
+// removeReportAPIs deletes the report CRDs and waits until discovery no longer serves them (the
+// API server finalizes a CRD by deleting its objects first, which a loaded machine makes slow).
 func removeReportAPIs(t *testing.T, ctx context.Context, k8s client.Client) {
 	for _, name := range []string{"policyreports.wgpolicyk8s.io", "clusterpolicyreports.wgpolicyk8s.io", "reports.openreports.io", "clusterreports.openreports.io"} {
 		crd := &unstructured.Unstructured{}
@@ -225,7 +226,7 @@ func removeReportAPIs(t *testing.T, ctx context.Context, k8s client.Client) {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		out, _, _ := herald(t, ctx, "doctor-admin", "doctor", "-o", "json")
 		if strings.Contains(out, "no report API is installed") {
 			return
