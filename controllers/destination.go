@@ -86,8 +86,6 @@ func (s *destinationSpec) newSender(ctx context.Context) (sender.Sender, error) 
 	switch {
 	case errors.As(err, &notAllowed):
 		return nil, conditions.Stalled(v1alpha1.ReasonAddressNotAllowed, "the destination is refused: "+err.Error())
-	case errors.Is(err, sender.ErrNotSupported):
-		return nil, conditions.Stalled(v1alpha1.ReasonNotSupported, err.Error())
 	case err != nil:
 		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
 	}

@@ -34,7 +34,6 @@ const (
 	ReasonDeliveryFailing     = "DeliveryFailing"
 	ReasonDeliveryNotStarted  = "DeliveryNotStarted"
 	ReasonDeliveryPaused      = "DeliveryPaused"
-	ReasonNotSupported        = "DestinationNotSupported"
 	// ReasonAddressNotAllowed says the destination's host is, or resolves to, an address the
 	// operator refuses to connect to for this object (loopback, link-local, blocked networks).
 	ReasonAddressNotAllowed = "AddressNotAllowed"

@@ -1,10 +1,7 @@
 package delivery
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -23,7 +20,6 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/internal/filter"
-	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
 )
@@ -67,43 +63,6 @@ func TestIdenticalFindingsInDifferentReportsAreEachDelivered(t *testing.T) {
 	settle(t, p)
 	if got := len(rec.delivered()); got != 4 {
 		t.Errorf("delivered %d results, want 4: node-a, node-b, ns1/web and ns2/web", got)
-	}
-}
-
-// An upgrade must not resend what a format-1 ledger recorded under the earlier identity.
-func TestFormatOneLedgerIsMigrated(t *testing.T) {
-	c := newClient()
-	rec := &recorder{max: 1}
-	d := testDest(t, rec, filter.Spec{}, "s")
-	d.AllNamespaces = true
-	old, fresh := kubeBench("node-a"), kubeBench("node-b")
-	fresh.Results[0].Message = "m fresh"
-
-	st := map[string]any{"v": 1, "scope": "s", "ids": map[string]int64{report.LegacyIDs(old)[0]: 0}}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(st); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.LedgerName, OwnerReferences: []metav1.OwnerReference{d.Owner},
-			Labels: map[string]string{ledger.LabelOwner: string(d.UID)}},
-		BinaryData: map[string][]byte{"ledger.json.gz": buf.Bytes()},
-	}
-	if err := c.Create(context.Background(), cm); err != nil {
-		t.Fatal(err)
-	}
-
-	e, _ := startEngine(t, c, testOptions())
-	e.upsertReport(old)
-	e.upsertReport(fresh)
-	e.Configure(d)
-	settle(t, e.pipelineOf(t, d))
-	if got := rec.delivered(); !sameIDs(got, "fresh") {
-		t.Errorf("delivered %v, want only the result the format-1 ledger did not hold", got)
 	}
 }
 

@@ -282,7 +282,6 @@ func (e *Engine) start(d Destination) error {
 	p := newPipeline(e, &d, l)
 	// Decide what existed before the pipeline is registered, so no report event can queue an
 	// existing result first; events in between mark their reports dirty and are looked at.
-	p.migrate()
 	p.baseline(l.Exists())
 	e.mu.Lock()
 	if old, ok := e.pipelines[d.Key()]; ok {

@@ -321,25 +321,6 @@ func (p *pipeline) baseline(ranBefore bool) {
 	}
 }
 
-// migrate carries a ledger of format 1 over to today's result identity: every current result
-// whose former ID the ledger holds is recorded under its key, so an upgrade resends nothing.
-func (p *pipeline) migrate() {
-	legacy := p.ledger.TakeLegacy()
-	if legacy == nil {
-		return
-	}
-	n := 0
-	for _, rep := range p.e.store.Snapshot() {
-		for i, id := range report.LegacyIDs(rep) {
-			if _, ok := legacy[id]; ok {
-				p.ledger.Add(rep.Results[i].Key)
-				n++
-			}
-		}
-	}
-	p.log.Info("ledger migrated to format 2", "formerIDs", len(legacy), "resultsMatched", n)
-}
-
 // markDirty notes that report key changed; the scanner looks at it.
 func (p *pipeline) markDirty(key string) {
 	now := p.e.now().UnixNano()

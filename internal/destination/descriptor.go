@@ -98,12 +98,6 @@ var descriptors = map[v1alpha1.DestinationType]Descriptor{
 		Endpoint: []string{"bucket"}, Credential: []string{"credentials"}, Other: []string{"prefix"}},
 }
 
-// Lookup returns the descriptor of t.
-func Lookup(t v1alpha1.DestinationType) (Descriptor, bool) {
-	d, ok := descriptors[t]
-	return d, ok
-}
-
 // Descriptors returns every descriptor, sorted by type.
 func Descriptors() []Descriptor {
 	out := make([]Descriptor, 0, len(descriptors))

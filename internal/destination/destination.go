@@ -164,7 +164,7 @@ func describe(t v1alpha1.DestinationType) (Descriptor, error) {
 	}
 	d, ok := descriptors[t]
 	if !ok {
-		return Descriptor{}, conditions.Stalled(v1alpha1.ReasonNotSupported, fmt.Sprintf("destination %s is unknown", t))
+		return Descriptor{}, conditions.Stalled(v1alpha1.ReasonInvalidSpec, fmt.Sprintf("destination %s is unknown", t))
 	}
 	return d, nil
 }

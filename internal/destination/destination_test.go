@@ -198,7 +198,7 @@ func TestRedirects(t *testing.T) {
 		{"other keys in the channel's Secret", v1alpha1.DestinationTelegram, &v1alpha1.Destinations{}, secrets.Values{"chatID": "1"}, false},
 	}
 	for _, c := range cases {
-		d, _ := Lookup(c.typ)
+		d := descriptors[c.typ]
 		if got := d.Redirects(c.channel, c.secret); got != c.want {
 			t.Errorf("%s: Redirects = %v, want %v", c.name, got, c.want)
 		}
@@ -340,7 +340,7 @@ func TestResolveChannelEndpointLists(t *testing.T) {
 	}
 
 	// The user info of list entries is withheld like that of single URLs.
-	d, _ := Lookup(v1alpha1.DestinationAlertManager)
+	d := descriptors[v1alpha1.DestinationAlertManager]
 	stripped, err := d.withoutCredentials(target)
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,11 @@ package ledger
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"slices"
 	"strconv"
 )
@@ -20,8 +18,6 @@ const (
 	// shardKey (BinaryData) is a shard: in the base ConfigMap while there is one, in each shard
 	// ConfigMap otherwise.
 	shardKey = "shard.bin"
-	// v1Key (BinaryData) is the whole v1 ledger: gzip-compressed JSON.
-	v1Key = "ledger.json.gz"
 )
 
 // formatVersion is the header version this package writes and reads.
@@ -285,30 +281,4 @@ func decodeShard(raw []byte, layout uint64, bits uint8, index int) ([]entry, err
 		return nil, errors.New("trailing bytes")
 	}
 	return es, nil
-}
-
-// v1state is the v1 format: the whole ledger as gzip-compressed JSON under v1Key.
-type v1state struct {
-	Version int              `json:"v"`
-	Scope   string           `json:"scope"`
-	IDs     map[string]int64 `json:"ids"`
-}
-
-func decodeV1(raw []byte) (v1state, error) {
-	var st v1state
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return st, err
-	}
-	b, err := io.ReadAll(io.LimitReader(zr, 64<<20))
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, err
-	}
-	if st.IDs == nil {
-		st.IDs = map[string]int64{}
-	}
-	return st, nil
 }

@@ -1,10 +1,6 @@
 package ledger
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/json"
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -402,33 +398,6 @@ func TestHeaderRoundTrip(t *testing.T) {
 		`{"version":2,"layout":"zz","shards":1}`, `{"version":2,"layout":"1","shards":3}`, `{"version":2,"layout":"1","shards":256}`} {
 		if _, _, _, err := decodeHeader(bad); err == nil {
 			t.Errorf("decodeHeader(%s) succeeded", bad)
-		}
-	}
-}
-
-// encodeV1 is the v1 encoder (gzip JSON), to make real v1 ledgers.
-func encodeV1(t testing.TB, st v1state) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(st); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func TestDecodeV1(t *testing.T) {
-	in := v1state{Version: 1, Scope: "sha256:abc", IDs: map[string]int64{"0123456789abcdef": 0, `quote"and\slash`: 42}}
-	out, err := decodeV1(encodeV1(t, in))
-	if err != nil || out.Scope != in.Scope || !maps.Equal(out.IDs, in.IDs) {
-		t.Errorf("%+v %v", out, err)
-	}
-	for _, raw := range [][]byte{nil, []byte("not gzip")} {
-		if _, err := decodeV1(raw); err == nil {
-			t.Error("decoded garbage")
 		}
 	}
 }

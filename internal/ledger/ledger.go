@@ -62,13 +62,8 @@
 // Loading reads the header then every shard. A missing, foreign or damaged shard, or a damaged
 // header, starts a new empty ledger (Exists false: the owner re-baselines, as when the
 // destination is new) and Load returns it with an error; counts of a readable header are kept.
-//
-// # Migration from v1
-//
-// A v1 ledger (BinaryData[ledger.json.gz]: gzip JSON of string IDs in the base ConfigMap) is
-// loaded with its scope, and its IDs are handed out once by TakeLegacy; the owner Adds the key of
-// each current result whose v1 ID is among them. The next Flush writes v2, which drops the v1
-// data. v1 IDs of results no longer in the cluster, and the v1 gone times, are not carried over.
+// So does a base ConfigMap with data but no header, or a header of another format version: no
+// other format was ever released.
 package ledger
 
 import (
@@ -141,8 +136,7 @@ type Ledger struct {
 	counts    Counts
 	hasCounts bool
 	hdrDirty  bool // scope or counts changed since the header was last written
-	legacy    map[string]struct{}
-	// layout and bits describe the stored shards; layout 0 means none usable (a new, v1,
+	// layout and bits describe the stored shards; layout 0 means none usable (a new,
 	// foreign or damaged ledger): the next Flush writes a new layout.
 	layout uint64
 	bits   uint8
@@ -230,24 +224,14 @@ func Load(ctx context.Context, r client.Reader, namespace, name string, owner me
 		// Left behind by an earlier object of the same name, not yet garbage collected.
 		return l, nil
 	}
-	if s, ok := cm.Data[headerKey]; ok {
+	s, ok := cm.Data[headerKey]
+	switch {
+	case ok:
 		return l.loadV2(ctx, r, &cm, s)
+	case len(cm.Data)+len(cm.BinaryData) > 0:
+		return l, l.startOver(fmt.Errorf("no %s: not a ledger of a format this operator reads", headerKey))
 	}
-	if raw, ok := cm.BinaryData[v1Key]; ok {
-		st, err := decodeV1(raw)
-		if err != nil {
-			return l, fmt.Errorf("ledger %s is unreadable, starting a new one: %w", l.base, err)
-		}
-		l.scope, l.hdrDirty = st.Scope, true
-		l.exists.Store(true)
-		if len(st.IDs) > 0 {
-			l.legacy = make(map[string]struct{}, len(st.IDs))
-			for id := range st.IDs {
-				l.legacy[id] = struct{}{}
-			}
-		}
-	}
-	return l, nil
+	return l, nil // an empty ConfigMap: nothing recorded yet
 }
 
 func (l *Ledger) loadV2(ctx context.Context, r client.Reader, cm *corev1.ConfigMap, s string) (*Ledger, error) {
@@ -409,7 +393,7 @@ func (l *Ledger) SetScope(scope string) {
 }
 
 // Counts returns the delivery counts, and false when the ledger holds none: neither the stored
-// ledger (v1, new, or written before counts were recorded) nor AddCounts since.
+// ledger (new, or written before counts were recorded) nor AddCounts since.
 func (l *Ledger) Counts() (Counts, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -428,18 +412,6 @@ func (l *Ledger) AddCounts(c Counts) {
 		l.hdrDirty = true
 	}
 	l.hasCounts = true
-}
-
-// TakeLegacy returns the v1 string IDs of a ledger loaded in v1 format that were not migrated
-// yet (nil when none) and forgets them. The owner recomputes the v1 ID of every current result
-// and Adds the key of each one found in the set. The next Flush writes v2 and removes the v1
-// data, so call it before that Flush.
-func (l *Ledger) TakeLegacy() map[string]struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ids := l.legacy
-	l.legacy = nil
-	return ids
 }
 
 func (l *Ledger) bucket(m uint64) *bucket { return &l.buckets[m>>(64-bucketBits)] }

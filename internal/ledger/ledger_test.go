@@ -35,17 +35,20 @@ func hasAll(l *Ledger, ks ...uint64) bool {
 	return true
 }
 
-// v1CM is a v1 ledger ConfigMap of nt1 owned by uid holding raw.
-func (e *testEnv) v1CM(uid types.UID, raw []byte) *corev1.ConfigMap {
+// headerlessCM is a ConfigMap of nt1 owned by uid holding raw but no ledger header.
+func (e *testEnv) headerlessCM(uid types.UID, raw []byte) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: e.ns, Name: testName,
 			Labels:          map[string]string{LabelOwner: string(uid)},
 			OwnerReferences: []metav1.OwnerReference{ownerOf("nt1", uid)},
 		},
-		BinaryData: map[string][]byte{v1Key: raw},
+		BinaryData: map[string][]byte{otherKey: raw},
 	}
 }
+
+// otherKey holds what headerlessCM holds.
+const otherKey = "other.bin"
 
 func (e *testEnv) create(t testing.TB, cm *corev1.ConfigMap) {
 	t.Helper()
@@ -178,16 +181,16 @@ func TestSetScope(t *testing.T) {
 func TestLoadMissingConfigMap(t *testing.T) {
 	e := newEnv(t)
 	l, err := Load(context.Background(), e.c, e.ns, "nope", testOwner)
-	if err != nil || l == nil || l.Exists() || l.Len() != 0 || l.TakeLegacy() != nil {
+	if err != nil || l == nil || l.Exists() || l.Len() != 0 {
 		t.Fatalf("Load of a missing ConfigMap: %v, %v", l, err)
 	}
 }
 
 func TestLoadOfAnotherOwnersConfigMap(t *testing.T) {
 	e := newEnv(t)
-	e.create(t, e.v1CM("uid-0", encodeV1(t, v1state{Version: 1, Scope: "old", IDs: map[string]int64{"x": 0, "y": 0}})))
+	e.create(t, e.headerlessCM("uid-0", []byte("an earlier object's")))
 	l := e.load(t)
-	if l.Exists() || l.Len() != 0 || l.Scope() != "" || l.TakeLegacy() != nil {
+	if l.Exists() || l.Len() != 0 || l.Scope() != "" {
 		t.Fatalf("a ConfigMap of an earlier object of the same name was used: exists=%v len=%d scope=%q",
 			l.Exists(), l.Len(), l.Scope())
 	}
@@ -202,8 +205,8 @@ func TestLoadOfAnotherOwnersConfigMap(t *testing.T) {
 	if len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].UID != "uid-1" || cm.Labels[LabelOwner] != "uid-1" {
 		t.Errorf("owner references = %+v, labels %v", cm.OwnerReferences, cm.Labels)
 	}
-	if _, ok := cm.BinaryData[v1Key]; ok {
-		t.Error("the v1 data of the earlier owner is still there")
+	if _, ok := cm.BinaryData[otherKey]; ok {
+		t.Error("the data of the earlier owner is still there")
 	}
 	if l2 := e.load(t); l2.Len() != 1 || !l2.Has(1) {
 		t.Errorf("reloaded len %d", l2.Len())
@@ -241,20 +244,20 @@ func TestLoadOfAnotherOwnersShards(t *testing.T) {
 
 func TestLoadOfGarbage(t *testing.T) {
 	for name, cm := range map[string]func(e *testEnv) *corev1.ConfigMap{
-		"v1 garbage": func(e *testEnv) *corev1.ConfigMap { return e.v1CM("uid-1", []byte("not a ledger")) },
+		"no header": func(e *testEnv) *corev1.ConfigMap { return e.headerlessCM("uid-1", []byte("not a ledger")) },
 		"bad header": func(e *testEnv) *corev1.ConfigMap {
-			cm := e.v1CM("uid-1", nil)
+			cm := e.headerlessCM("uid-1", nil)
 			cm.BinaryData, cm.Data = nil, map[string]string{headerKey: "{nope"}
 			return cm
 		},
 		"header without its shard": func(e *testEnv) *corev1.ConfigMap {
-			cm := e.v1CM("uid-1", nil)
+			cm := e.headerlessCM("uid-1", nil)
 			cm.BinaryData = nil
 			cm.Data = map[string]string{headerKey: encodeHeader(&header{Version: 2, Layout: layoutString(5), Shards: 1})}
 			return cm
 		},
 		"newer version": func(e *testEnv) *corev1.ConfigMap {
-			cm := e.v1CM("uid-1", nil)
+			cm := e.headerlessCM("uid-1", nil)
 			cm.BinaryData = nil
 			cm.Data = map[string]string{headerKey: `{"version":3,"layout":"1","shards":1}`}
 			return cm
@@ -285,7 +288,7 @@ func TestLoadOfGarbage(t *testing.T) {
 
 func TestLoadWithoutData(t *testing.T) {
 	e := newEnv(t)
-	cm := e.v1CM("uid-1", nil)
+	cm := e.headerlessCM("uid-1", nil)
 	cm.BinaryData = nil
 	e.create(t, cm)
 	l := e.load(t)
@@ -473,9 +476,9 @@ func TestTwoLedgersOfOneVersionMerge(t *testing.T) {
 // to an earlier object of the same name): the next Flush should create it again.
 func TestFlushRecreatesADeletedConfigMap(t *testing.T) {
 	e := newEnv(t)
-	e.create(t, e.v1CM("uid-0", encodeV1(t, v1state{Version: 1, IDs: map[string]int64{"x": 0}})))
+	e.create(t, e.headerlessCM("uid-0", []byte("an earlier object's")))
 	l := e.load(t)
-	if err := e.direct.Delete(context.Background(), e.v1CM("uid-0", nil)); err != nil {
+	if err := e.direct.Delete(context.Background(), e.headerlessCM("uid-0", nil)); err != nil {
 		t.Fatal(err)
 	}
 	l.Add(1)
@@ -565,69 +568,14 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-func TestMigrationFromV1(t *testing.T) {
+// Data without a header is of no format this operator reads (no other was released); the
+// error says so, and TestLoadOfGarbage holds what follows.
+func TestLoadSaysWhyAHeaderlessConfigMapIsRefused(t *testing.T) {
 	e := newEnv(t)
-	ids := map[string]int64{"id-a": 0, "id-b": 0, "id-c": 1_700_000_000, "gone-for-good": 1_600_000_000}
-	e.create(t, e.v1CM("uid-1", encodeV1(t, v1state{Version: 1, Scope: "sha256:s", IDs: ids})))
-
-	l := e.load(t)
-	if !l.Exists() || l.Scope() != "sha256:s" || l.Len() != 0 {
-		t.Fatalf("v1 ledger: exists=%v scope=%q len=%d", l.Exists(), l.Scope(), l.Len())
-	}
-	if _, ok := l.Counts(); ok {
-		t.Error("a v1 ledger has no counts")
-	}
-	legacy := l.TakeLegacy()
-	if len(legacy) != len(ids) {
-		t.Fatalf("TakeLegacy = %v", legacy)
-	}
-	for id := range ids {
-		if _, ok := legacy[id]; !ok {
-			t.Errorf("%s missing from TakeLegacy", id)
-		}
-	}
-	if l.TakeLegacy() != nil {
-		t.Error("TakeLegacy twice")
-	}
-	// The engine finds current results whose v1 ID is in the set and Adds their keys.
-	for _, id := range []string{"id-a", "id-b", "id-c"} {
-		if _, ok := legacy[id]; ok {
-			l.Add(key(id))
-		}
-	}
-	l.Add(key("new since"))
-	l.AddCounts(Counts{Sent: 7, Failed: 1, Dropped: 2})
-	e.flush(t, l)
-
-	cm, h := e.base(t)
-	if _, ok := cm.BinaryData[v1Key]; ok {
-		t.Error("the v1 data is still there after a v2 write")
-	}
-	if h.Version != 2 || h.Scope != "sha256:s" || h.Counts == nil || h.Counts.Sent != 7 {
-		t.Errorf("header %+v", h)
-	}
-	l2 := e.load(t)
-	if l2.TakeLegacy() != nil {
-		t.Error("legacy IDs after the migration")
-	}
-	if !l2.Exists() || l2.Scope() != "sha256:s" || l2.Len() != 4 || !hasAll(l2, key("id-a"), key("id-b"), key("id-c"), key("new since")) {
-		t.Errorf("reloaded: exists=%v scope=%q len=%d", l2.Exists(), l2.Scope(), l2.Len())
-	}
-	if c, ok := l2.Counts(); !ok || c != (Counts{Sent: 7, Failed: 1, Dropped: 2}) {
-		t.Errorf("counts %+v %v", c, ok)
-	}
-
-	// A v1 ledger that nothing is added to is still written as v2 by the next Flush.
-	e2 := newEnv(t)
-	e2.create(t, e2.v1CM("uid-1", encodeV1(t, v1state{Version: 1, Scope: "s", IDs: map[string]int64{"x": 0}})))
-	l = e2.load(t)
-	_ = l.TakeLegacy()
-	e2.flush(t, l)
-	if cm, h := e2.base(t); cm.BinaryData[v1Key] != nil || h.Scope != "s" {
-		t.Error("not migrated")
-	}
-	if l = e2.load(t); !l.Exists() || l.TakeLegacy() != nil {
-		t.Error("reloaded")
+	e.create(t, e.headerlessCM("uid-1", []byte("not a ledger")))
+	_, err := Load(context.Background(), e.c, e.ns, testName, testOwner)
+	if err == nil || !strings.Contains(err.Error(), "no header.json: not a ledger of a format this operator reads") {
+		t.Fatalf("Load = %v", err)
 	}
 }
 

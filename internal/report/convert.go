@@ -319,8 +319,7 @@ func (r *Report) resultKey(res *Result, withProperties bool) uint64 {
 	return h.sum()
 }
 
-// writeFinding hashes what a result says about its resource (both formats of identity end
-// with it; TestLegacyIDs pins format 1).
+// writeFinding hashes what a result says about its resource.
 func writeFinding(h *hasher, res *Result, withProperties bool) {
 	h.write(res.Policy)
 	h.write(res.Rule)

@@ -169,38 +169,6 @@ func TestIdentityIncludesReportAndResource(t *testing.T) {
 	}
 }
 
-// Ledgers of format 1 hold the IDs of the earlier identity; LegacyIDs must reproduce them so
-// an upgrade does not resend what was delivered.
-func TestLegacyIDs(t *testing.T) {
-	cve := func(id string) wgpolicyv1alpha2.PolicyReportResult {
-		return wgpolicyv1alpha2.PolicyReportResult{Category: "apk-tools", Source: "Trivy", Properties: map[string]string{"VulnerabilityID": id}}
-	}
-	given := wgResult()
-	given.Properties = map[string]string{"resultID": "kyverno-123"}
-	rep := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "r"},
-		Results:    []wgpolicyv1alpha2.PolicyReportResult{wgResult(), cve("CVE-1"), cve("CVE-2"), given},
-	})
-	// The values the format-1 code computed (printed by it) for these results (FNV-64a over uid, name, policy,
-	// rule, status, category, message, zero-separated; properties added for twins).
-	want := []string{"d408d55c442edfa6", "4fc71bef587f4d16", "4fc3b5ef587c69ed", "kyverno-123"}
-	if got := LegacyIDs(rep); !equalStrings(got, want) {
-		t.Errorf("legacy IDs = %q, want %q", got, want)
-	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // The Falco and RHACM adapters put the severity in properties.severity.
 func TestSeverityFromProperties(t *testing.T) {
 	r := wgResult()

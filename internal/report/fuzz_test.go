@@ -59,7 +59,6 @@ func FuzzFromPolicyReport(f *testing.F) {
 			if round := FromPolicyReport(&back); !slices.Equal(keys(first), keys(round)) {
 				t.Fatalf("identities change over a JSON round trip: %x, %x\n%s", keys(first), keys(round), js)
 			}
-			_ = LegacyIDs(first)
 			for i := range first.Results {
 				_ = first.ResultNamespace(&first.Results[i])
 				_ = first.Results[i].Priority()

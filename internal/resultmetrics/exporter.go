@@ -22,6 +22,7 @@ package resultmetrics
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 
@@ -237,7 +238,7 @@ func (e *Exporter) relabel() {
 		union = append(union, n)
 	}
 	sort.Strings(union)
-	if !equalStrings(union, e.union) {
+	if !slices.Equal(union, e.union) {
 		e.union, e.gen = union, e.gen+1
 		e.empty = make([]*dto.LabelPair, len(union))
 		empty := ""
@@ -270,16 +271,4 @@ func (e *Exporter) rebuild(st *state, keys []string) {
 	for _, k := range keys {
 		st.apply(k, e.src.Get(k), e.src.NamespaceLabels)
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

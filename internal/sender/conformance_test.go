@@ -521,7 +521,7 @@ func TestConformanceRegistry(t *testing.T) {
 		if (c.hostile == nil) != noHostile {
 			t.Errorf("%s: hostile and notApplicable[hostile] disagree", c.typ)
 		}
-		d, _ := destination.Lookup(c.typ)
+		d := descriptorOf(t, c.typ)
 		if _, noTemplate := c.notApplicable[chkTemplate]; noTemplate == d.Template {
 			t.Errorf("%s: descriptor Template = %v, but notApplicable[template] is %v", c.typ, d.Template, noTemplate)
 		}

@@ -563,7 +563,7 @@ func TestGCSGuard(t *testing.T) {
 // required settings alone (the operator's identity is looked up at the first write, not while
 // a reconciler waits), ignores messageTemplate, and cannot do without a bucket.
 func TestGCSAmbientBuildsFromRequiredSettings(t *testing.T) {
-	d, _ := destination.Lookup(v1alpha1.DestinationGCS)
+	d := descriptorOf(t, v1alpha1.DestinationGCS)
 	s := destination.Settings{}
 	for _, k := range d.Required {
 		s[k] = sampleSettings[k]

@@ -1,7 +1,6 @@
 package sender
 
 import (
-	"errors"
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -30,9 +29,6 @@ var factories = map[v1alpha1.DestinationType]Factory{
 	v1alpha1.DestinationGCS:           newGCS,
 }
 
-// ErrNotSupported is returned by New for a destination type without a sender yet.
-var ErrNotSupported = errors.New("not supported yet")
-
 // New builds the sender for cfg.Type. Its errors are configuration errors: retrying with the
 // same configuration cannot succeed. They never contain URLs, tokens or header values.
 func New(cfg Config) (Sender, error) {
@@ -46,7 +42,7 @@ func New(cfg Config) (Sender, error) {
 	}
 	f, ok := factories[cfg.Type]
 	if !ok {
-		return nil, fmt.Errorf("destination %s is %w", cfg.Type, ErrNotSupported)
+		return nil, fmt.Errorf("destination %s is unknown", cfg.Type)
 	}
 	return f(cfg)
 }

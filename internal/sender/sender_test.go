@@ -3,7 +3,6 @@ package sender
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +20,7 @@ import (
 
 func TestNewUnsupportedAndMismatch(t *testing.T) {
 	_, err := New(Config{Type: "carrierPigeon"}) // a type no factory knows
-	if err == nil || err.Error() != "destination carrierPigeon is not supported yet" || !errors.Is(err, ErrNotSupported) {
+	if err == nil || err.Error() != "destination carrierPigeon is unknown" {
 		t.Fatalf("carrierPigeon: got %v", err)
 	}
 	_, err = New(Config{Type: v1alpha1.DestinationWebhook, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}})
