@@ -493,8 +493,8 @@ func TestGCSObjectNames(t *testing.T) {
 		"naïve policy#1\r\n":     "na_ve_policy_1__",
 		strings.Repeat("x", 300): strings.Repeat("x", gcsMaxPolicy),
 	} {
-		if got := objectPolicy(in); got != want {
-			t.Errorf("objectPolicy(%q) = %q, want %q", in, got, want)
+		if got := objectNamePart(in, gcsMaxPolicy); got != want {
+			t.Errorf("objectNamePart(%q) = %q, want %q", in, got, want)
 		}
 	}
 	// The longest name stays within the 1024 bytes GCS allows.
