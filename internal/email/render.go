@@ -149,7 +149,7 @@ func sortItems(items []Item) {
 		if c := cmp.Compare(a.Report.Key(), b.Report.Key()); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.Key, y.Key)
+		return cmp.Compare(x.Hash, y.Hash)
 	})
 }
 
