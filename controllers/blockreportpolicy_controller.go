@@ -107,19 +107,19 @@ func (r *BlockReportPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	}
 	base := p.DeepCopy()
 	if err := checkSelector("namespaceSelector", p.Spec.NamespaceSelector); err != nil {
-		return finish(ctx, r.Deps, &p, base, outcome{err: err})
+		return finish(ctx, r.Deps, &p, base, readiness{err: err})
 	}
 	nsFilter, err := filter.Compile(filter.Spec{Filter: &v1alpha1.ResultFilter{
 		Namespaces: p.Spec.Namespaces, NamespaceSelector: p.Spec.NamespaceSelector,
 	}})
 	if err != nil {
-		return finish(ctx, r.Deps, &p, base, outcome{err: conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())})
+		return finish(ctx, r.Deps, &p, base, readiness{err: conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())})
 	}
 	unreadable, err := r.sync(ctx, &p, nsFilter)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	o := outcome{message: fmt.Sprintf("reporting blocked admissions (source %q): %d results in %d reports",
+	o := readiness{message: fmt.Sprintf("reporting blocked admissions (source %q): %d results in %d reports",
 		p.Spec.Source, p.Status.ResultsWritten, p.Status.ReportsManaged)}
 	if unreadable != nil {
 		o.err = unreadableProblem(&p, unreadable)

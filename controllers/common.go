@@ -46,8 +46,8 @@ type Deps struct {
 	Recorder events.EventRecorder
 }
 
-// outcome is the result of validating an object.
-type outcome struct {
+// readiness is what validating an object found, which finish records as its Ready condition.
+type readiness struct {
 	// err is a *conditions.Problem to record, or another error to retry with backoff.
 	err error
 	// suspended says the valid object is paused by its owner.
@@ -58,7 +58,7 @@ type outcome struct {
 
 // finish records the outcome of a reconcile in the object's conditions, patches the status if
 // it changed, and emits an Event when Ready changes.
-func finish(ctx context.Context, d Deps, obj conditions.Object, base conditions.Object, o outcome) (ctrl.Result, error) {
+func finish(ctx context.Context, d Deps, obj conditions.Object, base conditions.Object, o readiness) (ctrl.Result, error) {
 	var problem *conditions.Problem
 	switch {
 	case o.err == nil && o.suspended:

@@ -168,7 +168,7 @@ func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.
 			err = runHealth(&s)
 		}
 	}
-	res, ferr := finish(ctx, r.Deps, &s, base, outcome{err: err, suspended: s.Spec.Suspend, message: readyMessage(&s)})
+	res, ferr := finish(ctx, r.Deps, &s, base, readiness{err: err, suspended: s.Spec.Suspend, message: readyMessage(&s)})
 	if ferr == nil && res.RequeueAfter == 0 && s.Status.NextScheduleTime != nil {
 		// Refresh nextScheduleTime once it has passed, should no Job event arrive then.
 		res.RequeueAfter = time.Until(next) + time.Second

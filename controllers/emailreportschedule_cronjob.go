@@ -18,6 +18,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
 // The CronJob of a schedule, in the platform namespace: made, updated, suspended, removed, and
@@ -227,7 +228,7 @@ func labelValue(v string) string {
 // --from`). The Job's end wakes the controller for the pending value.
 func (r *EmailReportScheduleReconciler) sendNow(ctx context.Context, s *v1alpha1.EmailReportSchedule, cj *batchv1.CronJob) error {
 	value, ok := s.Annotations[v1alpha1.AnnotationSendNow]
-	if !ok || truncate(value, 1024) == s.Status.LastSendNow || cj == nil {
+	if !ok || textcut.Cut(value, 1024) == s.Status.LastSendNow || cj == nil {
 		return nil
 	}
 	var jobs batchv1.JobList
@@ -244,7 +245,7 @@ func (r *EmailReportScheduleReconciler) sendNow(ctx context.Context, s *v1alpha1
 			Namespace:   cj.Namespace,
 			Name:        SendNowJobName(cj.Name, value),
 			Labels:      maps.Clone(cj.Spec.JobTemplate.Labels),
-			Annotations: map[string]string{annotationSchedule: s.Namespace + "/" + s.Name, annotationSendNow: truncate(value, 1024)},
+			Annotations: map[string]string{annotationSchedule: s.Namespace + "/" + s.Name, annotationSendNow: textcut.Cut(value, 1024)},
 			// As `kubectl create job --from=cronjob/...`: the CronJob owns it, so the garbage
 			// collector removes it with the CronJob (the finalizer deletes it too).
 			OwnerReferences: []metav1.OwnerReference{{
@@ -260,13 +261,6 @@ func (r *EmailReportScheduleReconciler) sendNow(ctx context.Context, s *v1alpha1
 	if r.Recorder != nil {
 		r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, "SendNow", "SendNow", "started Job %s/%s to send the report now", job.Namespace, job.Name)
 	}
-	s.Status.LastSendNow = truncate(value, 1024)
+	s.Status.LastSendNow = textcut.Cut(value, 1024)
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

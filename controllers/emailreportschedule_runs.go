@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
 // What the Jobs of a schedule say about its runs: times, counts, the last failure and its reason.
@@ -137,7 +138,7 @@ func (r *EmailReportScheduleReconciler) failureReason(ctx context.Context, j *ba
 		reason = strings.TrimSpace(newest.Message)
 	}
 	// The subcommand writes one line; FallbackToLogsOnError may bring a log tail.
-	return truncate(reason, 1024)
+	return textcut.Cut(reason, 1024)
 }
 
 // runHealth is the problem of a schedule whose newest run failed. Not Stalled: the next run

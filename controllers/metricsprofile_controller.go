@@ -60,18 +60,18 @@ func (r *MetricsProfileReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	return res, err
 }
 
-func (r *MetricsProfileReconciler) validate(p *v1alpha1.MetricsProfile) outcome {
+func (r *MetricsProfileReconciler) validate(p *v1alpha1.MetricsProfile) readiness {
 	key := p.Namespace + "/" + p.Name
 	if err := checkSelector("filter.namespaceSelector", filterSelector(p.Spec.Filter)); err != nil {
 		r.Exporter.Remove(key)
 		p.Status.Series = 0
-		return outcome{err: err}
+		return readiness{err: err}
 	}
 	prof, err := resultmetrics.Compile(p.Namespace, p.Name, p.Spec, r.PlatformNamespace)
 	if err != nil {
 		r.Exporter.Remove(key)
 		p.Status.Series = 0
-		return outcome{err: conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())}
+		return readiness{err: conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())}
 	}
 	p.Status.Labels = prof.Names
 	r.Exporter.Set(prof)
@@ -82,9 +82,9 @@ func (r *MetricsProfileReconciler) validate(p *v1alpha1.MetricsProfile) outcome 
 	case !st.Running:
 		pr := conditions.Progressing(v1alpha1.ReasonWaitingForReports, "waiting for the report store to list the reports (result metrics are exported by the leader only)")
 		pr.RetryAfter = time.Second
-		return outcome{err: pr}
+		return readiness{err: pr}
 	case st.Refused > 0:
-		return outcome{err: conditions.Transient(v1alpha1.ReasonSeriesLimitReached, fmt.Sprintf(
+		return readiness{err: conditions.Transient(v1alpha1.ReasonSeriesLimitReached, fmt.Sprintf(
 			"exporting %d series, the maxSeries of the profile: %d results are not counted; the series exported are kept. Raise maxSeries or narrow the labels or filter",
 			st.Series, st.Refused))}
 	}
@@ -92,7 +92,7 @@ func (r *MetricsProfileReconciler) validate(p *v1alpha1.MetricsProfile) outcome 
 	if p.Namespace != r.PlatformNamespace {
 		scope = "namespace " + p.Namespace + " only"
 	}
-	return outcome{message: fmt.Sprintf("exporting %d series of %s results (labels profile, %s; %s)", st.Series, p.Spec.Mode, labels, scope)}
+	return readiness{message: fmt.Sprintf("exporting %d series of %s results (labels profile, %s; %s)", st.Series, p.Spec.Mode, labels, scope)}
 }
 
 // SetupWithManager registers the reconciler.

@@ -66,7 +66,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	}
 	t.Status.LastTest = r.tests.answer(ctx, r.Recorder, &t, t.Status.LastTest, ds, err)
 	err = runDelivery(r.Engine, key, dest, err, t.Spec.Suspend)
-	return finish(ctx, r.Deps, &t, base, outcome{
+	return finish(ctx, r.Deps, &t, base, readiness{
 		err:       err,
 		suspended: t.Spec.Suspend,
 		message:   fmt.Sprintf("delivering new results to the %s destination", t.Status.Destination),

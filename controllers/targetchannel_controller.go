@@ -71,7 +71,7 @@ func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	c.Status.LastTest = r.tests.answer(ctx, r.Recorder, &c, c.Status.LastTest, ds, err)
 	err = runDelivery(r.Engine, key, dest, err, c.Spec.Suspend)
-	return finish(ctx, r.Deps, &c, base, outcome{
+	return finish(ctx, r.Deps, &c, base, readiness{
 		err:       err,
 		suspended: c.Spec.Suspend,
 		message: fmt.Sprintf("delivering new results to the %s destination of NotificationTarget %s/%s",

@@ -331,7 +331,7 @@ func (p *pipeline) parkedItem(key string, keys map[uint64]time.Time, probe bool)
 	index := map[uint64]int{}
 	if rep != nil {
 		for i := range rep.Results {
-			index[rep.Results[i].Key] = i
+			index[rep.Results[i].Hash] = i
 		}
 	}
 	var results []report.Result
@@ -361,7 +361,7 @@ func (p *pipeline) parkedItem(key string, keys map[uint64]time.Time, probe bool)
 	it := item{batch: sender.Batch{Report: refOf(rep), Results: results, CustomFields: d.CustomFields}, probe: probe, since: since}
 	it.keys = make([]uint64, len(results))
 	for i := range results {
-		it.keys[i] = results[i].Key
+		it.keys[i] = results[i].Hash
 	}
 	return it, true
 }

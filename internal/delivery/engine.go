@@ -334,7 +334,7 @@ func (e *Engine) sweep() {
 	present := make(map[uint64]struct{}, e.store.Results())
 	for _, r := range reports {
 		for i := range r.Results {
-			present[r.Results[i].Key] = struct{}{}
+			present[r.Results[i].Hash] = struct{}{}
 		}
 	}
 	now := e.now()

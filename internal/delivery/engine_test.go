@@ -139,7 +139,7 @@ func testDest(t *testing.T, snd sender.Sender, spec filter.Spec, scope string) D
 
 // res is a result named name (its key is a hash of the name) with the given status.
 func res(name string, status v1alpha1.ResultStatus) report.Result {
-	return report.Result{Key: keyOf(name), Check: &report.Check{Policy: "p", Rule: "r", Status: status, Severity: v1alpha1.SeverityHigh}, Message: "m " + name}
+	return report.Result{Hash: keyOf(name), Check: &report.Check{Policy: "p", Rule: "r", Status: status, Severity: v1alpha1.SeverityHigh}, Message: "m " + name}
 }
 
 func keyOf(name string) uint64 {

@@ -43,7 +43,7 @@ func (l *lifecycle) seed(p *pipeline, reports []*report.Report) {
 		var open []report.Result
 		for i := range rep.Results {
 			res := &rep.Results[i]
-			if p.ledger.Has(res.Key) && d.Filter.Match(rep, res, p.e.store.NamespaceLabels) {
+			if p.ledger.Has(res.Hash) && d.Filter.Match(rep, res, p.e.store.NamespaceLabels) {
 				open = append(open, *res)
 			}
 		}
@@ -63,7 +63,7 @@ func (l *lifecycle) add(key string, ref sender.ReportRef, results []report.Resul
 		l.open[key] = o
 	}
 	for _, r := range results {
-		o.results[r.Key] = r
+		o.results[r.Hash] = r
 	}
 }
 
@@ -104,7 +104,7 @@ func (l *lifecycle) gone(key string, rep *report.Report) (resolution, bool) {
 	present := map[uint64]struct{}{}
 	if rep != nil {
 		for i := range rep.Results {
-			present[rep.Results[i].Key] = struct{}{}
+			present[rep.Results[i].Hash] = struct{}{}
 		}
 	}
 	var out []report.Result

@@ -252,10 +252,10 @@ func (p *pipeline) newResults(rep *report.Report, d *Destination, claim bool, ch
 	var taken map[uint64]struct{} // keys already in out: a producer may write a result twice
 	for i := range rep.Results {
 		res := &rep.Results[i]
-		if _, busy := p.inflight[res.Key]; busy || p.ledger.Has(res.Key) {
+		if _, busy := p.inflight[res.Hash]; busy || p.ledger.Has(res.Hash) {
 			continue
 		}
-		if _, dup := taken[res.Key]; dup {
+		if _, dup := taken[res.Hash]; dup {
 			continue
 		}
 		if !d.Filter.Match(rep, res, p.e.store.NamespaceLabels) {
@@ -264,12 +264,12 @@ func (p *pipeline) newResults(rep *report.Report, d *Destination, claim bool, ch
 		if taken == nil {
 			taken = map[uint64]struct{}{}
 		}
-		taken[res.Key] = struct{}{}
+		taken[res.Hash] = struct{}{}
 		out = append(out, *res)
 	}
 	if claim {
 		for i := range out {
-			p.inflight[out[i].Key] = changed
+			p.inflight[out[i].Hash] = changed
 		}
 		p.stats.setPending(int64(len(p.inflight)))
 	}
@@ -292,7 +292,7 @@ func (p *pipeline) absorb(existedAt time.Time) int {
 		}
 		p.mu.Lock()
 		for _, res := range p.newResults(rep, p.dest, false, 0) {
-			p.ledger.Add(res.Key)
+			p.ledger.Add(res.Hash)
 			n++
 		}
 		p.mu.Unlock()
@@ -419,7 +419,7 @@ func (p *pipeline) enqueueSince(ctx context.Context, ref sender.ReportRef, resul
 		it := item{batch: sender.Batch{Report: ref, Results: results[:n:n], CustomFields: d.CustomFields}, resolve: resolve, since: since}
 		it.keys = make([]uint64, n)
 		for i := range results[:n] {
-			it.keys[i] = results[i].Key
+			it.keys[i] = results[i].Hash
 		}
 		p.queued.Add(int64(n))
 		if resolve {

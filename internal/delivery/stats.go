@@ -14,6 +14,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
 // Stats counts the deliveries of one destination. Sent and failed start from the counts in
@@ -136,19 +137,12 @@ func (s *Stats) Snapshot() v1alpha1.DeliveryStatus {
 func FailureReason(err error) string {
 	var se *sender.Error
 	if errors.As(err, &se) {
-		return truncate(se.Reason, 256)
+		return textcut.Cut(se.Reason, 256)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "request timed out"
 	}
 	return "delivery failed"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // writeStatus writes status.delivery when it changed; it runs every StatusInterval, so a busy

@@ -42,7 +42,7 @@ func TestBatch(r TestRequest, now time.Time) sender.Batch {
 	h := fnv.New64a()
 	_, _ = fmt.Fprintf(h, "%s\x00%s", r.UID, r.Value)
 	res := report.Result{
-		Key: h.Sum64(),
+		Hash: h.Sum64(),
 		Check: &report.Check{
 			Policy: TestPolicy, Rule: "send-test", Category: "Policy Herald test", Source: "policy-herald",
 			Status: v1alpha1.StatusWarn, Severity: v1alpha1.SeverityInfo,

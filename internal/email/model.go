@@ -128,15 +128,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.SortFunc(keys, compareFold)
 	return keys
 }
-
-// truncate cuts s to at most n runes, ending with an ellipsis when cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}

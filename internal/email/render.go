@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
 // Rendered is a rendered report.
@@ -148,7 +149,7 @@ func sortItems(items []Item) {
 		if c := cmp.Compare(a.Report.Key(), b.Report.Key()); c != 0 {
 			return c
 		}
-		return cmp.Compare(x.Key, y.Key)
+		return cmp.Compare(x.Hash, y.Hash)
 	})
 }
 
@@ -332,9 +333,9 @@ func row(it Item, cluster bool) rowView {
 	r := rowView{
 		Status:   statusLabel(string(res.Status)),
 		Severity: string(res.Severity),
-		Policy:   truncate(res.Policy, maxFieldRunes),
-		Rule:     truncate(res.Rule, maxFieldRunes),
-		Message:  truncate(res.Message, maxMessageRunes),
+		Policy:   textcut.Cut(res.Policy, maxFieldRunes),
+		Rule:     textcut.Cut(res.Rule, maxFieldRunes),
+		Message:  textcut.Cut(res.Message, maxMessageRunes),
 		Resource: "—",
 	}
 	if o := res.Resource; o != nil && (o.Kind != "" || o.Name != "") {
@@ -343,7 +344,7 @@ func row(it Item, cluster bool) rowView {
 		if o.Namespace != "" && (cluster || o.Namespace != it.Report.ResultNamespace(res)) {
 			name = o.Namespace + "/" + name
 		}
-		r.Resource = truncate(o.Kind+" "+name, 2*maxFieldRunes)
+		r.Resource = textcut.Cut(o.Kind+" "+name, 2*maxFieldRunes)
 	}
 	return r
 }

@@ -42,7 +42,7 @@ func newReport(mut ...func(*report.Report)) *report.Report {
 // mutators.
 func newResult(mut ...func(*report.Result)) *report.Result {
 	r := &report.Result{
-		Key:      0x1d,
+		Hash:     0x1d,
 		Check:    &report.Check{Policy: "require-labels", Rule: "check-team", Category: "Best Practices", Source: "kyverno", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh},
 		Resource: &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "team-a", Name: "web"},
 	}

@@ -151,7 +151,7 @@ func (c *converter) add(reportSource string, f resultFields) {
 	} else {
 		res.Resource = c.scope
 	}
-	res.Key = c.rep.resultKey(&res, false)
+	res.Hash = c.rep.resultHash(&res, false)
 	c.rep.Results = append(c.rep.Results, res)
 }
 
@@ -224,11 +224,11 @@ func (c *converter) finish() *Report {
 	if len(results) > 1 {
 		seen := make(map[uint64]int, len(results))
 		for i := range results {
-			seen[results[i].Key]++
+			seen[results[i].Hash]++
 		}
 		for i := range results {
-			if seen[results[i].Key] > 1 && results[i].Properties[ResultIDProperty] == "" {
-				results[i].Key = c.rep.resultKey(&results[i], true)
+			if seen[results[i].Hash] > 1 && results[i].Properties[ResultIDProperty] == "" {
+				results[i].Hash = c.rep.resultHash(&results[i], true)
 			}
 		}
 	}
@@ -286,13 +286,13 @@ func (h *hasher) write(s string) {
 
 func (h *hasher) sum() uint64 { return uint64(*h) }
 
-// resultKey is a result's identity: a hash of its report (kind, namespace, name — not the UID,
+// resultHash is a result's identity: a hash of its report (kind, namespace, name — not the UID,
 // so a producer that deletes and recreates a report does not resend it) and, within the
 // report, the producer's properties.resultID when given, else what the result says: its
 // resource (apiVersion, kind, namespace, name, uid), policy, rule, status, category and message,
 // and with withProperties also its properties. The timestamp is left out so a re-scan that only
 // refreshes it is not a new result.
-func (r *Report) resultKey(res *Result, withProperties bool) uint64 {
+func (r *Report) resultHash(res *Result, withProperties bool) uint64 {
 	h := newHasher()
 	h.write("v2")
 	h.write(r.Kind)

@@ -52,10 +52,10 @@ func TestFixturesConvert(t *testing.T) {
 	}
 	ids := map[uint64]bool{}
 	for _, r := range trivy.Results {
-		if ids[r.Key] {
+		if ids[r.Hash] {
 			t.Errorf("duplicate ID %s", r.ID())
 		}
-		ids[r.Key] = true
+		ids[r.Hash] = true
 	}
 
 	cis := FromPolicyReport(loadPolicyReport(t, "sample-cis-k8s.yaml"))
@@ -79,7 +79,7 @@ func idOf(r wgpolicyv1alpha2.PolicyReportResult) uint64 {
 
 func idIn(namespace, name string, r wgpolicyv1alpha2.PolicyReportResult) uint64 {
 	rep := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Results: []wgpolicyv1alpha2.PolicyReportResult{r}})
-	return rep.Results[0].Key
+	return rep.Results[0].Hash
 }
 
 func TestIdentity(t *testing.T) {
@@ -139,11 +139,11 @@ func TestIdentityIncludesReportAndResource(t *testing.T) {
 	bench := wgpolicyv1alpha2.PolicyReportResult{Policy: "CIS 1.1.1", Result: "fail", Message: "Ensure that the API server pod specification file permissions are set to 644"}
 	nodeA := FromClusterPolicyReport(&wgpolicyv1alpha2.ClusterPolicyReport{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Results: []wgpolicyv1alpha2.PolicyReportResult{bench}})
 	nodeB := FromClusterPolicyReport(&wgpolicyv1alpha2.ClusterPolicyReport{ObjectMeta: metav1.ObjectMeta{Name: "node-b"}, Results: []wgpolicyv1alpha2.PolicyReportResult{bench}})
-	if nodeA.Results[0].Key == nodeB.Results[0].Key {
+	if nodeA.Results[0].Hash == nodeB.Results[0].Hash {
 		t.Error("the same finding in the reports of node-a and node-b must be two results")
 	}
 	asNamespaced := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Namespace: "x"}, Results: []wgpolicyv1alpha2.PolicyReportResult{bench}})
-	if asNamespaced.Results[0].Key == nodeA.Results[0].Key {
+	if asNamespaced.Results[0].Hash == nodeA.Results[0].Hash {
 		t.Error("report kind and namespace are part of the identity")
 	}
 
@@ -164,7 +164,7 @@ func TestIdentityIncludesReportAndResource(t *testing.T) {
 	before := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: meta, Results: []wgpolicyv1alpha2.PolicyReportResult{wgResult()}})
 	meta.UID = "second"
 	after := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{ObjectMeta: meta, Results: []wgpolicyv1alpha2.PolicyReportResult{wgResult()}})
-	if before.Results[0].Key != after.Results[0].Key {
+	if before.Results[0].Hash != after.Results[0].Hash {
 		t.Error("the report's UID must not be part of the identity")
 	}
 }
@@ -270,17 +270,17 @@ func TestResultsThatDifferOnlyInPropertiesGetDistinctIDs(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "r"},
 		Results:    []wgpolicyv1alpha2.PolicyReportResult{cve("CVE-1"), cve("CVE-2"), wgResult()},
 	})
-	if rep.Results[0].Key == rep.Results[1].Key {
+	if rep.Results[0].Hash == rep.Results[1].Hash {
 		t.Fatal("results differing only in properties collide")
 	}
 	again := FromPolicyReport(&wgpolicyv1alpha2.PolicyReport{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "r"},
 		Results:    []wgpolicyv1alpha2.PolicyReportResult{cve("CVE-2"), cve("CVE-1"), wgResult()},
 	})
-	if again.Results[1].Key != rep.Results[0].Key || again.Results[0].Key != rep.Results[1].Key {
+	if again.Results[1].Hash != rep.Results[0].Hash || again.Results[0].Hash != rep.Results[1].Hash {
 		t.Error("IDs must not depend on the order of results")
 	}
-	if rep.Results[2].Key != idIn("default", "r", wgResult()) {
+	if rep.Results[2].Hash != idIn("default", "r", wgResult()) {
 		t.Error("a result without a twin keeps the ID that ignores properties")
 	}
 }

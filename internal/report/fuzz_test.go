@@ -17,7 +17,7 @@ import (
 func keys(rep *Report) []uint64 {
 	out := make([]uint64, len(rep.Results))
 	for i := range rep.Results {
-		out[i] = rep.Results[i].Key
+		out[i] = rep.Results[i].Hash
 	}
 	return out
 }

@@ -35,9 +35,9 @@ type Check struct {
 // Result is one policy result. Results are never modified once stored; their Check and
 // Resource may be shared with other results.
 type Result struct {
-	// Key is the result's identity (see resultKey): stable across re-scans, it changes only
+	// Hash is the result's identity (see resultHash): stable across re-scans, it changes only
 	// when what the result says changes.
-	Key uint64
+	Hash uint64
 	*Check
 	Message string
 	// Time is when the producer found the result, in Unix nanoseconds; 0 when it gave none.
@@ -56,7 +56,7 @@ func (r *Result) Timestamp() time.Time {
 }
 
 // ID is the result's identity as text, as destinations receive it.
-func (r *Result) ID() string { return IDOf(r.Key) }
+func (r *Result) ID() string { return IDOf(r.Hash) }
 
 // IDOf returns the ID of the result with key.
 func IDOf(key uint64) string { return strconv.FormatUint(key, 16) }

@@ -16,7 +16,7 @@ func target(ns string, spec v1alpha1.NotificationTargetSpec) *v1alpha1.Notificat
 
 func result(ns string, status v1alpha1.ResultStatus, sev v1alpha1.Severity) (*report.Report, *report.Result) {
 	return &report.Report{Kind: "PolicyReport", Namespace: ns, Name: "r"},
-		&report.Result{Key: 1, Check: &report.Check{Policy: "p", Source: "kyverno", Status: status, Severity: sev}}
+		&report.Result{Hash: 1, Check: &report.Check{Policy: "p", Source: "kyverno", Status: status, Severity: sev}}
 }
 
 func delivers(t *testing.T, s Spec, rep *report.Report, res *report.Result) bool {

@@ -449,7 +449,7 @@ func TestAlertManagerWireFormat(t *testing.T) {
 	a.now = func() time.Time { return now }
 
 	hostile := fullResult()
-	hostile.Key = 0xb1
+	hostile.Hash = 0xb1
 	hostile.Message = strings.Repeat("long message ", 1000)
 	hostile.Properties = map[string]string{"9lives": "a", "__meta": "b", "k.e-y": "c", "summary": "must not win"}
 	future := bareResult()
@@ -457,7 +457,7 @@ func TestAlertManagerWireFormat(t *testing.T) {
 	b := Batch{Report: testReport, Results: []report.Result{hostile, future, bareResult()}, CustomFields: map[string]string{
 		"cluster": "prod-eu", "policy": "must-not-win", "team.name": "a-team", "1st": "x",
 	}}
-	b.Results[2].Key = 0xb3
+	b.Results[2].Hash = 0xb3
 	if err := a.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
 	}

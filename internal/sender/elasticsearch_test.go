@@ -313,7 +313,7 @@ func TestElasticsearchPartialFailures(t *testing.T) {
 		b := Batch{Report: testReport}
 		for i := 0; i < n; i++ {
 			r := fullResult()
-			r.Key = uint64(0xb0 + i)
+			r.Hash = uint64(0xb0 + i)
 			b.Results = append(b.Results, r)
 		}
 		return b
@@ -380,7 +380,7 @@ func TestElasticsearchSplitsLargeBatches(t *testing.T) {
 	b := Batch{Report: testReport}
 	for i := 0; i < esMaxBatch; i++ {
 		r := fullResult()
-		r.Key = uint64(0x2000 + i)
+		r.Hash = uint64(0x2000 + i)
 		r.Message = strings.Repeat("m", 60<<10)
 		b.Results = append(b.Results, r)
 	}

@@ -56,7 +56,7 @@ func FuzzChatSenders(f *testing.F) {
 		results := make([]report.Result, 1+int(n)%20)
 		for i := range results {
 			r := fullResult()
-			r.Key = uint64(i + 1)
+			r.Hash = uint64(i + 1)
 			r.Message, r.Policy, r.Rule, r.Category, r.Source = message, name, name, name, name
 			r.Resource.Name, r.Resource.Kind = name, name
 			r.Properties = map[string]string{key: value, "other": message}

@@ -231,33 +231,11 @@ func (g *gcs) objectName(r *report.Result) string {
 	if t := r.Timestamp(); !t.IsZero() {
 		day = t.Format(time.DateOnly)
 	}
-	name := day + "/" + objectPolicy(r.Policy) + "-" + r.ID() + ".json"
+	name := day + "/" + objectNamePart(r.Policy, gcsMaxPolicy) + "-" + r.ID() + ".json"
 	if g.prefix == "" {
 		return name
 	}
 	return g.prefix + "/" + name
-}
-
-// objectPolicy makes a policy name safe for an object name: letters, digits, '.', '-' and '_'
-// are kept, anything else (a '/' that would open a folder, spaces, the wildcards of gcloud)
-// becomes '_'; at most gcsMaxPolicy bytes.
-func objectPolicy(p string) string {
-	var b strings.Builder
-	for _, r := range p {
-		if b.Len() >= gcsMaxPolicy {
-			break
-		}
-		switch {
-		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_'):
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	if b.Len() == 0 {
-		return "_"
-	}
-	return b.String()
 }
 
 // bucketName is what GCS accepts: 3 to 63 lowercase letters, digits, '-', '_' and '.', starting

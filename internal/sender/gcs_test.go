@@ -44,7 +44,7 @@ func newGCSTestSender(t *testing.T, base string, s destination.Settings, tlsCfg 
 // a policy whose name holds a slash, spaces and wildcards.
 func gcsBatch() Batch {
 	odd := fullResult()
-	odd.Key = 0xfeedbeef
+	odd.Hash = 0xfeedbeef
 	odd.Policy = "Terminal shell/in container [*?]"
 	return Batch{Report: testReport, Results: []report.Result{fullResult(), bareResult(), odd},
 		CustomFields: map[string]string{"cluster": "prod-eu"}}
@@ -348,7 +348,7 @@ func TestGCSPartialFailure(t *testing.T) {
 	})
 	b := gcsBatch()
 	b.Results = append(b.Results, fullResult())
-	b.Results[3].Key = 0xb4
+	b.Results[3].Hash = 0xb4
 	err := s.Send(context.Background(), b)
 	var e *Error
 	if !errors.As(err, &e) || !e.Retryable || e.Sent != 2 || !strings.HasSuffix(e.Reason, "(object 3 of 4)") {
@@ -493,13 +493,13 @@ func TestGCSObjectNames(t *testing.T) {
 		"naïve policy#1\r\n":     "na_ve_policy_1__",
 		strings.Repeat("x", 300): strings.Repeat("x", gcsMaxPolicy),
 	} {
-		if got := objectPolicy(in); got != want {
-			t.Errorf("objectPolicy(%q) = %q, want %q", in, got, want)
+		if got := objectNamePart(in, gcsMaxPolicy); got != want {
+			t.Errorf("objectNamePart(%q) = %q, want %q", in, got, want)
 		}
 	}
 	// The longest name stays within the 1024 bytes GCS allows.
 	long := &gcs{prefix: strings.Repeat("p", gcsMaxPrefix)}
-	r.Policy, r.Key = strings.Repeat("é", 300), ^uint64(0)
+	r.Policy, r.Hash = strings.Repeat("é", 300), ^uint64(0)
 	if n := long.objectName(&r); len(n) > 1024 {
 		t.Errorf("name of %d bytes", len(n))
 	}

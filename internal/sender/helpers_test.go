@@ -174,7 +174,7 @@ var testReport = ReportRef{Kind: "PolicyReport", Namespace: "test", Name: "rep-1
 // fullResult is a failing result with every field set.
 func fullResult() report.Result {
 	return report.Result{
-		Key:        0xa1,
+		Hash:       0xa1,
 		Check:      &report.Check{Policy: "require-labels", Rule: "check-app", Category: "Best Practices", Source: "kyverno", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh, Scored: true},
 		Message:    "label app is required",
 		Time:       time.Date(2026, 8, 15, 12, 0, 0, 123, time.FixedZone("CEST", 2*3600)).UnixNano(),
@@ -185,7 +185,7 @@ func fullResult() report.Result {
 
 // bareResult is a warning with only an ID, a policy, a message and a source.
 func bareResult() report.Result {
-	return report.Result{Key: 0xa2, Check: &report.Check{Policy: "p2", Source: "trivy", Status: v1alpha1.StatusWarn}, Message: "m2"}
+	return report.Result{Hash: 0xa2, Check: &report.Check{Policy: "p2", Source: "trivy", Status: v1alpha1.StatusWarn}, Message: "m2"}
 }
 
 // slackDiscordBatch is the batch of the Slack and Discord golden files: a failing result with
@@ -195,12 +195,12 @@ func slackDiscordBatch() Batch {
 	full := fullResult()
 	full.Message = "label app is required: <!channel> & <https://evil.example|click>"
 	warn := report.Result{
-		Key:     0xa2,
+		Hash:    0xa2,
 		Check:   &report.Check{Policy: "disallow-latest-tag", Source: "kyverno", Status: v1alpha1.StatusWarn, Severity: v1alpha1.SeverityMedium, Category: "Best Practices"},
 		Message: "image tag latest is not allowed",
 	}
 	pass := report.Result{
-		Key:      0xa3,
+		Hash:     0xa3,
 		Check:    &report.Check{Policy: "require-ns-owner", Rule: "owner-label", Source: "kyverno", Status: v1alpha1.StatusPass, Severity: v1alpha1.SeverityInfo},
 		Message:  "validation rule 'owner-label' passed.",
 		Resource: &report.Resource{APIVersion: "v1", Kind: "Namespace", Name: "team-a"},
@@ -218,7 +218,7 @@ func slackDiscordBigBatch(n int) []report.Result {
 	sevs := []v1alpha1.Severity{"", v1alpha1.SeverityInfo, v1alpha1.SeverityLow, v1alpha1.SeverityMedium, v1alpha1.SeverityHigh, v1alpha1.SeverityCritical}
 	for i := range out {
 		r := fullResult()
-		r.Key = uint64(0xa0 + i)
+		r.Hash = uint64(0xa0 + i)
 		r.Policy = fmt.Sprintf("policy-%d", i)
 		r.Severity = sevs[i%len(sevs)]
 		switch i % 4 {
@@ -246,16 +246,16 @@ func teamsGChatBatch() Batch {
 		Report: ReportRef{Kind: "PolicyReport", Namespace: "team-a", Name: "cpol-require-labels"},
 		Results: []report.Result{
 			{
-				Key:        11736290127436371455,
+				Hash:       11736290127436371455,
 				Check:      &report.Check{Policy: "require-labels", Rule: "check-app", Category: "Best Practices", Source: "kyverno", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityHigh, Scored: true},
 				Message:    "validation error: label 'app' is required. rule check-app failed at path /metadata/labels/app/",
 				Time:       time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC).UnixNano(),
 				Resource:   &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "team-a", Name: "nginx", UID: "5d2c"},
 				Properties: map[string]string{"cluster": "prod-eu", "controls": "CIS 5.7.4"},
 			},
-			{Key: 0xa2, Check: &report.Check{Policy: "check-image-tag", Source: "trivy", Status: v1alpha1.StatusWarn}, Message: "images should not use <latest> & friends"},
+			{Hash: 0xa2, Check: &report.Check{Policy: "check-image-tag", Source: "trivy", Status: v1alpha1.StatusWarn}, Message: "images should not use <latest> & friends"},
 			{
-				Key:      0xa3,
+				Hash:     0xa3,
 				Check:    &report.Check{Policy: "disallow-privileged", Rule: "privileged-containers", Category: "Pod Security", Source: "kyverno", Status: v1alpha1.StatusPass, Severity: v1alpha1.SeverityMedium},
 				Message:  "validation rule 'privileged-containers' passed.",
 				Resource: &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "team-a", Name: "nginx-7d9c"},
@@ -270,7 +270,7 @@ func teamsGChatBigBatch(n, size int) Batch {
 	b := Batch{Report: ReportRef{Kind: "ClusterPolicyReport", Name: "cpol-big"}}
 	for i := 0; i < n; i++ {
 		b.Results = append(b.Results, report.Result{
-			Key:      uint64(0x1d00 + i),
+			Hash:     uint64(0x1d00 + i),
 			Check:    &report.Check{Policy: fmt.Sprintf("policy-%02d", i), Rule: "rule", Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityMedium},
 			Message:  fmt.Sprintf("result %02d ", i) + strings.Repeat("x", size),
 			Resource: &report.Resource{Kind: "Pod", Namespace: "ns", Name: fmt.Sprintf("pod-%02d", i)},

@@ -96,9 +96,9 @@ func TestKinesisPutsRecordsOnKinesalite(t *testing.T) {
 	createStream(t, reader, "policy-results", 4)
 
 	first, second := fullResult(), fullResult()
-	second.Key, second.Message = 0xb1, "second result of the same deployment"
+	second.Hash, second.Message = 0xb1, "second result of the same deployment"
 	other := fullResult()
-	other.Key, other.Resource = 0xc1, &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "test", Name: "web-0"}
+	other.Hash, other.Resource = 0xc1, &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "test", Name: "web-0"}
 	b := Batch{Report: testReport, Results: []report.Result{first, bareResult(), second, other}, CustomFields: map[string]string{"cluster": "prod-eu"}}
 
 	cfg := awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "policy-results"}, endpoint)
@@ -245,7 +245,7 @@ func TestKinesisRetriesOnlyFailedRecords(t *testing.T) {
 	b := Batch{Report: testReport}
 	for i := 0; i < 5; i++ {
 		r := fullResult()
-		r.Key = uint64(0x10 + i)
+		r.Hash = uint64(0x10 + i)
 		b.Results = append(b.Results, r)
 	}
 	ids := func(keys ...int) string {
@@ -365,7 +365,7 @@ func TestKinesisSplitsAtTheRequestLimit(t *testing.T) {
 	b := Batch{Report: testReport}
 	for i := 0; i < 8; i++ {
 		r := fullResult()
-		r.Key = uint64(0x30 + i)
+		r.Hash = uint64(0x30 + i)
 		r.Message = strings.Repeat("m", 900<<10) // 8 records of ~900 KiB: 5 in the first call
 		b.Results = append(b.Results, r)
 	}

@@ -134,7 +134,7 @@ func assertNear(t *testing.T, what, s string, at time.Time, d time.Duration) {
 func logsBatch() Batch {
 	full := fullResult()
 	same := fullResult()
-	same.Key, same.Message = 0xa3, "label app is still required"
+	same.Hash, same.Message = 0xa3, "label app is still required"
 	same.Time += int64(time.Second)
 	return Batch{
 		Report:       testReport,
@@ -370,7 +370,7 @@ func TestLokiSplitsLargeBatches(t *testing.T) {
 	b := Batch{Report: testReport}
 	for i := 0; i < lokiMaxBatch; i++ {
 		r := fullResult()
-		r.Key = uint64(0x1000 + i)
+		r.Hash = uint64(0x1000 + i)
 		r.Message = fmt.Sprintf("%03d ", i) + strings.Repeat("x", 60<<10)
 		b.Results = append(b.Results, r)
 	}

@@ -328,7 +328,7 @@ func TestPagerDutySeverity(t *testing.T) {
 	s := newTestSender(t, pdConfig(srv.URL+"/v2/enqueue"))
 	for i, tc := range cases {
 		r := bareResult()
-		r.Key = uint64(0x100 + i)
+		r.Hash = uint64(0x100 + i)
 		r.Check = &report.Check{Policy: "p", Status: tc.status, Severity: tc.sev}
 		if err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{r}}); err != nil {
 			t.Fatal(err)

@@ -135,26 +135,5 @@ func (s *s3Sender) key(r *report.Result) string {
 	if t := r.Timestamp(); !t.IsZero() {
 		day = t.Format("2006-01-02")
 	}
-	return s.prefix + "/" + day + "/" + keyPart(r.Policy, s3MaxPolicy) + "-" + r.ID() + ".json"
-}
-
-// keyPart reduces s to letters, digits, '.', '_' and '-' (others become '_'), at most max
-// bytes; "unnamed" when nothing is left.
-func keyPart(s string, max int) string {
-	var b strings.Builder
-	for _, c := range s {
-		if b.Len() >= max {
-			break
-		}
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-			b.WriteRune(c)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	if b.Len() == 0 {
-		return "unnamed"
-	}
-	return b.String()
+	return s.prefix + "/" + day + "/" + objectNamePart(r.Policy, s3MaxPolicy) + "-" + r.ID() + ".json"
 }

@@ -111,7 +111,7 @@ func s3ConformanceDecode(t *testing.T, r recorded) []string {
 	// The key's policy part is the policy's characters a key may hold, the others '_' (the
 	// document's policy is without its control characters, which the key has as '_').
 	noUnderscore := func(s string) string { return strings.ReplaceAll(s, "_", "") }
-	if m[3] != d.ID || noUnderscore(m[2]) != noUnderscore(keyPart(d.Policy, s3MaxPolicy)) {
+	if m[3] != d.ID || noUnderscore(m[2]) != noUnderscore(objectNamePart(d.Policy, s3MaxPolicy)) {
 		t.Errorf("key %s for the document of %s (%s)", r.Path, d.ID, d.Policy)
 	}
 	if day := "undated"; d.Timestamp != "" && m[1] != d.Timestamp[:10] || d.Timestamp == "" && m[1] != day {

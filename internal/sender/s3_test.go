@@ -254,11 +254,11 @@ func TestS3ConfigErrors(t *testing.T) {
 
 func TestS3KeyPart(t *testing.T) {
 	for in, want := range map[string]string{
-		"require-labels": "require-labels", "a b/c": "a_b_c", "": "unnamed", "ünï": "_n_",
+		"require-labels": "require-labels", "a b/c": "a_b_c", "": "_", "ünï": "_n_",
 		strings.Repeat("x", 300): strings.Repeat("x", s3MaxPolicy),
 	} {
-		if got := keyPart(in, s3MaxPolicy); got != want {
-			t.Errorf("keyPart(%q) = %q, want %q", in, got, want)
+		if got := objectNamePart(in, s3MaxPolicy); got != want {
+			t.Errorf("objectNamePart(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

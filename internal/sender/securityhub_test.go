@@ -335,7 +335,7 @@ func TestSecurityHubFailedFindings(t *testing.T) {
 	b := Batch{Report: testReport}
 	for i := 0; i < 4; i++ {
 		r := fullResult()
-		r.Key = uint64(0x20 + i)
+		r.Hash = uint64(0x20 + i)
 		b.Results = append(b.Results, r)
 	}
 	for _, c := range []struct {

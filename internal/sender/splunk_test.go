@@ -374,7 +374,7 @@ func TestSplunkSplitsLargeBatches(t *testing.T) {
 	b := Batch{Report: testReport}
 	for i := 0; i < splunkMaxBatch; i++ {
 		r := fullResult()
-		r.Key = uint64(0x3000 + i)
+		r.Hash = uint64(0x3000 + i)
 		r.Message = strings.Repeat("s", 60<<10)
 		b.Results = append(b.Results, r)
 	}

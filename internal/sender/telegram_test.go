@@ -531,7 +531,7 @@ func TestTelegramEscapesTrickyInput(t *testing.T) {
 	s := newTelegramSender(t, srv.URL, nil, nil, nil, "")
 	for i, v := range telegramTricky {
 		res := report.Result{
-			Key:        0x7,
+			Hash:       0x7,
 			Check:      &report.Check{Policy: v, Rule: v, Category: v, Source: v, Status: v1alpha1.StatusFail, Severity: v1alpha1.SeverityCritical},
 			Message:    v,
 			Resource:   &report.Resource{APIVersion: v, Kind: v, Namespace: v, Name: v},

@@ -116,7 +116,7 @@ func Event(source string, policy, resource Object, rule Rule, blocked bool, at t
 		Reason:              PolicyViolation,
 		Regarding:           ref(policy),
 		Related:             &related,
-		Note:                truncate(message),
+		Note:                kyvernoCut(message),
 		Type:                corev1.EventTypeWarning,
 	}
 }
@@ -140,13 +140,15 @@ func ResourceViolationEvent(source string, policy, resource Object, rule Rule, a
 		Action:              ResourcePassed,
 		Reason:              PolicyViolation,
 		Regarding:           ref(resource),
-		Note:                truncate(fmt.Sprintf("policy %s/%s %s: %s", policy.Name, rule.Name, rule.Status, rule.Message)),
+		Note:                kyvernoCut(fmt.Sprintf("policy %s/%s %s: %s", policy.Name, rule.Name, rule.Status, rule.Message)),
 		Type:                corev1.EventTypeWarning,
 	}
 }
 
-// truncate is emitEvent's cut of notes longer than 1,024 bytes.
-func truncate(message string) string {
+// kyvernoCut is Kyverno's emitEvent cut of notes longer than 1,024 bytes, copied as it is (a
+// byte cut that may split a rune, "..." not "…"): the fake must send what Kyverno sends, so it
+// does not use textcut.Cut.
+func kyvernoCut(message string) string {
 	if len(message) > 1024 {
 		return message[0:1021] + "..."
 	}

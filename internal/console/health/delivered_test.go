@@ -68,7 +68,7 @@ func BenchmarkDeliveredTo(b *testing.B) {
 	items := make([]Item, 250)
 	for i := range items {
 		rep := &report.Report{Kind: "PolicyReport", Namespace: fmt.Sprintf("team-%02d", i%25), Name: fmt.Sprint("r", i)}
-		res := &report.Result{Key: uint64(i), Check: &report.Check{Policy: "require-labels", Source: "kyverno", Status: v1alpha1.StatusFail,
+		res := &report.Result{Hash: uint64(i), Check: &report.Check{Policy: "require-labels", Source: "kyverno", Status: v1alpha1.StatusFail,
 			Severity: []v1alpha1.Severity{v1alpha1.SeverityLow, v1alpha1.SeverityHigh}[i%2]}}
 		items[i] = Item{Report: rep, Result: res}
 	}
