@@ -102,7 +102,7 @@ func BenchmarkScope(b *testing.B) {
 // BenchmarkScopeClient measures the cold Scope of BenchmarkScope (PolicyReports) with the
 // client tuned other ways: protobuf instead of JSON, HTTP/1.1 connections instead of one HTTP/2
 // connection, 4 or 64 reviews in flight instead of 16. None changes the API server's CPU per
-// review much (README: What access costs). On a shared machine compare apiserver-CPU-ms/op,
+// review much (docs/console.md: What access costs). On a shared machine compare apiserver-CPU-ms/op,
 // which other work disturbs less than the wall time.
 func BenchmarkScopeClient(b *testing.B) {
 	benchCluster(b)
