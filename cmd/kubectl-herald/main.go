@@ -1,5 +1,5 @@
 // Command kubectl-herald is Policy Herald's kubectl plugin: `kubectl herald ...` once it is on
-// PATH (see README.md, "kubectl herald").
+// PATH (see docs/kubectl-herald.md).
 package main
 
 import (
