@@ -547,7 +547,7 @@ func TestSkipsAPIsNotInstalled(t *testing.T) {
 	}
 }
 
-// TestPreviewOutsideAPod runs the preview as the README shows it, on a workstation: no
+// TestPreviewOutsideAPod runs the preview as docs/email.md shows it, on a workstation: no
 // POD_NAMESPACE, no --termination-log. Without the platform namespace the scope of a schedule
 // cannot be known, so the preview refuses and says what to pass, rather than render an empty
 // report; with it, the report has every result. No termination log is written into /dev.
