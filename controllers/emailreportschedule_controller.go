@@ -26,6 +26,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/email"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/secrets"
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
@@ -67,38 +68,6 @@ type EmailReportScheduleReconciler struct {
 	Image *JobImage
 }
 
-// Labels and annotations of the CronJobs, their Jobs and Pods.
-const (
-	// labelCronJob names the CronJob (and so the schedule) a Job belongs to; every object the
-	// controller makes carries it, and its cache holds only objects with it.
-	labelCronJob = "reporting.policyherald.io/cronjob"
-	// labelScheduleNamespace and labelScheduleName say whose objects these are, for people and
-	// selectors; the name is cut to 63 characters (annotationSchedule has it in full).
-	labelScheduleNamespace = "reporting.policyherald.io/schedule-namespace"
-	labelScheduleName      = "reporting.policyherald.io/schedule-name"
-	// annotationSchedule is "namespace/name" of the schedule, in full.
-	annotationSchedule = "reporting.policyherald.io/schedule"
-	// annotationSendNow on a one-off Job records the send-now value it was started for.
-	annotationSendNow = v1alpha1.AnnotationSendNow
-)
-
-// EmailReporterServiceAccount is the ServiceAccount the e-mail report Jobs run as, in the
-// platform namespace (config/rbac/email_reporter_*.yaml, with config/default's name prefix).
-const EmailReporterServiceAccount = "policy-herald-email-reporter"
-
-// The CronJob's and Job's settings.
-const (
-	// startingDeadline: a run missed by more than this (the operator or the cluster was down)
-	// is skipped rather than sent late; the next one is on time.
-	startingDeadline = int64(3600)
-	// historyLimit Jobs of each outcome are kept, for their status and logs.
-	historyLimit = int32(3)
-	// backoffLimit: a failed run is retried twice (three Pods at most).
-	backoffLimit = int32(2)
-	// activeDeadline ends a run that takes longer than this (an SMTP server that hangs).
-	activeDeadline = int64(600)
-)
-
 // Reconcile validates the schedule, applies its CronJob, starts a send-now Job when asked to,
 // and reports the runs.
 func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -138,7 +107,7 @@ func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.
 		err = conditions.Stalled(v1alpha1.ReasonCronJobNotApplied,
 			"the operator runs without a platform namespace (--platform-namespace), where the CronJobs of e-mail reports live")
 	}
-	cronJobName := CronJobName(s.Namespace, s.Name)
+	cronJobName := emailjob.CronJobName(s.Namespace, s.Name)
 	var cj *batchv1.CronJob
 	if err == nil {
 		cj, err = r.applyCronJob(ctx, &s, cronJobName)
@@ -257,7 +226,7 @@ func (r *EmailReportScheduleReconciler) SetupWithManager(ctx context.Context, mg
 		For(&v1alpha1.EmailReportSchedule{}).
 		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.EmailReportScheduleList{} }))
 	if r.PlatformNamespace != "" {
-		owned, err := labels.NewRequirement(labelCronJob, selection.Exists, nil)
+		owned, err := labels.NewRequirement(emailjob.LabelCronJob, selection.Exists, nil)
 		if err != nil {
 			return err
 		}
@@ -281,9 +250,9 @@ func (r *EmailReportScheduleReconciler) SetupWithManager(ctx context.Context, mg
 
 // scheduleOf maps a CronJob or Job to its schedule.
 func scheduleOf(_ context.Context, o client.Object) []reconcile.Request {
-	ns, name, ok := strings.Cut(o.GetAnnotations()[annotationSchedule], "/")
+	key, ok := emailjob.ScheduleOf(o)
 	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}}
+	return []reconcile.Request{{NamespacedName: key}}
 }
