@@ -73,76 +73,119 @@ type EmailReportScheduleReconciler struct {
 func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var s v1alpha1.EmailReportSchedule
 	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, err
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.reconcileGone(ctx, req.NamespacedName)
 		}
-		// Gone without the finalizer running (it was removed by hand): do not leave its
-		// CronJob sending.
-		emailRuns.forget(req.NamespacedName)
-		return ctrl.Result{}, r.deleteCronJob(ctx, req.NamespacedName)
+		return ctrl.Result{}, err
 	}
 	if !s.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, &s)
 	}
-	if !controllerutil.ContainsFinalizer(&s, v1alpha1.FinalizerCronJob) {
-		// The one write outside status: before any CronJob exists, so none outlives its schedule.
-		patch := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		controllerutil.AddFinalizer(&s, v1alpha1.FinalizerCronJob)
-		if err := r.Client.Patch(ctx, &s, patch); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := r.addFinalizer(ctx, &s); err != nil {
+		return ctrl.Result{}, err
 	}
 	base := s.DeepCopy()
-	next, err := r.nextRun(&s)
-	if err == nil {
-		err = r.validate(ctx, &s)
-	}
-	var problem *conditions.Problem
-	if err != nil && !errors.As(err, &problem) {
-		// Not a finding about the schedule (the API server did not answer, say): try again
-		// without touching its CronJob.
+	next, problem, err := r.check(ctx, &s)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if problem != nil {
+		return r.reconcileInvalid(ctx, &s, base, problem)
+	}
+	return r.reconcileValid(ctx, &s, base, next)
+}
+
+// reconcileGone deletes the CronJob of a schedule gone without the finalizer running (it was
+// removed by hand), so it does not go on sending.
+func (r *EmailReportScheduleReconciler) reconcileGone(ctx context.Context, key client.ObjectKey) error {
+	emailRuns.forget(key)
+	return r.deleteCronJob(ctx, key)
+}
+
+// addFinalizer adds the finalizer, the one write outside status: before any CronJob exists, so
+// none outlives its schedule.
+func (r *EmailReportScheduleReconciler) addFinalizer(ctx context.Context, s *v1alpha1.EmailReportSchedule) error {
+	if controllerutil.ContainsFinalizer(s, v1alpha1.FinalizerCronJob) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(s, v1alpha1.FinalizerCronJob)
+	return r.Client.Patch(ctx, s, patch)
+}
+
+// check returns the next run of a valid schedule, or the problem that makes it invalid. An
+// error is not a finding about the schedule (the API server did not answer, say): it is tried
+// again without touching the CronJob.
+func (r *EmailReportScheduleReconciler) check(ctx context.Context, s *v1alpha1.EmailReportSchedule) (time.Time, *conditions.Problem, error) {
+	next, err := r.nextRun(s)
+	if err == nil {
+		err = r.validate(ctx, s)
 	}
 	if err == nil && r.PlatformNamespace == "" {
 		err = conditions.Stalled(v1alpha1.ReasonCronJobNotApplied,
 			"the operator runs without a platform namespace (--platform-namespace), where the CronJobs of e-mail reports live")
 	}
-	cronJobName := emailjob.CronJobName(s.Namespace, s.Name)
-	var cj *batchv1.CronJob
-	if err == nil {
-		cj, err = r.applyCronJob(ctx, &s, cronJobName)
-	} else if r.PlatformNamespace != "" {
-		// A schedule that was valid and no longer is (its Secret was deleted, say) keeps its
-		// CronJob, with its history, but suspended, so no run fails for a reason the status
-		// already gives. A schedule never valid gets none.
-		cj, err = r.suspendCronJob(ctx, cronJobName, err)
+	var problem *conditions.Problem
+	if errors.As(err, &problem) {
+		return next, problem, nil
 	}
-	if cj != nil {
-		s.Status.CronJobName = cj.Name
-	} else {
-		s.Status.CronJobName = ""
+	return next, nil, err
+}
+
+// reconcileInvalid records the problem of an invalid schedule. One that was valid and no longer
+// is (its Secret was deleted, say) keeps its CronJob, with its history, but suspended, so no run
+// fails for a reason the status already gives; one never valid gets none.
+func (r *EmailReportScheduleReconciler) reconcileInvalid(ctx context.Context, s, base *v1alpha1.EmailReportSchedule, problem *conditions.Problem) (ctrl.Result, error) {
+	s.Status.CronJobName, s.Status.NextScheduleTime = "", nil
+	if r.PlatformNamespace != "" {
+		cj, err := r.suspendCronJob(ctx, emailjob.CronJobName(s.Namespace, s.Name))
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if cj != nil {
+			s.Status.CronJobName = cj.Name
+			if err := r.observeRuns(ctx, s, cj); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 	}
-	s.Status.NextScheduleTime = nil
-	if err == nil && !s.Spec.Suspend {
+	return r.record(ctx, s, base, problem)
+}
+
+// reconcileValid applies the CronJob of a valid schedule, starts a send-now Job when asked to,
+// and reports the runs.
+func (r *EmailReportScheduleReconciler) reconcileValid(ctx context.Context, s, base *v1alpha1.EmailReportSchedule, next time.Time) (ctrl.Result, error) {
+	cj, err := r.applyCronJob(ctx, s, emailjob.CronJobName(s.Namespace, s.Name))
+	if err != nil {
+		// A problem is recorded (no CronJob, no next run); another error is retried.
+		s.Status.CronJobName, s.Status.NextScheduleTime = "", nil
+		return r.record(ctx, s, base, err)
+	}
+	s.Status.CronJobName, s.Status.NextScheduleTime = cj.Name, nil
+	if !s.Spec.Suspend {
 		s.Status.NextScheduleTime = &metav1.Time{Time: next}
 	}
-	if err == nil {
-		err = r.sendNow(ctx, &s, cj)
+	// The runs are observed whatever send-now says, so the status counts every finished Job.
+	sendErr := r.sendNow(ctx, s, cj)
+	if err := r.observeRuns(ctx, s, cj); err != nil {
+		return ctrl.Result{}, err
 	}
-	if cj != nil {
-		if serr := r.observeRuns(ctx, &s, cj); serr != nil {
-			return ctrl.Result{}, serr
-		}
-		if err == nil {
-			err = runHealth(&s)
-		}
+	if sendErr == nil {
+		sendErr = runHealth(s)
 	}
-	res, ferr := finish(ctx, r.Deps, &s, base, readiness{err: err, suspended: s.Spec.Suspend, message: readyMessage(&s)})
-	if ferr == nil && res.RequeueAfter == 0 && s.Status.NextScheduleTime != nil {
+	scheduled := s.Status.NextScheduleTime != nil
+	res, err := r.record(ctx, s, base, sendErr)
+	if err == nil && res.RequeueAfter == 0 && scheduled {
 		// Refresh nextScheduleTime once it has passed, should no Job event arrive then.
 		res.RequeueAfter = time.Until(next) + time.Second
 	}
-	return res, ferr
+	return res, err
+}
+
+// record writes the outcome, err (a *conditions.Problem, or an error to retry), into the
+// schedule's Ready condition and status.
+func (r *EmailReportScheduleReconciler) record(ctx context.Context, s, base *v1alpha1.EmailReportSchedule, err error) (ctrl.Result, error) {
+	return finish(ctx, r.Deps, s, base, readiness{err: err, suspended: s.Spec.Suspend, message: readyMessage(s)})
 }
 
 // readyMessage describes a working schedule.

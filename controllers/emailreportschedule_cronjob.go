@@ -101,14 +101,11 @@ func (r *EmailReportScheduleReconciler) applyCronJob(ctx context.Context, s *v1a
 }
 
 // suspendCronJob suspends the existing CronJob of a schedule that is no longer valid, and
-// returns it (nil if there is none) with the problem.
-func (r *EmailReportScheduleReconciler) suspendCronJob(ctx context.Context, name string, problem error) (*batchv1.CronJob, error) {
+// returns it, or nil if there is none.
+func (r *EmailReportScheduleReconciler) suspendCronJob(ctx context.Context, name string) (*batchv1.CronJob, error) {
 	var cj batchv1.CronJob
 	if err := r.Jobs.Get(ctx, client.ObjectKey{Namespace: r.PlatformNamespace, Name: name}, &cj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, problem
-		}
-		return nil, err
+		return nil, client.IgnoreNotFound(err)
 	}
 	if cj.Spec.Suspend == nil || !*cj.Spec.Suspend {
 		cj.Spec.Suspend = new(true)
@@ -116,7 +113,7 @@ func (r *EmailReportScheduleReconciler) suspendCronJob(ctx context.Context, name
 			return nil, err
 		}
 	}
-	return &cj, problem
+	return &cj, nil
 }
 
 func notApplied(verb, name string, err error) error {
