@@ -91,25 +91,40 @@ func (r *BlockReportPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		return ctrl.Result{}, err
 	}
 	base := p.DeepCopy()
-	if err := checkSelector("namespaceSelector", p.Spec.NamespaceSelector); err != nil {
+	scope, err := scopeOf(&p)
+	if err != nil {
 		return finish(ctx, r.Deps, &p, base, readiness{err: err})
 	}
-	nsFilter, err := filter.Compile(filter.Spec{Filter: &v1alpha1.ResultFilter{
-		Namespaces: p.Spec.Namespaces, NamespaceSelector: p.Spec.NamespaceSelector,
-	}})
-	if err != nil {
-		return finish(ctx, r.Deps, &p, base, readiness{err: conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())})
-	}
-	unreadable, err := r.sync(ctx, &p, nsFilter)
+	unreadable, err := r.sync(ctx, &p, scope)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	return r.record(ctx, &p, base, unreadable)
+}
+
+// scopeOf compiles the policy's namespace rules, or returns the problem with them.
+func scopeOf(p *v1alpha1.BlockReportPolicy) (*filter.Filter, error) {
+	if err := checkSelector("namespaceSelector", p.Spec.NamespaceSelector); err != nil {
+		return nil, err
+	}
+	scope, err := filter.Compile(filter.Spec{Filter: &v1alpha1.ResultFilter{
+		Namespaces: p.Spec.Namespaces, NamespaceSelector: p.Spec.NamespaceSelector,
+	}})
+	if err != nil {
+		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
+	}
+	return scope, nil
+}
+
+// record writes what sync found into the policy's Ready condition and status, and resyncs
+// while the policy has a retention to apply.
+func (r *BlockReportPolicyReconciler) record(ctx context.Context, p, base *v1alpha1.BlockReportPolicy, unreadable *blockreports.UnreadableError) (ctrl.Result, error) {
 	o := readiness{message: fmt.Sprintf("reporting blocked admissions (source %q): %d results in %d reports",
 		p.Spec.Source, p.Status.ResultsWritten, p.Status.ReportsManaged)}
 	if unreadable != nil {
-		o.err = unreadableProblem(&p, unreadable)
+		o.err = unreadableProblem(p, unreadable)
 	}
-	res, err := finish(ctx, r.Deps, &p, base, o)
+	res, err := finish(ctx, r.Deps, p, base, o)
 	if err == nil && res.IsZero() && p.Spec.Retention != nil && p.Spec.Retention.Duration > 0 {
 		res.RequeueAfter = min(blockReportResync, p.Spec.Retention.Duration)
 	}
