@@ -1,10 +1,15 @@
 package emailjob
 
 import (
+	"io"
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
 func TestCronJobNames(t *testing.T) {
@@ -39,5 +44,27 @@ func TestCronJobNames(t *testing.T) {
 	}
 	if SendNowJobName("cj", "1") == SendNowJobName("cj", "2") {
 		t.Error("two send-now values name the same Job")
+	}
+}
+
+// The CronJob runs the subcommand with arguments it accepts, for the schedule it was made for.
+func TestCronJobArgsAreTheSubcommandsContract(t *testing.T) {
+	s := &v1alpha1.EmailReportSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "daily"}}
+	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "policy-herald-system", Name: CronJobName(s.Namespace, s.Name)}}
+	MutateCronJob(cj, s, "policy-herald-system", Image{Image: "example.com/ph:v1"})
+	c := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	if len(c.Args) == 0 || c.Args[0] != "email-report" {
+		t.Fatalf("args = %q, want the email-report subcommand first", c.Args)
+	}
+	f, err := parseFlags(c.Args[1:], Env{Stderr: io.Discard, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatalf("the subcommand refuses the CronJob's args %q: %v", c.Args, err)
+	}
+	if f.namespace != s.Namespace || f.name != s.Name || f.platformNamespace != "policy-herald-system" ||
+		f.terminationLog != c.TerminationMessagePath || f.dryRun {
+		t.Errorf("args %q parse to %+v", c.Args, *f)
+	}
+	if key, ok := ScheduleOf(cj); !ok || key.Namespace != s.Namespace || key.Name != s.Name {
+		t.Errorf("ScheduleOf(CronJob) = %v, %v", key, ok)
 	}
 }
