@@ -26,6 +26,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/email"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/secrets"
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
@@ -67,113 +68,124 @@ type EmailReportScheduleReconciler struct {
 	Image *JobImage
 }
 
-// Labels and annotations of the CronJobs, their Jobs and Pods.
-const (
-	// labelCronJob names the CronJob (and so the schedule) a Job belongs to; every object the
-	// controller makes carries it, and its cache holds only objects with it.
-	labelCronJob = "reporting.policyherald.io/cronjob"
-	// labelScheduleNamespace and labelScheduleName say whose objects these are, for people and
-	// selectors; the name is cut to 63 characters (annotationSchedule has it in full).
-	labelScheduleNamespace = "reporting.policyherald.io/schedule-namespace"
-	labelScheduleName      = "reporting.policyherald.io/schedule-name"
-	// annotationSchedule is "namespace/name" of the schedule, in full.
-	annotationSchedule = "reporting.policyherald.io/schedule"
-	// annotationSendNow on a one-off Job records the send-now value it was started for.
-	annotationSendNow = v1alpha1.AnnotationSendNow
-)
-
-// EmailReporterServiceAccount is the ServiceAccount the e-mail report Jobs run as, in the
-// platform namespace (config/rbac/email_reporter_*.yaml, with config/default's name prefix).
-const EmailReporterServiceAccount = "policy-herald-email-reporter"
-
-// The CronJob's and Job's settings.
-const (
-	// startingDeadline: a run missed by more than this (the operator or the cluster was down)
-	// is skipped rather than sent late; the next one is on time.
-	startingDeadline = int64(3600)
-	// historyLimit Jobs of each outcome are kept, for their status and logs.
-	historyLimit = int32(3)
-	// backoffLimit: a failed run is retried twice (three Pods at most).
-	backoffLimit = int32(2)
-	// activeDeadline ends a run that takes longer than this (an SMTP server that hangs).
-	activeDeadline = int64(600)
-)
-
 // Reconcile validates the schedule, applies its CronJob, starts a send-now Job when asked to,
 // and reports the runs.
 func (r *EmailReportScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var s v1alpha1.EmailReportSchedule
 	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, err
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.reconcileGone(ctx, req.NamespacedName)
 		}
-		// Gone without the finalizer running (it was removed by hand): do not leave its
-		// CronJob sending.
-		emailRuns.forget(req.NamespacedName)
-		return ctrl.Result{}, r.deleteCronJob(ctx, req.NamespacedName)
+		return ctrl.Result{}, err
 	}
 	if !s.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, &s)
 	}
-	if !controllerutil.ContainsFinalizer(&s, v1alpha1.FinalizerCronJob) {
-		// The one write outside status: before any CronJob exists, so none outlives its schedule.
-		patch := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		controllerutil.AddFinalizer(&s, v1alpha1.FinalizerCronJob)
-		if err := r.Client.Patch(ctx, &s, patch); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := r.addFinalizer(ctx, &s); err != nil {
+		return ctrl.Result{}, err
 	}
 	base := s.DeepCopy()
-	next, err := r.nextRun(&s)
-	if err == nil {
-		err = r.validate(ctx, &s)
-	}
-	var problem *conditions.Problem
-	if err != nil && !errors.As(err, &problem) {
-		// Not a finding about the schedule (the API server did not answer, say): try again
-		// without touching its CronJob.
+	next, problem, err := r.check(ctx, &s)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if problem != nil {
+		return r.reconcileInvalid(ctx, &s, base, problem)
+	}
+	return r.reconcileValid(ctx, &s, base, next)
+}
+
+// reconcileGone deletes the CronJob of a schedule gone without the finalizer running (it was
+// removed by hand), so it does not go on sending.
+func (r *EmailReportScheduleReconciler) reconcileGone(ctx context.Context, key client.ObjectKey) error {
+	emailRuns.forget(key)
+	return r.deleteCronJob(ctx, key)
+}
+
+// addFinalizer adds the finalizer, the one write outside status: before any CronJob exists, so
+// none outlives its schedule.
+func (r *EmailReportScheduleReconciler) addFinalizer(ctx context.Context, s *v1alpha1.EmailReportSchedule) error {
+	if controllerutil.ContainsFinalizer(s, v1alpha1.FinalizerCronJob) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(s, v1alpha1.FinalizerCronJob)
+	return r.Client.Patch(ctx, s, patch)
+}
+
+// check returns the next run of a valid schedule, or the problem that makes it invalid. An
+// error is not a finding about the schedule (the API server did not answer, say): it is tried
+// again without touching the CronJob.
+func (r *EmailReportScheduleReconciler) check(ctx context.Context, s *v1alpha1.EmailReportSchedule) (time.Time, *conditions.Problem, error) {
+	next, err := r.nextRun(s)
+	if err == nil {
+		err = r.validate(ctx, s)
 	}
 	if err == nil && r.PlatformNamespace == "" {
 		err = conditions.Stalled(v1alpha1.ReasonCronJobNotApplied,
 			"the operator runs without a platform namespace (--platform-namespace), where the CronJobs of e-mail reports live")
 	}
-	cronJobName := CronJobName(s.Namespace, s.Name)
-	var cj *batchv1.CronJob
-	if err == nil {
-		cj, err = r.applyCronJob(ctx, &s, cronJobName)
-	} else if r.PlatformNamespace != "" {
-		// A schedule that was valid and no longer is (its Secret was deleted, say) keeps its
-		// CronJob, with its history, but suspended, so no run fails for a reason the status
-		// already gives. A schedule never valid gets none.
-		cj, err = r.suspendCronJob(ctx, cronJobName, err)
+	var problem *conditions.Problem
+	if errors.As(err, &problem) {
+		return next, problem, nil
 	}
-	if cj != nil {
-		s.Status.CronJobName = cj.Name
-	} else {
-		s.Status.CronJobName = ""
+	return next, nil, err
+}
+
+// reconcileInvalid records the problem of an invalid schedule. One that was valid and no longer
+// is (its Secret was deleted, say) keeps its CronJob, with its history, but suspended, so no run
+// fails for a reason the status already gives; one never valid gets none.
+func (r *EmailReportScheduleReconciler) reconcileInvalid(ctx context.Context, s, base *v1alpha1.EmailReportSchedule, problem *conditions.Problem) (ctrl.Result, error) {
+	s.Status.CronJobName, s.Status.NextScheduleTime = "", nil
+	if r.PlatformNamespace != "" {
+		cj, err := r.suspendCronJob(ctx, emailjob.CronJobName(s.Namespace, s.Name))
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if cj != nil {
+			s.Status.CronJobName = cj.Name
+			if err := r.observeRuns(ctx, s, cj); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 	}
-	s.Status.NextScheduleTime = nil
-	if err == nil && !s.Spec.Suspend {
+	return r.record(ctx, s, base, problem)
+}
+
+// reconcileValid applies the CronJob of a valid schedule, starts a send-now Job when asked to,
+// and reports the runs.
+func (r *EmailReportScheduleReconciler) reconcileValid(ctx context.Context, s, base *v1alpha1.EmailReportSchedule, next time.Time) (ctrl.Result, error) {
+	cj, err := r.applyCronJob(ctx, s, emailjob.CronJobName(s.Namespace, s.Name))
+	if err != nil {
+		// A problem is recorded (no CronJob, no next run); another error is retried.
+		s.Status.CronJobName, s.Status.NextScheduleTime = "", nil
+		return r.record(ctx, s, base, err)
+	}
+	s.Status.CronJobName, s.Status.NextScheduleTime = cj.Name, nil
+	if !s.Spec.Suspend {
 		s.Status.NextScheduleTime = &metav1.Time{Time: next}
 	}
-	if err == nil {
-		err = r.sendNow(ctx, &s, cj)
+	// The runs are observed whatever send-now says, so the status counts every finished Job.
+	sendErr := r.sendNow(ctx, s, cj)
+	if err := r.observeRuns(ctx, s, cj); err != nil {
+		return ctrl.Result{}, err
 	}
-	if cj != nil {
-		if serr := r.observeRuns(ctx, &s, cj); serr != nil {
-			return ctrl.Result{}, serr
-		}
-		if err == nil {
-			err = runHealth(&s)
-		}
+	if sendErr == nil {
+		sendErr = runHealth(s)
 	}
-	res, ferr := finish(ctx, r.Deps, &s, base, readiness{err: err, suspended: s.Spec.Suspend, message: readyMessage(&s)})
-	if ferr == nil && res.RequeueAfter == 0 && s.Status.NextScheduleTime != nil {
+	scheduled := s.Status.NextScheduleTime != nil
+	res, err := r.record(ctx, s, base, sendErr)
+	if err == nil && res.RequeueAfter == 0 && scheduled {
 		// Refresh nextScheduleTime once it has passed, should no Job event arrive then.
 		res.RequeueAfter = time.Until(next) + time.Second
 	}
-	return res, ferr
+	return res, err
+}
+
+// record writes the outcome, err (a *conditions.Problem, or an error to retry), into the
+// schedule's Ready condition and status.
+func (r *EmailReportScheduleReconciler) record(ctx context.Context, s, base *v1alpha1.EmailReportSchedule, err error) (ctrl.Result, error) {
+	return finish(ctx, r.Deps, s, base, readiness{err: err, suspended: s.Spec.Suspend, message: readyMessage(s)})
 }
 
 // readyMessage describes a working schedule.
@@ -257,7 +269,7 @@ func (r *EmailReportScheduleReconciler) SetupWithManager(ctx context.Context, mg
 		For(&v1alpha1.EmailReportSchedule{}).
 		WatchesMetadata(&corev1.Secret{}, requestsForSecret(r.Client, func() client.ObjectList { return &v1alpha1.EmailReportScheduleList{} }))
 	if r.PlatformNamespace != "" {
-		owned, err := labels.NewRequirement(labelCronJob, selection.Exists, nil)
+		owned, err := labels.NewRequirement(emailjob.LabelCronJob, selection.Exists, nil)
 		if err != nil {
 			return err
 		}
@@ -281,9 +293,9 @@ func (r *EmailReportScheduleReconciler) SetupWithManager(ctx context.Context, mg
 
 // scheduleOf maps a CronJob or Job to its schedule.
 func scheduleOf(_ context.Context, o client.Object) []reconcile.Request {
-	ns, name, ok := strings.Cut(o.GetAnnotations()[annotationSchedule], "/")
+	key, ok := emailjob.ScheduleOf(o)
 	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}}
+	return []reconcile.Request{{NamespacedName: key}}
 }

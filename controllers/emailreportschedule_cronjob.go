@@ -3,21 +3,19 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"maps"
-	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
@@ -47,14 +45,14 @@ func (r *EmailReportScheduleReconciler) deleteCronJob(ctx context.Context, key c
 	if r.PlatformNamespace == "" {
 		return nil
 	}
-	name := CronJobName(key.Namespace, key.Name)
+	name := emailjob.CronJobName(key.Namespace, key.Name)
 	background := client.PropagationPolicy(metav1.DeletePropagationBackground)
 	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: r.PlatformNamespace, Name: name}}
 	if err := r.Client.Delete(ctx, cj, background); client.IgnoreNotFound(err) != nil {
 		return err
 	}
 	var jobs batchv1.JobList
-	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{labelCronJob: name}); err != nil {
+	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{emailjob.LabelCronJob: name}); err != nil {
 		return err
 	}
 	for i := range jobs.Items {
@@ -77,7 +75,7 @@ func (r *EmailReportScheduleReconciler) applyCronJob(ctx context.Context, s *v1a
 	switch {
 	case apierrors.IsNotFound(err):
 		cj = batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: r.PlatformNamespace, Name: name}}
-		r.mutateCronJob(&cj, s, img)
+		emailjob.MutateCronJob(&cj, s, r.PlatformNamespace, img)
 		if err := r.Client.Create(ctx, &cj); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				return nil, err // the cache is behind: retry
@@ -89,7 +87,7 @@ func (r *EmailReportScheduleReconciler) applyCronJob(ctx context.Context, s *v1a
 		return nil, err
 	}
 	before := cj.DeepCopy()
-	r.mutateCronJob(&cj, s, img)
+	emailjob.MutateCronJob(&cj, s, r.PlatformNamespace, img)
 	if equality.Semantic.DeepEqual(before, &cj) {
 		return &cj, nil
 	}
@@ -103,14 +101,11 @@ func (r *EmailReportScheduleReconciler) applyCronJob(ctx context.Context, s *v1a
 }
 
 // suspendCronJob suspends the existing CronJob of a schedule that is no longer valid, and
-// returns it (nil if there is none) with the problem.
-func (r *EmailReportScheduleReconciler) suspendCronJob(ctx context.Context, name string, problem error) (*batchv1.CronJob, error) {
+// returns it, or nil if there is none.
+func (r *EmailReportScheduleReconciler) suspendCronJob(ctx context.Context, name string) (*batchv1.CronJob, error) {
 	var cj batchv1.CronJob
 	if err := r.Jobs.Get(ctx, client.ObjectKey{Namespace: r.PlatformNamespace, Name: name}, &cj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, problem
-		}
-		return nil, err
+		return nil, client.IgnoreNotFound(err)
 	}
 	if cj.Spec.Suspend == nil || !*cj.Spec.Suspend {
 		cj.Spec.Suspend = new(true)
@@ -118,105 +113,13 @@ func (r *EmailReportScheduleReconciler) suspendCronJob(ctx context.Context, name
 			return nil, err
 		}
 	}
-	return &cj, problem
+	return &cj, nil
 }
 
 func notApplied(verb, name string, err error) error {
 	p := conditions.Transient(v1alpha1.ReasonCronJobNotApplied, fmt.Sprintf("%s CronJob %s: %v", verb, name, err))
 	p.RetryAfter = 30 * time.Second
 	return p
-}
-
-// mutateCronJob sets the fields of cj the controller owns from the schedule.
-func (r *EmailReportScheduleReconciler) mutateCronJob(cj *batchv1.CronJob, s *v1alpha1.EmailReportSchedule, img PodImage) {
-	lbls := jobLabels(s, cj.Name)
-	if cj.Labels == nil {
-		cj.Labels = map[string]string{}
-	}
-	if cj.Annotations == nil {
-		cj.Annotations = map[string]string{}
-	}
-	for k, v := range lbls {
-		cj.Labels[k] = v
-	}
-	cj.Annotations[annotationSchedule] = s.Namespace + "/" + s.Name
-	spec := &cj.Spec
-	spec.Schedule = s.Spec.Schedule
-	spec.TimeZone = nil
-	if s.Spec.TimeZone != "" {
-		spec.TimeZone = new(s.Spec.TimeZone)
-	}
-	spec.Suspend = new(s.Spec.Suspend)
-	spec.ConcurrencyPolicy = batchv1.ForbidConcurrent
-	spec.StartingDeadlineSeconds = new(startingDeadline)
-	spec.SuccessfulJobsHistoryLimit = new(historyLimit)
-	spec.FailedJobsHistoryLimit = new(historyLimit)
-	tmpl := &spec.JobTemplate
-	tmpl.Labels = lbls
-	tmpl.Annotations = map[string]string{annotationSchedule: s.Namespace + "/" + s.Name}
-	job := &tmpl.Spec
-	job.BackoffLimit = new(backoffLimit)
-	job.ActiveDeadlineSeconds = new(activeDeadline)
-	pod := &job.Template
-	pod.Labels = lbls
-	pod.Annotations = map[string]string{annotationSchedule: s.Namespace + "/" + s.Name}
-	ps := &pod.Spec
-	ps.RestartPolicy = corev1.RestartPolicyNever
-	ps.ServiceAccountName = EmailReporterServiceAccount
-	ps.ImagePullSecrets = img.PullSecrets
-	ps.SecurityContext = &corev1.PodSecurityContext{
-		RunAsNonRoot:   new(true),
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-	// One container, replaced as a whole: the API server's defaults for it (termination path,
-	// pull policy) are set again below, so an unchanged schedule compares equal.
-	var c corev1.Container
-	if len(ps.Containers) == 1 {
-		c = ps.Containers[0]
-	}
-	c.Name = "email-report"
-	c.Image = img.Image
-	if img.PullPolicy != "" {
-		c.ImagePullPolicy = img.PullPolicy
-	}
-	c.Command = []string{"/policy-herald"}
-	// The subcommand writes its outcome line to the termination log only when told where: a
-	// preview on a workstation has none.
-	c.TerminationMessagePath = corev1.TerminationMessagePathDefault
-	c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
-	c.Args = []string{"email-report", "--schedule=" + s.Namespace + "/" + s.Name, "--platform-namespace=" + r.PlatformNamespace,
-		"--termination-log=" + c.TerminationMessagePath}
-	c.Resources = corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-	}
-	c.SecurityContext = &corev1.SecurityContext{
-		AllowPrivilegeEscalation: new(false),
-		ReadOnlyRootFilesystem:   new(true),
-		RunAsNonRoot:             new(true),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-	}
-	ps.Containers = []corev1.Container{c}
-}
-
-// jobLabels are the labels of the CronJob, its Jobs and Pods.
-func jobLabels(s *v1alpha1.EmailReportSchedule, cronJobName string) map[string]string {
-	return map[string]string{
-		"app.kubernetes.io/name":       "policy-herald",
-		"app.kubernetes.io/component":  "email-report",
-		"app.kubernetes.io/managed-by": "policy-herald",
-		labelCronJob:                   cronJobName,
-		labelScheduleNamespace:         s.Namespace,
-		labelScheduleName:              labelValue(s.Name),
-	}
-}
-
-// labelValue cuts a name to a valid label value (63 characters, alphanumeric at the ends).
-func labelValue(v string) string {
-	if len(v) > 63 {
-		v = v[:63]
-	}
-	return strings.TrimRight(v, "-_.")
 }
 
 // sendNow starts a one-off Job from the CronJob's template when the send-now annotation has a
@@ -232,7 +135,7 @@ func (r *EmailReportScheduleReconciler) sendNow(ctx context.Context, s *v1alpha1
 		return nil
 	}
 	var jobs batchv1.JobList
-	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{labelCronJob: cj.Name}); err != nil {
+	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{emailjob.LabelCronJob: cj.Name}); err != nil {
 		return err
 	}
 	for i := range jobs.Items {
@@ -240,21 +143,7 @@ func (r *EmailReportScheduleReconciler) sendNow(ctx context.Context, s *v1alpha1
 			return nil
 		}
 	}
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:   cj.Namespace,
-			Name:        SendNowJobName(cj.Name, value),
-			Labels:      maps.Clone(cj.Spec.JobTemplate.Labels),
-			Annotations: map[string]string{annotationSchedule: s.Namespace + "/" + s.Name, annotationSendNow: textcut.Cut(value, 1024)},
-			// As `kubectl create job --from=cronjob/...`: the CronJob owns it, so the garbage
-			// collector removes it with the CronJob (the finalizer deletes it too).
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: new(true),
-			}},
-		},
-		Spec: *cj.Spec.JobTemplate.Spec.DeepCopy(),
-	}
-	job.Annotations["cronjob.kubernetes.io/instantiate"] = "manual"
+	job := emailjob.SendNowJob(cj, s, value)
 	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
 		return notApplied("starting a send-now Job of", cj.Name, err)
 	}

@@ -19,12 +19,13 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 )
 
 // cronJobOf waits for the CronJob of s in the platform namespace and returns it.
 func cronJobOf(s *v1alpha1.EmailReportSchedule) *batchv1.CronJob {
 	cj := &batchv1.CronJob{}
-	key := client.ObjectKey{Namespace: platformNamespace, Name: controllers.CronJobName(s.Namespace, s.Name)}
+	key := client.ObjectKey{Namespace: platformNamespace, Name: emailjob.CronJobName(s.Namespace, s.Name)}
 	Eventually(func() error { return k8sClient.Get(ctx, key, cj) }).Should(Succeed(), "CronJob %s", key)
 	return cj
 }
@@ -289,7 +290,7 @@ var _ = Describe("EmailReportSchedule CronJobs", func() {
 		cj := cronJobOf(s)
 		Eventually(jobsOf(cj)).Should(HaveLen(1))
 		j := jobsOf(cj)(Default)[0]
-		Expect(j.Name).To(Equal(controllers.SendNowJobName(cj.Name, "first")))
+		Expect(j.Name).To(Equal(emailjob.SendNowJobName(cj.Name, "first")))
 		Expect(len(j.Name)).To(BeNumerically("<=", validation.DNS1123LabelMaxLength))
 		Expect(j.Labels).To(HaveKeyWithValue("reporting.policyherald.io/cronjob", cj.Name))
 		Expect(j.OwnerReferences).To(ConsistOf(HaveField("UID", cj.UID)))
@@ -317,7 +318,7 @@ var _ = Describe("EmailReportSchedule CronJobs", func() {
 			s.Spec.Suspend = true
 		})
 		Eventually(jobsOf(cj)).Should(HaveLen(2))
-		Expect(jobsOf(cj)(Default)).To(ContainElement(HaveField("Name", controllers.SendNowJobName(cj.Name, "second"))))
+		Expect(jobsOf(cj)(Default)).To(ContainElement(HaveField("Name", emailjob.SendNowJobName(cj.Name, "second"))))
 		Eventually(func(g Gomega) {
 			g.Expect(readyOf(s)(g)).To(haveReady(metav1.ConditionTrue, v1alpha1.ReasonSuspended))
 			g.Expect(s.Status.LastSendNow).To(Equal("second"))
@@ -329,7 +330,7 @@ var _ = Describe("EmailReportSchedule CronJobs", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(s), s)).To(Succeed())
 		Expect(s.Status.LastSendNow).To(Equal("second"))
 		second := &batchv1.Job{}
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: platformNamespace, Name: controllers.SendNowJobName(cj.Name, "second")}, second)).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: platformNamespace, Name: emailjob.SendNowJobName(cj.Name, "second")}, second)).To(Succeed())
 		finishJob(second, true, time.Now().Add(-time.Minute), time.Now(), "")
 		Eventually(jobsOf(cj)).Should(HaveLen(3))
 		Eventually(func() (string, error) {
@@ -383,7 +384,7 @@ var _ = Describe("EmailReportSchedule CronJobs", func() {
 		for _, s := range []*v1alpha1.EmailReportSchedule{incomplete, missing} {
 			Expect(s.Status.CronJobName).To(BeEmpty())
 			Expect(s.Status.NextScheduleTime).To(BeNil())
-			key := client.ObjectKey{Namespace: platformNamespace, Name: controllers.CronJobName(s.Namespace, s.Name)}
+			key := client.ObjectKey{Namespace: platformNamespace, Name: emailjob.CronJobName(s.Namespace, s.Name)}
 			Consistently(func() error { return k8sClient.Get(ctx, key, &batchv1.CronJob{}) }, "1s").Should(Satisfy(apierrors.IsNotFound))
 		}
 		Expect(missing.Status.LastSendNow).To(BeEmpty(), "the send-now waits until the schedule is valid")

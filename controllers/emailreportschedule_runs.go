@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
@@ -23,7 +24,7 @@ import (
 // observeRuns fills the status from the CronJob and its Jobs.
 func (r *EmailReportScheduleReconciler) observeRuns(ctx context.Context, s *v1alpha1.EmailReportSchedule, cj *batchv1.CronJob) error {
 	var jobs batchv1.JobList
-	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{labelCronJob: cj.Name}); err != nil {
+	if err := r.Jobs.List(ctx, &jobs, client.InNamespace(r.PlatformNamespace), client.MatchingLabels{emailjob.LabelCronJob: cj.Name}); err != nil {
 		return err
 	}
 	emailRuns.observe(client.ObjectKeyFromObject(s), jobs.Items)

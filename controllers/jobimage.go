@@ -12,18 +12,12 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 )
 
 // OperatorContainer is the name of the operator's container in its Deployment
 // (config/manager/manager.yaml), whose image the e-mail report Jobs run.
 const OperatorContainer = "manager"
-
-// PodImage is the image a Job runs, and how it is pulled.
-type PodImage struct {
-	Image       string
-	PullPolicy  corev1.PullPolicy
-	PullSecrets []corev1.LocalObjectReference
-}
 
 // JobImage finds the image the e-mail report Jobs run: the one configured, else the operator's
 // own, read once from its Pod (with its pull policy and pull secrets, which are in the same
@@ -34,7 +28,7 @@ type JobImage struct {
 	reader     client.Reader
 
 	mu    sync.Mutex
-	found *PodImage
+	found *emailjob.Image
 }
 
 // NewJobImage returns the image source: configured if it is set, else the container
@@ -45,9 +39,9 @@ func NewJobImage(configured string, pod client.ObjectKey, reader client.Reader) 
 
 // Resolve returns the image, or a problem that says why it is unknown. A failed look-up is
 // tried again on the next call.
-func (j *JobImage) Resolve(ctx context.Context) (PodImage, error) {
+func (j *JobImage) Resolve(ctx context.Context) (emailjob.Image, error) {
 	if j.configured != "" {
-		return PodImage{Image: j.configured}, nil
+		return emailjob.Image{Image: j.configured}, nil
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -61,17 +55,17 @@ func (j *JobImage) Resolve(ctx context.Context) (PodImage, error) {
 		return p
 	}
 	if j.pod.Name == "" || j.pod.Namespace == "" {
-		return PodImage{}, unknown("the operator does not know its own Pod (POD_NAME, POD_NAMESPACE), whose image the report Jobs run")
+		return emailjob.Image{}, unknown("the operator does not know its own Pod (POD_NAME, POD_NAMESPACE), whose image the report Jobs run")
 	}
 	var pod corev1.Pod
 	if err := j.reader.Get(ctx, j.pod, &pod); err != nil {
-		return PodImage{}, unknown("reading the operator's own Pod %s for its image: %v", j.pod, err)
+		return emailjob.Image{}, unknown("reading the operator's own Pod %s for its image: %v", j.pod, err)
 	}
 	i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == OperatorContainer })
 	if i < 0 {
-		return PodImage{}, unknown("the operator's Pod %s has no container %q", j.pod, OperatorContainer)
+		return emailjob.Image{}, unknown("the operator's Pod %s has no container %q", j.pod, OperatorContainer)
 	}
 	c := pod.Spec.Containers[i]
-	j.found = &PodImage{Image: c.Image, PullPolicy: c.ImagePullPolicy, PullSecrets: pod.Spec.ImagePullSecrets}
+	j.found = &emailjob.Image{Image: c.Image, PullPolicy: c.ImagePullPolicy, PullSecrets: pod.Spec.ImagePullSecrets}
 	return *j.found, nil
 }

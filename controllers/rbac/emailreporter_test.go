@@ -20,7 +20,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
-	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
@@ -46,7 +46,7 @@ func TestRBACEmailReporterReadsOnlyWhatItsJobNeeds(t *testing.T) {
 		var b rbacv1.RoleBinding
 		g.Expect(fromUnstructured(o, &b)).To(Succeed())
 		for _, s := range b.Subjects {
-			if s.Kind == rbacv1.ServiceAccountKind && s.Name == controllers.EmailReporterServiceAccount {
+			if s.Kind == rbacv1.ServiceAccountKind && s.Name == emailjob.ServiceAccount {
 				g.Expect(s.Namespace).To(Equal(operatorNamespace))
 				g.Expect(b.Subjects).To(HaveLen(1), "%s binds the email reporter with other subjects", o.GetName())
 				roles = append(roles, o.GetKind()+"/"+b.RoleRef.Kind+"/"+b.RoleRef.Name)
@@ -68,7 +68,7 @@ func TestRBACEmailReporterReadsOnlyWhatItsJobNeeds(t *testing.T) {
 
 	cfg := rest.CopyConfig(admin)
 	cfg.Impersonate = rest.ImpersonationConfig{
-		UserName: "system:serviceaccount:" + operatorNamespace + ":" + controllers.EmailReporterServiceAccount,
+		UserName: "system:serviceaccount:" + operatorNamespace + ":" + emailjob.ServiceAccount,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"},
 	}
 	as, err := client.New(cfg, client.Options{Scheme: scheme.New()})

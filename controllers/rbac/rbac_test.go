@@ -51,6 +51,7 @@ import (
 	"github.com/policyherald/policy-herald/controllers"
 	"github.com/policyherald/policy-herald/internal/blockreports"
 	"github.com/policyherald/policy-herald/internal/delivery"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/sender"
@@ -138,7 +139,7 @@ func boundToOperator(g *WithT, objs []*unstructured.Unstructured) {
 			}
 		}
 	}
-	g.Expect(sa).To(ConsistOf(operatorNamespace+"/"+serviceAccount, operatorNamespace+"/"+controllers.EmailReporterServiceAccount))
+	g.Expect(sa).To(ConsistOf(operatorNamespace+"/"+serviceAccount, operatorNamespace+"/"+emailjob.ServiceAccount))
 	g.Expect(bound).To(HaveKey("ClusterRole//policy-herald-manager-role"))
 	g.Expect(bound).To(HaveKey("Role/" + operatorNamespace + "/policy-herald-manager-role"))
 	g.Expect(bound).To(HaveKey("Role/" + operatorNamespace + "/policy-herald-leader-election-role"))
@@ -400,10 +401,10 @@ func emailReports(t *testing.T, g *WithT, ctx context.Context, k8s client.Client
 
 	cj := &batchv1.CronJob{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: s.Status.CronJobName}, cj)).To(Succeed())
-	g.Expect(cj.Name).To(Equal(controllers.CronJobName(tenant, s.Name)))
+	g.Expect(cj.Name).To(Equal(emailjob.CronJobName(tenant, s.Name)))
 	pod := cj.Spec.JobTemplate.Spec.Template.Spec
 	g.Expect(pod.Containers[0].Image).To(Equal(self.Spec.Containers[0].Image), "the operator's own image")
-	g.Expect(pod.ServiceAccountName).To(Equal(controllers.EmailReporterServiceAccount))
+	g.Expect(pod.ServiceAccountName).To(Equal(emailjob.ServiceAccount))
 	var jobs batchv1.JobList
 	g.Eventually(func(g Gomega) {
 		g.Expect(k8s.List(ctx, &jobs, client.InNamespace(operatorNamespace), client.MatchingLabels{"reporting.policyherald.io/cronjob": cj.Name})).To(Succeed())

@@ -37,6 +37,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/scheme"
 )
 
@@ -226,7 +227,7 @@ func applyAll(ctx context.Context, c client.Client) error {
 		return err
 	}
 	fmt.Printf("applied config/rbac as config/default installs it (%d objects): the e-mail report Jobs run as ServiceAccount %s/%s\n",
-		len(rbac), platformNamespace, controllers.EmailReporterServiceAccount)
+		len(rbac), platformNamespace, emailjob.ServiceAccount)
 	applied, err := apply.Kustomization(ctx, c, filepath.Join("config", "samples"), fieldOwner)
 	if err != nil {
 		return err

@@ -18,7 +18,6 @@ const (
 	LabelManagedBy      = "app.kubernetes.io/managed-by"
 	ManagedBy           = "policy-herald"
 	LabelPolicy         = "reporting.policyherald.io/block-report-policy"
-	LabelPolicyNS       = "reporting.policyherald.io/block-report-policy-namespace"
 	PropertyEvent       = "eventName"
 	PropertyPolicyKind  = "policyKind"
 	PropertyResultCount = "count"

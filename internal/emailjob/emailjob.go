@@ -2,7 +2,8 @@
 // EmailReportSchedule runs: it reads the schedule, its SMTP settings and the policy reports it
 // covers, renders the report and mails it (or, with --dry-run, writes it to files).
 //
-// Contract with the controller that builds the CronJob:
+// Contract with the controller that builds the CronJob (MutateCronJob and SendNowJob, in this
+// package, build it and its one-off Jobs, so both sides of the contract are here):
 //
 //	policy-herald email-report --schedule=NAMESPACE/NAME --platform-namespace=NS
 //	    [--dry-run [--output=PATH]] [--termination-log=PATH]
