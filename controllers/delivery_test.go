@@ -305,7 +305,9 @@ var _ = Describe("Delivery", func() {
 	It("sends what appeared after a target was created, even if no replica ran in between", func() {
 		rcv := newReceiver()
 		createReport(ns, "old", result(ns, "old", "fail", "existed before the target"))
-		time.Sleep(1100 * time.Millisecond) // creation times have one-second resolution
+		// Creation times have one-second resolution: the sleeps put the target's creation a
+		// second after the old report's and a second before the new one's. Time passing is the point.
+		time.Sleep(1100 * time.Millisecond)
 		stopManager()
 		t := webhookTarget(ns, "hook", rcv.URL)
 		Expect(k8sClient.Create(ctx, t)).To(Succeed())
