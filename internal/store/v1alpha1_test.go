@@ -152,7 +152,7 @@ func TestStoreTellsOfV1alpha1ReportsThatLostTheirOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.For(t, 30*time.Second, "the re-scan", func() bool { return s.Get(key).Results[0].Message == "rescanned" })
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // a telling would follow the re-scan by now: the wait is for nothing to come
 	if n := told(); n != 1 {
 		t.Errorf("told %d times, want once", n)
 	}
