@@ -241,11 +241,14 @@ var _ = Describe("Delivery", func() {
 		Eventually(first.received).Should(HaveLen(1))
 		Expect(first.auth).To(Equal([]string{"Bearer one"}))
 
+		before := fingerprintOf("NotificationTarget", ns, "hook")
+		Expect(before).NotTo(BeEmpty())
 		secret.StringData = map[string]string{"url": second.URL, "token": "Bearer two"}
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
-		// The Secret watch reconciles the target within milliseconds; nothing in the status shows
-		// the swap, so give it a generous moment.
-		time.Sleep(time.Second)
+		// Nothing in the status shows the swap; the engine's fingerprint of the target changes
+		// once the Secret watch has reconciled it and the new sender is in place.
+		Eventually(func() string { return fingerprintOf("NotificationTarget", ns, "hook") }).
+			ShouldNot(Or(Equal(before), BeEmpty()))
 		setResults(rep, result(ns, "one", "fail", "first"), result(ns, "two", "fail", "second"))
 		Eventually(second.received).Should(Equal([]string{"two/fail/second"}))
 		Expect(second.auth).To(Equal([]string{"Bearer two"}))
@@ -302,7 +305,9 @@ var _ = Describe("Delivery", func() {
 	It("sends what appeared after a target was created, even if no replica ran in between", func() {
 		rcv := newReceiver()
 		createReport(ns, "old", result(ns, "old", "fail", "existed before the target"))
-		time.Sleep(1100 * time.Millisecond) // creation times have one-second resolution
+		// Creation times have one-second resolution: the sleeps put the target's creation a
+		// second after the old report's and a second before the new one's. Time passing is the point.
+		time.Sleep(1100 * time.Millisecond)
 		stopManager()
 		t := webhookTarget(ns, "hook", rcv.URL)
 		Expect(k8sClient.Create(ctx, t)).To(Succeed())

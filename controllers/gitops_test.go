@@ -237,8 +237,19 @@ var _ = Describe("GitOps steady state", func() {
 				g.Expect(observed).To(Equal(u.GetGeneration()))
 			}).Should(Succeed(), "%s", id(m))
 		}
-		// Delivery status and conditions keep being written for a while; spec must not be.
-		time.Sleep(2 * time.Second)
+		// Delivery status and conditions keep being written for a while; spec must not be: watch
+		// the specs for as long, failing at the first write.
+		Consistently(func(g Gomega) {
+			for _, m := range manifests {
+				if m.GroupVersionKind().GroupVersion() != v1alpha1.GroupVersion {
+					continue
+				}
+				live := m.DeepCopy()
+				g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(m), live)).To(Succeed())
+				g.Expect(live.GetGeneration()).To(Equal(int64(1)), "%s: something wrote its spec", id(m))
+				g.Expect(normalized(live.Object["spec"])).To(Equal(appliedSpec[id(m)]), "%s: spec changed after the apply", id(m))
+			}
+		}, 2*time.Second, 100*time.Millisecond).Should(Succeed())
 
 		for _, m := range manifests {
 			live := m.DeepCopy()

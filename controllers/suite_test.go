@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -116,7 +117,7 @@ func newManager() (stop func()) {
 	mgr, err := ctrl.NewManager(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	mctx, mcancel := context.WithCancel(ctx)
-	_, err = controllers.SetupAll(mctx, mgr, controllers.Options{
+	engine, err := controllers.SetupAll(mctx, mgr, controllers.Options{
 		PlatformNamespace: platformNamespace,
 		Delivery:          testDeliveryOptions(),
 		SecretReader:      countingReader{mgr.GetAPIReader()},
@@ -134,10 +135,37 @@ func newManager() (stop func()) {
 		defer close(done)
 		Expect(mgr.Start(mctx)).To(Succeed())
 	}()
+	running.Lock()
+	running.engines = append(running.engines, engine)
+	running.Unlock()
 	return func() {
 		mcancel()
 		<-done
+		running.Lock()
+		running.engines = slices.DeleteFunc(running.engines, func(e *delivery.Engine) bool { return e == engine })
+		running.Unlock()
 	}
+}
+
+// running holds the delivery engines of the replicas that run; only the leader's runs
+// destinations.
+var running struct {
+	sync.Mutex
+	engines []*delivery.Engine
+}
+
+// fingerprintOf returns the configuration fingerprint the leading replica's delivery engine
+// runs the destination kind namespace/name with, "" when no engine runs it. It changes once a
+// change that nothing in the status shows (a rotated Secret) has reached the sender.
+func fingerprintOf(kind, namespace, name string) string {
+	running.Lock()
+	defer running.Unlock()
+	for _, e := range running.engines {
+		if fp := e.Fingerprint(delivery.Key{Kind: kind, Namespace: namespace, Name: name}); fp != "" {
+			return fp
+		}
+	}
+	return ""
 }
 
 // secretReads counts the reconcilers' reads of each Secret, across every replica the suite

@@ -198,7 +198,7 @@ const (
 func terminationMessage(termLog, output string, policy corev1.TerminationMessagePolicy, code int) string {
 	b, _ := os.ReadFile(termLog)
 	if len(b) > 0 || code == 0 || policy != corev1.TerminationMessageFallbackToLogsOnError {
-		return truncate(string(b), maxMessage)
+		return string(b[:min(len(b), maxMessage)]) // bytes, as the log tail below
 	}
 	out, _ := os.ReadFile(output)
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")

@@ -27,6 +27,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 func TestTerminationMessage(t *testing.T) {
@@ -234,15 +235,13 @@ type runs struct {
 func waitFor(t *testing.T, c client.Client, name string, timeout time.Duration, ok func(*v1alpha1.DeliveryStatus) bool) runs {
 	t.Helper()
 	var s v1alpha1.EmailReportSchedule
-	for deadline := time.Now().Add(timeout); ; time.Sleep(500 * time.Millisecond) {
+	if !wait.Until(timeout, func() bool {
 		must(t, c.Get(context.Background(), client.ObjectKey{Namespace: platformNamespace, Name: name}, &s))
-		if d := s.Status.Delivery; d != nil && ok(d) {
-			return runs{*d, s.Status.CronJobName}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no such status after %s: %+v", name, timeout, s.Status)
-		}
+		return s.Status.Delivery != nil && ok(s.Status.Delivery)
+	}) {
+		t.Fatalf("%s: no such status after %s: %+v", name, timeout, s.Status)
 	}
+	return runs{*s.Status.Delivery, s.Status.CronJobName}
 }
 
 func must(t *testing.T, err error) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 func TestExitCode(t *testing.T) {
@@ -55,23 +57,21 @@ func TestConsoleAddressPrinted(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no console address in %q", out.String())
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var status int
+	var body []byte
+	if !wait.Until(30*time.Second, func() bool {
 		resp, err := http.Get(m[1] + "api/v1/access")
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
+		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			if !strings.Contains(string(body), `"all":true`) {
-				t.Errorf("the dev console's access: %s, want every namespace", body)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d %s", m[1], resp.StatusCode, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+		status = resp.StatusCode
+		return status == http.StatusOK
+	}) {
+		t.Fatalf("%s: %d %s", m[1], status, body)
+	}
+	if !strings.Contains(string(body), `"all":true`) {
+		t.Errorf("the dev console's access: %s, want every namespace", body)
 	}
 }

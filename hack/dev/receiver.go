@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
 // startReceiver serves a webhook endpoint that prints each result it receives.
@@ -36,7 +37,7 @@ func startReceiver(addr string) (stop func(), err error) {
 			where = d.Resource.Kind + " " + d.Resource.Namespace + "/" + d.Resource.Name
 		}
 		fmt.Printf("receiver: %-5s %-8s %-7s %s on %s %s\n", or(string(d.Status), "-"), or(string(d.Severity), "-"), d.Source,
-			truncate(strings.Trim(d.Policy+"/"+d.Rule, "/"), 60), where, truncate(d.Message, 60))
+			textcut.Cut(strings.Trim(d.Policy+"/"+d.Rule, "/"), 60), where, textcut.Cut(d.Message, 60))
 		w.WriteHeader(http.StatusNoContent)
 	})}
 	go func() { _ = srv.Serve(ln) }()
@@ -55,7 +56,7 @@ func printSlack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, line := range strings.Split(m.Text, "\n") {
-		fmt.Printf("receiver: slack %s%s %s\n", strings.TrimPrefix(r.URL.Path, "/slack/"), m.Channel, truncate(line, 120))
+		fmt.Printf("receiver: slack %s%s %s\n", strings.TrimPrefix(r.URL.Path, "/slack/"), m.Channel, textcut.Cut(line, 120))
 	}
 	_, _ = w.Write([]byte("ok"))
 }
@@ -65,11 +66,4 @@ func or(s, fallback string) string {
 		return fallback
 	}
 	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

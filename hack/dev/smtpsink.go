@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
 // smtpSinkAddr is where the sample EmailReportSchedule (config/samples) mails: plain SMTP, no
@@ -105,7 +107,7 @@ func summaryLine(text string) string {
 	}
 	if len(parts) == 0 {
 		first, _, _ := strings.Cut(strings.TrimSpace(text), "\n")
-		return truncate(first, 120)
+		return textcut.Cut(first, 120)
 	}
 	return strings.Join(parts, "; ")
 }

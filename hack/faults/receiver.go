@@ -82,7 +82,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	// Counted when the answer is about to go: a sender killed before it reads the answer may
 	// send the result again, and that is a duplicate the destination really sees.
-	k := d.Key()
+	k := d.Hash()
 	r.mu.Lock()
 	r.accepted++
 	r.ids[d.ID]++

@@ -48,7 +48,7 @@ func keysOf(r *wgpolicy.PolicyReport) []uint64 {
 	keys := make([]uint64, 0, len(r.Results))
 	for i := range r.Results {
 		res := &r.Results[i]
-		keys = append(keys, harness.ResultKey(r.Namespace, r.Name, string(res.Resources[0].UID), res.Policy, res.Rule, res.Message))
+		keys = append(keys, harness.ResultHash(r.Namespace, r.Name, string(res.Resources[0].UID), res.Policy, res.Rule, res.Message))
 	}
 	return keys
 }

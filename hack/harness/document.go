@@ -7,7 +7,7 @@ import (
 )
 
 // Document is the part of the webhook wire format the harnesses read: the result's "id" and
-// the fields ResultKey is made of. Anything else the operator sends is ignored.
+// the fields ResultHash is made of. Anything else the operator sends is ignored.
 type Document struct {
 	ID       string `json:"id"`
 	Policy   string `json:"policy"`
@@ -29,19 +29,19 @@ func Decode(r io.Reader) (Document, error) {
 	return d, err
 }
 
-// Key is the ResultKey of the document's result.
-func (d *Document) Key() uint64 {
+// Hash is the ResultHash of the document's result.
+func (d *Document) Hash() uint64 {
 	uid := ""
 	if d.Resource != nil {
 		uid = d.Resource.UID
 	}
-	return ResultKey(d.Report.Namespace, d.Report.Name, uid, d.Policy, d.Rule, d.Message)
+	return ResultHash(d.Report.Namespace, d.Report.Name, uid, d.Policy, d.Rule, d.Message)
 }
 
-// ResultKey identifies a result by what the webhook document carries too (report, resource,
+// ResultHash identifies a result by what the webhook document carries too (report, resource,
 // policy, rule, message), so the harness matches deliveries to results without knowing how the
 // operator computes its "id". Generated messages are unique per result (and generation).
-func ResultKey(reportNS, reportName, uid, policy, rule, message string) uint64 {
+func ResultHash(reportNS, reportName, uid, policy, rule, message string) uint64 {
 	h := fnv.New64a()
 	for _, s := range []string{reportNS, reportName, uid, policy, rule, message} {
 		h.Write([]byte(s))

@@ -41,7 +41,7 @@ func startFloor(ctx context.Context, cfg *rest.Config, t *tracker) (synced func(
 			return
 		}
 		for i := range r.Results {
-			t.saw(keyOf(r, &r.Results[i]), now)
+			t.saw(hashOf(r, &r.Results[i]), now)
 		}
 	}
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{

@@ -348,7 +348,7 @@ func createReports(ctx context.Context, cl client.Client, c config, t *tracker) 
 		var keys []uint64
 		for j := range r.Results {
 			if delivered(r.Results[j].Result) {
-				keys = append(keys, keyOf(r, &r.Results[j]))
+				keys = append(keys, hashOf(r, &r.Results[j]))
 			}
 		}
 		t.expect(phaseMain, keys, time.Now())
@@ -383,7 +383,7 @@ func churn(ctx context.Context, cl client.Client, c config, reports []*wgpolicy.
 				continue
 			}
 			r.Results[j] = newResult(i, j, 1, r.Namespace, app, now)
-			keys = append(keys, keyOf(r, &r.Results[j]))
+			keys = append(keys, hashOf(r, &r.Results[j]))
 		}
 		summarize(r)
 		t.expect(phaseChurn, keys, time.Now())

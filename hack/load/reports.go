@@ -152,11 +152,11 @@ func summarize(r *wgpolicy.PolicyReport) {
 	}
 }
 
-// keyOf is harness.ResultKey of a result of report r.
-func keyOf(r *wgpolicy.PolicyReport, res *wgpolicy.PolicyReportResult) uint64 {
+// hashOf is harness.ResultHash of a result of report r.
+func hashOf(r *wgpolicy.PolicyReport, res *wgpolicy.PolicyReportResult) uint64 {
 	uid := ""
 	if len(res.Resources) > 0 {
 		uid = string(res.Resources[0].UID)
 	}
-	return harness.ResultKey(r.Namespace, r.Name, uid, res.Policy, res.Rule, res.Message)
+	return harness.ResultHash(r.Namespace, r.Name, uid, res.Policy, res.Rule, res.Message)
 }

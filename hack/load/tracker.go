@@ -186,7 +186,7 @@ func startReceiver(t *tracker, latency time.Duration) (url string, stop func(), 
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		t.got(d.ID, d.Key(), now)
+		t.got(d.ID, d.Hash(), now)
 		if latency > 0 {
 			time.Sleep(latency)
 		}

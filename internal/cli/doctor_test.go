@@ -28,6 +28,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // TestDoctorGolden runs doctor against a cluster of its own (the shared world's objects would
@@ -200,18 +201,18 @@ func viewer(t *testing.T, ctx context.Context, k8s client.Client, cfg *rest.Conf
 
 // waitAllowed waits until RBAC lets user list policyreports in ns (its caches take a moment).
 func waitAllowed(t *testing.T, ctx context.Context, k8s client.Client, user, ns string) {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	allowed := wait.Until(10*time.Second, func() bool {
 		r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
 			Groups:             []string{"system:serviceaccounts", "system:authenticated"},
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Group: "wgpolicyk8s.io", Resource: "policyreports"}}}
 		if err := k8s.Create(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if r.Status.Allowed {
-			return
-		}
+		return r.Status.Allowed
+	})
+	if !allowed {
+		t.Fatalf("%s may still not list policyreports in %s", user, ns)
 	}
-	t.Fatalf("%s may still not list policyreports in %s", user, ns)
 }
 
 // removeReportAPIs deletes the report CRDs and waits until discovery no longer serves them (the
@@ -226,13 +227,13 @@ func removeReportAPIs(t *testing.T, ctx context.Context, k8s client.Client) {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	gone := wait.Until(90*time.Second, func() bool {
 		out, _, _ := herald(t, ctx, "doctor-admin", "doctor", "-o", "json")
-		if strings.Contains(out, "no report API is installed") {
-			return
-		}
+		return strings.Contains(out, "no report API is installed")
+	})
+	if !gone {
+		t.Fatal("the report APIs are still served")
 	}
-	t.Fatal("the report APIs are still served")
 }
 
 // renew sets the Lease's renewTime, as its holder does.

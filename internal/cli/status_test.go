@@ -19,6 +19,8 @@ import (
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // samplesNS is where config/samples puts Policy Herald's objects.
@@ -146,23 +148,20 @@ func TestStatusRBAC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, stderr, err := herald(t, ctx, "alice", "status", "-n", samplesNS)
-		if err != nil {
+	var out, stderr string
+	wait.Until(10*time.Second, func() bool { // RBAC caches take a moment
+		var err error
+		if out, stderr, err = herald(t, ctx, "alice", "status", "-n", samplesNS); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(out, "platform-webhook") || time.Now().After(deadline) {
-			if !strings.Contains(out, "notificationtarget/platform-slack") || strings.Contains(out, "targetchannel/") {
-				t.Errorf("alice sees\n%s", out)
-			}
-			for _, r := range []string{"targetchannels", "emailreportschedules", "metricsprofiles", "blockreportpolicies"} {
-				if !strings.Contains(stderr, "warning: no permission to list "+r+".reporting.policyherald.io in namespace") {
-					t.Errorf("stderr does not name %s:\n%s", r, stderr)
-				}
-			}
-			break
+		return strings.Contains(out, "platform-webhook")
+	})
+	if !strings.Contains(out, "notificationtarget/platform-slack") || strings.Contains(out, "targetchannel/") {
+		t.Errorf("alice sees\n%s", out)
+	}
+	for _, r := range []string{"targetchannels", "emailreportschedules", "metricsprofiles", "blockreportpolicies"} {
+		if !strings.Contains(stderr, "warning: no permission to list "+r+".reporting.policyherald.io in namespace") {
+			t.Errorf("stderr does not name %s:\n%s", r, stderr)
 		}
-		time.Sleep(100 * time.Millisecond) // RBAC caches take a moment
 	}
 }

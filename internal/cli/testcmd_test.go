@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // testObject is the sample NotificationTarget or TargetChannel name, typed.
@@ -38,24 +39,25 @@ func operator(t *testing.T, kind, name, before string, outcome v1alpha1.TestOutc
 	go func() {
 		defer close(answered)
 		ctx := context.Background()
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
+		// Until returns true to stop on an error too; t.Error has said it.
+		wait.Until(20*time.Second, func() bool {
 			obj := testObject(kind, name)
 			if err := world.K8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 				t.Error(err)
-				return
+				return true
 			}
-			if v := obj.GetAnnotations()[v1alpha1.AnnotationSendTest]; v != "" && v != before {
-				setLastTest(obj, &v1alpha1.TestMessageStatus{Value: v, Time: metav1.Now(), Outcome: outcome, Reason: reason})
-				if err := world.K8s.Status().Update(ctx, obj); err != nil {
-					t.Error(err)
-					return
-				}
-				answered <- v
-				return
+			v := obj.GetAnnotations()[v1alpha1.AnnotationSendTest]
+			if v == "" || v == before {
+				return false
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			setLastTest(obj, &v1alpha1.TestMessageStatus{Value: v, Time: metav1.Now(), Outcome: outcome, Reason: reason})
+			if err := world.K8s.Status().Update(ctx, obj); err != nil {
+				t.Error(err)
+				return true
+			}
+			answered <- v
+			return true
+		})
 	}()
 	return answered
 }

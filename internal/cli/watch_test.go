@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/policyherald/policy-herald/internal/console/consoletest/reportgen"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // syncBuffer is a buffer the command writes while the test reads it.
@@ -72,12 +73,8 @@ func TestListWatch(t *testing.T) {
 
 func waitFor(t *testing.T, ok func() bool, what string, out *syncBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s; printed:\n%s", what, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !wait.Until(20*time.Second, ok) {
+		t.Fatalf("waiting for %s; printed:\n%s", what, out.String())
 	}
 }
 

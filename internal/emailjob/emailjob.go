@@ -30,16 +30,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/policyherald/policy-herald/internal/redact"
+	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
-// maxOutcome is the most bytes of the outcome line (Kubernetes keeps 4096 of a termination
-// message; the controller shows the line in a status field).
+// maxOutcome is the most runes of the outcome line: the controller shows it in a status field
+// of 1024, and 1024 runes are at most the 4096 bytes Kubernetes keeps of a termination message.
 const maxOutcome = 1024
 
 // Env is what a run depends on; tests inject it.
@@ -167,19 +167,11 @@ func finish(env Env, terminationLog, password string, result error) int {
 	return 1
 }
 
-// Outcome makes msg one line of at most 1024 bytes, with password (if any) removed in every
-// form a server may echo it in (see redact).
+// Outcome makes msg one line of at most maxOutcome runes, with password (if any) removed in
+// every form a server may echo it in (see redact).
 func Outcome(msg, password string) string {
 	if password != "" {
 		msg = redact.New(nil, password).Redact(msg)
 	}
-	msg = strings.Join(strings.Fields(msg), " ")
-	if len(msg) <= maxOutcome {
-		return msg
-	}
-	cut := maxOutcome - len("…")
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut] + "…"
+	return textcut.Cut(strings.Join(strings.Fields(msg), " "), maxOutcome)
 }

@@ -95,7 +95,7 @@ type matchCase struct {
 	result []func(*report.Result)
 	nsFunc NamespaceLabels // nsLabels when nil and noNS is false
 	noNS   bool            // pass a nil NamespaceLabels
-	// drop is "" when the result must match, else a substring of Explain.
+	// drop is "" when the result must match, else a substring of explain.
 	drop string
 }
 
@@ -113,9 +113,9 @@ func runCases(t *testing.T, cases []matchCase) {
 				fn = nsLabels
 			}
 			got := f.Match(rep, res, fn)
-			why := f.Explain(rep, res, fn)
+			why := f.explain(rep, res, fn)
 			if got != (why == "") {
-				t.Fatalf("Match = %t but Explain = %q", got, why)
+				t.Fatalf("Match = %t but explain = %q", got, why)
 			}
 			switch {
 			case c.drop == "" && !got:

@@ -49,7 +49,7 @@ func FuzzCompileAndMatch(f *testing.F) {
 		rep := newReport(func(r *report.Report) { r.Labels = map[string]string{value: value, label: value} })
 		res := newResult(policy(value), source(value), category(value), resourceNS(value))
 		_ = flt.Match(rep, res, nsLabels)
-		_ = flt.Explain(rep, res, nsLabels)
+		_ = flt.explain(rep, res, nsLabels)
 
 		if !utf8.ValidString(pattern) {
 			return
@@ -60,7 +60,7 @@ func FuzzCompileAndMatch(f *testing.F) {
 			t.Fatalf("Compile(%q): %v", pattern, err)
 		}
 		if v := instance(pattern); !only.Match(newReport(), newResult(policy(v)), nsLabels) {
-			t.Errorf("policies pattern %q does not match %q: %s", pattern, v, only.Explain(newReport(), newResult(policy(v)), nsLabels))
+			t.Errorf("policies pattern %q does not match %q: %s", pattern, v, only.explain(newReport(), newResult(policy(v)), nsLabels))
 		}
 		src, err := Compile(Spec{Sources: []string{pattern}})
 		if err != nil {

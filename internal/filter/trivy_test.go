@@ -41,7 +41,7 @@ func TestTrivyFindingsAgainstMinimumPriority(t *testing.T) {
 			t.Fatalf("the fixture's results have no outcome; got %q", res.Status)
 		}
 		if bySeverity.Match(rep, res, nil) && !byPriority.Match(rep, res, nil) {
-			t.Errorf("a %s finding passes minimumSeverity: high but not minimumPriority: warning: %s", res.Severity, byPriority.Explain(rep, res, nil))
+			t.Errorf("a %s finding passes minimumSeverity: high but not minimumPriority: warning: %s", res.Severity, byPriority.explain(rep, res, nil))
 		}
 		if byPriority.Match(rep, res, nil) {
 			kept[res.Severity]++

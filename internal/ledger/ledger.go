@@ -9,7 +9,7 @@
 //
 // # Keys and memory
 //
-// The owner hashes each result ID once into a uint64 key (FNV-64a). The ledger scrambles it
+// A key is a result's identity hash (report.Result.Hash, FNV-64a). The ledger scrambles it
 // with a bijective mixer (so any keys spread evenly) and keeps it in one of 128 buckets, each an
 // open-addressing hash table of two arrays (mixed key, gone time in Unix seconds, 0 while
 // present: 12 bytes a slot, 57% to 85% full) with its own mutex. At 1,000,000 keys a key costs

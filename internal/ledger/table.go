@@ -96,21 +96,6 @@ func (t *table) has(m uint64) bool {
 	return ok
 }
 
-// get returns the gone time of m and whether m is there.
-func (t *table) get(m uint64) (uint32, bool) {
-	if m == 0 {
-		return t.zeroGone, t.zero
-	}
-	if t.n == 0 {
-		return 0, false
-	}
-	i, ok := t.find(m)
-	if !ok {
-		return 0, false
-	}
-	return t.gone[i], true
-}
-
 // put records m with gone time g and tells whether m is new.
 func (t *table) put(m uint64, g uint32) bool {
 	if m == 0 {

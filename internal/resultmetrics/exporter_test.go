@@ -17,6 +17,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/resultmetrics/metricstest"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 const platform = "policy-herald"
@@ -393,19 +394,14 @@ func TestStartCountsAndStopDrops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = e.Start(ctx); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for e.Stats(DefaultProfile).Series != 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Until(5*time.Second, func() bool { return e.Stats(DefaultProfile).Series == 1 })
 	if s := e.Stats(DefaultProfile); !s.Running || s.Series != 1 {
 		t.Fatalf("stats %+v after start", s)
 	}
 	r2 := podReport("team-b", result(failHigh, "Pod", "team-b", "a"))
 	src.store(r2.Key(), r2)
 	e.ReportChanged(r2.Key())
-	for e.Stats(DefaultProfile).Series != 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Until(5*time.Second, func() bool { return e.Stats(DefaultProfile).Series == 2 })
 	if s := e.Stats(DefaultProfile); s.Series != 2 {
 		t.Errorf("stats %+v after a change", s)
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // spelledReport is a report of n failing results from source spelled so.
@@ -40,7 +42,7 @@ func TestStoreNamesSourcesByTheirMostCommonSpelling(t *testing.T) {
 	// Other tests count every report of the API server.
 	t.Cleanup(func() { _ = c.Delete(ctx, old) })
 	names := s.SourceNames()
-	eventually(t, "both reports", func() bool {
+	wait.For(t, 30*time.Second, "both reports", func() bool {
 		return s.Get("PolicyReport/team-spell/old") != nil && s.Get("PolicyReport/team-spell/recent") != nil
 	})
 	if got := names.Name("kyverno"); got != "Kyverno" {
@@ -53,7 +55,7 @@ func TestStoreNamesSourcesByTheirMostCommonSpelling(t *testing.T) {
 	if err := c.Update(ctx, updated); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "kyverno to be the most common", func() bool { return names.Name("Kyverno") == "kyverno" })
+	wait.For(t, 30*time.Second, "kyverno to be the most common", func() bool { return names.Name("Kyverno") == "kyverno" })
 	if names.Generation() == gen {
 		t.Error("the name flipped and the generation did not change")
 	}
@@ -61,5 +63,5 @@ func TestStoreNamesSourcesByTheirMostCommonSpelling(t *testing.T) {
 	if err := c.Delete(ctx, updated); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Kyverno again once the report is gone", func() bool { return names.Name("kyverno") == "Kyverno" })
+	wait.For(t, 30*time.Second, "Kyverno again once the report is gone", func() bool { return names.Name("kyverno") == "Kyverno" })
 }

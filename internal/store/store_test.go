@@ -22,6 +22,7 @@ import (
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 var cfg *rest.Config
@@ -123,17 +124,6 @@ func newOnCluster(ctx context.Context, t *testing.T, log logr.Logger) *Store {
 	return New(wc, ca, log)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func policyReport(ns, name string, messages ...string) *wgpolicyv1alpha2.PolicyReport {
 	r := &wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": "kyverno"}}}
 	for _, m := range messages {
@@ -156,7 +146,7 @@ func TestStoreFollowsReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := "PolicyReport/team-a/r1"
-	eventually(t, "the report in the store", func() bool { return s.Get(key) != nil })
+	wait.For(t, 30*time.Second, "the report in the store", func() bool { return s.Get(key) != nil })
 	got := s.Get(key)
 	if len(got.Results) != 2 || got.Results[0].Message != "one" || got.Labels["app"] != "kyverno" || got.Created.IsZero() {
 		t.Errorf("stored report = %+v", got)
@@ -170,13 +160,13 @@ func TestStoreFollowsReports(t *testing.T) {
 	if ch.count(key) == 0 {
 		t.Error("the subscriber was not told about the new report")
 	}
-	eventually(t, "namespace labels", func() bool { l, ok := s.NamespaceLabels("team-a"); return ok && l["team"] == "a" })
+	wait.For(t, 30*time.Second, "namespace labels", func() bool { l, ok := s.NamespaceLabels("team-a"); return ok && l["team"] == "a" })
 
 	r.Results = r.Results[:1]
 	if err := c.Update(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the update", func() bool { return len(s.Get(key).Results) == 1 })
+	wait.For(t, 30*time.Second, "the update", func() bool { return len(s.Get(key).Results) == 1 })
 
 	// A namespace's labels changing makes its reports changed (selectors may match now).
 	before := ch.count(key)
@@ -188,12 +178,12 @@ func TestStoreFollowsReports(t *testing.T) {
 	if err := c.Update(ctx, &ns); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a change for the namespace's report", func() bool { return ch.count(key) > before })
+	wait.For(t, 30*time.Second, "a change for the namespace's report", func() bool { return ch.count(key) > before })
 
 	if err := c.Delete(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the deletion", func() bool { return s.Get(key) == nil })
+	wait.For(t, 30*time.Second, "the deletion", func() bool { return s.Get(key) == nil })
 	if s.Results() != 0 {
 		t.Errorf("results after deletion = %d", s.Results())
 	}
@@ -213,8 +203,8 @@ func TestStoreWatchesAPIsInstalledLater(t *testing.T) {
 	}
 	rep := &openreportsv1alpha1.Report{ObjectMeta: metav1.ObjectMeta{Namespace: "team-later", Name: "or1"}, Source: "kyverno",
 		Results: []openreportsv1alpha1.ReportResult{{Policy: "p", Result: "fail", Description: "late"}}}
-	eventually(t, "the openreports.io API to serve", func() bool { return c.Create(ctx, rep) == nil })
-	eventually(t, "the Report in the store", func() bool { return s.Get("Report/team-later/or1") != nil })
+	wait.For(t, 30*time.Second, "the openreports.io API to serve", func() bool { return c.Create(ctx, rep) == nil })
+	wait.For(t, 30*time.Second, "the Report in the store", func() bool { return s.Get("Report/team-later/or1") != nil })
 	if got := s.Get("Report/team-later/or1").Results[0]; got.Source != "kyverno" || got.Message != "late" {
 		t.Errorf("result = %+v", got)
 	}

@@ -21,6 +21,7 @@ import (
 
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // v1alpha1Report is the kube-bench fixture as a producer of wgpolicyk8s.io/v1alpha1 writes it:
@@ -109,7 +110,7 @@ func TestStoreTellsOfV1alpha1ReportsThatLostTheirOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := "PolicyReport/bench/" + u.GetName()
-	eventually(t, "both reports in the store", func() bool { return s.Get(key) != nil && s.Get("PolicyReport/bench/trivy") != nil })
+	wait.For(t, 30*time.Second, "both reports in the store", func() bool { return s.Get(key) != nil && s.Get("PolicyReport/bench/trivy") != nil })
 	got := s.Get(key)
 	if len(got.Results) != 4 {
 		t.Fatalf("%d results, want 4", len(got.Results))
@@ -120,7 +121,7 @@ func TestStoreTellsOfV1alpha1ReportsThatLostTheirOutcomes(t *testing.T) {
 		}
 	}
 	told := func() int { return logs.count("lost the outcome", `"name"="`+u.GetName()+`"`, `"namespace"="bench"`) }
-	eventually(t, "the store to tell", func() bool { return told() == 1 })
+	wait.For(t, 30*time.Second, "the store to tell", func() bool { return told() == 1 })
 	// ...and the report's owner sees it where they look: an Event on the report.
 	warnings := func(name string) []eventsv1.Event {
 		var l eventsv1.EventList
@@ -135,7 +136,7 @@ func TestStoreTellsOfV1alpha1ReportsThatLostTheirOutcomes(t *testing.T) {
 		}
 		return out
 	}
-	eventually(t, "a Warning Event on the report", func() bool { return len(warnings(u.GetName())) == 1 })
+	wait.For(t, 30*time.Second, "a Warning Event on the report", func() bool { return len(warnings(u.GetName())) == 1 })
 	if e := warnings(u.GetName())[0]; e.Type != corev1.EventTypeWarning || e.Regarding.Kind != "PolicyReport" ||
 		!strings.Contains(e.Note, "4 of 4 results have no outcome") || !strings.Contains(e.Note, "wgpolicyk8s.io/v1alpha2") {
 		t.Errorf("Event %s %s on %s: %q", e.Type, e.Reason, e.Regarding.Kind, e.Note)
@@ -150,8 +151,8 @@ func TestStoreTellsOfV1alpha1ReportsThatLostTheirOutcomes(t *testing.T) {
 	if err := c.Update(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the re-scan", func() bool { return s.Get(key).Results[0].Message == "rescanned" })
-	time.Sleep(100 * time.Millisecond)
+	wait.For(t, 30*time.Second, "the re-scan", func() bool { return s.Get(key).Results[0].Message == "rescanned" })
+	time.Sleep(100 * time.Millisecond) // a telling would follow the re-scan by now: the wait is for nothing to come
 	if n := told(); n != 1 {
 		t.Errorf("told %d times, want once", n)
 	}

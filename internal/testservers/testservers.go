@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // Path returns the path of name (a binary, or a folder such as kinesalite) under
@@ -123,15 +125,8 @@ func run(t testing.TB, dir, name string, args ...string) *syncBuffer {
 // waitFor polls ready until it succeeds, for 20 seconds at most.
 func waitFor(t testing.TB, name, what string, out *syncBuffer, ready func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := ready()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not get ready at %s: %v\n%s", filepath.Base(name), what, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	var err error
+	if !wait.Until(20*time.Second, func() bool { err = ready(); return err == nil }) {
+		t.Fatalf("%s did not get ready at %s: %v\n%s", filepath.Base(name), what, err, out.String())
 	}
 }

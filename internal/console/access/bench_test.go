@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/policyherald/policy-herald/internal/console/access"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // The case: a person bound in 3 of 2,000 namespaces, all holding reports, each bound to
@@ -175,15 +176,12 @@ func scopeOfPat(b *testing.B, a *access.Authorizer, held access.Holdings) {
 
 // waitMayReview waits until the API server lets the console's ServiceAccount create reviews.
 func waitMayReview(b *testing.B, reviews access.SubjectAccessReviews) {
-	for i := 0; ; i++ {
-		_, err := reviews.Create(context.Background(), &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+	var err error
+	if !wait.Until(30*time.Second, func() bool {
+		_, err = reviews.Create(context.Background(), &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: "pat", ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods"}}}, metav1.CreateOptions{})
-		if err == nil {
-			return
-		}
-		if i == 300 {
-			b.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil
+	}) {
+		b.Fatal(err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/console/access"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // The tests run against a real kube-apiserver with RBAC authorization (envtest), with the report
@@ -145,20 +146,16 @@ func installViewRoles(k8s client.Client) error {
 			return err
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var view rbacv1.ClusterRole
-		if err := k8s.Get(ctx, client.ObjectKey{Name: "view"}, &view); err != nil {
-			return err
+	var view rbacv1.ClusterRole
+	if wait.Until(60*time.Second, func() bool {
+		if err = k8s.Get(ctx, client.ObjectKey{Name: "view"}, &view); err != nil {
+			return true
 		}
-		if grants(view.Rules, "policyreports") && grants(view.Rules, "notificationtargets") {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("kube-controller-manager did not aggregate the report kinds into view: %v", view.Rules)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return grants(view.Rules, "policyreports") && grants(view.Rules, "notificationtargets")
+	}) {
+		return err
 	}
+	return fmt.Errorf("kube-controller-manager did not aggregate the report kinds into view: %v", view.Rules)
 }
 
 func grants(rules []rbacv1.PolicyRule, resource string) bool {

@@ -82,10 +82,15 @@ func TestTokenReviewFlood(t *testing.T) {
 	}
 }
 
-// blockedReviews never answers until released.
-type blockedReviews struct{ release chan struct{} }
+// blockedReviews never answers until released. It says on entered when a review has come
+// (the review holds a slot then).
+type blockedReviews struct{ release, entered chan struct{} }
 
 func (b blockedReviews) Create(ctx context.Context, _ *authenticationv1.TokenReview, _ metav1.CreateOptions) (*authenticationv1.TokenReview, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
 	select {
 	case <-b.release:
 		return &authenticationv1.TokenReview{}, nil
@@ -98,15 +103,15 @@ func (b blockedReviews) Create(ctx context.Context, _ *authenticationv1.TokenRev
 // when its own context ends, with an error that is not "unauthenticated" (so a 503, never a
 // 401 for a token nobody checked).
 func TestTokenReviewWaitEndsWithTheRequest(t *testing.T) {
-	release := make(chan struct{})
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
 	defer close(release)
-	a := api.NewTokenAuthenticator(blockedReviews{release: release}, api.TokenOptions{InFlight: 1})
+	a := api.NewTokenAuthenticator(blockedReviews{release: release, entered: entered}, api.TokenOptions{InFlight: 1})
 	go func() {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Authorization", "Bearer first")
 		_, _ = a.Authenticate(r) // holds the only slot until release
 	}()
-	time.Sleep(50 * time.Millisecond)
+	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // Get sends GET url with c as the person whose token it is ("" for nobody) and returns the
@@ -28,20 +30,17 @@ func Get(c *http.Client, url, token string) (*http.Response, []byte, error) {
 
 // WaitOK polls url with token until it answers 200, for at most 30s.
 func WaitOK(url, token string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, _, err := Get(http.DefaultClient, url, token)
-		if err == nil && resp.StatusCode == http.StatusOK {
-			return nil
+	var err error
+	if wait.Until(30*time.Second, func() bool {
+		var resp *http.Response
+		if resp, _, err = Get(http.DefaultClient, url, token); err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
-		if time.Now().After(deadline) {
-			if err == nil {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return fmt.Errorf("%s did not answer 200: %w", url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	}) {
+		return nil
 	}
+	return fmt.Errorf("%s did not answer 200: %w", url, err)
 }
 
 // Access is what GET /api/v1/access answers, as the tests read it off the wire.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/store"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // StartStore runs the operator's report store on the cluster until ctx ends, and returns once
@@ -29,12 +30,8 @@ func (w *World) StartStore(ctx context.Context) error {
 	}
 	w.Store = store.New(wc, ca, zap.New(zap.UseDevMode(true)))
 	go func() { _ = w.Store.Start(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for w.Store.Results() != w.Total() || w.Store.Len() != len(w.Reports) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the store holds %d reports, %d results; want %d, %d", w.Store.Len(), w.Store.Results(), len(w.Reports), w.Total())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !wait.Until(30*time.Second, func() bool { return w.Store.Results() == w.Total() && w.Store.Len() == len(w.Reports) }) {
+		return fmt.Errorf("the store holds %d reports, %d results; want %d, %d", w.Store.Len(), w.Store.Results(), len(w.Reports), w.Total())
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/policyherald/policy-herald/internal/console/consoletest"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // TestNamesMatchTheAPIServers: the test cluster's kube-apiserver trusts the same provider with
@@ -33,17 +34,16 @@ func TestNamesMatchTheAPIServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	var info authenticationv1.UserInfo
-	deadline := time.Now().Add(30 * time.Second) // the API server discovers the provider in the background
-	for {
-		r, err := ssr.SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-		if err == nil {
-			info = r.Status.UserInfo
-			break
+	// The API server discovers the provider in the background.
+	if !wait.Until(30*time.Second, func() bool {
+		var r *authenticationv1.SelfSubjectReview
+		if r, err = ssr.SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{}); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the API server did not authenticate alice's ID token: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+		info = r.Status.UserInfo
+		return true
+	}) {
+		t.Fatalf("the API server did not authenticate alice's ID token: %v", err)
 	}
 	if info.Username != console.User.Name {
 		t.Errorf("the API server names alice %q, the console %q", info.Username, console.User.Name)

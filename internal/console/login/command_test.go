@@ -15,6 +15,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/console/consoletest/run"
 	"github.com/policyherald/policy-herald/internal/console/login"
 	"github.com/policyherald/policy-herald/internal/console/server"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // TestDevModeCommand runs `policy-herald console --dev` on loopback with the cluster's admin
@@ -37,21 +38,21 @@ func TestDevModeCommand(t *testing.T) {
 	if resp := (browser{http.DefaultClient}).get(t, c, "/login"); resp.StatusCode != http.StatusOK || !strings.Contains(read(t, resp), "Kubernetes token") {
 		t.Errorf("the sign-in page: %d", resp.StatusCode)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var status int
+	ready := wait.Until(30*time.Second, func() bool {
 		resp := (browser{http.DefaultClient}).get(t, c, "/api/v1/access")
-		if resp.StatusCode == http.StatusOK {
-			a := decode[consoletest.Access](t, resp)
-			if a.User.Name != admin.Name || a.User.Name == "" {
-				t.Errorf("in dev mode a request is %q, want the kubeconfig's user %q", a.User.Name, admin.Name)
-			}
-			break
+		if status = resp.StatusCode; status != http.StatusOK {
+			read(t, resp)
+			return false
 		}
-		read(t, resp)
-		if time.Now().After(deadline) {
-			t.Fatalf("the console did not become ready: %d", resp.StatusCode)
+		a := decode[consoletest.Access](t, resp)
+		if a.User.Name != admin.Name || a.User.Name == "" {
+			t.Errorf("in dev mode a request is %q, want the kubeconfig's user %q", a.User.Name, admin.Name)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return true
+	})
+	if !ready {
+		t.Fatalf("the console did not become ready: %d", status)
 	}
 	if n := (browser{http.DefaultClient}).total(t, c); n != reportsIn["team-a"]+reportsIn["team-b"] {
 		t.Errorf("the dev user sees %d results, want all %d", n, reportsIn["team-a"]+reportsIn["team-b"])
@@ -155,19 +156,12 @@ func runCommand(t *testing.T, w *world, f server.Flags, scheme string) string {
 // waitReady calls get until it answers anything but 503 (the store syncing).
 func waitReady(t *testing.T, get func() (*http.Response, error)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	wait.For(t, 30*time.Second, "the console to become ready", func() bool {
 		resp, err := get()
 		if err != nil {
 			t.Fatal(err)
 		}
 		read(t, resp)
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the console did not become ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return resp.StatusCode != http.StatusServiceUnavailable
+	})
 }

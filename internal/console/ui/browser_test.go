@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // chromium is Debian's browser the test drives.
@@ -173,12 +175,8 @@ func (b *tab) follow(t *testing.T, step chromedp.Action[chromedp.Void]) {
 func (b *tab) history(t *testing.T, e *env, direction, want string) {
 	t.Helper()
 	b.run(t, chromedp.Evaluate[chromedp.Void](`history.`+direction+`()`))
-	deadline := time.Now().Add(30 * time.Second)
-	for b.location(t, e) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the tab shows %s, want %s", direction, b.location(t, e), want)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !wait.Until(30*time.Second, func() bool { return b.location(t, e) == want }) {
+		t.Fatalf("%s: the tab shows %s, want %s", direction, b.location(t, e), want)
 	}
 	b.run(t, chromedp.WaitReady(chromedp.CSS(`footer`)))
 }
@@ -313,32 +311,33 @@ func (b *tab) export(t *testing.T, e *env) {
 // names a download by its GUID and writes it under another name until it is complete.
 func (b *tab) downloaded(t *testing.T) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var data []byte
+	done := wait.Until(30*time.Second, func() bool {
 		files, err := os.ReadDir(b.download)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range files {
 			if !strings.HasSuffix(f.Name(), ".crdownload") {
-				data, err := os.ReadFile(filepath.Join(b.download, f.Name()))
-				if err != nil {
+				if data, err = os.ReadFile(filepath.Join(b.download, f.Name())); err != nil {
 					t.Fatal(err)
 				}
-				return string(data)
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	if !done {
+		t.Fatal("the export did not download")
 	}
-	t.Fatal("the export did not download")
-	return ""
+	return string(data)
 }
 
 func (b *tab) live(t *testing.T, e *env) {
 	b.run(t, chromedp.Navigate(e.base+"/results?namespace=team-a&groupBy=policy"), chromedp.WaitVisible(chromedp.CSS(`table.results`)),
 		chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
 	before := total(value(t, b, chromedp.OuterHTML(chromedp.CSS(`.summary`))))
-	time.Sleep(300 * time.Millisecond) // the event stream opens
+	b.run(t, chromedp.WaitReady(chromedp.CSS(`#live[data-stream="open"]`))) // the console has registered the event stream
 	e.touch(t, "team-a", "xss")
 	b.run(t, chromedp.WaitVisible(chromedp.CSS(`#live[data-revision]`)))
 	kept := value(t, b, chromedp.Evaluate[bool](`window.notReloaded === true`))

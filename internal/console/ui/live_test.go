@@ -19,6 +19,7 @@ import (
 // events is a person's open event stream: each "change" event arrives on the channel.
 type events struct {
 	changes chan string
+	open    chan struct{} // closed at the stream's first line: the console has registered it
 	closed  chan struct{}
 	cancel  func()
 }
@@ -38,14 +39,17 @@ func subscribe(t *testing.T, base, token string) *events {
 		cancel()
 		t.Fatalf("the event stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	ev := &events{changes: make(chan string, 100), closed: make(chan struct{}), cancel: cancel}
+	ev := &events{changes: make(chan string, 100), open: make(chan struct{}), closed: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(ev.closed)
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		var id string
-		for sc.Scan() {
+		for first := true; sc.Scan(); first = false {
 			line := sc.Text()
+			if first {
+				close(ev.open)
+			}
 			switch {
 			case strings.HasPrefix(line, "id: "):
 				id = strings.TrimPrefix(line, "id: ")
@@ -55,6 +59,13 @@ func subscribe(t *testing.T, base, token string) *events {
 		}
 	}()
 	t.Cleanup(cancel)
+	select {
+	case <-ev.open:
+	case <-ev.closed:
+		t.Fatal("the event stream ended before its first line")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event stream sent no first line in 10 s")
+	}
 	return ev
 }
 
@@ -107,7 +118,6 @@ func (e *env) addResult(t *testing.T, ns, name string, result wgpolicyv1alpha2.P
 func TestLiveUpdates(t *testing.T) {
 	e := console(t)
 	alice, carol, bob := subscribe(t, e.base, e.Tokens["alice"]), subscribe(t, e.base, e.Tokens["carol"]), subscribe(t, e.base, e.Tokens["bob"])
-	time.Sleep(200 * time.Millisecond) // the streams are registered once their first line arrived
 
 	e.touch(t, "team-b", "secret")
 	if !carol.next(5 * time.Second) {
@@ -145,7 +155,6 @@ func TestLiveShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := subscribe(t, base, e.Tokens["carol"])
-	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
 	cancel()
 	select {

@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -65,7 +64,7 @@ func (b *tab) signedInAsAlice(t *testing.T, e *env, bookmark string) {
 func (b *tab) liveFail(t *testing.T, e *env) {
 	b.run(t, chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
 	before := total(value(t, b, chromedp.OuterHTML(chromedp.CSS(`.summary`))))
-	time.Sleep(300 * time.Millisecond) // the event stream opens
+	b.run(t, chromedp.WaitReady(chromedp.CSS(`#live[data-stream="open"]`))) // the console has registered the event stream
 	e.addResult(t, "team-a", "xss", wgpolicyv1alpha2.PolicyReportResult{Policy: "signed-in", Result: "fail", Source: "test"})
 	b.run(t, chromedp.WaitVisible(chromedp.CSS(`#live[data-revision]`)))
 	kept := value(t, b, chromedp.Evaluate[bool](`window.notReloaded === true`))

@@ -44,8 +44,10 @@
   function connect() {
     events = new EventSource(main.dataset.events);
     events.addEventListener("change", schedule);
-    // A reconnection may have missed changes: refresh once after it.
+    // A reconnection may have missed changes: refresh once after it. data-stream tells that
+    // the console has registered the stream (tests wait for it rather than sleep).
     events.addEventListener("open", function () {
+      live.dataset.stream = "open";
       if (opened) { schedule(); }
       opened = true;
     });
@@ -53,7 +55,10 @@
   connect();
   // A page kept for back and forward closes its stream while hidden and opens it again,
   // refreshing, when it is shown again.
-  window.addEventListener("pagehide", function () { events.close(); });
+  window.addEventListener("pagehide", function () {
+    events.close();
+    delete live.dataset.stream;
+  });
   window.addEventListener("pageshow", function (e) {
     if (e.persisted) { connect(); }
   });
