@@ -77,11 +77,11 @@ func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*
 // newSender builds the destination's sender, restricted by its address guard. Errors are
 // Problems for the object's conditions.
 func (s *destinationSpec) newSender(ctx context.Context) (sender.Sender, error) {
-	snd, err := sender.NewGuarded(ctx, sender.Config{
-		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config,
+	snd, err := sender.New(ctx, sender.Config{
+		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config, Guard: s.guard,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
 		AmbientCredentials: s.route.AllNamespaces, // objects of the platform namespace only
-	}, s.guard)
+	})
 	var notAllowed *sender.AddressNotAllowedError
 	switch {
 	case errors.As(err, &notAllowed):

@@ -94,7 +94,7 @@ func newAlertManager(cfg Config) (Sender, error) {
 		}
 		// Each target's redactor knows every URL: an instance behind the same proxy may echo
 		// another's.
-		t, err := newHTTPTargetAt("alertManager", ep, cfg.TLS, inline.Headers, urls...)
+		t, err := newHTTPTargetAt("alertManager", ep, cfg, inline.Headers, urls...)
 		if err != nil {
 			return nil, err
 		}
@@ -353,12 +353,12 @@ func labelName(k string) string {
 	return s
 }
 
-// useGuard checks every Alertmanager's host and makes each client's connections pass g.
-func (a *alertManager) useGuard(ctx context.Context, g *AddressGuard) error {
+// dialHosts are every Alertmanager's host.
+func (a *alertManager) dialHosts() ([]string, error) {
+	var hosts []string
 	for _, t := range a.targets {
-		if err := t.useGuard(ctx, g); err != nil {
-			return err
-		}
+		h, _ := t.dialHosts()
+		hosts = append(hosts, h...)
 	}
-	return nil
+	return hosts, nil
 }

@@ -663,15 +663,15 @@ func TestAlertManagerTLSProxyAndGuard(t *testing.T) {
 
 	// The guard refuses a loopback Alertmanager, the additional ones too.
 	_, srv := startAMContract(t)
-	if _, err := NewGuarded(ctx, amConfig(srv.URL), defaultGuard()); err == nil {
-		t.Error("NewGuarded accepted a loopback url")
+	if _, err := newGuarded(ctx, amConfig(srv.URL), defaultGuard()); err == nil {
+		t.Error("newGuarded accepted a loopback url")
 	}
-	if _, err := NewGuarded(ctx, amConfig("http://am.example.invalid", srv.URL), defaultGuard()); err == nil {
-		t.Error("NewGuarded accepted a loopback additional URL")
+	if _, err := newGuarded(ctx, amConfig("http://am.example.invalid", srv.URL), defaultGuard()); err == nil {
+		t.Error("newGuarded accepted a loopback additional URL")
 	}
 	// A name that resolves to loopback only when dialled is refused by the dial.
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
-	s, err := NewGuarded(ctx, amConfig("http://localhost:"+port), unresolvable(defaultGuard()))
+	s, err := newGuarded(ctx, amConfig("http://localhost:"+port), unresolvable(defaultGuard()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ const awsDefaultRegion = "us-east-1"
 // configuration error.
 //
 // The service client uses an HTTP client of its own (newHTTPClient: the TLS configuration,
-// HTTP(S)_PROXY, no redirects, and the address guard once useGuard is called). The ambient
+// HTTP(S)_PROXY, no redirects, and the address guard). The ambient
 // credential chain keeps the SDK's client: it talks to the operator's own identity endpoints
 // (the link-local EKS Pod Identity agent and instance metadata among them), which the guard
 // rightly refuses to destinations.
@@ -51,7 +51,7 @@ type awsTarget struct {
 	now      func() time.Time
 	// unusable is set when the destination cannot be used at all (no keys and no right to the
 	// ambient identity). The factory still builds the sender, so that building from the
-	// descriptor's required settings works; useGuard (NewGuarded, which the controllers call)
+	// descriptor's required settings works; New with a Guard (as the controllers build senders)
 	// and every Send and Resolve return it, and nothing is ever sent.
 	unusable *Error
 }
@@ -65,7 +65,7 @@ func newAWSTarget(ctx context.Context, cfg Config, s v1alpha1.AWSSettings, defau
 	rawEndpoint := setting(cfg, "endpoint", s.Endpoint)
 	keyID, secret := cfg.Settings["accessKeyID"], cfg.Settings["secretAccessKey"]
 
-	t := &awsTarget{service: service, now: time.Now, client: newHTTPClient(cfg.TLS)}
+	t := &awsTarget{service: service, now: time.Now, client: newHTTPClient(cfg)}
 	var epURL *url.URL
 	if rawEndpoint != "" {
 		ep, err := parseEndpoint(service+" endpoint", rawEndpoint)
@@ -137,25 +137,17 @@ func (t *awsTarget) baseEndpoint() *string {
 	return aws.String(t.endpoint)
 }
 
-// useGuard refuses an unusable destination, checks the host and makes every connection of the
-// service client pass g.
-func (t *awsTarget) useGuard(ctx context.Context, g *AddressGuard) error {
+// dialHosts is the service's host, or the error of an unusable destination: a guarded sender
+// (the controllers') refuses it when it is built.
+func (t *awsTarget) dialHosts() ([]string, error) {
 	if t.unusable != nil {
-		return t.unusable
+		return nil, t.unusable
 	}
 	host := t.host
 	if h, _, err := splitHostPort(host); err == nil {
 		host = h
 	}
-	if err := g.CheckHost(ctx, host); err != nil {
-		return err
-	}
-	tr, ok := t.client.Transport.(*http.Transport)
-	if !ok {
-		return errors.New("the HTTP client cannot be guarded")
-	}
-	tr.DialContext = guardedDialer(g).DialContext
-	return nil
+	return []string{host}, nil
 }
 
 func splitHostPort(hostport string) (string, string, error) {

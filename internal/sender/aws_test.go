@@ -131,7 +131,7 @@ func asError(t *testing.T, err error) *Error {
 }
 
 // TestAWSWithoutKeysOutsideThePlatform: a destination without keys that may not use the
-// operator's identity is built (its required settings are there) but refused by NewGuarded,
+// operator's identity is built (its required settings are there) but refused by New with a Guard,
 // which the controllers call, and by every Send, without a request; the environment's keys,
 // which the default chain would pick up, are never used.
 func TestAWSWithoutKeysOutsideThePlatform(t *testing.T) {
@@ -157,9 +157,9 @@ func TestAWSWithoutKeysOutsideThePlatform(t *testing.T) {
 					t.Fatalf("Resolve: %v", err)
 				}
 			}
-			_, err = NewGuarded(context.Background(), cfg, NewAddressGuard(nil))
+			_, err = newGuarded(context.Background(), cfg, NewAddressGuard(nil))
 			if err == nil || !strings.Contains(err.Error(), string(at.typ)+" destination needs accessKeyID") {
-				t.Fatalf("NewGuarded: %v", err)
+				t.Fatalf("newGuarded: %v", err)
 			}
 			if n := rec.count(); n != 0 {
 				t.Fatalf("%d requests went out", n)
@@ -184,7 +184,7 @@ func TestAWSAmbientCredentials(t *testing.T) {
 	delete(cfg.Settings, "secretAccessKey")
 	delete(cfg.Settings, "region")
 	cfg.AmbientCredentials = true
-	s, err := NewGuarded(context.Background(), cfg, loopbackAllowed())
+	s, err := newGuarded(context.Background(), cfg, loopbackAllowed())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestAWSNetwork(t *testing.T) {
 	})
 	t.Run("guard at build", func(t *testing.T) {
 		for _, at := range awsTypes {
-			_, err := NewGuarded(context.Background(), awsConfig(at.typ, at.required, "http://127.0.0.1:9"), NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs)))
+			_, err := newGuarded(context.Background(), awsConfig(at.typ, at.required, "http://127.0.0.1:9"), NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs)))
 			var na *AddressNotAllowedError
 			if !errors.As(err, &na) {
 				t.Errorf("%s: want AddressNotAllowedError, got %v", at.typ, err)
@@ -339,7 +339,7 @@ func TestAWSNetwork(t *testing.T) {
 			g.lookup = func(context.Context, string) ([]netip.Addr, error) { // the name passes the check...
 				return []netip.Addr{netip.MustParseAddr("203.0.113.7")}, nil
 			}
-			s, err := NewGuarded(context.Background(), awsConfig(at.typ, at.required, "http://localhost:"+port), g)
+			s, err := newGuarded(context.Background(), awsConfig(at.typ, at.required, "http://localhost:"+port), g)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -399,7 +399,7 @@ func TestAWSTenantChannelGetsNoPlatformIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		// controllers/targetchannel_controller.go: all = channel namespace == platform namespace.
-		return NewGuarded(context.Background(), Config{Type: r.Type, Destination: r.Destination, Settings: r.Settings,
+		return newGuarded(context.Background(), Config{Type: r.Type, Destination: r.Destination, Settings: r.Settings,
 			Name: "team-a/steal", AmbientCredentials: false}, NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs)))
 	}
 	_, err := build(&v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Bucket: "tenant-bucket"}})

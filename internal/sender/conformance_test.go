@@ -834,10 +834,10 @@ func conformSSRF(t *testing.T, c *conformanceSender) {
 	cfg := c.config(srv.URL, conformanceSecret)
 	cfg.Type = c.typ
 	// Refused when built: the host is a loopback address.
-	if _, err := NewGuarded(context.Background(), cfg, defaultGuard()); err == nil {
-		t.Error("NewGuarded: a guarded sender was built for a loopback server")
+	if _, err := newGuarded(context.Background(), cfg, defaultGuard()); err == nil {
+		t.Error("newGuarded: a guarded sender was built for a loopback server")
 	} else if strings.Contains(err.Error(), conformanceSecret) {
-		t.Errorf("NewGuarded error shows the secret: %v", err)
+		t.Errorf("newGuarded error shows the secret: %v", err)
 	}
 	// Refused when built, in the notations a proxy or a curl-like client reads as loopback
 	// though the operator's resolver does not.
@@ -845,17 +845,17 @@ func conformSSRF(t *testing.T, c *conformanceSender) {
 		cfg := c.config(strings.Replace(srv.URL, "127.0.0.1", host, 1), conformanceSecret)
 		cfg.Type = c.typ
 		var na *AddressNotAllowedError
-		if _, err := NewGuarded(context.Background(), cfg, defaultGuard()); !errors.As(err, &na) {
-			t.Errorf("NewGuarded with host %s = %v, want *AddressNotAllowedError", host, err)
+		if _, err := newGuarded(context.Background(), cfg, defaultGuard()); !errors.As(err, &na) {
+			t.Errorf("newGuarded with host %s = %v, want *AddressNotAllowedError", host, err)
 		}
 	}
 	// Refused at dial: "localhost" resolved to nothing when built, as a name rebound after the
 	// check would.
 	cfg = c.config(strings.Replace(srv.URL, "127.0.0.1", "localhost", 1), conformanceSecret)
 	cfg.Type = c.typ
-	s, err := NewGuarded(context.Background(), cfg, unresolvable(defaultGuard()))
+	s, err := newGuarded(context.Background(), cfg, unresolvable(defaultGuard()))
 	if err != nil {
-		t.Fatalf("NewGuarded with a name that does not resolve yet: %v", err)
+		t.Fatalf("newGuarded with a name that does not resolve yet: %v", err)
 	}
 	err = s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 	var na *AddressNotAllowedError

@@ -124,7 +124,7 @@ func newElasticsearch(cfg Config) (Sender, error) {
 			return nil, errors.New("elasticsearch: the apiKey is not a valid header value")
 		}
 	}
-	target, err := newHTTPTargetAt("elasticsearch", ep, cfg.TLS, inline.Headers, auth, username, password, apiKey)
+	target, err := newHTTPTargetAt("elasticsearch", ep, cfg, inline.Headers, auth, username, password, apiKey)
 	if err != nil {
 		return nil, err
 	}

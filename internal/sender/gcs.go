@@ -58,13 +58,14 @@ type gcs struct {
 	ep     *endpoint
 	// token is the token_uri of the key, nil for the operator's identity.
 	token *url.URL
-	// base is the transport under the authorization middleware; useGuard swaps its dialer.
-	base *http.Transport
 	// secrets are what errors must not show: the key JSON, its private key and key ID; and the
 	// last Authorization header sent (lastAuth), added when an error is made.
 	secrets  []string
 	lastAuth *authRecorder
-	now      func() time.Time
+	// base is the transport under the authorization middleware, whose idle connections Close
+	// closes.
+	base *http.Transport
+	now  func() time.Time
 }
 
 const (
@@ -126,7 +127,7 @@ func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
 		return nil, err
 	}
 
-	httpc := newHTTPClient(cfg.TLS)
+	httpc := newHTTPClient(cfg)
 	base, ok := httpc.Transport.(*http.Transport)
 	if !ok {
 		return nil, errors.New("gcs: the HTTP client cannot be built")
@@ -374,19 +375,13 @@ func (a *ambientTokens) Token(ctx context.Context) (*auth.Token, error) {
 	return c.Token(ctx)
 }
 
-// useGuard checks the endpoint's host and the key's token host, and makes every connection of
-// the sender (uploads and token requests) pass guard.
-func (g *gcs) useGuard(ctx context.Context, guard *AddressGuard) error {
-	if err := guard.CheckHost(ctx, g.ep.url.Hostname()); err != nil {
-		return err
-	}
+// dialHosts are the endpoint's host and the key's token host.
+func (g *gcs) dialHosts() ([]string, error) {
+	hosts := []string{g.ep.url.Hostname()}
 	if g.token != nil {
-		if err := guard.CheckHost(ctx, g.token.Hostname()); err != nil {
-			return err
-		}
+		hosts = append(hosts, g.token.Hostname())
 	}
-	g.base.DialContext = guardedDialer(guard).DialContext
-	return nil
+	return hosts, nil
 }
 
 // error turns an upload that got no response (its token could not be fetched, or the

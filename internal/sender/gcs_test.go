@@ -40,6 +40,24 @@ func newGCSTestSender(t *testing.T, base string, s destination.Settings, tlsCfg 
 	return g
 }
 
+// newGuardedGCS is newGCSTestSender with guard: its hosts checked as New checks them, and its
+// connections passing guard. Only a sender that passed the check is returned.
+func newGuardedGCS(t *testing.T, base string, s destination.Settings, tlsCfg *tls.Config, ambient bool, guard *AddressGuard) (*gcs, error) {
+	t.Helper()
+	if s["bucket"] == "" {
+		s["bucket"] = gcsTestBucket
+	}
+	g, err := newGCSAt(Config{Type: v1alpha1.DestinationGCS, Settings: s, TLS: tlsCfg, Name: "ns/gcs", AmbientCredentials: ambient, Guard: guard}, base+"/storage/v1/")
+	if err != nil {
+		t.Fatalf("newGCSAt: %v", err)
+	}
+	t.Cleanup(g.Close)
+	if err := checkHosts(context.Background(), g, v1alpha1.DestinationGCS, guard); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
 // gcsBatch is a failing result with everything, a warning without a timestamp, and a result of
 // a policy whose name holds a slash, spaces and wildcards.
 func gcsBatch() Batch {
@@ -152,7 +170,7 @@ func TestGCSOperatorIdentity(t *testing.T) {
 	if err == nil || err.Error() != gcsNoAmbient {
 		t.Fatalf("a tenant without credentials: got %v", err)
 	}
-	if _, err := New(Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket}}); err == nil || err.Error() != gcsNoAmbient {
+	if _, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket}}); err == nil || err.Error() != gcsNoAmbient {
 		t.Fatalf("New for a tenant without credentials: got %v", err)
 	}
 	if tokens.requests.Load() != 0 {
@@ -449,7 +467,7 @@ func TestGCSConfigErrors(t *testing.T) {
 		"too large":        cfg(destination.Settings{"credentials": key(func(m map[string]any) { m["x"] = strings.Repeat(marker, 8000) })}),
 		"tenant, no creds": cfg(destination.Settings{}),
 	})
-	_, err := New(Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket,
+	_, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket,
 		"credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", func(m map[string]any) { m["type"] = "user" })}})
 	if err == nil {
 		t.Fatal("want an error")
@@ -459,7 +477,7 @@ func TestGCSConfigErrors(t *testing.T) {
 
 func TestGCSBuildsFromTheBlock(t *testing.T) {
 	key := gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)
-	s, err := New(Config{Type: v1alpha1.DestinationGCS, Destination: &v1alpha1.Destinations{GCS: &v1alpha1.GCSDestination{Bucket: "from-the-block", Prefix: "p/"}},
+	s, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Destination: &v1alpha1.Destinations{GCS: &v1alpha1.GCSDestination{Bucket: "from-the-block", Prefix: "p/"}},
 		Settings: destination.Settings{"credentials": key}, MessageTemplate: "{{ .Policy "})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -516,21 +534,19 @@ func TestGCSGuard(t *testing.T) {
 	var na *AddressNotAllowedError
 
 	// The endpoint on loopback.
-	s := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": key}, trustingTLS(tsrv), false)
-	if err := s.useGuard(context.Background(), guard); !errors.As(err, &na) || na.Addr != netip.MustParseAddr("127.0.0.1") {
+	if _, err := newGuardedGCS(t, srv.URL(), destination.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) || na.Addr != netip.MustParseAddr("127.0.0.1") {
 		t.Fatalf("loopback endpoint: got %v", err)
 	}
 	// The token endpoint on loopback.
-	s = newGCSTestSender(t, "https://gcs.invalid", destination.Settings{"credentials": key}, trustingTLS(tsrv), false)
-	if err := s.useGuard(context.Background(), guard); !errors.As(err, &na) {
+	if _, err := newGuardedGCS(t, "https://gcs.invalid", destination.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) {
 		t.Fatalf("loopback token endpoint: got %v", err)
 	}
 	// A name that passes the check but whose connection goes to a refused address (here the
 	// proxy): refused when dialled, permanently, and nothing is written.
 	useProxy(t, newTLSless(t, http.NotFoundHandler()))
-	op := newGCSTestSender(t, "http://gcs.invalid", destination.Settings{}, nil, true)
-	if err := op.useGuard(context.Background(), guard); err != nil {
-		t.Fatalf("useGuard: %v", err)
+	op, err := newGuardedGCS(t, "http://gcs.invalid", destination.Settings{}, nil, true, guard)
+	if err != nil {
+		t.Fatalf("newGuardedGCS: %v", err)
 	}
 	file := filepath.Join(t.TempDir(), "adc.json")
 	plainTokens, _ := startTokenEndpoint(t, true)
@@ -538,7 +554,7 @@ func TestGCSGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", file)
-	err := op.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
+	err = op.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 	var e *Error
 	if !errors.As(err, &e) || e.Retryable || !strings.Contains(e.Reason, "the address 127.0.0.1 is not allowed") {
 		t.Fatalf("dial to a refused address: got %#v", err)
@@ -547,14 +563,14 @@ func TestGCSGuard(t *testing.T) {
 		t.Errorf("%d objects written", n)
 	}
 
-	// NewGuarded guards a gcs destination (it is guardable).
+	// New guards a gcs destination (it says where it connects).
 	guard.lookup = func(context.Context, string) ([]netip.Addr, error) {
 		return []netip.Addr{netip.MustParseAddr("142.250.185.187")}, nil
 	}
-	gs, err := NewGuarded(context.Background(), Config{Type: v1alpha1.DestinationGCS,
+	gs, err := newGuarded(context.Background(), Config{Type: v1alpha1.DestinationGCS,
 		Settings: destination.Settings{"bucket": gcsTestBucket, "credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)}}, guard)
 	if err != nil {
-		t.Fatalf("NewGuarded: %v", err)
+		t.Fatalf("newGuarded: %v", err)
 	}
 	gs.(*gcs).Close()
 }
@@ -569,7 +585,7 @@ func TestGCSAmbientBuildsFromRequiredSettings(t *testing.T) {
 		s[k] = sampleSettings[k]
 	}
 	start := time.Now()
-	g, err := New(Config{Type: v1alpha1.DestinationGCS, Settings: s, AmbientCredentials: true, MessageTemplate: "{{ .Policy "})
+	g, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: s, AmbientCredentials: true, MessageTemplate: "{{ .Policy "})
 	if err != nil {
 		t.Fatalf("New with %v: %v", d.Required, err)
 	}
@@ -587,7 +603,7 @@ func TestGCSAmbientBuildsFromRequiredSettings(t *testing.T) {
 				less[kk] = v
 			}
 		}
-		if _, err := New(Config{Type: v1alpha1.DestinationGCS, Settings: less, AmbientCredentials: true}); err == nil {
+		if _, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: less, AmbientCredentials: true}); err == nil {
 			t.Errorf("builds without %s", k)
 		}
 	}

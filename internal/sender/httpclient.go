@@ -3,7 +3,6 @@ package sender
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,12 +32,13 @@ const (
 	maxDrain = 256 << 10
 )
 
-// newHTTPClient builds the client of one sender: the default transport's settings, the proxy
-// from HTTP_PROXY, HTTPS_PROXY and NO_PROXY as they are when the client is built (not cached
-// for the life of the process like http.ProxyFromEnvironment), the given TLS configuration, and
-// no redirects: a redirected POST is either turned into a GET or replayed with its credentials
-// to wherever the Location points, and neither is what the owner configured.
-func newHTTPClient(tlsCfg *tls.Config) *http.Client {
+// newHTTPClient builds the client of one sender, and every sender's client is built here: the
+// default transport's settings, the proxy from HTTP_PROXY, HTTPS_PROXY and NO_PROXY as they are
+// when the client is built (not cached for the life of the process like
+// http.ProxyFromEnvironment), cfg.TLS, every connection passing cfg.Guard, and no redirects: a
+// redirected POST is either turned into a GET or replayed with its credentials to wherever the
+// Location points, and neither is what the owner configured.
+func newHTTPClient(cfg Config) *http.Client {
 	var t *http.Transport
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
 		t = dt.Clone()
@@ -47,11 +47,11 @@ func newHTTPClient(tlsCfg *tls.Config) *http.Client {
 	}
 	proxy := httpproxy.FromEnvironment().ProxyFunc()
 	t.Proxy = func(r *http.Request) (*url.URL, error) { return proxy(r.URL) }
-	t.DialContext = guardedDialer(nil).DialContext
+	t.DialContext = guardedDialer(cfg.Guard).DialContext
 	t.TLSHandshakeTimeout = tlsHandshakeTimeout
 	t.MaxIdleConnsPerHost = 16
-	if tlsCfg != nil {
-		t.TLSClientConfig = tlsCfg.Clone()
+	if cfg.TLS != nil {
+		t.TLSClientConfig = cfg.TLS.Clone()
 	}
 	return &http.Client{
 		Transport:     t,
@@ -122,8 +122,8 @@ type httpTarget struct {
 
 // newHTTPTarget builds the target of the destination named name (as its errors name it, for
 // example "slack" or "googleChat") from its HTTP settings: the url of cfg.Settings (from the
-// Secret) wins over s.URL; s.Headers are checked and canonicalised. The poster uses cfg.TLS, and
-// its redactor knows the URL, every header value and extraSecrets (such as a token). Errors
+// Secret) wins over s.URL; s.Headers are checked and canonicalised. The poster's client is
+// newHTTPClient(cfg), and its redactor knows the URL, every header value and extraSecrets (such as a token). Errors
 // never echo the URL or a header value.
 func newHTTPTarget(name string, cfg Config, s v1alpha1.HTTPSettings, extraSecrets ...string) (*httpTarget, error) {
 	raw := cfg.Settings["url"]
@@ -134,12 +134,12 @@ func newHTTPTarget(name string, cfg Config, s v1alpha1.HTTPSettings, extraSecret
 	if err != nil {
 		return nil, err
 	}
-	return newHTTPTargetAt(name, ep, cfg.TLS, s.Headers, extraSecrets...)
+	return newHTTPTargetAt(name, ep, cfg, s.Headers, extraSecrets...)
 }
 
 // newHTTPTargetAt is newHTTPTarget for an endpoint the destination has resolved itself. The
 // redactor knows ep's URL.
-func newHTTPTargetAt(name string, ep *endpoint, tlsCfg *tls.Config, headers map[string]string, extraSecrets ...string) (*httpTarget, error) {
+func newHTTPTargetAt(name string, ep *endpoint, cfg Config, headers map[string]string, extraSecrets ...string) (*httpTarget, error) {
 	h, err := buildHeaders(headers)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -149,7 +149,7 @@ func newHTTPTargetAt(name string, ep *endpoint, tlsCfg *tls.Config, headers map[
 		secrets = append(secrets, vs...)
 	}
 	secrets = append(secrets, extraSecrets...)
-	return &httpTarget{ep: ep, headers: h, post: newPoster(tlsCfg, redact.New(ep.url, secrets...))}, nil
+	return &httpTarget{ep: ep, headers: h, post: newPoster(cfg, redact.New(ep.url, secrets...))}, nil
 }
 
 // postJSON POSTs body to the target's endpoint with its headers (see poster.postJSON).
@@ -212,8 +212,8 @@ type poster struct {
 	now    func() time.Time
 }
 
-func newPoster(tlsCfg *tls.Config, red *redact.Redactor) *poster {
-	return &poster{client: newHTTPClient(tlsCfg), red: red, now: time.Now}
+func newPoster(cfg Config, red *redact.Redactor) *poster {
+	return &poster{client: newHTTPClient(cfg), red: red, now: time.Now}
 }
 
 // postJSON POSTs body to ep (see do) and returns nil on 2xx, else an *Error. The response

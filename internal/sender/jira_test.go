@@ -286,8 +286,8 @@ func TestJiraWithoutResolveTransitionIsNoResolver(t *testing.T) {
 	if _, ok := s.(Resolver); ok {
 		t.Fatal("without resolveTransition the sender must not be a Resolver")
 	}
-	if _, ok := s.(guardable); !ok {
-		t.Fatal("the jira sender must be guardable")
+	if _, ok := s.(dialer); !ok {
+		t.Fatal("the jira sender must say where it connects (dialer)")
 	}
 }
 
@@ -448,13 +448,13 @@ func TestJiraHeadersTLSAndProxy(t *testing.T) {
 	})
 	t.Run("guard", func(t *testing.T) {
 		js, srv := startJira(t)
-		_, err := NewGuarded(context.Background(), jiraConfig(srv.URL, "v3", nil), defaultGuard())
+		_, err := newGuarded(context.Background(), jiraConfig(srv.URL, "v3", nil), defaultGuard())
 		var na *AddressNotAllowedError
 		if !errors.As(err, &na) {
-			t.Fatalf("NewGuarded = %v, want a refusal", err)
+			t.Fatalf("newGuarded = %v, want a refusal", err)
 		}
 		port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
-		s, err := NewGuarded(context.Background(), jiraConfig("http://localhost:"+port, "v3", nil), unresolvable(defaultGuard()))
+		s, err := newGuarded(context.Background(), jiraConfig("http://localhost:"+port, "v3", nil), unresolvable(defaultGuard()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,7 +102,7 @@ func TestKinesisPutsRecordsOnKinesalite(t *testing.T) {
 	b := Batch{Report: testReport, Results: []report.Result{first, bareResult(), second, other}, CustomFields: map[string]string{"cluster": "prod-eu"}}
 
 	cfg := awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "policy-results"}, endpoint)
-	s, err := NewGuarded(context.Background(), cfg, loopbackAllowed())
+	s, err := newGuarded(context.Background(), cfg, loopbackAllowed())
 	if err != nil {
 		t.Fatal(err)
 	}

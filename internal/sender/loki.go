@@ -117,7 +117,7 @@ func newLoki(cfg Config) (Sender, error) {
 	if tenant != "" && !validHeaderValue(tenant) {
 		return nil, errors.New("loki: tenantID is not a valid header value")
 	}
-	target, err := newHTTPTargetAt("loki", ep, cfg.TLS, inline.Headers, auth, password, username)
+	target, err := newHTTPTargetAt("loki", ep, cfg, inline.Headers, auth, password, username)
 	if err != nil {
 		return nil, err
 	}

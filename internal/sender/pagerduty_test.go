@@ -488,11 +488,11 @@ func TestPagerDutyTLSProxyAndGuard(t *testing.T) {
 	}
 
 	_, srv := startPagerDuty(t)
-	if _, err := NewGuarded(ctx, pdConfig(srv.URL+"/v2/enqueue"), defaultGuard()); err == nil {
-		t.Error("NewGuarded accepted a loopback url")
+	if _, err := newGuarded(ctx, pdConfig(srv.URL+"/v2/enqueue"), defaultGuard()); err == nil {
+		t.Error("newGuarded accepted a loopback url")
 	}
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
-	s, err := NewGuarded(ctx, pdConfig("http://localhost:"+port+"/v2/enqueue"), unresolvable(defaultGuard()))
+	s, err := newGuarded(ctx, pdConfig("http://localhost:"+port+"/v2/enqueue"), unresolvable(defaultGuard()))
 	if err != nil {
 		t.Fatal(err)
 	}

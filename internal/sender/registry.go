@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -29,9 +30,11 @@ var factories = map[v1alpha1.DestinationType]Factory{
 	v1alpha1.DestinationGCS:           newGCS,
 }
 
-// New builds the sender for cfg.Type. Its errors are configuration errors: retrying with the
-// same configuration cannot succeed. They never contain URLs, tokens or header values.
-func New(cfg Config) (Sender, error) {
+// New builds the sender for cfg.Type; with cfg.Guard, only if the guard allows every host the
+// sender connects to (ctx bounds their name resolution). Its errors are configuration errors:
+// retrying with the same configuration cannot succeed. They never contain URLs, tokens or
+// header values.
+func New(ctx context.Context, cfg Config) (Sender, error) {
 	if cfg.Type == "" {
 		return nil, fmt.Errorf("no destination type is set")
 	}
@@ -44,5 +47,12 @@ func New(cfg Config) (Sender, error) {
 	if !ok {
 		return nil, fmt.Errorf("destination %s is unknown", cfg.Type)
 	}
-	return f(cfg)
+	s, err := f(cfg)
+	if err != nil || cfg.Guard == nil {
+		return s, err
+	}
+	if err := checkHosts(ctx, s, cfg.Type, cfg.Guard); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -51,7 +52,7 @@ func TestDescriptorsRequireWhatSendersNeed(t *testing.T) {
 		s := required(t, d)
 		// As a platform-namespace object: cloud destinations without keys use the operator's
 		// identity there, and only there (a tenant's is refused without its keys).
-		if _, err := New(Config{Type: d.Type, Settings: s, AmbientCredentials: true}); err != nil {
+		if _, err := New(context.Background(), Config{Type: d.Type, Settings: s, AmbientCredentials: true}); err != nil {
 			t.Errorf("%s with its required settings %v: %v", d.Type, d.Required, err)
 		}
 		for _, k := range d.Required {
@@ -61,7 +62,7 @@ func TestDescriptorsRequireWhatSendersNeed(t *testing.T) {
 					less[kk] = v
 				}
 			}
-			if _, err := New(Config{Type: d.Type, Settings: less, AmbientCredentials: true}); err == nil {
+			if _, err := New(context.Background(), Config{Type: d.Type, Settings: less, AmbientCredentials: true}); err == nil {
 				t.Errorf("%s builds without %s, which its descriptor requires", d.Type, k)
 			}
 		}
@@ -76,7 +77,7 @@ func TestDescriptorsSayWhichSendersRenderTemplates(t *testing.T) {
 	// does, from its environment.
 	t.Setenv("AWS_REGION", "eu-central-1")
 	for _, d := range destination.Descriptors() {
-		_, err := New(Config{Type: d.Type, Settings: required(t, d), AmbientCredentials: true, MessageTemplate: "{{ .Policy "})
+		_, err := New(context.Background(), Config{Type: d.Type, Settings: required(t, d), AmbientCredentials: true, MessageTemplate: "{{ .Policy "})
 		if renders := err != nil; renders != d.Template {
 			t.Errorf("%s: descriptor Template = %v, but building with a broken template returns %v", d.Type, d.Template, err)
 		}

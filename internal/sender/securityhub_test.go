@@ -241,7 +241,7 @@ func securityHubConfig(endpoint string, d *v1alpha1.SecurityHubDestination) Conf
 func TestSecurityHubImportsFindings(t *testing.T) {
 	isolateAWSEnv(t)
 	hub, endpoint := startSecurityHub(t)
-	s, err := NewGuarded(context.Background(), securityHubConfig(endpoint, &v1alpha1.SecurityHubDestination{ProductName: "Herald Prod", CompanyName: "Example Corp"}), loopbackAllowed())
+	s, err := newGuarded(context.Background(), securityHubConfig(endpoint, &v1alpha1.SecurityHubDestination{ProductName: "Herald Prod", CompanyName: "Example Corp"}), loopbackAllowed())
 	if err != nil {
 		t.Fatal(err)
 	}

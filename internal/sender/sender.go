@@ -73,6 +73,10 @@ type Config struct {
 	Settings destination.Settings
 	// TLS is the client TLS configuration; nil means the system defaults.
 	TLS *tls.Config
+	// Guard, when set, refuses the addresses the sender may not connect to: New refuses a
+	// destination whose host it refuses (an *AddressNotAllowedError), and every connection the
+	// sender opens passes it. Nil means unrestricted.
+	Guard *AddressGuard
 	// Name is namespace/name of the custom resource, for logs.
 	Name string
 	// MessageTemplate, when set, is a Go text/template over a ResultDocument that replaces the

@@ -19,15 +19,15 @@ import (
 )
 
 func TestNewUnsupportedAndMismatch(t *testing.T) {
-	_, err := New(Config{Type: "carrierPigeon"}) // a type no factory knows
+	_, err := New(context.Background(), Config{Type: "carrierPigeon"}) // a type no factory knows
 	if err == nil || err.Error() != "destination carrierPigeon is unknown" {
 		t.Fatalf("carrierPigeon: got %v", err)
 	}
-	_, err = New(Config{Type: v1alpha1.DestinationWebhook, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}})
+	_, err = New(context.Background(), Config{Type: v1alpha1.DestinationWebhook, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}})
 	if err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("mismatch: got %v", err)
 	}
-	if _, err := New(Config{}); err == nil {
+	if _, err := New(context.Background(), Config{}); err == nil {
 		t.Fatal("empty type: want error")
 	}
 	// Every destination type of the API has its sender.

@@ -100,7 +100,7 @@ func newSplunk(cfg Config) (Sender, error) {
 		u.Path, u.RawPath = splunkDefaultPath, ""
 		ep = &endpoint{raw: u.String(), url: &u, host: u.Host}
 	}
-	target, err := newHTTPTargetAt("splunk", ep, cfg.TLS, inline.Headers, auth)
+	target, err := newHTTPTargetAt("splunk", ep, cfg, inline.Headers, auth)
 	if err != nil {
 		return nil, err
 	}

@@ -504,10 +504,10 @@ func TestLogDestinationsTLSProxyAndGuard(t *testing.T) {
 
 			useProxy(t, "")
 			_, plain := startHook(t, nil)
-			if _, err := NewGuarded(context.Background(), d.cfg(plain.URL), defaultGuard()); err == nil {
-				t.Error("NewGuarded accepted a loopback destination")
+			if _, err := newGuarded(context.Background(), d.cfg(plain.URL), defaultGuard()); err == nil {
+				t.Error("newGuarded accepted a loopback destination")
 			}
-			s, err := NewGuarded(context.Background(), d.cfg(strings.Replace(plain.URL, "127.0.0.1", "localhost", 1)), unresolvable(defaultGuard()))
+			s, err := newGuarded(context.Background(), d.cfg(strings.Replace(plain.URL, "127.0.0.1", "localhost", 1)), unresolvable(defaultGuard()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"syscall"
 	"time"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
 // DefaultBlockedCIDRs are the networks no sender may connect to unless its guard is lifted:
@@ -159,42 +160,34 @@ func (g *AddressGuard) CheckHost(ctx context.Context, host string) error {
 	return nil
 }
 
-// guardable is implemented by every sender that reaches its destination over HTTP (they embed
-// *httpTarget).
-type guardable interface {
-	useGuard(ctx context.Context, g *AddressGuard) error
+// dialer is implemented by every sender: dialHosts are the hosts (names or IP literals, without
+// port) its connections go to, which New checks against Config.Guard; or the error of a
+// destination that cannot be used at all.
+type dialer interface {
+	dialHosts() ([]string, error)
 }
 
-// useGuard checks the target's host and makes every connection of its client pass g.
-func (t *httpTarget) useGuard(ctx context.Context, g *AddressGuard) error {
-	if err := g.CheckHost(ctx, t.ep.url.Hostname()); err != nil {
+// dialHosts is the target's host.
+func (t *httpTarget) dialHosts() ([]string, error) { return []string{t.ep.url.Hostname()}, nil }
+
+// checkHosts refuses a sender any of whose hosts g refuses (see AddressGuard.CheckHost); its
+// connections already pass g, as newHTTPClient built them. A sender that cannot say where it
+// connects is refused rather than run unchecked.
+func checkHosts(ctx context.Context, s Sender, typ v1alpha1.DestinationType, g *AddressGuard) error {
+	d, ok := s.(dialer)
+	if !ok {
+		return fmt.Errorf("destination %s cannot be restricted to allowed addresses", typ)
+	}
+	hosts, err := d.dialHosts()
+	if err != nil {
 		return err
 	}
-	tr, ok := t.post.client.Transport.(*http.Transport)
-	if !ok { // newHTTPClient always builds one; refuse rather than run unguarded
-		return errors.New("the HTTP client cannot be guarded")
+	for _, h := range hosts {
+		if err := g.CheckHost(ctx, h); err != nil {
+			return err
+		}
 	}
-	tr.DialContext = guardedDialer(g).DialContext
 	return nil
-}
-
-// NewGuarded builds the sender of cfg like New and, when g is not nil, refuses a destination
-// whose host is or resolves to an address g blocks, and makes every connection the sender opens
-// pass g (see AddressGuard). Refusals are *AddressNotAllowedError. A destination that cannot be
-// guarded is refused rather than run unguarded.
-func NewGuarded(ctx context.Context, cfg Config, g *AddressGuard) (Sender, error) {
-	s, err := New(cfg)
-	if err != nil || g == nil {
-		return s, err
-	}
-	gs, ok := s.(guardable)
-	if !ok {
-		return nil, fmt.Errorf("destination %s cannot be restricted to allowed addresses", cfg.Type)
-	}
-	if err := gs.useGuard(ctx, g); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // notAllowedError turns a dial refused by the guard into a non-retryable *Error naming the host

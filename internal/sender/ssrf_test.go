@@ -70,10 +70,10 @@ func assertNotAllowed(t *testing.T, err error) {
 func TestGuardRefusesLoopbackWhenBuilt(t *testing.T) {
 	for _, ip := range []string{"127.0.0.1", "::1"} {
 		hook, url := startHookOn(t, ip)
-		_, err := NewGuarded(context.Background(), webhookConfig(url), defaultGuard())
+		_, err := newGuarded(context.Background(), webhookConfig(url), defaultGuard())
 		var na *AddressNotAllowedError
 		if !errors.As(err, &na) || !na.Addr.IsLoopback() {
-			t.Fatalf("%s: NewGuarded = %v, want *AddressNotAllowedError", ip, err)
+			t.Fatalf("%s: newGuarded = %v, want *AddressNotAllowedError", ip, err)
 		}
 		if n := len(hook.requests()); n != 0 {
 			t.Fatalf("%s: the receiver got %d requests", ip, n)
@@ -81,10 +81,10 @@ func TestGuardRefusesLoopbackWhenBuilt(t *testing.T) {
 	}
 	// localhost resolves to loopback when the sender is built.
 	hook, url := startHookOn(t, "127.0.0.1")
-	_, err := NewGuarded(context.Background(), webhookConfig(strings.Replace(url, "127.0.0.1", "localhost", 1)), defaultGuard())
+	_, err := newGuarded(context.Background(), webhookConfig(strings.Replace(url, "127.0.0.1", "localhost", 1)), defaultGuard())
 	var na *AddressNotAllowedError
 	if !errors.As(err, &na) || na.Host != "localhost" || !strings.Contains(err.Error(), "localhost resolves to") {
-		t.Fatalf("localhost: NewGuarded = %v, want *AddressNotAllowedError naming the host", err)
+		t.Fatalf("localhost: newGuarded = %v, want *AddressNotAllowedError naming the host", err)
 	}
 	if len(hook.requests()) != 0 {
 		t.Fatal("the receiver got a request")
@@ -97,7 +97,7 @@ func TestGuardRefusesLoopbackAtDial(t *testing.T) {
 		port := url[strings.LastIndex(url, ":")+1:]
 		// "localhost" passes the build-time check here (it finds no address), as a name rebound
 		// after the check would; the dial resolves it and refuses what it finds.
-		s, err := NewGuarded(context.Background(), webhookConfig("http://localhost:"+port+"/hook"), unresolvable(defaultGuard()))
+		s, err := newGuarded(context.Background(), webhookConfig("http://localhost:"+port+"/hook"), unresolvable(defaultGuard()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func TestGuardRefusesLoopbackAtDial(t *testing.T) {
 func TestGuardChecksTheProxyConnection(t *testing.T) {
 	proxy, proxyURL := startHookOn(t, "127.0.0.1")
 	useProxy(t, proxyURL)
-	s, err := NewGuarded(context.Background(), webhookConfig("http://hooks.example.invalid/x"), unresolvable(defaultGuard()))
+	s, err := newGuarded(context.Background(), webhookConfig("http://hooks.example.invalid/x"), unresolvable(defaultGuard()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestGuardAllowsWhatItDoesNotBlock(t *testing.T) {
 		}
 	}
 	for _, u := range []string{url, strings.Replace(url, "127.0.0.1", "localhost", 1)} {
-		s, err := NewGuarded(context.Background(), webhookConfig(u), NewAddressGuard(blocked))
+		s, err := newGuarded(context.Background(), webhookConfig(u), NewAddressGuard(blocked))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,10 +184,10 @@ func TestParseCIDRs(t *testing.T) {
 	}
 }
 
-func TestNewGuardedWithoutGuardIsNew(t *testing.T) {
+func TestNewWithoutGuardIsUnrestricted(t *testing.T) {
 	hook, url := startHookOn(t, "127.0.0.1")
 	hook.answer = nil
-	s, err := NewGuarded(context.Background(), webhookConfig(url), nil)
+	s, err := newGuarded(context.Background(), webhookConfig(url), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,10 +247,10 @@ func TestGuardRefusesEveryNotationOfARefusedAddress(t *testing.T) {
 func TestGuardRefusesLocalhostNamesWithTheHostsResolver(t *testing.T) {
 	for _, host := range []string{"LOCALHOST.", "status.localhost"} {
 		hook, url := startHookOn(t, "127.0.0.1")
-		_, err := NewGuarded(context.Background(), webhookConfig(strings.Replace(url, "127.0.0.1", host, 1)), defaultGuard())
+		_, err := newGuarded(context.Background(), webhookConfig(strings.Replace(url, "127.0.0.1", host, 1)), defaultGuard())
 		var na *AddressNotAllowedError
 		if !errors.As(err, &na) || !na.Addr.IsLoopback() || na.Host != host {
-			t.Fatalf("%s: NewGuarded = %v, want *AddressNotAllowedError naming the host", host, err)
+			t.Fatalf("%s: newGuarded = %v, want *AddressNotAllowedError naming the host", host, err)
 		}
 		if len(hook.requests()) != 0 {
 			t.Fatalf("%s: the receiver got a request", host)

@@ -85,7 +85,7 @@ func newTelegram(cfg Config) (Sender, error) {
 	}
 	// The redactor knows the configured base URL (a proxy's path or query may be secret) and the
 	// token, not the full request URL: "sendMessage" is no secret to mangle.
-	target, err := newHTTPTargetAt("telegram", base, cfg.TLS, inline.headers, secrets...)
+	target, err := newHTTPTargetAt("telegram", base, cfg, inline.headers, secrets...)
 	if err != nil {
 		return nil, err
 	}

@@ -413,7 +413,7 @@ func TestTelegramChatIDAndSettings(t *testing.T) {
 		})
 	}
 	// Inline only.
-	snd, err := New(Config{Type: v1alpha1.DestinationTelegram,
+	snd, err := New(context.Background(), Config{Type: v1alpha1.DestinationTelegram,
 		Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{ChatID: "-5"}},
 		Settings:    destination.Settings{"token": telegramTestToken}})
 	if err != nil {

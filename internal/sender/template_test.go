@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestNewTemplateTriesTheTemplate(t *testing.T) {
 		v1alpha1.DestinationGoogleChat: {"url": "https://h/"},
 		v1alpha1.DestinationTelegram:   {"token": telegramTestToken, "chatID": "1"},
 	} {
-		_, err := New(Config{Type: typ, Settings: settings, MessageTemplate: `{{ .Resource.Nope }}`})
+		_, err := New(context.Background(), Config{Type: typ, Settings: settings, MessageTemplate: `{{ .Resource.Nope }}`})
 		if want := string(typ) + ": messageTemplate: "; err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%s: got %v, want an error starting with %q", typ, err, want)
 		}
