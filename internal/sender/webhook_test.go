@@ -24,6 +24,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 func newWebhookSender(t testing.TB, rawURL string, settings destination.Settings, wd *v1alpha1.WebhookDestination, tlsCfg *tls.Config) Sender {
@@ -488,7 +489,11 @@ func TestKeepaliveLogsFailuresWithoutSecrets(t *testing.T) {
 			t.Fatal("no heartbeat")
 		}
 	}
-	time.Sleep(10 * time.Millisecond) // let the failure be logged
+	wait.For(t, 5*time.Second, "a failed heartbeat to be logged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(logs) > 0
+	})
 	cancel()
 	<-done
 	mu.Lock()
