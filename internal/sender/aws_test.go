@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/secrets"
@@ -157,7 +158,7 @@ func TestAWSWithoutKeysOutsideThePlatform(t *testing.T) {
 					t.Fatalf("Resolve: %v", err)
 				}
 			}
-			_, err = newGuarded(context.Background(), cfg, NewAddressGuard(nil))
+			_, err = newGuarded(context.Background(), cfg, addrguard.New(nil))
 			if err == nil || !strings.Contains(err.Error(), string(at.typ)+" destination needs accessKeyID") {
 				t.Fatalf("newGuarded: %v", err)
 			}
@@ -202,8 +203,8 @@ func TestAWSAmbientCredentials(t *testing.T) {
 
 // loopbackAllowed is a guard that refuses link-local addresses only, so tests reach their
 // loopback servers through a guarded client.
-func loopbackAllowed() *AddressGuard {
-	return NewAddressGuard([]netip.Prefix{netip.MustParsePrefix("169.254.0.0/16")})
+func loopbackAllowed() *addrguard.Guard {
+	return addrguard.New([]netip.Prefix{netip.MustParsePrefix("169.254.0.0/16")})
 }
 
 func TestAWSConfigErrors(t *testing.T) {
@@ -324,10 +325,10 @@ func TestAWSNetwork(t *testing.T) {
 	})
 	t.Run("guard at build", func(t *testing.T) {
 		for _, at := range awsTypes {
-			_, err := newGuarded(context.Background(), awsConfig(at.typ, at.required, "http://127.0.0.1:9"), NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs)))
-			var na *AddressNotAllowedError
+			_, err := newGuarded(context.Background(), awsConfig(at.typ, at.required, "http://127.0.0.1:9"), addrguard.New(addrguard.MustParseCIDRs(addrguard.DefaultBlockedCIDRs)))
+			var na *addrguard.NotAllowedError
 			if !errors.As(err, &na) {
-				t.Errorf("%s: want AddressNotAllowedError, got %v", at.typ, err)
+				t.Errorf("%s: want addrguard.NotAllowedError, got %v", at.typ, err)
 			}
 		}
 	})
@@ -335,10 +336,10 @@ func TestAWSNetwork(t *testing.T) {
 		rec, srv := startAWSRecorder(t, okAnswer)
 		port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 		for _, at := range awsTypes {
-			g := NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs))
-			g.lookup = func(context.Context, string) ([]netip.Addr, error) { // the name passes the check...
+			g := addrguard.New(addrguard.MustParseCIDRs(addrguard.DefaultBlockedCIDRs))
+			g = g.WithLookup(func(context.Context, string) ([]netip.Addr, error) { // the name passes the check...
 				return []netip.Addr{netip.MustParseAddr("203.0.113.7")}, nil
-			}
+			})
 			s, err := newGuarded(context.Background(), awsConfig(at.typ, at.required, "http://localhost:"+port), g)
 			if err != nil {
 				t.Fatal(err)
@@ -400,7 +401,7 @@ func TestAWSTenantChannelGetsNoPlatformIdentity(t *testing.T) {
 		}
 		// controllers/targetchannel_controller.go: all = channel namespace == platform namespace.
 		return newGuarded(context.Background(), Config{Type: r.Type, Destination: r.Destination, Settings: r.Settings,
-			Name: "team-a/steal", AmbientCredentials: false}, NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs)))
+			Name: "team-a/steal", AmbientCredentials: false}, addrguard.New(addrguard.MustParseCIDRs(addrguard.DefaultBlockedCIDRs)))
 	}
 	_, err := build(&v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Bucket: "tenant-bucket"}})
 	if err == nil || !strings.Contains(err.Error(), awsNoAmbient) {

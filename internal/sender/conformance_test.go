@@ -91,6 +91,7 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -844,9 +845,9 @@ func conformSSRF(t *testing.T, c *conformanceSender) {
 	for _, host := range []string{"127.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "LOCALHOST."} {
 		cfg := c.config(strings.Replace(srv.URL, "127.0.0.1", host, 1), conformanceSecret)
 		cfg.Type = c.typ
-		var na *AddressNotAllowedError
+		var na *addrguard.NotAllowedError
 		if _, err := newGuarded(context.Background(), cfg, defaultGuard()); !errors.As(err, &na) {
-			t.Errorf("newGuarded with host %s = %v, want *AddressNotAllowedError", host, err)
+			t.Errorf("newGuarded with host %s = %v, want *addrguard.NotAllowedError", host, err)
 		}
 	}
 	// Refused at dial: "localhost" resolved to nothing when built, as a name rebound after the
@@ -858,9 +859,9 @@ func conformSSRF(t *testing.T, c *conformanceSender) {
 		t.Fatalf("newGuarded with a name that does not resolve yet: %v", err)
 	}
 	err = s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
-	var na *AddressNotAllowedError
+	var na *addrguard.NotAllowedError
 	if !errors.As(err, &na) || IsRetryable(err) || strings.Contains(err.Error(), conformanceSecret) {
-		t.Errorf("Send: want a permanent *AddressNotAllowedError without the secret, got %#v", err)
+		t.Errorf("Send: want a permanent *addrguard.NotAllowedError without the secret, got %#v", err)
 	}
 	if n := len(hook.requests()); n != 0 {
 		t.Errorf("the loopback server got %d requests", n)

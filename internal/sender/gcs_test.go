@@ -22,6 +22,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -42,7 +43,7 @@ func newGCSTestSender(t *testing.T, base string, s destination.Settings, tlsCfg 
 
 // newGuardedGCS is newGCSTestSender with guard: its hosts checked as New checks them, and its
 // connections passing guard. Only a sender that passed the check is returned.
-func newGuardedGCS(t *testing.T, base string, s destination.Settings, tlsCfg *tls.Config, ambient bool, guard *AddressGuard) (*gcs, error) {
+func newGuardedGCS(t *testing.T, base string, s destination.Settings, tlsCfg *tls.Config, ambient bool, guard *addrguard.Guard) (*gcs, error) {
 	t.Helper()
 	if s["bucket"] == "" {
 		s["bucket"] = gcsTestBucket
@@ -526,12 +527,12 @@ func TestGCSObjectNames(t *testing.T) {
 // TestGCSGuard: the endpoint's and the token endpoint's hosts are checked when the sender is
 // built, and every connection when it is made.
 func TestGCSGuard(t *testing.T) {
-	guard := NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs))
-	guard.lookup = func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no such host") }
+	guard := addrguard.New(addrguard.MustParseCIDRs(addrguard.DefaultBlockedCIDRs))
+	guard = guard.WithLookup(func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no such host") })
 	srv := startFakeGCS(t, fakestorage.Options{})
 	tokens, tsrv := startTokenEndpoint(t, false)
 	key := gcsKeyJSON(t, tokens.url, nil)
-	var na *AddressNotAllowedError
+	var na *addrguard.NotAllowedError
 
 	// The endpoint on loopback.
 	if _, err := newGuardedGCS(t, srv.URL(), destination.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) || na.Addr != netip.MustParseAddr("127.0.0.1") {
@@ -564,9 +565,9 @@ func TestGCSGuard(t *testing.T) {
 	}
 
 	// New guards a gcs destination (it says where it connects).
-	guard.lookup = func(context.Context, string) ([]netip.Addr, error) {
+	guard = guard.WithLookup(func(context.Context, string) ([]netip.Addr, error) {
 		return []netip.Addr{netip.MustParseAddr("142.250.185.187")}, nil
-	}
+	})
 	gs, err := newGuarded(context.Background(), Config{Type: v1alpha1.DestinationGCS,
 		Settings: destination.Settings{"bucket": gcsTestBucket, "credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)}}, guard)
 	if err != nil {

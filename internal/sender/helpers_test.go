@@ -26,6 +26,7 @@ import (
 	"unicode/utf16"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -374,7 +375,7 @@ func assertConfigErrors(t *testing.T, typ v1alpha1.DestinationType, secret strin
 }
 
 // newGuarded builds the sender of cfg with g as its guard (nil: unrestricted).
-func newGuarded(ctx context.Context, cfg Config, g *AddressGuard) (Sender, error) {
+func newGuarded(ctx context.Context, cfg Config, g *addrguard.Guard) (Sender, error) {
 	cfg.Guard = g
 	return New(ctx, cfg)
 }

@@ -17,6 +17,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/redact"
 )
 
@@ -62,10 +63,10 @@ func newHTTPClient(cfg Config) *http.Client {
 
 // guardedDialer is the dialer of every sender; with a guard, each address it tries (after name
 // resolution, so a name rebound to a refused address is caught) must pass the guard.
-func guardedDialer(g *AddressGuard) *net.Dialer {
+func guardedDialer(g *addrguard.Guard) *net.Dialer {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	if g != nil {
-		d.Control = g.control
+		d.Control = g.Control
 	}
 	return d
 }

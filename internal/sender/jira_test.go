@@ -15,6 +15,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -449,7 +450,7 @@ func TestJiraHeadersTLSAndProxy(t *testing.T) {
 	t.Run("guard", func(t *testing.T) {
 		js, srv := startJira(t)
 		_, err := newGuarded(context.Background(), jiraConfig(srv.URL, "v3", nil), defaultGuard())
-		var na *AddressNotAllowedError
+		var na *addrguard.NotAllowedError
 		if !errors.As(err, &na) {
 			t.Fatalf("newGuarded = %v, want a refusal", err)
 		}

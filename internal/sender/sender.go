@@ -12,6 +12,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -74,9 +75,9 @@ type Config struct {
 	// TLS is the client TLS configuration; nil means the system defaults.
 	TLS *tls.Config
 	// Guard, when set, refuses the addresses the sender may not connect to: New refuses a
-	// destination whose host it refuses (an *AddressNotAllowedError), and every connection the
+	// destination whose host it refuses (an *addrguard.NotAllowedError), and every connection the
 	// sender opens passes it. Nil means unrestricted.
-	Guard *AddressGuard
+	Guard *addrguard.Guard
 	// Name is namespace/name of the custom resource, for logs.
 	Name string
 	// MessageTemplate, when set, is a Go text/template over a ResultDocument that replaces the
