@@ -13,6 +13,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 
 	"github.com/policyherald/policy-herald/internal/labelname"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // alertManager posts one alert per result to Alertmanager's v2 API (POST <url>/api/v2/alerts,
@@ -28,7 +29,7 @@ import (
 // missed by itself when its endsAt passes, at most four intervals later. Only when no instance
 // accepts the post is it an error: retryable when any instance's failure was.
 type alertManager struct {
-	targets  []*httpTarget
+	targets  []*transport.Target
 	name     string
 	interval time.Duration
 	tmpl     *Template
@@ -94,7 +95,7 @@ func newAlertManager(cfg Config) (Sender, error) {
 		}
 		// Each target's redactor knows every URL: an instance behind the same proxy may echo
 		// another's.
-		t, err := newHTTPTargetAt("alertManager", ep, cfg, inline.Headers, urls...)
+		t, err := transport.NewTarget("alertManager", ep, cfg.httpClient(), inline.Headers, urls...)
 		if err != nil {
 			return nil, err
 		}
@@ -110,19 +111,19 @@ func newAlertManager(cfg Config) (Sender, error) {
 
 // alertManagerEndpoint is raw with /api/v2/alerts appended to its path (an Alertmanager may be
 // served under a prefix); a URL that already ends with it is taken as is.
-func alertManagerEndpoint(setting, raw string) (*endpoint, error) {
-	ep, err := parseEndpoint(setting, raw)
+func alertManagerEndpoint(setting, raw string) (*transport.Endpoint, error) {
+	ep, err := transport.ParseEndpoint(setting, raw)
 	if err != nil {
 		return nil, err
 	}
-	u := *ep.url
+	u := *ep.URL
 	if p := strings.TrimSuffix(u.Path, "/"); strings.HasSuffix(p, alertManagerPath) {
 		u.Path = p
 	} else {
 		u.Path = p + alertManagerPath
 	}
 	u.RawPath = ""
-	return &endpoint{raw: u.String(), url: &u, host: u.Host}, nil
+	return transport.EndpointOf(&u), nil
 }
 
 // MaxBatch is how many alerts go in one post.
@@ -155,17 +156,17 @@ func (a *alertManager) post(ctx context.Context, b Batch, state string, now, end
 	for i := range b.Results {
 		alerts[i] = a.alert(b, i, now, endsAt)
 	}
-	body, err := marshalJSON(alerts)
+	body, err := transport.MarshalJSON(alerts)
 	if err != nil {
 		return &Error{Reason: fmt.Sprintf("encoding the alertManager alerts: %v", err)}
 	}
 	if len(a.targets) == 1 {
-		return a.targets[0].postJSON(ctx, body)
+		return a.targets[0].PostJSON(ctx, body)
 	}
 	errs := make([]error, len(a.targets))
 	var wg sync.WaitGroup
 	for i, t := range a.targets {
-		wg.Go(func() { errs[i] = t.postJSON(ctx, body) })
+		wg.Go(func() { errs[i] = t.PostJSON(ctx, body) })
 	}
 	wg.Wait()
 	var failed []error
@@ -192,7 +193,7 @@ func (a *alertManager) post(ctx context.Context, b Batch, state string, now, end
 // succeed at any of them, with the shortest delay one asked for (none when one gave none).
 func allFailed(errs []error) *Error {
 	reasons := make([]string, len(errs))
-	e := &Error{cause: errors.Join(errs...)}
+	e := &Error{Cause: errors.Join(errs...)}
 	minAfter, anyWithout := time.Duration(0), false
 	for i, err := range errs {
 		reasons[i] = err.Error()
@@ -353,11 +354,11 @@ func labelName(k string) string {
 	return s
 }
 
-// dialHosts are every Alertmanager's host.
-func (a *alertManager) dialHosts() ([]string, error) {
+// DialHosts are every Alertmanager's host.
+func (a *alertManager) DialHosts() ([]string, error) {
 	var hosts []string
 	for _, t := range a.targets {
-		h, _ := t.dialHosts()
+		h, _ := t.DialHosts()
 		hosts = append(hosts, h...)
 	}
 	return hosts, nil

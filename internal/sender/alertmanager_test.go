@@ -540,7 +540,7 @@ func TestAlertManagerURLs(t *testing.T) {
 		"https://u:p@h/am?x=1":                  "https://u:p@h/am/api/v2/alerts?x=1",
 	} {
 		ep, err := alertManagerEndpoint("url", in)
-		if err != nil || ep.raw != want {
+		if err != nil || ep.Raw != want {
 			t.Errorf("%s: %v %v, want %s", in, ep, err, want)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 
 	"github.com/policyherald/policy-herald/internal/redact"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // awsNoAmbient is why an AWS destination outside the platform namespace without keys is refused.
@@ -36,7 +37,7 @@ const awsDefaultRegion = "us-east-1"
 // environment region for ambient credentials, us-east-1 with a custom endpoint, else a
 // configuration error.
 //
-// The service client uses an HTTP client of its own (newHTTPClient: the TLS configuration,
+// The service client uses an HTTP client of its own (Config.httpClient: the TLS configuration,
 // HTTP(S)_PROXY, no redirects, and the address guard). The ambient
 // credential chain keeps the SDK's client: it talks to the operator's own identity endpoints
 // (the link-local EKS Pod Identity agent and instance metadata among them), which the guard
@@ -65,17 +66,17 @@ func newAWSTarget(ctx context.Context, cfg Config, s v1alpha1.AWSSettings, defau
 	rawEndpoint := setting(cfg, "endpoint", s.Endpoint)
 	keyID, secret := cfg.Settings["accessKeyID"], cfg.Settings["secretAccessKey"]
 
-	t := &awsTarget{service: service, now: time.Now, client: newHTTPClient(cfg)}
+	t := &awsTarget{service: service, now: time.Now, client: cfg.httpClient()}
 	var epURL *url.URL
 	if rawEndpoint != "" {
-		ep, err := parseEndpoint(service+" endpoint", rawEndpoint)
+		ep, err := transport.ParseEndpoint(service+" endpoint", rawEndpoint)
 		if err != nil {
 			return nil, err
 		}
-		if ep.url.User != nil || ep.url.RawQuery != "" || ep.url.Fragment != "" {
+		if ep.URL.User != nil || ep.URL.RawQuery != "" || ep.URL.Fragment != "" {
 			return nil, fmt.Errorf("%s endpoint must not have user info, a query or a fragment", service)
 		}
-		t.endpoint, t.host, epURL = rawEndpoint, ep.host, ep.url
+		t.endpoint, t.host, epURL = rawEndpoint, ep.Host, ep.URL
 	}
 	t.red = redact.New(epURL, append([]string{keyID, secret}, extraSecrets...)...)
 
@@ -137,9 +138,9 @@ func (t *awsTarget) baseEndpoint() *string {
 	return aws.String(t.endpoint)
 }
 
-// dialHosts is the service's host, or the error of an unusable destination: a guarded sender
+// DialHosts is the service's host, or the error of an unusable destination: a guarded sender
 // (the controllers') refuses it when it is built.
-func (t *awsTarget) dialHosts() ([]string, error) {
+func (t *awsTarget) DialHosts() ([]string, error) {
 	if t.unusable != nil {
 		return nil, t.unusable
 	}
@@ -182,21 +183,21 @@ var apiErrorCodesRetryable = map[string]bool{
 // (bucket and object key, stream), header or key. 5xx, 408, 429, throttling codes and network
 // errors are retryable; other 4xx (access denied, validation, missing bucket or stream) are not.
 func (t *awsTarget) fail(op string, err error) *Error {
-	if e := notAllowedError(op, t.host, err); e != nil {
+	if e := transport.NotAllowed(op, t.host, err); e != nil {
 		return e
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return transportError(op, t.host, ue, t.red)
+		return transport.TransportError(op, t.host, ue, t.red)
 	}
 	var re *awshttp.ResponseError
 	if !errors.As(err, &re) || re.Response == nil || re.Response.Response == nil || re.Response.StatusCode == 0 {
 		var se interface{ ConnectionError() bool }
 		if errors.As(err, &se) && se.ConnectionError() {
-			return transportError(op, t.host, errors.Unwrap(err), t.red)
+			return transport.TransportError(op, t.host, errors.Unwrap(err), t.red)
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return transportError(op, t.host, err, t.red)
+			return transport.TransportError(op, t.host, err, t.red)
 		}
 		// Credentials that could not be had, a request that could not be built: the text is the
 		// SDK's, with anything secret redacted; a retry may succeed (an identity endpoint down).
@@ -205,10 +206,10 @@ func (t *awsTarget) fail(op string, err error) *Error {
 		if errors.As(err, &oe) && oe.Err != nil { // drop "operation error Kinesis: PutRecords, "
 			text = oe.Err.Error()
 		}
-		return &Error{Reason: fmt.Sprintf("%s to %s: %s", op, t.host, excerpt([]byte(text), t.red)), Retryable: true}
+		return &Error{Reason: fmt.Sprintf("%s to %s: %s", op, t.host, transport.Excerpt([]byte(text), t.red)), Retryable: true}
 	}
 	resp := re.Response.Response
-	e := responseError(op, t.host, resp, nil, t.red, t.now())
+	e := transport.ResponseError(op, t.host, resp, nil, t.red, t.now())
 	if e == nil { // a 2xx the SDK could not read
 		e = &Error{Reason: fmt.Sprintf("%s to %s: unexpected answer (%d)", op, t.host, resp.StatusCode), Retryable: true, StatusCode: resp.StatusCode}
 	}
@@ -220,12 +221,12 @@ func (t *awsTarget) fail(op string, err error) *Error {
 			if m := api.ErrorMessage(); m != "" {
 				msg += ": " + m
 			}
-			e.Reason += ": " + excerpt([]byte(msg), t.red)
+			e.Reason += ": " + transport.Excerpt([]byte(msg), t.red)
 		}
 		if apiErrorCodesRetryable[code] {
 			e.Retryable = true
 		}
 	}
-	// No cause: the service's message may echo what the redactor removed from Reason.
+	// No Cause: the service's message may echo what the redactor removed from Reason.
 	return e
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // What every chat message shows of a result, built once, so that the chat senders differ in
@@ -156,7 +157,7 @@ func chatClean(s string, multiline bool) string {
 // newChatTarget is what every chat webhook sender is built from: the HTTP target of its
 // settings (see newHTTPTarget) and its messageTemplate, nil when none is set. Errors name the
 // destination.
-func newChatTarget(name string, cfg Config, s v1alpha1.HTTPSettings) (*httpTarget, *Template, error) {
+func newChatTarget(name string, cfg Config, s v1alpha1.HTTPSettings) (*transport.Target, *Template, error) {
 	target, err := newHTTPTarget(name, cfg, s)
 	if err != nil {
 		return nil, nil, err

@@ -94,6 +94,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // updateConformance rewrites the golden files of the conformance suite (-update rewrites all).
@@ -883,7 +884,7 @@ func conformanceSortedKeys(t *testing.T, r recorded) []byte {
 	if err := dec.Decode(&v); err != nil {
 		t.Fatalf("body is not JSON: %v\n%s", err, firstBytes(r.Body))
 	}
-	b, err := marshalJSON(v)
+	b, err := transport.MarshalJSON(v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // discordSender posts embeds to a Discord webhook.
@@ -26,7 +27,7 @@ import (
 // A batch becomes one message when it fits Discord's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
 type discordSender struct {
-	*httpTarget
+	*transport.Target
 	tmpl *Template
 }
 
@@ -110,7 +111,7 @@ func newDiscord(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &discordSender{httpTarget: target, tmpl: tmpl}, nil
+	return &discordSender{Target: target, tmpl: tmpl}, nil
 }
 
 // MaxBatch is how many embeds one message takes.
@@ -119,11 +120,11 @@ func (d *discordSender) MaxBatch() int { return discordMaxBatch }
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
 func (d *discordSender) Send(ctx context.Context, b Batch) error {
-	return d.postInOrder(ctx, "discord", d.messages(b))
+	return d.PostInOrder(ctx, "discord", d.messages(b))
 }
 
 // messages lays the batch out in as few messages as Discord's limits allow.
-func (d *discordSender) messages(b Batch) []outgoing {
+func (d *discordSender) messages(b Batch) []transport.Outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
@@ -138,7 +139,7 @@ func (d *discordSender) messages(b Batch) []outgoing {
 		groups[i] = embeds[sp.start:sp.end]
 	}
 
-	out := make([]outgoing, 0, len(groups))
+	out := make([]transport.Outgoing, 0, len(groups))
 	for gi, g := range groups {
 		// The report's name is text from the cluster like any other: it goes through the
 		// same cleaning and escaping as the embeds.
@@ -151,7 +152,7 @@ func (d *discordSender) messages(b Batch) []outgoing {
 			Embeds:          g,
 			AllowedMentions: discordAllowedMentions{Parse: []string{}},
 		}
-		out = append(out, outgoing{doc: msg, results: len(g)})
+		out = append(out, transport.Outgoing{Doc: msg, Results: len(g)})
 	}
 	return out
 }

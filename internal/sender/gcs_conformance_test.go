@@ -22,6 +22,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // The gcs sender's entry in the conformance suite. A Send writes one object per result (MaxBatch
@@ -88,7 +89,7 @@ func gcsConformanceConfig(base, secret string) Config {
 func gcsConformanceFail(status, retryAfter int, text string) conformanceAnswer {
 	reason := map[int]string{
 		http.StatusBadRequest: "invalid", http.StatusUnauthorized: "required", http.StatusForbidden: "forbidden",
-		http.StatusNotFound: "notFound", http.StatusRequestTimeout: "requestTimeout", http.StatusRequestEntityTooLarge: "uploadTooLarge",
+		http.StatusNotFound: "notFound", http.StatusRequestTimeout: "transport.RequestTimeout", http.StatusRequestEntityTooLarge: "uploadTooLarge",
 		http.StatusTooManyRequests: "rateLimitExceeded", http.StatusServiceUnavailable: "backendError",
 	}[status]
 	if reason == "" {
@@ -126,7 +127,7 @@ func gcsConformanceDecode(t *testing.T, r recorded) []string {
 	if up.Auth != "Bearer "+conformanceSecret {
 		t.Errorf("Authorization %q, want the access token of the key", up.Auth)
 	}
-	if ua := r.Header.Get("User-Agent"); ua != userAgent {
+	if ua := r.Header.Get("User-Agent"); ua != transport.UserAgent {
 		t.Errorf("User-Agent %q, want Policy Herald's", ua)
 	}
 	// The metadata: the name, the bucket, the type and the checksum, nothing else.

@@ -25,6 +25,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // newGCSTestSender builds a gcs sender writing to the JSON API at base (scheme://host).
@@ -91,7 +92,7 @@ func assertStoredBatch(t *testing.T, stored map[string]gcsStored, b Batch, names
 			}
 		}
 		o := stored[name]
-		if o.attrs.ContentType != contentTypeJSON {
+		if o.attrs.ContentType != transport.ContentTypeJSON {
 			t.Errorf("%s: Content-Type %q", name, o.attrs.ContentType)
 		}
 		dec := json.NewDecoder(bytes.NewReader(o.body))
@@ -100,7 +101,7 @@ func assertStoredBatch(t *testing.T, stored map[string]gcsStored, b Batch, names
 		if err := dec.Decode(&doc); err != nil {
 			t.Fatalf("%s is not a ResultDocument: %v\n%s", name, err, o.body)
 		}
-		want, _ := marshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
+		want, _ := transport.MarshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
 		if !bytes.Equal(o.body, want) {
 			t.Errorf("%s:\n got %s\nwant %s", name, o.body, want)
 		}
@@ -289,7 +290,7 @@ func TestGCSUploadContract(t *testing.T) {
 	}
 	want := []string{gcsBatchNames[1], gcsBatchNames[2], gcsBatchNames[0]} // in batch order
 	for i, u := range ups {
-		doc, _ := marshalJSON(NewResultDocument(b.Report, &b.Results[i], b.CustomFields))
+		doc, _ := transport.MarshalJSON(NewResultDocument(b.Report, &b.Results[i], b.CustomFields))
 		if u.Name != want[i] || u.Auth != "Bearer "+gcsTestToken || !bytes.Equal(u.Media, doc) || u.Metadata.Bucket != gcsTestBucket {
 			t.Errorf("upload %d: name %q auth %q bucket %q media %s", i, u.Name, u.Auth, u.Metadata.Bucket, u.Media)
 		}
@@ -329,7 +330,7 @@ func TestGCSErrorClassification(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("want an *Error, got %#v", err)
 			}
-			host := s.ep.host
+			host := s.ep.Host
 			if e.Retryable != tc.retryable || e.RetryAfter != tc.retryAfter || e.StatusCode != tc.status || e.Sent != 0 ||
 				!strings.HasPrefix(e.Reason, "POST to "+host+": "+tc.reason) {
 				t.Errorf("got %+v", e)
@@ -350,7 +351,7 @@ func TestGCSErrorOfAnotherServer(t *testing.T) {
 	})
 	err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 	var e *Error
-	want := "POST to " + s.ep.host + ": 403 Forbidden: <html><body>Blocked by the egress proxy (token [redacted])</body></html>"
+	want := "POST to " + s.ep.Host + ": 403 Forbidden: <html><body>Blocked by the egress proxy (token [redacted])</body></html>"
 	if !errors.As(err, &e) || e.Retryable || e.Reason != want {
 		t.Fatalf("got %#v, want %q", err, want)
 	}
@@ -485,8 +486,8 @@ func TestGCSBuildsFromTheBlock(t *testing.T) {
 	}
 	g := s.(*gcs)
 	defer g.Close()
-	if g.bucket != "from-the-block" || g.prefix != "p" || g.MaxBatch() != gcsMaxBatch || g.ep.raw != gcsEndpoint {
-		t.Errorf("got bucket %q prefix %q max %d endpoint %q", g.bucket, g.prefix, g.MaxBatch(), g.ep.raw)
+	if g.bucket != "from-the-block" || g.prefix != "p" || g.MaxBatch() != gcsMaxBatch || g.ep.Raw != gcsEndpoint {
+		t.Errorf("got bucket %q prefix %q max %d endpoint %q", g.bucket, g.prefix, g.MaxBatch(), g.ep.Raw)
 	}
 	// The JSON API's upload URL, as Google documents it for objects.insert.
 	if want := "https://storage.googleapis.com/upload/storage/v1/b/from-the-block/o?alt=json&uploadType=multipart"; g.upload != want {

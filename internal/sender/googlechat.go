@@ -10,6 +10,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // googleChat posts cardsV2 messages to a Google Chat space's incoming webhook.
@@ -25,7 +26,7 @@ import (
 // is taken as plain text, like every value from a result: "<", ">" and "&" are escaped, as card
 // text is HTML.
 type googleChat struct {
-	*httpTarget
+	*transport.Target
 	tmpl *Template
 	// maxBody is the most bytes one request body may have (gchatMaxBody).
 	maxBody int
@@ -65,7 +66,7 @@ func newGoogleChat(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &googleChat{httpTarget: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
+	return &googleChat{Target: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
 }
 
 // MaxBatch is gchatMaxBatch: one card per result, packed into as few messages as fit.
@@ -130,7 +131,7 @@ func (g *googleChat) Send(ctx context.Context, b Batch) error {
 			cards = compact[p.start:p.end]
 		}
 		// The plan measured every message.
-		if err := g.postSized(ctx, "googleChat", g.message(&b, cards, p, len(parts) > 1, len(full)), g.maxBody, p.start); err != nil {
+		if err := g.PostSized(ctx, "googleChat", g.message(&b, cards, p, len(parts) > 1, len(full)), g.maxBody, p.start); err != nil {
 			return err
 		}
 	}
@@ -174,13 +175,13 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 // commas between them. The frame is measured with the longest text any part can have.
 func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart, error) {
 	n := len(full)
-	frameBody, err := marshalJSON(g.message(b, nil, gchatPart{start: n, end: n}, true, n))
+	frameBody, err := transport.MarshalJSON(g.message(b, nil, gchatPart{start: n, end: n}, true, n))
 	if err != nil {
 		return nil, err
 	}
 	frame := len(frameBody)
 	size := func(c gchatCardWith) (int, error) {
-		enc, err := marshalJSON(c)
+		enc, err := transport.MarshalJSON(c)
 		return len(enc) + 1, err // and its comma (one too many for the first card)
 	}
 	sizes := make([]int, n)

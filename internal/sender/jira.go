@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // jira opens one Jira issue per result identity through the Jira REST API (v3, Jira Cloud, by
@@ -40,7 +41,7 @@ import (
 // With resolveTransition set the sender is a Resolver: when a result leaves the cluster or
 // passes, its issues get a comment saying so and then the transition of that name.
 type jira struct {
-	*httpTarget
+	*transport.Target
 	base       string // the URL without trailing slash; API paths are appended
 	v3         bool
 	project    string
@@ -138,7 +139,7 @@ func newJira(cfg Config) (Sender, error) {
 	case password != "":
 		return nil, errors.New("jira: a password needs a username")
 	}
-	if auth != "" && !validHeaderValue(auth) {
+	if auth != "" && !transport.ValidHeaderValue(auth) {
 		return nil, errors.New("jira: the credentials are not a valid header value (control characters or line breaks)")
 	}
 	target, err := newHTTPTarget("jira", cfg, inline.HTTPSettings, auth, user, password, token)
@@ -146,22 +147,22 @@ func newJira(cfg Config) (Sender, error) {
 		return nil, err
 	}
 	if auth != "" {
-		target.headers.Set("Authorization", auth)
+		target.Headers.Set("Authorization", auth)
 	}
-	if target.ep.url.RawQuery != "" || target.ep.url.Fragment != "" {
+	if target.Endpoint.URL.RawQuery != "" || target.Endpoint.URL.Fragment != "" {
 		return nil, errors.New("jira: url must not have a query or fragment (API paths are appended to it)")
 	}
-	if target.ep.url.User != nil {
+	if target.Endpoint.URL.User != nil {
 		return nil, errors.New("jira: url must not hold user info: set username and password or apiToken instead")
 	}
 
 	j := &jira{
-		httpTarget: target,
-		base:       strings.TrimRight(target.ep.raw, "/"),
-		v3:         v3,
-		project:    project,
-		issueType:  set("issueType", cmp.Or(inline.IssueType, "Task")),
-		created:    map[string]string{},
+		Target:    target,
+		base:      strings.TrimRight(target.Endpoint.Raw, "/"),
+		v3:        v3,
+		project:   project,
+		issueType: set("issueType", cmp.Or(inline.IssueType, "Task")),
+		created:   map[string]string{},
 	}
 	search := "/rest/api/2/search"
 	j.v2Search.Store(&search)
@@ -209,7 +210,7 @@ func (j *jira) MaxBatch() int { return 1 }
 func (j *jira) Send(ctx context.Context, b Batch) error {
 	for i := range b.Results {
 		if err := j.sendOne(ctx, b.Report, &b.Results[i], b.CustomFields); err != nil {
-			return withSent(err, i)
+			return transport.WithSent(err, i)
 		}
 	}
 	return nil

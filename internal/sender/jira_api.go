@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // jiraIssue is an issue of a search answer, with the status field asked for.
@@ -133,43 +135,43 @@ func (e *jiraErrors) text() string {
 func (j *jira) call(ctx context.Context, what, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
-		data, err := marshalJSON(in)
+		data, err := transport.MarshalJSON(in)
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("jira %s: encoding the request: %v", what, err)}
 		}
 		body = bytes.NewReader(data)
 	}
-	host := j.ep.host
+	host := j.Endpoint.Host
 	req, err := http.NewRequestWithContext(ctx, method, j.base+path, body)
 	if err != nil {
 		return &Error{Reason: fmt.Sprintf("jira %s: %s to %s: the request could not be built", what, method, host)}
 	}
-	req.Header = make(http.Header, len(j.headers)+3)
-	for k, vs := range j.headers {
+	req.Header = make(http.Header, len(j.Headers)+3)
+	for k, vs := range j.Headers {
 		req.Header[k] = vs
 	}
-	req.Header.Set("Accept", contentTypeJSON)
+	req.Header.Set("Accept", transport.ContentTypeJSON)
 	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", userAgent)
+		req.Header.Set("User-Agent", transport.UserAgent)
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", contentTypeJSON)
+		req.Header.Set("Content-Type", transport.ContentTypeJSON)
 	} else {
 		req.Header.Del("Content-Type")
 	}
 	// Jira refuses state-changing requests it takes for cross-site ones without this.
 	req.Header.Set("X-Atlassian-Token", "no-check")
-	resp, err := j.post.client.Do(req)
-	if e := notAllowedError(method, host, err); e != nil {
+	resp, err := j.Poster.Client.Do(req)
+	if e := transport.NotAllowed(method, host, err); e != nil {
 		e.Reason = "jira " + what + ": " + e.Reason
 		return e
 	}
 	if err != nil {
-		e := transportError(method, host, err, j.post.red)
+		e := transport.TransportError(method, host, err, j.Poster.Red)
 		e.Reason = "jira " + what + ": " + e.Reason
 		return e
 	}
-	defer drainAndClose(resp)
+	defer transport.DrainAndClose(resp)
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		if out == nil || resp.StatusCode == http.StatusNoContent {
 			return nil
@@ -183,15 +185,15 @@ func (j *jira) call(ctx context.Context, what, method, path string, in, out any)
 		}
 		return nil
 	}
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, excerptRead))
-	e := responseError(method, host, resp, nil, j.post.red, j.post.now())
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, transport.ExcerptRead))
+	e := transport.ResponseError(method, host, resp, nil, j.Poster.Red, j.Poster.Now())
 	if !e.Retryable && resp.StatusCode >= 400 && resp.StatusCode <= 499 {
 		var je jiraErrors
 		detail := ""
 		if json.Unmarshal(data, &je) == nil {
-			detail = excerpt([]byte(je.text()), j.post.red)
+			detail = transport.Excerpt([]byte(je.text()), j.Poster.Red)
 		} else {
-			detail = excerpt(data, j.post.red)
+			detail = transport.Excerpt(data, j.Poster.Red)
 		}
 		if detail != "" {
 			e.Reason += ": " + detail

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // Resolve comments on and transitions the issues of each result, in order, and stops at the
@@ -17,7 +18,7 @@ import (
 func (j *jiraResolver) Resolve(ctx context.Context, b Batch) error {
 	for i := range b.Results {
 		if err := j.resolveOne(ctx, b.Report, &b.Results[i], b.CustomFields); err != nil {
-			return withSent(err, i)
+			return transport.WithSent(err, i)
 		}
 	}
 	return nil

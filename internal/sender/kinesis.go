@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 const (
@@ -99,7 +100,7 @@ func (k *kinesisSender) Send(ctx context.Context, b Batch) error {
 	records := make([]ktypes.PutRecordsRequestEntry, len(b.Results))
 	for i := range b.Results {
 		r := &b.Results[i]
-		data, err := marshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
+		data, err := transport.MarshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("encoding the kinesis record: %v", err), Sent: i}
 		}
@@ -144,10 +145,10 @@ func (k *kinesisSender) put(ctx context.Context, records []ktypes.PutRecordsRequ
 		}
 		out, err := k.client.PutRecords(ctx, in)
 		if err != nil {
-			return withSent(k.fail(http.MethodPost, err), pending[0])
+			return transport.WithSent(k.fail(http.MethodPost, err), pending[0])
 		}
 		if len(out.Records) != len(pending) {
-			return withSent(&Error{Reason: fmt.Sprintf("POST to %s: PutRecords answered %d records for %d", k.host, len(out.Records), len(pending)), Retryable: true}, pending[0])
+			return transport.WithSent(&Error{Reason: fmt.Sprintf("POST to %s: PutRecords answered %d records for %d", k.host, len(out.Records), len(pending)), Retryable: true}, pending[0])
 		}
 		var failed []int
 		lastCodes = map[string]int{}
@@ -165,7 +166,7 @@ func (k *kinesisSender) put(ctx context.Context, records []ktypes.PutRecordsRequ
 			break
 		}
 		if err := k.sleep(ctx, kinesisRecordBackoff<<attempt); err != nil {
-			return withSent(transportError(http.MethodPost, k.host, err, k.red), pending[0])
+			return transport.WithSent(transport.TransportError(http.MethodPost, k.host, err, k.red), pending[0])
 		}
 	}
 	codes := make([]string, 0, len(lastCodes))
@@ -175,7 +176,7 @@ func (k *kinesisSender) put(ctx context.Context, records []ktypes.PutRecordsRequ
 	sort.Strings(codes)
 	return &Error{
 		Reason: fmt.Sprintf("POST to %s: %d of %d records refused (%s)", k.host, len(pending), total,
-			excerpt([]byte(strings.Join(codes, ", ")), k.red)),
+			transport.Excerpt([]byte(strings.Join(codes, ", ")), k.red)),
 		Retryable: recordCodesRetryable(lastCodes),
 		Sent:      pending[0],
 	}

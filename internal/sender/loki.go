@@ -13,6 +13,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/labelname"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // loki pushes log lines to Grafana Loki's push API (POST /loki/api/v1/push, JSON):
@@ -49,7 +50,7 @@ import (
 // an outage) would lose the result for good. The time the producer found the result stays in
 // the lines of a messageTemplate ({{ .Timestamp }}).
 type loki struct {
-	*httpTarget
+	*transport.Target
 	tmpl *Template
 	now  func() time.Time
 }
@@ -89,7 +90,7 @@ func newLoki(cfg Config) (Sender, error) {
 		return fallback
 	}
 	raw := setting("url", inline.URL)
-	ep, err := parseEndpoint("loki url", raw)
+	ep, err := transport.ParseEndpoint("loki url", raw)
 	if err != nil {
 		return nil, err
 	}
@@ -114,30 +115,30 @@ func newLoki(cfg Config) (Sender, error) {
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 	}
 	tenant := setting("tenantID", inline.TenantID)
-	if tenant != "" && !validHeaderValue(tenant) {
+	if tenant != "" && !transport.ValidHeaderValue(tenant) {
 		return nil, errors.New("loki: tenantID is not a valid header value")
 	}
-	target, err := newHTTPTargetAt("loki", ep, cfg, inline.Headers, auth, password, username)
+	target, err := transport.NewTarget("loki", ep, cfg.httpClient(), inline.Headers, auth, password, username)
 	if err != nil {
 		return nil, err
 	}
 	if auth != "" {
-		target.headers.Set("Authorization", auth)
+		target.Headers.Set("Authorization", auth)
 	}
 	if tenant != "" {
-		target.headers.Set("X-Scope-OrgID", tenant)
+		target.Headers.Set("X-Scope-OrgID", tenant)
 	}
 	tmpl, err := NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("loki: %w", err)
 	}
-	return &loki{httpTarget: target, tmpl: tmpl, now: time.Now}, nil
+	return &loki{Target: target, tmpl: tmpl, now: time.Now}, nil
 }
 
 // lokiPushEndpoint is ep with path (or the default push path) appended to its path, unless
 // path is empty and ep already points at a push API.
-func lokiPushEndpoint(ep *endpoint, path string) *endpoint {
-	u := *ep.url
+func lokiPushEndpoint(ep *transport.Endpoint, path string) *transport.Endpoint {
+	u := *ep.URL
 	base := strings.TrimRight(u.Path, "/")
 	switch {
 	case path == "" && (strings.HasSuffix(base, lokiDefaultPath) || strings.HasSuffix(base, "/api/prom/push")):
@@ -147,7 +148,7 @@ func lokiPushEndpoint(ep *endpoint, path string) *endpoint {
 	}
 	u.Path = base + path
 	u.RawPath = ""
-	return &endpoint{raw: u.String(), url: &u, host: u.Host}
+	return transport.EndpointOf(&u)
 }
 
 // MaxBatch is lokiMaxBatch.
@@ -193,7 +194,7 @@ func (l *loki) Send(ctx context.Context, b Batch) error {
 			size += entries[end].size
 			end++
 		}
-		if err := l.postSized(ctx, "loki", lokiBody(entries[start:end]), lokiMaxBody, start); err != nil {
+		if err := l.PostSized(ctx, "loki", lokiBody(entries[start:end]), lokiMaxBody, start); err != nil {
 			return err
 		}
 		start = end
@@ -248,7 +249,7 @@ func (l *loki) entry(b *Batch, r *report.Result, now time.Time) (lokiEntry, erro
 		return lokiEntry{}, err
 	}
 	e := lokiEntry{labels: labels, key: lokiKey(labels), ts: lokiTime(r, now), line: line}
-	body, err := marshalJSON(lokiStream{Stream: labels, Values: [][2]string{{strconv.FormatInt(e.ts, 10), line}}})
+	body, err := transport.MarshalJSON(lokiStream{Stream: labels, Values: [][2]string{{strconv.FormatInt(e.ts, 10), line}}})
 	if err != nil {
 		return lokiEntry{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // pagerDuty sends one Events API v2 event per result (POST https://events.pagerduty.com/v2/
@@ -22,7 +23,7 @@ import (
 // resolve, each other's alerts. Like Alertmanager's labels, changing customFields changes the
 // key: alerts opened before are then not resolved by the operator.
 type pagerDuty struct {
-	*httpTarget
+	*transport.Target
 	routingKey string
 	source     string
 	tmpl       *Template
@@ -99,7 +100,7 @@ func newPagerDuty(cfg Config) (Sender, error) {
 	if source == "" {
 		source = inline.Source
 	}
-	return &pagerDuty{httpTarget: target, routingKey: key, source: plainText(strings.TrimSpace(source)), tmpl: tmpl}, nil
+	return &pagerDuty{Target: target, routingKey: key, source: plainText(strings.TrimSpace(source)), tmpl: tmpl}, nil
 }
 
 // MaxBatch is 1: an event is one result.
@@ -107,22 +108,22 @@ func (p *pagerDuty) MaxBatch() int { return 1 }
 
 // Send triggers one alert per result, in order, and stops at the first failure.
 func (p *pagerDuty) Send(ctx context.Context, b Batch) error {
-	msgs := make([]outgoing, len(b.Results))
+	msgs := make([]transport.Outgoing, len(b.Results))
 	for i := range b.Results {
-		msgs[i] = outgoing{doc: p.trigger(b, i), results: 1}
+		msgs[i] = transport.Outgoing{Doc: p.trigger(b, i), Results: 1}
 	}
-	return p.postInOrder(ctx, "pagerDuty", msgs)
+	return p.PostInOrder(ctx, "pagerDuty", msgs)
 }
 
 // Resolve resolves the alert of each result: the same dedup_key, no payload.
 func (p *pagerDuty) Resolve(ctx context.Context, b Batch) error {
-	msgs := make([]outgoing, len(b.Results))
+	msgs := make([]transport.Outgoing, len(b.Results))
 	for i := range b.Results {
-		msgs[i] = outgoing{doc: &pagerDutyEvent{
+		msgs[i] = transport.Outgoing{Doc: &pagerDutyEvent{
 			RoutingKey: p.routingKey, Action: "resolve", DedupKey: pagerDutyDedupKey(b, i),
-		}, results: 1}
+		}, Results: 1}
 	}
-	return p.postInOrder(ctx, "pagerDuty", msgs)
+	return p.PostInOrder(ctx, "pagerDuty", msgs)
 }
 
 func (p *pagerDuty) trigger(b Batch, i int) *pagerDutyEvent {

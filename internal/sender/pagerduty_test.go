@@ -438,12 +438,12 @@ func TestPagerDutyConfig(t *testing.T) {
 	})
 	s := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: destination.Settings{"routingKey": " " + pdTestKey + "\n"}})
 	pd := s.(*pagerDuty)
-	if pd.ep.raw != "https://events.pagerduty.com/v2/enqueue" || pd.routingKey != pdTestKey {
-		t.Errorf("default endpoint %s, key trimmed %v", pd.ep.raw, pd.routingKey == pdTestKey)
+	if pd.Endpoint.Raw != "https://events.pagerduty.com/v2/enqueue" || pd.routingKey != pdTestKey {
+		t.Errorf("default endpoint %s, key trimmed %v", pd.Endpoint.Raw, pd.routingKey == pdTestKey)
 	}
 	eu := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: destination.Settings{"routingKey": pdTestKey},
 		Destination: &v1alpha1.Destinations{PagerDuty: &v1alpha1.PagerDutyDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://events.eu.pagerduty.com/v2/enqueue"}}}})
-	if got := eu.(*pagerDuty).ep.host; got != "events.eu.pagerduty.com" {
+	if got := eu.(*pagerDuty).Endpoint.Host; got != "events.eu.pagerduty.com" {
 		t.Errorf("inline url: %s", got)
 	}
 }

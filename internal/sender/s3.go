@@ -13,6 +13,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 const (
@@ -102,7 +103,7 @@ func (s *s3Sender) Send(ctx context.Context, b Batch) error {
 	}
 	for i := range b.Results {
 		r := &b.Results[i]
-		body, err := marshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
+		body, err := transport.MarshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("encoding the s3 object: %v", err), Sent: i}
 		}
@@ -111,7 +112,7 @@ func (s *s3Sender) Send(ctx context.Context, b Batch) error {
 			Key:           aws.String(s.key(r)),
 			Body:          bytes.NewReader(body),
 			ContentLength: aws.Int64(int64(len(body))),
-			ContentType:   aws.String(contentTypeJSON),
+			ContentType:   aws.String(transport.ContentTypeJSON),
 		}
 		if s.sse != "" {
 			in.ServerSideEncryption = s.sse
@@ -123,7 +124,7 @@ func (s *s3Sender) Send(ctx context.Context, b Batch) error {
 			in.BucketKeyEnabled = aws.Bool(true)
 		}
 		if _, err := s.client.PutObject(ctx, in); err != nil {
-			return withSent(s.fail(http.MethodPut, err), i)
+			return transport.WithSent(s.fail(http.MethodPut, err), i)
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 const (
@@ -174,7 +175,7 @@ func (s *securityHub) importFindings(ctx context.Context, b Batch, state shtypes
 	}
 	return &Error{
 		Reason: fmt.Sprintf("POST to %s: %d of %d findings refused (%s)%s", s.host, aws.ToInt32(out.FailedCount), len(findings),
-			excerpt([]byte(strings.Join(list, ", ")), s.red), excerpt([]byte(msg), s.red)),
+			transport.Excerpt([]byte(strings.Join(list, ", ")), s.red), transport.Excerpt([]byte(msg), s.red)),
 		Retryable: retryable,
 		Sent:      first,
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // slackSender posts Block Kit messages to a Slack incoming webhook.
@@ -32,7 +33,7 @@ import (
 // A batch becomes one message when it fits Slack's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
 type slackSender struct {
-	*httpTarget
+	*transport.Target
 	channel string
 	tmpl    *Template
 }
@@ -117,7 +118,7 @@ func newSlack(cfg Config) (Sender, error) {
 	if channel == "" {
 		channel = inline.Channel
 	}
-	return &slackSender{httpTarget: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
+	return &slackSender{Target: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
 }
 
 // MaxBatch is how many results fit one message when they are short.
@@ -126,7 +127,7 @@ func (s *slackSender) MaxBatch() int { return slackMaxBatch }
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
 func (s *slackSender) Send(ctx context.Context, b Batch) error {
-	return s.postInOrder(ctx, "slack", s.messages(b))
+	return s.PostInOrder(ctx, "slack", s.messages(b))
 }
 
 // slackPart is one result, laid out.
@@ -137,7 +138,7 @@ type slackPart struct {
 }
 
 // messages lays the batch out in as few messages as Slack's limits allow.
-func (s *slackSender) messages(b Batch) []outgoing {
+func (s *slackSender) messages(b Batch) []transport.Outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
@@ -164,7 +165,7 @@ func (s *slackSender) messages(b Batch) []outgoing {
 		groups[i] = parts[sp.start:sp.end]
 	}
 
-	out := make([]outgoing, 0, len(groups))
+	out := make([]transport.Outgoing, 0, len(groups))
 	for gi, g := range groups {
 		summary := slackSummary(b.Report, len(b.Results))
 		if len(groups) > 1 {
@@ -185,7 +186,7 @@ func (s *slackSender) messages(b Batch) []outgoing {
 			text.WriteString(p.line)
 		}
 		msg.Text = slackCut(text.String(), slackTextChars)
-		out = append(out, outgoing{doc: msg, results: len(g)})
+		out = append(out, transport.Outgoing{Doc: msg, Results: len(g)})
 	}
 	return out
 }

@@ -21,6 +21,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 const splunkTestToken = "11111111-2222-3333-4444-555555555555"
@@ -427,14 +428,14 @@ func TestSplunkAckEndpoint(t *testing.T) {
 		"https://h/insert/splunk/services/collector/event": "https://h/insert/splunk/services/collector/ack",
 		"https://h/hec/event?x=1":                          "https://h/hec/ack?x=1",
 	} {
-		ep, err := parseEndpoint("url", in)
+		ep, err := transport.ParseEndpoint("url", in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ep.url.Path == "" {
+		if ep.URL.Path == "" {
 			ep = withPathSuffix(ep, splunkDefaultPath)
 		}
-		if got := splunkAckEndpoint(ep).raw; got != want {
+		if got := splunkAckEndpoint(ep).Raw; got != want {
 			t.Errorf("%s: ack at %s, want %s", in, got, want)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // teams posts Adaptive Cards to a Microsoft Teams Workflows webhook (the "When a Teams webhook
@@ -23,7 +24,7 @@ import (
 // too large for a message of its own is sent in a compact form. The messageTemplate, when set,
 // replaces each result's message text.
 type teams struct {
-	*httpTarget
+	*transport.Target
 	tmpl *Template
 	// maxBody is the most bytes one request body may have (teamsMaxBody).
 	maxBody int
@@ -62,7 +63,7 @@ func newTeams(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &teams{httpTarget: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
+	return &teams{Target: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
 }
 
 // MaxBatch is teamsMaxBatch: one card per batch.
@@ -132,7 +133,7 @@ func (t *teams) Send(ctx context.Context, b Batch) error {
 		return &Error{Reason: "teams: " + err.Error()}
 	}
 	for _, p := range parts { // the plan measured every message
-		if err := t.postSized(ctx, "teams", t.message(&b, entries, p, len(parts) > 1, len(entries)), t.maxBody, p.start); err != nil {
+		if err := t.PostSized(ctx, "teams", t.message(&b, entries, p, len(parts) > 1, len(entries)), t.maxBody, p.start); err != nil {
 			return err
 		}
 	}
@@ -176,7 +177,7 @@ func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
 func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 	n := len(entries)
 	frame := func(p teamsPart) (int, error) {
-		body, err := marshalJSON(t.message(b, nil, teamsPart{start: n, end: n, compact: p.compact}, true, n))
+		body, err := transport.MarshalJSON(t.message(b, nil, teamsPart{start: n, end: n, compact: p.compact}, true, n))
 		return len(body), err
 	}
 	fullFrame, err := frame(teamsPart{})
@@ -185,7 +186,7 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 	}
 	sizes := make([]int, n)
 	for i := range entries {
-		enc, err := marshalJSON(entries[i].full)
+		enc, err := transport.MarshalJSON(entries[i].full)
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +203,7 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 		if err != nil {
 			return nil, err
 		}
-		enc, err := marshalJSON(entries[sp.start].compact)
+		enc, err := transport.MarshalJSON(entries[sp.start].compact)
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // telegram sends one Bot API sendMessage request per result, its text in MarkdownV2.
@@ -30,7 +31,7 @@ import (
 // messageTemplate taken as plain text. Either way every character MarkdownV2 reserves is
 // escaped, and the text is cut to the Bot API limit of 4096 characters after entity parsing.
 type telegram struct {
-	*httpTarget
+	*transport.Target
 	chatID any // int64 or string, as the Bot API's chat_id: Integer or String
 	tmpl   *Template
 }
@@ -75,7 +76,7 @@ func newTelegram(cfg Config) (Sender, error) {
 		return nil, err
 	}
 
-	base, err := parseEndpoint("telegram apiURL", setting("apiURL", cmp.Or(inline.apiURL, telegramDefaultAPIURL)))
+	base, err := transport.ParseEndpoint("telegram apiURL", setting("apiURL", cmp.Or(inline.apiURL, telegramDefaultAPIURL)))
 	if err != nil {
 		return nil, err
 	}
@@ -85,23 +86,23 @@ func newTelegram(cfg Config) (Sender, error) {
 	}
 	// The redactor knows the configured base URL (a proxy's path or query may be secret) and the
 	// token, not the full request URL: "sendMessage" is no secret to mangle.
-	target, err := newHTTPTargetAt("telegram", base, cfg, inline.headers, secrets...)
+	target, err := transport.NewTarget("telegram", base, cfg.httpClient(), inline.headers, secrets...)
 	if err != nil {
 		return nil, err
 	}
 	// The base URL's path is a prefix, kept as it was written (escapes included).
 	suffix := "/bot" + token + "/sendMessage"
-	u := *base.url
-	u.Path = strings.TrimRight(base.url.Path, "/") + suffix
-	u.RawPath = strings.TrimRight(base.url.EscapedPath(), "/") + suffix
+	u := *base.URL
+	u.Path = strings.TrimRight(base.URL.Path, "/") + suffix
+	u.RawPath = strings.TrimRight(base.URL.EscapedPath(), "/") + suffix
 	u.Fragment, u.RawFragment = "", ""
-	target.ep = &endpoint{raw: u.String(), url: &u, host: base.host}
+	target.Endpoint = transport.EndpointOf(&u)
 
 	tmpl, err := NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
-	return &telegram{httpTarget: target, chatID: chatID, tmpl: tmpl}, nil
+	return &telegram{Target: target, chatID: chatID, tmpl: tmpl}, nil
 }
 
 // telegramInline are the inline fields of the telegram block.
@@ -164,7 +165,7 @@ type telegramLinkPreview struct {
 func (t *telegram) Send(ctx context.Context, b Batch) error {
 	for i := range b.Results {
 		if err := t.sendOne(ctx, b.Report, &b.Results[i], b.CustomFields); err != nil {
-			return withSent(err, i)
+			return transport.WithSent(err, i)
 		}
 	}
 	return nil
@@ -398,18 +399,18 @@ type telegramResponse struct {
 	} `json:"parameters"`
 }
 
-// postMessage POSTs body like poster.postJSON, through the same client (TLS, proxy, no
+// postMessage POSTs body like transport.Poster.PostJSON, through the same client (TLS, proxy, no
 // redirects), but reads the Bot API's answer: its description and retry_after.
 func (t *telegram) postMessage(ctx context.Context, body []byte) error {
 	const method = http.MethodPost
-	resp, err := t.post.do(ctx, t.ep, t.headers, body)
+	resp, err := t.Poster.Do(ctx, t.Endpoint, t.Headers, body)
 	if err != nil {
 		return err
 	}
-	defer drainAndClose(resp)
-	limit := int64(excerptRead)
+	defer transport.DrainAndClose(resp)
+	limit := int64(transport.ExcerptRead)
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		limit = maxDrain // the sent message is echoed back; only "ok" matters
+		limit = transport.MaxDrain // the sent message is echoed back; only "ok" matters
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
 
@@ -424,7 +425,7 @@ func (t *telegram) postMessage(ctx context.Context, body []byte) error {
 		if resp.StatusCode >= 400 && resp.StatusCode <= 499 {
 			start = data
 		}
-		if e := responseError(method, t.ep.host, resp, start, t.post.red, t.post.now()); e != nil {
+		if e := transport.ResponseError(method, t.Endpoint.Host, resp, start, t.Poster.Red, t.Poster.Now()); e != nil {
 			return e
 		}
 		return nil
@@ -444,15 +445,15 @@ func (t *telegram) apiError(resp *http.Response, tr *telegramResponse) *Error {
 	if text := http.StatusText(code); text != "" {
 		status += " " + text
 	}
-	e.Reason = fmt.Sprintf("POST to %s: %s", t.ep.host, status)
-	if d := excerpt([]byte(tr.Description), t.post.red); d != "" {
+	e.Reason = fmt.Sprintf("POST to %s: %s", t.Endpoint.Host, status)
+	if d := transport.Excerpt([]byte(tr.Description), t.Poster.Red); d != "" {
 		e.Reason += ": " + d
 	}
 	var hint string
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		e.Retryable = true
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), t.post.now())
+		e.RetryAfter = transport.ParseRetryAfter(resp.Header.Get("Retry-After"), t.Poster.Now())
 	case code == http.StatusRequestTimeout || code >= 500:
 		e.Retryable = true
 	case code >= 300 && code <= 399:

@@ -424,8 +424,8 @@ func TestTelegramChatIDAndSettings(t *testing.T) {
 		t.Errorf("chatID = %#v", tg.chatID)
 	}
 	// The default API URL.
-	if want := "https://api.telegram.org/bot" + telegramTestToken + "/sendMessage"; tg.ep.raw != want || tg.ep.host != "api.telegram.org" {
-		t.Errorf("endpoint %q host %q", tg.ep.raw, tg.ep.host)
+	if want := "https://api.telegram.org/bot" + telegramTestToken + "/sendMessage"; tg.Endpoint.Raw != want || tg.Endpoint.Host != "api.telegram.org" {
+		t.Errorf("endpoint %q host %q", tg.Endpoint.Raw, tg.Endpoint.Host)
 	}
 }
 

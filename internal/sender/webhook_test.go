@@ -24,6 +24,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
@@ -289,7 +290,7 @@ func TestWebhookErrorClassification(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rc, srv := startHook(t, answerWith(c.status, c.headers, c.body))
 			s := newWebhookSender(t, srv.URL+"/hook", nil, nil, nil)
-			s.(*webhook).post.now = func() time.Time { return fixed }
+			s.(*webhook).Poster.Now = func() time.Time { return fixed }
 			err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 			var e *Error
 			if !errors.As(err, &e) {
@@ -312,7 +313,7 @@ func TestWebhookErrorClassification(t *testing.T) {
 		_, srv := startHook(t, answerWith(400, nil, strings.Repeat("x", 5000)))
 		err := newWebhookSender(t, srv.URL, nil, nil, nil).Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 		_, ex, _ := strings.Cut(err.Error(), "Bad Request: ")
-		if ex != strings.Repeat("x", excerptBytes)+"…" {
+		if ex != strings.Repeat("x", transport.ExcerptBytes)+"…" {
 			t.Fatalf("excerpt %d bytes: %q", len(ex), ex)
 		}
 	})
