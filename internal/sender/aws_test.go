@@ -411,7 +411,7 @@ func TestAWSTenantChannelGetsNoPlatformIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatalf("prefix-only channel: %v", err)
 	}
-	if s.(*s3Sender).unusable != nil {
+	if s.(*s3).unusable != nil {
 		t.Fatal("prefix-only channel lost the target's keys")
 	}
 }

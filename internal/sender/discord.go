@@ -10,7 +10,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
-// discordSender posts embeds to a Discord webhook.
+// discord posts embeds to a Discord webhook.
 //
 // Settings: "url" (required; the Secret's, else the inline field). Configured headers are sent
 // with every request, and the TLS configuration and proxy environment apply as for every HTTP
@@ -26,7 +26,7 @@ import (
 //
 // A batch becomes one message when it fits Discord's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
-type discordSender struct {
+type discord struct {
 	*transport.Target
 	tmpl *Template
 }
@@ -111,20 +111,20 @@ func newDiscord(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &discordSender{Target: target, tmpl: tmpl}, nil
+	return &discord{Target: target, tmpl: tmpl}, nil
 }
 
 // MaxBatch is how many embeds one message takes.
-func (d *discordSender) MaxBatch() int { return discordMaxBatch }
+func (d *discord) MaxBatch() int { return discordMaxBatch }
 
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
-func (d *discordSender) Send(ctx context.Context, b Batch) error {
+func (d *discord) Send(ctx context.Context, b Batch) error {
 	return d.PostInOrder(ctx, "discord", d.messages(b))
 }
 
 // messages lays the batch out in as few messages as Discord's limits allow.
-func (d *discordSender) messages(b Batch) []transport.Outgoing {
+func (d *discord) messages(b Batch) []transport.Outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
@@ -158,7 +158,7 @@ func (d *discordSender) messages(b Batch) []transport.Outgoing {
 }
 
 // embed lays out one result. It never exceeds discordMessageChars on its own.
-func (d *discordSender) embed(b Batch, i int) discordEmbed {
+func (d *discord) embed(b Batch, i int) discordEmbed {
 	raw := NewResultDocument(b.Report, &b.Results[i], b.CustomFields)
 	// Escaped before the layout, so that limits count the escapes and a template's own
 	// Markdown keeps working while what it inserts cannot become a masked link.

@@ -19,7 +19,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-func newDiscordTestSender(t *testing.T, rawURL, tmpl string) *discordSender {
+func newDiscordTestSender(t *testing.T, rawURL, tmpl string) *discord {
 	t.Helper()
 	return newTestSender(t, Config{
 		Type:            v1alpha1.DestinationDiscord,
@@ -27,7 +27,7 @@ func newDiscordTestSender(t *testing.T, rawURL, tmpl string) *discordSender {
 		Settings:        destination.Settings{"url": rawURL},
 		Name:            "team-a/discord",
 		MessageTemplate: tmpl,
-	}).(*discordSender)
+	}).(*discord)
 }
 
 // discordDecode parses a request body strictly into discordgo's own webhook types: a field

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -34,7 +34,7 @@ const (
 	kinesisRecordBackoff = 200 * time.Millisecond
 )
 
-// kinesisSender puts one record per result (its ResultDocument as JSON) on a data stream with
+// kinesis puts one record per result (its ResultDocument as JSON) on a data stream with
 // PutRecords.
 //
 // Partition key: the resource's UID, else kind/namespace/name of the resource, else
@@ -48,9 +48,9 @@ const (
 // retry). Records after the first failure that did get through are put again by that retry:
 // at-least-once delivery, as for every destination, and a record retried later than its
 // neighbours may land after a newer record of the same resource.
-type kinesisSender struct {
+type kinesis struct {
 	*awsTarget
-	client *kinesis.Client
+	client *awskinesis.Client
 	stream string
 	sleep  func(ctx context.Context, d time.Duration) error
 }
@@ -73,8 +73,8 @@ func newKinesis(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := kinesis.NewFromConfig(t.aws, func(o *kinesis.Options) { o.BaseEndpoint = t.baseEndpoint() })
-	return &kinesisSender{awsTarget: t, client: client, stream: stream, sleep: sleepCtx}, nil
+	client := awskinesis.NewFromConfig(t.aws, func(o *awskinesis.Options) { o.BaseEndpoint = t.baseEndpoint() })
+	return &kinesis{awsTarget: t, client: client, stream: stream, sleep: sleepCtx}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -89,11 +89,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // MaxBatch is the results of one PutRecords call.
-func (k *kinesisSender) MaxBatch() int { return kinesisMaxBatch }
+func (k *kinesis) MaxBatch() int { return kinesisMaxBatch }
 
 // Send puts the batch's records with one PutRecords call (more when they exceed the request's
-// 5 MiB), then puts again only those refused (see kinesisSender).
-func (k *kinesisSender) Send(ctx context.Context, b Batch) error {
+// 5 MiB), then puts again only those refused (see kinesis).
+func (k *kinesis) Send(ctx context.Context, b Batch) error {
 	if err := k.usable(); err != nil {
 		return err
 	}
@@ -135,11 +135,11 @@ func recordSize(r *ktypes.PutRecordsRequestEntry) int {
 
 // put puts records[i] for each i of pending (ascending), then again those refused, and returns
 // nil or an *Error whose Sent is the first index not on the stream.
-func (k *kinesisSender) put(ctx context.Context, records []ktypes.PutRecordsRequestEntry, pending []int) error {
+func (k *kinesis) put(ctx context.Context, records []ktypes.PutRecordsRequestEntry, pending []int) error {
 	total := len(pending)
 	var lastCodes map[string]int
 	for attempt := 0; ; attempt++ {
-		in := &kinesis.PutRecordsInput{StreamName: aws.String(k.stream), Records: make([]ktypes.PutRecordsRequestEntry, len(pending))}
+		in := &awskinesis.PutRecordsInput{StreamName: aws.String(k.stream), Records: make([]ktypes.PutRecordsRequestEntry, len(pending))}
 		for j, i := range pending {
 			in.Records[j] = records[i]
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -26,16 +26,16 @@ const (
 	s3MaxBatch = 10
 )
 
-// s3Sender writes one JSON object per result (its ResultDocument) with PutObject.
+// s3 writes one JSON object per result (its ResultDocument) with PutObject.
 //
 // Key: <prefix>/<YYYY-MM-DD>/<policy>-<result ID>.json, the date the result's own timestamp in
 // UTC ("undated" without one) and the policy reduced to letters, digits, '.', '_' and '-'. A
 // result's key never changes, so a retry overwrites the object instead of adding another.
 // Settings: bucket (required), prefix (default policy-herald), region, endpoint, pathStyle,
 // serverSideEncryption (AES256 or aws:kms), kmsKeyID and bucketKeyEnabled (aws:kms only).
-type s3Sender struct {
+type s3 struct {
 	*awsTarget
-	client *s3.Client
+	client *awss3.Client
 	bucket string
 	prefix string
 	sse    s3types.ServerSideEncryption
@@ -78,7 +78,7 @@ func newS3(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := s3.NewFromConfig(t.aws, func(o *s3.Options) {
+	client := awss3.NewFromConfig(t.aws, func(o *awss3.Options) {
 		o.BaseEndpoint = t.baseEndpoint()
 		o.UsePathStyle = inline.PathStyle
 		if t.endpoint != "" {
@@ -88,16 +88,16 @@ func newS3(cfg Config) (Sender, error) {
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
 	})
-	return &s3Sender{awsTarget: t, client: client, bucket: bucket, prefix: prefix,
+	return &s3{awsTarget: t, client: client, bucket: bucket, prefix: prefix,
 		sse: s3types.ServerSideEncryption(sse), kmsKey: kmsKey, bkey: inline.BucketKeyEnabled}, nil
 }
 
 // MaxBatch: each result is one object; a batch is written in order.
-func (s *s3Sender) MaxBatch() int { return s3MaxBatch }
+func (s *s3) MaxBatch() int { return s3MaxBatch }
 
 // Send writes one object per result, in order, and stops at the first failure, whose *Error
 // counts in Sent the objects written before it.
-func (s *s3Sender) Send(ctx context.Context, b Batch) error {
+func (s *s3) Send(ctx context.Context, b Batch) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (s *s3Sender) Send(ctx context.Context, b Batch) error {
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("encoding the s3 object: %v", err), Sent: i}
 		}
-		in := &s3.PutObjectInput{
+		in := &awss3.PutObjectInput{
 			Bucket:        aws.String(s.bucket),
 			Key:           aws.String(s.key(r)),
 			Body:          bytes.NewReader(body),
@@ -131,7 +131,7 @@ func (s *s3Sender) Send(ctx context.Context, b Batch) error {
 }
 
 // key is the object key of r.
-func (s *s3Sender) key(r *report.Result) string {
+func (s *s3) key(r *report.Result) string {
 	day := "undated"
 	if t := r.Timestamp(); !t.IsZero() {
 		day = t.Format("2006-01-02")

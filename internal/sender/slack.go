@@ -10,7 +10,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
-// slackSender posts Block Kit messages to a Slack incoming webhook.
+// slack posts Block Kit messages to a Slack incoming webhook.
 //
 // Settings: "url" (required; the Secret's, else the inline field) and "channel" (optional; the
 // Secret's, else the inline field), sent as the message's channel override. Slack honours the
@@ -32,7 +32,7 @@ import (
 //
 // A batch becomes one message when it fits Slack's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
-type slackSender struct {
+type slack struct {
 	*transport.Target
 	channel string
 	tmpl    *Template
@@ -118,15 +118,15 @@ func newSlack(cfg Config) (Sender, error) {
 	if channel == "" {
 		channel = inline.Channel
 	}
-	return &slackSender{Target: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
+	return &slack{Target: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
 }
 
 // MaxBatch is how many results fit one message when they are short.
-func (s *slackSender) MaxBatch() int { return slackMaxBatch }
+func (s *slack) MaxBatch() int { return slackMaxBatch }
 
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
-func (s *slackSender) Send(ctx context.Context, b Batch) error {
+func (s *slack) Send(ctx context.Context, b Batch) error {
 	return s.PostInOrder(ctx, "slack", s.messages(b))
 }
 
@@ -138,7 +138,7 @@ type slackPart struct {
 }
 
 // messages lays the batch out in as few messages as Slack's limits allow.
-func (s *slackSender) messages(b Batch) []transport.Outgoing {
+func (s *slack) messages(b Batch) []transport.Outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
@@ -192,7 +192,7 @@ func (s *slackSender) messages(b Batch) []transport.Outgoing {
 }
 
 // part lays out one result: its attachment and its notification line.
-func (s *slackSender) part(b Batch, i int) slackPart {
+func (s *slack) part(b Batch, i int) slackPart {
 	view := newChatView(&b, i)
 	doc, title := view.Doc, view.StatusTitle
 	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: cutUnits(title, slackHeaderChars)}}

@@ -17,7 +17,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-func newSlackTestSender(t *testing.T, rawURL string, settings destination.Settings, sd *v1alpha1.SlackDestination, tmpl string) *slackSender {
+func newSlackTestSender(t *testing.T, rawURL string, settings destination.Settings, sd *v1alpha1.SlackDestination, tmpl string) *slack {
 	t.Helper()
 	if settings == nil {
 		settings = destination.Settings{}
@@ -32,7 +32,7 @@ func newSlackTestSender(t *testing.T, rawURL string, settings destination.Settin
 		Settings:        settings,
 		Name:            "team-a/slack",
 		MessageTemplate: tmpl,
-	}).(*slackSender)
+	}).(*slack)
 }
 
 // slackDecode parses a request body with slack-go's own types, and checks that they hold all
