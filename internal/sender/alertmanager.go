@@ -13,6 +13,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 
 	"github.com/policyherald/policy-herald/internal/labelname"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -32,7 +33,7 @@ type alertManager struct {
 	targets  []*transport.Target
 	name     string
 	interval time.Duration
-	tmpl     *Template
+	tmpl     *render.Template
 	now      func() time.Time
 }
 
@@ -101,7 +102,7 @@ func newAlertManager(cfg Config) (Sender, error) {
 		}
 		a.targets = append(a.targets, t)
 	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("alertManager: %w", err)
 	}
@@ -249,7 +250,7 @@ func alertLabels(d *ResultDocument) map[string]string {
 	l := make(map[string]string, 16+len(d.CustomFields))
 	set := func(k, v string) {
 		if v != "" {
-			l[k] = cutBytes(v, amMaxLabelValue)
+			l[k] = render.CutBytes(v, amMaxLabelValue)
 		}
 	}
 	set("alertname", alertManagerAlertName)
@@ -277,7 +278,7 @@ func alertLabels(d *ResultDocument) map[string]string {
 	for _, k := range []string{"rule", "severity", "category", "kind", "name", "namespace"} {
 		builtin[k] = true // reserved even when this result leaves them out
 	}
-	for _, k := range sortedKeys(d.CustomFields) {
+	for _, k := range render.SortedKeys(d.CustomFields) {
 		name := labelName(k)
 		if _, taken := l[name]; taken || builtin[name] || name == "" {
 			continue
@@ -294,7 +295,7 @@ func (a *alertManager) annotations(d *ResultDocument) map[string]string {
 	an := map[string]string{}
 	set := func(k, v string, max int) {
 		if v = strings.TrimSpace(v); v != "" {
-			an[k] = cutBytes(v, max)
+			an[k] = render.CutBytes(v, max)
 		}
 	}
 	set("summary", alertSummary(d), amMaxSummary)
@@ -310,14 +311,14 @@ func (a *alertManager) annotations(d *ResultDocument) map[string]string {
 	}
 	set("description", desc, amMaxDescription)
 	if res := d.Resource; res != nil {
-		set("resource", joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name)), amMaxProperty)
+		set("resource", render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name)), amMaxProperty)
 		set("resource_api_version", res.APIVersion, amMaxProperty)
 		set("resource_uid", res.UID, amMaxProperty)
 	}
-	set("report", joinNonEmpty(" ", d.Report.Kind, joinNonEmpty("/", d.Report.Namespace, d.Report.Name)), amMaxProperty)
+	set("report", render.JoinNonEmpty(" ", d.Report.Kind, render.JoinNonEmpty("/", d.Report.Namespace, d.Report.Name)), amMaxProperty)
 	set("timestamp", d.Timestamp, amMaxProperty)
 	n := 0
-	for _, k := range sortedKeys(d.Properties) {
+	for _, k := range render.SortedKeys(d.Properties) {
 		if n == amMaxProperties {
 			break
 		}
@@ -333,9 +334,9 @@ func (a *alertManager) annotations(d *ResultDocument) map[string]string {
 
 // alertSummary is one line: "<policy>/<rule>: <status> on <Kind> <namespace>/<name>".
 func alertSummary(d *ResultDocument) string {
-	s := joinNonEmpty("/", d.Policy, d.Rule) + ": " + string(d.Status)
+	s := render.JoinNonEmpty("/", d.Policy, d.Rule) + ": " + string(d.Status)
 	if res := d.Resource; res != nil && (res.Kind != "" || res.Name != "") {
-		s += " on " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		s += " on " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
 	return strings.ReplaceAll(s, "\n", " ")
 }

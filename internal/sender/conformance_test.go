@@ -94,6 +94,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -300,7 +301,7 @@ var conformanceSenders = []conformanceSender{
 			if m.AllowedMentions.Parse == nil || len(m.AllowedMentions.Parse) != 0 {
 				t.Errorf("mentions must be off: %+v", m.AllowedMentions)
 			}
-			n := utf16Len(m.Content)
+			n := render.UTF16Len(m.Content)
 			for i := range m.Embeds {
 				n += discordEmbedLen(&m.Embeds[i])
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -80,7 +81,7 @@ var gcsBatchNames = []string{
 // ResultDocument of its result as JSON.
 func assertStoredBatch(t *testing.T, stored map[string]gcsStored, b Batch, names []string) {
 	t.Helper()
-	if got := sortedKeys(stored); strings.Join(got, "\n") != strings.Join(names, "\n") {
+	if got := render.SortedKeys(stored); strings.Join(got, "\n") != strings.Join(names, "\n") {
 		t.Fatalf("objects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(names, "\n"))
 	}
 	for i := range b.Results {

@@ -10,6 +10,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -27,7 +28,7 @@ import (
 // text is HTML.
 type googleChat struct {
 	*transport.Target
-	tmpl *Template
+	tmpl *render.Template
 	// maxBody is the most bytes one request body may have (gchatMaxBody).
 	maxBody int
 }
@@ -191,20 +192,20 @@ func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart,
 		}
 	}
 	var parts []gchatPart
-	for _, sp := range pack(n, 0, []packLimit{{base: frame, max: g.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
-		if !sp.over {
-			parts = append(parts, gchatPart{start: sp.start, end: sp.end})
+	for _, sp := range render.Pack(n, 0, []render.Limit{{Base: frame, Max: g.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
+		if !sp.Over {
+			parts = append(parts, gchatPart{start: sp.Start, end: sp.End})
 			continue
 		}
 		// The card does not fit in a message of its own: send its compact form.
-		s, err := size(compact[sp.start])
+		s, err := size(compact[sp.Start])
 		if err != nil {
 			return nil, err
 		}
 		if frame+s > g.maxBody {
-			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.start+1, g.maxBody)
+			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.Start+1, g.maxBody)
 		}
-		parts = append(parts, gchatPart{start: sp.start, end: sp.end, compact: true})
+		parts = append(parts, gchatPart{start: sp.Start, end: sp.End, compact: true})
 	}
 	return parts, nil
 }
@@ -212,11 +213,11 @@ func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart,
 // message is part p of a batch of total results, with its cards; cards may be nil to
 // measure the frame alone.
 func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split bool, total int) gchatMessage {
-	text := newResultsLine(total)
+	text := render.NewResultsLine(total)
 	if split {
-		text = partLine(p.start, p.end, total)
+		text = render.PartLine(p.start, p.end, total)
 	}
-	if line := cutBytes(oneLine(reportLine(b.Report)), gchatMaxLine); line != "" {
+	if line := render.CutBytes(render.OneLine(reportLine(b.Report)), gchatMaxLine); line != "" {
 		text += " in " + line
 	}
 	if cards == nil {
@@ -228,15 +229,15 @@ func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split
 // gchatResult is the card of one result. The compact form cuts the message shorter and leaves
 // out the properties and custom fields.
 func gchatResult(r *report.Result, msg string, custom map[string]string, compact bool) gchatCard {
-	title := resultTitle(oneLine(r.Policy), oneLine(r.Rule))
+	title := render.ResultTitle(render.OneLine(r.Policy), render.OneLine(r.Rule))
 	var resource string
 	if res := r.Resource; res != nil {
-		resource = objectLine(res.Kind, res.Namespace, res.Name)
+		resource = render.ObjectLine(res.Kind, res.Namespace, res.Name)
 	}
 	// The header is plain text: not escaped.
 	card := gchatCard{Header: gchatCardHeader{
-		Title:    cutBytes(title, gchatMaxLine),
-		Subtitle: cutBytes(oneLine(resource), gchatMaxLine),
+		Title:    render.CutBytes(title, gchatMaxLine),
+		Subtitle: render.CutBytes(render.OneLine(resource), gchatMaxLine),
 	}}
 
 	limit := gchatMaxMessage
@@ -260,8 +261,8 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 		}
 		details = append(details, gchatWidget{DecoratedText: &gchatDecoratedText{TopLabel: label, Text: text, WrapText: true}})
 	}
-	add("Status", string(r.Status), statusTextColor(r.Status))
-	add("Severity", string(r.Severity), severityTextColor(r.Severity))
+	add("Status", string(r.Status), render.StatusTextColor(r.Status))
+	add("Severity", string(r.Severity), render.SeverityTextColor(r.Severity))
 	add("Category", r.Category, "")
 	add("Resource", resource, "")
 	if len(details) > 0 {
@@ -275,7 +276,7 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 	if compact {
 		if n := len(r.Properties) + len(custom); n > 0 {
 			card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{
-				Text: "<i>" + plural(n, "property or custom field", "properties and custom fields") +
+				Text: "<i>" + render.Plural(n, "property or custom field", "properties and custom fields") +
 					" left out: the result is too large for one Google Chat message</i>",
 			}}}})
 		}
@@ -312,7 +313,7 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 	}
 	if omitted > 0 {
 		card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{
-			Text: "<i>" + plural(omitted, "more field", "more fields") + " left out: a card shows at most 100</i>",
+			Text: "<i>" + render.Plural(omitted, "more field", "more fields") + " left out: a card shows at most 100</i>",
 		}}}})
 	}
 	return card
@@ -329,9 +330,9 @@ func gchatUncollapsed(n int) int {
 // gchatFields are the entries of m sorted by key, one decoratedText each.
 func gchatFields(m map[string]string) []gchatWidget {
 	out := make([]gchatWidget, 0, len(m))
-	for _, p := range sortedPairs(m) {
-		k := p.key
-		value := gchatHTML(p.value, gchatMaxValue, false)
+	for _, p := range render.SortedPairs(m) {
+		k := p.Key
+		value := gchatHTML(p.Value, gchatMaxValue, false)
 		if value == "" {
 			value = "-"
 		}
@@ -363,8 +364,8 @@ func gchatCardID(id string) string {
 // otherwise), at most max bytes once escaped; cut text ends with an ellipsis. No escape
 // sequence is ever split.
 func gchatHTML(s string, max int, multiline bool) string {
-	s = strings.TrimSpace(plainText(s))
-	budget := max - len(ellipsis)
+	s = strings.TrimSpace(render.PlainText(s))
+	budget := max - len(render.Ellipsis)
 	var b strings.Builder
 	for i, r := range s {
 		var piece string
@@ -390,7 +391,7 @@ func gchatHTML(s string, max int, multiline bool) string {
 				b.WriteString(piece)
 				continue
 			}
-			return strings.TrimRight(b.String(), " ") + ellipsis
+			return strings.TrimRight(b.String(), " ") + render.Ellipsis
 		}
 		b.WriteString(piece)
 	}

@@ -15,6 +15,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -49,8 +50,8 @@ type jira struct {
 	labels     []string
 	components []jiraNamed
 	fields     map[string]json.RawMessage
-	summary    *Template
-	tmpl       *Template
+	summary    *render.Template
+	tmpl       *render.Template
 
 	// v2Search is the search path of v2: /rest/api/2/search, or /rest/api/2/search/jql once
 	// Jira Cloud answered that the old one is gone.
@@ -167,8 +168,8 @@ func newJira(cfg Config) (Sender, error) {
 	search := "/rest/api/2/search"
 	j.v2Search.Store(&search)
 	for _, l := range inline.Labels {
-		if l == "" || len(l) > jiraMaxLabel || strings.ContainsFunc(l, func(r rune) bool { return r == ' ' || isStrippedControl(r) || r == '\n' || r == '\t' }) {
-			return nil, fmt.Errorf("jira: label %q is not valid: labels are 1 to %d characters without spaces", cutBytes(l, 64), jiraMaxLabel)
+		if l == "" || len(l) > jiraMaxLabel || strings.ContainsFunc(l, func(r rune) bool { return r == ' ' || render.IsStrippedControl(r) || r == '\n' || r == '\t' }) {
+			return nil, fmt.Errorf("jira: label %q is not valid: labels are 1 to %d characters without spaces", render.CutBytes(l, 64), jiraMaxLabel)
 		}
 		j.labels = append(j.labels, l)
 	}
@@ -190,10 +191,10 @@ func newJira(cfg Config) (Sender, error) {
 			j.fields[id] = json.RawMessage(v.Raw)
 		}
 	}
-	if j.summary, err = NewTemplate(inline.SummaryTemplate); err != nil {
+	if j.summary, err = render.NewTemplate(inline.SummaryTemplate); err != nil {
 		return nil, fmt.Errorf("jira: summaryTemplate: %s", strings.TrimPrefix(err.Error(), "messageTemplate: "))
 	}
-	if j.tmpl, err = NewTemplate(cfg.MessageTemplate); err != nil {
+	if j.tmpl, err = render.NewTemplate(cfg.MessageTemplate); err != nil {
 		return nil, fmt.Errorf("jira: %w", err)
 	}
 	if inline.ResolveTransition == "" {

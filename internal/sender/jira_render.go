@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/policyherald/policy-herald/internal/sender/render"
 )
 
 // issueFields are the fields of the issue of d: the configured ones, then the sender's own.
@@ -45,14 +47,14 @@ func (j *jira) summaryOf(d *ResultDocument) (string, error) {
 	if s == "" {
 		s = jiraDefaultSummary(d)
 	}
-	return cutUnits(s, jiraMaxSummary), nil
+	return render.CutUnits(s, jiraMaxSummary), nil
 }
 
 // jiraDefaultSummary is "[severity] policy/rule: kind namespace/name".
 func jiraDefaultSummary(d *ResultDocument) string {
 	s := d.Policy
 	if d.Rule != "" {
-		s = joinNonEmpty("/", d.Policy, d.Rule)
+		s = render.JoinNonEmpty("/", d.Policy, d.Rule)
 	}
 	if s == "" {
 		s = "Policy result"
@@ -61,13 +63,13 @@ func jiraDefaultSummary(d *ResultDocument) string {
 		s = "[" + string(d.Severity) + "] " + s
 	}
 	if res := d.Resource; res != nil {
-		s += ": " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		s += ": " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
 	return collapsed(s)
 }
 
 // collapsed is s with runs of white space made one space, trimmed.
-func collapsed(s string) string { return strings.Join(strings.Fields(plainText(s)), " ") }
+func collapsed(s string) string { return strings.Join(strings.Fields(render.PlainText(s)), " ") }
 
 // jiraLine is one line of a description: a label shown strong, then a value.
 type jiraLine struct{ label, value string }
@@ -86,7 +88,7 @@ func (j *jira) description(d *ResultDocument) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if out = strings.TrimSpace(plainText(out)); out != "" {
+		if out = strings.TrimSpace(render.PlainText(out)); out != "" {
 			sections = []jiraSection{textSection("", out)}
 		}
 	}
@@ -107,7 +109,7 @@ func textSection(title, text string) jiraSection {
 // jiraLayout is the default description: the result's fields, its message, its properties and
 // the target's custom fields.
 func jiraLayout(d *ResultDocument) []jiraSection {
-	value := func(s string) string { return cutUnits(collapsed(s), jiraMaxValue) }
+	value := func(s string) string { return render.CutUnits(collapsed(s), jiraMaxValue) }
 	var facts []jiraLine
 	add := func(label, v string) {
 		if v = value(v); v != "" {
@@ -121,15 +123,15 @@ func jiraLayout(d *ResultDocument) []jiraSection {
 	add("Category", d.Category)
 	add("Source", d.Source)
 	if res := d.Resource; res != nil {
-		add("Resource", joinNonEmpty(" ", res.APIVersion, res.Kind, joinNonEmpty("/", res.Namespace, res.Name)))
+		add("Resource", render.JoinNonEmpty(" ", res.APIVersion, res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name)))
 		add("UID", res.UID)
 	}
-	add("Report", joinNonEmpty(" ", d.Report.Kind, joinNonEmpty("/", d.Report.Namespace, d.Report.Name)))
+	add("Report", render.JoinNonEmpty(" ", d.Report.Kind, render.JoinNonEmpty("/", d.Report.Namespace, d.Report.Name)))
 	add("Time", d.Timestamp)
 	add("Result ID", d.ID)
 	sections := []jiraSection{{lines: facts}}
 	if msg := strings.TrimSpace(d.Message); msg != "" {
-		sections = append(sections, textSection("Message", cutUnits(msg, jiraMaxMessage)))
+		sections = append(sections, textSection("Message", render.CutUnits(msg, jiraMaxMessage)))
 	}
 	list := func(title string, m map[string]string) {
 		if len(m) == 0 {
@@ -155,16 +157,16 @@ func jiraLayout(d *ResultDocument) []jiraSection {
 // saying the rest was cut.
 func fitSections(in []jiraSection, max int) []jiraSection {
 	const more = "… (cut: the description is limited in size)"
-	budget := max - utf16Len(more)
+	budget := max - render.UTF16Len(more)
 	var out []jiraSection
 	for _, s := range in {
-		budget -= utf16Len(s.title) + 2
+		budget -= render.UTF16Len(s.title) + 2
 		if budget < 0 {
 			break
 		}
 		kept := jiraSection{title: s.title}
 		for _, l := range s.lines {
-			budget -= utf16Len(l.label) + utf16Len(l.value) + 3
+			budget -= render.UTF16Len(l.label) + render.UTF16Len(l.value) + 3
 			if budget < 0 {
 				break
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -76,7 +77,7 @@ func (j *jiraResolver) resolveIssue(ctx context.Context, key string, d *ResultDo
 			avail = strings.Join(names, ", ")
 		}
 		return &Error{Reason: fmt.Sprintf("jira: issue %s has no transition named %q in its current status (available: %s): set resolveTransition to one of them",
-			key, collapsed(j.transition), cutBytes(avail, 200))}
+			key, collapsed(j.transition), render.CutBytes(avail, 200))}
 	}
 	if !j.wasCommented(key) {
 		comment := j.render([]jiraSection{{lines: []jiraLine{{value: jiraResolveText(d)}}}})
@@ -95,11 +96,11 @@ func (j *jiraResolver) resolveIssue(ctx context.Context, key string, d *ResultDo
 
 // jiraResolveText is the comment of a resolved result.
 func jiraResolveText(d *ResultDocument) string {
-	what := joinNonEmpty("/", d.Policy, d.Rule)
+	what := render.JoinNonEmpty("/", d.Policy, d.Rule)
 	if res := d.Resource; res != nil {
-		what += " on " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		what += " on " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
-	return cutUnits(collapsed("Resolved by Policy Herald: the result "+what+" no longer fails; it passed, or its resource or report left the cluster."), jiraMaxText)
+	return render.CutUnits(collapsed("Resolved by Policy Herald: the result "+what+" no longer fails; it passed, or its resource or report left the cluster."), jiraMaxText)
 }
 
 func (j *jiraResolver) wasCommented(key string) bool {

@@ -13,6 +13,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/labelname"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -51,7 +52,7 @@ import (
 // the lines of a messageTemplate ({{ .Timestamp }}).
 type loki struct {
 	*transport.Target
-	tmpl *Template
+	tmpl *render.Template
 	now  func() time.Time
 }
 
@@ -128,7 +129,7 @@ func newLoki(cfg Config) (Sender, error) {
 	if tenant != "" {
 		target.Headers.Set("X-Scope-OrgID", tenant)
 	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("loki: %w", err)
 	}
@@ -265,13 +266,13 @@ func (l *loki) line(b *Batch, r *report.Result) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return cutBytes(plainText(s), lokiMaxLine), nil
+		return render.CutBytes(render.PlainText(s), lokiMaxLine), nil
 	}
 	level := string(r.Severity)
 	if level == "" {
 		level = string(r.Status)
 	}
-	return cutBytes(plainText("["+strings.ToUpper(level)+"] "+r.Message), lokiMaxLine), nil
+	return render.CutBytes(render.PlainText("["+strings.ToUpper(level)+"] "+r.Message), lokiMaxLine), nil
 }
 
 // lokiTime is the entry's timestamp: the result's time when it is at most lokiMaxAge old and
@@ -292,7 +293,7 @@ func lokiLabels(r *report.Result, customFields map[string]string) map[string]str
 			return
 		}
 		name = lokiLabelName(name)
-		value = cutBytes(plainText(value), lokiMaxLabelValue)
+		value = render.CutBytes(render.PlainText(value), lokiMaxLabelValue)
 		if name == "" || value == "" {
 			return
 		}

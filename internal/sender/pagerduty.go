@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -26,7 +27,7 @@ type pagerDuty struct {
 	*transport.Target
 	routingKey string
 	source     string
-	tmpl       *Template
+	tmpl       *render.Template
 }
 
 const (
@@ -92,7 +93,7 @@ func newPagerDuty(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("pagerDuty: %w", err)
 	}
@@ -100,7 +101,7 @@ func newPagerDuty(cfg Config) (Sender, error) {
 	if source == "" {
 		source = inline.Source
 	}
-	return &pagerDuty{Target: target, routingKey: key, source: plainText(strings.TrimSpace(source)), tmpl: tmpl}, nil
+	return &pagerDuty{Target: target, routingKey: key, source: render.PlainText(strings.TrimSpace(source)), tmpl: tmpl}, nil
 }
 
 // MaxBatch is 1: an event is one result.
@@ -136,7 +137,7 @@ func (p *pagerDuty) trigger(b Batch, i int) *pagerDutyEvent {
 		// go over its limit.
 		text, err := p.tmpl.Render(&details.ResultDocument)
 		if err != nil {
-			details.TemplateError = cutBytes(err.Error(), 300)
+			details.TemplateError = render.CutBytes(err.Error(), 300)
 		} else if text = strings.TrimSpace(text); text != "" {
 			// The template replaces the result's text: custom_details does not carry the
 			// message beside it.
@@ -148,13 +149,13 @@ func (p *pagerDuty) trigger(b Batch, i int) *pagerDutyEvent {
 		ns = doc.Resource.Namespace
 	}
 	payload := &pagerDutyPayload{
-		Summary:       cutUnits(strings.Join(strings.Fields(summary), " "), pagerDutyMaxSummary),
-		Source:        cutUnits(p.sourceOf(&doc), pagerDutyMaxSource),
+		Summary:       render.CutUnits(strings.Join(strings.Fields(summary), " "), pagerDutyMaxSummary),
+		Source:        render.CutUnits(p.sourceOf(&doc), pagerDutyMaxSource),
 		Severity:      pagerDutySeverity(doc.Severity, doc.Status),
 		Timestamp:     doc.Timestamp,
-		Component:     cutUnits(doc.Policy, pagerDutyMaxSource),
-		Group:         cutUnits(ns, pagerDutyMaxSource),
-		Class:         cutUnits(doc.Category, pagerDutyMaxSource),
+		Component:     render.CutUnits(doc.Policy, pagerDutyMaxSource),
+		Group:         render.CutUnits(ns, pagerDutyMaxSource),
+		Class:         render.CutUnits(doc.Category, pagerDutyMaxSource),
 		CustomDetails: details,
 	}
 	return &pagerDutyEvent{
@@ -170,9 +171,9 @@ func (p *pagerDuty) sourceOf(d *ResultDocument) string {
 		return p.source
 	}
 	if res := d.Resource; res != nil && res.Name != "" {
-		return joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		return render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
-	if s := joinNonEmpty(" ", d.Report.Kind, joinNonEmpty("/", d.Report.Namespace, d.Report.Name)); s != "" {
+	if s := render.JoinNonEmpty(" ", d.Report.Kind, render.JoinNonEmpty("/", d.Report.Namespace, d.Report.Name)); s != "" {
 		return s
 	}
 	return "policy-herald"
@@ -180,9 +181,9 @@ func (p *pagerDuty) sourceOf(d *ResultDocument) string {
 
 // pagerDutySummary is "[<status>] <policy>/<rule> on <Kind> <ns>/<name>: <message>".
 func pagerDutySummary(d *ResultDocument) string {
-	s := "[" + string(d.Status) + "] " + joinNonEmpty("/", d.Policy, d.Rule)
+	s := "[" + string(d.Status) + "] " + render.JoinNonEmpty("/", d.Policy, d.Rule)
 	if res := d.Resource; res != nil && res.Name != "" {
-		s += " on " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		s += " on " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
 	if d.Message != "" {
 		s += ": " + d.Message
@@ -221,7 +222,7 @@ func pagerDutyDedupKey(b Batch, i int) string {
 		return id
 	}
 	h := fnv.New64a()
-	for _, k := range sortedKeys(b.CustomFields) {
+	for _, k := range render.SortedKeys(b.CustomFields) {
 		var n [8]byte
 		binary.BigEndian.PutUint64(n[:], uint64(len(k)))
 		_, _ = h.Write(n[:])
@@ -236,14 +237,14 @@ func pagerDutyDedupKey(b Batch, i int) string {
 // boundDocument is d with its message cut to maxMessage bytes and at most maxProps properties
 // (in sorted order), each value cut to maxValue bytes.
 func boundDocument(d ResultDocument, maxMessage, maxProps, maxValue int) ResultDocument {
-	d.Message = cutBytes(d.Message, maxMessage)
+	d.Message = render.CutBytes(d.Message, maxMessage)
 	if len(d.Properties) > 0 {
 		props := make(map[string]string, min(len(d.Properties), maxProps))
-		for _, k := range sortedKeys(d.Properties) {
+		for _, k := range render.SortedKeys(d.Properties) {
 			if len(props) == maxProps {
 				break
 			}
-			props[cutBytes(k, maxValue)] = cutBytes(d.Properties[k], maxValue)
+			props[render.CutBytes(k, maxValue)] = render.CutBytes(d.Properties[k], maxValue)
 		}
 		d.Properties = props
 	}

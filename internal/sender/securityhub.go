@@ -14,6 +14,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -81,8 +82,8 @@ func newSecurityHub(cfg Config) (Sender, error) {
 		client:    securityhub.NewFromConfig(t.aws, func(o *securityhub.Options) { o.BaseEndpoint = t.baseEndpoint() }),
 		account:   account,
 		product:   fmt.Sprintf("arn:%s:securityhub:%s:%s:product/%s/default", partition, t.aws.Region, account, account),
-		name:      cutUnits(name, asffMaxOtherValue),
-		company:   cutUnits(company, asffMaxOtherValue),
+		name:      render.CutUnits(name, asffMaxOtherValue),
+		company:   render.CutUnits(company, asffMaxOtherValue),
 		idPrefix:  cfg.Name + "/",
 		partition: partition,
 	}
@@ -211,9 +212,9 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 	sev := asffSeverityOf(doc.Severity, doc.Status)
 	return shtypes.AwsSecurityFinding{
 		SchemaVersion: aws.String(asffSchemaVersion),
-		Id:            aws.String(cutUnits(s.idPrefix+doc.ID, asffMaxID)),
+		Id:            aws.String(render.CutUnits(s.idPrefix+doc.ID, asffMaxID)),
 		ProductArn:    aws.String(s.product),
-		GeneratorId:   aws.String(cutUnits(generator, asffMaxID)),
+		GeneratorId:   aws.String(render.CutUnits(generator, asffMaxID)),
 		AwsAccountId:  aws.String(s.account),
 		Types:         []string{asffType},
 		CreatedAt:     aws.String(created),
@@ -225,8 +226,8 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 			Severity: &shtypes.FindingProviderSeverity{Label: sev.Label, Original: sev.Original},
 			Types:    []string{asffType},
 		},
-		Title:       aws.String(cutUnits(title, asffMaxTitle)),
-		Description: aws.String(cutUnits(desc, asffMaxDescription)),
+		Title:       aws.String(render.CutUnits(title, asffMaxTitle)),
+		Description: aws.String(render.CutUnits(desc, asffMaxDescription)),
 		Resources:   []shtypes.Resource{asffResource(&doc, b.Report)},
 		Compliance:  &shtypes.Compliance{Status: asffCompliance(doc.Status)},
 		RecordState: state,
@@ -235,8 +236,8 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 			"ProviderVersion": securityHubVersion,
 			"CompanyName":     s.company,
 		}, nil),
-		ProductName: aws.String(cutUnits(s.name, asffMaxOtherKey)),
-		CompanyName: aws.String(cutUnits(s.company, asffMaxOtherKey)),
+		ProductName: aws.String(render.CutUnits(s.name, asffMaxOtherKey)),
+		CompanyName: aws.String(render.CutUnits(s.company, asffMaxOtherKey)),
 	}
 }
 
@@ -271,7 +272,7 @@ func asffResource(d *ResultDocument, rep ReportRef) shtypes.Resource {
 	}
 	return shtypes.Resource{
 		Type:    aws.String("Other"),
-		Id:      aws.String(cutUnits(id, asffMaxID)),
+		Id:      aws.String(render.CutUnits(id, asffMaxID)),
 		Details: &shtypes.ResourceDetails{Other: boundedMap(other, extra)},
 	}
 }
@@ -291,7 +292,7 @@ func boundedMap(fixed, extra map[string]string) map[string]string {
 			if _, dup := out[k]; dup || v == "" || k == "" || len(out) >= asffMaxOther {
 				continue
 			}
-			out[cutUnits(k, asffMaxOtherKey)] = cutUnits(v, asffMaxOtherValue)
+			out[render.CutUnits(k, asffMaxOtherKey)] = render.CutUnits(v, asffMaxOtherValue)
 		}
 	}
 	add(fixed)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -35,7 +36,7 @@ import (
 type slack struct {
 	*transport.Target
 	channel string
-	tmpl    *Template
+	tmpl    *render.Template
 }
 
 // Slack's limits. Sources: Block Kit reference (docs.slack.dev/reference/block-kit/blocks:
@@ -143,26 +144,26 @@ func (s *slack) messages(b Batch) []transport.Outgoing {
 		return nil
 	}
 	var custom *slackBlock
-	if text := slackPairs(sortedPairs(mapStrings(b.CustomFields, plainText)), " · "); text != "" {
+	if text := slackPairs(render.SortedPairs(render.MapStrings(b.CustomFields, render.PlainText)), " · "); text != "" {
 		custom = &slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: slackCut(text, slackCustomChars)}}}
 	}
 	// What every message holds besides its results: the summary section and the custom fields.
 	ownBlocks, ownChars := 1, slackSummaryChars
 	if custom != nil {
 		ownBlocks++
-		ownChars += utf16Len(custom.Elements[0].Text)
+		ownChars += render.UTF16Len(custom.Elements[0].Text)
 	}
 
 	parts := make([]slackPart, len(b.Results))
 	for i := range b.Results {
 		parts[i] = s.part(b, i)
 	}
-	spans := pack(len(parts), slackMaxAttachments,
-		[]packLimit{{base: ownBlocks, max: slackMaxBlocks}, {base: ownChars, max: slackBlockChars}},
+	spans := render.Pack(len(parts), slackMaxAttachments,
+		[]render.Limit{{Base: ownBlocks, Max: slackMaxBlocks}, {Base: ownChars, Max: slackBlockChars}},
 		func(i int) []int { return []int{len(parts[i].att.Blocks), parts[i].chars} })
 	groups := make([][]slackPart, len(spans))
 	for i, sp := range spans {
-		groups[i] = parts[sp.start:sp.end]
+		groups[i] = parts[sp.Start:sp.End]
 	}
 
 	out := make([]transport.Outgoing, 0, len(groups))
@@ -195,8 +196,8 @@ func (s *slack) messages(b Batch) []transport.Outgoing {
 func (s *slack) part(b Batch, i int) slackPart {
 	view := newChatView(&b, i)
 	doc, title := view.Doc, view.StatusTitle
-	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: cutUnits(title, slackHeaderChars)}}
-	att := slackAttachment{Color: severityHeatHex(doc.Severity), Blocks: []slackBlock{header}}
+	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: render.CutUnits(title, slackHeaderChars)}}
+	att := slackAttachment{Color: render.SeverityHeatHex(doc.Severity), Blocks: []slackBlock{header}}
 
 	var section slackBlock
 	if s.tmpl != nil {
@@ -225,7 +226,7 @@ func (s *slack) part(b Batch, i int) slackPart {
 
 	line := "• " + title
 	if res := doc.Resource; res != nil {
-		line += " — " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		line += " — " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
 	if doc.Severity != "" {
 		line += " [" + string(doc.Severity) + "]"
@@ -237,7 +238,7 @@ func (s *slack) part(b Batch, i int) slackPart {
 func slackBody(d *ResultDocument) string {
 	msg := slackEscape(strings.TrimSpace(d.Message))
 	props := ""
-	if p := slackPairs(sortedPairs(d.Properties), "\n"); p != "" {
+	if p := slackPairs(render.SortedPairs(d.Properties), "\n"); p != "" {
 		props = slackCut("*Properties*\n"+p, slackPropertiesChars)
 	}
 	switch {
@@ -246,7 +247,7 @@ func slackBody(d *ResultDocument) string {
 	case msg == "":
 		return props
 	}
-	return slackCut(msg, slackSectionChars-utf16Len(props)-2) + "\n\n" + props
+	return slackCut(msg, slackSectionChars-render.UTF16Len(props)-2) + "\n\n" + props
 }
 
 // slackFields are the short facts of a result, as section fields.
@@ -276,18 +277,18 @@ func slackFields(d *ResultDocument) []slackText {
 
 // slackSummary is the first line of a message, in mrkdwn.
 func slackSummary(rep ReportRef, n int) string {
-	s := "*" + newResultsLine(n) + "*"
-	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
-		s += " in " + slackEscape(plainText(joinNonEmpty(" ", rep.Kind, name)))
+	s := "*" + render.NewResultsLine(n) + "*"
+	if name := render.JoinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
+		s += " in " + slackEscape(render.PlainText(render.JoinNonEmpty(" ", rep.Kind, name)))
 	}
 	return s
 }
 
 // slackPairs renders pairs as "*key*: value" items, joined by sep, escaped.
-func slackPairs(pairs []chatPair, sep string) string {
+func slackPairs(pairs []render.Pair, sep string) string {
 	items := make([]string, 0, len(pairs))
 	for _, p := range pairs {
-		item := "*" + slackEscape(p.key) + "*: " + slackEscape(p.value)
+		item := "*" + slackEscape(p.Key) + "*: " + slackEscape(p.Value)
 		if sep == "\n" {
 			item = "• " + item
 		}
@@ -299,7 +300,9 @@ func slackPairs(pairs []chatPair, sep string) string {
 // slackEscapedDocument is d with every string escaped for mrkdwn, so that what a template
 // inserts cannot turn into a mention or a link, while the template's own text keeps its
 // formatting.
-func slackEscapedDocument(d *ResultDocument) *ResultDocument { return mapDocument(d, slackEscape) }
+func slackEscapedDocument(d *ResultDocument) *ResultDocument {
+	return render.MapDocument(d, slackEscape)
+}
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
@@ -309,13 +312,13 @@ func slackEscape(s string) string { return slackEscaper.Replace(s) }
 func slackBlockLen(b *slackBlock) int {
 	n := 0
 	if b.Text != nil {
-		n += utf16Len(b.Text.Text)
+		n += render.UTF16Len(b.Text.Text)
 	}
 	for _, f := range b.Fields {
-		n += utf16Len(f.Text)
+		n += render.UTF16Len(f.Text)
 	}
 	for _, e := range b.Elements {
-		n += utf16Len(e.Text)
+		n += render.UTF16Len(e.Text)
 	}
 	return n
 }
@@ -323,7 +326,7 @@ func slackBlockLen(b *slackBlock) int {
 // slackCut cuts escaped mrkdwn to at most max characters, ending with "…" when cut, never in the
 // middle of an entity such as &amp;.
 func slackCut(s string, max int) string {
-	cut, ok := cutAt(s, max)
+	cut, ok := render.CutAt(s, max)
 	if ok {
 		return s
 	}

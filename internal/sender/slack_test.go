@@ -411,7 +411,7 @@ func TestSlackCut(t *testing.T) {
 		{"abcdefghijk", 10, "abcdefghi…"},
 		{"abcdefg&amp;xyz", 10, "abcdefg…"}, // "&am" would be left
 		{"abcd&amp;xyz", 10, "abcd&amp;…"},  // the whole entity fits
-		{"abcdefgh   xyz", 10, "abcdefgh…"}, // no space before the ellipsis
+		{"abcdefgh   xyz", 10, "abcdefgh…"}, // no space before the render.Ellipsis
 		{"😀😀😀😀😀😀", 10, "😀😀😀😀…"},             // two UTF-16 units each
 		{"a&lt;b", 3, "a…"},
 	}

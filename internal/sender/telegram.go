@@ -17,6 +17,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -33,7 +34,7 @@ import (
 type telegram struct {
 	*transport.Target
 	chatID any // int64 or string, as the Bot API's chat_id: Integer or String
-	tmpl   *Template
+	tmpl   *render.Template
 }
 
 const (
@@ -98,7 +99,7 @@ func newTelegram(cfg Config) (Sender, error) {
 	u.Fragment, u.RawFragment = "", ""
 	target.Endpoint = transport.EndpointOf(&u)
 
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
@@ -224,7 +225,7 @@ type telegramSpan struct {
 //	*Custom fields:*
 //	• owner: team-a
 func telegramLayout(d *ResultDocument) []telegramSpan {
-	line := oneLine
+	line := render.OneLine
 	title := line(d.Policy)
 	if title == "" {
 		title = line(d.Rule)
@@ -243,7 +244,7 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 		}
 	}
 	if res := d.Resource; res != nil {
-		v := objectLine(res.Kind, res.Namespace, res.Name)
+		v := render.ObjectLine(res.Kind, res.Namespace, res.Name)
 		if res.APIVersion != "" {
 			v += " (" + res.APIVersion + ")"
 		}
@@ -263,8 +264,8 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 			return
 		}
 		spans = append(spans, telegramSpan{text: "\n"}, telegramSpan{text: label + ":", bold: true})
-		for _, p := range sortedPairs(m) {
-			spans = append(spans, telegramSpan{text: "\n• " + line(p.key) + ": " + line(p.value)})
+		for _, p := range render.SortedPairs(m) {
+			spans = append(spans, telegramSpan{text: "\n• " + line(p.Key) + ": " + line(p.Value)})
 		}
 	}
 	list("Properties", d.Properties)
@@ -274,7 +275,7 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 
 // telegramClean is plainText(s); in a single line, line breaks and tabs become spaces.
 func telegramClean(s string, multiline bool) string {
-	s = plainText(s)
+	s = render.PlainText(s)
 	if multiline {
 		return s
 	}
@@ -303,7 +304,7 @@ func telegramLen(s string) int {
 // the ellipsis, followed by the ellipsis; "" when not even the ellipsis fits. It cuts between
 // runes of the plain text, before anything is escaped, so no escape sequence is ever split.
 func telegramCut(s string, max int) string {
-	budget := max - telegramLen(ellipsis)
+	budget := max - telegramLen(render.Ellipsis)
 	if budget < 0 {
 		return ""
 	}
@@ -312,11 +313,11 @@ func telegramCut(s string, max int) string {
 		l := telegramLen(string(r))
 		if n+l > budget {
 			// No dangling white space or zero-width joiner before the ellipsis.
-			return strings.TrimRight(s[:i], " \t\n\u200d") + ellipsis
+			return strings.TrimRight(s[:i], " \t\n\u200d") + render.Ellipsis
 		}
 		n += l
 	}
-	return s + ellipsis // not reached when s is too long; kept for safety
+	return s + render.Ellipsis // not reached when s is too long; kept for safety
 }
 
 // telegramRender fits spans into limit units of plain text and renders them as MarkdownV2:
