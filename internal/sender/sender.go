@@ -1,5 +1,15 @@
 // Package sender delivers new policy results to destinations. Every destination type is one
-// small file implementing Sender; registry.go maps each type to its constructor.
+// file here implementing Sender (named after the type: webhook.go, slack.go, ...; a large one
+// is split by concern, as jira*.go); registry.go maps each type to its constructor, and New
+// builds one from a Config.
+//
+// What the senders share lives in packages of its own, so that this one holds senders:
+//   - transport: the one HTTP client constructor (proxy, TLS, address guard, no redirects),
+//     endpoints, posting JSON, and the *Error every sender returns;
+//   - render: the texts of messages (cutting, cleaning, the severity palette, packing results
+//     into messages, messageTemplate, the chat view of a result);
+//   - internal/addrguard: the networks a destination may not reach (Config.Guard);
+//   - internal/redact: what errors must not show.
 //
 // Errors returned by senders are *Error values. Their text names the destination's host only:
 // never a URL path or query, user info, header value or token, so callers may put it in status
