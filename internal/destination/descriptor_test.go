@@ -11,6 +11,15 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
+// descriptors are the registered descriptors (package sender's), by type.
+var descriptors = func() map[v1alpha1.DestinationType]Descriptor {
+	m := map[v1alpha1.DestinationType]Descriptor{}
+	for _, d := range Descriptors() {
+		m[d.Type] = d
+	}
+	return m
+}()
+
 // blockField is one JSON field of a destination block.
 type blockField struct {
 	name string
@@ -199,7 +208,7 @@ func TestOneDestinationRulesListEveryBlock(t *testing.T) {
 			t.Errorf("%s: the one-destination rule lists %v, want every block %v", file, listed, want)
 		}
 		for _, name := range want {
-			if !regexp.MustCompile(`\b` + name + `\b`).MatchString(m[2]) && !strings.Contains(m[2], "of the target's destination type") {
+			if !regexp.MustCompile(`\b`+name+`\b`).MatchString(m[2]) && !strings.Contains(m[2], "of the target's destination type") {
 				t.Errorf("%s: the one-destination rule's message does not name %s", file, name)
 			}
 		}

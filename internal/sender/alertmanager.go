@@ -12,6 +12,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/labelname"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -59,6 +60,12 @@ type amAlert struct {
 	StartsAt     time.Time         `json:"startsAt"`
 	EndsAt       time.Time         `json:"endsAt"`
 	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+func init() {
+	register(newAlertManager, descriptor.Descriptor{Type: v1alpha1.DestinationAlertManager,
+		Required: []string{"url"}, SecretKeys: []string{"url"},
+		Endpoint: []string{"url", "additionalURLs"}, Credential: descriptor.HTTPCredentials, Other: []string{"resendInterval"}, Template: true})
 }
 
 func newAlertManager(cfg Config) (Sender, error) {

@@ -92,7 +92,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/addrguard"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -191,7 +191,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{}},
-				Settings:    destination.Settings{"url": base + "/hooks/" + secret, "token": "Bearer " + secret},
+				Settings:    descriptor.Settings{"url": base + "/hooks/" + secret, "token": "Bearer " + secret},
 			}
 		},
 		ok:   func(int) conformanceAnswer { return conformanceAnswer{status: http.StatusOK} },
@@ -232,7 +232,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{Channel: "#policy"}},
-				Settings:    destination.Settings{"url": base + "/services/T000/B000/" + secret},
+				Settings:    descriptor.Settings{"url": base + "/services/T000/B000/" + secret},
 			}
 		},
 		// Incoming webhooks answer "ok", and errors as text: invalid_payload, no_service, ...
@@ -264,7 +264,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{}},
-				Settings:    destination.Settings{"url": base + "/api/webhooks/123/" + secret},
+				Settings:    descriptor.Settings{"url": base + "/api/webhooks/123/" + secret},
 			}
 		},
 		ok: func(int) conformanceAnswer { return conformanceAnswer{status: http.StatusNoContent} },
@@ -315,7 +315,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{}},
-				Settings:    destination.Settings{"url": base + "/workflows/abc/triggers/manual/paths/invoke?sig=" + secret},
+				Settings:    descriptor.Settings{"url": base + "/workflows/abc/triggers/manual/paths/invoke?sig=" + secret},
 			}
 		},
 		ok: func(int) conformanceAnswer { return conformanceAnswer{status: http.StatusAccepted} },
@@ -358,7 +358,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{}},
-				Settings:    destination.Settings{"url": base + "/v1/spaces/AAAA/messages?key=KEY&token=" + secret},
+				Settings:    descriptor.Settings{"url": base + "/v1/spaces/AAAA/messages?key=KEY&token=" + secret},
 			}
 		},
 		ok: func(int) conformanceAnswer {
@@ -401,7 +401,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{}},
-				Settings:    destination.Settings{"apiURL": base, "token": "123456:" + secret, "chatID": "-1001234567890"},
+				Settings:    descriptor.Settings{"apiURL": base, "token": "123456:" + secret, "chatID": "-1001234567890"},
 			}
 		},
 		ok: func(n int) conformanceAnswer {
@@ -505,8 +505,8 @@ func TestConformanceRegistry(t *testing.T) {
 			t.Errorf("%s is registered twice", c.typ)
 		}
 		registered[c.typ] = true
-		if _, ok := factories[c.typ]; !ok {
-			t.Errorf("%s is registered but has no factory", c.typ)
+		if _, ok := registry[c.typ]; !ok {
+			t.Errorf("%s is in the conformance suite but has no registration", c.typ)
 		}
 		if c.config == nil || (c.ok == nil) == (c.okFor == nil) || c.fail == nil || c.decode == nil {
 			t.Errorf("%s: config, ok (or okFor, not both), fail and decode are required", c.typ)
@@ -529,7 +529,7 @@ func TestConformanceRegistry(t *testing.T) {
 			t.Errorf("%s: descriptor Template = %v, but notApplicable[template] is %v", c.typ, d.Template, noTemplate)
 		}
 	}
-	for typ := range factories {
+	for typ := range registry {
 		if !registered[typ] {
 			t.Errorf("the sender of %s is not registered with the conformance suite (conformanceSenders)", typ)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -101,6 +102,10 @@ type discordField struct {
 	Name   string `json:"name"`
 	Value  string `json:"value"`
 	Inline bool   `json:"inline,omitempty"`
+}
+
+func init() {
+	register(newDiscord, descriptor.ChatWebhook(v1alpha1.DestinationDiscord))
 }
 
 func newDiscord(cfg Config) (Sender, error) {

@@ -15,7 +15,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -24,7 +24,7 @@ func newDiscordTestSender(t *testing.T, rawURL, tmpl string) *discord {
 	return newTestSender(t, Config{
 		Type:            v1alpha1.DestinationDiscord,
 		Destination:     &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{}},
-		Settings:        destination.Settings{"url": rawURL},
+		Settings:        descriptor.Settings{"url": rawURL},
 		Name:            "team-a/discord",
 		MessageTemplate: tmpl,
 	}).(*discord)
@@ -142,12 +142,12 @@ func TestDiscordGolden(t *testing.T) {
 func TestDiscordConfigErrorsHideSecrets(t *testing.T) {
 	const secret = "S3CRETVALUE"
 	assertConfigErrors(t, v1alpha1.DestinationDiscord, secret, map[string]Config{
-		"no url":        {Settings: destination.Settings{}},
-		"bad scheme":    {Settings: destination.Settings{"url": "ftp://h/" + secret}},
-		"unparsable":    {Settings: destination.Settings{"url": "http://h/%zz" + secret}},
-		"bad header":    {Settings: destination.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\r\n"}}}}},
-		"bad template":  {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ if }}"},
-		"unknown field": {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Resource.Nope }}"},
+		"no url":        {Settings: descriptor.Settings{}},
+		"bad scheme":    {Settings: descriptor.Settings{"url": "ftp://h/" + secret}},
+		"unparsable":    {Settings: descriptor.Settings{"url": "http://h/%zz" + secret}},
+		"bad header":    {Settings: descriptor.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\r\n"}}}}},
+		"bad template":  {Settings: descriptor.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ if }}"},
+		"unknown field": {Settings: descriptor.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Resource.Nope }}"},
 	})
 }
 

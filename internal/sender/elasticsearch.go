@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -70,6 +71,13 @@ const (
 	esDefaultIndex    = "policy-herald"
 	contentTypeNDJSON = "application/x-ndjson"
 )
+
+func init() {
+	register(newElasticsearch, descriptor.Descriptor{Type: v1alpha1.DestinationElasticsearch,
+		Required: []string{"url"}, SecretKeys: []string{"url", "username", "password", "apiKey"},
+		Endpoint: []string{"url", "index"}, Credential: []string{"headers", "username", "password", "apiKey"},
+		Other: []string{"rotation", "typelessAPI"}})
+}
 
 func newElasticsearch(cfg Config) (Sender, error) {
 	var inline v1alpha1.ElasticsearchDestination

@@ -24,6 +24,8 @@ import (
 	"cloud.google.com/go/auth/credentials"
 	"cloud.google.com/go/auth/httptransport"
 
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -91,6 +93,12 @@ const gcsNoAmbient = "gcs needs credentials in its Secret: only objects in the p
 
 // errGCSNoADC is returned at the first write when the operator has no Google identity.
 var errGCSNoADC = errors.New("the operator's own Google identity (Application Default Credentials, such as GKE workload identity) was not found; set credentials in the Secret")
+
+func init() {
+	register(newGCS, descriptor.Descriptor{Type: v1alpha1.DestinationGCS,
+		Required: []string{"bucket"}, SecretKeys: []string{"credentials"},
+		Endpoint: []string{"bucket"}, Credential: []string{"credentials"}, Other: []string{"prefix"}})
+}
 
 func newGCS(cfg Config) (Sender, error) {
 	ep := gcsEndpoint

@@ -21,7 +21,7 @@ import (
 	raw "google.golang.org/api/storage/v1"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -79,7 +79,7 @@ func gcsConformanceConfig(base, secret string) Config {
 	key := gcsKeyJSON(gcsConformanceTB, tokenURI, func(m map[string]any) { m["private_key_id"] = secret })
 	return Config{
 		Destination: &v1alpha1.Destinations{GCS: &v1alpha1.GCSDestination{Bucket: gcsTestBucket}},
-		Settings:    destination.Settings{"credentials": key},
+		Settings:    descriptor.Settings{"credentials": key},
 		TLS:         tokens.tls,
 		apiEndpoint: base + "/storage/v1/",
 	}

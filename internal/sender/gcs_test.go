@@ -23,14 +23,14 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/addrguard"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // newGCSTestSender builds a gcs sender writing to the JSON API at base (scheme://host).
-func newGCSTestSender(t *testing.T, base string, s destination.Settings, tlsCfg *tls.Config, ambient bool) *gcs {
+func newGCSTestSender(t *testing.T, base string, s descriptor.Settings, tlsCfg *tls.Config, ambient bool) *gcs {
 	t.Helper()
 	if s["bucket"] == "" {
 		s["bucket"] = gcsTestBucket
@@ -45,7 +45,7 @@ func newGCSTestSender(t *testing.T, base string, s destination.Settings, tlsCfg 
 
 // newGuardedGCS is newGCSTestSender with guard: its hosts checked as New checks them, and its
 // connections passing guard. Only a sender that passed the check is returned.
-func newGuardedGCS(t *testing.T, base string, s destination.Settings, tlsCfg *tls.Config, ambient bool, guard *addrguard.Guard) (*gcs, error) {
+func newGuardedGCS(t *testing.T, base string, s descriptor.Settings, tlsCfg *tls.Config, ambient bool, guard *addrguard.Guard) (*gcs, error) {
 	t.Helper()
 	if s["bucket"] == "" {
 		s["bucket"] = gcsTestBucket
@@ -119,7 +119,7 @@ func assertStoredBatch(t *testing.T, stored map[string]gcsStored, b Batch, names
 func TestGCSWritesObjectsToFakeGCSServer(t *testing.T) {
 	srv := startFakeGCS(t, fakestorage.Options{})
 	tokens, tsrv := startTokenEndpoint(t, false)
-	s := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	b := gcsBatch()
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -148,7 +148,7 @@ func TestGCSPrefix(t *testing.T) {
 	key := gcsKeyJSON(t, tokens.url, nil)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 	for _, p := range []string{"/audit/k8s/", "/"} {
-		s := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": key, "prefix": p}, trustingTLS(tsrv), false)
+		s := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": key, "prefix": p}, trustingTLS(tsrv), false)
 		if err := s.Send(context.Background(), b); err != nil {
 			t.Fatalf("Send with prefix %q: %v", p, err)
 		}
@@ -169,18 +169,18 @@ func TestGCSOperatorIdentity(t *testing.T) {
 	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", file)
 
-	_, err := newGCSAt(Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket}}, srv.URL()+"/storage/v1/")
+	_, err := newGCSAt(Config{Type: v1alpha1.DestinationGCS, Settings: descriptor.Settings{"bucket": gcsTestBucket}}, srv.URL()+"/storage/v1/")
 	if err == nil || err.Error() != gcsNoAmbient {
 		t.Fatalf("a tenant without credentials: got %v", err)
 	}
-	if _, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket}}); err == nil || err.Error() != gcsNoAmbient {
+	if _, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: descriptor.Settings{"bucket": gcsTestBucket}}); err == nil || err.Error() != gcsNoAmbient {
 		t.Fatalf("New for a tenant without credentials: got %v", err)
 	}
 	if tokens.requests.Load() != 0 {
 		t.Fatal("the refused tenant fetched a token")
 	}
 
-	s := newGCSTestSender(t, srv.URL(), destination.Settings{}, nil, true)
+	s := newGCSTestSender(t, srv.URL(), descriptor.Settings{}, nil, true)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send with the operator's identity: %v", err)
@@ -200,13 +200,13 @@ func TestGCSTLS(t *testing.T) {
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 
 	trustToken := trustingTLS(tsrv)
-	err := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": key}, trustToken, false).Send(context.Background(), b)
+	err := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": key}, trustToken, false).Send(context.Background(), b)
 	assertTLSRejected(t, err)
 	assertGCSErrorHidesSecrets(t, err)
 
 	trustBoth := trustingTLS(tsrv)
 	trustBoth.RootCAs.AddCert(cert)
-	if err := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": key}, trustBoth, false).Send(context.Background(), b); err != nil {
+	if err := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": key}, trustBoth, false).Send(context.Background(), b); err != nil {
 		t.Fatalf("Send over TLS: %v", err)
 	}
 	pool := x509.NewCertPool()
@@ -229,7 +229,7 @@ func TestGCSProxyFromEnvironment(t *testing.T) {
 	}})
 	useProxy(t, proxy)
 	tokens, tsrv := startTokenEndpoint(t, false) // loopback: never proxied
-	s := newGCSTestSender(t, "http://gcs.invalid", destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, "http://gcs.invalid", descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send through the proxy: %v", err)
@@ -256,7 +256,7 @@ func TestGCSIgnoresEmulatorHost(t *testing.T) {
 	emulator, esrv := startHook(t, nil)
 	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(esrv.URL, "http://"))
 	tokens, tsrv := startTokenEndpoint(t, false)
-	s := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -273,7 +273,7 @@ func startGCSContract(t *testing.T, answer func(n int) (int, map[string]string, 
 	c := &gcsContract{t: t, answer: answer}
 	base := newTLSless(t, c)
 	tokens, tsrv := startTokenEndpoint(t, false)
-	s := newGCSTestSender(t, base, destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, base, descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	return c, s
 }
 
@@ -383,7 +383,7 @@ func TestGCSPartialFailure(t *testing.T) {
 // TestGCSNetworkErrors: no answer is retryable; a server that is gone, too.
 func TestGCSNetworkErrors(t *testing.T) {
 	tokens, tsrv := startTokenEndpoint(t, false)
-	s := newGCSTestSender(t, "http://"+closedAddr(t), destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, "http://"+closedAddr(t), descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 	var e *Error
 	if !errors.As(err, &e) || !e.Retryable || e.StatusCode != 0 || !strings.Contains(e.Reason, "connection refused") {
@@ -415,7 +415,7 @@ func TestGCSTokenErrors(t *testing.T) {
 			base := newTLSless(t, c)
 			tokens, tsrv := startTokenEndpoint(t, false)
 			tokens.fail = func() (int, string) { return tc.status, tc.body }
-			s := newGCSTestSender(t, base, destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+			s := newGCSTestSender(t, base, descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 			err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 			var e *Error
 			host := strings.TrimPrefix(tsrv.URL, "https://")
@@ -439,38 +439,38 @@ func TestGCSConfigErrors(t *testing.T) {
 		})
 	}
 	good := key(func(map[string]any) {})
-	cfg := func(s destination.Settings) Config {
+	cfg := func(s descriptor.Settings) Config {
 		if _, ok := s["bucket"]; !ok {
 			s["bucket"] = gcsTestBucket
 		}
 		return Config{Settings: s}
 	}
 	assertConfigErrors(t, v1alpha1.DestinationGCS, marker, map[string]Config{
-		"no bucket":             cfg(destination.Settings{"bucket": "", "credentials": good}),
-		"bad bucket":            cfg(destination.Settings{"bucket": "Results_Of/x", "credentials": good}),
-		"bucket too long":       cfg(destination.Settings{"bucket": strings.Repeat("a", 64), "credentials": good}),
-		"prefix with a newline": cfg(destination.Settings{"prefix": "a\nb", "credentials": good}),
-		"prefix too long":       cfg(destination.Settings{"prefix": strings.Repeat("p", 513), "credentials": good}),
-		"acme prefix":           cfg(destination.Settings{"prefix": ".well-known/acme-challenge/x", "credentials": good}),
-		"not JSON":              cfg(destination.Settings{"credentials": "{" + marker}),
-		"a PEM key only":        cfg(destination.Settings{"credentials": gcsKeyPEM(t) + marker}),
-		"authorized_user": cfg(destination.Settings{"credentials": `{"type":"authorized_user","client_id":"x","client_secret":"` +
+		"no bucket":             cfg(descriptor.Settings{"bucket": "", "credentials": good}),
+		"bad bucket":            cfg(descriptor.Settings{"bucket": "Results_Of/x", "credentials": good}),
+		"bucket too long":       cfg(descriptor.Settings{"bucket": strings.Repeat("a", 64), "credentials": good}),
+		"prefix with a newline": cfg(descriptor.Settings{"prefix": "a\nb", "credentials": good}),
+		"prefix too long":       cfg(descriptor.Settings{"prefix": strings.Repeat("p", 513), "credentials": good}),
+		"acme prefix":           cfg(descriptor.Settings{"prefix": ".well-known/acme-challenge/x", "credentials": good}),
+		"not JSON":              cfg(descriptor.Settings{"credentials": "{" + marker}),
+		"a PEM key only":        cfg(descriptor.Settings{"credentials": gcsKeyPEM(t) + marker}),
+		"authorized_user": cfg(descriptor.Settings{"credentials": `{"type":"authorized_user","client_id":"x","client_secret":"` +
 			marker + `","refresh_token":"` + marker + `"}`}),
-		"external_account": cfg(destination.Settings{"credentials": key(func(m map[string]any) {
+		"external_account": cfg(descriptor.Settings{"credentials": key(func(m map[string]any) {
 			m["type"] = "external_account"
 			m["credential_source"] = map[string]any{"file": "/var/run/secrets/kubernetes.io/serviceaccount/token"}
 		})}),
-		"no private key": cfg(destination.Settings{"credentials": key(func(m map[string]any) { delete(m, "private_key") })}),
-		"bad private key": cfg(destination.Settings{"credentials": key(func(m map[string]any) {
+		"no private key": cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { delete(m, "private_key") })}),
+		"bad private key": cfg(descriptor.Settings{"credentials": key(func(m map[string]any) {
 			m["private_key"] = "-----BEGIN PRIVATE KEY-----\n" + marker + "\n-----END PRIVATE KEY-----\n"
 		})}),
-		"no client email":  cfg(destination.Settings{"credentials": key(func(m map[string]any) { delete(m, "client_email") })}),
-		"http token_uri":   cfg(destination.Settings{"credentials": key(func(m map[string]any) { m["token_uri"] = "http://oauth2.googleapis.com/token" })}),
-		"other universe":   cfg(destination.Settings{"credentials": key(func(m map[string]any) { m["universe_domain"] = "example.com" })}),
-		"too large":        cfg(destination.Settings{"credentials": key(func(m map[string]any) { m["x"] = strings.Repeat(marker, 8000) })}),
-		"tenant, no creds": cfg(destination.Settings{}),
+		"no client email":  cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { delete(m, "client_email") })}),
+		"http token_uri":   cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { m["token_uri"] = "http://oauth2.googleapis.com/token" })}),
+		"other universe":   cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { m["universe_domain"] = "example.com" })}),
+		"too large":        cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { m["x"] = strings.Repeat(marker, 8000) })}),
+		"tenant, no creds": cfg(descriptor.Settings{}),
 	})
-	_, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket,
+	_, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: descriptor.Settings{"bucket": gcsTestBucket,
 		"credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", func(m map[string]any) { m["type"] = "user" })}})
 	if err == nil {
 		t.Fatal("want an error")
@@ -481,7 +481,7 @@ func TestGCSConfigErrors(t *testing.T) {
 func TestGCSBuildsFromTheBlock(t *testing.T) {
 	key := gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)
 	s, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Destination: &v1alpha1.Destinations{GCS: &v1alpha1.GCSDestination{Bucket: "from-the-block", Prefix: "p/"}},
-		Settings: destination.Settings{"credentials": key}, MessageTemplate: "{{ .Policy "})
+		Settings: descriptor.Settings{"credentials": key}, MessageTemplate: "{{ .Policy "})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -537,17 +537,17 @@ func TestGCSGuard(t *testing.T) {
 	var na *addrguard.NotAllowedError
 
 	// The endpoint on loopback.
-	if _, err := newGuardedGCS(t, srv.URL(), destination.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) || na.Addr != netip.MustParseAddr("127.0.0.1") {
+	if _, err := newGuardedGCS(t, srv.URL(), descriptor.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) || na.Addr != netip.MustParseAddr("127.0.0.1") {
 		t.Fatalf("loopback endpoint: got %v", err)
 	}
 	// The token endpoint on loopback.
-	if _, err := newGuardedGCS(t, "https://gcs.invalid", destination.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) {
+	if _, err := newGuardedGCS(t, "https://gcs.invalid", descriptor.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) {
 		t.Fatalf("loopback token endpoint: got %v", err)
 	}
 	// A name that passes the check but whose connection goes to a refused address (here the
 	// proxy): refused when dialled, permanently, and nothing is written.
 	useProxy(t, newTLSless(t, http.NotFoundHandler()))
-	op, err := newGuardedGCS(t, "http://gcs.invalid", destination.Settings{}, nil, true, guard)
+	op, err := newGuardedGCS(t, "http://gcs.invalid", descriptor.Settings{}, nil, true, guard)
 	if err != nil {
 		t.Fatalf("newGuardedGCS: %v", err)
 	}
@@ -571,7 +571,7 @@ func TestGCSGuard(t *testing.T) {
 		return []netip.Addr{netip.MustParseAddr("142.250.185.187")}, nil
 	})
 	gs, err := newGuarded(context.Background(), Config{Type: v1alpha1.DestinationGCS,
-		Settings: destination.Settings{"bucket": gcsTestBucket, "credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)}}, guard)
+		Settings: descriptor.Settings{"bucket": gcsTestBucket, "credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)}}, guard)
 	if err != nil {
 		t.Fatalf("newGuarded: %v", err)
 	}
@@ -583,7 +583,7 @@ func TestGCSGuard(t *testing.T) {
 // a reconciler waits), ignores messageTemplate, and cannot do without a bucket.
 func TestGCSAmbientBuildsFromRequiredSettings(t *testing.T) {
 	d := descriptorOf(t, v1alpha1.DestinationGCS)
-	s := destination.Settings{}
+	s := descriptor.Settings{}
 	for _, k := range d.Required {
 		s[k] = sampleSettings[k]
 	}
@@ -600,7 +600,7 @@ func TestGCSAmbientBuildsFromRequiredSettings(t *testing.T) {
 		t.Error("gcs writes documents: it renders no messageTemplate")
 	}
 	for _, k := range d.Required {
-		less := destination.Settings{}
+		less := descriptor.Settings{}
 		for kk, v := range s {
 			if kk != k {
 				less[kk] = v

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -57,6 +58,10 @@ const (
 	// gchatMaxCardID is the most bytes of a cardId.
 	gchatMaxCardID = 64
 )
+
+func init() {
+	register(newGoogleChat, descriptor.ChatWebhook(v1alpha1.DestinationGoogleChat))
+}
 
 func newGoogleChat(cfg Config) (Sender, error) {
 	var inline v1alpha1.ChatWebhookDestination

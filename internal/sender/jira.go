@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -105,6 +106,13 @@ var (
 
 type jiraNamed struct {
 	Name string `json:"name"`
+}
+
+func init() {
+	register(newJira, descriptor.Descriptor{Type: v1alpha1.DestinationJira,
+		Required: []string{"url", "projectKey"}, SecretKeys: []string{"url", "username", "password", "apiToken"},
+		Endpoint: []string{"url", "projectKey"}, Credential: []string{"headers", "username", "password", "apiToken"},
+		Other: []string{"issueType", "apiVersion", "summaryTemplate", "labels", "components", "fields", "resolveTransition"}, Template: true})
 }
 
 func newJira(cfg Config) (Sender, error) {

@@ -14,6 +14,7 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -53,6 +54,10 @@ type kinesis struct {
 	client *awskinesis.Client
 	stream string
 	sleep  func(ctx context.Context, d time.Duration) error
+}
+
+func init() {
+	register(newKinesis, descriptor.AWS(v1alpha1.DestinationKinesis, "streamName"))
 }
 
 func newKinesis(cfg Config) (Sender, error) {

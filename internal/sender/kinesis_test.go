@@ -17,7 +17,7 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/testservers"
 )
@@ -101,7 +101,7 @@ func TestKinesisPutsRecordsOnKinesalite(t *testing.T) {
 	other.Hash, other.Resource = 0xc1, &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "test", Name: "web-0"}
 	b := Batch{Report: testReport, Results: []report.Result{first, bareResult(), second, other}, CustomFields: map[string]string{"cluster": "prod-eu"}}
 
-	cfg := awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "policy-results"}, endpoint)
+	cfg := awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "policy-results"}, endpoint)
 	s, err := newGuarded(context.Background(), cfg, loopbackAllowed())
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +267,7 @@ func TestKinesisRetriesOnlyFailedRecords(t *testing.T) {
 			}
 			kinesisAnswer(w, len(in.Records), nil)
 		})
-		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
+		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
 		var slept []time.Duration
 		s.(*kinesis).sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 		if err := s.Send(context.Background(), b); err != nil {
@@ -293,7 +293,7 @@ func TestKinesisRetriesOnlyFailedRecords(t *testing.T) {
 			}
 			kinesisAnswer(w, len(in.Records), failed)
 		})
-		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
+		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
 		s.(*kinesis).sleep = func(context.Context, time.Duration) error { return nil }
 		e := asError(t, s.Send(context.Background(), b))
 		if !e.Retryable || e.Sent != 2 || !strings.Contains(e.Reason, "2 of 5 records refused (ProvisionedThroughputExceededException x2)") {
@@ -313,7 +313,7 @@ func TestKinesisRetriesOnlyFailedRecords(t *testing.T) {
 			in := kinesisContract(t, r)
 			kinesisAnswer(w, len(in.Records), map[int]string{0: "KMSAccessDeniedException"})
 		})
-		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
+		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
 		e := asError(t, s.Send(context.Background(), b))
 		if e.Retryable || e.Sent != 0 || n != 1 {
 			t.Fatalf("got %#v after %d requests", e, n)
@@ -352,7 +352,7 @@ func TestKinesisPartitionKey(t *testing.T) {
 func TestKinesisConfigErrors(t *testing.T) {
 	isolateAWSEnv(t)
 	noStream := awsConfig(v1alpha1.DestinationKinesis, nil, "")
-	badStream := awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "a/b"}, "")
+	badStream := awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "a/b"}, "")
 	assertConfigErrors(t, v1alpha1.DestinationKinesis, awsTestSecret, map[string]Config{
 		"no stream": noStream, "stream with a slash": badStream,
 	})
@@ -389,7 +389,7 @@ func TestKinesisSplitsAtTheRequestLimit(t *testing.T) {
 		}
 		kinesisAnswer(w, len(in.Records), failed)
 	})
-	s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
+	s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
 	s.(*kinesis).sleep = func(context.Context, time.Duration) error { return nil }
 	e := asError(t, s.Send(context.Background(), b))
 	if len(calls) != 1+kinesisRecordRetries || len(calls[0]) != 5 || len(calls[1]) != 3 || calls[1][0] != report.IDOf(0x35) {

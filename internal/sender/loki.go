@@ -11,6 +11,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/labelname"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
@@ -78,6 +79,13 @@ const (
 	// Loki's default window for entries behind the newest of their stream.
 	lokiMaxAge = time.Hour
 )
+
+func init() {
+	// tenantID picks the Loki tenant (X-Scope-OrgID) the lines are written to.
+	register(newLoki, descriptor.Descriptor{Type: v1alpha1.DestinationLoki,
+		Required: []string{"url"}, SecretKeys: []string{"url", "username", "password"},
+		Endpoint: []string{"url", "tenantID"}, Credential: []string{"headers", "username", "password"}, Other: []string{"path"}, Template: true})
+}
 
 func newLoki(cfg Config) (Sender, error) {
 	var inline v1alpha1.LokiDestination

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -71,6 +72,13 @@ type pagerDutyPayload struct {
 type pagerDutyDetails struct {
 	ResultDocument
 	TemplateError string `json:"templateError,omitempty"`
+}
+
+func init() {
+	// The routing key both authenticates and picks the service the incident is opened on.
+	register(newPagerDuty, descriptor.Descriptor{Type: v1alpha1.DestinationPagerDuty,
+		Required: []string{"routingKey"}, SecretKeys: []string{"url", "routingKey"},
+		Endpoint: []string{"url"}, Credential: []string{"headers", "routingKey"}, Other: []string{"source"}, Template: true})
 }
 
 func newPagerDuty(cfg Config) (Sender, error) {

@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -227,7 +227,7 @@ func (c *pagerDutyContract) got() ([]pdEvent, [][]byte, map[string]pdEvent) {
 func pdConfig(url string) Config {
 	return Config{Type: v1alpha1.DestinationPagerDuty, Name: "team-a/pd",
 		Destination: &v1alpha1.Destinations{PagerDuty: &v1alpha1.PagerDutyDestination{}},
-		Settings:    destination.Settings{"routingKey": pdTestKey, "url": url}}
+		Settings:    descriptor.Settings{"routingKey": pdTestKey, "url": url}}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,17 +431,17 @@ func TestPagerDutyErrors(t *testing.T) {
 func TestPagerDutyConfig(t *testing.T) {
 	assertConfigErrors(t, v1alpha1.DestinationPagerDuty, pdTestKey, map[string]Config{
 		"no routing key":                {},
-		"short routing key":             {Settings: destination.Settings{"routingKey": pdTestKey[:31]}},
-		"routing key with a line break": {Settings: destination.Settings{"routingKey": pdTestKey[:31] + "\n"}},
-		"bad url":                       {Settings: destination.Settings{"routingKey": pdTestKey, "url": "events.pagerduty.com/" + pdTestKey}},
-		"broken template":               {Settings: destination.Settings{"routingKey": pdTestKey}, MessageTemplate: "{{ .Nope }}"},
+		"short routing key":             {Settings: descriptor.Settings{"routingKey": pdTestKey[:31]}},
+		"routing key with a line break": {Settings: descriptor.Settings{"routingKey": pdTestKey[:31] + "\n"}},
+		"bad url":                       {Settings: descriptor.Settings{"routingKey": pdTestKey, "url": "events.pagerduty.com/" + pdTestKey}},
+		"broken template":               {Settings: descriptor.Settings{"routingKey": pdTestKey}, MessageTemplate: "{{ .Nope }}"},
 	})
-	s := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: destination.Settings{"routingKey": " " + pdTestKey + "\n"}})
+	s := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: descriptor.Settings{"routingKey": " " + pdTestKey + "\n"}})
 	pd := s.(*pagerDuty)
 	if pd.Endpoint.Raw != "https://events.pagerduty.com/v2/enqueue" || pd.routingKey != pdTestKey {
 		t.Errorf("default endpoint %s, key trimmed %v", pd.Endpoint.Raw, pd.routingKey == pdTestKey)
 	}
-	eu := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: destination.Settings{"routingKey": pdTestKey},
+	eu := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: descriptor.Settings{"routingKey": pdTestKey},
 		Destination: &v1alpha1.Destinations{PagerDuty: &v1alpha1.PagerDutyDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://events.eu.pagerduty.com/v2/enqueue"}}}})
 	if got := eu.(*pagerDuty).Endpoint.Host; got != "events.eu.pagerduty.com" {
 		t.Errorf("inline url: %s", got)

@@ -12,6 +12,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -41,6 +42,11 @@ type s3 struct {
 	sse    s3types.ServerSideEncryption
 	kmsKey string
 	bkey   bool
+}
+
+func init() {
+	register(newS3, descriptor.AWS(v1alpha1.DestinationS3, "bucket",
+		"prefix", "pathStyle", "serverSideEncryption", "kmsKeyID", "bucketKeyEnabled"))
 }
 
 func newS3(cfg Config) (Sender, error) {

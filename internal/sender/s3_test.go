@@ -20,7 +20,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -83,7 +83,7 @@ func (f *fakeS3) keys(t *testing.T, bucket string) []string {
 }
 
 func s3Config(endpoint string, d *v1alpha1.S3Destination) Config {
-	cfg := awsConfig(v1alpha1.DestinationS3, destination.Settings{"bucket": "reports"}, endpoint)
+	cfg := awsConfig(v1alpha1.DestinationS3, descriptor.Settings{"bucket": "reports"}, endpoint)
 	if d == nil {
 		d = &v1alpha1.S3Destination{}
 	}

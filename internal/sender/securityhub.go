@@ -13,6 +13,7 @@ import (
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -58,6 +59,10 @@ type securityHub struct {
 
 // securityHubResolver is a securityHub with synchronize: only it implements Resolver.
 type securityHubResolver struct{ *securityHub }
+
+func init() {
+	register(newSecurityHub, descriptor.AWS(v1alpha1.DestinationSecurityHub, "accountID", "productName", "companyName", "synchronize"))
+}
 
 func newSecurityHub(cfg Config) (Sender, error) {
 	var inline v1alpha1.SecurityHubDestination

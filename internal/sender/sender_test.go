@@ -7,12 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -29,13 +30,16 @@ func TestNewUnsupportedAndMismatch(t *testing.T) {
 	if _, err := New(context.Background(), Config{}); err == nil {
 		t.Fatal("empty type: want error")
 	}
-	// Every destination type of the API has its sender.
+	// Every destination block of the API has its sender registered, and nothing else is.
 	var want []v1alpha1.DestinationType
-	for _, d := range destination.Descriptors() {
-		want = append(want, d.Type)
+	api := reflect.TypeFor[v1alpha1.Destinations]()
+	for i := range api.NumField() {
+		name, _, _ := strings.Cut(api.Field(i).Tag.Get("json"), ",")
+		want = append(want, v1alpha1.DestinationType(name))
 	}
+	slices.Sort(want)
 	var got []v1alpha1.DestinationType
-	for typ := range factories {
+	for typ := range registry {
 		got = append(got, typ)
 	}
 	slices.Sort(got)
@@ -77,7 +81,7 @@ func TestHTTPDestinationsURLAndHeaders(t *testing.T) {
 			}}
 			custom := v1alpha1.HTTPSettings{URL: srv.URL + "/inline", Headers: map[string]string{"User-Agent": "custom"}}
 			for _, cfg := range []Config{
-				{Destination: d.dest(inline), Settings: destination.Settings{"url": srv.URL + "/from-secret"}}, // the Secret's url wins
+				{Destination: d.dest(inline), Settings: descriptor.Settings{"url": srv.URL + "/from-secret"}}, // the Secret's url wins
 				{Destination: d.dest(inline)},
 				{Destination: d.dest(custom)},
 			} {
@@ -116,7 +120,7 @@ func TestHTTPDestinationsTLS(t *testing.T) {
 			srv := newTLSServer(t, hook)
 			send := func(tlsCfg *tls.Config) error {
 				return newTestSender(t, Config{
-					Type: d.typ, Destination: d.dest(v1alpha1.HTTPSettings{}), Settings: destination.Settings{"url": srv.URL + "/hook"}, TLS: tlsCfg,
+					Type: d.typ, Destination: d.dest(v1alpha1.HTTPSettings{}), Settings: descriptor.Settings{"url": srv.URL + "/hook"}, TLS: tlsCfg,
 				}).Send(context.Background(), b)
 			}
 			if err := send(trustingTLS(srv)); err != nil {
@@ -166,7 +170,7 @@ func TestHTTPDestinationsErrorsHideSecrets(t *testing.T) {
 	for _, d := range httpDestinations {
 		t.Run(string(d.typ), func(t *testing.T) {
 			for i, raw := range []string{withSecrets(echo.URL), withSecrets("https://" + closedAddr(t))} {
-				s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(headers), Settings: destination.Settings{"url": raw}})
+				s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(headers), Settings: descriptor.Settings{"url": raw}})
 				err := s.Send(context.Background(), slackDiscordBatch())
 				if err == nil {
 					t.Fatal("want an error")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -104,6 +105,12 @@ type slackBlock struct {
 type slackText struct {
 	Type string `json:"type"` // plain_text or mrkdwn
 	Text string `json:"text"`
+}
+
+func init() {
+	register(newSlack, descriptor.Descriptor{Type: v1alpha1.DestinationSlack,
+		Required: []string{"url"}, SecretKeys: []string{"url", "channel"},
+		Endpoint: []string{"url"}, Credential: descriptor.HTTPCredentials, Other: []string{"channel"}, Template: true})
 }
 
 func newSlack(cfg Config) (Sender, error) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -72,6 +73,12 @@ const (
 	// splunkCodeNoChannel is HEC's code for "Data channel is missing".
 	splunkCodeNoChannel = 10
 )
+
+func init() {
+	register(newSplunk, descriptor.Descriptor{Type: v1alpha1.DestinationSplunk,
+		Required: []string{"url", "token"}, SecretKeys: []string{"url", "token"},
+		Endpoint: []string{"url", "index"}, Credential: []string{"headers", "token"}, Other: []string{"source", "sourceType"}})
+}
 
 func newSplunk(cfg Config) (Sender, error) {
 	var inline v1alpha1.SplunkDestination

@@ -19,17 +19,17 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 const splunkTestToken = "11111111-2222-3333-4444-555555555555"
 
-func splunkConfig(url string, inline v1alpha1.SplunkDestination, settings destination.Settings) Config {
+func splunkConfig(url string, inline v1alpha1.SplunkDestination, settings descriptor.Settings) Config {
 	inline.URL = url
 	if settings == nil {
-		settings = destination.Settings{}
+		settings = descriptor.Settings{}
 	}
 	if _, ok := settings["token"]; !ok {
 		settings["token"] = splunkTestToken
@@ -356,7 +356,7 @@ func TestSplunkRefusals(t *testing.T) {
 			hec.token = "SECRETTOKEN"
 			hec.answer = answerWith(c.status, c.headers, c.body)
 			s := newTestSender(t, splunkConfig(withSecrets(srv.URL), v1alpha1.SplunkDestination{},
-				destination.Settings{"token": "SECRETTOKEN"}))
+				descriptor.Settings{"token": "SECRETTOKEN"}))
 			err := s.Send(context.Background(), logsBatch())
 			var e *Error
 			if !errorAs(err, &e) || e.Retryable != c.retryable || e.RetryAfter != c.after || !strings.Contains(e.Reason, c.text) {
@@ -413,10 +413,10 @@ func TestSplunkSplitsLargeBatches(t *testing.T) {
 func TestSplunkConfigErrors(t *testing.T) {
 	u := "https://hec.example.com:8088"
 	assertConfigErrors(t, v1alpha1.DestinationSplunk, "hunter2pw", map[string]Config{
-		"no token":  {Settings: destination.Settings{"url": u}},
-		"no url":    {Settings: destination.Settings{"token": "hunter2pw"}},
-		"bad token": {Settings: destination.Settings{"url": u, "token": "hunter2pw\r\n"}},
-		"space":     {Settings: destination.Settings{"url": u, "token": "hunter2pw x"}},
+		"no token":  {Settings: descriptor.Settings{"url": u}},
+		"no url":    {Settings: descriptor.Settings{"token": "hunter2pw"}},
+		"bad token": {Settings: descriptor.Settings{"url": u, "token": "hunter2pw\r\n"}},
+		"space":     {Settings: descriptor.Settings{"url": u, "token": "hunter2pw x"}},
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -54,6 +55,10 @@ const (
 	teamsCardVersion = "1.4" // Teams renders up to 1.5; every element used here exists since 1.2
 	teamsContentType = "application/vnd.microsoft.card.adaptive"
 )
+
+func init() {
+	register(newTeams, descriptor.ChatWebhook(v1alpha1.DestinationTeams))
+}
 
 func newTeams(cfg Config) (Sender, error) {
 	var inline v1alpha1.ChatWebhookDestination

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
@@ -52,6 +54,14 @@ const (
 	// escaped with a preceding backslash to be shown as itself.
 	telegramReserved = "_*[]()~`>#+-=|{}.!\\"
 )
+
+func init() {
+	// The chat is the conversation the bot posts to, like Slack's channel: the token still only
+	// goes to the Bot API, so choosing another chat is not a redirect.
+	register(newTelegram, descriptor.Descriptor{Type: v1alpha1.DestinationTelegram,
+		Required: []string{"token", "chatID"}, SecretKeys: []string{"token", "chatID"},
+		Endpoint: []string{"apiURL"}, Credential: []string{"headers", "token"}, Other: []string{"chatID"}, Template: true})
+}
 
 func newTelegram(cfg Config) (Sender, error) {
 	var inline telegramInline

@@ -6,14 +6,14 @@ import (
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // TestSendersRefuseAnUnusableTemplate: every sender with a messageTemplate refuses one that
 // cannot work on any result when it is built.
 func TestSendersRefuseAnUnusableTemplate(t *testing.T) {
 	// Every sender with a messageTemplate refuses such a template when it is built.
-	for typ, settings := range map[v1alpha1.DestinationType]destination.Settings{
+	for typ, settings := range map[v1alpha1.DestinationType]descriptor.Settings{
 		v1alpha1.DestinationSlack:      {"url": "https://h/"},
 		v1alpha1.DestinationDiscord:    {"url": "https://h/"},
 		v1alpha1.DestinationTeams:      {"url": "https://h/"},

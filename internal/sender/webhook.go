@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -29,6 +30,12 @@ type webhookKeepalive struct {
 	*webhook
 	interval time.Duration
 	params   map[string]string
+}
+
+func init() {
+	register(newWebhook, descriptor.Descriptor{Type: v1alpha1.DestinationWebhook,
+		Required: []string{"url"}, SecretKeys: []string{"url", "token"},
+		Endpoint: []string{"url"}, Credential: []string{"headers", "token"}, Other: []string{"keepalive"}})
 }
 
 func newWebhook(cfg Config) (Sender, error) {
