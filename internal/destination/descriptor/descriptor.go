@@ -53,4 +53,3 @@ func AWS(t v1alpha1.DestinationType, target string, other ...string) Descriptor 
 	return Descriptor{Type: t, Required: []string{target}, SecretKeys: keys,
 		Endpoint: []string{target, "region", "endpoint"}, Credential: keys, Other: other}
 }
-
