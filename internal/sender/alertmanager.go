@@ -69,14 +69,8 @@ func init() {
 }
 
 func newAlertManager(cfg Config) (Sender, error) {
-	var inline v1alpha1.AlertManagerDestination
-	if d := cfg.Destination; d != nil && d.AlertManager != nil {
-		inline = *d.AlertManager
-	}
-	raw := cfg.Settings["url"]
-	if raw == "" {
-		raw = inline.URL
-	}
+	inline := *cfg.Destination.AlertManager
+	raw := inline.URL
 	urls := []string{raw}
 	seen := map[string]bool{raw: true}
 	for _, u := range inline.AdditionalURLs {

@@ -62,8 +62,8 @@ type awsTarget struct {
 // The redactor knows the keys, the endpoint and extraSecrets.
 func newAWSTarget(ctx context.Context, cfg Config, s v1alpha1.AWSSettings, defaultHost func(region string) string, extraSecrets ...string) (*awsTarget, error) {
 	service := string(cfg.Type)
-	region := setting(cfg, "region", s.Region)
-	rawEndpoint := setting(cfg, "endpoint", s.Endpoint)
+	region := s.Region
+	rawEndpoint := s.Endpoint
 	keyID, secret := cfg.Settings["accessKeyID"], cfg.Settings["secretAccessKey"]
 
 	t := &awsTarget{service: service, now: time.Now, client: cfg.httpClient()}
@@ -120,14 +120,6 @@ func newAWSTarget(ctx context.Context, cfg Config, s v1alpha1.AWSSettings, defau
 	t.aws.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	t.aws.HTTPClient = t.client
 	return t, nil
-}
-
-// setting returns the effective string setting name, or inline when the settings lack it.
-func setting(cfg Config, name, inline string) string {
-	if v := cfg.Settings[name]; v != "" {
-		return v
-	}
-	return inline
 }
 
 // baseEndpoint is the SDK's BaseEndpoint: nil for the service's own.

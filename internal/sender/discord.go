@@ -109,10 +109,7 @@ func init() {
 }
 
 func newDiscord(cfg Config) (Sender, error) {
-	var inline v1alpha1.ChatWebhookDestination
-	if d := cfg.Destination; d != nil && d.Discord != nil {
-		inline = *d.Discord
-	}
+	inline := *cfg.Destination.Discord
 	target, tmpl, err := newChatTarget("discord", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err

@@ -80,30 +80,21 @@ func init() {
 }
 
 func newElasticsearch(cfg Config) (Sender, error) {
-	var inline v1alpha1.ElasticsearchDestination
-	if d := cfg.Destination; d != nil && d.Elasticsearch != nil {
-		inline = *d.Elasticsearch
-	}
-	setting := func(key, fallback string) string {
-		if v := cfg.Settings[key]; v != "" {
-			return v
-		}
-		return fallback
-	}
-	ep, err := transport.ParseEndpoint("elasticsearch url", setting("url", inline.URL))
+	inline := *cfg.Destination.Elasticsearch
+	ep, err := transport.ParseEndpoint("elasticsearch url", inline.URL)
 	if err != nil {
 		return nil, err
 	}
 	ep = withPathSuffix(ep, "/_bulk")
 
-	index := setting("index", inline.Index)
+	index := inline.Index
 	if index == "" {
 		index = esDefaultIndex
 	}
 	if !esValidIndex(index) {
 		return nil, errors.New("elasticsearch: index must be lowercase letters, digits, '.', '_' and '-', start with a letter or digit, and have at most 200 bytes")
 	}
-	rotation := v1alpha1.IndexRotation(setting("rotation", string(inline.Rotation)))
+	rotation := inline.Rotation
 	switch rotation {
 	case "":
 		rotation = "daily"
@@ -112,7 +103,7 @@ func newElasticsearch(cfg Config) (Sender, error) {
 		return nil, fmt.Errorf("elasticsearch: rotation %q is not none, daily, monthly or annually", rotation)
 	}
 
-	username := setting("username", inline.Username)
+	username := inline.Username
 	password := cfg.Settings["password"]
 	apiKey := cfg.Settings["apiKey"]
 	var auth string

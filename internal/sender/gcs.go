@@ -115,15 +115,7 @@ func newGCS(cfg Config) (Sender, error) {
 // newGCSAt builds the sender writing to the JSON API at rawEndpoint (…/storage/v1/). Only
 // tests pass another endpoint than gcsEndpoint: the API has no endpoint field.
 func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
-	bucket, prefix := cfg.Settings["bucket"], cfg.Settings["prefix"]
-	if d := cfg.Destination; d != nil && d.GCS != nil {
-		if bucket == "" {
-			bucket = d.GCS.Bucket
-		}
-		if prefix == "" {
-			prefix = d.GCS.Prefix
-		}
-	}
+	bucket, prefix := cfg.Destination.GCS.Bucket, cfg.Destination.GCS.Prefix
 	if err := checkBucketName(bucket); err != nil {
 		return nil, fmt.Errorf("gcs: %w", err)
 	}

@@ -35,7 +35,7 @@ func newGCSTestSender(t *testing.T, base string, s descriptor.Settings, tlsCfg *
 	if s["bucket"] == "" {
 		s["bucket"] = gcsTestBucket
 	}
-	g, err := newGCSAt(Config{Type: v1alpha1.DestinationGCS, Settings: s, TLS: tlsCfg, Name: "ns/gcs", AmbientCredentials: ambient}, base+"/storage/v1/")
+	g, err := newGCSAt(withSettings(Config{Type: v1alpha1.DestinationGCS, Settings: s, TLS: tlsCfg, Name: "ns/gcs", AmbientCredentials: ambient}), base+"/storage/v1/")
 	if err != nil {
 		t.Fatalf("newGCSAt: %v", err)
 	}
@@ -50,7 +50,7 @@ func newGuardedGCS(t *testing.T, base string, s descriptor.Settings, tlsCfg *tls
 	if s["bucket"] == "" {
 		s["bucket"] = gcsTestBucket
 	}
-	g, err := newGCSAt(Config{Type: v1alpha1.DestinationGCS, Settings: s, TLS: tlsCfg, Name: "ns/gcs", AmbientCredentials: ambient, Guard: guard}, base+"/storage/v1/")
+	g, err := newGCSAt(withSettings(Config{Type: v1alpha1.DestinationGCS, Settings: s, TLS: tlsCfg, Name: "ns/gcs", AmbientCredentials: ambient, Guard: guard}), base+"/storage/v1/")
 	if err != nil {
 		t.Fatalf("newGCSAt: %v", err)
 	}
@@ -169,7 +169,7 @@ func TestGCSOperatorIdentity(t *testing.T) {
 	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", file)
 
-	_, err := newGCSAt(Config{Type: v1alpha1.DestinationGCS, Settings: descriptor.Settings{"bucket": gcsTestBucket}}, srv.URL()+"/storage/v1/")
+	_, err := newGCSAt(withSettings(Config{Type: v1alpha1.DestinationGCS, Settings: descriptor.Settings{"bucket": gcsTestBucket}}), srv.URL()+"/storage/v1/")
 	if err == nil || err.Error() != gcsNoAmbient {
 		t.Fatalf("a tenant without credentials: got %v", err)
 	}

@@ -64,10 +64,7 @@ func init() {
 }
 
 func newGoogleChat(cfg Config) (Sender, error) {
-	var inline v1alpha1.ChatWebhookDestination
-	if d := cfg.Destination; d != nil && d.GoogleChat != nil {
-		inline = *d.GoogleChat
-	}
+	inline := *cfg.Destination.GoogleChat
 	target, tmpl, err := newChatTarget("googleChat", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err

@@ -21,15 +21,11 @@ func RetryAfter(err error) time.Duration { return transport.RetryAfter(err) }
 func (cfg Config) httpClient() *http.Client { return transport.NewClient(cfg.TLS, cfg.Guard) }
 
 // newHTTPTarget builds the target of the destination named name (as its errors name it, for
-// example "slack" or "googleChat") from its HTTP settings: the url of cfg.Settings (from the
-// Secret) wins over s.URL; see transport.NewTarget for the rest. Errors never echo the URL or a
+// example "slack" or "googleChat") from its HTTP settings (the block's, a Secret's url in it:
+// see withSettings); see transport.NewTarget for the rest. Errors never echo the URL or a
 // header value.
 func newHTTPTarget(name string, cfg Config, s v1alpha1.HTTPSettings, extraSecrets ...string) (*transport.Target, error) {
-	raw := cfg.Settings["url"]
-	if raw == "" {
-		raw = s.URL
-	}
-	ep, err := transport.ParseEndpoint(name+" url", raw)
+	ep, err := transport.ParseEndpoint(name+" url", s.URL)
 	if err != nil {
 		return nil, err
 	}

@@ -116,13 +116,9 @@ func init() {
 }
 
 func newJira(cfg Config) (Sender, error) {
-	var inline v1alpha1.JiraDestination
-	if d := cfg.Destination; d != nil && d.Jira != nil {
-		inline = *d.Jira
-	}
-	set := func(key, fallback string) string { return cmp.Or(cfg.Settings[key], fallback) }
+	inline := *cfg.Destination.Jira
 
-	project := set("projectKey", inline.ProjectKey)
+	project := inline.ProjectKey
 	if project == "" {
 		return nil, errors.New("jira: projectKey is not set")
 	}
@@ -130,7 +126,7 @@ func newJira(cfg Config) (Sender, error) {
 		return nil, errors.New("jira: projectKey must be upper-case letters, digits and _, starting with a letter")
 	}
 	var v3 bool
-	switch set("apiVersion", inline.APIVersion) {
+	switch inline.APIVersion {
 	case "", "v3":
 		v3 = true
 	case "v2":
@@ -138,7 +134,7 @@ func newJira(cfg Config) (Sender, error) {
 		return nil, errors.New("jira: apiVersion must be v2 or v3")
 	}
 
-	user, password, token := set("username", inline.Username), cfg.Settings["password"], cfg.Settings["apiToken"]
+	user, password, token := inline.Username, cfg.Settings["password"], cfg.Settings["apiToken"]
 	var auth string
 	switch {
 	case user != "" && (token != "" || password != ""):
@@ -170,7 +166,7 @@ func newJira(cfg Config) (Sender, error) {
 		base:      strings.TrimRight(target.Endpoint.Raw, "/"),
 		v3:        v3,
 		project:   project,
-		issueType: set("issueType", cmp.Or(inline.IssueType, "Task")),
+		issueType: cmp.Or(inline.IssueType, "Task"),
 		created:   map[string]string{},
 	}
 	search := "/rest/api/2/search"

@@ -61,11 +61,8 @@ func init() {
 }
 
 func newKinesis(cfg Config) (Sender, error) {
-	var inline v1alpha1.KinesisDestination
-	if d := cfg.Destination; d != nil && d.Kinesis != nil {
-		inline = *d.Kinesis
-	}
-	stream := setting(cfg, "streamName", inline.StreamName)
+	inline := *cfg.Destination.Kinesis
+	stream := inline.StreamName
 	if stream == "" {
 		return nil, fmt.Errorf("kinesis streamName is not set")
 	}

@@ -88,28 +88,19 @@ func init() {
 }
 
 func newLoki(cfg Config) (Sender, error) {
-	var inline v1alpha1.LokiDestination
-	if d := cfg.Destination; d != nil && d.Loki != nil {
-		inline = *d.Loki
-	}
-	setting := func(key, fallback string) string {
-		if v := cfg.Settings[key]; v != "" {
-			return v
-		}
-		return fallback
-	}
-	raw := setting("url", inline.URL)
+	inline := *cfg.Destination.Loki
+	raw := inline.URL
 	ep, err := transport.ParseEndpoint("loki url", raw)
 	if err != nil {
 		return nil, err
 	}
-	path := setting("path", inline.Path)
+	path := inline.Path
 	if path != "" && !strings.HasPrefix(path, "/") {
 		return nil, errors.New("loki: path must start with /")
 	}
 	ep = lokiPushEndpoint(ep, path)
 
-	username := setting("username", inline.Username)
+	username := inline.Username
 	password := cfg.Settings["password"]
 	var auth string
 	switch {
@@ -123,7 +114,7 @@ func newLoki(cfg Config) (Sender, error) {
 		}
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 	}
-	tenant := setting("tenantID", inline.TenantID)
+	tenant := inline.TenantID
 	if tenant != "" && !transport.ValidHeaderValue(tenant) {
 		return nil, errors.New("loki: tenantID is not a valid header value")
 	}

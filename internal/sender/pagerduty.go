@@ -82,10 +82,7 @@ func init() {
 }
 
 func newPagerDuty(cfg Config) (Sender, error) {
-	var inline v1alpha1.PagerDutyDestination
-	if d := cfg.Destination; d != nil && d.PagerDuty != nil {
-		inline = *d.PagerDuty
-	}
+	inline := *cfg.Destination.PagerDuty
 	key := strings.TrimSpace(cfg.Settings["routingKey"])
 	if key == "" {
 		return nil, errors.New("pagerDuty: the routing key is not set (Secret key routingKey)")
@@ -105,10 +102,7 @@ func newPagerDuty(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pagerDuty: %w", err)
 	}
-	source := cfg.Settings["source"]
-	if source == "" {
-		source = inline.Source
-	}
+	source := inline.Source
 	return &pagerDuty{Target: target, routingKey: key, source: render.PlainText(strings.TrimSpace(source)), tmpl: tmpl}, nil
 }
 

@@ -62,7 +62,7 @@ func New(ctx context.Context, cfg Config) (Sender, error) {
 	if !ok {
 		return nil, fmt.Errorf("destination %s is unknown", cfg.Type)
 	}
-	s, err := r.New(cfg)
+	s, err := r.New(withSettings(cfg))
 	if err != nil || cfg.Guard == nil {
 		return s, err
 	}

@@ -50,26 +50,23 @@ func init() {
 }
 
 func newS3(cfg Config) (Sender, error) {
-	var inline v1alpha1.S3Destination
-	if d := cfg.Destination; d != nil && d.S3 != nil {
-		inline = *d.S3
-	}
-	bucket := setting(cfg, "bucket", inline.Bucket)
+	inline := *cfg.Destination.S3
+	bucket := inline.Bucket
 	if bucket == "" {
 		return nil, fmt.Errorf("s3 bucket is not set")
 	}
 	if strings.ContainsAny(bucket, "/?#") {
 		return nil, fmt.Errorf("s3 bucket is not a bucket name")
 	}
-	prefix := strings.Trim(setting(cfg, "prefix", inline.Prefix), "/")
+	prefix := strings.Trim(inline.Prefix, "/")
 	if prefix == "" {
 		prefix = s3DefaultPrefix
 	}
 	if len(prefix) > s3MaxPrefix {
 		return nil, fmt.Errorf("s3 prefix is longer than %d bytes", s3MaxPrefix)
 	}
-	sse := setting(cfg, "serverSideEncryption", inline.ServerSideEncryption)
-	kmsKey := setting(cfg, "kmsKeyID", inline.KMSKeyID)
+	sse := inline.ServerSideEncryption
+	kmsKey := inline.KMSKeyID
 	switch sse {
 	case "", string(s3types.ServerSideEncryptionAes256), string(s3types.ServerSideEncryptionAwsKms):
 	default:

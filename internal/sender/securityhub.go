@@ -65,11 +65,8 @@ func init() {
 }
 
 func newSecurityHub(cfg Config) (Sender, error) {
-	var inline v1alpha1.SecurityHubDestination
-	if d := cfg.Destination; d != nil && d.SecurityHub != nil {
-		inline = *d.SecurityHub
-	}
-	account := setting(cfg, "accountID", inline.AccountID)
+	inline := *cfg.Destination.SecurityHub
+	account := inline.AccountID
 	if len(account) != 12 || strings.Trim(account, "0123456789") != "" {
 		return nil, fmt.Errorf("securityHub accountID must be a 12-digit AWS account ID")
 	}
@@ -79,8 +76,8 @@ func newSecurityHub(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := orDefault(setting(cfg, "productName", inline.ProductName), securityHubDefaultOrg)
-	company := orDefault(setting(cfg, "companyName", inline.CompanyName), securityHubDefaultOrg)
+	name := orDefault(inline.ProductName, securityHubDefaultOrg)
+	company := orDefault(inline.CompanyName, securityHubDefaultOrg)
 	partition := awsPartition(t.aws.Region)
 	s := &securityHub{
 		awsTarget: t,

@@ -96,7 +96,9 @@ type Config struct {
 	Type v1alpha1.DestinationType
 	// Destination is the effective destination (one block set, a channel's overrides applied).
 	Destination *v1alpha1.Destinations
-	// Settings are the effective strings, Secret values included (url, token, ...).
+	// Settings are the effective strings, Secret values included (url, token, ...). New writes
+	// those that are fields of the block into it once (withSettings), so a sender reads its
+	// block, and Settings only for what has no field there (a token, a password, keys).
 	Settings descriptor.Settings
 	// TLS is the client TLS configuration; nil means the system defaults.
 	TLS *tls.Config

@@ -114,18 +114,12 @@ func init() {
 }
 
 func newSlack(cfg Config) (Sender, error) {
-	var inline v1alpha1.SlackDestination
-	if d := cfg.Destination; d != nil && d.Slack != nil {
-		inline = *d.Slack
-	}
+	inline := *cfg.Destination.Slack
 	target, tmpl, err := newChatTarget("slack", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
 	}
-	channel := cfg.Settings["channel"]
-	if channel == "" {
-		channel = inline.Channel
-	}
+	channel := inline.Channel
 	return &slack{Target: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
 }
 

@@ -81,16 +81,7 @@ func init() {
 }
 
 func newSplunk(cfg Config) (Sender, error) {
-	var inline v1alpha1.SplunkDestination
-	if d := cfg.Destination; d != nil && d.Splunk != nil {
-		inline = *d.Splunk
-	}
-	setting := func(key, fallback string) string {
-		if v := cfg.Settings[key]; v != "" {
-			return v
-		}
-		return fallback
-	}
+	inline := *cfg.Destination.Splunk
 	token := cfg.Settings["token"]
 	if token == "" {
 		return nil, errors.New("splunk: the HEC token is not set (Secret key token)")
@@ -99,7 +90,7 @@ func newSplunk(cfg Config) (Sender, error) {
 	if !transport.ValidHeaderValue(auth) || strings.ContainsAny(token, " \t") {
 		return nil, errors.New("splunk: the token is not a valid header value")
 	}
-	ep, err := transport.ParseEndpoint("splunk url", setting("url", inline.URL))
+	ep, err := transport.ParseEndpoint("splunk url", inline.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -123,9 +114,9 @@ func newSplunk(cfg Config) (Sender, error) {
 		Target:     target,
 		ack:        splunkAckEndpoint(ep),
 		channel:    newUUID(),
-		index:      setting("index", inline.Index),
-		source:     setting("source", inline.Source),
-		sourceType: setting("sourceType", inline.SourceType),
+		index:      inline.Index,
+		source:     inline.Source,
+		sourceType: inline.SourceType,
 		now:        time.Now,
 		ackPoll:    splunkAckPoll,
 		ackTimeout: splunkAckTimeout,

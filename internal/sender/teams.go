@@ -61,10 +61,7 @@ func init() {
 }
 
 func newTeams(cfg Config) (Sender, error) {
-	var inline v1alpha1.ChatWebhookDestination
-	if d := cfg.Destination; d != nil && d.Teams != nil {
-		inline = *d.Teams
-	}
+	inline := *cfg.Destination.Teams
 	target, tmpl, err := newChatTarget("teams", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err

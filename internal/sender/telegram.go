@@ -64,30 +64,22 @@ func init() {
 }
 
 func newTelegram(cfg Config) (Sender, error) {
-	var inline telegramInline
-	if d := cfg.Destination; d != nil && d.Telegram != nil {
-		inline = telegramInline{apiURL: d.Telegram.APIURL, chatID: d.Telegram.ChatID, headers: d.Telegram.Headers}
-	}
-	setting := func(key, fallback string) string {
-		if v := cfg.Settings[key]; v != "" {
-			return v
-		}
-		return fallback
-	}
+	d := cfg.Destination.Telegram
+	inline := telegramInline{apiURL: d.APIURL, chatID: d.ChatID, headers: d.Headers}
 
-	token := setting("token", "")
+	token := cfg.Settings["token"]
 	if token == "" {
 		return nil, errors.New("telegram: the bot token is not set (Secret key token)")
 	}
 	if !telegramValidToken(token) {
 		return nil, errors.New("telegram: the bot token may only hold letters, digits and : _ - . ~")
 	}
-	chatID, err := telegramChatID(setting("chatID", inline.chatID))
+	chatID, err := telegramChatID(inline.chatID)
 	if err != nil {
 		return nil, err
 	}
 
-	base, err := transport.ParseEndpoint("telegram apiURL", setting("apiURL", cmp.Or(inline.apiURL, telegramDefaultAPIURL)))
+	base, err := transport.ParseEndpoint("telegram apiURL", cmp.Or(inline.apiURL, telegramDefaultAPIURL))
 	if err != nil {
 		return nil, err
 	}

@@ -39,10 +39,7 @@ func init() {
 }
 
 func newWebhook(cfg Config) (Sender, error) {
-	var inline v1alpha1.WebhookDestination
-	if d := cfg.Destination; d != nil && d.Webhook != nil {
-		inline = *d.Webhook
-	}
+	inline := *cfg.Destination.Webhook
 	token := cfg.Settings["token"]
 	target, err := newHTTPTarget("webhook", cfg, inline.HTTPSettings, token)
 	if err != nil {
