@@ -234,7 +234,7 @@ func (p *Poster) PostJSON(ctx context.Context, ep *Endpoint, headers http.Header
 	return nil
 }
 
-// do POSTs body to ep with Content-Type application/json and User-Agent policy-herald, then
+// Do POSTs body to ep with Content-Type application/json and User-Agent policy-herald, then
 // headers over those (except Content-Type, which stays JSON). It returns the response, whose
 // body the caller must pass to DrainAndClose, or an *Error when there is none.
 func (p *Poster) Do(ctx context.Context, ep *Endpoint, headers http.Header, body []byte) (*http.Response, error) {
@@ -245,7 +245,7 @@ func (p *Poster) Do(ctx context.Context, ep *Endpoint, headers http.Header, body
 	return resp, nil
 }
 
-// request sends body with method to ep with Content-Type contentType and User-Agent
+// Request sends body with method to ep with Content-Type contentType and User-Agent
 // policy-herald, then headers over those (except a Content-Type among them). It returns the
 // response, whose body the caller must close, or an *Error when there is none.
 func (p *Poster) Request(ctx context.Context, method string, ep *Endpoint, contentType string, headers http.Header, body []byte) (*http.Response, *Error) {
