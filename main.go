@@ -22,11 +22,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/console/server"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/scheme"
-	"github.com/policyherald/policy-herald/internal/sender"
 )
 
 // flags are the operator's command-line settings.
@@ -109,10 +109,10 @@ func parseFlags() flags {
 		"Namespace of the leader election Lease (default: $POD_NAMESPACE, else the namespace of the in-cluster ServiceAccount).")
 	flag.StringVar(&f.platformNS, "platform-namespace", os.Getenv("POD_NAMESPACE"),
 		"Namespace whose NotificationTargets see every namespace and cluster-scoped reports (default: $POD_NAMESPACE, the operator's namespace).")
-	flag.StringVar(&f.blockedCIDRs, "blocked-cidrs", strings.Join(sender.DefaultBlockedCIDRs, ","),
+	flag.StringVar(&f.blockedCIDRs, "blocked-cidrs", strings.Join(addrguard.DefaultBlockedCIDRs, ","),
 		"Comma-separated networks no target or channel may connect to (checked on every resolved address and the proxy's), "+
 			"except platform-namespace targets with spec.allowPrivateNetworks. Default: loopback, link-local (cloud metadata), unspecified.")
-	flag.StringVar(&f.tenantCIDRs, "tenant-blocked-cidrs", strings.Join(sender.DefaultTenantBlockedCIDRs, ","),
+	flag.StringVar(&f.tenantCIDRs, "tenant-blocked-cidrs", strings.Join(addrguard.DefaultTenantBlockedCIDRs, ","),
 		"Comma-separated networks also refused to targets and channels outside the platform namespace: set it to the "+
 			"cluster's service and pod CIDRs (and any internal network tenants must not reach). Default: every private range.")
 	flag.StringVar(&f.emailImage, "email-report-image", "",
@@ -167,16 +167,16 @@ func deliveryOptions(f flags) delivery.Options {
 }
 
 // addressPolicy parses the address flags.
-func addressPolicy(f flags) (controllers.AddressPolicy, error) {
-	blocked, err := sender.ParseCIDRs(strings.Split(f.blockedCIDRs, ","))
+func addressPolicy(f flags) (addrguard.Policy, error) {
+	blocked, err := addrguard.ParseCIDRs(strings.Split(f.blockedCIDRs, ","))
 	if err != nil {
-		return controllers.AddressPolicy{}, fmt.Errorf("--blocked-cidrs: %w", err)
+		return addrguard.Policy{}, fmt.Errorf("--blocked-cidrs: %w", err)
 	}
-	tenant, err := sender.ParseCIDRs(strings.Split(f.tenantCIDRs, ","))
+	tenant, err := addrguard.ParseCIDRs(strings.Split(f.tenantCIDRs, ","))
 	if err != nil {
-		return controllers.AddressPolicy{}, fmt.Errorf("--tenant-blocked-cidrs: %w", err)
+		return addrguard.Policy{}, fmt.Errorf("--tenant-blocked-cidrs: %w", err)
 	}
-	return controllers.AddressPolicy{Blocked: blocked, TenantBlocked: tenant}, nil
+	return addrguard.Policy{Blocked: blocked, TenantBlocked: tenant}, nil
 }
 
 // run builds the manager, registers the controllers and probes, and runs until a signal.

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
@@ -40,7 +41,7 @@ type destinationSpec struct {
 	skip       bool // skipExistingOnStartup
 	dropAfter  time.Duration
 	delivery   *v1alpha1.DeliveryStatus
-	guard      *sender.AddressGuard // nil: unrestricted
+	guard      *addrguard.Guard // nil: unrestricted
 }
 
 // build compiles the filter and, unless the engine already runs this exact configuration,
@@ -77,12 +78,12 @@ func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*
 // newSender builds the destination's sender, restricted by its address guard. Errors are
 // Problems for the object's conditions.
 func (s *destinationSpec) newSender(ctx context.Context) (sender.Sender, error) {
-	snd, err := sender.NewGuarded(ctx, sender.Config{
-		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config,
+	snd, err := sender.New(ctx, sender.Config{
+		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config, Guard: s.guard,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
 		AmbientCredentials: s.route.AllNamespaces, // objects of the platform namespace only
-	}, s.guard)
-	var notAllowed *sender.AddressNotAllowedError
+	})
+	var notAllowed *addrguard.NotAllowedError
 	switch {
 	case errors.As(err, &notAllowed):
 		return nil, conditions.Stalled(v1alpha1.ReasonAddressNotAllowed, "the destination is refused: "+err.Error())
@@ -94,7 +95,7 @@ func (s *destinationSpec) newSender(ctx context.Context) (sender.Sender, error) 
 
 // guardNetworks is what of a guard the fingerprint holds, so a change of the policy (or of
 // allowPrivateNetworks) rebuilds the sender.
-func guardNetworks(g *sender.AddressGuard) any {
+func guardNetworks(g *addrguard.Guard) any {
 	if g == nil {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
@@ -34,8 +35,8 @@ type NotificationTargetReconciler struct {
 	Engine *delivery.Engine
 	// PlatformNamespace holds the targets that see every namespace and cluster-scoped reports.
 	PlatformNamespace string
-	// guards restrict the addresses senders connect to (see AddressPolicy).
-	guards guards
+	// guards restrict the addresses senders connect to (see addrguard.Policy).
+	guards addrguard.Guards
 	// tests answers the send-test annotation.
 	tests sendTests
 }
@@ -96,7 +97,7 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
 		delivery:  t.Status.Delivery,
-		guard:     r.guards.forNamespace(t.Namespace, t.Spec.AllowPrivateNetworks),
+		guard:     r.guards.ForNamespace(t.Namespace, t.Spec.AllowPrivateNetworks),
 	}
 	return ds, nil
 }

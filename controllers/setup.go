@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"net/netip"
 	"os"
 	"time"
 
@@ -12,9 +11,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/resultmetrics"
-	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/store"
 )
 
@@ -30,7 +29,7 @@ type Options struct {
 	SecretReader client.Reader
 	// Addresses say which networks targets and channels may not connect to. The zero value
 	// refuses the defaults, so leaving it out is safe.
-	Addresses AddressPolicy
+	Addresses addrguard.Policy
 	// EmailReportImage is the image the CronJobs of EmailReportSchedules run (the operator's
 	// own, with its `email-report` subcommand). Empty means the image of the container
 	// "manager" of the operator's own Pod, OperatorPod.
@@ -44,66 +43,6 @@ type Options struct {
 	// OperatorPod is the operator's own Pod, read for its image when EmailReportImage is empty.
 	// Empty means $POD_NAMESPACE/$POD_NAME (config/manager sets both from the downward API).
 	OperatorPod client.ObjectKey
-}
-
-// AddressPolicy says which networks the senders of targets and channels may not connect to.
-// Each address a sender dials is checked after name resolution, and the destination's host
-// when it is configured.
-type AddressPolicy struct {
-	// Blocked are refused to every target and channel, except a platform-namespace target with
-	// spec.allowPrivateNetworks and its channels in that namespace. Nil means
-	// sender.DefaultBlockedCIDRs (loopback, link-local, unspecified).
-	Blocked []netip.Prefix
-	// TenantBlocked are refused, on top of Blocked, to targets and channels outside the platform
-	// namespace: the cluster's service and pod networks, which cannot be discovered portably.
-	// Nil means sender.DefaultTenantBlockedCIDRs (the private, CGNAT and unique local ranges).
-	TenantBlocked []netip.Prefix
-}
-
-// LocalAddressPolicy is the default policy with IPv4 loopback (127.0.0.0/8) allowed, for
-// `make run`, the load harness and the envtest suite, whose receivers listen there. [::1],
-// link-local and the tenant networks stay refused. Never for production.
-func LocalAddressPolicy() AddressPolicy {
-	var blocked []netip.Prefix
-	for _, p := range sender.MustParseCIDRs(sender.DefaultBlockedCIDRs) {
-		if p != netip.MustParsePrefix("127.0.0.0/8") {
-			blocked = append(blocked, p)
-		}
-	}
-	return AddressPolicy{Blocked: blocked}
-}
-
-// guards are the address guards of platform and tenant objects.
-type guards struct {
-	platformNamespace string
-	platform, tenant  *sender.AddressGuard
-}
-
-func newGuards(platformNamespace string, p AddressPolicy) guards {
-	blocked, tenant := p.Blocked, p.TenantBlocked
-	if blocked == nil {
-		blocked = sender.MustParseCIDRs(sender.DefaultBlockedCIDRs)
-	}
-	if tenant == nil {
-		tenant = sender.MustParseCIDRs(sender.DefaultTenantBlockedCIDRs)
-	}
-	return guards{
-		platformNamespace: platformNamespace,
-		platform:          sender.NewAddressGuard(blocked),
-		tenant:            sender.NewAddressGuard(append(append([]netip.Prefix(nil), blocked...), tenant...)),
-	}
-}
-
-// forNamespace is the guard of an object in namespace; allowPrivate (a platform target's
-// allowPrivateNetworks) lifts it in the platform namespace only. Nil means unrestricted.
-func (g guards) forNamespace(namespace string, allowPrivate bool) *sender.AddressGuard {
-	if namespace != g.platformNamespace {
-		return g.tenant
-	}
-	if allowPrivate {
-		return nil
-	}
-	return g.platform
 }
 
 // SetupAll registers the report store, the delivery engine and every reconciler with the
@@ -146,7 +85,7 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 		SecretReader: secretReader,
 		Recorder:     mgr.GetEventRecorder("policy-herald"),
 	}
-	addrs := newGuards(opts.PlatformNamespace, opts.Addresses)
+	addrs := opts.Addresses.Guards(opts.PlatformNamespace)
 	self := opts.OperatorPod
 	if self.Name == "" {
 		self = client.ObjectKey{Namespace: os.Getenv("POD_NAMESPACE"), Name: os.Getenv("POD_NAME")}

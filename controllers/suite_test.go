@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
 )
@@ -122,7 +123,7 @@ func newManager() (stop func()) {
 		Delivery:          testDeliveryOptions(),
 		SecretReader:      countingReader{mgr.GetAPIReader()},
 		// The suite's receivers listen on 127.0.0.1; [::1] stays refused (addressguard_test.go).
-		Addresses:        controllers.LocalAddressPolicy(),
+		Addresses:        addrguard.LocalPolicy(),
 		EmailReportImage: reportImage,
 		// Every replica registers its exporter here; only the leader's exports.
 		MetricsRegistry:       resultMetrics,

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
@@ -38,8 +39,8 @@ type TargetChannelReconciler struct {
 	// PlatformNamespace holds the channels that see every namespace their target sees; a channel
 	// elsewhere only ever receives results of its own namespace.
 	PlatformNamespace string
-	// guards restrict the addresses senders connect to (see AddressPolicy).
-	guards guards
+	// guards restrict the addresses senders connect to (see addrguard.Policy).
+	guards addrguard.Guards
 	// tests answers the send-test annotation.
 	tests sendTests
 }
@@ -135,7 +136,7 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 		delivery:  c.Status.Delivery,
 		// A channel is restricted by its own namespace: a tenant's always, whatever its target
 		// allows. Only a channel next to a platform target shares its allowPrivateNetworks.
-		guard: r.guards.forNamespace(c.Namespace, c.Namespace == t.Namespace && t.Spec.AllowPrivateNetworks),
+		guard: r.guards.ForNamespace(c.Namespace, c.Namespace == t.Namespace && t.Spec.AllowPrivateNetworks),
 	}
 	return ds, nil
 }

@@ -1,6 +1,9 @@
 package v1alpha1
 
 import (
+	"reflect"
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -219,44 +222,27 @@ func init() {
 	register(&NotificationTarget{}, &NotificationTargetList{})
 }
 
-// DestinationType returns the type of the one destination that is set, or "" if none is.
+// DestinationType is the type of the one block set in d ("" when none is): the JSON name of its
+// field, so that a new destination block needs nothing here.
 func (d *Destinations) DestinationType() DestinationType {
-	switch {
-	case d.Webhook != nil:
-		return DestinationWebhook
-	case d.Slack != nil:
-		return DestinationSlack
-	case d.Teams != nil:
-		return DestinationTeams
-	case d.Discord != nil:
-		return DestinationDiscord
-	case d.GoogleChat != nil:
-		return DestinationGoogleChat
-	case d.Telegram != nil:
-		return DestinationTelegram
-	case d.Loki != nil:
-		return DestinationLoki
-	case d.Elasticsearch != nil:
-		return DestinationElasticsearch
-	case d.Splunk != nil:
-		return DestinationSplunk
-	case d.AlertManager != nil:
-		return DestinationAlertManager
-	case d.Jira != nil:
-		return DestinationJira
-	case d.S3 != nil:
-		return DestinationS3
-	case d.Kinesis != nil:
-		return DestinationKinesis
-	case d.SecurityHub != nil:
-		return DestinationSecurityHub
-	case d.GCS != nil:
-		return DestinationGCS
-	case d.PagerDuty != nil:
-		return DestinationPagerDuty
+	v := reflect.ValueOf(d).Elem()
+	for i, name := range destinationBlocks {
+		if !v.Field(i).IsNil() {
+			return DestinationType(name)
+		}
 	}
 	return ""
 }
+
+// destinationBlocks are the JSON names of Destinations' fields, by field index.
+var destinationBlocks = func() []string {
+	t := reflect.TypeFor[Destinations]()
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	}
+	return names
+}()
 
 // GetConditions returns the status conditions.
 func (t *NotificationTarget) GetConditions() *[]metav1.Condition { return &t.Status.Conditions }

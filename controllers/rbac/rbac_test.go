@@ -49,6 +49,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/blockreports"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/emailjob"
@@ -277,7 +278,7 @@ func TestRBACOperatorDeliversWithItsInstalledPermissions(t *testing.T) {
 		PlatformNamespace: operatorNamespace,
 		Delivery:          deliveryOptions(),
 		// The receivers listen on 127.0.0.1.
-		Addresses:   controllers.LocalAddressPolicy(),
+		Addresses:   addrguard.LocalPolicy(),
 		OperatorPod: client.ObjectKeyFromObject(self),
 	})
 	g.Expect(err).NotTo(HaveOccurred())

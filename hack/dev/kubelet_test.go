@@ -24,6 +24,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
@@ -185,7 +186,7 @@ func startOperator(t *testing.T, ctx context.Context, cfg *rest.Config) {
 	}
 	if _, err := controllers.SetupAll(ctx, mgr, controllers.Options{
 		PlatformNamespace: platformNamespace, Delivery: delivery.DefaultOptions(),
-		Addresses: controllers.LocalAddressPolicy(), EmailReportImage: "policy-herald:dev",
+		Addresses: addrguard.LocalPolicy(), EmailReportImage: "policy-herald:dev",
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
@@ -161,7 +162,7 @@ func run(ctx context.Context, force <-chan struct{}) error {
 		PlatformNamespace: platformNamespace,
 		Delivery:          delivery.DefaultOptions(),
 		// The demo's receiver listens on 127.0.0.1, which the production policy refuses.
-		Addresses: controllers.LocalAddressPolicy(),
+		Addresses: addrguard.LocalPolicy(),
 		// The operator runs outside a Pod here, so it cannot read its image from one; podRunner
 		// runs bin/policy-herald for it.
 		EmailReportImage: "policy-herald:dev",

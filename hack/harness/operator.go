@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/policyherald/policy-herald/controllers"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 )
 
 // Build builds the operator of the current tree, as a real deployment runs it: its own
@@ -176,11 +176,11 @@ func ReadProc(pid int) (ProcStats, error) {
 	return s, nil
 }
 
-// localBlockedCIDRs is the --blocked-cidrs value of controllers.LocalAddressPolicy (the
+// localBlockedCIDRs is the --blocked-cidrs value of addrguard.LocalPolicy (the
 // default with IPv4 loopback allowed), which the demo and the suite use in-process.
 func localBlockedCIDRs() string {
 	var out []string
-	for _, p := range controllers.LocalAddressPolicy().Blocked {
+	for _, p := range addrguard.LocalPolicy().Blocked {
 		out = append(out, p.String())
 	}
 	return strings.Join(out, ",")

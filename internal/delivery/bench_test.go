@@ -196,7 +196,7 @@ func BenchmarkReportToDelivery(b *testing.B) {
 			s := newSink()
 			srv := httptest.NewServer(s.receiver())
 			b.Cleanup(srv.Close)
-			snd, err := sender.New(sender.Config{
+			snd, err := sender.New(context.Background(), sender.Config{
 				Type: v1alpha1.DestinationWebhook, Settings: destination.Settings{"url": srv.URL + "/hook"}, Name: "team-a/bench",
 			})
 			if err != nil {

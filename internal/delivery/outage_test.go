@@ -53,7 +53,7 @@ func (h *flakyHook) delivered() []string {
 // webhookTo returns the real webhook sender posting to srv.
 func webhookTo(t *testing.T, srv *httptest.Server) sender.Sender {
 	t.Helper()
-	s, err := sender.New(sender.Config{
+	s, err := sender.New(context.Background(), sender.Config{
 		Type: v1alpha1.DestinationWebhook, Settings: destination.Settings{"url": srv.URL + "/hook"}, Name: "team-a/nt1",
 	})
 	if err != nil {

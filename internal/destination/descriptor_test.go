@@ -11,6 +11,15 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 )
 
+// descriptors are the registered descriptors (package sender's), by type.
+var descriptors = func() map[v1alpha1.DestinationType]Descriptor {
+	m := map[v1alpha1.DestinationType]Descriptor{}
+	for _, d := range Descriptors() {
+		m[d.Type] = d
+	}
+	return m
+}()
+
 // blockField is one JSON field of a destination block.
 type blockField struct {
 	name string
@@ -161,6 +170,46 @@ func TestRequiredSettingsHaveCELRules(t *testing.T) {
 			}
 			if !ok {
 				t.Errorf("%s requires %s but no CEL rule of NotificationTargetSpec checks it", typ, k)
+			}
+		}
+	}
+}
+
+var (
+	oneDestinationRule = regexp.MustCompile(`rule="\[(has\(self\.\w+\)(?:, has\(self\.\w+\))*)\]\.filter\(x, x\)\.size\(\) (?:==|<=) 1",message="([^"]*)"`)
+	hasField           = regexp.MustCompile(`has\(self\.(\w+)\)`)
+)
+
+// TestOneDestinationRulesListEveryBlock holds the CEL rules that allow one destination block (a
+// target's exactly one, a channel's at most one) to the blocks of Destinations: a block missing
+// from a rule would let a target set it next to another. The messages name them all too.
+func TestOneDestinationRulesListEveryBlock(t *testing.T) {
+	var want []string
+	for name := range blocks(t) {
+		want = append(want, name)
+	}
+	slices.Sort(want)
+	for _, file := range []string{"notificationtarget_types.go", "targetchannel_types.go"} {
+		src, err := os.ReadFile("../../api/v1alpha1/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := oneDestinationRule.FindStringSubmatch(string(src))
+		if m == nil {
+			t.Errorf("%s has no rule allowing one destination block", file)
+			continue
+		}
+		var listed []string
+		for _, h := range hasField.FindAllStringSubmatch(m[1], -1) {
+			listed = append(listed, h[1])
+		}
+		slices.Sort(listed)
+		if !slices.Equal(listed, want) {
+			t.Errorf("%s: the one-destination rule lists %v, want every block %v", file, listed, want)
+		}
+		for _, name := range want {
+			if !regexp.MustCompile(`\b`+name+`\b`).MatchString(m[2]) && !strings.Contains(m[2], "of the target's destination type") {
+				t.Errorf("%s: the one-destination rule's message does not name %s", file, name)
 			}
 		}
 	}

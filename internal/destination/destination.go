@@ -13,11 +13,8 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/secrets"
+	"github.com/policyherald/policy-herald/internal/sender"
 )
-
-// Settings are the effective string settings of one destination: its inline fields, with the
-// Secret's keys of the same name winning.
-type Settings map[string]string
 
 // Resolved is the effective destination of a NotificationTarget or a TargetChannel.
 type Resolved struct {
@@ -42,7 +39,7 @@ func Resolve(d *v1alpha1.Destinations, secret secrets.Values) (Resolved, error) 
 		return Resolved{}, err
 	}
 	s := Settings(inline)
-	overlay(s, desc.secretValues(secret))
+	overlay(s, secretValues(desc, secret))
 	return Resolved{Type: desc.Type, Destination: d, Settings: s}, nil
 }
 
@@ -56,7 +53,7 @@ type Layers struct {
 
 // ResolveChannel returns the effective destination of a TargetChannel. Later layers win: the
 // target's inline fields, the target's Secret, the channel's inline fields, the channel's
-// Secret. A channel of another namespace that redirects (see Descriptor.Redirects) inherits
+// Secret. A channel of another namespace that redirects (see Redirects) inherits
 // none of the target's credentials: neither its Secret nor any Credential field of its block,
 // nor user info in its endpoint URLs, or a tenant could send the platform's credentials to an
 // endpoint of its choosing.
@@ -70,15 +67,15 @@ func ResolveChannel(l Layers) (Resolved, error) {
 			fmt.Sprintf("the channel sets %s fields but its target delivers to %s", ct, desc.Type))
 	}
 	target, targetSecret := l.Target, l.TargetSecret
-	redirects := desc.Redirects(l.Channel, l.ChannelSecret)
+	redirects := Redirects(desc, l.Channel, l.ChannelSecret)
 	if redirects {
-		if target, err = desc.withoutEndpointLists(target, l.Channel); err != nil {
+		if target, err = withoutEndpointLists(desc, target, l.Channel); err != nil {
 			return Resolved{}, err
 		}
 	}
 	withheld := !l.SameNamespace && redirects
 	if withheld {
-		if target, err = desc.withoutCredentials(target); err != nil {
+		if target, err = withoutCredentials(desc, target); err != nil {
 			return Resolved{}, err
 		}
 		targetSecret = nil
@@ -95,19 +92,19 @@ func ResolveChannel(l Layers) (Resolved, error) {
 		return Resolved{}, err
 	}
 	overlay(r.Settings, own)
-	overlay(r.Settings, desc.secretValues(l.ChannelSecret))
+	overlay(r.Settings, secretValues(desc, l.ChannelSecret))
 	r.Withheld = withheld
 	return r, nil
 }
 
-// Redirects tells whether a channel's own fields or Secret set an Endpoint setting, that is
-// change where requests go.
-func (d Descriptor) Redirects(channel *v1alpha1.Destinations, channelSecret secrets.Values) bool {
+// Redirects tells whether the own fields or Secret of a channel of a destination described by
+// d set an Endpoint setting, that is change where requests go.
+func Redirects(d Descriptor, channel *v1alpha1.Destinations, channelSecret secrets.Values) bool {
 	block, err := blockOf(channel)
 	if err != nil {
 		return true // cannot tell: assume the worst
 	}
-	own := d.secretValues(channelSecret)
+	own := secretValues(d, channelSecret)
 	for _, k := range d.Endpoint {
 		if _, set := block[k]; set || own[k] != "" {
 			return true
@@ -150,7 +147,7 @@ func CheckTemplate(t v1alpha1.DestinationType, template string) error {
 	if desc, err := describe(t); err != nil || desc.Template {
 		return err
 	}
-	names := make([]string, 0, len(descriptors))
+	var names []string
 	for _, tt := range TemplateTypes() {
 		names = append(names, string(tt))
 	}
@@ -162,7 +159,7 @@ func describe(t v1alpha1.DestinationType) (Descriptor, error) {
 	if t == "" {
 		return Descriptor{}, conditions.Stalled(v1alpha1.ReasonInvalidSpec, "no destination is set")
 	}
-	d, ok := descriptors[t]
+	d, ok := sender.Describe(t)
 	if !ok {
 		return Descriptor{}, conditions.Stalled(v1alpha1.ReasonInvalidSpec, fmt.Sprintf("destination %s is unknown", t))
 	}
@@ -170,7 +167,7 @@ func describe(t v1alpha1.DestinationType) (Descriptor, error) {
 }
 
 // secretValues returns the non-empty values of the keys d reads from a Secret.
-func (d Descriptor) secretValues(secret secrets.Values) map[string]string {
+func secretValues(d Descriptor, secret secrets.Values) map[string]string {
 	out := map[string]string{}
 	for _, k := range d.SecretKeys {
 		if v := secret[k]; v != "" {
@@ -182,7 +179,7 @@ func (d Descriptor) secretValues(secret secrets.Values) map[string]string {
 
 // withoutCredentials returns dest without the Credential fields of its block, and without user
 // info in its Endpoint URLs (user info is basic authentication).
-func (d Descriptor) withoutCredentials(dest *v1alpha1.Destinations) (*v1alpha1.Destinations, error) {
+func withoutCredentials(d Descriptor, dest *v1alpha1.Destinations) (*v1alpha1.Destinations, error) {
 	m, err := toMap(dest)
 	if err != nil {
 		return nil, err
@@ -209,7 +206,7 @@ func (d Descriptor) withoutCredentials(dest *v1alpha1.Destinations) (*v1alpha1.D
 // withoutEndpointLists returns the target's dest without the list-valued Endpoint settings
 // (Alertmanager's additionalURLs) that the channel does not set: a channel that sends elsewhere
 // must not also send to the rest of the target's endpoints, which a list would otherwise add.
-func (d Descriptor) withoutEndpointLists(dest, channel *v1alpha1.Destinations) (*v1alpha1.Destinations, error) {
+func withoutEndpointLists(d Descriptor, dest, channel *v1alpha1.Destinations) (*v1alpha1.Destinations, error) {
 	m, err := toMap(dest)
 	if err != nil {
 		return nil, err

@@ -199,7 +199,7 @@ func TestRedirects(t *testing.T) {
 	}
 	for _, c := range cases {
 		d := descriptors[c.typ]
-		if got := d.Redirects(c.channel, c.secret); got != c.want {
+		if got := Redirects(d, c.channel, c.secret); got != c.want {
 			t.Errorf("%s: Redirects = %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -341,7 +341,7 @@ func TestResolveChannelEndpointLists(t *testing.T) {
 
 	// The user info of list entries is withheld like that of single URLs.
 	d := descriptors[v1alpha1.DestinationAlertManager]
-	stripped, err := d.withoutCredentials(target)
+	stripped, err := withoutCredentials(d, target)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,10 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/labelname"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // alertManager posts one alert per result to Alertmanager's v2 API (POST <url>/api/v2/alerts,
@@ -28,10 +31,10 @@ import (
 // missed by itself when its endsAt passes, at most four intervals later. Only when no instance
 // accepts the post is it an error: retryable when any instance's failure was.
 type alertManager struct {
-	targets  []*httpTarget
+	targets  []*transport.Target
 	name     string
 	interval time.Duration
-	tmpl     *Template
+	tmpl     *render.Template
 	now      func() time.Time
 }
 
@@ -59,15 +62,15 @@ type amAlert struct {
 	GeneratorURL string            `json:"generatorURL,omitempty"`
 }
 
+func init() {
+	register(newAlertManager, descriptor.Descriptor{Type: v1alpha1.DestinationAlertManager,
+		Required: []string{"url"}, SecretKeys: []string{"url"},
+		Endpoint: []string{"url", "additionalURLs"}, Credential: descriptor.HTTPCredentials, Other: []string{"resendInterval"}, Template: true})
+}
+
 func newAlertManager(cfg Config) (Sender, error) {
-	var inline v1alpha1.AlertManagerDestination
-	if d := cfg.Destination; d != nil && d.AlertManager != nil {
-		inline = *d.AlertManager
-	}
-	raw := cfg.Settings["url"]
-	if raw == "" {
-		raw = inline.URL
-	}
+	inline := *cfg.Destination.AlertManager
+	raw := inline.URL
 	urls := []string{raw}
 	seen := map[string]bool{raw: true}
 	for _, u := range inline.AdditionalURLs {
@@ -94,13 +97,13 @@ func newAlertManager(cfg Config) (Sender, error) {
 		}
 		// Each target's redactor knows every URL: an instance behind the same proxy may echo
 		// another's.
-		t, err := newHTTPTargetAt("alertManager", ep, cfg.TLS, inline.Headers, urls...)
+		t, err := transport.NewTarget("alertManager", ep, cfg.httpClient(), inline.Headers, urls...)
 		if err != nil {
 			return nil, err
 		}
 		a.targets = append(a.targets, t)
 	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("alertManager: %w", err)
 	}
@@ -110,19 +113,19 @@ func newAlertManager(cfg Config) (Sender, error) {
 
 // alertManagerEndpoint is raw with /api/v2/alerts appended to its path (an Alertmanager may be
 // served under a prefix); a URL that already ends with it is taken as is.
-func alertManagerEndpoint(setting, raw string) (*endpoint, error) {
-	ep, err := parseEndpoint(setting, raw)
+func alertManagerEndpoint(setting, raw string) (*transport.Endpoint, error) {
+	ep, err := transport.ParseEndpoint(setting, raw)
 	if err != nil {
 		return nil, err
 	}
-	u := *ep.url
+	u := *ep.URL
 	if p := strings.TrimSuffix(u.Path, "/"); strings.HasSuffix(p, alertManagerPath) {
 		u.Path = p
 	} else {
 		u.Path = p + alertManagerPath
 	}
 	u.RawPath = ""
-	return &endpoint{raw: u.String(), url: &u, host: u.Host}, nil
+	return transport.EndpointOf(&u), nil
 }
 
 // MaxBatch is how many alerts go in one post.
@@ -155,17 +158,17 @@ func (a *alertManager) post(ctx context.Context, b Batch, state string, now, end
 	for i := range b.Results {
 		alerts[i] = a.alert(b, i, now, endsAt)
 	}
-	body, err := marshalJSON(alerts)
+	body, err := transport.MarshalJSON(alerts)
 	if err != nil {
 		return &Error{Reason: fmt.Sprintf("encoding the alertManager alerts: %v", err)}
 	}
 	if len(a.targets) == 1 {
-		return a.targets[0].postJSON(ctx, body)
+		return a.targets[0].PostJSON(ctx, body)
 	}
 	errs := make([]error, len(a.targets))
 	var wg sync.WaitGroup
 	for i, t := range a.targets {
-		wg.Go(func() { errs[i] = t.postJSON(ctx, body) })
+		wg.Go(func() { errs[i] = t.PostJSON(ctx, body) })
 	}
 	wg.Wait()
 	var failed []error
@@ -192,7 +195,7 @@ func (a *alertManager) post(ctx context.Context, b Batch, state string, now, end
 // succeed at any of them, with the shortest delay one asked for (none when one gave none).
 func allFailed(errs []error) *Error {
 	reasons := make([]string, len(errs))
-	e := &Error{cause: errors.Join(errs...)}
+	e := &Error{Cause: errors.Join(errs...)}
 	minAfter, anyWithout := time.Duration(0), false
 	for i, err := range errs {
 		reasons[i] = err.Error()
@@ -248,7 +251,7 @@ func alertLabels(d *ResultDocument) map[string]string {
 	l := make(map[string]string, 16+len(d.CustomFields))
 	set := func(k, v string) {
 		if v != "" {
-			l[k] = cutBytes(v, amMaxLabelValue)
+			l[k] = render.CutBytes(v, amMaxLabelValue)
 		}
 	}
 	set("alertname", alertManagerAlertName)
@@ -276,7 +279,7 @@ func alertLabels(d *ResultDocument) map[string]string {
 	for _, k := range []string{"rule", "severity", "category", "kind", "name", "namespace"} {
 		builtin[k] = true // reserved even when this result leaves them out
 	}
-	for _, k := range sortedKeys(d.CustomFields) {
+	for _, k := range render.SortedKeys(d.CustomFields) {
 		name := labelName(k)
 		if _, taken := l[name]; taken || builtin[name] || name == "" {
 			continue
@@ -293,7 +296,7 @@ func (a *alertManager) annotations(d *ResultDocument) map[string]string {
 	an := map[string]string{}
 	set := func(k, v string, max int) {
 		if v = strings.TrimSpace(v); v != "" {
-			an[k] = cutBytes(v, max)
+			an[k] = render.CutBytes(v, max)
 		}
 	}
 	set("summary", alertSummary(d), amMaxSummary)
@@ -309,14 +312,14 @@ func (a *alertManager) annotations(d *ResultDocument) map[string]string {
 	}
 	set("description", desc, amMaxDescription)
 	if res := d.Resource; res != nil {
-		set("resource", joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name)), amMaxProperty)
+		set("resource", render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name)), amMaxProperty)
 		set("resource_api_version", res.APIVersion, amMaxProperty)
 		set("resource_uid", res.UID, amMaxProperty)
 	}
-	set("report", joinNonEmpty(" ", d.Report.Kind, joinNonEmpty("/", d.Report.Namespace, d.Report.Name)), amMaxProperty)
+	set("report", render.JoinNonEmpty(" ", d.Report.Kind, render.JoinNonEmpty("/", d.Report.Namespace, d.Report.Name)), amMaxProperty)
 	set("timestamp", d.Timestamp, amMaxProperty)
 	n := 0
-	for _, k := range sortedKeys(d.Properties) {
+	for _, k := range render.SortedKeys(d.Properties) {
 		if n == amMaxProperties {
 			break
 		}
@@ -332,9 +335,9 @@ func (a *alertManager) annotations(d *ResultDocument) map[string]string {
 
 // alertSummary is one line: "<policy>/<rule>: <status> on <Kind> <namespace>/<name>".
 func alertSummary(d *ResultDocument) string {
-	s := joinNonEmpty("/", d.Policy, d.Rule) + ": " + string(d.Status)
+	s := render.JoinNonEmpty("/", d.Policy, d.Rule) + ": " + string(d.Status)
 	if res := d.Resource; res != nil && (res.Kind != "" || res.Name != "") {
-		s += " on " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		s += " on " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
 	return strings.ReplaceAll(s, "\n", " ")
 }
@@ -353,12 +356,12 @@ func labelName(k string) string {
 	return s
 }
 
-// useGuard checks every Alertmanager's host and makes each client's connections pass g.
-func (a *alertManager) useGuard(ctx context.Context, g *AddressGuard) error {
+// DialHosts are every Alertmanager's host.
+func (a *alertManager) DialHosts() ([]string, error) {
+	var hosts []string
 	for _, t := range a.targets {
-		if err := t.useGuard(ctx, g); err != nil {
-			return err
-		}
+		h, _ := t.DialHosts()
+		hosts = append(hosts, h...)
 	}
-	return nil
+	return hosts, nil
 }

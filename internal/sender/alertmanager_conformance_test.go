@@ -9,7 +9,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // amConformanceNow is the clock of the alertManager sender in the conformance suite: startsAt
@@ -31,7 +31,7 @@ func init() {
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{}},
-				Settings:    destination.Settings{"url": strings.Replace(base, "://", "://"+amConformanceUser+":"+secret+"@", 1) + "/alertmanager"},
+				Settings:    descriptor.Settings{"url": strings.Replace(base, "://", "://"+amConformanceUser+":"+secret+"@", 1) + "/alertmanager"},
 				now:         func() time.Time { return amConformanceNow },
 			}
 		},

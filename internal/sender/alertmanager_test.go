@@ -20,7 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -540,28 +540,28 @@ func TestAlertManagerURLs(t *testing.T) {
 		"https://u:p@h/am?x=1":                  "https://u:p@h/am/api/v2/alerts?x=1",
 	} {
 		ep, err := alertManagerEndpoint("url", in)
-		if err != nil || ep.raw != want {
+		if err != nil || ep.Raw != want {
 			t.Errorf("%s: %v %v, want %s", in, ep, err, want)
 		}
 	}
 	assertConfigErrors(t, v1alpha1.DestinationAlertManager, "SECRETPATH", map[string]Config{
 		"no url":            {},
-		"bad url":           {Settings: destination.Settings{"url": "ftp://h/SECRETPATH"}},
-		"bad additionalURL": {Settings: destination.Settings{"url": "http://h"}, Destination: &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{AdditionalURLs: []string{"h/SECRETPATH"}}}},
-		"bad header":        {Settings: destination.Settings{"url": "http://h"}, Destination: &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X": "SECRETPATH\n"}}}}},
-		"broken template":   {Settings: destination.Settings{"url": "http://h"}, MessageTemplate: "{{ .Nope }}"},
+		"bad url":           {Settings: descriptor.Settings{"url": "ftp://h/SECRETPATH"}},
+		"bad additionalURL": {Settings: descriptor.Settings{"url": "http://h"}, Destination: &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{AdditionalURLs: []string{"h/SECRETPATH"}}}},
+		"bad header":        {Settings: descriptor.Settings{"url": "http://h"}, Destination: &v1alpha1.Destinations{AlertManager: &v1alpha1.AlertManagerDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X": "SECRETPATH\n"}}}}},
+		"broken template":   {Settings: descriptor.Settings{"url": "http://h"}, MessageTemplate: "{{ .Nope }}"},
 	})
 	// The Secret's url wins; a duplicate additional URL gets one post.
 	c, srv := startAMContract(t)
 	cfg := amConfig(srv.URL+"/inline", srv.URL+"/from-secret", srv.URL+"/second")
-	cfg.Settings = destination.Settings{"url": srv.URL + "/from-secret"}
+	cfg.Settings = descriptor.Settings{"url": srv.URL + "/from-secret"}
 	if err := newAM(t, cfg).Send(context.Background(), oneResult()); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(c.got()); n != 2 {
 		t.Errorf("%d posts, want 2 (the Secret's url and /second)", n)
 	}
-	if got := newAM(t, Config{Type: v1alpha1.DestinationAlertManager, Settings: destination.Settings{"url": srv.URL}}).RefreshInterval(); got != 5*time.Minute {
+	if got := newAM(t, Config{Type: v1alpha1.DestinationAlertManager, Settings: descriptor.Settings{"url": srv.URL}}).RefreshInterval(); got != 5*time.Minute {
 		t.Errorf("default RefreshInterval = %s", got)
 	}
 }
@@ -637,7 +637,7 @@ func TestAlertManagerErrorsHideSecrets(t *testing.T) {
 		{withSecrets("https://" + closedAddr(t))},
 	} {
 		cfg := amConfig("", urls[1:]...)
-		cfg.Settings = destination.Settings{"url": urls[0]}
+		cfg.Settings = descriptor.Settings{"url": urls[0]}
 		cfg.Destination.AlertManager.Headers = map[string]string{"X-Api-Key": "SECRETHEADER"}
 		err := newAM(t, cfg).Send(context.Background(), slackDiscordBatch())
 		if err == nil {
@@ -663,15 +663,15 @@ func TestAlertManagerTLSProxyAndGuard(t *testing.T) {
 
 	// The guard refuses a loopback Alertmanager, the additional ones too.
 	_, srv := startAMContract(t)
-	if _, err := NewGuarded(ctx, amConfig(srv.URL), defaultGuard()); err == nil {
-		t.Error("NewGuarded accepted a loopback url")
+	if _, err := newGuarded(ctx, amConfig(srv.URL), defaultGuard()); err == nil {
+		t.Error("newGuarded accepted a loopback url")
 	}
-	if _, err := NewGuarded(ctx, amConfig("http://am.example.invalid", srv.URL), defaultGuard()); err == nil {
-		t.Error("NewGuarded accepted a loopback additional URL")
+	if _, err := newGuarded(ctx, amConfig("http://am.example.invalid", srv.URL), defaultGuard()); err == nil {
+		t.Error("newGuarded accepted a loopback additional URL")
 	}
 	// A name that resolves to loopback only when dialled is refused by the dial.
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
-	s, err := NewGuarded(ctx, amConfig("http://localhost:"+port), unresolvable(defaultGuard()))
+	s, err := newGuarded(ctx, amConfig("http://localhost:"+port), unresolvable(defaultGuard()))
 	if err != nil {
 		t.Fatal(err)
 	}

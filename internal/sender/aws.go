@@ -17,6 +17,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 
 	"github.com/policyherald/policy-herald/internal/redact"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // awsNoAmbient is why an AWS destination outside the platform namespace without keys is refused.
@@ -36,8 +37,8 @@ const awsDefaultRegion = "us-east-1"
 // environment region for ambient credentials, us-east-1 with a custom endpoint, else a
 // configuration error.
 //
-// The service client uses an HTTP client of its own (newHTTPClient: the TLS configuration,
-// HTTP(S)_PROXY, no redirects, and the address guard once useGuard is called). The ambient
+// The service client uses an HTTP client of its own (Config.httpClient: the TLS configuration,
+// HTTP(S)_PROXY, no redirects, and the address guard). The ambient
 // credential chain keeps the SDK's client: it talks to the operator's own identity endpoints
 // (the link-local EKS Pod Identity agent and instance metadata among them), which the guard
 // rightly refuses to destinations.
@@ -51,7 +52,7 @@ type awsTarget struct {
 	now      func() time.Time
 	// unusable is set when the destination cannot be used at all (no keys and no right to the
 	// ambient identity). The factory still builds the sender, so that building from the
-	// descriptor's required settings works; useGuard (NewGuarded, which the controllers call)
+	// descriptor's required settings works; New with a Guard (as the controllers build senders)
 	// and every Send and Resolve return it, and nothing is ever sent.
 	unusable *Error
 }
@@ -61,21 +62,21 @@ type awsTarget struct {
 // The redactor knows the keys, the endpoint and extraSecrets.
 func newAWSTarget(ctx context.Context, cfg Config, s v1alpha1.AWSSettings, defaultHost func(region string) string, extraSecrets ...string) (*awsTarget, error) {
 	service := string(cfg.Type)
-	region := setting(cfg, "region", s.Region)
-	rawEndpoint := setting(cfg, "endpoint", s.Endpoint)
+	region := s.Region
+	rawEndpoint := s.Endpoint
 	keyID, secret := cfg.Settings["accessKeyID"], cfg.Settings["secretAccessKey"]
 
-	t := &awsTarget{service: service, now: time.Now, client: newHTTPClient(cfg.TLS)}
+	t := &awsTarget{service: service, now: time.Now, client: cfg.httpClient()}
 	var epURL *url.URL
 	if rawEndpoint != "" {
-		ep, err := parseEndpoint(service+" endpoint", rawEndpoint)
+		ep, err := transport.ParseEndpoint(service+" endpoint", rawEndpoint)
 		if err != nil {
 			return nil, err
 		}
-		if ep.url.User != nil || ep.url.RawQuery != "" || ep.url.Fragment != "" {
+		if ep.URL.User != nil || ep.URL.RawQuery != "" || ep.URL.Fragment != "" {
 			return nil, fmt.Errorf("%s endpoint must not have user info, a query or a fragment", service)
 		}
-		t.endpoint, t.host, epURL = rawEndpoint, ep.host, ep.url
+		t.endpoint, t.host, epURL = rawEndpoint, ep.Host, ep.URL
 	}
 	t.red = redact.New(epURL, append([]string{keyID, secret}, extraSecrets...)...)
 
@@ -121,14 +122,6 @@ func newAWSTarget(ctx context.Context, cfg Config, s v1alpha1.AWSSettings, defau
 	return t, nil
 }
 
-// setting returns the effective string setting name, or inline when the settings lack it.
-func setting(cfg Config, name, inline string) string {
-	if v := cfg.Settings[name]; v != "" {
-		return v
-	}
-	return inline
-}
-
 // baseEndpoint is the SDK's BaseEndpoint: nil for the service's own.
 func (t *awsTarget) baseEndpoint() *string {
 	if t.endpoint == "" {
@@ -137,25 +130,17 @@ func (t *awsTarget) baseEndpoint() *string {
 	return aws.String(t.endpoint)
 }
 
-// useGuard refuses an unusable destination, checks the host and makes every connection of the
-// service client pass g.
-func (t *awsTarget) useGuard(ctx context.Context, g *AddressGuard) error {
+// DialHosts is the service's host, or the error of an unusable destination: a guarded sender
+// (the controllers') refuses it when it is built.
+func (t *awsTarget) DialHosts() ([]string, error) {
 	if t.unusable != nil {
-		return t.unusable
+		return nil, t.unusable
 	}
 	host := t.host
 	if h, _, err := splitHostPort(host); err == nil {
 		host = h
 	}
-	if err := g.CheckHost(ctx, host); err != nil {
-		return err
-	}
-	tr, ok := t.client.Transport.(*http.Transport)
-	if !ok {
-		return errors.New("the HTTP client cannot be guarded")
-	}
-	tr.DialContext = guardedDialer(g).DialContext
-	return nil
+	return []string{host}, nil
 }
 
 func splitHostPort(hostport string) (string, string, error) {
@@ -190,21 +175,21 @@ var apiErrorCodesRetryable = map[string]bool{
 // (bucket and object key, stream), header or key. 5xx, 408, 429, throttling codes and network
 // errors are retryable; other 4xx (access denied, validation, missing bucket or stream) are not.
 func (t *awsTarget) fail(op string, err error) *Error {
-	if e := notAllowedError(op, t.host, err); e != nil {
+	if e := transport.NotAllowed(op, t.host, err); e != nil {
 		return e
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return transportError(op, t.host, ue, t.red)
+		return transport.TransportError(op, t.host, ue, t.red)
 	}
 	var re *awshttp.ResponseError
 	if !errors.As(err, &re) || re.Response == nil || re.Response.Response == nil || re.Response.StatusCode == 0 {
 		var se interface{ ConnectionError() bool }
 		if errors.As(err, &se) && se.ConnectionError() {
-			return transportError(op, t.host, errors.Unwrap(err), t.red)
+			return transport.TransportError(op, t.host, errors.Unwrap(err), t.red)
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return transportError(op, t.host, err, t.red)
+			return transport.TransportError(op, t.host, err, t.red)
 		}
 		// Credentials that could not be had, a request that could not be built: the text is the
 		// SDK's, with anything secret redacted; a retry may succeed (an identity endpoint down).
@@ -213,10 +198,10 @@ func (t *awsTarget) fail(op string, err error) *Error {
 		if errors.As(err, &oe) && oe.Err != nil { // drop "operation error Kinesis: PutRecords, "
 			text = oe.Err.Error()
 		}
-		return &Error{Reason: fmt.Sprintf("%s to %s: %s", op, t.host, excerpt([]byte(text), t.red)), Retryable: true}
+		return &Error{Reason: fmt.Sprintf("%s to %s: %s", op, t.host, transport.Excerpt([]byte(text), t.red)), Retryable: true}
 	}
 	resp := re.Response.Response
-	e := responseError(op, t.host, resp, nil, t.red, t.now())
+	e := transport.ResponseError(op, t.host, resp, nil, t.red, t.now())
 	if e == nil { // a 2xx the SDK could not read
 		e = &Error{Reason: fmt.Sprintf("%s to %s: unexpected answer (%d)", op, t.host, resp.StatusCode), Retryable: true, StatusCode: resp.StatusCode}
 	}
@@ -228,12 +213,12 @@ func (t *awsTarget) fail(op string, err error) *Error {
 			if m := api.ErrorMessage(); m != "" {
 				msg += ": " + m
 			}
-			e.Reason += ": " + excerpt([]byte(msg), t.red)
+			e.Reason += ": " + transport.Excerpt([]byte(msg), t.red)
 		}
 		if apiErrorCodesRetryable[code] {
 			e.Retryable = true
 		}
 	}
-	// No cause: the service's message may echo what the redactor removed from Reason.
+	// No Cause: the service's message may echo what the redactor removed from Reason.
 	return e
 }

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/addrguard"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
-	"github.com/policyherald/policy-herald/internal/secrets"
 )
 
 // Tests shared by the AWS destinations (s3, kinesis, securityHub): credentials, region, the
@@ -36,17 +36,17 @@ const (
 // awsTypes are the AWS destinations, each with its required setting.
 var awsTypes = []struct {
 	typ      v1alpha1.DestinationType
-	required destination.Settings
+	required descriptor.Settings
 }{
-	{v1alpha1.DestinationS3, destination.Settings{"bucket": "policy-results"}},
-	{v1alpha1.DestinationKinesis, destination.Settings{"streamName": "policy-results"}},
-	{v1alpha1.DestinationSecurityHub, destination.Settings{"accountID": "123456789012"}},
+	{v1alpha1.DestinationS3, descriptor.Settings{"bucket": "policy-results"}},
+	{v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "policy-results"}},
+	{v1alpha1.DestinationSecurityHub, descriptor.Settings{"accountID": "123456789012"}},
 }
 
 // awsConfig is a Config of typ with static keys, region eu-west-1 and endpoint (path-style
 // for s3).
-func awsConfig(typ v1alpha1.DestinationType, required destination.Settings, endpoint string) Config {
-	s := destination.Settings{"accessKeyID": awsTestKeyID, "secretAccessKey": awsTestSecret, "region": "eu-west-1"}
+func awsConfig(typ v1alpha1.DestinationType, required descriptor.Settings, endpoint string) Config {
+	s := descriptor.Settings{"accessKeyID": awsTestKeyID, "secretAccessKey": awsTestSecret, "region": "eu-west-1"}
 	if endpoint != "" {
 		s["endpoint"] = endpoint
 	}
@@ -131,7 +131,7 @@ func asError(t *testing.T, err error) *Error {
 }
 
 // TestAWSWithoutKeysOutsideThePlatform: a destination without keys that may not use the
-// operator's identity is built (its required settings are there) but refused by NewGuarded,
+// operator's identity is built (its required settings are there) but refused by New with a Guard,
 // which the controllers call, and by every Send, without a request; the environment's keys,
 // which the default chain would pick up, are never used.
 func TestAWSWithoutKeysOutsideThePlatform(t *testing.T) {
@@ -157,9 +157,9 @@ func TestAWSWithoutKeysOutsideThePlatform(t *testing.T) {
 					t.Fatalf("Resolve: %v", err)
 				}
 			}
-			_, err = NewGuarded(context.Background(), cfg, NewAddressGuard(nil))
+			_, err = newGuarded(context.Background(), cfg, addrguard.New(nil))
 			if err == nil || !strings.Contains(err.Error(), string(at.typ)+" destination needs accessKeyID") {
-				t.Fatalf("NewGuarded: %v", err)
+				t.Fatalf("newGuarded: %v", err)
 			}
 			if n := rec.count(); n != 0 {
 				t.Fatalf("%d requests went out", n)
@@ -179,12 +179,12 @@ func TestAWSAmbientCredentials(t *testing.T) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		_, _ = w.Write([]byte(`{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"shardId-000000000000"},{"SequenceNumber":"2","ShardId":"shardId-000000000000"}]}`))
 	})
-	cfg := awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL)
+	cfg := awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL)
 	delete(cfg.Settings, "accessKeyID")
 	delete(cfg.Settings, "secretAccessKey")
 	delete(cfg.Settings, "region")
 	cfg.AmbientCredentials = true
-	s, err := NewGuarded(context.Background(), cfg, loopbackAllowed())
+	s, err := newGuarded(context.Background(), cfg, loopbackAllowed())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +202,8 @@ func TestAWSAmbientCredentials(t *testing.T) {
 
 // loopbackAllowed is a guard that refuses link-local addresses only, so tests reach their
 // loopback servers through a guarded client.
-func loopbackAllowed() *AddressGuard {
-	return NewAddressGuard([]netip.Prefix{netip.MustParsePrefix("169.254.0.0/16")})
+func loopbackAllowed() *addrguard.Guard {
+	return addrguard.New([]netip.Prefix{netip.MustParsePrefix("169.254.0.0/16")})
 }
 
 func TestAWSConfigErrors(t *testing.T) {
@@ -232,7 +232,7 @@ func TestAWSConfigErrors(t *testing.T) {
 	}
 	// With an endpoint and no region, the signing region is us-east-1.
 	rec, srv := startAWSRecorder(t, awsErrorAnswer(http.StatusBadRequest, "ResourceNotFoundException", "Stream s not found", nil))
-	cfg := awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL)
+	cfg := awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL)
 	delete(cfg.Settings, "region")
 	_ = newTestSender(t, cfg).Send(context.Background(), awsBatch())
 	if rec.count() != 1 || !strings.Contains(rec.requests[0].Header.Get("Authorization"), "/us-east-1/kinesis/aws4_request") {
@@ -263,7 +263,7 @@ func TestAWSErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rec, srv := startAWSRecorder(t, awsErrorAnswer(c.status, c.code, "key "+awsTestKeyID+" secret "+awsTestSecret+" refused", c.headers))
-			s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
+			s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
 			e := asError(t, s.Send(context.Background(), awsBatch()))
 			if rec.count() != 1 {
 				t.Errorf("%d requests: the SDK must not retry under the pipeline", rec.count())
@@ -296,7 +296,7 @@ func fmt2(err error) string {
 // address when it dials; the HTTP proxy is used; TLS trusts the configured CA only.
 func TestAWSNetwork(t *testing.T) {
 	isolateAWSEnv(t)
-	kin := destination.Settings{"streamName": "s"}
+	kin := descriptor.Settings{"streamName": "s"}
 	// okAnswer accepts any of the three: S3 wants a 2xx, Kinesis one record per record sent,
 	// Security Hub's answer without failures decodes from that too.
 	okAnswer := func(w http.ResponseWriter, r *http.Request) {
@@ -324,10 +324,10 @@ func TestAWSNetwork(t *testing.T) {
 	})
 	t.Run("guard at build", func(t *testing.T) {
 		for _, at := range awsTypes {
-			_, err := NewGuarded(context.Background(), awsConfig(at.typ, at.required, "http://127.0.0.1:9"), NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs)))
-			var na *AddressNotAllowedError
+			_, err := newGuarded(context.Background(), awsConfig(at.typ, at.required, "http://127.0.0.1:9"), addrguard.New(addrguard.MustParseCIDRs(addrguard.DefaultBlockedCIDRs)))
+			var na *addrguard.NotAllowedError
 			if !errors.As(err, &na) {
-				t.Errorf("%s: want AddressNotAllowedError, got %v", at.typ, err)
+				t.Errorf("%s: want addrguard.NotAllowedError, got %v", at.typ, err)
 			}
 		}
 	})
@@ -335,11 +335,11 @@ func TestAWSNetwork(t *testing.T) {
 		rec, srv := startAWSRecorder(t, okAnswer)
 		port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 		for _, at := range awsTypes {
-			g := NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs))
-			g.lookup = func(context.Context, string) ([]netip.Addr, error) { // the name passes the check...
+			g := addrguard.New(addrguard.MustParseCIDRs(addrguard.DefaultBlockedCIDRs))
+			g = g.WithLookup(func(context.Context, string) ([]netip.Addr, error) { // the name passes the check...
 				return []netip.Addr{netip.MustParseAddr("203.0.113.7")}, nil
-			}
-			s, err := NewGuarded(context.Background(), awsConfig(at.typ, at.required, "http://localhost:"+port), g)
+			})
+			s, err := newGuarded(context.Background(), awsConfig(at.typ, at.required, "http://localhost:"+port), g)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,37 +380,4 @@ func TestAWSNetwork(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestAWSTenantChannelGetsNoPlatformIdentity: a tenant's channel of a platform target that
-// redirects the bucket inherits none of the target's keys (destination.ResolveChannel), and,
-// as the controllers build it (AmbientCredentials only for the platform namespace), it is
-// refused instead of falling back to the operator's identity. A channel that only changes
-// the prefix keeps the target's keys.
-func TestAWSTenantChannelGetsNoPlatformIdentity(t *testing.T) {
-	isolateAWSEnv(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDOPERATORIDENTITY")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "operator-secret")
-	target := &v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Bucket: "platform-bucket", AWSSettings: v1alpha1.AWSSettings{Region: "eu-west-1"}}}
-	targetSecret := secrets.Values{"accessKeyID": awsTestKeyID, "secretAccessKey": awsTestSecret}
-	build := func(channel *v1alpha1.Destinations) (Sender, error) {
-		r, err := destination.ResolveChannel(destination.Layers{Target: target, Channel: channel, TargetSecret: targetSecret})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// controllers/targetchannel_controller.go: all = channel namespace == platform namespace.
-		return NewGuarded(context.Background(), Config{Type: r.Type, Destination: r.Destination, Settings: r.Settings,
-			Name: "team-a/steal", AmbientCredentials: false}, NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs)))
-	}
-	_, err := build(&v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Bucket: "tenant-bucket"}})
-	if err == nil || !strings.Contains(err.Error(), awsNoAmbient) {
-		t.Fatalf("redirecting channel: %v", err)
-	}
-	s, err := build(&v1alpha1.Destinations{S3: &v1alpha1.S3Destination{Prefix: "team-a"}})
-	if err != nil {
-		t.Fatalf("prefix-only channel: %v", err)
-	}
-	if s.(*s3Sender).unusable != nil {
-		t.Fatal("prefix-only channel lost the target's keys")
-	}
 }

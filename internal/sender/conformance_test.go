@@ -91,8 +91,11 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/addrguard"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // updateConformance rewrites the golden files of the conformance suite (-update rewrites all).
@@ -188,7 +191,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{}},
-				Settings:    destination.Settings{"url": base + "/hooks/" + secret, "token": "Bearer " + secret},
+				Settings:    descriptor.Settings{"url": base + "/hooks/" + secret, "token": "Bearer " + secret},
 			}
 		},
 		ok:   func(int) conformanceAnswer { return conformanceAnswer{status: http.StatusOK} },
@@ -229,7 +232,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{Channel: "#policy"}},
-				Settings:    destination.Settings{"url": base + "/services/T000/B000/" + secret},
+				Settings:    descriptor.Settings{"url": base + "/services/T000/B000/" + secret},
 			}
 		},
 		// Incoming webhooks answer "ok", and errors as text: invalid_payload, no_service, ...
@@ -261,7 +264,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{}},
-				Settings:    destination.Settings{"url": base + "/api/webhooks/123/" + secret},
+				Settings:    descriptor.Settings{"url": base + "/api/webhooks/123/" + secret},
 			}
 		},
 		ok: func(int) conformanceAnswer { return conformanceAnswer{status: http.StatusNoContent} },
@@ -298,7 +301,7 @@ var conformanceSenders = []conformanceSender{
 			if m.AllowedMentions.Parse == nil || len(m.AllowedMentions.Parse) != 0 {
 				t.Errorf("mentions must be off: %+v", m.AllowedMentions)
 			}
-			n := utf16Len(m.Content)
+			n := render.UTF16Len(m.Content)
 			for i := range m.Embeds {
 				n += discordEmbedLen(&m.Embeds[i])
 			}
@@ -312,7 +315,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{}},
-				Settings:    destination.Settings{"url": base + "/workflows/abc/triggers/manual/paths/invoke?sig=" + secret},
+				Settings:    descriptor.Settings{"url": base + "/workflows/abc/triggers/manual/paths/invoke?sig=" + secret},
 			}
 		},
 		ok: func(int) conformanceAnswer { return conformanceAnswer{status: http.StatusAccepted} },
@@ -355,7 +358,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{}},
-				Settings:    destination.Settings{"url": base + "/v1/spaces/AAAA/messages?key=KEY&token=" + secret},
+				Settings:    descriptor.Settings{"url": base + "/v1/spaces/AAAA/messages?key=KEY&token=" + secret},
 			}
 		},
 		ok: func(int) conformanceAnswer {
@@ -398,7 +401,7 @@ var conformanceSenders = []conformanceSender{
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{}},
-				Settings:    destination.Settings{"apiURL": base, "token": "123456:" + secret, "chatID": "-1001234567890"},
+				Settings:    descriptor.Settings{"apiURL": base, "token": "123456:" + secret, "chatID": "-1001234567890"},
 			}
 		},
 		ok: func(n int) conformanceAnswer {
@@ -502,8 +505,8 @@ func TestConformanceRegistry(t *testing.T) {
 			t.Errorf("%s is registered twice", c.typ)
 		}
 		registered[c.typ] = true
-		if _, ok := factories[c.typ]; !ok {
-			t.Errorf("%s is registered but has no factory", c.typ)
+		if _, ok := registry[c.typ]; !ok {
+			t.Errorf("%s is in the conformance suite but has no registration", c.typ)
 		}
 		if c.config == nil || (c.ok == nil) == (c.okFor == nil) || c.fail == nil || c.decode == nil {
 			t.Errorf("%s: config, ok (or okFor, not both), fail and decode are required", c.typ)
@@ -526,7 +529,7 @@ func TestConformanceRegistry(t *testing.T) {
 			t.Errorf("%s: descriptor Template = %v, but notApplicable[template] is %v", c.typ, d.Template, noTemplate)
 		}
 	}
-	for typ := range factories {
+	for typ := range registry {
 		if !registered[typ] {
 			t.Errorf("the sender of %s is not registered with the conformance suite (conformanceSenders)", typ)
 		}
@@ -834,33 +837,33 @@ func conformSSRF(t *testing.T, c *conformanceSender) {
 	cfg := c.config(srv.URL, conformanceSecret)
 	cfg.Type = c.typ
 	// Refused when built: the host is a loopback address.
-	if _, err := NewGuarded(context.Background(), cfg, defaultGuard()); err == nil {
-		t.Error("NewGuarded: a guarded sender was built for a loopback server")
+	if _, err := newGuarded(context.Background(), cfg, defaultGuard()); err == nil {
+		t.Error("newGuarded: a guarded sender was built for a loopback server")
 	} else if strings.Contains(err.Error(), conformanceSecret) {
-		t.Errorf("NewGuarded error shows the secret: %v", err)
+		t.Errorf("newGuarded error shows the secret: %v", err)
 	}
 	// Refused when built, in the notations a proxy or a curl-like client reads as loopback
 	// though the operator's resolver does not.
 	for _, host := range []string{"127.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "LOCALHOST."} {
 		cfg := c.config(strings.Replace(srv.URL, "127.0.0.1", host, 1), conformanceSecret)
 		cfg.Type = c.typ
-		var na *AddressNotAllowedError
-		if _, err := NewGuarded(context.Background(), cfg, defaultGuard()); !errors.As(err, &na) {
-			t.Errorf("NewGuarded with host %s = %v, want *AddressNotAllowedError", host, err)
+		var na *addrguard.NotAllowedError
+		if _, err := newGuarded(context.Background(), cfg, defaultGuard()); !errors.As(err, &na) {
+			t.Errorf("newGuarded with host %s = %v, want *addrguard.NotAllowedError", host, err)
 		}
 	}
 	// Refused at dial: "localhost" resolved to nothing when built, as a name rebound after the
 	// check would.
 	cfg = c.config(strings.Replace(srv.URL, "127.0.0.1", "localhost", 1), conformanceSecret)
 	cfg.Type = c.typ
-	s, err := NewGuarded(context.Background(), cfg, unresolvable(defaultGuard()))
+	s, err := newGuarded(context.Background(), cfg, unresolvable(defaultGuard()))
 	if err != nil {
-		t.Fatalf("NewGuarded with a name that does not resolve yet: %v", err)
+		t.Fatalf("newGuarded with a name that does not resolve yet: %v", err)
 	}
 	err = s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
-	var na *AddressNotAllowedError
+	var na *addrguard.NotAllowedError
 	if !errors.As(err, &na) || IsRetryable(err) || strings.Contains(err.Error(), conformanceSecret) {
-		t.Errorf("Send: want a permanent *AddressNotAllowedError without the secret, got %#v", err)
+		t.Errorf("Send: want a permanent *addrguard.NotAllowedError without the secret, got %#v", err)
 	}
 	if n := len(hook.requests()); n != 0 {
 		t.Errorf("the loopback server got %d requests", n)
@@ -882,7 +885,7 @@ func conformanceSortedKeys(t *testing.T, r recorded) []byte {
 	if err := dec.Decode(&v); err != nil {
 		t.Fatalf("body is not JSON: %v\n%s", err, firstBytes(r.Body))
 	}
-	b, err := marshalJSON(v)
+	b, err := transport.MarshalJSON(v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,12 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
-// discordSender posts embeds to a Discord webhook.
+// discord posts embeds to a Discord webhook.
 //
 // Settings: "url" (required; the Secret's, else the inline field). Configured headers are sent
 // with every request, and the TLS configuration and proxy environment apply as for every HTTP
@@ -25,9 +28,9 @@ import (
 //
 // A batch becomes one message when it fits Discord's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
-type discordSender struct {
-	*httpTarget
-	tmpl *Template
+type discord struct {
+	*transport.Target
+	tmpl *render.Template
 }
 
 // Discord's limits, from the Discord developer documentation: Message resource, "Embed Limits"
@@ -101,29 +104,30 @@ type discordField struct {
 	Inline bool   `json:"inline,omitempty"`
 }
 
+func init() {
+	register(newDiscord, descriptor.ChatWebhook(v1alpha1.DestinationDiscord))
+}
+
 func newDiscord(cfg Config) (Sender, error) {
-	var inline v1alpha1.ChatWebhookDestination
-	if d := cfg.Destination; d != nil && d.Discord != nil {
-		inline = *d.Discord
-	}
+	inline := *cfg.Destination.Discord
 	target, tmpl, err := newChatTarget("discord", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
 	}
-	return &discordSender{httpTarget: target, tmpl: tmpl}, nil
+	return &discord{Target: target, tmpl: tmpl}, nil
 }
 
 // MaxBatch is how many embeds one message takes.
-func (d *discordSender) MaxBatch() int { return discordMaxBatch }
+func (d *discord) MaxBatch() int { return discordMaxBatch }
 
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
-func (d *discordSender) Send(ctx context.Context, b Batch) error {
-	return d.postInOrder(ctx, "discord", d.messages(b))
+func (d *discord) Send(ctx context.Context, b Batch) error {
+	return d.PostInOrder(ctx, "discord", d.messages(b))
 }
 
 // messages lays the batch out in as few messages as Discord's limits allow.
-func (d *discordSender) messages(b Batch) []outgoing {
+func (d *discord) messages(b Batch) []transport.Outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
@@ -131,63 +135,63 @@ func (d *discordSender) messages(b Batch) []outgoing {
 	for i := range b.Results {
 		embeds[i] = d.embed(b, i)
 	}
-	spans := pack(len(embeds), discordMaxEmbeds, []packLimit{{max: discordMessageChars}},
+	spans := render.Pack(len(embeds), discordMaxEmbeds, []render.Limit{{Max: discordMessageChars}},
 		func(i int) []int { return []int{discordEmbedLen(&embeds[i])} })
 	groups := make([][]discordEmbed, len(spans))
 	for i, sp := range spans {
-		groups[i] = embeds[sp.start:sp.end]
+		groups[i] = embeds[sp.Start:sp.End]
 	}
 
-	out := make([]outgoing, 0, len(groups))
+	out := make([]transport.Outgoing, 0, len(groups))
 	for gi, g := range groups {
 		// The report's name is text from the cluster like any other: it goes through the
 		// same cleaning and escaping as the embeds.
-		summary := discordEscape(plainText(discordSummary(b.Report, len(b.Results))))
+		summary := render.DiscordEscape(render.PlainText(discordSummary(b.Report, len(b.Results))))
 		if len(groups) > 1 {
 			summary += fmt.Sprintf(" (part %d of %d)", gi+1, len(groups))
 		}
 		msg := discordMessage{
-			Content:         cutUnits(summary, discordSummaryChars),
+			Content:         render.CutUnits(summary, discordSummaryChars),
 			Embeds:          g,
 			AllowedMentions: discordAllowedMentions{Parse: []string{}},
 		}
-		out = append(out, outgoing{doc: msg, results: len(g)})
+		out = append(out, transport.Outgoing{Doc: msg, Results: len(g)})
 	}
 	return out
 }
 
 // embed lays out one result. It never exceeds discordMessageChars on its own.
-func (d *discordSender) embed(b Batch, i int) discordEmbed {
+func (d *discord) embed(b Batch, i int) discordEmbed {
 	raw := NewResultDocument(b.Report, &b.Results[i], b.CustomFields)
 	// Escaped before the layout, so that limits count the escapes and a template's own
 	// Markdown keeps working while what it inserts cannot become a masked link.
-	view := chatViewOf(*mapDocument(&raw, discordEscape))
+	view := render.ViewOf(*render.MapDocument(&raw, render.DiscordEscape))
 	doc := view.Doc
 	e := discordEmbed{
-		Title:     cutUnits(view.StatusTitle, discordTitleChars),
+		Title:     render.CutUnits(view.StatusTitle, discordTitleChars),
 		Timestamp: doc.Timestamp,
-		Color:     severityHeat(doc.Severity),
+		Color:     render.SeverityHeat(doc.Severity),
 		Fields:    discordFields(&view),
 	}
-	if ref := joinNonEmpty(" ", doc.Report.Kind, joinNonEmpty("/", doc.Report.Namespace, doc.Report.Name)); ref != "" {
-		e.Footer = &discordFooter{Text: cutUnits(ref, discordFooterOwnChars)}
+	if ref := render.JoinNonEmpty(" ", doc.Report.Kind, render.JoinNonEmpty("/", doc.Report.Namespace, doc.Report.Name)); ref != "" {
+		e.Footer = &discordFooter{Text: render.CutUnits(ref, discordFooterOwnChars)}
 	}
 
 	description := strings.TrimSpace(doc.Message)
 	if d.tmpl != nil {
 		text, err := d.tmpl.Render(&doc)
 		if err != nil {
-			text = "*" + cutUnits(discordEscape(plainText(err.Error())), 300) + "*\n" + description
+			text = "*" + render.CutUnits(render.DiscordEscape(render.PlainText(err.Error())), 300) + "*\n" + description
 		}
 		description = strings.TrimSpace(text)
 	}
 	room := min(discordDescriptionChars, discordMessageChars-discordEmbedLen(&e))
-	e.Description = cutUnits(description, room)
+	e.Description = render.CutUnits(description, room)
 	return e
 }
 
 // discordFields are the fixed fields of a result, then its properties and customFields.
-func discordFields(view *chatView) []discordField {
+func discordFields(view *render.View) []discordField {
 	doc := &view.Doc
 	var kind, name, namespace string
 	if doc.Resource != nil {
@@ -217,7 +221,7 @@ func discordFields(view *chatView) []discordField {
 	props := discordPairs(view.Properties)
 	size := 0
 	for i := range props {
-		size += utf16Len(props[i].Name) + utf16Len(props[i].Value)
+		size += render.UTF16Len(props[i].Name) + render.UTF16Len(props[i].Value)
 	}
 	room := discordMaxFields - len(out)
 	if len(doc.CustomFields) > 0 {
@@ -244,41 +248,41 @@ func discordLines(fields []discordField) string {
 }
 
 // discordPairs are pairs as fields.
-func discordPairs(pairs []chatPair) []discordField {
+func discordPairs(pairs []render.Pair) []discordField {
 	out := make([]discordField, 0, len(pairs))
 	for _, p := range pairs {
-		f := discordNewField(cutUnits(cmp.Or(strings.TrimSpace(p.key), "(empty)"), discordKeyChars), cmp.Or(strings.TrimSpace(p.value), "(empty)"), discordFieldValueChars)
+		f := discordNewField(render.CutUnits(cmp.Or(strings.TrimSpace(p.Key), "(empty)"), discordKeyChars), cmp.Or(strings.TrimSpace(p.Value), "(empty)"), discordFieldValueChars)
 		out = append(out, f)
 	}
 	return out
 }
 
 func discordNewField(name, value string, max int) discordField {
-	value = cutUnits(value, min(max, discordFieldValueChars))
+	value = render.CutUnits(value, min(max, discordFieldValueChars))
 	return discordField{
-		Name:   cutUnits(name, discordFieldNameChars),
+		Name:   render.CutUnits(name, discordFieldNameChars),
 		Value:  value,
-		Inline: utf16Len(value) <= discordInlineChars && !strings.Contains(value, "\n"),
+		Inline: render.UTF16Len(value) <= discordInlineChars && !strings.Contains(value, "\n"),
 	}
 }
 
 // discordSummary is the content of a message: what it is about, for notifications.
 func discordSummary(rep ReportRef, n int) string {
-	s := newResultsLine(n)
-	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
-		s += " in " + joinNonEmpty(" ", rep.Kind, name)
+	s := render.NewResultsLine(n)
+	if name := render.JoinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
+		s += " in " + render.JoinNonEmpty(" ", rep.Kind, name)
 	}
 	return s
 }
 
 // discordEmbedLen is what an embed counts toward the 6000 characters of a message.
 func discordEmbedLen(e *discordEmbed) int {
-	n := utf16Len(e.Title) + utf16Len(e.Description)
+	n := render.UTF16Len(e.Title) + render.UTF16Len(e.Description)
 	if e.Footer != nil {
-		n += utf16Len(e.Footer.Text)
+		n += render.UTF16Len(e.Footer.Text)
 	}
 	for i := range e.Fields {
-		n += utf16Len(e.Fields[i].Name) + utf16Len(e.Fields[i].Value)
+		n += render.UTF16Len(e.Fields[i].Name) + render.UTF16Len(e.Fields[i].Value)
 	}
 	return n
 }

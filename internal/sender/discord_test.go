@@ -15,19 +15,19 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-func newDiscordTestSender(t *testing.T, rawURL, tmpl string) *discordSender {
+func newDiscordTestSender(t *testing.T, rawURL, tmpl string) *discord {
 	t.Helper()
 	return newTestSender(t, Config{
 		Type:            v1alpha1.DestinationDiscord,
 		Destination:     &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{}},
-		Settings:        destination.Settings{"url": rawURL},
+		Settings:        descriptor.Settings{"url": rawURL},
 		Name:            "team-a/discord",
 		MessageTemplate: tmpl,
-	}).(*discordSender)
+	}).(*discord)
 }
 
 // discordDecode parses a request body strictly into discordgo's own webhook types: a field
@@ -142,12 +142,12 @@ func TestDiscordGolden(t *testing.T) {
 func TestDiscordConfigErrorsHideSecrets(t *testing.T) {
 	const secret = "S3CRETVALUE"
 	assertConfigErrors(t, v1alpha1.DestinationDiscord, secret, map[string]Config{
-		"no url":        {Settings: destination.Settings{}},
-		"bad scheme":    {Settings: destination.Settings{"url": "ftp://h/" + secret}},
-		"unparsable":    {Settings: destination.Settings{"url": "http://h/%zz" + secret}},
-		"bad header":    {Settings: destination.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\r\n"}}}}},
-		"bad template":  {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ if }}"},
-		"unknown field": {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Resource.Nope }}"},
+		"no url":        {Settings: descriptor.Settings{}},
+		"bad scheme":    {Settings: descriptor.Settings{"url": "ftp://h/" + secret}},
+		"unparsable":    {Settings: descriptor.Settings{"url": "http://h/%zz" + secret}},
+		"bad header":    {Settings: descriptor.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Discord: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\r\n"}}}}},
+		"bad template":  {Settings: descriptor.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ if }}"},
+		"unknown field": {Settings: descriptor.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Resource.Nope }}"},
 	})
 }
 

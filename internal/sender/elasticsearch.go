@@ -13,8 +13,10 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // elasticsearch indexes one document per result through the bulk API of Elasticsearch or
@@ -50,7 +52,7 @@ import (
 // line has no "_type", and without it "_type":"_doc" (which Elasticsearch 7 accepts with a
 // deprecation warning). Set typelessAPI for Elasticsearch 8 and OpenSearch.
 type elasticsearch struct {
-	*httpTarget
+	*transport.Target
 	index    string
 	rotation v1alpha1.IndexRotation
 	typeless bool
@@ -70,31 +72,29 @@ const (
 	contentTypeNDJSON = "application/x-ndjson"
 )
 
+func init() {
+	register(newElasticsearch, descriptor.Descriptor{Type: v1alpha1.DestinationElasticsearch,
+		Required: []string{"url"}, SecretKeys: []string{"url", "username", "password", "apiKey"},
+		Endpoint: []string{"url", "index"}, Credential: []string{"headers", "username", "password", "apiKey"},
+		Other: []string{"rotation", "typelessAPI"}})
+}
+
 func newElasticsearch(cfg Config) (Sender, error) {
-	var inline v1alpha1.ElasticsearchDestination
-	if d := cfg.Destination; d != nil && d.Elasticsearch != nil {
-		inline = *d.Elasticsearch
-	}
-	setting := func(key, fallback string) string {
-		if v := cfg.Settings[key]; v != "" {
-			return v
-		}
-		return fallback
-	}
-	ep, err := parseEndpoint("elasticsearch url", setting("url", inline.URL))
+	inline := *cfg.Destination.Elasticsearch
+	ep, err := transport.ParseEndpoint("elasticsearch url", inline.URL)
 	if err != nil {
 		return nil, err
 	}
 	ep = withPathSuffix(ep, "/_bulk")
 
-	index := setting("index", inline.Index)
+	index := inline.Index
 	if index == "" {
 		index = esDefaultIndex
 	}
 	if !esValidIndex(index) {
 		return nil, errors.New("elasticsearch: index must be lowercase letters, digits, '.', '_' and '-', start with a letter or digit, and have at most 200 bytes")
 	}
-	rotation := v1alpha1.IndexRotation(setting("rotation", string(inline.Rotation)))
+	rotation := inline.Rotation
 	switch rotation {
 	case "":
 		rotation = "daily"
@@ -103,7 +103,7 @@ func newElasticsearch(cfg Config) (Sender, error) {
 		return nil, fmt.Errorf("elasticsearch: rotation %q is not none, daily, monthly or annually", rotation)
 	}
 
-	username := setting("username", inline.Username)
+	username := inline.Username
 	password := cfg.Settings["password"]
 	apiKey := cfg.Settings["apiKey"]
 	var auth string
@@ -120,18 +120,18 @@ func newElasticsearch(cfg Config) (Sender, error) {
 		return nil, errors.New("elasticsearch: a password is set but no username")
 	case apiKey != "":
 		auth = "ApiKey " + apiKey
-		if !validHeaderValue(auth) {
+		if !transport.ValidHeaderValue(auth) {
 			return nil, errors.New("elasticsearch: the apiKey is not a valid header value")
 		}
 	}
-	target, err := newHTTPTargetAt("elasticsearch", ep, cfg.TLS, inline.Headers, auth, username, password, apiKey)
+	target, err := transport.NewTarget("elasticsearch", ep, cfg.httpClient(), inline.Headers, auth, username, password, apiKey)
 	if err != nil {
 		return nil, err
 	}
 	if auth != "" {
-		target.headers.Set("Authorization", auth)
+		target.Headers.Set("Authorization", auth)
 	}
-	return &elasticsearch{httpTarget: target, index: index, rotation: rotation, typeless: inline.TypelessAPI == nil || *inline.TypelessAPI, now: time.Now}, nil
+	return &elasticsearch{Target: target, index: index, rotation: rotation, typeless: inline.TypelessAPI == nil || *inline.TypelessAPI, now: time.Now}, nil
 }
 
 // esValidIndex tells whether name is an index name Elasticsearch accepts once a suffix is
@@ -150,15 +150,15 @@ func esValidIndex(name string) bool {
 }
 
 // withPathSuffix is ep with suffix appended to its path, unless the path already ends in it.
-func withPathSuffix(ep *endpoint, suffix string) *endpoint {
-	u := *ep.url
+func withPathSuffix(ep *transport.Endpoint, suffix string) *transport.Endpoint {
+	u := *ep.URL
 	base := strings.TrimRight(u.Path, "/")
 	if strings.HasSuffix(base, suffix) {
 		return ep
 	}
 	u.Path = base + suffix
 	u.RawPath = ""
-	return &endpoint{raw: u.String(), url: &u, host: u.Host}
+	return transport.EndpointOf(&u)
 }
 
 // MaxBatch is esMaxBatch.
@@ -217,7 +217,7 @@ func (s *elasticsearch) Send(ctx context.Context, b Batch) error {
 			end++
 		}
 		if err := s.bulk(ctx, lines[start:end]); err != nil {
-			return withSent(err, start+err.Sent)
+			return transport.WithSent(err, start+err.Sent)
 		}
 		start = end
 	}
@@ -234,11 +234,11 @@ func (s *elasticsearch) pair(b *Batch, r *report.Result, now time.Time) ([]byte,
 	if !s.typeless {
 		action.Create.Type = "_doc"
 	}
-	a, err := marshalJSON(action)
+	a, err := transport.MarshalJSON(action)
 	if err != nil {
 		return nil, err
 	}
-	d, err := marshalJSON(esDocument{Timestamp: t.Format(time.RFC3339Nano), ResultDocument: NewResultDocument(b.Report, r, b.CustomFields)})
+	d, err := transport.MarshalJSON(esDocument{Timestamp: t.Format(time.RFC3339Nano), ResultDocument: NewResultDocument(b.Report, r, b.CustomFields)})
 	if err != nil {
 		return nil, err
 	}
@@ -265,24 +265,24 @@ func (s *elasticsearch) indexFor(t time.Time) string {
 // the first of pairs.
 func (s *elasticsearch) bulk(ctx context.Context, pairs [][]byte) *Error {
 	body := bytes.Join(pairs, nil)
-	resp, data, e := exchange(ctx, s.post, http.MethodPost, s.ep, contentTypeNDJSON, s.headers, body, esMaxResponse)
+	resp, data, e := exchange(ctx, s.Poster, http.MethodPost, s.Endpoint, contentTypeNDJSON, s.Headers, body, esMaxResponse)
 	if e != nil {
 		return e
 	}
-	if e := responseError(http.MethodPost, s.ep.host, resp, data, s.post.red, s.post.now()); e != nil {
+	if e := transport.ResponseError(http.MethodPost, s.Endpoint.Host, resp, data, s.Poster.Red, s.Poster.Now()); e != nil {
 		return e
 	}
 	var ans esBulkResponse
 	if err := json.Unmarshal(data, &ans); err != nil {
-		return &Error{Reason: fmt.Sprintf("POST to %s: the bulk answer is not JSON the bulk API answers", s.ep.host), Retryable: true, StatusCode: resp.StatusCode}
+		return &Error{Reason: fmt.Sprintf("POST to %s: the bulk answer is not JSON the bulk API answers", s.Endpoint.Host), Retryable: true, StatusCode: resp.StatusCode}
 	}
 	if !ans.Errors {
 		if len(ans.Items) != len(pairs) {
-			return &Error{Reason: fmt.Sprintf("POST to %s: the bulk answer has %d items for %d documents", s.ep.host, len(ans.Items), len(pairs)), Retryable: true, StatusCode: resp.StatusCode}
+			return &Error{Reason: fmt.Sprintf("POST to %s: the bulk answer has %d items for %d documents", s.Endpoint.Host, len(ans.Items), len(pairs)), Retryable: true, StatusCode: resp.StatusCode}
 		}
 		return nil
 	}
-	return esItemErrors(s.ep.host, ans.Items, len(pairs), resp.StatusCode, s.post.red)
+	return esItemErrors(s.Endpoint.Host, ans.Items, len(pairs), resp.StatusCode, s.Poster.Red)
 }
 
 // esItemErrors reads the items of a bulk answer with errors; nil when every item is delivered
@@ -324,7 +324,7 @@ func esItemErrors(host string, items []map[string]esBulkItemResponse, n, status 
 	}
 	return &Error{
 		Reason: fmt.Sprintf("POST to %s: %d of %d documents were not indexed; document %d: %s",
-			host, failed, n, first+1, excerpt([]byte(firstText), red)),
+			host, failed, n, first+1, transport.Excerpt([]byte(firstText), red)),
 		Retryable:  allRetryable,
 		StatusCode: status,
 		Sent:       first,
@@ -335,21 +335,21 @@ func esItemErrors(host string, items []map[string]esBulkItemResponse, n, status 
 // policy-herald and headers (except a Content-Type among them), and returns the response with
 // at most max bytes of its body (read whole, the body closed), or an *Error when there is none:
 // a transport error, or a body over max. Status codes are the caller's to classify.
-func exchange(ctx context.Context, p *poster, method string, ep *endpoint, contentType string, headers http.Header, body []byte, max int) (*http.Response, []byte, *Error) {
-	resp, e := p.request(ctx, method, ep, contentType, headers, body)
+func exchange(ctx context.Context, p *transport.Poster, method string, ep *transport.Endpoint, contentType string, headers http.Header, body []byte, max int) (*http.Response, []byte, *Error) {
+	resp, e := p.Request(ctx, method, ep, contentType, headers, body)
 	if e != nil {
 		return nil, nil, e
 	}
 	defer func() { _ = resp.Body.Close() }() // read whole or up to max: nothing left to report
 	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
 	if err != nil {
-		e := transportError(method, ep.host, err, p.red)
+		e := transport.TransportError(method, ep.Host, err, p.Red)
 		e.StatusCode = resp.StatusCode
 		return nil, nil, e
 	}
 	if len(data) > max {
 		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-			return nil, nil, &Error{Reason: fmt.Sprintf("%s to %s: the answer is over %d bytes", method, ep.host, max), Retryable: true, StatusCode: resp.StatusCode}
+			return nil, nil, &Error{Reason: fmt.Sprintf("%s to %s: the answer is over %d bytes", method, ep.Host, max), Retryable: true, StatusCode: resp.StatusCode}
 		}
 		data = data[:max]
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // Elasticsearch's entry in the conformance suite (conformance_test.go).
@@ -81,7 +81,7 @@ func init() {
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Elasticsearch: &v1alpha1.ElasticsearchDestination{}}, // typeless by default,
-				Settings:    destination.Settings{"url": base, "apiKey": secret},
+				Settings:    descriptor.Settings{"url": base, "apiKey": secret},
 			}
 		},
 		// The bulk answer has an item per action, in order: what Elasticsearch 8 answers to a

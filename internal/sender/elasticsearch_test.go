@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"k8s.io/utils/ptr"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-func esConfig(url string, inline v1alpha1.ElasticsearchDestination, settings destination.Settings) Config {
+func esConfig(url string, inline v1alpha1.ElasticsearchDestination, settings descriptor.Settings) Config {
 	inline.URL = url
 	return Config{Type: v1alpha1.DestinationElasticsearch, Name: "ns/es", Settings: settings,
 		Destination: &v1alpha1.Destinations{Elasticsearch: &inline}}
@@ -38,7 +39,7 @@ func TestElasticsearchRealServer(t *testing.T) {
 	headers := map[string]string{"VL-Msg-Field": "message", "VL-Time-Field": "@timestamp", "VL-Stream-Fields": "source"}
 	s := newTestSender(t, esConfig(vl.base+"/insert/elasticsearch",
 		v1alpha1.ElasticsearchDestination{Username: "elastic", HTTPSettings: v1alpha1.HTTPSettings{Headers: headers}},
-		destination.Settings{"password": "hunter2pw"}))
+		descriptor.Settings{"password": "hunter2pw"}))
 	before := time.Now()
 	if err := s.Send(context.Background(), logsBatch()); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -62,7 +63,7 @@ func TestElasticsearchRealServer(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		s := newTestSender(t, esConfig(vl.base+"/insert/elasticsearch", v1alpha1.ElasticsearchDestination{},
-			destination.Settings{"username": "elastic", "password": "SECRETTOKEN"}))
+			descriptor.Settings{"username": "elastic", "password": "SECRETTOKEN"}))
 		err := s.Send(context.Background(), logsBatch())
 		var e *Error
 		if !errorAs(err, &e) || e.Retryable || e.StatusCode != http.StatusUnauthorized {
@@ -232,7 +233,7 @@ func TestElasticsearchContract(t *testing.T) {
 	es.typeless = true
 	s := newTestSender(t, esConfig(srv.URL+"/es/", v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true), Index: "kyverno",
 		HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Extra": "1", "Content-Type": "text/plain"}}},
-		destination.Settings{"apiKey": "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="}))
+		descriptor.Settings{"apiKey": "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="}))
 	if s.MaxBatch() != esMaxBatch {
 		t.Errorf("MaxBatch = %d", s.MaxBatch())
 	}
@@ -280,7 +281,7 @@ func TestElasticsearchRotationTypeAndAuth(t *testing.T) {
 	} {
 		es, srv := startES(t, "/_bulk")
 		s := newTestSender(t, esConfig(srv.URL+"/_bulk", v1alpha1.ElasticsearchDestination{Rotation: c.rotation, Username: "alice"},
-			destination.Settings{"password": "hunter2pw", "apiKey": "unused"}))
+			descriptor.Settings{"password": "hunter2pw", "apiKey": "unused"}))
 		if err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}}); err != nil {
 			t.Fatalf("%s: %v", c.rotation, err)
 		}
@@ -352,7 +353,7 @@ func TestElasticsearchPartialFailures(t *testing.T) {
 	})
 	t.Run("whole request", func(t *testing.T) {
 		es, srv := startES(t, "/_bulk")
-		s := newTestSender(t, esConfig(withSecrets(srv.URL), v1alpha1.ElasticsearchDestination{}, destination.Settings{"apiKey": "SECRETTOKEN"}))
+		s := newTestSender(t, esConfig(withSecrets(srv.URL), v1alpha1.ElasticsearchDestination{}, descriptor.Settings{"apiKey": "SECRETTOKEN"}))
 		es.answer = answerWith(http.StatusTooManyRequests, map[string]string{"Retry-After": "3"},
 			`{"error":{"type":"es_rejected_execution_exception","reason":"rejected"},"status":429}`)
 		err := s.Send(context.Background(), batch(2))
@@ -415,10 +416,10 @@ func TestElasticsearchConfigErrors(t *testing.T) {
 	u := "https://es.example.com"
 	assertConfigErrors(t, v1alpha1.DestinationElasticsearch, "hunter2pw", map[string]Config{
 		"no url":        {},
-		"password only": {Settings: destination.Settings{"url": u, "password": "hunter2pw"}},
-		"username only": {Settings: destination.Settings{"url": u, "username": "elastic"}},
-		"bad index":     {Settings: destination.Settings{"url": u, "index": "Upper"}},
-		"bad rotation":  {Settings: destination.Settings{"url": u, "rotation": "hourly"}},
-		"bad apiKey":    {Settings: destination.Settings{"url": u, "apiKey": "hunter2pw\n"}},
+		"password only": {Settings: descriptor.Settings{"url": u, "password": "hunter2pw"}},
+		"username only": {Settings: descriptor.Settings{"url": u, "username": "elastic"}},
+		"bad index":     {Settings: descriptor.Settings{"url": u, "index": "Upper"}},
+		"bad rotation":  {Settings: descriptor.Settings{"url": u, "rotation": "hourly"}},
+		"bad apiKey":    {Settings: descriptor.Settings{"url": u, "apiKey": "hunter2pw\n"}},
 	})
 }

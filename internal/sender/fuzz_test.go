@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -36,7 +36,7 @@ func FuzzChatSenders(f *testing.F) {
 		{v1alpha1.DestinationGoogleChat, &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{}}},
 		{v1alpha1.DestinationWebhook, &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{}}},
 	} {
-		cfg := Config{Type: c.typ, Destination: c.dest, Settings: destination.Settings{"url": srv.URL}}
+		cfg := Config{Type: c.typ, Destination: c.dest, Settings: descriptor.Settings{"url": srv.URL}}
 		plain := newTestSender(f, cfg)
 		if c.typ != v1alpha1.DestinationWebhook {
 			cfg.MessageTemplate = tmpl
@@ -46,7 +46,7 @@ func FuzzChatSenders(f *testing.F) {
 	tg := func(tmpl string) Sender {
 		return newTestSender(f, Config{
 			Type: v1alpha1.DestinationTelegram, Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{}},
-			Settings:        destination.Settings{"token": telegramTestToken, "chatID": "-1001234567890", "apiURL": srv.URL},
+			Settings:        descriptor.Settings{"token": telegramTestToken, "chatID": "-1001234567890", "apiURL": srv.URL},
 			MessageTemplate: tmpl,
 		})
 	}

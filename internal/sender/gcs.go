@@ -24,8 +24,11 @@ import (
 	"cloud.google.com/go/auth/credentials"
 	"cloud.google.com/go/auth/httptransport"
 
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // gcs writes one ResultDocument per result to a Google Cloud Storage bucket, as the object
@@ -55,16 +58,17 @@ type gcs struct {
 	upload string // the URL of the bucket's multipart uploads
 	bucket string
 	prefix string // without a trailing slash; "" for the top of the bucket
-	ep     *endpoint
+	ep     *transport.Endpoint
 	// token is the token_uri of the key, nil for the operator's identity.
 	token *url.URL
-	// base is the transport under the authorization middleware; useGuard swaps its dialer.
-	base *http.Transport
 	// secrets are what errors must not show: the key JSON, its private key and key ID; and the
 	// last Authorization header sent (lastAuth), added when an error is made.
 	secrets  []string
 	lastAuth *authRecorder
-	now      func() time.Time
+	// base is the transport under the authorization middleware, whose idle connections Close
+	// closes.
+	base *http.Transport
+	now  func() time.Time
 }
 
 const (
@@ -90,6 +94,12 @@ const gcsNoAmbient = "gcs needs credentials in its Secret: only objects in the p
 // errGCSNoADC is returned at the first write when the operator has no Google identity.
 var errGCSNoADC = errors.New("the operator's own Google identity (Application Default Credentials, such as GKE workload identity) was not found; set credentials in the Secret")
 
+func init() {
+	register(newGCS, descriptor.Descriptor{Type: v1alpha1.DestinationGCS,
+		Required: []string{"bucket"}, SecretKeys: []string{"credentials"},
+		Endpoint: []string{"bucket"}, Credential: []string{"credentials"}, Other: []string{"prefix"}})
+}
+
 func newGCS(cfg Config) (Sender, error) {
 	ep := gcsEndpoint
 	if cfg.apiEndpoint != "" {
@@ -105,15 +115,7 @@ func newGCS(cfg Config) (Sender, error) {
 // newGCSAt builds the sender writing to the JSON API at rawEndpoint (…/storage/v1/). Only
 // tests pass another endpoint than gcsEndpoint: the API has no endpoint field.
 func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
-	bucket, prefix := cfg.Settings["bucket"], cfg.Settings["prefix"]
-	if d := cfg.Destination; d != nil && d.GCS != nil {
-		if bucket == "" {
-			bucket = d.GCS.Bucket
-		}
-		if prefix == "" {
-			prefix = d.GCS.Prefix
-		}
-	}
+	bucket, prefix := cfg.Destination.GCS.Bucket, cfg.Destination.GCS.Prefix
 	if err := checkBucketName(bucket); err != nil {
 		return nil, fmt.Errorf("gcs: %w", err)
 	}
@@ -121,12 +123,12 @@ func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gcs: %w", err)
 	}
-	ep, err := parseEndpoint("gcs endpoint", rawEndpoint)
+	ep, err := transport.ParseEndpoint("gcs endpoint", rawEndpoint)
 	if err != nil {
 		return nil, err
 	}
 
-	httpc := newHTTPClient(cfg.TLS)
+	httpc := cfg.httpClient()
 	base, ok := httpc.Transport.(*http.Transport)
 	if !ok {
 		return nil, errors.New("gcs: the HTTP client cannot be built")
@@ -143,7 +145,7 @@ func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
 		g.secrets = []string{raw, key.PrivateKey, key.PrivateKeyID}
 		// The token requests share the client of the uploads (TLS, proxy, guard), redirects
 		// refused.
-		tokenClient := &http.Client{Transport: base, Timeout: requestTimeout, CheckRedirect: httpc.CheckRedirect}
+		tokenClient := &http.Client{Transport: base, Timeout: transport.RequestTimeout, CheckRedirect: httpc.CheckRedirect}
 		creds, err = credentials.NewCredentialsFromJSON(credentials.ServiceAccount, []byte(raw), &credentials.DetectOptions{
 			Scopes: []string{gcsWriteScope},
 			Client: tokenClient,
@@ -159,12 +161,12 @@ func newGCSAt(cfg Config, rawEndpoint string) (*gcs, error) {
 	}
 
 	g.lastAuth = &authRecorder{base: base}
-	authed := &http.Client{Transport: g.lastAuth, Timeout: requestTimeout, CheckRedirect: httpc.CheckRedirect}
+	authed := &http.Client{Transport: g.lastAuth, Timeout: transport.RequestTimeout, CheckRedirect: httpc.CheckRedirect}
 	if err := httptransport.AddAuthorizationMiddleware(authed, creds); err != nil {
 		return nil, fmt.Errorf("gcs: %w", err)
 	}
 	g.client = authed
-	g.upload = gcsUploadURL(ep.url, bucket)
+	g.upload = gcsUploadURL(ep.URL, bucket)
 	return g, nil
 }
 
@@ -176,12 +178,12 @@ func (g *gcs) MaxBatch() int { return gcsMaxBatch }
 func (g *gcs) Send(ctx context.Context, b Batch) error {
 	for i := range b.Results {
 		r := &b.Results[i]
-		body, err := marshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
+		body, err := transport.MarshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("gcs: encoding the result document: %v", err), Sent: i}
 		}
 		if err := g.write(ctx, g.objectName(r), body); err != nil {
-			e := withSent(err, i)
+			e := transport.WithSent(err, i)
 			if len(b.Results) > 1 {
 				e.Reason += fmt.Sprintf(" (object %d of %d)", i+1, len(b.Results))
 			}
@@ -206,20 +208,20 @@ func (g *gcs) write(ctx context.Context, name string, body []byte) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, method, g.upload, bytes.NewReader(payload))
 	if err != nil { // the endpoint was checked when the sender was built; say nothing of it here
-		return &Error{Reason: fmt.Sprintf("%s to %s: the request could not be built", method, g.ep.host)}
+		return &Error{Reason: fmt.Sprintf("%s to %s: the request could not be built", method, g.ep.Host)}
 	}
 	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("User-Agent", transport.UserAgent)
 	resp, err := g.client.Do(req)
 	if err != nil {
 		return g.error(err)
 	}
-	defer drainAndClose(resp)
+	defer transport.DrainAndClose(resp)
 	var start []byte
 	if resp.StatusCode >= 400 && resp.StatusCode <= 499 {
-		start, _ = io.ReadAll(io.LimitReader(resp.Body, excerptRead))
+		start, _ = io.ReadAll(io.LimitReader(resp.Body, transport.ExcerptRead))
 	}
-	if e := responseError(method, g.ep.host, resp, gcsErrorMessage(start), g.redactor(), g.now()); e != nil {
+	if e := transport.ResponseError(method, g.ep.Host, resp, gcsErrorMessage(start), g.redactor(), g.now()); e != nil {
 		return e
 	}
 	return nil
@@ -374,60 +376,54 @@ func (a *ambientTokens) Token(ctx context.Context) (*auth.Token, error) {
 	return c.Token(ctx)
 }
 
-// useGuard checks the endpoint's host and the key's token host, and makes every connection of
-// the sender (uploads and token requests) pass guard.
-func (g *gcs) useGuard(ctx context.Context, guard *AddressGuard) error {
-	if err := guard.CheckHost(ctx, g.ep.url.Hostname()); err != nil {
-		return err
-	}
+// DialHosts are the endpoint's host and the key's token host.
+func (g *gcs) DialHosts() ([]string, error) {
+	hosts := []string{g.ep.URL.Hostname()}
 	if g.token != nil {
-		if err := guard.CheckHost(ctx, g.token.Hostname()); err != nil {
-			return err
-		}
+		hosts = append(hosts, g.token.Hostname())
 	}
-	g.base.DialContext = guardedDialer(guard).DialContext
-	return nil
+	return hosts, nil
 }
 
 // error turns an upload that got no response (its token could not be fetched, or the
 // connection failed) into an *Error naming the endpoint's host (or the token host) only.
 func (g *gcs) error(err error) *Error {
 	const method = http.MethodPost // uploads are POSTs, and so are token requests
-	host := g.ep.host
+	host := g.ep.Host
 	red := g.redactor()
-	if e := notAllowedError(method, hostOfInnermostURL(err, host), err); e != nil {
+	if e := transport.NotAllowed(method, hostOfInnermostURL(err, host), err); e != nil {
 		return e
 	}
 	var ae *auth.Error
 	if errors.As(err, &ae) && ae.Response != nil {
 		tokenHost := gcsTokenHost(g.token)
-		e := responseError(method, tokenHost, ae.Response, tokenErrorText(ae.Body), red, g.now())
+		e := transport.ResponseError(method, tokenHost, ae.Response, tokenErrorText(ae.Body), red, g.now())
 		if e == nil { // a 2xx token response that could not be read
 			e = &Error{Reason: fmt.Sprintf("%s to %s: the token response could not be read", method, tokenHost), Retryable: true}
 		}
 		e.Reason = "fetching an access token: " + e.Reason
-		e.cause = errors.New(e.Reason)
+		e.Cause = errors.New(e.Reason)
 		return e
 	}
 	if errors.Is(err, errGCSNoADC) {
-		return &Error{Reason: fmt.Sprintf("%s to %s: %v", method, host, errGCSNoADC), Retryable: true, cause: errGCSNoADC}
+		return &Error{Reason: fmt.Sprintf("%s to %s: %v", method, host, errGCSNoADC), Retryable: true, Cause: errGCSNoADC}
 	}
 	if ue := innermostURLError(err); ue != nil {
 		h := host
 		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
 			h = u.Host
 		}
-		e := transportError(method, h, ue, red)
+		e := transport.TransportError(method, h, ue, red)
 		if g.token != nil && h == g.token.Host {
 			e.Reason = "fetching an access token: " + e.Reason
 		}
 		return e
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return transportError(method, host, err, red)
+		return transport.TransportError(method, host, err, red)
 	}
 	// Anything else (Do wraps its errors in a *url.Error): keep hosts of URLs only, and no secret.
-	return &Error{Reason: fmt.Sprintf("%s to %s: %s", method, host, stripURLs(red.Redact(err.Error()))), Retryable: true, cause: errors.New("gcs upload failed")}
+	return &Error{Reason: fmt.Sprintf("%s to %s: %s", method, host, stripURLs(red.Redact(err.Error()))), Retryable: true, Cause: errors.New("gcs upload failed")}
 }
 
 // redactor knows the sender's secrets and the last access token it sent.

@@ -21,7 +21,8 @@ import (
 	raw "google.golang.org/api/storage/v1"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // The gcs sender's entry in the conformance suite. A Send writes one object per result (MaxBatch
@@ -78,7 +79,7 @@ func gcsConformanceConfig(base, secret string) Config {
 	key := gcsKeyJSON(gcsConformanceTB, tokenURI, func(m map[string]any) { m["private_key_id"] = secret })
 	return Config{
 		Destination: &v1alpha1.Destinations{GCS: &v1alpha1.GCSDestination{Bucket: gcsTestBucket}},
-		Settings:    destination.Settings{"credentials": key},
+		Settings:    descriptor.Settings{"credentials": key},
 		TLS:         tokens.tls,
 		apiEndpoint: base + "/storage/v1/",
 	}
@@ -88,7 +89,7 @@ func gcsConformanceConfig(base, secret string) Config {
 func gcsConformanceFail(status, retryAfter int, text string) conformanceAnswer {
 	reason := map[int]string{
 		http.StatusBadRequest: "invalid", http.StatusUnauthorized: "required", http.StatusForbidden: "forbidden",
-		http.StatusNotFound: "notFound", http.StatusRequestTimeout: "requestTimeout", http.StatusRequestEntityTooLarge: "uploadTooLarge",
+		http.StatusNotFound: "notFound", http.StatusRequestTimeout: "transport.RequestTimeout", http.StatusRequestEntityTooLarge: "uploadTooLarge",
 		http.StatusTooManyRequests: "rateLimitExceeded", http.StatusServiceUnavailable: "backendError",
 	}[status]
 	if reason == "" {
@@ -126,7 +127,7 @@ func gcsConformanceDecode(t *testing.T, r recorded) []string {
 	if up.Auth != "Bearer "+conformanceSecret {
 		t.Errorf("Authorization %q, want the access token of the key", up.Auth)
 	}
-	if ua := r.Header.Get("User-Agent"); ua != userAgent {
+	if ua := r.Header.Get("User-Agent"); ua != transport.UserAgent {
 		t.Errorf("User-Agent %q, want Policy Herald's", ua)
 	}
 	// The metadata: the name, the bucket, the type and the checksum, nothing else.

@@ -39,6 +39,7 @@ import (
 
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	raw "google.golang.org/api/storage/v1"
@@ -400,7 +401,7 @@ func (c *gcsContract) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case 1:
-			if ct != contentTypeJSON {
+			if ct != transport.ContentTypeJSON {
 				fail("media part Content-Type %q", ct)
 				return
 			}
@@ -417,7 +418,7 @@ func (c *gcsContract) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(up.Media, crc32.MakeTable(crc32.Castagnoli)))
-	if up.Metadata.Crc32c != base64.StdEncoding.EncodeToString(sum[:]) || up.Metadata.ContentType != contentTypeJSON || up.Name == "" {
+	if up.Metadata.Crc32c != base64.StdEncoding.EncodeToString(sum[:]) || up.Metadata.ContentType != transport.ContentTypeJSON || up.Name == "" {
 		fail("metadata %+v", up.Metadata)
 		return
 	}
@@ -437,7 +438,7 @@ func (c *gcsContract) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	obj := raw.Object{
 		Kind: "storage#object", Id: gcsTestBucket + "/" + up.Name + "/1733000000000000", Name: up.Name, Bucket: gcsTestBucket,
-		Generation: 1733000000000000, Metageneration: 1, ContentType: contentTypeJSON, Size: uint64(len(up.Media)),
+		Generation: 1733000000000000, Metageneration: 1, ContentType: transport.ContentTypeJSON, Size: uint64(len(up.Media)),
 		Crc32c: up.Metadata.Crc32c, StorageClass: "STANDARD", TimeCreated: time.Now().UTC().Format(time.RFC3339Nano),
 		Updated: time.Now().UTC().Format(time.RFC3339Nano),
 	}

@@ -22,22 +22,43 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/addrguard"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // newGCSTestSender builds a gcs sender writing to the JSON API at base (scheme://host).
-func newGCSTestSender(t *testing.T, base string, s destination.Settings, tlsCfg *tls.Config, ambient bool) *gcs {
+func newGCSTestSender(t *testing.T, base string, s descriptor.Settings, tlsCfg *tls.Config, ambient bool) *gcs {
 	t.Helper()
 	if s["bucket"] == "" {
 		s["bucket"] = gcsTestBucket
 	}
-	g, err := newGCSAt(Config{Type: v1alpha1.DestinationGCS, Settings: s, TLS: tlsCfg, Name: "ns/gcs", AmbientCredentials: ambient}, base+"/storage/v1/")
+	g, err := newGCSAt(withSettings(Config{Type: v1alpha1.DestinationGCS, Settings: s, TLS: tlsCfg, Name: "ns/gcs", AmbientCredentials: ambient}), base+"/storage/v1/")
 	if err != nil {
 		t.Fatalf("newGCSAt: %v", err)
 	}
 	t.Cleanup(g.Close)
 	return g
+}
+
+// newGuardedGCS is newGCSTestSender with guard: its hosts checked as New checks them, and its
+// connections passing guard. Only a sender that passed the check is returned.
+func newGuardedGCS(t *testing.T, base string, s descriptor.Settings, tlsCfg *tls.Config, ambient bool, guard *addrguard.Guard) (*gcs, error) {
+	t.Helper()
+	if s["bucket"] == "" {
+		s["bucket"] = gcsTestBucket
+	}
+	g, err := newGCSAt(withSettings(Config{Type: v1alpha1.DestinationGCS, Settings: s, TLS: tlsCfg, Name: "ns/gcs", AmbientCredentials: ambient, Guard: guard}), base+"/storage/v1/")
+	if err != nil {
+		t.Fatalf("newGCSAt: %v", err)
+	}
+	t.Cleanup(g.Close)
+	if err := checkHosts(context.Background(), g, v1alpha1.DestinationGCS, guard); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // gcsBatch is a failing result with everything, a warning without a timestamp, and a result of
@@ -60,7 +81,7 @@ var gcsBatchNames = []string{
 // ResultDocument of its result as JSON.
 func assertStoredBatch(t *testing.T, stored map[string]gcsStored, b Batch, names []string) {
 	t.Helper()
-	if got := sortedKeys(stored); strings.Join(got, "\n") != strings.Join(names, "\n") {
+	if got := render.SortedKeys(stored); strings.Join(got, "\n") != strings.Join(names, "\n") {
 		t.Fatalf("objects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(names, "\n"))
 	}
 	for i := range b.Results {
@@ -72,7 +93,7 @@ func assertStoredBatch(t *testing.T, stored map[string]gcsStored, b Batch, names
 			}
 		}
 		o := stored[name]
-		if o.attrs.ContentType != contentTypeJSON {
+		if o.attrs.ContentType != transport.ContentTypeJSON {
 			t.Errorf("%s: Content-Type %q", name, o.attrs.ContentType)
 		}
 		dec := json.NewDecoder(bytes.NewReader(o.body))
@@ -81,7 +102,7 @@ func assertStoredBatch(t *testing.T, stored map[string]gcsStored, b Batch, names
 		if err := dec.Decode(&doc); err != nil {
 			t.Fatalf("%s is not a ResultDocument: %v\n%s", name, err, o.body)
 		}
-		want, _ := marshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
+		want, _ := transport.MarshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
 		if !bytes.Equal(o.body, want) {
 			t.Errorf("%s:\n got %s\nwant %s", name, o.body, want)
 		}
@@ -98,7 +119,7 @@ func assertStoredBatch(t *testing.T, stored map[string]gcsStored, b Batch, names
 func TestGCSWritesObjectsToFakeGCSServer(t *testing.T) {
 	srv := startFakeGCS(t, fakestorage.Options{})
 	tokens, tsrv := startTokenEndpoint(t, false)
-	s := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	b := gcsBatch()
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -127,7 +148,7 @@ func TestGCSPrefix(t *testing.T) {
 	key := gcsKeyJSON(t, tokens.url, nil)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 	for _, p := range []string{"/audit/k8s/", "/"} {
-		s := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": key, "prefix": p}, trustingTLS(tsrv), false)
+		s := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": key, "prefix": p}, trustingTLS(tsrv), false)
 		if err := s.Send(context.Background(), b); err != nil {
 			t.Fatalf("Send with prefix %q: %v", p, err)
 		}
@@ -148,18 +169,18 @@ func TestGCSOperatorIdentity(t *testing.T) {
 	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", file)
 
-	_, err := newGCSAt(Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket}}, srv.URL()+"/storage/v1/")
+	_, err := newGCSAt(withSettings(Config{Type: v1alpha1.DestinationGCS, Settings: descriptor.Settings{"bucket": gcsTestBucket}}), srv.URL()+"/storage/v1/")
 	if err == nil || err.Error() != gcsNoAmbient {
 		t.Fatalf("a tenant without credentials: got %v", err)
 	}
-	if _, err := New(Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket}}); err == nil || err.Error() != gcsNoAmbient {
+	if _, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: descriptor.Settings{"bucket": gcsTestBucket}}); err == nil || err.Error() != gcsNoAmbient {
 		t.Fatalf("New for a tenant without credentials: got %v", err)
 	}
 	if tokens.requests.Load() != 0 {
 		t.Fatal("the refused tenant fetched a token")
 	}
 
-	s := newGCSTestSender(t, srv.URL(), destination.Settings{}, nil, true)
+	s := newGCSTestSender(t, srv.URL(), descriptor.Settings{}, nil, true)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send with the operator's identity: %v", err)
@@ -179,13 +200,13 @@ func TestGCSTLS(t *testing.T) {
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 
 	trustToken := trustingTLS(tsrv)
-	err := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": key}, trustToken, false).Send(context.Background(), b)
+	err := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": key}, trustToken, false).Send(context.Background(), b)
 	assertTLSRejected(t, err)
 	assertGCSErrorHidesSecrets(t, err)
 
 	trustBoth := trustingTLS(tsrv)
 	trustBoth.RootCAs.AddCert(cert)
-	if err := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": key}, trustBoth, false).Send(context.Background(), b); err != nil {
+	if err := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": key}, trustBoth, false).Send(context.Background(), b); err != nil {
 		t.Fatalf("Send over TLS: %v", err)
 	}
 	pool := x509.NewCertPool()
@@ -208,7 +229,7 @@ func TestGCSProxyFromEnvironment(t *testing.T) {
 	}})
 	useProxy(t, proxy)
 	tokens, tsrv := startTokenEndpoint(t, false) // loopback: never proxied
-	s := newGCSTestSender(t, "http://gcs.invalid", destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, "http://gcs.invalid", descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send through the proxy: %v", err)
@@ -235,7 +256,7 @@ func TestGCSIgnoresEmulatorHost(t *testing.T) {
 	emulator, esrv := startHook(t, nil)
 	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(esrv.URL, "http://"))
 	tokens, tsrv := startTokenEndpoint(t, false)
-	s := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, srv.URL(), descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -252,7 +273,7 @@ func startGCSContract(t *testing.T, answer func(n int) (int, map[string]string, 
 	c := &gcsContract{t: t, answer: answer}
 	base := newTLSless(t, c)
 	tokens, tsrv := startTokenEndpoint(t, false)
-	s := newGCSTestSender(t, base, destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, base, descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	return c, s
 }
 
@@ -270,7 +291,7 @@ func TestGCSUploadContract(t *testing.T) {
 	}
 	want := []string{gcsBatchNames[1], gcsBatchNames[2], gcsBatchNames[0]} // in batch order
 	for i, u := range ups {
-		doc, _ := marshalJSON(NewResultDocument(b.Report, &b.Results[i], b.CustomFields))
+		doc, _ := transport.MarshalJSON(NewResultDocument(b.Report, &b.Results[i], b.CustomFields))
 		if u.Name != want[i] || u.Auth != "Bearer "+gcsTestToken || !bytes.Equal(u.Media, doc) || u.Metadata.Bucket != gcsTestBucket {
 			t.Errorf("upload %d: name %q auth %q bucket %q media %s", i, u.Name, u.Auth, u.Metadata.Bucket, u.Media)
 		}
@@ -310,7 +331,7 @@ func TestGCSErrorClassification(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("want an *Error, got %#v", err)
 			}
-			host := s.ep.host
+			host := s.ep.Host
 			if e.Retryable != tc.retryable || e.RetryAfter != tc.retryAfter || e.StatusCode != tc.status || e.Sent != 0 ||
 				!strings.HasPrefix(e.Reason, "POST to "+host+": "+tc.reason) {
 				t.Errorf("got %+v", e)
@@ -331,7 +352,7 @@ func TestGCSErrorOfAnotherServer(t *testing.T) {
 	})
 	err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 	var e *Error
-	want := "POST to " + s.ep.host + ": 403 Forbidden: <html><body>Blocked by the egress proxy (token [redacted])</body></html>"
+	want := "POST to " + s.ep.Host + ": 403 Forbidden: <html><body>Blocked by the egress proxy (token [redacted])</body></html>"
 	if !errors.As(err, &e) || e.Retryable || e.Reason != want {
 		t.Fatalf("got %#v, want %q", err, want)
 	}
@@ -362,7 +383,7 @@ func TestGCSPartialFailure(t *testing.T) {
 // TestGCSNetworkErrors: no answer is retryable; a server that is gone, too.
 func TestGCSNetworkErrors(t *testing.T) {
 	tokens, tsrv := startTokenEndpoint(t, false)
-	s := newGCSTestSender(t, "http://"+closedAddr(t), destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+	s := newGCSTestSender(t, "http://"+closedAddr(t), descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 	err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 	var e *Error
 	if !errors.As(err, &e) || !e.Retryable || e.StatusCode != 0 || !strings.Contains(e.Reason, "connection refused") {
@@ -394,7 +415,7 @@ func TestGCSTokenErrors(t *testing.T) {
 			base := newTLSless(t, c)
 			tokens, tsrv := startTokenEndpoint(t, false)
 			tokens.fail = func() (int, string) { return tc.status, tc.body }
-			s := newGCSTestSender(t, base, destination.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
+			s := newGCSTestSender(t, base, descriptor.Settings{"credentials": gcsKeyJSON(t, tokens.url, nil)}, trustingTLS(tsrv), false)
 			err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 			var e *Error
 			host := strings.TrimPrefix(tsrv.URL, "https://")
@@ -418,38 +439,38 @@ func TestGCSConfigErrors(t *testing.T) {
 		})
 	}
 	good := key(func(map[string]any) {})
-	cfg := func(s destination.Settings) Config {
+	cfg := func(s descriptor.Settings) Config {
 		if _, ok := s["bucket"]; !ok {
 			s["bucket"] = gcsTestBucket
 		}
 		return Config{Settings: s}
 	}
 	assertConfigErrors(t, v1alpha1.DestinationGCS, marker, map[string]Config{
-		"no bucket":             cfg(destination.Settings{"bucket": "", "credentials": good}),
-		"bad bucket":            cfg(destination.Settings{"bucket": "Results_Of/x", "credentials": good}),
-		"bucket too long":       cfg(destination.Settings{"bucket": strings.Repeat("a", 64), "credentials": good}),
-		"prefix with a newline": cfg(destination.Settings{"prefix": "a\nb", "credentials": good}),
-		"prefix too long":       cfg(destination.Settings{"prefix": strings.Repeat("p", 513), "credentials": good}),
-		"acme prefix":           cfg(destination.Settings{"prefix": ".well-known/acme-challenge/x", "credentials": good}),
-		"not JSON":              cfg(destination.Settings{"credentials": "{" + marker}),
-		"a PEM key only":        cfg(destination.Settings{"credentials": gcsKeyPEM(t) + marker}),
-		"authorized_user": cfg(destination.Settings{"credentials": `{"type":"authorized_user","client_id":"x","client_secret":"` +
+		"no bucket":             cfg(descriptor.Settings{"bucket": "", "credentials": good}),
+		"bad bucket":            cfg(descriptor.Settings{"bucket": "Results_Of/x", "credentials": good}),
+		"bucket too long":       cfg(descriptor.Settings{"bucket": strings.Repeat("a", 64), "credentials": good}),
+		"prefix with a newline": cfg(descriptor.Settings{"prefix": "a\nb", "credentials": good}),
+		"prefix too long":       cfg(descriptor.Settings{"prefix": strings.Repeat("p", 513), "credentials": good}),
+		"acme prefix":           cfg(descriptor.Settings{"prefix": ".well-known/acme-challenge/x", "credentials": good}),
+		"not JSON":              cfg(descriptor.Settings{"credentials": "{" + marker}),
+		"a PEM key only":        cfg(descriptor.Settings{"credentials": gcsKeyPEM(t) + marker}),
+		"authorized_user": cfg(descriptor.Settings{"credentials": `{"type":"authorized_user","client_id":"x","client_secret":"` +
 			marker + `","refresh_token":"` + marker + `"}`}),
-		"external_account": cfg(destination.Settings{"credentials": key(func(m map[string]any) {
+		"external_account": cfg(descriptor.Settings{"credentials": key(func(m map[string]any) {
 			m["type"] = "external_account"
 			m["credential_source"] = map[string]any{"file": "/var/run/secrets/kubernetes.io/serviceaccount/token"}
 		})}),
-		"no private key": cfg(destination.Settings{"credentials": key(func(m map[string]any) { delete(m, "private_key") })}),
-		"bad private key": cfg(destination.Settings{"credentials": key(func(m map[string]any) {
+		"no private key": cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { delete(m, "private_key") })}),
+		"bad private key": cfg(descriptor.Settings{"credentials": key(func(m map[string]any) {
 			m["private_key"] = "-----BEGIN PRIVATE KEY-----\n" + marker + "\n-----END PRIVATE KEY-----\n"
 		})}),
-		"no client email":  cfg(destination.Settings{"credentials": key(func(m map[string]any) { delete(m, "client_email") })}),
-		"http token_uri":   cfg(destination.Settings{"credentials": key(func(m map[string]any) { m["token_uri"] = "http://oauth2.googleapis.com/token" })}),
-		"other universe":   cfg(destination.Settings{"credentials": key(func(m map[string]any) { m["universe_domain"] = "example.com" })}),
-		"too large":        cfg(destination.Settings{"credentials": key(func(m map[string]any) { m["x"] = strings.Repeat(marker, 8000) })}),
-		"tenant, no creds": cfg(destination.Settings{}),
+		"no client email":  cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { delete(m, "client_email") })}),
+		"http token_uri":   cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { m["token_uri"] = "http://oauth2.googleapis.com/token" })}),
+		"other universe":   cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { m["universe_domain"] = "example.com" })}),
+		"too large":        cfg(descriptor.Settings{"credentials": key(func(m map[string]any) { m["x"] = strings.Repeat(marker, 8000) })}),
+		"tenant, no creds": cfg(descriptor.Settings{}),
 	})
-	_, err := New(Config{Type: v1alpha1.DestinationGCS, Settings: destination.Settings{"bucket": gcsTestBucket,
+	_, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: descriptor.Settings{"bucket": gcsTestBucket,
 		"credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", func(m map[string]any) { m["type"] = "user" })}})
 	if err == nil {
 		t.Fatal("want an error")
@@ -459,15 +480,15 @@ func TestGCSConfigErrors(t *testing.T) {
 
 func TestGCSBuildsFromTheBlock(t *testing.T) {
 	key := gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)
-	s, err := New(Config{Type: v1alpha1.DestinationGCS, Destination: &v1alpha1.Destinations{GCS: &v1alpha1.GCSDestination{Bucket: "from-the-block", Prefix: "p/"}},
-		Settings: destination.Settings{"credentials": key}, MessageTemplate: "{{ .Policy "})
+	s, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Destination: &v1alpha1.Destinations{GCS: &v1alpha1.GCSDestination{Bucket: "from-the-block", Prefix: "p/"}},
+		Settings: descriptor.Settings{"credentials": key}, MessageTemplate: "{{ .Policy "})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	g := s.(*gcs)
 	defer g.Close()
-	if g.bucket != "from-the-block" || g.prefix != "p" || g.MaxBatch() != gcsMaxBatch || g.ep.raw != gcsEndpoint {
-		t.Errorf("got bucket %q prefix %q max %d endpoint %q", g.bucket, g.prefix, g.MaxBatch(), g.ep.raw)
+	if g.bucket != "from-the-block" || g.prefix != "p" || g.MaxBatch() != gcsMaxBatch || g.ep.Raw != gcsEndpoint {
+		t.Errorf("got bucket %q prefix %q max %d endpoint %q", g.bucket, g.prefix, g.MaxBatch(), g.ep.Raw)
 	}
 	// The JSON API's upload URL, as Google documents it for objects.insert.
 	if want := "https://storage.googleapis.com/upload/storage/v1/b/from-the-block/o?alt=json&uploadType=multipart"; g.upload != want {
@@ -508,29 +529,27 @@ func TestGCSObjectNames(t *testing.T) {
 // TestGCSGuard: the endpoint's and the token endpoint's hosts are checked when the sender is
 // built, and every connection when it is made.
 func TestGCSGuard(t *testing.T) {
-	guard := NewAddressGuard(MustParseCIDRs(DefaultBlockedCIDRs))
-	guard.lookup = func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no such host") }
+	guard := addrguard.New(addrguard.MustParseCIDRs(addrguard.DefaultBlockedCIDRs))
+	guard = guard.WithLookup(func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no such host") })
 	srv := startFakeGCS(t, fakestorage.Options{})
 	tokens, tsrv := startTokenEndpoint(t, false)
 	key := gcsKeyJSON(t, tokens.url, nil)
-	var na *AddressNotAllowedError
+	var na *addrguard.NotAllowedError
 
 	// The endpoint on loopback.
-	s := newGCSTestSender(t, srv.URL(), destination.Settings{"credentials": key}, trustingTLS(tsrv), false)
-	if err := s.useGuard(context.Background(), guard); !errors.As(err, &na) || na.Addr != netip.MustParseAddr("127.0.0.1") {
+	if _, err := newGuardedGCS(t, srv.URL(), descriptor.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) || na.Addr != netip.MustParseAddr("127.0.0.1") {
 		t.Fatalf("loopback endpoint: got %v", err)
 	}
 	// The token endpoint on loopback.
-	s = newGCSTestSender(t, "https://gcs.invalid", destination.Settings{"credentials": key}, trustingTLS(tsrv), false)
-	if err := s.useGuard(context.Background(), guard); !errors.As(err, &na) {
+	if _, err := newGuardedGCS(t, "https://gcs.invalid", descriptor.Settings{"credentials": key}, trustingTLS(tsrv), false, guard); !errors.As(err, &na) {
 		t.Fatalf("loopback token endpoint: got %v", err)
 	}
 	// A name that passes the check but whose connection goes to a refused address (here the
 	// proxy): refused when dialled, permanently, and nothing is written.
 	useProxy(t, newTLSless(t, http.NotFoundHandler()))
-	op := newGCSTestSender(t, "http://gcs.invalid", destination.Settings{}, nil, true)
-	if err := op.useGuard(context.Background(), guard); err != nil {
-		t.Fatalf("useGuard: %v", err)
+	op, err := newGuardedGCS(t, "http://gcs.invalid", descriptor.Settings{}, nil, true, guard)
+	if err != nil {
+		t.Fatalf("newGuardedGCS: %v", err)
 	}
 	file := filepath.Join(t.TempDir(), "adc.json")
 	plainTokens, _ := startTokenEndpoint(t, true)
@@ -538,7 +557,7 @@ func TestGCSGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", file)
-	err := op.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
+	err = op.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{fullResult()}})
 	var e *Error
 	if !errors.As(err, &e) || e.Retryable || !strings.Contains(e.Reason, "the address 127.0.0.1 is not allowed") {
 		t.Fatalf("dial to a refused address: got %#v", err)
@@ -547,14 +566,14 @@ func TestGCSGuard(t *testing.T) {
 		t.Errorf("%d objects written", n)
 	}
 
-	// NewGuarded guards a gcs destination (it is guardable).
-	guard.lookup = func(context.Context, string) ([]netip.Addr, error) {
+	// New guards a gcs destination (it says where it connects).
+	guard = guard.WithLookup(func(context.Context, string) ([]netip.Addr, error) {
 		return []netip.Addr{netip.MustParseAddr("142.250.185.187")}, nil
-	}
-	gs, err := NewGuarded(context.Background(), Config{Type: v1alpha1.DestinationGCS,
-		Settings: destination.Settings{"bucket": gcsTestBucket, "credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)}}, guard)
+	})
+	gs, err := newGuarded(context.Background(), Config{Type: v1alpha1.DestinationGCS,
+		Settings: descriptor.Settings{"bucket": gcsTestBucket, "credentials": gcsKeyJSON(t, "https://oauth2.googleapis.com/token", nil)}}, guard)
 	if err != nil {
-		t.Fatalf("NewGuarded: %v", err)
+		t.Fatalf("newGuarded: %v", err)
 	}
 	gs.(*gcs).Close()
 }
@@ -564,12 +583,12 @@ func TestGCSGuard(t *testing.T) {
 // a reconciler waits), ignores messageTemplate, and cannot do without a bucket.
 func TestGCSAmbientBuildsFromRequiredSettings(t *testing.T) {
 	d := descriptorOf(t, v1alpha1.DestinationGCS)
-	s := destination.Settings{}
+	s := descriptor.Settings{}
 	for _, k := range d.Required {
 		s[k] = sampleSettings[k]
 	}
 	start := time.Now()
-	g, err := New(Config{Type: v1alpha1.DestinationGCS, Settings: s, AmbientCredentials: true, MessageTemplate: "{{ .Policy "})
+	g, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: s, AmbientCredentials: true, MessageTemplate: "{{ .Policy "})
 	if err != nil {
 		t.Fatalf("New with %v: %v", d.Required, err)
 	}
@@ -581,13 +600,13 @@ func TestGCSAmbientBuildsFromRequiredSettings(t *testing.T) {
 		t.Error("gcs writes documents: it renders no messageTemplate")
 	}
 	for _, k := range d.Required {
-		less := destination.Settings{}
+		less := descriptor.Settings{}
 		for kk, v := range s {
 			if kk != k {
 				less[kk] = v
 			}
 		}
-		if _, err := New(Config{Type: v1alpha1.DestinationGCS, Settings: less, AmbientCredentials: true}); err == nil {
+		if _, err := New(context.Background(), Config{Type: v1alpha1.DestinationGCS, Settings: less, AmbientCredentials: true}); err == nil {
 			t.Errorf("builds without %s", k)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"mime/multipart"
 	"net/textproto"
 	"net/url"
+
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // The one call of the Cloud Storage JSON API the gcs sender makes: objects.insert as a multipart
@@ -50,7 +52,7 @@ func gcsCRC32C(data []byte) string {
 // gcsMultipart is the body of the upload of data (a JSON document) as the object name of
 // bucket, and its Content-Type.
 func gcsMultipart(bucket, name string, data []byte) (body []byte, contentType string, err error) {
-	meta, err := json.Marshal(gcsObject{Name: name, Bucket: bucket, ContentType: contentTypeJSON, CRC32C: gcsCRC32C(data)})
+	meta, err := json.Marshal(gcsObject{Name: name, Bucket: bucket, ContentType: transport.ContentTypeJSON, CRC32C: gcsCRC32C(data)})
 	if err != nil {
 		return nil, "", err
 	}
@@ -59,7 +61,7 @@ func gcsMultipart(bucket, name string, data []byte) (body []byte, contentType st
 	for _, p := range []struct {
 		typ  string
 		body []byte
-	}{{gcsMetadataType, meta}, {contentTypeJSON, data}} {
+	}{{gcsMetadataType, meta}, {transport.ContentTypeJSON, data}} {
 		pw, err := w.CreatePart(textproto.MIMEHeader{"Content-Type": {p.typ}})
 		if err != nil {
 			return nil, "", err

@@ -9,7 +9,10 @@ import (
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // googleChat posts cardsV2 messages to a Google Chat space's incoming webhook.
@@ -25,8 +28,8 @@ import (
 // is taken as plain text, like every value from a result: "<", ">" and "&" are escaped, as card
 // text is HTML.
 type googleChat struct {
-	*httpTarget
-	tmpl *Template
+	*transport.Target
+	tmpl *render.Template
 	// maxBody is the most bytes one request body may have (gchatMaxBody).
 	maxBody int
 }
@@ -56,16 +59,17 @@ const (
 	gchatMaxCardID = 64
 )
 
+func init() {
+	register(newGoogleChat, descriptor.ChatWebhook(v1alpha1.DestinationGoogleChat))
+}
+
 func newGoogleChat(cfg Config) (Sender, error) {
-	var inline v1alpha1.ChatWebhookDestination
-	if d := cfg.Destination; d != nil && d.GoogleChat != nil {
-		inline = *d.GoogleChat
-	}
+	inline := *cfg.Destination.GoogleChat
 	target, tmpl, err := newChatTarget("googleChat", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
 	}
-	return &googleChat{httpTarget: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
+	return &googleChat{Target: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
 }
 
 // MaxBatch is gchatMaxBatch: one card per result, packed into as few messages as fit.
@@ -130,7 +134,7 @@ func (g *googleChat) Send(ctx context.Context, b Batch) error {
 			cards = compact[p.start:p.end]
 		}
 		// The plan measured every message.
-		if err := g.postSized(ctx, "googleChat", g.message(&b, cards, p, len(parts) > 1, len(full)), g.maxBody, p.start); err != nil {
+		if err := g.PostSized(ctx, "googleChat", g.message(&b, cards, p, len(parts) > 1, len(full)), g.maxBody, p.start); err != nil {
 			return err
 		}
 	}
@@ -174,13 +178,13 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 // commas between them. The frame is measured with the longest text any part can have.
 func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart, error) {
 	n := len(full)
-	frameBody, err := marshalJSON(g.message(b, nil, gchatPart{start: n, end: n}, true, n))
+	frameBody, err := transport.MarshalJSON(g.message(b, nil, gchatPart{start: n, end: n}, true, n))
 	if err != nil {
 		return nil, err
 	}
 	frame := len(frameBody)
 	size := func(c gchatCardWith) (int, error) {
-		enc, err := marshalJSON(c)
+		enc, err := transport.MarshalJSON(c)
 		return len(enc) + 1, err // and its comma (one too many for the first card)
 	}
 	sizes := make([]int, n)
@@ -190,20 +194,20 @@ func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart,
 		}
 	}
 	var parts []gchatPart
-	for _, sp := range pack(n, 0, []packLimit{{base: frame, max: g.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
-		if !sp.over {
-			parts = append(parts, gchatPart{start: sp.start, end: sp.end})
+	for _, sp := range render.Pack(n, 0, []render.Limit{{Base: frame, Max: g.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
+		if !sp.Over {
+			parts = append(parts, gchatPart{start: sp.Start, end: sp.End})
 			continue
 		}
 		// The card does not fit in a message of its own: send its compact form.
-		s, err := size(compact[sp.start])
+		s, err := size(compact[sp.Start])
 		if err != nil {
 			return nil, err
 		}
 		if frame+s > g.maxBody {
-			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.start+1, g.maxBody)
+			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.Start+1, g.maxBody)
 		}
-		parts = append(parts, gchatPart{start: sp.start, end: sp.end, compact: true})
+		parts = append(parts, gchatPart{start: sp.Start, end: sp.End, compact: true})
 	}
 	return parts, nil
 }
@@ -211,11 +215,11 @@ func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart,
 // message is part p of a batch of total results, with its cards; cards may be nil to
 // measure the frame alone.
 func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split bool, total int) gchatMessage {
-	text := newResultsLine(total)
+	text := render.NewResultsLine(total)
 	if split {
-		text = partLine(p.start, p.end, total)
+		text = render.PartLine(p.start, p.end, total)
 	}
-	if line := cutBytes(oneLine(reportLine(b.Report)), gchatMaxLine); line != "" {
+	if line := render.CutBytes(render.OneLine(reportLine(b.Report)), gchatMaxLine); line != "" {
 		text += " in " + line
 	}
 	if cards == nil {
@@ -227,15 +231,15 @@ func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split
 // gchatResult is the card of one result. The compact form cuts the message shorter and leaves
 // out the properties and custom fields.
 func gchatResult(r *report.Result, msg string, custom map[string]string, compact bool) gchatCard {
-	title := resultTitle(oneLine(r.Policy), oneLine(r.Rule))
+	title := render.ResultTitle(render.OneLine(r.Policy), render.OneLine(r.Rule))
 	var resource string
 	if res := r.Resource; res != nil {
-		resource = objectLine(res.Kind, res.Namespace, res.Name)
+		resource = render.ObjectLine(res.Kind, res.Namespace, res.Name)
 	}
 	// The header is plain text: not escaped.
 	card := gchatCard{Header: gchatCardHeader{
-		Title:    cutBytes(title, gchatMaxLine),
-		Subtitle: cutBytes(oneLine(resource), gchatMaxLine),
+		Title:    render.CutBytes(title, gchatMaxLine),
+		Subtitle: render.CutBytes(render.OneLine(resource), gchatMaxLine),
 	}}
 
 	limit := gchatMaxMessage
@@ -259,8 +263,8 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 		}
 		details = append(details, gchatWidget{DecoratedText: &gchatDecoratedText{TopLabel: label, Text: text, WrapText: true}})
 	}
-	add("Status", string(r.Status), statusTextColor(r.Status))
-	add("Severity", string(r.Severity), severityTextColor(r.Severity))
+	add("Status", string(r.Status), render.StatusTextColor(r.Status))
+	add("Severity", string(r.Severity), render.SeverityTextColor(r.Severity))
 	add("Category", r.Category, "")
 	add("Resource", resource, "")
 	if len(details) > 0 {
@@ -274,7 +278,7 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 	if compact {
 		if n := len(r.Properties) + len(custom); n > 0 {
 			card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{
-				Text: "<i>" + plural(n, "property or custom field", "properties and custom fields") +
+				Text: "<i>" + render.Plural(n, "property or custom field", "properties and custom fields") +
 					" left out: the result is too large for one Google Chat message</i>",
 			}}}})
 		}
@@ -311,7 +315,7 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 	}
 	if omitted > 0 {
 		card.Sections = append(card.Sections, gchatSection{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{
-			Text: "<i>" + plural(omitted, "more field", "more fields") + " left out: a card shows at most 100</i>",
+			Text: "<i>" + render.Plural(omitted, "more field", "more fields") + " left out: a card shows at most 100</i>",
 		}}}})
 	}
 	return card
@@ -328,9 +332,9 @@ func gchatUncollapsed(n int) int {
 // gchatFields are the entries of m sorted by key, one decoratedText each.
 func gchatFields(m map[string]string) []gchatWidget {
 	out := make([]gchatWidget, 0, len(m))
-	for _, p := range sortedPairs(m) {
-		k := p.key
-		value := gchatHTML(p.value, gchatMaxValue, false)
+	for _, p := range render.SortedPairs(m) {
+		k := p.Key
+		value := gchatHTML(p.Value, gchatMaxValue, false)
 		if value == "" {
 			value = "-"
 		}
@@ -362,8 +366,8 @@ func gchatCardID(id string) string {
 // otherwise), at most max bytes once escaped; cut text ends with an ellipsis. No escape
 // sequence is ever split.
 func gchatHTML(s string, max int, multiline bool) string {
-	s = strings.TrimSpace(plainText(s))
-	budget := max - len(ellipsis)
+	s = strings.TrimSpace(render.PlainText(s))
+	budget := max - len(render.Ellipsis)
 	var b strings.Builder
 	for i, r := range s {
 		var piece string
@@ -389,7 +393,7 @@ func gchatHTML(s string, max int, multiline bool) string {
 				b.WriteString(piece)
 				continue
 			}
-			return strings.TrimRight(b.String(), " ") + ellipsis
+			return strings.TrimRight(b.String(), " ") + render.Ellipsis
 		}
 		b.WriteString(piece)
 	}

@@ -14,7 +14,7 @@ import (
 	chat "google.golang.org/api/chat/v1"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // updateGoogleChatGolden rewrites the Google Chat golden files only (-update rewrites them all).
@@ -25,7 +25,7 @@ func newGoogleChatSender(t *testing.T, url, template string) Sender {
 	return newTestSender(t, Config{
 		Type:            v1alpha1.DestinationGoogleChat,
 		Destination:     &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{}},
-		Settings:        destination.Settings{"url": url},
+		Settings:        descriptor.Settings{"url": url},
 		Name:            "team-a/gchat",
 		MessageTemplate: template,
 	})
@@ -127,12 +127,12 @@ func TestGoogleChatConfigErrorsHideSecrets(t *testing.T) {
 	const secret = "S3CRETTOKEN"
 	assertConfigErrors(t, v1alpha1.DestinationGoogleChat, secret, map[string]Config{
 		"no url":     {},
-		"bad scheme": {Settings: destination.Settings{"url": "ftp://chat.googleapis.com/v1/spaces/x/messages?token=" + secret}},
+		"bad scheme": {Settings: descriptor.Settings{"url": "ftp://chat.googleapis.com/v1/spaces/x/messages?token=" + secret}},
 		"bad header": {
-			Settings:    destination.Settings{"url": "https://h/"},
+			Settings:    descriptor.Settings{"url": "https://h/"},
 			Destination: &v1alpha1.Destinations{GoogleChat: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X Key": secret}}}},
 		},
-		"bad template": {Settings: destination.Settings{"url": "https://h/?token=" + secret}, MessageTemplate: "{{ end }}"},
+		"bad template": {Settings: descriptor.Settings{"url": "https://h/?token=" + secret}, MessageTemplate: "{{ end }}"},
 	})
 }
 

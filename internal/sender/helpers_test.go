@@ -5,6 +5,7 @@ package sender
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 	"unicode/utf16"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -161,7 +163,7 @@ func closedAddr(t *testing.T) string {
 // newTestSender builds the sender of cfg, failing the test on an error.
 func newTestSender(t testing.TB, cfg Config) Sender {
 	t.Helper()
-	s, err := New(cfg)
+	s, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -358,7 +360,7 @@ func assertConfigErrors(t *testing.T, typ v1alpha1.DestinationType, secret strin
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {
 			cfg.Type = typ
-			_, err := New(cfg)
+			_, err := New(context.Background(), cfg)
 			if err == nil {
 				t.Fatal("want an error")
 			}
@@ -370,4 +372,10 @@ func assertConfigErrors(t *testing.T, typ v1alpha1.DestinationType, secret strin
 			}
 		})
 	}
+}
+
+// newGuarded builds the sender of cfg with g as its guard (nil: unrestricted).
+func newGuarded(ctx context.Context, cfg Config, g *addrguard.Guard) (Sender, error) {
+	cfg.Guard = g
+	return New(ctx, cfg)
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // The jira sender's entry in the conformance suite. Each Send of one result (MaxBatch 1) is a
@@ -25,7 +25,7 @@ func init() {
 				Destination: &v1alpha1.Destinations{Jira: &v1alpha1.JiraDestination{
 					HTTPSettings: v1alpha1.HTTPSettings{URL: base}, ProjectKey: "OPS", Username: jiraTestUser,
 				}},
-				Settings: destination.Settings{"apiToken": secret},
+				Settings: descriptor.Settings{"apiToken": secret},
 			}
 		},
 		ok: func(n int) conformanceAnswer {

@@ -15,7 +15,8 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/addrguard"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -46,7 +47,7 @@ func jiraConfig(url, version string, mod func(*v1alpha1.JiraDestination)) Config
 		mod(d)
 	}
 	return Config{Type: v1alpha1.DestinationJira, Name: "team-a/jira", Destination: &v1alpha1.Destinations{Jira: d},
-		Settings: destination.Settings{"apiToken": jiraTestToken}}
+		Settings: descriptor.Settings{"apiToken": jiraTestToken}}
 }
 
 func rawJSON(s string) apiextensionsv1.JSON { return apiextensionsv1.JSON{Raw: []byte(s)} }
@@ -286,8 +287,8 @@ func TestJiraWithoutResolveTransitionIsNoResolver(t *testing.T) {
 	if _, ok := s.(Resolver); ok {
 		t.Fatal("without resolveTransition the sender must not be a Resolver")
 	}
-	if _, ok := s.(guardable); !ok {
-		t.Fatal("the jira sender must be guardable")
+	if _, ok := s.(dialer); !ok {
+		t.Fatal("the jira sender must say where it connects (dialer)")
 	}
 }
 
@@ -367,13 +368,13 @@ func TestJiraAuthentication(t *testing.T) {
 	cases := []struct {
 		name     string
 		user     string
-		settings destination.Settings
+		settings descriptor.Settings
 		want     string
 	}{
-		{"cloud email and API token", "alice@example.com", destination.Settings{"apiToken": "tok", "password": "pw"}, "Basic " + base64.StdEncoding.EncodeToString([]byte("alice@example.com:tok"))},
-		{"data center user and password", "alice", destination.Settings{"password": "pw"}, "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw"))},
-		{"data center personal access token", "", destination.Settings{"apiToken": "pat-123"}, "Bearer pat-123"},
-		{"username from the Secret", "", destination.Settings{"username": "bob", "password": "pw"}, "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:pw"))},
+		{"cloud email and API token", "alice@example.com", descriptor.Settings{"apiToken": "tok", "password": "pw"}, "Basic " + base64.StdEncoding.EncodeToString([]byte("alice@example.com:tok"))},
+		{"data center user and password", "alice", descriptor.Settings{"password": "pw"}, "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw"))},
+		{"data center personal access token", "", descriptor.Settings{"apiToken": "pat-123"}, "Bearer pat-123"},
+		{"username from the Secret", "", descriptor.Settings{"username": "bob", "password": "pw"}, "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:pw"))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -448,13 +449,13 @@ func TestJiraHeadersTLSAndProxy(t *testing.T) {
 	})
 	t.Run("guard", func(t *testing.T) {
 		js, srv := startJira(t)
-		_, err := NewGuarded(context.Background(), jiraConfig(srv.URL, "v3", nil), defaultGuard())
-		var na *AddressNotAllowedError
+		_, err := newGuarded(context.Background(), jiraConfig(srv.URL, "v3", nil), defaultGuard())
+		var na *addrguard.NotAllowedError
 		if !errors.As(err, &na) {
-			t.Fatalf("NewGuarded = %v, want a refusal", err)
+			t.Fatalf("newGuarded = %v, want a refusal", err)
 		}
 		port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
-		s, err := NewGuarded(context.Background(), jiraConfig("http://localhost:"+port, "v3", nil), unresolvable(defaultGuard()))
+		s, err := newGuarded(context.Background(), jiraConfig("http://localhost:"+port, "v3", nil), unresolvable(defaultGuard()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -553,14 +554,14 @@ func TestJiraHostileAndHugeResults(t *testing.T) {
 }
 
 func TestJiraConfigErrors(t *testing.T) {
-	base := func(mod func(*v1alpha1.JiraDestination), settings destination.Settings) Config {
+	base := func(mod func(*v1alpha1.JiraDestination), settings descriptor.Settings) Config {
 		d := &v1alpha1.JiraDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://jira.example.com"}, ProjectKey: "OPS"}
 		if mod != nil {
 			mod(d)
 		}
 		return Config{Destination: &v1alpha1.Destinations{Jira: d}, Settings: settings}
 	}
-	secret := destination.Settings{"password": "SECRETPW"}
+	secret := descriptor.Settings{"password": "SECRETPW"}
 	assertConfigErrors(t, v1alpha1.DestinationJira, "SECRETPW", map[string]Config{
 		"no project":            base(func(d *v1alpha1.JiraDestination) { d.ProjectKey = "" }, nil),
 		"bad project":           base(func(d *v1alpha1.JiraDestination) { d.ProjectKey = `OPS" OR project != "X` }, nil),
@@ -578,7 +579,7 @@ func TestJiraConfigErrors(t *testing.T) {
 		"user info in url":       base(func(d *v1alpha1.JiraDestination) { d.URL = "https://bob:SECRETPW@jira.example.com" }, nil),
 		"query in url":           base(func(d *v1alpha1.JiraDestination) { d.URL = "https://jira.example.com/?SECRETPW" }, nil),
 		"empty component":        base(func(d *v1alpha1.JiraDestination) { d.Components = []string{" "} }, nil),
-		"token with line break":  base(nil, destination.Settings{"apiToken": "SECRETPW\n"}),
+		"token with line break":  base(nil, descriptor.Settings{"apiToken": "SECRETPW\n"}),
 	})
 }
 

@@ -10,11 +10,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 const (
@@ -33,7 +35,7 @@ const (
 	kinesisRecordBackoff = 200 * time.Millisecond
 )
 
-// kinesisSender puts one record per result (its ResultDocument as JSON) on a data stream with
+// kinesis puts one record per result (its ResultDocument as JSON) on a data stream with
 // PutRecords.
 //
 // Partition key: the resource's UID, else kind/namespace/name of the resource, else
@@ -47,19 +49,20 @@ const (
 // retry). Records after the first failure that did get through are put again by that retry:
 // at-least-once delivery, as for every destination, and a record retried later than its
 // neighbours may land after a newer record of the same resource.
-type kinesisSender struct {
+type kinesis struct {
 	*awsTarget
-	client *kinesis.Client
+	client *awskinesis.Client
 	stream string
 	sleep  func(ctx context.Context, d time.Duration) error
 }
 
+func init() {
+	register(newKinesis, descriptor.AWS(v1alpha1.DestinationKinesis, "streamName"))
+}
+
 func newKinesis(cfg Config) (Sender, error) {
-	var inline v1alpha1.KinesisDestination
-	if d := cfg.Destination; d != nil && d.Kinesis != nil {
-		inline = *d.Kinesis
-	}
-	stream := setting(cfg, "streamName", inline.StreamName)
+	inline := *cfg.Destination.Kinesis
+	stream := inline.StreamName
 	if stream == "" {
 		return nil, fmt.Errorf("kinesis streamName is not set")
 	}
@@ -72,8 +75,8 @@ func newKinesis(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := kinesis.NewFromConfig(t.aws, func(o *kinesis.Options) { o.BaseEndpoint = t.baseEndpoint() })
-	return &kinesisSender{awsTarget: t, client: client, stream: stream, sleep: sleepCtx}, nil
+	client := awskinesis.NewFromConfig(t.aws, func(o *awskinesis.Options) { o.BaseEndpoint = t.baseEndpoint() })
+	return &kinesis{awsTarget: t, client: client, stream: stream, sleep: sleepCtx}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -88,18 +91,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // MaxBatch is the results of one PutRecords call.
-func (k *kinesisSender) MaxBatch() int { return kinesisMaxBatch }
+func (k *kinesis) MaxBatch() int { return kinesisMaxBatch }
 
 // Send puts the batch's records with one PutRecords call (more when they exceed the request's
-// 5 MiB), then puts again only those refused (see kinesisSender).
-func (k *kinesisSender) Send(ctx context.Context, b Batch) error {
+// 5 MiB), then puts again only those refused (see kinesis).
+func (k *kinesis) Send(ctx context.Context, b Batch) error {
 	if err := k.usable(); err != nil {
 		return err
 	}
 	records := make([]ktypes.PutRecordsRequestEntry, len(b.Results))
 	for i := range b.Results {
 		r := &b.Results[i]
-		data, err := marshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
+		data, err := transport.MarshalJSON(NewResultDocument(b.Report, r, b.CustomFields))
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("encoding the kinesis record: %v", err), Sent: i}
 		}
@@ -134,20 +137,20 @@ func recordSize(r *ktypes.PutRecordsRequestEntry) int {
 
 // put puts records[i] for each i of pending (ascending), then again those refused, and returns
 // nil or an *Error whose Sent is the first index not on the stream.
-func (k *kinesisSender) put(ctx context.Context, records []ktypes.PutRecordsRequestEntry, pending []int) error {
+func (k *kinesis) put(ctx context.Context, records []ktypes.PutRecordsRequestEntry, pending []int) error {
 	total := len(pending)
 	var lastCodes map[string]int
 	for attempt := 0; ; attempt++ {
-		in := &kinesis.PutRecordsInput{StreamName: aws.String(k.stream), Records: make([]ktypes.PutRecordsRequestEntry, len(pending))}
+		in := &awskinesis.PutRecordsInput{StreamName: aws.String(k.stream), Records: make([]ktypes.PutRecordsRequestEntry, len(pending))}
 		for j, i := range pending {
 			in.Records[j] = records[i]
 		}
 		out, err := k.client.PutRecords(ctx, in)
 		if err != nil {
-			return withSent(k.fail(http.MethodPost, err), pending[0])
+			return transport.WithSent(k.fail(http.MethodPost, err), pending[0])
 		}
 		if len(out.Records) != len(pending) {
-			return withSent(&Error{Reason: fmt.Sprintf("POST to %s: PutRecords answered %d records for %d", k.host, len(out.Records), len(pending)), Retryable: true}, pending[0])
+			return transport.WithSent(&Error{Reason: fmt.Sprintf("POST to %s: PutRecords answered %d records for %d", k.host, len(out.Records), len(pending)), Retryable: true}, pending[0])
 		}
 		var failed []int
 		lastCodes = map[string]int{}
@@ -165,7 +168,7 @@ func (k *kinesisSender) put(ctx context.Context, records []ktypes.PutRecordsRequ
 			break
 		}
 		if err := k.sleep(ctx, kinesisRecordBackoff<<attempt); err != nil {
-			return withSent(transportError(http.MethodPost, k.host, err, k.red), pending[0])
+			return transport.WithSent(transport.TransportError(http.MethodPost, k.host, err, k.red), pending[0])
 		}
 	}
 	codes := make([]string, 0, len(lastCodes))
@@ -175,7 +178,7 @@ func (k *kinesisSender) put(ctx context.Context, records []ktypes.PutRecordsRequ
 	sort.Strings(codes)
 	return &Error{
 		Reason: fmt.Sprintf("POST to %s: %d of %d records refused (%s)", k.host, len(pending), total,
-			excerpt([]byte(strings.Join(codes, ", ")), k.red)),
+			transport.Excerpt([]byte(strings.Join(codes, ", ")), k.red)),
 		Retryable: recordCodesRetryable(lastCodes),
 		Sent:      pending[0],
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // Kinesis's entry in the conformance suite (conformance_test.go). A Send is one PutRecords call
@@ -51,7 +51,7 @@ func init() {
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Kinesis: &v1alpha1.KinesisDestination{}},
-				Settings: destination.Settings{"streamName": kinesisConformanceStream, "endpoint": base, "region": awsConformanceRegion,
+				Settings: descriptor.Settings{"streamName": kinesisConformanceStream, "endpoint": base, "region": awsConformanceRegion,
 					"accessKeyID": awsTestKeyID, "secretAccessKey": secret},
 			}
 		},

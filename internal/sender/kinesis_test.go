@@ -13,11 +13,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/testservers"
 )
@@ -38,22 +38,22 @@ func startKinesalite(t *testing.T) string {
 	return "http://" + addr
 }
 
-func kinesisReader(endpoint string) *kinesis.Client {
-	return kinesis.New(kinesis.Options{
+func kinesisReader(endpoint string) *awskinesis.Client {
+	return awskinesis.New(awskinesis.Options{
 		Region: "eu-west-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("reader", "reader-secret", ""),
 	})
 }
 
 // createStream creates name with shards shards and waits until it is ACTIVE.
-func createStream(t *testing.T, c *kinesis.Client, name string, shards int32) {
+func createStream(t *testing.T, c *awskinesis.Client, name string, shards int32) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
+	if _, err := c.CreateStream(ctx, &awskinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
 		t.Fatalf("CreateStream: %v", err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		out, err := c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(name)})
+		out, err := c.DescribeStream(ctx, &awskinesis.DescribeStreamInput{StreamName: aws.String(name)})
 		if err == nil && out.StreamDescription.StreamStatus == ktypes.StreamStatusActive {
 			return
 		}
@@ -65,20 +65,20 @@ func createStream(t *testing.T, c *kinesis.Client, name string, shards int32) {
 }
 
 // streamRecords reads every record of every shard, grouped by shard.
-func streamRecords(t *testing.T, c *kinesis.Client, name string) map[string][]ktypes.Record {
+func streamRecords(t *testing.T, c *awskinesis.Client, name string) map[string][]ktypes.Record {
 	t.Helper()
 	ctx := context.Background()
-	shards, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(name)})
+	shards, err := c.ListShards(ctx, &awskinesis.ListShardsInput{StreamName: aws.String(name)})
 	if err != nil {
 		t.Fatalf("ListShards: %v", err)
 	}
 	out := map[string][]ktypes.Record{}
 	for _, sh := range shards.Shards {
-		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(name), ShardId: sh.ShardId, ShardIteratorType: ktypes.ShardIteratorTypeTrimHorizon})
+		it, err := c.GetShardIterator(ctx, &awskinesis.GetShardIteratorInput{StreamName: aws.String(name), ShardId: sh.ShardId, ShardIteratorType: ktypes.ShardIteratorTypeTrimHorizon})
 		if err != nil {
 			t.Fatalf("GetShardIterator: %v", err)
 		}
-		recs, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+		recs, err := c.GetRecords(ctx, &awskinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
 		if err != nil {
 			t.Fatalf("GetRecords: %v", err)
 		}
@@ -101,8 +101,8 @@ func TestKinesisPutsRecordsOnKinesalite(t *testing.T) {
 	other.Hash, other.Resource = 0xc1, &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "test", Name: "web-0"}
 	b := Batch{Report: testReport, Results: []report.Result{first, bareResult(), second, other}, CustomFields: map[string]string{"cluster": "prod-eu"}}
 
-	cfg := awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "policy-results"}, endpoint)
-	s, err := NewGuarded(context.Background(), cfg, loopbackAllowed())
+	cfg := awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "policy-results"}, endpoint)
+	s, err := newGuarded(context.Background(), cfg, loopbackAllowed())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,9 +267,9 @@ func TestKinesisRetriesOnlyFailedRecords(t *testing.T) {
 			}
 			kinesisAnswer(w, len(in.Records), nil)
 		})
-		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
+		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
 		var slept []time.Duration
-		s.(*kinesisSender).sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+		s.(*kinesis).sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 		if err := s.Send(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
@@ -293,8 +293,8 @@ func TestKinesisRetriesOnlyFailedRecords(t *testing.T) {
 			}
 			kinesisAnswer(w, len(in.Records), failed)
 		})
-		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
-		s.(*kinesisSender).sleep = func(context.Context, time.Duration) error { return nil }
+		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
+		s.(*kinesis).sleep = func(context.Context, time.Duration) error { return nil }
 		e := asError(t, s.Send(context.Background(), b))
 		if !e.Retryable || e.Sent != 2 || !strings.Contains(e.Reason, "2 of 5 records refused (ProvisionedThroughputExceededException x2)") {
 			t.Fatalf("got %#v", e)
@@ -313,7 +313,7 @@ func TestKinesisRetriesOnlyFailedRecords(t *testing.T) {
 			in := kinesisContract(t, r)
 			kinesisAnswer(w, len(in.Records), map[int]string{0: "KMSAccessDeniedException"})
 		})
-		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
+		s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
 		e := asError(t, s.Send(context.Background(), b))
 		if e.Retryable || e.Sent != 0 || n != 1 {
 			t.Fatalf("got %#v after %d requests", e, n)
@@ -352,7 +352,7 @@ func TestKinesisPartitionKey(t *testing.T) {
 func TestKinesisConfigErrors(t *testing.T) {
 	isolateAWSEnv(t)
 	noStream := awsConfig(v1alpha1.DestinationKinesis, nil, "")
-	badStream := awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "a/b"}, "")
+	badStream := awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "a/b"}, "")
 	assertConfigErrors(t, v1alpha1.DestinationKinesis, awsTestSecret, map[string]Config{
 		"no stream": noStream, "stream with a slash": badStream,
 	})
@@ -389,8 +389,8 @@ func TestKinesisSplitsAtTheRequestLimit(t *testing.T) {
 		}
 		kinesisAnswer(w, len(in.Records), failed)
 	})
-	s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, destination.Settings{"streamName": "s"}, srv.URL))
-	s.(*kinesisSender).sleep = func(context.Context, time.Duration) error { return nil }
+	s := newTestSender(t, awsConfig(v1alpha1.DestinationKinesis, descriptor.Settings{"streamName": "s"}, srv.URL))
+	s.(*kinesis).sleep = func(context.Context, time.Duration) error { return nil }
 	e := asError(t, s.Send(context.Background(), b))
 	if len(calls) != 1+kinesisRecordRetries || len(calls[0]) != 5 || len(calls[1]) != 3 || calls[1][0] != report.IDOf(0x35) {
 		t.Fatalf("calls %v", calls)

@@ -11,8 +11,11 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/labelname"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // loki pushes log lines to Grafana Loki's push API (POST /loki/api/v1/push, JSON):
@@ -49,8 +52,8 @@ import (
 // an outage) would lose the result for good. The time the producer found the result stays in
 // the lines of a messageTemplate ({{ .Timestamp }}).
 type loki struct {
-	*httpTarget
-	tmpl *Template
+	*transport.Target
+	tmpl *render.Template
 	now  func() time.Time
 }
 
@@ -77,29 +80,27 @@ const (
 	lokiMaxAge = time.Hour
 )
 
+func init() {
+	// tenantID picks the Loki tenant (X-Scope-OrgID) the lines are written to.
+	register(newLoki, descriptor.Descriptor{Type: v1alpha1.DestinationLoki,
+		Required: []string{"url"}, SecretKeys: []string{"url", "username", "password"},
+		Endpoint: []string{"url", "tenantID"}, Credential: []string{"headers", "username", "password"}, Other: []string{"path"}, Template: true})
+}
+
 func newLoki(cfg Config) (Sender, error) {
-	var inline v1alpha1.LokiDestination
-	if d := cfg.Destination; d != nil && d.Loki != nil {
-		inline = *d.Loki
-	}
-	setting := func(key, fallback string) string {
-		if v := cfg.Settings[key]; v != "" {
-			return v
-		}
-		return fallback
-	}
-	raw := setting("url", inline.URL)
-	ep, err := parseEndpoint("loki url", raw)
+	inline := *cfg.Destination.Loki
+	raw := inline.URL
+	ep, err := transport.ParseEndpoint("loki url", raw)
 	if err != nil {
 		return nil, err
 	}
-	path := setting("path", inline.Path)
+	path := inline.Path
 	if path != "" && !strings.HasPrefix(path, "/") {
 		return nil, errors.New("loki: path must start with /")
 	}
 	ep = lokiPushEndpoint(ep, path)
 
-	username := setting("username", inline.Username)
+	username := inline.Username
 	password := cfg.Settings["password"]
 	var auth string
 	switch {
@@ -113,31 +114,31 @@ func newLoki(cfg Config) (Sender, error) {
 		}
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 	}
-	tenant := setting("tenantID", inline.TenantID)
-	if tenant != "" && !validHeaderValue(tenant) {
+	tenant := inline.TenantID
+	if tenant != "" && !transport.ValidHeaderValue(tenant) {
 		return nil, errors.New("loki: tenantID is not a valid header value")
 	}
-	target, err := newHTTPTargetAt("loki", ep, cfg.TLS, inline.Headers, auth, password, username)
+	target, err := transport.NewTarget("loki", ep, cfg.httpClient(), inline.Headers, auth, password, username)
 	if err != nil {
 		return nil, err
 	}
 	if auth != "" {
-		target.headers.Set("Authorization", auth)
+		target.Headers.Set("Authorization", auth)
 	}
 	if tenant != "" {
-		target.headers.Set("X-Scope-OrgID", tenant)
+		target.Headers.Set("X-Scope-OrgID", tenant)
 	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("loki: %w", err)
 	}
-	return &loki{httpTarget: target, tmpl: tmpl, now: time.Now}, nil
+	return &loki{Target: target, tmpl: tmpl, now: time.Now}, nil
 }
 
 // lokiPushEndpoint is ep with path (or the default push path) appended to its path, unless
 // path is empty and ep already points at a push API.
-func lokiPushEndpoint(ep *endpoint, path string) *endpoint {
-	u := *ep.url
+func lokiPushEndpoint(ep *transport.Endpoint, path string) *transport.Endpoint {
+	u := *ep.URL
 	base := strings.TrimRight(u.Path, "/")
 	switch {
 	case path == "" && (strings.HasSuffix(base, lokiDefaultPath) || strings.HasSuffix(base, "/api/prom/push")):
@@ -147,7 +148,7 @@ func lokiPushEndpoint(ep *endpoint, path string) *endpoint {
 	}
 	u.Path = base + path
 	u.RawPath = ""
-	return &endpoint{raw: u.String(), url: &u, host: u.Host}
+	return transport.EndpointOf(&u)
 }
 
 // MaxBatch is lokiMaxBatch.
@@ -193,7 +194,7 @@ func (l *loki) Send(ctx context.Context, b Batch) error {
 			size += entries[end].size
 			end++
 		}
-		if err := l.postSized(ctx, "loki", lokiBody(entries[start:end]), lokiMaxBody, start); err != nil {
+		if err := l.PostSized(ctx, "loki", lokiBody(entries[start:end]), lokiMaxBody, start); err != nil {
 			return err
 		}
 		start = end
@@ -248,7 +249,7 @@ func (l *loki) entry(b *Batch, r *report.Result, now time.Time) (lokiEntry, erro
 		return lokiEntry{}, err
 	}
 	e := lokiEntry{labels: labels, key: lokiKey(labels), ts: lokiTime(r, now), line: line}
-	body, err := marshalJSON(lokiStream{Stream: labels, Values: [][2]string{{strconv.FormatInt(e.ts, 10), line}}})
+	body, err := transport.MarshalJSON(lokiStream{Stream: labels, Values: [][2]string{{strconv.FormatInt(e.ts, 10), line}}})
 	if err != nil {
 		return lokiEntry{}, err
 	}
@@ -264,13 +265,13 @@ func (l *loki) line(b *Batch, r *report.Result) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return cutBytes(plainText(s), lokiMaxLine), nil
+		return render.CutBytes(render.PlainText(s), lokiMaxLine), nil
 	}
 	level := string(r.Severity)
 	if level == "" {
 		level = string(r.Status)
 	}
-	return cutBytes(plainText("["+strings.ToUpper(level)+"] "+r.Message), lokiMaxLine), nil
+	return render.CutBytes(render.PlainText("["+strings.ToUpper(level)+"] "+r.Message), lokiMaxLine), nil
 }
 
 // lokiTime is the entry's timestamp: the result's time when it is at most lokiMaxAge old and
@@ -291,7 +292,7 @@ func lokiLabels(r *report.Result, customFields map[string]string) map[string]str
 			return
 		}
 		name = lokiLabelName(name)
-		value = cutBytes(plainText(value), lokiMaxLabelValue)
+		value = render.CutBytes(render.PlainText(value), lokiMaxLabelValue)
 		if name == "" || value == "" {
 			return
 		}

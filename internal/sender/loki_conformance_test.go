@@ -8,7 +8,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // Loki's entry in the conformance suite (conformance_test.go).
@@ -35,7 +35,7 @@ func init() {
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Loki: &v1alpha1.LokiDestination{TenantID: "team-a"}},
-				Settings:    destination.Settings{"url": base, "username": "loki-user", "password": secret},
+				Settings:    descriptor.Settings{"url": base, "username": "loki-user", "password": secret},
 			}
 		},
 		// The push API answers 204 without a body.

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -147,7 +147,7 @@ func logsBatch() Batch {
 // Loki against VictoriaLogs.
 // ---------------------------------------------------------------------------------------------
 
-func lokiConfig(url string, inline v1alpha1.LokiDestination, settings destination.Settings) Config {
+func lokiConfig(url string, inline v1alpha1.LokiDestination, settings descriptor.Settings) Config {
 	inline.URL = url
 	return Config{Type: v1alpha1.DestinationLoki, Name: "ns/loki", Settings: settings,
 		Destination: &v1alpha1.Destinations{Loki: &inline}}
@@ -157,7 +157,7 @@ func TestLokiRealServer(t *testing.T) {
 	vl := startVictoriaLogs(t, "loki-user", "hunter2pw")
 	// VictoriaLogs reads X-Scope-OrgID as its numeric account ID, queried back with AccountID.
 	s := newTestSender(t, lokiConfig(vl.base+"/insert", v1alpha1.LokiDestination{TenantID: "42", Username: "loki-user"},
-		destination.Settings{"password": "hunter2pw"}))
+		descriptor.Settings{"password": "hunter2pw"}))
 	b := logsBatch()
 	before := time.Now()
 	if err := s.Send(context.Background(), b); err != nil {
@@ -196,7 +196,7 @@ func TestLokiRealServer(t *testing.T) {
 
 	t.Run("recent time and template", func(t *testing.T) {
 		cfg := lokiConfig(vl.base+"/insert", v1alpha1.LokiDestination{Path: "/loki/api/v1/push", TenantID: "43"},
-			destination.Settings{"username": "loki-user", "password": "hunter2pw"})
+			descriptor.Settings{"username": "loki-user", "password": "hunter2pw"})
 		cfg.MessageTemplate = "{{ .Policy }} on {{ .Resource.Kind }}/{{ .Resource.Name }}: {{ .Message }}"
 		s := newTestSender(t, cfg)
 		r := fullResult()
@@ -215,7 +215,7 @@ func TestLokiRealServer(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		s := newTestSender(t, lokiConfig(vl.base+"/insert", v1alpha1.LokiDestination{Username: "loki-user"},
-			destination.Settings{"password": "SECRETTOKEN"}))
+			descriptor.Settings{"password": "SECRETTOKEN"}))
 		err := s.Send(context.Background(), b)
 		var e *Error
 		if !errorAs(err, &e) || e.Retryable || e.StatusCode != http.StatusUnauthorized {
@@ -289,7 +289,7 @@ func TestLokiContract(t *testing.T) {
 	hook, srv := startHook(t, answerWith(http.StatusNoContent, nil, ""))
 	cfg := lokiConfig(srv.URL+"/gateway/", v1alpha1.LokiDestination{Path: "/custom/push", TenantID: "team-a", Username: "alice",
 		HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Extra": "1", "X-Scope-OrgID": "other"}}},
-		destination.Settings{"password": "hunter2pw"})
+		descriptor.Settings{"password": "hunter2pw"})
 	s := newTestSender(t, cfg)
 	if s.MaxBatch() != lokiMaxBatch {
 		t.Errorf("MaxBatch = %d", s.MaxBatch())
@@ -433,7 +433,7 @@ func TestLokiSplitsLargeBatches(t *testing.T) {
 func TestLokiRefusals(t *testing.T) {
 	tooOld := `entry for stream '{policy="require-labels"}' has timestamp too old: 2026-08-15T10:00:00Z, oldest acceptable timestamp is: 2026-11-24T16:00:00Z`
 	_, srv := startHook(t, answerWith(http.StatusBadRequest, map[string]string{"Content-Type": "text/plain; charset=utf-8"}, tooOld+" SECRETTOKEN"))
-	s := newTestSender(t, lokiConfig(withSecrets(srv.URL), v1alpha1.LokiDestination{Username: "alice"}, destination.Settings{"password": "SECRETTOKEN"}))
+	s := newTestSender(t, lokiConfig(withSecrets(srv.URL), v1alpha1.LokiDestination{Username: "alice"}, descriptor.Settings{"password": "SECRETTOKEN"}))
 	err := s.Send(context.Background(), logsBatch())
 	var e *Error
 	if !errorAs(err, &e) || e.Retryable || !strings.Contains(e.Reason, "timestamp too old") {
@@ -452,14 +452,14 @@ func TestLokiRefusals(t *testing.T) {
 func TestLokiConfigErrors(t *testing.T) {
 	assertConfigErrors(t, v1alpha1.DestinationLoki, "hunter2pw", map[string]Config{
 		"no url":             {Destination: &v1alpha1.Destinations{Loki: &v1alpha1.LokiDestination{}}},
-		"password only":      {Settings: destination.Settings{"url": "https://loki.example.com", "password": "hunter2pw"}},
-		"username only":      {Settings: destination.Settings{"url": "https://loki.example.com", "username": "alice"}},
-		"colon in username":  {Settings: destination.Settings{"url": "https://loki.example.com", "username": "a:b", "password": "hunter2pw"}},
-		"bad tenant":         {Settings: destination.Settings{"url": "https://loki.example.com", "tenantID": "a\nb"}},
-		"relative path":      {Settings: destination.Settings{"url": "https://loki.example.com", "path": "push"}},
-		"broken template":    {Settings: destination.Settings{"url": "https://loki.example.com"}, MessageTemplate: "{{ .Nope "},
+		"password only":      {Settings: descriptor.Settings{"url": "https://loki.example.com", "password": "hunter2pw"}},
+		"username only":      {Settings: descriptor.Settings{"url": "https://loki.example.com", "username": "alice"}},
+		"colon in username":  {Settings: descriptor.Settings{"url": "https://loki.example.com", "username": "a:b", "password": "hunter2pw"}},
+		"bad tenant":         {Settings: descriptor.Settings{"url": "https://loki.example.com", "tenantID": "a\nb"}},
+		"relative path":      {Settings: descriptor.Settings{"url": "https://loki.example.com", "path": "push"}},
+		"broken template":    {Settings: descriptor.Settings{"url": "https://loki.example.com"}, MessageTemplate: "{{ .Nope "},
 		"bad header":         {Destination: &v1alpha1.Destinations{Loki: &v1alpha1.LokiDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://loki.example.com", Headers: map[string]string{"X": "hunter2pw\n"}}}}},
-		"not an http scheme": {Settings: destination.Settings{"url": "ftp://loki.example.com"}},
+		"not an http scheme": {Settings: descriptor.Settings{"url": "ftp://loki.example.com"}},
 	})
 }
 

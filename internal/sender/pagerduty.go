@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // pagerDuty sends one Events API v2 event per result (POST https://events.pagerduty.com/v2/
@@ -22,10 +25,10 @@ import (
 // resolve, each other's alerts. Like Alertmanager's labels, changing customFields changes the
 // key: alerts opened before are then not resolved by the operator.
 type pagerDuty struct {
-	*httpTarget
+	*transport.Target
 	routingKey string
 	source     string
-	tmpl       *Template
+	tmpl       *render.Template
 }
 
 const (
@@ -71,11 +74,15 @@ type pagerDutyDetails struct {
 	TemplateError string `json:"templateError,omitempty"`
 }
 
+func init() {
+	// The routing key both authenticates and picks the service the incident is opened on.
+	register(newPagerDuty, descriptor.Descriptor{Type: v1alpha1.DestinationPagerDuty,
+		Required: []string{"routingKey"}, SecretKeys: []string{"url", "routingKey"},
+		Endpoint: []string{"url"}, Credential: []string{"headers", "routingKey"}, Other: []string{"source"}, Template: true})
+}
+
 func newPagerDuty(cfg Config) (Sender, error) {
-	var inline v1alpha1.PagerDutyDestination
-	if d := cfg.Destination; d != nil && d.PagerDuty != nil {
-		inline = *d.PagerDuty
-	}
+	inline := *cfg.Destination.PagerDuty
 	key := strings.TrimSpace(cfg.Settings["routingKey"])
 	if key == "" {
 		return nil, errors.New("pagerDuty: the routing key is not set (Secret key routingKey)")
@@ -91,15 +98,12 @@ func newPagerDuty(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("pagerDuty: %w", err)
 	}
-	source := cfg.Settings["source"]
-	if source == "" {
-		source = inline.Source
-	}
-	return &pagerDuty{httpTarget: target, routingKey: key, source: plainText(strings.TrimSpace(source)), tmpl: tmpl}, nil
+	source := inline.Source
+	return &pagerDuty{Target: target, routingKey: key, source: render.PlainText(strings.TrimSpace(source)), tmpl: tmpl}, nil
 }
 
 // MaxBatch is 1: an event is one result.
@@ -107,22 +111,22 @@ func (p *pagerDuty) MaxBatch() int { return 1 }
 
 // Send triggers one alert per result, in order, and stops at the first failure.
 func (p *pagerDuty) Send(ctx context.Context, b Batch) error {
-	msgs := make([]outgoing, len(b.Results))
+	msgs := make([]transport.Outgoing, len(b.Results))
 	for i := range b.Results {
-		msgs[i] = outgoing{doc: p.trigger(b, i), results: 1}
+		msgs[i] = transport.Outgoing{Doc: p.trigger(b, i), Results: 1}
 	}
-	return p.postInOrder(ctx, "pagerDuty", msgs)
+	return p.PostInOrder(ctx, "pagerDuty", msgs)
 }
 
 // Resolve resolves the alert of each result: the same dedup_key, no payload.
 func (p *pagerDuty) Resolve(ctx context.Context, b Batch) error {
-	msgs := make([]outgoing, len(b.Results))
+	msgs := make([]transport.Outgoing, len(b.Results))
 	for i := range b.Results {
-		msgs[i] = outgoing{doc: &pagerDutyEvent{
+		msgs[i] = transport.Outgoing{Doc: &pagerDutyEvent{
 			RoutingKey: p.routingKey, Action: "resolve", DedupKey: pagerDutyDedupKey(b, i),
-		}, results: 1}
+		}, Results: 1}
 	}
-	return p.postInOrder(ctx, "pagerDuty", msgs)
+	return p.PostInOrder(ctx, "pagerDuty", msgs)
 }
 
 func (p *pagerDuty) trigger(b Batch, i int) *pagerDutyEvent {
@@ -135,7 +139,7 @@ func (p *pagerDuty) trigger(b Batch, i int) *pagerDutyEvent {
 		// go over its limit.
 		text, err := p.tmpl.Render(&details.ResultDocument)
 		if err != nil {
-			details.TemplateError = cutBytes(err.Error(), 300)
+			details.TemplateError = render.CutBytes(err.Error(), 300)
 		} else if text = strings.TrimSpace(text); text != "" {
 			// The template replaces the result's text: custom_details does not carry the
 			// message beside it.
@@ -147,13 +151,13 @@ func (p *pagerDuty) trigger(b Batch, i int) *pagerDutyEvent {
 		ns = doc.Resource.Namespace
 	}
 	payload := &pagerDutyPayload{
-		Summary:       cutUnits(strings.Join(strings.Fields(summary), " "), pagerDutyMaxSummary),
-		Source:        cutUnits(p.sourceOf(&doc), pagerDutyMaxSource),
+		Summary:       render.CutUnits(strings.Join(strings.Fields(summary), " "), pagerDutyMaxSummary),
+		Source:        render.CutUnits(p.sourceOf(&doc), pagerDutyMaxSource),
 		Severity:      pagerDutySeverity(doc.Severity, doc.Status),
 		Timestamp:     doc.Timestamp,
-		Component:     cutUnits(doc.Policy, pagerDutyMaxSource),
-		Group:         cutUnits(ns, pagerDutyMaxSource),
-		Class:         cutUnits(doc.Category, pagerDutyMaxSource),
+		Component:     render.CutUnits(doc.Policy, pagerDutyMaxSource),
+		Group:         render.CutUnits(ns, pagerDutyMaxSource),
+		Class:         render.CutUnits(doc.Category, pagerDutyMaxSource),
 		CustomDetails: details,
 	}
 	return &pagerDutyEvent{
@@ -169,9 +173,9 @@ func (p *pagerDuty) sourceOf(d *ResultDocument) string {
 		return p.source
 	}
 	if res := d.Resource; res != nil && res.Name != "" {
-		return joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		return render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
-	if s := joinNonEmpty(" ", d.Report.Kind, joinNonEmpty("/", d.Report.Namespace, d.Report.Name)); s != "" {
+	if s := render.JoinNonEmpty(" ", d.Report.Kind, render.JoinNonEmpty("/", d.Report.Namespace, d.Report.Name)); s != "" {
 		return s
 	}
 	return "policy-herald"
@@ -179,9 +183,9 @@ func (p *pagerDuty) sourceOf(d *ResultDocument) string {
 
 // pagerDutySummary is "[<status>] <policy>/<rule> on <Kind> <ns>/<name>: <message>".
 func pagerDutySummary(d *ResultDocument) string {
-	s := "[" + string(d.Status) + "] " + joinNonEmpty("/", d.Policy, d.Rule)
+	s := "[" + string(d.Status) + "] " + render.JoinNonEmpty("/", d.Policy, d.Rule)
 	if res := d.Resource; res != nil && res.Name != "" {
-		s += " on " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		s += " on " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
 	if d.Message != "" {
 		s += ": " + d.Message
@@ -220,7 +224,7 @@ func pagerDutyDedupKey(b Batch, i int) string {
 		return id
 	}
 	h := fnv.New64a()
-	for _, k := range sortedKeys(b.CustomFields) {
+	for _, k := range render.SortedKeys(b.CustomFields) {
 		var n [8]byte
 		binary.BigEndian.PutUint64(n[:], uint64(len(k)))
 		_, _ = h.Write(n[:])
@@ -235,14 +239,14 @@ func pagerDutyDedupKey(b Batch, i int) string {
 // boundDocument is d with its message cut to maxMessage bytes and at most maxProps properties
 // (in sorted order), each value cut to maxValue bytes.
 func boundDocument(d ResultDocument, maxMessage, maxProps, maxValue int) ResultDocument {
-	d.Message = cutBytes(d.Message, maxMessage)
+	d.Message = render.CutBytes(d.Message, maxMessage)
 	if len(d.Properties) > 0 {
 		props := make(map[string]string, min(len(d.Properties), maxProps))
-		for _, k := range sortedKeys(d.Properties) {
+		for _, k := range render.SortedKeys(d.Properties) {
 			if len(props) == maxProps {
 				break
 			}
-			props[cutBytes(k, maxValue)] = cutBytes(d.Properties[k], maxValue)
+			props[render.CutBytes(k, maxValue)] = render.CutBytes(d.Properties[k], maxValue)
 		}
 		d.Properties = props
 	}

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // The pagerDuty sender's entry in the conformance suite. Each result is one Events API v2
@@ -22,7 +22,7 @@ func init() {
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{PagerDuty: &v1alpha1.PagerDutyDestination{}},
-				Settings:    destination.Settings{"url": base + "/v2/enqueue", "routingKey": secret},
+				Settings:    descriptor.Settings{"url": base + "/v2/enqueue", "routingKey": secret},
 			}
 		},
 		ok: func(n int) conformanceAnswer {

@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -227,7 +227,7 @@ func (c *pagerDutyContract) got() ([]pdEvent, [][]byte, map[string]pdEvent) {
 func pdConfig(url string) Config {
 	return Config{Type: v1alpha1.DestinationPagerDuty, Name: "team-a/pd",
 		Destination: &v1alpha1.Destinations{PagerDuty: &v1alpha1.PagerDutyDestination{}},
-		Settings:    destination.Settings{"routingKey": pdTestKey, "url": url}}
+		Settings:    descriptor.Settings{"routingKey": pdTestKey, "url": url}}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,19 +431,19 @@ func TestPagerDutyErrors(t *testing.T) {
 func TestPagerDutyConfig(t *testing.T) {
 	assertConfigErrors(t, v1alpha1.DestinationPagerDuty, pdTestKey, map[string]Config{
 		"no routing key":                {},
-		"short routing key":             {Settings: destination.Settings{"routingKey": pdTestKey[:31]}},
-		"routing key with a line break": {Settings: destination.Settings{"routingKey": pdTestKey[:31] + "\n"}},
-		"bad url":                       {Settings: destination.Settings{"routingKey": pdTestKey, "url": "events.pagerduty.com/" + pdTestKey}},
-		"broken template":               {Settings: destination.Settings{"routingKey": pdTestKey}, MessageTemplate: "{{ .Nope }}"},
+		"short routing key":             {Settings: descriptor.Settings{"routingKey": pdTestKey[:31]}},
+		"routing key with a line break": {Settings: descriptor.Settings{"routingKey": pdTestKey[:31] + "\n"}},
+		"bad url":                       {Settings: descriptor.Settings{"routingKey": pdTestKey, "url": "events.pagerduty.com/" + pdTestKey}},
+		"broken template":               {Settings: descriptor.Settings{"routingKey": pdTestKey}, MessageTemplate: "{{ .Nope }}"},
 	})
-	s := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: destination.Settings{"routingKey": " " + pdTestKey + "\n"}})
+	s := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: descriptor.Settings{"routingKey": " " + pdTestKey + "\n"}})
 	pd := s.(*pagerDuty)
-	if pd.ep.raw != "https://events.pagerduty.com/v2/enqueue" || pd.routingKey != pdTestKey {
-		t.Errorf("default endpoint %s, key trimmed %v", pd.ep.raw, pd.routingKey == pdTestKey)
+	if pd.Endpoint.Raw != "https://events.pagerduty.com/v2/enqueue" || pd.routingKey != pdTestKey {
+		t.Errorf("default endpoint %s, key trimmed %v", pd.Endpoint.Raw, pd.routingKey == pdTestKey)
 	}
-	eu := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: destination.Settings{"routingKey": pdTestKey},
+	eu := newTestSender(t, Config{Type: v1alpha1.DestinationPagerDuty, Settings: descriptor.Settings{"routingKey": pdTestKey},
 		Destination: &v1alpha1.Destinations{PagerDuty: &v1alpha1.PagerDutyDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "https://events.eu.pagerduty.com/v2/enqueue"}}}})
-	if got := eu.(*pagerDuty).ep.host; got != "events.eu.pagerduty.com" {
+	if got := eu.(*pagerDuty).Endpoint.Host; got != "events.eu.pagerduty.com" {
 		t.Errorf("inline url: %s", got)
 	}
 }
@@ -488,11 +488,11 @@ func TestPagerDutyTLSProxyAndGuard(t *testing.T) {
 	}
 
 	_, srv := startPagerDuty(t)
-	if _, err := NewGuarded(ctx, pdConfig(srv.URL+"/v2/enqueue"), defaultGuard()); err == nil {
-		t.Error("NewGuarded accepted a loopback url")
+	if _, err := newGuarded(ctx, pdConfig(srv.URL+"/v2/enqueue"), defaultGuard()); err == nil {
+		t.Error("newGuarded accepted a loopback url")
 	}
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
-	s, err := NewGuarded(ctx, pdConfig("http://localhost:"+port+"/v2/enqueue"), unresolvable(defaultGuard()))
+	s, err := newGuarded(ctx, pdConfig("http://localhost:"+port+"/v2/enqueue"), unresolvable(defaultGuard()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 )
@@ -115,7 +115,7 @@ func TestErrorsRedactEchoesInAnyForm(t *testing.T) {
 			for _, d := range httpDestinations {
 				t.Run(string(d.typ), func(t *testing.T) {
 					s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(headers),
-						Settings: destination.Settings{"url": withCreds(srv, false), "token": echoToken}})
+						Settings: descriptor.Settings{"url": withCreds(srv, false), "token": echoToken}})
 					err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{bareResult()}})
 					if err == nil {
 						t.Fatal("want an error")
@@ -133,7 +133,7 @@ func TestErrorsRedactEchoesInAnyForm(t *testing.T) {
 				assertNoEchoedSecret(t, err.Error(), echoUser, echoPassword, basic, echoPath, echoQuery)
 			})
 			t.Run("telegram", func(t *testing.T) {
-				s := newTelegramSender(t, srv.URL, destination.Settings{"token": echoTelegram}, nil, nil, "")
+				s := newTelegramSender(t, srv.URL, descriptor.Settings{"token": echoTelegram}, nil, nil, "")
 				err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{bareResult()}})
 				if err == nil {
 					t.Fatal("want an error")

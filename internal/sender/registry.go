@@ -1,37 +1,55 @@
 package sender
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
-// factories lists every destination that is implemented, keyed by the type of its
-// destination.Descriptor (which says what it reads and requires; the factory cannot sit in the
-// descriptor, as package destination cannot import this one). Add a line here with each new
-// file; registry_test.go holds each factory to its descriptor.
-var factories = map[v1alpha1.DestinationType]Factory{
-	v1alpha1.DestinationWebhook:       newWebhook,
-	v1alpha1.DestinationSlack:         newSlack,
-	v1alpha1.DestinationDiscord:       newDiscord,
-	v1alpha1.DestinationTeams:         newTeams,
-	v1alpha1.DestinationGoogleChat:    newGoogleChat,
-	v1alpha1.DestinationTelegram:      newTelegram,
-	v1alpha1.DestinationJira:          newJira,
-	v1alpha1.DestinationLoki:          newLoki,
-	v1alpha1.DestinationElasticsearch: newElasticsearch,
-	v1alpha1.DestinationSplunk:        newSplunk,
-	v1alpha1.DestinationAlertManager:  newAlertManager,
-	v1alpha1.DestinationPagerDuty:     newPagerDuty,
-	v1alpha1.DestinationS3:            newS3,
-	v1alpha1.DestinationKinesis:       newKinesis,
-	v1alpha1.DestinationSecurityHub:   newSecurityHub,
-	v1alpha1.DestinationGCS:           newGCS,
+// registration is one destination type, in one place: its descriptor (the type, and the
+// settings it reads and requires) and the constructor of its sender. Each sender file registers
+// its own in an init function.
+type registration struct {
+	descriptor.Descriptor
+	New Factory
 }
 
-// New builds the sender for cfg.Type. Its errors are configuration errors: retrying with the
-// same configuration cannot succeed. They never contain URLs, tokens or header values.
-func New(cfg Config) (Sender, error) {
+// registry holds every registration by type.
+var registry = map[v1alpha1.DestinationType]registration{}
+
+// register adds the registration of d.Type; a type registered twice is a programming error.
+func register(f Factory, d descriptor.Descriptor) {
+	if _, dup := registry[d.Type]; dup || d.Type == "" || f == nil {
+		panic(fmt.Sprintf("sender: destination type %q registered twice, or without a type or constructor", d.Type))
+	}
+	registry[d.Type] = registration{Descriptor: d, New: f}
+}
+
+// Describe returns the descriptor of the destination type t.
+func Describe(t v1alpha1.DestinationType) (descriptor.Descriptor, bool) {
+	r, ok := registry[t]
+	return r.Descriptor, ok
+}
+
+// Descriptors returns the descriptor of every registered destination type, sorted by type.
+func Descriptors() []descriptor.Descriptor {
+	out := make([]descriptor.Descriptor, 0, len(registry))
+	for _, r := range registry {
+		out = append(out, r.Descriptor)
+	}
+	slices.SortFunc(out, func(a, b descriptor.Descriptor) int { return strings.Compare(string(a.Type), string(b.Type)) })
+	return out
+}
+
+// New builds the sender for cfg.Type; with cfg.Guard, only if the guard allows every host the
+// sender connects to (ctx bounds their name resolution). Its errors are configuration errors:
+// retrying with the same configuration cannot succeed. They never contain URLs, tokens or
+// header values.
+func New(ctx context.Context, cfg Config) (Sender, error) {
 	if cfg.Type == "" {
 		return nil, fmt.Errorf("no destination type is set")
 	}
@@ -40,9 +58,16 @@ func New(cfg Config) (Sender, error) {
 			return nil, fmt.Errorf("destination type %q does not match the destination block set (%q)", cfg.Type, t)
 		}
 	}
-	f, ok := factories[cfg.Type]
+	r, ok := registry[cfg.Type]
 	if !ok {
 		return nil, fmt.Errorf("destination %s is unknown", cfg.Type)
 	}
-	return f(cfg)
+	s, err := r.New(withSettings(cfg))
+	if err != nil || cfg.Guard == nil {
+		return s, err
+	}
+	if err := checkHosts(ctx, s, cfg.Type, cfg.Guard); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

@@ -1,24 +1,25 @@
 package sender
 
 import (
+	"context"
 	"slices"
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // sampleSettings holds a valid value for each setting a descriptor may require.
-var sampleSettings = destination.Settings{
+var sampleSettings = descriptor.Settings{
 	"url":    "https://receiver.example.com/hook",
 	"token":  telegramTestToken,
 	"chatID": "-1001234567890",
 }
 
 // required returns the sample values of d's required settings.
-func required(t *testing.T, d destination.Descriptor) destination.Settings {
+func required(t *testing.T, d descriptor.Descriptor) descriptor.Settings {
 	t.Helper()
-	s := destination.Settings{}
+	s := descriptor.Settings{}
 	for _, k := range d.Required {
 		v, ok := sampleSettings[k]
 		if !ok {
@@ -31,13 +32,13 @@ func required(t *testing.T, d destination.Descriptor) destination.Settings {
 
 // descriptorOf returns the descriptor of typ (TestNewUnsupportedAndMismatch holds every type to
 // have one).
-func descriptorOf(t *testing.T, typ v1alpha1.DestinationType) destination.Descriptor {
+func descriptorOf(t *testing.T, typ v1alpha1.DestinationType) descriptor.Descriptor {
 	t.Helper()
-	i := slices.IndexFunc(destination.Descriptors(), func(d destination.Descriptor) bool { return d.Type == typ })
+	i := slices.IndexFunc(Descriptors(), func(d descriptor.Descriptor) bool { return d.Type == typ })
 	if i < 0 {
 		t.Fatalf("%s has no descriptor", typ)
 	}
-	return destination.Descriptors()[i]
+	return Descriptors()[i]
 }
 
 // TestDescriptorsRequireWhatSendersNeed builds every sender from its descriptor's required
@@ -47,21 +48,21 @@ func TestDescriptorsRequireWhatSendersNeed(t *testing.T) {
 	// The AWS senders of a platform object without keys take the operator's region, as the SDK
 	// does, from its environment.
 	t.Setenv("AWS_REGION", "eu-central-1")
-	for _, d := range destination.Descriptors() {
+	for _, d := range Descriptors() {
 		s := required(t, d)
 		// As a platform-namespace object: cloud destinations without keys use the operator's
 		// identity there, and only there (a tenant's is refused without its keys).
-		if _, err := New(Config{Type: d.Type, Settings: s, AmbientCredentials: true}); err != nil {
+		if _, err := New(context.Background(), Config{Type: d.Type, Settings: s, AmbientCredentials: true}); err != nil {
 			t.Errorf("%s with its required settings %v: %v", d.Type, d.Required, err)
 		}
 		for _, k := range d.Required {
-			less := destination.Settings{}
+			less := descriptor.Settings{}
 			for kk, v := range s {
 				if kk != k {
 					less[kk] = v
 				}
 			}
-			if _, err := New(Config{Type: d.Type, Settings: less, AmbientCredentials: true}); err == nil {
+			if _, err := New(context.Background(), Config{Type: d.Type, Settings: less, AmbientCredentials: true}); err == nil {
 				t.Errorf("%s builds without %s, which its descriptor requires", d.Type, k)
 			}
 		}
@@ -75,8 +76,8 @@ func TestDescriptorsSayWhichSendersRenderTemplates(t *testing.T) {
 	// The AWS senders of a platform object without keys take the operator's region, as the SDK
 	// does, from its environment.
 	t.Setenv("AWS_REGION", "eu-central-1")
-	for _, d := range destination.Descriptors() {
-		_, err := New(Config{Type: d.Type, Settings: required(t, d), AmbientCredentials: true, MessageTemplate: "{{ .Policy "})
+	for _, d := range Descriptors() {
+		_, err := New(context.Background(), Config{Type: d.Type, Settings: required(t, d), AmbientCredentials: true, MessageTemplate: "{{ .Policy "})
 		if renders := err != nil; renders != d.Template {
 			t.Errorf("%s: descriptor Template = %v, but building with a broken template returns %v", d.Type, d.Template, err)
 		}

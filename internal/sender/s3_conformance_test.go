@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // S3's entry in the conformance suite (conformance_test.go). A Send is one PutObject per result,
@@ -29,7 +29,7 @@ func init() {
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{S3: &v1alpha1.S3Destination{PathStyle: true}},
-				Settings: destination.Settings{"bucket": "reports", "endpoint": base, "region": awsConformanceRegion,
+				Settings: descriptor.Settings{"bucket": "reports", "endpoint": base, "region": awsConformanceRegion,
 					"accessKeyID": awsTestKeyID, "secretAccessKey": secret},
 			}
 		},

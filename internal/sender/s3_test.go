@@ -14,13 +14,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -30,7 +30,7 @@ import (
 
 type fakeS3 struct {
 	srv    *httptest.Server
-	client *s3.Client
+	client *awss3.Client
 	rec    *awsRecorder
 	// fail, when it returns a status for a request, answers it with that status instead.
 	fail atomic.Pointer[func(n int, r *http.Request) int]
@@ -55,12 +55,12 @@ func startFakeS3(t *testing.T, bucket string) *fakeS3 {
 	}}
 	f.srv = httptest.NewServer(f.rec)
 	t.Cleanup(f.srv.Close)
-	f.client = s3.New(s3.Options{
+	f.client = awss3.New(awss3.Options{
 		Region: "eu-west-1", BaseEndpoint: aws.String(f.srv.URL), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("reader", "reader-secret", ""),
 	})
 	if bucket != "" {
-		if _, err := f.client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		if _, err := f.client.CreateBucket(context.Background(), &awss3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 			t.Fatalf("CreateBucket: %v", err)
 		}
 	}
@@ -70,7 +70,7 @@ func startFakeS3(t *testing.T, bucket string) *fakeS3 {
 
 func (f *fakeS3) keys(t *testing.T, bucket string) []string {
 	t.Helper()
-	out, err := f.client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	out, err := f.client.ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 	if err != nil {
 		t.Fatalf("ListObjectsV2: %v", err)
 	}
@@ -83,7 +83,7 @@ func (f *fakeS3) keys(t *testing.T, bucket string) []string {
 }
 
 func s3Config(endpoint string, d *v1alpha1.S3Destination) Config {
-	cfg := awsConfig(v1alpha1.DestinationS3, destination.Settings{"bucket": "reports"}, endpoint)
+	cfg := awsConfig(v1alpha1.DestinationS3, descriptor.Settings{"bucket": "reports"}, endpoint)
 	if d == nil {
 		d = &v1alpha1.S3Destination{}
 	}
@@ -112,7 +112,7 @@ func TestS3WritesOneObjectPerResult(t *testing.T) {
 		t.Fatalf("keys %v, want %v", got, want)
 	}
 	for i, key := range want {
-		out, err := f.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String(key)})
+		out, err := f.client.GetObject(context.Background(), &awss3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String(key)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestS3Encryption(t *testing.T) {
 		h.Get("X-Amz-Server-Side-Encryption-Bucket-Key-Enabled") != "true" {
 		t.Fatalf("headers %v", h)
 	}
-	out, err := f.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("reports"), Key: aws.String("policy-herald/2026-08-15/require-labels-a1.json")})
+	out, err := f.client.HeadObject(context.Background(), &awss3.HeadObjectInput{Bucket: aws.String("reports"), Key: aws.String("policy-herald/2026-08-15/require-labels-a1.json")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,10 @@ import (
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 const (
@@ -57,12 +60,13 @@ type securityHub struct {
 // securityHubResolver is a securityHub with synchronize: only it implements Resolver.
 type securityHubResolver struct{ *securityHub }
 
+func init() {
+	register(newSecurityHub, descriptor.AWS(v1alpha1.DestinationSecurityHub, "accountID", "productName", "companyName", "synchronize"))
+}
+
 func newSecurityHub(cfg Config) (Sender, error) {
-	var inline v1alpha1.SecurityHubDestination
-	if d := cfg.Destination; d != nil && d.SecurityHub != nil {
-		inline = *d.SecurityHub
-	}
-	account := setting(cfg, "accountID", inline.AccountID)
+	inline := *cfg.Destination.SecurityHub
+	account := inline.AccountID
 	if len(account) != 12 || strings.Trim(account, "0123456789") != "" {
 		return nil, fmt.Errorf("securityHub accountID must be a 12-digit AWS account ID")
 	}
@@ -72,16 +76,16 @@ func newSecurityHub(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := orDefault(setting(cfg, "productName", inline.ProductName), securityHubDefaultOrg)
-	company := orDefault(setting(cfg, "companyName", inline.CompanyName), securityHubDefaultOrg)
+	name := orDefault(inline.ProductName, securityHubDefaultOrg)
+	company := orDefault(inline.CompanyName, securityHubDefaultOrg)
 	partition := awsPartition(t.aws.Region)
 	s := &securityHub{
 		awsTarget: t,
 		client:    securityhub.NewFromConfig(t.aws, func(o *securityhub.Options) { o.BaseEndpoint = t.baseEndpoint() }),
 		account:   account,
 		product:   fmt.Sprintf("arn:%s:securityhub:%s:%s:product/%s/default", partition, t.aws.Region, account, account),
-		name:      cutUnits(name, asffMaxOtherValue),
-		company:   cutUnits(company, asffMaxOtherValue),
+		name:      render.CutUnits(name, asffMaxOtherValue),
+		company:   render.CutUnits(company, asffMaxOtherValue),
 		idPrefix:  cfg.Name + "/",
 		partition: partition,
 	}
@@ -174,7 +178,7 @@ func (s *securityHub) importFindings(ctx context.Context, b Batch, state shtypes
 	}
 	return &Error{
 		Reason: fmt.Sprintf("POST to %s: %d of %d findings refused (%s)%s", s.host, aws.ToInt32(out.FailedCount), len(findings),
-			excerpt([]byte(strings.Join(list, ", ")), s.red), excerpt([]byte(msg), s.red)),
+			transport.Excerpt([]byte(strings.Join(list, ", ")), s.red), transport.Excerpt([]byte(msg), s.red)),
 		Retryable: retryable,
 		Sent:      first,
 	}
@@ -210,9 +214,9 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 	sev := asffSeverityOf(doc.Severity, doc.Status)
 	return shtypes.AwsSecurityFinding{
 		SchemaVersion: aws.String(asffSchemaVersion),
-		Id:            aws.String(cutUnits(s.idPrefix+doc.ID, asffMaxID)),
+		Id:            aws.String(render.CutUnits(s.idPrefix+doc.ID, asffMaxID)),
 		ProductArn:    aws.String(s.product),
-		GeneratorId:   aws.String(cutUnits(generator, asffMaxID)),
+		GeneratorId:   aws.String(render.CutUnits(generator, asffMaxID)),
 		AwsAccountId:  aws.String(s.account),
 		Types:         []string{asffType},
 		CreatedAt:     aws.String(created),
@@ -224,8 +228,8 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 			Severity: &shtypes.FindingProviderSeverity{Label: sev.Label, Original: sev.Original},
 			Types:    []string{asffType},
 		},
-		Title:       aws.String(cutUnits(title, asffMaxTitle)),
-		Description: aws.String(cutUnits(desc, asffMaxDescription)),
+		Title:       aws.String(render.CutUnits(title, asffMaxTitle)),
+		Description: aws.String(render.CutUnits(desc, asffMaxDescription)),
 		Resources:   []shtypes.Resource{asffResource(&doc, b.Report)},
 		Compliance:  &shtypes.Compliance{Status: asffCompliance(doc.Status)},
 		RecordState: state,
@@ -234,8 +238,8 @@ func (s *securityHub) finding(b Batch, r *report.Result, state shtypes.RecordSta
 			"ProviderVersion": securityHubVersion,
 			"CompanyName":     s.company,
 		}, nil),
-		ProductName: aws.String(cutUnits(s.name, asffMaxOtherKey)),
-		CompanyName: aws.String(cutUnits(s.company, asffMaxOtherKey)),
+		ProductName: aws.String(render.CutUnits(s.name, asffMaxOtherKey)),
+		CompanyName: aws.String(render.CutUnits(s.company, asffMaxOtherKey)),
 	}
 }
 
@@ -270,7 +274,7 @@ func asffResource(d *ResultDocument, rep ReportRef) shtypes.Resource {
 	}
 	return shtypes.Resource{
 		Type:    aws.String("Other"),
-		Id:      aws.String(cutUnits(id, asffMaxID)),
+		Id:      aws.String(render.CutUnits(id, asffMaxID)),
 		Details: &shtypes.ResourceDetails{Other: boundedMap(other, extra)},
 	}
 }
@@ -290,7 +294,7 @@ func boundedMap(fixed, extra map[string]string) map[string]string {
 			if _, dup := out[k]; dup || v == "" || k == "" || len(out) >= asffMaxOther {
 				continue
 			}
-			out[cutUnits(k, asffMaxOtherKey)] = cutUnits(v, asffMaxOtherValue)
+			out[render.CutUnits(k, asffMaxOtherKey)] = render.CutUnits(v, asffMaxOtherValue)
 		}
 	}
 	add(fixed)

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // Security Hub's entry in the conformance suite (conformance_test.go). A Send is one
@@ -38,7 +38,7 @@ func init() {
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{SecurityHub: &v1alpha1.SecurityHubDestination{}},
-				Settings: destination.Settings{"accountID": securityHubConformanceAccount, "endpoint": base, "region": awsConformanceRegion,
+				Settings: descriptor.Settings{"accountID": securityHubConformanceAccount, "endpoint": base, "region": awsConformanceRegion,
 					"accessKeyID": awsTestKeyID, "secretAccessKey": secret},
 			}
 		},

@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -229,7 +229,7 @@ func startSecurityHub(t *testing.T) (*securityHubStub, string) {
 }
 
 func securityHubConfig(endpoint string, d *v1alpha1.SecurityHubDestination) Config {
-	cfg := awsConfig(v1alpha1.DestinationSecurityHub, destination.Settings{"accountID": "123456789012"}, endpoint)
+	cfg := awsConfig(v1alpha1.DestinationSecurityHub, descriptor.Settings{"accountID": "123456789012"}, endpoint)
 	if d != nil {
 		cfg.Destination = &v1alpha1.Destinations{SecurityHub: d}
 	}
@@ -241,7 +241,7 @@ func securityHubConfig(endpoint string, d *v1alpha1.SecurityHubDestination) Conf
 func TestSecurityHubImportsFindings(t *testing.T) {
 	isolateAWSEnv(t)
 	hub, endpoint := startSecurityHub(t)
-	s, err := NewGuarded(context.Background(), securityHubConfig(endpoint, &v1alpha1.SecurityHubDestination{ProductName: "Herald Prod", CompanyName: "Example Corp"}), loopbackAllowed())
+	s, err := newGuarded(context.Background(), securityHubConfig(endpoint, &v1alpha1.SecurityHubDestination{ProductName: "Herald Prod", CompanyName: "Example Corp"}), loopbackAllowed())
 	if err != nil {
 		t.Fatal(err)
 	}

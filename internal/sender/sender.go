@@ -1,5 +1,31 @@
 // Package sender delivers new policy results to destinations. Every destination type is one
-// small file implementing Sender; registry.go maps each type to its constructor.
+// file here implementing Sender (named after the type: webhook.go, slack.go, ...; a large one
+// is split by concern, as jira*.go), which registers the type's descriptor and constructor
+// together (registry.go); New builds a sender from a Config.
+//
+// Adding a destination is three steps:
+//  1. The API: its block as a field of v1alpha1.Destinations (with its DestinationType
+//     constant), listed in the one-destination CEL rules of NotificationTarget and
+//     TargetChannel, with CEL rules for its required settings; then make generate manifests.
+//  2. Its sender file, x.go: the sender, and in an init function
+//     register(newX, descriptor.Descriptor{Type: ..., Required: ..., ...}), the descriptor
+//     classifying every field of the block and every Secret key it reads.
+//  3. Its test entry: a conformanceSenders entry (conformance_test.go), next to its own x_test.go.
+//
+// Nothing else names destination types: DestinationType() reads the struct, and package
+// destination resolves from the registered descriptors. Tests fail when a step is missing or
+// incomplete: TestNewUnsupportedAndMismatch (a block without a registration),
+// TestConformanceRegistry (a registration without a conformance entry), and in package
+// destination TestDescriptorsCoverTheAPI, TestOneDestinationRulesListEveryBlock and
+// TestRequiredSettingsHaveCELRules.
+//
+// What the senders share lives in packages of its own, so that this one holds senders:
+//   - transport: the one HTTP client constructor (proxy, TLS, address guard, no redirects),
+//     endpoints, posting JSON, and the *Error every sender returns;
+//   - render: the texts of messages (cutting, cleaning, the severity palette, packing results
+//     into messages, messageTemplate, the chat view of a result);
+//   - internal/addrguard: the networks a destination may not reach (Config.Guard);
+//   - internal/redact: what errors must not show.
 //
 // Errors returned by senders are *Error values. Their text names the destination's host only:
 // never a URL path or query, user info, header value or token, so callers may put it in status
@@ -12,7 +38,8 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/addrguard"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -69,10 +96,16 @@ type Config struct {
 	Type v1alpha1.DestinationType
 	// Destination is the effective destination (one block set, a channel's overrides applied).
 	Destination *v1alpha1.Destinations
-	// Settings are the effective strings, Secret values included (url, token, ...).
-	Settings destination.Settings
+	// Settings are the effective strings, Secret values included (url, token, ...). New writes
+	// those that are fields of the block into it once (withSettings), so a sender reads its
+	// block, and Settings only for what has no field there (a token, a password, keys).
+	Settings descriptor.Settings
 	// TLS is the client TLS configuration; nil means the system defaults.
 	TLS *tls.Config
+	// Guard, when set, refuses the addresses the sender may not connect to: New refuses a
+	// destination whose host it refuses (an *addrguard.NotAllowedError), and every connection the
+	// sender opens passes it. Nil means unrestricted.
+	Guard *addrguard.Guard
 	// Name is namespace/name of the custom resource, for logs.
 	Name string
 	// MessageTemplate, when set, is a Go text/template over a ResultDocument that replaces the

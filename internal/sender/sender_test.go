@@ -7,36 +7,39 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
 func TestNewUnsupportedAndMismatch(t *testing.T) {
-	_, err := New(Config{Type: "carrierPigeon"}) // a type no factory knows
+	_, err := New(context.Background(), Config{Type: "carrierPigeon"}) // a type no factory knows
 	if err == nil || err.Error() != "destination carrierPigeon is unknown" {
 		t.Fatalf("carrierPigeon: got %v", err)
 	}
-	_, err = New(Config{Type: v1alpha1.DestinationWebhook, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}})
+	_, err = New(context.Background(), Config{Type: v1alpha1.DestinationWebhook, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{}}})
 	if err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("mismatch: got %v", err)
 	}
-	if _, err := New(Config{}); err == nil {
+	if _, err := New(context.Background(), Config{}); err == nil {
 		t.Fatal("empty type: want error")
 	}
-	// Every destination type of the API has its sender.
+	// Every destination block of the API has its sender registered, and nothing else is.
 	var want []v1alpha1.DestinationType
-	for _, d := range destination.Descriptors() {
-		want = append(want, d.Type)
+	api := reflect.TypeFor[v1alpha1.Destinations]()
+	for i := range api.NumField() {
+		name, _, _ := strings.Cut(api.Field(i).Tag.Get("json"), ",")
+		want = append(want, v1alpha1.DestinationType(name))
 	}
+	slices.Sort(want)
 	var got []v1alpha1.DestinationType
-	for typ := range factories {
+	for typ := range registry {
 		got = append(got, typ)
 	}
 	slices.Sort(got)
@@ -78,7 +81,7 @@ func TestHTTPDestinationsURLAndHeaders(t *testing.T) {
 			}}
 			custom := v1alpha1.HTTPSettings{URL: srv.URL + "/inline", Headers: map[string]string{"User-Agent": "custom"}}
 			for _, cfg := range []Config{
-				{Destination: d.dest(inline), Settings: destination.Settings{"url": srv.URL + "/from-secret"}}, // the Secret's url wins
+				{Destination: d.dest(inline), Settings: descriptor.Settings{"url": srv.URL + "/from-secret"}}, // the Secret's url wins
 				{Destination: d.dest(inline)},
 				{Destination: d.dest(custom)},
 			} {
@@ -117,7 +120,7 @@ func TestHTTPDestinationsTLS(t *testing.T) {
 			srv := newTLSServer(t, hook)
 			send := func(tlsCfg *tls.Config) error {
 				return newTestSender(t, Config{
-					Type: d.typ, Destination: d.dest(v1alpha1.HTTPSettings{}), Settings: destination.Settings{"url": srv.URL + "/hook"}, TLS: tlsCfg,
+					Type: d.typ, Destination: d.dest(v1alpha1.HTTPSettings{}), Settings: descriptor.Settings{"url": srv.URL + "/hook"}, TLS: tlsCfg,
 				}).Send(context.Background(), b)
 			}
 			if err := send(trustingTLS(srv)); err != nil {
@@ -167,7 +170,7 @@ func TestHTTPDestinationsErrorsHideSecrets(t *testing.T) {
 	for _, d := range httpDestinations {
 		t.Run(string(d.typ), func(t *testing.T) {
 			for i, raw := range []string{withSecrets(echo.URL), withSecrets("https://" + closedAddr(t))} {
-				s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(headers), Settings: destination.Settings{"url": raw}})
+				s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(headers), Settings: descriptor.Settings{"url": raw}})
 				err := s.Send(context.Background(), slackDiscordBatch())
 				if err == nil {
 					t.Fatal("want an error")
@@ -182,71 +185,7 @@ func TestHTTPDestinationsErrorsHideSecrets(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC)
-	cases := map[string]time.Duration{
-		"":                                 0,
-		"120":                              120 * time.Second,
-		" 7 ":                              7 * time.Second,
-		"0":                                0,
-		"-5":                               0,
-		"soon":                             0,
-		"Sat, 15 Aug 2026 10:01:30 GMT":    90 * time.Second,
-		"Saturday, 15-Aug-26 10:00:10 GMT": 10 * time.Second,
-		"Sat Aug 15 10:00:05 2026":         5 * time.Second,
-		"Sat, 15 Aug 2026 09:59:00 GMT":    0, // in the past
-	}
-	for in, want := range cases {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
-		}
-	}
-}
-
-func TestExcerpt(t *testing.T) {
-	red := redact.New(nil, "tok3n-value")
-	got := excerpt([]byte("  error:\n\tbad\x00 request  tok3n-value\r\n"), red)
-	if want := "error: bad request [redacted]"; got != want {
-		t.Fatalf("excerpt = %q, want %q", got, want)
-	}
-	long := strings.Repeat("é", 300) // 2 bytes each: the cut must not split one
-	got = excerpt([]byte(long), red)
-	if !strings.HasSuffix(got, "…") || len(got) > excerptBytes+len("…") || !utf8Valid(got) {
-		t.Fatalf("long excerpt: %d bytes %q", len(got), got)
-	}
-	if got := excerpt([]byte{0xff, 'a'}, red); got != "\uFFFDa" {
-		t.Fatalf("invalid utf8: %q", got)
-	}
-}
-
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "") == s }
-
-func TestResponseErrorClasses(t *testing.T) {
-	now := time.Date(2026, 8, 15, 10, 0, 0, 0, time.UTC)
-	cases := []struct {
-		code      int
-		retryable bool
-	}{
-		{200, false}, {204, false}, {301, false}, {400, false}, {401, false}, {403, false}, {404, false},
-		{408, true}, {413, false}, {422, false}, {429, true}, {500, true}, {502, true}, {503, true}, {504, true},
-	}
-	for _, c := range cases {
-		e := responseError("POST", "h.example", &http.Response{StatusCode: c.code, Header: http.Header{}}, nil, nil, now)
-		if c.code < 300 {
-			if e != nil {
-				t.Errorf("%d: want nil, got %v", c.code, e)
-			}
-			continue
-		}
-		if e == nil || e.Retryable != c.retryable || e.StatusCode != c.code {
-			t.Errorf("%d: got %+v, want retryable=%v", c.code, e, c.retryable)
-		}
-	}
-	e := responseError("POST", "hooks.example.com", &http.Response{StatusCode: 503, Header: http.Header{}}, nil, nil, now)
-	if e.Reason != "POST to hooks.example.com: 503 Service Unavailable" {
-		t.Fatalf("reason %q", e.Reason)
-	}
-}
 
 func TestRedactorCoversURLParts(t *testing.T) {
 	u, _ := url.Parse("https://alice:pw%21x@hooks.example.com/services/T0123456/B0123456/XXXXXXXXXXXX?token=qv1&sig=a%2Bb#frag")

@@ -7,9 +7,12 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
-// slackSender posts Block Kit messages to a Slack incoming webhook.
+// slack posts Block Kit messages to a Slack incoming webhook.
 //
 // Settings: "url" (required; the Secret's, else the inline field) and "channel" (optional; the
 // Secret's, else the inline field), sent as the message's channel override. Slack honours the
@@ -31,10 +34,10 @@ import (
 //
 // A batch becomes one message when it fits Slack's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
-type slackSender struct {
-	*httpTarget
+type slack struct {
+	*transport.Target
 	channel string
-	tmpl    *Template
+	tmpl    *render.Template
 }
 
 // Slack's limits. Sources: Block Kit reference (docs.slack.dev/reference/block-kit/blocks:
@@ -104,29 +107,29 @@ type slackText struct {
 	Text string `json:"text"`
 }
 
+func init() {
+	register(newSlack, descriptor.Descriptor{Type: v1alpha1.DestinationSlack,
+		Required: []string{"url"}, SecretKeys: []string{"url", "channel"},
+		Endpoint: []string{"url"}, Credential: descriptor.HTTPCredentials, Other: []string{"channel"}, Template: true})
+}
+
 func newSlack(cfg Config) (Sender, error) {
-	var inline v1alpha1.SlackDestination
-	if d := cfg.Destination; d != nil && d.Slack != nil {
-		inline = *d.Slack
-	}
+	inline := *cfg.Destination.Slack
 	target, tmpl, err := newChatTarget("slack", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
 	}
-	channel := cfg.Settings["channel"]
-	if channel == "" {
-		channel = inline.Channel
-	}
-	return &slackSender{httpTarget: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
+	channel := inline.Channel
+	return &slack{Target: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
 }
 
 // MaxBatch is how many results fit one message when they are short.
-func (s *slackSender) MaxBatch() int { return slackMaxBatch }
+func (s *slack) MaxBatch() int { return slackMaxBatch }
 
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
-func (s *slackSender) Send(ctx context.Context, b Batch) error {
-	return s.postInOrder(ctx, "slack", s.messages(b))
+func (s *slack) Send(ctx context.Context, b Batch) error {
+	return s.PostInOrder(ctx, "slack", s.messages(b))
 }
 
 // slackPart is one result, laid out.
@@ -137,34 +140,34 @@ type slackPart struct {
 }
 
 // messages lays the batch out in as few messages as Slack's limits allow.
-func (s *slackSender) messages(b Batch) []outgoing {
+func (s *slack) messages(b Batch) []transport.Outgoing {
 	if len(b.Results) == 0 {
 		return nil
 	}
 	var custom *slackBlock
-	if text := slackPairs(sortedPairs(mapStrings(b.CustomFields, plainText)), " · "); text != "" {
+	if text := slackPairs(render.SortedPairs(render.MapStrings(b.CustomFields, render.PlainText)), " · "); text != "" {
 		custom = &slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: slackCut(text, slackCustomChars)}}}
 	}
 	// What every message holds besides its results: the summary section and the custom fields.
 	ownBlocks, ownChars := 1, slackSummaryChars
 	if custom != nil {
 		ownBlocks++
-		ownChars += utf16Len(custom.Elements[0].Text)
+		ownChars += render.UTF16Len(custom.Elements[0].Text)
 	}
 
 	parts := make([]slackPart, len(b.Results))
 	for i := range b.Results {
 		parts[i] = s.part(b, i)
 	}
-	spans := pack(len(parts), slackMaxAttachments,
-		[]packLimit{{base: ownBlocks, max: slackMaxBlocks}, {base: ownChars, max: slackBlockChars}},
+	spans := render.Pack(len(parts), slackMaxAttachments,
+		[]render.Limit{{Base: ownBlocks, Max: slackMaxBlocks}, {Base: ownChars, Max: slackBlockChars}},
 		func(i int) []int { return []int{len(parts[i].att.Blocks), parts[i].chars} })
 	groups := make([][]slackPart, len(spans))
 	for i, sp := range spans {
-		groups[i] = parts[sp.start:sp.end]
+		groups[i] = parts[sp.Start:sp.End]
 	}
 
-	out := make([]outgoing, 0, len(groups))
+	out := make([]transport.Outgoing, 0, len(groups))
 	for gi, g := range groups {
 		summary := slackSummary(b.Report, len(b.Results))
 		if len(groups) > 1 {
@@ -185,17 +188,17 @@ func (s *slackSender) messages(b Batch) []outgoing {
 			text.WriteString(p.line)
 		}
 		msg.Text = slackCut(text.String(), slackTextChars)
-		out = append(out, outgoing{doc: msg, results: len(g)})
+		out = append(out, transport.Outgoing{Doc: msg, Results: len(g)})
 	}
 	return out
 }
 
 // part lays out one result: its attachment and its notification line.
-func (s *slackSender) part(b Batch, i int) slackPart {
+func (s *slack) part(b Batch, i int) slackPart {
 	view := newChatView(&b, i)
 	doc, title := view.Doc, view.StatusTitle
-	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: cutUnits(title, slackHeaderChars)}}
-	att := slackAttachment{Color: severityHeatHex(doc.Severity), Blocks: []slackBlock{header}}
+	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: render.CutUnits(title, slackHeaderChars)}}
+	att := slackAttachment{Color: render.SeverityHeatHex(doc.Severity), Blocks: []slackBlock{header}}
 
 	var section slackBlock
 	if s.tmpl != nil {
@@ -224,7 +227,7 @@ func (s *slackSender) part(b Batch, i int) slackPart {
 
 	line := "• " + title
 	if res := doc.Resource; res != nil {
-		line += " — " + joinNonEmpty(" ", res.Kind, joinNonEmpty("/", res.Namespace, res.Name))
+		line += " — " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
 	if doc.Severity != "" {
 		line += " [" + string(doc.Severity) + "]"
@@ -236,7 +239,7 @@ func (s *slackSender) part(b Batch, i int) slackPart {
 func slackBody(d *ResultDocument) string {
 	msg := slackEscape(strings.TrimSpace(d.Message))
 	props := ""
-	if p := slackPairs(sortedPairs(d.Properties), "\n"); p != "" {
+	if p := slackPairs(render.SortedPairs(d.Properties), "\n"); p != "" {
 		props = slackCut("*Properties*\n"+p, slackPropertiesChars)
 	}
 	switch {
@@ -245,7 +248,7 @@ func slackBody(d *ResultDocument) string {
 	case msg == "":
 		return props
 	}
-	return slackCut(msg, slackSectionChars-utf16Len(props)-2) + "\n\n" + props
+	return slackCut(msg, slackSectionChars-render.UTF16Len(props)-2) + "\n\n" + props
 }
 
 // slackFields are the short facts of a result, as section fields.
@@ -275,18 +278,18 @@ func slackFields(d *ResultDocument) []slackText {
 
 // slackSummary is the first line of a message, in mrkdwn.
 func slackSummary(rep ReportRef, n int) string {
-	s := "*" + newResultsLine(n) + "*"
-	if name := joinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
-		s += " in " + slackEscape(plainText(joinNonEmpty(" ", rep.Kind, name)))
+	s := "*" + render.NewResultsLine(n) + "*"
+	if name := render.JoinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
+		s += " in " + slackEscape(render.PlainText(render.JoinNonEmpty(" ", rep.Kind, name)))
 	}
 	return s
 }
 
 // slackPairs renders pairs as "*key*: value" items, joined by sep, escaped.
-func slackPairs(pairs []chatPair, sep string) string {
+func slackPairs(pairs []render.Pair, sep string) string {
 	items := make([]string, 0, len(pairs))
 	for _, p := range pairs {
-		item := "*" + slackEscape(p.key) + "*: " + slackEscape(p.value)
+		item := "*" + slackEscape(p.Key) + "*: " + slackEscape(p.Value)
 		if sep == "\n" {
 			item = "• " + item
 		}
@@ -298,7 +301,9 @@ func slackPairs(pairs []chatPair, sep string) string {
 // slackEscapedDocument is d with every string escaped for mrkdwn, so that what a template
 // inserts cannot turn into a mention or a link, while the template's own text keeps its
 // formatting.
-func slackEscapedDocument(d *ResultDocument) *ResultDocument { return mapDocument(d, slackEscape) }
+func slackEscapedDocument(d *ResultDocument) *ResultDocument {
+	return render.MapDocument(d, slackEscape)
+}
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
@@ -308,13 +313,13 @@ func slackEscape(s string) string { return slackEscaper.Replace(s) }
 func slackBlockLen(b *slackBlock) int {
 	n := 0
 	if b.Text != nil {
-		n += utf16Len(b.Text.Text)
+		n += render.UTF16Len(b.Text.Text)
 	}
 	for _, f := range b.Fields {
-		n += utf16Len(f.Text)
+		n += render.UTF16Len(f.Text)
 	}
 	for _, e := range b.Elements {
-		n += utf16Len(e.Text)
+		n += render.UTF16Len(e.Text)
 	}
 	return n
 }
@@ -322,7 +327,7 @@ func slackBlockLen(b *slackBlock) int {
 // slackCut cuts escaped mrkdwn to at most max characters, ending with "…" when cut, never in the
 // middle of an entity such as &amp;.
 func slackCut(s string, max int) string {
-	cut, ok := cutAt(s, max)
+	cut, ok := render.CutAt(s, max)
 	if ok {
 		return s
 	}

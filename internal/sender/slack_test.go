@@ -13,14 +13,14 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-func newSlackTestSender(t *testing.T, rawURL string, settings destination.Settings, sd *v1alpha1.SlackDestination, tmpl string) *slackSender {
+func newSlackTestSender(t *testing.T, rawURL string, settings descriptor.Settings, sd *v1alpha1.SlackDestination, tmpl string) *slack {
 	t.Helper()
 	if settings == nil {
-		settings = destination.Settings{}
+		settings = descriptor.Settings{}
 	}
 	settings["url"] = rawURL
 	if sd == nil {
@@ -32,7 +32,7 @@ func newSlackTestSender(t *testing.T, rawURL string, settings destination.Settin
 		Settings:        settings,
 		Name:            "team-a/slack",
 		MessageTemplate: tmpl,
-	}).(*slackSender)
+	}).(*slack)
 }
 
 // slackDecode parses a request body with slack-go's own types, and checks that they hold all
@@ -249,12 +249,12 @@ func TestSlackChannel(t *testing.T) {
 	inline := &v1alpha1.SlackDestination{Channel: "#inline"}
 	for _, c := range []struct {
 		name     string
-		settings destination.Settings
+		settings descriptor.Settings
 		inline   *v1alpha1.SlackDestination
 		channel  string // "" when the message must have none
 	}{
 		{"inline channel", nil, inline, "#inline"},
-		{"secret channel wins", destination.Settings{"channel": "#from-secret"}, inline, "#from-secret"},
+		{"secret channel wins", descriptor.Settings{"channel": "#from-secret"}, inline, "#from-secret"},
 		{"no channel", nil, nil, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -279,12 +279,12 @@ func TestSlackChannel(t *testing.T) {
 func TestSlackConfigErrorsHideSecrets(t *testing.T) {
 	const secret = "S3CRETVALUE"
 	assertConfigErrors(t, v1alpha1.DestinationSlack, secret, map[string]Config{
-		"no url":         {Settings: destination.Settings{}},
-		"bad scheme":     {Settings: destination.Settings{"url": "ftp://h/" + secret}},
-		"unparsable":     {Settings: destination.Settings{"url": "http://h/%zz" + secret}},
-		"bad header":     {Settings: destination.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\n"}}}}},
-		"bad template":   {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Policy "},
-		"unknown field":  {Settings: destination.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Nope }}"},
+		"no url":         {Settings: descriptor.Settings{}},
+		"bad scheme":     {Settings: descriptor.Settings{"url": "ftp://h/" + secret}},
+		"unparsable":     {Settings: descriptor.Settings{"url": "http://h/%zz" + secret}},
+		"bad header":     {Settings: descriptor.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\n"}}}}},
+		"bad template":   {Settings: descriptor.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Policy "},
+		"unknown field":  {Settings: descriptor.Settings{"url": "http://h/" + secret}, MessageTemplate: "{{ .Nope }}"},
 		"inline url bad": {Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{HTTPSettings: v1alpha1.HTTPSettings{URL: "mailto:" + secret}}}},
 	})
 }
@@ -411,7 +411,7 @@ func TestSlackCut(t *testing.T) {
 		{"abcdefghijk", 10, "abcdefghi…"},
 		{"abcdefg&amp;xyz", 10, "abcdefg…"}, // "&am" would be left
 		{"abcd&amp;xyz", 10, "abcd&amp;…"},  // the whole entity fits
-		{"abcdefgh   xyz", 10, "abcdefgh…"}, // no space before the ellipsis
+		{"abcdefgh   xyz", 10, "abcdefgh…"}, // no space before the render.Ellipsis
 		{"😀😀😀😀😀😀", 10, "😀😀😀😀…"},             // two UTF-16 units each
 		{"a&lt;b", 3, "a…"},
 	}

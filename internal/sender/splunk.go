@@ -14,7 +14,9 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // splunk sends events to a Splunk HTTP Event Collector (HEC): one POST per batch to <url>
@@ -41,8 +43,8 @@ import (
 // takes the polls to the instance that has the ack. A batch larger than splunkMaxBody is split
 // into several requests.
 type splunk struct {
-	*httpTarget
-	ack        *endpoint
+	*transport.Target
+	ack        *transport.Endpoint
 	channel    string
 	useChannel atomic.Bool
 	index      string
@@ -72,52 +74,49 @@ const (
 	splunkCodeNoChannel = 10
 )
 
+func init() {
+	register(newSplunk, descriptor.Descriptor{Type: v1alpha1.DestinationSplunk,
+		Required: []string{"url", "token"}, SecretKeys: []string{"url", "token"},
+		Endpoint: []string{"url", "index"}, Credential: []string{"headers", "token"}, Other: []string{"source", "sourceType"}})
+}
+
 func newSplunk(cfg Config) (Sender, error) {
-	var inline v1alpha1.SplunkDestination
-	if d := cfg.Destination; d != nil && d.Splunk != nil {
-		inline = *d.Splunk
-	}
-	setting := func(key, fallback string) string {
-		if v := cfg.Settings[key]; v != "" {
-			return v
-		}
-		return fallback
-	}
+	inline := *cfg.Destination.Splunk
 	token := cfg.Settings["token"]
 	if token == "" {
 		return nil, errors.New("splunk: the HEC token is not set (Secret key token)")
 	}
 	auth := "Splunk " + token
-	if !validHeaderValue(auth) || strings.ContainsAny(token, " \t") {
+	if !transport.ValidHeaderValue(auth) || strings.ContainsAny(token, " \t") {
 		return nil, errors.New("splunk: the token is not a valid header value")
 	}
-	ep, err := parseEndpoint("splunk url", setting("url", inline.URL))
+	ep, err := transport.ParseEndpoint("splunk url", inline.URL)
 	if err != nil {
 		return nil, err
 	}
-	if p := strings.TrimRight(ep.url.Path, "/"); p == "" {
-		u := *ep.url
+	if p := strings.TrimRight(ep.URL.Path, "/"); p == "" {
+		u := *ep.URL
 		u.Path, u.RawPath = splunkDefaultPath, ""
-		ep = &endpoint{raw: u.String(), url: &u, host: u.Host}
+		ep = transport.EndpointOf(&u)
 	}
-	target, err := newHTTPTargetAt("splunk", ep, cfg.TLS, inline.Headers, auth)
+	target, err := transport.NewTarget("splunk", ep, cfg.httpClient(), inline.Headers, auth)
 	if err != nil {
 		return nil, err
 	}
-	target.headers.Set("Authorization", auth)
+	target.Headers.Set("Authorization", auth)
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("splunk: %w", err)
 	}
-	target.post.client.Jar = jar
+	target.Poster.Client.Jar = jar
 
 	s := &splunk{
-		httpTarget: target,
+		Target:     target,
 		ack:        splunkAckEndpoint(ep),
 		channel:    newUUID(),
-		index:      setting("index", inline.Index),
-		source:     setting("source", inline.Source),
-		sourceType: setting("sourceType", inline.SourceType),
+		index:      inline.Index,
+		source:     inline.Source,
+		sourceType: inline.SourceType,
 		now:        time.Now,
 		ackPoll:    splunkAckPoll,
 		ackTimeout: splunkAckTimeout,
@@ -134,8 +133,8 @@ func newSplunk(cfg Config) (Sender, error) {
 // splunkAckEndpoint is the acknowledgement endpoint of the collector at ep: its path up to
 // /services/collector and /ack, or /ack next to the last segment of a path without it. The
 // query stays.
-func splunkAckEndpoint(ep *endpoint) *endpoint {
-	u := *ep.url
+func splunkAckEndpoint(ep *transport.Endpoint) *transport.Endpoint {
+	u := *ep.URL
 	p := strings.TrimRight(u.Path, "/")
 	if i := strings.Index(p, "/services/collector"); i >= 0 {
 		p = p[:i] + "/services/collector/ack"
@@ -143,7 +142,7 @@ func splunkAckEndpoint(ep *endpoint) *endpoint {
 		p = p[:j] + "/ack"
 	}
 	u.Path, u.RawPath = p, ""
-	return &endpoint{raw: u.String(), url: &u, host: u.Host}
+	return transport.EndpointOf(&u)
 }
 
 // newUUID is a random (version 4) UUID.
@@ -182,7 +181,7 @@ func (s *splunk) Send(ctx context.Context, b Batch) error {
 	now := s.now()
 	events := make([][]byte, len(b.Results))
 	for i := range b.Results {
-		e, err := marshalJSON(s.event(&b, &b.Results[i], now))
+		e, err := transport.MarshalJSON(s.event(&b, &b.Results[i], now))
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("encoding the splunk event: %v", err)}
 		}
@@ -200,7 +199,7 @@ func (s *splunk) Send(ctx context.Context, b Batch) error {
 			body = append(body, e...)
 		}
 		if err := s.post1(ctx, body); err != nil {
-			return withSent(err, start)
+			return transport.WithSent(err, start)
 		}
 		start = end
 	}
@@ -232,7 +231,7 @@ func (s *splunk) event(b *Batch, r *report.Result, now time.Time) splunkEvent {
 func (s *splunk) post1(ctx context.Context, body []byte) *Error {
 	for attempt := 0; ; attempt++ {
 		channel := s.useChannel.Load()
-		ans, e := s.request(ctx, s.ep, body, channel)
+		ans, e := s.request(ctx, s.Endpoint, body, channel)
 		if e != nil {
 			if !channel && attempt == 0 && e.StatusCode == http.StatusBadRequest && ans != nil && ans.Code != nil && *ans.Code == splunkCodeNoChannel {
 				s.useChannel.Store(true)
@@ -249,26 +248,26 @@ func (s *splunk) post1(ctx context.Context, body []byte) *Error {
 
 // request posts body to ep, with the channel header when channel is set, and returns the
 // answer (also the one of a refusal, when it is HEC's JSON) and the *Error of a failure.
-func (s *splunk) request(ctx context.Context, ep *endpoint, body []byte, channel bool) (*splunkAnswer, *Error) {
-	headers := s.headers
+func (s *splunk) request(ctx context.Context, ep *transport.Endpoint, body []byte, channel bool) (*splunkAnswer, *Error) {
+	headers := s.Headers
 	if channel {
-		headers = s.headers.Clone()
+		headers = s.Headers.Clone()
 		headers.Set(splunkChannelHeader, s.channel)
 	}
-	resp, data, e := exchange(ctx, s.post, http.MethodPost, ep, contentTypeJSON, headers, body, splunkMaxResponse)
+	resp, data, e := exchange(ctx, s.Poster, http.MethodPost, ep, transport.ContentTypeJSON, headers, body, splunkMaxResponse)
 	if e != nil {
 		return nil, e
 	}
 	var ans splunkAnswer
 	jerr := json.Unmarshal(data, &ans)
-	if e := responseError(http.MethodPost, ep.host, resp, data, s.post.red, s.post.now()); e != nil {
+	if e := transport.ResponseError(http.MethodPost, ep.Host, resp, data, s.Poster.Red, s.Poster.Now()); e != nil {
 		if jerr == nil {
 			return &ans, e
 		}
 		return nil, e
 	}
 	if jerr != nil && len(strings.TrimSpace(string(data))) > 0 {
-		return nil, &Error{Reason: fmt.Sprintf("POST to %s: the answer is not HEC's JSON", ep.host), Retryable: true, StatusCode: resp.StatusCode}
+		return nil, &Error{Reason: fmt.Sprintf("POST to %s: the answer is not HEC's JSON", ep.Host), Retryable: true, StatusCode: resp.StatusCode}
 	}
 	return &ans, nil
 }
@@ -284,7 +283,7 @@ func (s *splunk) awaitAck(ctx context.Context, id int64) *Error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return &Error{Reason: fmt.Sprintf("POST to %s: waiting for the indexer acknowledgement: %v", s.ack.host, ctx.Err()), Retryable: true, cause: ctx.Err()}
+			return &Error{Reason: fmt.Sprintf("POST to %s: waiting for the indexer acknowledgement: %v", s.ack.Host, ctx.Err()), Retryable: true, Cause: ctx.Err()}
 		case <-t.C:
 		}
 		ans, e := s.request(ctx, s.ack, body, true)
@@ -295,7 +294,7 @@ func (s *splunk) awaitAck(ctx context.Context, id int64) *Error {
 			return nil
 		}
 		if !time.Now().Before(deadline) {
-			return &Error{Reason: fmt.Sprintf("POST to %s: the events were not acknowledged by the indexers within %s", s.ack.host, s.ackTimeout), Retryable: true}
+			return &Error{Reason: fmt.Sprintf("POST to %s: the events were not acknowledged by the indexers within %s", s.ack.Host, s.ackTimeout), Retryable: true}
 		}
 		wait = min(wait*2, splunkAckMaxPoll)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -74,7 +74,7 @@ func init() {
 		config: func(base, secret string) Config {
 			return Config{
 				Destination: &v1alpha1.Destinations{Splunk: &v1alpha1.SplunkDestination{}},
-				Settings:    destination.Settings{"url": base, "token": secret},
+				Settings:    descriptor.Settings{"url": base, "token": secret},
 			}
 		},
 		ok: func(int) conformanceAnswer {

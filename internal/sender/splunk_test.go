@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"k8s.io/utils/ptr"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -17,17 +16,20 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 const splunkTestToken = "11111111-2222-3333-4444-555555555555"
 
-func splunkConfig(url string, inline v1alpha1.SplunkDestination, settings destination.Settings) Config {
+func splunkConfig(url string, inline v1alpha1.SplunkDestination, settings descriptor.Settings) Config {
 	inline.URL = url
 	if settings == nil {
-		settings = destination.Settings{}
+		settings = descriptor.Settings{}
 	}
 	if _, ok := settings["token"]; !ok {
 		settings["token"] = splunkTestToken
@@ -354,7 +356,7 @@ func TestSplunkRefusals(t *testing.T) {
 			hec.token = "SECRETTOKEN"
 			hec.answer = answerWith(c.status, c.headers, c.body)
 			s := newTestSender(t, splunkConfig(withSecrets(srv.URL), v1alpha1.SplunkDestination{},
-				destination.Settings{"token": "SECRETTOKEN"}))
+				descriptor.Settings{"token": "SECRETTOKEN"}))
 			err := s.Send(context.Background(), logsBatch())
 			var e *Error
 			if !errorAs(err, &e) || e.Retryable != c.retryable || e.RetryAfter != c.after || !strings.Contains(e.Reason, c.text) {
@@ -411,10 +413,10 @@ func TestSplunkSplitsLargeBatches(t *testing.T) {
 func TestSplunkConfigErrors(t *testing.T) {
 	u := "https://hec.example.com:8088"
 	assertConfigErrors(t, v1alpha1.DestinationSplunk, "hunter2pw", map[string]Config{
-		"no token":  {Settings: destination.Settings{"url": u}},
-		"no url":    {Settings: destination.Settings{"token": "hunter2pw"}},
-		"bad token": {Settings: destination.Settings{"url": u, "token": "hunter2pw\r\n"}},
-		"space":     {Settings: destination.Settings{"url": u, "token": "hunter2pw x"}},
+		"no token":  {Settings: descriptor.Settings{"url": u}},
+		"no url":    {Settings: descriptor.Settings{"token": "hunter2pw"}},
+		"bad token": {Settings: descriptor.Settings{"url": u, "token": "hunter2pw\r\n"}},
+		"space":     {Settings: descriptor.Settings{"url": u, "token": "hunter2pw x"}},
 	})
 }
 
@@ -426,14 +428,14 @@ func TestSplunkAckEndpoint(t *testing.T) {
 		"https://h/insert/splunk/services/collector/event": "https://h/insert/splunk/services/collector/ack",
 		"https://h/hec/event?x=1":                          "https://h/hec/ack?x=1",
 	} {
-		ep, err := parseEndpoint("url", in)
+		ep, err := transport.ParseEndpoint("url", in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ep.url.Path == "" {
+		if ep.URL.Path == "" {
 			ep = withPathSuffix(ep, splunkDefaultPath)
 		}
-		if got := splunkAckEndpoint(ep).raw; got != want {
+		if got := splunkAckEndpoint(ep).Raw; got != want {
 			t.Errorf("%s: ack at %s, want %s", in, got, want)
 		}
 	}
@@ -504,10 +506,10 @@ func TestLogDestinationsTLSProxyAndGuard(t *testing.T) {
 
 			useProxy(t, "")
 			_, plain := startHook(t, nil)
-			if _, err := NewGuarded(context.Background(), d.cfg(plain.URL), defaultGuard()); err == nil {
-				t.Error("NewGuarded accepted a loopback destination")
+			if _, err := newGuarded(context.Background(), d.cfg(plain.URL), defaultGuard()); err == nil {
+				t.Error("newGuarded accepted a loopback destination")
 			}
-			s, err := NewGuarded(context.Background(), d.cfg(strings.Replace(plain.URL, "127.0.0.1", "localhost", 1)), unresolvable(defaultGuard()))
+			s, err := newGuarded(context.Background(), d.cfg(strings.Replace(plain.URL, "127.0.0.1", "localhost", 1)), unresolvable(defaultGuard()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,10 @@ import (
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // teams posts Adaptive Cards to a Microsoft Teams Workflows webhook (the "When a Teams webhook
@@ -23,8 +26,8 @@ import (
 // too large for a message of its own is sent in a compact form. The messageTemplate, when set,
 // replaces each result's message text.
 type teams struct {
-	*httpTarget
-	tmpl *Template
+	*transport.Target
+	tmpl *render.Template
 	// maxBody is the most bytes one request body may have (teamsMaxBody).
 	maxBody int
 }
@@ -53,16 +56,17 @@ const (
 	teamsContentType = "application/vnd.microsoft.card.adaptive"
 )
 
+func init() {
+	register(newTeams, descriptor.ChatWebhook(v1alpha1.DestinationTeams))
+}
+
 func newTeams(cfg Config) (Sender, error) {
-	var inline v1alpha1.ChatWebhookDestination
-	if d := cfg.Destination; d != nil && d.Teams != nil {
-		inline = *d.Teams
-	}
+	inline := *cfg.Destination.Teams
 	target, tmpl, err := newChatTarget("teams", cfg, inline.HTTPSettings)
 	if err != nil {
 		return nil, err
 	}
-	return &teams{httpTarget: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
+	return &teams{Target: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
 }
 
 // MaxBatch is teamsMaxBatch: one card per batch.
@@ -132,7 +136,7 @@ func (t *teams) Send(ctx context.Context, b Batch) error {
 		return &Error{Reason: "teams: " + err.Error()}
 	}
 	for _, p := range parts { // the plan measured every message
-		if err := t.postSized(ctx, "teams", t.message(&b, entries, p, len(parts) > 1, len(entries)), t.maxBody, p.start); err != nil {
+		if err := t.PostSized(ctx, "teams", t.message(&b, entries, p, len(parts) > 1, len(entries)), t.maxBody, p.start); err != nil {
 			return err
 		}
 	}
@@ -148,16 +152,16 @@ func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
 	out := make([]teamsEntry, 0, len(b.Results))
 	for i := range b.Results {
 		r := &b.Results[i]
-		msg := teamsEscape(chatClean(r.Message, true))
+		msg := render.TeamsEscape(render.Clean(r.Message, true))
 		if t.tmpl != nil {
 			doc := NewResultDocument(b.Report, r, b.CustomFields)
 			// Escaped before rendering, as for Discord: the template's own links work, what it
 			// inserts cannot become one.
-			text, err := t.tmpl.Render(mapDocument(&doc, teamsEscape))
+			text, err := t.tmpl.Render(render.MapDocument(&doc, render.TeamsEscape))
 			if err != nil {
 				return out, &Error{Reason: "teams: " + err.Error(), Sent: i}
 			}
-			if text = chatClean(text, true); text != "" {
+			if text = render.Clean(text, true); text != "" {
 				msg = text
 			}
 		}
@@ -176,7 +180,7 @@ func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
 func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 	n := len(entries)
 	frame := func(p teamsPart) (int, error) {
-		body, err := marshalJSON(t.message(b, nil, teamsPart{start: n, end: n, compact: p.compact}, true, n))
+		body, err := transport.MarshalJSON(t.message(b, nil, teamsPart{start: n, end: n, compact: p.compact}, true, n))
 		return len(body), err
 	}
 	fullFrame, err := frame(teamsPart{})
@@ -185,16 +189,16 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 	}
 	sizes := make([]int, n)
 	for i := range entries {
-		enc, err := marshalJSON(entries[i].full)
+		enc, err := transport.MarshalJSON(entries[i].full)
 		if err != nil {
 			return nil, err
 		}
 		sizes[i] = len(enc) + 1 // and its comma
 	}
 	var parts []teamsPart
-	for _, sp := range pack(n, 0, []packLimit{{base: fullFrame, max: t.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
-		if !sp.over {
-			parts = append(parts, teamsPart{start: sp.start, end: sp.end})
+	for _, sp := range render.Pack(n, 0, []render.Limit{{Base: fullFrame, Max: t.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
+		if !sp.Over {
+			parts = append(parts, teamsPart{start: sp.Start, end: sp.End})
 			continue
 		}
 		// The result does not fit in a message of its own: send its compact form.
@@ -202,14 +206,14 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 		if err != nil {
 			return nil, err
 		}
-		enc, err := marshalJSON(entries[sp.start].compact)
+		enc, err := transport.MarshalJSON(entries[sp.Start].compact)
 		if err != nil {
 			return nil, err
 		}
 		if compactFrame+len(enc)+1 > t.maxBody {
-			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.start+1, t.maxBody)
+			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.Start+1, t.maxBody)
 		}
-		parts = append(parts, teamsPart{start: sp.start, end: sp.end, compact: true})
+		parts = append(parts, teamsPart{start: sp.Start, end: sp.End, compact: true})
 	}
 	return parts, nil
 }
@@ -217,12 +221,12 @@ func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
 // message builds the message of part p of a batch of total results. entries may be nil to
 // measure the frame alone.
 func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool, total int) teamsMessage {
-	title := newResultsLine(total)
+	title := render.NewResultsLine(total)
 	if split {
-		title = partLine(p.start, p.end, total)
+		title = render.PartLine(p.start, p.end, total)
 	}
 	body := []teamsElement{{Type: "TextBlock", Text: title, Size: "medium", Weight: "bolder", Wrap: true}}
-	reportLine := cutBytes(teamsLine(reportLine(b.Report)), teamsMaxLine)
+	reportLine := render.CutBytes(teamsLine(reportLine(b.Report)), teamsMaxLine)
 	if reportLine != "" {
 		body = append(body, teamsElement{Type: "TextBlock", Spacing: "none", Text: reportLine, IsSubtle: true, Wrap: true})
 	}
@@ -260,25 +264,25 @@ func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool,
 
 // teamsLine is oneLine(s) with its Markdown links broken (teamsEscape): every text of a card
 // that comes from a report is one, or the message, cleaned and escaped the same way.
-func teamsLine(s string) string { return teamsEscape(oneLine(s)) }
+func teamsLine(s string) string { return render.TeamsEscape(render.OneLine(s)) }
 
 // teamsResult is the Container of one result. msg is the cleaned message text (or template
 // output). The compact form cuts the message shorter and leaves out the properties.
 func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 	style, color := teamsStyle(r)
-	title := resultTitle(teamsLine(r.Policy), teamsLine(r.Rule))
-	items := []teamsElement{{Type: "TextBlock", Text: cutBytes(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
+	title := render.ResultTitle(teamsLine(r.Policy), teamsLine(r.Rule))
+	items := []teamsElement{{Type: "TextBlock", Text: render.CutBytes(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
 
-	facts := []teamsFact{{Title: "Status", Value: cutBytes(teamsLine(string(r.Status)), teamsMaxLine)}}
+	facts := []teamsFact{{Title: "Status", Value: render.CutBytes(teamsLine(string(r.Status)), teamsMaxLine)}}
 	add := func(title, value string) {
-		if value = cutBytes(teamsLine(value), teamsMaxLine); value != "" {
+		if value = render.CutBytes(teamsLine(value), teamsMaxLine); value != "" {
 			facts = append(facts, teamsFact{Title: title, Value: value})
 		}
 	}
 	add("Severity", string(r.Severity))
 	add("Category", r.Category)
 	if res := r.Resource; res != nil {
-		add("Resource", objectLine(res.Kind, res.Namespace, res.Name))
+		add("Resource", render.ObjectLine(res.Kind, res.Namespace, res.Name))
 	}
 	if facts[0].Value == "" {
 		facts = facts[1:]
@@ -292,12 +296,12 @@ func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 		limit = teamsMaxCompactMessage
 	}
 	if msg != "" {
-		items = append(items, teamsElement{Type: "TextBlock", Text: cutBytes(msg, limit), Wrap: true})
+		items = append(items, teamsElement{Type: "TextBlock", Text: render.CutBytes(msg, limit), Wrap: true})
 	}
 	if props := teamsFacts(r.Properties); len(props) > 0 {
 		if compact {
 			items = append(items, teamsElement{
-				Type: "TextBlock", Text: plural(len(props), "property", "properties") +
+				Type: "TextBlock", Text: render.Plural(len(props), "property", "properties") +
 					" left out: the result is too large for one Teams message",
 				IsSubtle: true, Wrap: true,
 			})
@@ -332,10 +336,10 @@ func teamsFacts(m map[string]string) []teamsFact {
 		return nil
 	}
 	facts := make([]teamsFact, 0, len(m))
-	for _, p := range sortedPairs(m) {
+	for _, p := range render.SortedPairs(m) {
 		facts = append(facts, teamsFact{
-			Title: cutBytes(teamsLine(p.key), teamsMaxLine),
-			Value: cutBytes(teamsLine(p.value), teamsMaxValue),
+			Title: render.CutBytes(teamsLine(p.Key), teamsMaxLine),
+			Value: render.CutBytes(teamsLine(p.Value), teamsMaxValue),
 		})
 	}
 	return facts

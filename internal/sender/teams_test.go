@@ -17,7 +17,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 )
 
 // updateTeamsGolden rewrites the Teams golden files only (-update rewrites them all).
@@ -31,7 +31,7 @@ func newTeamsSender(t *testing.T, url, template string) Sender {
 	return newTestSender(t, Config{
 		Type:            v1alpha1.DestinationTeams,
 		Destination:     &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{}},
-		Settings:        destination.Settings{"url": url},
+		Settings:        descriptor.Settings{"url": url},
 		Name:            "team-a/teams",
 		MessageTemplate: template,
 	})
@@ -201,13 +201,13 @@ func TestTeamsConfigErrorsHideSecrets(t *testing.T) {
 	const secret = "S3CRETSIG"
 	assertConfigErrors(t, v1alpha1.DestinationTeams, secret, map[string]Config{
 		"no url":     {},
-		"bad scheme": {Settings: destination.Settings{"url": "ftp://h/" + secret}},
-		"no host":    {Settings: destination.Settings{"url": "https:///" + secret}},
+		"bad scheme": {Settings: descriptor.Settings{"url": "ftp://h/" + secret}},
+		"no host":    {Settings: descriptor.Settings{"url": "https:///" + secret}},
 		"bad header": {
-			Settings:    destination.Settings{"url": "https://h/"},
+			Settings:    descriptor.Settings{"url": "https://h/"},
 			Destination: &v1alpha1.Destinations{Teams: &v1alpha1.ChatWebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Key": secret + "\r\n"}}}},
 		},
-		"bad template": {Settings: destination.Settings{"url": "https://h/" + secret}, MessageTemplate: "{{ .Policy "},
+		"bad template": {Settings: descriptor.Settings{"url": "https://h/" + secret}, MessageTemplate: "{{ .Policy "},
 	})
 }
 

@@ -15,8 +15,12 @@ import (
 	"time"
 	"unicode/utf16"
 
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // telegram sends one Bot API sendMessage request per result, its text in MarkdownV2.
@@ -30,9 +34,9 @@ import (
 // messageTemplate taken as plain text. Either way every character MarkdownV2 reserves is
 // escaped, and the text is cut to the Bot API limit of 4096 characters after entity parsing.
 type telegram struct {
-	*httpTarget
+	*transport.Target
 	chatID any // int64 or string, as the Bot API's chat_id: Integer or String
-	tmpl   *Template
+	tmpl   *render.Template
 }
 
 const (
@@ -51,31 +55,31 @@ const (
 	telegramReserved = "_*[]()~`>#+-=|{}.!\\"
 )
 
-func newTelegram(cfg Config) (Sender, error) {
-	var inline telegramInline
-	if d := cfg.Destination; d != nil && d.Telegram != nil {
-		inline = telegramInline{apiURL: d.Telegram.APIURL, chatID: d.Telegram.ChatID, headers: d.Telegram.Headers}
-	}
-	setting := func(key, fallback string) string {
-		if v := cfg.Settings[key]; v != "" {
-			return v
-		}
-		return fallback
-	}
+func init() {
+	// The chat is the conversation the bot posts to, like Slack's channel: the token still only
+	// goes to the Bot API, so choosing another chat is not a redirect.
+	register(newTelegram, descriptor.Descriptor{Type: v1alpha1.DestinationTelegram,
+		Required: []string{"token", "chatID"}, SecretKeys: []string{"token", "chatID"},
+		Endpoint: []string{"apiURL"}, Credential: []string{"headers", "token"}, Other: []string{"chatID"}, Template: true})
+}
 
-	token := setting("token", "")
+func newTelegram(cfg Config) (Sender, error) {
+	d := cfg.Destination.Telegram
+	inline := telegramInline{apiURL: d.APIURL, chatID: d.ChatID, headers: d.Headers}
+
+	token := cfg.Settings["token"]
 	if token == "" {
 		return nil, errors.New("telegram: the bot token is not set (Secret key token)")
 	}
 	if !telegramValidToken(token) {
 		return nil, errors.New("telegram: the bot token may only hold letters, digits and : _ - . ~")
 	}
-	chatID, err := telegramChatID(setting("chatID", inline.chatID))
+	chatID, err := telegramChatID(inline.chatID)
 	if err != nil {
 		return nil, err
 	}
 
-	base, err := parseEndpoint("telegram apiURL", setting("apiURL", cmp.Or(inline.apiURL, telegramDefaultAPIURL)))
+	base, err := transport.ParseEndpoint("telegram apiURL", cmp.Or(inline.apiURL, telegramDefaultAPIURL))
 	if err != nil {
 		return nil, err
 	}
@@ -85,23 +89,23 @@ func newTelegram(cfg Config) (Sender, error) {
 	}
 	// The redactor knows the configured base URL (a proxy's path or query may be secret) and the
 	// token, not the full request URL: "sendMessage" is no secret to mangle.
-	target, err := newHTTPTargetAt("telegram", base, cfg.TLS, inline.headers, secrets...)
+	target, err := transport.NewTarget("telegram", base, cfg.httpClient(), inline.headers, secrets...)
 	if err != nil {
 		return nil, err
 	}
 	// The base URL's path is a prefix, kept as it was written (escapes included).
 	suffix := "/bot" + token + "/sendMessage"
-	u := *base.url
-	u.Path = strings.TrimRight(base.url.Path, "/") + suffix
-	u.RawPath = strings.TrimRight(base.url.EscapedPath(), "/") + suffix
+	u := *base.URL
+	u.Path = strings.TrimRight(base.URL.Path, "/") + suffix
+	u.RawPath = strings.TrimRight(base.URL.EscapedPath(), "/") + suffix
 	u.Fragment, u.RawFragment = "", ""
-	target.ep = &endpoint{raw: u.String(), url: &u, host: base.host}
+	target.Endpoint = transport.EndpointOf(&u)
 
-	tmpl, err := NewTemplate(cfg.MessageTemplate)
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
-	return &telegram{httpTarget: target, chatID: chatID, tmpl: tmpl}, nil
+	return &telegram{Target: target, chatID: chatID, tmpl: tmpl}, nil
 }
 
 // telegramInline are the inline fields of the telegram block.
@@ -164,7 +168,7 @@ type telegramLinkPreview struct {
 func (t *telegram) Send(ctx context.Context, b Batch) error {
 	for i := range b.Results {
 		if err := t.sendOne(ctx, b.Report, &b.Results[i], b.CustomFields); err != nil {
-			return withSent(err, i)
+			return transport.WithSent(err, i)
 		}
 	}
 	return nil
@@ -223,7 +227,7 @@ type telegramSpan struct {
 //	*Custom fields:*
 //	• owner: team-a
 func telegramLayout(d *ResultDocument) []telegramSpan {
-	line := oneLine
+	line := render.OneLine
 	title := line(d.Policy)
 	if title == "" {
 		title = line(d.Rule)
@@ -242,7 +246,7 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 		}
 	}
 	if res := d.Resource; res != nil {
-		v := objectLine(res.Kind, res.Namespace, res.Name)
+		v := render.ObjectLine(res.Kind, res.Namespace, res.Name)
 		if res.APIVersion != "" {
 			v += " (" + res.APIVersion + ")"
 		}
@@ -262,8 +266,8 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 			return
 		}
 		spans = append(spans, telegramSpan{text: "\n"}, telegramSpan{text: label + ":", bold: true})
-		for _, p := range sortedPairs(m) {
-			spans = append(spans, telegramSpan{text: "\n• " + line(p.key) + ": " + line(p.value)})
+		for _, p := range render.SortedPairs(m) {
+			spans = append(spans, telegramSpan{text: "\n• " + line(p.Key) + ": " + line(p.Value)})
 		}
 	}
 	list("Properties", d.Properties)
@@ -273,7 +277,7 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 
 // telegramClean is plainText(s); in a single line, line breaks and tabs become spaces.
 func telegramClean(s string, multiline bool) string {
-	s = plainText(s)
+	s = render.PlainText(s)
 	if multiline {
 		return s
 	}
@@ -302,7 +306,7 @@ func telegramLen(s string) int {
 // the ellipsis, followed by the ellipsis; "" when not even the ellipsis fits. It cuts between
 // runes of the plain text, before anything is escaped, so no escape sequence is ever split.
 func telegramCut(s string, max int) string {
-	budget := max - telegramLen(ellipsis)
+	budget := max - telegramLen(render.Ellipsis)
 	if budget < 0 {
 		return ""
 	}
@@ -311,11 +315,11 @@ func telegramCut(s string, max int) string {
 		l := telegramLen(string(r))
 		if n+l > budget {
 			// No dangling white space or zero-width joiner before the ellipsis.
-			return strings.TrimRight(s[:i], " \t\n\u200d") + ellipsis
+			return strings.TrimRight(s[:i], " \t\n\u200d") + render.Ellipsis
 		}
 		n += l
 	}
-	return s + ellipsis // not reached when s is too long; kept for safety
+	return s + render.Ellipsis // not reached when s is too long; kept for safety
 }
 
 // telegramRender fits spans into limit units of plain text and renders them as MarkdownV2:
@@ -398,18 +402,18 @@ type telegramResponse struct {
 	} `json:"parameters"`
 }
 
-// postMessage POSTs body like poster.postJSON, through the same client (TLS, proxy, no
+// postMessage POSTs body like transport.Poster.PostJSON, through the same client (TLS, proxy, no
 // redirects), but reads the Bot API's answer: its description and retry_after.
 func (t *telegram) postMessage(ctx context.Context, body []byte) error {
 	const method = http.MethodPost
-	resp, err := t.post.do(ctx, t.ep, t.headers, body)
+	resp, err := t.Poster.Do(ctx, t.Endpoint, t.Headers, body)
 	if err != nil {
 		return err
 	}
-	defer drainAndClose(resp)
-	limit := int64(excerptRead)
+	defer transport.DrainAndClose(resp)
+	limit := int64(transport.ExcerptRead)
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		limit = maxDrain // the sent message is echoed back; only "ok" matters
+		limit = transport.MaxDrain // the sent message is echoed back; only "ok" matters
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
 
@@ -424,7 +428,7 @@ func (t *telegram) postMessage(ctx context.Context, body []byte) error {
 		if resp.StatusCode >= 400 && resp.StatusCode <= 499 {
 			start = data
 		}
-		if e := responseError(method, t.ep.host, resp, start, t.post.red, t.post.now()); e != nil {
+		if e := transport.ResponseError(method, t.Endpoint.Host, resp, start, t.Poster.Red, t.Poster.Now()); e != nil {
 			return e
 		}
 		return nil
@@ -444,15 +448,15 @@ func (t *telegram) apiError(resp *http.Response, tr *telegramResponse) *Error {
 	if text := http.StatusText(code); text != "" {
 		status += " " + text
 	}
-	e.Reason = fmt.Sprintf("POST to %s: %s", t.ep.host, status)
-	if d := excerpt([]byte(tr.Description), t.post.red); d != "" {
+	e.Reason = fmt.Sprintf("POST to %s: %s", t.Endpoint.Host, status)
+	if d := transport.Excerpt([]byte(tr.Description), t.Poster.Red); d != "" {
 		e.Reason += ": " + d
 	}
 	var hint string
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		e.Retryable = true
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), t.post.now())
+		e.RetryAfter = transport.ParseRetryAfter(resp.Header.Get("Retry-After"), t.Poster.Now())
 	case code == http.StatusRequestTimeout || code >= 500:
 		e.Retryable = true
 	case code >= 300 && code <= 399:

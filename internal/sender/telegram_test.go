@@ -21,7 +21,7 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -289,9 +289,9 @@ func newTelegramAPI(t *testing.T, prefix string) (*telegramBotAPI, *httptest.Ser
 	return a, srv
 }
 
-func newTelegramSender(t *testing.T, apiURL string, settings destination.Settings, td *v1alpha1.TelegramDestination, tlsCfg *tls.Config, tmpl string) *telegram {
+func newTelegramSender(t *testing.T, apiURL string, settings descriptor.Settings, td *v1alpha1.TelegramDestination, tlsCfg *tls.Config, tmpl string) *telegram {
 	t.Helper()
-	s := destination.Settings{"token": telegramTestToken, "chatID": "-1001234567890"}
+	s := descriptor.Settings{"token": telegramTestToken, "chatID": "-1001234567890"}
 	if apiURL != "" {
 		s["apiURL"] = apiURL
 	}
@@ -395,11 +395,11 @@ func TestTelegramChatIDAndSettings(t *testing.T) {
 	inline := &v1alpha1.TelegramDestination{APIURL: "http://192.0.2.1:1", ChatID: "@inline_channel"}
 	for _, tc := range []struct {
 		name     string
-		settings destination.Settings
+		settings descriptor.Settings
 		want     string
 	}{
-		{"settings win", destination.Settings{"chatID": "@My_Channel", "apiURL": srv.URL}, `"@My_Channel"`},
-		{"numeric", destination.Settings{"chatID": " 42 ", "apiURL": srv.URL}, `42`},
+		{"settings win", descriptor.Settings{"chatID": "@My_Channel", "apiURL": srv.URL}, `"@My_Channel"`},
+		{"numeric", descriptor.Settings{"chatID": " 42 ", "apiURL": srv.URL}, `42`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTelegramSender(t, "", tc.settings, inline, nil, "")
@@ -413,9 +413,9 @@ func TestTelegramChatIDAndSettings(t *testing.T) {
 		})
 	}
 	// Inline only.
-	snd, err := New(Config{Type: v1alpha1.DestinationTelegram,
+	snd, err := New(context.Background(), Config{Type: v1alpha1.DestinationTelegram,
 		Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{ChatID: "-5"}},
-		Settings:    destination.Settings{"token": telegramTestToken}})
+		Settings:    descriptor.Settings{"token": telegramTestToken}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,8 +424,8 @@ func TestTelegramChatIDAndSettings(t *testing.T) {
 		t.Errorf("chatID = %#v", tg.chatID)
 	}
 	// The default API URL.
-	if want := "https://api.telegram.org/bot" + telegramTestToken + "/sendMessage"; tg.ep.raw != want || tg.ep.host != "api.telegram.org" {
-		t.Errorf("endpoint %q host %q", tg.ep.raw, tg.ep.host)
+	if want := "https://api.telegram.org/bot" + telegramTestToken + "/sendMessage"; tg.Endpoint.Raw != want || tg.Endpoint.Host != "api.telegram.org" {
+		t.Errorf("endpoint %q host %q", tg.Endpoint.Raw, tg.Endpoint.Host)
 	}
 }
 
@@ -901,16 +901,16 @@ func TestTelegramTransportErrors(t *testing.T) {
 
 func TestTelegramConfigErrorsHideSecrets(t *testing.T) {
 	assertConfigErrors(t, v1alpha1.DestinationTelegram, "SECRET", map[string]Config{
-		"no token":      {Settings: destination.Settings{"chatID": "1"}},
-		"bad token":     {Settings: destination.Settings{"chatID": "1", "token": "123456:SECRET-TOKEN/../x"}},
-		"token space":   {Settings: destination.Settings{"chatID": "1", "token": "123456:SECRET-TOKEN\n"}},
-		"no chat":       {Settings: destination.Settings{"token": telegramTestToken}},
-		"bad chat":      {Settings: destination.Settings{"token": telegramTestToken, "chatID": "SECRET chat"}},
-		"bad scheme":    {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "ftp://h/SECRET"}},
-		"no host":       {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "http:///SECRET"}},
-		"unparsable":    {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "http://h/%zzSECRET"}},
-		"bad header":    {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1"}, Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{Headers: map[string]string{"X-Key": "SECRET\r\nX: y"}}}},
-		"bad template":  {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1"}, MessageTemplate: "{{ .Policy "},
-		"unknown field": {Settings: destination.Settings{"token": telegramTestToken, "chatID": "1"}, MessageTemplate: "{{ .Policy.Nope }}"},
+		"no token":      {Settings: descriptor.Settings{"chatID": "1"}},
+		"bad token":     {Settings: descriptor.Settings{"chatID": "1", "token": "123456:SECRET-TOKEN/../x"}},
+		"token space":   {Settings: descriptor.Settings{"chatID": "1", "token": "123456:SECRET-TOKEN\n"}},
+		"no chat":       {Settings: descriptor.Settings{"token": telegramTestToken}},
+		"bad chat":      {Settings: descriptor.Settings{"token": telegramTestToken, "chatID": "SECRET chat"}},
+		"bad scheme":    {Settings: descriptor.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "ftp://h/SECRET"}},
+		"no host":       {Settings: descriptor.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "http:///SECRET"}},
+		"unparsable":    {Settings: descriptor.Settings{"token": telegramTestToken, "chatID": "1", "apiURL": "http://h/%zzSECRET"}},
+		"bad header":    {Settings: descriptor.Settings{"token": telegramTestToken, "chatID": "1"}, Destination: &v1alpha1.Destinations{Telegram: &v1alpha1.TelegramDestination{Headers: map[string]string{"X-Key": "SECRET\r\nX: y"}}}},
+		"bad template":  {Settings: descriptor.Settings{"token": telegramTestToken, "chatID": "1"}, MessageTemplate: "{{ .Policy "},
+		"unknown field": {Settings: descriptor.Settings{"token": telegramTestToken, "chatID": "1"}, MessageTemplate: "{{ .Policy.Nope }}"},
 	})
 }

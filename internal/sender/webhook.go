@@ -10,6 +10,8 @@ import (
 	"github.com/go-logr/logr"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // webhook posts one ResultDocument per result to any HTTP endpoint.
@@ -19,7 +21,7 @@ import (
 // over an Authorization entry in the configured headers, as Secret values win over inline ones;
 // with neither, user info in the URL is sent as basic authentication.
 type webhook struct {
-	*httpTarget
+	*transport.Target
 	name string
 }
 
@@ -30,23 +32,26 @@ type webhookKeepalive struct {
 	params   map[string]string
 }
 
+func init() {
+	register(newWebhook, descriptor.Descriptor{Type: v1alpha1.DestinationWebhook,
+		Required: []string{"url"}, SecretKeys: []string{"url", "token"},
+		Endpoint: []string{"url"}, Credential: []string{"headers", "token"}, Other: []string{"keepalive"}})
+}
+
 func newWebhook(cfg Config) (Sender, error) {
-	var inline v1alpha1.WebhookDestination
-	if d := cfg.Destination; d != nil && d.Webhook != nil {
-		inline = *d.Webhook
-	}
+	inline := *cfg.Destination.Webhook
 	token := cfg.Settings["token"]
 	target, err := newHTTPTarget("webhook", cfg, inline.HTTPSettings, token)
 	if err != nil {
 		return nil, err
 	}
 	if token != "" {
-		if !validHeaderValue(token) {
+		if !transport.ValidHeaderValue(token) {
 			return nil, errors.New("webhook: the token is not a valid header value (control characters or line breaks)")
 		}
-		target.headers.Set("Authorization", token)
+		target.Headers.Set("Authorization", token)
 	}
-	w := &webhook{httpTarget: target, name: cfg.Name}
+	w := &webhook{Target: target, name: cfg.Name}
 	if inline.Keepalive == nil {
 		return w, nil
 	}
@@ -68,7 +73,7 @@ func (w *webhook) Send(ctx context.Context, b Batch) error {
 		if err != nil {
 			return &Error{Reason: fmt.Sprintf("encoding the webhook document: %v", err)}
 		}
-		if err := w.postJSON(ctx, body); err != nil {
+		if err := w.PostJSON(ctx, body); err != nil {
 			return err
 		}
 	}
@@ -79,7 +84,7 @@ func (w *webhook) Send(ctx context.Context, b Batch) error {
 // after Run starts. Failures are logged with the logger of ctx and not retried: the next
 // heartbeat is the retry.
 func (w *webhookKeepalive) Run(ctx context.Context) {
-	log := logr.FromContextOrDiscard(ctx).WithValues("target", w.name, "host", w.ep.host)
+	log := logr.FromContextOrDiscard(ctx).WithValues("target", w.name, "host", w.Endpoint.Host)
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
 	for {
@@ -112,5 +117,5 @@ func (w *webhookKeepalive) heartbeat(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return &Error{Reason: fmt.Sprintf("encoding the heartbeat: %v", err)}
 	}
-	return w.postJSON(ctx, body)
+	return w.PostJSON(ctx, body)
 }

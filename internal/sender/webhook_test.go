@@ -22,14 +22,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
-func newWebhookSender(t testing.TB, rawURL string, settings destination.Settings, wd *v1alpha1.WebhookDestination, tlsCfg *tls.Config) Sender {
+func newWebhookSender(t testing.TB, rawURL string, settings descriptor.Settings, wd *v1alpha1.WebhookDestination, tlsCfg *tls.Config) Sender {
 	t.Helper()
 	if settings == nil {
-		settings = destination.Settings{}
+		settings = descriptor.Settings{}
 	}
 	settings["url"] = rawURL
 	if wd == nil {
@@ -50,21 +52,21 @@ func TestWebhookConfigErrorsHideSecrets(t *testing.T) {
 		return &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: headers}}}
 	}
 	assertConfigErrors(t, v1alpha1.DestinationWebhook, secret, map[string]Config{
-		"no url":        {Settings: destination.Settings{}},
-		"bad scheme":    {Settings: destination.Settings{"url": "ftp://h/" + secret}},
-		"no host":       {Settings: destination.Settings{"url": "http:///" + secret}},
-		"unparsable":    {Settings: destination.Settings{"url": "http://h/%zz" + secret}},
-		"bad header":    {Settings: destination.Settings{"url": "http://h/"}, Destination: dest(map[string]string{"X-Key": secret + "\r\nX: y"})},
-		"bad name":      {Settings: destination.Settings{"url": "http://h/"}, Destination: dest(map[string]string{"X Key": secret})},
-		"bad token":     {Settings: destination.Settings{"url": "http://h/", "token": "Bearer " + secret + "\n"}},
-		"zero interval": {Settings: destination.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{Keepalive: &v1alpha1.Keepalive{}}}},
+		"no url":        {Settings: descriptor.Settings{}},
+		"bad scheme":    {Settings: descriptor.Settings{"url": "ftp://h/" + secret}},
+		"no host":       {Settings: descriptor.Settings{"url": "http:///" + secret}},
+		"unparsable":    {Settings: descriptor.Settings{"url": "http://h/%zz" + secret}},
+		"bad header":    {Settings: descriptor.Settings{"url": "http://h/"}, Destination: dest(map[string]string{"X-Key": secret + "\r\nX: y"})},
+		"bad name":      {Settings: descriptor.Settings{"url": "http://h/"}, Destination: dest(map[string]string{"X Key": secret})},
+		"bad token":     {Settings: descriptor.Settings{"url": "http://h/", "token": "Bearer " + secret + "\n"}},
+		"zero interval": {Settings: descriptor.Settings{"url": "http://h/"}, Destination: &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{Keepalive: &v1alpha1.Keepalive{}}}},
 	})
 }
 
 func TestWebhookWireFormat(t *testing.T) {
 	rc, srv := startHook(t, nil)
 
-	s := newWebhookSender(t, srv.URL+"/hooks/in?x=1", destination.Settings{"token": "Bearer abc"},
+	s := newWebhookSender(t, srv.URL+"/hooks/in?x=1", descriptor.Settings{"token": "Bearer abc"},
 		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{
 			"x-env": "prod", "Content-Type": "text/plain", "X-Multi": "a, b",
 		}}}, nil)
@@ -178,7 +180,7 @@ func checkDoc(t *testing.T, body []byte, want ResultDocument, keys []string) {
 
 func TestWebhookTokenWinsOverAuthorizationHeader(t *testing.T) {
 	rc, srv := startHook(t, nil)
-	s := newWebhookSender(t, srv.URL, destination.Settings{"token": "Bearer from-secret"},
+	s := newWebhookSender(t, srv.URL, descriptor.Settings{"token": "Bearer from-secret"},
 		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"authorization": "Bearer inline", "User-Agent": "custom"}}}, nil)
 	if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
 		t.Fatal(err)
@@ -238,7 +240,7 @@ func TestWebhookProxyFromEnvironment(t *testing.T) {
 	proxy, psrv := startHook(t, nil)
 	useProxy(t, psrv.URL)
 
-	s := newWebhookSender(t, "http://webhook.invalid/path?q=1", destination.Settings{"token": "Bearer abc"}, nil, nil)
+	s := newWebhookSender(t, "http://webhook.invalid/path?q=1", descriptor.Settings{"token": "Bearer abc"}, nil, nil)
 	if err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}}); err != nil {
 		t.Fatalf("Send through proxy: %v", err)
 	}
@@ -288,7 +290,7 @@ func TestWebhookErrorClassification(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rc, srv := startHook(t, answerWith(c.status, c.headers, c.body))
 			s := newWebhookSender(t, srv.URL+"/hook", nil, nil, nil)
-			s.(*webhook).post.now = func() time.Time { return fixed }
+			s.(*webhook).Poster.Now = func() time.Time { return fixed }
 			err := s.Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 			var e *Error
 			if !errors.As(err, &e) {
@@ -311,7 +313,7 @@ func TestWebhookErrorClassification(t *testing.T) {
 		_, srv := startHook(t, answerWith(400, nil, strings.Repeat("x", 5000)))
 		err := newWebhookSender(t, srv.URL, nil, nil, nil).Send(context.Background(), Batch{Results: []report.Result{bareResult()}})
 		_, ex, _ := strings.Cut(err.Error(), "Bad Request: ")
-		if ex != strings.Repeat("x", excerptBytes)+"…" {
+		if ex != strings.Repeat("x", transport.ExcerptBytes)+"…" {
 			t.Fatalf("excerpt %d bytes: %q", len(ex), ex)
 		}
 	})
@@ -379,7 +381,7 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			s := newWebhookSender(t, c.url, destination.Settings{"token": "Bearer SECRETTOKEN"}, wd, nil)
+			s := newWebhookSender(t, c.url, descriptor.Settings{"token": "Bearer SECRETTOKEN"}, wd, nil)
 			ctx := context.Background()
 			if c.timeout > 0 {
 				var cancel context.CancelFunc
@@ -401,7 +403,7 @@ func TestKeepalive(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	const interval = 50 * time.Millisecond
-	s := newWebhookSender(t, srv.URL+"/beat", destination.Settings{"token": "Bearer abc"}, &v1alpha1.WebhookDestination{
+	s := newWebhookSender(t, srv.URL+"/beat", descriptor.Settings{"token": "Bearer abc"}, &v1alpha1.WebhookDestination{
 		HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Env": "prod"}},
 		Keepalive: &v1alpha1.Keepalive{
 			Interval: metav1.Duration{Duration: interval},
@@ -467,7 +469,7 @@ func TestKeepaliveLogsFailuresWithoutSecrets(t *testing.T) {
 	defer srv.Close()
 	scheme, host, _ := strings.Cut(srv.URL, "://")
 	s := newWebhookSender(t, scheme+"://alice:hunter2pw@"+host+"/services/SECRETPATH?token=SECRETQUERY",
-		destination.Settings{"token": "Bearer SECRETTOKEN"}, &v1alpha1.WebhookDestination{
+		descriptor.Settings{"token": "Bearer SECRETTOKEN"}, &v1alpha1.WebhookDestination{
 			Keepalive: &v1alpha1.Keepalive{Interval: metav1.Duration{Duration: 20 * time.Millisecond}},
 		}, nil)
 
@@ -488,7 +490,11 @@ func TestKeepaliveLogsFailuresWithoutSecrets(t *testing.T) {
 			t.Fatal("no heartbeat")
 		}
 	}
-	time.Sleep(10 * time.Millisecond) // let the failure be logged
+	wait.For(t, 5*time.Second, "a failed heartbeat to be logged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(logs) > 0
+	})
 	cancel()
 	<-done
 	mu.Lock()
@@ -511,7 +517,7 @@ func BenchmarkWebhookSend(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	s := newWebhookSender(b, srv.URL+"/hook", destination.Settings{"token": "Bearer abc"},
+	s := newWebhookSender(b, srv.URL+"/hook", descriptor.Settings{"token": "Bearer abc"},
 		&v1alpha1.WebhookDestination{HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Env": "prod"}}}, nil)
 	batch := Batch{
 		Report:       testReport,

@@ -1,4 +1,4 @@
-package sender
+package render
 
 import "testing"
 
@@ -10,16 +10,16 @@ func TestCutUnits(t *testing.T) {
 	}{
 		{"short", 5, "short"},
 		{"too long", 5, "too…"},
-		{"ab   cd", 6, "ab…"}, // no white space before the ellipsis
+		{"ab   cd", 6, "ab…"}, // no white space before the Ellipsis
 		{"😀😀😀", 5, "😀😀…"},     // an emoji is two UTF-16 units
 		{"😀😀😀", 4, "😀…"},      // never half a surrogate pair
 		{"abc", 0, ""},
 	} {
-		if got := cutUnits(c.in, c.max); got != c.want {
-			t.Errorf("cutUnits(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+		if got := CutUnits(c.in, c.max); got != c.want {
+			t.Errorf("CutUnits(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
 		}
-		if got := cutUnits(c.in, c.max); utf16Len(got) > c.max && c.max > 0 {
-			t.Errorf("cutUnits(%q, %d) = %q is %d units", c.in, c.max, got, utf16Len(got))
+		if got := CutUnits(c.in, c.max); UTF16Len(got) > c.max && c.max > 0 {
+			t.Errorf("CutUnits(%q, %d) = %q is %d units", c.in, c.max, got, UTF16Len(got))
 		}
 	}
 }
@@ -32,15 +32,15 @@ func TestCutBytes(t *testing.T) {
 	}{
 		{"short", 5, "short"},
 		{"too long", 7, "too…"}, // "…" takes three bytes
-		{"aé bc", 5, "a…"},      // never half a rune; no white space before the ellipsis
-		{"abcdef", 3, ""},       // not even the ellipsis and one byte fit
+		{"aé bc", 5, "a…"},      // never half a rune; no white space before the Ellipsis
+		{"abcdef", 3, ""},       // not even the Ellipsis and one byte fit
 	} {
-		got := cutBytes(c.in, c.max)
+		got := CutBytes(c.in, c.max)
 		if got != c.want {
-			t.Errorf("cutBytes(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+			t.Errorf("CutBytes(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
 		}
 		if len(got) > c.max {
-			t.Errorf("cutBytes(%q, %d) = %q is %d bytes", c.in, c.max, got, len(got))
+			t.Errorf("CutBytes(%q, %d) = %q is %d bytes", c.in, c.max, got, len(got))
 		}
 	}
 }
@@ -66,8 +66,8 @@ func TestPlainTextDropsInvisibleCharacters(t *testing.T) {
 		"❤\uFE0F\u200D🔥 ok":     "❤\uFE0F\u200D🔥 ok",
 		"plain text, untouched": "plain text, untouched",
 	} {
-		if got := plainText(in); got != want {
-			t.Errorf("plainText(%q) = %q, want %q", in, got, want)
+		if got := PlainText(in); got != want {
+			t.Errorf("PlainText(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,33 +1,33 @@
-package sender
+package render
 
 // Packing a batch's results into messages under a destination's limits.
 
-// span is the items [start, end) of a batch that go into one message. over marks an item
+// Span is the items [start, end) of a batch that go into one message. over marks an item
 // that does not fit in a message even alone: the sender sends it in a compact form, or as it
 // is when its own layout already keeps it under the service's limit.
-type span struct {
-	start, end int
-	over       bool
+type Span struct {
+	Start, End int
+	Over       bool
 }
 
-// packLimit is one bound of a message, in any unit (bytes, characters, blocks): a message
+// Limit is one bound of a message, in any unit (bytes, characters, blocks): a message
 // holds at most max, of which base is taken by what every message holds besides its items
 // (the frame, a summary).
-type packLimit struct {
-	base, max int
+type Limit struct {
+	Base, Max int
 }
 
-// pack groups n items, in order, into as few messages as the limits allow. A message takes the
+// Pack groups n items, in order, into as few messages as the limits allow. A message takes the
 // next item while it holds fewer than maxItems (no bound when 0) and, for every limit d, base
 // plus the costs cost(i)[d] of its items stays at most max. An item that does not fit in an
-// empty message gets one of its own, marked over. Every item is in exactly one span.
-func pack(n, maxItems int, limits []packLimit, cost func(i int) []int) []span {
-	var out []span
+// empty message gets one of its own, marked over. Every item is in exactly one Span.
+func Pack(n, maxItems int, limits []Limit, cost func(i int) []int) []Span {
+	var out []Span
 	used := make([]int, len(limits))
 	start := 0
 	reset := func() {
 		for d := range limits {
-			used[d] = limits[d].base
+			used[d] = limits[d].Base
 		}
 	}
 	reset()
@@ -35,12 +35,12 @@ func pack(n, maxItems int, limits []packLimit, cost func(i int) []int) []span {
 		c := cost(i)
 		fits := maxItems <= 0 || i-start < maxItems
 		for d := range limits {
-			if used[d]+c[d] > limits[d].max {
+			if used[d]+c[d] > limits[d].Max {
 				fits = false
 			}
 		}
 		if !fits && i > start {
-			out = append(out, span{start: start, end: i, over: overAlone(i-start, limits, used)})
+			out = append(out, Span{Start: start, End: i, Over: overAlone(i-start, limits, used)})
 			start = i
 			reset()
 		}
@@ -49,19 +49,19 @@ func pack(n, maxItems int, limits []packLimit, cost func(i int) []int) []span {
 		}
 	}
 	if n > start {
-		out = append(out, span{start: start, end: n, over: overAlone(n-start, limits, used)})
+		out = append(out, Span{Start: start, End: n, Over: overAlone(n-start, limits, used)})
 	}
 	return out
 }
 
 // overAlone tells whether a message of count items using used is over a limit: only a single
 // item can be.
-func overAlone(count int, limits []packLimit, used []int) bool {
+func overAlone(count int, limits []Limit, used []int) bool {
 	if count != 1 {
 		return false
 	}
 	for d := range limits {
-		if used[d] > limits[d].max {
+		if used[d] > limits[d].Max {
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package sender
+package transport
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/redact"
 )
 
@@ -33,22 +34,22 @@ type Error struct {
 	// for destinations that split a batch into several messages. Only the rest is retried.
 	Sent int
 
-	// cause is the underlying error, stripped of the *url.Error that carries the full URL, so
+	// Cause is the underlying error, stripped of the *url.Error that carries the full URL, so
 	// errors.Is(err, context.Canceled) works without the URL being reachable through Unwrap.
-	cause error
+	Cause error
 }
 
 func (e *Error) Error() string { return e.Reason }
 
 // Unwrap returns the underlying error (never a *url.Error).
-func (e *Error) Unwrap() error { return e.cause }
+func (e *Error) Unwrap() error { return e.Cause }
 
-// withSent returns err as an *Error whose Sent is sent: err itself when it is one, else a
+// WithSent returns err as an *Error whose Sent is sent: err itself when it is one, else a
 // retryable *Error wrapping it.
-func withSent(err error, sent int) *Error {
+func WithSent(err error, sent int) *Error {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = &Error{Reason: err.Error(), Retryable: true, cause: err}
+		e = &Error{Reason: err.Error(), Retryable: true, Cause: err}
 	}
 	e.Sent = sent
 	return e
@@ -77,16 +78,16 @@ func RetryAfter(err error) time.Duration {
 }
 
 const (
-	// excerptBytes is how much of a rejected request's response body goes into Reason.
-	excerptBytes = 200
-	// excerptRead is how much of the body is read to make the excerpt. It is much more than
-	// excerptBytes so that a secret echoed by the server is redacted whole before the cut.
-	excerptRead = 8 << 10
+	// ExcerptBytes is how much of a rejected request's response body goes into Reason.
+	ExcerptBytes = 200
+	// ExcerptRead is how much of the body is read to make the excerpt. It is much more than
+	// ExcerptBytes so that a secret echoed by the server is redacted whole before the cut.
+	ExcerptRead = 8 << 10
 )
 
-// responseError classifies a response: nil for 2xx, otherwise an *Error. body is the start of
+// ResponseError classifies a response: nil for 2xx, otherwise an *Error. body is the start of
 // the response body (used for the excerpt of non-retryable 4xx responses).
-func responseError(method, host string, resp *http.Response, body []byte, red *redact.Redactor, now time.Time) *Error {
+func ResponseError(method, host string, resp *http.Response, body []byte, red *redact.Redactor, now time.Time) *Error {
 	code := resp.StatusCode
 	if code >= 200 && code <= 299 {
 		return nil
@@ -100,13 +101,13 @@ func responseError(method, host string, resp *http.Response, body []byte, red *r
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
 		e.Retryable = true
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 	case code == http.StatusRequestTimeout || code >= 500:
 		e.Retryable = true
 	case code >= 300 && code <= 399:
 		e.Reason += " (redirects are not followed; configure the final URL)"
 	default: // other 4xx, and anything unexpected: the request itself is wrong
-		if ex := excerpt(body, red); ex != "" {
+		if ex := Excerpt(body, red); ex != "" {
 			e.Reason += ": " + ex
 		}
 	}
@@ -116,16 +117,16 @@ func responseError(method, host string, resp *http.Response, body []byte, red *r
 	return e
 }
 
-// transportError classifies an error from http.Client.Do: the request got no response.
+// TransportError classifies an error from http.Client.Do: the request got no response.
 // Network errors, timeouts and cancellations are retryable; an untrusted or mismatched server
 // certificate, or a server that does not speak TLS, are not: they will not fix themselves.
-func transportError(method, host string, err error, red *redact.Redactor) *Error {
+func TransportError(method, host string, err error, red *redact.Redactor) *Error {
 	cause := err
 	var ue *url.Error
 	if errors.As(err, &ue) { // its text holds the full URL: keep only what it wraps
 		cause = ue.Err
 	}
-	e := &Error{Retryable: true, cause: cause}
+	e := &Error{Retryable: true, Cause: cause}
 	var (
 		unknownCA   x509.UnknownAuthorityError
 		hostname    x509.HostnameError
@@ -161,9 +162,9 @@ func transportError(method, host string, err error, red *redact.Redactor) *Error
 	return e
 }
 
-// parseRetryAfter reads a Retry-After header: delta-seconds or an HTTP-date. It returns 0 when
+// ParseRetryAfter reads a Retry-After header: delta-seconds or an HTTP-date. It returns 0 when
 // the header is absent, invalid or in the past.
-func parseRetryAfter(v string, now time.Time) time.Duration {
+func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
@@ -186,9 +187,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// excerpt makes the start of a response body safe for Reason: secrets redacted, valid UTF-8 on
-// one line with runs of white space and control characters collapsed, at most excerptBytes.
-func excerpt(body []byte, red *redact.Redactor) string {
+// Excerpt makes the start of a response body safe for Reason: secrets redacted, valid UTF-8 on
+// one line with runs of white space and control characters collapsed, at most ExcerptBytes.
+func Excerpt(body []byte, red *redact.Redactor) string {
 	if len(body) == 0 {
 		return ""
 	}
@@ -207,12 +208,22 @@ func excerpt(body []byte, red *redact.Redactor) string {
 		b.WriteRune(r)
 	}
 	out := b.String()
-	if len(out) <= excerptBytes {
+	if len(out) <= ExcerptBytes {
 		return out
 	}
-	cut := excerptBytes
+	cut := ExcerptBytes
 	for cut > 0 && !utf8.RuneStart(out[cut]) {
 		cut--
 	}
 	return out[:cut] + "…"
+}
+
+// NotAllowed turns a dial refused by the guard into a non-retryable *Error naming the host
+// and the refused address (never the URL), or returns nil when err is something else.
+func NotAllowed(method, host string, err error) *Error {
+	var na *addrguard.NotAllowedError
+	if !errors.As(err, &na) {
+		return nil
+	}
+	return &Error{Reason: fmt.Sprintf("%s to %s: the address %s is not allowed (loopback, link-local and blocked networks are refused)", method, host, na.Addr), Cause: na}
 }

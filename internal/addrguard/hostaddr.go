@@ -1,4 +1,4 @@
-package sender
+package addrguard
 
 import (
 	"net/netip"

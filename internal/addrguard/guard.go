@@ -1,11 +1,13 @@
-package sender
+// Package addrguard refuses connections to networks a destination may not reach: loopback,
+// link-local (cloud metadata) and, for tenants, the cluster's private networks. A Guard checks
+// a destination's host when its sender is built and every address a connection dials; a Policy
+// says which networks platform and tenant objects are refused.
+package addrguard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -66,29 +68,37 @@ func MustParseCIDRs(list []string) []netip.Prefix {
 	return p
 }
 
-// AddressGuard refuses connections to addresses in its blocked networks. It checks the address
+// Guard refuses connections to addresses in its blocked networks. It checks the address
 // actually dialled, after name resolution, so a name that resolves (or rebinds) to a blocked
 // address is refused too. When a proxy is used the connection is the proxy's, so only the
 // proxy's address is checked at dial time; the destination's own name is checked when the
 // sender is built (see CheckHost), and the proxy is trusted with the rest.
-type AddressGuard struct {
+type Guard struct {
 	blocked []netip.Prefix
 	// lookup resolves names for CheckHost; net.DefaultResolver unless a test sets it.
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
-// NewAddressGuard returns a guard refusing the given networks.
-func NewAddressGuard(blocked []netip.Prefix) *AddressGuard {
-	return &AddressGuard{blocked: append([]netip.Prefix(nil), blocked...), lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
+// New returns a guard refusing the given networks.
+func New(blocked []netip.Prefix) *Guard {
+	return &Guard{blocked: append([]netip.Prefix(nil), blocked...), lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	}}
 }
 
+// WithLookup returns a copy of g that resolves names with lookup: tests use it to stand in for
+// a resolver.
+func (g *Guard) WithLookup(lookup func(ctx context.Context, host string) ([]netip.Addr, error)) *Guard {
+	c := *g
+	c.lookup = lookup
+	return &c
+}
+
 // Blocked returns the networks the guard refuses.
-func (g *AddressGuard) Blocked() []netip.Prefix { return append([]netip.Prefix(nil), g.blocked...) }
+func (g *Guard) Blocked() []netip.Prefix { return append([]netip.Prefix(nil), g.blocked...) }
 
 // allowed tells whether a may be connected to.
-func (g *AddressGuard) allowed(a netip.Addr) bool {
+func (g *Guard) allowed(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")
 	for _, p := range g.blocked {
 		if p.Contains(a) {
@@ -98,29 +108,29 @@ func (g *AddressGuard) allowed(a netip.Addr) bool {
 	return true
 }
 
-// AddressNotAllowedError says that a destination's host is, or resolves to, a refused address.
+// NotAllowedError says that a destination's host is, or resolves to, a refused address.
 // Its text names the host and the address, never a URL.
-type AddressNotAllowedError struct {
+type NotAllowedError struct {
 	Host string
 	Addr netip.Addr
 }
 
-func (e *AddressNotAllowedError) Error() string {
+func (e *NotAllowedError) Error() string {
 	if e.Host == "" || e.Host == e.Addr.String() {
 		return fmt.Sprintf("the address %s is not allowed (loopback, link-local and blocked networks are refused)", e.Addr)
 	}
 	return fmt.Sprintf("%s resolves to %s, an address that is not allowed (loopback, link-local and blocked networks are refused)", e.Host, e.Addr)
 }
 
-// control is the net.Dialer Control function: it runs for every address a dial tries, after
-// resolution and before connecting.
-func (g *AddressGuard) control(_, address string, _ syscall.RawConn) error {
+// Control is a net.Dialer Control function: it runs for every address a dial tries, after
+// resolution and before connecting, and refuses a blocked one with a *NotAllowedError.
+func (g *Guard) Control(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return &AddressNotAllowedError{Host: address} // not an IP: refuse rather than guess
+		return &NotAllowedError{Host: address} // not an IP: refuse rather than guess
 	}
 	if !g.allowed(ap.Addr()) {
-		return &AddressNotAllowedError{Addr: ap.Addr().Unmap().WithZone("")}
+		return &NotAllowedError{Addr: ap.Addr().Unmap().WithZone("")}
 	}
 	return nil
 }
@@ -133,11 +143,11 @@ const hostLookupTimeout = 3 * time.Second
 // notation some client would read it in (see hostAddr), and localhost names are resolved as
 // "localhost". A name that does not resolve is not refused here: the dial reports it, and
 // checks again whatever it resolves to then.
-func (g *AddressGuard) CheckHost(ctx context.Context, host string) error {
+func (g *Guard) CheckHost(ctx context.Context, host string) error {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if a, ok := hostAddr(host); ok {
 		if !g.allowed(a) {
-			return &AddressNotAllowedError{Host: host, Addr: a.Unmap().WithZone("")}
+			return &NotAllowedError{Host: host, Addr: a.Unmap().WithZone("")}
 		}
 		return nil
 	}
@@ -153,56 +163,8 @@ func (g *AddressGuard) CheckHost(ctx context.Context, host string) error {
 	}
 	for _, a := range addrs {
 		if !g.allowed(a) {
-			return &AddressNotAllowedError{Host: host, Addr: a.Unmap().WithZone("")}
+			return &NotAllowedError{Host: host, Addr: a.Unmap().WithZone("")}
 		}
 	}
 	return nil
-}
-
-// guardable is implemented by every sender that reaches its destination over HTTP (they embed
-// *httpTarget).
-type guardable interface {
-	useGuard(ctx context.Context, g *AddressGuard) error
-}
-
-// useGuard checks the target's host and makes every connection of its client pass g.
-func (t *httpTarget) useGuard(ctx context.Context, g *AddressGuard) error {
-	if err := g.CheckHost(ctx, t.ep.url.Hostname()); err != nil {
-		return err
-	}
-	tr, ok := t.post.client.Transport.(*http.Transport)
-	if !ok { // newHTTPClient always builds one; refuse rather than run unguarded
-		return errors.New("the HTTP client cannot be guarded")
-	}
-	tr.DialContext = guardedDialer(g).DialContext
-	return nil
-}
-
-// NewGuarded builds the sender of cfg like New and, when g is not nil, refuses a destination
-// whose host is or resolves to an address g blocks, and makes every connection the sender opens
-// pass g (see AddressGuard). Refusals are *AddressNotAllowedError. A destination that cannot be
-// guarded is refused rather than run unguarded.
-func NewGuarded(ctx context.Context, cfg Config, g *AddressGuard) (Sender, error) {
-	s, err := New(cfg)
-	if err != nil || g == nil {
-		return s, err
-	}
-	gs, ok := s.(guardable)
-	if !ok {
-		return nil, fmt.Errorf("destination %s cannot be restricted to allowed addresses", cfg.Type)
-	}
-	if err := gs.useGuard(ctx, g); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// notAllowedError turns a dial refused by the guard into a non-retryable *Error naming the host
-// and the refused address (never the URL), or returns nil when err is something else.
-func notAllowedError(method, host string, err error) *Error {
-	var na *AddressNotAllowedError
-	if !errors.As(err, &na) {
-		return nil
-	}
-	return &Error{Reason: fmt.Sprintf("%s to %s: the address %s is not allowed (loopback, link-local and blocked networks are refused)", method, host, na.Addr), cause: na}
 }

@@ -1,4 +1,4 @@
-package sender
+package render
 
 import (
 	"strings"
@@ -12,12 +12,12 @@ import (
 // Text helpers shared by the destinations: cleaning and escaping, and counting characters as
 // the chat services do.
 
-// ellipsis ends every text a destination had to cut.
-const ellipsis = "…"
+// Ellipsis ends every text a destination had to cut.
+const Ellipsis = "…"
 
-// utf16Len counts s as UTF-16 code units: never less than a chat service's count of characters,
+// UTF16Len counts s as UTF-16 code units: never less than a chat service's count of characters,
 // whether it counts code points or UTF-16 units.
-func utf16Len(s string) int {
+func UTF16Len(s string) int {
 	n := 0
 	for _, r := range s {
 		n += utf16.RuneLen(r)
@@ -25,10 +25,10 @@ func utf16Len(s string) int {
 	return n
 }
 
-// cutAt returns s, true when it fits in max UTF-16 units; else the longest prefix of whole
-// characters that leaves room for an ellipsis, without trailing white space, and false.
-func cutAt(s string, max int) (string, bool) {
-	if utf16Len(s) <= max {
+// CutAt returns s, true when it fits in max UTF-16 units; else the longest prefix of whole
+// characters that leaves room for an Ellipsis, without trailing white space, and false.
+func CutAt(s string, max int) (string, bool) {
+	if UTF16Len(s) <= max {
 		return s, true
 	}
 	n, end := 0, 0
@@ -43,38 +43,38 @@ func cutAt(s string, max int) (string, bool) {
 	return strings.TrimRight(s[:end], " \t\r\n"), false
 }
 
-// cutUnits returns s when it fits in max UTF-16 units, else its longest prefix that fits
-// together with the ellipsis, followed by the ellipsis; "" when max leaves no room at all.
-func cutUnits(s string, max int) string {
-	cut, ok := cutAt(s, max)
+// CutUnits returns s when it fits in max UTF-16 units, else its longest prefix that fits
+// together with the Ellipsis, followed by the Ellipsis; "" when max leaves no room at all.
+func CutUnits(s string, max int) string {
+	cut, ok := CutAt(s, max)
 	switch {
 	case ok:
 		return s
 	case max <= 0:
 		return ""
 	}
-	return cut + ellipsis
+	return cut + Ellipsis
 }
 
-// cutBytes returns s when it is at most max bytes, else its longest prefix that fits together
-// with the ellipsis, cut between runes, followed by the ellipsis; "" when not even the
-// ellipsis fits.
-func cutBytes(s string, max int) string {
+// CutBytes returns s when it is at most max bytes, else its longest prefix that fits together
+// with the Ellipsis, cut between runes, followed by the Ellipsis; "" when not even the
+// Ellipsis fits.
+func CutBytes(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	cut := max - len(ellipsis)
+	cut := max - len(Ellipsis)
 	if cut <= 0 {
 		return ""
 	}
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + ellipsis
+	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + Ellipsis
 }
 
-// joinNonEmpty joins the non-empty parts with sep.
-func joinNonEmpty(sep string, parts ...string) string {
+// JoinNonEmpty joins the non-empty parts with sep.
+func JoinNonEmpty(sep string, parts ...string) string {
 	out := parts[:0:0]
 	for _, p := range parts {
 		if p != "" {
@@ -84,10 +84,10 @@ func joinNonEmpty(sep string, parts ...string) string {
 	return strings.Join(out, sep)
 }
 
-// isStrippedControl tells the control characters no text a destination shows may carry: C0
+// IsStrippedControl tells the control characters no text a destination shows may carry: C0
 // except line feed and tab, DEL and C1. Terminals and some chat clients act on them (escape
 // sequences, NUL cutting a string short), and a receiver renders what a JSON document holds.
-func isStrippedControl(r rune) bool {
+func IsStrippedControl(r rune) bool {
 	return r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f
 }
 
@@ -110,15 +110,15 @@ func isJoiner(r rune) bool { return r == '\u200C' || r == '\u200D' }
 // two visible non-ASCII characters, where a script or an emoji sequence may need it. Next to
 // ASCII (a mention, a link, a name) it could only hide something.
 func keptJoiner(prev, next rune) bool {
-	visible := func(r rune) bool { return r >= 0x80 && !isInvisible(r) && !isStrippedControl(r) }
+	visible := func(r rune) bool { return r >= 0x80 && !isInvisible(r) && !IsStrippedControl(r) }
 	return visible(prev) && visible(next)
 }
 
-// plainText is s as valid UTF-8 without the control characters of isStrippedControl ("\r\n"
+// PlainText is s as valid UTF-8 without the control characters of IsStrippedControl ("\r\n"
 // becomes "\n") and the invisible ones of isInvisible (but for joiners that keptJoiner keeps).
 // Every destination's text goes through it: see NewResultDocument.
-func plainText(s string) string {
-	stripped := func(r rune) bool { return isStrippedControl(r) || isInvisible(r) }
+func PlainText(s string) string {
+	stripped := func(r rune) bool { return IsStrippedControl(r) || isInvisible(r) }
 	if utf8.ValidString(s) && strings.IndexFunc(s, stripped) < 0 { // the common case, without an allocation
 		return s
 	}
@@ -144,9 +144,9 @@ func runeAt(s string, i int) rune {
 	return r
 }
 
-// mapDocument is d with f applied to each of its texts, map keys included. d is not changed;
+// MapDocument is d with f applied to each of its texts, map keys included. d is not changed;
 // its maps are copied only when f changes an entry.
-func mapDocument(d *ResultDocument, f func(string) string) *ResultDocument {
+func MapDocument(d *ResultDocument, f func(string) string) *ResultDocument {
 	e := *d
 	e.ID, e.Policy, e.Rule, e.Category = f(d.ID), f(d.Policy), f(d.Rule), f(d.Category)
 	e.Message, e.Source, e.Timestamp = f(d.Message), f(d.Source), f(d.Timestamp)
@@ -159,12 +159,12 @@ func mapDocument(d *ResultDocument, f func(string) string) *ResultDocument {
 		e.Resource = &r
 	}
 	e.Report = DocumentReport{Kind: f(d.Report.Kind), Namespace: f(d.Report.Namespace), Name: f(d.Report.Name)}
-	e.Properties, e.CustomFields = mapStrings(d.Properties, f), mapStrings(d.CustomFields, f)
+	e.Properties, e.CustomFields = MapStrings(d.Properties, f), MapStrings(d.CustomFields, f)
 	return &e
 }
 
-// mapStrings is m with f applied to its keys and values: m itself when f changes none.
-func mapStrings(m map[string]string, f func(string) string) map[string]string {
+// MapStrings is m with f applied to its keys and values: m itself when f changes none.
+func MapStrings(m map[string]string, f func(string) string) map[string]string {
 	same := true
 	for k, v := range m {
 		if f(k) != k || f(v) != v {
@@ -187,9 +187,9 @@ func mapStrings(m map[string]string, f func(string) string) map[string]string {
 // elsewhere. Mentions are off in every message (allowed_mentions).
 var discordEscaper = strings.NewReplacer(`\`, `\\`, "[", `\[`, "]", `\]`)
 
-// discordEscape makes s safe for Discord's Markdown (content, embed titles, descriptions and
+// DiscordEscape makes s safe for Discord's Markdown (content, embed titles, descriptions and
 // fields).
-func discordEscape(s string) string { return discordEscaper.Replace(s) }
+func DiscordEscape(s string) string { return discordEscaper.Replace(s) }
 
 // teamsLinkBreaker keeps text from becoming a Markdown link in a Teams card: TextBlocks and
 // facts render "[text](url)", and the Adaptive Cards renderers honour no backslash escape alike.
@@ -197,5 +197,5 @@ func discordEscape(s string) string { return discordEscaper.Replace(s) }
 // link definition, and the text still reads as it was typed.
 var teamsLinkBreaker = strings.NewReplacer("](", "] (", "][", "] [", "]:", "] :")
 
-// teamsEscape makes s safe for a Teams card's Markdown (see teamsLinkBreaker).
-func teamsEscape(s string) string { return teamsLinkBreaker.Replace(s) }
+// TeamsEscape makes s safe for a Teams card's Markdown (see teamsLinkBreaker).
+func TeamsEscape(s string) string { return teamsLinkBreaker.Replace(s) }
