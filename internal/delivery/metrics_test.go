@@ -20,6 +20,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 	"github.com/policyherald/policy-herald/internal/testservers"
 )
 
@@ -131,7 +132,7 @@ func TestHealthMetrics(t *testing.T) {
 	down = true
 	rec.mu.Unlock()
 	e.upsertReport(policyReport("team-a", "r3", res("lost", v1alpha1.StatusFail)))
-	waitFor(t, "the failing flag and a pending result", func() bool {
+	wait.For(t, patience, "the failing flag and a pending result", func() bool {
 		s := destinationSeries(t, d.Name)
 		return s["policy_herald_delivery_failing"] == 1 && s["policy_herald_delivery_pending_results"] == 1 &&
 			s["policy_herald_delivery_oldest_pending_seconds"] > 0
@@ -266,7 +267,7 @@ func TestQueueDepthMetric(t *testing.T) {
 		results = append(results, res(fmt.Sprintf("q%d", i), v1alpha1.StatusFail))
 	}
 	e.upsertReport(policyReport("team-a", "rq", results...))
-	waitFor(t, "8 queued and 10 pending", func() bool {
+	wait.For(t, patience, "8 queued and 10 pending", func() bool {
 		s := destinationSeries(t, d.Name)
 		return s["policy_herald_delivery_queue_depth"] == 8 && s["policy_herald_delivery_pending_results"] == 10
 	})
