@@ -82,10 +82,9 @@ type pipeline struct {
 	unflushed time.Time
 	// deposed says another replica claimed the ledger: this one sends nothing more.
 	deposed bool
-	// claimed is closed once the ledger was written (claimed) by this pipeline: nothing is
-	// sent before (see record.go).
-	claimed   chan struct{}
-	claimOnce sync.Once
+	// claimed is closed, under mu, once the ledger was written (claimed) by this pipeline:
+	// nothing is sent before (see record.go).
+	claimed chan struct{}
 	// held counts the sends waiting while sending is paused (see waitForLedger).
 	held atomic.Int32
 

@@ -91,7 +91,11 @@ func (p *pipeline) flush(ctx context.Context) {
 	}
 	if err == nil {
 		p.unflushed = time.Time{}
-		p.claimOnce.Do(func() { close(p.claimed) })
+		select {
+		case <-p.claimed:
+		default:
+			close(p.claimed) // the first write: every closer holds mu, so once
+		}
 	}
 	changed := wasPaused != p.pausedLocked()
 	p.mu.Unlock()
