@@ -54,7 +54,6 @@ func (p *pipeline) wakeRetries() {
 // failing, probes it with one parked batch; once it answers, every parked result is queued
 // again. An outage left with nothing waiting ends (see Stats.endIdleOutage).
 func (p *pipeline) retryLoop(ctx context.Context) {
-	defer p.workersDone.Done()
 	t := time.NewTicker(p.opts.SlowRetryInterval)
 	defer t.Stop()
 	for {

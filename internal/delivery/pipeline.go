@@ -88,18 +88,10 @@ type pipeline struct {
 	// held counts the sends waiting while sending is paused (see waitForLedger).
 	held atomic.Int32
 
-	// ctx ends the pipeline's work (scanning, taking batches, waiting between retries);
-	// sendCtx, a little later, the requests in flight; bgCtx, last, the ledger and status
-	// writers, which write once more when it ends. Each stage's goroutines have their
-	// WaitGroup, so stop ends them in that order.
-	ctx         context.Context
-	cancel      context.CancelFunc
-	sendCtx     context.Context
-	cancelSend  context.CancelFunc
-	bgCtx       context.Context
-	cancelBG    context.CancelFunc
-	workersDone sync.WaitGroup
-	bgDone      sync.WaitGroup
+	// The pipeline stops in three stages (see stop): workers ends its work (scanning, taking
+	// batches, waiting between retries); requests, a little later, the requests in flight;
+	// writers, last, the ledger and status writers, which write once more when it ends.
+	workers, requests, writers stage
 
 	// runnerMu is apart from mu: stopping a runner waits for it, and it reads the config.
 	runnerMu   sync.Mutex
@@ -141,18 +133,18 @@ func (p *pipeline) healthChanged() { p.notify(p.config().Key()) }
 
 // run starts the pipeline's goroutines.
 func (p *pipeline) run(ctx context.Context) {
-	p.ctx, p.cancel = context.WithCancel(ctx)
-	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
-	p.bgCtx, p.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
-	p.workersDone.Add(p.opts.Workers + 2)
-	go p.scan(p.ctx)
+	p.workers.begin(ctx)
+	p.requests.begin(context.WithoutCancel(ctx))
+	p.writers.begin(context.WithoutCancel(ctx))
+	p.workers.spawn(p.scan)
 	for range p.opts.Workers {
-		go p.work(p.ctx)
+		p.workers.spawn(p.work)
 	}
-	go p.retryLoop(p.ctx)
-	p.bgDone.Add(2)
-	go p.flushLoop(p.bgCtx)
-	go p.periodically(p.bgCtx, p.opts.StatusInterval, 5*time.Second, p.writeStatus)
+	p.workers.spawn(p.retryLoop)
+	p.writers.spawn(p.flushLoop)
+	p.writers.spawn(func(ctx context.Context) {
+		p.periodically(ctx, p.opts.StatusInterval, 5*time.Second, p.writeStatus)
+	})
 	p.runnerMu.Lock()
 	p.startRunner(p.config().Sender)
 	p.runnerMu.Unlock()
@@ -176,7 +168,7 @@ func (p *pipeline) startRunner(s sender.Sender) {
 	if len(work) == 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(p.ctx)
+	ctx, cancel := context.WithCancel(p.workers.ctx)
 	var done sync.WaitGroup
 	for _, w := range work {
 		done.Go(func() { w(ctx) })
@@ -203,7 +195,7 @@ func (p *pipeline) refresh(ctx context.Context, r sender.Refresher) {
 				b := sender.Batch{Report: o.ref, Results: o.results[:k], CustomFields: d.CustomFields}
 				o.results = o.results[k:]
 				n += k
-				if err := r.Refresh(p.sendCtx, b); err != nil {
+				if err := r.Refresh(p.requests.ctx, b); err != nil {
 					failed += k
 					if !logged {
 						p.log.Error(err, "refreshing open results; tried again at the next interval")
@@ -240,13 +232,13 @@ func (p *pipeline) update(d Destination) {
 // stop ends the pipeline: no new work; requests in flight may finish within ShutdownGrace and
 // are recorded; then the ledger and status are written a last time.
 func (p *pipeline) stop() {
-	p.cancel()
-	grace := time.AfterFunc(p.opts.ShutdownGrace, p.cancelSend)
-	p.workersDone.Wait()
+	p.workers.cancel()
+	grace := time.AfterFunc(p.opts.ShutdownGrace, p.requests.cancel)
+	p.workers.wait()
 	grace.Stop()
-	p.cancelSend()
-	p.cancelBG()
-	p.bgDone.Wait()
+	p.requests.cancel()
+	p.writers.cancel()
+	p.writers.wait()
 	p.runnerMu.Lock()
 	if p.stopRunner != nil {
 		p.stopRunner()
@@ -256,6 +248,19 @@ func (p *pipeline) stop() {
 	live.remove(p)
 	p.metrics.delete()
 }
+
+// stage is goroutines that end together: cancel ends their context, wait waits for them.
+type stage struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+func (s *stage) begin(parent context.Context) { s.ctx, s.cancel = context.WithCancel(parent) }
+
+func (s *stage) spawn(f func(context.Context)) { s.done.Go(func() { f(s.ctx) }) }
+
+func (s *stage) wait() { s.done.Wait() }
 
 func closeSender(s sender.Sender) {
 	if c, ok := s.(interface{ Close() }); ok {
@@ -277,7 +282,7 @@ func (p *pipeline) settled() bool {
 }
 
 // stopping tells whether stop has begun.
-func (p *pipeline) stopping() bool { return p.ctx.Err() != nil }
+func (p *pipeline) stopping() bool { return p.workers.ctx.Err() != nil }
 
 // holding tells whether a send waits because sending is paused.
 func (p *pipeline) holding() bool { return p.held.Load() > 0 }

@@ -51,7 +51,6 @@ func (p *pipeline) put(ctx context.Context, it item) bool {
 
 // work delivers queued batches until ctx ends.
 func (p *pipeline) work(ctx context.Context) {
-	defer p.workersDone.Done()
 	for {
 		select {
 		case <-ctx.Done():

@@ -172,7 +172,6 @@ func timeEqual(a, b *metav1.Time) bool {
 // periodically calls write every interval until ctx ends, and once more at the end (with its
 // own timeout): the ledger and status writers.
 func (p *pipeline) periodically(ctx context.Context, interval, final time.Duration, write func(context.Context)) {
-	defer p.bgDone.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

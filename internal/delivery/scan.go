@@ -135,7 +135,6 @@ func (p *pipeline) markAll() {
 
 // scan looks at dirty reports until ctx ends.
 func (p *pipeline) scan(ctx context.Context) {
-	defer p.workersDone.Done()
 	for ctx.Err() == nil {
 		key, changed, ok := p.dirty.next()
 		if !ok {

@@ -30,7 +30,7 @@ func (p *pipeline) deliver(it *item) {
 	switch {
 	case err == nil:
 		p.release(it, outcomeSent)
-	case p.ctx.Err() != nil:
+	case p.workers.ctx.Err() != nil:
 		// Stopping before the batch went out: neither sent nor recorded, so it is offered again
 		// by whichever replica leads next.
 		p.release(it, outcomeNone)
@@ -75,7 +75,7 @@ func (p *pipeline) send(it *item) error {
 	}
 	var last error // the sender's own error, also when the retry library wraps it
 	attempts := 0
-	_, err := backoff.Retry(p.ctx, func() (struct{}, error) {
+	_, err := backoff.Retry(p.workers.ctx, func() (struct{}, error) {
 		if len(it.keys) == 0 {
 			return struct{}{}, nil // everything went out before the last failure
 		}
@@ -116,7 +116,7 @@ func (p *pipeline) send(it *item) error {
 		}
 		return nil
 	}
-	if last != nil && p.ctx.Err() == nil {
+	if last != nil && p.workers.ctx.Err() == nil {
 		return last
 	}
 	return err
@@ -135,9 +135,9 @@ func (p *pipeline) attempt(it *item) error {
 		if !ok {
 			return nil // the destination no longer resolves: nothing to do
 		}
-		return r.Resolve(p.sendCtx, it.batch)
+		return r.Resolve(p.requests.ctx, it.batch)
 	}
-	return s.Send(p.sendCtx, it.batch)
+	return s.Send(p.requests.ctx, it.batch)
 }
 
 // waitForLedger blocks until the ledger was written once, then while sending is paused (see
@@ -145,8 +145,8 @@ func (p *pipeline) attempt(it *item) error {
 func (p *pipeline) waitForLedger() error {
 	select {
 	case <-p.claimed:
-	case <-p.ctx.Done():
-		return p.ctx.Err()
+	case <-p.workers.ctx.Done():
+		return p.workers.ctx.Err()
 	}
 	if !p.paused() {
 		return nil
@@ -155,8 +155,8 @@ func (p *pipeline) waitForLedger() error {
 	defer p.held.Add(-1)
 	for p.paused() {
 		select {
-		case <-p.ctx.Done():
-			return p.ctx.Err()
+		case <-p.workers.ctx.Done():
+			return p.workers.ctx.Err()
 		case <-time.After(p.opts.FlushInterval / 4):
 		}
 	}
