@@ -22,6 +22,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // kubeBench is the ClusterPolicyReport kube-bench writes for one node: the same resource-less
@@ -119,11 +120,11 @@ func TestDeliveredResultsThatLeaveAreResolved(t *testing.T) {
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
 	settle(t, p)
 	e.upsertReport(policyReport("team-a", "r", res("b", v1alpha1.StatusFail), res("a-passes", v1alpha1.StatusPass)))
-	waitFor(t, "a to be resolved", func() bool { return len(rec.resolvedIDs()) == 1 })
+	wait.For(t, patience, "a to be resolved", func() bool { return len(rec.resolvedIDs()) == 1 })
 	e.sweep()
 	settle(t, p)
 	e.store.Delete(policyReport("team-a", "r").Key())
-	waitFor(t, "b to be resolved", func() bool { return len(rec.resolvedIDs()) == 2 })
+	wait.For(t, patience, "b to be resolved", func() bool { return len(rec.resolvedIDs()) == 2 })
 	e.sweep()
 	settle(t, p)
 	if got := rec.resolvedIDs(); !sameIDs(got, "a", "b") {
@@ -215,7 +216,7 @@ func TestFailingAndRecoveryAreEvents(t *testing.T) {
 		t.Errorf("health = %+v, want failing", h)
 	}
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
-	waitFor(t, "a and b parked", func() bool { return e.stats(t, d.Key()).Pending == 2 })
+	wait.For(t, patience, "a and b parked", func() bool { return e.stats(t, d.Key()).Pending == 2 })
 	mu.Lock()
 	down = false
 	mu.Unlock()
@@ -275,7 +276,7 @@ func TestOpenResultsAreRefreshed(t *testing.T) {
 	}
 	next("a", "b")
 	e.upsertReport(policyReport("team-a", "r", res("b", v1alpha1.StatusFail)))
-	waitFor(t, "a to be resolved", func() bool { return len(rec.resolvedIDs()) == 1 })
+	wait.For(t, patience, "a to be resolved", func() bool { return len(rec.resolvedIDs()) == 1 })
 	next("b")
 	next("b")
 	if st := e.stats(t, d.Key()); st.Sent != 2 {

@@ -279,7 +279,7 @@ func (e *Engine) start(d Destination) error {
 	if err != nil {
 		e.log.Error(err, "ledger reset", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name)
 	}
-	p := newPipeline(e, &d, l)
+	p := newPipeline(e.env(), e.log, &d, l)
 	// Decide what existed before the pipeline is registered, so no report event can queue an
 	// existing result first; events in between mark their reports dirty and are looked at.
 	p.baseline(l.Exists())
@@ -341,6 +341,14 @@ func (e *Engine) sweep() {
 	for _, p := range e.pipelineList() {
 		p.ledger.Sweep(func(k uint64) bool { _, ok := present[k]; return ok }, now, e.opts.Retention)
 		p.markAll()
+	}
+}
+
+// env is what the engine gives its pipelines.
+func (e *Engine) env() env {
+	return env{
+		store: e.store, client: e.client, reader: e.reader, newObject: e.newObject,
+		opts: e.opts, now: e.now, notify: e.health.notify,
 	}
 }
 

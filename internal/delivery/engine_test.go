@@ -22,6 +22,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/store"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // recorder is a Sender that records what it delivered. fail, when set, decides the outcome of
@@ -160,7 +161,7 @@ func (e *Engine) stats(t *testing.T, k Key) v1alpha1.DeliveryStatus {
 	if !ok {
 		t.Fatalf("no pipeline for %v", k)
 	}
-	return p.stats.Snapshot()
+	return p.delivery()
 }
 
 // reportsCreated is when the reports of these tests were created: before their destinations.
@@ -181,29 +182,14 @@ func (e *Engine) pipelineOf(t *testing.T, d Destination) *pipeline {
 	return p
 }
 
+// patience is how long a test waits for what it expects before it fails.
+const patience = 10 * time.Second
+
 // settle waits until the pipeline has looked at every dirty report and has nothing queued or
 // in flight.
 func settle(t *testing.T, p *pipeline) {
 	t.Helper()
-	waitFor(t, "the pipeline to settle", func() bool {
-		p.dirtyMu.Lock()
-		dirty := len(p.order) > 0 || p.looking
-		p.dirtyMu.Unlock()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return !dirty && len(p.queue) == 0 && len(p.inflight) == 0
-	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, patience, "the pipeline to settle", p.settled)
 }
 
 func sameIDs(got []string, want ...string) bool {
@@ -358,7 +344,7 @@ func TestInFlightResultsAreNotQueuedAgain(t *testing.T) {
 	e.upsertReport(r)
 	e.upsertReport(r)
 	e.sweep()
-	waitFor(t, "three pending", func() bool { return e.stats(t, d.Key()).Pending == 3 })
+	wait.For(t, patience, "three pending", func() bool { return e.stats(t, d.Key()).Pending == 3 })
 	rec.release()
 	settle(t, p)
 	if got := rec.delivered(); !sameIDs(got, "a", "b", "c") {
@@ -383,7 +369,7 @@ func TestBurstBeyondTheQueueFlows(t *testing.T) {
 		results = append(results, res(id, v1alpha1.StatusFail))
 	}
 	e.upsertReport(policyReport("team-a", "r", results...))
-	waitFor(t, "the report's results to be pending", func() bool { return e.stats(t, d.Key()).Pending == 5 })
+	wait.For(t, patience, "the report's results to be pending", func() bool { return e.stats(t, d.Key()).Pending == 5 })
 	rec.release()
 	settle(t, p)
 	if got := rec.delivered(); !sameIDs(got, ids...) {
@@ -424,7 +410,7 @@ func TestRetriesAndGivingUp(t *testing.T) {
 	// A result given up on is recorded: it is not sent again.
 	e.sweep()
 	settle(t, p)
-	if !p.ledger.Has(keyOf("rejected")) {
+	if !p.recorded(keyOf("rejected")) {
 		t.Error("the rejected result is not in the ledger")
 	}
 	rec.mu.Lock()
@@ -505,15 +491,12 @@ func TestReplacedSenderRunsInsteadOfTheOld(t *testing.T) {
 	old := &keepaliveSender{recorder: recorder{max: 1}}
 	d := testDest(t, old, filter.Spec{}, "s")
 	e.Configure(d)
-	waitFor(t, "the first sender to run", old.isRunning)
+	wait.For(t, patience, "the first sender to run", old.isRunning)
 
 	replacement := &keepaliveSender{recorder: recorder{max: 1}}
 	d.Sender, d.Fingerprint = replacement, "changed"
 	e.Configure(d)
-	deadline := time.Now().Add(2 * time.Second)
-	for (old.isRunning() || !replacement.isRunning()) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(2*time.Second, func() bool { return !old.isRunning() && replacement.isRunning() })
 	if old.isRunning() || !replacement.isRunning() {
 		t.Errorf("a replaced sender must stop the old Runner and start the new one (old running: %v, new running: %v)",
 			old.isRunning(), replacement.isRunning())

@@ -21,6 +21,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
 	"github.com/policyherald/policy-herald/internal/store"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // switchable fails every attempt with a retryable error while down.
@@ -67,8 +68,10 @@ func TestOutageLongerThanTheRetriesLosesNothing(t *testing.T) {
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	names := manyReports(e, 10, 10)
-	waitFor(t, "every result parked", func() bool { return e.stats(t, d.Key()).Pending == 100 && len(p.parkedByReport()) == 10 })
-	time.Sleep(200 * time.Millisecond) // ten slow retries of the test options: probes only
+	wait.For(t, patience, "every result parked", func() bool { return e.stats(t, d.Key()).Pending == 100 && len(p.parkedByReport()) == 10 })
+	// Ten slow retries, each a probe of one attempt, while every batch waits.
+	probed := snd.attempts.Load() + 10
+	wait.For(t, patience, "ten probes", func() bool { return snd.attempts.Load() >= probed })
 	if n := snd.attempts.Load(); n > 30 {
 		t.Errorf("%d attempts while the destination was down: batches must wait for a probe, not retry each", n)
 	}
@@ -96,17 +99,17 @@ func TestUndeliverableResultsAreDroppedAfterDropAfter(t *testing.T) {
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
-	waitFor(t, "both dropped", func() bool { return e.stats(t, d.Key()).Dropped == 2 })
+	wait.For(t, patience, "both dropped", func() bool { return e.stats(t, d.Key()).Dropped == 2 })
 	snd.down.Store(false)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail), res("c", v1alpha1.StatusFail)))
 	settle(t, p)
 	if got := snd.delivered(); !sameIDs(got, "c") {
 		t.Errorf("delivered %v, want only c: dropped results are not sent later", got)
 	}
-	if !p.ledger.Has(keyOf("a")) || !p.ledger.Has(keyOf("b")) {
+	if !p.recorded(keyOf("a")) || !p.recorded(keyOf("b")) {
 		t.Error("dropped results are not in the ledger")
 	}
-	if c, _ := p.ledger.Counts(); c.Dropped != 2 {
+	if c := p.recordedCounts(); c.Dropped != 2 {
 		t.Errorf("ledger counts = %+v", c)
 	}
 }
@@ -171,13 +174,13 @@ func TestSendingPausesWhileTheLedgerCannotBeWritten(t *testing.T) {
 
 	apiDown.Store(true)
 	e.upsertReport(policyReport("team-a", "r", res("before", v1alpha1.StatusFail), res("during", v1alpha1.StatusFail)))
-	waitFor(t, "during to be sent (the pause begins only after PauseAfter)", func() bool { return len(rec.delivered()) == 2 })
-	waitFor(t, "the pause", p.paused)
+	wait.For(t, patience, "during to be sent (the pause begins only after PauseAfter)", func() bool { return len(rec.delivered()) == 2 })
+	wait.For(t, patience, "the pause", p.paused)
 	if h := e.Health(d.Key()); !h.Paused {
 		t.Errorf("health = %+v, want paused", h)
 	}
 	e.upsertReport(policyReport("team-a", "r", res("before", v1alpha1.StatusFail), res("during", v1alpha1.StatusFail), res("paused", v1alpha1.StatusFail)))
-	time.Sleep(100 * time.Millisecond)
+	wait.For(t, patience, "the send of paused to wait for the ledger", p.holding)
 	if got := rec.delivered(); len(got) != 2 {
 		t.Fatalf("delivered %v while the ledger could not be written", got)
 	}
@@ -198,10 +201,12 @@ func TestGracefulStopRecordsTheRequestsInFlight(t *testing.T) {
 	d := testDest(t, rec, filter.Spec{}, "s")
 	e1.Configure(d)
 	e1.upsertReport(policyReport("team-a", "r", res("in-flight", v1alpha1.StatusFail)))
-	waitFor(t, "the request to be in flight", func() bool { return rec.inSend() == 1 })
+	wait.For(t, patience, "the request to be in flight", func() bool { return rec.inSend() == 1 })
+	p1 := e1.pipelineOf(t, d)
 	go func() {
-		time.Sleep(100 * time.Millisecond) // the stop has begun
-		rec.release()
+		if wait.Until(patience, p1.stopping) {
+			rec.release()
+		}
 	}()
 	stop1()
 	if got := rec.delivered(); !sameIDs(got, "in-flight") {
@@ -267,7 +272,7 @@ func TestARefusalAfterAnOutageIsAFailureNotAWait(t *testing.T) {
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
-	waitFor(t, "both refused", func() bool { return e.stats(t, d.Key()).Failed == 2 })
+	wait.For(t, patience, "both refused", func() bool { return e.stats(t, d.Key()).Failed == 2 })
 	settle(t, p)
 	if st := e.stats(t, d.Key()); st.Dropped != 0 || st.Pending != 0 {
 		t.Errorf("stats = %+v", st)

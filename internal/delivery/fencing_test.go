@@ -14,6 +14,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/store"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // storedLedger loads the ledger of d as a new leader would.
@@ -52,7 +53,7 @@ func TestADeposedReplicaStopsSendingAndLeavesTheLedger(t *testing.T) {
 	p1 := e1.pipelineOf(t, d)
 	e1.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail)))
 	settle(t, p1)
-	waitFor(t, "a recorded", func() bool { return storedLedger(t, e1, d).Has(keyOf("a")) })
+	wait.For(t, patience, "a recorded", func() bool { return storedLedger(t, e1, d).Has(keyOf("a")) })
 
 	// The second replica takes over: it claims the ledger, sends b and records it.
 	e2, _ := startEngine(t, c, opts)
@@ -63,13 +64,13 @@ func TestADeposedReplicaStopsSendingAndLeavesTheLedger(t *testing.T) {
 	e2.Configure(d2)
 	p2 := e2.pipelineOf(t, d2)
 	settle(t, p2)
-	waitFor(t, "b recorded", func() bool { return storedLedger(t, e2, d2).Has(keyOf("b")) })
+	wait.For(t, patience, "b recorded", func() bool { return storedLedger(t, e2, d2).Has(keyOf("b")) })
 
 	// The first replica sees x, sends it, and finds out when it records it.
 	e1.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("x", v1alpha1.StatusFail)))
-	waitFor(t, "the first replica to find it was deposed", p1.paused)
+	wait.For(t, patience, "the first replica to find it was deposed", p1.paused)
 	e1.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("x", v1alpha1.StatusFail), res("y", v1alpha1.StatusFail)))
-	time.Sleep(50 * time.Millisecond)
+	wait.For(t, patience, "the send of y to wait for the ledger", p1.holding)
 	if got := rec1.delivered(); !sameIDs(got, "a", "x") {
 		t.Errorf("the deposed replica delivered %v, want a and x (y after it found out)", got)
 	}
@@ -100,5 +101,5 @@ func TestADeposedReplicaStopsSendingAndLeavesTheLedger(t *testing.T) {
 	// The new leader goes on.
 	e2.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail), res("z", v1alpha1.StatusFail)))
 	settle(t, p2)
-	waitFor(t, "z recorded", func() bool { return storedLedger(t, e2, d2).Has(keyOf("z")) })
+	wait.For(t, patience, "z recorded", func() bool { return storedLedger(t, e2, d2).Has(keyOf("z")) })
 }

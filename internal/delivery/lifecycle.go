@@ -43,7 +43,7 @@ func (l *lifecycle) seed(p *pipeline, reports []*report.Report) {
 		var open []report.Result
 		for i := range rep.Results {
 			res := &rep.Results[i]
-			if p.ledger.Has(res.Hash) && d.Filter.Match(rep, res, p.e.store.NamespaceLabels) {
+			if p.ledger.Has(res.Hash) && d.Filter.Match(rep, res, p.store.NamespaceLabels) {
 				open = append(open, *res)
 			}
 		}

@@ -156,7 +156,7 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range ps {
 		d := p.config()
 		lv := []string{d.Kind, d.Namespace, d.Name}
-		now := p.e.now().UnixNano()
+		now := p.now().UnixNano()
 		p.mu.Lock()
 		pending := len(p.inflight)
 		oldest := now

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 	"github.com/policyherald/policy-herald/internal/testservers"
 )
 
@@ -131,7 +133,7 @@ func TestHealthMetrics(t *testing.T) {
 	down = true
 	rec.mu.Unlock()
 	e.upsertReport(policyReport("team-a", "r3", res("lost", v1alpha1.StatusFail)))
-	waitFor(t, "the failing flag and a pending result", func() bool {
+	wait.For(t, patience, "the failing flag and a pending result", func() bool {
 		s := destinationSeries(t, d.Name)
 		return s["policy_herald_delivery_failing"] == 1 && s["policy_herald_delivery_pending_results"] == 1 &&
 			s["policy_herald_delivery_oldest_pending_seconds"] > 0
@@ -220,21 +222,20 @@ func BenchmarkHealthMetricsPerResult(b *testing.B) {
 }
 
 // BenchmarkScrapeHealthMetrics collects the gauges of one destination with 10,000 results
-// pending (the default queue size), as a scrape does.
+// pending (the default queue size), as a scrape does: one batch of one report's results, held
+// by the destination.
 func BenchmarkScrapeHealthMetrics(b *testing.B) {
-	e := benchEngine(b, 1, &nopSender{s: newSink(), max: 1})
-	p := e.pipelineList()[0]
-	now := time.Now().UnixNano()
-	p.mu.Lock()
-	for i := range 10_000 {
-		p.inflight[uint64(i)+1<<40] = now - int64(i)
+	rec := &recorder{max: 10_000}
+	rec.hold()
+	e := benchEngine(b, 1, rec)
+	b.Cleanup(rec.release) // before the engine stops: the held request returns at once
+	results := make([]report.Result, 10_000)
+	for i := range results {
+		results[i] = res("pending-"+strconv.Itoa(i), v1alpha1.StatusFail)
 	}
-	p.mu.Unlock()
-	b.Cleanup(func() {
-		p.mu.Lock()
-		clear(p.inflight)
-		p.mu.Unlock()
-	})
+	e.upsertReport(policyReport("team-a", "pending", results...))
+	p := e.pipelineList()[0]
+	wait.For(b, time.Minute, "10,000 results pending", func() bool { return p.delivery().Pending == 10_000 })
 	ch := make(chan prometheus.Metric, 16)
 	done := make(chan struct{})
 	go func() {
@@ -266,7 +267,7 @@ func TestQueueDepthMetric(t *testing.T) {
 		results = append(results, res(fmt.Sprintf("q%d", i), v1alpha1.StatusFail))
 	}
 	e.upsertReport(policyReport("team-a", "rq", results...))
-	waitFor(t, "8 queued and 10 pending", func() bool {
+	wait.For(t, patience, "8 queued and 10 pending", func() bool {
 		s := destinationSeries(t, d.Name)
 		return s["policy_herald_delivery_queue_depth"] == 8 && s["policy_herald_delivery_pending_results"] == 10
 	})

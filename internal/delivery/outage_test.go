@@ -18,6 +18,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // flakyHook is a webhook receiver on loopback that answers 503 while down.
@@ -105,7 +106,7 @@ func TestAnOutageWithNothingLeftWaitingEnds(t *testing.T) {
 			if how == "left the cluster" {
 				e.upsertReport(policyReport("team-a", "r"))
 			}
-			waitFor(t, "nothing waiting", func() bool {
+			wait.For(t, patience, "nothing waiting", func() bool {
 				st := e.stats(t, d.Key())
 				return st.Pending == 0 && (how != "dropped" || st.Dropped == 1)
 			})
@@ -151,7 +152,7 @@ func TestTheNextResultProbesAnOutageThatHadNothingWaiting(t *testing.T) {
 	if n := hook.requests.Load() - before; n != 1 {
 		t.Errorf("%d requests to find the destination still down, want 1", n)
 	}
-	waitFor(t, "b parked", func() bool { return len(p.parkedByReport()) == 1 })
+	wait.For(t, patience, "b parked", func() bool { return len(p.parkedByReport()) == 1 })
 	hook.down.Store(false)
 	waitHealth(t, e, events, d, "recovery by the probe", healthy)
 	settle(t, p)

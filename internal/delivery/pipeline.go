@@ -7,12 +7,41 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/ledger"
-	"github.com/policyherald/policy-herald/internal/report"
-	"github.com/policyherald/policy-herald/internal/routing"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/store"
 )
+
+// A pipeline delivers the new results of one destination. A result takes these steps, one file
+// each, in this order:
+//
+//   - scan.go: a report change marks the report dirty; one scanner looks at dirty reports and
+//     finds their new results (not in the ledger, not in flight, wanted by the filter).
+//   - queue.go: the scanner queues them in batches, blocking while the queue is full, so a burst
+//     waits in the report store rather than in memory; workers take batches off the queue.
+//   - send.go: a worker sends a batch, with fast retries, once the ledger allows sending.
+//   - park.go: through an outage, batches are parked; the slow retries probe the destination,
+//     queue them again once it is back, and drop what waited longer than DropAfter.
+//   - record.go: an outcome is recorded in the ledger with the counts, and the ledger and the
+//     status are written periodically; sending pauses while the ledger cannot be written.
+//
+// This file holds the pipeline itself: what it is made of, how it starts, is reconfigured and
+// stops.
+
+// env is what a pipeline takes from its engine: the reports, the API server (ledger and status
+// writes), the options and the clock, and where its health changes go.
+type env struct {
+	store     *store.Store
+	client    client.Client
+	reader    client.Reader // uncached reads (ledgers)
+	newObject func(kind string) (client.Object, error)
+	opts      Options
+	now       func() time.Time
+	notify    func(Key) // the destination's health may have changed
+}
 
 // item is one batch on its way to a destination.
 type item struct {
@@ -26,15 +55,11 @@ type item struct {
 	since time.Time
 }
 
-// pipeline delivers the new results of one destination. Report changes only mark reports
-// dirty; one scanner goroutine looks at dirty reports, finds their new results and queues
-// them, blocking while the queue is full, so a burst flows at the destination's speed and
-// waits in the report store rather than in memory; workers send what is queued.
+// pipeline delivers the new results of one destination, in the steps above.
 type pipeline struct {
-	e      *Engine
+	env
 	log    logr.Logger
 	ledger *ledger.Ledger
-	queue  chan item
 	stats  *Stats
 	lc     *lifecycle // nil unless the sender resolves results
 	// metrics are the destination's counters; queued counts the results in queue, resolving
@@ -42,6 +67,10 @@ type pipeline struct {
 	metrics   *pipelineMetrics
 	queued    atomic.Int64
 	resolving atomic.Int64
+
+	dirty     *dirtySet // reports to look at (scan.go)
+	queue     chan item
+	retryWake chan struct{} // a slow retry now (park.go)
 
 	mu   sync.Mutex
 	dest *Destination
@@ -53,49 +82,36 @@ type pipeline struct {
 	unflushed time.Time
 	// deposed says another replica claimed the ledger: this one sends nothing more.
 	deposed bool
-	// claimed is closed once the ledger was written (claimed) by this pipeline: nothing is
-	// sent before (see ledgerwrites.go).
-	claimed   chan struct{}
-	claimOnce sync.Once
+	// claimed is closed, under mu, once the ledger was written (claimed) by this pipeline:
+	// nothing is sent before (see record.go).
+	claimed chan struct{}
+	// held counts the sends waiting while sending is paused (see waitForLedger).
+	held atomic.Int32
 
-	dirtyMu sync.Mutex
-	dirty   map[string]int64 // when each dirty report was first marked (Unix nanoseconds)
-	order   []string         // dirty report keys, oldest change first
-	looking bool             // the scanner is looking at a report it took from order
-	wake    chan struct{}
+	// The pipeline stops in three stages (see stop): workers ends its work (scanning, taking
+	// batches, waiting between retries); requests, a little later, the requests in flight;
+	// writers, last, the ledger and status writers, which write once more when it ends.
+	workers, requests, writers stage
 
-	// ctx ends the pipeline's work (scanning, taking batches, waiting between retries);
-	// sendCtx, a little later, the requests in flight; bgCtx, last, the ledger and status
-	// writers, which write once more when it ends.
-	ctx         context.Context
-	cancel      context.CancelFunc
-	sendCtx     context.Context
-	cancelSend  context.CancelFunc
-	bgCtx       context.Context
-	cancelBG    context.CancelFunc
-	workersDone sync.WaitGroup
-	bgDone      sync.WaitGroup
-	retryWake   chan struct{}
-
+	// runnerMu is apart from mu: stopping a runner waits for it, and it reads the config.
 	runnerMu   sync.Mutex
 	stopRunner func() // stops the current sender's background work
 }
 
-func newPipeline(e *Engine, d *Destination, l *ledger.Ledger) *pipeline {
+func newPipeline(env env, log logr.Logger, d *Destination, l *ledger.Ledger) *pipeline {
 	counts, ok := l.Counts()
 	p := &pipeline{
-		e:         e,
-		log:       e.log.WithValues("kind", d.Kind, "namespace", d.Namespace, "name", d.Name),
+		env:       env,
+		log:       log.WithValues("kind", d.Kind, "namespace", d.Namespace, "name", d.Name),
 		ledger:    l,
-		queue:     make(chan item, max(1, e.opts.QueueResults/batchSize(d.Sender))),
-		stats:     newStats(d.Delivery, counts, ok, e.opts.FailingAfter, e.now),
-		dest:      d,
+		stats:     newStats(d.Delivery, counts, ok, env.opts.FailingAfter, env.now),
 		metrics:   newPipelineMetrics(d),
+		dirty:     newDirtySet(),
+		queue:     make(chan item, max(1, env.opts.QueueResults/batchSize(d.Sender))),
+		retryWake: make(chan struct{}, 1),
+		dest:      d,
 		inflight:  map[uint64]int64{},
 		parked:    map[uint64]parkedResult{},
-		dirty:     map[string]int64{},
-		wake:      make(chan struct{}, 1),
-		retryWake: make(chan struct{}, 1),
 		claimed:   make(chan struct{}),
 	}
 	if _, ok := d.Sender.(sender.Resolver); ok {
@@ -112,20 +128,23 @@ func (p *pipeline) config() *Destination {
 	return p.dest
 }
 
+// healthChanged tells the destination's controller to look at its health again.
+func (p *pipeline) healthChanged() { p.notify(p.config().Key()) }
+
 // run starts the pipeline's goroutines.
 func (p *pipeline) run(ctx context.Context) {
-	p.ctx, p.cancel = context.WithCancel(ctx)
-	p.sendCtx, p.cancelSend = context.WithCancel(context.WithoutCancel(ctx))
-	p.bgCtx, p.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
-	p.workersDone.Add(p.e.opts.Workers + 2)
-	for range p.e.opts.Workers {
-		go p.work(p.ctx)
+	p.workers.begin(ctx)
+	p.requests.begin(context.WithoutCancel(ctx))
+	p.writers.begin(context.WithoutCancel(ctx))
+	p.workers.spawn(p.scan)
+	for range p.opts.Workers {
+		p.workers.spawn(p.work)
 	}
-	go p.scan(p.ctx)
-	go p.retryLoop(p.ctx)
-	p.bgDone.Add(2)
-	go p.flushLoop(p.bgCtx)
-	go p.periodically(p.bgCtx, p.e.opts.StatusInterval, 5*time.Second, p.writeStatus)
+	p.workers.spawn(p.retryLoop)
+	p.writers.spawn(p.flushLoop)
+	p.writers.spawn(func(ctx context.Context) {
+		p.periodically(ctx, p.opts.StatusInterval, 5*time.Second, p.writeStatus)
+	})
 	p.runnerMu.Lock()
 	p.startRunner(p.config().Sender)
 	p.runnerMu.Unlock()
@@ -149,7 +168,7 @@ func (p *pipeline) startRunner(s sender.Sender) {
 	if len(work) == 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(p.ctx)
+	ctx, cancel := context.WithCancel(p.workers.ctx)
 	var done sync.WaitGroup
 	for _, w := range work {
 		done.Go(func() { w(ctx) })
@@ -176,7 +195,7 @@ func (p *pipeline) refresh(ctx context.Context, r sender.Refresher) {
 				b := sender.Batch{Report: o.ref, Results: o.results[:k], CustomFields: d.CustomFields}
 				o.results = o.results[k:]
 				n += k
-				if err := r.Refresh(p.sendCtx, b); err != nil {
+				if err := r.Refresh(p.requests.ctx, b); err != nil {
 					failed += k
 					if !logged {
 						p.log.Error(err, "refreshing open results; tried again at the next interval")
@@ -213,13 +232,13 @@ func (p *pipeline) update(d Destination) {
 // stop ends the pipeline: no new work; requests in flight may finish within ShutdownGrace and
 // are recorded; then the ledger and status are written a last time.
 func (p *pipeline) stop() {
-	p.cancel()
-	grace := time.AfterFunc(p.e.opts.ShutdownGrace, p.cancelSend)
-	p.workersDone.Wait()
+	p.workers.cancel()
+	grace := time.AfterFunc(p.opts.ShutdownGrace, p.requests.cancel)
+	p.workers.wait()
 	grace.Stop()
-	p.cancelSend()
-	p.cancelBG()
-	p.bgDone.Wait()
+	p.requests.cancel()
+	p.writers.cancel()
+	p.writers.wait()
 	p.runnerMu.Lock()
 	if p.stopRunner != nil {
 		p.stopRunner()
@@ -230,210 +249,52 @@ func (p *pipeline) stop() {
 	p.metrics.delete()
 }
 
+// stage is goroutines that end together: cancel ends their context, wait waits for them.
+type stage struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+func (s *stage) begin(parent context.Context) { s.ctx, s.cancel = context.WithCancel(parent) }
+
+func (s *stage) spawn(f func(context.Context)) { s.done.Go(func() { f(s.ctx) }) }
+
+func (s *stage) wait() { s.done.Wait() }
+
 func closeSender(s sender.Sender) {
 	if c, ok := s.(interface{ Close() }); ok {
 		c.Close()
 	}
 }
 
-// visible tells whether the destination may see a report at all (tenancy).
-func (d *Destination) visible(rep *report.Report) bool {
-	return routing.Sees(d.AllNamespaces, d.Namespace, rep)
-}
+// What tests observe of a pipeline, without reaching into it.
 
-// newResults returns the results of rep that the destination has not handled and wants; with
-// claim they are marked in flight, found when their report changed at changed (Unix
-// nanoseconds). The caller holds p.mu.
-func (p *pipeline) newResults(rep *report.Report, d *Destination, claim bool, changed int64) []report.Result {
-	if !d.visible(rep) {
-		return nil
-	}
-	var out []report.Result
-	var taken map[uint64]struct{} // keys already in out: a producer may write a result twice
-	for i := range rep.Results {
-		res := &rep.Results[i]
-		if _, busy := p.inflight[res.Hash]; busy || p.ledger.Has(res.Hash) {
-			continue
-		}
-		if _, dup := taken[res.Hash]; dup {
-			continue
-		}
-		if !d.Filter.Match(rep, res, p.e.store.NamespaceLabels) {
-			continue
-		}
-		if taken == nil {
-			taken = map[uint64]struct{}{}
-		}
-		taken[res.Hash] = struct{}{}
-		out = append(out, *res)
-	}
-	if claim {
-		for i := range out {
-			p.inflight[out[i].Hash] = changed
-		}
-		p.stats.setPending(int64(len(p.inflight)))
-	}
-	return out
-}
-
-// absorb records every result the destination wants as handled without sending it: what
-// "skipExistingOnStartup" means for results that exist when a destination starts for the
-// first time or changes what it selects. Reports created after existedAt are left alone: their
-// results are new even if the operator only sees them now. (Creation times have one-second
-// resolution; a report of the same second as the destination counts as existing.)
-func (p *pipeline) absorb(existedAt time.Time) int {
-	if existedAt.IsZero() {
-		existedAt = p.e.now()
-	}
-	n := 0
-	for _, rep := range p.e.store.Snapshot() {
-		if rep.Created.After(existedAt) {
-			continue
-		}
-		p.mu.Lock()
-		for _, res := range p.newResults(rep, p.dest, false, 0) {
-			p.ledger.Add(res.Hash)
-			n++
-		}
-		p.mu.Unlock()
-	}
-	return n
-}
-
-// baseline decides what counts as existing when a destination starts: on its very first start
-// (no ledger yet), or when what it selects changed, a destination that skips existing results
-// records the results it sees now as handled.
-func (p *pipeline) baseline(ranBefore bool) {
-	d := p.config()
-	switch {
-	case !d.SkipExisting:
-	case !ranBefore:
-		n := p.absorb(d.Created)
-		p.log.Info("existing results will not be sent", "results", n)
-	case p.ledger.Scope() != d.Scope:
-		// What the destination selects changed: what now comes into view existed before.
-		n := p.absorb(p.e.now())
-		p.log.Info("results newly selected by the changed destination will not be sent", "results", n)
-	}
-	p.ledger.SetScope(d.Scope)
-	if p.lc != nil {
-		p.lc.seed(p, p.e.store.Snapshot())
-	}
-}
-
-// markDirty notes that report key changed; the scanner looks at it.
-func (p *pipeline) markDirty(key string) {
-	now := p.e.now().UnixNano()
-	p.dirtyMu.Lock()
-	if _, ok := p.dirty[key]; !ok {
-		p.dirty[key] = now
-		p.order = append(p.order, key)
-	}
-	p.dirtyMu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-// markAll makes the scanner look at every report (start, reconfiguration, sweep).
-func (p *pipeline) markAll() {
-	for _, k := range p.e.store.Keys() {
-		p.markDirty(k)
-	}
-	if p.lc != nil {
-		for _, k := range p.lc.reports() {
-			p.markDirty(k) // deleted reports with delivered results, to resolve them
-		}
-	}
-}
-
-func (p *pipeline) nextDirty() (string, int64, bool) {
-	p.dirtyMu.Lock()
-	defer p.dirtyMu.Unlock()
-	if len(p.order) == 0 {
-		return "", 0, false
-	}
-	k := p.order[0]
-	changed := p.dirty[k]
-	p.order[0] = ""
-	p.order = p.order[1:]
-	if len(p.order) == 0 {
-		p.order = nil // let the backing array go after a burst
-	}
-	delete(p.dirty, k)
-	p.looking = true
-	return k, changed, true
-}
-
-func (p *pipeline) doneLooking() {
-	p.dirtyMu.Lock()
-	p.looking = false
-	p.dirtyMu.Unlock()
-}
-
-// scan looks at dirty reports until ctx ends.
-func (p *pipeline) scan(ctx context.Context) {
-	defer p.workersDone.Done()
-	for ctx.Err() == nil {
-		key, changed, ok := p.nextDirty()
-		if !ok {
-			select {
-			case <-ctx.Done():
-			case <-p.wake:
-			}
-			continue
-		}
-		p.look(ctx, key, changed)
-		p.doneLooking()
-	}
-}
-
-// look queues the new results of one report, and the resolutions of results it no longer
-// has. It blocks while the queue is full. changed is when the report was marked dirty.
-func (p *pipeline) look(ctx context.Context, key string, changed int64) {
-	rep := p.e.store.Get(key)
-	d := p.config()
-	if p.lc != nil {
-		if gone, ok := p.lc.gone(key, rep); ok {
-			p.enqueue(ctx, gone.ref, gone.results, d, true)
-		}
-	}
-	if rep == nil {
-		return
+// settled tells whether the pipeline has looked at every dirty report and has nothing queued
+// or in flight.
+func (p *pipeline) settled() bool {
+	if p.dirty.busy() {
+		return false
 	}
 	p.mu.Lock()
-	results := p.newResults(rep, d, true, changed)
-	p.mu.Unlock()
-	p.enqueue(ctx, refOf(rep), results, d, false)
+	defer p.mu.Unlock()
+	return len(p.queue) == 0 && len(p.inflight) == 0
 }
 
-func (p *pipeline) enqueue(ctx context.Context, ref sender.ReportRef, results []report.Result, d *Destination, resolve bool) {
-	p.enqueueSince(ctx, ref, results, d, resolve, time.Time{})
+// stopping tells whether stop has begun.
+func (p *pipeline) stopping() bool { return p.workers.ctx.Err() != nil }
+
+// holding tells whether a send waits because sending is paused.
+func (p *pipeline) holding() bool { return p.held.Load() > 0 }
+
+// recorded tells whether the ledger holds result k as handled.
+func (p *pipeline) recorded(k uint64) bool { return p.ledger.Has(k) }
+
+// recordedCounts returns the counts the ledger holds.
+func (p *pipeline) recordedCounts() ledger.Counts {
+	c, _ := p.ledger.Counts()
+	return c
 }
 
-func (p *pipeline) enqueueSince(ctx context.Context, ref sender.ReportRef, results []report.Result, d *Destination, resolve bool, since time.Time) {
-	size := batchSize(d.Sender)
-	for len(results) > 0 {
-		n := min(size, len(results))
-		it := item{batch: sender.Batch{Report: ref, Results: results[:n:n], CustomFields: d.CustomFields}, resolve: resolve, since: since}
-		it.keys = make([]uint64, n)
-		for i := range results[:n] {
-			it.keys[i] = results[i].Hash
-		}
-		p.queued.Add(int64(n))
-		if resolve {
-			p.resolving.Add(int64(n))
-		}
-		select {
-		case p.queue <- it:
-			results = results[n:]
-		case <-ctx.Done():
-			p.queued.Add(-int64(n))
-			if resolve {
-				p.resolving.Add(-int64(n))
-			}
-			return
-		}
-	}
-}
+// delivery returns the live delivery counts.
+func (p *pipeline) delivery() v1alpha1.DeliveryStatus { return p.stats.Snapshot() }

@@ -2,14 +2,11 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/ledger"
@@ -143,49 +140,4 @@ func FailureReason(err error) string {
 		return "request timed out"
 	}
 	return "delivery failed"
-}
-
-// writeStatus writes status.delivery when it changed; it runs every StatusInterval, so a busy
-// destination does not write its status on every result.
-func (p *pipeline) writeStatus(ctx context.Context) {
-	st := p.stats
-	st.mu.Lock()
-	if equalDelivery(&st.s, &st.written) {
-		st.mu.Unlock()
-		return
-	}
-	snapshot := *st.s.DeepCopy()
-	st.mu.Unlock()
-
-	d := p.config()
-	obj, err := p.e.newObject(d.Kind)
-	if err != nil {
-		p.log.Error(err, "writing delivery status")
-		return
-	}
-	obj.SetNamespace(d.Namespace)
-	obj.SetName(d.Name)
-	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"delivery": snapshot}})
-	if err := p.e.client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		if client.IgnoreNotFound(err) != nil {
-			p.log.Error(err, "writing delivery status; will retry")
-		}
-		return
-	}
-	st.mu.Lock()
-	st.written = snapshot
-	st.mu.Unlock()
-}
-
-func equalDelivery(a, b *v1alpha1.DeliveryStatus) bool {
-	return a.Sent == b.Sent && a.Failed == b.Failed && a.Dropped == b.Dropped && a.Pending == b.Pending &&
-		a.ConsecutiveFailures == b.ConsecutiveFailures && a.LastFailureReason == b.LastFailureReason &&
-		timeEqual(a.LastSuccessTime, b.LastSuccessTime) && timeEqual(a.LastFailureTime, b.LastFailureTime)
-}
-
-func timeEqual(a, b *metav1.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(b)
 }
