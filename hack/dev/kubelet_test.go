@@ -24,9 +24,9 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/controllers"
-	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/apply"
 )
 
 func TestTerminationMessage(t *testing.T) {

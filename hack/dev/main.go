@@ -34,10 +34,10 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/controllers"
-	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/conditions"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/apply"
 )
 
 const fieldOwner = client.FieldOwner("policy-herald-dev")
