@@ -9,8 +9,11 @@
 //
 // Usage:
 //
-//	go run ./hack/image -out dist/image -tag policy-herald:dev [-arch amd64,arm64] [-version v1.2.3]
-//	go run ./hack/image -binary bin/policy-herald -arch amd64 -tarball dist/image.tar
+//	bin/hack/image -out dist/image -tag policy-herald:dev [-arch amd64,arm64] [-version v1.2.3]
+//	bin/hack/image -binary bin/policy-herald -arch amd64 -tarball dist/image.tar
+//
+// Run from the repository root. hack/ is a module of its own, so build it with
+// `go build -C hack -o ../bin/hack/ ./image` (the make targets do).
 package main
 
 import (
