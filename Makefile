@@ -103,12 +103,13 @@ kubectl-herald-dist: ## Cross-compile kubectl-herald (linux, darwin, windows × 
 
 # Not `go run`: it exits 1 whenever it is interrupted, whatever the program's status. exec makes
 # the program make's own child, so a clean Ctrl-C ends without "make: *** Error". bin/policy-herald
-# is what the e-mail report Jobs run there (hack/dev plays the kubelet for their Pods).
+# is what the e-mail report Jobs run there (hack/dev plays the kubelet for their Pods); bin/dev
+# looks for it beside itself, so it is not built into bin/hack/.
 .PHONY: run
 run: ## Start a local control plane, install CRDs and samples, run the operator and the console (dev mode, http://127.0.0.1:8090/; Ctrl-C stops all).
 	CGO_ENABLED=0 go build -o bin/policy-herald .
-	$(call hack-build,dev)
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" exec bin/hack/dev
+	go build -C hack -o ../bin/dev ./dev
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" exec bin/dev
 
 .PHONY: load
 load: ## Load harness: local control plane, operator as its own process, N reports × M results; ARGS="-reports 2000 -results 50 -mode live|sync -churn K".
