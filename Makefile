@@ -13,6 +13,11 @@ ENVTEST_ASSETS = $(shell hack/control-plane.sh)
 # The real servers destination tests deliver to (VictoriaLogs, Alertmanager, kinesalite), built
 # or installed once into the same cache.
 TEST_SERVERS = $(shell hack/test-servers.sh)
+# hack/ is a Go module of its own (hack/go.mod), so its dependencies (go-containerregistry,
+# operator-framework/api) stay out of the operator's go.mod. `go run ./hack/x` cannot cross into
+# it, so $(call hack-build,NAME) builds hack/NAME there into bin/hack/NAME, which the targets run
+# from here: the programs read config/, bundle/ and dist/ relative to the repository root.
+hack-build = go build -C hack -o ../bin/hack/$(1) ./$(1)
 
 .PHONY: all
 all: build
@@ -30,7 +35,8 @@ generate: ## Generate DeepCopy methods of the API types.
 
 .PHONY: bundle
 bundle: ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/.
-	go run ./hack/bundle -version $(VERSION) $(if $(filter command line environment,$(origin IMG)),-image $(IMG))
+	$(call hack-build,bundle)
+	bin/hack/bundle -version $(VERSION) $(if $(filter command line environment,$(origin IMG)),-image $(IMG))
 
 .PHONY: verify-generated
 verify-generated: ## Fail when generated files (CRDs, RBAC, deepcopy) are stale.
@@ -38,7 +44,8 @@ verify-generated: ## Fail when generated files (CRDs, RBAC, deepcopy) are stale.
 
 .PHONY: argocd-health
 argocd-health: ## Generate the Argo CD argocd-cm snippet (config/argocd/argocd-cm.yaml) from config/argocd/health.lua.
-	go run ./hack/argocd
+	$(call hack-build,argocd)
+	bin/hack/argocd
 
 .PHONY: fmt
 fmt: ## Fail on unformatted Go files.
@@ -46,14 +53,16 @@ fmt: ## Fail on unformatted Go files.
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (the operator's module and hack/'s).
 	CGO_ENABLED=0 go vet ./...
+	cd hack && CGO_ENABLED=0 go vet ./...
 
 # golangci-lint is pinned in its own module (hack/tools/go.mod), so its dependencies stay out of
 # the operator's go.mod; the first run builds it (about 2 minutes), later runs use its cache.
 .PHONY: lint
-lint: ## Run golangci-lint (.golangci.yml).
+lint: ## Run golangci-lint (.golangci.yml) on the operator's module and hack/'s.
 	CGO_ENABLED=0 go tool -modfile=hack/tools/go.mod golangci-lint run ./...
+	cd hack && CGO_ENABLED=0 go tool -modfile=tools/go.mod golangci-lint run --config ../.golangci.yml ./...
 
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, kube-controller-manager and etcd for the tests (once; cached).
@@ -65,6 +74,7 @@ control-plane: ## Build kube-apiserver, kube-controller-manager and etcd for the
 # resolver the operator uses.
 test: verify-generated fmt vet lint ## Run unit tests and the envtest suite against a real API server.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" POLICY_HERALD_SERVERS="$(TEST_SERVERS)" CGO_ENABLED=0 go test ./... -count=1 -timeout 20m
+	cd hack && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" POLICY_HERALD_SERVERS="$(TEST_SERVERS)" CGO_ENABLED=0 go test ./... -count=1 -timeout 20m
 
 ##@ Build and run
 
@@ -88,36 +98,43 @@ kubectl-herald-dist: ## Cross-compile kubectl-herald (linux, darwin, windows × 
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "-s -w" \
 			-o dist/kubectl-herald/$${os}_$${arch}/kubectl-herald$$ext ./cmd/kubectl-herald; \
 	done
-	go run ./hack/krew-dist -version $(HERALD_VERSION) -dist dist -manifest hack/krew/herald.yaml
+	$(call hack-build,krew-dist)
+	bin/hack/krew-dist -version $(HERALD_VERSION) -dist dist -manifest hack/krew/herald.yaml
 
 # Not `go run`: it exits 1 whenever it is interrupted, whatever the program's status. exec makes
 # the program make's own child, so a clean Ctrl-C ends without "make: *** Error". bin/policy-herald
-# is what the e-mail report Jobs run there (hack/dev plays the kubelet for their Pods).
+# is what the e-mail report Jobs run there (hack/dev plays the kubelet for their Pods); bin/dev
+# looks for it beside itself, so it is not built into bin/hack/.
 .PHONY: run
 run: ## Start a local control plane, install CRDs and samples, run the operator and the console (dev mode, http://127.0.0.1:8090/; Ctrl-C stops all).
-	go build -o bin/dev ./hack/dev
 	CGO_ENABLED=0 go build -o bin/policy-herald .
+	go build -C hack -o ../bin/dev ./dev
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" exec bin/dev
 
 .PHONY: load
 load: ## Load harness: local control plane, operator as its own process, N reports × M results; ARGS="-reports 2000 -results 50 -mode live|sync -churn K".
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/load $(ARGS)
+	$(call hack-build,load)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" bin/hack/load $(ARGS)
 
 .PHONY: console-bench
 console-bench: ## Console harness: API server time p50/p99 and bytes per result at 100k results; ARGS="-results 100000 -namespaces 20 -requests 200".
-	go run ./hack/consolebench $(ARGS)
+	$(call hack-build,consolebench)
+	bin/hack/consolebench $(ARGS)
 
 .PHONY: console-bench-browser
 console-bench-browser: ## Console harness in headless chromium: load event and first paint p50/p99 of the overview and a results page at 100k results; ARGS="-loads 20".
-	go run ./hack/consolebench -browser $(ARGS)
+	$(call hack-build,consolebench)
+	bin/hack/consolebench -browser $(ARGS)
 
 .PHONY: faults
 faults: ## Fault harness: outages, crashes, handover, leader loss, API server down, throttling, CRD reinstall, big report; ARGS="-scenario NAME -timeout 40m".
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/faults $(ARGS)
+	$(call hack-build,faults)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" bin/hack/faults $(ARGS)
 
 .PHONY: build-installer
 build-installer: ## Render config/default into dist/install.yaml, with the operator image IMG.
-	go run ./hack/installer -image $(IMG) > dist/install.yaml
+	$(call hack-build,installer)
+	bin/hack/installer -image $(IMG) > dist/install.yaml
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
@@ -125,28 +142,33 @@ docker-build: ## Build the container image (needs a Docker engine).
 
 .PHONY: image
 image: ## Build an OCI image of the operator into dist/image without a container engine (go-containerregistry); ARGS="-arch amd64,arm64".
-	go run ./hack/image -out dist/image -tag $(IMG) $(ARGS)
+	$(call hack-build,image)
+	bin/hack/image -out dist/image -tag $(IMG) $(ARGS)
 
 ##@ Deployment (kubectl and the cluster of the current kubeconfig)
 
 .PHONY: deploy
 deploy: ## Install or upgrade Policy Herald (config/default with image IMG) by server-side apply.
-	go run ./hack/installer -image $(IMG) | kubectl apply --server-side -f -
+	$(call hack-build,installer)
+	bin/hack/installer -image $(IMG) | kubectl apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the operator, its RBAC and namespace; the CRDs stay, and with them every object outside policy-herald-system and its ledger.
-	go run ./hack/installer -image $(IMG) -without-crds | kubectl delete --ignore-not-found -f -
+	$(call hack-build,installer)
+	bin/hack/installer -image $(IMG) -without-crds | kubectl delete --ignore-not-found -f -
 
 .PHONY: install
 install: ## Install or upgrade the CRDs only (config/crd) by server-side apply.
-	go run ./hack/installer -crds-only | kubectl apply --server-side -f -
+	$(call hack-build,installer)
+	bin/hack/installer -crds-only | kubectl apply --server-side -f -
 
 .PHONY: uninstall
 uninstall: uninstall-crds ## Delete the CRDs (the same as uninstall-crds, kubebuilder's name).
 
 .PHONY: uninstall-crds
 uninstall-crds: ## Delete the CRDs: every Policy Herald object in the cluster goes, and its ledger ConfigMaps with it.
-	go run ./hack/installer -crds-only | kubectl delete --ignore-not-found -f -
+	$(call hack-build,installer)
+	bin/hack/installer -crds-only | kubectl delete --ignore-not-found -f -
 
 ##@ Other
 

@@ -17,7 +17,7 @@ import (
 	"github.com/policyherald/policy-herald/controllers"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/ledger"
-	"github.com/policyherald/policy-herald/internal/testservers"
+	"github.com/policyherald/policy-herald/internal/testing/testservers"
 )
 
 // ruleGroups reads the groups of config/prometheus/rules.yaml.

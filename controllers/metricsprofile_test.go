@@ -11,7 +11,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/resultmetrics"
-	"github.com/policyherald/policy-herald/internal/resultmetrics/metricstest"
+	"github.com/policyherald/policy-herald/internal/testing/metricstest"
 )
 
 // profileSeries scrapes the suite's result metrics (linted by expfmt and promtool) and returns

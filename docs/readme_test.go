@@ -83,3 +83,42 @@ func TestEveryPageIsReadOn(t *testing.T) {
 		}
 	}
 }
+
+// TestLayoutNamesTheTree: the README's Layout names every folder at the top of the repository
+// and every package under internal/ (by its path below internal/, in backquotes), so the
+// section cannot fall behind the tree.
+func TestLayoutNamesTheTree(t *testing.T) {
+	layout := strings.Join(section(t, "Layout"), "\n")
+	top, err := os.ReadDir("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range top {
+		if name := e.Name(); e.IsDir() && !strings.HasPrefix(name, ".") && name != "bin" {
+			if !strings.Contains(layout, "`"+name+"/") {
+				t.Errorf("README.md's Layout does not name the folder %s/", name)
+			}
+		}
+	}
+	root := filepath.Join("..", "internal")
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		goFiles, _ := filepath.Glob(filepath.Join(path, "*.go"))
+		if path == root || len(goFiles) == 0 {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		if !strings.Contains(layout, "`"+filepath.ToSlash(rel)+"`") && !strings.Contains(layout, "`"+filepath.ToSlash(rel)+"/") {
+			t.Errorf("README.md's Layout does not name the package internal/%s", filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -28,7 +28,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
-	"github.com/policyherald/policy-herald/internal/testservers"
+	"github.com/policyherald/policy-herald/internal/testing/testservers"
 )
 
 const consoleName = "policy-herald-console"

@@ -38,7 +38,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/scheme"
-	"github.com/policyherald/policy-herald/internal/testservers"
+	"github.com/policyherald/policy-herald/internal/testing/testservers"
 )
 
 // TestInstalledDeploymentRuns runs the operator's real binary the way the rendered Deployment

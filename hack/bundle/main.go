@@ -4,7 +4,10 @@
 // from their openAPI schemas, takes alm-examples from config/samples, and writes everything
 // sorted, so the same config always gives the same bytes.
 //
-//	go run ./hack/bundle -version 0.1.0 [-image REGISTRY/policy-herald:TAG] [-out bundle]
+//	bin/hack/bundle -version 0.1.0 [-image REGISTRY/policy-herald:TAG] [-out bundle]
+//
+// Run from the repository root. hack/ is a module of its own, so build it with
+// `go build -C hack -o ../bin/hack/ ./bundle` (the make targets do).
 //
 // The Dockerfile is written next to the output directory (bundle.Dockerfile beside bundle/), so
 // it builds with the parent of -out as its context.

@@ -4,8 +4,11 @@
 // p50/p99 server time per request kind and person, and the store's bytes per result. With
 // -browser it serves the real pages instead and times how fast headless chromium shows them.
 //
-//	go run ./hack/consolebench -results 100000 -namespaces 20 -requests 200
-//	go run ./hack/consolebench -browser -loads 20
+//	bin/hack/consolebench -results 100000 -namespaces 20 -requests 200
+//	bin/hack/consolebench -browser -loads 20
+//
+// Run from the repository root. hack/ is a module of its own, so build it with
+// `go build -C hack -o ../bin/hack/ ./consolebench` (the make targets do).
 package main
 
 import (

@@ -25,9 +25,9 @@ import (
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
 	"github.com/policyherald/policy-herald/controllers"
 	"github.com/policyherald/policy-herald/internal/addrguard"
-	"github.com/policyherald/policy-herald/internal/apply"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/apply"
 	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
@@ -136,11 +136,13 @@ func TestEmailReportJobs(t *testing.T) {
 	t.Logf("screen:\n%s", out.String())
 }
 
-// buildPolicyHerald builds the operator binary, which the e-mail report Pods run.
+// buildPolicyHerald builds the operator binary, which the e-mail report Pods run, in the
+// operator's module (hack/'s lists only the modules hack/ needs).
 func buildPolicyHerald(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "policy-herald")
-	cmd := exec.Command("go", "build", "-o", bin, "../..")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building policy-herald: %v\n%s", err, out)

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/policyherald/policy-herald/hack/harness"
+	"github.com/policyherald/policy-herald/internal/testing/harness"
 )
 
 // rig is what every scenario shares: one control plane, one operator build, and the proxy

@@ -21,7 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/policyherald/policy-herald/hack/harness"
+	"github.com/policyherald/policy-herald/internal/testing/harness"
 )
 
 type config struct {

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/policyherald/policy-herald/hack/harness"
+	"github.com/policyherald/policy-herald/internal/testing/harness"
 )
 
 // row is one line of the final table.

@@ -9,8 +9,11 @@
 //
 // Usage:
 //
-//	go run ./hack/image -out dist/image -tag policy-herald:dev [-arch amd64,arm64] [-version v1.2.3]
-//	go run ./hack/image -binary bin/policy-herald -arch amd64 -tarball dist/image.tar
+//	bin/hack/image -out dist/image -tag policy-herald:dev [-arch amd64,arm64] [-version v1.2.3]
+//	bin/hack/image -binary bin/policy-herald -arch amd64 -tarball dist/image.tar
+//
+// Run from the repository root. hack/ is a module of its own, so build it with
+// `go build -C hack -o ../bin/hack/ ./image` (the make targets do).
 package main
 
 import (
@@ -38,7 +41,7 @@ import (
 )
 
 const (
-	// operatorPkg is the package the image runs; built from the module the command runs in.
+	// operatorPkg is the package the image runs; built in the operator's own module (see Build).
 	operatorPkg = "github.com/policyherald/policy-herald"
 	// binaryPath is where the binary is in the image, and the entrypoint.
 	binaryPath = "/policy-herald"
@@ -186,12 +189,24 @@ func run(o options) (v1.Hash, error) {
 // without symbol tables; with trimPath also without local paths, as a published image must be.
 // -trimpath compiles every package anew (it has a cache of its own), so tests leave it out and
 // share the compiled packages of the test run (make test runs with CGO_ENABLED=0, like this).
+//
+// It builds in the operator's module directory, with the operator's go.mod: hack/'s module
+// replaces the operator by ../ but selects its own versions and lists only the modules hack/
+// needs, and the image must hold the binary the operator's go.mod pins.
 func Build(out, arch string, trimPath bool) error {
-	args := []string{"build", "-ldflags", "-s -w", "-o", out, operatorPkg}
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", operatorPkg).Output()
+	if err != nil {
+		return fmt.Errorf("finding the operator's module: %w", err)
+	}
+	if out, err = filepath.Abs(out); err != nil {
+		return err
+	}
+	args := []string{"build", "-ldflags", "-s -w", "-o", out, "."}
 	if trimPath {
 		args = append([]string{"build", "-trimpath"}, args[1:]...)
 	}
 	cmd := exec.Command("go", args...)
+	cmd.Dir = strings.TrimSpace(string(dir))
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr

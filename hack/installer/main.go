@@ -1,7 +1,10 @@
 // Command installer renders config/default into one YAML stream, the install.yaml a cluster
 // admin applies with kubectl, with the operator image set to -image:
 //
-//	go run ./hack/installer -image REGISTRY/policy-herald:TAG > dist/install.yaml
+//	bin/hack/installer -image REGISTRY/policy-herald:TAG > dist/install.yaml
+//
+// Run from the repository root. hack/ is a module of its own, so build it with
+// `go build -C hack -o ../bin/hack/ ./installer` (the make targets do).
 //
 // It is `kustomize build` of an overlay that only sets the image, done with the kustomize API
 // so that nothing but Go modules is needed.

@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/policyherald/policy-herald/hack/harness"
+	"github.com/policyherald/policy-herald/internal/testing/harness"
 )
 
 // report is what one run measured.

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	wgpolicy "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
-	"github.com/policyherald/policy-herald/hack/harness"
+	"github.com/policyherald/policy-herald/internal/testing/harness"
 )
 
 // policy is one Kyverno policy rule the generated reports are made of. The texts are those of

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/policyherald/policy-herald/hack/harness"
+	"github.com/policyherald/policy-herald/internal/testing/harness"
 )
 
 // Phases of a run: the main phase (live creation or sync) and the churn phase.

@@ -21,8 +21,8 @@ import (
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/testing/testservers"
 	"github.com/policyherald/policy-herald/internal/testing/wait"
-	"github.com/policyherald/policy-herald/internal/testservers"
 )
 
 // destinationSeries gathers the operator's policy_herald_ families from controller-runtime's

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/policyherald/policy-herald/internal/email/smtptest"
+	"github.com/policyherald/policy-herald/internal/testing/smtptest"
 )
 
 const (

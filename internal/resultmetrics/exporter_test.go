@@ -16,7 +16,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
-	"github.com/policyherald/policy-herald/internal/resultmetrics/metricstest"
+	"github.com/policyherald/policy-herald/internal/testing/metricstest"
 	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/report"
-	"github.com/policyherald/policy-herald/internal/resultmetrics/metricstest"
+	"github.com/policyherald/policy-herald/internal/testing/metricstest"
 )
 
 // spelled returns a report of team-a named name with n failing results of failHigh's rule

@@ -19,7 +19,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
-	"github.com/policyherald/policy-herald/internal/testservers"
+	"github.com/policyherald/policy-herald/internal/testing/testservers"
 )
 
 // The Kinesis tests deliver to a real kinesalite (npm, MIT; built by hack/test-servers.sh) and

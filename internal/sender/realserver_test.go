@@ -3,7 +3,7 @@ package sender
 import (
 	"testing"
 
-	"github.com/policyherald/policy-herald/internal/testservers"
+	"github.com/policyherald/policy-herald/internal/testing/testservers"
 )
 
 // The real servers of hack/test-servers.sh, for the sender tests (see package testservers).

@@ -1,6 +1,7 @@
-// Package harness is what hack/load and hack/faults share: the operator as its own process,
-// the local control plane (envtest) and the harness's client of it, the NotificationTarget
-// under test, and the webhook wire format the receivers read.
+// Package harness is what hack/load, hack/faults and test/e2e share: the operator as its own
+// process, the local control plane (envtest) and the harness's client of it, the
+// NotificationTarget under test, and the webhook wire format the receivers read. It lives in
+// the operator's module because test/e2e does; hack/ is a module of its own.
 package harness
 
 import (
