@@ -174,22 +174,22 @@ func healthSource(engine *delivery.Engine, kind string) source.Source {
 
 // runDelivery starts, updates or stops a destination's delivery and returns what its
 // conditions should say: the problem that stops it, or its health.
-func runDelivery(e *delivery.Engine, key delivery.Key, dest *delivery.Destination, err error, suspend bool) error {
+func runDelivery(e *delivery.Engine, ref delivery.ObjectRef, dest *delivery.Destination, err error, suspend bool) error {
 	switch {
 	case err != nil || suspend:
-		e.Remove(key)
+		e.Remove(ref)
 		return err
-	case e.Fingerprint(key) != dest.Fingerprint:
+	case e.Fingerprint(ref) != dest.Fingerprint:
 		e.Configure(*dest)
 	}
-	return deliveryHealth(e, key)
+	return deliveryHealth(e, ref)
 }
 
 // deliveryHealth says whether delivery runs and succeeds: Ready waits until the delivery engine
 // has listed the reports and started the destination, and repeated failed attempts turn it
 // False. The engine tells the controller when any of it changes.
-func deliveryHealth(engine *delivery.Engine, key delivery.Key) error {
-	h := engine.Health(key)
+func deliveryHealth(engine *delivery.Engine, ref delivery.ObjectRef) error {
+	h := engine.Health(ref)
 	switch {
 	case h.StartError != nil:
 		p := conditions.Transient(v1alpha1.ReasonDeliveryNotStarted, fmt.Sprintf("delivery could not start: %v", h.StartError))

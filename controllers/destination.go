@@ -66,7 +66,7 @@ func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*
 		Fingerprint: fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.route.Filter, s.custom, s.template, s.route.AllNamespaces, s.skip,
 			s.dropAfter, guardNetworks(s.guard)),
 	}
-	if engine.Fingerprint(delivery.Key{Kind: d.Kind, Namespace: d.Namespace, Name: d.Name}) == d.Fingerprint {
+	if engine.Fingerprint(d.Ref()) == d.Fingerprint {
 		return d, nil // unchanged: keep the running sender and its connections
 	}
 	if d.Sender, err = s.newSender(ctx); err != nil {

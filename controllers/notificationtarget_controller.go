@@ -44,11 +44,11 @@ type NotificationTargetReconciler struct {
 // Reconcile validates one NotificationTarget, starts, updates or stops its delivery, and records
 // the outcome in its status.
 func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	key := delivery.Key{Kind: "NotificationTarget", Namespace: req.Namespace, Name: req.Name}
+	ref := delivery.ObjectRef{Kind: "NotificationTarget", Namespace: req.Namespace, Name: req.Name}
 	var t v1alpha1.NotificationTarget
 	if err := r.Client.Get(ctx, req.NamespacedName, &t); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			r.Engine.Remove(key)
+			r.Engine.Remove(ref)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -66,7 +66,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		dest, err = ds.build(ctx, r.Engine)
 	}
 	t.Status.LastTest = r.tests.answer(ctx, r.Recorder, &t, t.Status.LastTest, ds, err)
-	err = runDelivery(r.Engine, key, dest, err, t.Spec.Suspend)
+	err = runDelivery(r.Engine, ref, dest, err, t.Spec.Suspend)
 	return finish(ctx, r.Deps, &t, base, readiness{
 		err:       err,
 		suspended: t.Spec.Suspend,

@@ -162,7 +162,7 @@ func fingerprintOf(kind, namespace, name string) string {
 	running.Lock()
 	defer running.Unlock()
 	for _, e := range running.engines {
-		if fp := e.Fingerprint(delivery.Key{Kind: kind, Namespace: namespace, Name: name}); fp != "" {
+		if fp := e.Fingerprint(delivery.ObjectRef{Kind: kind, Namespace: namespace, Name: name}); fp != "" {
 			return fp
 		}
 	}

@@ -49,11 +49,11 @@ type TargetChannelReconciler struct {
 // effective destination (target settings with the channel's overrides) is complete; then it
 // starts, updates or stops the channel's delivery.
 func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	key := delivery.Key{Kind: "TargetChannel", Namespace: req.Namespace, Name: req.Name}
+	ref := delivery.ObjectRef{Kind: "TargetChannel", Namespace: req.Namespace, Name: req.Name}
 	var c v1alpha1.TargetChannel
 	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			r.Engine.Remove(key)
+			r.Engine.Remove(ref)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -71,7 +71,7 @@ func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		dest, err = ds.build(ctx, r.Engine)
 	}
 	c.Status.LastTest = r.tests.answer(ctx, r.Recorder, &c, c.Status.LastTest, ds, err)
-	err = runDelivery(r.Engine, key, dest, err, c.Spec.Suspend)
+	err = runDelivery(r.Engine, ref, dest, err, c.Spec.Suspend)
 	return finish(ctx, r.Deps, &c, base, readiness{
 		err:       err,
 		suspended: c.Spec.Suspend,

@@ -110,11 +110,11 @@ func benchEngine(b *testing.B, workers int, snd sender.Sender) *Engine {
 		Sender: snd, Filter: f, Scope: "bench", Fingerprint: "bench",
 	}
 	e.Configure(d)
-	if !e.Health(d.Key()).Running {
+	if !e.Health(d.Ref()).Running {
 		b.Fatal("the destination did not start")
 	}
 	b.Cleanup(func() {
-		e.Remove(d.Key())
+		e.Remove(d.Ref())
 		cancel()
 	})
 	return e

@@ -82,7 +82,7 @@ func TestCountsFollowTheLedger(t *testing.T) {
 	d.Sender = &recorder{max: 1}
 	d.Delivery = &v1alpha1.DeliveryStatus{Sent: 1} // a status written before the last delivery
 	e2.Configure(d)
-	if st := e2.stats(t, d.Key()); st.Sent != 2 {
+	if st := e2.stats(t, d.Ref()); st.Sent != 2 {
 		t.Errorf("sent = %d after a restart, want 2 from the ledger", st.Sent)
 	}
 }
@@ -155,7 +155,7 @@ func TestBurstOfManyReportsFlows(t *testing.T) {
 	if got := len(rec.delivered()); got != 5000 {
 		t.Errorf("delivered %d, want 5000", got)
 	}
-	if st := e.stats(t, d.Key()); st.Sent != 5000 || st.Pending != 0 {
+	if st := e.stats(t, d.Ref()); st.Sent != 5000 || st.Pending != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -171,7 +171,7 @@ func TestStartErrorIsReported(t *testing.T) {
 	events := e.HealthEvents("NotificationTarget")
 	d := testDest(t, &recorder{max: 1}, filter.Spec{}, "s")
 	e.Configure(d)
-	h := e.Health(d.Key())
+	h := e.Health(d.Ref())
 	if h.Running || h.StartError == nil || !strings.Contains(h.StartError.Error(), "forbidden") {
 		t.Errorf("health = %+v, want the ledger's error", h)
 	}
@@ -212,23 +212,23 @@ func TestFailingAndRecoveryAreEvents(t *testing.T) {
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail)))
 	expectHealthEvent(t, events, d)
-	if h := e.Health(d.Key()); !h.Failing || h.LastFailureReason != "POST to x: 503 Service Unavailable" {
+	if h := e.Health(d.Ref()); !h.Failing || h.LastFailureReason != "POST to x: 503 Service Unavailable" {
 		t.Errorf("health = %+v, want failing", h)
 	}
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
-	wait.For(t, patience, "a and b parked", func() bool { return e.stats(t, d.Key()).Pending == 2 })
+	wait.For(t, patience, "a and b parked", func() bool { return e.stats(t, d.Ref()).Pending == 2 })
 	mu.Lock()
 	down = false
 	mu.Unlock()
 	expectHealthEvent(t, events, d)
 	settle(t, p)
-	if h := e.Health(d.Key()); h.Failing {
+	if h := e.Health(d.Ref()); h.Failing {
 		t.Errorf("health = %+v, want recovered", h)
 	}
 	if got := rec.delivered(); !sameIDs(got, "a", "b") {
 		t.Errorf("delivered %v, want a and b after the outage", got)
 	}
-	if st := e.stats(t, d.Key()); st.Sent != 2 || st.Failed != 0 || st.Dropped != 0 {
+	if st := e.stats(t, d.Ref()); st.Sent != 2 || st.Failed != 0 || st.Dropped != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -279,7 +279,7 @@ func TestOpenResultsAreRefreshed(t *testing.T) {
 	wait.For(t, patience, "a to be resolved", func() bool { return len(rec.resolvedIDs()) == 1 })
 	next("b")
 	next("b")
-	if st := e.stats(t, d.Key()); st.Sent != 2 {
+	if st := e.stats(t, d.Ref()); st.Sent != 2 {
 		t.Errorf("sent = %d, want 2: refreshes are not deliveries", st.Sent)
 	}
 }

@@ -115,11 +115,12 @@ type Destination struct {
 	Fingerprint string
 }
 
-// Key names a destination object.
-type Key struct{ Kind, Namespace, Name string }
+// ObjectRef names the NotificationTarget or TargetChannel a pipeline delivers for; the engine
+// keys its pipelines and health by it.
+type ObjectRef struct{ Kind, Namespace, Name string }
 
-// Key returns the key of the destination's object.
-func (d *Destination) Key() Key { return Key{d.Kind, d.Namespace, d.Name} }
+// Ref returns the reference of the object d configures.
+func (d *Destination) Ref() ObjectRef { return ObjectRef{d.Kind, d.Namespace, d.Name} }
 
 // Engine owns every pipeline. It implements manager.Runnable and needs leader election.
 type Engine struct {
@@ -138,9 +139,9 @@ type Engine struct {
 	mu        sync.RWMutex
 	ctx       context.Context // set by Start
 	started   bool
-	pipelines map[Key]*pipeline
-	pending   map[Key]Destination // configured before the engine was ready
-	failed    map[Key]error       // destinations whose pipeline could not start
+	pipelines map[ObjectRef]*pipeline
+	pending   map[ObjectRef]Destination // configured before the engine was ready
+	failed    map[ObjectRef]error       // destinations whose pipeline could not start
 }
 
 // New returns an engine reading reports from st; start it with a manager.
@@ -149,9 +150,9 @@ func New(c client.Client, reader client.Reader, st *store.Store, opts Options, l
 		client: c, reader: reader, store: st, scheme: c.Scheme(), opts: opts, log: log, now: time.Now,
 		health:    newHealthNotifier(),
 		stopped:   make(chan struct{}),
-		pipelines: map[Key]*pipeline{},
-		pending:   map[Key]Destination{},
-		failed:    map[Key]error{},
+		pipelines: map[ObjectRef]*pipeline{},
+		pending:   map[ObjectRef]Destination{},
+		failed:    map[ObjectRef]error{},
 	}
 	st.Subscribe(e)
 	return e
@@ -204,7 +205,7 @@ func (e *Engine) begin(ctx context.Context) {
 	e.mu.Lock()
 	e.ctx, e.started = ctx, true
 	waiting := e.pending
-	e.pending = map[Key]Destination{}
+	e.pending = map[ObjectRef]Destination{}
 	e.mu.Unlock()
 	for _, d := range waiting {
 		e.Configure(d)
@@ -215,15 +216,15 @@ func (e *Engine) begin(ctx context.Context) {
 func (e *Engine) Configure(d Destination) {
 	e.mu.Lock()
 	if !e.started {
-		e.pending[d.Key()] = d
+		e.pending[d.Ref()] = d
 		e.mu.Unlock()
 		return
 	}
-	p, ok := e.pipelines[d.Key()]
+	p, ok := e.pipelines[d.Ref()]
 	e.mu.Unlock()
 	if ok && p.config().UID != d.UID {
 		// Deleted and created again under the same name: a new destination.
-		e.Remove(d.Key())
+		e.Remove(d.Ref())
 		ok = false
 	}
 	if ok {
@@ -233,20 +234,20 @@ func (e *Engine) Configure(d Destination) {
 	err := e.start(d)
 	e.mu.Lock()
 	if err != nil {
-		e.failed[d.Key()] = err
+		e.failed[d.Ref()] = err
 	} else {
-		delete(e.failed, d.Key())
+		delete(e.failed, d.Ref())
 	}
 	e.mu.Unlock()
 	if err != nil {
 		e.log.Error(err, "starting delivery", "kind", d.Kind, "namespace", d.Namespace, "name", d.Name)
 	}
-	e.health.notify(d.Key())
+	e.health.notify(d.Ref())
 }
 
 // Remove stops the pipeline of a destination (deleted, invalid or suspended). Queued results
 // stay unrecorded, so they are sent if the destination comes back.
-func (e *Engine) Remove(k Key) {
+func (e *Engine) Remove(k ObjectRef) {
 	e.mu.Lock()
 	delete(e.pending, k)
 	delete(e.failed, k)
@@ -259,7 +260,7 @@ func (e *Engine) Remove(k Key) {
 }
 
 // Fingerprint returns the fingerprint of the running (or waiting) destination k, "" if none.
-func (e *Engine) Fingerprint(k Key) string {
+func (e *Engine) Fingerprint(k ObjectRef) string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if p, ok := e.pipelines[k]; ok {
@@ -284,12 +285,12 @@ func (e *Engine) start(d Destination) error {
 	// existing result first; events in between mark their reports dirty and are looked at.
 	p.baseline(l.Exists())
 	e.mu.Lock()
-	if old, ok := e.pipelines[d.Key()]; ok {
+	if old, ok := e.pipelines[d.Ref()]; ok {
 		e.mu.Unlock()
 		old.update(d)
 		return nil
 	}
-	e.pipelines[d.Key()] = p
+	e.pipelines[d.Ref()] = p
 	e.mu.Unlock()
 	p.run(ctx)
 	p.markAll()
@@ -299,7 +300,7 @@ func (e *Engine) start(d Destination) error {
 func (e *Engine) stopAll() {
 	e.mu.Lock()
 	ps := e.pipelines
-	e.pipelines = map[Key]*pipeline{}
+	e.pipelines = map[ObjectRef]*pipeline{}
 	e.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range ps {

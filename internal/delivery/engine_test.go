@@ -153,7 +153,7 @@ func keyOf(name string) uint64 {
 func (e *Engine) upsertReport(rep *report.Report) { e.store.Put(rep) }
 
 // stats returns the live delivery counts of destination k.
-func (e *Engine) stats(t *testing.T, k Key) v1alpha1.DeliveryStatus {
+func (e *Engine) stats(t *testing.T, k ObjectRef) v1alpha1.DeliveryStatus {
 	t.Helper()
 	e.mu.RLock()
 	p, ok := e.pipelines[k]
@@ -175,9 +175,9 @@ func (e *Engine) pipelineOf(t *testing.T, d Destination) *pipeline {
 	t.Helper()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	p, ok := e.pipelines[d.Key()]
+	p, ok := e.pipelines[d.Ref()]
 	if !ok {
-		t.Fatalf("no pipeline for %v", d.Key())
+		t.Fatalf("no pipeline for %v", d.Ref())
 	}
 	return p
 }
@@ -221,7 +221,7 @@ func TestDeliversEachNewResultOnce(t *testing.T) {
 	if got := rec.delivered(); !sameIDs(got, "a", "b", "c") {
 		t.Fatalf("delivered %v, want a, b and c once each", got)
 	}
-	st := e.stats(t, d.Key())
+	st := e.stats(t, d.Ref())
 	if st.Sent != 3 || st.Failed != 0 || st.Pending != 0 || st.LastSuccessTime == nil {
 		t.Errorf("stats = %+v", st)
 	}
@@ -344,7 +344,7 @@ func TestInFlightResultsAreNotQueuedAgain(t *testing.T) {
 	e.upsertReport(r)
 	e.upsertReport(r)
 	e.sweep()
-	wait.For(t, patience, "three pending", func() bool { return e.stats(t, d.Key()).Pending == 3 })
+	wait.For(t, patience, "three pending", func() bool { return e.stats(t, d.Ref()).Pending == 3 })
 	rec.release()
 	settle(t, p)
 	if got := rec.delivered(); !sameIDs(got, "a", "b", "c") {
@@ -369,13 +369,13 @@ func TestBurstBeyondTheQueueFlows(t *testing.T) {
 		results = append(results, res(id, v1alpha1.StatusFail))
 	}
 	e.upsertReport(policyReport("team-a", "r", results...))
-	wait.For(t, patience, "the report's results to be pending", func() bool { return e.stats(t, d.Key()).Pending == 5 })
+	wait.For(t, patience, "the report's results to be pending", func() bool { return e.stats(t, d.Ref()).Pending == 5 })
 	rec.release()
 	settle(t, p)
 	if got := rec.delivered(); !sameIDs(got, ids...) {
 		t.Errorf("delivered %v, want each once", got)
 	}
-	if st := e.stats(t, d.Key()); st.Pending != 0 || st.Sent != 5 {
+	if st := e.stats(t, d.Ref()); st.Pending != 0 || st.Sent != 5 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -400,7 +400,7 @@ func TestRetriesAndGivingUp(t *testing.T) {
 	settle(t, p)
 	e.upsertReport(policyReport("team-a", "r2", res("rejected", v1alpha1.StatusFail)))
 	settle(t, p)
-	st := e.stats(t, d.Key())
+	st := e.stats(t, d.Ref())
 	if st.Sent != 1 || st.Failed != 1 {
 		t.Errorf("sent %d, failed %d; want 1 and 1", st.Sent, st.Failed)
 	}

@@ -68,14 +68,14 @@ func TestOutageLongerThanTheRetriesLosesNothing(t *testing.T) {
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	names := manyReports(e, 10, 10)
-	wait.For(t, patience, "every result parked", func() bool { return e.stats(t, d.Key()).Pending == 100 && len(p.parkedByReport()) == 10 })
+	wait.For(t, patience, "every result parked", func() bool { return e.stats(t, d.Ref()).Pending == 100 && len(p.parkedByReport()) == 10 })
 	// Ten slow retries, each a probe of one attempt, while every batch waits.
 	probed := snd.attempts.Load() + 10
 	wait.For(t, patience, "ten probes", func() bool { return snd.attempts.Load() >= probed })
 	if n := snd.attempts.Load(); n > 30 {
 		t.Errorf("%d attempts while the destination was down: batches must wait for a probe, not retry each", n)
 	}
-	if st := e.stats(t, d.Key()); st.Failed != 0 || st.Dropped != 0 || st.Sent != 0 {
+	if st := e.stats(t, d.Ref()); st.Failed != 0 || st.Dropped != 0 || st.Sent != 0 {
 		t.Errorf("stats during the outage = %+v", st)
 	}
 	snd.down.Store(false)
@@ -83,7 +83,7 @@ func TestOutageLongerThanTheRetriesLosesNothing(t *testing.T) {
 	if got := snd.delivered(); !sameIDs(got, names...) {
 		t.Errorf("delivered %d results, want each of the 100 once", len(got))
 	}
-	if st := e.stats(t, d.Key()); st.Sent != 100 || st.Pending != 0 {
+	if st := e.stats(t, d.Ref()); st.Sent != 100 || st.Pending != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -99,7 +99,7 @@ func TestUndeliverableResultsAreDroppedAfterDropAfter(t *testing.T) {
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
-	wait.For(t, patience, "both dropped", func() bool { return e.stats(t, d.Key()).Dropped == 2 })
+	wait.For(t, patience, "both dropped", func() bool { return e.stats(t, d.Ref()).Dropped == 2 })
 	snd.down.Store(false)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail), res("c", v1alpha1.StatusFail)))
 	settle(t, p)
@@ -176,7 +176,7 @@ func TestSendingPausesWhileTheLedgerCannotBeWritten(t *testing.T) {
 	e.upsertReport(policyReport("team-a", "r", res("before", v1alpha1.StatusFail), res("during", v1alpha1.StatusFail)))
 	wait.For(t, patience, "during to be sent (the pause begins only after PauseAfter)", func() bool { return len(rec.delivered()) == 2 })
 	wait.For(t, patience, "the pause", p.paused)
-	if h := e.Health(d.Key()); !h.Paused {
+	if h := e.Health(d.Ref()); !h.Paused {
 		t.Errorf("health = %+v, want paused", h)
 	}
 	e.upsertReport(policyReport("team-a", "r", res("before", v1alpha1.StatusFail), res("during", v1alpha1.StatusFail), res("paused", v1alpha1.StatusFail)))
@@ -272,9 +272,9 @@ func TestARefusalAfterAnOutageIsAFailureNotAWait(t *testing.T) {
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
-	wait.For(t, patience, "both refused", func() bool { return e.stats(t, d.Key()).Failed == 2 })
+	wait.For(t, patience, "both refused", func() bool { return e.stats(t, d.Ref()).Failed == 2 })
 	settle(t, p)
-	if st := e.stats(t, d.Key()); st.Dropped != 0 || st.Pending != 0 {
+	if st := e.stats(t, d.Ref()); st.Dropped != 0 || st.Pending != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }

@@ -74,7 +74,7 @@ func TestADeposedReplicaStopsSendingAndLeavesTheLedger(t *testing.T) {
 	if got := rec1.delivered(); !sameIDs(got, "a", "x") {
 		t.Errorf("the deposed replica delivered %v, want a and x (y after it found out)", got)
 	}
-	if h := e1.Health(d.Key()); !h.Paused {
+	if h := e1.Health(d.Ref()); !h.Paused {
 		t.Errorf("the deposed replica's health %+v, want paused", h)
 	}
 	stop1()

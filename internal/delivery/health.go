@@ -24,7 +24,7 @@ type Health struct {
 }
 
 // Health returns the delivery health of destination k.
-func (e *Engine) Health(k Key) Health {
+func (e *Engine) Health(k ObjectRef) Health {
 	e.mu.RLock()
 	p, ok := e.pipelines[k]
 	err := e.failed[k]
@@ -47,13 +47,13 @@ func (e *Engine) HealthEvents(kind string) <-chan event.GenericEvent {
 // changes are collected in a set and sent by one goroutine.
 type healthNotifier struct {
 	mu    sync.Mutex
-	keys  map[Key]struct{}
+	keys  map[ObjectRef]struct{}
 	chans map[string]chan event.GenericEvent
 	wake  chan struct{}
 }
 
 func newHealthNotifier() *healthNotifier {
-	return &healthNotifier{keys: map[Key]struct{}{}, chans: map[string]chan event.GenericEvent{}, wake: make(chan struct{}, 1)}
+	return &healthNotifier{keys: map[ObjectRef]struct{}{}, chans: map[string]chan event.GenericEvent{}, wake: make(chan struct{}, 1)}
 }
 
 func (h *healthNotifier) channel(kind string) chan event.GenericEvent {
@@ -67,7 +67,7 @@ func (h *healthNotifier) channel(kind string) chan event.GenericEvent {
 	return c
 }
 
-func (h *healthNotifier) notify(k Key) {
+func (h *healthNotifier) notify(k ObjectRef) {
 	h.mu.Lock()
 	h.keys[k] = struct{}{}
 	h.mu.Unlock()
@@ -87,7 +87,7 @@ func (h *healthNotifier) run(ctx context.Context, newObject func(kind string) (c
 		}
 		h.mu.Lock()
 		keys := h.keys
-		h.keys = map[Key]struct{}{}
+		h.keys = map[ObjectRef]struct{}{}
 		h.mu.Unlock()
 		for k := range keys {
 			obj, err := newObject(k.Kind)

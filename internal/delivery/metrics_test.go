@@ -149,7 +149,7 @@ func TestHealthMetrics(t *testing.T) {
 
 	lintExposition(t)
 
-	e.Remove(d.Key())
+	e.Remove(d.Ref())
 	if left := destinationSeries(t, d.Name); len(left) > 0 {
 		t.Errorf("series left after the destination was removed: %v", left)
 	}

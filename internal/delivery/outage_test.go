@@ -67,11 +67,11 @@ func webhookTo(t *testing.T, srv *httptest.Server) sender.Sender {
 func waitHealth(t *testing.T, e *Engine, events <-chan event.GenericEvent, d Destination, what string, ok func(Health) bool) {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
-	for !ok(e.Health(d.Key())) {
+	for !ok(e.Health(d.Ref())) {
 		select {
 		case <-events:
 		case <-deadline:
-			t.Fatalf("timed out waiting for %s: health %+v", what, e.Health(d.Key()))
+			t.Fatalf("timed out waiting for %s: health %+v", what, e.Health(d.Ref()))
 		}
 	}
 }
@@ -107,7 +107,7 @@ func TestAnOutageWithNothingLeftWaitingEnds(t *testing.T) {
 				e.upsertReport(policyReport("team-a", "r"))
 			}
 			wait.For(t, patience, "nothing waiting", func() bool {
-				st := e.stats(t, d.Key())
+				st := e.stats(t, d.Ref())
 				return st.Pending == 0 && (how != "dropped" || st.Dropped == 1)
 			})
 			hook.down.Store(false)
@@ -119,7 +119,7 @@ func TestAnOutageWithNothingLeftWaitingEnds(t *testing.T) {
 			if got := hook.delivered(); !sameIDs(got, "b") {
 				t.Errorf("delivered %v, want b", got)
 			}
-			if h := e.Health(d.Key()); !healthy(h) {
+			if h := e.Health(d.Ref()); !healthy(h) {
 				t.Errorf("health %+v", h)
 			}
 		})
@@ -191,7 +191,7 @@ func TestAnOutageDoesNotEndWhileAResolutionRetries(t *testing.T) {
 	e.upsertReport(policyReport("team-a", "r"))
 	waitHealth(t, e, events, d, "the outage", failing)
 	for end := time.Now().Add(20 * opts.SlowRetryInterval); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if h := e.Health(d.Key()); !h.Failing {
+		if h := e.Health(d.Ref()); !h.Failing {
 			t.Fatalf("health %+v while the resolution still fails", h)
 		}
 	}

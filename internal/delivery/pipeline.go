@@ -40,7 +40,7 @@ type env struct {
 	newObject func(kind string) (client.Object, error)
 	opts      Options
 	now       func() time.Time
-	notify    func(Key) // the destination's health may have changed
+	notify    func(ObjectRef) // the destination's health may have changed
 }
 
 // item is one batch on its way to a destination.
@@ -129,7 +129,7 @@ func (p *pipeline) config() *Destination {
 }
 
 // healthChanged tells the destination's controller to look at its health again.
-func (p *pipeline) healthChanged() { p.notify(p.config().Key()) }
+func (p *pipeline) healthChanged() { p.notify(p.config().Ref()) }
 
 // run starts the pipeline's goroutines.
 func (p *pipeline) run(ctx context.Context) {
