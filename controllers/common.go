@@ -174,13 +174,13 @@ func healthSource(engine *delivery.Engine, kind string) source.Source {
 
 // runDelivery starts, updates or stops a destination's delivery and returns what its
 // conditions should say: the problem that stops it, or its health.
-func runDelivery(e *delivery.Engine, ref delivery.ObjectRef, dest *delivery.Destination, err error, suspend bool) error {
+func runDelivery(e *delivery.Engine, ref delivery.ObjectRef, cfg *delivery.Config, err error, suspend bool) error {
 	switch {
 	case err != nil || suspend:
 		e.Remove(ref)
 		return err
-	case e.Fingerprint(ref) != dest.Fingerprint:
-		e.Configure(*dest)
+	case e.Fingerprint(ref) != cfg.Fingerprint:
+		e.Configure(*cfg)
 	}
 	return deliveryHealth(e, ref)
 }

@@ -61,12 +61,12 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	t.Status.Channels = counts
 
 	ds, err := r.resolve(ctx, &t)
-	var dest *delivery.Destination
+	var cfg *delivery.Config
 	if err == nil {
-		dest, err = ds.build(ctx, r.Engine)
+		cfg, err = ds.build(ctx, r.Engine)
 	}
 	t.Status.LastTest = r.tests.answer(ctx, r.Recorder, &t, t.Status.LastTest, ds, err)
-	err = runDelivery(r.Engine, ref, dest, err, t.Spec.Suspend)
+	err = runDelivery(r.Engine, ref, cfg, err, t.Spec.Suspend)
 	return finish(ctx, r.Deps, &t, base, readiness{
 		err:       err,
 		suspended: t.Spec.Suspend,
@@ -75,8 +75,8 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 }
 
 // resolve checks what the schema cannot (the Secret and its keys, the template, the CA, the
-// selectors) and returns the destination the delivery engine runs (see destinationSpec.build).
-func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.NotificationTarget) (*destinationSpec, error) {
+// selectors) and returns what the delivery engine runs (see deliverySpec.build).
+func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.NotificationTarget) (*deliverySpec, error) {
 	dest, err := resolveTarget(ctx, r.SecretReader, t)
 	if err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 	if err := checkTargetSelectors(t); err != nil {
 		return nil, err
 	}
-	ds := &destinationSpec{
+	ds := &deliverySpec{
 		obj: t, kind: "NotificationTarget", ledgerKind: "nt",
 		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
 		route:     routing.Target(t, r.PlatformNamespace),

@@ -61,7 +61,7 @@ func (s *sendTests) source() source.Source {
 // the object from delivering; a problem that is not a *conditions.Problem is retried by the
 // reconcile, so it starts nothing yet.
 func (s *sendTests) answer(ctx context.Context, rec events.EventRecorder, obj client.Object, last *v1alpha1.TestMessageStatus,
-	ds *destinationSpec, problem error) *v1alpha1.TestMessageStatus {
+	ds *deliverySpec, problem error) *v1alpha1.TestMessageStatus {
 	value, asked := obj.GetAnnotations()[v1alpha1.AnnotationSendTest]
 	if last != nil && last.Value == value {
 		s.forget(obj.GetUID())
@@ -85,14 +85,14 @@ func (s *sendTests) answer(ctx context.Context, rec events.EventRecorder, obj cl
 type test struct {
 	obj     client.Object
 	value   string
-	ds      *destinationSpec
+	ds      *deliverySpec
 	problem *conditions.Problem
 	rec     events.EventRecorder
 	log     logr.Logger
 }
 
 // newTest copies what the test reads of the object: the reconcile goes on writing to it.
-func newTest(ctx context.Context, rec events.EventRecorder, obj client.Object, value string, ds *destinationSpec, p *conditions.Problem) *test {
+func newTest(ctx context.Context, rec events.EventRecorder, obj client.Object, value string, ds *deliverySpec, p *conditions.Problem) *test {
 	t := &test{obj: obj.DeepCopyObject().(client.Object), value: value, problem: p, rec: rec, log: ctrl.LoggerFrom(ctx)}
 	if ds != nil {
 		own := *ds

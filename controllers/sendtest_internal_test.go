@@ -37,7 +37,7 @@ func TestSendTestOncePerValueWhileTheCacheLags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := &destinationSpec{obj: obj, kind: "NotificationTarget", destType: res.Type, dest: res.Destination, settings: res.Settings,
+	ds := &deliverySpec{obj: obj, kind: "NotificationTarget", destType: res.Type, dest: res.Destination, settings: res.Settings,
 		tls: &tlsconfig.Config{Config: &tls.Config{MinVersion: tls.VersionTLS12}}}
 	var s sendTests
 	ctx, cancel := context.WithCancel(context.Background())

@@ -62,16 +62,16 @@ func (r *TargetChannelReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if target != nil {
 		c.Status.Destination = target.Spec.DestinationType()
 	}
-	var ds *destinationSpec
+	var ds *deliverySpec
 	if err == nil {
 		ds, err = r.resolve(ctx, &c, target)
 	}
-	var dest *delivery.Destination
+	var cfg *delivery.Config
 	if err == nil {
-		dest, err = ds.build(ctx, r.Engine)
+		cfg, err = ds.build(ctx, r.Engine)
 	}
 	c.Status.LastTest = r.tests.answer(ctx, r.Recorder, &c, c.Status.LastTest, ds, err)
-	err = runDelivery(r.Engine, ref, dest, err, c.Spec.Suspend)
+	err = runDelivery(r.Engine, ref, cfg, err, c.Spec.Suspend)
 	return finish(ctx, r.Deps, &c, base, readiness{
 		err:       err,
 		suspended: c.Spec.Suspend,
@@ -106,10 +106,10 @@ func (r *TargetChannelReconciler) attach(ctx context.Context, c *v1alpha1.Target
 	return &t, nil
 }
 
-// resolve checks the channel's effective destination and its own references, and builds the
-// destination the delivery engine runs (see destinationSpec.build): the target's type, TLS, minimums, sources and
+// resolve checks the channel's effective destination and its own references, and builds what
+// the delivery engine runs (see deliverySpec.build): the target's type, TLS, minimums, sources and
 // skipExistingOnStartup; the channel's overrides, filter, template and custom fields.
-func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) (*destinationSpec, error) {
+func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.TargetChannel, t *v1alpha1.NotificationTarget) (*deliverySpec, error) {
 	dest, err := r.resolveChannel(ctx, c, t)
 	if err != nil {
 		return nil, err
@@ -125,7 +125,7 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 	if err != nil {
 		return nil, conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's TLS settings are unusable; the target's owner has to fix it")
 	}
-	ds := &destinationSpec{
+	ds := &deliverySpec{
 		obj: c, kind: "TargetChannel", ledgerKind: "tc",
 		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
 		route:     routing.Channel(c, t, r.PlatformNamespace),

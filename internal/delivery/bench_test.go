@@ -101,7 +101,7 @@ func benchEngine(b *testing.B, workers int, snd sender.Sender) *Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := Destination{
+	d := Config{
 		UID: "bench-uid", Kind: "NotificationTarget", Namespace: "team-a", Name: "bench",
 		LedgerName: ledger.Name("nt", "bench"),
 		Owner: metav1.OwnerReference{

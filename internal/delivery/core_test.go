@@ -42,7 +42,7 @@ func kubeBench(node string) *report.Report {
 func TestIdenticalFindingsInDifferentReportsAreEachDelivered(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &recorder{max: 1}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	d.AllNamespaces = true
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
@@ -72,7 +72,7 @@ func TestIdenticalFindingsInDifferentReportsAreEachDelivered(t *testing.T) {
 func TestCountsFollowTheLedger(t *testing.T) {
 	c := newClient()
 	e1, stop1 := startEngine(t, c, testOptions())
-	d := testDest(t, &recorder{max: 1}, filter.Spec{}, "s")
+	d := testConfig(t, &recorder{max: 1}, filter.Spec{}, "s")
 	e1.Configure(d)
 	e1.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
 	settle(t, e1.pipelineOf(t, d))
@@ -114,7 +114,7 @@ func (r *resolver) resolvedIDs() []string {
 func TestDeliveredResultsThatLeaveAreResolved(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &resolver{recorder: recorder{max: 10}}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
@@ -141,7 +141,7 @@ func TestBurstOfManyReportsFlows(t *testing.T) {
 	opts.QueueResults = 10
 	e, _ := startEngine(t, newClient(), opts)
 	rec := &recorder{max: 1}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	for i := range 100 {
@@ -169,7 +169,7 @@ func TestStartErrorIsReported(t *testing.T) {
 	})
 	e, _ := startEngine(t, broken, testOptions())
 	events := e.HealthEvents("NotificationTarget")
-	d := testDest(t, &recorder{max: 1}, filter.Spec{}, "s")
+	d := testConfig(t, &recorder{max: 1}, filter.Spec{}, "s")
 	e.Configure(d)
 	h := e.Health(d.Ref())
 	if h.Running || h.StartError == nil || !strings.Contains(h.StartError.Error(), "forbidden") {
@@ -178,7 +178,7 @@ func TestStartErrorIsReported(t *testing.T) {
 	expectHealthEvent(t, events, d)
 }
 
-func expectHealthEvent(t *testing.T, events <-chan event.GenericEvent, d Destination) {
+func expectHealthEvent(t *testing.T, events <-chan event.GenericEvent, d Config) {
 	t.Helper()
 	select {
 	case ev := <-events:
@@ -206,7 +206,7 @@ func TestFailingAndRecoveryAreEvents(t *testing.T) {
 		}
 		return nil
 	}}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	expectHealthEvent(t, events, d) // started
 	p := e.pipelineOf(t, d)
@@ -255,7 +255,7 @@ func (r *refresher) Refresh(_ context.Context, b sender.Batch) error {
 func TestOpenResultsAreRefreshed(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &refresher{resolver: resolver{recorder: recorder{max: 10}}, refreshed: make(chan []string, 100)}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))

@@ -84,8 +84,9 @@ func DefaultOptions() Options {
 	}
 }
 
-// Destination is a valid, resolved destination as its controller configured it.
-type Destination struct {
+// Config is how the engine delivers for one valid, resolved NotificationTarget or TargetChannel,
+// as its controller configured it (Engine.Configure).
+type Config struct {
 	UID       types.UID
 	Kind      string // NotificationTarget or TargetChannel
 	Namespace string
@@ -120,7 +121,7 @@ type Destination struct {
 type ObjectRef struct{ Kind, Namespace, Name string }
 
 // Ref returns the reference of the object d configures.
-func (d *Destination) Ref() ObjectRef { return ObjectRef{d.Kind, d.Namespace, d.Name} }
+func (d *Config) Ref() ObjectRef { return ObjectRef{d.Kind, d.Namespace, d.Name} }
 
 // Engine owns every pipeline. It implements manager.Runnable and needs leader election.
 type Engine struct {
@@ -140,8 +141,8 @@ type Engine struct {
 	ctx       context.Context // set by Start
 	started   bool
 	pipelines map[ObjectRef]*pipeline
-	pending   map[ObjectRef]Destination // configured before the engine was ready
-	failed    map[ObjectRef]error       // destinations whose pipeline could not start
+	pending   map[ObjectRef]Config // configured before the engine was ready
+	failed    map[ObjectRef]error  // destinations whose pipeline could not start
 }
 
 // New returns an engine reading reports from st; start it with a manager.
@@ -151,7 +152,7 @@ func New(c client.Client, reader client.Reader, st *store.Store, opts Options, l
 		health:    newHealthNotifier(),
 		stopped:   make(chan struct{}),
 		pipelines: map[ObjectRef]*pipeline{},
-		pending:   map[ObjectRef]Destination{},
+		pending:   map[ObjectRef]Config{},
 		failed:    map[ObjectRef]error{},
 	}
 	st.Subscribe(e)
@@ -205,7 +206,7 @@ func (e *Engine) begin(ctx context.Context) {
 	e.mu.Lock()
 	e.ctx, e.started = ctx, true
 	waiting := e.pending
-	e.pending = map[ObjectRef]Destination{}
+	e.pending = map[ObjectRef]Config{}
 	e.mu.Unlock()
 	for _, d := range waiting {
 		e.Configure(d)
@@ -213,7 +214,7 @@ func (e *Engine) begin(ctx context.Context) {
 }
 
 // Configure starts or updates the pipeline of a destination.
-func (e *Engine) Configure(d Destination) {
+func (e *Engine) Configure(d Config) {
 	e.mu.Lock()
 	if !e.started {
 		e.pending[d.Ref()] = d
@@ -269,7 +270,7 @@ func (e *Engine) Fingerprint(k ObjectRef) string {
 	return e.pending[k].Fingerprint
 }
 
-func (e *Engine) start(d Destination) error {
+func (e *Engine) start(d Config) error {
 	e.mu.RLock()
 	ctx := e.ctx
 	e.mu.RUnlock()

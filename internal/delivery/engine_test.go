@@ -123,13 +123,13 @@ func startEngine(t *testing.T, c client.Client, opts Options) (e *Engine, stop f
 	return e, stop
 }
 
-func testDest(t *testing.T, snd sender.Sender, spec filter.Spec, scope string) Destination {
+func testConfig(t *testing.T, snd sender.Sender, spec filter.Spec, scope string) Config {
 	t.Helper()
 	f, err := filter.Compile(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Destination{
+	return Config{
 		UID: "uid-1", Kind: "NotificationTarget", Namespace: "team-a", Name: "nt1",
 		LedgerName: ledger.Name("nt", "nt1"),
 		Owner:      metav1.OwnerReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "NotificationTarget", Name: "nt1", UID: "uid-1"},
@@ -171,7 +171,7 @@ func policyReport(ns, name string, results ...report.Result) *report.Report {
 	return &report.Report{Kind: "PolicyReport", Namespace: ns, Name: name, Created: reportsCreated, Results: results}
 }
 
-func (e *Engine) pipelineOf(t *testing.T, d Destination) *pipeline {
+func (e *Engine) pipelineOf(t *testing.T, d Config) *pipeline {
 	t.Helper()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -202,7 +202,7 @@ func sameIDs(got []string, want ...string) bool {
 func TestDeliversEachNewResultOnce(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &recorder{max: 1}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	d.SkipExisting = true
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
@@ -230,7 +230,7 @@ func TestDeliversEachNewResultOnce(t *testing.T) {
 func TestOnlyVisibleReports(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &recorder{max: 10}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-b", "other", res("b", v1alpha1.StatusFail)))
@@ -247,7 +247,7 @@ func TestSkipExistingOnFirstStart(t *testing.T) {
 		e, _ := startEngine(t, newClient(), testOptions())
 		e.upsertReport(policyReport("team-a", "r", res("old", v1alpha1.StatusFail)))
 		rec := &recorder{max: 1}
-		d := testDest(t, rec, filter.Spec{}, "s")
+		d := testConfig(t, rec, filter.Spec{}, "s")
 		d.SkipExisting = skip
 		e.Configure(d)
 		p := e.pipelineOf(t, d)
@@ -269,7 +269,7 @@ func TestSkipExistingOnFirstStart(t *testing.T) {
 func TestSkipExistingSendsReportsCreatedLater(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &recorder{max: 1}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	d.SkipExisting = true
 	later := policyReport("team-a", "later", res("later", v1alpha1.StatusFail))
 	later.Created = d.Created.Add(time.Minute)
@@ -288,7 +288,7 @@ func TestRestartResumesFromTheLedger(t *testing.T) {
 	c := newClient()
 	e1, stop1 := startEngine(t, c, testOptions())
 	rec1 := &recorder{max: 1}
-	d := testDest(t, rec1, filter.Spec{}, "s")
+	d := testConfig(t, rec1, filter.Spec{}, "s")
 	d.SkipExisting = true
 	e1.Configure(d)
 	e1.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail)))
@@ -315,14 +315,14 @@ func TestScopeChangeRebaselines(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &recorder{max: 1}
 	failOnly := filter.Spec{Filter: &v1alpha1.ResultFilter{Statuses: &v1alpha1.StatusList{Include: []v1alpha1.ResultStatus{v1alpha1.StatusFail}}}}
-	d := testDest(t, rec, failOnly, "fail-only")
+	d := testConfig(t, rec, failOnly, "fail-only")
 	d.SkipExisting = true
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("f1", v1alpha1.StatusFail), res("w1", v1alpha1.StatusWarn)))
 	settle(t, p)
 
-	d2 := testDest(t, rec, filter.Spec{}, "default")
+	d2 := testConfig(t, rec, filter.Spec{}, "default")
 	d2.SkipExisting = true
 	e.Configure(d2)
 	settle(t, p)
@@ -337,7 +337,7 @@ func TestInFlightResultsAreNotQueuedAgain(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &recorder{max: 1}
 	rec.hold()
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	r := policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail), res("c", v1alpha1.StatusFail))
@@ -360,7 +360,7 @@ func TestBurstBeyondTheQueueFlows(t *testing.T) {
 	e, _ := startEngine(t, newClient(), opts)
 	rec := &recorder{max: 1}
 	rec.hold()
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	ids := []string{"a", "b", "c", "d", "e"}
@@ -393,7 +393,7 @@ func TestRetriesAndGivingUp(t *testing.T) {
 		}
 		return nil
 	}}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r1", res("flaky", v1alpha1.StatusFail)))
@@ -428,7 +428,7 @@ func TestRecreatedDestinationStartsOver(t *testing.T) {
 	e, _ := startEngine(t, c, testOptions())
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail)))
 	rec1 := &recorder{max: 1}
-	d := testDest(t, rec1, filter.Spec{}, "s")
+	d := testConfig(t, rec1, filter.Spec{}, "s")
 	e.Configure(d)
 	settle(t, e.pipelineOf(t, d))
 
@@ -451,7 +451,7 @@ func TestRecreatedDestinationStartsOver(t *testing.T) {
 func TestDuplicateResultsInOneReportAreSentOnce(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	rec := &recorder{max: 1}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("same", v1alpha1.StatusFail), res("same", v1alpha1.StatusFail)))
@@ -489,7 +489,7 @@ func (k *keepaliveSender) isRunning() bool {
 func TestReplacedSenderRunsInsteadOfTheOld(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	old := &keepaliveSender{recorder: recorder{max: 1}}
-	d := testDest(t, old, filter.Spec{}, "s")
+	d := testConfig(t, old, filter.Spec{}, "s")
 	e.Configure(d)
 	wait.For(t, patience, "the first sender to run", old.isRunning)
 

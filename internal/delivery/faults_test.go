@@ -64,7 +64,7 @@ func TestOutageLongerThanTheRetriesLosesNothing(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	snd := newSwitchable(1)
 	snd.down.Store(true)
-	d := testDest(t, snd, filter.Spec{}, "s")
+	d := testConfig(t, snd, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	names := manyReports(e, 10, 10)
@@ -94,7 +94,7 @@ func TestUndeliverableResultsAreDroppedAfterDropAfter(t *testing.T) {
 	e, _ := startEngine(t, newClient(), testOptions())
 	snd := newSwitchable(1)
 	snd.down.Store(true)
-	d := testDest(t, snd, filter.Spec{}, "s")
+	d := testConfig(t, snd, filter.Spec{}, "s")
 	d.DropAfter = 100 * time.Millisecond
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
@@ -130,7 +130,7 @@ func TestThrottlingDoesNotPark(t *testing.T) {
 		}
 		return nil
 	}}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	names := manyReports(e, 5, 4)
@@ -166,7 +166,7 @@ func TestSendingPausesWhileTheLedgerCannotBeWritten(t *testing.T) {
 	opts.FlushInterval, opts.PauseAfter = 10*time.Millisecond, 50*time.Millisecond
 	e, _ := startEngine(t, c, opts)
 	rec := &recorder{max: 1}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("before", v1alpha1.StatusFail)))
@@ -198,7 +198,7 @@ func TestGracefulStopRecordsTheRequestsInFlight(t *testing.T) {
 	e1, stop1 := startEngine(t, c, testOptions())
 	rec := &recorder{max: 1}
 	rec.hold()
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e1.Configure(d)
 	e1.upsertReport(policyReport("team-a", "r", res("in-flight", v1alpha1.StatusFail)))
 	wait.For(t, patience, "the request to be in flight", func() bool { return rec.inSend() == 1 })
@@ -242,7 +242,7 @@ func TestRefusedResultsAreNamedInTheLog(t *testing.T) {
 	rec := &recorder{max: 1, fail: func(int, sender.Batch) error {
 		return &sender.Error{Reason: "POST to x: 400 Bad Request", Retryable: false}
 	}}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	e.upsertReport(policyReport("team-a", "r", res("refused", v1alpha1.StatusFail)))
 	settle(t, e.pipelineOf(t, d))
@@ -268,7 +268,7 @@ func TestARefusalAfterAnOutageIsAFailureNotAWait(t *testing.T) {
 		}
 		return &sender.Error{Reason: "400 Bad Request", Retryable: false}
 	}}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))

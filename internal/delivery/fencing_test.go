@@ -18,7 +18,7 @@ import (
 )
 
 // storedLedger loads the ledger of d as a new leader would.
-func storedLedger(t *testing.T, e *Engine, d Destination) *ledger.Ledger {
+func storedLedger(t *testing.T, e *Engine, d Config) *ledger.Ledger {
 	t.Helper()
 	l, err := ledger.Load(context.Background(), e.reader, d.Namespace, d.LedgerName, d.Owner)
 	if err != nil {
@@ -48,7 +48,7 @@ func TestADeposedReplicaStopsSendingAndLeavesTheLedger(t *testing.T) {
 	stop1 := func() { e1.stopAll(); cancel() }
 	t.Cleanup(stop1)
 	rec1 := &recorder{max: 1}
-	d := testDest(t, rec1, filter.Spec{}, "s")
+	d := testConfig(t, rec1, filter.Spec{}, "s")
 	e1.Configure(d)
 	p1 := e1.pipelineOf(t, d)
 	e1.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail)))

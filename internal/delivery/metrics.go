@@ -86,7 +86,7 @@ type pipelineMetrics struct {
 	latency                               prometheus.Observer
 }
 
-func newPipelineMetrics(d *Destination) *pipelineMetrics {
+func newPipelineMetrics(d *Config) *pipelineMetrics {
 	l := prometheus.Labels{"kind": d.Kind, "namespace": d.Namespace, "name": d.Name}
 	values := []string{d.Kind, d.Namespace, d.Name}
 	return &pipelineMetrics{

@@ -89,7 +89,7 @@ func TestHealthMetrics(t *testing.T) {
 		}
 		return nil
 	}}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	d.Name = "metrics-nt"
 	d.DropAfter = 400 * time.Millisecond
 	e.Configure(d)
@@ -212,7 +212,7 @@ func TestMetricNamesAreTheRegisteredOnes(t *testing.T) {
 // BenchmarkHealthMetricsPerResult is what the metrics add to recording one delivered result:
 // its outcome counter and its latency observation.
 func BenchmarkHealthMetricsPerResult(b *testing.B) {
-	m := newPipelineMetrics(&Destination{Kind: "NotificationTarget", Namespace: "bench", Name: "per-result"})
+	m := newPipelineMetrics(&Config{Kind: "NotificationTarget", Namespace: "bench", Name: "per-result"})
 	b.Cleanup(m.delete)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -258,7 +258,7 @@ func TestQueueDepthMetric(t *testing.T) {
 	e, _ := startEngine(t, newClient(), opts)
 	rec := &recorder{max: 1}
 	rec.hold()
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	d.Name = "queue-nt"
 	e.Configure(d)
 	p := e.pipelineOf(t, d)

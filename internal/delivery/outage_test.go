@@ -64,7 +64,7 @@ func webhookTo(t *testing.T, srv *httptest.Server) sender.Sender {
 }
 
 // waitHealth waits for health events until the destination's health satisfies ok.
-func waitHealth(t *testing.T, e *Engine, events <-chan event.GenericEvent, d Destination, what string, ok func(Health) bool) {
+func waitHealth(t *testing.T, e *Engine, events <-chan event.GenericEvent, d Config, what string, ok func(Health) bool) {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for !ok(e.Health(d.Ref())) {
@@ -93,7 +93,7 @@ func TestAnOutageWithNothingLeftWaitingEnds(t *testing.T) {
 			srv := httptest.NewServer(hook)
 			t.Cleanup(srv.Close)
 			hook.down.Store(true)
-			d := testDest(t, webhookTo(t, srv), filter.Spec{}, "s")
+			d := testConfig(t, webhookTo(t, srv), filter.Spec{}, "s")
 			if how == "dropped" {
 				d.DropAfter = 100 * time.Millisecond
 			}
@@ -138,7 +138,7 @@ func TestTheNextResultProbesAnOutageThatHadNothingWaiting(t *testing.T) {
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
 	hook.down.Store(true)
-	d := testDest(t, webhookTo(t, srv), filter.Spec{}, "s")
+	d := testConfig(t, webhookTo(t, srv), filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail)))
@@ -182,7 +182,7 @@ func TestAnOutageDoesNotEndWhileAResolutionRetries(t *testing.T) {
 	e, _ := startEngine(t, newClient(), opts)
 	events := e.HealthEvents("NotificationTarget")
 	rec := &flakyResolver{resolver: resolver{recorder: recorder{max: 10}}}
-	d := testDest(t, rec, filter.Spec{}, "s")
+	d := testConfig(t, rec, filter.Spec{}, "s")
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail)))

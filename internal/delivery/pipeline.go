@@ -72,8 +72,8 @@ type pipeline struct {
 	queue     chan item
 	retryWake chan struct{} // a slow retry now (park.go)
 
-	mu   sync.Mutex
-	dest *Destination
+	mu  sync.Mutex
+	cfg *Config
 	// inflight holds the results found new and not yet recorded (being queued, queued, sent or
 	// parked), each with when its report changed before it was found (Unix nanoseconds).
 	inflight map[uint64]int64
@@ -98,7 +98,7 @@ type pipeline struct {
 	stopRunner func() // stops the current sender's background work
 }
 
-func newPipeline(env env, log logr.Logger, d *Destination, l *ledger.Ledger) *pipeline {
+func newPipeline(env env, log logr.Logger, d *Config, l *ledger.Ledger) *pipeline {
 	counts, ok := l.Counts()
 	p := &pipeline{
 		env:       env,
@@ -109,7 +109,7 @@ func newPipeline(env env, log logr.Logger, d *Destination, l *ledger.Ledger) *pi
 		dirty:     newDirtySet(),
 		queue:     make(chan item, max(1, env.opts.QueueResults/batchSize(d.Sender))),
 		retryWake: make(chan struct{}, 1),
-		dest:      d,
+		cfg:       d,
 		inflight:  map[uint64]int64{},
 		parked:    map[uint64]parkedResult{},
 		claimed:   make(chan struct{}),
@@ -122,10 +122,10 @@ func newPipeline(env env, log logr.Logger, d *Destination, l *ledger.Ledger) *pi
 
 func batchSize(s sender.Sender) int { return max(1, s.MaxBatch()) }
 
-func (p *pipeline) config() *Destination {
+func (p *pipeline) config() *Config {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.dest
+	return p.cfg
 }
 
 // healthChanged tells the destination's controller to look at its health again.
@@ -211,10 +211,10 @@ func (p *pipeline) refresh(ctx context.Context, r sender.Refresher) {
 	}
 }
 
-func (p *pipeline) update(d Destination) {
+func (p *pipeline) update(d Config) {
 	p.mu.Lock()
-	old := p.dest
-	p.dest = &d
+	old := p.cfg
+	p.cfg = &d
 	p.mu.Unlock()
 	if old.Scope != d.Scope {
 		p.baseline(true)

@@ -13,7 +13,7 @@ import (
 
 // enqueue queues results of one report in batches the destination takes, blocking while the
 // queue is full, until ctx ends; resolve says they are resolutions.
-func (p *pipeline) enqueue(ctx context.Context, ref sender.ReportRef, results []report.Result, d *Destination, resolve bool) {
+func (p *pipeline) enqueue(ctx context.Context, ref sender.ReportRef, results []report.Result, d *Config, resolve bool) {
 	size := batchSize(d.Sender)
 	for len(results) > 0 {
 		n := min(size, len(results))

@@ -49,7 +49,7 @@ func (p *pipeline) absorb(existedAt time.Time) int {
 			continue
 		}
 		p.mu.Lock()
-		for _, res := range p.newResults(rep, p.dest, false, 0) {
+		for _, res := range p.newResults(rep, p.cfg, false, 0) {
 			p.ledger.Add(res.Hash)
 			n++
 		}
@@ -169,14 +169,14 @@ func (p *pipeline) look(ctx context.Context, key string, changed int64) {
 }
 
 // visible tells whether the destination may see a report at all (tenancy).
-func (d *Destination) visible(rep *report.Report) bool {
+func (d *Config) visible(rep *report.Report) bool {
 	return routing.Sees(d.AllNamespaces, d.Namespace, rep)
 }
 
 // newResults returns the results of rep that the destination has not handled and wants; with
 // claim they are marked in flight, found when their report changed at changed (Unix
 // nanoseconds). The caller holds p.mu.
-func (p *pipeline) newResults(rep *report.Report, d *Destination, claim bool, changed int64) []report.Result {
+func (p *pipeline) newResults(rep *report.Report, d *Config, claim bool, changed int64) []report.Result {
 	if !d.visible(rep) {
 		return nil
 	}

@@ -25,9 +25,9 @@ import (
 	"github.com/policyherald/policy-herald/internal/tlsconfig"
 )
 
-// destinationSpec is everything a NotificationTarget or TargetChannel resolves to, before it is
-// handed to the delivery engine.
-type destinationSpec struct {
+// deliverySpec is everything a NotificationTarget or TargetChannel resolves to, before it
+// becomes the delivery engine's Config (build) or a send test's sender (newSender).
+type deliverySpec struct {
 	obj        client.Object
 	kind       string // NotificationTarget or TargetChannel
 	ledgerKind string // "nt" or "tc"
@@ -46,12 +46,12 @@ type destinationSpec struct {
 
 // build compiles the filter and, unless the engine already runs this exact configuration,
 // builds the sender. Errors are Problems for the object's conditions.
-func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*delivery.Destination, error) {
+func (s *deliverySpec) build(ctx context.Context, engine *delivery.Engine) (*delivery.Config, error) {
 	rt, err := s.route.Compile()
 	if err != nil {
 		return nil, conditions.Stalled(v1alpha1.ReasonInvalidSpec, err.Error())
 	}
-	d := &delivery.Destination{
+	d := &delivery.Config{
 		UID: s.obj.GetUID(), Kind: s.kind, Namespace: s.obj.GetNamespace(), Name: s.obj.GetName(),
 		LedgerName:    ledger.Name(s.ledgerKind, s.obj.GetName()),
 		Owner:         ownerRef(s.obj, s.kind),
@@ -77,7 +77,7 @@ func (s *destinationSpec) build(ctx context.Context, engine *delivery.Engine) (*
 
 // newSender builds the destination's sender, restricted by its address guard. Errors are
 // Problems for the object's conditions.
-func (s *destinationSpec) newSender(ctx context.Context) (sender.Sender, error) {
+func (s *deliverySpec) newSender(ctx context.Context) (sender.Sender, error) {
 	snd, err := sender.New(ctx, sender.Config{
 		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config, Guard: s.guard,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
