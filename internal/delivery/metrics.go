@@ -20,20 +20,6 @@ import (
 // counter and histogram series are deleted too.
 const metricPrefix = "policy_herald_"
 
-// MetricNames returns the names of the delivery and ledger metrics (a histogram's series add
-// _bucket, _sum and _count), for the checks of the alert rules and the dashboard.
-func MetricNames() []string {
-	names := []string{}
-	for _, n := range []string{
-		"delivery_results_total", "delivery_retries_total", "delivery_latency_seconds", "ledger_write_errors_total",
-		"delivery_pending_results", "delivery_queue_depth", "delivery_oldest_pending_seconds", "delivery_failing",
-		"ledger_keys", "ledger_bytes",
-	} {
-		names = append(names, metricPrefix+n)
-	}
-	return names
-}
-
 var destinationLabels = []string{"kind", "namespace", "name"}
 
 // LatencyBuckets are the bounds, in seconds, of the report-to-delivery latency histogram.
