@@ -2,7 +2,6 @@ package sender
 
 import (
 	"net/http"
-	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -13,9 +12,6 @@ type Error = transport.Error
 
 // IsRetryable tells whether a retry of a failed Send may succeed (see transport.IsRetryable).
 func IsRetryable(err error) bool { return transport.IsRetryable(err) }
-
-// RetryAfter is the delay a destination asked for (see transport.RetryAfter).
-func RetryAfter(err error) time.Duration { return transport.RetryAfter(err) }
 
 // httpClient is the sender's HTTP client, with cfg's TLS configuration and address guard.
 func (cfg Config) httpClient() *http.Client { return transport.NewClient(cfg.TLS, cfg.Guard) }

@@ -68,15 +68,6 @@ func IsRetryable(err error) bool {
 	return true
 }
 
-// RetryAfter returns the delay a destination asked for, 0 when none.
-func RetryAfter(err error) time.Duration {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.RetryAfter
-	}
-	return 0
-}
-
 const (
 	// ExcerptBytes is how much of a rejected request's response body goes into Reason.
 	ExcerptBytes = 200
