@@ -64,9 +64,9 @@ func (d *doctor) inScope() []client.ListOption {
 // nearFull is the share of a limit above which a ledger is reported as near it.
 const nearFull = 0.8
 
-// ledgerSize is what one destination's ledger stores: the ConfigMaps labelled with its UID.
+// ledgerSize is what the ledger of one target or channel stores: the ConfigMaps labelled with its UID.
 type ledgerSize struct {
-	owner       string // kind namespace/name of the destination
+	owner       string // kind namespace/name of the target or channel
 	total       int    // bytes over every ConfigMap
 	largest     int    // bytes of the largest ConfigMap
 	largestName string
@@ -81,7 +81,7 @@ func (l ledgerSize) share() float64 {
 }
 
 // checkLedgers reads the size of every ledger (internal/ledger stores each in ConfigMaps
-// labelled with its destination's UID) and WARNs for each above nearFull of its limit.
+// labelled with the UID of its target or channel) and WARNs for each above nearFull of its limit.
 func (d *doctor) checkLedgers(ctx context.Context) error {
 	var cms corev1.ConfigMapList
 	if err := d.cl.c.List(ctx, &cms, append(d.inScope(), client.HasLabels{ledger.LabelOwner})...); err != nil {
@@ -97,7 +97,7 @@ func (d *doctor) checkLedgers(ctx context.Context) error {
 		if l.share() >= nearFull {
 			d.add("ledgers", checkWarn, fmt.Sprintf("the ledger of %s is %.0f%% full: %s in %d ConfigMaps, the largest %s of %s (%s)",
 				l.owner, 100*l.share(), kib(l.total), l.configMaps, kib(l.largest), kib(ledger.MaxBytes), l.largestName),
-				"narrow what the destination delivers (its filters) or split it into several targets: its ledger keeps one key per result delivered")
+				"narrow what the target or channel delivers (its filters) or split it into several: its ledger keeps one key per result delivered")
 		}
 	}
 	if len(sizes) == 0 {

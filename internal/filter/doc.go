@@ -1,12 +1,12 @@
-// Package filter decides which policy results go to a destination. [Compile] turns a
-// destination's result-selection settings ([Spec]: minimumSeverity, minimumPriority, sources
+// Package filter decides which policy results a NotificationTarget or TargetChannel delivers.
+// [Compile] turns its result-selection settings ([Spec]: minimumSeverity, minimumPriority, sources
 // and filter) into a [Filter] once; [Filter.Match] then evaluates one result without allocating
 // and without compiling anything, so it can sit on the delivery hot path.
 //
 // # Rules
 //
 // Every rule that is set must pass (rules are ANDed). Paths below are relative to the
-// destination's spec.
+// target's or channel's spec.
 //
 // Match lists (filter.namespaces, filter.policies, filter.categories, filter.sources,
 // filter.reportLabels) follow the MatchList semantics: a value passes when it matches no

@@ -15,7 +15,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-// Spec is what selects results for one destination.
+// Spec is what selects results for one target or channel.
 type Spec struct {
 	// MinimumSeverity drops results below this severity; "" sets no minimum.
 	MinimumSeverity v1alpha1.Severity

@@ -7,7 +7,7 @@ import (
 
 // Patterns is a compiled list of patterns with this package's wildcards (`*` and `?`, see the
 // package documentation); it matches a value that any of its patterns matches. It is exported
-// so the console's queries mean by a wildcard exactly what a destination's filter means.
+// so the console's queries mean by a wildcard exactly what a target's or channel's filter means.
 type Patterns struct{ p *patterns }
 
 // CompilePatterns compiles list; with fold, literals and globs match case-insensitively

@@ -125,7 +125,7 @@ func (l *Ledger) writeLayout(ctx context.Context, c client.Client, r client.Read
 	for {
 		if bits > maxShardBits {
 			l.markAllDirty()
-			return fmt.Errorf("ledger %s needs more than %d shards of %d bytes: narrow the destination's filter",
+			return fmt.Errorf("ledger %s needs more than %d shards of %d bytes: narrow the filter of its target or channel",
 				l.base, 1<<maxShardBits, maxBytes)
 		}
 		id := newLayoutID()

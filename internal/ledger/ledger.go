@@ -1,5 +1,5 @@
-// Package ledger remembers, per destination, which results it has already handled (delivered,
-// given up on, or found existing when the destination was created). It is what makes delivery
+// Package ledger remembers, per NotificationTarget or TargetChannel, which results it has already
+// handled (delivered, given up on, or found existing when the object was created). It is what makes delivery
 // survive restarts and leader failover: a result in the ledger is never sent again, and a result
 // that appeared while no replica ran is not in it and so is sent when one runs again.
 //
@@ -18,15 +18,15 @@
 //
 // # Storage (format v2)
 //
-// The ledger is stored in ConfigMaps next to the destination, each labelled LabelOwner=<owner
-// UID> and owned by the destination (so garbage collected with it):
+// The ledger is stored in ConfigMaps next to its target or channel, each labelled
+// LabelOwner=<owner UID> and owned by that object (so garbage collected with it):
 //
 //   - the base ConfigMap Name(kind, name) holds the header (Data[header.json]: version, scope,
 //     counts, shard count and layout ID) and, while the ledger has a single shard,
 //     that shard (BinaryData[shard.bin]);
 //   - with 2^b shards (b from 1 to 7), shard i is the ConfigMap
 //     policy-herald-ledger-shard-<kind>-<name>-<2^b>-<i> (hashed when longer than 253
-//     characters). Shard names never collide with a base name (no destination kind is "shard")
+//     characters). Shard names never collide with a base name (no kind is "shard")
 //     and differ between shard counts.
 //
 // Shard i holds the keys whose mixed value starts with the b bits of i, in increasing order,
@@ -61,7 +61,7 @@
 //
 // Loading reads the header then every shard. A missing, foreign or damaged shard, or a damaged
 // header, starts a new empty ledger (Exists false: the owner re-baselines, as when the
-// destination is new) and Load returns it with an error; counts of a readable header are kept.
+// target or channel is new) and Load returns it with an error; counts of a readable header are kept.
 // So does a base ConfigMap with data but no header, or a header of another format version: no
 // other format was ever released.
 package ledger
@@ -84,7 +84,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// LabelOwner marks ledger ConfigMaps with the UID of their destination (a name may be too long
+// LabelOwner marks ledger ConfigMaps with the UID of their target or channel (a name may be too long
 // for a label value; a UID always fits).
 const LabelOwner = "reporting.policyherald.io/ledger-of"
 
@@ -125,7 +125,7 @@ type bucket struct {
 	dirty bool // changed since its shard was last copied for a write
 }
 
-// Ledger is the handled-result record of one destination. It is safe for concurrent use.
+// Ledger is the handled-result record of one target or channel. It is safe for concurrent use.
 type Ledger struct {
 	buckets [numBuckets]bucket
 	n, gone atomic.Int64 // keys, and keys with a gone time
@@ -174,7 +174,7 @@ type shardRef struct {
 	index int
 }
 
-// Name returns the ConfigMap name of the ledger of a destination of kind ("nt" or "tc") and name.
+// Name returns the ConfigMap name of the ledger of a target ("nt") or channel ("tc") of name.
 // A name too long for a ConfigMap is shortened and made unique again with a hash of the full one.
 func Name(kind, name string) string {
 	return shorten(namePrefix + kind + "-" + name)
@@ -206,10 +206,10 @@ func newLedger(namespace, name string, owner metav1.OwnerReference) *Ledger {
 	}
 }
 
-// Load reads the ledger of the destination owner from its ConfigMaps; a missing base ConfigMap
+// Load reads the ledger of the target or channel owner from its ConfigMaps; a missing base ConfigMap
 // (or one of an earlier object of the same name) gives an empty ledger with Exists() false. A
 // failed read gives no ledger and the error; a damaged ledger gives a new empty one and an error
-// (the owner starts over, as with a new destination).
+// (the owner starts over, as when it is new).
 func Load(ctx context.Context, r client.Reader, namespace, name string, owner metav1.OwnerReference) (*Ledger, error) {
 	l := newLedger(namespace, name, owner)
 	var cm corev1.ConfigMap
@@ -372,7 +372,7 @@ func ownedBy(cm *corev1.ConfigMap, owner metav1.OwnerReference) bool {
 }
 
 // Exists tells whether a stored ledger was loaded, or something was recorded since: whether the
-// destination ran before.
+// target or channel ran before.
 func (l *Ledger) Exists() bool { return l.exists.Load() }
 
 // Scope returns the scope the ledger's keys were recorded under.

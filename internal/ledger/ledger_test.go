@@ -332,7 +332,7 @@ func TestFlushTooBig(t *testing.T) {
 	if err == nil {
 		t.Fatal("a ledger over 128 shards of maxBytes was written")
 	}
-	if !strings.Contains(err.Error(), "narrow the destination's filter") {
+	if !strings.Contains(err.Error(), "narrow the filter of its target or channel") {
 		t.Errorf("error = %v; want the remedy", err)
 	}
 	if e.w.total() != 0 {

@@ -159,7 +159,7 @@ func (t *table) deleteAt(i int) {
 	t.keys[i], t.gone[i] = 0, 0
 	t.n--
 	if t.n == 0 {
-		// Give the memory back when a bucket empties (a destination whose results all left).
+		// Give the memory back when a bucket empties (a target or channel whose results all left).
 		t.keys, t.gone = nil, nil
 	}
 }
