@@ -1,7 +1,7 @@
-// Package delivery finds the new results of every destination and delivers them. It runs on the
-// elected leader only and reads reports from the report store. Each destination (a
-// NotificationTarget or TargetChannel that its controller found valid) has a pipeline with its
-// own ledger, bounded queue and workers, so one slow or dead destination never delays another.
+// Package delivery finds the new results of every NotificationTarget and TargetChannel and
+// delivers them. It runs on the elected leader only and reads reports from the report store.
+// Each target or channel that its controller found valid has a pipeline with its own ledger,
+// bounded queue and workers, so one slow or dead destination never delays another.
 package delivery
 
 import (
@@ -39,12 +39,12 @@ type RetryPolicy struct {
 
 // Options tune the engine.
 type Options struct {
-	// QueueResults bounds the results each destination holds queued or in flight; a burst
+	// QueueResults bounds the results each target or channel holds queued or in flight; a burst
 	// beyond it waits in the report store (backpressure) instead of in memory.
 	QueueResults int
 	Workers      int
 	Retry        RetryPolicy
-	// FailingAfter is how many failed attempts in a row make a destination's delivery failing.
+	// FailingAfter is how many failed attempts in a row make the delivery of a target or channel failing.
 	// While it fails for other reasons than throttling, batches are parked at their first
 	// failure instead of each spending its fast retries, and one probe per SlowRetryInterval
 	// finds out when the destination is back.
@@ -57,7 +57,7 @@ type Options struct {
 	// ShutdownGrace is how long requests in flight may finish (and be recorded) when delivery
 	// stops, so a graceful handover sends nothing twice.
 	ShutdownGrace  time.Duration
-	SweepInterval  time.Duration // how often every destination re-checks every report (a safety net)
+	SweepInterval  time.Duration // how often every target or channel re-checks every report (a safety net)
 	FlushInterval  time.Duration // how often a changed ledger is written
 	StatusInterval time.Duration // how often changed delivery counts are written
 	// Retention is how long a result that left the cluster is remembered, so a report that is
@@ -96,14 +96,14 @@ type Config struct {
 	Owner      metav1.OwnerReference
 	Sender     sender.Sender
 	Filter     *filter.Filter
-	// Scope identifies what the destination selects (filters and visibility); when it changes,
-	// a destination that skips existing results absorbs what newly comes into view.
+	// Scope identifies what the target or channel selects (filters and visibility); when it changes,
+	// a target or channel that skips existing results absorbs what newly comes into view.
 	Scope        string
 	CustomFields map[string]string
-	// Created is when the destination object was created: results of reports created later are
+	// Created is when the object was created: results of reports created later are
 	// never "existing" to it, even when the operator first sees them after a downtime.
 	Created time.Time
-	// AllNamespaces lets a destination of the platform namespace see every namespace and
+	// AllNamespaces lets a target or channel of the platform namespace see every namespace and
 	// cluster-scoped reports; any other sees only reports of its own namespace.
 	AllNamespaces bool
 	SkipExisting  bool
@@ -112,7 +112,7 @@ type Config struct {
 	// Delivery is the status the object had; counts continue from it when the ledger has none.
 	Delivery *v1alpha1.DeliveryStatus
 	// Fingerprint changes whenever anything above changes (credentials included, hashed);
-	// configuring an unchanged destination again is skipped by its controller.
+	// configuring an unchanged target or channel again is skipped by its controller.
 	Fingerprint string
 }
 
@@ -142,7 +142,7 @@ type Engine struct {
 	started   bool
 	pipelines map[ObjectRef]*pipeline
 	pending   map[ObjectRef]Config // configured before the engine was ready
-	failed    map[ObjectRef]error  // destinations whose pipeline could not start
+	failed    map[ObjectRef]error  // targets and channels whose pipeline could not start
 }
 
 // New returns an engine reading reports from st; start it with a manager.
@@ -201,7 +201,7 @@ func (e *Engine) WaitStopped(timeout time.Duration) bool {
 	}
 }
 
-// begin starts the destinations configured while the store was syncing.
+// begin starts the targets and channels configured while the store was syncing.
 func (e *Engine) begin(ctx context.Context) {
 	e.mu.Lock()
 	e.ctx, e.started = ctx, true
@@ -213,7 +213,7 @@ func (e *Engine) begin(ctx context.Context) {
 	}
 }
 
-// Configure starts or updates the pipeline of a destination.
+// Configure starts or updates the pipeline of a target or channel.
 func (e *Engine) Configure(d Config) {
 	e.mu.Lock()
 	if !e.started {
@@ -224,7 +224,7 @@ func (e *Engine) Configure(d Config) {
 	p, ok := e.pipelines[d.Ref()]
 	e.mu.Unlock()
 	if ok && p.config().UID != d.UID {
-		// Deleted and created again under the same name: a new destination.
+		// Deleted and created again under the same name: a new target or channel.
 		e.Remove(d.Ref())
 		ok = false
 	}
@@ -246,8 +246,8 @@ func (e *Engine) Configure(d Config) {
 	e.health.notify(d.Ref())
 }
 
-// Remove stops the pipeline of a destination (deleted, invalid or suspended). Queued results
-// stay unrecorded, so they are sent if the destination comes back.
+// Remove stops the pipeline of a target or channel (deleted, invalid or suspended). Queued results
+// stay unrecorded, so they are sent if the target or channel comes back.
 func (e *Engine) Remove(k ObjectRef) {
 	e.mu.Lock()
 	delete(e.pending, k)
@@ -260,7 +260,7 @@ func (e *Engine) Remove(k ObjectRef) {
 	}
 }
 
-// Fingerprint returns the fingerprint of the running (or waiting) destination k, "" if none.
+// Fingerprint returns the fingerprint of the running (or waiting) target or channel k, "" if none.
 func (e *Engine) Fingerprint(k ObjectRef) string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()

@@ -8,9 +8,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 )
 
-// Health is what the engine knows about the delivery of one destination.
+// Health is what the engine knows about the delivery of one target or channel.
 type Health struct {
-	// Running says the destination's pipeline runs.
+	// Running says its pipeline runs.
 	Running bool
 	// StartError says why its pipeline could not start (for example its ledger is unreadable
 	// or the operator may not read it).
@@ -23,7 +23,7 @@ type Health struct {
 	Paused bool
 }
 
-// Health returns the delivery health of destination k.
+// Health returns the delivery health of target or channel k.
 func (e *Engine) Health(k ObjectRef) Health {
 	e.mu.RLock()
 	p, ok := e.pipelines[k]
@@ -37,7 +37,7 @@ func (e *Engine) Health(k ObjectRef) Health {
 	return h
 }
 
-// HealthEvents returns the channel on which the engine names destinations of kind whose health
+// HealthEvents returns the channel on which the engine names targets and channels of kind whose health
 // changed, for a controller's source.Channel; call it before the manager starts.
 func (e *Engine) HealthEvents(kind string) <-chan event.GenericEvent {
 	return e.health.channel(kind)

@@ -7,10 +7,10 @@ import (
 	"github.com/policyherald/policy-herald/internal/sender"
 )
 
-// lifecycle tracks, for a destination whose sender is a sender.Resolver, the results it
+// lifecycle tracks, for a target or channel whose sender is a sender.Resolver, the results it
 // delivered that are still in the cluster, per report, so it can be told when one leaves the
 // cluster or passes (a passing result has another identity, so the failing one leaves).
-// It costs a copy of each open result, and only for such destinations.
+// It costs a copy of each open result, and only for such targets and channels.
 //
 // After a restart it is seeded from the current results that the ledger holds; results that
 // left while no replica ran cannot be resolved (their content is gone).
@@ -33,7 +33,7 @@ type resolution struct {
 
 func newLifecycle() *lifecycle { return &lifecycle{open: map[string]*openReport{}} }
 
-// seed opens the handled results the destination sees now.
+// seed opens the handled results the target or channel sees now.
 func (l *lifecycle) seed(p *pipeline, reports []*report.Report) {
 	d := p.config()
 	for _, rep := range reports {

@@ -9,18 +9,18 @@ import (
 )
 
 // The operator's delivery health metrics, served on controller-runtime's metrics endpoint. Every
-// series names its destination object by kind (NotificationTarget or TargetChannel), namespace
+// series names its object by kind (NotificationTarget or TargetChannel), namespace
 // and name; no label holds a URL, a credential or anything of a result.
 //
 // Counters and the latency histogram are updated as results are handled, through handles bound
-// to the destination's labels when its pipeline starts (an atomic add, no map look-up). The
+// to its object's labels when its pipeline starts (an atomic add, no map look-up). The
 // gauges are read from the running pipelines when Prometheus scrapes, so they cost nothing per
-// event, and a destination whose pipeline stopped has none. When a pipeline stops (the
-// destination was deleted, turned invalid or suspended, or this replica stopped leading) its
+// event, and a target or channel whose pipeline stopped has none. When a pipeline stops (the
+// target or channel was deleted, turned invalid or suspended, or this replica stopped leading) its
 // counter and histogram series are deleted too.
 const metricPrefix = "policy_herald_"
 
-var destinationLabels = []string{"kind", "namespace", "name"}
+var objectLabels = []string{"kind", "namespace", "name"}
 
 // LatencyBuckets are the bounds, in seconds, of the report-to-delivery latency histogram.
 var LatencyBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
@@ -29,33 +29,33 @@ var (
 	deliveryResults = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricPrefix + "delivery_results_total",
 		Help: "Results a destination handled, by outcome: sent (delivered), failed (refused for good) or dropped (not delivered within dropAfter).",
-	}, append(destinationLabels[:3:3], "outcome"))
+	}, append(objectLabels[:3:3], "outcome"))
 	deliveryRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricPrefix + "delivery_retries_total",
 		Help: "Delivery attempts that retried a batch (fast retries and the slow retries of parked results).",
-	}, destinationLabels)
+	}, objectLabels)
 	deliveryLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    metricPrefix + "delivery_latency_seconds",
 		Help:    "Time from a result's arrival in the report store (its report's change) to its delivery.",
 		Buckets: LatencyBuckets,
-	}, destinationLabels)
+	}, objectLabels)
 	ledgerWriteErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricPrefix + "ledger_write_errors_total",
 		Help: "Failed writes of a destination's ledger ConfigMaps (each is retried at the next flush).",
-	}, destinationLabels)
+	}, objectLabels)
 
 	descPending = prometheus.NewDesc(metricPrefix+"delivery_pending_results",
-		"Results found new and not yet recorded: queued, being sent or parked for the slow retries.", destinationLabels, nil)
+		"Results found new and not yet recorded: queued, being sent or parked for the slow retries.", objectLabels, nil)
 	descQueue = prometheus.NewDesc(metricPrefix+"delivery_queue_depth",
-		"Results queued for the destination's workers (bounded by the engine's queue size).", destinationLabels, nil)
+		"Results queued for the destination's workers (bounded by the engine's queue size).", objectLabels, nil)
 	descOldest = prometheus.NewDesc(metricPrefix+"delivery_oldest_pending_seconds",
-		"Age of the oldest pending (queued, in flight or parked) result; 0 when none is pending.", destinationLabels, nil)
+		"Age of the oldest pending (queued, in flight or parked) result; 0 when none is pending.", objectLabels, nil)
 	descFailing = prometheus.NewDesc(metricPrefix+"delivery_failing",
-		"1 while delivery is failing (DeliveryFailing: repeated failed attempts, an outage) or paused (DeliveryPaused: the ledger cannot be written), else 0.", destinationLabels, nil)
+		"1 while delivery is failing (DeliveryFailing: repeated failed attempts, an outage) or paused (DeliveryPaused: the ledger cannot be written), else 0.", objectLabels, nil)
 	descLedgerKeys = prometheus.NewDesc(metricPrefix+"ledger_keys",
-		"Results the destination's ledger records as handled (present and recently gone).", destinationLabels, nil)
+		"Results the destination's ledger records as handled (present and recently gone).", objectLabels, nil)
 	descLedgerBytes = prometheus.NewDesc(metricPrefix+"ledger_bytes",
-		"Data held by the destination's ledger ConfigMaps, as last read or written.", destinationLabels, nil)
+		"Data held by the destination's ledger ConfigMaps, as last read or written.", objectLabels, nil)
 )
 
 // live reads the gauges of every running pipeline at scrape time.
@@ -65,7 +65,7 @@ func init() {
 	metrics.Registry.MustRegister(deliveryResults, deliveryRetries, deliveryLatency, ledgerWriteErrors, live)
 }
 
-// pipelineMetrics are the counter and histogram handles of one destination.
+// pipelineMetrics are the counter and histogram handles of one target or channel.
 type pipelineMetrics struct {
 	labels                                prometheus.Labels
 	sent, failed, dropped, retries, write prometheus.Counter
@@ -98,7 +98,7 @@ func (m *pipelineMetrics) counted(o outcome, n int) {
 	}
 }
 
-// delete removes every series of the destination.
+// delete removes every series of the target or channel.
 func (m *pipelineMetrics) delete() {
 	deliveryResults.DeletePartialMatch(m.labels)
 	deliveryRetries.DeletePartialMatch(m.labels)

@@ -15,7 +15,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/store"
 )
 
-// A pipeline delivers the new results of one destination. A result takes these steps, one file
+// A pipeline delivers the new results of one target or channel. A result takes these steps, one file
 // each, in this order:
 //
 //   - scan.go: a report change marks the report dirty; one scanner looks at dirty reports and
@@ -40,7 +40,7 @@ type env struct {
 	newObject func(kind string) (client.Object, error)
 	opts      Options
 	now       func() time.Time
-	notify    func(ObjectRef) // the destination's health may have changed
+	notify    func(ObjectRef) // its health may have changed
 }
 
 // item is one batch on its way to a destination.
@@ -55,14 +55,14 @@ type item struct {
 	since time.Time
 }
 
-// pipeline delivers the new results of one destination, in the steps above.
+// pipeline delivers the new results of one target or channel, in the steps above.
 type pipeline struct {
 	env
 	log    logr.Logger
 	ledger *ledger.Ledger
 	stats  *Stats
 	lc     *lifecycle // nil unless the sender resolves results
-	// metrics are the destination's counters; queued counts the results in queue, resolving
+	// metrics are its counters; queued counts the results in queue, resolving
 	// the results of resolutions queued or being sent.
 	metrics   *pipelineMetrics
 	queued    atomic.Int64
@@ -128,7 +128,7 @@ func (p *pipeline) config() *Config {
 	return p.cfg
 }
 
-// healthChanged tells the destination's controller to look at its health again.
+// healthChanged tells the controller of the target or channel to look at its health again.
 func (p *pipeline) healthChanged() { p.notify(p.config().Ref()) }
 
 // run starts the pipeline's goroutines.

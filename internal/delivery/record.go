@@ -125,7 +125,7 @@ func (p *pipeline) paused() bool {
 }
 
 // writeStatus writes status.delivery when it changed; it runs every StatusInterval, so a busy
-// destination does not write its status on every result.
+// target or channel does not write its status on every result.
 func (p *pipeline) writeStatus(ctx context.Context) {
 	st := p.stats
 	st.mu.Lock()

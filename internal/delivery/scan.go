@@ -9,12 +9,12 @@ import (
 	"github.com/policyherald/policy-herald/internal/routing"
 )
 
-// Step 1: finding new results. What exists when a destination starts is decided first
+// Step 1: finding new results. What exists when a target or channel starts is decided first
 // (baseline); then every report change marks its report dirty, and one scanner looks at dirty
 // reports, oldest change first, and queues their new results (queue.go).
 
-// baseline decides what counts as existing when a destination starts: on its very first start
-// (no ledger yet), or when what it selects changed, a destination that skips existing results
+// baseline decides what counts as existing when a target or channel starts: on its very first start
+// (no ledger yet), or when what it selects changed, a target or channel that skips existing results
 // records the results it sees now as handled.
 func (p *pipeline) baseline(ranBefore bool) {
 	d := p.config()
@@ -24,7 +24,7 @@ func (p *pipeline) baseline(ranBefore bool) {
 		n := p.absorb(d.Created)
 		p.log.Info("existing results will not be sent", "results", n)
 	case p.ledger.Scope() != d.Scope:
-		// What the destination selects changed: what now comes into view existed before.
+		// What the target or channel selects changed: what now comes into view existed before.
 		n := p.absorb(p.now())
 		p.log.Info("results newly selected by the changed destination will not be sent", "results", n)
 	}
@@ -34,11 +34,11 @@ func (p *pipeline) baseline(ranBefore bool) {
 	}
 }
 
-// absorb records every result the destination wants as handled without sending it: what
-// "skipExistingOnStartup" means for results that exist when a destination starts for the
+// absorb records every result the target or channel wants as handled without sending it: what
+// "skipExistingOnStartup" means for results that exist when a target or channel starts for the
 // first time or changes what it selects. Reports created after existedAt are left alone: their
 // results are new even if the operator only sees them now. (Creation times have one-second
-// resolution; a report of the same second as the destination counts as existing.)
+// resolution; a report of the same second as the target or channel counts as existing.)
 func (p *pipeline) absorb(existedAt time.Time) int {
 	if existedAt.IsZero() {
 		existedAt = p.now()
@@ -168,12 +168,12 @@ func (p *pipeline) look(ctx context.Context, key string, changed int64) {
 	p.enqueue(ctx, refOf(rep), results, d, false)
 }
 
-// visible tells whether the destination may see a report at all (tenancy).
+// visible tells whether the target or channel may see a report at all (tenancy).
 func (d *Config) visible(rep *report.Report) bool {
 	return routing.Sees(d.AllNamespaces, d.Namespace, rep)
 }
 
-// newResults returns the results of rep that the destination has not handled and wants; with
+// newResults returns the results of rep that the target or channel has not handled and wants; with
 // claim they are marked in flight, found when their report changed at changed (Unix
 // nanoseconds). The caller holds p.mu.
 func (p *pipeline) newResults(rep *report.Report, d *Config, claim bool, changed int64) []report.Result {

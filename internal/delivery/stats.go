@@ -14,7 +14,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
-// Stats counts the deliveries of one destination. Sent and failed start from the counts in
+// Stats counts the deliveries of one target or channel. Sent and failed start from the counts in
 // the ledger (written with the handled results, so they agree after a crash), or from the
 // object's status for a ledger that has none yet.
 type Stats struct {
