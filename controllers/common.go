@@ -162,17 +162,17 @@ func indexSecrets(ctx context.Context, mgr ctrl.Manager, obj client.Object) erro
 
 // specChanged passes creations, deletions and spec changes, and drops status writes (the
 // delivery engine's and the controller's own), which would otherwise make every busy
-// destination re-read its Secret every few seconds. Delivery health reaches the controllers
+// target or channel re-read its Secret every few seconds. Delivery health reaches the controllers
 // as events of the engine (see healthSource).
 func specChanged() predicate.Predicate { return predicate.GenerationChangedPredicate{} }
 
-// healthSource wakes the controller of kind when the delivery engine says a destination's
-// health changed (started, failed to start, failing, recovered).
+// healthSource wakes the controller of kind when the delivery engine says the
+// health of a target or channel changed (started, failed to start, failing, recovered).
 func healthSource(engine *delivery.Engine, kind string) source.Source {
 	return source.Channel(engine.HealthEvents(kind), &handler.EnqueueRequestForObject{})
 }
 
-// runDelivery starts, updates or stops a destination's delivery and returns what its
+// runDelivery starts, updates or stops the delivery of a target or channel and returns what its
 // conditions should say: the problem that stops it, or its health.
 func runDelivery(e *delivery.Engine, ref delivery.ObjectRef, cfg *delivery.Config, err error, suspend bool) error {
 	switch {
@@ -186,7 +186,7 @@ func runDelivery(e *delivery.Engine, ref delivery.ObjectRef, cfg *delivery.Confi
 }
 
 // deliveryHealth says whether delivery runs and succeeds: Ready waits until the delivery engine
-// has listed the reports and started the destination, and repeated failed attempts turn it
+// has listed the reports and started its pipeline, and repeated failed attempts turn it
 // False. The engine tells the controller when any of it changes.
 func deliveryHealth(engine *delivery.Engine, ref delivery.ObjectRef) error {
 	h := engine.Health(ref)
