@@ -46,14 +46,14 @@ func (e *Engine) HealthEvents(kind string) <-chan event.GenericEvent {
 // healthNotifier forwards health changes to the controllers without ever blocking a pipeline:
 // changes are collected in a set and sent by one goroutine.
 type healthNotifier struct {
-	mu    sync.Mutex
-	keys  map[ObjectRef]struct{}
-	chans map[string]chan event.GenericEvent
-	wake  chan struct{}
+	mu      sync.Mutex
+	changed map[ObjectRef]struct{}
+	chans   map[string]chan event.GenericEvent
+	wake    chan struct{}
 }
 
 func newHealthNotifier() *healthNotifier {
-	return &healthNotifier{keys: map[ObjectRef]struct{}{}, chans: map[string]chan event.GenericEvent{}, wake: make(chan struct{}, 1)}
+	return &healthNotifier{changed: map[ObjectRef]struct{}{}, chans: map[string]chan event.GenericEvent{}, wake: make(chan struct{}, 1)}
 }
 
 func (h *healthNotifier) channel(kind string) chan event.GenericEvent {
@@ -69,7 +69,7 @@ func (h *healthNotifier) channel(kind string) chan event.GenericEvent {
 
 func (h *healthNotifier) notify(k ObjectRef) {
 	h.mu.Lock()
-	h.keys[k] = struct{}{}
+	h.changed[k] = struct{}{}
 	h.mu.Unlock()
 	select {
 	case h.wake <- struct{}{}:
@@ -86,10 +86,10 @@ func (h *healthNotifier) run(ctx context.Context, newObject func(kind string) (c
 		case <-h.wake:
 		}
 		h.mu.Lock()
-		keys := h.keys
-		h.keys = map[ObjectRef]struct{}{}
+		refs := h.changed
+		h.changed = map[ObjectRef]struct{}{}
 		h.mu.Unlock()
-		for k := range keys {
+		for k := range refs {
 			obj, err := newObject(k.Kind)
 			if err != nil {
 				continue

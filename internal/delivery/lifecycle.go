@@ -83,7 +83,7 @@ func (l *lifecycle) resolved(it *item) {
 	if o == nil {
 		return
 	}
-	for _, k := range it.keys {
+	for _, k := range it.hashes {
 		delete(o.results, k)
 		delete(o.resolving, k)
 	}

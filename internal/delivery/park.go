@@ -35,7 +35,7 @@ func (p *pipeline) park(it *item) {
 	r := it.batch.Report
 	key := report.Key(r.Kind, r.Namespace, r.Name)
 	p.mu.Lock()
-	for _, k := range it.keys {
+	for _, k := range it.hashes {
 		p.parked[k] = parkedResult{report: key, since: since}
 	}
 	p.mu.Unlock()
@@ -97,10 +97,10 @@ func (p *pipeline) dropExpired() {
 		}
 	}
 	p.mu.Unlock()
-	for key, keys := range expired {
-		it := item{batch: sender.Batch{Report: refOfKey(p.store.Get(key), key)}, keys: keys}
-		ids := make([]string, len(keys))
-		for i, k := range keys {
+	for key, hashes := range expired {
+		it := item{batch: sender.Batch{Report: refOfKey(p.store.Get(key), key)}, hashes: hashes}
+		ids := make([]string, len(hashes))
+		for i, k := range hashes {
 			ids[i] = report.IDOf(k)
 		}
 		p.log.Error(errors.New("not delivered within dropAfter"), "dropping results", "report", key, "results", ids, "dropAfter", after.String())
@@ -131,21 +131,21 @@ func (p *pipeline) parkedByReport() map[string]map[uint64]time.Time {
 
 // probe tries one batch of parked results once; it tells whether the destination took it.
 func (p *pipeline) probe(byReport map[string]map[uint64]time.Time) bool {
-	for key, keys := range byReport {
-		it, ok := p.parkedItem(key, keys, true)
+	for key, hashes := range byReport {
+		it, ok := p.parkedItem(key, hashes, true)
 		if !ok {
 			continue
 		}
-		p.deliver(&it) // parkedItem took the probe's results out of keys: the rest stay to requeue
+		p.deliver(&it) // parkedItem took the probe's results out of hashes: the rest stay to requeue
 		return !p.stats.outage()
 	}
 	return false
 }
 
 // requeue queues the parked results of one report again, as they are now in the store.
-func (p *pipeline) requeue(ctx context.Context, key string, keys map[uint64]time.Time) {
-	for len(keys) > 0 {
-		it, ok := p.parkedItem(key, keys, false)
+func (p *pipeline) requeue(ctx context.Context, key string, hashes map[uint64]time.Time) {
+	for len(hashes) > 0 {
+		it, ok := p.parkedItem(key, hashes, false)
 		if !ok || !p.put(ctx, it) {
 			return
 		}
@@ -155,7 +155,7 @@ func (p *pipeline) requeue(ctx context.Context, key string, keys map[uint64]time
 // parkedItem takes up to a batch of the parked results of report key off the parked list, as
 // they are in the store's current copy of the report. Parked results that left the report are
 // forgotten: not delivered, not recorded (if they come back, they are new).
-func (p *pipeline) parkedItem(key string, keys map[uint64]time.Time, probe bool) (item, bool) {
+func (p *pipeline) parkedItem(key string, hashes map[uint64]time.Time, probe bool) (item, bool) {
 	d := p.config()
 	rep := p.store.Get(key)
 	index := map[uint64]int{}
@@ -167,20 +167,20 @@ func (p *pipeline) parkedItem(key string, keys map[uint64]time.Time, probe bool)
 	var results []report.Result
 	var since time.Time
 	p.mu.Lock()
-	for k, s := range keys {
+	for k, s := range hashes {
 		i, ok := index[k]
 		switch {
 		case !ok:
 			delete(p.parked, k)
 			delete(p.inflight, k)
-			delete(keys, k)
+			delete(hashes, k)
 		case len(results) < batchSize(d.Sender):
 			results = append(results, rep.Results[i])
 			if since.IsZero() || s.Before(since) {
 				since = s
 			}
 			delete(p.parked, k)
-			delete(keys, k)
+			delete(hashes, k)
 		}
 	}
 	p.stats.setPending(int64(len(p.inflight)))
@@ -189,9 +189,9 @@ func (p *pipeline) parkedItem(key string, keys map[uint64]time.Time, probe bool)
 		return item{}, false
 	}
 	it := item{batch: sender.Batch{Report: refOf(rep), Results: results, CustomFields: d.CustomFields}, probe: probe, since: since}
-	it.keys = make([]uint64, len(results))
+	it.hashes = make([]uint64, len(results))
 	for i := range results {
-		it.keys[i] = results[i].Hash
+		it.hashes[i] = results[i].Hash
 	}
 	return it, true
 }

@@ -44,8 +44,8 @@ type env struct {
 
 // item is one batch on its way to a destination.
 type item struct {
-	batch sender.Batch
-	keys  []uint64
+	batch  sender.Batch
+	hashes []uint64
 	// resolve says the batch's results left the cluster or passed, for a Resolver.
 	resolve bool
 	// probe is the one attempt of a slow retry that finds out whether the destination is back.

@@ -18,9 +18,9 @@ func (p *pipeline) enqueue(ctx context.Context, ref sender.ReportRef, results []
 	for len(results) > 0 {
 		n := min(size, len(results))
 		it := item{batch: sender.Batch{Report: ref, Results: results[:n:n], CustomFields: d.CustomFields}, resolve: resolve}
-		it.keys = make([]uint64, n)
+		it.hashes = make([]uint64, n)
 		for i := range results[:n] {
-			it.keys[i] = results[i].Hash
+			it.hashes[i] = results[i].Hash
 		}
 		if !p.put(ctx, it) {
 			return
@@ -32,7 +32,7 @@ func (p *pipeline) enqueue(ctx context.Context, ref sender.ReportRef, results []
 // put queues one batch, blocking while the queue is full; it returns false when ctx ended
 // first. The queue depth (and the resolutions waiting) count it from now on.
 func (p *pipeline) put(ctx context.Context, it item) bool {
-	n := int64(len(it.keys))
+	n := int64(len(it.hashes))
 	p.queued.Add(n)
 	if it.resolve {
 		p.resolving.Add(n)
@@ -56,7 +56,7 @@ func (p *pipeline) work(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case it := <-p.queue:
-			p.queued.Add(-int64(len(it.keys)))
+			p.queued.Add(-int64(len(it.hashes)))
 			p.deliver(&it)
 		}
 	}

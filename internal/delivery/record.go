@@ -35,7 +35,7 @@ const (
 // counts in the same write, so status follows the ledger after a crash.
 func (p *pipeline) release(it *item, o outcome) {
 	if it.resolve {
-		p.resolving.Add(-int64(len(it.keys)))
+		p.resolving.Add(-int64(len(it.hashes)))
 		if o != outcomeNone {
 			p.lc.resolved(it)
 		}
@@ -43,14 +43,14 @@ func (p *pipeline) release(it *item, o outcome) {
 	}
 	now := p.now().UnixNano()
 	p.mu.Lock()
-	for _, k := range it.keys {
+	for _, k := range it.hashes {
 		if changed, ok := p.inflight[k]; ok && o == outcomeSent {
 			p.metrics.latency.Observe(time.Duration(now - changed).Seconds())
 		}
 		delete(p.inflight, k)
 		delete(p.parked, k)
 	}
-	n := int64(len(it.keys))
+	n := int64(len(it.hashes))
 	var c ledger.Counts
 	switch o {
 	case outcomeSent:
@@ -61,10 +61,10 @@ func (p *pipeline) release(it *item, o outcome) {
 		c.Dropped = n
 	}
 	if o != outcomeNone {
-		p.ledger.Add(it.keys...)
+		p.ledger.Add(it.hashes...)
 		p.ledger.AddCounts(c)
 		p.stats.count(c)
-		p.metrics.counted(o, len(it.keys))
+		p.metrics.counted(o, len(it.hashes))
 	}
 	p.stats.setPending(int64(len(p.inflight)))
 	p.mu.Unlock()

@@ -174,7 +174,7 @@ func (p *pipeline) newResults(rep *report.Report, d *Config, claim bool, changed
 		return nil
 	}
 	var out []report.Result
-	var taken map[uint64]struct{} // keys already in out: a producer may write a result twice
+	var taken map[uint64]struct{} // hashes already in out: a producer may write a result twice
 	for i := range rep.Results {
 		res := &rep.Results[i]
 		if _, busy := p.inflight[res.Hash]; busy || p.ledger.Has(res.Hash) {

@@ -34,9 +34,9 @@ func (p *pipeline) deliver(it *item) {
 		// Stopping before the batch went out: neither sent nor recorded, so it is offered again
 		// by whichever replica leads next.
 		p.release(it, outcomeNone)
-	case len(it.keys) > 1 && !sender.IsRetryable(err) && !errors.Is(err, errOutage):
-		for i := range it.keys {
-			single := item{batch: it.batch, keys: it.keys[i : i+1], resolve: it.resolve, since: it.since}
+	case len(it.hashes) > 1 && !sender.IsRetryable(err) && !errors.Is(err, errOutage):
+		for i := range it.hashes {
+			single := item{batch: it.batch, hashes: it.hashes[i : i+1], resolve: it.resolve, since: it.since}
 			single.batch.Results = it.batch.Results[i : i+1]
 			p.deliver(&single)
 		}
@@ -76,7 +76,7 @@ func (p *pipeline) send(it *item) error {
 	var last error // the sender's own error, also when the retry library wraps it
 	attempts := 0
 	_, err := backoff.Retry(p.workers.ctx, func() (struct{}, error) {
-		if len(it.keys) == 0 {
+		if len(it.hashes) == 0 {
 			return struct{}{}, nil // everything went out before the last failure
 		}
 		if attempts++; attempts > 1 || !it.since.IsZero() {
@@ -92,11 +92,11 @@ func (p *pipeline) send(it *item) error {
 		}
 		var se *sender.Error
 		if errors.As(err, &se) && se.Sent > 0 {
-			n := min(se.Sent, len(it.keys))
-			done := item{batch: it.batch, keys: it.keys[:n], resolve: it.resolve}
+			n := min(se.Sent, len(it.hashes))
+			done := item{batch: it.batch, hashes: it.hashes[:n], resolve: it.resolve}
 			done.batch.Results = it.batch.Results[:n]
 			p.release(&done, outcomeSent)
-			it.keys, it.batch.Results = it.keys[n:], it.batch.Results[n:]
+			it.hashes, it.batch.Results = it.hashes[n:], it.batch.Results[n:]
 		}
 		switch {
 		case errors.As(err, &se) && !se.Retryable:
