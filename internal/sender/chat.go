@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -31,4 +32,19 @@ func newChatTarget(name string, cfg Config, s v1alpha1.HTTPSettings) (*transport
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return target, tmpl, nil
+}
+
+// registerChat registers the chat webhook destination typ (a ChatWebhookDestination block,
+// picked out by block; see descriptor.ChatWebhook): build makes its sender from the block's
+// target and messageTemplate (see newChatTarget), so that these senders differ in their layout
+// only. Errors name the destination by its type.
+func registerChat(typ v1alpha1.DestinationType, block func(*v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination,
+	build func(*transport.Target, *render.Template) Sender) {
+	register(func(cfg Config) (Sender, error) {
+		target, tmpl, err := newChatTarget(string(typ), cfg, block(cfg.Destination).HTTPSettings)
+		if err != nil {
+			return nil, err
+		}
+		return build(target, tmpl), nil
+	}, descriptor.ChatWebhook(typ))
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -105,16 +104,9 @@ type discordField struct {
 }
 
 func init() {
-	register(newDiscord, descriptor.ChatWebhook(v1alpha1.DestinationDiscord))
-}
-
-func newDiscord(cfg Config) (Sender, error) {
-	inline := *cfg.Destination.Discord
-	target, tmpl, err := newChatTarget("discord", cfg, inline.HTTPSettings)
-	if err != nil {
-		return nil, err
-	}
-	return &discord{Target: target, tmpl: tmpl}, nil
+	registerChat(v1alpha1.DestinationDiscord,
+		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.Discord },
+		func(t *transport.Target, tmpl *render.Template) Sender { return &discord{Target: t, tmpl: tmpl} })
 }
 
 // MaxBatch is how many embeds one message takes.

@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -60,16 +59,11 @@ const (
 )
 
 func init() {
-	register(newGoogleChat, descriptor.ChatWebhook(v1alpha1.DestinationGoogleChat))
-}
-
-func newGoogleChat(cfg Config) (Sender, error) {
-	inline := *cfg.Destination.GoogleChat
-	target, tmpl, err := newChatTarget("googleChat", cfg, inline.HTTPSettings)
-	if err != nil {
-		return nil, err
-	}
-	return &googleChat{Target: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
+	registerChat(v1alpha1.DestinationGoogleChat,
+		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.GoogleChat },
+		func(t *transport.Target, tmpl *render.Template) Sender {
+			return &googleChat{Target: t, tmpl: tmpl, maxBody: gchatMaxBody}
+		})
 }
 
 // MaxBatch is gchatMaxBatch: one card per result, packed into as few messages as fit.

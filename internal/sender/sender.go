@@ -9,7 +9,8 @@
 //     TargetChannel, with CEL rules for its required settings; then make generate manifests.
 //  2. Its sender file, x.go: the sender, and in an init function
 //     register(newX, descriptor.Descriptor{Type: ..., Required: ..., ...}), the descriptor
-//     classifying every field of the block and every Secret key it reads.
+//     classifying every field of the block and every Secret key it reads (a chat webhook
+//     block, v1alpha1.ChatWebhookDestination, registers with registerChat instead).
 //  3. Its test entry: a conformanceSenders entry (conformance_test.go), next to its own x_test.go.
 //
 // Nothing else names destination types: DestinationType() reads the struct, and package

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -57,16 +56,11 @@ const (
 )
 
 func init() {
-	register(newTeams, descriptor.ChatWebhook(v1alpha1.DestinationTeams))
-}
-
-func newTeams(cfg Config) (Sender, error) {
-	inline := *cfg.Destination.Teams
-	target, tmpl, err := newChatTarget("teams", cfg, inline.HTTPSettings)
-	if err != nil {
-		return nil, err
-	}
-	return &teams{Target: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
+	registerChat(v1alpha1.DestinationTeams,
+		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.Teams },
+		func(t *transport.Target, tmpl *render.Template) Sender {
+			return &teams{Target: t, tmpl: tmpl, maxBody: teamsMaxBody}
+		})
 }
 
 // MaxBatch is teamsMaxBatch: one card per batch.
