@@ -96,16 +96,10 @@ func TestDiscordGolden(t *testing.T) {
 	if s.MaxBatch() != 10 {
 		t.Fatalf("MaxBatch = %d", s.MaxBatch())
 	}
-	if err := s.Send(context.Background(), slackDiscordBatch()); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1 message for the batch", len(reqs))
-	}
-	checkGolden(t, "discord-batch.json", reqs[0].Body, false)
+	body := sendOneMessage(t, hook, s, slackDiscordBatch()).Body
+	checkGolden(t, "discord-batch.json", body, false)
 
-	p := discordDecode(t, reqs[0].Body)
+	p := discordDecode(t, body)
 	titles := discordCheckLimits(t, &p)
 	if want := []string{"FAIL · require-labels / check-app", "WARN · disallow-latest-tag", "PASS · require-ns-owner / owner-label"}; !reflect.DeepEqual(titles, want) {
 		t.Errorf("titles %q, want %q", titles, want)
@@ -303,21 +297,8 @@ func TestDiscordFailureOnLaterMessageReportsSent(t *testing.T) {
 	})
 	err := newDiscordTestSender(t, srv.URL+"/api/webhooks/1/SECRETTOKEN", "").
 		Send(context.Background(), Batch{Report: testReport, Results: slackDiscordBigBatch(25)})
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("got %T %v", err, err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("%d requests, want the sender to stop at the failed 2nd message", len(reqs))
-	}
-	first := discordDecode(t, reqs[0].Body)
-	if e.Sent != len(first.Embeds) || e.Sent == 0 || !e.Retryable || e.StatusCode != 502 {
-		t.Fatalf("got %+v, want Sent=%d", e, len(first.Embeds))
-	}
-	if !strings.Contains(e.Reason, "(message 2 of ") || strings.Contains(e.Reason, "SECRETTOKEN") {
-		t.Errorf("reason %q", e.Reason)
-	}
+	assertStoppedAtSecondMessage(t, hook, err, http.StatusBadGateway, "SECRETTOKEN",
+		func(body []byte) int { return len(discordDecode(t, body).Embeds) })
 }
 
 func TestDiscordMessageTemplate(t *testing.T) {

@@ -95,15 +95,7 @@ func TestGoogleChatGolden(t *testing.T) {
 	if got := s.MaxBatch(); got != gchatMaxBatch {
 		t.Errorf("MaxBatch = %d", got)
 	}
-	b := teamsGChatBatch()
-	if err := s.Send(context.Background(), b); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("got %d requests, want 1", len(reqs))
-	}
-	r := reqs[0]
+	r := sendOneMessage(t, hook, s, teamsGChatBatch())
 	if r.Path != "/v1/spaces/AAAA/messages" || r.RawQuery != "key=KEY&token=TOKEN" {
 		t.Errorf("posted to %s?%s", r.Path, r.RawQuery)
 	}

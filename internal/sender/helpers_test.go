@@ -374,6 +374,43 @@ func assertConfigErrors(t *testing.T, typ v1alpha1.DestinationType, secret strin
 	}
 }
 
+// sendOneMessage sends b with s and returns the one request it made: an error, or any other
+// number of requests, is fatal.
+func sendOneMessage(t *testing.T, hook *testHook, s Sender, b Batch) recorded {
+	t.Helper()
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1 message for the batch", len(reqs))
+	}
+	return reqs[0]
+}
+
+// assertStoppedAtSecondMessage checks err, from a Send whose 2nd message got status: the sender
+// stopped there, with a retryable *Error whose Sent is the number of results of the 1st message
+// (firstResults counts them in its body), whose reason says which message failed and does not
+// show secret.
+func assertStoppedAtSecondMessage(t *testing.T, hook *testHook, err error, status int, secret string, firstResults func(body []byte) int) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %T %v", err, err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want the sender to stop at the failed 2nd message", len(reqs))
+	}
+	first := firstResults(reqs[0].Body)
+	if e.Sent != first || e.Sent == 0 || !e.Retryable || e.StatusCode != status {
+		t.Fatalf("got %+v, want Sent=%d", e, first)
+	}
+	if !strings.Contains(e.Reason, "(message 2 of ") || strings.Contains(e.Reason, secret) {
+		t.Errorf("reason %q", e.Reason)
+	}
+}
+
 // newGuarded builds the sender of cfg with g as its guard (nil: unrestricted).
 func newGuarded(ctx context.Context, cfg Config, g *addrguard.Guard) (Sender, error) {
 	cfg.Guard = g

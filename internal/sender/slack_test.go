@@ -3,7 +3,6 @@ package sender
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -189,16 +188,10 @@ func TestSlackGolden(t *testing.T) {
 	if s.MaxBatch() != 20 {
 		t.Fatalf("MaxBatch = %d", s.MaxBatch())
 	}
-	if err := s.Send(context.Background(), slackDiscordBatch()); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1 message for the batch", len(reqs))
-	}
-	checkGolden(t, "slack-batch.json", reqs[0].Body, false)
+	sent := sendOneMessage(t, hook, s, slackDiscordBatch()).Body
+	checkGolden(t, "slack-batch.json", sent, false)
 
-	msg := slackDecode(t, reqs[0].Body)
+	msg := slackDecode(t, sent)
 	headers := slackCheckLimits(t, msg)
 	if msg.Channel != "#policy" {
 		t.Errorf("channel %q", msg.Channel)
@@ -431,21 +424,8 @@ func TestSlackFailureOnLaterMessageReportsSent(t *testing.T) {
 	})
 	err := newSlackTestSender(t, srv.URL+"/services/T1/B1/SECRETPATH", nil, nil, "").
 		Send(context.Background(), Batch{Report: testReport, Results: slackDiscordBigBatch(40)})
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("got %T %v", err, err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("%d requests, want the sender to stop at the failed 2nd message", len(reqs))
-	}
-	first := slackDecode(t, reqs[0].Body)
-	if e.Sent != len(first.Attachments) || e.Sent == 0 || !e.Retryable || e.StatusCode != 500 {
-		t.Fatalf("got %+v, want Sent=%d", e, len(first.Attachments))
-	}
-	if !strings.Contains(e.Reason, "(message 2 of ") || strings.Contains(e.Reason, "SECRETPATH") {
-		t.Errorf("reason %q", e.Reason)
-	}
+	assertStoppedAtSecondMessage(t, hook, err, http.StatusInternalServerError, "SECRETPATH",
+		func(body []byte) int { return len(slackDecode(t, body).Attachments) })
 }
 
 func TestSlackMessageTemplate(t *testing.T) {

@@ -173,14 +173,7 @@ func TestTeamsGolden(t *testing.T) {
 	if got := s.MaxBatch(); got != teamsMaxBatch {
 		t.Errorf("MaxBatch = %d", got)
 	}
-	if err := s.Send(context.Background(), teamsGChatBatch()); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("got %d requests, want 1", len(reqs))
-	}
-	r := reqs[0]
+	r := sendOneMessage(t, hook, s, teamsGChatBatch())
 	if r.Path != "/workflows/abc/triggers/manual/paths/invoke" || r.RawQuery != "api-version=1&sig=SIG" {
 		t.Errorf("posted to %s?%s", r.Path, r.RawQuery)
 	}
