@@ -374,18 +374,35 @@ func assertConfigErrors(t *testing.T, typ v1alpha1.DestinationType, secret strin
 	}
 }
 
-// sendOneMessage sends b with s and returns the one request it made: an error, or any other
-// number of requests, is fatal.
-func sendOneMessage(t *testing.T, hook *testHook, s Sender, b Batch) recorded {
+// sendMessages sends b with s and returns the requests that Send made: an error, or fewer than
+// least or more than most requests, is fatal.
+func sendMessages(t *testing.T, hook *testHook, s Sender, b Batch, least, most int) []recorded {
 	t.Helper()
+	before := len(hook.requests())
 	if err := s.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1 message for the batch", len(reqs))
+	reqs := hook.requests()[before:]
+	if len(reqs) < least || len(reqs) > most {
+		t.Fatalf("%d requests for a batch of %d results, want %d to %d", len(reqs), len(b.Results), least, most)
 	}
-	return reqs[0]
+	return reqs
+}
+
+// sendOneMessage sends b with s and returns the one request it made (see sendMessages).
+func sendOneMessage(t *testing.T, hook *testHook, s Sender, b Batch) recorded {
+	t.Helper()
+	return sendMessages(t, hook, s, b, 1, 1)[0]
+}
+
+// assertTemplateFailed checks err, from a Send whose messageTemplate failed on a result: a
+// permanent *Error that names the messageTemplate, with Sent the results before that one.
+func assertTemplateFailed(t *testing.T, err error, sent int) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || e.Retryable || e.Sent != sent || !strings.Contains(e.Reason, "messageTemplate") {
+		t.Fatalf("got %#v", err)
+	}
 }
 
 // assertStoppedAtSecondMessage checks err, from a Send whose 2nd message got status: the sender

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -207,13 +206,7 @@ func TestTeamsConfigErrorsHideSecrets(t *testing.T) {
 func TestTeamsSplitsAtTheSizeLimit(t *testing.T) {
 	hook, srv := startHook(t, teamsAccepted)
 	b := teamsGChatBigBatch(teamsMaxBatch, 3000)
-	if err := newTeamsSender(t, srv.URL, "").Send(context.Background(), b); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) < 3 {
-		t.Fatalf("%d requests for %d results of 3 kB, want at least 3", len(reqs), len(b.Results))
-	}
+	reqs := sendMessages(t, hook, newTeamsSender(t, srv.URL, ""), b, 3, len(b.Results))
 	next := 0
 	for i, r := range reqs {
 		card := teamsCheckWire(t, r.Body) // every message within the limit, each a valid card
@@ -260,14 +253,7 @@ func TestTeamsTruncates(t *testing.T) {
 		for i := 0; i < 200; i++ {
 			b.Results[0].Properties[fmt.Sprintf("key-%03d", i)] = strings.Repeat("v", 500)
 		}
-		before := len(hook.requests())
-		if err := s.Send(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		reqs := hook.requests()[before:]
-		if len(reqs) != 2 {
-			t.Fatalf("%d requests, want 2", len(reqs))
-		}
+		reqs := sendMessages(t, hook, s, b, 2, 2)
 		card := teamsCheckWire(t, reqs[0].Body)
 		texts := teamsTexts(teamsContainers(card)[0])
 		if last := texts[len(texts)-1]; last != "200 properties left out: the result is too large for one Teams message" {
@@ -296,11 +282,7 @@ func TestTeamsMessageTemplate(t *testing.T) {
 
 	// A template that fails on a result: the results before it are sent, then the error says so.
 	s = newTeamsSender(t, srv.URL, `{{ .Resource.Name }}: {{ .Message }}`)
-	err := s.Send(context.Background(), b)
-	var e *Error
-	if !errors.As(err, &e) || e.Retryable || e.Sent != 1 || !strings.Contains(e.Reason, "messageTemplate") {
-		t.Fatalf("got %#v", err)
-	}
+	assertTemplateFailed(t, s.Send(context.Background(), b), 1)
 	reqs := hook.requests()
 	cs := teamsContainers(teamsCheckWire(t, reqs[len(reqs)-1].Body))
 	if len(cs) != 1 || teamsTexts(cs[0])[1] != "nginx: "+b.Results[0].Message {
