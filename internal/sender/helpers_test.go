@@ -99,6 +99,17 @@ func answerWith(status int, headers map[string]string, body string) func(int) (i
 	return func(int) (int, map[string]string, string) { return status, headers, body }
 }
 
+// failingAt is an answer for the test servers of bulk APIs (elasticsearch, splunk) that fails
+// request n with status and body, and leaves every other to the server itself (status 0).
+func failingAt(n, status int, body string) func(int) (int, map[string]string, string) {
+	return func(k int) (int, map[string]string, string) {
+		if k == n {
+			return status, nil, body
+		}
+		return 0, nil, ""
+	}
+}
+
 // startHook serves a new testHook that answers with answer until the test ends.
 func startHook(t testing.TB, answer func(n int) (int, map[string]string, string)) (*testHook, *httptest.Server) {
 	t.Helper()
@@ -277,6 +288,19 @@ func teamsGChatBigBatch(n, size int) Batch {
 			Message:  fmt.Sprintf("result %02d ", i) + strings.Repeat("x", size),
 			Resource: &report.Resource{Kind: "Pod", Namespace: "ns", Name: fmt.Sprintf("pod-%02d", i)},
 		})
+	}
+	return b
+}
+
+// largeBatch is n copies of fullResult, each with a hash of its own from hash and message(i) as
+// message: the batches of the tests of bodies split at a size limit.
+func largeBatch(n int, hash uint64, message func(i int) string) Batch {
+	b := Batch{Report: testReport}
+	for i := 0; i < n; i++ {
+		r := fullResult()
+		r.Hash = hash + uint64(i)
+		r.Message = message(i)
+		b.Results = append(b.Results, r)
 	}
 	return b
 }
