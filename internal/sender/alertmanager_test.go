@@ -569,16 +569,11 @@ func TestAlertManagerURLs(t *testing.T) {
 func TestAlertManagerErrors(t *testing.T) {
 	ctx := context.Background()
 	c, srv := startAMContract(t)
-	c.answer = func(n int) (int, map[string]string, string) {
-		switch n {
-		case 1:
-			return http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}, ""
-		case 2:
-			return http.StatusBadRequest, map[string]string{"Content-Type": "application/json"}, `"start time must be before end time"`
-		default:
-			return http.StatusServiceUnavailable, nil, ""
-		}
-	}
+	c.answer = answersInTurn(
+		cannedAnswer{http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}, ""},
+		cannedAnswer{http.StatusBadRequest, map[string]string{"Content-Type": "application/json"}, `"start time must be before end time"`},
+		cannedAnswer{http.StatusServiceUnavailable, nil, ""},
+	)
 	a := newAM(t, amConfig(srv.URL))
 	err := a.Send(ctx, oneResult())
 	var e *Error

@@ -99,6 +99,22 @@ func answerWith(status int, headers map[string]string, body string) func(int) (i
 	return func(int) (int, map[string]string, string) { return status, headers, body }
 }
 
+// cannedAnswer is what a test server answers one request with.
+type cannedAnswer struct {
+	status  int
+	headers map[string]string
+	body    string
+}
+
+// answersInTurn answers request n (from 1) with answers[n-1], and every request after the last
+// with the last.
+func answersInTurn(answers ...cannedAnswer) func(int) (int, map[string]string, string) {
+	return func(n int) (int, map[string]string, string) {
+		a := answers[min(n, len(answers))-1]
+		return a.status, a.headers, a.body
+	}
+}
+
 // failingAt is an answer for the test servers of bulk APIs (elasticsearch, splunk) that fails
 // request n with status and body, and leaves every other to the server itself (status 0).
 func failingAt(n, status int, body string) func(int) (int, map[string]string, string) {
