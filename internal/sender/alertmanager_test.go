@@ -673,14 +673,8 @@ func TestAlertManagerTLSProxyAndGuard(t *testing.T) {
 	assertNotAllowed(t, s.Send(ctx, oneResult()))
 
 	// HTTP_PROXY: the request goes to the proxy, with the full URL.
-	proxy, psrv := startHook(t, nil)
-	useProxy(t, psrv.URL)
-	if err := newAM(t, amConfig("http://am.invalid:9093")).Send(ctx, oneResult()); err != nil {
-		t.Fatalf("Send through the proxy: %v", err)
-	}
-	if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != "http://am.invalid:9093/api/v2/alerts" {
-		t.Fatalf("proxy saw %+v", reqs)
-	}
+	assertSendsThroughProxy(t, nil, oneResult(), "http://am.invalid:9093/api/v2/alerts",
+		func() Sender { return newAM(t, amConfig("http://am.invalid:9093")) })
 }
 
 func TestAlertManagerHostileContent(t *testing.T) {

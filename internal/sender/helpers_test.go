@@ -171,6 +171,21 @@ func useProxy(t *testing.T, proxyURL string) {
 	t.Setenv("no_proxy", "")
 }
 
+// assertSendsThroughProxy sets HTTP_PROXY to a test proxy that answers with answer, sends b with
+// the sender newSender builds then, and checks that the proxy got the one request, for the full
+// URL want.
+func assertSendsThroughProxy(t *testing.T, answer func(int) (int, map[string]string, string), b Batch, want string, newSender func() Sender) {
+	t.Helper()
+	proxy, psrv := startHook(t, answer)
+	useProxy(t, psrv.URL)
+	if err := newSender().Send(context.Background(), b); err != nil {
+		t.Fatalf("Send through the proxy: %v", err)
+	}
+	if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != want {
+		t.Fatalf("proxy saw %+v", reqs)
+	}
+}
+
 // closedAddr is a local address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()

@@ -491,14 +491,9 @@ func TestPagerDutyTLSProxyAndGuard(t *testing.T) {
 	}
 	assertNotAllowed(t, s.Send(ctx, oneResult()))
 
-	proxy, psrv := startHook(t, answerWith(http.StatusAccepted, nil, `{"status":"success","message":"Event processed","dedup_key":"a1"}`))
-	useProxy(t, psrv.URL)
-	if err := newTestSender(t, pdConfig("http://events.pagerduty.invalid/v2/enqueue")).Send(ctx, oneResult()); err != nil {
-		t.Fatalf("Send through the proxy: %v", err)
-	}
-	if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != "http://events.pagerduty.invalid/v2/enqueue" {
-		t.Fatalf("proxy saw %+v", reqs)
-	}
+	assertSendsThroughProxy(t, answerWith(http.StatusAccepted, nil, `{"status":"success","message":"Event processed","dedup_key":"a1"}`),
+		oneResult(), "http://events.pagerduty.invalid/v2/enqueue",
+		func() Sender { return newTestSender(t, pdConfig("http://events.pagerduty.invalid/v2/enqueue")) })
 }
 
 func TestPagerDutyHostileContent(t *testing.T) {
