@@ -162,31 +162,17 @@ func TestDiscordSplitsLargeBatches(t *testing.T) {
 	hook, srv := startHook(t, nil)
 	results := slackDiscordBigBatch(25)
 	b := Batch{Report: testReport, Results: results, CustomFields: map[string]string{"cluster": "prod-eu"}}
-	if err := newDiscordTestSender(t, srv.URL, "").Send(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
-	reqs := hook.requests()
-	if len(reqs) < 3 {
-		t.Fatalf("%d messages, want at least 3", len(reqs))
-	}
-	var seen []string
+	reqs := sendMessages(t, hook, newDiscordTestSender(t, srv.URL, ""), b, 3, len(results))
+	var titles []string
 	for i, r := range reqs {
 		p := discordDecode(t, r.Body)
-		for _, title := range discordCheckLimits(t, &p) {
-			seen = append(seen, strings.SplitN(strings.TrimPrefix(title, "FAIL · "), " ", 2)[0])
-		}
+		titles = append(titles, discordCheckLimits(t, &p)...)
 		if want := fmt.Sprintf("(part %d of %d)", i+1, len(reqs)); !strings.HasSuffix(p.Content, want) {
 			t.Errorf("message %d content %q, want suffix %q", i, p.Content, want)
 		}
 		t.Logf("message %d: %d embeds, %d bytes", i+1, len(p.Embeds), len(r.Body))
 	}
-	var want []string
-	for i := range results {
-		want = append(want, fmt.Sprintf("policy-%d", i))
-	}
-	if !reflect.DeepEqual(seen, want) {
-		t.Errorf("results delivered %v\n want %v", seen, want)
-	}
+	assertBigBatchInOrder(t, titles, len(results))
 
 	t.Run("ten short results are one message", func(t *testing.T) {
 		hook.reset()

@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -280,6 +281,23 @@ func slackDiscordBigBatch(n int) []report.Result {
 		out[i] = r
 	}
 	return out
+}
+
+// assertBigBatchInOrder checks that titles, those of the results of the messages a
+// slackDiscordBigBatch of n results went out in, in the order sent ("FAIL · policy-N / ..."),
+// are every result once, in order.
+func assertBigBatchInOrder(t *testing.T, titles []string, n int) {
+	t.Helper()
+	var seen, want []string
+	for _, title := range titles {
+		seen = append(seen, strings.SplitN(strings.TrimPrefix(title, "FAIL · "), " ", 2)[0])
+	}
+	for i := range n {
+		want = append(want, fmt.Sprintf("policy-%d", i))
+	}
+	if !reflect.DeepEqual(seen, want) {
+		t.Errorf("results delivered %v\n want %v", seen, want)
+	}
 }
 
 // teamsGChatBatch is the batch of the Teams and Google Chat golden files: a failed

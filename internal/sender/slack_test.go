@@ -325,19 +325,11 @@ func TestSlackSplitsLargeBatches(t *testing.T) {
 		hook, srv := startHook(t, nil)
 		results := slackDiscordBigBatch(45)
 		b := Batch{Report: testReport, Results: results, CustomFields: map[string]string{"cluster": strings.Repeat("c", 3000)}}
-		if err := newSlackTestSender(t, srv.URL, nil, nil, "").Send(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		reqs := hook.requests()
-		if len(reqs) < 3 {
-			t.Fatalf("%d messages, want at least 3", len(reqs))
-		}
-		var seen []string
+		reqs := sendMessages(t, hook, newSlackTestSender(t, srv.URL, nil, nil, ""), b, 3, len(results))
+		var headers []string
 		for i, r := range reqs {
 			msg := slackDecode(t, r.Body)
-			for _, h := range slackCheckLimits(t, msg) {
-				seen = append(seen, strings.SplitN(strings.TrimPrefix(h, "FAIL · "), " ", 2)[0])
-			}
+			headers = append(headers, slackCheckLimits(t, msg)...)
 			summary := slackBlockOf(t, msg.Blocks.BlockSet[0]).text
 			if want := fmt.Sprintf("(part %d of %d)", i+1, len(reqs)); !strings.HasSuffix(summary, want) {
 				t.Errorf("message %d summary %q, want suffix %q", i, summary, want)
@@ -347,13 +339,7 @@ func TestSlackSplitsLargeBatches(t *testing.T) {
 			}
 			t.Logf("message %d: %d results, %d bytes", i+1, len(msg.Attachments), len(r.Body))
 		}
-		var want []string
-		for i := range results {
-			want = append(want, fmt.Sprintf("policy-%d", i))
-		}
-		if !reflect.DeepEqual(seen, want) {
-			t.Errorf("results delivered %v\n want %v", seen, want)
-		}
+		assertBigBatchInOrder(t, headers, len(results))
 	})
 }
 
