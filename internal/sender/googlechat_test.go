@@ -131,23 +131,18 @@ func TestGoogleChatSplitsAtTheSizeLimit(t *testing.T) {
 	hook, srv := startHook(t, nil)
 	b := teamsGChatBigBatch(gchatMaxBatch, 4000)
 	reqs := sendMessages(t, hook, newGoogleChatSender(t, srv.URL, ""), b, 3, len(b.Results))
-	next := 0
+	var ids []string
 	for i, r := range reqs {
 		m := gchatCheckWire(t, r.Body) // every message within the limit, each a valid Message
-		want := fmt.Sprintf("New policy results %d–%d of %d in ClusterPolicyReport cpol-big", next+1, next+len(m.CardsV2), len(b.Results))
+		want := fmt.Sprintf("New policy results %d–%d of %d in ClusterPolicyReport cpol-big", len(ids)+1, len(ids)+len(m.CardsV2), len(b.Results))
 		if m.Text != want {
 			t.Errorf("message %d text %q, want %q", i, m.Text, want)
 		}
 		for _, c := range m.CardsV2 {
-			if c.CardId != fmt.Sprintf("%x", 0x1d00+next) {
-				t.Errorf("message %d: card %q, want %x (in order, none lost)", i, c.CardId, 0x1d00+next)
-			}
-			next++
+			ids = append(ids, c.CardId)
 		}
 	}
-	if next != len(b.Results) {
-		t.Errorf("%d results sent, want %d", next, len(b.Results))
-	}
+	assertInOrder(t, ids, len(b.Results), func(i int) string { return fmt.Sprintf("%x", 0x1d00+i) })
 }
 
 func TestGoogleChatTruncates(t *testing.T) {

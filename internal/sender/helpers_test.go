@@ -288,15 +288,23 @@ func slackDiscordBigBatch(n int) []report.Result {
 // are every result once, in order.
 func assertBigBatchInOrder(t *testing.T, titles []string, n int) {
 	t.Helper()
-	var seen, want []string
+	var seen []string
 	for _, title := range titles {
 		seen = append(seen, strings.SplitN(strings.TrimPrefix(title, "FAIL · "), " ", 2)[0])
 	}
+	assertInOrder(t, seen, n, func(i int) string { return fmt.Sprintf("policy-%d", i) })
+}
+
+// assertInOrder checks that got, what the messages of a batch of n results carried in the order
+// sent, is want(0) to want(n-1): every result once, in order.
+func assertInOrder(t *testing.T, got []string, n int, want func(i int) string) {
+	t.Helper()
+	var all []string
 	for i := range n {
-		want = append(want, fmt.Sprintf("policy-%d", i))
+		all = append(all, want(i))
 	}
-	if !reflect.DeepEqual(seen, want) {
-		t.Errorf("results delivered %v\n want %v", seen, want)
+	if !reflect.DeepEqual(got, all) {
+		t.Errorf("results delivered %v\n want %v", got, all)
 	}
 }
 
