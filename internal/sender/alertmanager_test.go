@@ -569,16 +569,11 @@ func TestAlertManagerURLs(t *testing.T) {
 func TestAlertManagerErrors(t *testing.T) {
 	ctx := context.Background()
 	c, srv := startAMContract(t)
-	c.answer = func(n int) (int, map[string]string, string) {
-		switch n {
-		case 1:
-			return http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}, ""
-		case 2:
-			return http.StatusBadRequest, map[string]string{"Content-Type": "application/json"}, `"start time must be before end time"`
-		default:
-			return http.StatusServiceUnavailable, nil, ""
-		}
-	}
+	c.answer = answersInTurn(
+		cannedAnswer{http.StatusTooManyRequests, map[string]string{"Retry-After": "7"}, ""},
+		cannedAnswer{http.StatusBadRequest, map[string]string{"Content-Type": "application/json"}, `"start time must be before end time"`},
+		cannedAnswer{http.StatusServiceUnavailable, nil, ""},
+	)
 	a := newAM(t, amConfig(srv.URL))
 	err := a.Send(ctx, oneResult())
 	var e *Error
@@ -678,14 +673,8 @@ func TestAlertManagerTLSProxyAndGuard(t *testing.T) {
 	assertNotAllowed(t, s.Send(ctx, oneResult()))
 
 	// HTTP_PROXY: the request goes to the proxy, with the full URL.
-	proxy, psrv := startHook(t, nil)
-	useProxy(t, psrv.URL)
-	if err := newAM(t, amConfig("http://am.invalid:9093")).Send(ctx, oneResult()); err != nil {
-		t.Fatalf("Send through the proxy: %v", err)
-	}
-	if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != "http://am.invalid:9093/api/v2/alerts" {
-		t.Fatalf("proxy saw %+v", reqs)
-	}
+	assertSendsThroughProxy(t, nil, oneResult(), "http://am.invalid:9093/api/v2/alerts",
+		func() Sender { return newAM(t, amConfig("http://am.invalid:9093")) })
 }
 
 func TestAlertManagerHostileContent(t *testing.T) {

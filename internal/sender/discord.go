@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -105,16 +104,9 @@ type discordField struct {
 }
 
 func init() {
-	register(newDiscord, descriptor.ChatWebhook(v1alpha1.DestinationDiscord))
-}
-
-func newDiscord(cfg Config) (Sender, error) {
-	inline := *cfg.Destination.Discord
-	target, tmpl, err := newChatTarget("discord", cfg, inline.HTTPSettings)
-	if err != nil {
-		return nil, err
-	}
-	return &discord{Target: target, tmpl: tmpl}, nil
+	registerChat(v1alpha1.DestinationDiscord,
+		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.Discord },
+		func(t *transport.Target, tmpl *render.Template) Sender { return &discord{Target: t, tmpl: tmpl} })
 }
 
 // MaxBatch is how many embeds one message takes.
@@ -193,25 +185,11 @@ func (d *discord) embed(b Batch, i int) discordEmbed {
 // discordFields are the fixed fields of a result, then its properties and customFields.
 func discordFields(view *render.View) []discordField {
 	doc := &view.Doc
-	var kind, name, namespace string
-	if doc.Resource != nil {
-		kind, name, namespace = doc.Resource.Kind, doc.Resource.Name, doc.Resource.Namespace
-	}
-	facts := []struct{ name, value string }{
-		{"Policy", doc.Policy},
-		{"Rule", doc.Rule},
-		{"Status", string(doc.Status)},
-		{"Severity", string(doc.Severity)},
-		{"Category", doc.Category},
-		{"Source", doc.Source},
-		{"Kind", kind},
-		{"Name", name},
-		{"Namespace", namespace},
-	}
+	facts := append([]render.Pair{{Key: "Policy", Value: doc.Policy}, {Key: "Rule", Value: doc.Rule}}, render.Facts(doc)...)
 	out := make([]discordField, 0, discordMaxFields)
 	for _, f := range facts {
-		if v := strings.TrimSpace(f.value); v != "" {
-			out = append(out, discordNewField(f.name, v, discordValueChars))
+		if v := strings.TrimSpace(f.Value); v != "" {
+			out = append(out, discordNewField(f.Key, v, discordValueChars))
 		}
 	}
 

@@ -96,16 +96,10 @@ func TestDiscordGolden(t *testing.T) {
 	if s.MaxBatch() != 10 {
 		t.Fatalf("MaxBatch = %d", s.MaxBatch())
 	}
-	if err := s.Send(context.Background(), slackDiscordBatch()); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1 message for the batch", len(reqs))
-	}
-	checkGolden(t, "discord-batch.json", reqs[0].Body, false)
+	body := sendOneMessage(t, hook, s, slackDiscordBatch()).Body
+	checkGolden(t, "discord-batch.json", body, false)
 
-	p := discordDecode(t, reqs[0].Body)
+	p := discordDecode(t, body)
 	titles := discordCheckLimits(t, &p)
 	if want := []string{"FAIL · require-labels / check-app", "WARN · disallow-latest-tag", "PASS · require-ns-owner / owner-label"}; !reflect.DeepEqual(titles, want) {
 		t.Errorf("titles %q, want %q", titles, want)
@@ -168,31 +162,17 @@ func TestDiscordSplitsLargeBatches(t *testing.T) {
 	hook, srv := startHook(t, nil)
 	results := slackDiscordBigBatch(25)
 	b := Batch{Report: testReport, Results: results, CustomFields: map[string]string{"cluster": "prod-eu"}}
-	if err := newDiscordTestSender(t, srv.URL, "").Send(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
-	reqs := hook.requests()
-	if len(reqs) < 3 {
-		t.Fatalf("%d messages, want at least 3", len(reqs))
-	}
-	var seen []string
+	reqs := sendMessages(t, hook, newDiscordTestSender(t, srv.URL, ""), b, 3, len(results))
+	var titles []string
 	for i, r := range reqs {
 		p := discordDecode(t, r.Body)
-		for _, title := range discordCheckLimits(t, &p) {
-			seen = append(seen, strings.SplitN(strings.TrimPrefix(title, "FAIL · "), " ", 2)[0])
-		}
+		titles = append(titles, discordCheckLimits(t, &p)...)
 		if want := fmt.Sprintf("(part %d of %d)", i+1, len(reqs)); !strings.HasSuffix(p.Content, want) {
 			t.Errorf("message %d content %q, want suffix %q", i, p.Content, want)
 		}
 		t.Logf("message %d: %d embeds, %d bytes", i+1, len(p.Embeds), len(r.Body))
 	}
-	var want []string
-	for i := range results {
-		want = append(want, fmt.Sprintf("policy-%d", i))
-	}
-	if !reflect.DeepEqual(seen, want) {
-		t.Errorf("results delivered %v\n want %v", seen, want)
-	}
+	assertBigBatchInOrder(t, titles, len(results))
 
 	t.Run("ten short results are one message", func(t *testing.T) {
 		hook.reset()
@@ -303,21 +283,8 @@ func TestDiscordFailureOnLaterMessageReportsSent(t *testing.T) {
 	})
 	err := newDiscordTestSender(t, srv.URL+"/api/webhooks/1/SECRETTOKEN", "").
 		Send(context.Background(), Batch{Report: testReport, Results: slackDiscordBigBatch(25)})
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("got %T %v", err, err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("%d requests, want the sender to stop at the failed 2nd message", len(reqs))
-	}
-	first := discordDecode(t, reqs[0].Body)
-	if e.Sent != len(first.Embeds) || e.Sent == 0 || !e.Retryable || e.StatusCode != 502 {
-		t.Fatalf("got %+v, want Sent=%d", e, len(first.Embeds))
-	}
-	if !strings.Contains(e.Reason, "(message 2 of ") || strings.Contains(e.Reason, "SECRETTOKEN") {
-		t.Errorf("reason %q", e.Reason)
-	}
+	assertStoppedAtSecondMessage(t, hook, err, http.StatusBadGateway, "SECRETTOKEN",
+		func(body []byte) int { return len(discordDecode(t, body).Embeds) })
 }
 
 func TestDiscordMessageTemplate(t *testing.T) {

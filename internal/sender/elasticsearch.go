@@ -209,17 +209,10 @@ func (s *elasticsearch) Send(ctx context.Context, b Batch) error {
 		}
 		lines[i] = l
 	}
-	start := 0
-	for start < len(lines) {
-		end, size := start+1, len(lines[start])
-		for end < len(lines) && size+len(lines[end]) <= esMaxBody {
-			size += len(lines[end])
-			end++
+	for _, sp := range bodySpans(lines, esMaxBody) {
+		if err := s.bulk(ctx, lines[sp.Start:sp.End]); err != nil {
+			return transport.WithSent(err, sp.Start+err.Sent)
 		}
-		if err := s.bulk(ctx, lines[start:end]); err != nil {
-			return transport.WithSent(err, start+err.Sent)
-		}
-		start = end
 	}
 	return nil
 }

@@ -378,13 +378,7 @@ func TestElasticsearchPartialFailures(t *testing.T) {
 // TestElasticsearchSplitsLargeBatches: a batch over esMaxBody is several bulk requests; a
 // failed one reports the documents before it.
 func TestElasticsearchSplitsLargeBatches(t *testing.T) {
-	b := Batch{Report: testReport}
-	for i := 0; i < esMaxBatch; i++ {
-		r := fullResult()
-		r.Hash = uint64(0x2000 + i)
-		r.Message = strings.Repeat("m", 60<<10)
-		b.Results = append(b.Results, r)
-	}
+	b := largeBatch(esMaxBatch, 0x2000, func(int) string { return strings.Repeat("m", 60<<10) })
 	es, srv := startES(t, "/_bulk")
 	s := newTestSender(t, esConfig(srv.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true)}, nil))
 	if err := s.Send(context.Background(), b); err != nil {
@@ -398,12 +392,7 @@ func TestElasticsearchSplitsLargeBatches(t *testing.T) {
 	}
 
 	es2, srv2 := startES(t, "/_bulk")
-	es2.answer = func(n int) (int, map[string]string, string) {
-		if n == 2 {
-			return http.StatusBadGateway, nil, ""
-		}
-		return 0, nil, ""
-	}
+	es2.answer = failingAt(2, http.StatusBadGateway, "")
 	s2 := newTestSender(t, esConfig(srv2.URL, v1alpha1.ElasticsearchDestination{TypelessAPI: ptr.To(true)}, nil))
 	err := s2.Send(context.Background(), b)
 	var e *Error

@@ -2,14 +2,12 @@ package sender
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -60,16 +58,11 @@ const (
 )
 
 func init() {
-	register(newGoogleChat, descriptor.ChatWebhook(v1alpha1.DestinationGoogleChat))
-}
-
-func newGoogleChat(cfg Config) (Sender, error) {
-	inline := *cfg.Destination.GoogleChat
-	target, tmpl, err := newChatTarget("googleChat", cfg, inline.HTTPSettings)
-	if err != nil {
-		return nil, err
-	}
-	return &googleChat{Target: target, tmpl: tmpl, maxBody: gchatMaxBody}, nil
+	registerChat(v1alpha1.DestinationGoogleChat,
+		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.GoogleChat },
+		func(t *transport.Target, tmpl *render.Template) Sender {
+			return &googleChat{Target: t, tmpl: tmpl, maxBody: gchatMaxBody}
+		})
 }
 
 // MaxBatch is gchatMaxBatch: one card per result, packed into as few messages as fit.
@@ -113,12 +106,6 @@ type (
 		WrapText bool   `json:"wrapText,omitempty"`
 	}
 )
-
-// gchatPart is the results [start, end) of a batch, sent as one message.
-type gchatPart struct {
-	start, end int
-	compact    bool // the one result in its compact form
-}
 
 // Send posts the batch's cards in as few messages as fit, in order. It stops at the first
 // failure, whose Error says in Sent how many results went out.
@@ -176,45 +163,26 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 // plan packs the cards into messages of at most maxBody bytes. Sizes are exact: the elements
 // of a JSON array are encoded one by one, so a message is its frame plus each card and the
 // commas between them. The frame is measured with the longest text any part can have.
-func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]gchatPart, error) {
+func (g *googleChat) plan(b *Batch, full, compact []gchatCardWith) ([]chatPart, error) {
 	n := len(full)
-	frameBody, err := transport.MarshalJSON(g.message(b, nil, gchatPart{start: n, end: n}, true, n))
-	if err != nil {
-		return nil, err
+	frame := func(bool) (int, error) { // the compact form has the same frame
+		body, err := transport.MarshalJSON(g.message(b, nil, chatPart{start: n, end: n}, true, n))
+		return len(body), err
 	}
-	frame := len(frameBody)
-	size := func(c gchatCardWith) (int, error) {
+	size := func(i int, compactForm bool) (int, error) {
+		c := full[i]
+		if compactForm {
+			c = compact[i]
+		}
 		enc, err := transport.MarshalJSON(c)
 		return len(enc) + 1, err // and its comma (one too many for the first card)
 	}
-	sizes := make([]int, n)
-	for i := range full {
-		if sizes[i], err = size(full[i]); err != nil {
-			return nil, err
-		}
-	}
-	var parts []gchatPart
-	for _, sp := range render.Pack(n, 0, []render.Limit{{Base: frame, Max: g.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
-		if !sp.Over {
-			parts = append(parts, gchatPart{start: sp.Start, end: sp.End})
-			continue
-		}
-		// The card does not fit in a message of its own: send its compact form.
-		s, err := size(compact[sp.Start])
-		if err != nil {
-			return nil, err
-		}
-		if frame+s > g.maxBody {
-			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.Start+1, g.maxBody)
-		}
-		parts = append(parts, gchatPart{start: sp.Start, end: sp.End, compact: true})
-	}
-	return parts, nil
+	return planChat(n, g.maxBody, frame, size)
 }
 
 // message is part p of a batch of total results, with its cards; cards may be nil to
 // measure the frame alone.
-func (g *googleChat) message(b *Batch, cards []gchatCardWith, p gchatPart, split bool, total int) gchatMessage {
+func (g *googleChat) message(b *Batch, cards []gchatCardWith, p chatPart, split bool, total int) gchatMessage {
 	text := render.NewResultsLine(total)
 	if split {
 		text = render.PartLine(p.start, p.end, total)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -95,15 +94,7 @@ func TestGoogleChatGolden(t *testing.T) {
 	if got := s.MaxBatch(); got != gchatMaxBatch {
 		t.Errorf("MaxBatch = %d", got)
 	}
-	b := teamsGChatBatch()
-	if err := s.Send(context.Background(), b); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("got %d requests, want 1", len(reqs))
-	}
-	r := reqs[0]
+	r := sendOneMessage(t, hook, s, teamsGChatBatch())
 	if r.Path != "/v1/spaces/AAAA/messages" || r.RawQuery != "key=KEY&token=TOKEN" {
 		t.Errorf("posted to %s?%s", r.Path, r.RawQuery)
 	}
@@ -139,30 +130,19 @@ func TestGoogleChatConfigErrorsHideSecrets(t *testing.T) {
 func TestGoogleChatSplitsAtTheSizeLimit(t *testing.T) {
 	hook, srv := startHook(t, nil)
 	b := teamsGChatBigBatch(gchatMaxBatch, 4000)
-	if err := newGoogleChatSender(t, srv.URL, "").Send(context.Background(), b); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) < 3 {
-		t.Fatalf("%d requests for %d results of 4 kB, want at least 3", len(reqs), len(b.Results))
-	}
-	next := 0
+	reqs := sendMessages(t, hook, newGoogleChatSender(t, srv.URL, ""), b, 3, len(b.Results))
+	var ids []string
 	for i, r := range reqs {
 		m := gchatCheckWire(t, r.Body) // every message within the limit, each a valid Message
-		want := fmt.Sprintf("New policy results %d–%d of %d in ClusterPolicyReport cpol-big", next+1, next+len(m.CardsV2), len(b.Results))
+		want := fmt.Sprintf("New policy results %d–%d of %d in ClusterPolicyReport cpol-big", len(ids)+1, len(ids)+len(m.CardsV2), len(b.Results))
 		if m.Text != want {
 			t.Errorf("message %d text %q, want %q", i, m.Text, want)
 		}
 		for _, c := range m.CardsV2 {
-			if c.CardId != fmt.Sprintf("%x", 0x1d00+next) {
-				t.Errorf("message %d: card %q, want %x (in order, none lost)", i, c.CardId, 0x1d00+next)
-			}
-			next++
+			ids = append(ids, c.CardId)
 		}
 	}
-	if next != len(b.Results) {
-		t.Errorf("%d results sent, want %d", next, len(b.Results))
-	}
+	assertInOrder(t, ids, len(b.Results), func(i int) string { return fmt.Sprintf("%x", 0x1d00+i) })
 }
 
 func TestGoogleChatTruncates(t *testing.T) {
@@ -209,14 +189,7 @@ func TestGoogleChatTruncates(t *testing.T) {
 		for i := 0; i < 90; i++ {
 			b.Results[0].Properties[fmt.Sprintf("key-%03d", i)] = strings.Repeat("v", 1000)
 		}
-		before := len(hook.requests())
-		if err := s.Send(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		reqs := hook.requests()[before:]
-		if len(reqs) != 2 {
-			t.Fatalf("%d requests, want 2", len(reqs))
-		}
+		reqs := sendMessages(t, hook, s, b, 2, 2)
 		m := gchatCheckWire(t, reqs[0].Body)
 		secs := m.CardsV2[0].Card.Sections
 		if got := secs[len(secs)-1].Widgets[0].TextParagraph; got == nil ||
@@ -244,11 +217,7 @@ func TestGoogleChatMessageTemplate(t *testing.T) {
 	}
 
 	s = newGoogleChatSender(t, srv.URL, `{{ .Resource.Name }}: {{ .Message }}`)
-	err := s.Send(context.Background(), b)
-	var e *Error
-	if !errors.As(err, &e) || e.Retryable || e.Sent != 1 || !strings.Contains(e.Reason, "messageTemplate") {
-		t.Fatalf("got %#v", err)
-	}
+	assertTemplateFailed(t, s.Send(context.Background(), b), 1)
 	reqs := hook.requests()
 	m = gchatCheckWire(t, reqs[len(reqs)-1].Body)
 	if len(m.CardsV2) != 1 || gchatMessageText(m.CardsV2[0]) != "nginx: "+b.Results[0].Message {

@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +100,33 @@ func answerWith(status int, headers map[string]string, body string) func(int) (i
 	return func(int) (int, map[string]string, string) { return status, headers, body }
 }
 
+// cannedAnswer is what a test server answers one request with.
+type cannedAnswer struct {
+	status  int
+	headers map[string]string
+	body    string
+}
+
+// answersInTurn answers request n (from 1) with answers[n-1], and every request after the last
+// with the last.
+func answersInTurn(answers ...cannedAnswer) func(int) (int, map[string]string, string) {
+	return func(n int) (int, map[string]string, string) {
+		a := answers[min(n, len(answers))-1]
+		return a.status, a.headers, a.body
+	}
+}
+
+// failingAt is an answer for the test servers of bulk APIs (elasticsearch, splunk) that fails
+// request n with status and body, and leaves every other to the server itself (status 0).
+func failingAt(n, status int, body string) func(int) (int, map[string]string, string) {
+	return func(k int) (int, map[string]string, string) {
+		if k == n {
+			return status, nil, body
+		}
+		return 0, nil, ""
+	}
+}
+
 // startHook serves a new testHook that answers with answer until the test ends.
 func startHook(t testing.TB, answer func(n int) (int, map[string]string, string)) (*testHook, *httptest.Server) {
 	t.Helper()
@@ -142,6 +170,21 @@ func useProxy(t *testing.T, proxyURL string) {
 	t.Setenv("http_proxy", proxyURL)
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
+}
+
+// assertSendsThroughProxy sets HTTP_PROXY to a test proxy that answers with answer, sends b with
+// the sender newSender builds then, and checks that the proxy got the one request, for the full
+// URL want.
+func assertSendsThroughProxy(t *testing.T, answer func(int) (int, map[string]string, string), b Batch, want string, newSender func() Sender) {
+	t.Helper()
+	proxy, psrv := startHook(t, answer)
+	useProxy(t, psrv.URL)
+	if err := newSender().Send(context.Background(), b); err != nil {
+		t.Fatalf("Send through the proxy: %v", err)
+	}
+	if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != want {
+		t.Fatalf("proxy saw %+v", reqs)
+	}
 }
 
 // closedAddr is a local address nothing listens on.
@@ -240,6 +283,31 @@ func slackDiscordBigBatch(n int) []report.Result {
 	return out
 }
 
+// assertBigBatchInOrder checks that titles, those of the results of the messages a
+// slackDiscordBigBatch of n results went out in, in the order sent ("FAIL · policy-N / ..."),
+// are every result once, in order.
+func assertBigBatchInOrder(t *testing.T, titles []string, n int) {
+	t.Helper()
+	var seen []string
+	for _, title := range titles {
+		seen = append(seen, strings.SplitN(strings.TrimPrefix(title, "FAIL · "), " ", 2)[0])
+	}
+	assertInOrder(t, seen, n, func(i int) string { return fmt.Sprintf("policy-%d", i) })
+}
+
+// assertInOrder checks that got, what the messages of a batch of n results carried in the order
+// sent, is want(0) to want(n-1): every result once, in order.
+func assertInOrder(t *testing.T, got []string, n int, want func(i int) string) {
+	t.Helper()
+	var all []string
+	for i := range n {
+		all = append(all, want(i))
+	}
+	if !reflect.DeepEqual(got, all) {
+		t.Errorf("results delivered %v\n want %v", got, all)
+	}
+}
+
 // teamsGChatBatch is the batch of the Teams and Google Chat golden files: a failed
 // high-severity result with properties, a warning without resource or severity, and a passed
 // result.
@@ -277,6 +345,19 @@ func teamsGChatBigBatch(n, size int) Batch {
 			Message:  fmt.Sprintf("result %02d ", i) + strings.Repeat("x", size),
 			Resource: &report.Resource{Kind: "Pod", Namespace: "ns", Name: fmt.Sprintf("pod-%02d", i)},
 		})
+	}
+	return b
+}
+
+// largeBatch is n copies of fullResult, each with a hash of its own from hash and message(i) as
+// message: the batches of the tests of bodies split at a size limit.
+func largeBatch(n int, hash uint64, message func(i int) string) Batch {
+	b := Batch{Report: testReport}
+	for i := 0; i < n; i++ {
+		r := fullResult()
+		r.Hash = hash + uint64(i)
+		r.Message = message(i)
+		b.Results = append(b.Results, r)
 	}
 	return b
 }
@@ -371,6 +452,60 @@ func assertConfigErrors(t *testing.T, typ v1alpha1.DestinationType, secret strin
 				t.Fatalf("error leaks the secret: %v", err)
 			}
 		})
+	}
+}
+
+// sendMessages sends b with s and returns the requests that Send made: an error, or fewer than
+// least or more than most requests, is fatal.
+func sendMessages(t *testing.T, hook *testHook, s Sender, b Batch, least, most int) []recorded {
+	t.Helper()
+	before := len(hook.requests())
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := hook.requests()[before:]
+	if len(reqs) < least || len(reqs) > most {
+		t.Fatalf("%d requests for a batch of %d results, want %d to %d", len(reqs), len(b.Results), least, most)
+	}
+	return reqs
+}
+
+// sendOneMessage sends b with s and returns the one request it made (see sendMessages).
+func sendOneMessage(t *testing.T, hook *testHook, s Sender, b Batch) recorded {
+	t.Helper()
+	return sendMessages(t, hook, s, b, 1, 1)[0]
+}
+
+// assertTemplateFailed checks err, from a Send whose messageTemplate failed on a result: a
+// permanent *Error that names the messageTemplate, with Sent the results before that one.
+func assertTemplateFailed(t *testing.T, err error, sent int) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || e.Retryable || e.Sent != sent || !strings.Contains(e.Reason, "messageTemplate") {
+		t.Fatalf("got %#v", err)
+	}
+}
+
+// assertStoppedAtSecondMessage checks err, from a Send whose 2nd message got status: the sender
+// stopped there, with a retryable *Error whose Sent is the number of results of the 1st message
+// (firstResults counts them in its body), whose reason says which message failed and does not
+// show secret.
+func assertStoppedAtSecondMessage(t *testing.T, hook *testHook, err error, status int, secret string, firstResults func(body []byte) int) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %T %v", err, err)
+	}
+	reqs := hook.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want the sender to stop at the failed 2nd message", len(reqs))
+	}
+	first := firstResults(reqs[0].Body)
+	if e.Sent != first || e.Sent == 0 || !e.Retryable || e.StatusCode != status {
+		t.Fatalf("got %+v, want Sent=%d", e, first)
+	}
+	if !strings.Contains(e.Reason, "(message 2 of ") || strings.Contains(e.Reason, secret) {
+		t.Errorf("reason %q", e.Reason)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -26,4 +27,11 @@ func newHTTPTarget(name string, cfg Config, s v1alpha1.HTTPSettings, extraSecret
 		return nil, err
 	}
 	return transport.NewTarget(name, ep, cfg.httpClient(), s.Headers, extraSecrets...)
+}
+
+// bodySpans groups encoded items, in order, into request bodies of at most maxBody bytes each
+// (an item larger alone is a body of its own): the destinations that take several documents a
+// request (a bulk or batch API) send each span as one request.
+func bodySpans(items [][]byte, maxBody int) []render.Span {
+	return render.Pack(len(items), 0, []render.Limit{{Max: maxBody}}, func(i int) []int { return []int{len(items[i])} })
 }

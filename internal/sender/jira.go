@@ -213,12 +213,7 @@ func (j *jira) MaxBatch() int { return 1 }
 // Send opens an issue for each result that has none yet, in order, and stops at the first
 // failure, whose Error says in Sent how many results were done before it.
 func (j *jira) Send(ctx context.Context, b Batch) error {
-	for i := range b.Results {
-		if err := j.sendOne(ctx, b.Report, &b.Results[i], b.CustomFields); err != nil {
-			return transport.WithSent(err, i)
-		}
-	}
-	return nil
+	return b.eachInOrder(func(r *report.Result) error { return j.sendOne(ctx, b.Report, r, b.CustomFields) })
 }
 
 func (j *jira) sendOne(ctx context.Context, rep ReportRef, r *report.Result, custom map[string]string) error {

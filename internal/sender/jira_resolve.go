@@ -8,7 +8,6 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
-	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // Resolve comments on and transitions the issues of each result, in order, and stops at the
@@ -17,12 +16,7 @@ import (
 // nothing to resolve. An issue without the transition is a permanent error naming the
 // transitions it has.
 func (j *jiraResolver) Resolve(ctx context.Context, b Batch) error {
-	for i := range b.Results {
-		if err := j.resolveOne(ctx, b.Report, &b.Results[i], b.CustomFields); err != nil {
-			return transport.WithSent(err, i)
-		}
-	}
-	return nil
+	return b.eachInOrder(func(r *report.Result) error { return j.resolveOne(ctx, b.Report, r, b.CustomFields) })
 }
 
 func (j *jiraResolver) resolveOne(ctx context.Context, rep ReportRef, r *report.Result, custom map[string]string) error {

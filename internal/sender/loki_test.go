@@ -367,13 +367,7 @@ func TestLokiPathDefaults(t *testing.T) {
 // TestLokiSplitsLargeBatches: 100 results of 60 KB lines are several pushes, each under the
 // body limit, together every result once; a failed push reports the results before it.
 func TestLokiSplitsLargeBatches(t *testing.T) {
-	b := Batch{Report: testReport}
-	for i := 0; i < lokiMaxBatch; i++ {
-		r := fullResult()
-		r.Hash = uint64(0x1000 + i)
-		r.Message = fmt.Sprintf("%03d ", i) + strings.Repeat("x", 60<<10)
-		b.Results = append(b.Results, r)
-	}
+	b := largeBatch(lokiMaxBatch, 0x1000, func(i int) string { return fmt.Sprintf("%03d ", i) + strings.Repeat("x", 60<<10) })
 	hook, srv := startHook(t, answerWith(http.StatusNoContent, nil, ""))
 	s := newTestSender(t, lokiConfig(srv.URL, v1alpha1.LokiDestination{}, nil))
 	if err := s.Send(context.Background(), b); err != nil {

@@ -394,21 +394,14 @@ func TestPagerDutyTemplateSourceAndBounds(t *testing.T) {
 func TestPagerDutyErrors(t *testing.T) {
 	ctx := context.Background()
 	c, srv := startPagerDuty(t)
-	c.answer = func(n int) (int, map[string]string, string) {
-		switch n {
-		case 1:
-			return http.StatusAccepted, nil, ""
-		case 2:
-			return http.StatusTooManyRequests, nil, "" // PagerDuty usually gives no Retry-After
-		case 3:
-			return http.StatusTooManyRequests, map[string]string{"Retry-After": "3"}, ""
-		case 4:
-			return http.StatusBadRequest, map[string]string{"Content-Type": "application/json"},
-				`{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect (should be 32 characters)"]}`
-		default:
-			return http.StatusInternalServerError, nil, `{"status":"error","message":"internal"}`
-		}
-	}
+	c.answer = answersInTurn(
+		cannedAnswer{http.StatusAccepted, nil, ""},
+		cannedAnswer{http.StatusTooManyRequests, nil, ""}, // PagerDuty usually gives no Retry-After
+		cannedAnswer{http.StatusTooManyRequests, map[string]string{"Retry-After": "3"}, ""},
+		cannedAnswer{http.StatusBadRequest, map[string]string{"Content-Type": "application/json"},
+			`{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect (should be 32 characters)"]}`},
+		cannedAnswer{http.StatusInternalServerError, nil, `{"status":"error","message":"internal"}`},
+	)
 	s := newTestSender(t, pdConfig(srv.URL+"/v2/enqueue"))
 	two := Batch{Report: testReport, Results: []report.Result{fullResult(), bareResult()}}
 	err := s.Send(ctx, two) // the first is accepted, the second throttled
@@ -498,14 +491,9 @@ func TestPagerDutyTLSProxyAndGuard(t *testing.T) {
 	}
 	assertNotAllowed(t, s.Send(ctx, oneResult()))
 
-	proxy, psrv := startHook(t, answerWith(http.StatusAccepted, nil, `{"status":"success","message":"Event processed","dedup_key":"a1"}`))
-	useProxy(t, psrv.URL)
-	if err := newTestSender(t, pdConfig("http://events.pagerduty.invalid/v2/enqueue")).Send(ctx, oneResult()); err != nil {
-		t.Fatalf("Send through the proxy: %v", err)
-	}
-	if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != "http://events.pagerduty.invalid/v2/enqueue" {
-		t.Fatalf("proxy saw %+v", reqs)
-	}
+	assertSendsThroughProxy(t, answerWith(http.StatusAccepted, nil, `{"status":"success","message":"Event processed","dedup_key":"a1"}`),
+		oneResult(), "http://events.pagerduty.invalid/v2/enqueue",
+		func() Sender { return newTestSender(t, pdConfig("http://events.pagerduty.invalid/v2/enqueue")) })
 }
 
 func TestPagerDutyHostileContent(t *testing.T) {

@@ -9,7 +9,8 @@
 //     TargetChannel, with CEL rules for its required settings; then make generate manifests.
 //  2. Its sender file, x.go: the sender, and in an init function
 //     register(newX, descriptor.Descriptor{Type: ..., Required: ..., ...}), the descriptor
-//     classifying every field of the block and every Secret key it reads.
+//     classifying every field of the block and every Secret key it reads (a chat webhook
+//     block, v1alpha1.ChatWebhookDestination, registers with registerChat instead).
 //  3. Its test entry: a conformanceSenders entry (conformance_test.go), next to its own x_test.go.
 //
 // Nothing else names destination types: DestinationType() reads the struct, and package
@@ -41,6 +42,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // ReportRef names the report a batch of results comes from.
@@ -57,6 +59,18 @@ type Batch struct {
 	Report       ReportRef
 	Results      []report.Result
 	CustomFields map[string]string
+}
+
+// eachInOrder calls do with each result of b in order and stops at the first failure, whose
+// *Error says in Sent how many results were done before it: the Send (or Resolve) of the
+// destinations that take one result a request.
+func (b *Batch) eachInOrder(do func(r *report.Result) error) error {
+	for i := range b.Results {
+		if err := do(&b.Results[i]); err != nil {
+			return transport.WithSent(err, i)
+		}
+	}
+	return nil
 }
 
 // Sender delivers batches to one destination. Implementations are safe for concurrent use.

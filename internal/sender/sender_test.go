@@ -144,16 +144,10 @@ func TestHTTPDestinationsProxyFromEnvironment(t *testing.T) {
 	b := Batch{Report: testReport, Results: []report.Result{bareResult()}}
 	for _, d := range httpDestinations {
 		t.Run(string(d.typ), func(t *testing.T) {
-			proxy, psrv := startHook(t, nil)
-			useProxy(t, psrv.URL)
 			raw := "http://" + strings.ToLower(string(d.typ)) + ".invalid/hooks/x?q=1"
-			s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(v1alpha1.HTTPSettings{URL: raw})})
-			if err := s.Send(context.Background(), b); err != nil {
-				t.Fatalf("Send through the proxy: %v", err)
-			}
-			if reqs := proxy.requests(); len(reqs) != 1 || reqs[0].RequestURI != raw {
-				t.Fatalf("proxy saw %+v", reqs)
-			}
+			assertSendsThroughProxy(t, nil, b, raw, func() Sender {
+				return newTestSender(t, Config{Type: d.typ, Destination: d.dest(v1alpha1.HTTPSettings{URL: raw})})
+			})
 		})
 	}
 }

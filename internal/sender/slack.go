@@ -253,25 +253,14 @@ func slackBody(d *ResultDocument) string {
 
 // slackFields are the short facts of a result, as section fields.
 func slackFields(d *ResultDocument) []slackText {
-	var kind, name, namespace string
-	if d.Resource != nil {
-		kind, name, namespace = d.Resource.Kind, d.Resource.Name, d.Resource.Namespace
-	}
-	facts := []struct{ label, value string }{
-		{"Status", cmp.Or(string(d.Status), "-")},
-		{"Severity", string(d.Severity)},
-		{"Category", d.Category},
-		{"Source", d.Source},
-		{"Kind", kind},
-		{"Name", name},
-		{"Namespace", namespace},
-	}
+	facts := render.Facts(d)
+	facts[0].Value = cmp.Or(facts[0].Value, "-") // the status is always shown
 	out := make([]slackText, 0, len(facts))
 	for _, f := range facts {
-		if f.value == "" {
+		if f.Value == "" {
 			continue
 		}
-		out = append(out, slackText{Type: "mrkdwn", Text: "*" + f.label + "*\n" + slackCut(slackEscape(f.value), slackValueChars)})
+		out = append(out, slackText{Type: "mrkdwn", Text: "*" + f.Key + "*\n" + slackCut(slackEscape(f.Value), slackValueChars)})
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package sender
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -189,16 +188,10 @@ func TestSlackGolden(t *testing.T) {
 	if s.MaxBatch() != 20 {
 		t.Fatalf("MaxBatch = %d", s.MaxBatch())
 	}
-	if err := s.Send(context.Background(), slackDiscordBatch()); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1 message for the batch", len(reqs))
-	}
-	checkGolden(t, "slack-batch.json", reqs[0].Body, false)
+	sent := sendOneMessage(t, hook, s, slackDiscordBatch()).Body
+	checkGolden(t, "slack-batch.json", sent, false)
 
-	msg := slackDecode(t, reqs[0].Body)
+	msg := slackDecode(t, sent)
 	headers := slackCheckLimits(t, msg)
 	if msg.Channel != "#policy" {
 		t.Errorf("channel %q", msg.Channel)
@@ -332,19 +325,11 @@ func TestSlackSplitsLargeBatches(t *testing.T) {
 		hook, srv := startHook(t, nil)
 		results := slackDiscordBigBatch(45)
 		b := Batch{Report: testReport, Results: results, CustomFields: map[string]string{"cluster": strings.Repeat("c", 3000)}}
-		if err := newSlackTestSender(t, srv.URL, nil, nil, "").Send(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		reqs := hook.requests()
-		if len(reqs) < 3 {
-			t.Fatalf("%d messages, want at least 3", len(reqs))
-		}
-		var seen []string
+		reqs := sendMessages(t, hook, newSlackTestSender(t, srv.URL, nil, nil, ""), b, 3, len(results))
+		var headers []string
 		for i, r := range reqs {
 			msg := slackDecode(t, r.Body)
-			for _, h := range slackCheckLimits(t, msg) {
-				seen = append(seen, strings.SplitN(strings.TrimPrefix(h, "FAIL · "), " ", 2)[0])
-			}
+			headers = append(headers, slackCheckLimits(t, msg)...)
 			summary := slackBlockOf(t, msg.Blocks.BlockSet[0]).text
 			if want := fmt.Sprintf("(part %d of %d)", i+1, len(reqs)); !strings.HasSuffix(summary, want) {
 				t.Errorf("message %d summary %q, want suffix %q", i, summary, want)
@@ -354,13 +339,7 @@ func TestSlackSplitsLargeBatches(t *testing.T) {
 			}
 			t.Logf("message %d: %d results, %d bytes", i+1, len(msg.Attachments), len(r.Body))
 		}
-		var want []string
-		for i := range results {
-			want = append(want, fmt.Sprintf("policy-%d", i))
-		}
-		if !reflect.DeepEqual(seen, want) {
-			t.Errorf("results delivered %v\n want %v", seen, want)
-		}
+		assertBigBatchInOrder(t, headers, len(results))
 	})
 }
 
@@ -431,21 +410,8 @@ func TestSlackFailureOnLaterMessageReportsSent(t *testing.T) {
 	})
 	err := newSlackTestSender(t, srv.URL+"/services/T1/B1/SECRETPATH", nil, nil, "").
 		Send(context.Background(), Batch{Report: testReport, Results: slackDiscordBigBatch(40)})
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("got %T %v", err, err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("%d requests, want the sender to stop at the failed 2nd message", len(reqs))
-	}
-	first := slackDecode(t, reqs[0].Body)
-	if e.Sent != len(first.Attachments) || e.Sent == 0 || !e.Retryable || e.StatusCode != 500 {
-		t.Fatalf("got %+v, want Sent=%d", e, len(first.Attachments))
-	}
-	if !strings.Contains(e.Reason, "(message 2 of ") || strings.Contains(e.Reason, "SECRETPATH") {
-		t.Errorf("reason %q", e.Reason)
-	}
+	assertStoppedAtSecondMessage(t, hook, err, http.StatusInternalServerError, "SECRETPATH",
+		func(body []byte) int { return len(slackDecode(t, body).Attachments) })
 }
 
 func TestSlackMessageTemplate(t *testing.T) {

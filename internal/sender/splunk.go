@@ -187,21 +187,14 @@ func (s *splunk) Send(ctx context.Context, b Batch) error {
 		}
 		events[i] = e
 	}
-	start := 0
-	for start < len(events) {
-		end, size := start+1, len(events[start])
-		for end < len(events) && size+len(events[end]) <= splunkMaxBody {
-			size += len(events[end])
-			end++
-		}
+	for _, sp := range bodySpans(events, splunkMaxBody) {
 		var body []byte
-		for _, e := range events[start:end] {
+		for _, e := range events[sp.Start:sp.End] {
 			body = append(body, e...)
 		}
 		if err := s.post1(ctx, body); err != nil {
-			return transport.WithSent(err, start)
+			return transport.WithSent(err, sp.Start)
 		}
-		start = end
 	}
 	return nil
 }

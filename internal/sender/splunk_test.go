@@ -373,13 +373,7 @@ func TestSplunkRefusals(t *testing.T) {
 // TestSplunkSplitsLargeBatches: requests stay under splunkMaxBody; a failed one reports what
 // the ones before it carried.
 func TestSplunkSplitsLargeBatches(t *testing.T) {
-	b := Batch{Report: testReport}
-	for i := 0; i < splunkMaxBatch; i++ {
-		r := fullResult()
-		r.Hash = uint64(0x3000 + i)
-		r.Message = strings.Repeat("s", 60<<10)
-		b.Results = append(b.Results, r)
-	}
+	b := largeBatch(splunkMaxBatch, 0x3000, func(int) string { return strings.Repeat("s", 60<<10) })
 	hec, srv := startHEC(t, false)
 	s := newTestSender(t, splunkConfig(srv.URL, v1alpha1.SplunkDestination{}, nil))
 	if err := s.Send(context.Background(), b); err != nil {
@@ -395,12 +389,7 @@ func TestSplunkSplitsLargeBatches(t *testing.T) {
 		}
 	}
 	hec2, srv2 := startHEC(t, false)
-	hec2.answer = func(n int) (int, map[string]string, string) {
-		if n == 3 {
-			return http.StatusServiceUnavailable, nil, `{"text":"Server is busy","code":9}`
-		}
-		return 0, nil, ""
-	}
+	hec2.answer = failingAt(3, http.StatusServiceUnavailable, `{"text":"Server is busy","code":9}`)
 	s2 := newTestSender(t, splunkConfig(srv2.URL, v1alpha1.SplunkDestination{}, nil))
 	err := s2.Send(context.Background(), b)
 	_, got := hec2.snapshot()

@@ -2,10 +2,8 @@ package sender
 
 import (
 	"context"
-	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
-	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -57,16 +55,11 @@ const (
 )
 
 func init() {
-	register(newTeams, descriptor.ChatWebhook(v1alpha1.DestinationTeams))
-}
-
-func newTeams(cfg Config) (Sender, error) {
-	inline := *cfg.Destination.Teams
-	target, tmpl, err := newChatTarget("teams", cfg, inline.HTTPSettings)
-	if err != nil {
-		return nil, err
-	}
-	return &teams{Target: target, tmpl: tmpl, maxBody: teamsMaxBody}, nil
+	registerChat(v1alpha1.DestinationTeams,
+		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.Teams },
+		func(t *transport.Target, tmpl *render.Template) Sender {
+			return &teams{Target: t, tmpl: tmpl, maxBody: teamsMaxBody}
+		})
 }
 
 // MaxBatch is teamsMaxBatch: one card per batch.
@@ -121,12 +114,6 @@ type teamsEntry struct {
 	full, compact teamsElement
 }
 
-// teamsPart is the results [start, end) of a batch, sent as one message.
-type teamsPart struct {
-	start, end int
-	compact    bool // the one result in compact form, the header without custom fields
-}
-
 // Send posts the batch as one card, or as several when it is too large for one message, in
 // order. It stops at the first failure, whose Error says in Sent how many results went out.
 func (t *teams) Send(ctx context.Context, b Batch) error {
@@ -177,50 +164,26 @@ func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
 // each as fit. Sizes are exact: elements of a JSON array are encoded one by one, so a message is
 // its frame plus each element and a comma. The frame is measured with the longest header any
 // part can have.
-func (t *teams) plan(b *Batch, entries []teamsEntry) ([]teamsPart, error) {
+func (t *teams) plan(b *Batch, entries []teamsEntry) ([]chatPart, error) {
 	n := len(entries)
-	frame := func(p teamsPart) (int, error) {
-		body, err := transport.MarshalJSON(t.message(b, nil, teamsPart{start: n, end: n, compact: p.compact}, true, n))
+	frame := func(compact bool) (int, error) {
+		body, err := transport.MarshalJSON(t.message(b, nil, chatPart{start: n, end: n, compact: compact}, true, n))
 		return len(body), err
 	}
-	fullFrame, err := frame(teamsPart{})
-	if err != nil {
-		return nil, err
+	size := func(i int, compact bool) (int, error) {
+		e := entries[i].full
+		if compact {
+			e = entries[i].compact
+		}
+		enc, err := transport.MarshalJSON(e)
+		return len(enc) + 1, err // and its comma
 	}
-	sizes := make([]int, n)
-	for i := range entries {
-		enc, err := transport.MarshalJSON(entries[i].full)
-		if err != nil {
-			return nil, err
-		}
-		sizes[i] = len(enc) + 1 // and its comma
-	}
-	var parts []teamsPart
-	for _, sp := range render.Pack(n, 0, []render.Limit{{Base: fullFrame, Max: t.maxBody}}, func(i int) []int { return []int{sizes[i]} }) {
-		if !sp.Over {
-			parts = append(parts, teamsPart{start: sp.Start, end: sp.End})
-			continue
-		}
-		// The result does not fit in a message of its own: send its compact form.
-		compactFrame, err := frame(teamsPart{compact: true})
-		if err != nil {
-			return nil, err
-		}
-		enc, err := transport.MarshalJSON(entries[sp.Start].compact)
-		if err != nil {
-			return nil, err
-		}
-		if compactFrame+len(enc)+1 > t.maxBody {
-			return nil, fmt.Errorf("result %d does not fit in a message of %d bytes even in compact form", sp.Start+1, t.maxBody)
-		}
-		parts = append(parts, teamsPart{start: sp.Start, end: sp.End, compact: true})
-	}
-	return parts, nil
+	return planChat(n, t.maxBody, frame, size)
 }
 
 // message builds the message of part p of a batch of total results. entries may be nil to
 // measure the frame alone.
-func (t *teams) message(b *Batch, entries []teamsEntry, p teamsPart, split bool, total int) teamsMessage {
+func (t *teams) message(b *Batch, entries []teamsEntry, p chatPart, split bool, total int) teamsMessage {
 	title := render.NewResultsLine(total)
 	if split {
 		title = render.PartLine(p.start, p.end, total)

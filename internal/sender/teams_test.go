@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -173,14 +172,7 @@ func TestTeamsGolden(t *testing.T) {
 	if got := s.MaxBatch(); got != teamsMaxBatch {
 		t.Errorf("MaxBatch = %d", got)
 	}
-	if err := s.Send(context.Background(), teamsGChatBatch()); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("got %d requests, want 1", len(reqs))
-	}
-	r := reqs[0]
+	r := sendOneMessage(t, hook, s, teamsGChatBatch())
 	if r.Path != "/workflows/abc/triggers/manual/paths/invoke" || r.RawQuery != "api-version=1&sig=SIG" {
 		t.Errorf("posted to %s?%s", r.Path, r.RawQuery)
 	}
@@ -214,14 +206,8 @@ func TestTeamsConfigErrorsHideSecrets(t *testing.T) {
 func TestTeamsSplitsAtTheSizeLimit(t *testing.T) {
 	hook, srv := startHook(t, teamsAccepted)
 	b := teamsGChatBigBatch(teamsMaxBatch, 3000)
-	if err := newTeamsSender(t, srv.URL, "").Send(context.Background(), b); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	reqs := hook.requests()
-	if len(reqs) < 3 {
-		t.Fatalf("%d requests for %d results of 3 kB, want at least 3", len(reqs), len(b.Results))
-	}
-	next := 0
+	reqs := sendMessages(t, hook, newTeamsSender(t, srv.URL, ""), b, 3, len(b.Results))
+	var titles []string
 	for i, r := range reqs {
 		card := teamsCheckWire(t, r.Body) // every message within the limit, each a valid card
 		cs := teamsContainers(card)
@@ -229,19 +215,14 @@ func TestTeamsSplitsAtTheSizeLimit(t *testing.T) {
 			t.Fatalf("message %d has no result", i)
 		}
 		title := card["body"].([]any)[0].(map[string]any)["text"]
-		if want := fmt.Sprintf("New policy results %d–%d of %d", next+1, next+len(cs), len(b.Results)); title != want {
+		if want := fmt.Sprintf("New policy results %d–%d of %d", len(titles)+1, len(titles)+len(cs), len(b.Results)); title != want {
 			t.Errorf("message %d title %q, want %q", i, title, want)
 		}
 		for _, c := range cs {
-			if texts := teamsTexts(c); texts[0] != fmt.Sprintf("policy-%02d / rule", next) {
-				t.Errorf("message %d: result %q, want policy-%02d (in order, none lost)", i, texts[0], next)
-			}
-			next++
+			titles = append(titles, teamsTexts(c)[0])
 		}
 	}
-	if next != len(b.Results) {
-		t.Errorf("%d results sent, want %d", next, len(b.Results))
-	}
+	assertInOrder(t, titles, len(b.Results), func(i int) string { return fmt.Sprintf("policy-%02d / rule", i) })
 }
 
 func TestTeamsTruncates(t *testing.T) {
@@ -267,14 +248,7 @@ func TestTeamsTruncates(t *testing.T) {
 		for i := 0; i < 200; i++ {
 			b.Results[0].Properties[fmt.Sprintf("key-%03d", i)] = strings.Repeat("v", 500)
 		}
-		before := len(hook.requests())
-		if err := s.Send(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		reqs := hook.requests()[before:]
-		if len(reqs) != 2 {
-			t.Fatalf("%d requests, want 2", len(reqs))
-		}
+		reqs := sendMessages(t, hook, s, b, 2, 2)
 		card := teamsCheckWire(t, reqs[0].Body)
 		texts := teamsTexts(teamsContainers(card)[0])
 		if last := texts[len(texts)-1]; last != "200 properties left out: the result is too large for one Teams message" {
@@ -303,11 +277,7 @@ func TestTeamsMessageTemplate(t *testing.T) {
 
 	// A template that fails on a result: the results before it are sent, then the error says so.
 	s = newTeamsSender(t, srv.URL, `{{ .Resource.Name }}: {{ .Message }}`)
-	err := s.Send(context.Background(), b)
-	var e *Error
-	if !errors.As(err, &e) || e.Retryable || e.Sent != 1 || !strings.Contains(e.Reason, "messageTemplate") {
-		t.Fatalf("got %#v", err)
-	}
+	assertTemplateFailed(t, s.Send(context.Background(), b), 1)
 	reqs := hook.requests()
 	cs := teamsContainers(teamsCheckWire(t, reqs[len(reqs)-1].Body))
 	if len(cs) != 1 || teamsTexts(cs[0])[1] != "nginx: "+b.Results[0].Message {

@@ -166,12 +166,7 @@ type telegramLinkPreview struct {
 // Send posts one message per result, in order, and stops at the first failure, whose Error
 // says in Sent how many results went out before it.
 func (t *telegram) Send(ctx context.Context, b Batch) error {
-	for i := range b.Results {
-		if err := t.sendOne(ctx, b.Report, &b.Results[i], b.CustomFields); err != nil {
-			return transport.WithSent(err, i)
-		}
-	}
-	return nil
+	return b.eachInOrder(func(r *report.Result) error { return t.sendOne(ctx, b.Report, r, b.CustomFields) })
 }
 
 func (t *telegram) sendOne(ctx context.Context, rep ReportRef, r *report.Result, custom map[string]string) error {

@@ -77,6 +77,25 @@ func StatusTitle(d *ResultDocument) string {
 	return title
 }
 
+// Facts are the short facts of a result that chat messages show as labelled fields, Status
+// first: Status, Severity, Category, Source, and the resource's Kind, Name and Namespace. Empty
+// ones are kept: each destination shows or leaves them out its own way.
+func Facts(d *ResultDocument) []Pair {
+	var kind, name, namespace string
+	if d.Resource != nil {
+		kind, name, namespace = d.Resource.Kind, d.Resource.Name, d.Resource.Namespace
+	}
+	return []Pair{
+		{"Status", string(d.Status)},
+		{"Severity", string(d.Severity)},
+		{"Category", d.Category},
+		{"Source", d.Source},
+		{"Kind", kind},
+		{"Name", name},
+		{"Namespace", namespace},
+	}
+}
+
 // ObjectLine names an object: "Deployment test/nginx", "Namespace team-a".
 func ObjectLine(kind, namespace, name string) string {
 	if namespace != "" {
