@@ -111,6 +111,11 @@ var _ = Describe("Test messages (send-test)", func() {
 		createReport(ns, "pod", real)
 		Eventually(rcv.received).Should(Equal([]string{"real/fail/a real result"}))
 		Eventually(deliveryOf(t)).Should(HaveField("Sent", int64(1)))
+		// The ledger is written on its own schedule, after the status may show the send: take
+		// its picture once it holds the real result's count.
+		Eventually(func(g Gomega) string {
+			return configMapsOf(ns)(g)["policy-herald-ledger-nt-hook"]["header.json"]
+		}).Should(ContainSubstring(`"counts":{"sent":1,`))
 		counts := countsOf(t)(Default)
 		ledgers := configMapsOf(ns)(Default)
 
