@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/policyherald/policy-herald/internal/testing/syncbuf"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,7 +88,7 @@ func TestEmailReportJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stopKCM()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	sink, stopSink, err := startSMTPSink("127.0.0.1:0", &out)
 	if err != nil {
 		t.Fatal(err)

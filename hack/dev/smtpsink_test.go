@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/policyherald/policy-herald/internal/testing/syncbuf"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,28 +18,10 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-// syncBuffer is a bytes.Buffer that the sink's and runner's goroutines may write to at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSMTPSink mails a rendered violations report to the sink, as the e-mail report Job does
 // (go-mail, quoted-printable multipart/alternative), and checks the lines it prints.
 func TestSMTPSink(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	addr, stop, err := startSMTPSink("127.0.0.1:0", &out)
 	if err != nil {
 		t.Fatal(err)

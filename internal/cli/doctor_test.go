@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -277,18 +276,7 @@ func mustCreate(t *testing.T, ctx context.Context, k8s client.Client, o client.O
 // TestDoctorUnreachable: a cluster that does not answer is an error naming the context and the
 // server, not a list of failed checks.
 func TestDoctorUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close() // nothing listens there now
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := writeKubeconfig(path, world.Cfg, "https://"+addr, &clientcmdapi.AuthInfo{Token: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfigs["doctor-gone"] = path
-	defer delete(kubeconfigs, "doctor-gone")
+	addr := unreachableContext(t, "doctor-gone")
 	out, _, err := herald(t, context.Background(), "doctor-gone", "doctor")
 	if err == nil || !strings.Contains(err.Error(), `cannot reach the cluster of context "envtest" at https://`+addr) || out != "" {
 		t.Errorf("err = %v, out %q; want it to name the context and the server, and no checks", err, out)

@@ -13,18 +13,8 @@ import (
 
 // TestUnreachableContext: a context whose server does not answer is named in the error.
 func TestUnreachableContext(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close() // nothing listens there now
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := writeKubeconfig(path, world.Cfg, "https://"+addr, &clientcmdapi.AuthInfo{Token: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfigs["gone"] = path
-	_, _, err = herald(t, context.Background(), "gone", "results", "list")
+	addr := unreachableContext(t, "gone")
+	_, _, err := herald(t, context.Background(), "gone", "results", "list")
 	if err == nil || !strings.Contains(err.Error(), `cannot reach the cluster of context "envtest" at https://`+addr) {
 		t.Errorf("err = %v; want it to name the context and the server", err)
 	}
@@ -58,4 +48,23 @@ func TestNoReportAPI(t *testing.T) {
 			t.Errorf("%v: %v; want it to say Policy Herald is not installed", args, err)
 		}
 	}
+}
+
+// unreachableContext registers user as a kubeconfig whose server is a loopback address nothing listens
+// on, until the test ends, and returns that address.
+func unreachableContext(t *testing.T, user string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close() // nothing listens there now
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := writeKubeconfig(path, world.Cfg, "https://"+addr, &clientcmdapi.AuthInfo{Token: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfigs[user] = path
+	t.Cleanup(func() { delete(kubeconfigs, user) })
+	return addr
 }

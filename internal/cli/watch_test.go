@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/policyherald/policy-herald/internal/testing/syncbuf"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -14,30 +14,12 @@ import (
 	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
-// syncBuffer is a buffer the command writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestListWatch: --watch prints the listed results, then the results of a report created
 // after the list, and of a report changed after it only the new result, never one twice.
 func TestListWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	root := newRoot(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	root.SetArgs([]string{"--kubeconfig", kubeconfigs["admin"], "results", "list", "-n", "team-a", "--policy", "require-labels", "-o", "json", "--watch"})
 	done := make(chan error, 1)
@@ -71,7 +53,7 @@ func TestListWatch(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, ok func() bool, what string, out *syncBuffer) {
+func waitFor(t *testing.T, ok func() bool, what string, out *syncbuf.Buffer) {
 	t.Helper()
 	if !wait.Until(20*time.Second, ok) {
 		t.Fatalf("waiting for %s; printed:\n%s", what, out.String())
@@ -83,7 +65,7 @@ func waitFor(t *testing.T, ok func() bool, what string, out *syncBuffer) {
 func TestListWatchTable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	root := newRoot(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	root.SetArgs([]string{"--kubeconfig", kubeconfigs["admin"], "results", "list", "-n", "team-a", "--policy", "require-labels", "--watch"})
 	done := make(chan error, 1)

@@ -4,7 +4,6 @@
 package testservers
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -13,9 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/policyherald/policy-herald/internal/testing/syncbuf"
 
 	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
@@ -44,24 +44,6 @@ func LoopbackPort(t testing.TB) string {
 	}
 	defer func() { _ = l.Close() }() // only its port was wanted
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
-// syncBuffer is a bytes.Buffer safe for the process writing and the test reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Start runs a real server until the test ends and waits until GET ready answers 200. Its
@@ -98,7 +80,7 @@ func StartListening(t testing.TB, addr, dir string, name string, args ...string)
 
 // run starts name in dir (a temporary one if empty), stops it when the test ends, and logs its
 // output if the test failed.
-func run(t testing.TB, dir, name string, args ...string) *syncBuffer {
+func run(t testing.TB, dir, name string, args ...string) *syncbuf.Buffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -106,7 +88,7 @@ func run(t testing.TB, dir, name string, args ...string) *syncBuffer {
 	if dir == "" {
 		cmd.Dir = t.TempDir()
 	}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -123,7 +105,7 @@ func run(t testing.TB, dir, name string, args ...string) *syncBuffer {
 }
 
 // waitFor polls ready until it succeeds, for 20 seconds at most.
-func waitFor(t testing.TB, name, what string, out *syncBuffer, ready func() error) {
+func waitFor(t testing.TB, name, what string, out *syncbuf.Buffer, ready func() error) {
 	t.Helper()
 	var err error
 	if !wait.Until(20*time.Second, func() bool { err = ready(); return err == nil }) {
