@@ -118,13 +118,21 @@ var operatorGV = v1alpha1.GroupVersion.String()
 var errNoOperator = errors.New("Policy Herald is not installed in this cluster: " + operatorGV +
 	" is not served (install it: kubectl apply -f dist/install.yaml, or see README.md, Install)")
 
-// checkOperator fails with errNoOperator when Policy Herald's API is not served.
-func (cl *cluster) checkOperator() error {
+// connectOperator connects to the cluster and fails with errNoOperator when Policy Herald's API
+// is not served there: what status and test need before they read or write its objects.
+func (o *Options) connectOperator() (*cluster, error) {
+	cl, err := o.connect()
+	if err != nil {
+		return nil, err
+	}
 	ok, err := cl.served(operatorGV)
 	if err == nil && !ok {
 		err = errNoOperator
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return cl, nil
 }
 
 func (o *Options) runStatus(ctx context.Context, f *statusFlags) error {
@@ -138,11 +146,8 @@ func (o *Options) runStatus(ctx context.Context, f *statusFlags) error {
 	if err != nil {
 		return err
 	}
-	cl, err := o.connect()
+	cl, err := o.connectOperator()
 	if err != nil {
-		return err
-	}
-	if err := cl.checkOperator(); err != nil {
 		return err
 	}
 	rows := []statusRow{}

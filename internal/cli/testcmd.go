@@ -73,11 +73,8 @@ func (o *Options) runTest(ctx context.Context, tt testable, name string, timeout
 	if err != nil {
 		return err
 	}
-	cl, err := o.connect()
+	cl, err := o.connectOperator()
 	if err != nil {
-		return err
-	}
-	if err := cl.checkOperator(); err != nil {
 		return err
 	}
 	ref := strings.ToLower(tt.kind) + "/" + name
