@@ -40,6 +40,7 @@ type deliverySpec struct {
 	template   string
 	skip       bool // skipExistingOnStartup
 	dropAfter  time.Duration
+	notify     delivery.Notify // how results become messages
 	delivery   *v1alpha1.DeliveryStatus
 	guard      *addrguard.Guard // nil: unrestricted
 }
@@ -62,9 +63,10 @@ func (s *deliverySpec) build(ctx context.Context, engine *delivery.Engine) (*del
 		Created:       s.obj.GetCreationTimestamp().Time,
 		SkipExisting:  s.skip,
 		DropAfter:     s.dropAfter,
+		Notify:        s.notify,
 		Delivery:      s.delivery,
 		Fingerprint: fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.route.Filter, s.custom, s.template, s.route.AllNamespaces, s.skip,
-			s.dropAfter, guardNetworks(s.guard)),
+			s.dropAfter, guardNetworks(s.guard), s.notify),
 	}
 	if engine.Fingerprint(d.Ref()) == d.Fingerprint {
 		return d, nil // unchanged: keep the running sender and its connections
@@ -82,6 +84,7 @@ func (s *deliverySpec) newSender(ctx context.Context) (sender.Sender, error) {
 		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config, Guard: s.guard,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
 		AmbientCredentials: s.route.AllNamespaces, // objects of the platform namespace only
+		NotifyResolved:     s.notify.NotifyResolved,
 	})
 	var notAllowed *addrguard.NotAllowedError
 	switch {

@@ -88,6 +88,11 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 	if err := checkTargetSelectors(t); err != nil {
 		return nil, err
 	}
+	notify, err := notifyPolicy(effectiveNotifications(t, nil), dest.Type)
+	if err != nil {
+		return nil, err
+	}
+	t.Status.Mode = mode(notify)
 	ds := &deliverySpec{
 		obj: t, kind: "NotificationTarget", ledgerKind: "nt",
 		destType: dest.Type, dest: dest.Destination, settings: dest.Settings, tls: tlsCfg,
@@ -96,6 +101,7 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 		template:  t.Spec.MessageTemplate,
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
+		notify:    notify,
 		delivery:  t.Status.Delivery,
 		guard:     r.guards.ForNamespace(t.Namespace, t.Spec.AllowPrivateNetworks),
 	}

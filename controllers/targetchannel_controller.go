@@ -121,6 +121,11 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 	if err := checkSelector("filter.namespaceSelector", filterSelector(c.Spec.Filter)); err != nil {
 		return nil, err
 	}
+	notify, err := notifyPolicy(effectiveNotifications(t, c), dest.Type)
+	if err != nil {
+		return nil, err
+	}
+	c.Status.Mode = mode(notify)
 	tlsCfg, err := tlsconfig.Build(ctx, r.SecretReader, t.Namespace, t.Spec.TLS)
 	if err != nil {
 		return nil, conditions.Transient(v1alpha1.ReasonTargetNotReady, "the target's TLS settings are unusable; the target's owner has to fix it")
@@ -133,6 +138,7 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 		template:  template,
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
+		notify:    notify,
 		delivery:  c.Status.Delivery,
 		// A channel is restricted by its own namespace: a tenant's always, whatever its target
 		// allows. Only a channel next to a platform target shares its allowPrivateNetworks.

@@ -246,6 +246,24 @@ type DeliveryStatus struct {
 	// +optional
 	Dropped int64 `json:"dropped"`
 
+	// Skipped counts results not sent because a controller owns their resource
+	// (controlledResources: skip).
+	// +optional
+	Skipped int64 `json:"skipped,omitempty"`
+
+	// Muted counts results a silence muted.
+	// +optional
+	Muted int64 `json:"muted,omitempty"`
+
+	// Digested counts the results of sent that went in digests.
+	// +optional
+	Digested int64 `json:"digested,omitempty"`
+
+	// Summarised counts the results of sent that did not fit the rate limit and went in a
+	// summary (counted, not listed one by one).
+	// +optional
+	Summarised int64 `json:"summarised,omitempty"`
+
 	// Pending counts results queued, being sent or waiting to be retried right now.
 	// +optional
 	Pending int64 `json:"pending"`

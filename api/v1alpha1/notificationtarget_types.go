@@ -104,6 +104,8 @@ type NotificationTargetSpec struct {
 	// +optional
 	AllowedChannels *AllowedChannels `json:"allowedChannels,omitempty"`
 
+	Notifications `json:",inline"`
+
 	// AllowPrivateNetworks lets the target, and its channels in the same namespace, connect to
 	// addresses the operator otherwise refuses (loopback, link-local, --blocked-cidrs), for
 	// example an in-cluster Alertmanager. It is honoured only in the platform namespace; targets
@@ -164,6 +166,17 @@ type NotificationTargetStatus struct {
 	// +optional
 	Delivery *DeliveryStatus `json:"delivery,omitempty"`
 
+	// Mode says how results become messages: each (a message per batch of new results) or
+	// digest <interval> [by <groups>], then the rate limit and the suppressions in effect.
+	// +optional
+	Mode string `json:"mode,omitempty"`
+
+	// Silences lists the spec's silences, active and expired, with what each muted.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Silences []SilenceStatus `json:"silences,omitempty"`
+
 	// Channels counts the TargetChannels attached to this target.
 	// +optional
 	Channels *ChannelCounts `json:"channels,omitempty"`
@@ -189,6 +202,7 @@ type ChannelCounts struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=nt,categories=policyherald
 // +kubebuilder:printcolumn:name="Destination",type=string,JSONPath=`.status.destination`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.status.mode`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Sent",type=integer,JSONPath=`.status.delivery.sent`

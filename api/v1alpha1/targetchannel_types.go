@@ -49,6 +49,9 @@ type TargetChannelSpec struct {
 	// +kubebuilder:validation:MaxProperties=32
 	CustomFields map[string]string `json:"customFields,omitempty"`
 
+	// Notifications override the target's field by field; silences add to the target's.
+	Notifications `json:",inline"`
+
 	// Suspend stops deliveries to this channel without deleting it.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
@@ -88,6 +91,17 @@ type TargetChannelStatus struct {
 	// +optional
 	Delivery *DeliveryStatus `json:"delivery,omitempty"`
 
+	// Mode says how results become messages (see NotificationTarget's status.mode).
+	// +optional
+	Mode string `json:"mode,omitempty"`
+
+	// Silences lists the silences in effect (the target's and the channel's), active and
+	// expired, with what each muted.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Silences []SilenceStatus `json:"silences,omitempty"`
+
 	// LastTest is the answer to the last test message asked for with the annotation
 	// reporting.policyherald.io/send-test (`kubectl herald test` writes it): one synthetic
 	// result of the policy policy-herald-test, sent through this object's destination once per
@@ -102,6 +116,7 @@ type TargetChannelStatus struct {
 // +kubebuilder:resource:shortName=tc,categories=policyherald
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetRef.name`
 // +kubebuilder:printcolumn:name="Destination",type=string,JSONPath=`.status.destination`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.status.mode`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Sent",type=integer,JSONPath=`.status.delivery.sent`

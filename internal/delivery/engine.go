@@ -109,6 +109,8 @@ type Config struct {
 	SkipExisting  bool
 	// DropAfter is how long an undeliverable result is retried before it is dropped (0: 24h).
 	DropAfter time.Duration
+	// Notify is how new results become messages (see gate.go).
+	Notify Notify
 	// Delivery is the status the object had; counts continue from it when the ledger has none.
 	Delivery *v1alpha1.DeliveryStatus
 	// Fingerprint changes whenever anything above changes (credentials included, hashed);

@@ -28,7 +28,7 @@ var LatencyBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 
 var (
 	deliveryResults = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricPrefix + "delivery_results_total",
-		Help: "Results a destination handled, by outcome: sent (delivered), failed (refused for good) or dropped (not delivered within dropAfter).",
+		Help: "Results a destination handled, by outcome: sent (delivered one by one), digested (in a digest), summarised (counted in a rate limit's summary), failed (refused for good), dropped (not delivered within dropAfter), skipped (about a controlled resource) or muted (by a silence).",
 	}, append(objectLabels[:3:3], "outcome"))
 	deliveryRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricPrefix + "delivery_retries_total",
@@ -86,15 +86,19 @@ func newPipelineMetrics(d *Config) *pipelineMetrics {
 	}
 }
 
-// counted adds handled results of an outcome.
+// counted adds handled results of an outcome. The outcomes every destination has are created
+// with the pipeline; the others when they first happen.
 func (m *pipelineMetrics) counted(o outcome, n int) {
 	switch o {
+	case outcomeNone:
 	case outcomeSent:
 		m.sent.Add(float64(n))
 	case outcomeFailed:
 		m.failed.Add(float64(n))
 	case outcomeDropped:
 		m.dropped.Add(float64(n))
+	default:
+		deliveryResults.WithLabelValues(m.labels["kind"], m.labels["namespace"], m.labels["name"], o.String()).Add(float64(n))
 	}
 }
 

@@ -57,7 +57,9 @@ func (p *pipeline) work(ctx context.Context) {
 			return
 		case it := <-p.queue:
 			p.queued.Add(-int64(len(it.hashes)))
-			p.deliver(&it)
+			if p.gate(&it) {
+				p.deliver(&it)
+			}
 		}
 	}
 }

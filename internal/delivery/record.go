@@ -25,11 +25,46 @@ import (
 type outcome int
 
 const (
-	outcomeNone    outcome = iota // not tried to the end: stays unrecorded
-	outcomeSent                   // delivered
-	outcomeFailed                 // refused for good
-	outcomeDropped                // not delivered within DropAfter
+	outcomeNone       outcome = iota // not tried to the end: stays unrecorded
+	outcomeSent                      // delivered
+	outcomeFailed                    // refused for good
+	outcomeDropped                   // not delivered within DropAfter
+	outcomeSkipped                   // about a resource a controller owns (gate.go)
+	outcomeMuted                     // silenced (gate.go)
+	outcomeDigested                  // delivered in a digest
+	outcomeSummarised                // delivered as part of a rate limit's summary
 )
+
+func (o outcome) String() string {
+	return [...]string{"none", "sent", "failed", "dropped", "skipped", "muted", "digested", "summarised"}[o]
+}
+
+// counts returns what n results of outcome o add to the counts.
+func (o outcome) counts(n int64) ledger.Counts {
+	var c ledger.Counts
+	switch o {
+	case outcomeSent:
+		c.Sent = n
+	case outcomeFailed:
+		c.Failed = n
+	case outcomeDropped:
+		c.Dropped = n
+	case outcomeSkipped:
+		c.Skipped = n
+	case outcomeMuted:
+		c.Muted = n
+	case outcomeDigested:
+		c.Sent, c.Digested = n, n
+	case outcomeSummarised:
+		c.Sent, c.Summarised = n, n
+	}
+	return c
+}
+
+// delivered tells whether results of outcome o reached the destination.
+func (o outcome) delivered() bool {
+	return o == outcomeSent || o == outcomeDigested || o == outcomeSummarised
+}
 
 // release forgets a batch as in flight and records its outcome: in the ledger, with the
 // counts in the same write, so status follows the ledger after a crash.
@@ -44,22 +79,13 @@ func (p *pipeline) release(it *item, o outcome) {
 	now := p.now().UnixNano()
 	p.mu.Lock()
 	for _, k := range it.hashes {
-		if changed, ok := p.inflight[k]; ok && o == outcomeSent {
+		if changed, ok := p.inflight[k]; ok && o.delivered() {
 			p.metrics.latency.Observe(time.Duration(now - changed).Seconds())
 		}
 		delete(p.inflight, k)
 		delete(p.parked, k)
 	}
-	n := int64(len(it.hashes))
-	var c ledger.Counts
-	switch o {
-	case outcomeSent:
-		c.Sent = n
-	case outcomeFailed:
-		c.Failed = n
-	case outcomeDropped:
-		c.Dropped = n
-	}
+	c := o.counts(int64(len(it.hashes)))
 	if o != outcomeNone {
 		p.ledger.Add(it.hashes...)
 		p.ledger.AddCounts(c)
@@ -158,6 +184,7 @@ func (p *pipeline) writeStatus(ctx context.Context) {
 
 func equalDelivery(a, b *v1alpha1.DeliveryStatus) bool {
 	return a.Sent == b.Sent && a.Failed == b.Failed && a.Dropped == b.Dropped && a.Pending == b.Pending &&
+		a.Skipped == b.Skipped && a.Muted == b.Muted && a.Digested == b.Digested && a.Summarised == b.Summarised &&
 		a.ConsecutiveFailures == b.ConsecutiveFailures && a.LastFailureReason == b.LastFailureReason &&
 		timeEqual(a.LastSuccessTime, b.LastSuccessTime) && timeEqual(a.LastFailureTime, b.LastFailureTime)
 }

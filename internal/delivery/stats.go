@@ -38,6 +38,7 @@ func newStats(initial *v1alpha1.DeliveryStatus, counts ledger.Counts, fromLedger
 	}
 	if fromLedger {
 		st.s.Sent, st.s.Failed, st.s.Dropped = counts.Sent, counts.Failed, counts.Dropped
+		st.s.Skipped, st.s.Muted, st.s.Digested, st.s.Summarised = counts.Skipped, counts.Muted, counts.Digested, counts.Summarised
 	}
 	return st
 }
@@ -49,6 +50,10 @@ func (s *Stats) count(c ledger.Counts) {
 	s.s.Sent += c.Sent
 	s.s.Failed += c.Failed
 	s.s.Dropped += c.Dropped
+	s.s.Skipped += c.Skipped
+	s.s.Muted += c.Muted
+	s.s.Digested += c.Digested
+	s.s.Summarised += c.Summarised
 }
 
 // succeeded records a successful attempt; it returns true when delivery stopped failing.

@@ -126,9 +126,7 @@ func (l *Ledger) mergeBase(ctx context.Context, r client.Reader, cur *corev1.Con
 	l.mu.Lock()
 	if err == nil {
 		other := h.Counts.counts()
-		l.counts.Sent += other.Sent - l.storedCounts.Sent
-		l.counts.Failed += other.Failed - l.storedCounts.Failed
-		l.counts.Dropped += other.Dropped - l.storedCounts.Dropped
+		l.counts.add(other, l.storedCounts)
 		l.hasCounts = l.hasCounts || h.Counts != nil
 		l.storedCounts = other
 	}

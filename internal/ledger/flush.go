@@ -64,7 +64,7 @@ func (l *Ledger) flushOnce(ctx context.Context, c client.Client, r client.Reader
 	l.mu.Lock()
 	h := header{Version: formatVersion, Scope: l.scope, Claim: l.claim}
 	if l.hasCounts {
-		h.Counts = &jsonCounts{Sent: l.counts.Sent, Failed: l.counts.Failed, Dropped: l.counts.Dropped}
+		h.Counts = new(l.counts)
 	}
 	hdrDirty := l.hdrDirty || !l.claimed
 	l.hdrDirty = false

@@ -28,7 +28,7 @@ type header struct {
 	Version int    `json:"version"`
 	Scope   string `json:"scope"`
 	// Counts is absent until the owner records counts.
-	Counts *jsonCounts `json:"counts,omitempty"`
+	Counts *Counts `json:"counts,omitempty"`
 	// Layout identifies the set of shards the header points at: every shard carries it, and a
 	// shard with another one is from an earlier (or an abandoned) layout.
 	Layout string `json:"layout"`
@@ -41,17 +41,12 @@ type header struct {
 	Claim uint64 `json:"claim,omitempty"`
 }
 
-type jsonCounts struct {
-	Sent    int64 `json:"sent"`
-	Failed  int64 `json:"failed"`
-	Dropped int64 `json:"dropped,omitempty"`
-}
-
-func (c *jsonCounts) counts() Counts {
+// counts returns c, zero when absent.
+func (c *Counts) counts() Counts {
 	if c == nil {
 		return Counts{}
 	}
-	return Counts{Sent: c.Sent, Failed: c.Failed, Dropped: c.Dropped}
+	return *c
 }
 
 func encodeHeader(h *header) string {

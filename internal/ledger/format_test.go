@@ -389,7 +389,7 @@ func TestChooseBits(t *testing.T) {
 }
 
 func TestHeaderRoundTrip(t *testing.T) {
-	h := header{Version: 2, Scope: `sha256:"x"`, Counts: &jsonCounts{Sent: 3, Failed: 4, Dropped: 5}, Layout: layoutString(0xabc), Shards: 8}
+	h := header{Version: 2, Scope: `sha256:"x"`, Counts: &Counts{Sent: 3, Failed: 4, Dropped: 5}, Layout: layoutString(0xabc), Shards: 8}
 	got, id, bits, err := decodeHeader(encodeHeader(&h))
 	if err != nil || id != 0xabc || bits != 3 || got.Scope != h.Scope || *got.Counts != *h.Counts {
 		t.Fatalf("%+v %x %d %v", got, id, bits, err)

@@ -116,8 +116,28 @@ var (
 const writers = 4
 
 // Counts are delivery counts persisted with the keys, so delivery counts shown in status follow
-// the ledger after a crash.
-type Counts struct{ Sent, Failed, Dropped int64 }
+// the ledger after a crash. Digested and Summarised are parts of Sent; Skipped and Muted are
+// results handled without a message.
+type Counts struct {
+	Sent       int64 `json:"sent"`
+	Failed     int64 `json:"failed"`
+	Dropped    int64 `json:"dropped,omitempty"`
+	Skipped    int64 `json:"skipped,omitempty"`
+	Muted      int64 `json:"muted,omitempty"`
+	Digested   int64 `json:"digested,omitempty"`
+	Summarised int64 `json:"summarised,omitempty"`
+}
+
+// add adds o's counts, less base's.
+func (c *Counts) add(o, base Counts) {
+	c.Sent += o.Sent - base.Sent
+	c.Failed += o.Failed - base.Failed
+	c.Dropped += o.Dropped - base.Dropped
+	c.Skipped += o.Skipped - base.Skipped
+	c.Muted += o.Muted - base.Muted
+	c.Digested += o.Digested - base.Digested
+	c.Summarised += o.Summarised - base.Summarised
+}
 
 type bucket struct {
 	mu    sync.Mutex
@@ -405,9 +425,7 @@ func (l *Ledger) Counts() (Counts, bool) {
 func (l *Ledger) AddCounts(c Counts) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.counts.Sent += c.Sent
-	l.counts.Failed += c.Failed
-	l.counts.Dropped += c.Dropped
+	l.counts.add(c, Counts{})
 	if c != (Counts{}) || !l.hasCounts {
 		l.hdrDirty = true
 	}

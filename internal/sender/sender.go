@@ -40,6 +40,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/addrguard"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -130,6 +131,12 @@ type Config struct {
 	// Only objects in the platform namespace get it: the identity is the operator's, not a
 	// tenant's. Without it, such a destination needs its keys from the Secret.
 	AmbientCredentials bool
+	// NotifyResolved makes a chat sender a Resolver: it announces the results it delivered that
+	// passed or left the cluster (notifyResolved).
+	NotifyResolved bool
+	// ConsoleURL, when set, is the console's address: messages link to the console's page of
+	// each result's resource or policy (the operator's --console-url).
+	ConsoleURL consolelink.Base
 
 	// now, when set, is the clock of a sender that puts the time in what it sends (alertManager's
 	// startsAt and endsAt); time.Now otherwise. Only tests set it.

@@ -7,6 +7,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/policies"
 	"github.com/policyherald/policy-herald/internal/console/query"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 )
 
 // policiesData is the Policies page: every policy the person sees results of.
@@ -77,4 +78,4 @@ func (h *Handler) policyPage(r *request) (*view, error) {
 }
 
 // PolicyHref is the address of a policy's page.
-func PolicyHref(name string) string { return "/policies/" + url.PathEscape(name) }
+func PolicyHref(name string) string { return consolelink.PolicyPath(name) }

@@ -6,6 +6,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/console/api"
 	"github.com/policyherald/policy-herald/internal/console/health"
 	"github.com/policyherald/policy-herald/internal/console/query"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -48,14 +49,7 @@ func (h *Handler) resourcePage(r *request) (*view, error) {
 
 // ResourceHref is the address of a resource's page; "" when kind or name is unknown.
 func ResourceHref(namespace, kind, name string) string {
-	if kind == "" || name == "" {
-		return ""
-	}
-	p := "/resources/" + url.PathEscape(kind) + "/" + url.PathEscape(name)
-	if namespace != "" {
-		p = "/namespaces/" + url.PathEscape(namespace) + p
-	}
-	return p
+	return consolelink.ResourcePath(namespace, kind, name)
 }
 
 // rowResource is the address of the page of the resource a row is about: the one it names,
