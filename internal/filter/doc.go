@@ -54,6 +54,12 @@
 //   - minimumPriority: drops results whose priority ([report.Result.Priority]) ranks below it
 //     (debug < info < warning < error < critical).
 //
+// # Silences
+//
+// [CompileSilence] compiles a silence's match with the same patterns (case-sensitive, a missing
+// value being the empty string): every list that is set must match one of its values, and
+// severities are exact. The delivery pipeline mutes what it matches.
+//
 // [Compile] reports, naming the field, an unknown severity, status or priority, an empty
 // pattern, a reportLabels key that is not a valid label key, and a label selector that does not
 // parse.
