@@ -113,6 +113,8 @@ type Config struct {
 	Notify Notify
 	// Delivery is the status the object had; counts continue from it when the ledger has none.
 	Delivery *v1alpha1.DeliveryStatus
+	// Silences is the status.silences the object had; the silences' counts continue from it.
+	Silences []v1alpha1.SilenceStatus
 	// Fingerprint changes whenever anything above changes (credentials included, hashed);
 	// configuring an unchanged target or channel again is skipped by its controller.
 	Fingerprint string

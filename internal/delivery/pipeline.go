@@ -70,6 +70,7 @@ type pipeline struct {
 	dirty     *dirtySet // reports to look at (scan.go)
 	queue     chan item
 	retryWake chan struct{} // a slow retry now (park.go)
+	muting    atomic.Pointer[silenceSet] // the silences of the current configuration (silence.go)
 
 	mu  sync.Mutex
 	cfg *Config
@@ -116,6 +117,7 @@ func newPipeline(env env, log logr.Logger, d *Config, l *ledger.Ledger) *pipelin
 	if _, ok := d.Sender.(sender.Resolver); ok {
 		p.lc = newLifecycle()
 	}
+	p.stats.continueSilences(d.Silences)
 	return p
 }
 

@@ -150,12 +150,14 @@ func (p *pipeline) paused() bool {
 	return p.pausedLocked()
 }
 
-// writeStatus writes status.delivery when it changed; it runs every StatusInterval, so a busy
-// target or channel does not write its status on every result.
+// writeStatus writes status.delivery and status.silences when they changed; it runs every
+// StatusInterval, so a busy target or channel does not write its status on every result, and
+// a silence shows Expired at most StatusInterval after its until. No one else writes them.
 func (p *pipeline) writeStatus(ctx context.Context) {
 	st := p.stats
+	silences := p.silenceStatus(p.now())
 	st.mu.Lock()
-	if equalDelivery(&st.s, &st.written) {
+	if equalDelivery(&st.s, &st.written) && equalSilences(silences, st.writtenSilences) {
 		st.mu.Unlock()
 		return
 	}
@@ -170,7 +172,8 @@ func (p *pipeline) writeStatus(ctx context.Context) {
 	}
 	obj.SetNamespace(d.Namespace)
 	obj.SetName(d.Name)
-	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"delivery": snapshot}})
+	// A merge patch replaces the list whole; null (no silences) removes it.
+	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"delivery": snapshot, "silences": silences}})
 	if err := p.client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		if client.IgnoreNotFound(err) != nil {
 			p.log.Error(err, "writing delivery status; will retry")
@@ -178,7 +181,7 @@ func (p *pipeline) writeStatus(ctx context.Context) {
 		return
 	}
 	st.mu.Lock()
-	st.written = snapshot
+	st.written, st.writtenSilences = snapshot, silences
 	st.mu.Unlock()
 }
 

@@ -3,6 +3,8 @@ package delivery
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +23,10 @@ type Stats struct {
 	mu      sync.Mutex
 	s       v1alpha1.DeliveryStatus
 	written v1alpha1.DeliveryStatus
+	// silenced counts what each silence muted, by name (silence.go); writtenSilences is the
+	// status.silences last written (or the object had).
+	silenced        map[string]int64
+	writtenSilences []v1alpha1.SilenceStatus
 	down    bool // the last failure says the destination is unreachable or broken, not throttling or refusing
 	// ended says an outage ended with nothing left waiting (see endIdleOutage): not failing,
 	// though the failures in a row still count, so the next failure makes it failing again.
@@ -30,7 +36,7 @@ type Stats struct {
 }
 
 func newStats(initial *v1alpha1.DeliveryStatus, counts ledger.Counts, fromLedger bool, failingAfter int64, now func() time.Time) *Stats {
-	st := &Stats{now: now, failingAfter: failingAfter}
+	st := &Stats{now: now, failingAfter: failingAfter, silenced: map[string]int64{}}
 	if initial != nil {
 		st.s = *initial.DeepCopy()
 		st.s.Pending = 0
@@ -54,6 +60,42 @@ func (s *Stats) count(c ledger.Counts) {
 	s.s.Muted += c.Muted
 	s.s.Digested += c.Digested
 	s.s.Summarised += c.Summarised
+}
+
+// continueSilences takes the muted counts of status.silences as the object had it.
+func (s *Stats) continueSilences(l []v1alpha1.SilenceStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.silenced = make(map[string]int64, len(l))
+	for _, v := range l {
+		s.silenced[v.Name] = v.Muted
+	}
+	s.writtenSilences = slices.Clone(l)
+}
+
+// muted adds what silences muted, by name.
+func (s *Stats) muted(by map[string]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, n := range by {
+		s.silenced[name] += n
+	}
+}
+
+// keepSilences forgets the counts of silences not in l.
+func (s *Stats) keepSilences(l []v1alpha1.Silence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	maps.DeleteFunc(s.silenced, func(name string, _ int64) bool {
+		return !slices.ContainsFunc(l, func(v v1alpha1.Silence) bool { return v.Name == name })
+	})
+}
+
+// mutedBySilence returns what each silence muted, by name.
+func (s *Stats) mutedBySilence() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.silenced)
 }
 
 // succeeded records a successful attempt; it returns true when delivery stopped failing.
