@@ -42,7 +42,8 @@ type deliverySpec struct {
 	dropAfter  time.Duration
 	notify     delivery.Notify // how results become messages
 	delivery   *v1alpha1.DeliveryStatus
-	guard      *addrguard.Guard // nil: unrestricted
+	silences   []v1alpha1.SilenceStatus // status.silences as the object has it
+	guard      *addrguard.Guard         // nil: unrestricted
 }
 
 // build compiles the filter and, unless the engine already runs this exact configuration,
@@ -65,6 +66,7 @@ func (s *deliverySpec) build(ctx context.Context, engine *delivery.Engine) (*del
 		DropAfter:     s.dropAfter,
 		Notify:        s.notify,
 		Delivery:      s.delivery,
+		Silences:      s.silences,
 		Fingerprint: fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.route.Filter, s.custom, s.template, s.route.AllNamespaces, s.skip,
 			s.dropAfter, guardNetworks(s.guard), s.notify),
 	}

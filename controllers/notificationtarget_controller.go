@@ -103,6 +103,7 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 		dropAfter: dropAfter(t),
 		notify:    notify,
 		delivery:  t.Status.Delivery,
+		silences:  t.Status.Silences,
 		guard:     r.guards.ForNamespace(t.Namespace, t.Spec.AllowPrivateNetworks),
 	}
 	return ds, nil

@@ -43,9 +43,12 @@ func effectiveNotifications(t *v1alpha1.NotificationTarget, c *v1alpha1.TargetCh
 	return n
 }
 
-// notifyPolicy checks what the schema cannot (chat-only settings on another destination) and
+// notifyPolicy checks what the schema cannot (silences, chat-only settings on another destination) and
 // returns the delivery engine's form of n. Errors are Problems for the object's conditions.
 func notifyPolicy(n v1alpha1.Notifications, dest v1alpha1.DestinationType) (delivery.Notify, error) {
+	if err := checkSilences(n.Silences, time.Now()); err != nil {
+		return delivery.Notify{}, err
+	}
 	chat := slices.Contains(destination.TemplateTypes(), dest)
 	var chatOnly []string
 	p := delivery.Notify{

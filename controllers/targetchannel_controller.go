@@ -140,6 +140,7 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 		dropAfter: dropAfter(t),
 		notify:    notify,
 		delivery:  c.Status.Delivery,
+		silences:  c.Status.Silences,
 		// A channel is restricted by its own namespace: a tenant's always, whatever its target
 		// allows. Only a channel next to a platform target shares its allowPrivateNetworks.
 		guard: r.guards.ForNamespace(c.Namespace, c.Namespace == t.Namespace && t.Spec.AllowPrivateNetworks),
