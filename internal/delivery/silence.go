@@ -110,4 +110,3 @@ func equalSilences(a, b []v1alpha1.SilenceStatus) bool {
 		return x.Name == y.Name && x.State == y.State && x.Muted == y.Muted && timeEqual(&x.Until, &y.Until)
 	})
 }
-

@@ -27,7 +27,7 @@ type Stats struct {
 	// status.silences last written (or the object had).
 	silenced        map[string]int64
 	writtenSilences []v1alpha1.SilenceStatus
-	down    bool // the last failure says the destination is unreachable or broken, not throttling or refusing
+	down            bool // the last failure says the destination is unreachable or broken, not throttling or refusing
 	// ended says an outage ended with nothing left waiting (see endIdleOutage): not failing,
 	// though the failures in a row still count, so the next failure makes it failing again.
 	ended        bool
