@@ -69,8 +69,9 @@ type pipeline struct {
 
 	dirty     *dirtySet // reports to look at (scan.go)
 	queue     chan item
-	retryWake chan struct{}              // a slow retry now (park.go)
-	muting    atomic.Pointer[silenceSet] // the silences of the current configuration (silence.go)
+	retryWake chan struct{} // a slow retry now (park.go)
+
+	muting atomic.Pointer[silenceSet] // the silences of the current configuration (silence.go)
 
 	mu  sync.Mutex
 	cfg *Config

@@ -23,16 +23,17 @@ type Stats struct {
 	mu      sync.Mutex
 	s       v1alpha1.DeliveryStatus
 	written v1alpha1.DeliveryStatus
-	// silenced counts what each silence muted, by name (silence.go); writtenSilences is the
-	// status.silences last written (or the object had).
-	silenced        map[string]int64
-	writtenSilences []v1alpha1.SilenceStatus
-	down            bool // the last failure says the destination is unreachable or broken, not throttling or refusing
+	down    bool // the last failure says the destination is unreachable or broken, not throttling or refusing
 	// ended says an outage ended with nothing left waiting (see endIdleOutage): not failing,
 	// though the failures in a row still count, so the next failure makes it failing again.
 	ended        bool
 	failingAfter int64
 	now          func() time.Time
+
+	// silenced counts what each silence muted, by name (silence.go); writtenSilences is the
+	// status.silences last written (or the object had).
+	silenced        map[string]int64
+	writtenSilences []v1alpha1.SilenceStatus
 }
 
 func newStats(initial *v1alpha1.DeliveryStatus, counts ledger.Counts, fromLedger bool, failingAfter int64, now func() time.Time) *Stats {
