@@ -28,8 +28,12 @@ func newStatusCmd(o *Options) *cobra.Command {
 		Short: "Show whether Policy Herald's objects are Ready and how their deliveries go",
 		Long: `Show every NotificationTarget, TargetChannel, EmailReportSchedule, MetricsProfile and
 BlockReportPolicy you may list, in the namespace (-n, else the kubeconfig's) or in every
-namespace (-A): its Ready condition and reason, the results sent, failed for good and pending,
-and the last failure. A kind you may not list is named on stderr and skipped.`,
+namespace (-A): its Ready condition and reason; for targets and channels, how results become
+messages (the mode: each, or a digest, a rate limit, resolved notices); the results sent,
+failed for good and pending, those skipped (about a resource a controller owns) and muted (by
+a silence); and the last failure. Wide output adds the results delivered in digests and in
+rate-limit summaries (parts of sent) and the silences. A kind you may not list is named on
+stderr and skipped.`,
 		Example: `  # everything in the cluster
   kubectl herald status -A
 
@@ -55,7 +59,9 @@ type statusRow struct {
 	Reason      string                   `json:"reason,omitempty"`
 	Message     string                   `json:"message,omitempty"`
 	Destination string                   `json:"destination,omitempty"`
+	Mode        string                   `json:"mode,omitempty"`
 	Delivery    *v1alpha1.DeliveryStatus `json:"delivery,omitempty"`
+	Silences    []v1alpha1.SilenceStatus `json:"silences,omitempty"`
 }
 
 // statusKind is one of the kinds status shows, in its order.
@@ -69,14 +75,18 @@ var statusKinds = []statusKind{
 	{"NotificationTarget", "notificationtargets", func() client.ObjectList { return &v1alpha1.NotificationTargetList{} },
 		func(l client.ObjectList) (out []statusRow) {
 			for _, t := range l.(*v1alpha1.NotificationTargetList).Items {
-				out = append(out, newStatusRow("NotificationTarget", t.ObjectMeta, t.Status.Conditions, string(t.Status.Destination), t.Status.Delivery))
+				r := newStatusRow("NotificationTarget", t.ObjectMeta, t.Status.Conditions, string(t.Status.Destination), t.Status.Delivery)
+				r.Mode, r.Silences = t.Status.Mode, t.Status.Silences
+				out = append(out, r)
 			}
 			return out
 		}},
 	{"TargetChannel", "targetchannels", func() client.ObjectList { return &v1alpha1.TargetChannelList{} },
 		func(l client.ObjectList) (out []statusRow) {
 			for _, c := range l.(*v1alpha1.TargetChannelList).Items {
-				out = append(out, newStatusRow("TargetChannel", c.ObjectMeta, c.Status.Conditions, string(c.Status.Destination), c.Status.Delivery))
+				r := newStatusRow("TargetChannel", c.ObjectMeta, c.Status.Conditions, string(c.Status.Destination), c.Status.Delivery)
+				r.Mode, r.Silences = c.Status.Mode, c.Status.Silences
+				out = append(out, r)
 			}
 			return out
 		}},
@@ -174,19 +184,20 @@ func printStatus(o *Options, f *statusFlags, rows []statusRow) error {
 	if f.allNamespaces {
 		header = append(header, "NAMESPACE")
 	}
-	header = append(header, "NAME", "READY", "REASON", "SENT", "FAILED", "PENDING", "LAST FAILURE")
+	header = append(header, "NAME", "READY", "REASON", "MODE", "SENT", "FAILED", "PENDING", "SKIPPED", "MUTED", "LAST FAILURE")
 	if f.output == outWide {
-		header = append(header, "DESTINATION", "MESSAGE")
+		header = append(header, "DIGESTED", "SUMMARISED", "SILENCES", "DESTINATION", "MESSAGE")
 	}
 	cells := make([][]string, len(rows))
 	for i, r := range rows {
 		if f.allNamespaces {
 			cells[i] = append(cells[i], r.Namespace)
 		}
-		cells[i] = append(cells[i], strings.ToLower(r.Kind)+"/"+r.Name, string(r.Ready), r.Reason)
+		cells[i] = append(cells[i], strings.ToLower(r.Kind)+"/"+r.Name, string(r.Ready), r.Reason, r.Mode)
 		cells[i] = append(cells[i], deliveryCells(r.Delivery, o)...)
 		if f.output == outWide {
-			cells[i] = append(cells[i], r.Destination, oneLine(r.Message))
+			cells[i] = append(cells[i], deliveredAsCells(r.Delivery)...)
+			cells[i] = append(cells[i], silencesCell(r.Silences), r.Destination, oneLine(r.Message))
 		}
 	}
 	if len(rows) == 0 {
@@ -196,10 +207,11 @@ func printStatus(o *Options, f *statusFlags, rows []statusRow) error {
 	return printCounts(o.Streams.Out, outTable, header, cells, nil)
 }
 
-// deliveryCells are SENT, FAILED, PENDING and LAST FAILURE: how long ago, and why.
+// deliveryCells are SENT, FAILED, PENDING, SKIPPED, MUTED and LAST FAILURE: how long ago, and
+// why.
 func deliveryCells(d *v1alpha1.DeliveryStatus, o *Options) []string {
 	if d == nil {
-		return []string{"", "", "", ""}
+		return []string{"", "", "", "", "", ""}
 	}
 	last := ""
 	if d.LastFailureTime != nil {
@@ -208,5 +220,36 @@ func deliveryCells(d *v1alpha1.DeliveryStatus, o *Options) []string {
 			last += ": " + oneLine(d.LastFailureReason)
 		}
 	}
-	return []string{strconv.FormatInt(d.Sent, 10), strconv.FormatInt(d.Failed, 10), strconv.FormatInt(d.Pending, 10), last}
+	return []string{count(d.Sent), count(d.Failed), count(d.Pending), count(d.Skipped), count(d.Muted), last}
 }
+
+// deliveredAsCells are DIGESTED and SUMMARISED: the parts of sent delivered in digests and in
+// rate-limit summaries.
+func deliveredAsCells(d *v1alpha1.DeliveryStatus) []string {
+	if d == nil {
+		return []string{"", ""}
+	}
+	return []string{count(d.Digested), count(d.Summarised)}
+}
+
+// silencesCell says how many silences are active and expired.
+func silencesCell(l []v1alpha1.SilenceStatus) string {
+	var active, expired int
+	for _, s := range l {
+		if s.State == v1alpha1.SilenceActive {
+			active++
+		} else {
+			expired++
+		}
+	}
+	var parts []string
+	if active > 0 {
+		parts = append(parts, fmt.Sprintf("%d active", active))
+	}
+	if expired > 0 {
+		parts = append(parts, fmt.Sprintf("%d expired", expired))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func count(n int64) string { return strconv.FormatInt(n, 10) }

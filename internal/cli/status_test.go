@@ -48,14 +48,20 @@ func applySamples(t *testing.T) {
 		fail := metav1.NewTime(testNow.Add(-5 * time.Minute))
 		setStatus(t, "NotificationTarget", "platform-webhook", map[string]any{
 			"destination": "webhook",
+			"mode":        "each",
 			"conditions":  []any{condition("False", "DeliveryFailing", "3 attempts failed")},
-			"delivery": map[string]any{"sent": 41, "failed": 2, "pending": 3,
+			"delivery": map[string]any{"sent": 41, "failed": 2, "pending": 3, "skipped": 12, "muted": 5,
 				"lastFailureTime": fail.UTC().Format(time.RFC3339), "lastFailureReason": "POST: 503 Service Unavailable"},
+			"silences": []any{
+				map[string]any{"name": "known-noise", "state": "Active", "until": testNow.Add(72 * time.Hour).UTC().Format(time.RFC3339), "muted": 4},
+				map[string]any{"name": "maintenance", "state": "Expired", "until": testNow.Add(-time.Hour).UTC().Format(time.RFC3339), "muted": 1},
+			},
 		})
 		setStatus(t, "TargetChannel", "team-a", map[string]any{
 			"destination": "slack",
+			"mode":        "digest 1h by namespace, max 10/1m, resolved",
 			"conditions":  []any{condition("True", "Ready", "attached to platform-slack")},
-			"delivery":    map[string]any{"sent": 7, "failed": 0, "pending": 0},
+			"delivery":    map[string]any{"sent": 7, "failed": 0, "pending": 0, "digested": 5, "summarised": 2},
 		})
 		setStatus(t, "MetricsProfile", "default", map[string]any{
 			"conditions": []any{condition("True", "Ready", "exporting")},
