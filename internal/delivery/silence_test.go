@@ -47,14 +47,21 @@ func silenceOf(name string, until time.Time, m v1alpha1.SilenceMatch) v1alpha1.S
 
 var silenced0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// Results an active silence matches are recorded as muted, counted per silence, and never
-// reach the destination; the others are sent.
-func TestSilencesMuteMatchingResults(t *testing.T) {
-	e, _ := startEngine(t, newClient(), testOptions())
+// silencedEngine returns an engine over c whose clock says silenced0 until set, and a config
+// delivering to a recorder.
+func silencedEngine(t *testing.T, c client.Client) (*Engine, *clock, *recorder, Config) {
+	t.Helper()
+	e, _ := startEngine(t, c, testOptions())
 	clk := &clock{t: silenced0}
 	e.now = clk.now
 	rec := &recorder{max: 10}
-	d := testConfig(t, rec, filter.Spec{}, "s")
+	return e, clk, rec, testConfig(t, rec, filter.Spec{}, "s")
+}
+
+// Results an active silence matches are recorded as muted, counted per silence, and never
+// reach the destination; the others are sent.
+func TestSilencesMuteMatchingResults(t *testing.T) {
+	e, clk, rec, d := silencedEngine(t, newClient())
 	d.Notify.Silences = []v1alpha1.Silence{
 		silenceOf("noisy", silenced0.Add(time.Hour), v1alpha1.SilenceMatch{Policies: []string{"noisy-*"}}),
 		silenceOf("also-noisy", silenced0.Add(time.Hour), v1alpha1.SilenceMatch{Policies: []string{"noisy-a", "quiet-*"}}),
@@ -93,11 +100,7 @@ func TestSilencesMuteMatchingResults(t *testing.T) {
 // A silence mutes until its until, by the pipeline's clock: results found after are sent, and
 // what it muted stays handled (not sent late).
 func TestExpiredSilenceLetsNewResultsThrough(t *testing.T) {
-	e, _ := startEngine(t, newClient(), testOptions())
-	clk := &clock{t: silenced0}
-	e.now = clk.now
-	rec := &recorder{max: 10}
-	d := testConfig(t, rec, filter.Spec{}, "s")
+	e, clk, rec, d := silencedEngine(t, newClient())
 	until := silenced0.Add(time.Minute)
 	d.Notify.Silences = []v1alpha1.Silence{silenceOf("window", until, v1alpha1.SilenceMatch{Namespaces: []string{"team-a"}})}
 	e.Configure(d)
@@ -130,10 +133,7 @@ func TestExpiredSilenceLetsNewResultsThrough(t *testing.T) {
 func TestSilenceStatusIsWrittenAndContinues(t *testing.T) {
 	nt := &v1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "nt1"}}
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(nt).WithStatusSubresource(nt).Build()
-	e, _ := startEngine(t, c, testOptions())
-	clk := &clock{t: silenced0}
-	e.now = clk.now
-	d := testConfig(t, &recorder{max: 10}, filter.Spec{}, "s")
+	e, clk, _, d := silencedEngine(t, c)
 	until := silenced0.Add(time.Minute)
 	d.Notify.Silences = []v1alpha1.Silence{silenceOf("window", until, v1alpha1.SilenceMatch{})}
 	d.Silences = []v1alpha1.SilenceStatus{{Name: "window", State: v1alpha1.SilenceActive, Until: metav1.NewTime(until), Muted: 5}}
