@@ -72,17 +72,22 @@ func (p *pipeline) mute(it *item) bool {
 	if len(active) == 0 {
 		return len(it.hashes) > 0
 	}
-	muted := map[string]int64{}
+	var muted map[string]int64 // by silence; nil while none matched
 	left := p.take(it, outcomeMuted, func(i int) bool {
 		for _, s := range active {
 			if s.match.Match(it.batch.Report.Namespace, &it.batch.Results[i]) {
+				if muted == nil {
+					muted = map[string]int64{}
+				}
 				muted[s.name]++
 				return true
 			}
 		}
 		return false
 	})
-	p.stats.muted(muted)
+	if muted != nil {
+		p.stats.muted(muted)
+	}
 	return left
 }
 
