@@ -42,8 +42,10 @@ type deliverySpec struct {
 	dropAfter  time.Duration
 	notify     delivery.Notify // how results become messages
 	delivery   *v1alpha1.DeliveryStatus
-	silences   []v1alpha1.SilenceStatus // status.silences as the object has it
-	guard      *addrguard.Guard         // nil: unrestricted
+	guard      *addrguard.Guard // nil: unrestricted
+
+	// silences is status.silences as the object has it: the silences' counts continue from it.
+	silences []v1alpha1.SilenceStatus
 }
 
 // build compiles the filter and, unless the engine already runs this exact configuration,
