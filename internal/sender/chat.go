@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -36,16 +37,17 @@ func newChatTarget(name string, cfg Config, s v1alpha1.HTTPSettings) (*transport
 
 // registerChat registers the chat webhook destination typ (a ChatWebhookDestination block,
 // picked out by block; see descriptor.ChatWebhook): build makes its sender from the block's
-// target and messageTemplate (see newChatTarget), so that these senders differ in their layout
-// only. Errors name the destination by its type.
+// target and messageTemplate (see newChatTarget) and reads the rest of cfg it needs (the console's
+// address), so that these senders differ in their layout only. Errors name the destination by
+// its type.
 func registerChat(typ v1alpha1.DestinationType, block func(*v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination,
-	build func(*transport.Target, *render.Template) Sender) {
+	build func(*transport.Target, *render.Template, Config) Sender) {
 	register(func(cfg Config) (Sender, error) {
 		target, tmpl, err := newChatTarget(string(typ), cfg, block(cfg.Destination).HTTPSettings)
 		if err != nil {
 			return nil, err
 		}
-		return build(target, tmpl), nil
+		return build(target, tmpl, cfg), nil
 	}, descriptor.ChatWebhook(typ))
 }
 
@@ -93,4 +95,84 @@ func planChat(n, maxBody int, frame func(compact bool) (int, error), size func(i
 		parts = append(parts, chatPart{start: sp.Start, end: sp.End, compact: true})
 	}
 	return parts, nil
+}
+
+// resultLink is the console's page of the result d (its resource's, or its policy's when it
+// names no resource); "" without a console.
+func resultLink(console consolelink.Base, d *ResultDocument) string {
+	if res := d.Resource; res != nil {
+		if link := console.Resource(res.Namespace, res.Kind, res.Name); link != "" {
+			return link
+		}
+	}
+	if d.Policy == "" {
+		return ""
+	}
+	return console.Policy(d.Policy)
+}
+
+// digestEntry is one result a digest lists: its texts (plain, not escaped yet) and its link.
+type digestEntry struct {
+	render.Item
+	Link string
+}
+
+// digestView is what every chat destination shows of a digest, before its own layout and
+// escaping: the title, the note under it (a summary's reason), the labelled counts, the listed
+// results (none in a summary), the group's link and the custom fields.
+type digestView struct {
+	Title, Note string
+	Counts      []render.Pair
+	Entries     []digestEntry
+	Link        string
+	Custom      []render.Pair
+	// Total is how many results the digest is about: those listed and "and N more".
+	Total int
+	// Severity is the most serious severity among the results, for the message's colour.
+	Severity v1alpha1.Severity
+}
+
+// newDigestView is the view of d; an item without a link of its own gets the console's page
+// of its result.
+func newDigestView(d *Digest, console consolelink.Base) digestView {
+	v := digestView{
+		Counts: render.DigestCounts(d.ByStatus, d.BySeverity, d.Namespaces),
+		Link:   d.Link,
+		Custom: render.SortedPairs(render.MapStrings(d.CustomFields, render.OneLine)),
+		Total:  d.Total,
+	}
+	if len(d.BySeverity) > 0 {
+		v.Severity = v1alpha1.Severity(d.BySeverity[0].Value)
+	}
+	if d.Kind == KindSummary {
+		v.Title = render.SummaryTitle(d.Total, d.ByStatus, d.Namespaces)
+		v.Note = render.SummaryNote(d.From, d.To)
+		return v
+	}
+	v.Title = render.DigestTitle(d.Group, d.Total, d.From, d.To)
+	for i := range d.Items {
+		it := &d.Items[i]
+		doc := NewResultDocument(it.Report, &it.Result, nil)
+		link := it.Link
+		if link == "" {
+			link = resultLink(console, &doc)
+		}
+		v.Entries = append(v.Entries, digestEntry{Item: render.ItemOf(&doc), Link: link})
+	}
+	return v
+}
+
+// more is how many results a digest that lists n of them leaves to "and N more".
+func (v *digestView) more(n int) int { return max(v.Total-n, 0) }
+
+// fitCount is how many of n items, in order, fit in max together with base (cost(i) each).
+func fitCount(n, base, max int, cost func(i int) int) int {
+	if n == 0 {
+		return 0
+	}
+	first := render.Pack(n, 0, []render.Limit{{Base: base, Max: max}}, func(i int) []int { return []int{cost(i)} })[0]
+	if first.Over {
+		return 0
+	}
+	return first.End
 }
