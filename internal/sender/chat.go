@@ -128,6 +128,8 @@ type digestView struct {
 	Custom      []render.Pair
 	// Total is how many results the digest is about: those listed and "and N more".
 	Total int
+	// listing tells a digest, which lists results and counts the rest, from a summary.
+	listing bool
 	// Severity is the most serious severity among the results, for the message's colour.
 	Severity v1alpha1.Severity
 }
@@ -136,7 +138,6 @@ type digestView struct {
 // of its result.
 func newDigestView(d *Digest, console consolelink.Base) digestView {
 	v := digestView{
-		Counts: render.DigestCounts(d.ByStatus, d.BySeverity, d.Namespaces),
 		Link:   d.Link,
 		Custom: render.SortedPairs(render.MapStrings(d.CustomFields, render.OneLine)),
 		Total:  d.Total,
@@ -145,11 +146,15 @@ func newDigestView(d *Digest, console consolelink.Base) digestView {
 		v.Severity = v1alpha1.Severity(d.BySeverity[0].Value)
 	}
 	if d.Kind == KindSummary {
+		// Its title has the statuses and namespaces already; it lists no result.
 		v.Title = render.SummaryTitle(d.Total, d.ByStatus, d.Namespaces)
 		v.Note = render.SummaryNote(d.From, d.To)
+		v.Counts = render.DigestCounts(nil, d.BySeverity, 0)
 		return v
 	}
 	v.Title = render.DigestTitle(d.Group, d.Total, d.From, d.To)
+	v.Counts = render.DigestCounts(d.ByStatus, d.BySeverity, d.Namespaces)
+	v.listing = true
 	for i := range d.Items {
 		it := &d.Items[i]
 		doc := NewResultDocument(it.Report, &it.Result, nil)
@@ -162,8 +167,14 @@ func newDigestView(d *Digest, console consolelink.Base) digestView {
 	return v
 }
 
-// more is how many results a digest that lists n of them leaves to "and N more".
-func (v *digestView) more(n int) int { return max(v.Total-n, 0) }
+// more is how many results a digest that lists n of them leaves to "and N more"; 0 for a
+// summary, which lists none.
+func (v *digestView) more(n int) int {
+	if !v.listing {
+		return 0
+	}
+	return max(v.Total-n, 0)
+}
 
 // fitCount is how many of n items, in order, fit in max together with base (cost(i) each).
 func fitCount(n, base, max int, cost func(i int) int) int {

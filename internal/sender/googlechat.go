@@ -269,7 +269,7 @@ func gchatResult(r *report.Result, msg, link string, custom map[string]string, c
 	add("Category", r.Category, "")
 	add("Resource", resource, "")
 	if link != "" {
-		details = append(details, gchatWidget{DecoratedText: &gchatDecoratedText{TopLabel: "Console", Text: link, WrapText: true}})
+		details = append(details, gchatWidget{DecoratedText: &gchatDecoratedText{Text: link, WrapText: true}})
 	}
 	if len(details) > 0 {
 		card.Sections = append(card.Sections, gchatSection{Header: "Details", Widgets: details})

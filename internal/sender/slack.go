@@ -227,7 +227,7 @@ func (s *slack) part(b Batch, i int) slackPart {
 		a := slackLink(link, render.LinkLabel(&doc))
 		text := a
 		if section.Text != nil {
-			text = slackCut(section.Text.Text, slackSectionChars-render.UTF16Len(a)-1) + "\n" + a
+			text = slackCut(section.Text.Text, slackSectionChars-render.UTF16Len(a)-2) + "\n\n" + a
 		}
 		section.Text = &slackText{Type: "mrkdwn", Text: text}
 	}

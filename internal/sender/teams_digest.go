@@ -44,9 +44,9 @@ func (t *teams) digestMessage(d *Digest) (teamsMessage, error) {
 	}
 	items := make([]teamsElement, len(v.Entries))
 	for i, e := range v.Entries {
-		items[i] = teamsElement{Type: "TextBlock", Text: teamsDigestLine(e), Wrap: true}
+		items[i] = teamsElement{Type: "TextBlock", Text: teamsDigestLine(e), Spacing: "small", Wrap: true}
 		if i == 0 {
-			items[i].Separator = true
+			items[i].Separator, items[i].Spacing = true, "medium"
 		}
 	}
 

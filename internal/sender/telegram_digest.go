@@ -27,6 +27,10 @@ import (
 // are as many as fit the 4096 characters of a message; those left out are counted in
 // "and N more".
 
+// telegramDigestLineChars bounds a listed result's title and detail, and a custom field's key
+// and value, each: a message holds 4096 characters.
+const telegramDigestLineChars = 150
+
 // SendDigest sends d as one message.
 func (t *telegram) SendDigest(ctx context.Context, d Digest) error {
 	body, err := json.Marshal(telegramRequest{
@@ -58,16 +62,16 @@ func (t *telegram) digestSpans(d *Digest) []telegramSpan {
 	if len(v.Custom) > 0 {
 		tail = append(tail, telegramSpan{text: "\n"}, telegramSpan{text: "Custom fields:", bold: true})
 		for _, p := range v.Custom {
-			tail = append(tail, telegramSpan{text: "\n• " + p.Key + ": " + p.Value})
+			tail = append(tail, telegramSpan{text: "\n• " + render.CutUnits(p.Key, telegramDigestLineChars) + ": " + render.CutUnits(p.Value, telegramDigestLineChars)})
 		}
 	}
 
 	items := make([][]telegramSpan, len(v.Entries))
 	for i, e := range v.Entries {
-		title := telegramSpan{text: e.Title, link: e.Link}
+		title := telegramSpan{text: render.CutUnits(e.Title, telegramDigestLineChars), link: e.Link}
 		items[i] = []telegramSpan{{text: "\n• "}, title}
 		if e.Detail != "" {
-			items[i] = append(items[i], telegramSpan{text: " — " + e.Detail})
+			items[i] = append(items[i], telegramSpan{text: " — " + render.CutUnits(e.Detail, telegramDigestLineChars)})
 		}
 	}
 	// The listed results take what the rest leaves, "and N more" counted at its longest.

@@ -48,11 +48,10 @@ func SummaryTitle(total int, byStatus []Count, namespaces int) string {
 
 // SummaryNote says why a summary came instead of the results: the destination's rate limit.
 func SummaryNote(from, to time.Time) string {
-	note := "Held back by this destination's rate limit"
 	if s := SinceLine(from, to); s != "" {
-		note += " " + s
+		return "Found " + s + " and held back by this destination's rate limit."
 	}
-	return note + "."
+	return "Held back by this destination's rate limit."
 }
 
 // GroupLine names a digest's group: "policy require-labels, namespace shop"; "" for none.
@@ -78,14 +77,14 @@ func SinceLine(from, to time.Time) string {
 	return "since " + from.Format(layout)
 }
 
-// CountsLine is "300 fail, 112 warn"; a count without a value is "unset" (a result without a
+// CountsLine is "300 fail, 112 warn"; a count without a value is "not set" (results without a
 // severity); "" for none.
 func CountsLine(counts []Count) string {
 	parts := make([]string, 0, len(counts))
 	for _, c := range counts {
 		v := OneLine(c.Value)
 		if v == "" {
-			v = "unset"
+			v = "not set"
 		}
 		parts = append(parts, strconv.Itoa(c.N)+" "+v)
 	}
@@ -93,7 +92,7 @@ func CountsLine(counts []Count) string {
 }
 
 // DigestCounts are the labelled counts of a digest: Status, Severity and Namespaces, the empty
-// ones left out.
+// ones left out, and Namespaces when there is only one (the results name it).
 func DigestCounts(byStatus, bySeverity []Count, namespaces int) []Pair {
 	var out []Pair
 	if s := CountsLine(byStatus); s != "" {
@@ -102,7 +101,7 @@ func DigestCounts(byStatus, bySeverity []Count, namespaces int) []Pair {
 	if s := CountsLine(bySeverity); s != "" {
 		out = append(out, Pair{"Severity", s})
 	}
-	if namespaces > 0 {
+	if namespaces > 1 {
 		out = append(out, Pair{"Namespaces", strconv.Itoa(namespaces)})
 	}
 	return out
