@@ -254,3 +254,33 @@ func TestChatDestinationsAreDigesters(t *testing.T) {
 		}
 	}
 }
+
+// TestDigestHostile: a digest whose group, listed results and custom fields are written to
+// abuse a chat (mentions, masked links, HTML, control and invisible characters) passes each
+// destination's hostile check of the conformance suite.
+func TestDigestHostile(t *testing.T) {
+	b := hostileBatch()
+	d := testDigest()
+	d.Link = ""
+	d.Group = []GroupValue{{Name: "policy", Value: hostileText}}
+	d.Items = []DigestItem{{Report: b.Report, Result: b.Results[0]}, {Report: b.Report, Result: b.Results[1]}}
+	d.CustomFields = map[string]string{"env": hostileText}
+	for _, typ := range chatTypes {
+		t.Run(string(typ), func(t *testing.T) {
+			hook, s, c := chatStart(t, typ, "")
+			r := sendDigestOnce(t, hook, s, c, d)
+			var texts []string
+			for _, s := range c.textsOf(t, r) {
+				if hasBadControl(s) {
+					t.Errorf("control or invisible character in %q", firstBytes([]byte(s)))
+				}
+				// A card header is plain text in Google Chat: shown as written, never parsed.
+				if typ == v1alpha1.DestinationGoogleChat && strings.HasPrefix(s, "Digest: policy") {
+					continue
+				}
+				texts = append(texts, s)
+			}
+			c.hostile(t, r.Body, texts)
+		})
+	}
+}

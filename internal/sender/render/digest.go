@@ -107,15 +107,6 @@ func DigestCounts(byStatus, bySeverity []Count, namespaces int) []Pair {
 	return out
 }
 
-// CountsText is pairs as one line: "Status: 30 fail, 7 warn · Severity: 5 high".
-func CountsText(pairs []Pair) string {
-	parts := make([]string, len(pairs))
-	for i, p := range pairs {
-		parts[i] = p.Key + ": " + p.Value
-	}
-	return strings.Join(parts, " · ")
-}
-
 // MoreLine is "and 12 more results" (1: "and 1 more result"); "" for none.
 func MoreLine(n int) string {
 	if n <= 0 {
