@@ -176,6 +176,25 @@ func (v *digestView) more(n int) int {
 	return max(v.Total-n, 0)
 }
 
+// fitJSON is how many of items, in order, fit in a message of at most maxBody bytes of JSON
+// whose encoding without them is frame: each adds its own encoding and a comma (elements of a
+// JSON array are encoded one by one).
+func fitJSON[T any](frame any, items []T, maxBody int) (int, error) {
+	enc, err := transport.MarshalJSON(frame)
+	if err != nil {
+		return 0, err
+	}
+	sizes := make([]int, len(items))
+	for i := range items {
+		item, err := transport.MarshalJSON(items[i])
+		if err != nil {
+			return 0, err
+		}
+		sizes[i] = len(item) + 1
+	}
+	return fitCount(len(items), len(enc), maxBody, func(i int) int { return sizes[i] }), nil
+}
+
 // fitCount is how many of n items, in order, fit in max together with base (cost(i) each).
 func fitCount(n, base, max int, cost func(i int) int) int {
 	if n == 0 {

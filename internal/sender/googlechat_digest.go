@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/policyherald/policy-herald/internal/sender/render"
-	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // Google Chat's digests and summaries: one message with one card, whose header is the title
@@ -74,19 +73,7 @@ func (g *googleChat) digestMessage(d *Digest) (gchatMessage, error) {
 		}
 		return gchatMessage{CardsV2: []gchatCardWith{{CardID: "digest", Card: card}}}
 	}
-	// The frame is measured with "and N more" at its longest; each listed result adds its
-	// widget and a comma.
-	frame, err := transport.MarshalJSON(build(0))
-	if err != nil {
-		return gchatMessage{}, err
-	}
-	sizes := make([]int, len(items))
-	for i := range items {
-		enc, err := transport.MarshalJSON(items[i])
-		if err != nil {
-			return gchatMessage{}, err
-		}
-		sizes[i] = len(enc) + 1
-	}
-	return build(fitCount(len(items), len(frame), g.maxBody, func(i int) int { return sizes[i] })), nil
+	// The frame is measured with "and N more" at its longest.
+	n, err := fitJSON(build(0), items, g.maxBody)
+	return build(n), err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/policyherald/policy-herald/internal/sender/render"
-	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // Teams' digests and summaries: one Adaptive Card with the title ("Digest: policy
@@ -64,22 +63,9 @@ func (t *teams) digestMessage(d *Digest) (teamsMessage, error) {
 		}
 		return msg
 	}
-	// The frame is measured with "and N more" at its longest; each listed result adds its
-	// element and a comma.
-	frame, err := transport.MarshalJSON(build(0))
-	if err != nil {
-		return teamsMessage{}, err
-	}
-	sizes := make([]int, len(items))
-	for i := range items {
-		enc, err := transport.MarshalJSON(items[i])
-		if err != nil {
-			return teamsMessage{}, err
-		}
-		sizes[i] = len(enc) + 1
-	}
-	n := fitCount(len(items), len(frame), t.maxBody, func(i int) int { return sizes[i] })
-	return build(n), nil
+	// The frame is measured with "and N more" at its longest.
+	n, err := fitJSON(build(0), items, t.maxBody)
+	return build(n), err
 }
 
 // teamsDigestLine is one listed result, its title a link when it has one.
