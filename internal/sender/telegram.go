@@ -34,6 +34,8 @@ import (
 // The text is the default layout (title, resource, status, ...), or the rendered
 // messageTemplate taken as plain text. Either way every character MarkdownV2 reserves is
 // escaped, and the text is cut to the Bot API limit of 4096 characters after entity parsing.
+// With a console (Config.ConsoleURL), a last line links to the console's page of the result's
+// resource, or of its policy.
 type telegram struct {
 	*transport.Target
 	chatID any // int64 or string, as the Bot API's chat_id: Integer or String
