@@ -164,7 +164,29 @@ func newDigestView(d *Digest, console consolelink.Base) digestView {
 		}
 		v.Entries = append(v.Entries, digestEntry{Item: render.ItemOf(&doc), Link: link})
 	}
+	if v.Link == "" && console != "" {
+		v.Link = groupLink(console, d.Group, v.Entries)
+	}
 	return v
+}
+
+// groupLink is the console's page of a digest's group when the digest brings none: its
+// policy's, its resource's (that of its listed results, which all have it) or its namespace's;
+// "" for a group by severity alone or for every result.
+func groupLink(console consolelink.Base, group []GroupValue, entries []digestEntry) string {
+	by := map[v1alpha1.DigestGroup]string{}
+	for _, g := range group {
+		by[v1alpha1.DigestGroup(g.Name)] = g.Value
+	}
+	switch {
+	case by[v1alpha1.DigestByPolicy] != "":
+		return console.Policy(by[v1alpha1.DigestByPolicy])
+	case by[v1alpha1.DigestByResource] != "" && len(entries) > 0:
+		return entries[0].Link
+	case by[v1alpha1.DigestByNamespace] != "":
+		return console.Namespace(by[v1alpha1.DigestByNamespace])
+	}
+	return ""
 }
 
 // more is how many results a digest that lists n of them leaves to "and N more"; 0 for a

@@ -284,3 +284,28 @@ func TestDigestHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestDigestGroupLink: a digest without a link of its own links to its group's page.
+func TestDigestGroupLink(t *testing.T) {
+	d := testDigest()
+	d.Link = ""
+	gv := func(name, value string) GroupValue { return GroupValue{Name: name, Value: value} }
+	for _, c := range []struct {
+		group []GroupValue
+		want  string
+	}{
+		{[]GroupValue{gv("namespace", "team-a"), gv("policy", "require-labels")}, testConsole.Policy("require-labels")},
+		{[]GroupValue{gv("resource", "Deployment team-a/nginx")}, testConsole.Resource("team-a", "Deployment", "nginx")},
+		{[]GroupValue{gv("namespace", "team-a"), gv("severity", "high")}, testConsole.Namespace("team-a")},
+		{[]GroupValue{gv("severity", "high")}, ""},
+		{nil, ""},
+	} {
+		d.Group = c.group
+		if v := newDigestView(&d, testConsole); v.Link != c.want {
+			t.Errorf("%v: link %q, want %q", c.group, v.Link, c.want)
+		}
+		if v := newDigestView(&d, ""); v.Link != "" || v.Entries[1].Link != "" {
+			t.Errorf("%v: links without a console: %+v", c.group, v)
+		}
+	}
+}
