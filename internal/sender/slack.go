@@ -34,7 +34,7 @@ import (
 //   - text: a plain summary with one line per result, which Slack shows in notifications.
 //
 // With a console (Config.ConsoleURL), each result's section ends with a link to the console's
-// page of its resource ("View Deployment test/nginx in the console"), or of its policy.
+// page of its resource ("Open Deployment test/nginx in the console"), or of its policy.
 //
 // A batch becomes one message when it fits Slack's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".

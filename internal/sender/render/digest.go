@@ -136,16 +136,16 @@ func ItemOf(d *ResultDocument) Item {
 // GroupLinkLabel is the text of the link to a digest's or summary's page in the console.
 const GroupLinkLabel = "Open in the console"
 
-// LinkLabel is the text of a result's link to the console: "View Deployment shop/nginx in the
+// LinkLabel is the text of a result's link to the console: "Open Deployment shop/nginx in the
 // console", or the policy's page for a result without a resource.
 func LinkLabel(d *ResultDocument) string {
 	if res := d.Resource; res != nil && res.Kind != "" && res.Name != "" {
-		return "View " + OneLine(ObjectLine(res.Kind, res.Namespace, res.Name)) + " in the console"
+		return "Open " + OneLine(ObjectLine(res.Kind, res.Namespace, res.Name)) + " in the console"
 	}
 	if p := OneLine(d.Policy); p != "" {
-		return "View policy " + p + " in the console"
+		return "Open policy " + p + " in the console"
 	}
-	return "View in the console"
+	return "Open in the console"
 }
 
 // MarkdownURL is u ready for a Markdown link's "(...)": the characters that would end it or

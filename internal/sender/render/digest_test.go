@@ -21,9 +21,9 @@ func TestDigestWording(t *testing.T) {
 		{fmt.Sprint(DigestCounts([]Count{{"fail", 3}}, []Count{{"low", 3}}, 2)), "[{Status 3 fail} {Severity 3 low} {Namespaces 2}]"},
 		{fmt.Sprint(DigestCounts([]Count{{"fail", 3}}, nil, 1)), "[{Status 3 fail}]"},
 		{MoreLine(0) + "|" + MoreLine(1) + "|" + MoreLine(12), "|and 1 more result|and 12 more results"},
-		{LinkLabel(&ResultDocument{Policy: "p", Resource: &DocumentResource{Kind: "Pod", Namespace: "ns", Name: "x"}}), "View Pod ns/x in the console"},
-		{LinkLabel(&ResultDocument{Policy: "p"}), "View policy p in the console"},
-		{LinkLabel(&ResultDocument{Policy: "p", Resource: &DocumentResource{Kind: "Pod"}}), "View policy p in the console"},
+		{LinkLabel(&ResultDocument{Policy: "p", Resource: &DocumentResource{Kind: "Pod", Namespace: "ns", Name: "x"}}), "Open Pod ns/x in the console"},
+		{LinkLabel(&ResultDocument{Policy: "p"}), "Open policy p in the console"},
+		{LinkLabel(&ResultDocument{Policy: "p", Resource: &DocumentResource{Kind: "Pod"}}), "Open policy p in the console"},
 		{MarkdownURL("https://h/a b(c)|<d>\\"), "https://h/a%20b%28c%29%7C%3Cd%3E%5C"},
 	} {
 		if c.got != c.want {
