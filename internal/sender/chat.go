@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -36,16 +37,17 @@ func newChatTarget(name string, cfg Config, s v1alpha1.HTTPSettings) (*transport
 
 // registerChat registers the chat webhook destination typ (a ChatWebhookDestination block,
 // picked out by block; see descriptor.ChatWebhook): build makes its sender from the block's
-// target and messageTemplate (see newChatTarget), so that these senders differ in their layout
-// only. Errors name the destination by its type.
+// target and messageTemplate (see newChatTarget) and reads the rest of cfg it needs (the console's
+// address), so that these senders differ in their layout only. Errors name the destination by
+// its type.
 func registerChat(typ v1alpha1.DestinationType, block func(*v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination,
-	build func(*transport.Target, *render.Template) Sender) {
+	build func(*transport.Target, *render.Template, Config) Sender) {
 	register(func(cfg Config) (Sender, error) {
 		target, tmpl, err := newChatTarget(string(typ), cfg, block(cfg.Destination).HTTPSettings)
 		if err != nil {
 			return nil, err
 		}
-		return build(target, tmpl), nil
+		return build(target, tmpl, cfg), nil
 	}, descriptor.ChatWebhook(typ))
 }
 
@@ -93,4 +95,136 @@ func planChat(n, maxBody int, frame func(compact bool) (int, error), size func(i
 		parts = append(parts, chatPart{start: sp.Start, end: sp.End, compact: true})
 	}
 	return parts, nil
+}
+
+// resultLink is the console's page of the result d (its resource's, or its policy's when it
+// names no resource); "" without a console.
+func resultLink(console consolelink.Base, d *ResultDocument) string {
+	if res := d.Resource; res != nil {
+		if link := console.Resource(res.Namespace, res.Kind, res.Name); link != "" {
+			return link
+		}
+	}
+	if d.Policy == "" {
+		return ""
+	}
+	return console.Policy(d.Policy)
+}
+
+// digestEntry is one result a digest lists: its texts (plain, not escaped yet) and its link.
+type digestEntry struct {
+	render.Item
+	Link string
+}
+
+// digestView is what every chat destination shows of a digest, before its own layout and
+// escaping: the title, the note under it (a summary's reason), the labelled counts, the listed
+// results (none in a summary), the group's link and the custom fields.
+type digestView struct {
+	Title, Note string
+	Counts      []render.Pair
+	Entries     []digestEntry
+	Link        string
+	Custom      []render.Pair
+	// Total is how many results the digest is about: those listed and "and N more".
+	Total int
+	// listing tells a digest, which lists results and counts the rest, from a summary.
+	listing bool
+	// Severity is the most serious severity among the results, for the message's colour.
+	Severity v1alpha1.Severity
+}
+
+// newDigestView is the view of d; an item without a link of its own gets the console's page
+// of its result.
+func newDigestView(d *Digest, console consolelink.Base) digestView {
+	v := digestView{
+		Link:   d.Link,
+		Custom: render.SortedPairs(render.MapStrings(d.CustomFields, render.OneLine)),
+		Total:  d.Total,
+	}
+	if len(d.BySeverity) > 0 {
+		v.Severity = v1alpha1.Severity(d.BySeverity[0].Value)
+	}
+	if d.Kind == KindSummary {
+		// Its title has the statuses and namespaces already; it lists no result.
+		v.Title = render.SummaryTitle(d.Total, d.ByStatus, d.Namespaces)
+		v.Note = render.SummaryNote(d.From, d.To)
+		v.Counts = render.DigestCounts(nil, d.BySeverity, 0)
+		return v
+	}
+	v.Title = render.DigestTitle(d.Group, d.Total, d.From, d.To)
+	v.Counts = render.DigestCounts(d.ByStatus, d.BySeverity, d.Namespaces)
+	v.listing = true
+	for i := range d.Items {
+		it := &d.Items[i]
+		doc := NewResultDocument(it.Report, &it.Result, nil)
+		link := it.Link
+		if link == "" {
+			link = resultLink(console, &doc)
+		}
+		v.Entries = append(v.Entries, digestEntry{Item: render.ItemOf(&doc), Link: link})
+	}
+	if v.Link == "" && console != "" {
+		v.Link = groupLink(console, d.Group, v.Entries)
+	}
+	return v
+}
+
+// groupLink is the console's page of a digest's group when the digest brings none: its
+// policy's, its resource's (that of its listed results, which all have it) or its namespace's;
+// "" for a group by severity alone or for every result.
+func groupLink(console consolelink.Base, group []GroupValue, entries []digestEntry) string {
+	by := map[v1alpha1.DigestGroup]string{}
+	for _, g := range group {
+		by[v1alpha1.DigestGroup(g.Name)] = g.Value
+	}
+	switch {
+	case by[v1alpha1.DigestByPolicy] != "":
+		return console.Policy(by[v1alpha1.DigestByPolicy])
+	case by[v1alpha1.DigestByResource] != "" && len(entries) > 0:
+		return entries[0].Link
+	case by[v1alpha1.DigestByNamespace] != "":
+		return console.Namespace(by[v1alpha1.DigestByNamespace])
+	}
+	return ""
+}
+
+// more is how many results a digest that lists n of them leaves to "and N more"; 0 for a
+// summary, which lists none.
+func (v *digestView) more(n int) int {
+	if !v.listing {
+		return 0
+	}
+	return max(v.Total-n, 0)
+}
+
+// fitJSON is how many of items, in order, fit in a message of at most maxBody bytes of JSON
+// whose encoding without them is frame: each adds its own encoding and a comma (elements of a
+// JSON array are encoded one by one).
+func fitJSON[T any](frame any, items []T, maxBody int) (int, error) {
+	enc, err := transport.MarshalJSON(frame)
+	if err != nil {
+		return 0, err
+	}
+	sizes := make([]int, len(items))
+	for i := range items {
+		item, err := transport.MarshalJSON(items[i])
+		if err != nil {
+			return 0, err
+		}
+		sizes[i] = len(item) + 1
+	}
+	return fitCount(len(items), len(enc), maxBody, func(i int) int { return sizes[i] }), nil
+}
+
+// fitCount is how many of n items, in order, fit in max together with base (cost(i) each).
+func fitCount(n, base, max int, cost func(i int) int) int {
+	if n == 0 {
+		return 0
+	}
+	first := render.Pack(n, 0, []render.Limit{{Base: base, Max: max}}, func(i int) []int { return []int{cost(i)} })[0]
+	if first.Over {
+		return 0
+	}
+	return first.End
 }

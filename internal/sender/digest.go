@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 )
 
 // Digester is implemented by chat senders: they send one message about many results, a digest
@@ -49,14 +50,12 @@ const (
 	KindSummary
 )
 
-// GroupValue is one value a digest is grouped by.
-type GroupValue struct{ Name, Value string }
-
-// Count is how many results have a value.
-type Count struct {
-	Value string
-	N     int
-}
+// GroupValue is one value a digest is grouped by; Count is how many results have a value. Both
+// are render's, which words them for every chat destination.
+type (
+	GroupValue = render.GroupValue
+	Count      = render.Count
+)
 
 // DigestItem is one result listed in a digest, with its report and console link.
 type DigestItem struct {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
@@ -23,13 +24,16 @@ import (
 // timestamp, and fields Policy, Rule, Status, Severity, Category, Source, Kind, Name and
 // Namespace (inline when short), then one field per property and one "Custom fields" field with
 // the target's customFields. The message content is a one-line summary, for notifications;
-// mentions are never parsed.
+// mentions are never parsed. With a console (Config.ConsoleURL), each embed's title links to the
+// console's page of the result's resource, or of its policy.
 //
 // A batch becomes one message when it fits Discord's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
 type discord struct {
 	*transport.Target
 	tmpl *render.Template
+	// console, when set, is where each result links to (Config.ConsoleURL).
+	console consolelink.Base
 }
 
 // Discord's limits, from the Discord developer documentation: Message resource, "Embed Limits"
@@ -86,6 +90,7 @@ type discordAllowedMentions struct {
 
 type discordEmbed struct {
 	Title       string         `json:"title,omitempty"`
+	URL         string         `json:"url,omitempty"`
 	Description string         `json:"description,omitempty"`
 	Timestamp   string         `json:"timestamp,omitempty"`
 	Color       int            `json:"color"`
@@ -106,7 +111,9 @@ type discordField struct {
 func init() {
 	registerChat(v1alpha1.DestinationDiscord,
 		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.Discord },
-		func(t *transport.Target, tmpl *render.Template) Sender { return &discord{Target: t, tmpl: tmpl} })
+		func(t *transport.Target, tmpl *render.Template, cfg Config) Sender {
+			return &discord{Target: t, tmpl: tmpl, console: cfg.ConsoleURL}
+		})
 }
 
 // MaxBatch is how many embeds one message takes.
@@ -161,6 +168,7 @@ func (d *discord) embed(b Batch, i int) discordEmbed {
 	doc := view.Doc
 	e := discordEmbed{
 		Title:     render.CutUnits(view.StatusTitle, discordTitleChars),
+		URL:       resultLink(d.console, &raw),
 		Timestamp: doc.Timestamp,
 		Color:     render.SeverityHeat(doc.Severity),
 		Fields:    discordFields(&view),

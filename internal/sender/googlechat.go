@@ -2,12 +2,14 @@ package sender
 
 import (
 	"context"
+	"html"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -24,12 +26,15 @@ import (
 // of a batch are packed into as few messages as the size limit allows, in order, each with a
 // line of text naming the report. The messageTemplate, when set, replaces the message text; it
 // is taken as plain text, like every value from a result: "<", ">" and "&" are escaped, as card
-// text is HTML.
+// text is HTML. With a console (Config.ConsoleURL), the Details end with a link to the
+// console's page of the result's resource, or of its policy.
 type googleChat struct {
 	*transport.Target
 	tmpl *render.Template
 	// maxBody is the most bytes one request body may have (gchatMaxBody).
 	maxBody int
+	// console, when set, is where each result links to (Config.ConsoleURL).
+	console consolelink.Base
 }
 
 const (
@@ -60,8 +65,8 @@ const (
 func init() {
 	registerChat(v1alpha1.DestinationGoogleChat,
 		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.GoogleChat },
-		func(t *transport.Target, tmpl *render.Template) Sender {
-			return &googleChat{Target: t, tmpl: tmpl, maxBody: gchatMaxBody}
+		func(t *transport.Target, tmpl *render.Template, cfg Config) Sender {
+			return &googleChat{Target: t, tmpl: tmpl, maxBody: gchatMaxBody, console: cfg.ConsoleURL}
 		})
 }
 
@@ -92,18 +97,33 @@ type (
 		UncollapsibleWidgetsCount int           `json:"uncollapsibleWidgetsCount,omitempty"`
 		Widgets                   []gchatWidget `json:"widgets"`
 	}
-	// gchatWidget is a textParagraph or a decoratedText.
+	// gchatWidget is a textParagraph, a decoratedText or a buttonList.
 	gchatWidget struct {
 		TextParagraph *gchatTextParagraph `json:"textParagraph,omitempty"`
 		DecoratedText *gchatDecoratedText `json:"decoratedText,omitempty"`
+		ButtonList    *gchatButtonList    `json:"buttonList,omitempty"`
+	}
+	gchatButtonList struct {
+		Buttons []gchatButton `json:"buttons"`
+	}
+	gchatButton struct {
+		Text    string       `json:"text"`
+		OnClick gchatOnClick `json:"onClick"`
+	}
+	gchatOnClick struct {
+		OpenLink gchatOpenLink `json:"openLink"`
+	}
+	gchatOpenLink struct {
+		URL string `json:"url"`
 	}
 	gchatTextParagraph struct {
 		Text string `json:"text"`
 	}
 	gchatDecoratedText struct {
-		TopLabel string `json:"topLabel,omitempty"`
-		Text     string `json:"text"`
-		WrapText bool   `json:"wrapText,omitempty"`
+		TopLabel    string `json:"topLabel,omitempty"`
+		Text        string `json:"text"`
+		BottomLabel string `json:"bottomLabel,omitempty"`
+		WrapText    bool   `json:"wrapText,omitempty"`
 	}
 )
 
@@ -154,8 +174,15 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 			id = "result-" + strconv.Itoa(i+1)
 		}
 		seen[id] = true
-		full = append(full, gchatCardWith{CardID: id, Card: gchatResult(r, msg, b.CustomFields, false)})
-		compact = append(compact, gchatCardWith{CardID: id, Card: gchatResult(r, msg, b.CustomFields, true)})
+		link := ""
+		if g.console != "" {
+			doc := NewResultDocument(b.Report, r, nil)
+			if url := resultLink(g.console, &doc); url != "" {
+				link = gchatAnchor(url, render.LinkLabel(&doc))
+			}
+		}
+		full = append(full, gchatCardWith{CardID: id, Card: gchatResult(r, msg, link, b.CustomFields, false)})
+		compact = append(compact, gchatCardWith{CardID: id, Card: gchatResult(r, msg, link, b.CustomFields, true)})
 	}
 	return full, compact, nil
 }
@@ -196,9 +223,15 @@ func (g *googleChat) message(b *Batch, cards []gchatCardWith, p chatPart, split 
 	return gchatMessage{Text: text, CardsV2: cards}
 }
 
-// gchatResult is the card of one result. The compact form cuts the message shorter and leaves
+// gchatAnchor is card text linking to url, showing label (plain text, escaped here).
+func gchatAnchor(url, label string) string {
+	return `<a href="` + html.EscapeString(url) + `">` + gchatHTML(label, gchatMaxLine, false) + `</a>`
+}
+
+// gchatResult is the card of one result. link, when set, is the anchor to the result's page in
+// the console, shown last of the details. The compact form cuts the message shorter and leaves
 // out the properties and custom fields.
-func gchatResult(r *report.Result, msg string, custom map[string]string, compact bool) gchatCard {
+func gchatResult(r *report.Result, msg, link string, custom map[string]string, compact bool) gchatCard {
 	title := render.ResultTitle(render.OneLine(r.Policy), render.OneLine(r.Rule))
 	var resource string
 	if res := r.Resource; res != nil {
@@ -235,6 +268,9 @@ func gchatResult(r *report.Result, msg string, custom map[string]string, compact
 	add("Severity", string(r.Severity), render.SeverityTextColor(r.Severity))
 	add("Category", r.Category, "")
 	add("Resource", resource, "")
+	if link != "" {
+		details = append(details, gchatWidget{DecoratedText: &gchatDecoratedText{Text: link, WrapText: true}})
+	}
 	if len(details) > 0 {
 		card.Sections = append(card.Sections, gchatSection{Header: "Details", Widgets: details})
 	}

@@ -32,8 +32,8 @@ func newGoogleChatSender(t *testing.T, url, template string) Sender {
 
 // gchatCheckWire checks one request body as the Chat API takes it: it decodes, with no unknown
 // field, into the API's own Message type (google.golang.org/api/chat/v1), holds only cards v2
-// with a header, sections of widgets that are each exactly one textParagraph or
-// decoratedText, unique card IDs, at most 100 widgets a card, within the size limit.
+// with a header, sections of widgets that are each exactly one textParagraph, decoratedText or
+// buttonList of links, unique card IDs, at most 100 widgets a card, within the size limit.
 func gchatCheckWire(t *testing.T, body []byte) *chat.Message {
 	t.Helper()
 	if len(body) > gchatMaxBody {
@@ -64,8 +64,15 @@ func gchatCheckWire(t *testing.T, body []byte) *chat.Message {
 			}
 			for _, w := range s.Widgets {
 				widgets++
-				if (w.TextParagraph == nil) == (w.DecoratedText == nil) {
-					t.Errorf("card %d section %d: a widget must be one textParagraph or decoratedText: %+v", i, j, w)
+				if n := btoi(w.TextParagraph != nil) + btoi(w.DecoratedText != nil) + btoi(w.ButtonList != nil); n != 1 {
+					t.Errorf("card %d section %d: a widget must be one textParagraph, decoratedText or buttonList: %+v", i, j, w)
+				}
+				if w.ButtonList != nil {
+					for _, b := range w.ButtonList.Buttons {
+						if b.Text == "" || b.OnClick == nil || b.OnClick.OpenLink == nil || !strings.HasPrefix(b.OnClick.OpenLink.Url, "https://") {
+							t.Errorf("card %d section %d: a button without text or link: %+v", i, j, b)
+						}
+					}
 				}
 				if w.DecoratedText != nil && w.DecoratedText.Text == "" {
 					t.Errorf("card %d section %d: decoratedText without text", i, j)
@@ -77,6 +84,13 @@ func gchatCheckWire(t *testing.T, body []byte) *chat.Message {
 		}
 	}
 	return &m
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // gchatMessageText is the textParagraph of the first section of a card: the result's message.

@@ -24,7 +24,8 @@
 //   - transport: the one HTTP client constructor (proxy, TLS, address guard, no redirects),
 //     endpoints, posting JSON, and the *Error every sender returns;
 //   - render: the texts of messages (cutting, cleaning, the severity palette, packing results
-//     into messages, messageTemplate, the chat view of a result);
+//     into messages, messageTemplate, the chat view of a result, the wording of digests,
+//     summaries and console links);
 //   - internal/addrguard: the networks a destination may not reach (Config.Guard);
 //   - internal/redact: what errors must not show.
 //

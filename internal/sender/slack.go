@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -32,12 +33,17 @@ import (
 //     header stays);
 //   - text: a plain summary with one line per result, which Slack shows in notifications.
 //
+// With a console (Config.ConsoleURL), each result's section ends with a link to the console's
+// page of its resource ("Open Deployment test/nginx in the console"), or of its policy.
+//
 // A batch becomes one message when it fits Slack's limits, otherwise several, split between
 // results and sent in order. A text longer than its limit is cut and ends with "…".
 type slack struct {
 	*transport.Target
 	channel string
 	tmpl    *render.Template
+	// console, when set, is where each result links to (Config.ConsoleURL).
+	console consolelink.Base
 }
 
 // Slack's limits. Sources: Block Kit reference (docs.slack.dev/reference/block-kit/blocks:
@@ -120,7 +126,7 @@ func newSlack(cfg Config) (Sender, error) {
 		return nil, err
 	}
 	channel := inline.Channel
-	return &slack{Target: target, channel: strings.TrimSpace(channel), tmpl: tmpl}, nil
+	return &slack{Target: target, channel: strings.TrimSpace(channel), tmpl: tmpl, console: cfg.ConsoleURL}, nil
 }
 
 // MaxBatch is how many results fit one message when they are short.
@@ -216,6 +222,15 @@ func (s *slack) part(b Batch, i int) slackPart {
 			section.Text = &slackText{Type: "mrkdwn", Text: text}
 		}
 	}
+	if link := resultLink(s.console, &doc); link != "" {
+		// The link goes last in the section's text, after the text cut to leave it room.
+		a := slackLink(link, render.LinkLabel(&doc))
+		text := a
+		if section.Text != nil {
+			text = slackCut(section.Text.Text, slackSectionChars-render.UTF16Len(a)-2) + "\n\n" + a
+		}
+		section.Text = &slackText{Type: "mrkdwn", Text: text}
+	}
 	if section.Text != nil || len(section.Fields) > 0 {
 		att.Blocks = append(att.Blocks, section)
 	}
@@ -292,6 +307,11 @@ func slackPairs(pairs []render.Pair, sep string) string {
 // formatting.
 func slackEscapedDocument(d *ResultDocument) *ResultDocument {
 	return render.MapDocument(d, slackEscape)
+}
+
+// slackLink is a mrkdwn link to url showing label (plain text, escaped here).
+func slackLink(url, label string) string {
+	return "<" + slackEscape(strings.ReplaceAll(url, "|", "%7C")) + "|" + slackEscape(label) + ">"
 }
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")

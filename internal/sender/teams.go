@@ -4,6 +4,7 @@ import (
 	"context"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
@@ -22,12 +23,15 @@ import (
 // priority: attention, warning, accent, good. A batch whose card would be larger than
 // teamsMaxBody is split into several messages, each a complete card with the header; a result
 // too large for a message of its own is sent in a compact form. The messageTemplate, when set,
-// replaces each result's message text.
+// replaces each result's message text. With a console (Config.ConsoleURL), each result ends
+// with a link to the console's page of its resource, or of its policy.
 type teams struct {
 	*transport.Target
 	tmpl *render.Template
 	// maxBody is the most bytes one request body may have (teamsMaxBody).
 	maxBody int
+	// console, when set, is where each result links to (Config.ConsoleURL).
+	console consolelink.Base
 }
 
 const (
@@ -57,8 +61,8 @@ const (
 func init() {
 	registerChat(v1alpha1.DestinationTeams,
 		func(d *v1alpha1.Destinations) *v1alpha1.ChatWebhookDestination { return d.Teams },
-		func(t *transport.Target, tmpl *render.Template) Sender {
-			return &teams{Target: t, tmpl: tmpl, maxBody: teamsMaxBody}
+		func(t *transport.Target, tmpl *render.Template, cfg Config) Sender {
+			return &teams{Target: t, tmpl: tmpl, maxBody: teamsMaxBody, console: cfg.ConsoleURL}
 		})
 }
 
@@ -82,7 +86,14 @@ type (
 		Version      string         `json:"version"`
 		FallbackText string         `json:"fallbackText,omitempty"`
 		Body         []teamsElement `json:"body"`
+		Actions      []teamsAction  `json:"actions,omitempty"`
 		MSTeams      teamsCardHost  `json:"msteams"`
+	}
+	// teamsAction is an Action.OpenUrl: a button that opens an address.
+	teamsAction struct {
+		Type  string `json:"type"`
+		Title string `json:"title"`
+		URL   string `json:"url"`
 	}
 	teamsCardHost struct {
 		Width string `json:"width"`
@@ -152,9 +163,16 @@ func (t *teams) entries(b *Batch) ([]teamsEntry, *Error) {
 				msg = text
 			}
 		}
+		link := ""
+		if t.console != "" {
+			doc := NewResultDocument(b.Report, r, nil)
+			if url := resultLink(t.console, &doc); url != "" {
+				link = teamsLink(render.LinkLabel(&doc), url)
+			}
+		}
 		out = append(out, teamsEntry{
-			full:    teamsResult(r, msg, false),
-			compact: teamsResult(r, msg, true),
+			full:    teamsResult(r, msg, link, false),
+			compact: teamsResult(r, msg, link, true),
 		})
 	}
 	return out, nil
@@ -209,6 +227,11 @@ func (t *teams) message(b *Batch, entries []teamsEntry, p chatPart, split bool, 
 	if reportLine != "" {
 		fallback += ": " + reportLine
 	}
+	return teamsEnvelope(body, fallback)
+}
+
+// teamsEnvelope is the message of one full-width card with body and fallback text.
+func teamsEnvelope(body []teamsElement, fallback string) teamsMessage {
 	return teamsMessage{
 		Type: "message",
 		Attachments: []teamsAttachment{{
@@ -229,9 +252,15 @@ func (t *teams) message(b *Batch, entries []teamsEntry, p chatPart, split bool, 
 // that comes from a report is one, or the message, cleaned and escaped the same way.
 func teamsLine(s string) string { return render.TeamsEscape(render.OneLine(s)) }
 
+// teamsLink is a Markdown link to url showing label (plain text, escaped here).
+func teamsLink(label, url string) string {
+	return "[" + render.CutBytes(teamsLine(label), teamsMaxLine) + "](" + render.MarkdownURL(url) + ")"
+}
+
 // teamsResult is the Container of one result. msg is the cleaned message text (or template
-// output). The compact form cuts the message shorter and leaves out the properties.
-func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
+// output); link, when set, is the Markdown link to the result's page in the console, shown
+// last. The compact form cuts the message shorter and leaves out the properties.
+func teamsResult(r *report.Result, msg, link string, compact bool) teamsElement {
 	style, color := teamsStyle(r)
 	title := render.ResultTitle(teamsLine(r.Policy), teamsLine(r.Rule))
 	items := []teamsElement{{Type: "TextBlock", Text: render.CutBytes(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
@@ -272,6 +301,9 @@ func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 			items = append(items, teamsElement{Type: "FactSet", Separator: true, Facts: props})
 		}
 	}
+	if link != "" {
+		items = append(items, teamsElement{Type: "TextBlock", Text: link, Size: "small", Wrap: true})
+	}
 	return teamsElement{Type: "Container", Style: style, Separator: true, Spacing: "medium", Items: items}
 }
 
@@ -298,12 +330,14 @@ func teamsFacts(m map[string]string) []teamsFact {
 	if len(m) == 0 {
 		return nil
 	}
-	facts := make([]teamsFact, 0, len(m))
-	for _, p := range render.SortedPairs(m) {
-		facts = append(facts, teamsFact{
-			Title: render.CutBytes(teamsLine(p.Key), teamsMaxLine),
-			Value: render.CutBytes(teamsLine(p.Value), teamsMaxValue),
-		})
+	return teamsPairs(render.SortedPairs(m))
+}
+
+// teamsPairs are pairs as facts, cut to size.
+func teamsPairs(pairs []render.Pair) []teamsFact {
+	facts := make([]teamsFact, len(pairs))
+	for i, p := range pairs {
+		facts[i] = teamsFact{Title: render.CutBytes(teamsLine(p.Key), teamsMaxLine), Value: render.CutBytes(teamsLine(p.Value), teamsMaxValue)}
 	}
 	return facts
 }

@@ -16,6 +16,7 @@ import (
 	"unicode/utf16"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/destination/descriptor"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -33,10 +34,14 @@ import (
 // The text is the default layout (title, resource, status, ...), or the rendered
 // messageTemplate taken as plain text. Either way every character MarkdownV2 reserves is
 // escaped, and the text is cut to the Bot API limit of 4096 characters after entity parsing.
+// With a console (Config.ConsoleURL), a last line links to the console's page of the result's
+// resource, or of its policy.
 type telegram struct {
 	*transport.Target
 	chatID any // int64 or string, as the Bot API's chat_id: Integer or String
 	tmpl   *render.Template
+	// console, when set, is where each result links to (Config.ConsoleURL).
+	console consolelink.Base
 }
 
 const (
@@ -105,7 +110,7 @@ func newTelegram(cfg Config) (Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
-	return &telegram{Target: target, chatID: chatID, tmpl: tmpl}, nil
+	return &telegram{Target: target, chatID: chatID, tmpl: tmpl, console: cfg.ConsoleURL}, nil
 }
 
 // telegramInline are the inline fields of the telegram block.
@@ -189,24 +194,34 @@ func (t *telegram) sendOne(ctx context.Context, rep ReportRef, r *report.Result,
 
 // text is the MarkdownV2 text of one result: the rendered template as plain text, or the
 // default layout when there is no template or it renders only white space.
+// With a console, a last line links to the result's page there.
 func (t *telegram) text(d *ResultDocument) (string, error) {
+	var spans []telegramSpan
 	if t.tmpl != nil {
 		out, err := t.tmpl.Render(d)
 		if err != nil {
 			return "", err
 		}
 		if out = strings.TrimSpace(telegramClean(out, true)); out != "" {
-			return telegramRender([]telegramSpan{{text: out, shrink: true}}, telegramMaxText), nil
+			spans = []telegramSpan{{text: out, shrink: true}}
 		}
 	}
-	return telegramRender(telegramLayout(d), telegramMaxText), nil
+	if spans == nil {
+		spans = telegramLayout(d)
+	}
+	if link := resultLink(t.console, d); link != "" {
+		spans = append(spans, telegramSpan{text: "\n"}, telegramSpan{text: render.LinkLabel(d), link: link})
+	}
+	return telegramRender(spans, telegramMaxText), nil
 }
 
-// telegramSpan is a piece of plain text, bold or not. Spans are escaped when rendered.
+// telegramSpan is a piece of plain text, bold or not, or the text of a link. Spans are escaped
+// when rendered.
 type telegramSpan struct {
 	text   string
 	bold   bool
-	shrink bool // cut first when the text is too long (the result's message)
+	shrink bool   // cut first when the text is too long (the result's message)
+	link   string // the address the text links to, if any
 }
 
 // telegramLayout is the default text of a result:
@@ -355,9 +370,21 @@ func telegramRender(spans []telegramSpan, limit int) string {
 
 	var b strings.Builder
 	for i := 0; i < len(spans); {
+		if spans[i].link != "" {
+			// A link is an entity of its own; its text does not count the address.
+			if spans[i].text != "" {
+				b.WriteByte('[')
+				telegramEscape(&b, spans[i].text)
+				b.WriteString("](")
+				b.WriteString(telegramURL.Replace(spans[i].link))
+				b.WriteByte(')')
+			}
+			i++
+			continue
+		}
 		// Adjacent spans of the same style are one entity: no "**" between them.
 		j, text := i+1, spans[i].text
-		for j < len(spans) && spans[j].bold == spans[i].bold {
+		for j < len(spans) && spans[j].bold == spans[i].bold && spans[j].link == "" {
 			text += spans[j].text
 			j++
 		}
@@ -374,6 +401,9 @@ func telegramRender(spans []telegramSpan, limit int) string {
 	}
 	return b.String()
 }
+
+// telegramURL escapes the address of an inline link: inside "(...)" only ')' and '\' must be.
+var telegramURL = strings.NewReplacer(`\`, `\\`, ")", `\)`)
 
 // telegramEscape writes s with a backslash before every character MarkdownV2 reserves.
 func telegramEscape(b *strings.Builder, s string) {

@@ -39,14 +39,19 @@ const (
 //   - *bold*, _italic_, __underline__ (a "__" is always underline, left to right), ~strike~,
 //     ||spoiler|| may nest but not overlap;
 //   - the text is 1..4096 characters after entity parsing.
-// Code, pre, links, mentions, custom emoji and block quotes are not emitted by the sender, so
-// their opening characters (` [ ! >) are refused like any other unescaped reserved character.
+//   - inline links [text](url): inside the address only ')' and '\' must be escaped.
+// Code, pre, mentions, custom emoji and block quotes are not emitted by the sender, so their
+// opening characters (` ! >) are refused like any other unescaped reserved character.
 // ---------------------------------------------------------------------------------------------
 
 type telegramParsed struct {
 	plain string
-	bold  []string // the plain text of each bold entity, in order
+	bold  []string       // the plain text of each bold entity, in order
+	links []telegramLink // the inline links, in order
 }
+
+// telegramLink is an inline link: [text](url).
+type telegramLink struct{ text, url string }
 
 func telegramParseMarkdownV2(text string) (telegramParsed, error) {
 	var out telegramParsed
@@ -120,7 +125,44 @@ func telegramParseMarkdownV2(text string) (telegramParsed, error) {
 			if err := toggle("spoiler", i); err != nil {
 				return out, err
 			}
-		case '[', ']', '(', ')', '`', '>', '#', '+', '-', '=', '{', '}', '.', '!':
+		case '[':
+			for _, o := range stack {
+				if o.kind == "link" {
+					return out, fmt.Errorf("a link inside a link at rune %d", i)
+				}
+			}
+			stack = append(stack, open{"link", plain.Len()})
+		case ']':
+			n := len(stack)
+			if n == 0 || stack[n-1].kind != "link" {
+				return out, fmt.Errorf("unescaped reserved character ']' at rune %d in %q", i, telegramAround(rs, i))
+			}
+			o := stack[n-1]
+			stack = stack[:n-1]
+			if i+1 >= len(rs) || rs[i+1] != '(' {
+				return out, fmt.Errorf("']' without '(' at rune %d", i)
+			}
+			// The address: up to an unescaped ')'; inside it only ')' and '\' must be escaped.
+			var url strings.Builder
+			j := i + 2
+			for ; j < len(rs) && rs[j] != ')'; j++ {
+				if rs[j] == '\\' {
+					if j+1 == len(rs) {
+						return out, errors.New("a lone '\\' ends the text")
+					}
+					j++
+				}
+				url.WriteRune(rs[j])
+			}
+			if j == len(rs) {
+				return out, fmt.Errorf("the link at rune %d is never closed", i)
+			}
+			if plain.Len() == o.start || url.Len() == 0 {
+				return out, fmt.Errorf("empty link text or address at rune %d", i)
+			}
+			out.links = append(out.links, telegramLink{text: plain.String()[o.start:], url: url.String()})
+			i = j
+		case '(', ')', '`', '>', '#', '+', '-', '=', '{', '}', '.', '!':
 			return out, fmt.Errorf("unescaped reserved character %q at rune %d in %q", r, i, telegramAround(rs, i))
 		default:
 			plain.WriteRune(r)
@@ -145,16 +187,18 @@ func telegramAround(rs []rune, i int) string {
 
 func TestTelegramMarkdownV2Validator(t *testing.T) {
 	good := map[string]string{
-		`plain text`:                    "plain text",
-		`*bold*`:                        "bold",
-		`a\.b\-c\_d`:                    "a.b-c_d",
-		`\\`:                            `\`,
-		`*a \* b* c`:                    "a * b c",
-		`_i_ __u__ ~s~ ||sp|| *_bi_*`:   "i u s sp bi",
-		"🙂 ü 中文":                        "🙂 ü 中文",
-		`\a\b`:                          "ab", // any character 1..126 may be escaped
-		`*x*\*y`:                        "x*y",
-		"line\n*bold*\n\\> not a quote": "line\nbold\n> not a quote",
+		`plain text`:                        "plain text",
+		`*bold*`:                            "bold",
+		`a\.b\-c\_d`:                        "a.b-c_d",
+		`\\`:                                `\`,
+		`*a \* b* c`:                        "a * b c",
+		`_i_ __u__ ~s~ ||sp|| *_bi_*`:       "i u s sp bi",
+		"🙂 ü 中文":                            "🙂 ü 中文",
+		`\a\b`:                              "ab", // any character 1..126 may be escaped
+		`*x*\*y`:                            "x*y",
+		"line\n*bold*\n\\> not a quote":     "line\nbold\n> not a quote",
+		`[x](y)`:                            "x",
+		`see [*a\.b*](https://h/p\)q\\r)\.`: "see a.b.",
 	}
 	for in, want := range good {
 		p, err := telegramParseMarkdownV2(in)
@@ -163,7 +207,7 @@ func TestTelegramMarkdownV2Validator(t *testing.T) {
 		}
 	}
 	bad := []string{
-		"a.b", "a-b", "snake_case", "*open", "**", "x\\", "\\🙂", "[x](y)", "`c`", "a|b", "*_x*_",
+		"a.b", "a-b", "snake_case", "*open", "**", "x\\", "\\🙂", "[x]", "[x](y", "[](y)", "[x]()", "[[x]](y)", "[x](a)b)", "`c`", "a|b", "*_x*_",
 		"\\\\*", "!", "#tag", "1+1=2", "{}", "> quote", "", "  ", "*\n*", strings.Repeat("x", 4097),
 		strings.Repeat("😀", 2049), // 4098 UTF-16 code units
 	}
@@ -171,6 +215,9 @@ func TestTelegramMarkdownV2Validator(t *testing.T) {
 		if p, err := telegramParseMarkdownV2(in); err == nil {
 			t.Errorf("parse(%.40q) accepted, plain %.40q", in, p.plain)
 		}
+	}
+	if p, _ := telegramParseMarkdownV2(`see [*a\.b*](https://h/p\)q\\r)\.`); len(p.links) != 1 || p.links[0] != (telegramLink{"a.b", `https://h/p)q\r`}) {
+		t.Errorf("links %q", p.links)
 	}
 	// The validator catches what a careless escaper gets wrong: tgbotapi v5.5.1's EscapeText
 	// does not escape the backslash, so "x\.y" becomes "x\\.y", an escaped backslash and a bare
