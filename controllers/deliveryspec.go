@@ -17,6 +17,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/ledger"
@@ -43,6 +44,10 @@ type deliverySpec struct {
 	notify     delivery.Notify // how results become messages
 	delivery   *v1alpha1.DeliveryStatus
 	guard      *addrguard.Guard // nil: unrestricted
+	// console is the operator's --console-url, which messages link to. It is not in the
+	// fingerprint: it is the process's, and only a restart, which starts every sender anew,
+	// changes it.
+	console consolelink.Base
 }
 
 // build compiles the filter and, unless the engine already runs this exact configuration,
@@ -85,6 +90,7 @@ func (s *deliverySpec) newSender(ctx context.Context) (sender.Sender, error) {
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
 		AmbientCredentials: s.route.AllNamespaces, // objects of the platform namespace only
 		NotifyResolved:     s.notify.NotifyResolved,
+		ConsoleURL:         s.console,
 	})
 	var notAllowed *addrguard.NotAllowedError
 	switch {
