@@ -117,3 +117,30 @@ func TestScheduleWithoutAJobImage(t *testing.T) {
 func reconcileRequest(o client.Object) reconcile.Request {
 	return reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
 }
+
+// The operator's --console-url reaches the CronJob's arguments, so that its e-mails link to the
+// console (emailjob's contract test checks the subcommand takes them).
+func TestScheduleCronJobCarriesTheConsoleURL(t *testing.T) {
+	ctx := context.Background()
+	s := &v1alpha1.EmailReportSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "daily", Generation: 1},
+		Spec: v1alpha1.EmailReportScheduleSpec{Schedule: "@daily", ReportType: v1alpha1.EmailReportSummary,
+			Recipients: []string{"a@example.com"}, SMTP: v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "h@example.com"}},
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(s).WithStatusSubresource(s).Build()
+	r := &EmailReportScheduleReconciler{
+		Deps: Deps{Client: c, SecretReader: c}, PlatformNamespace: "policy-herald-system", Jobs: c, Pods: c,
+		Image: NewJobImage("example.com/ph:v1", client.ObjectKey{}, c), ConsoleURL: "https://herald.example.com",
+	}
+	if _, err := r.Reconcile(ctx, reconcileRequest(s)); err != nil {
+		t.Fatal(err)
+	}
+	var cronJobs batchv1.CronJobList
+	if err := c.List(ctx, &cronJobs); err != nil || len(cronJobs.Items) != 1 {
+		t.Fatalf("CronJobs = %v (%v), want one", cronJobs.Items, err)
+	}
+	args := cronJobs.Items[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args
+	if !slices.Contains(args, "--console-url=https://herald.example.com") {
+		t.Errorf("args %q: want the console URL", args)
+	}
+}
