@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestJSONTemplate(t *testing.T) {
@@ -66,4 +67,34 @@ func TestNewJSONTemplateRefuses(t *testing.T) {
 	if _, err := tmpl.Render(&ResultDocument{Resource: &DocumentResource{Name: "n"}, Category: `a"b`}); err == nil || !strings.Contains(err.Error(), "not JSON") {
 		t.Errorf("unescaped quote: got %v", err)
 	}
+}
+
+// FuzzNewJSONTemplate: a bodyTemplate is written by whoever may edit a NotificationTarget.
+// NewJSONTemplate must never panic nor run long, and what it accepts renders JSON within the
+// limit on a complete result.
+func FuzzNewJSONTemplate(f *testing.F) {
+	for _, s := range []string{
+		`{"text": {{ json .Message }}, "all": {{ json . }}}`,
+		`[{{ range $k, $v := .Properties }}{{ json $k }},{{ end }}null]`,
+		`{{ json (printf "%2000000s" .Message) }}`,
+		`{"t": "{{ .Message }}"}`,
+		`{{ range 10 }}{{ . }}{{ end }}`,
+		"{{ json .Message",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		start := time.Now()
+		tmpl, err := NewJSONTemplate("bodyTemplate", text)
+		if err != nil || tmpl == nil {
+			return
+		}
+		out, err := tmpl.Render(jsonSample())
+		if err != nil || !json.Valid(out) || len(out) > maxJSONOutput {
+			t.Fatalf("accepted, then rendered %d bytes, %v", len(out), err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("took %v", d)
+		}
+	})
 }
