@@ -132,6 +132,7 @@ func TestScheduleCronJobCarriesTheConsoleURL(t *testing.T) {
 		Deps: Deps{Client: c, SecretReader: c}, PlatformNamespace: "policy-herald-system", Jobs: c, Pods: c,
 		Image: NewJobImage("example.com/ph:v1", client.ObjectKey{}, c), ConsoleURL: "https://herald.example.com",
 	}
+	t.Cleanup(func() { emailRuns.forget(client.ObjectKeyFromObject(s)) }) // the run counters are global
 	if _, err := r.Reconcile(ctx, reconcileRequest(s)); err != nil {
 		t.Fatal(err)
 	}
