@@ -223,7 +223,7 @@ func TestWebhookBodyTemplate(t *testing.T) {
 	}
 	unescaped := newWebhookSender(t, srv.URL, nil, &v1alpha1.WebhookDestination{BodyTemplate: `{"category": "{{ .Category }}"}`}, nil)
 	odd := fullResult()
-	odd.Check.Category = `a "quoted" category`
+	odd.Category = `a "quoted" category`
 	err = unescaped.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{odd}})
 	if err == nil || IsRetryable(err) || !strings.Contains(err.Error(), "the output is not JSON") {
 		t.Errorf("a body that is not JSON: got %v, want a permanent error", err)
