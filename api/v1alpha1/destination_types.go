@@ -133,7 +133,7 @@ type WebhookDestination struct {
 	// is the whole default document. The template is tried on a complete result when the object
 	// is reconciled: one that fails or whose output is not JSON makes it InvalidSpec. A result
 	// the template fails on when sent (such as .Resource.Name on a result without a resource) is
-	// counted as failed. Empty posts the default document.
+	// counted as failed, as is one whose output is over 1 MiB. Empty posts the default document.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	BodyTemplate string `json:"bodyTemplate,omitempty"`
