@@ -24,6 +24,7 @@ import (
 	"github.com/policyherald/policy-herald/controllers"
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/console/server"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/scheme"
@@ -46,6 +47,7 @@ type flags struct {
 	blockedCIDRs    string
 	tenantCIDRs     string
 	emailImage      string
+	consoleURL      string
 	zap             zap.Options
 }
 
@@ -118,6 +120,9 @@ func parseFlags() flags {
 	flag.StringVar(&f.emailImage, "email-report-image", "",
 		"Image the CronJobs of EmailReportSchedules run (`policy-herald email-report`); empty (the default) runs the operator's own, "+
 			"read from its Pod ($POD_NAMESPACE/$POD_NAME, container manager) with its pull policy and pull secrets.")
+	flag.StringVar(&f.consoleURL, "console-url", "",
+		"The console's external address (https://herald.example.com): chat messages, digests and e-mail reports link to its "+
+			"page of each result's resource, policy or namespace. Empty (the default) leaves links out.")
 	f.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 	if !f.metricsSecure && !isSet("metrics-bind-address") {
@@ -189,6 +194,10 @@ func run(f flags) error {
 	if err != nil {
 		return err
 	}
+	console, err := consolelink.Parse(f.consoleURL)
+	if err != nil {
+		return fmt.Errorf("--console-url: %w", err)
+	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme: scheme.New(),
 		// Names the operator in managedFields (status, ledgers), so GitOps tools see who owns what.
@@ -211,6 +220,7 @@ func run(f flags) error {
 		Delivery:          deliveryOptions(f),
 		Addresses:         addresses,
 		EmailReportImage:  f.emailImage,
+		ConsoleURL:        console,
 	})
 	if err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)

@@ -17,6 +17,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/ledger"
@@ -46,6 +47,10 @@ type deliverySpec struct {
 
 	// silences is status.silences as the object has it: the silences' counts continue from it.
 	silences []v1alpha1.SilenceStatus
+	// console is the operator's --console-url, which messages link to. It is not in the
+	// fingerprint: it is the process's, and only a restart, which starts every sender anew,
+	// changes it.
+	console consolelink.Base
 }
 
 // build compiles the filter and, unless the engine already runs this exact configuration,
@@ -89,6 +94,7 @@ func (s *deliverySpec) newSender(ctx context.Context) (sender.Sender, error) {
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
 		AmbientCredentials: s.route.AllNamespaces, // objects of the platform namespace only
 		NotifyResolved:     s.notify.NotifyResolved,
+		ConsoleURL:         s.console,
 	})
 	var notAllowed *addrguard.NotAllowedError
 	switch {

@@ -25,6 +25,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/email"
 	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/secrets"
@@ -66,6 +67,8 @@ type EmailReportScheduleReconciler struct {
 	Pods client.Reader
 	// Image says which image the Jobs run.
 	Image *JobImage
+	// ConsoleURL is the console's address the e-mails link to; empty: no links.
+	ConsoleURL consolelink.Base
 }
 
 // Reconcile validates the schedule, applies its CronJob, starts a send-now Job when asked to,

@@ -75,7 +75,7 @@ func (r *EmailReportScheduleReconciler) applyCronJob(ctx context.Context, s *v1a
 	switch {
 	case apierrors.IsNotFound(err):
 		cj = batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: r.PlatformNamespace, Name: name}}
-		emailjob.MutateCronJob(&cj, s, r.PlatformNamespace, img)
+		emailjob.MutateCronJob(&cj, s, r.PlatformNamespace, img, r.ConsoleURL)
 		if err := r.Client.Create(ctx, &cj); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				return nil, err // the cache is behind: retry
@@ -87,7 +87,7 @@ func (r *EmailReportScheduleReconciler) applyCronJob(ctx context.Context, s *v1a
 		return nil, err
 	}
 	before := cj.DeepCopy()
-	emailjob.MutateCronJob(&cj, s, r.PlatformNamespace, img)
+	emailjob.MutateCronJob(&cj, s, r.PlatformNamespace, img, r.ConsoleURL)
 	if equality.Semantic.DeepEqual(before, &cj) {
 		return &cj, nil
 	}

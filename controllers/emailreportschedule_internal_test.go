@@ -77,16 +77,7 @@ func TestJobImage(t *testing.T) {
 // and says why in the schedule's Ready condition.
 func TestScheduleWithoutAJobImage(t *testing.T) {
 	ctx := context.Background()
-	s := &v1alpha1.EmailReportSchedule{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "daily", Generation: 1},
-		Spec: v1alpha1.EmailReportScheduleSpec{Schedule: "@daily", ReportType: v1alpha1.EmailReportSummary,
-			Recipients: []string{"a@example.com"}, SMTP: v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "h@example.com"}},
-	}
-	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(s).WithStatusSubresource(s).Build()
-	r := &EmailReportScheduleReconciler{
-		Deps: Deps{Client: c, SecretReader: c}, PlatformNamespace: "policy-herald-system", Jobs: c, Pods: c,
-		Image: NewJobImage("", client.ObjectKey{}, c),
-	}
+	r, s, c := scheduleOnFakeClient("")
 	res, err := r.Reconcile(ctx, reconcileRequest(s))
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +105,42 @@ func TestScheduleWithoutAJobImage(t *testing.T) {
 	}
 }
 
+// scheduleOnFakeClient is a valid summary schedule, team-a/daily, on a fake client, and its
+// reconciler, whose Jobs run image (empty: the operator's own, which it cannot read here).
+func scheduleOnFakeClient(image string) (*EmailReportScheduleReconciler, *v1alpha1.EmailReportSchedule, client.Client) {
+	s := &v1alpha1.EmailReportSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "daily", Generation: 1},
+		Spec: v1alpha1.EmailReportScheduleSpec{Schedule: "@daily", ReportType: v1alpha1.EmailReportSummary,
+			Recipients: []string{"a@example.com"}, SMTP: v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "h@example.com"}},
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(s).WithStatusSubresource(s).Build()
+	r := &EmailReportScheduleReconciler{
+		Deps: Deps{Client: c, SecretReader: c}, PlatformNamespace: "policy-herald-system", Jobs: c, Pods: c,
+		Image: NewJobImage(image, client.ObjectKey{}, c),
+	}
+	return r, s, c
+}
+
 func reconcileRequest(o client.Object) reconcile.Request {
 	return reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
+}
+
+// The operator's --console-url reaches the CronJob's arguments, so that its e-mails link to the
+// console (emailjob's contract test checks the subcommand takes them).
+func TestScheduleCronJobCarriesTheConsoleURL(t *testing.T) {
+	ctx := context.Background()
+	r, s, c := scheduleOnFakeClient("example.com/ph:v1")
+	r.ConsoleURL = "https://herald.example.com"
+	t.Cleanup(func() { emailRuns.forget(client.ObjectKeyFromObject(s)) }) // the run counters are global
+	if _, err := r.Reconcile(ctx, reconcileRequest(s)); err != nil {
+		t.Fatal(err)
+	}
+	var cronJobs batchv1.CronJobList
+	if err := c.List(ctx, &cronJobs); err != nil || len(cronJobs.Items) != 1 {
+		t.Fatalf("CronJobs = %v (%v), want one", cronJobs.Items, err)
+	}
+	args := cronJobs.Items[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args
+	if !slices.Contains(args, "--console-url=https://herald.example.com") {
+		t.Errorf("args %q: want the console URL", args)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/routing"
@@ -35,6 +36,8 @@ type NotificationTargetReconciler struct {
 	Engine *delivery.Engine
 	// PlatformNamespace holds the targets that see every namespace and cluster-scoped reports.
 	PlatformNamespace string
+	// ConsoleURL is the console's address its messages link to; empty: no links.
+	ConsoleURL consolelink.Base
 	// guards restrict the addresses senders connect to (see addrguard.Policy).
 	guards addrguard.Guards
 	// tests answers the send-test annotation.
@@ -102,6 +105,7 @@ func (r *NotificationTargetReconciler) resolve(ctx context.Context, t *v1alpha1.
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
 		notify:    notify,
+		console:   r.ConsoleURL,
 		delivery:  t.Status.Delivery,
 		silences:  t.Status.Silences,
 		guard:     r.guards.ForNamespace(t.Namespace, t.Spec.AllowPrivateNetworks),

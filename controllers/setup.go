@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/policyherald/policy-herald/internal/addrguard"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/resultmetrics"
 	"github.com/policyherald/policy-herald/internal/store"
@@ -40,6 +41,9 @@ type Options struct {
 	// MetricsStatusInterval is how often MetricsProfiles' status.series is refreshed; 0 means
 	// 15s.
 	MetricsStatusInterval time.Duration
+	// ConsoleURL is the console's external address (--console-url): messages and e-mail reports
+	// link to its pages. Empty leaves links out.
+	ConsoleURL consolelink.Base
 	// OperatorPod is the operator's own Pod, read for its image when EmailReportImage is empty.
 	// Empty means $POD_NAMESPACE/$POD_NAME (config/manager sets both from the downward API).
 	OperatorPod client.ObjectKey
@@ -92,13 +96,14 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 	}
 	emailReports := &EmailReportScheduleReconciler{
 		Deps: deps, PlatformNamespace: opts.PlatformNamespace, Pods: mgr.GetAPIReader(),
-		Image: NewJobImage(opts.EmailReportImage, self, mgr.GetAPIReader()),
+		Image:      NewJobImage(opts.EmailReportImage, self, mgr.GetAPIReader()),
+		ConsoleURL: opts.ConsoleURL,
 	}
 	for _, r := range []interface {
 		SetupWithManager(context.Context, ctrl.Manager) error
 	}{
-		&NotificationTargetReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
-		&TargetChannelReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, guards: addrs},
+		&NotificationTargetReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, ConsoleURL: opts.ConsoleURL, guards: addrs},
+		&TargetChannelReconciler{Deps: deps, Engine: engine, PlatformNamespace: opts.PlatformNamespace, ConsoleURL: opts.ConsoleURL, guards: addrs},
 		emailReports,
 		&MetricsProfileReconciler{Deps: deps, Exporter: exporter, PlatformNamespace: opts.PlatformNamespace, StatusInterval: opts.MetricsStatusInterval},
 		&BlockReportPolicyReconciler{Deps: deps, PlatformNamespace: opts.PlatformNamespace},

@@ -19,6 +19,7 @@ import (
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/conditions"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/delivery"
 	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/routing"
@@ -39,6 +40,8 @@ type TargetChannelReconciler struct {
 	// PlatformNamespace holds the channels that see every namespace their target sees; a channel
 	// elsewhere only ever receives results of its own namespace.
 	PlatformNamespace string
+	// ConsoleURL is the console's address its messages link to; empty: no links.
+	ConsoleURL consolelink.Base
 	// guards restrict the addresses senders connect to (see addrguard.Policy).
 	guards addrguard.Guards
 	// tests answers the send-test annotation.
@@ -139,6 +142,7 @@ func (r *TargetChannelReconciler) resolve(ctx context.Context, c *v1alpha1.Targe
 		skip:      skipExisting(t),
 		dropAfter: dropAfter(t),
 		notify:    notify,
+		console:   r.ConsoleURL,
 		delivery:  c.Status.Delivery,
 		silences:  c.Status.Silences,
 		// A channel is restricted by its own namespace: a tenant's always, whatever its target

@@ -122,6 +122,30 @@ type HTTPSettings struct {
 type WebhookDestination struct {
 	HTTPSettings `json:",inline"`
 
+	// BodyTemplate replaces the document posted for each result with the output of a Go
+	// text/template, which must be JSON. Its data and rules are messageTemplate's: the fields
+	// .ID, .Policy, .Rule, .Status, .Severity, .Category, .Message, .Scored, .Source, .Timestamp,
+	// .Priority, .Resource (.APIVersion, .Kind, .Namespace, .Name, .UID), .Report (.Kind,
+	// .Namespace, .Name), .Properties and .CustomFields; `range` only over a field of the result
+	// and not nested; no `define`, `block` or `template`. Write every text with the `json`
+	// function, which quotes and escapes it, so that a message with quotes or line breaks stays
+	// valid JSON: `{"text": {{ json .Message }}, "policy": {{ json .Policy }}}`; `{{ json . }}`
+	// is the whole default document. The template is tried on a complete result when the object
+	// is reconciled: one that fails or whose output is not JSON makes it InvalidSpec. A result
+	// the template fails on when sent (such as .Resource.Name on a result without a resource) is
+	// counted as failed, as is one whose output is over 1 MiB. Empty posts the default document.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	BodyTemplate string `json:"bodyTemplate,omitempty"`
+
+	// ContentType is the Content-Type of every request: a JSON media type, application/json
+	// (the default) or application/<name>+json such as application/cloudevents+json, with
+	// parameters if any.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^application/([A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\+)?json(\s*;.*)?$`
+	ContentType string `json:"contentType,omitempty"`
+
 	// Keepalive sends a heartbeat to the endpoint so it can tell a quiet cluster from a dead
 	// operator.
 	// +optional

@@ -81,10 +81,12 @@ func TestOverrideInheritsAndMergesHeaders(t *testing.T) {
 			URL:     "https://platform.example.com",
 			Headers: map[string]string{"X-Team": "platform", "X-Env": "prod"},
 		},
-		Keepalive: &v1alpha1.Keepalive{Params: map[string]string{"cluster": "prod"}},
+		Keepalive:    &v1alpha1.Keepalive{Params: map[string]string{"cluster": "prod"}},
+		BodyTemplate: `{"p": {{ json .Policy }}}`, ContentType: "application/vnd.platform+json",
 	}}
 	channel := &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{
 		HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"X-Team": "a"}},
+		BodyTemplate: `{"team": "a", "p": {{ json .Policy }}}`,
 	}}
 	r, err := ResolveChannel(Layers{Target: target, Channel: channel, SameNamespace: true})
 	if err != nil {
@@ -96,10 +98,19 @@ func TestOverrideInheritsAndMergesHeaders(t *testing.T) {
 			URL:     "https://platform.example.com",
 			Headers: map[string]string{"X-Team": "a", "X-Env": "prod"},
 		},
-		Keepalive: &v1alpha1.Keepalive{Params: map[string]string{"cluster": "prod"}},
+		Keepalive:    &v1alpha1.Keepalive{Params: map[string]string{"cluster": "prod"}},
+		BodyTemplate: channel.Webhook.BodyTemplate, ContentType: "application/vnd.platform+json",
 	}
 	if !reflect.DeepEqual(got.Webhook, want) {
 		t.Errorf("Override = %+v, want %+v", got.Webhook, want)
+	}
+	if r.Settings["bodyTemplate"] != channel.Webhook.BodyTemplate || r.Settings["contentType"] != "application/vnd.platform+json" {
+		t.Errorf("settings %v: the channel's bodyTemplate and the target's contentType", r.Settings)
+	}
+	// A body of its own does not send elsewhere: a tenant's channel keeps the target's credentials.
+	desc, _ := describe(v1alpha1.DestinationWebhook)
+	if Redirects(desc, channel, nil) {
+		t.Error("a channel's bodyTemplate counts as a redirect")
 	}
 	if target.Webhook.Headers["X-Team"] != "platform" {
 		t.Error("Override changed the target's settings")

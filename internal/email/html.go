@@ -31,6 +31,8 @@ const (
 	styleTHNum = "padding:6px 8px;text-align:right;font-size:12px;font-weight:bold;color:#374151;background-color:#f3f4f6;border-bottom:1px solid #d1d5db;"
 	styleTD    = "padding:6px 8px;font-size:13px;color:#111827;border-bottom:1px solid #e5e7eb;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;"
 	styleTDNum = "padding:6px 8px;font-size:13px;color:#111827;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap;"
+	// styleLink: links to the console's pages (--console-url), blue and underlined.
+	styleLink = "color:#1d4ed8;text-decoration:underline;"
 )
 
 var funcs = template.FuncMap{
@@ -61,6 +63,7 @@ var funcs = template.FuncMap{
 	"thNum":      func() template.CSS { return styleTHNum },
 	"td":         func() template.CSS { return styleTD },
 	"tdn":        func() template.CSS { return styleTDNum },
+	"link":       func() template.CSS { return styleLink },
 }
 
 // formatNumber writes n with thin groups of three digits: 12,345.
@@ -166,7 +169,7 @@ const htmlSource = `<!DOCTYPE html>
 <table width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;border:1px solid #d1d5db;table-layout:fixed;">
 <tr><th style="{{th}}width:30%;">Namespace</th><th style="{{thNum}}">Pass</th><th style="{{thNum}}">Fail</th><th style="{{thNum}}">Warn</th><th style="{{thNum}}">Error</th><th style="{{thNum}}">Skip</th>{{if $.ShowNone}}<th style="{{thNum}}">No status</th>{{end}}<th style="{{thNum}}">Total</th></tr>
 {{- range .Namespaces}}
-<tr><td style="{{td}}">{{.Namespace}}</td><td style="{{tdn}}{{numColor "PASS" .Counts.Pass}}">{{num .Counts.Pass}}</td><td style="{{tdn}}{{numColor "FAIL" .Counts.Fail}}">{{num .Counts.Fail}}</td><td style="{{tdn}}{{numColor "WARN" .Counts.Warn}}">{{num .Counts.Warn}}</td><td style="{{tdn}}{{numColor "ERROR" .Counts.Error}}">{{num .Counts.Error}}</td><td style="{{tdn}}{{numColor "SKIP" .Counts.Skip}}">{{num .Counts.Skip}}</td>{{if $.ShowNone}}<td style="{{tdn}}{{numColor "NONE" .Counts.None}}">{{num .Counts.None}}</td>{{end}}<td style="{{tdn}}font-weight:bold;">{{num .Counts.Total}}</td></tr>
+<tr><td style="{{td}}">{{if .URL}}<a href="{{.URL}}" style="{{link}}">{{.Namespace}}</a>{{else}}{{.Namespace}}{{end}}</td><td style="{{tdn}}{{numColor "PASS" .Counts.Pass}}">{{num .Counts.Pass}}</td><td style="{{tdn}}{{numColor "FAIL" .Counts.Fail}}">{{num .Counts.Fail}}</td><td style="{{tdn}}{{numColor "WARN" .Counts.Warn}}">{{num .Counts.Warn}}</td><td style="{{tdn}}{{numColor "ERROR" .Counts.Error}}">{{num .Counts.Error}}</td><td style="{{tdn}}{{numColor "SKIP" .Counts.Skip}}">{{num .Counts.Skip}}</td>{{if $.ShowNone}}<td style="{{tdn}}{{numColor "NONE" .Counts.None}}">{{num .Counts.None}}</td>{{end}}<td style="{{tdn}}font-weight:bold;">{{num .Counts.Total}}</td></tr>
 {{- end}}
 {{- if .MoreNamespaces}}
 <tr><td style="{{td}}font-style:italic;">and {{num .MoreNamespaces}} more namespace{{if ne .MoreNamespaces 1}}s{{end}}</td><td style="{{tdn}}">{{num .MoreCounts.Pass}}</td><td style="{{tdn}}">{{num .MoreCounts.Fail}}</td><td style="{{tdn}}">{{num .MoreCounts.Warn}}</td><td style="{{tdn}}">{{num .MoreCounts.Error}}</td><td style="{{tdn}}">{{num .MoreCounts.Skip}}</td>{{if $.ShowNone}}<td style="{{tdn}}">{{num .MoreCounts.None}}</td>{{end}}<td style="{{tdn}}font-weight:bold;">{{num .MoreCounts.Total}}</td></tr>
@@ -175,13 +178,13 @@ const htmlSource = `<!DOCTYPE html>
 {{- end}}
 {{- else}}
 {{- range .Groups}}
-<div style="font-size:14px;font-weight:bold;margin:14px 0 6px 0;color:#111827;">{{.Label}} <span style="font-weight:normal;color:#374151;">· {{if .Counts.Fail}}<span style="color:#b4232f;">fail {{num .Counts.Fail}}</span> {{end}}{{if .Counts.Warn}}<span style="color:#9a4a00;">warn {{num .Counts.Warn}}</span> {{end}}{{if .Counts.Error}}<span style="color:#842029;">error {{num .Counts.Error}}</span>{{end}}</span></div>
+<div style="font-size:14px;font-weight:bold;margin:14px 0 6px 0;color:#111827;">{{if .URL}}<a href="{{.URL}}" style="{{link}}">{{.Label}}</a>{{else}}{{.Label}}{{end}} <span style="font-weight:normal;color:#374151;">· {{if .Counts.Fail}}<span style="color:#b4232f;">fail {{num .Counts.Fail}}</span> {{end}}{{if .Counts.Warn}}<span style="color:#9a4a00;">warn {{num .Counts.Warn}}</span> {{end}}{{if .Counts.Error}}<span style="color:#842029;">error {{num .Counts.Error}}</span>{{end}}</span></div>
 <table width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;border:1px solid #d1d5db;table-layout:fixed;">
 {{- if .Rows}}
 <tr><th style="{{th}}width:64px;">Status</th><th style="{{th}}width:72px;">Severity</th><th style="{{th}}">Resource</th><th style="{{th}}">Policy</th><th style="{{th}}">Rule</th></tr>
 {{- end}}
 {{- range .Rows}}
-<tr><td style="padding:6px 8px 2px 8px;vertical-align:top;"><span style="{{badge .Status}}">{{.Status}}</span></td><td style="padding:6px 8px 2px 8px;vertical-align:top;">{{if .Severity}}<span style="{{sevStyle .Severity}}">{{.Severity}}</span>{{else}}<span style="font-size:12px;color:#6b7280;">—</span>{{end}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{.Resource}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{if .Policy}}{{.Policy}}{{else}}<span style="color:#6b7280;">—</span>{{end}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{if .Rule}}{{.Rule}}{{else}}<span style="color:#6b7280;">—</span>{{end}}</td></tr>
+<tr><td style="padding:6px 8px 2px 8px;vertical-align:top;"><span style="{{badge .Status}}">{{.Status}}</span></td><td style="padding:6px 8px 2px 8px;vertical-align:top;">{{if .Severity}}<span style="{{sevStyle .Severity}}">{{.Severity}}</span>{{else}}<span style="font-size:12px;color:#6b7280;">—</span>{{end}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{if .ResourceURL}}<a href="{{.ResourceURL}}" style="{{link}}">{{.Resource}}</a>{{else}}{{.Resource}}{{end}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{if .Policy}}{{if .PolicyURL}}<a href="{{.PolicyURL}}" style="{{link}}">{{.Policy}}</a>{{else}}{{.Policy}}{{end}}{{else}}<span style="color:#6b7280;">—</span>{{end}}</td><td style="padding:6px 8px 2px 8px;font-size:13px;color:#111827;vertical-align:top;word-break:break-word;overflow-wrap:anywhere;">{{if .Rule}}{{.Rule}}{{else}}<span style="color:#6b7280;">—</span>{{end}}</td></tr>
 <tr><td colspan="5" style="padding:0 8px 8px 8px;font-size:12px;line-height:1.4;color:#374151;border-bottom:1px solid #e5e7eb;word-break:break-word;overflow-wrap:anywhere;">{{if .Message}}{{.Message}}{{else}}<span style="color:#6b7280;">(no message)</span>{{end}}</td></tr>
 {{- end}}
 {{- if .More}}

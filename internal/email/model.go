@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
@@ -59,6 +60,10 @@ type Options struct {
 	// MaxBytes caps the size of the HTML and text parts together: the row caps are halved until
 	// the report fits. 0 means DefaultMaxBytes.
 	MaxBytes int
+	// ConsoleURL, when set, is the console's address: the HTML part links a namespace's section
+	// and row to the namespace's page, a violation's resource and policy to theirs, and the text
+	// part lists the same addresses. Empty leaves links out.
+	ConsoleURL consolelink.Base
 	// Sources names the sources: spellings that differ only in letter case are one source,
 	// listed under its name. Give the names of every result the reader sees (the report
 	// store's, or those of the reports listed); nil counts the reports of the items.

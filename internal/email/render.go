@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/textcut"
 )
@@ -212,6 +213,7 @@ type sourceView struct {
 type nsRow struct {
 	Namespace string
 	Counts    Counts
+	URL       string // the namespace's page; "" without a console URL
 }
 
 type groupView struct {
@@ -222,6 +224,8 @@ type groupView struct {
 	More    int // results of the group not listed
 	// MoreCounts counts the results not listed per status.
 	MoreCounts Counts
+	// URL is the namespace's page; "" for cluster reports and without a console URL.
+	URL string
 }
 
 type rowView struct {
@@ -231,6 +235,9 @@ type rowView struct {
 	Policy   string
 	Rule     string
 	Message  string
+	// ResourceURL and PolicyURL are the pages of the resource and the policy; "" when unknown
+	// or without a console URL.
+	ResourceURL, PolicyURL string
 }
 
 func (d *data) view(opts Options) *view {
@@ -284,7 +291,7 @@ func (d *data) view(opts Options) *view {
 			for i, ns := range sortedKeys(s.ns) {
 				c := s.ns[ns].counts
 				if i < opts.MaxGroupRows && budget > 0 {
-					sv.Namespaces = append(sv.Namespaces, nsRow{Namespace: ns, Counts: c})
+					sv.Namespaces = append(sv.Namespaces, nsRow{Namespace: ns, Counts: c, URL: opts.ConsoleURL.Namespace(ns)})
 					budget--
 					v.Listed++
 					continue
@@ -308,10 +315,11 @@ func (d *data) view(opts Options) *view {
 					gv.Label = "Cluster reports"
 				} else {
 					gv.Label = "Namespace " + labels[i]
+					gv.URL = opts.ConsoleURL.Namespace(labels[i])
 				}
 				n := min(len(g.items), opts.MaxGroupRows, budget)
 				for _, it := range g.items[:n] {
-					gv.Rows = append(gv.Rows, row(it, gv.Cluster))
+					gv.Rows = append(gv.Rows, row(it, gv.Cluster, opts.ConsoleURL))
 				}
 				budget -= n
 				gv.More = len(g.items) - n
@@ -328,7 +336,7 @@ func (d *data) view(opts Options) *view {
 	return v
 }
 
-func row(it Item, cluster bool) rowView {
+func row(it Item, cluster bool, console consolelink.Base) rowView {
 	res := it.Result
 	r := rowView{
 		Status:   statusLabel(string(res.Status)),
@@ -338,7 +346,12 @@ func row(it Item, cluster bool) rowView {
 		Message:  textcut.Cut(res.Message, maxMessageRunes),
 		Resource: "—",
 	}
+	if res.Policy != "" {
+		r.PolicyURL = console.Policy(res.Policy)
+	}
 	if o := res.Resource; o != nil && (o.Kind != "" || o.Name != "") {
+		// The namespace the result is about, as the console files it.
+		r.ResourceURL = console.Resource(it.Report.ResultNamespace(res), o.Kind, o.Name)
 		name := o.Name
 		// In a namespace's group the namespace goes without saying, unless it is another one.
 		if o.Namespace != "" && (cluster || o.Namespace != it.Report.ResultNamespace(res)) {

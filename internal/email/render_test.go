@@ -48,6 +48,42 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// TestGoldenWithConsoleLinks: with a console URL, the same reports link namespaces, resources
+// and policies to the console's pages (TestGolden pins that they are unchanged without one).
+func TestGoldenWithConsoleLinks(t *testing.T) {
+	for _, typ := range []Type{Summary, Violations} {
+		t.Run(string(typ), func(t *testing.T) {
+			opts := sampleOptions(typ)
+			opts.ConsoleURL = "https://herald.example.com/console"
+			r, err := Render(opts, itemsOf(sampleReports(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, string(typ)+"-links.html", r.HTML)
+			golden(t, string(typ)+"-links.txt", r.Text)
+			plain, _ := Render(sampleOptions(typ), itemsOf(sampleReports(t)))
+			if r.Subject != plain.Subject {
+				t.Errorf("subject %q, without links %q", r.Subject, plain.Subject)
+			}
+			for _, want := range map[Type][]string{
+				Summary: {`<a href="https://herald.example.com/console/namespaces/team-a" style="color:#1d4ed8;text-decoration:underline;">team-a</a>`},
+				Violations: {
+					`<a href="https://herald.example.com/console/namespaces/team-a" style="color:#1d4ed8;text-decoration:underline;">Namespace team-a</a>`,
+					`href="https://herald.example.com/console/policies/require-labels"`,
+					`href="https://herald.example.com/console/namespaces/team-a/resources/Pod/nginx-7d9c"`,
+				},
+			}[typ] {
+				if !strings.Contains(r.HTML, want) {
+					t.Errorf("the HTML part has no %s", want)
+				}
+			}
+			if n, m := strings.Count(r.HTML, "<a href="), strings.Count(r.Text, "https://herald.example.com/console/"); n == 0 || n != m {
+				t.Errorf("%d links in the HTML part, %d addresses in the text part: want the same, some", n, m)
+			}
+		})
+	}
+}
+
 func TestSubjectAndCounts(t *testing.T) {
 	items := itemsOf(sampleReports(t))
 	v, err := Render(sampleOptions(Violations), items)

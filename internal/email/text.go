@@ -84,12 +84,20 @@ func renderText(v *view) string {
 					t.add(label, s.MoreCounts)
 				}
 				t.write(&b)
+				for _, r := range s.Namespaces {
+					if r.URL != "" {
+						line("  %s: %s", r.Namespace, r.URL)
+					}
+				}
 			}
 			continue
 		}
 		for _, g := range s.Groups {
 			line("")
 			line("  %s (%s)", g.Label, countsText(g.Counts, true, false))
+			if g.URL != "" {
+				line("  %s", g.URL)
+			}
 			for _, r := range g.Rows {
 				sev := r.Severity
 				if sev == "" {
@@ -99,6 +107,12 @@ func renderText(v *view) string {
 				line("      policy: %s   rule: %s", orDash(r.Policy), orDash(r.Rule))
 				if r.Message != "" {
 					line("      %s", strings.ReplaceAll(strings.ReplaceAll(r.Message, "\r", ""), "\n", "\n      "))
+				}
+				if r.ResourceURL != "" {
+					line("      resource page: %s", r.ResourceURL)
+				}
+				if r.PolicyURL != "" {
+					line("      policy page:   %s", r.PolicyURL)
 				}
 			}
 			switch {

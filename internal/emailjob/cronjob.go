@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/textcut"
 )
 
@@ -105,8 +106,9 @@ func ScheduleOf(o metav1.Object) (types.NamespacedName, bool) {
 
 // MutateCronJob sets the fields of cj that the controller owns from the schedule s, and nothing
 // else, so the API server's defaults stay and an unchanged schedule compares equal. cj's
-// namespace and name are the caller's (the platform namespace, CronJobName).
-func MutateCronJob(cj *batchv1.CronJob, s *v1alpha1.EmailReportSchedule, platformNamespace string, img Image) {
+// namespace and name are the caller's (the platform namespace, CronJobName). console, the
+// operator's --console-url, is passed on when set, so that the reports link to the console.
+func MutateCronJob(cj *batchv1.CronJob, s *v1alpha1.EmailReportSchedule, platformNamespace string, img Image, console consolelink.Base) {
 	lbls := jobLabels(s, cj.Name)
 	if cj.Labels == nil {
 		cj.Labels = map[string]string{}
@@ -164,6 +166,9 @@ func MutateCronJob(cj *batchv1.CronJob, s *v1alpha1.EmailReportSchedule, platfor
 	c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
 	c.Args = []string{"email-report", "--schedule=" + s.Namespace + "/" + s.Name, "--platform-namespace=" + platformNamespace,
 		"--termination-log=" + c.TerminationMessagePath}
+	if console != "" {
+		c.Args = append(c.Args, "--console-url="+string(console))
+	}
 	c.Resources = corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},

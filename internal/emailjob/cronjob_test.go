@@ -2,6 +2,7 @@ package emailjob
 
 import (
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 )
 
 func TestCronJobNames(t *testing.T) {
@@ -47,24 +49,34 @@ func TestCronJobNames(t *testing.T) {
 	}
 }
 
-// The CronJob runs the subcommand with arguments it accepts, for the schedule it was made for.
+// The CronJob runs the subcommand with arguments it accepts, for the schedule it was made for,
+// with the operator's console URL when it has one.
 func TestCronJobArgsAreTheSubcommandsContract(t *testing.T) {
-	s := &v1alpha1.EmailReportSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "daily"}}
-	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "policy-herald-system", Name: CronJobName(s.Namespace, s.Name)}}
-	MutateCronJob(cj, s, "policy-herald-system", Image{Image: "example.com/ph:v1"})
-	c := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
-	if len(c.Args) == 0 || c.Args[0] != "email-report" {
-		t.Fatalf("args = %q, want the email-report subcommand first", c.Args)
+	for _, console := range []consolelink.Base{"", "https://herald.example.com/console"} {
+		s := &v1alpha1.EmailReportSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "daily"}}
+		cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "policy-herald-system", Name: CronJobName(s.Namespace, s.Name)}}
+		MutateCronJob(cj, s, "policy-herald-system", Image{Image: "example.com/ph:v1"}, console)
+		c := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+		if len(c.Args) == 0 || c.Args[0] != "email-report" {
+			t.Fatalf("args = %q, want the email-report subcommand first", c.Args)
+		}
+		f, err := parseFlags(c.Args[1:], Env{Stderr: io.Discard, Getenv: func(string) string { return "" }})
+		if err != nil {
+			t.Fatalf("the subcommand refuses the CronJob's args %q: %v", c.Args, err)
+		}
+		if f.namespace != s.Namespace || f.name != s.Name || f.platformNamespace != "policy-herald-system" ||
+			f.terminationLog != c.TerminationMessagePath || f.dryRun || f.consoleURL != console {
+			t.Errorf("args %q parse to %+v", c.Args, *f)
+		}
+		if key, ok := ScheduleOf(cj); !ok || key.Namespace != s.Namespace || key.Name != s.Name {
+			t.Errorf("ScheduleOf(CronJob) = %v, %v", key, ok)
+		}
+		if job := SendNowJob(cj, s, "now").Spec.Template.Spec.Containers[0]; !reflect.DeepEqual(job.Args, c.Args) {
+			t.Errorf("the send-now Job runs %q, the CronJob %q", job.Args, c.Args)
+		}
 	}
-	f, err := parseFlags(c.Args[1:], Env{Stderr: io.Discard, Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatalf("the subcommand refuses the CronJob's args %q: %v", c.Args, err)
-	}
-	if f.namespace != s.Namespace || f.name != s.Name || f.platformNamespace != "policy-herald-system" ||
-		f.terminationLog != c.TerminationMessagePath || f.dryRun {
-		t.Errorf("args %q parse to %+v", c.Args, *f)
-	}
-	if key, ok := ScheduleOf(cj); !ok || key.Namespace != s.Namespace || key.Name != s.Name {
-		t.Errorf("ScheduleOf(CronJob) = %v, %v", key, ok)
+	if _, err := parseFlags([]string{"--schedule=a/b", "--platform-namespace=p", "--console-url=herald.example.com"},
+		Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}); err == nil || !strings.Contains(err.Error(), "--console-url") {
+		t.Errorf("a console URL that is not absolute: got %v", err)
 	}
 }

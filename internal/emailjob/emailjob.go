@@ -6,10 +6,12 @@
 // package, build it and its one-off Jobs, so both sides of the contract are here):
 //
 //	policy-herald email-report --schedule=NAMESPACE/NAME --platform-namespace=NS
-//	    [--dry-run [--output=PATH]] [--termination-log=PATH]
+//	    [--console-url=URL] [--dry-run [--output=PATH]] [--termination-log=PATH]
 //
 // The platform namespace (default $POD_NAMESPACE) is required: it decides whether the schedule
 // reports every namespace or only its own, and outside a Pod nothing tells it.
+// --console-url is the operator's own flag, passed on when set: the report links to the
+// console's pages.
 //
 // Exit code 0 on success (including a suspended schedule, which sends nothing), 1 on any
 // failure. One line of outcome, at most 1024 bytes, without secrets, is written to stderr and,
@@ -34,6 +36,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/textcut"
 )
@@ -66,6 +69,7 @@ func Main(args []string) int {
 type flags struct {
 	namespace, name   string
 	platformNamespace string
+	consoleURL        consolelink.Base
 	dryRun            bool
 	output            string
 	terminationLog    string
@@ -78,6 +82,7 @@ func parseFlags(args []string, env Env) (*flags, error) {
 	schedule := fs.String("schedule", "", "the EmailReportSchedule to send, as NAMESPACE/NAME (required)")
 	fs.StringVar(&f.platformNamespace, "platform-namespace", env.Getenv("POD_NAMESPACE"),
 		"the platform namespace: a schedule there covers every namespace and the cluster reports; any other covers only its own namespace (default $POD_NAMESPACE)")
+	consoleURL := fs.String("console-url", "", "the console's external address: the report links to its pages of namespaces, resources and policies (the operator's --console-url)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "render the e-mail without sending it")
 	fs.StringVar(&f.output, "output", "", "with --dry-run: write the message to PATH (.eml), PATH.html and PATH.txt; without, the text part goes to stdout")
 	fs.StringVar(&f.terminationLog, "termination-log", "",
@@ -93,6 +98,11 @@ func parseFlags(args []string, env Env) (*flags, error) {
 		return &f, fmt.Errorf("--schedule=NAMESPACE/NAME is required (got %q)", *schedule)
 	}
 	f.namespace, f.name = ns, name
+	base, err := consolelink.Parse(*consoleURL)
+	if err != nil {
+		return &f, fmt.Errorf("--console-url: %w", err)
+	}
+	f.consoleURL = base
 	if f.output != "" && !f.dryRun {
 		return &f, errors.New("--output needs --dry-run")
 	}

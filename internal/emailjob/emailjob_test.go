@@ -496,6 +496,15 @@ func TestDryRun(t *testing.T) {
 	if o.code != 0 || !strings.Contains(o.stdout, "Policy Herald – Violations report – prod-eu") || !strings.Contains(o.stdout, "Namespace team-b") {
 		t.Fatalf("exit %d, stdout %q", o.code, o.stdout)
 	}
+	if strings.Contains(o.stdout, "https://") {
+		t.Errorf("links without --console-url:\n%s", o.stdout)
+	}
+
+	// With the operator's --console-url, the report links to the console.
+	o = run(t, "--schedule=team-b/preview", "--dry-run", "--console-url=https://herald.example.com/")
+	if o.code != 0 || !strings.Contains(o.stdout, "\n  https://herald.example.com/namespaces/team-b\n") {
+		t.Fatalf("exit %d, stdout %q: want the namespace's page under its section", o.code, o.stdout)
+	}
 }
 
 // TestSkipsAPIsNotInstalled runs against a second API server that has only our CRDs and the

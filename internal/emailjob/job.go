@@ -103,7 +103,8 @@ func (j *job) run(ctx context.Context) (string, error) {
 	}
 	rendered, err := email.Render(email.Options{
 		Type: typ, ClusterName: s.Spec.ClusterName, Schedule: key.String(), Scope: scope, Now: j.env.Now(),
-		Sources: report.SourceNamesOf(reps), // every result read names the sources, not only those listed
+		ConsoleURL: j.flags.consoleURL,
+		Sources:    report.SourceNamesOf(reps), // every result read names the sources, not only those listed
 	}, items)
 	if err != nil {
 		return "", err

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/destination/descriptor"
+	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender/render"
 	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
@@ -20,9 +24,13 @@ import (
 // header value as is, so it must include its scheme, for example "Bearer abc". The token wins
 // over an Authorization entry in the configured headers, as Secret values win over inline ones;
 // with neither, user info in the URL is sent as basic authentication.
+//
+// bodyTemplate, when set, renders each result's body instead of the ResultDocument (see
+// render.JSONTemplate); contentType is the Content-Type of every request.
 type webhook struct {
 	*transport.Target
 	name string
+	body *render.JSONTemplate // nil: the ResultDocument
 }
 
 // webhookKeepalive is a webhook that also sends heartbeats; only it implements Runner.
@@ -35,7 +43,7 @@ type webhookKeepalive struct {
 func init() {
 	register(newWebhook, descriptor.Descriptor{Type: v1alpha1.DestinationWebhook,
 		Required: []string{"url"}, SecretKeys: []string{"url", "token"},
-		Endpoint: []string{"url"}, Credential: []string{"headers", "token"}, Other: []string{"keepalive"}})
+		Endpoint: []string{"url"}, Credential: []string{"headers", "token"}, Other: []string{"keepalive", "bodyTemplate", "contentType"}})
 }
 
 func newWebhook(cfg Config) (Sender, error) {
@@ -51,7 +59,13 @@ func newWebhook(cfg Config) (Sender, error) {
 		}
 		target.Headers.Set("Authorization", token)
 	}
+	if target.ContentType, err = jsonMediaType(inline.ContentType); err != nil {
+		return nil, err
+	}
 	w := &webhook{Target: target, name: cfg.Name}
+	if w.body, err = render.NewJSONTemplate("bodyTemplate", inline.BodyTemplate); err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
 	if inline.Keepalive == nil {
 		return w, nil
 	}
@@ -62,22 +76,60 @@ func newWebhook(cfg Config) (Sender, error) {
 	return &webhookKeepalive{webhook: w, interval: ka.Interval.Duration, params: ka.Params}, nil
 }
 
+// jsonMediaType checks a contentType setting: empty (application/json), application/json or
+// application/<name>+json, with parameters if any. Anything else would tell the endpoint that
+// the JSON body is something it is not.
+func jsonMediaType(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	if err == nil && !transport.ValidHeaderValue(v) {
+		err = errors.New("control characters or line breaks")
+	}
+	if err == nil && mt != transport.ContentTypeJSON && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		err = fmt.Errorf("%s is not a JSON media type", mt)
+	}
+	if err != nil {
+		return "", fmt.Errorf("webhook: contentType %q: want application/json or application/<name>+json: %w", v, err)
+	}
+	return v, nil
+}
+
 // MaxBatch is 1: the webhook posts one document per result.
 func (w *webhook) MaxBatch() int { return 1 }
 
 // Send posts one document per result, in order, and stops at the first failure: the results
 // before it were delivered, so a retry of the whole batch delivers them again (at least once).
+// A result the bodyTemplate fails on is refused for good.
 func (w *webhook) Send(ctx context.Context, b Batch) error {
 	for i := range b.Results {
-		body, err := json.Marshal(NewResultDocument(b.Report, &b.Results[i], b.CustomFields))
+		body, err := w.bodyOf(&b, &b.Results[i])
 		if err != nil {
-			return &Error{Reason: fmt.Sprintf("encoding the webhook document: %v", err)}
+			return err
 		}
 		if err := w.PostJSON(ctx, body); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// bodyOf is the request body of r: the bodyTemplate's output, or the ResultDocument.
+func (w *webhook) bodyOf(b *Batch, r *report.Result) ([]byte, error) {
+	doc := NewResultDocument(b.Report, r, b.CustomFields)
+	if w.body != nil {
+		body, err := w.body.Render(&doc)
+		if err != nil {
+			return nil, &Error{Reason: "webhook: " + err.Error()}
+		}
+		return body, nil
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return nil, &Error{Reason: fmt.Sprintf("encoding the webhook document: %v", err)}
+	}
+	return body, nil
 }
 
 // Run posts a heartbeat every interval until ctx ends. The first one goes out one interval

@@ -178,6 +178,97 @@ func checkDoc(t *testing.T, body []byte, want ResultDocument, keys []string) {
 	}
 }
 
+// webhookBodyTemplate is the bodyTemplate of the golden requests: every text through json, a
+// branch on .Resource, one of the result's maps whole.
+const webhookBodyTemplate = `{"text": {{ json (printf "[%s] %s: %s" .Severity .Policy .Message) }}, "status": {{ json .Status }},
+ "resource": {{ with .Resource }}{{ json (printf "%s %s/%s" .Kind .Namespace .Name) }}{{ else }}null{{ end }},
+ "labels": {{ json .Properties }}, "cluster": {{ json (index .CustomFields "cluster") }}, "source": "policy-herald"}`
+
+func TestWebhookBodyTemplate(t *testing.T) {
+	rc, srv := startHook(t, nil)
+	s := newWebhookSender(t, srv.URL+"/in", descriptor.Settings{"token": "Bearer abc"}, &v1alpha1.WebhookDestination{
+		BodyTemplate: webhookBodyTemplate, ContentType: "application/vnd.alerts+json; charset=utf-8",
+		HTTPSettings: v1alpha1.HTTPSettings{Headers: map[string]string{"Content-Type": "text/plain"}},
+	}, nil)
+	full := fullResult()
+	full.Message = `label "app" is required` + "\n\tsee <https://kyverno.io> & \\docs"
+	b := Batch{Report: testReport, Results: []report.Result{full, bareResult()}, CustomFields: map[string]string{"cluster": "prod-eu"}}
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	reqs := rc.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("got %d requests, want 2", len(reqs))
+	}
+	for i, r := range reqs {
+		if got := r.Header.Values("Content-Type"); len(got) != 1 || got[0] != "application/vnd.alerts+json; charset=utf-8" {
+			t.Errorf("Content-Type = %q: want the contentType, over the configured header", got)
+		}
+		if r.Header.Get("Authorization") != "Bearer abc" {
+			t.Errorf("Authorization = %q", r.Header.Get("Authorization"))
+		}
+		checkGolden(t, fmt.Sprintf("webhook-template-%d.json", i+1), r.Body, false)
+	}
+	var doc struct{ Text string }
+	if err := json.Unmarshal(reqs[0].Body, &doc); err != nil || doc.Text != "[high] require-labels: "+full.Message {
+		t.Errorf("text %q, %v: the message must arrive as it was, quotes and all", doc.Text, err)
+	}
+
+	// A result the template fails on is refused for good, naming the field, and nothing is sent.
+	rc.reset()
+	strict := newWebhookSender(t, srv.URL, nil, &v1alpha1.WebhookDestination{BodyTemplate: `{"name": {{ json .Resource.Name }}}`}, nil)
+	err := strict.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{bareResult()}})
+	if err == nil || IsRetryable(err) || !strings.Contains(err.Error(), "webhook: bodyTemplate: ") {
+		t.Errorf("a result without a resource: got %v, want a permanent bodyTemplate error", err)
+	}
+	unescaped := newWebhookSender(t, srv.URL, nil, &v1alpha1.WebhookDestination{BodyTemplate: `{"category": "{{ .Category }}"}`}, nil)
+	odd := fullResult()
+	odd.Category = `a "quoted" category`
+	err = unescaped.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{odd}})
+	if err == nil || IsRetryable(err) || !strings.Contains(err.Error(), "the output is not JSON") {
+		t.Errorf("a body that is not JSON: got %v, want a permanent error", err)
+	}
+	if n := len(rc.requests()); n != 0 {
+		t.Errorf("%d requests sent for results without a body", n)
+	}
+
+	// Without a template, contentType alone changes the header of the default document.
+	typed := newWebhookSender(t, srv.URL, nil, &v1alpha1.WebhookDestination{ContentType: "application/cloudevents+json"}, nil)
+	if err := typed.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{bareResult()}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := rc.requests()[0]; r.Header.Get("Content-Type") != "application/cloudevents+json" || !json.Valid(r.Body) {
+		t.Errorf("Content-Type %q, body %s", r.Header.Get("Content-Type"), r.Body)
+	}
+}
+
+func TestWebhookBodyTemplateRefused(t *testing.T) {
+	for name, c := range map[string]struct {
+		wd   v1alpha1.WebhookDestination
+		want string
+	}{
+		"not JSON":          {v1alpha1.WebhookDestination{BodyTemplate: `policy {{ .Policy }}`}, "webhook: bodyTemplate: the output is not JSON at byte 1"},
+		"message unescaped": {v1alpha1.WebhookDestination{BodyTemplate: `{"text": "{{ .Message }}"}`}, "webhook: bodyTemplate: the output is not JSON"},
+		"unbounded":         {v1alpha1.WebhookDestination{BodyTemplate: `{{ range 100000 }}{{ end }}{}`}, "webhook: bodyTemplate: {{range}} only goes over a field"},
+		"broken":            {v1alpha1.WebhookDestination{BodyTemplate: `{{ json .Policy `}, "webhook: bodyTemplate: template: body:1"},
+		"text/plain":        {v1alpha1.WebhookDestination{ContentType: "text/plain"}, `webhook: contentType "text/plain": want application/json or application/<name>+json: text/plain is not a JSON media type`},
+		"json in a name":    {v1alpha1.WebhookDestination{ContentType: "application/jsonx"}, "is not a JSON media type"},
+		"not a media type":  {v1alpha1.WebhookDestination{ContentType: "application/json; ="}, `webhook: contentType "application/json; ="`},
+	} {
+		_, err := New(context.Background(), Config{Type: v1alpha1.DestinationWebhook, Destination: &v1alpha1.Destinations{Webhook: &c.wd},
+			Settings: descriptor.Settings{"url": "http://h/"}})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", name, err, c.want)
+		}
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "application/cloudevents+json", "application/vnd.a.b+json"} {
+		if _, err := New(context.Background(), Config{Type: v1alpha1.DestinationWebhook, Settings: descriptor.Settings{"url": "http://h/"},
+			Destination: &v1alpha1.Destinations{Webhook: &v1alpha1.WebhookDestination{ContentType: ct}}}); err != nil {
+			t.Errorf("%s: %v", ct, err)
+		}
+	}
+}
+
 func TestWebhookTokenWinsOverAuthorizationHeader(t *testing.T) {
 	rc, srv := startHook(t, nil)
 	s := newWebhookSender(t, srv.URL, descriptor.Settings{"token": "Bearer from-secret"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"text/template"
 	"text/template/parse"
 
@@ -21,6 +22,10 @@ const maxTemplateOutput = 16 << 10
 // .Properties and .CustomFields (maps).
 type Template struct {
 	t *template.Template
+	// field is the setting the template comes from, which its errors name (messageTemplate).
+	field string
+	// limit is the most bytes one result may render.
+	limit int
 }
 
 // NewTemplate parses text and renders it once over templateSample, a result with every field
@@ -33,18 +38,30 @@ func NewTemplate(text string) (*Template, error) {
 	if text == "" {
 		return nil, nil
 	}
-	t, err := template.New("message").Option("missingkey=zero").Parse(text)
+	tmpl, err := parseTemplate("messageTemplate", text, nil, maxTemplateOutput)
 	if err != nil {
-		return nil, fmt.Errorf("messageTemplate: %w", err)
+		return nil, err
 	}
-	if err := checkBounded(t); err != nil {
-		return nil, fmt.Errorf("messageTemplate: %w", err)
-	}
-	tmpl := &Template{t: t}
 	if _, err := tmpl.Render(templateSample()); err != nil {
 		return nil, err
 	}
 	return tmpl, nil
+}
+
+// parseTemplate parses text, the template of the setting field, with funcs besides the
+// built-in functions, and checks that its work is bounded (checkBounded); one result may render
+// at most limit bytes. Every kind of user template is parsed here, so that they all follow the
+// same rules.
+func parseTemplate(field, text string, funcs template.FuncMap, limit int) (*Template, error) {
+	// The name shows in parse and execution errors, after the field: "template: message:1:3: …".
+	t, err := template.New(strings.TrimSuffix(field, "Template")).Option("missingkey=zero").Funcs(funcs).Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	if err := checkBounded(t); err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return &Template{t: t, field: field, limit: limit}, nil
 }
 
 // checkBounded refuses what could make a template run long without writing (the output
@@ -126,21 +143,26 @@ func templateSample() *ResultDocument {
 
 // Render executes the template for one result.
 func (t *Template) Render(d *ResultDocument) (string, error) {
+	b, err := t.render(d)
+	return string(b), err
+}
+
+func (t *Template) render(d *ResultDocument) ([]byte, error) {
 	var b bytes.Buffer
-	if err := t.t.Execute(&limitedWriter{w: &b, n: maxTemplateOutput}, d); err != nil {
-		return "", fmt.Errorf("messageTemplate: %w", err)
+	if err := t.t.Execute(&limitedWriter{w: &b, n: t.limit, limit: t.limit}, d); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.field, err)
 	}
-	return b.String(), nil
+	return b.Bytes(), nil
 }
 
 type limitedWriter struct {
-	w *bytes.Buffer
-	n int
+	w        *bytes.Buffer
+	n, limit int
 }
 
 func (l *limitedWriter) Write(p []byte) (int, error) {
 	if len(p) > l.n {
-		return 0, fmt.Errorf("renders more than %d bytes", maxTemplateOutput)
+		return 0, fmt.Errorf("renders more than %d bytes", l.limit)
 	}
 	l.n -= len(p)
 	return l.w.Write(p)

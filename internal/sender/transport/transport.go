@@ -126,6 +126,9 @@ type Target struct {
 	Endpoint *Endpoint
 	Headers  http.Header
 	Poster   *Poster
+	// ContentType is the Content-Type of PostJSON's requests, a JSON media type the destination
+	// chose (the webhook's contentType); empty means ContentTypeJSON.
+	ContentType string
 }
 
 // NewTarget builds the target of the destination named name (as its errors name it, for
@@ -148,8 +151,12 @@ func NewTarget(name string, ep *Endpoint, client *http.Client, headers map[strin
 // DialHosts is the target's host, for the sender's address check (see sender.New).
 func (t *Target) DialHosts() ([]string, error) { return []string{t.Endpoint.URL.Hostname()}, nil }
 
-// PostJSON POSTs body to the target's Endpoint with its headers (see Poster.PostJSON).
+// PostJSON POSTs body to the target's Endpoint with its headers and ContentType (see
+// Poster.PostJSON).
 func (t *Target) PostJSON(ctx context.Context, body []byte) error {
+	if t.ContentType != "" {
+		return t.Poster.Post(ctx, t.Endpoint, t.ContentType, t.Headers, body)
+	}
 	return t.Poster.PostJSON(ctx, t.Endpoint, t.Headers, body)
 }
 
@@ -213,12 +220,17 @@ func NewPoster(client *http.Client, red *redact.Redactor) *Poster {
 	return &Poster{Client: client, Red: red, Now: time.Now}
 }
 
-// PostJSON POSTs body to ep (see do) and returns nil on 2xx, else an *Error. The response
+// PostJSON POSTs body to ep (see Do) and returns nil on 2xx, else an *Error. The response
 // body is drained and closed.
 func (p *Poster) PostJSON(ctx context.Context, ep *Endpoint, headers http.Header, body []byte) error {
-	resp, err := p.Do(ctx, ep, headers, body)
-	if err != nil {
-		return err
+	return p.Post(ctx, ep, ContentTypeJSON, headers, body)
+}
+
+// Post is PostJSON with the Content-Type contentType.
+func (p *Poster) Post(ctx context.Context, ep *Endpoint, contentType string, headers http.Header, body []byte) error {
+	resp, e := p.Request(ctx, http.MethodPost, ep, contentType, headers, body)
+	if e != nil {
+		return e
 	}
 	defer DrainAndClose(resp)
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
