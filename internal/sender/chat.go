@@ -94,3 +94,15 @@ func planChat(n, maxBody int, frame func(compact bool) (int, error), size func(i
 	}
 	return parts, nil
 }
+
+// jsonSize is the length of v as MarshalJSON encodes it: a message's, measured for planChat.
+func jsonSize(v any) (int, error) {
+	b, err := transport.MarshalJSON(v)
+	return len(b), err
+}
+
+// jsonElementSize is the length of v as an element of a JSON array: with its comma.
+func jsonElementSize(v any) (int, error) {
+	n, err := jsonSize(v)
+	return n + 1, err
+}

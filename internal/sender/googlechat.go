@@ -135,7 +135,7 @@ func (g *googleChat) Send(ctx context.Context, b Batch) error {
 // result, the results before it are laid out and the error to return once they are sent says
 // they were.
 func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *Error) {
-	seen := make(map[string]bool, len(b.Results))
+	ids := gchatCardIDs(b)
 	for i := range b.Results {
 		r := &b.Results[i]
 		msg := r.Message
@@ -149,15 +149,25 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 				msg = text
 			}
 		}
-		id := gchatCardID(r.ID())
+		full = append(full, gchatCardWith{CardID: ids[i], Card: gchatResult(r, msg, b.CustomFields, false)})
+		compact = append(compact, gchatCardWith{CardID: ids[i], Card: gchatResult(r, msg, b.CustomFields, true)})
+	}
+	return full, compact, nil
+}
+
+// gchatCardIDs are the cardIds of b's results, unique within the batch.
+func gchatCardIDs(b *Batch) []string {
+	seen := make(map[string]bool, len(b.Results))
+	out := make([]string, len(b.Results))
+	for i := range b.Results {
+		id := gchatCardID(b.Results[i].ID())
 		if id == "" || seen[id] {
 			id = "result-" + strconv.Itoa(i+1)
 		}
 		seen[id] = true
-		full = append(full, gchatCardWith{CardID: id, Card: gchatResult(r, msg, b.CustomFields, false)})
-		compact = append(compact, gchatCardWith{CardID: id, Card: gchatResult(r, msg, b.CustomFields, true)})
+		out[i] = id
 	}
-	return full, compact, nil
+	return out
 }
 
 // plan packs the cards into messages of at most maxBody bytes. Sizes are exact: the elements
@@ -187,6 +197,11 @@ func (g *googleChat) message(b *Batch, cards []gchatCardWith, p chatPart, split 
 	if split {
 		text = render.PartLine(p.start, p.end, total)
 	}
+	return gchatMessageOf(text, b, cards)
+}
+
+// gchatMessageOf is the message "<text> in <report>" of b with cards (nil: none).
+func gchatMessageOf(text string, b *Batch, cards []gchatCardWith) gchatMessage {
 	if line := render.CutBytes(render.OneLine(reportLine(b.Report)), gchatMaxLine); line != "" {
 		text += " in " + line
 	}
@@ -199,16 +214,8 @@ func (g *googleChat) message(b *Batch, cards []gchatCardWith, p chatPart, split 
 // gchatResult is the card of one result. The compact form cuts the message shorter and leaves
 // out the properties and custom fields.
 func gchatResult(r *report.Result, msg string, custom map[string]string, compact bool) gchatCard {
-	title := render.ResultTitle(render.OneLine(r.Policy), render.OneLine(r.Rule))
-	var resource string
-	if res := r.Resource; res != nil {
-		resource = render.ObjectLine(res.Kind, res.Namespace, res.Name)
-	}
-	// The header is plain text: not escaped.
-	card := gchatCard{Header: gchatCardHeader{
-		Title:    render.CutBytes(title, gchatMaxLine),
-		Subtitle: render.CutBytes(render.OneLine(resource), gchatMaxLine),
-	}}
+	resource := gchatResource(r)
+	card := gchatCard{Header: gchatHeader(r)}
 
 	limit := gchatMaxMessage
 	if compact {
@@ -327,6 +334,23 @@ func gchatCardID(id string) string {
 		id = id[:gchatMaxCardID]
 	}
 	return id
+}
+
+// gchatHeader is the header of a result's card: its title ("<policy> / <rule>") and resource.
+// It is plain text: not escaped.
+func gchatHeader(r *report.Result) gchatCardHeader {
+	return gchatCardHeader{
+		Title:    render.CutBytes(render.ResultTitle(render.OneLine(r.Policy), render.OneLine(r.Rule)), gchatMaxLine),
+		Subtitle: render.CutBytes(render.OneLine(gchatResource(r)), gchatMaxLine),
+	}
+}
+
+// gchatResource names a result's resource ("" for none).
+func gchatResource(r *report.Result) string {
+	if res := r.Resource; res != nil {
+		return render.ObjectLine(res.Kind, res.Namespace, res.Name)
+	}
+	return ""
 }
 
 // gchatHTML is plain text as card text: valid UTF-8, trimmed, "&", "<" and ">" escaped,

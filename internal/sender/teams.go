@@ -209,6 +209,11 @@ func (t *teams) message(b *Batch, entries []teamsEntry, p chatPart, split bool, 
 	if reportLine != "" {
 		fallback += ": " + reportLine
 	}
+	return teamsWrap(body, fallback)
+}
+
+// teamsWrap is the message of one card of body.
+func teamsWrap(body []teamsElement, fallback string) teamsMessage {
 	return teamsMessage{
 		Type: "message",
 		Attachments: []teamsAttachment{{
@@ -233,8 +238,7 @@ func teamsLine(s string) string { return render.TeamsEscape(render.OneLine(s)) }
 // output). The compact form cuts the message shorter and leaves out the properties.
 func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 	style, color := teamsStyle(r)
-	title := render.ResultTitle(teamsLine(r.Policy), teamsLine(r.Rule))
-	items := []teamsElement{{Type: "TextBlock", Text: render.CutBytes(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
+	items := []teamsElement{{Type: "TextBlock", Text: teamsTitle(r), Weight: "bolder", Color: color, Wrap: true}}
 
 	facts := []teamsFact{{Title: "Status", Value: render.CutBytes(teamsLine(string(r.Status)), teamsMaxLine)}}
 	add := func(title, value string) {
@@ -273,6 +277,11 @@ func teamsResult(r *report.Result, msg string, compact bool) teamsElement {
 		}
 	}
 	return teamsElement{Type: "Container", Style: style, Separator: true, Spacing: "medium", Items: items}
+}
+
+// teamsTitle is the title of a result's Container: "<policy> / <rule>".
+func teamsTitle(r *report.Result) string {
+	return render.CutBytes(render.ResultTitle(teamsLine(r.Policy), teamsLine(r.Rule)), teamsMaxLine)
 }
 
 // teamsStyle is the Container style and title colour of a result, by priority: critical and
