@@ -183,7 +183,9 @@ func (d *discord) embed(b Batch, i int) discordEmbed {
 }
 
 // discordTitle is the title of a result's embed, from its escaped view.
-func discordTitle(view *render.View) string { return render.CutUnits(view.StatusTitle, discordTitleChars) }
+func discordTitle(view *render.View) string {
+	return render.CutUnits(view.StatusTitle, discordTitleChars)
+}
 
 // discordFields are the fixed fields of a result, then its properties and customFields.
 func discordFields(view *render.View) []discordField {
@@ -248,7 +250,9 @@ func discordNewField(name, value string, max int) discordField {
 }
 
 // discordSummary is the content of a message: what it is about, for notifications.
-func discordSummary(rep ReportRef, n int) string { return discordHeadline(render.NewResultsLine(n), rep) }
+func discordSummary(rep ReportRef, n int) string {
+	return discordHeadline(render.NewResultsLine(n), rep)
+}
 
 // discordHeadline is "<line> in <report>", not escaped.
 func discordHeadline(line string, rep ReportRef) string {

@@ -116,7 +116,7 @@ func init() {
 	// The incoming webhook needs its url; the Web API a bot token and a channel.
 	register(newSlack, descriptor.Descriptor{Type: v1alpha1.DestinationSlack,
 		Alternatives: [][]string{{"url"}, {"token", "channel"}}, SecretKeys: []string{"url", "channel", "token"},
-		Endpoint:   []string{"url"}, Credential: append(slices.Clone(descriptor.HTTPCredentials), "token"),
+		Endpoint: []string{"url"}, Credential: append(slices.Clone(descriptor.HTTPCredentials), "token"),
 		Other: []string{"channel"}, Template: true})
 }
 
