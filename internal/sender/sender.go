@@ -157,5 +157,13 @@ type Config struct {
 	apiEndpoint string
 }
 
+// WithTestAPIEndpoint is cfg with the endpoint of a service that has no endpoint setting (Slack's
+// Web API, gcs's JSON API) set to endpoint. Only tests call it, to point a sender built
+// elsewhere (by the controllers) at a loopback server.
+func WithTestAPIEndpoint(cfg Config, endpoint string) Config {
+	cfg.apiEndpoint = endpoint
+	return cfg
+}
+
 // Factory builds the sender of one destination type.
 type Factory func(Config) (Sender, error)

@@ -15,7 +15,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/slack-go/slack"
 )
@@ -58,8 +57,11 @@ type Server struct {
 	seq       int
 }
 
+// Cleaner is what Start needs of a test (testing.TB and Ginkgo's GinkgoT() have it).
+type Cleaner interface{ Cleanup(func()) }
+
 // Start runs a server that takes token, until the test ends.
-func Start(t testing.TB, token string) *Server {
+func Start(t Cleaner, token string) *Server {
 	s := &Server{token: token, posted: map[string]bool{}, reactions: map[string]bool{}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
