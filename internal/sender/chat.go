@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -105,4 +106,24 @@ func jsonSize(v any) (int, error) {
 func jsonElementSize(v any) (int, error) {
 	n, err := jsonSize(v)
 	return n + 1, err
+}
+
+// postPacked posts n elements (cards, containers) in as few messages of at most maxBody bytes as
+// fit, in order: message(start, end) is the message of elements [start, end), and of none for
+// start == end (its frame). It is for messages whose elements always fit alone (no compact
+// form); a failure's *Error says in Sent how many went out before it.
+func postPacked(ctx context.Context, t *transport.Target, name string, n, maxBody int,
+	elem func(i int) any, message func(start, end int) any) error {
+	size := func(i int, _ bool) (int, error) { return jsonElementSize(elem(i)) }
+	frame := func(bool) (int, error) { return jsonSize(message(n, n)) }
+	parts, err := planChat(n, maxBody, frame, size)
+	if err != nil {
+		return &Error{Reason: name + ": " + err.Error()}
+	}
+	for _, p := range parts {
+		if err := t.PostSized(ctx, name, message(p.start, p.end), maxBody, p.start); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -24,18 +24,9 @@ func (g *googleChat) announceResolved(ctx context.Context, b Batch) error {
 			Sections: []gchatSection{{Widgets: []gchatWidget{{TextParagraph: &gchatTextParagraph{Text: note}}}}},
 		}}
 	}
-	size := func(i int, _ bool) (int, error) { return jsonElementSize(cards[i]) }
-	frame := func(bool) (int, error) { return jsonSize(g.resolvedMessage(&b, nil)) }
-	parts, err := planChat(len(cards), g.maxBody, frame, size)
-	if err != nil {
-		return &Error{Reason: "googleChat: " + err.Error()}
-	}
-	for _, p := range parts {
-		if err := g.PostSized(ctx, "googleChat", g.resolvedMessage(&b, cards[p.start:p.end]), g.maxBody, p.start); err != nil {
-			return err
-		}
-	}
-	return nil
+	return postPacked(ctx, g.Target, "googleChat", len(cards), g.maxBody,
+		func(i int) any { return cards[i] },
+		func(start, end int) any { return g.resolvedMessage(&b, cards[start:end]) })
 }
 
 // resolvedMessage is a message of the notice of b's results holding cards (nil: the frame).

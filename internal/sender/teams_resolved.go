@@ -25,18 +25,9 @@ func (t *teams) announceResolved(ctx context.Context, b Batch) error {
 		}
 		entries[i] = teamsElement{Type: "Container", Style: "good", Separator: true, Spacing: "medium", Items: items}
 	}
-	size := func(i int, _ bool) (int, error) { return jsonElementSize(entries[i]) }
-	frame := func(bool) (int, error) { return jsonSize(t.resolvedMessage(&b, nil)) }
-	parts, err := planChat(len(entries), t.maxBody, frame, size)
-	if err != nil {
-		return &Error{Reason: "teams: " + err.Error()}
-	}
-	for _, p := range parts {
-		if err := t.PostSized(ctx, "teams", t.resolvedMessage(&b, entries[p.start:p.end]), t.maxBody, p.start); err != nil {
-			return err
-		}
-	}
-	return nil
+	return postPacked(ctx, t.Target, "teams", len(entries), t.maxBody,
+		func(i int) any { return entries[i] },
+		func(start, end int) any { return t.resolvedMessage(&b, entries[start:end]) })
 }
 
 // resolvedMessage is a card of the notice of b's results holding entries (nil: the frame).
