@@ -247,3 +247,22 @@ func TestSlackAPIConfiguration(t *testing.T) {
 		t.Errorf("DialHosts = %v, %v", hosts, err)
 	}
 }
+
+// A 2xx without a Web API body (a proxy's) counts as delivered, as for every HTTP destination;
+// the message's thread is not known then.
+func TestSlackAPIAnswerWithoutBody(t *testing.T) {
+	hook, srv := startHook(t, nil)
+	s := newTestSender(t, Config{
+		Type:        v1alpha1.DestinationSlack,
+		Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{Channel: "C1"}},
+		Settings:    descriptor.Settings{"token": slackTestToken}, apiEndpoint: srv.URL + "/api",
+	})
+	b := Batch{Report: testReport, Results: []report.Result{fullResult()}}
+	b.Posted = func(string, []report.Result) { t.Error("a thread without a Web API answer") }
+	if err := s.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if reqs := hook.requests(); len(reqs) != 1 || reqs[0].Path != "/api/chat.postMessage" {
+		t.Errorf("requests %+v", reqs)
+	}
+}
