@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"flag"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -229,4 +230,50 @@ func TestTelegramResolvedGolden(t *testing.T) {
 	if got := reqs[0].Parsed.bold; !reflect.DeepEqual(got, []string{"✅ 2 policy results resolved"}) {
 		t.Errorf("bold %q", got)
 	}
+}
+
+// A notice larger than one Teams or Google Chat message is split between results, each message
+// within the size limit, every result once and in order.
+func TestResolvedNoticesSplitAtTheSizeLimit(t *testing.T) {
+	b := teamsGChatBigBatch(12, 10)
+	for i := range b.Results {
+		b.Results[i].Policy = fmt.Sprintf("policy-%02d-%s", i, strings.Repeat("x", 300))
+	}
+	want := func(i int) string { return b.Results[i].Policy + " / rule" }
+	t.Run("teams", func(t *testing.T) {
+		hook, srv := startHook(t, teamsAccepted)
+		s := newTeamsSender(t, srv.URL+"/workflows/x", "").(*teams)
+		s.maxBody = 3000
+		var titles []string
+		for _, r := range resolve(t, hook, s, b) {
+			if len(r.Body) > s.maxBody {
+				t.Errorf("a message of %d bytes", len(r.Body))
+			}
+			for _, c := range teamsContainers(teamsCheckWire(t, r.Body)) {
+				titles = append(titles, teamsTexts(c)[0])
+			}
+		}
+		if len(hook.requests()) < 3 {
+			t.Errorf("%d messages, want the notice split", len(hook.requests()))
+		}
+		assertInOrder(t, titles, len(b.Results), want)
+	})
+	t.Run("googleChat", func(t *testing.T) {
+		hook, srv := startHook(t, nil)
+		s := newGoogleChatSender(t, srv.URL+"/v1/spaces/A/messages", "").(*googleChat)
+		s.maxBody = 3000
+		var titles []string
+		for _, r := range resolve(t, hook, s, b) {
+			if len(r.Body) > s.maxBody {
+				t.Errorf("a message of %d bytes", len(r.Body))
+			}
+			for _, c := range gchatCheckWire(t, r.Body).CardsV2 {
+				titles = append(titles, c.Card.Header.Title)
+			}
+		}
+		if len(hook.requests()) < 3 {
+			t.Errorf("%d messages, want the notice split", len(hook.requests()))
+		}
+		assertInOrder(t, titles, len(b.Results), want)
+	})
 }
