@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"sync/atomic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -89,13 +90,17 @@ func (s *deliverySpec) build(ctx context.Context, engine *delivery.Engine) (*del
 // newSender builds the destination's sender, restricted by its address guard. Errors are
 // Problems for the object's conditions.
 func (s *deliverySpec) newSender(ctx context.Context) (sender.Sender, error) {
-	snd, err := sender.New(ctx, sender.Config{
+	cfg := sender.Config{
 		Type: s.destType, Destination: s.dest, Settings: s.settings, TLS: s.tls.Config, Guard: s.guard,
 		Name: s.obj.GetNamespace() + "/" + s.obj.GetName(), MessageTemplate: s.template,
 		AmbientCredentials: s.route.AllNamespaces, // objects of the platform namespace only
 		NotifyResolved:     s.notify.NotifyResolved,
 		ConsoleURL:         s.console,
-	})
+	}
+	if f := senderConfigForTests.Load(); f != nil {
+		cfg = (*f)(cfg)
+	}
+	snd, err := sender.New(ctx, cfg)
 	var notAllowed *addrguard.NotAllowedError
 	switch {
 	case errors.As(err, &notAllowed):
@@ -105,6 +110,10 @@ func (s *deliverySpec) newSender(ctx context.Context) (sender.Sender, error) {
 	}
 	return snd, nil
 }
+
+// senderConfigForTests, set by tests only (export_test.go), adjusts each sender's configuration:
+// it points services without an endpoint setting (Slack's Web API) at loopback servers.
+var senderConfigForTests atomic.Pointer[func(sender.Config) sender.Config]
 
 // guardNetworks is what of a guard the fingerprint holds, so a change of the policy (or of
 // allowPrivateNetworks) rebuilds the sender.

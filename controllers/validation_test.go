@@ -36,7 +36,7 @@ var _ = Describe("API validation", func() {
 	// Messages of the CEL rules, exactly as the API declares them.
 	const (
 		msgExactlyOne  = "set exactly one destination: webhook, slack, teams, discord, googleChat, telegram, loki, elasticsearch, splunk, alertManager, jira, s3, kinesis, securityHub, gcs or pagerDuty"
-		msgNeedsURL    = "the destination needs a url: set it inline or put it under the key 'url' in the Secret named by secretRef"
+		msgNeedsURL    = "the destination needs a url: set it inline or put it under the key 'url' in the Secret named by secretRef (Slack's Web API takes a bot token under the key 'token' in that Secret instead)"
 		msgNeedsSecret = "telegram and splunk need secretRef: the bot token or HEC token is read from the Secret key 'token'"
 		msgJiraProject = "jira.projectKey is required"
 		msgS3Bucket    = "s3.bucket is required"

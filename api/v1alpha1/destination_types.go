@@ -166,11 +166,15 @@ type Keepalive struct {
 	Params map[string]string `json:"params,omitempty"`
 }
 
-// SlackDestination posts to a Slack incoming webhook. Secret keys: `url`, `channel`.
+// SlackDestination posts to a Slack incoming webhook (its `url`), or, with a bot token (Secret
+// key `token`, xoxb-…) and a channel, through Slack's Web API (chat.postMessage), which threads
+// resolved notices under the original message (notifyResolved); the url is not used then.
+// Secret keys: `url`, `channel`, `token`.
 type SlackDestination struct {
 	HTTPSettings `json:",inline"`
 
-	// Channel overrides the webhook's default channel, for example `#team-a`.
+	// Channel overrides the webhook's default channel, for example `#team-a`. With a bot token
+	// it is required: the channel (name or ID) the bot posts to, which it must be a member of.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	Channel string `json:"channel,omitempty"`

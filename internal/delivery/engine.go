@@ -227,8 +227,10 @@ func (e *Engine) Configure(d Config) {
 	}
 	p, ok := e.pipelines[d.Ref()]
 	e.mu.Unlock()
-	if ok && p.config().UID != d.UID {
-		// Deleted and created again under the same name: a new target or channel.
+	if ok && (p.config().UID != d.UID || resolves(p.config().Sender) != resolves(d.Sender)) {
+		// Deleted and created again under the same name: a new target or channel. Or its
+		// sender starts or stops resolving (notifyResolved): the pipeline keeps open results for
+		// a Resolver only, from its start.
 		e.Remove(d.Ref())
 		ok = false
 	}
@@ -364,6 +366,12 @@ func (e *Engine) newObject(kind string) (client.Object, error) {
 		return nil, err
 	}
 	return o.(client.Object), nil
+}
+
+// resolves tells whether s resolves results (is a sender.Resolver).
+func resolves(s sender.Sender) bool {
+	_, ok := s.(sender.Resolver)
+	return ok
 }
 
 // refOf names the report of a batch.

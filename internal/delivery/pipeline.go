@@ -115,7 +115,7 @@ func newPipeline(env env, log logr.Logger, d *Config, l *ledger.Ledger) *pipelin
 		parked:    map[uint64]parkedResult{},
 		claimed:   make(chan struct{}),
 	}
-	if _, ok := d.Sender.(sender.Resolver); ok {
+	if resolves(d.Sender) {
 		p.lc = newLifecycle()
 	}
 	p.stats.continueSilences(d.Silences)

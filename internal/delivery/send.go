@@ -130,14 +130,15 @@ func (p *pipeline) attempt(it *item) error {
 		return err
 	}
 	s := p.config().Sender
+	b := p.withThreads(it)
 	if it.resolve {
 		r, ok := s.(sender.Resolver)
 		if !ok {
 			return nil // the destination no longer resolves: nothing to do
 		}
-		return r.Resolve(p.requests.ctx, it.batch)
+		return r.Resolve(p.requests.ctx, b)
 	}
-	return s.Send(p.requests.ctx, it.batch)
+	return s.Send(p.requests.ctx, b)
 }
 
 // waitForLedger blocks until the ledger was written once, then while sending is paused (see

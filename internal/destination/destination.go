@@ -126,16 +126,36 @@ func CheckComplete(t v1alpha1.DestinationType, s Settings, secretName string) er
 			missing = append(missing, k)
 		}
 	}
+	sort.Strings(missing)
+	if alt := missingAlternatives(desc.Alternatives, s); alt != "" {
+		missing = append(missing, alt)
+	}
 	if len(missing) == 0 {
 		return nil
 	}
-	sort.Strings(missing)
 	where := "inline"
 	if secretName != "" {
 		where = fmt.Sprintf("inline or in Secret %q", secretName)
 	}
 	return conditions.Stalled(v1alpha1.ReasonSecretKeyMissing,
 		fmt.Sprintf("%s destination needs %s: set it %s", t, strings.Join(missing, ", "), where))
+}
+
+// missingAlternatives names the alternatives ("url, or token and channel") when none is
+// complete in s; "" when one is, or there are none.
+func missingAlternatives(alts [][]string, s Settings) string {
+	var names []string
+	for _, alt := range alts {
+		complete := true
+		for _, k := range alt {
+			complete = complete && s[k] != ""
+		}
+		if complete {
+			return ""
+		}
+		names = append(names, strings.Join(alt, " and "))
+	}
+	return strings.Join(names, ", or ")
 }
 
 // CheckTemplate refuses a messageTemplate on a destination whose sender does not render it:

@@ -55,6 +55,11 @@ func TestCheckComplete(t *testing.T) {
 		{v1alpha1.DestinationTelegram, Settings{}, "needs chatID, token"},
 		{v1alpha1.DestinationSplunk, Settings{"url": "https://x"}, "needs token"},
 		{v1alpha1.DestinationS3, Settings{"bucket": "b"}, ""},
+		// Slack: an incoming webhook's url, or the Web API's bot token and channel.
+		{v1alpha1.DestinationSlack, Settings{"url": "https://x"}, ""},
+		{v1alpha1.DestinationSlack, Settings{"token": "xoxb-1", "channel": "C1"}, ""},
+		{v1alpha1.DestinationSlack, Settings{"token": "xoxb-1"}, "needs url, or token and channel"},
+		{v1alpha1.DestinationSlack, Settings{}, "needs url, or token and channel"},
 	}
 	for _, c := range cases {
 		err := CheckComplete(c.kind, c.s, "creds")

@@ -118,7 +118,7 @@ func (l *Ledger) merge(ctx context.Context, r client.Reader, cur, base *corev1.C
 	return l.absorb(es) > 0, nil
 }
 
-// mergeBase merges the base ConfigMap another writer stored: its counts, and its keys (the
+// mergeBase merges the base ConfigMap another writer stored: its counts, its thread ids, and its keys (the
 // inline shard, or every shard of its layout when that is not this instance's). The header is
 // written again in any case.
 func (l *Ledger) mergeBase(ctx context.Context, r client.Reader, cur *corev1.ConfigMap) error {
@@ -133,6 +133,7 @@ func (l *Ledger) mergeBase(ctx context.Context, r client.Reader, cur *corev1.Con
 	mine := l.layout
 	l.hdrDirty = true
 	l.mu.Unlock()
+	l.mergeThreads(cur.BinaryData[threadsKey])
 	switch {
 	case err != nil:
 		return nil // unreadable: nothing to keep

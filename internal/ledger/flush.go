@@ -341,6 +341,12 @@ func (l *Ledger) writeBase(ctx context.Context, c client.Client, r client.Reader
 	} else if h.Shards == 1 {
 		return errors.New("a header of one shard without it") // a bug
 	}
+	if th := l.encodeThreads(); th != nil {
+		if cm.BinaryData == nil {
+			cm.BinaryData = map[string][]byte{}
+		}
+		cm.BinaryData[threadsKey] = th
+	}
 	if err := l.write(ctx, c, r, cm); err != nil {
 		return err
 	}

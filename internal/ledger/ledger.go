@@ -187,6 +187,9 @@ type Ledger struct {
 	base    client.ObjectKey
 	owner   metav1.OwnerReference
 	ownerID string
+
+	// th maps delivered results to the thread of the message holding them (threads.go).
+	th threads
 }
 
 type shardRef struct {
@@ -313,6 +316,7 @@ func (l *Ledger) loadV2(ctx context.Context, r client.Reader, cm *corev1.ConfigM
 	}
 	l.scope, l.layout, l.bits = h.Scope, layout, bits
 	l.exists.Store(true)
+	l.loadThreads(cm.BinaryData[threadsKey])
 	return l, nil
 }
 
@@ -502,6 +506,7 @@ func (l *Ledger) Sweep(present func(key uint64) bool, now time.Time, retention t
 		l.n.Add(-removed)
 		l.gone.Add(goneDelta)
 	}
+	l.sweepThreads()
 }
 
 func (l *Ledger) setRV(name, rv string) {

@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -227,4 +228,36 @@ func fitCount(n, base, max int, cost func(i int) int) int {
 		return 0
 	}
 	return first.End
+}
+
+// jsonSize is the length of v as MarshalJSON encodes it: a message's, measured for planChat.
+func jsonSize(v any) (int, error) {
+	b, err := transport.MarshalJSON(v)
+	return len(b), err
+}
+
+// jsonElementSize is the length of v as an element of a JSON array: with its comma.
+func jsonElementSize(v any) (int, error) {
+	n, err := jsonSize(v)
+	return n + 1, err
+}
+
+// postPacked posts n elements (cards, containers) in as few messages of at most maxBody bytes as
+// fit, in order: message(start, end) is the message of elements [start, end), and of none for
+// start == end (its frame). It is for messages whose elements always fit alone (no compact
+// form); a failure's *Error says in Sent how many went out before it.
+func postPacked(ctx context.Context, t *transport.Target, name string, n, maxBody int,
+	elem func(i int) any, message func(start, end int) any) error {
+	size := func(i int, _ bool) (int, error) { return jsonElementSize(elem(i)) }
+	frame := func(bool) (int, error) { return jsonSize(message(n, n)) }
+	parts, err := planChat(n, maxBody, frame, size)
+	if err != nil {
+		return &Error{Reason: name + ": " + err.Error()}
+	}
+	for _, p := range parts {
+		if err := t.PostSized(ctx, name, message(p.start, p.end), maxBody, p.start); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -222,8 +222,8 @@ var conformanceSenders = []conformanceSender{
 			}
 		},
 		notApplicable: map[string]string{
-			chkSplit:    "MaxBatch is 1: every result is a request of its own",
-			chkPartial:  "MaxBatch is 1: a batch is one request, sent or not",
+			chkSplit:   "MaxBatch is 1: every result is a request of its own",
+			chkPartial: "MaxBatch is 1: a batch is one request, sent or not",
 			chkTemplate: "the webhook posts the ResultDocument, which has no text to template (descriptor Template false); " +
 				"its bodyTemplate replaces the whole document instead (TestWebhookBodyTemplate, golden webhook-template-*.json)",
 		},

@@ -22,7 +22,8 @@ import (
 // testConsole is the console's address of the tests.
 const testConsole = consolelink.Base("https://console.example/herald")
 
-// chatTypes are the chat destinations: those that send digests and link to the console.
+// chatTypes are the chat destinations: those that send digests, announce resolved results and
+// link to the console.
 var chatTypes = []v1alpha1.DestinationType{
 	v1alpha1.DestinationSlack, v1alpha1.DestinationTeams, v1alpha1.DestinationDiscord,
 	v1alpha1.DestinationGoogleChat, v1alpha1.DestinationTelegram,

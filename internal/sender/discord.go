@@ -167,7 +167,7 @@ func (d *discord) embed(b Batch, i int) discordEmbed {
 	view := render.ViewOf(*render.MapDocument(&raw, render.DiscordEscape))
 	doc := view.Doc
 	e := discordEmbed{
-		Title:     render.CutUnits(view.StatusTitle, discordTitleChars),
+		Title:     discordTitle(&view),
 		URL:       resultLink(d.console, &raw),
 		Timestamp: doc.Timestamp,
 		Color:     render.SeverityHeat(doc.Severity),
@@ -188,6 +188,11 @@ func (d *discord) embed(b Batch, i int) discordEmbed {
 	room := min(discordDescriptionChars, discordMessageChars-discordEmbedLen(&e))
 	e.Description = render.CutUnits(description, room)
 	return e
+}
+
+// discordTitle is the title of a result's embed, from its escaped view.
+func discordTitle(view *render.View) string {
+	return render.CutUnits(view.StatusTitle, discordTitleChars)
 }
 
 // discordFields are the fixed fields of a result, then its properties and customFields.
@@ -254,7 +259,12 @@ func discordNewField(name, value string, max int) discordField {
 
 // discordSummary is the content of a message: what it is about, for notifications.
 func discordSummary(rep ReportRef, n int) string {
-	s := render.NewResultsLine(n)
+	return discordHeadline(render.NewResultsLine(n), rep)
+}
+
+// discordHeadline is "<line> in <report>", not escaped.
+func discordHeadline(line string, rep ReportRef) string {
+	s := line
 	if name := render.JoinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
 		s += " in " + render.JoinNonEmpty(" ", rep.Kind, name)
 	}

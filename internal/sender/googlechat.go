@@ -155,7 +155,7 @@ func (g *googleChat) Send(ctx context.Context, b Batch) error {
 // result, the results before it are laid out and the error to return once they are sent says
 // they were.
 func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *Error) {
-	seen := make(map[string]bool, len(b.Results))
+	ids := gchatCardIDs(b)
 	for i := range b.Results {
 		r := &b.Results[i]
 		msg := r.Message
@@ -169,11 +169,6 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 				msg = text
 			}
 		}
-		id := gchatCardID(r.ID())
-		if id == "" || seen[id] {
-			id = "result-" + strconv.Itoa(i+1)
-		}
-		seen[id] = true
 		link := ""
 		if g.console != "" {
 			doc := NewResultDocument(b.Report, r, nil)
@@ -181,10 +176,25 @@ func (g *googleChat) cards(b *Batch) (full, compact []gchatCardWith, renderErr *
 				link = gchatAnchor(url, render.LinkLabel(&doc))
 			}
 		}
-		full = append(full, gchatCardWith{CardID: id, Card: gchatResult(r, msg, link, b.CustomFields, false)})
-		compact = append(compact, gchatCardWith{CardID: id, Card: gchatResult(r, msg, link, b.CustomFields, true)})
+		full = append(full, gchatCardWith{CardID: ids[i], Card: gchatResult(r, msg, link, b.CustomFields, false)})
+		compact = append(compact, gchatCardWith{CardID: ids[i], Card: gchatResult(r, msg, link, b.CustomFields, true)})
 	}
 	return full, compact, nil
+}
+
+// gchatCardIDs are the cardIds of b's results, unique within the batch.
+func gchatCardIDs(b *Batch) []string {
+	seen := make(map[string]bool, len(b.Results))
+	out := make([]string, len(b.Results))
+	for i := range b.Results {
+		id := gchatCardID(b.Results[i].ID())
+		if id == "" || seen[id] {
+			id = "result-" + strconv.Itoa(i+1)
+		}
+		seen[id] = true
+		out[i] = id
+	}
+	return out
 }
 
 // plan packs the cards into messages of at most maxBody bytes. Sizes are exact: the elements
@@ -214,6 +224,11 @@ func (g *googleChat) message(b *Batch, cards []gchatCardWith, p chatPart, split 
 	if split {
 		text = render.PartLine(p.start, p.end, total)
 	}
+	return gchatMessageOf(text, b, cards)
+}
+
+// gchatMessageOf is the message "<text> in <report>" of b with cards (nil: none).
+func gchatMessageOf(text string, b *Batch, cards []gchatCardWith) gchatMessage {
 	if line := render.CutBytes(render.OneLine(reportLine(b.Report)), gchatMaxLine); line != "" {
 		text += " in " + line
 	}
@@ -232,16 +247,8 @@ func gchatAnchor(url, label string) string {
 // the console, shown last of the details. The compact form cuts the message shorter and leaves
 // out the properties and custom fields.
 func gchatResult(r *report.Result, msg, link string, custom map[string]string, compact bool) gchatCard {
-	title := render.ResultTitle(render.OneLine(r.Policy), render.OneLine(r.Rule))
-	var resource string
-	if res := r.Resource; res != nil {
-		resource = render.ObjectLine(res.Kind, res.Namespace, res.Name)
-	}
-	// The header is plain text: not escaped.
-	card := gchatCard{Header: gchatCardHeader{
-		Title:    render.CutBytes(title, gchatMaxLine),
-		Subtitle: render.CutBytes(render.OneLine(resource), gchatMaxLine),
-	}}
+	resource := gchatResource(r)
+	card := gchatCard{Header: gchatHeader(r)}
 
 	limit := gchatMaxMessage
 	if compact {
@@ -363,6 +370,23 @@ func gchatCardID(id string) string {
 		id = id[:gchatMaxCardID]
 	}
 	return id
+}
+
+// gchatHeader is the header of a result's card: its title ("<policy> / <rule>") and resource.
+// It is plain text: not escaped.
+func gchatHeader(r *report.Result) gchatCardHeader {
+	return gchatCardHeader{
+		Title:    render.CutBytes(render.ResultTitle(render.OneLine(r.Policy), render.OneLine(r.Rule)), gchatMaxLine),
+		Subtitle: render.CutBytes(render.OneLine(gchatResource(r)), gchatMaxLine),
+	}
+}
+
+// gchatResource names a result's resource ("" for none).
+func gchatResource(r *report.Result) string {
+	if res := r.Resource; res != nil {
+		return render.ObjectLine(res.Kind, res.Namespace, res.Name)
+	}
+	return ""
 }
 
 // gchatHTML is plain text as card text: valid UTF-8, trimmed, "&", "<" and ">" escaped,

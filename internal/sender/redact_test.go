@@ -25,6 +25,8 @@ const (
 	echoHeader   = "Secret Header/Val+ue"
 	echoToken    = "Bearer SecretToken/Val+ue"
 	echoTelegram = "123456789:SecretBotTokenValue_x-y"
+	// slackEchoToken is a Slack bot token (its Web API): letters, digits and dashes.
+	slackEchoToken = "xoxb-1234-5678-SecretSlackTokenValue"
 )
 
 // echoForms are the ways a destination may echo a value it got: as is, upper and lower case,
@@ -114,8 +116,11 @@ func TestErrorsRedactEchoesInAnyForm(t *testing.T) {
 		t.Run(formName, func(t *testing.T) {
 			for _, d := range httpDestinations {
 				t.Run(string(d.typ), func(t *testing.T) {
-					s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(headers),
-						Settings: descriptor.Settings{"url": withCreds(srv, false), "token": echoToken}})
+					settings := descriptor.Settings{"url": withCreds(srv, false), "token": echoToken}
+					if d.typ == v1alpha1.DestinationSlack {
+						delete(settings, "token") // a token is Slack's Web API: see "slack web API" below
+					}
+					s := newTestSender(t, Config{Type: d.typ, Destination: d.dest(headers), Settings: settings})
 					err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{bareResult()}})
 					if err == nil {
 						t.Fatal("want an error")
@@ -124,6 +129,16 @@ func TestErrorsRedactEchoesInAnyForm(t *testing.T) {
 					assertNoEchoedSecret(t, err.Error(), echoPath, "SecretPath", echoQuery, echoHeader, echoToken, "SecretToken/Val+ue")
 				})
 			}
+			t.Run("slack web API", func(t *testing.T) {
+				s := newTestSender(t, Config{Type: v1alpha1.DestinationSlack,
+					Destination: &v1alpha1.Destinations{Slack: &v1alpha1.SlackDestination{HTTPSettings: headers, Channel: "C1"}},
+					Settings:    descriptor.Settings{"token": slackEchoToken}, apiEndpoint: srv.URL + "/api/"})
+				err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{bareResult()}})
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				assertNoEchoedSecret(t, err.Error(), echoHeader, slackEchoToken)
+			})
 			t.Run("webhook basic auth", func(t *testing.T) {
 				s := newWebhookSender(t, withCreds(srv, true), nil, nil, nil)
 				err := s.Send(context.Background(), Batch{Report: testReport, Results: []report.Result{bareResult()}})

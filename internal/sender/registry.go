@@ -63,11 +63,13 @@ func New(ctx context.Context, cfg Config) (Sender, error) {
 		return nil, fmt.Errorf("destination %s is unknown", cfg.Type)
 	}
 	s, err := r.New(withSettings(cfg))
-	if err != nil || cfg.Guard == nil {
-		return s, err
-	}
-	if err := checkHosts(ctx, s, cfg.Type, cfg.Guard); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	if cfg.Guard != nil {
+		if err := checkHosts(ctx, s, cfg.Type, cfg.Guard); err != nil {
+			return nil, err
+		}
+	}
+	return withResolved(s, cfg.NotifyResolved), nil
 }

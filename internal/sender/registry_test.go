@@ -14,13 +14,19 @@ var sampleSettings = descriptor.Settings{
 	"url":    "https://receiver.example.com/hook",
 	"token":  telegramTestToken,
 	"chatID": "-1001234567890",
+	// Slack's Web API takes a bot token and a channel.
+	"channel": "#policy",
 }
 
-// required returns the sample values of d's required settings.
+// required returns the sample values of d's required settings, and of its first alternative.
 func required(t *testing.T, d descriptor.Descriptor) descriptor.Settings {
 	t.Helper()
 	s := descriptor.Settings{}
-	for _, k := range d.Required {
+	need := slices.Clone(d.Required)
+	if len(d.Alternatives) > 0 {
+		need = append(need, d.Alternatives[0]...)
+	}
+	for _, k := range need {
 		v, ok := sampleSettings[k]
 		if !ok {
 			t.Fatalf("%s requires %s: add a sample value to sampleSettings", d.Type, k)
@@ -42,8 +48,8 @@ func descriptorOf(t *testing.T, typ v1alpha1.DestinationType) descriptor.Descrip
 }
 
 // TestDescriptorsRequireWhatSendersNeed builds every sender from its descriptor's required
-// settings alone, then without each of them: CheckComplete stalls on exactly what the sender
-// cannot do without.
+// settings alone (with each of its alternatives, if any), then without each of them:
+// CheckComplete stalls on exactly what the sender cannot do without.
 func TestDescriptorsRequireWhatSendersNeed(t *testing.T) {
 	// The AWS senders of a platform object without keys take the operator's region, as the SDK
 	// does, from its environment.
@@ -55,15 +61,30 @@ func TestDescriptorsRequireWhatSendersNeed(t *testing.T) {
 		if _, err := New(context.Background(), Config{Type: d.Type, Settings: s, AmbientCredentials: true}); err != nil {
 			t.Errorf("%s with its required settings %v: %v", d.Type, d.Required, err)
 		}
-		for _, k := range d.Required {
-			less := descriptor.Settings{}
-			for kk, v := range s {
-				if kk != k {
-					less[kk] = v
-				}
+		// Without any required setting, or any setting of the alternative given, it does not
+		// build; each alternative alone (with the required settings) does.
+		alts := d.Alternatives
+		if len(alts) == 0 {
+			alts = [][]string{nil}
+		}
+		for _, alt := range alts {
+			with := descriptor.Settings{}
+			for _, k := range append(slices.Clone(d.Required), alt...) {
+				with[k] = sampleSettings[k]
 			}
-			if _, err := New(context.Background(), Config{Type: d.Type, Settings: less, AmbientCredentials: true}); err == nil {
-				t.Errorf("%s builds without %s, which its descriptor requires", d.Type, k)
+			if _, err := New(context.Background(), Config{Type: d.Type, Settings: with, AmbientCredentials: true}); err != nil {
+				t.Errorf("%s with its required settings and alternative %v: %v", d.Type, alt, err)
+			}
+			for k := range with {
+				less := descriptor.Settings{}
+				for kk, v := range with {
+					if kk != k {
+						less[kk] = v
+					}
+				}
+				if _, err := New(context.Background(), Config{Type: d.Type, Settings: less, AmbientCredentials: true}); err == nil {
+					t.Errorf("%s builds without %s, which its descriptor requires", d.Type, k)
+				}
 			}
 		}
 	}

@@ -61,6 +61,17 @@ type Batch struct {
 	Report       ReportRef
 	Results      []report.Result
 	CustomFields map[string]string
+
+	// Posted, when set, is told the thread id of each message a Send posted (the message's id at
+	// the destination, which a reply can be threaded to: for Slack's Web API its channel and ts)
+	// with the results it holds, as soon as it is posted. Senders that learn no such id never
+	// call it.
+	Posted func(thread string, results []report.Result)
+	// Threads, in a Resolve, holds the thread id that Posted gave of each result whose id the
+	// pipeline kept, by result hash; Closed says of each such thread whether no result of it
+	// stays open once this batch is resolved.
+	Threads map[uint64]string
+	Closed  map[string]bool
 }
 
 // eachInOrder calls do with each result of b in order and stops at the first failure, whose
@@ -145,6 +156,14 @@ type Config struct {
 	// apiEndpoint, when set, is the endpoint of a sender whose service has no endpoint setting
 	// (gcs: its JSON API, …/storage/v1/); the service's own otherwise. Only tests set it.
 	apiEndpoint string
+}
+
+// WithTestAPIEndpoint is cfg with the endpoint of a service that has no endpoint setting (Slack's
+// Web API, gcs's JSON API) set to endpoint. Only tests call it, to point a sender built
+// elsewhere (by the controllers) at a loopback server.
+func WithTestAPIEndpoint(cfg Config, endpoint string) Config {
+	cfg.apiEndpoint = endpoint
+	return cfg
 }
 
 // Factory builds the sender of one destination type.

@@ -3,7 +3,9 @@ package sender
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -44,6 +46,8 @@ type slack struct {
 	tmpl    *render.Template
 	// console, when set, is where each result links to (Config.ConsoleURL).
 	console consolelink.Base
+	// api, with a bot token, posts through the Web API instead of the webhook (slack_api.go).
+	api *slackAPI
 }
 
 // Slack's limits. Sources: Block Kit reference (docs.slack.dev/reference/block-kit/blocks:
@@ -89,6 +93,7 @@ const (
 // The JSON documents posted to Slack.
 type slackMessage struct {
 	Channel     string            `json:"channel,omitempty"`
+	ThreadTS    string            `json:"thread_ts,omitempty"`
 	Text        string            `json:"text"`
 	Blocks      []slackBlock      `json:"blocks,omitempty"`
 	Attachments []slackAttachment `json:"attachments,omitempty"`
@@ -114,19 +119,39 @@ type slackText struct {
 }
 
 func init() {
+	// The incoming webhook needs its url; the Web API a bot token and a channel.
 	register(newSlack, descriptor.Descriptor{Type: v1alpha1.DestinationSlack,
-		Required: []string{"url"}, SecretKeys: []string{"url", "channel"},
-		Endpoint: []string{"url"}, Credential: descriptor.HTTPCredentials, Other: []string{"channel"}, Template: true})
+		Alternatives: [][]string{{"url"}, {"token", "channel"}}, SecretKeys: []string{"url", "channel", "token"},
+		Endpoint: []string{"url"}, Credential: append(slices.Clone(descriptor.HTTPCredentials), "token"),
+		Other: []string{"channel"}, Template: true})
 }
 
 func newSlack(cfg Config) (Sender, error) {
 	inline := *cfg.Destination.Slack
-	target, tmpl, err := newChatTarget("slack", cfg, inline.HTTPSettings)
+	channel := strings.TrimSpace(inline.Channel)
+	token := strings.TrimSpace(cfg.Settings["token"])
+	if token == "" {
+		if inline.URL == "" {
+			return nil, errors.New("slack: set url (an incoming webhook), or a bot token (Secret key token) and a channel")
+		}
+		target, tmpl, err := newChatTarget("slack", cfg, inline.HTTPSettings)
+		if err != nil {
+			return nil, err
+		}
+		return &slack{Target: target, channel: channel, tmpl: tmpl}, nil
+	}
+	if channel == "" {
+		return nil, errors.New("slack: with a bot token, set the channel to post to")
+	}
+	api, err := newSlackAPI(cfg, inline.Headers, token)
 	if err != nil {
 		return nil, err
 	}
-	channel := inline.Channel
-	return &slack{Target: target, channel: strings.TrimSpace(channel), tmpl: tmpl, console: cfg.ConsoleURL}, nil
+	tmpl, err := render.NewTemplate(cfg.MessageTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
+	return &slack{Target: api.target, channel: channel, tmpl: tmpl, api: api, console: cfg.ConsoleURL}, nil
 }
 
 // MaxBatch is how many results fit one message when they are short.
@@ -135,6 +160,9 @@ func (s *slack) MaxBatch() int { return slackMaxBatch }
 // Send posts the batch as one message, or as several in order when it does not fit one. When
 // a message fails, the *Error's Sent counts the results of the messages before it.
 func (s *slack) Send(ctx context.Context, b Batch) error {
+	if s.api != nil {
+		return s.api.send(ctx, s, b)
+	}
 	return s.PostInOrder(ctx, "slack", s.messages(b))
 }
 
@@ -202,8 +230,8 @@ func (s *slack) messages(b Batch) []transport.Outgoing {
 // part lays out one result: its attachment and its notification line.
 func (s *slack) part(b Batch, i int) slackPart {
 	view := newChatView(&b, i)
-	doc, title := view.Doc, view.StatusTitle
-	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: render.CutUnits(title, slackHeaderChars)}}
+	doc := view.Doc
+	header := slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: slackTitle(&view)}}
 	att := slackAttachment{Color: render.SeverityHeatHex(doc.Severity), Blocks: []slackBlock{header}}
 
 	var section slackBlock
@@ -240,14 +268,23 @@ func (s *slack) part(b Batch, i int) slackPart {
 		chars += slackBlockLen(&bl)
 	}
 
-	line := "• " + title
+	return slackPart{att: att, chars: chars, line: slackLine(&view)}
+}
+
+// slackTitle is the header of a result's attachment: "<STATUS> · <policy> / <rule>".
+func slackTitle(view *render.View) string { return render.CutUnits(view.StatusTitle, slackHeaderChars) }
+
+// slackLine is a result's line in the notification text, escaped.
+func slackLine(view *render.View) string {
+	doc := &view.Doc
+	line := "• " + view.StatusTitle
 	if res := doc.Resource; res != nil {
 		line += " — " + render.JoinNonEmpty(" ", res.Kind, render.JoinNonEmpty("/", res.Namespace, res.Name))
 	}
 	if doc.Severity != "" {
 		line += " [" + string(doc.Severity) + "]"
 	}
-	return slackPart{att: att, chars: chars, line: slackCut(slackEscape(line), slackLineChars)}
+	return slackCut(slackEscape(line), slackLineChars)
 }
 
 // slackBody is the default text of a result: its message, then its properties.
@@ -281,8 +318,11 @@ func slackFields(d *ResultDocument) []slackText {
 }
 
 // slackSummary is the first line of a message, in mrkdwn.
-func slackSummary(rep ReportRef, n int) string {
-	s := "*" + render.NewResultsLine(n) + "*"
+func slackSummary(rep ReportRef, n int) string { return slackHeadline(render.NewResultsLine(n), rep) }
+
+// slackHeadline is "*<line>* in <report>", in mrkdwn.
+func slackHeadline(line string, rep ReportRef) string {
+	s := "*" + line + "*"
 	if name := render.JoinNonEmpty("/", rep.Namespace, rep.Name); name != "" {
 		s += " in " + slackEscape(render.PlainText(render.JoinNonEmpty(" ", rep.Kind, name)))
 	}

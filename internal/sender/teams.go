@@ -262,8 +262,7 @@ func teamsLink(label, url string) string {
 // last. The compact form cuts the message shorter and leaves out the properties.
 func teamsResult(r *report.Result, msg, link string, compact bool) teamsElement {
 	style, color := teamsStyle(r)
-	title := render.ResultTitle(teamsLine(r.Policy), teamsLine(r.Rule))
-	items := []teamsElement{{Type: "TextBlock", Text: render.CutBytes(title, teamsMaxLine), Weight: "bolder", Color: color, Wrap: true}}
+	items := []teamsElement{{Type: "TextBlock", Text: teamsTitle(r), Weight: "bolder", Color: color, Wrap: true}}
 
 	facts := []teamsFact{{Title: "Status", Value: render.CutBytes(teamsLine(string(r.Status)), teamsMaxLine)}}
 	add := func(title, value string) {
@@ -305,6 +304,11 @@ func teamsResult(r *report.Result, msg, link string, compact bool) teamsElement 
 		items = append(items, teamsElement{Type: "TextBlock", Text: link, Size: "small", Wrap: true})
 	}
 	return teamsElement{Type: "Container", Style: style, Separator: true, Spacing: "medium", Items: items}
+}
+
+// teamsTitle is the title of a result's Container: "<policy> / <rule>".
+func teamsTitle(r *report.Result) string {
+	return render.CutBytes(render.ResultTitle(teamsLine(r.Policy), teamsLine(r.Rule)), teamsMaxLine)
 }
 
 // teamsStyle is the Container style and title colour of a result, by priority: critical and

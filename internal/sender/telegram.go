@@ -180,6 +180,11 @@ func (t *telegram) sendOne(ctx context.Context, rep ReportRef, r *report.Result,
 	if err != nil {
 		return &Error{Reason: "telegram: " + err.Error()}
 	}
+	return t.sendText(ctx, text)
+}
+
+// sendText sends one message of MarkdownV2 text.
+func (t *telegram) sendText(ctx context.Context, text string) error {
 	body, err := json.Marshal(telegramRequest{
 		ChatID:             t.chatID,
 		Text:               text,
@@ -238,17 +243,7 @@ type telegramSpan struct {
 //	• owner: team-a
 func telegramLayout(d *ResultDocument) []telegramSpan {
 	line := render.OneLine
-	title := line(d.Policy)
-	if title == "" {
-		title = line(d.Rule)
-	}
-	if title == "" {
-		title = "Policy result"
-	}
-	if d.Severity != "" {
-		title = "[" + line(string(d.Severity)) + "] " + title
-	}
-	spans := []telegramSpan{{text: title, bold: true}}
+	spans := []telegramSpan{{text: telegramTitle(d), bold: true}}
 	field := func(label, value string) {
 		if value = line(value); value != "" {
 			spans = append(spans, telegramSpan{text: "\n"}, telegramSpan{text: label + ":", bold: true},
@@ -283,6 +278,17 @@ func telegramLayout(d *ResultDocument) []telegramSpan {
 	list("Properties", d.Properties)
 	list("Custom fields", d.CustomFields)
 	return spans
+}
+
+// telegramTitle is the first line of a result's message: "[high] require-labels" (the policy,
+// else the rule, else "Policy result"; the severity when set).
+func telegramTitle(d *ResultDocument) string {
+	line := render.OneLine
+	title := cmp.Or(line(d.Policy), line(d.Rule), "Policy result")
+	if d.Severity != "" {
+		title = "[" + line(string(d.Severity)) + "] " + title
+	}
+	return title
 }
 
 // telegramClean is plainText(s); in a single line, line breaks and tabs become spaces.

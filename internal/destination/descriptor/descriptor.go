@@ -21,6 +21,10 @@ type Descriptor struct {
 	Type v1alpha1.DestinationType
 	// Required settings the destination cannot work without, inline or from the Secret.
 	Required []string
+	// Alternatives, when set, are sets of settings of which the destination needs one complete
+	// set besides Required (Slack: url for its incoming webhook, or token and channel for its
+	// Web API).
+	Alternatives [][]string
 	// SecretKeys are the keys read from the Secret; others in it are ignored.
 	SecretKeys []string
 	// Endpoint settings decide where data goes: the server, and the account, tenant, bucket,

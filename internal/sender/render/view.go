@@ -137,6 +137,23 @@ func Plural(n int, one, many string) string {
 // NewResultsLine is "N new policy results" (1: "1 new policy result").
 func NewResultsLine(n int) string { return Plural(n, "new policy result", "new policy results") }
 
+// ResolvedLine is "✅ N policy results resolved" (1: "✅ 1 policy result resolved"): the first line
+// of a resolved notice (notifyResolved).
+func ResolvedLine(n int) string {
+	return ResolvedMark + " " + Plural(n, "policy result resolved", "policy results resolved")
+}
+
+// ResolvedMark marks resolved notices.
+const ResolvedMark = "✅"
+
+// ResolvedNote says what n resolved results are, under the notice's first line.
+func ResolvedNote(n int) string {
+	if n == 1 {
+		return "It passes now, or is gone from the cluster."
+	}
+	return "They pass now, or are gone from the cluster."
+}
+
 // PartLine names the results [start, end) of a batch of total results split into several
 // messages: "New policy result 3 of 7", "New policy results 1–2 of 7".
 func PartLine(start, end, total int) string {
