@@ -49,7 +49,7 @@ func notifyPolicy(n v1alpha1.Notifications, dest v1alpha1.DestinationType) (deli
 	if err := checkSilences(n.Silences, time.Now()); err != nil {
 		return delivery.Notify{}, err
 	}
-	chat := slices.Contains(destination.TemplateTypes(), dest)
+	chat := slices.Contains(destination.ChatTypes(), dest)
 	var chatOnly []string
 	p := delivery.Notify{
 		SkipControlled: n.ControlledResources != v1alpha1.ControlledResourcesInclude,
@@ -73,7 +73,7 @@ func notifyPolicy(n v1alpha1.Notifications, dest v1alpha1.DestinationType) (deli
 	}
 	if !chat && len(chatOnly) > 0 {
 		var names []string
-		for _, t := range destination.TemplateTypes() {
+		for _, t := range destination.ChatTypes() {
 			names = append(names, string(t))
 		}
 		return p, conditions.Stalled(v1alpha1.ReasonInvalidSpec, fmt.Sprintf(

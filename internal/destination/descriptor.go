@@ -18,9 +18,18 @@ func Descriptors() []Descriptor { return sender.Descriptors() }
 
 // TemplateTypes returns the types whose senders render messageTemplate, sorted.
 func TemplateTypes() []v1alpha1.DestinationType {
+	return typesWhere(func(d Descriptor) bool { return d.Template })
+}
+
+// ChatTypes returns the chat destinations (digests, rate limits, resolved notices).
+func ChatTypes() []v1alpha1.DestinationType {
+	return typesWhere(func(d Descriptor) bool { return d.Chat })
+}
+
+func typesWhere(ok func(Descriptor) bool) []v1alpha1.DestinationType {
 	var out []v1alpha1.DestinationType
 	for _, d := range Descriptors() {
-		if d.Template {
+		if ok(d) {
 			out = append(out, d.Type)
 		}
 	}

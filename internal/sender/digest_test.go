@@ -244,14 +244,16 @@ func TestChatLinksWithinLimits(t *testing.T) {
 	}
 }
 
-// TestChatDestinationsAreDigesters: the chat destinations send digests; no other sender does
-// (alertManager, jira, loki and pagerDuty take a messageTemplate too, but are not chats).
+// TestChatDestinationsAreDigesters: the chat destinations (descriptor Chat, which the
+// controllers check digests, rate limits and notifyResolved against) send digests; no other
+// sender does (alertManager, jira, loki and pagerDuty take a messageTemplate too, but are not
+// chats).
 func TestChatDestinationsAreDigesters(t *testing.T) {
 	for _, d := range Descriptors() {
 		_, s, _ := chatStart(t, d.Type, "")
 		_, ok := s.(Digester)
-		if want := slices.Contains(chatTypes, d.Type); ok != want {
-			t.Errorf("%s: Digester %v, want %v", d.Type, ok, want)
+		if want := slices.Contains(chatTypes, d.Type); ok != want || d.Chat != want {
+			t.Errorf("%s: Digester %v, descriptor Chat %v, want %v", d.Type, ok, d.Chat, want)
 		}
 	}
 }

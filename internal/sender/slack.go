@@ -123,7 +123,7 @@ func init() {
 	register(newSlack, descriptor.Descriptor{Type: v1alpha1.DestinationSlack,
 		Alternatives: [][]string{{"url"}, {"token", "channel"}}, SecretKeys: []string{"url", "channel", "token"},
 		Endpoint: []string{"url"}, Credential: append(slices.Clone(descriptor.HTTPCredentials), "token"),
-		Other: []string{"channel"}, Template: true})
+		Other: []string{"channel"}, Template: true, Chat: true})
 }
 
 func newSlack(cfg Config) (Sender, error) {

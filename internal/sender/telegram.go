@@ -65,7 +65,7 @@ func init() {
 	// goes to the Bot API, so choosing another chat is not a redirect.
 	register(newTelegram, descriptor.Descriptor{Type: v1alpha1.DestinationTelegram,
 		Required: []string{"token", "chatID"}, SecretKeys: []string{"token", "chatID"},
-		Endpoint: []string{"apiURL"}, Credential: []string{"headers", "token"}, Other: []string{"chatID"}, Template: true})
+		Endpoint: []string{"apiURL"}, Credential: []string{"headers", "token"}, Other: []string{"chatID"}, Template: true, Chat: true})
 }
 
 func newTelegram(cfg Config) (Sender, error) {

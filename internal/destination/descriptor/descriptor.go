@@ -38,6 +38,9 @@ type Descriptor struct {
 	Other []string
 	// Template tells that the sender renders messageTemplate.
 	Template bool
+	// Chat tells that the destination is a chat people read: it takes digests, rate limits and
+	// resolved notices (the sender is a sender.Digester and announces resolved results).
+	Chat bool
 }
 
 // HTTPCredentials are the credentials of an HTTP destination without a token of its own.
@@ -47,7 +50,7 @@ var HTTPCredentials = []string{"headers"}
 // is its only setting besides headers.
 func ChatWebhook(t v1alpha1.DestinationType) Descriptor {
 	return Descriptor{Type: t, Required: []string{"url"}, SecretKeys: []string{"url"},
-		Endpoint: []string{"url"}, Credential: HTTPCredentials, Template: true}
+		Endpoint: []string{"url"}, Credential: HTTPCredentials, Template: true, Chat: true}
 }
 
 // AWS is the descriptor of an AWS service writing into target (a bucket, a stream, an
