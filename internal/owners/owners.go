@@ -1,0 +1,166 @@
+// Package owners tells whether a controller owns a Kubernetes object (an ownerReference with
+// controller: true), so delivery can skip results about Pods of ReplicaSets, ReplicaSets of
+// Deployments and Jobs of CronJobs: policy engines report the same policy on the owner.
+//
+// It reads the object's metadata only (the metadata API: no spec, no status), remembers the
+// answer in a bounded LRU cache shared by every pipeline, makes one request for concurrent
+// questions about the same object, and keeps a bounded number of requests in flight. An object
+// that cannot be read (not found, forbidden, a kind the API server does not serve, a timeout)
+// counts as uncontrolled, so its results are sent, never lost; that answer is remembered
+// briefly only.
+package owners
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/singleflight"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/metadata"
+	"k8s.io/utils/lru"
+
+	"github.com/policyherald/policy-herald/internal/report"
+)
+
+// The kinds whose controllers the docs promise (docs/delivery.md); the metadata API needs get.
+// Any other kind counts as uncontrolled unless the operator may read it.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get
+
+// Options bound the lookup.
+type Options struct {
+	// Size is how many objects' answers are remembered (least recently used go first).
+	Size int
+	// TTL is how long an answer read from the API server is remembered. Owner references
+	// rarely change once set (a controller adopts or releases an object).
+	TTL time.Duration
+	// FailedTTL is how long "uncontrolled" is remembered for an object that could not be read,
+	// so a burst does not ask again and again, and a transient failure soon is asked again.
+	FailedTTL time.Duration
+	// Timeout bounds one lookup, the wait for a slot among InFlight included.
+	Timeout time.Duration
+	// InFlight is how many requests may be in flight at once, across every pipeline.
+	InFlight int
+}
+
+// DefaultOptions are the production defaults: 10,000 answers (about 2 MB, see
+// TestBytesPerEntry), remembered 5 minutes (Policy Reporter: 1 minute), failures 10 seconds.
+func DefaultOptions() Options {
+	return Options{Size: 10000, TTL: 5 * time.Minute, FailedTTL: 10 * time.Second, Timeout: 5 * time.Second, InFlight: 8}
+}
+
+// Lookup answers whether objects are controlled. It is safe for concurrent use.
+type Lookup struct {
+	meta    metadata.Interface
+	mapper  meta.RESTMapper
+	opts    Options
+	log     logr.Logger
+	now     func() time.Time
+	cache   *lru.Cache // key → answer
+	flights singleflight.Group
+	slots   chan struct{} // one per request in flight
+}
+
+// key names an object; its strings are shared with the report's Resource, so an entry holds
+// no copy of them.
+type key struct{ apiVersion, kind, namespace, name string }
+
+func (k key) String() string { return k.apiVersion + "/" + k.kind + "/" + k.namespace + "/" + k.name }
+
+type answer struct {
+	controlled bool
+	expires    int64 // Unix nanoseconds
+}
+
+// New returns a lookup reading metadata through md, mapping kinds to resources with mapper.
+// Zero fields of opts take their DefaultOptions value.
+func New(md metadata.Interface, mapper meta.RESTMapper, opts Options, log logr.Logger) *Lookup {
+	d := DefaultOptions()
+	if opts.Size <= 0 {
+		opts.Size = d.Size
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = d.TTL
+	}
+	if opts.FailedTTL <= 0 {
+		opts.FailedTTL = d.FailedTTL
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = d.Timeout
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = d.InFlight
+	}
+	return &Lookup{
+		meta: md, mapper: mapper, opts: opts, log: log, now: time.Now,
+		cache: lru.New(opts.Size), slots: make(chan struct{}, opts.InFlight),
+	}
+}
+
+// Controlled says whether a controller owns r. It is false when r cannot be read, and when ctx
+// ends first (the caller tells that case apart by ctx.Err()).
+func (l *Lookup) Controlled(ctx context.Context, r *report.Resource) bool {
+	if r == nil || r.Kind == "" || r.Name == "" {
+		return false
+	}
+	k := key{r.APIVersion, r.Kind, r.Namespace, r.Name}
+	if v, ok := l.cache.Get(k); ok {
+		if a := v.(answer); a.expires > l.now().UnixNano() {
+			return a.controlled
+		}
+	}
+	// The request runs apart from any one caller's ctx, so a caller that stops does not fail
+	// the others waiting on the same object; Timeout bounds it.
+	ch := l.flights.DoChan(k.String(), func() (any, error) { return l.fetch(k), nil })
+	select {
+	case res := <-ch:
+		return res.Val.(bool)
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// fetch reads k's metadata and remembers the answer.
+func (l *Lookup) fetch(k key) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
+	defer cancel()
+	controlled, err := l.read(ctx, k)
+	ttl := l.opts.TTL
+	if err != nil {
+		ttl = l.opts.FailedTTL
+		l.log.V(1).Info("cannot read an object's owners: its results count as uncontrolled", "object", k.String(), "error", err.Error())
+	}
+	l.cache.Add(k, answer{controlled: controlled, expires: l.now().Add(ttl).UnixNano()})
+	return controlled
+}
+
+func (l *Lookup) read(ctx context.Context, k key) (bool, error) {
+	gv, err := schema.ParseGroupVersion(k.apiVersion)
+	if err != nil {
+		return false, err
+	}
+	m, err := l.mapper.RESTMapping(gv.WithKind(k.kind).GroupKind(), gv.Version)
+	if err != nil {
+		return false, err
+	}
+	select {
+	case l.slots <- struct{}{}:
+		defer func() { <-l.slots }()
+	case <-ctx.Done():
+		return false, errors.New("waiting for a slot among the lookups in flight: " + ctx.Err().Error())
+	}
+	var get metadata.ResourceInterface = l.meta.Resource(m.Resource)
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		get = l.meta.Resource(m.Resource).Namespace(k.namespace)
+	}
+	obj, err := get.Get(ctx, k.name, metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	return metav1.GetControllerOfNoCopy(obj) != nil, nil
+}

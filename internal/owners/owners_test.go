@@ -1,0 +1,369 @@
+package owners
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/scheme"
+)
+
+// The tests run against a real kube-apiserver and etcd (envtest), started once for the
+// package on first use: KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/owners/
+
+var apiServer struct {
+	once   sync.Once
+	env    *envtest.Environment
+	cfg    *rest.Config
+	c      client.Client
+	mapper meta.RESTMapper
+	err    error
+	ns     atomic.Int64
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if apiServer.env != nil {
+		if err := apiServer.env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// server starts the test API server once and returns it.
+func server(t testing.TB) *envtest.Environment {
+	t.Helper()
+	s := &apiServer
+	s.once.Do(func() {
+		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+			s.err = fmt.Errorf("KUBEBUILDER_ASSETS is not set: run KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/owners/")
+			return
+		}
+		s.env = &envtest.Environment{}
+		if s.cfg, s.err = s.env.Start(); s.err != nil {
+			return
+		}
+		s.cfg.QPS, s.cfg.Burst = -1, 0 // no client-side rate limit
+		if s.c, s.err = client.New(s.cfg, client.Options{Scheme: scheme.New()}); s.err != nil {
+			return
+		}
+		hc, err := rest.HTTPClientFor(s.cfg)
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.mapper, s.err = apiutil.NewDynamicRESTMapper(s.cfg, hc)
+	})
+	if s.err != nil {
+		t.Fatalf("test API server: %v", s.err)
+	}
+	return s.env
+}
+
+// requests counts the metadata requests that reach the API server, and the most in flight at once.
+type requests struct {
+	n, now, most atomic.Int32
+	delay        time.Duration
+}
+
+func (r *requests) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		r.n.Add(1)
+		cur := r.now.Add(1)
+		defer r.now.Add(-1)
+		for m := r.most.Load(); cur > m && !r.most.CompareAndSwap(m, cur); m = r.most.Load() {
+		}
+		time.Sleep(r.delay)
+		return rt.RoundTrip(req)
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// newLookup returns a lookup on the test API server as cfg's user (nil: the admin), counting
+// its requests in reqs (may be nil).
+func newLookup(t testing.TB, cfg *rest.Config, opts Options, reqs *requests) *Lookup {
+	t.Helper()
+	server(t)
+	if cfg == nil {
+		cfg = apiServer.cfg
+	}
+	cfg = rest.CopyConfig(cfg)
+	if reqs != nil {
+		cfg.Wrap(reqs.wrap)
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(md, apiServer.mapper, opts, logr.Discard())
+}
+
+// namespace creates a namespace for the test.
+func namespace(t testing.TB) string {
+	t.Helper()
+	server(t)
+	ns := fmt.Sprintf("owners-%d", apiServer.ns.Add(1))
+	if err := apiServer.c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// controllerRef is an ownerReference to a ReplicaSet; controller says whether it controls.
+func controllerRef(controller bool) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "carts-5d8f", UID: "uid-rs", Controller: ptr.To(controller)}
+}
+
+// pod creates a Pod in ns with the owner references given.
+func pod(t testing.TB, ns, name string, refs ...metav1.OwnerReference) *report.Resource {
+	t.Helper()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, OwnerReferences: refs},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}},
+	}
+	if err := apiServer.c.Create(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return podRef(ns, name)
+}
+
+func podRef(ns, name string) *report.Resource {
+	return &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: name}
+}
+
+func TestControlled(t *testing.T) {
+	ns := namespace(t)
+	l := newLookup(t, nil, Options{}, nil)
+	ctx := context.Background()
+
+	// A cluster-scoped object with a controller: the lookup must not put a namespace in the path.
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{
+		Name: ns + "-owned", OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Namespace", Name: ns, UID: "uid-ns", Controller: ptr.To(true)}},
+	}}
+	if err := apiServer.c.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		name string
+		res  *report.Resource
+		want bool
+	}{
+		{"a Pod of a ReplicaSet", pod(t, ns, "controlled", controllerRef(true)), true},
+		{"a Pod with no owner", pod(t, ns, "bare"), false},
+		{"a Pod with an owner that is no controller", pod(t, ns, "owned", controllerRef(false)), false},
+		{"a missing Pod", podRef(ns, "missing"), false},
+		{"a kind the API server does not serve", &report.Resource{APIVersion: "example.com/v1", Kind: "Widget", Namespace: ns, Name: "w"}, false},
+		{"an apiVersion that does not parse", &report.Resource{APIVersion: "a/b/c", Kind: "Pod", Namespace: ns, Name: "controlled"}, false},
+		{"a cluster-scoped object with a controller", &report.Resource{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: role.Name}, true},
+		{"no resource", nil, false},
+	} {
+		if got := l.Controlled(ctx, c.res); got != c.want {
+			t.Errorf("%s: Controlled = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestForbiddenCountsAsUncontrolled(t *testing.T) {
+	env := server(t)
+	ns := namespace(t)
+	res := pod(t, ns, "controlled", controllerRef(true))
+	// A user with no permission at all: the API server forbids the read.
+	u, err := env.AddUser(envtest.User{Name: "nobody"}, apiServer.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLookup(t, u.Config(), Options{}, nil)
+	if l.Controlled(context.Background(), res) {
+		t.Error("a Pod the operator may not read: Controlled = true, want false (sent, never lost)")
+	}
+	if admin := newLookup(t, nil, Options{}, nil); !admin.Controlled(context.Background(), res) {
+		t.Error("the same Pod read by an admin: Controlled = false, want true")
+	}
+}
+
+func TestCachesAnswersAndFailuresBriefly(t *testing.T) {
+	ns := namespace(t)
+	var reqs requests
+	l := newLookup(t, nil, Options{TTL: time.Minute, FailedTTL: 10 * time.Second}, &reqs)
+	clock := time.Now()
+	l.now = func() time.Time { return clock }
+	ctx := context.Background()
+
+	res := pod(t, ns, "controlled", controllerRef(true))
+	for range 3 {
+		if !l.Controlled(ctx, res) {
+			t.Fatal("Controlled = false, want true")
+		}
+	}
+	if n := reqs.n.Load(); n != 1 {
+		t.Errorf("three questions about one Pod made %d requests, want 1", n)
+	}
+	clock = clock.Add(time.Minute + time.Second)
+	l.Controlled(ctx, res)
+	if n := reqs.n.Load(); n != 2 {
+		t.Errorf("after the TTL: %d requests, want 2 (asked again)", n)
+	}
+
+	// A Pod the report names before it exists (or after it left): uncontrolled, briefly.
+	late := podRef(ns, "late")
+	if l.Controlled(ctx, late) {
+		t.Fatal("a missing Pod: Controlled = true")
+	}
+	pod(t, ns, "late", controllerRef(true))
+	if l.Controlled(ctx, late) {
+		t.Error("within FailedTTL the failure is remembered: Controlled = true, want the remembered false")
+	}
+	clock = clock.Add(11 * time.Second)
+	if !l.Controlled(ctx, late) {
+		t.Error("after FailedTTL: Controlled = false, want true (asked again)")
+	}
+}
+
+func TestOneRequestPerObjectAndBoundedInFlight(t *testing.T) {
+	ns := namespace(t)
+	reqs := requests{delay: 50 * time.Millisecond}
+	l := newLookup(t, nil, Options{InFlight: 2}, &reqs)
+	ctx := context.Background()
+
+	shared := pod(t, ns, "shared", controllerRef(true))
+	var wg sync.WaitGroup
+	var wrong atomic.Int32
+	for range 20 {
+		wg.Go(func() {
+			if !l.Controlled(ctx, shared) {
+				wrong.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := reqs.n.Load(); n != 1 {
+		t.Errorf("20 concurrent questions about one Pod made %d requests, want 1", n)
+	}
+	if wrong.Load() != 0 {
+		t.Errorf("%d of 20 waiting callers got false, want true", wrong.Load())
+	}
+
+	reqs.n.Store(0)
+	reqs.most.Store(0)
+	for i := range 8 {
+		res := pod(t, ns, fmt.Sprintf("p%d", i), controllerRef(true))
+		wg.Go(func() { l.Controlled(ctx, res) })
+	}
+	wg.Wait()
+	if n, most := reqs.n.Load(), reqs.most.Load(); n != 8 || most > 2 {
+		t.Errorf("8 Pods at once: %d requests, at most %d in flight; want 8, at most 2", n, most)
+	}
+}
+
+func TestCallerStopsWaiting(t *testing.T) {
+	ns := namespace(t)
+	reqs := requests{delay: time.Second}
+	l := newLookup(t, nil, Options{}, &reqs)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if l.Controlled(ctx, pod(t, ns, "slow", controllerRef(true))) {
+		t.Error("Controlled = true after the caller's ctx ended")
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("the caller waited %v after its ctx ended", d)
+	}
+}
+
+func TestTimeoutCountsAsUncontrolled(t *testing.T) {
+	ns := namespace(t)
+	reqs := requests{delay: 300 * time.Millisecond}
+	l := newLookup(t, nil, Options{Timeout: 100 * time.Millisecond}, &reqs)
+	if l.Controlled(context.Background(), pod(t, ns, "slow", controllerRef(true))) {
+		t.Error("a lookup that timed out: Controlled = true, want false (sent, never lost)")
+	}
+}
+
+// TestBytesPerEntry measures what one remembered answer costs: the entry, not the strings of
+// its key, which it shares with the report's Resource.
+func TestBytesPerEntry(t *testing.T) {
+	const n = 20000
+	l := New(nil, nil, Options{Size: n}, logr.Discard())
+	keys := make([]key, n)
+	for i := range keys {
+		keys[i] = key{"v1", "Pod", "shop", fmt.Sprintf("carts-5d8f-%06d", i)}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, k := range keys {
+		l.cache.Add(k, answer{controlled: true, expires: 1})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+	t.Logf("%.0f bytes per remembered answer (%d answers: %.1f MB)", per, DefaultOptions().Size, per*float64(DefaultOptions().Size)/1e6)
+	if per > 400 {
+		t.Errorf("%.0f bytes per remembered answer, want at most 400", per)
+	}
+	runtime.KeepAlive(keys)
+	runtime.KeepAlive(l)
+}
+
+// BenchmarkCached is the cost per result once the answer is remembered: what every result of a
+// burst about a known resource pays.
+func BenchmarkCached(b *testing.B) {
+	ns := namespace(b)
+	l := newLookup(b, nil, Options{}, nil)
+	res := pod(b, ns, "controlled", controllerRef(true))
+	ctx := context.Background()
+	l.Controlled(ctx, res)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if !l.Controlled(ctx, res) {
+				b.Fatal("Controlled = false")
+			}
+		}
+	})
+}
+
+// BenchmarkCold is the cost of a first lookup: one metadata GET against the API server.
+func BenchmarkCold(b *testing.B) {
+	ns := namespace(b)
+	l := newLookup(b, nil, Options{}, nil)
+	ctx := context.Background()
+	var names []*report.Resource
+	for i := range 200 {
+		names = append(names, pod(b, ns, fmt.Sprintf("p%d", i), controllerRef(true)))
+	}
+	for i := 0; b.Loop(); i++ {
+		if i%len(names) == 0 {
+			l.cache.Clear()
+		}
+		if !l.Controlled(ctx, names[i%len(names)]) {
+			b.Fatal("Controlled = false")
+		}
+	}
+}
