@@ -63,6 +63,15 @@ type Options struct {
 	// Retention is how long a result that left the cluster is remembered, so a report that is
 	// emptied and refilled, or a result that flaps, is not sent twice.
 	Retention time.Duration
+	// Owners tells which resources a controller owns, for controlledResources: skip
+	// (internal/owners, shared by every pipeline). Nil: every resource counts as uncontrolled.
+	Owners Owners
+}
+
+// Owners tells whether a controller owns a resource. It is false when it cannot tell (and when
+// ctx ends first): such results are sent, never lost.
+type Owners interface {
+	Controlled(ctx context.Context, r *report.Resource) bool
 }
 
 // DefaultOptions are the production defaults.
