@@ -15,7 +15,9 @@ type Notifications struct {
 	// ReplicaSets of Deployments, Jobs of CronJobs) are not sent: policy engines report the same
 	// policy on the owner (Kyverno's autogen rules), so one problem makes one message. Owners are
 	// read from the resource's metadata; a resource that cannot be read counts as uncontrolled
-	// and its results are sent. Skipped results are counted in status.delivery.skipped.
+	// and its results are sent. The operator may read Pods, ReplicaSets and Jobs; grant it get
+	// on other kinds to skip their controlled objects too. Skipped results are counted in
+	// status.delivery.skipped.
 	// +optional
 	ControlledResources ControlledResources `json:"controlledResources,omitempty"`
 
