@@ -25,59 +25,45 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/apiserver"
 )
 
 // The tests run against a real kube-apiserver and etcd (envtest), started once for the
 // package on first use: KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/owners/
 
-var apiServer struct {
-	once   sync.Once
-	env    *envtest.Environment
+var (
+	apiServer  apiserver.Shared
+	namespaces atomic.Int64
+)
+
+func TestMain(m *testing.M) { os.Exit(apiServer.Main(m)) }
+
+// cluster is one test's namespace on the test API server, with an admin client.
+type cluster struct {
 	cfg    *rest.Config
 	c      client.Client
 	mapper meta.RESTMapper
-	err    error
-	ns     atomic.Int64
+	ns     string
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if apiServer.env != nil {
-		if err := apiServer.env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
-		}
-	}
-	os.Exit(code)
-}
-
-// server starts the test API server once and returns it.
-func server(t testing.TB) *envtest.Environment {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
-	s := &apiServer
-	s.once.Do(func() {
-		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-			s.err = fmt.Errorf("KUBEBUILDER_ASSETS is not set: run KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/owners/")
-			return
-		}
-		s.env = &envtest.Environment{}
-		if s.cfg, s.err = s.env.Start(); s.err != nil {
-			return
-		}
-		s.cfg.QPS, s.cfg.Burst = -1, 0 // no client-side rate limit
-		if s.c, s.err = client.New(s.cfg, client.Options{Scheme: scheme.New()}); s.err != nil {
-			return
-		}
-		hc, err := rest.HTTPClientFor(s.cfg)
-		if err != nil {
-			s.err = err
-			return
-		}
-		s.mapper, s.err = apiutil.NewDynamicRESTMapper(s.cfg, hc)
-	})
-	if s.err != nil {
-		t.Fatalf("test API server: %v", s.err)
+	k := &cluster{cfg: apiServer.Config(t), ns: fmt.Sprintf("owners-%d", namespaces.Add(1))}
+	var err error
+	if k.c, err = client.New(k.cfg, client.Options{Scheme: scheme.New()}); err != nil {
+		t.Fatal(err)
 	}
-	return s.env
+	hc, err := rest.HTTPClientFor(k.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.mapper, err = apiutil.NewDynamicRESTMapper(k.cfg, hc); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: k.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // requests counts the metadata requests that reach the API server, and the most in flight at once.
@@ -102,13 +88,12 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// newLookup returns a lookup on the test API server as cfg's user (nil: the admin), counting
-// its requests in reqs (may be nil).
-func newLookup(t testing.TB, cfg *rest.Config, opts Options, reqs *requests) *Lookup {
+// lookup returns a lookup on the test API server as cfg's user (nil: the admin), counting its
+// requests in reqs (may be nil).
+func (k *cluster) lookup(t testing.TB, cfg *rest.Config, opts Options, reqs *requests) *Lookup {
 	t.Helper()
-	server(t)
 	if cfg == nil {
-		cfg = apiServer.cfg
+		cfg = k.cfg
 	}
 	cfg = rest.CopyConfig(cfg)
 	if reqs != nil {
@@ -118,18 +103,7 @@ func newLookup(t testing.TB, cfg *rest.Config, opts Options, reqs *requests) *Lo
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(md, apiServer.mapper, opts, logr.Discard())
-}
-
-// namespace creates a namespace for the test.
-func namespace(t testing.TB) string {
-	t.Helper()
-	server(t)
-	ns := fmt.Sprintf("owners-%d", apiServer.ns.Add(1))
-	if err := apiServer.c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	return ns
+	return New(md, k.mapper, opts, logr.Discard())
 }
 
 // controllerRef is an ownerReference to a ReplicaSet; controller says whether it controls.
@@ -137,17 +111,17 @@ func controllerRef(controller bool) metav1.OwnerReference {
 	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "carts-5d8f", UID: "uid-rs", Controller: ptr.To(controller)}
 }
 
-// pod creates a Pod in ns with the owner references given.
-func pod(t testing.TB, ns, name string, refs ...metav1.OwnerReference) *report.Resource {
+// pod creates a Pod in the test's namespace with the owner references given.
+func (k *cluster) pod(t testing.TB, name string, refs ...metav1.OwnerReference) *report.Resource {
 	t.Helper()
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, OwnerReferences: refs},
+		ObjectMeta: metav1.ObjectMeta{Namespace: k.ns, Name: name, OwnerReferences: refs},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}},
 	}
-	if err := apiServer.c.Create(context.Background(), p); err != nil {
+	if err := k.c.Create(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	return podRef(ns, name)
+	return podRef(k.ns, name)
 }
 
 func podRef(ns, name string) *report.Resource {
@@ -155,15 +129,15 @@ func podRef(ns, name string) *report.Resource {
 }
 
 func TestControlled(t *testing.T) {
-	ns := namespace(t)
-	l := newLookup(t, nil, Options{}, nil)
+	k := newCluster(t)
+	l := k.lookup(t, nil, Options{}, nil)
 	ctx := context.Background()
 
 	// A cluster-scoped object with a controller: the lookup must not put a namespace in the path.
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{
-		Name: ns + "-owned", OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Namespace", Name: ns, UID: "uid-ns", Controller: ptr.To(true)}},
+		Name: k.ns + "-owned", OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Namespace", Name: k.ns, UID: "uid-ns", Controller: ptr.To(true)}},
 	}}
-	if err := apiServer.c.Create(ctx, role); err != nil {
+	if err := k.c.Create(ctx, role); err != nil {
 		t.Fatal(err)
 	}
 
@@ -172,12 +146,12 @@ func TestControlled(t *testing.T) {
 		res  *report.Resource
 		want bool
 	}{
-		{"a Pod of a ReplicaSet", pod(t, ns, "controlled", controllerRef(true)), true},
-		{"a Pod with no owner", pod(t, ns, "bare"), false},
-		{"a Pod with an owner that is no controller", pod(t, ns, "owned", controllerRef(false)), false},
-		{"a missing Pod", podRef(ns, "missing"), false},
-		{"a kind the API server does not serve", &report.Resource{APIVersion: "example.com/v1", Kind: "Widget", Namespace: ns, Name: "w"}, false},
-		{"an apiVersion that does not parse", &report.Resource{APIVersion: "a/b/c", Kind: "Pod", Namespace: ns, Name: "controlled"}, false},
+		{"a Pod of a ReplicaSet", k.pod(t, "controlled", controllerRef(true)), true},
+		{"a Pod with no owner", k.pod(t, "bare"), false},
+		{"a Pod with an owner that is no controller", k.pod(t, "owned", controllerRef(false)), false},
+		{"a missing Pod", podRef(k.ns, "missing"), false},
+		{"a kind the API server does not serve", &report.Resource{APIVersion: "example.com/v1", Kind: "Widget", Namespace: k.ns, Name: "w"}, false},
+		{"an apiVersion that does not parse", &report.Resource{APIVersion: "a/b/c", Kind: "Pod", Namespace: k.ns, Name: "controlled"}, false},
 		{"a cluster-scoped object with a controller", &report.Resource{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: role.Name}, true},
 		{"no resource", nil, false},
 	} {
@@ -188,32 +162,31 @@ func TestControlled(t *testing.T) {
 }
 
 func TestForbiddenCountsAsUncontrolled(t *testing.T) {
-	env := server(t)
-	ns := namespace(t)
-	res := pod(t, ns, "controlled", controllerRef(true))
+	k := newCluster(t)
+	res := k.pod(t, "controlled", controllerRef(true))
 	// A user with no permission at all: the API server forbids the read.
-	u, err := env.AddUser(envtest.User{Name: "nobody"}, apiServer.cfg)
+	u, err := apiServer.Env.AddUser(envtest.User{Name: "nobody"}, k.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newLookup(t, u.Config(), Options{}, nil)
+	l := k.lookup(t, u.Config(), Options{}, nil)
 	if l.Controlled(context.Background(), res) {
 		t.Error("a Pod the operator may not read: Controlled = true, want false (sent, never lost)")
 	}
-	if admin := newLookup(t, nil, Options{}, nil); !admin.Controlled(context.Background(), res) {
+	if admin := k.lookup(t, nil, Options{}, nil); !admin.Controlled(context.Background(), res) {
 		t.Error("the same Pod read by an admin: Controlled = false, want true")
 	}
 }
 
 func TestCachesAnswersAndFailuresBriefly(t *testing.T) {
-	ns := namespace(t)
+	k := newCluster(t)
 	var reqs requests
-	l := newLookup(t, nil, Options{TTL: time.Minute, FailedTTL: 10 * time.Second}, &reqs)
+	l := k.lookup(t, nil, Options{TTL: time.Minute, FailedTTL: 10 * time.Second}, &reqs)
 	clock := time.Now()
 	l.now = func() time.Time { return clock }
 	ctx := context.Background()
 
-	res := pod(t, ns, "controlled", controllerRef(true))
+	res := k.pod(t, "controlled", controllerRef(true))
 	for range 3 {
 		if !l.Controlled(ctx, res) {
 			t.Fatal("Controlled = false, want true")
@@ -229,11 +202,11 @@ func TestCachesAnswersAndFailuresBriefly(t *testing.T) {
 	}
 
 	// A Pod the report names before it exists (or after it left): uncontrolled, briefly.
-	late := podRef(ns, "late")
+	late := podRef(k.ns, "late")
 	if l.Controlled(ctx, late) {
 		t.Fatal("a missing Pod: Controlled = true")
 	}
-	pod(t, ns, "late", controllerRef(true))
+	k.pod(t, "late", controllerRef(true))
 	if l.Controlled(ctx, late) {
 		t.Error("within FailedTTL the failure is remembered: Controlled = true, want the remembered false")
 	}
@@ -244,12 +217,12 @@ func TestCachesAnswersAndFailuresBriefly(t *testing.T) {
 }
 
 func TestOneRequestPerObjectAndBoundedInFlight(t *testing.T) {
-	ns := namespace(t)
+	k := newCluster(t)
 	reqs := requests{delay: 50 * time.Millisecond}
-	l := newLookup(t, nil, Options{InFlight: 2}, &reqs)
+	l := k.lookup(t, nil, Options{InFlight: 2}, &reqs)
 	ctx := context.Background()
 
-	shared := pod(t, ns, "shared", controllerRef(true))
+	shared := k.pod(t, "shared", controllerRef(true))
 	var wg sync.WaitGroup
 	var wrong atomic.Int32
 	for range 20 {
@@ -270,7 +243,7 @@ func TestOneRequestPerObjectAndBoundedInFlight(t *testing.T) {
 	reqs.n.Store(0)
 	reqs.most.Store(0)
 	for i := range 8 {
-		res := pod(t, ns, fmt.Sprintf("p%d", i), controllerRef(true))
+		res := k.pod(t, fmt.Sprintf("p%d", i), controllerRef(true))
 		wg.Go(func() { l.Controlled(ctx, res) })
 	}
 	wg.Wait()
@@ -280,13 +253,13 @@ func TestOneRequestPerObjectAndBoundedInFlight(t *testing.T) {
 }
 
 func TestCallerStopsWaiting(t *testing.T) {
-	ns := namespace(t)
+	k := newCluster(t)
 	reqs := requests{delay: time.Second}
-	l := newLookup(t, nil, Options{}, &reqs)
+	l := k.lookup(t, nil, Options{}, &reqs)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if l.Controlled(ctx, pod(t, ns, "slow", controllerRef(true))) {
+	if l.Controlled(ctx, k.pod(t, "slow", controllerRef(true))) {
 		t.Error("Controlled = true after the caller's ctx ended")
 	}
 	if d := time.Since(start); d > 500*time.Millisecond {
@@ -295,10 +268,10 @@ func TestCallerStopsWaiting(t *testing.T) {
 }
 
 func TestTimeoutCountsAsUncontrolled(t *testing.T) {
-	ns := namespace(t)
+	k := newCluster(t)
 	reqs := requests{delay: 300 * time.Millisecond}
-	l := newLookup(t, nil, Options{Timeout: 100 * time.Millisecond}, &reqs)
-	if l.Controlled(context.Background(), pod(t, ns, "slow", controllerRef(true))) {
+	l := k.lookup(t, nil, Options{Timeout: 100 * time.Millisecond}, &reqs)
+	if l.Controlled(context.Background(), k.pod(t, "slow", controllerRef(true))) {
 		t.Error("a lookup that timed out: Controlled = true, want false (sent, never lost)")
 	}
 }
@@ -333,9 +306,9 @@ func TestBytesPerEntry(t *testing.T) {
 // BenchmarkCached is the cost per result once the answer is remembered: what every result of a
 // burst about a known resource pays.
 func BenchmarkCached(b *testing.B) {
-	ns := namespace(b)
-	l := newLookup(b, nil, Options{}, nil)
-	res := pod(b, ns, "controlled", controllerRef(true))
+	k := newCluster(b)
+	l := k.lookup(b, nil, Options{}, nil)
+	res := k.pod(b, "controlled", controllerRef(true))
 	ctx := context.Background()
 	l.Controlled(ctx, res)
 	b.ReportAllocs()
@@ -351,12 +324,12 @@ func BenchmarkCached(b *testing.B) {
 
 // BenchmarkCold is the cost of a first lookup: one metadata GET against the API server.
 func BenchmarkCold(b *testing.B) {
-	ns := namespace(b)
-	l := newLookup(b, nil, Options{}, nil)
+	k := newCluster(b)
+	l := k.lookup(b, nil, Options{}, nil)
 	ctx := context.Background()
 	var names []*report.Resource
 	for i := range 200 {
-		names = append(names, pod(b, ns, fmt.Sprintf("p%d", i), controllerRef(true)))
+		names = append(names, k.pod(b, fmt.Sprintf("p%d", i), controllerRef(true)))
 	}
 	for i := 0; b.Loop(); i++ {
 		if i%len(names) == 0 {
