@@ -31,10 +31,7 @@ import (
 // The tests run against a real kube-apiserver and etcd (envtest), started once for the
 // package on first use: KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/owners/
 
-var (
-	apiServer  apiserver.Shared
-	namespaces atomic.Int64
-)
+var apiServer apiserver.Shared
 
 func TestMain(m *testing.M) { os.Exit(apiServer.Main(m)) }
 
@@ -48,7 +45,7 @@ type cluster struct {
 
 func newCluster(t testing.TB) *cluster {
 	t.Helper()
-	k := &cluster{cfg: apiServer.Config(t), ns: fmt.Sprintf("owners-%d", namespaces.Add(1))}
+	k := &cluster{cfg: apiServer.Config(t)}
 	var err error
 	if k.c, err = client.New(k.cfg, client.Options{Scheme: scheme.New()}); err != nil {
 		t.Fatal(err)
@@ -60,9 +57,11 @@ func newCluster(t testing.TB) *cluster {
 	if k.mapper, err = apiutil.NewDynamicRESTMapper(k.cfg, hc); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: k.ns}}); err != nil {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "owners-"}}
+	if err := k.c.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
+	k.ns = ns.Name
 	return k
 }
 
