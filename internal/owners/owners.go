@@ -7,7 +7,7 @@
 // questions about the same object, and keeps a bounded number of requests in flight. An object
 // that cannot be read (not found, forbidden, a kind the API server does not serve, a timeout)
 // counts as uncontrolled, so its results are sent, never lost; that answer is remembered
-// briefly only.
+// briefly only, but a refusal (RBAC) for the whole resource type and as long as any answer.
 package owners
 
 import (
@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/singleflight"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -72,6 +73,12 @@ type key struct{ apiVersion, kind, namespace, name string }
 
 func (k key) String() string { return k.apiVersion + "/" + k.kind + "/" + k.namespace + "/" + k.name }
 
+// forbidden is the cache's key for a resource type the operator may not read: that is a fact
+// about RBAC, not about one object, and RBAC rarely changes, so it is remembered for TTL and
+// other objects of the type are not asked about meanwhile (most reports are about Deployments,
+// which the operator is not granted).
+type forbidden schema.GroupResource
+
 type answer struct {
 	controlled bool
 	expires    int64 // Unix nanoseconds
@@ -125,6 +132,12 @@ func (l *Lookup) Controlled(ctx context.Context, r *report.Resource) bool {
 	}
 }
 
+// valid says whether the cache holds an answer for k that has not expired.
+func (l *Lookup) valid(k lru.Key) bool {
+	v, ok := l.cache.Get(k)
+	return ok && v.(answer).expires > l.now().UnixNano()
+}
+
 // fetch reads k's metadata and remembers the answer.
 func (l *Lookup) fetch(k key) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
@@ -148,6 +161,9 @@ func (l *Lookup) read(ctx context.Context, k key) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if l.valid(forbidden(m.Resource.GroupResource())) {
+		return false, errors.New("the operator may not get " + m.Resource.GroupResource().String())
+	}
 	select {
 	case l.slots <- struct{}{}:
 		defer func() { <-l.slots }()
@@ -159,6 +175,9 @@ func (l *Lookup) read(ctx context.Context, k key) (bool, error) {
 		get = l.meta.Resource(m.Resource).Namespace(k.namespace)
 	}
 	obj, err := get.Get(ctx, k.name, metav1.GetOptions{})
+	if apierrors.IsForbidden(err) {
+		l.cache.Add(forbidden(m.Resource.GroupResource()), answer{expires: l.now().Add(l.opts.TTL).UnixNano()})
+	}
 	if err != nil {
 		return false, err
 	}

@@ -168,9 +168,17 @@ func TestForbiddenCountsAsUncontrolled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := k.lookup(t, u.Config(), Options{}, nil)
+	var reqs requests
+	l := k.lookup(t, u.Config(), Options{}, &reqs)
 	if l.Controlled(context.Background(), res) {
 		t.Error("a Pod the operator may not read: Controlled = true, want false (sent, never lost)")
+	}
+	// Another Pod: the refusal was about Pods, not that one, so it is not asked again.
+	if l.Controlled(context.Background(), k.pod(t, "other", controllerRef(true))) {
+		t.Error("another Pod the operator may not read: Controlled = true, want false")
+	}
+	if n := reqs.n.Load(); n != 1 {
+		t.Errorf("two Pods of a forbidden type made %d requests, want 1", n)
 	}
 	if admin := k.lookup(t, nil, Options{}, nil); !admin.Controlled(context.Background(), res) {
 		t.Error("the same Pod read by an admin: Controlled = false, want true")
