@@ -2,11 +2,11 @@ package delivery
 
 import (
 	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender"
 )
 
 // skipControlled skips the results of it about resources a controller owns, when the target or
-// channel skips controlled resources; it returns false when none is left. The resource is the
-// result's, else its report's owner (the Trivy adapter's results name none). The lookups run
+// channel skips controlled resources; it returns false when none is left. The lookups run
 // outside p.mu: they may ask the API server.
 func (p *pipeline) skipControlled(it *item) bool {
 	if !p.config().Notify.SkipControlled || p.opts.Owners == nil {
@@ -20,17 +20,11 @@ func (p *pipeline) skipControlled(it *item) bool {
 	var last *report.Resource // a batch's results mostly share one Resource
 	var lastControlled bool
 	for i := range it.batch.Results {
-		r := it.batch.Results[i].Resource
-		if r == nil {
-			if !ownerRead {
-				ref := it.batch.Report
-				if rep := p.store.Get(report.Key(ref.Kind, ref.Namespace, ref.Name)); rep != nil {
-					owner = rep.Owner
-				}
-				ownerRead = true
-			}
-			r = owner
+		res := &it.batch.Results[i]
+		if res.Resource == nil && !ownerRead {
+			owner, ownerRead = p.reportOwner(it.batch.Report), true
 		}
+		r := resourceOf(res, owner)
 		if r == nil {
 			continue
 		}
@@ -51,4 +45,37 @@ func (p *pipeline) skipControlled(it *item) bool {
 		return len(it.hashes) > 0
 	}
 	return p.take(it, outcomeSkipped, func(i int) bool { return controlled[i] })
+}
+
+// prefetchOwners starts looking up the resources of new results as they are queued, so their
+// answers are there when a worker takes them off the queue.
+func (p *pipeline) prefetchOwners(rep *report.Report, results []report.Result, d *Config) {
+	if !d.Notify.SkipControlled || p.opts.Owners == nil {
+		return
+	}
+	var last *report.Resource
+	for i := range results {
+		r := resourceOf(&results[i], rep.Owner)
+		if r != nil && r != last {
+			p.opts.Owners.Prefetch(r)
+			last = r
+		}
+	}
+}
+
+// reportOwner returns the owner of the report ref names, nil when it has none or is gone.
+func (p *pipeline) reportOwner(ref sender.ReportRef) *report.Resource {
+	if rep := p.store.Get(report.Key(ref.Kind, ref.Namespace, ref.Name)); rep != nil {
+		return rep.Owner
+	}
+	return nil
+}
+
+// resourceOf is what a result is about, for controlledResources: its resource, else its
+// report's owner (the Trivy adapter's results name none).
+func resourceOf(res *report.Result, owner *report.Resource) *report.Resource {
+	if res.Resource != nil {
+		return res.Resource
+	}
+	return owner
 }

@@ -15,6 +15,8 @@ type controlledNames map[string]bool
 
 func (c controlledNames) Controlled(_ context.Context, r *report.Resource) bool { return c[r.Name] }
 
+func (controlledNames) Prefetch(*report.Resource) {}
+
 func about(r report.Result, res *report.Resource) report.Result { r.Resource = res; return r }
 
 func TestSkipsResultsAboutControlledResources(t *testing.T) {

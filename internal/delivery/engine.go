@@ -68,10 +68,14 @@ type Options struct {
 	Owners Owners
 }
 
-// Owners tells whether a controller owns a resource. It is false when it cannot tell (and when
-// ctx ends first): such results are sent, never lost.
+// Owners tells whether a controller owns a resource.
 type Owners interface {
+	// Controlled is false when it cannot tell (and when ctx ends first): such results are
+	// sent, never lost.
 	Controlled(ctx context.Context, r *report.Resource) bool
+	// Prefetch starts finding out in the background, without waiting, so that Controlled has
+	// the answer when a worker asks.
+	Prefetch(r *report.Resource)
 }
 
 // DefaultOptions are the production defaults.

@@ -43,16 +43,19 @@ type Options struct {
 	// FailedTTL is how long "uncontrolled" is remembered for an object that could not be read,
 	// so a burst does not ask again and again, and a transient failure soon is asked again.
 	FailedTTL time.Duration
-	// Timeout bounds one lookup, the wait for a slot among InFlight included.
+	// Timeout bounds one request, and the wait for a slot among InFlight before it.
 	Timeout time.Duration
 	// InFlight is how many requests may be in flight at once, across every pipeline.
 	InFlight int
+	// Ahead is how many lookups Prefetch may have started and not finished; beyond it, Prefetch
+	// does nothing (the result's worker looks its resource up when it comes to it).
+	Ahead int
 }
 
 // DefaultOptions are the production defaults: 10,000 answers (about 2 MB, see
 // TestBytesPerEntry), remembered 5 minutes (Policy Reporter: 1 minute), failures 10 seconds.
 func DefaultOptions() Options {
-	return Options{Size: 10000, TTL: 5 * time.Minute, FailedTTL: 10 * time.Second, Timeout: 5 * time.Second, InFlight: 8}
+	return Options{Size: 10000, TTL: 5 * time.Minute, FailedTTL: 10 * time.Second, Timeout: 5 * time.Second, InFlight: 32, Ahead: 1000}
 }
 
 // Lookup answers whether objects are controlled. It is safe for concurrent use.
@@ -65,11 +68,20 @@ type Lookup struct {
 	cache   *lru.Cache // key → answer
 	flights singleflight.Group
 	slots   chan struct{} // one per request in flight
+	ahead   chan struct{} // one per lookup Prefetch started
 }
 
 // key names an object; its strings are shared with the report's Resource, so an entry holds
 // no copy of them.
 type key struct{ apiVersion, kind, namespace, name string }
+
+// keyOf returns the key of r; false when r names no object.
+func keyOf(r *report.Resource) (key, bool) {
+	if r == nil || r.Kind == "" || r.Name == "" {
+		return key{}, false
+	}
+	return key{r.APIVersion, r.Kind, r.Namespace, r.Name}, true
+}
 
 func (k key) String() string { return k.apiVersion + "/" + k.kind + "/" + k.namespace + "/" + k.name }
 
@@ -103,27 +115,28 @@ func New(md metadata.Interface, mapper meta.RESTMapper, opts Options, log logr.L
 	if opts.InFlight <= 0 {
 		opts.InFlight = d.InFlight
 	}
+	if opts.Ahead <= 0 {
+		opts.Ahead = d.Ahead
+	}
 	return &Lookup{
 		meta: md, mapper: mapper, opts: opts, log: log, now: time.Now,
-		cache: lru.New(opts.Size), slots: make(chan struct{}, opts.InFlight),
+		cache: lru.New(opts.Size), slots: make(chan struct{}, opts.InFlight), ahead: make(chan struct{}, opts.Ahead),
 	}
 }
 
 // Controlled says whether a controller owns r. It is false when r cannot be read, and when ctx
 // ends first (the caller tells that case apart by ctx.Err()).
 func (l *Lookup) Controlled(ctx context.Context, r *report.Resource) bool {
-	if r == nil || r.Kind == "" || r.Name == "" {
+	k, ok := keyOf(r)
+	if !ok {
 		return false
 	}
-	k := key{r.APIVersion, r.Kind, r.Namespace, r.Name}
-	if v, ok := l.cache.Get(k); ok {
-		if a := v.(answer); a.expires > l.now().UnixNano() {
-			return a.controlled
-		}
+	if a, ok := l.cached(k); ok {
+		return a.controlled
 	}
 	// The request runs apart from any one caller's ctx, so a caller that stops does not fail
 	// the others waiting on the same object; Timeout bounds it.
-	ch := l.flights.DoChan(k.String(), func() (any, error) { return l.fetch(k), nil })
+	ch := l.flights.DoChan(k.String(), l.fetcher(k))
 	select {
 	case res := <-ch:
 		return res.Val.(bool)
@@ -132,17 +145,64 @@ func (l *Lookup) Controlled(ctx context.Context, r *report.Resource) bool {
 	}
 }
 
-// valid says whether the cache holds an answer for k that has not expired.
-func (l *Lookup) valid(k lru.Key) bool {
-	v, ok := l.cache.Get(k)
-	return ok && v.(answer).expires > l.now().UnixNano()
+// Prefetch starts looking r up in the background unless its answer is known or Ahead lookups
+// are under way already; it never waits. Delivery calls it when it queues results, so that
+// lookups run while earlier results are being sent, InFlight at a time, instead of one at a
+// time in front of each worker's send.
+func (l *Lookup) Prefetch(r *report.Resource) {
+	k, ok := keyOf(r)
+	if !ok {
+		return
+	}
+	if _, ok := l.cached(k); ok {
+		return
+	}
+	select {
+	case l.ahead <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-l.ahead }()
+		_, _, _ = l.flights.Do(k.String(), l.fetcher(k))
+	}()
 }
 
-// fetch reads k's metadata and remembers the answer.
+// fetcher returns the one request that answers for k, for the flights.
+func (l *Lookup) fetcher(k key) func() (any, error) {
+	return func() (any, error) { return l.fetch(k), nil }
+}
+
+// cached returns the answer the cache holds for k, unless there is none or it expired.
+func (l *Lookup) cached(k lru.Key) (answer, bool) {
+	v, ok := l.cache.Get(k)
+	if !ok {
+		return answer{}, false
+	}
+	a := v.(answer)
+	return a, a.expires > l.now().UnixNano()
+}
+
+// fetch reads k's metadata and remembers the answer. Waiting for a slot among InFlight and the
+// request are bounded by Timeout each; an answer that never got a slot is not remembered, so
+// the next question asks again.
 func (l *Lookup) fetch(k key) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
-	defer cancel()
-	controlled, err := l.read(ctx, k)
+	m, err := l.mapping(k)
+	controlled := false
+	if err == nil {
+		wait := time.NewTimer(l.opts.Timeout)
+		defer wait.Stop()
+		select {
+		case l.slots <- struct{}{}:
+			defer func() { <-l.slots }()
+		case <-wait.C:
+			l.log.V(1).Info("no slot among the owner lookups in flight in time: the object's results count as uncontrolled", "object", k.String())
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
+		defer cancel()
+		controlled, err = l.get(ctx, k, m)
+	}
 	ttl := l.opts.TTL
 	if err != nil {
 		ttl = l.opts.FailedTTL
@@ -152,24 +212,25 @@ func (l *Lookup) fetch(k key) bool {
 	return controlled
 }
 
-func (l *Lookup) read(ctx context.Context, k key) (bool, error) {
+// mapping returns the resource of k's kind; an error when the API server serves no such kind
+// or the operator may not read it.
+func (l *Lookup) mapping(k key) (*meta.RESTMapping, error) {
 	gv, err := schema.ParseGroupVersion(k.apiVersion)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	m, err := l.mapper.RESTMapping(gv.WithKind(k.kind).GroupKind(), gv.Version)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if l.valid(forbidden(m.Resource.GroupResource())) {
-		return false, errors.New("the operator may not get " + m.Resource.GroupResource().String())
+	if _, ok := l.cached(forbidden(m.Resource.GroupResource())); ok {
+		return nil, errors.New("the operator may not get " + m.Resource.GroupResource().String())
 	}
-	select {
-	case l.slots <- struct{}{}:
-		defer func() { <-l.slots }()
-	case <-ctx.Done():
-		return false, errors.New("waiting for a slot among the lookups in flight: " + ctx.Err().Error())
-	}
+	return m, nil
+}
+
+// get reads k's metadata and says whether it names a controller.
+func (l *Lookup) get(ctx context.Context, k key, m *meta.RESTMapping) (bool, error) {
 	var get metadata.ResourceInterface = l.meta.Resource(m.Resource)
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		get = l.meta.Resource(m.Resource).Namespace(k.namespace)

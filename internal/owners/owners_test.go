@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +27,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/testing/apiserver"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
 // The tests run against a real kube-apiserver and etcd (envtest), started once for the
@@ -256,6 +258,57 @@ func TestOneRequestPerObjectAndBoundedInFlight(t *testing.T) {
 	wg.Wait()
 	if n, most := reqs.n.Load(), reqs.most.Load(); n != 8 || most > 2 {
 		t.Errorf("8 Pods at once: %d requests, at most %d in flight; want 8, at most 2", n, most)
+	}
+}
+
+func TestPrefetch(t *testing.T) {
+	k := newCluster(t)
+	reqs := requests{delay: 200 * time.Millisecond}
+	l := k.lookup(t, nil, Options{Ahead: 2}, &reqs)
+	a, b, c := k.pod(t, "a", controllerRef(true)), k.pod(t, "b", controllerRef(true)), k.pod(t, "c", controllerRef(true))
+	l.Prefetch(a)
+	l.Prefetch(b)
+	l.Prefetch(c) // two are under way (Ahead): not started
+	l.Prefetch(nil)
+	wait.For(t, 10*time.Second, "the prefetches to end", func() bool { return len(l.ahead) == 0 })
+	l.Prefetch(a) // answered: nothing to do
+	if n := reqs.n.Load(); n != 2 {
+		t.Fatalf("prefetching a, b, c with Ahead 2, then a again, made %d requests, want 2", n)
+	}
+	if !l.Controlled(context.Background(), a) || !l.Controlled(context.Background(), b) {
+		t.Error("prefetched Pods: Controlled = false, want true")
+	}
+	if n := reqs.n.Load(); n != 2 {
+		t.Errorf("asking about prefetched Pods made %d more requests, want none", n-2)
+	}
+	if !l.Controlled(context.Background(), c) || reqs.n.Load() != 3 {
+		t.Errorf("c, not prefetched, is asked when it is needed: %d requests, want 3", reqs.n.Load())
+	}
+}
+
+// TestNoSlotInTimeIsNotRemembered: a lookup that waited Timeout for a slot among InFlight
+// counts as uncontrolled now, but asks again next time.
+func TestNoSlotInTimeIsNotRemembered(t *testing.T) {
+	k := newCluster(t)
+	reqs := requests{delay: 700 * time.Millisecond}
+	l := k.lookup(t, nil, Options{InFlight: 1, Timeout: time.Second}, &reqs)
+	pods := []*report.Resource{k.pod(t, "a", controllerRef(true)), k.pod(t, "b", controllerRef(true)), k.pod(t, "c", controllerRef(true))}
+	got := make([]bool, len(pods))
+	var wg sync.WaitGroup
+	for i, p := range pods {
+		wg.Go(func() { got[i] = l.Controlled(context.Background(), p) })
+		time.Sleep(50 * time.Millisecond) // in this order: a has the slot, b waits 0.65 s, c 1 s
+	}
+	wg.Wait()
+	if n := reqs.n.Load(); n != 2 {
+		t.Errorf("%d requests, want 2 (the third waited too long for the one slot)", n)
+	}
+	if want := []bool{true, true, false}; !slices.Equal(got, want) {
+		t.Errorf("Controlled = %v, want %v", got, want)
+	}
+	reqs.delay = 0
+	if !l.Controlled(context.Background(), pods[2]) {
+		t.Error("asked again: Controlled = false, want true (a lookup without a slot is not remembered)")
 	}
 }
 
