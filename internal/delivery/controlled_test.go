@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
@@ -9,13 +11,30 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-// controlledNames is an Owners that knows which resources (by name) a controller owns; the
-// real lookup (internal/owners) is tested against an API server there and in controllers/.
-type controlledNames map[string]bool
+// controlledNames is an Owners that knows which resources (by name) a controller owns, and
+// records what it was asked to prefetch; the real lookup (internal/owners) is tested against
+// an API server there and in controllers/.
+type controlledNames struct {
+	controlled map[string]bool
+	mu         sync.Mutex
+	prefetched []string
+}
 
-func (c controlledNames) Controlled(_ context.Context, r *report.Resource) bool { return c[r.Name] }
+func (c *controlledNames) Controlled(_ context.Context, r *report.Resource) bool {
+	return c.controlled[r.Name]
+}
 
-func (controlledNames) Prefetch(*report.Resource) {}
+func (c *controlledNames) Prefetch(r *report.Resource) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.prefetched = append(c.prefetched, r.Name)
+}
+
+func (c *controlledNames) prefetchedNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.prefetched)
+}
 
 func about(r report.Result, res *report.Resource) report.Result { r.Resource = res; return r }
 
@@ -32,7 +51,8 @@ func TestSkipsResultsAboutControlledResources(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			opts := testOptions()
-			opts.Owners = controlledNames{pod.Name: true}
+			owners := &controlledNames{controlled: map[string]bool{pod.Name: true}}
+			opts.Owners = owners
 			e, _ := startEngine(t, newClient(), opts)
 			rec := &recorder{max: 10}
 			d := testConfig(t, rec, filter.Spec{}, "s")
@@ -47,6 +67,15 @@ func TestSkipsResultsAboutControlledResources(t *testing.T) {
 			settle(t, p)
 			if got := rec.delivered(); !sameIDs(got, c.want...) {
 				t.Fatalf("delivered %v, want %v", got, c.want)
+			}
+			// Looked up as they were queued: each resource once (results about one resource in a
+			// row are asked about once).
+			wantPrefetched := []string{pod.Name, deploy.Name, pod.Name}
+			if !c.skip {
+				wantPrefetched = nil
+			}
+			if got := owners.prefetchedNames(); !slices.Equal(got, wantPrefetched) {
+				t.Errorf("prefetched %v, want %v", got, wantPrefetched)
 			}
 			skipped := int64(3 - len(c.want))
 			if st := e.stats(t, d.Ref()); st.Sent != int64(len(c.want)) || st.Skipped != skipped || st.Pending != 0 {
