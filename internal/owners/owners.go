@@ -11,6 +11,7 @@
 package owners
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -102,23 +103,9 @@ type answer struct {
 // Zero fields of opts take their DefaultOptions value.
 func New(md metadata.Interface, mapper meta.RESTMapper, opts Options, log logr.Logger) *Lookup {
 	d := DefaultOptions()
-	if opts.Size <= 0 {
-		opts.Size = d.Size
-	}
-	if opts.TTL <= 0 {
-		opts.TTL = d.TTL
-	}
-	if opts.FailedTTL <= 0 {
-		opts.FailedTTL = d.FailedTTL
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = d.Timeout
-	}
-	if opts.InFlight <= 0 {
-		opts.InFlight = d.InFlight
-	}
-	if opts.Ahead <= 0 {
-		opts.Ahead = d.Ahead
+	opts = Options{
+		Size: cmp.Or(opts.Size, d.Size), TTL: cmp.Or(opts.TTL, d.TTL), FailedTTL: cmp.Or(opts.FailedTTL, d.FailedTTL),
+		Timeout: cmp.Or(opts.Timeout, d.Timeout), InFlight: cmp.Or(opts.InFlight, d.InFlight), Ahead: cmp.Or(opts.Ahead, d.Ahead),
 	}
 	return &Lookup{
 		meta: md, mapper: mapper, opts: opts, log: log, now: time.Now,
