@@ -1,13 +1,16 @@
 package delivery
 
 import (
+	"strings"
+
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
 )
 
 // skipControlled skips the results of it about resources a controller owns, when the target or
 // channel skips controlled resources; it returns false when none is left. The lookups run
-// outside p.mu: they may ask the API server.
+// outside p.mu: they may ask the API server. Only the results of producers that report the
+// same policy on the controller are looked at (reportsOnOwners).
 func (p *pipeline) skipControlled(it *item) bool {
 	if !p.config().Notify.SkipControlled || p.opts.Owners == nil {
 		return len(it.hashes) > 0
@@ -21,6 +24,9 @@ func (p *pipeline) skipControlled(it *item) bool {
 	var lastControlled bool
 	for i := range it.batch.Results {
 		res := &it.batch.Results[i]
+		if !reportsOnOwners(res) {
+			continue
+		}
 		if res.Resource == nil && !ownerRead {
 			owner, ownerRead = p.reportOwner(it.batch.Report), true
 		}
@@ -55,12 +61,25 @@ func (p *pipeline) prefetchOwners(rep *report.Report, results []report.Result, d
 	}
 	var last *report.Resource
 	for i := range results {
+		if !reportsOnOwners(&results[i]) {
+			continue
+		}
 		r := resourceOf(&results[i], rep.Owner)
 		if r != nil && r != last {
 			p.opts.Owners.Prefetch(r)
 			last = r
 		}
 	}
+}
+
+// reportsOnOwners says whether res comes from a producer that reports a workload's policies on
+// its controller too, so a result about the controlled object repeats one about its owner:
+// Kyverno (its autogen rules), whatever the letter case of its source. Other producers' results
+// about controlled objects are their only word on them (the Trivy adapter reports on
+// ReplicaSets, not on their Deployments): skipping them would lose them. Policy Reporter
+// likewise applies uncontrolledOnly to source kyverno only.
+func reportsOnOwners(res *report.Result) bool {
+	return res.Check != nil && strings.EqualFold(res.Source, "kyverno")
 }
 
 // reportOwner returns the owner of the report ref names, nil when it has none or is gone.

@@ -36,7 +36,11 @@ func (c *controlledNames) prefetchedNames() []string {
 	return slices.Clone(c.prefetched)
 }
 
-func about(r report.Result, res *report.Resource) report.Result { r.Resource = res; return r }
+// from makes r a result of source about res (nil: it names none).
+func from(source string, r report.Result, res *report.Resource) report.Result {
+	r.Source, r.Resource = source, res
+	return r
+}
 
 func TestSkipsResultsAboutControlledResources(t *testing.T) {
 	pod := &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "team-a", Name: "carts-5d8f-x2"}
@@ -46,8 +50,8 @@ func TestSkipsResultsAboutControlledResources(t *testing.T) {
 		skip bool
 		want []string
 	}{
-		{"skip", true, []string{"deployment"}},
-		{"include", false, []string{"pod", "deployment", "owner"}},
+		{"skip", true, []string{"deployment", "trivy"}},
+		{"include", false, []string{"pod", "deployment", "owner", "trivy"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			opts := testOptions()
@@ -60,8 +64,11 @@ func TestSkipsResultsAboutControlledResources(t *testing.T) {
 			e.Configure(d)
 			p := e.pipelineOf(t, d)
 
-			// "owner" names no resource: its report's owner (the Pod) is what it is about.
-			rep := policyReport("team-a", "r", about(res("pod", v1alpha1.StatusFail), pod), about(res("deployment", v1alpha1.StatusFail), deploy), res("owner", v1alpha1.StatusFail))
+			// "owner" names no resource: its report's owner (the Pod) is what it is about. "trivy"
+			// is about the Pod too, but Trivy reports nothing on the Pod's owner: it is sent.
+			rep := policyReport("team-a", "r",
+				from("kyverno", res("pod", v1alpha1.StatusFail), pod), from("kyverno", res("deployment", v1alpha1.StatusFail), deploy),
+				from("Kyverno", res("owner", v1alpha1.StatusFail), nil), from("Trivy", res("trivy", v1alpha1.StatusFail), pod))
 			rep.Owner = pod
 			e.upsertReport(rep)
 			settle(t, p)
@@ -77,7 +84,7 @@ func TestSkipsResultsAboutControlledResources(t *testing.T) {
 			if got := owners.prefetchedNames(); !slices.Equal(got, wantPrefetched) {
 				t.Errorf("prefetched %v, want %v", got, wantPrefetched)
 			}
-			skipped := int64(3 - len(c.want))
+			skipped := int64(4 - len(c.want))
 			if st := e.stats(t, d.Ref()); st.Sent != int64(len(c.want)) || st.Skipped != skipped || st.Pending != 0 {
 				t.Errorf("stats = %+v, want sent %d, skipped %d", st, len(c.want), skipped)
 			}
@@ -100,7 +107,7 @@ func TestNoOwnersSendsEverything(t *testing.T) {
 	d.Notify.SkipControlled = true
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
-	e.upsertReport(policyReport("team-a", "r", about(res("a", v1alpha1.StatusFail), &report.Resource{Kind: "Pod", Name: "x"})))
+	e.upsertReport(policyReport("team-a", "r", from("kyverno", res("a", v1alpha1.StatusFail), &report.Resource{Kind: "Pod", Name: "x"})))
 	settle(t, p)
 	if got := rec.delivered(); !sameIDs(got, "a") {
 		t.Errorf("delivered %v, want a", got)
