@@ -3,6 +3,8 @@ package delivery
 import (
 	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
 )
@@ -35,7 +37,8 @@ func (p *pipeline) skipControlled(it *item) bool {
 			continue
 		}
 		if r != last {
-			last, lastControlled = r, p.opts.Owners.Controlled(ctx, r)
+			c, ok := p.opts.Owners.Controller(ctx, r)
+			last, lastControlled = r, ok && autogenControllers[c]
 		}
 		if controlled[i] = lastControlled; lastControlled {
 			skipped++
@@ -70,6 +73,17 @@ func (p *pipeline) prefetchOwners(rep *report.Report, results []report.Result, d
 			last = r
 		}
 	}
+}
+
+// autogenControllers are the kinds Kyverno's autogen rules report a Pod policy on (and CronJob,
+// the Job policies): a result about an object one of them controls repeats a result about the
+// controller. An object another kind controls (a Pod of a Node or of a Tekton TaskRun, a
+// ReplicaSet of an Argo Rollout) may be the only one its problem is reported on: it is sent.
+var autogenControllers = map[schema.GroupKind]bool{
+	{Group: "apps", Kind: "Deployment"}: true, {Group: "apps", Kind: "DaemonSet"}: true,
+	{Group: "apps", Kind: "StatefulSet"}: true, {Group: "apps", Kind: "ReplicaSet"}: true,
+	{Group: "batch", Kind: "Job"}: true, {Group: "batch", Kind: "CronJob"}: true,
+	{Kind: "ReplicationController"}: true,
 }
 
 // reportsOnOwners says whether res comes from a producer that reports a workload's policies on

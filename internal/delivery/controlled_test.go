@@ -6,22 +6,25 @@ import (
 	"sync"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-// controlledNames is an Owners that knows which resources (by name) a controller owns, and
-// records what it was asked to prefetch; the real lookup (internal/owners) is tested against
-// an API server there and in controllers/.
+// controlledNames is an Owners that knows the controllers of resources (by name), and records
+// what it was asked to prefetch; the real lookup (internal/owners) is tested against an API
+// server there and in controllers/.
 type controlledNames struct {
-	controlled map[string]bool
-	mu         sync.Mutex
-	prefetched []string
+	controllers map[string]schema.GroupKind
+	mu          sync.Mutex
+	prefetched  []string
 }
 
-func (c *controlledNames) Controlled(_ context.Context, r *report.Resource) bool {
-	return c.controlled[r.Name]
+func (c *controlledNames) Controller(_ context.Context, r *report.Resource) (schema.GroupKind, bool) {
+	gk, ok := c.controllers[r.Name]
+	return gk, ok
 }
 
 func (c *controlledNames) Prefetch(r *report.Resource) {
@@ -45,17 +48,21 @@ func from(source string, r report.Result, res *report.Resource) report.Result {
 func TestSkipsResultsAboutControlledResources(t *testing.T) {
 	pod := &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "team-a", Name: "carts-5d8f-x2"}
 	deploy := &report.Resource{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "team-a", Name: "carts"}
+	mirror := &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: "team-a", Name: "etcd-node-1"}
 	for _, c := range []struct {
 		name string
 		skip bool
 		want []string
 	}{
-		{"skip", true, []string{"deployment", "trivy"}},
-		{"include", false, []string{"pod", "deployment", "owner", "trivy"}},
+		{"skip", true, []string{"deployment", "trivy", "mirror"}},
+		{"include", false, []string{"pod", "deployment", "owner", "trivy", "mirror"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			opts := testOptions()
-			owners := &controlledNames{controlled: map[string]bool{pod.Name: true}}
+			owners := &controlledNames{controllers: map[string]schema.GroupKind{
+				pod.Name:    {Group: "apps", Kind: "ReplicaSet"},
+				mirror.Name: {Kind: "Node"}, // a static Pod's mirror: no report on its Node repeats it
+			}}
 			opts.Owners = owners
 			e, _ := startEngine(t, newClient(), opts)
 			rec := &recorder{max: 10}
@@ -68,7 +75,8 @@ func TestSkipsResultsAboutControlledResources(t *testing.T) {
 			// is about the Pod too, but Trivy reports nothing on the Pod's owner: it is sent.
 			rep := policyReport("team-a", "r",
 				from("kyverno", res("pod", v1alpha1.StatusFail), pod), from("kyverno", res("deployment", v1alpha1.StatusFail), deploy),
-				from("Kyverno", res("owner", v1alpha1.StatusFail), nil), from("Trivy", res("trivy", v1alpha1.StatusFail), pod))
+				from("Kyverno", res("owner", v1alpha1.StatusFail), nil), from("Trivy", res("trivy", v1alpha1.StatusFail), pod),
+				from("kyverno", res("mirror", v1alpha1.StatusFail), mirror))
 			rep.Owner = pod
 			e.upsertReport(rep)
 			settle(t, p)
@@ -77,14 +85,14 @@ func TestSkipsResultsAboutControlledResources(t *testing.T) {
 			}
 			// Looked up as they were queued: each resource once (results about one resource in a
 			// row are asked about once).
-			wantPrefetched := []string{pod.Name, deploy.Name, pod.Name}
+			wantPrefetched := []string{pod.Name, deploy.Name, pod.Name, mirror.Name}
 			if !c.skip {
 				wantPrefetched = nil
 			}
 			if got := owners.prefetchedNames(); !slices.Equal(got, wantPrefetched) {
 				t.Errorf("prefetched %v, want %v", got, wantPrefetched)
 			}
-			skipped := int64(4 - len(c.want))
+			skipped := int64(5 - len(c.want))
 			if st := e.stats(t, d.Ref()); st.Sent != int64(len(c.want)) || st.Skipped != skipped || st.Pending != 0 {
 				t.Errorf("stats = %+v, want sent %d, skipped %d", st, len(c.want), skipped)
 			}

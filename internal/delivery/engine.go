@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -68,12 +69,12 @@ type Options struct {
 	Owners Owners
 }
 
-// Owners tells whether a controller owns a resource.
+// Owners tells which controller owns a resource.
 type Owners interface {
-	// Controlled is false when it cannot tell (and when ctx ends first): such results are
-	// sent, never lost.
-	Controlled(ctx context.Context, r *report.Resource) bool
-	// Prefetch starts finding out in the background, without waiting, so that Controlled has
+	// Controller returns the group and kind of r's controller; false when none does, when it
+	// cannot tell and when ctx ends first: such results are sent, never lost.
+	Controller(ctx context.Context, r *report.Resource) (schema.GroupKind, bool)
+	// Prefetch starts finding out in the background, without waiting, so that Controller has
 	// the answer when a worker asks.
 	Prefetch(r *report.Resource)
 }

@@ -1,12 +1,12 @@
-// Package owners tells whether a controller owns a Kubernetes object (an ownerReference with
+// Package owners tells which controller owns a Kubernetes object (its ownerReference with
 // controller: true), so delivery can skip results about Pods of ReplicaSets, ReplicaSets of
-// Deployments and Jobs of CronJobs: policy engines report the same policy on the owner.
+// Deployments and Jobs of CronJobs: Kyverno reports the same policy on the controller.
 //
 // It reads the object's metadata only (the metadata API: no spec, no status), remembers the
 // answer in a bounded LRU cache shared by every pipeline, makes one request for concurrent
 // questions about the same object, and keeps a bounded number of requests in flight. An object
 // that cannot be read (not found, forbidden, a kind the API server does not serve, a timeout)
-// counts as uncontrolled, so its results are sent, never lost; that answer is remembered
+// has no controller as far as delivery knows, so its results are sent, never lost; that answer is remembered
 // briefly only, but a refusal (RBAC) for the whole resource type and as long as any answer.
 package owners
 
@@ -28,8 +28,9 @@ import (
 	"github.com/policyherald/policy-herald/internal/report"
 )
 
-// The kinds whose controllers the docs promise (docs/delivery.md); the metadata API needs get.
-// Any other kind counts as uncontrolled unless the operator may read it.
+// The kinds whose controllers delivery looks for (docs/delivery.md: the only kinds Kubernetes'
+// workload controllers control); the metadata API needs get. Objects of other kinds have no
+// controller as far as the operator can tell.
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get
@@ -41,7 +42,7 @@ type Options struct {
 	// TTL is how long an answer read from the API server is remembered. Owner references
 	// rarely change once set (a controller adopts or releases an object).
 	TTL time.Duration
-	// FailedTTL is how long "uncontrolled" is remembered for an object that could not be read,
+	// FailedTTL is how long "no controller" is remembered for an object that could not be read,
 	// so a burst does not ask again and again, and a transient failure soon is asked again.
 	FailedTTL time.Duration
 	// Timeout bounds one request, and the wait for a slot among InFlight before it.
@@ -53,7 +54,7 @@ type Options struct {
 	Ahead int
 }
 
-// DefaultOptions are the production defaults: 10,000 answers (about 190 bytes each, 2 MB; see
+// DefaultOptions are the production defaults: 10,000 answers (about 250 bytes each, 2.5 MB; see
 // TestBytesPerEntry), remembered 5 minutes (Policy Reporter: 1 minute), failures 10 seconds;
 // 32 requests in flight (make load: 8 left results waiting about 1 s in a burst) and 1,000
 // prefetches under way (a goroutine of a few KB each).
@@ -61,7 +62,7 @@ func DefaultOptions() Options {
 	return Options{Size: 10000, TTL: 5 * time.Minute, FailedTTL: 10 * time.Second, Timeout: 5 * time.Second, InFlight: 32, Ahead: 1000}
 }
 
-// Lookup answers whether objects are controlled. It is safe for concurrent use.
+// Lookup answers which controller owns an object. It is safe for concurrent use.
 type Lookup struct {
 	meta    metadata.Interface
 	mapper  meta.RESTMapper
@@ -95,8 +96,8 @@ func (k key) String() string { return k.apiVersion + "/" + k.kind + "/" + k.name
 type forbidden schema.GroupResource
 
 type answer struct {
-	controlled bool
-	expires    int64 // Unix nanoseconds
+	controller schema.GroupKind // empty: none, or unknown
+	expires    int64            // Unix nanoseconds
 }
 
 // New returns a lookup reading metadata through md, mapping kinds to resources with mapper.
@@ -113,24 +114,26 @@ func New(md metadata.Interface, mapper meta.RESTMapper, opts Options, log logr.L
 	}
 }
 
-// Controlled says whether a controller owns r. It is false when r cannot be read, and when ctx
-// ends first (the caller tells that case apart by ctx.Err()).
-func (l *Lookup) Controlled(ctx context.Context, r *report.Resource) bool {
+// Controller returns the group and kind of the controller that owns r; false when none does,
+// when r cannot be read, and when ctx ends first (the caller tells that case apart by
+// ctx.Err()).
+func (l *Lookup) Controller(ctx context.Context, r *report.Resource) (schema.GroupKind, bool) {
 	k, ok := keyOf(r)
 	if !ok {
-		return false
+		return schema.GroupKind{}, false
 	}
 	if a, ok := l.cached(k); ok {
-		return a.controlled
+		return a.controller, !a.controller.Empty()
 	}
 	// The request runs apart from any one caller's ctx, so a caller that stops does not fail
 	// the others waiting on the same object; Timeout bounds it.
 	ch := l.flights.DoChan(k.String(), l.fetcher(k))
 	select {
 	case res := <-ch:
-		return res.Val.(bool)
+		gk := res.Val.(schema.GroupKind)
+		return gk, !gk.Empty()
 	case <-ctx.Done():
-		return false
+		return schema.GroupKind{}, false
 	}
 }
 
@@ -175,9 +178,9 @@ func (l *Lookup) cached(k lru.Key) (answer, bool) {
 // fetch reads k's metadata and remembers the answer. Waiting for a slot among InFlight and the
 // request are bounded by Timeout each; an answer that never got a slot is not remembered, so
 // the next question asks again.
-func (l *Lookup) fetch(k key) bool {
+func (l *Lookup) fetch(k key) schema.GroupKind {
 	m, err := l.mapping(k)
-	controlled := false
+	var controller schema.GroupKind
 	if err == nil {
 		wait := time.NewTimer(l.opts.Timeout)
 		defer wait.Stop()
@@ -186,19 +189,19 @@ func (l *Lookup) fetch(k key) bool {
 			defer func() { <-l.slots }()
 		case <-wait.C:
 			l.log.V(1).Info("no slot among the owner lookups in flight in time: the object's results count as uncontrolled", "object", k.String())
-			return false
+			return schema.GroupKind{}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
 		defer cancel()
-		controlled, err = l.get(ctx, k, m)
+		controller, err = l.get(ctx, k, m)
 	}
 	ttl := l.opts.TTL
 	if err != nil {
 		ttl = l.opts.FailedTTL
 		l.log.V(1).Info("cannot read an object's owners: its results count as uncontrolled", "object", k.String(), "error", err.Error())
 	}
-	l.cache.Add(k, answer{controlled: controlled, expires: l.now().Add(ttl).UnixNano()})
-	return controlled
+	l.cache.Add(k, answer{controller: controller, expires: l.now().Add(ttl).UnixNano()})
+	return controller
 }
 
 // mapping returns the resource of k's kind; an error when the API server serves no such kind
@@ -218,8 +221,8 @@ func (l *Lookup) mapping(k key) (*meta.RESTMapping, error) {
 	return m, nil
 }
 
-// get reads k's metadata and says whether it names a controller.
-func (l *Lookup) get(ctx context.Context, k key, m *meta.RESTMapping) (bool, error) {
+// get reads k's metadata and returns its controller's group and kind.
+func (l *Lookup) get(ctx context.Context, k key, m *meta.RESTMapping) (schema.GroupKind, error) {
 	var get metadata.ResourceInterface = l.meta.Resource(m.Resource)
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		get = l.meta.Resource(m.Resource).Namespace(k.namespace)
@@ -229,7 +232,15 @@ func (l *Lookup) get(ctx context.Context, k key, m *meta.RESTMapping) (bool, err
 		l.cache.Add(forbidden(m.Resource.GroupResource()), answer{expires: l.now().Add(l.opts.TTL).UnixNano()})
 	}
 	if err != nil {
-		return false, err
+		return schema.GroupKind{}, err
 	}
-	return metav1.GetControllerOfNoCopy(obj) != nil, nil
+	c := metav1.GetControllerOfNoCopy(obj)
+	if c == nil {
+		return schema.GroupKind{}, nil
+	}
+	gv, err := schema.ParseGroupVersion(c.APIVersion)
+	if err != nil {
+		return schema.GroupKind{}, err
+	}
+	return schema.GroupKind{Group: gv.Group, Kind: c.Kind}, nil
 }

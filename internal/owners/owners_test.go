@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -107,6 +109,12 @@ func (k *cluster) lookup(t testing.TB, cfg *rest.Config, opts Options, reqs *req
 	return New(md, k.mapper, opts, logr.Discard())
 }
 
+// controlled says whether a controller owns r.
+func (l *Lookup) controlled(ctx context.Context, r *report.Resource) bool {
+	_, ok := l.Controller(ctx, r)
+	return ok
+}
+
 // controllerRef is an ownerReference to a ReplicaSet; controller says whether it controls.
 func controllerRef(controller bool) metav1.OwnerReference {
 	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "carts-5d8f", UID: "uid-rs", Controller: ptr.To(controller)}
@@ -142,22 +150,25 @@ func TestControlled(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	replicaSet := schema.GroupKind{Group: "apps", Kind: "ReplicaSet"}
 	for _, c := range []struct {
 		name string
 		res  *report.Resource
-		want bool
+		want schema.GroupKind // empty: none
 	}{
-		{"a Pod of a ReplicaSet", k.pod(t, "controlled", controllerRef(true)), true},
-		{"a Pod with no owner", k.pod(t, "bare"), false},
-		{"a Pod with an owner that is no controller", k.pod(t, "owned", controllerRef(false)), false},
-		{"a missing Pod", podRef(k.ns, "missing"), false},
-		{"a kind the API server does not serve", &report.Resource{APIVersion: "example.com/v1", Kind: "Widget", Namespace: k.ns, Name: "w"}, false},
-		{"an apiVersion that does not parse", &report.Resource{APIVersion: "a/b/c", Kind: "Pod", Namespace: k.ns, Name: "controlled"}, false},
-		{"a cluster-scoped object with a controller", &report.Resource{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: role.Name}, true},
-		{"no resource", nil, false},
+		{"a Pod of a ReplicaSet", k.pod(t, "controlled", controllerRef(true)), replicaSet},
+		{"a Pod with no owner", k.pod(t, "bare"), schema.GroupKind{}},
+		{"a Pod with an owner that is no controller", k.pod(t, "owned", controllerRef(false)), schema.GroupKind{}},
+		{"a missing Pod", podRef(k.ns, "missing"), schema.GroupKind{}},
+		{"a kind the API server does not serve", &report.Resource{APIVersion: "example.com/v1", Kind: "Widget", Namespace: k.ns, Name: "w"}, schema.GroupKind{}},
+		{"an apiVersion that does not parse", &report.Resource{APIVersion: "a/b/c", Kind: "Pod", Namespace: k.ns, Name: "controlled"}, schema.GroupKind{}},
+		{"a cluster-scoped object with a controller", &report.Resource{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: role.Name}, schema.GroupKind{Kind: "Namespace"}},
+		{"no resource", nil, schema.GroupKind{}},
 	} {
-		if got := l.Controlled(ctx, c.res); got != c.want {
-			t.Errorf("%s: Controlled = %v, want %v", c.name, got, c.want)
+		for _, round := range []string{"asked", "remembered"} {
+			if got, ok := l.Controller(ctx, c.res); got != c.want || ok == c.want.Empty() {
+				t.Errorf("%s (%s): Controller = %v, %v; want %v", c.name, round, got, ok, c.want)
+			}
 		}
 	}
 }
@@ -172,17 +183,17 @@ func TestForbiddenCountsAsUncontrolled(t *testing.T) {
 	}
 	var reqs requests
 	l := k.lookup(t, u.Config(), Options{}, &reqs)
-	if l.Controlled(context.Background(), res) {
+	if l.controlled(context.Background(), res) {
 		t.Error("a Pod the operator may not read: Controlled = true, want false (sent, never lost)")
 	}
 	// Another Pod: the refusal was about Pods, not that one, so it is not asked again.
-	if l.Controlled(context.Background(), k.pod(t, "other", controllerRef(true))) {
+	if l.controlled(context.Background(), k.pod(t, "other", controllerRef(true))) {
 		t.Error("another Pod the operator may not read: Controlled = true, want false")
 	}
 	if n := reqs.n.Load(); n != 1 {
 		t.Errorf("two Pods of a forbidden type made %d requests, want 1", n)
 	}
-	if admin := k.lookup(t, nil, Options{}, nil); !admin.Controlled(context.Background(), res) {
+	if admin := k.lookup(t, nil, Options{}, nil); !admin.controlled(context.Background(), res) {
 		t.Error("the same Pod read by an admin: Controlled = false, want true")
 	}
 }
@@ -197,7 +208,7 @@ func TestCachesAnswersAndFailuresBriefly(t *testing.T) {
 
 	res := k.pod(t, "controlled", controllerRef(true))
 	for range 3 {
-		if !l.Controlled(ctx, res) {
+		if !l.controlled(ctx, res) {
 			t.Fatal("Controlled = false, want true")
 		}
 	}
@@ -205,22 +216,22 @@ func TestCachesAnswersAndFailuresBriefly(t *testing.T) {
 		t.Errorf("three questions about one Pod made %d requests, want 1", n)
 	}
 	clock = clock.Add(time.Minute + time.Second)
-	l.Controlled(ctx, res)
+	l.controlled(ctx, res)
 	if n := reqs.n.Load(); n != 2 {
 		t.Errorf("after the TTL: %d requests, want 2 (asked again)", n)
 	}
 
 	// A Pod the report names before it exists (or after it left): uncontrolled, briefly.
 	late := podRef(k.ns, "late")
-	if l.Controlled(ctx, late) {
+	if l.controlled(ctx, late) {
 		t.Fatal("a missing Pod: Controlled = true")
 	}
 	k.pod(t, "late", controllerRef(true))
-	if l.Controlled(ctx, late) {
+	if l.controlled(ctx, late) {
 		t.Error("within FailedTTL the failure is remembered: Controlled = true, want the remembered false")
 	}
 	clock = clock.Add(11 * time.Second)
-	if !l.Controlled(ctx, late) {
+	if !l.controlled(ctx, late) {
 		t.Error("after FailedTTL: Controlled = false, want true (asked again)")
 	}
 }
@@ -236,7 +247,7 @@ func TestOneRequestPerObjectAndBoundedInFlight(t *testing.T) {
 	var wrong atomic.Int32
 	for range 20 {
 		wg.Go(func() {
-			if !l.Controlled(ctx, shared) {
+			if !l.controlled(ctx, shared) {
 				wrong.Add(1)
 			}
 		})
@@ -253,7 +264,7 @@ func TestOneRequestPerObjectAndBoundedInFlight(t *testing.T) {
 	reqs.most.Store(0)
 	for i := range 8 {
 		res := k.pod(t, fmt.Sprintf("p%d", i), controllerRef(true))
-		wg.Go(func() { l.Controlled(ctx, res) })
+		wg.Go(func() { l.controlled(ctx, res) })
 	}
 	wg.Wait()
 	if n, most := reqs.n.Load(), reqs.most.Load(); n != 8 || most > 2 {
@@ -275,13 +286,13 @@ func TestPrefetch(t *testing.T) {
 	if n := reqs.n.Load(); n != 2 {
 		t.Fatalf("prefetching a, b, c with Ahead 2, then a again, made %d requests, want 2", n)
 	}
-	if !l.Controlled(context.Background(), a) || !l.Controlled(context.Background(), b) {
+	if !l.controlled(context.Background(), a) || !l.controlled(context.Background(), b) {
 		t.Error("prefetched Pods: Controlled = false, want true")
 	}
 	if n := reqs.n.Load(); n != 2 {
 		t.Errorf("asking about prefetched Pods made %d more requests, want none", n-2)
 	}
-	if !l.Controlled(context.Background(), c) || reqs.n.Load() != 3 {
+	if !l.controlled(context.Background(), c) || reqs.n.Load() != 3 {
 		t.Errorf("c, not prefetched, is asked when it is needed: %d requests, want 3", reqs.n.Load())
 	}
 }
@@ -296,7 +307,7 @@ func TestNoSlotInTimeIsNotRemembered(t *testing.T) {
 	got := make([]bool, len(pods))
 	var wg sync.WaitGroup
 	for i, p := range pods {
-		wg.Go(func() { got[i] = l.Controlled(context.Background(), p) })
+		wg.Go(func() { got[i] = l.controlled(context.Background(), p) })
 		time.Sleep(50 * time.Millisecond) // in this order: a has the slot, b waits 0.65 s, c 1 s
 	}
 	wg.Wait()
@@ -307,7 +318,7 @@ func TestNoSlotInTimeIsNotRemembered(t *testing.T) {
 		t.Errorf("Controlled = %v, want %v", got, want)
 	}
 	reqs.delay = 0
-	if !l.Controlled(context.Background(), pods[2]) {
+	if !l.controlled(context.Background(), pods[2]) {
 		t.Error("asked again: Controlled = false, want true (a lookup without a slot is not remembered)")
 	}
 }
@@ -319,7 +330,7 @@ func TestCallerStopsWaiting(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if l.Controlled(ctx, k.pod(t, "slow", controllerRef(true))) {
+	if l.controlled(ctx, k.pod(t, "slow", controllerRef(true))) {
 		t.Error("Controlled = true after the caller's ctx ended")
 	}
 	if d := time.Since(start); d > 500*time.Millisecond {
@@ -331,7 +342,7 @@ func TestTimeoutCountsAsUncontrolled(t *testing.T) {
 	k := newCluster(t)
 	reqs := requests{delay: 300 * time.Millisecond}
 	l := k.lookup(t, nil, Options{Timeout: 100 * time.Millisecond}, &reqs)
-	if l.Controlled(context.Background(), k.pod(t, "slow", controllerRef(true))) {
+	if l.controlled(context.Background(), k.pod(t, "slow", controllerRef(true))) {
 		t.Error("a lookup that timed out: Controlled = true, want false (sent, never lost)")
 	}
 }
@@ -350,7 +361,8 @@ func TestBytesPerEntry(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for _, k := range keys {
-		l.cache.Add(k, answer{controlled: true, expires: 1})
+		// Decoded per object, as the metadata client does.
+		l.cache.Add(k, answer{controller: schema.GroupKind{Group: strings.Clone("apps"), Kind: strings.Clone("ReplicaSet")}, expires: 1})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -370,12 +382,12 @@ func BenchmarkCached(b *testing.B) {
 	l := k.lookup(b, nil, Options{}, nil)
 	res := k.pod(b, "controlled", controllerRef(true))
 	ctx := context.Background()
-	l.Controlled(ctx, res)
+	l.controlled(ctx, res)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if !l.Controlled(ctx, res) {
+			if !l.controlled(ctx, res) {
 				b.Fatal("Controlled = false")
 			}
 		}
@@ -395,7 +407,7 @@ func BenchmarkCold(b *testing.B) {
 		if i%len(names) == 0 {
 			l.cache.Clear()
 		}
-		if !l.Controlled(ctx, names[i%len(names)]) {
+		if !l.controlled(ctx, names[i%len(names)]) {
 			b.Fatal("Controlled = false")
 		}
 	}
