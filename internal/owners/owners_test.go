@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/scheme"
@@ -37,7 +38,10 @@ import (
 
 var apiServer apiserver.Shared
 
-func TestMain(m *testing.M) { os.Exit(apiServer.Main(m)) }
+func TestMain(m *testing.M) {
+	logf.SetLogger(logr.Discard()) // the RESTMapper logs through controller-runtime
+	os.Exit(apiServer.Main(m))
+}
 
 // cluster is one test's namespace on the test API server, with an admin client.
 type cluster struct {
