@@ -9,10 +9,10 @@ import (
 	"github.com/policyherald/policy-herald/internal/sender"
 )
 
-// skipControlled skips the results of it about resources a controller owns, when the target or
-// channel skips controlled resources; it returns false when none is left. The lookups run
-// outside p.mu: they may ask the API server. Only the results of producers that report the
-// same policy on the controller are looked at (reportsOnOwners).
+// skipControlled skips the results of it that repeat a result about their resource's controller
+// (reportsOnOwners, autogenControllers), when the target or channel skips controlled
+// resources; it returns false when none is left. The lookups run outside p.mu: they may ask
+// the API server.
 func (p *pipeline) skipControlled(it *item) bool {
 	if !p.config().Notify.SkipControlled || p.opts.Owners == nil {
 		return len(it.hashes) > 0
@@ -105,7 +105,7 @@ func (p *pipeline) reportOwner(ref sender.ReportRef) *report.Resource {
 }
 
 // resourceOf is what a result is about, for controlledResources: its resource, else its
-// report's owner (the Trivy adapter's results name none).
+// report's owner (a report without scope whose results name none).
 func resourceOf(res *report.Result, owner *report.Resource) *report.Resource {
 	if res.Resource != nil {
 		return res.Resource
