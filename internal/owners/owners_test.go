@@ -141,7 +141,7 @@ func podRef(ns, name string) *report.Resource {
 	return &report.Resource{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: name}
 }
 
-func TestControlled(t *testing.T) {
+func TestController(t *testing.T) {
 	k := newCluster(t)
 	l := k.lookup(t, nil, Options{}, nil)
 	ctx := context.Background()
@@ -188,17 +188,17 @@ func TestForbiddenCountsAsUncontrolled(t *testing.T) {
 	var reqs requests
 	l := k.lookup(t, u.Config(), Options{}, &reqs)
 	if l.controlled(context.Background(), res) {
-		t.Error("a Pod the operator may not read: Controlled = true, want false (sent, never lost)")
+		t.Error("a Pod the operator may not read: controlled = true, want false (sent, never lost)")
 	}
 	// Another Pod: the refusal was about Pods, not that one, so it is not asked again.
 	if l.controlled(context.Background(), k.pod(t, "other", controllerRef(true))) {
-		t.Error("another Pod the operator may not read: Controlled = true, want false")
+		t.Error("another Pod the operator may not read: controlled = true, want false")
 	}
 	if n := reqs.n.Load(); n != 1 {
 		t.Errorf("two Pods of a forbidden type made %d requests, want 1", n)
 	}
 	if admin := k.lookup(t, nil, Options{}, nil); !admin.controlled(context.Background(), res) {
-		t.Error("the same Pod read by an admin: Controlled = false, want true")
+		t.Error("the same Pod read by an admin: controlled = false, want true")
 	}
 }
 
@@ -213,7 +213,7 @@ func TestCachesAnswersAndFailuresBriefly(t *testing.T) {
 	res := k.pod(t, "controlled", controllerRef(true))
 	for range 3 {
 		if !l.controlled(ctx, res) {
-			t.Fatal("Controlled = false, want true")
+			t.Fatal("controlled = false, want true")
 		}
 	}
 	if n := reqs.n.Load(); n != 1 {
@@ -228,15 +228,15 @@ func TestCachesAnswersAndFailuresBriefly(t *testing.T) {
 	// A Pod the report names before it exists (or after it left): uncontrolled, briefly.
 	late := podRef(k.ns, "late")
 	if l.controlled(ctx, late) {
-		t.Fatal("a missing Pod: Controlled = true")
+		t.Fatal("a missing Pod: controlled = true")
 	}
 	k.pod(t, "late", controllerRef(true))
 	if l.controlled(ctx, late) {
-		t.Error("within FailedTTL the failure is remembered: Controlled = true, want the remembered false")
+		t.Error("within FailedTTL the failure is remembered: controlled = true, want the remembered false")
 	}
 	clock = clock.Add(11 * time.Second)
 	if !l.controlled(ctx, late) {
-		t.Error("after FailedTTL: Controlled = false, want true (asked again)")
+		t.Error("after FailedTTL: controlled = false, want true (asked again)")
 	}
 }
 
@@ -291,7 +291,7 @@ func TestPrefetch(t *testing.T) {
 		t.Fatalf("prefetching a, b, c with Ahead 2, then a again, made %d requests, want 2", n)
 	}
 	if !l.controlled(context.Background(), a) || !l.controlled(context.Background(), b) {
-		t.Error("prefetched Pods: Controlled = false, want true")
+		t.Error("prefetched Pods: controlled = false, want true")
 	}
 	if n := reqs.n.Load(); n != 2 {
 		t.Errorf("asking about prefetched Pods made %d more requests, want none", n-2)
@@ -319,11 +319,11 @@ func TestNoSlotInTimeIsNotRemembered(t *testing.T) {
 		t.Errorf("%d requests, want 2 (the third waited too long for the one slot)", n)
 	}
 	if want := []bool{true, true, false}; !slices.Equal(got, want) {
-		t.Errorf("Controlled = %v, want %v", got, want)
+		t.Errorf("controlled = %v, want %v", got, want)
 	}
 	reqs.delay = 0
 	if !l.controlled(context.Background(), pods[2]) {
-		t.Error("asked again: Controlled = false, want true (a lookup without a slot is not remembered)")
+		t.Error("asked again: controlled = false, want true (a lookup without a slot is not remembered)")
 	}
 }
 
@@ -335,7 +335,7 @@ func TestCallerStopsWaiting(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	if l.controlled(ctx, k.pod(t, "slow", controllerRef(true))) {
-		t.Error("Controlled = true after the caller's ctx ended")
+		t.Error("controlled = true after the caller's ctx ended")
 	}
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("the caller waited %v after its ctx ended", d)
@@ -347,7 +347,7 @@ func TestTimeoutCountsAsUncontrolled(t *testing.T) {
 	reqs := requests{delay: 300 * time.Millisecond}
 	l := k.lookup(t, nil, Options{Timeout: 100 * time.Millisecond}, &reqs)
 	if l.controlled(context.Background(), k.pod(t, "slow", controllerRef(true))) {
-		t.Error("a lookup that timed out: Controlled = true, want false (sent, never lost)")
+		t.Error("a lookup that timed out: controlled = true, want false (sent, never lost)")
 	}
 }
 
@@ -392,7 +392,7 @@ func BenchmarkCached(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if !l.controlled(ctx, res) {
-				b.Fatal("Controlled = false")
+				b.Fatal("controlled = false")
 			}
 		}
 	})
@@ -412,7 +412,7 @@ func BenchmarkCold(b *testing.B) {
 			l.cache.Clear()
 		}
 		if !l.controlled(ctx, names[i%len(names)]) {
-			b.Fatal("Controlled = false")
+			b.Fatal("controlled = false")
 		}
 	}
 }
