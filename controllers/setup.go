@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/metadata"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,6 +15,7 @@ import (
 	"github.com/policyherald/policy-herald/internal/addrguard"
 	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/delivery"
+	"github.com/policyherald/policy-herald/internal/owners"
 	"github.com/policyherald/policy-herald/internal/resultmetrics"
 	"github.com/policyherald/policy-herald/internal/store"
 )
@@ -23,7 +25,8 @@ type Options struct {
 	// PlatformNamespace holds the NotificationTargets that see every namespace and
 	// cluster-scoped reports; targets elsewhere see only their own namespace.
 	PlatformNamespace string
-	// Delivery tunes the delivery engine.
+	// Delivery tunes the delivery engine. A nil Delivery.Owners is the metadata lookup of
+	// internal/owners on the manager's connection.
 	Delivery delivery.Options
 	// SecretReader reads the Secrets the reconcilers reference. Nil means the manager's API
 	// reader (uncached), as in production; tests wrap that one to count the reads.
@@ -75,6 +78,13 @@ func SetupAll(ctx context.Context, mgr ctrl.Manager, opts Options) (*delivery.En
 	}
 	if err := registry.Register(exporter); err != nil {
 		return nil, err
+	}
+	if opts.Delivery.Owners == nil {
+		md, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+		if err != nil {
+			return nil, err
+		}
+		opts.Delivery.Owners = owners.New(md, mgr.GetRESTMapper(), owners.DefaultOptions(), ctrl.Log.WithName("owners"))
 	}
 	engine := delivery.New(mgr.GetClient(), mgr.GetAPIReader(), reports, opts.Delivery, ctrl.Log.WithName("delivery"))
 	if err := mgr.Add(engine); err != nil {

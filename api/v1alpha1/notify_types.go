@@ -10,12 +10,14 @@ import (
 // inherits its target's settings field by field and may override each; silences add up (a
 // target's silences mute its channels too).
 type Notifications struct {
-	// ControlledResources is skip (the default) or include. With skip, results about a resource
-	// that a controller owns (an ownerReference with controller: true: Pods of ReplicaSets,
-	// ReplicaSets of Deployments, Jobs of CronJobs) are not sent: policy engines report the same
-	// policy on the owner (Kyverno's autogen rules), so one problem makes one message. Owners are
-	// read from the resource's metadata; a resource that cannot be read counts as uncontrolled
-	// and its results are sent. Skipped results are counted in status.delivery.skipped.
+	// ControlledResources is skip (the default) or include. With skip, Kyverno's results about
+	// a resource whose controller (ownerReference with controller: true) is of a kind Kyverno's
+	// autogen rules report on (Pods of ReplicaSets, StatefulSets, DaemonSets and Jobs,
+	// ReplicaSets of Deployments, Jobs of CronJobs) are not sent: the controller has the same
+	// results, so one problem makes one message. Other sources' results and objects of other
+	// controllers are always sent. Controllers are read from the resource's metadata; a
+	// resource that cannot be read counts as uncontrolled and its results are sent. Skipped
+	// results are counted in status.delivery.skipped.
 	// +optional
 	ControlledResources ControlledResources `json:"controlledResources,omitempty"`
 

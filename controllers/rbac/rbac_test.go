@@ -27,6 +27,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -34,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -365,12 +367,54 @@ func TestRBACOperatorDeliversWithItsInstalledPermissions(t *testing.T) {
 	lease.SetKind("Lease")
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "policy-herald.reporting.policyherald.io"}, &lease)).To(Succeed())
 
+	controlledResources(g, ctx, k8s, tenant, mine)
 	emailReports(t, g, ctx, k8s, tenant, self)
 	blockReports(g, ctx, k8s, tenant)
 
 	// Some refusals change no outcome above (an Event not recorded, a watch that fails and
 	// retries): the operator logs them.
 	g.Expect(log.get()).To(BeEmpty(), "the API server refused the operator something")
+}
+
+// controlledResources has the operator, as its ServiceAccount, read the owners of a Pod, a
+// ReplicaSet and a Job that a controller owns (controlledResources: skip, the default): their
+// results are skipped, not sent as they would be if it could not read them.
+func controlledResources(g *WithT, ctx context.Context, k8s client.Client, tenant string, target *v1alpha1.NotificationTarget) {
+	labels := map[string]string{"app": "carts"}
+	containers := []corev1.Container{{Name: "carts", Image: "carts"}}
+	controlledBy := func(apiVersion, kind, name string) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: types.UID("uid-" + name), Controller: ptr.To(true)}}
+	}
+	for _, o := range []struct {
+		apiVersion, kind string
+		obj              client.Object
+	}{
+		{"v1", "Pod", &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "carts-5d8f-x2", Labels: labels, OwnerReferences: controlledBy("apps/v1", "ReplicaSet", "carts-5d8f")},
+			Spec:       corev1.PodSpec{Containers: containers},
+		}},
+		{"apps/v1", "ReplicaSet", &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "carts-5d8f", OwnerReferences: controlledBy("apps/v1", "Deployment", "carts")},
+			Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: containers}}},
+		}},
+		{"batch/v1", "Job", &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "backup-2910", OwnerReferences: controlledBy("batch/v1", "CronJob", "backup")},
+			Spec:       batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: containers, RestartPolicy: corev1.RestartPolicyNever}}},
+		}},
+	} {
+		g.Expect(k8s.Create(ctx, o.obj)).To(Succeed())
+		ref := corev1.ObjectReference{APIVersion: o.apiVersion, Kind: o.kind, Namespace: tenant, Name: o.obj.GetName(), UID: o.obj.GetUID()}
+		g.Expect(k8s.Create(ctx, &wgpolicyv1alpha2.PolicyReport{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: string(o.obj.GetUID())}, Scope: &ref,
+			Results: []wgpolicyv1alpha2.PolicyReportResult{{
+				Source: "kyverno", Policy: "disallow-latest-tag", Rule: "check", Result: "fail", Severity: "medium", Message: "on a controlled " + o.kind,
+				Timestamp: metav1.Timestamp{Seconds: time.Now().Unix()}, Resources: []corev1.ObjectReference{ref},
+			}}})).To(Succeed())
+	}
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(target), target)).To(Succeed())
+		g.Expect(target.Status.Delivery).To(And(HaveField("Skipped", int64(3)), HaveField("Sent", int64(1))))
+	}).Should(Succeed())
 }
 
 // emailReports has the operator, as its ServiceAccount, turn a tenant's EmailReportSchedule into

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -63,6 +64,19 @@ type Options struct {
 	// Retention is how long a result that left the cluster is remembered, so a report that is
 	// emptied and refilled, or a result that flaps, is not sent twice.
 	Retention time.Duration
+	// Owners tells which resources a controller owns, for controlledResources: skip
+	// (internal/owners, shared by every pipeline). Nil: every resource counts as uncontrolled.
+	Owners Owners
+}
+
+// Owners tells which controller owns a resource.
+type Owners interface {
+	// Controller returns the group and kind of r's controller; false when none does, when it
+	// cannot tell and when ctx ends first: such results are sent, never lost.
+	Controller(ctx context.Context, r *report.Resource) (schema.GroupKind, bool)
+	// Prefetch starts finding out in the background, without waiting, so that Controller has
+	// the answer when a worker asks.
+	Prefetch(r *report.Resource)
 }
 
 // DefaultOptions are the production defaults.

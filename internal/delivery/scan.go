@@ -158,6 +158,7 @@ func (p *pipeline) look(ctx context.Context, key string, changed int64) {
 	p.mu.Lock()
 	results := p.newResults(rep, d, true, changed)
 	p.mu.Unlock()
+	p.prefetchOwners(rep, results, d)
 	p.enqueue(ctx, refOf(rep), results, d, false)
 }
 

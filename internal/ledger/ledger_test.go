@@ -938,7 +938,7 @@ func TestCountsPersisted(t *testing.T) {
 func TestRBACWithoutDelete(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	u, err := apiServer.env.AddUser(envtest.User{Name: "ledger-" + e.ns}, nil)
+	u, err := apiServer.Env.AddUser(envtest.User{Name: "ledger-" + e.ns}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
