@@ -155,7 +155,7 @@ type Ledger struct {
 	scope     string
 	counts    Counts
 	hasCounts bool
-	hdrDirty  bool // scope, counts or windows changed since the header was last written
+	hdrDirty  bool             // scope, counts or windows changed since the header was last written
 	windows   map[string]int64 // open digest windows (windows.go); replaced, never changed in place
 	// layout and bits describe the stored shards; layout 0 means none usable (a new,
 	// foreign or damaged ledger): the next Flush writes a new layout.
