@@ -103,7 +103,16 @@ func (p *pipeline) release(it *item, o outcome) {
 // the pipeline stops.
 func (p *pipeline) flushLoop(ctx context.Context) {
 	p.flush(ctx)
-	p.periodically(ctx, p.opts.FlushInterval, 10*time.Second, p.flush)
+	p.periodically(ctx, p.opts.FlushInterval, 10*time.Second, p.flushWake, p.flush)
+}
+
+// wakeFlush makes the flush loop write the ledger now: after a digest or a summary was sent,
+// so a crash repeats it only if it comes before this write.
+func (p *pipeline) wakeFlush() {
+	select {
+	case p.flushWake <- struct{}{}:
+	default:
+	}
 }
 
 func (p *pipeline) flush(ctx context.Context) {
@@ -196,9 +205,9 @@ func timeEqual(a, b *metav1.Time) bool {
 	return a.Equal(b)
 }
 
-// periodically calls write every interval until ctx ends, and once more at the end (with its
-// own timeout): the ledger and status writers.
-func (p *pipeline) periodically(ctx context.Context, interval, final time.Duration, write func(context.Context)) {
+// periodically calls write every interval (and when woken) until ctx ends, and once more at the
+// end (with its own timeout): the ledger and status writers.
+func (p *pipeline) periodically(ctx context.Context, interval, final time.Duration, wake <-chan struct{}, write func(context.Context)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -209,6 +218,8 @@ func (p *pipeline) periodically(ctx context.Context, interval, final time.Durati
 			cancel()
 			return
 		case <-t.C:
+			write(ctx)
+		case <-wake:
 			write(ctx)
 		}
 	}

@@ -1,0 +1,131 @@
+package delivery
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/report"
+	"github.com/policyherald/policy-herald/internal/sender"
+)
+
+// tally is what one message about many results (a digest's group, a rate limit's summary)
+// keeps of them while they wait: counts by status and severity, the distinct namespaces, when
+// they were found, and their keys, recorded once the message is sent. A result costs its key
+// (8 bytes) here, besides its entry in flight; a namespace costs one entry, however many
+// results it has.
+type tally struct {
+	from, to   time.Time
+	byStatus   map[v1alpha1.ResultStatus]int
+	bySeverity map[v1alpha1.Severity]int
+	namespaces map[string]struct{}
+	hashes     []uint64
+}
+
+// add counts one result about namespace ns, found at now.
+func (t *tally) add(ns string, res *report.Result, now time.Time) {
+	if len(t.hashes) == 0 {
+		t.from, t.to = now, now
+		t.byStatus, t.bySeverity, t.namespaces = map[v1alpha1.ResultStatus]int{}, map[v1alpha1.Severity]int{}, map[string]struct{}{}
+	}
+	t.to = maxTime(t.to, now)
+	t.byStatus[res.Status]++
+	t.bySeverity[res.Severity]++
+	if ns != "" {
+		t.namespaces[ns] = struct{}{}
+	}
+	t.hashes = append(t.hashes, res.Hash)
+}
+
+// merge adds o's results.
+func (t *tally) merge(o *tally) {
+	if len(o.hashes) == 0 {
+		return
+	}
+	if len(t.hashes) == 0 {
+		*t = tally{from: o.from, to: o.to, byStatus: map[v1alpha1.ResultStatus]int{}, bySeverity: map[v1alpha1.Severity]int{}, namespaces: map[string]struct{}{}}
+	}
+	t.from, t.to = minTime(t.from, o.from), maxTime(t.to, o.to)
+	for k, n := range o.byStatus {
+		t.byStatus[k] += n
+	}
+	for k, n := range o.bySeverity {
+		t.bySeverity[k] += n
+	}
+	for ns := range o.namespaces {
+		t.namespaces[ns] = struct{}{}
+	}
+	t.hashes = append(t.hashes, o.hashes...)
+}
+
+// message returns a message of kind k with the tally's counts, most serious first.
+func (t *tally) message(k sender.DigestKind, custom map[string]string) sender.Digest {
+	d := sender.Digest{Kind: k, From: t.from, To: t.to, Total: len(t.hashes), Namespaces: len(t.namespaces), CustomFields: custom}
+	for s, n := range t.byStatus {
+		d.ByStatus = append(d.ByStatus, sender.Count{Value: orNone(string(s)), N: n})
+	}
+	slices.SortFunc(d.ByStatus, func(a, b sender.Count) int {
+		return cmp.Or(cmp.Compare(statusRank(v1alpha1.ResultStatus(b.Value)), statusRank(v1alpha1.ResultStatus(a.Value))), cmp.Compare(a.Value, b.Value))
+	})
+	for s, n := range t.bySeverity {
+		d.BySeverity = append(d.BySeverity, sender.Count{Value: orNone(string(s)), N: n})
+	}
+	slices.SortFunc(d.BySeverity, func(a, b sender.Count) int {
+		return cmp.Or(cmp.Compare(report.SeverityRank(v1alpha1.Severity(b.Value)), report.SeverityRank(v1alpha1.Severity(a.Value))), cmp.Compare(a.Value, b.Value))
+	})
+	return d
+}
+
+// orNone names a missing status or severity in counts.
+func orNone(v string) string { return cmp.Or(v, "none") }
+
+// statusRank orders statuses most serious first in messages about many results: fail, error,
+// warn, then the rest.
+func statusRank(s v1alpha1.ResultStatus) int {
+	switch s {
+	case v1alpha1.StatusFail:
+		return 5
+	case v1alpha1.StatusError:
+		return 4
+	case v1alpha1.StatusWarn:
+		return 3
+	case v1alpha1.StatusSkip:
+		return 2
+	case v1alpha1.StatusPass:
+		return 1
+	}
+	return 0
+}
+
+// moreSevere tells whether a should be listed before b: higher severity, then more serious
+// status.
+func moreSevere(a, b *report.Result) bool {
+	if ra, rb := report.SeverityRank(a.Severity), report.SeverityRank(b.Severity); ra != rb {
+		return ra > rb
+	}
+	return statusRank(a.Status) > statusRank(b.Status)
+}
+
+// resultNamespace is the namespace a result of a batch is about: its resource's, else its
+// report's (as report.Report.ResultNamespace).
+func resultNamespace(ref sender.ReportRef, res *report.Result) string {
+	if res.Resource != nil && res.Resource.Namespace != "" {
+		return res.Resource.Namespace
+	}
+	return ref.Namespace
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
