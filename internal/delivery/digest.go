@@ -35,8 +35,8 @@ import (
 // is woken): a crash repeats a digest only when it comes before that write (see
 // docs/delivery.md).
 
-// maxDigestGroups bounds the open digest groups of a pipeline.
-const maxDigestGroups = 1000
+// maxDigestGroups bounds the open digest groups of a pipeline; a variable for tests.
+var maxDigestGroups = 1000
 
 // overflowGroup is the key of the group of results beyond maxDigestGroups.
 const overflowGroup = "\xff"
@@ -354,6 +354,7 @@ func (p *pipeline) sendGroup(d *Config, g *digestGroup, now time.Time) bool {
 	}
 	msg := g.message(sender.KindDigest, d.CustomFields)
 	msg.Group, msg.Items, msg.Link = g.values, g.items, g.link
+	msg.From = g.start // the window's start, also when a restart found its results again
 	if msg.Total == 1 && len(g.items) == 1 && g.items[0].Link != "" {
 		msg.Link = g.items[0].Link
 	}
