@@ -1,0 +1,76 @@
+package delivery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/ledger"
+	"github.com/policyherald/policy-herald/internal/testing/wait"
+)
+
+// A digest across a restart (the ledger on a real API server): the next leader collects the
+// results again into the window the ledger kept, sends the digest one interval after the first
+// result (not after the restart), once; the ledger is written at once after it, so a leader
+// taking over right after (as after a crash of this one) sends nothing again.
+func TestDigestAcrossARestartIsSentOnce(t *testing.T) {
+	c, ns := realAPIServer(t)
+	clock := newTestClock()
+	start := clock.now()
+	opts := testOptions() // ledger writes an hour apart: only a woken flush writes in between
+	engine := func() (*Engine, func(), *digestRecorder, *pipeline) {
+		e, stop := startEngine(t, c, opts)
+		e.now = clock.now
+		rec := &digestRecorder{recorder: recorder{max: 10}}
+		d := digestConfig(t, rec, time.Hour)
+		d.Namespace = ns
+		e.upsertReport(policyReport(ns, "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusWarn)))
+		e.Configure(d)
+		return e, stop, rec, e.pipelineOf(t, d)
+	}
+
+	_, stop1, rec1, p1 := engine()
+	wait.For(t, patience, "2 results collected", func() bool { return p1.delivery().Pending == 2 })
+	clock.advance(20 * time.Minute)
+	stop1() // a leader stepping down: its results stay unrecorded, their window is kept
+	if n := len(rec1.sentDigests()); n != 0 {
+		t.Fatalf("%d digests before the interval", n)
+	}
+
+	clock.advance(20 * time.Minute)
+	_, _, rec2, p2 := engine()
+	wait.For(t, patience, "the results collected again", func() bool { return p2.delivery().Pending == 2 })
+	clock.advance(19 * time.Minute) // 59 minutes after the first result
+	p2.wakeDigests()
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rec2.sentDigests()); n != 0 {
+		t.Fatalf("%d digests before the interval", n)
+	}
+	clock.advance(time.Minute)
+	p2.wakeDigests()
+	wait.For(t, patience, "the digest", func() bool { return len(rec2.sentDigests()) == 1 })
+	if dg := rec2.sentDigests()[0]; dg.Total != 2 || !dg.From.Equal(start) {
+		t.Errorf("digest of %d results from %v, want 2 from the first result at %v", dg.Total, dg.From, start)
+	}
+
+	d := p2.config()
+	wait.For(t, patience, "the digested results in the stored ledger", func() bool {
+		l, err := ledger.Load(context.Background(), c, ns, d.LedgerName, d.Owner)
+		return err == nil && l.Has(keyOf("a")) && l.Has(keyOf("b")) && len(l.Windows()) == 0
+	})
+	_, _, rec3, p3 := engine() // takes over while p2 still runs: p2's last write never comes
+	settle(t, p3)
+	clock.advance(2 * time.Hour)
+	p3.wakeDigests()
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rec3.sentDigests()) + len(rec3.delivered()); n != 0 {
+		t.Errorf("the leader after the digest sent %d messages, want none", n)
+	}
+	if n := len(rec2.sentDigests()); n != 1 {
+		t.Errorf("%d digests, want 1", n)
+	}
+	if st := p3.delivery(); st.Digested != 2 || st.Sent != 2 {
+		t.Errorf("counts after the takeover %+v, want 2 digested", st)
+	}
+}
