@@ -129,7 +129,6 @@ func (p *pipeline) collect(it *item) bool {
 	s.mu.Unlock()
 	if opened {
 		p.ledger.SetWindows(windows)
-		p.wakeFlush() // the window survives a crash from now on
 		p.wakeDigests()
 	}
 	it.hashes, it.batch.Results = nil, nil

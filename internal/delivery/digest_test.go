@@ -122,10 +122,10 @@ func TestDigestGroupsCountsAndTiming(t *testing.T) {
 		resultOf("b", "p1", v1alpha1.StatusFail, v1alpha1.SeverityCritical, ""),
 		resultOf("c", "p1", v1alpha1.StatusWarn, v1alpha1.SeverityLow, ""),
 		resultOf("d", "p2", v1alpha1.StatusWarn, v1alpha1.SeverityMedium, "web")))
-	wait.For(t, patience, "4 results collected", func() bool { return e.stats(t, d.Ref()).Pending == 4 })
+	wait.For(t, patience, "4 results collected", func() bool { return p.waiting() == 4 })
 	clock.advance(30 * time.Minute)
 	e.upsertReport(policyReport("team-a", "r2", resultOf("e", "p1", v1alpha1.StatusFail, v1alpha1.SeverityCritical, "db")))
-	wait.For(t, patience, "5 results collected", func() bool { return e.stats(t, d.Ref()).Pending == 5 })
+	wait.For(t, patience, "5 results collected", func() bool { return p.waiting() == 5 })
 
 	clock.advance(29 * time.Minute) // 59 minutes after the first result
 	p.wakeDigests()
@@ -175,7 +175,7 @@ func TestDigestGroupsCountsAndTiming(t *testing.T) {
 
 	// The next result opens a new window.
 	e.upsertReport(policyReport("team-a", "r3", resultOf("f", "p1", v1alpha1.StatusFail, v1alpha1.SeverityHigh, "")))
-	wait.For(t, patience, "f collected", func() bool { return e.stats(t, d.Ref()).Pending == 1 })
+	wait.For(t, patience, "f collected", func() bool { return p.waiting() == 1 })
 	clock.advance(59 * time.Minute)
 	p.wakeDigests()
 	time.Sleep(50 * time.Millisecond)
@@ -204,7 +204,7 @@ func TestDigestGroupBound(t *testing.T) {
 		rs = append(rs, resultOf(pod, "p", v1alpha1.StatusFail, v1alpha1.SeverityHigh, pod))
 	}
 	e.upsertReport(policyReport("team-a", "r", rs...))
-	wait.For(t, patience, "5 collected", func() bool { return e.stats(t, d.Ref()).Pending == 5 })
+	wait.For(t, patience, "5 collected", func() bool { return p.waiting() == 5 })
 	clock.advance(time.Minute)
 	p.wakeDigests()
 	wait.For(t, patience, "three digests", func() bool { return len(rec.sentDigests()) == 3 })
@@ -243,7 +243,7 @@ func TestDigestThroughAnOutage(t *testing.T) {
 	wait.For(t, patience, "the destination failing", func() bool { h := e.Health(d.Ref()); return h.Failing })
 	wait.For(t, patience, "more attempts", func() bool { return rec.digestAttempts() >= 6 })
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusWarn), res("c", v1alpha1.StatusFail)))
-	wait.For(t, patience, "c collected", func() bool { return e.stats(t, d.Ref()).Pending == 3 })
+	wait.For(t, patience, "c collected", func() bool { return p.waiting() == 3 })
 	if st := e.stats(t, d.Ref()); st.Sent != 0 || st.Failed != 0 || st.Dropped != 0 || p.recorded(keyOf("a")) {
 		t.Errorf("stats %+v during the outage: nothing may be recorded", st)
 	}
@@ -337,7 +337,7 @@ func TestDigestsBeyondTheRateLimitAreSummarised(t *testing.T) {
 		resultOf("b", "p2", v1alpha1.StatusFail, v1alpha1.SeverityHigh, ""),
 		resultOf("c", "p2", v1alpha1.StatusWarn, v1alpha1.SeverityHigh, ""),
 		resultOf("d", "p3", v1alpha1.StatusFail, v1alpha1.SeverityLow, "")))
-	wait.For(t, patience, "4 collected", func() bool { return e.stats(t, d.Ref()).Pending == 4 })
+	wait.For(t, patience, "4 collected", func() bool { return p.waiting() == 4 })
 	clock.advance(time.Hour)
 	p.wakeDigests()
 	wait.For(t, patience, "one digest", func() bool { return len(rec.sentDigests()) == 1 })
@@ -372,7 +372,7 @@ func TestDigestTurnedOffSendsWhatItCollected(t *testing.T) {
 	e.Configure(d)
 	p := e.pipelineOf(t, d)
 	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
-	wait.For(t, patience, "2 collected", func() bool { return e.stats(t, d.Ref()).Pending == 2 })
+	wait.For(t, patience, "2 collected", func() bool { return p.waiting() == 2 })
 	d.Notify.Digest, d.Fingerprint = nil, "no digest"
 	e.Configure(d)
 	settle(t, p)

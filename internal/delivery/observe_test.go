@@ -18,6 +18,20 @@ func (p *pipeline) settled() bool {
 	return len(p.queue) == 0 && len(p.inflight) == 0
 }
 
+// waiting returns how many results wait in digest groups or for a summary.
+func (p *pipeline) waiting() int64 {
+	var n int
+	p.digests.mu.Lock()
+	for _, g := range p.digests.groups {
+		n += len(g.hashes)
+	}
+	p.digests.mu.Unlock()
+	p.limits.mu.Lock()
+	n += len(p.limits.held.hashes)
+	p.limits.mu.Unlock()
+	return int64(n)
+}
+
 // stopping tells whether stop has begun.
 func (p *pipeline) stopping() bool { return p.workers.ctx.Err() != nil }
 

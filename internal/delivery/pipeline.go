@@ -153,7 +153,7 @@ func (p *pipeline) run(ctx context.Context) {
 	p.workers.spawn(p.summaryLoop)
 	p.writers.spawn(p.flushLoop)
 	p.writers.spawn(func(ctx context.Context) {
-		p.periodically(ctx, p.opts.StatusInterval, 5*time.Second, nil, p.writeStatus)
+		p.periodically(ctx, p.opts.StatusInterval, 5*time.Second, p.writeStatus)
 	})
 	p.runnerMu.Lock()
 	p.startRunner(p.config().Sender)

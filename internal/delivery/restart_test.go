@@ -31,7 +31,7 @@ func TestDigestAcrossARestartIsSentOnce(t *testing.T) {
 	}
 
 	_, stop1, rec1, p1 := engine()
-	wait.For(t, patience, "2 results collected", func() bool { return p1.delivery().Pending == 2 })
+	wait.For(t, patience, "2 results collected", func() bool { return p1.waiting() == 2 })
 	clock.advance(20 * time.Minute)
 	stop1() // a leader stepping down: its results stay unrecorded, their window is kept
 	if n := len(rec1.sentDigests()); n != 0 {
@@ -40,7 +40,7 @@ func TestDigestAcrossARestartIsSentOnce(t *testing.T) {
 
 	clock.advance(20 * time.Minute)
 	_, _, rec2, p2 := engine()
-	wait.For(t, patience, "the results collected again", func() bool { return p2.delivery().Pending == 2 })
+	wait.For(t, patience, "the results collected again", func() bool { return p2.waiting() == 2 })
 	clock.advance(19 * time.Minute) // 59 minutes after the first result
 	p2.wakeDigests()
 	time.Sleep(100 * time.Millisecond)
