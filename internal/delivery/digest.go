@@ -52,12 +52,17 @@ type digestState struct {
 	// restored are the windows the ledger held at start (window key → start) whose groups were
 	// not collected again yet; forgotten one interval and a sweep after they were due.
 	restored map[string]time.Time
-	wake     chan struct{}
+	// windows is what the ledger keeps (window key → start, Unix seconds): the open groups',
+	// those being sent and the restored ones; changed says the ledger has not been told yet.
+	windows map[string]int64
+	changed bool
+	wake    chan struct{}
 }
 
 // digestGroup is one group's digest in the making.
 type digestGroup struct {
 	key     string
+	window  string // windowKey(key)
 	values  []sender.GroupValue
 	link    string // the console's page of the group
 	start   time.Time
@@ -68,8 +73,9 @@ type digestGroup struct {
 
 // init starts with no group and the windows the ledger kept.
 func (s *digestState) init(windows map[string]int64) {
-	s.groups, s.wake = map[string]*digestGroup{}, make(chan struct{}, 1)
+	s.groups, s.wake, s.windows = map[string]*digestGroup{}, make(chan struct{}, 1), map[string]int64{}
 	for k, start := range windows {
+		s.windows[k] = start
 		if s.restored == nil {
 			s.restored = map[string]time.Time{}
 		}
@@ -122,13 +128,9 @@ func (p *pipeline) collect(it *item) bool {
 		g.add(resultNamespace(ref, res), res, now)
 		g.offer(ref, res, pol.MaxItems, d)
 	}
-	var windows map[string]int64
-	if opened {
-		windows = s.windowsLocked()
-	}
+	p.tellWindowsLocked()
 	s.mu.Unlock()
 	if opened {
-		p.ledger.SetWindows(windows)
 		p.wakeDigests()
 	}
 	it.hashes, it.batch.Results = nil, nil
@@ -137,27 +139,41 @@ func (p *pipeline) collect(it *item) bool {
 
 // open opens group key, with the window the ledger kept for it if any. The caller holds s.mu.
 func (s *digestState) open(key string, values []sender.GroupValue, link string, now time.Time) *digestGroup {
-	g := &digestGroup{key: key, values: values, link: link, start: now}
-	wk := windowKey(key)
-	if start, ok := s.restored[wk]; ok {
+	g := &digestGroup{key: key, window: windowKey(key), values: values, link: link, start: now}
+	if start, ok := s.restored[g.window]; ok {
 		g.start = start
-		delete(s.restored, wk)
+		delete(s.restored, g.window)
 	}
 	s.groups[key] = g
+	s.setWindow(g.window, g.start)
 	return g
 }
 
-// windowsLocked returns the windows to keep in the ledger: the open groups' and the restored
-// ones not collected again yet. The caller holds s.mu.
-func (s *digestState) windowsLocked() map[string]int64 {
-	w := make(map[string]int64, len(s.groups)+len(s.restored))
-	for k, start := range s.restored {
-		w[k] = start.Unix()
+// setWindow notes that window k is open from start. The caller holds s.mu.
+func (s *digestState) setWindow(k string, start time.Time) {
+	if v, ok := s.windows[k]; !ok || v != start.Unix() {
+		s.windows[k], s.changed = start.Unix(), true
 	}
-	for _, g := range s.groups {
-		w[windowKey(g.key)] = g.start.Unix()
+}
+
+// closeWindow notes that the window of a sent group is closed, unless its group was opened
+// again meanwhile. The caller holds s.mu.
+func (s *digestState) closeWindow(g *digestGroup) {
+	if again := s.groups[g.key]; again != nil {
+		s.setWindow(g.window, again.start)
+		return
 	}
-	return w
+	delete(s.windows, g.window)
+	s.changed = true
+}
+
+// tellWindowsLocked gives the ledger the windows when they changed. The caller holds
+// p.digests.mu (the ledger takes only its own lock).
+func (p *pipeline) tellWindowsLocked() {
+	if s := &p.digests; s.changed {
+		p.ledger.SetWindows(s.windows)
+		s.changed = false
+	}
 }
 
 // windowKey is the key of a group's window in the ledger: a hash of its group key, so the
@@ -316,32 +332,35 @@ func (p *pipeline) sendDigests() time.Duration {
 		// whose recording the restart preceded by a moment, or its results left.
 		if now.After(start.Add(pol.Interval + p.opts.SweepInterval)) {
 			delete(s.restored, k)
+			delete(s.windows, k)
+			s.changed = true
 		} else {
 			next = min(next, digestTick)
 		}
 	}
+	p.tellWindowsLocked()
 	s.mu.Unlock()
 	slices.SortFunc(due, func(a, b *digestGroup) int { return a.start.Compare(b.start) })
 	for _, g := range due {
-		if p.sendGroup(d, g, now) {
-			continue
-		}
-		if p.workers.ctx.Err() != nil {
+		sent := p.sendGroup(d, g, now)
+		if !sent && p.workers.ctx.Err() != nil {
 			return time.Hour // stopping: the results stay unrecorded, found again by the next leader
 		}
-		g.retryAt = p.now().Add(p.opts.SlowRetryInterval)
-		next = min(next, p.opts.SlowRetryInterval, digestTick)
 		s.mu.Lock()
-		if later := s.groups[g.key]; later != nil {
-			g.merge(later, pol.MaxItems)
+		if sent {
+			s.closeWindow(g)
+		} else {
+			g.retryAt = p.now().Add(p.opts.SlowRetryInterval)
+			next = min(next, p.opts.SlowRetryInterval, digestTick)
+			if later := s.groups[g.key]; later != nil {
+				g.merge(later, pol.MaxItems)
+			}
+			s.groups[g.key] = g
+			s.setWindow(g.window, g.start)
 		}
-		s.groups[g.key] = g
+		p.tellWindowsLocked()
 		s.mu.Unlock()
 	}
-	s.mu.Lock()
-	windows := s.windowsLocked()
-	s.mu.Unlock()
-	p.ledger.SetWindows(windows)
 	return max(next, time.Millisecond)
 }
 
@@ -367,16 +386,18 @@ func (p *pipeline) dropDigests() {
 	s := &p.digests
 	s.mu.Lock()
 	groups := s.groups
-	restored := len(s.restored)
 	s.groups, s.restored = map[string]*digestGroup{}, nil
+	if len(s.windows) > 0 {
+		s.windows, s.changed = map[string]int64{}, true
+	}
+	p.tellWindowsLocked()
 	s.mu.Unlock()
-	if len(groups) == 0 && restored == 0 {
+	if len(groups) == 0 {
 		return
 	}
 	for _, g := range groups {
 		p.release(&item{hashes: g.hashes}, outcomeNone)
 	}
-	p.ledger.SetWindows(nil)
 	p.markAll()
 }
 
