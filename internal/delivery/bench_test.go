@@ -33,6 +33,7 @@ const resultsPerReport = 100
 // sink counts delivered results and wakes the benchmark when the count reaches target.
 type sink struct {
 	n, target atomic.Int64
+	messages  atomic.Int64 // requests (BenchmarkNotifyCPU)
 	bad       atomic.Int64
 	reached   chan struct{}
 }

@@ -56,7 +56,18 @@ type digestState struct {
 	// those being sent and the restored ones; changed says the ledger has not been told yet.
 	windows map[string]int64
 	changed bool
-	wake    chan struct{}
+	// due is when the first open group is due (zero: none open), under the digest interval
+	// interval, so a look at the groups before then costs no walk over them.
+	due      time.Time
+	interval time.Duration
+	wake     chan struct{}
+}
+
+// dueAt notes that a group is due at at. The caller holds s.mu.
+func (s *digestState) dueAt(at time.Time) {
+	if s.due.IsZero() || at.Before(s.due) {
+		s.due = at
+	}
 }
 
 // digestGroup is one group's digest in the making.
@@ -118,11 +129,13 @@ func (p *pipeline) collect(it *item) bool {
 			g = s.groups[overflowGroup]
 			if g == nil {
 				g = s.open(overflowGroup, nil, "", now)
+				s.dueAt(g.start.Add(pol.Interval))
 			}
 		}
 		if g == nil {
 			values, link := groupValues(pol.GroupBy, ref, res, d)
 			g = s.open(string(buf), values, link, now)
+			s.dueAt(g.start.Add(pol.Interval))
 			opened = true
 		}
 		g.add(resultNamespace(ref, res), res, now)
@@ -318,9 +331,18 @@ func (p *pipeline) sendDigests() time.Duration {
 	next := time.Hour
 	var due []*digestGroup
 	s.mu.Lock()
+	if len(s.restored) == 0 && pol.Interval == s.interval && (s.due.IsZero() || now.Before(s.due)) {
+		if !s.due.IsZero() {
+			next = min(s.due.Sub(now), digestTick)
+		}
+		s.mu.Unlock()
+		return next
+	}
+	s.due, s.interval = time.Time{}, pol.Interval
 	for k, g := range s.groups {
 		at := maxTime(g.start.Add(pol.Interval), g.retryAt)
 		if at.After(now) {
+			s.dueAt(at)
 			next = min(next, at.Sub(now), digestTick)
 			continue
 		}
@@ -357,6 +379,7 @@ func (p *pipeline) sendDigests() time.Duration {
 			}
 			s.groups[g.key] = g
 			s.setWindow(g.window, g.start)
+			s.dueAt(g.retryAt)
 		}
 		p.tellWindowsLocked()
 		s.mu.Unlock()

@@ -130,8 +130,9 @@ func (p *pipeline) flushLoop(ctx context.Context) {
 	}
 }
 
-// wokenFlushAfter is the least time between a write and a woken write (at most FlushInterval/2).
-const wokenFlushAfter = time.Second
+// wokenFlushAfter is the least time between a write and a woken write (at most
+// FlushInterval/2); a variable for benchmarks.
+var wokenFlushAfter = time.Second
 
 // wakeFlush makes the flush loop write the ledger soon: after a digest or a summary was sent,
 // so a crash repeats it only if it comes before this write.

@@ -16,10 +16,13 @@ import (
 // (8 bytes) here, besides its entry in flight; a namespace costs one entry, however many
 // results it has.
 type tally struct {
-	from, to   time.Time
-	byStatus   map[v1alpha1.ResultStatus]int
-	bySeverity map[v1alpha1.Severity]int
+	from, to time.Time
+	// byStatus and bySeverity count by value: a handful of values each, so a slice searched
+	// in order is cheaper than a map.
+	byStatus   []sender.Count
+	bySeverity []sender.Count
 	namespaces map[string]struct{}
+	lastNS     string // the namespace added last: results come by report
 	hashes     []uint64
 }
 
@@ -27,15 +30,33 @@ type tally struct {
 func (t *tally) add(ns string, res *report.Result, now time.Time) {
 	if len(t.hashes) == 0 {
 		t.from, t.to = now, now
-		t.byStatus, t.bySeverity, t.namespaces = map[v1alpha1.ResultStatus]int{}, map[v1alpha1.Severity]int{}, map[string]struct{}{}
 	}
 	t.to = maxTime(t.to, now)
-	t.byStatus[res.Status]++
-	t.bySeverity[res.Severity]++
-	if ns != "" {
-		t.namespaces[ns] = struct{}{}
-	}
+	t.byStatus = countIn(t.byStatus, string(res.Status), 1)
+	t.bySeverity = countIn(t.bySeverity, string(res.Severity), 1)
+	t.addNamespace(ns)
 	t.hashes = append(t.hashes, res.Hash)
+}
+
+func (t *tally) addNamespace(ns string) {
+	if ns == "" || ns == t.lastNS {
+		return
+	}
+	if t.namespaces == nil {
+		t.namespaces = map[string]struct{}{}
+	}
+	t.namespaces[ns], t.lastNS = struct{}{}, ns
+}
+
+// countIn adds n to the count of v.
+func countIn(cs []sender.Count, v string, n int) []sender.Count {
+	for i := range cs {
+		if cs[i].Value == v {
+			cs[i].N += n
+			return cs
+		}
+	}
+	return append(cs, sender.Count{Value: v, N: n})
 }
 
 // merge adds o's results.
@@ -44,17 +65,17 @@ func (t *tally) merge(o *tally) {
 		return
 	}
 	if len(t.hashes) == 0 {
-		*t = tally{from: o.from, to: o.to, byStatus: map[v1alpha1.ResultStatus]int{}, bySeverity: map[v1alpha1.Severity]int{}, namespaces: map[string]struct{}{}}
+		t.from, t.to = o.from, o.to
 	}
 	t.from, t.to = minTime(t.from, o.from), maxTime(t.to, o.to)
-	for k, n := range o.byStatus {
-		t.byStatus[k] += n
+	for _, c := range o.byStatus {
+		t.byStatus = countIn(t.byStatus, c.Value, c.N)
 	}
-	for k, n := range o.bySeverity {
-		t.bySeverity[k] += n
+	for _, c := range o.bySeverity {
+		t.bySeverity = countIn(t.bySeverity, c.Value, c.N)
 	}
 	for ns := range o.namespaces {
-		t.namespaces[ns] = struct{}{}
+		t.addNamespace(ns)
 	}
 	t.hashes = append(t.hashes, o.hashes...)
 }
@@ -62,14 +83,14 @@ func (t *tally) merge(o *tally) {
 // message returns a message of kind k with the tally's counts, most serious first.
 func (t *tally) message(k sender.DigestKind, custom map[string]string) sender.Digest {
 	d := sender.Digest{Kind: k, From: t.from, To: t.to, Total: len(t.hashes), Namespaces: len(t.namespaces), CustomFields: custom}
-	for s, n := range t.byStatus {
-		d.ByStatus = append(d.ByStatus, sender.Count{Value: orNone(string(s)), N: n})
+	for _, c := range t.byStatus {
+		d.ByStatus = append(d.ByStatus, sender.Count{Value: orNone(c.Value), N: c.N})
 	}
 	slices.SortFunc(d.ByStatus, func(a, b sender.Count) int {
 		return cmp.Or(cmp.Compare(statusRank(v1alpha1.ResultStatus(b.Value)), statusRank(v1alpha1.ResultStatus(a.Value))), cmp.Compare(a.Value, b.Value))
 	})
-	for s, n := range t.bySeverity {
-		d.BySeverity = append(d.BySeverity, sender.Count{Value: orNone(string(s)), N: n})
+	for _, c := range t.bySeverity {
+		d.BySeverity = append(d.BySeverity, sender.Count{Value: orNone(c.Value), N: c.N})
 	}
 	slices.SortFunc(d.BySeverity, func(a, b sender.Count) int {
 		return cmp.Or(cmp.Compare(report.SeverityRank(v1alpha1.Severity(b.Value)), report.SeverityRank(v1alpha1.Severity(a.Value))), cmp.Compare(a.Value, b.Value))
