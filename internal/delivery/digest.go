@@ -118,13 +118,18 @@ func (p *pipeline) collect(it *item) bool {
 	now := p.now()
 	ref := it.batch.Report
 	s := &p.digests
-	var buf []byte
+	var space [256]byte
+	buf := space[:0]
+	var last *digestGroup // the group of the result before: a batch is of one report
 	opened := false
 	s.mu.Lock()
 	for i := range it.batch.Results {
 		res := &it.batch.Results[i]
 		buf = appendGroupKey(buf[:0], pol.GroupBy, ref, res)
-		g := s.groups[string(buf)]
+		g := last
+		if g == nil || g.key != string(buf) {
+			g = s.groups[string(buf)]
+		}
 		if g == nil && len(s.groups) >= maxDigestGroups {
 			g = s.groups[overflowGroup]
 			if g == nil {
@@ -140,6 +145,7 @@ func (p *pipeline) collect(it *item) bool {
 		}
 		g.add(resultNamespace(ref, res), res, now)
 		g.offer(ref, res, pol.MaxItems, d)
+		last = g
 	}
 	p.tellWindowsLocked()
 	s.mu.Unlock()
