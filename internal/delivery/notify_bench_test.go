@@ -1,13 +1,18 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/destination"
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
 )
@@ -24,6 +29,61 @@ func (n *nopDigester) Send(ctx context.Context, b sender.Batch) error {
 func (n *nopDigester) SendDigest(_ context.Context, d sender.Digest) error {
 	n.s.messages.Add(1)
 	n.s.n.Add(int64(d.Total))
+	return nil
+}
+
+// slackSink is the real Slack sender posting to a loopback receiver that decodes every message,
+// counting the results of what it sent. Its digests are the sender's own when it is a
+// sender.Digester, else the digest as JSON (a stand-in of the same size order).
+type slackSink struct {
+	sender.Sender
+	s   *sink
+	url string
+}
+
+func newSlackSink(b *testing.B, s *sink) *slackSink {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
+			s.bad.Add(1)
+			http.Error(w, "bad message", http.StatusBadRequest)
+			return
+		}
+		s.messages.Add(1)
+	}))
+	b.Cleanup(srv.Close)
+	snd, err := sender.New(context.Background(), sender.Config{
+		Type: v1alpha1.DestinationSlack, Settings: destination.Settings{"url": srv.URL + "/slack"}, Name: "team-a/bench",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &slackSink{Sender: snd, s: s, url: srv.URL + "/slack"}
+}
+
+func (k *slackSink) Send(ctx context.Context, b sender.Batch) error {
+	if err := k.Sender.Send(ctx, b); err != nil {
+		return err
+	}
+	k.s.n.Add(int64(len(b.Results)))
+	return nil
+}
+
+func (k *slackSink) SendDigest(ctx context.Context, d sender.Digest) error {
+	if dg, ok := k.Sender.(sender.Digester); ok {
+		if err := dg.SendDigest(ctx, d); err != nil {
+			return err
+		}
+	} else {
+		body, _ := json.Marshal(d)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, k.url, bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+	}
+	k.s.n.Add(int64(d.Total))
 	return nil
 }
 
@@ -47,6 +107,10 @@ func cpuTime(b *testing.B) time.Duration {
 //   - digest: a digest every minute per resource (100 groups a minute of 100 results each).
 //   - ratelimit: 10 messages a minute; the rest (nearly all) go in summaries.
 //
+// The slack- cases do the same through the real Slack sender (batches of up to 10 results)
+// posting to a loopback receiver that decodes each message, in this process: what a chat
+// destination costs per result, messages included.
+//
 // Ledger writes are left out, in all three as in the other benchmarks (FlushInterval is an
 // hour, and so is the least time before a woken write here): see docs/performance.md for the
 // writes digests add.
@@ -66,6 +130,15 @@ func BenchmarkNotifyCPU(b *testing.B) {
 			clock := newTestClock()
 			s := newSink()
 			e := benchEngineWith(b, 4, &nopDigester{nopSender{s: s, max: 10}}, clock.now, func(d *Config) { d.Notify = c.notify })
+			p := e.pipelineList()[0]
+			runNotify(b, e, p, s, clock)
+		})
+	}
+	for _, c := range cases {
+		b.Run("slack-"+c.name, func(b *testing.B) {
+			clock := newTestClock()
+			s := newSink()
+			e := benchEngineWith(b, 4, newSlackSink(b, s), clock.now, func(d *Config) { d.Notify = c.notify })
 			p := e.pipelineList()[0]
 			runNotify(b, e, p, s, clock)
 		})
