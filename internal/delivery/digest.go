@@ -20,7 +20,8 @@ import (
 // digest loop sends the group as one sender.Digest, with the fast retries of a batch (send.go),
 // and records its results as digested. Through an outage the group stays and is tried again
 // every SlowRetryInterval (one attempt while the destination is down: the digest is the probe);
-// its results are never sent one by one instead, nor dropped.
+// its results are never sent one by one instead, nor dropped. The digests due after a failed
+// one wait with it, untried, so a down destination gets one attempt per slow retry.
 //
 // A group keeps what its message needs, not its results: a tally (counts, namespaces, keys:
 // 8 bytes a result), the top MaxItems results and its group values. At most maxDigestGroups
@@ -369,11 +370,13 @@ func (p *pipeline) sendDigests() time.Duration {
 	p.tellWindowsLocked()
 	s.mu.Unlock()
 	slices.SortFunc(due, func(a, b *digestGroup) int { return a.start.Compare(b.start) })
+	failed := false // a digest failed: the rest of the pass waits with it, untried
 	for _, g := range due {
-		sent := p.sendGroup(d, g, now)
+		sent := !failed && p.sendGroup(d, g, now)
 		if !sent && p.workers.ctx.Err() != nil {
 			return time.Hour // stopping: the results stay unrecorded, found again by the next leader
 		}
+		failed = !sent
 		s.mu.Lock()
 		if sent {
 			s.closeWindow(g)

@@ -380,3 +380,50 @@ func TestDigestTurnedOffSendsWhatItCollected(t *testing.T) {
 		t.Errorf("delivered %v and %d digests, want a and b one by one", got, len(rec.sentDigests()))
 	}
 }
+
+// Results parked through an outage come back under the rate limit: once the destination is
+// back, they do not all go at once; what does not fit is summarised.
+func TestRateLimitAfterAnOutage(t *testing.T) {
+	opts := testOptions()
+	opts.SlowRetryInterval = time.Second // probes take tokens too: few of them
+	e, _ := startEngine(t, newClient(), opts)
+	var mu sync.Mutex
+	down := true
+	rec := &digestRecorder{recorder: recorder{max: 1, fail: func(int, sender.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return &sender.Error{Reason: "POST to x: 503 Service Unavailable", Retryable: true}
+		}
+		return nil
+	}}}
+	d := testConfig(t, rec, filter.Spec{}, "s")
+	d.Notify.RateLimit = &RateLimitPolicy{Messages: 2, Per: 200 * time.Millisecond}
+	e.Configure(d)
+	p := e.pipelineOf(t, d)
+	names := []string{"a", "b", "c", "d", "e"}
+	var rs []report.Result
+	for i, n := range names {
+		// One at a time, each within the limit when it comes: all five are parked.
+		rs = append(rs, res(n, v1alpha1.StatusFail))
+		e.upsertReport(policyReport("team-a", "r", rs...))
+		wait.For(t, patience, "parked", func() bool { return e.stats(t, d.Ref()).Pending == int64(i+1) && p.waiting() == 0 })
+		time.Sleep(150 * time.Millisecond)
+	}
+	wait.For(t, patience, "the outage", func() bool { return e.Health(d.Ref()).Failing })
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	wait.For(t, patience, "the 5 results sent or held", func() bool {
+		return p.waiting()+int64(len(rec.delivered())) == 5
+	})
+	sent := len(rec.delivered())
+	if sent > 2 {
+		t.Errorf("%d results sent one by one after the outage, want at most 2 (the limit)", sent)
+	}
+	wait.For(t, patience, "the summary", func() bool { return len(rec.sentDigests()) == 1 })
+	settle(t, p)
+	if st := e.stats(t, d.Ref()); st.Sent != 5 || st.Summarised != int64(5-sent) || rec.sentDigests()[0].Total != 5-sent {
+		t.Errorf("stats %+v, summary of %d", st, rec.sentDigests()[0].Total)
+	}
+}

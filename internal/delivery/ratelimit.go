@@ -59,6 +59,17 @@ func (p *pipeline) allowMessage(d *Config, now time.Time) bool {
 	return len(r.held.hashes) == 0 && r.limiterLocked(*pol).AllowN(now, 1)
 }
 
+// chargeMessage takes a token for a message that goes whatever the limit (a probe of a
+// destination in an outage): when none is there, the next message waits for it.
+func (p *pipeline) chargeMessage(d *Config, now time.Time) {
+	if pol := d.Notify.RateLimit; pol != nil {
+		r := &p.limits
+		r.mu.Lock()
+		r.limiterLocked(*pol).ReserveN(now, 1)
+		r.mu.Unlock()
+	}
+}
+
 // limit holds the results of it for the next summary when the rate limit allows no message
 // now; it returns false when none is left to send now.
 func (p *pipeline) limit(it *item) bool {
