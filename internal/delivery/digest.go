@@ -311,7 +311,10 @@ func listAt(items []sender.DigestItem, i int, it sender.DigestItem, max int) []s
 func itemsMax(n int) int { return max(1, n) }
 
 // digestLoop sends each group's digest when it is due, until ctx ends.
-func (p *pipeline) digestLoop(ctx context.Context) {
+func (p *pipeline) digestLoop(ctx context.Context) { lookAgain(ctx, p.digests.wake, p.sendDigests) }
+
+// lookAgain calls look when woken or when the time it returned last passed, until ctx ends.
+func lookAgain(ctx context.Context, wake <-chan struct{}, look func() time.Duration) {
 	t := time.NewTimer(digestTick)
 	defer t.Stop()
 	for {
@@ -319,9 +322,9 @@ func (p *pipeline) digestLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-p.digests.wake:
+		case <-wake:
 		}
-		t.Reset(p.sendDigests())
+		t.Reset(look())
 	}
 }
 

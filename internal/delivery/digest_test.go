@@ -70,6 +70,22 @@ func (c *testClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// digestsDueIn moves the clock to a minute before the digests are due (in) and checks that
+// rec got no more than it had, then to when they are due, and waits until it has want in all.
+func digestsDueIn(t *testing.T, clock *testClock, p *pipeline, rec *digestRecorder, in time.Duration, want int) {
+	t.Helper()
+	had := len(rec.sentDigests())
+	clock.advance(in - time.Minute)
+	p.wakeDigests()
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rec.sentDigests()); n != had {
+		t.Fatalf("%d digests a minute before they are due, want %d", n, had)
+	}
+	clock.advance(time.Minute)
+	p.wakeDigests()
+	wait.For(t, patience, "the digests", func() bool { return len(rec.sentDigests()) == want })
+}
+
 // resultOf is a result of policy with a status and severity, about a pod when pod is not "".
 func resultOf(name, policy string, status v1alpha1.ResultStatus, severity v1alpha1.Severity, pod string) report.Result {
 	r := report.Result{Hash: keyOf(name), Check: &report.Check{Policy: policy, Rule: "r", Status: status, Severity: severity}, Message: "m " + name}
@@ -127,15 +143,7 @@ func TestDigestGroupsCountsAndTiming(t *testing.T) {
 	e.upsertReport(policyReport("team-a", "r2", resultOf("e", "p1", v1alpha1.StatusFail, v1alpha1.SeverityCritical, "db")))
 	wait.For(t, patience, "5 results collected", func() bool { return p.waiting() == 5 })
 
-	clock.advance(29 * time.Minute) // 59 minutes after the first result
-	p.wakeDigests()
-	time.Sleep(50 * time.Millisecond)
-	if got := rec.sentDigests(); len(got) != 0 {
-		t.Fatalf("%d digests before the interval", len(got))
-	}
-	clock.advance(time.Minute)
-	p.wakeDigests()
-	wait.For(t, patience, "two digests", func() bool { return len(rec.sentDigests()) == 2 })
+	digestsDueIn(t, clock, p, rec, 30*time.Minute, 2) // an hour after the first result
 	settle(t, p)
 
 	got := byPolicy(rec.sentDigests())
@@ -176,15 +184,7 @@ func TestDigestGroupsCountsAndTiming(t *testing.T) {
 	// The next result opens a new window.
 	e.upsertReport(policyReport("team-a", "r3", resultOf("f", "p1", v1alpha1.StatusFail, v1alpha1.SeverityHigh, "")))
 	wait.For(t, patience, "f collected", func() bool { return p.waiting() == 1 })
-	clock.advance(59 * time.Minute)
-	p.wakeDigests()
-	time.Sleep(50 * time.Millisecond)
-	if n := len(rec.sentDigests()); n != 2 {
-		t.Fatalf("%d digests, want f's after its own interval", n)
-	}
-	clock.advance(time.Minute)
-	p.wakeDigests()
-	wait.For(t, patience, "f's digest", func() bool { return len(rec.sentDigests()) == 3 })
+	digestsDueIn(t, clock, p, rec, time.Hour, 3)
 }
 
 // Without groupBy one digest takes every result; beyond maxDigestGroups groups, results of

@@ -108,19 +108,7 @@ func (r *rateLimit) wakeUp() {
 }
 
 // summaryLoop sends the summary as soon as the limit allows, until ctx ends.
-func (p *pipeline) summaryLoop(ctx context.Context) {
-	t := time.NewTimer(digestTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-p.limits.wake:
-		}
-		t.Reset(p.sendSummary())
-	}
-}
+func (p *pipeline) summaryLoop(ctx context.Context) { lookAgain(ctx, p.limits.wake, p.sendSummary) }
 
 // sendSummary sends the summary when its token is there and returns how long to wait for the
 // next look.

@@ -41,15 +41,7 @@ func TestDigestAcrossARestartIsSentOnce(t *testing.T) {
 	clock.advance(20 * time.Minute)
 	_, _, rec2, p2 := engine()
 	wait.For(t, patience, "the results collected again", func() bool { return p2.waiting() == 2 })
-	clock.advance(19 * time.Minute) // 59 minutes after the first result
-	p2.wakeDigests()
-	time.Sleep(100 * time.Millisecond)
-	if n := len(rec2.sentDigests()); n != 0 {
-		t.Fatalf("%d digests before the interval", n)
-	}
-	clock.advance(time.Minute)
-	p2.wakeDigests()
-	wait.For(t, patience, "the digest", func() bool { return len(rec2.sentDigests()) == 1 })
+	digestsDueIn(t, clock, p2, rec2, 20*time.Minute, 1) // an hour after the first result
 	if dg := rec2.sentDigests()[0]; dg.Total != 2 || !dg.From.Equal(start) {
 		t.Errorf("digest of %d results from %v, want 2 from the first result at %v", dg.Total, dg.From, start)
 	}

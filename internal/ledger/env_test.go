@@ -2,69 +2,27 @@ package ledger
 
 import (
 	"context"
-	"fmt"
 	"hash/fnv"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/apiserver"
 )
 
 // The persistence tests run against a real kube-apiserver and etcd (envtest), started once for
 // the package on first use: KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/ledger/
 
-var apiServer struct {
-	once sync.Once
-	env  *envtest.Environment
-	cfg  *rest.Config
-	c    client.WithWatch
-	err  error
-	ns   atomic.Int64
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if apiServer.env != nil {
-		if err := apiServer.env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
-		}
-	}
-	os.Exit(code)
-}
-
-// server returns a client of the test API server.
-func server(t testing.TB) client.WithWatch {
-	t.Helper()
-	s := &apiServer
-	s.once.Do(func() {
-		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-			s.err = fmt.Errorf("KUBEBUILDER_ASSETS is not set: run KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/ledger/")
-			return
-		}
-		s.env = &envtest.Environment{}
-		if s.cfg, s.err = s.env.Start(); s.err != nil {
-			return
-		}
-		s.cfg.QPS, s.cfg.Burst = -1, 0 // no client-side rate limit
-		s.c, s.err = client.NewWithWatch(s.cfg, client.Options{Scheme: scheme.New()})
-	})
-	if s.err != nil {
-		t.Fatalf("test API server: %v", s.err)
-	}
-	return s.c
-}
+func TestMain(m *testing.M) { os.Exit(apiserver.Run(m)) }
 
 // testEnv is one test's namespace on the test API server, with a client that counts writes.
 type testEnv struct {
@@ -84,14 +42,11 @@ func (w *writes) reset()       { w.create.Store(0); w.update.Store(0); w.delete.
 // interceptors around the real client (to inject failures).
 func newEnv(t testing.TB, funcs ...interceptor.Funcs) *testEnv {
 	t.Helper()
-	c := server(t)
-	ns := fmt.Sprintf("ledger-%d", apiServer.ns.Add(1))
-	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	e := &testEnv{ns: ns, direct: c, w: &writes{}}
+	srv := apiserver.Get(t)
+	ns := srv.Namespace(t, "ledger")
+	e := &testEnv{ns: ns, direct: srv.Client, w: &writes{}}
 	var inner client.WithWatch
-	inner, _ = client.NewWithWatch(apiServer.cfg, client.Options{Scheme: scheme.New()})
+	inner, _ = client.NewWithWatch(srv.Config, client.Options{Scheme: scheme.New()})
 	base := inner
 	if len(funcs) > 0 {
 		base = interceptor.NewClient(inner, funcs[0])
