@@ -44,7 +44,7 @@ const overflowGroup = "\xff"
 
 // digestTick is the longest the digest and summary loops sleep while something waits, so a
 // changed clock or configuration is seen within it.
-var digestTick = time.Second
+const digestTick = time.Second
 
 // digestState is the open digest groups of a pipeline.
 type digestState struct {
@@ -53,6 +53,9 @@ type digestState struct {
 	// restored are the windows the ledger held at start (window key → start) whose groups were
 	// not collected again yet; forgotten one interval and a sweep after they were due.
 	restored map[string]time.Time
+	// until is when restored windows stop waiting for the first look at every report (see
+	// sendDigests).
+	until time.Time
 	// windows is what the ledger keeps (window key → start, Unix seconds): the open groups',
 	// those being sent and the restored ones; changed says the ledger has not been told yet.
 	windows map[string]int64
@@ -79,12 +82,15 @@ type digestGroup struct {
 	link    string // the console's page of the group
 	start   time.Time
 	retryAt time.Time // after a failed send: not before
+	// restored says its window is from before a restart: its results are being found again.
+	restored bool
 	tally
 	items []sender.DigestItem // the top results, most severe first
 }
 
-// init starts with no group and the windows the ledger kept.
-func (s *digestState) init(windows map[string]int64) {
+// init starts with no group and the windows the ledger kept, at now.
+func (s *digestState) init(windows map[string]int64, now time.Time, sweep time.Duration) {
+	s.until = now.Add(sweep)
 	s.groups, s.wake, s.windows = map[string]*digestGroup{}, make(chan struct{}, 1), map[string]int64{}
 	for k, start := range windows {
 		s.windows[k] = start
@@ -161,7 +167,7 @@ func (p *pipeline) collect(it *item) bool {
 func (s *digestState) open(key string, values []sender.GroupValue, link string, now time.Time) *digestGroup {
 	g := &digestGroup{key: key, window: windowKey(key), values: values, link: link, start: now}
 	if start, ok := s.restored[g.window]; ok {
-		g.start = start
+		g.start, g.restored = start, true
 		delete(s.restored, g.window)
 	}
 	s.groups[key] = g
@@ -349,8 +355,16 @@ func (p *pipeline) sendDigests() time.Duration {
 		return next
 	}
 	s.due, s.interval = time.Time{}, pol.Interval
+	// A window from before a restart may be due as its first results are found again: it waits
+	// until every report was looked at (for at most a sweep interval), so its digest is one.
+	finding := now.Before(s.until) && p.finding()
 	for k, g := range s.groups {
 		at := maxTime(g.start.Add(pol.Interval), g.retryAt)
+		if g.restored && finding && !at.After(now) {
+			s.dueAt(now) // looked at again at the next tick
+			next = min(next, digestTick)
+			continue
+		}
 		if at.After(now) {
 			s.dueAt(at)
 			next = min(next, at.Sub(now), digestTick)
@@ -398,6 +412,10 @@ func (p *pipeline) sendDigests() time.Duration {
 	}
 	return max(next, time.Millisecond)
 }
+
+// finding tells whether the pipeline is still finding results: reports wait to be looked at,
+// or results to be taken off the queue.
+func (p *pipeline) finding() bool { return p.dirty.busy() || len(p.queue) > 0 }
 
 // sendGroup sends one group's digest, or hands its results to the rate limit's summary when
 // the limit allows no message now; it returns false when the digest could not be sent.

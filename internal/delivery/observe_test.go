@@ -49,10 +49,3 @@ func (p *pipeline) recordedCounts() ledger.Counts {
 
 // delivery returns the live delivery counts.
 func (p *pipeline) delivery() v1alpha1.DeliveryStatus { return p.stats.Snapshot() }
-
-// busy tells whether a report waits to be looked at or is being looked at.
-func (s *dirtySet) busy() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.order) > 0 || s.looking
-}

@@ -120,7 +120,7 @@ func newPipeline(env env, log logr.Logger, d *Config, l *ledger.Ledger) *pipelin
 		parked:    map[uint64]parkedResult{},
 		claimed:   make(chan struct{}),
 	}
-	p.digests.init(l.Windows())
+	p.digests.init(l.Windows(), env.now(), env.opts.SweepInterval)
 	p.limits.wake = make(chan struct{}, 1)
 	if _, ok := d.Sender.(sender.Resolver); ok {
 		p.lc = newLifecycle()

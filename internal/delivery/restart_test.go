@@ -2,11 +2,13 @@ package delivery
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	"github.com/policyherald/policy-herald/internal/ledger"
+	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/testing/wait"
 )
 
@@ -64,5 +66,49 @@ func TestDigestAcrossARestartIsSentOnce(t *testing.T) {
 	}
 	if st := p3.delivery(); st.Digested != 2 || st.Sent != 2 {
 		t.Errorf("counts after the takeover %+v, want 2 digested", st)
+	}
+}
+
+// A window that is already due when the next leader starts (the operator was down past it)
+// waits until every report was looked at: its results, found again one report at a time, go in
+// one digest, not in one for the first report and another an interval later.
+func TestDigestDueAtARestartIsOne(t *testing.T) {
+	c := newClient()
+	clock := newTestClock()
+	opts := testOptions()
+	opts.QueueResults, opts.Workers = 1, 1 // one result at a time: the first is collected long before the last
+	var reports []*report.Report
+	for i := range 200 {
+		reports = append(reports, policyReport("team-a", "r"+strconv.Itoa(i), res("x"+strconv.Itoa(i), v1alpha1.StatusFail)))
+	}
+	e1, stop1 := startEngine(t, c, opts)
+	e1.now = clock.now
+	d := digestConfig(t, &digestRecorder{recorder: recorder{max: 1}}, time.Hour)
+	e1.Configure(d)
+	p1 := e1.pipelineOf(t, d)
+	for _, r := range reports {
+		e1.upsertReport(r)
+	}
+	wait.For(t, patience, "200 collected", func() bool { return p1.waiting() == 200 })
+	stop1()
+
+	clock.advance(2 * time.Hour)
+	e2, _ := startEngine(t, c, opts)
+	e2.now = clock.now
+	rec := &digestRecorder{recorder: recorder{max: 1}}
+	d.Sender = rec
+	for _, r := range reports {
+		e2.upsertReport(r)
+	}
+	e2.Configure(d)
+	p2 := e2.pipelineOf(t, d)
+	wait.For(t, patience, "the digest", func() bool { return len(rec.sentDigests()) > 0 })
+	wait.Until(2*time.Second, func() bool { return p2.settled() })
+	if got := rec.sentDigests(); len(got) != 1 || got[0].Total != 200 {
+		var totals []int
+		for _, dg := range got {
+			totals = append(totals, dg.Total)
+		}
+		t.Errorf("digests of %v results, want one of 200", totals)
 	}
 }
