@@ -150,7 +150,7 @@ func (p *pipeline) collect(it *item) bool {
 			s.dueAt(g.start.Add(pol.Interval))
 			opened = true
 		}
-		g.add(resultNamespace(ref, res), res, now)
+		g.add(ref, res, now)
 		g.offer(ref, res, pol.MaxItems, d)
 		last = g
 	}
@@ -430,7 +430,7 @@ func (p *pipeline) sendGroup(d *Config, g *digestGroup, now time.Time) bool {
 	if msg.Total == 1 && len(g.items) == 1 && g.items[0].Link != "" {
 		msg.Link = g.items[0].Link
 	}
-	return p.sendMessage(&msg, g.hashes, outcomeDigested)
+	return p.sendMessage(&msg, &g.tally, outcomeDigested)
 }
 
 // dropDigests gives up collecting (the digest was turned off): the collected results are no
@@ -458,7 +458,8 @@ func (p *pipeline) dropDigests() {
 // of a batch, one attempt while the destination is down, and records its results with outcome o
 // once sent (or failed for good), writing the ledger at once. It returns false when the message
 // is to be sent again later.
-func (p *pipeline) sendMessage(msg *sender.Digest, hashes []uint64, o outcome) bool {
+func (p *pipeline) sendMessage(msg *sender.Digest, t *tally, o outcome) bool {
+	hashes := t.hashes
 	it := item{digest: msg, hashes: hashes, probe: p.stats.outage()}
 	err := p.send(&it)
 	switch {
@@ -473,6 +474,9 @@ func (p *pipeline) sendMessage(msg *sender.Digest, hashes []uint64, o outcome) b
 		return false
 	}
 	p.release(&it, o)
+	if o.delivered() && p.lc != nil {
+		p.lc.tallied(p.store, t)
+	}
 	p.wakeFlush()
 	return true
 }

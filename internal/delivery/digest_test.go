@@ -427,3 +427,32 @@ func TestRateLimitAfterAnOutage(t *testing.T) {
 		t.Errorf("stats %+v, summary of %d", st, rec.sentDigests()[0].Total)
 	}
 }
+
+// digestResolver is a chat-like sender that also announces resolved results.
+type digestResolver struct {
+	digestRecorder
+	resolved resolver
+}
+
+func (r *digestResolver) Resolve(ctx context.Context, b sender.Batch) error {
+	return r.resolved.Resolve(ctx, b)
+}
+
+// Results delivered in a digest are open like results sent one by one: one that leaves is
+// resolved.
+func TestDigestedResultsAreResolved(t *testing.T) {
+	e, _ := startEngine(t, newClient(), testOptions())
+	clock := newTestClock()
+	e.now = clock.now
+	rec := &digestResolver{digestRecorder: digestRecorder{recorder: recorder{max: 10}}}
+	d := testConfig(t, rec, filter.Spec{}, "s")
+	d.Notify.Digest = &DigestPolicy{Interval: time.Hour, MaxItems: 1}
+	e.Configure(d)
+	p := e.pipelineOf(t, d)
+	e.upsertReport(policyReport("team-a", "r", res("a", v1alpha1.StatusFail), res("b", v1alpha1.StatusFail)))
+	wait.For(t, patience, "2 collected", func() bool { return p.waiting() == 2 })
+	digestsDueIn(t, clock, p, &rec.digestRecorder, time.Hour, 1)
+	settle(t, p)
+	e.upsertReport(policyReport("team-a", "r", res("b", v1alpha1.StatusFail)))
+	wait.For(t, patience, "a resolved", func() bool { return sameIDs(rec.resolved.resolvedIDs(), "a") })
+}

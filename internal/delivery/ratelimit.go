@@ -83,7 +83,7 @@ func (p *pipeline) limit(it *item) bool {
 	}
 	var t tally
 	for i := range it.batch.Results {
-		t.add(resultNamespace(it.batch.Report, &it.batch.Results[i]), &it.batch.Results[i], now)
+		t.add(it.batch.Report, &it.batch.Results[i], now)
 	}
 	p.summarise(&t)
 	it.hashes, it.batch.Results = nil, nil
@@ -148,7 +148,7 @@ func (p *pipeline) sendSummary() time.Duration {
 	r.mu.Unlock()
 
 	msg := held.message(sender.KindSummary, d.CustomFields)
-	if p.sendMessage(&msg, held.hashes, outcomeSummarised) {
+	if p.sendMessage(&msg, &held, outcomeSummarised) {
 		return time.Millisecond // look again: results may have been held meanwhile
 	}
 	if p.workers.ctx.Err() != nil {

@@ -23,19 +23,34 @@ type tally struct {
 	bySeverity []sender.Count
 	namespaces map[string]struct{}
 	lastNS     string // the namespace added last: results come by report
+	// reports are the keys of the results' reports, so delivered results can be opened for a
+	// sender.Resolver (see opened); lastReport is the report added last.
+	reports    map[string]struct{}
+	lastReport sender.ReportRef
 	hashes     []uint64
 }
 
-// add counts one result about namespace ns, found at now.
-func (t *tally) add(ns string, res *report.Result, now time.Time) {
+// add counts one result of the report ref, found at now.
+func (t *tally) add(ref sender.ReportRef, res *report.Result, now time.Time) {
 	if len(t.hashes) == 0 {
 		t.from, t.to = now, now
 	}
 	t.to = maxTime(t.to, now)
 	t.byStatus = countIn(t.byStatus, string(res.Status), 1)
 	t.bySeverity = countIn(t.bySeverity, string(res.Severity), 1)
-	t.addNamespace(ns)
+	t.addNamespace(resultNamespace(ref, res))
+	if t.reports == nil || ref.Kind != t.lastReport.Kind || ref.Namespace != t.lastReport.Namespace || ref.Name != t.lastReport.Name {
+		t.addReport(report.Key(ref.Kind, ref.Namespace, ref.Name))
+		t.lastReport = ref
+	}
 	t.hashes = append(t.hashes, res.Hash)
+}
+
+func (t *tally) addReport(key string) {
+	if t.reports == nil {
+		t.reports = map[string]struct{}{}
+	}
+	t.reports[key] = struct{}{}
 }
 
 func (t *tally) addNamespace(ns string) {
@@ -76,6 +91,9 @@ func (t *tally) merge(o *tally) {
 	}
 	for ns := range o.namespaces {
 		t.addNamespace(ns)
+	}
+	for key := range o.reports {
+		t.addReport(key)
 	}
 	t.hashes = append(t.hashes, o.hashes...)
 }
