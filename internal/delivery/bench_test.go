@@ -33,6 +33,7 @@ const resultsPerReport = 100
 // sink counts delivered results and wakes the benchmark when the count reaches target.
 type sink struct {
 	n, target atomic.Int64
+	messages  atomic.Int64 // requests (BenchmarkNotifyCPU)
 	bad       atomic.Int64
 	reached   chan struct{}
 }
@@ -87,6 +88,13 @@ func (n *nopSender) MaxBatch() int { return n.max }
 // writes are an hour apart, so none happen while the benchmark runs.
 func benchEngine(b *testing.B, workers int, snd sender.Sender) *Engine {
 	b.Helper()
+	return benchEngineWith(b, workers, snd, time.Now, func(*Config) {})
+}
+
+// benchEngineWith is benchEngine with a pipeline clock and a change of the destination's
+// configuration.
+func benchEngineWith(b *testing.B, workers int, snd sender.Sender, now func() time.Time, configure func(*Config)) *Engine {
+	b.Helper()
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).Build()
 	opts := DefaultOptions()
 	opts.QueueResults = 1 << 16
@@ -94,6 +102,7 @@ func benchEngine(b *testing.B, workers int, snd sender.Sender) *Engine {
 	opts.SweepInterval, opts.FlushInterval, opts.StatusInterval = time.Hour, time.Hour, time.Hour
 	opts.Retry = RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: 100 * time.Millisecond, MaxAttempts: 3, MaxRetryAfter: time.Second}
 	e := New(c, c, store.New(nil, nil, logr.Discard()), opts, logr.Discard())
+	e.now = now
 	ctx, cancel := context.WithCancel(context.Background())
 	e.begin(ctx)
 
@@ -109,6 +118,7 @@ func benchEngine(b *testing.B, workers int, snd sender.Sender) *Engine {
 		},
 		Sender: snd, Filter: f, Scope: "bench", Fingerprint: "bench",
 	}
+	configure(&d)
 	e.Configure(d)
 	if !e.Health(d.Ref()).Running {
 		b.Fatal("the destination did not start")

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/consolelink"
 	"github.com/policyherald/policy-herald/internal/filter"
 	"github.com/policyherald/policy-herald/internal/ledger"
 	"github.com/policyherald/policy-herald/internal/report"
@@ -125,6 +126,8 @@ type Config struct {
 	DropAfter time.Duration
 	// Notify is how new results become messages (see gate.go).
 	Notify Notify
+	// ConsoleURL is the console's address (--console-url) that digests link to; empty: no links.
+	ConsoleURL consolelink.Base
 	// Delivery is the status the object had; counts continue from it when the ledger has none.
 	Delivery *v1alpha1.DeliveryStatus
 	// Silences is the status.silences the object had; the silences' counts continue from it.

@@ -15,7 +15,8 @@ import (
 //   - ratelimit.go: with a rate limit, results beyond it are held for the next summary.
 //
 // What is left is sent now. Resolutions pass the gate untouched; so do parked results coming
-// back (they passed it before).
+// back (they passed it before), except for the rate limit: after an outage they would
+// otherwise all go at once.
 
 // Notify is how a target or channel turns new results into messages, resolved by its
 // controller from the API's Notifications (a channel's fields over its target's).
@@ -49,8 +50,11 @@ type RateLimitPolicy struct {
 // gate takes out of a batch what is not sent as it is now; it returns false when nothing is
 // left to send.
 func (p *pipeline) gate(it *item) bool {
-	if it.resolve || !it.since.IsZero() {
+	if it.resolve {
 		return true
+	}
+	if !it.since.IsZero() {
+		return p.limit(it)
 	}
 	return p.skipControlled(it) && p.mute(it) && p.collect(it) && p.limit(it)
 }

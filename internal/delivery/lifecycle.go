@@ -5,6 +5,7 @@ import (
 
 	"github.com/policyherald/policy-herald/internal/report"
 	"github.com/policyherald/policy-herald/internal/sender"
+	"github.com/policyherald/policy-herald/internal/store"
 )
 
 // lifecycle tracks, for a target or channel whose sender is a sender.Resolver, the results it
@@ -71,6 +72,28 @@ func (l *lifecycle) add(key string, ref sender.ReportRef, results []report.Resul
 func (l *lifecycle) delivered(it *item) {
 	r := it.batch.Report
 	l.add(report.Key(r.Kind, r.Namespace, r.Name), r, it.batch.Results)
+}
+
+// tallied opens the results of a delivered digest or summary, as their reports hold them now
+// (one that left meanwhile is not opened: its content is gone).
+func (l *lifecycle) tallied(st *store.Store, t *tally) {
+	keys := make(map[uint64]struct{}, len(t.hashes))
+	for _, k := range t.hashes {
+		keys[k] = struct{}{}
+	}
+	for key := range t.reports {
+		rep := st.Get(key)
+		if rep == nil {
+			continue
+		}
+		var open []report.Result
+		for i := range rep.Results {
+			if _, ok := keys[rep.Results[i].Hash]; ok {
+				open = append(open, rep.Results[i])
+			}
+		}
+		l.add(key, refOf(rep), open)
+	}
 }
 
 // resolved closes the results of a resolution batch, delivered or given up on.

@@ -18,6 +18,20 @@ func (p *pipeline) settled() bool {
 	return len(p.queue) == 0 && len(p.inflight) == 0
 }
 
+// waiting returns how many results wait in digest groups or for a summary.
+func (p *pipeline) waiting() int64 {
+	var n int
+	p.digests.mu.Lock()
+	for _, g := range p.digests.groups {
+		n += len(g.hashes)
+	}
+	p.digests.mu.Unlock()
+	p.limits.mu.Lock()
+	n += len(p.limits.held.hashes)
+	p.limits.mu.Unlock()
+	return int64(n)
+}
+
 // stopping tells whether stop has begun.
 func (p *pipeline) stopping() bool { return p.workers.ctx.Err() != nil }
 
@@ -35,10 +49,3 @@ func (p *pipeline) recordedCounts() ledger.Counts {
 
 // delivery returns the live delivery counts.
 func (p *pipeline) delivery() v1alpha1.DeliveryStatus { return p.stats.Snapshot() }
-
-// busy tells whether a report waits to be looked at or is being looked at.
-func (s *dirtySet) busy() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.order) > 0 || s.looking
-}

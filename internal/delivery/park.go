@@ -136,6 +136,7 @@ func (p *pipeline) probe(byReport map[string]map[uint64]time.Time) bool {
 		if !ok {
 			continue
 		}
+		p.chargeMessage(p.config(), p.now())
 		p.deliver(&it) // parkedItem took the probe's results out of hashes: the rest stay to requeue
 		return !p.stats.outage()
 	}

@@ -52,6 +52,9 @@ type item struct {
 	probe bool
 	// since is when the batch's results first failed (zero: never).
 	since time.Time
+	// digest, when set, is the message about the results of hashes (a digest or a rate
+	// limit's summary) sent instead of batch (digest.go).
+	digest *sender.Digest
 }
 
 // pipeline delivers the new results of one target or channel, in the steps above.
@@ -70,6 +73,9 @@ type pipeline struct {
 	dirty     *dirtySet // reports to look at (scan.go)
 	queue     chan item
 	retryWake chan struct{} // a slow retry now (park.go)
+	flushWake chan struct{} // a ledger write now (record.go)
+	digests   digestState   // digest.go
+	limits    rateLimit     // ratelimit.go
 
 	muting atomic.Pointer[silenceSet] // the silences of the current configuration (silence.go)
 
@@ -110,11 +116,14 @@ func newPipeline(env env, log logr.Logger, d *Config, l *ledger.Ledger) *pipelin
 		dirty:     newDirtySet(),
 		queue:     make(chan item, max(1, env.opts.QueueResults/batchSize(d.Sender))),
 		retryWake: make(chan struct{}, 1),
+		flushWake: make(chan struct{}, 1),
 		cfg:       d,
 		inflight:  map[uint64]int64{},
 		parked:    map[uint64]parkedResult{},
 		claimed:   make(chan struct{}),
 	}
+	p.digests.init(l.Windows(), env.now(), env.opts.SweepInterval)
+	p.limits.wake = make(chan struct{}, 1)
 	if resolves(d.Sender) {
 		p.lc = newLifecycle()
 	}
@@ -143,6 +152,8 @@ func (p *pipeline) run(ctx context.Context) {
 		p.workers.spawn(p.work)
 	}
 	p.workers.spawn(p.retryLoop)
+	p.workers.spawn(p.digestLoop)
+	p.workers.spawn(p.summaryLoop)
 	p.writers.spawn(p.flushLoop)
 	p.writers.spawn(func(ctx context.Context) {
 		p.periodically(ctx, p.opts.StatusInterval, 5*time.Second, p.writeStatus)
@@ -229,6 +240,8 @@ func (p *pipeline) update(d Config) {
 		p.wakeRetries() // new settings (a rotated Secret, a fixed CA) may reach it: probe now
 	}
 	p.markAll()
+	p.wakeDigests() // a digest or rate limit turned off lets what it holds go
+	p.limits.wakeUp()
 }
 
 // stop ends the pipeline: no new work; requests in flight may finish within ShutdownGrace and

@@ -99,11 +99,48 @@ func (p *pipeline) release(it *item, o outcome) {
 	}
 }
 
-// flushLoop writes the ledger at once (the claim), then every FlushInterval, and once more when
-// the pipeline stops.
+// flushLoop writes the ledger at once (the claim), then FlushInterval after each write, or
+// sooner when woken (after a digest or a summary): wokenFlushAfter after the last write at the
+// earliest, so woken writes come together and there is at most one write a wokenFlushAfter.
+// It writes once more when the pipeline stops.
 func (p *pipeline) flushLoop(ctx context.Context) {
 	p.flush(ctx)
-	p.periodically(ctx, p.opts.FlushInterval, 10*time.Second, p.flush)
+	t := time.NewTimer(p.opts.FlushInterval)
+	defer t.Stop()
+	last := time.Now()
+	var soon <-chan time.Time // the woken write, when one is due
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			p.flush(final)
+			cancel()
+			return
+		case <-p.flushWake:
+			if soon == nil {
+				soon = time.After(time.Until(last.Add(min(p.opts.FlushInterval/2, wokenFlushAfter))))
+			}
+			continue
+		case <-t.C:
+		case <-soon:
+		}
+		p.flush(ctx)
+		last, soon = time.Now(), nil
+		t.Reset(p.opts.FlushInterval)
+	}
+}
+
+// wokenFlushAfter is the least time between a write and a woken write (at most
+// FlushInterval/2); a variable for benchmarks.
+var wokenFlushAfter = time.Second
+
+// wakeFlush makes the flush loop write the ledger soon: after a digest or a summary was sent,
+// so a crash repeats it only if it comes before this write.
+func (p *pipeline) wakeFlush() {
+	select {
+	case p.flushWake <- struct{}{}:
+	default:
+	}
 }
 
 func (p *pipeline) flush(ctx context.Context) {
@@ -200,7 +237,7 @@ func timeEqual(a, b *metav1.Time) bool {
 }
 
 // periodically calls write every interval until ctx ends, and once more at the end (with its
-// own timeout): the ledger and status writers.
+// own timeout): the status writer.
 func (p *pipeline) periodically(ctx context.Context, interval, final time.Duration, write func(context.Context)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()

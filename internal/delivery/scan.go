@@ -111,6 +111,13 @@ func (s *dirtySet) doneLooking() {
 	s.mu.Unlock()
 }
 
+// busy tells whether a report waits to be looked at or is being looked at.
+func (s *dirtySet) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.order) > 0 || s.looking
+}
+
 // markDirty notes that report key changed; the scanner looks at it.
 func (p *pipeline) markDirty(key string) { p.dirty.mark(key, p.now().UnixNano()) }
 

@@ -91,7 +91,7 @@ func (p *pipeline) send(it *item) error {
 			p.healthChanged()
 		}
 		var se *sender.Error
-		if errors.As(err, &se) && se.Sent > 0 {
+		if errors.As(err, &se) && se.Sent > 0 && it.digest == nil {
 			n := min(se.Sent, len(it.hashes))
 			done := item{batch: it.batch, hashes: it.hashes[:n], resolve: it.resolve}
 			done.batch.Results = it.batch.Results[:n]
@@ -130,6 +130,13 @@ func (p *pipeline) attempt(it *item) error {
 		return err
 	}
 	s := p.config().Sender
+	if it.digest != nil {
+		d, ok := s.(sender.Digester)
+		if !ok {
+			return &sender.Error{Reason: "the destination sends no digests"}
+		}
+		return d.SendDigest(p.requests.ctx, *it.digest)
+	}
 	b := p.withThreads(it)
 	if it.resolve {
 		r, ok := s.(sender.Resolver)

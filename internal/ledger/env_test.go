@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"fmt"
 	"hash/fnv"
 	"os"
 	"strconv"
@@ -23,22 +22,7 @@ import (
 // The persistence tests run against a real kube-apiserver and etcd (envtest), started once for
 // the package on first use: KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/ledger/
 
-var (
-	apiServer  apiserver.Shared
-	namespaces atomic.Int64
-)
-
-func TestMain(m *testing.M) { os.Exit(apiServer.Main(m)) }
-
-// server returns a client of the test API server.
-func server(t testing.TB) client.WithWatch {
-	t.Helper()
-	c, err := client.NewWithWatch(apiServer.Config(t), client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func TestMain(m *testing.M) { os.Exit(apiserver.Run(m)) }
 
 // testEnv is one test's namespace on the test API server, with a client that counts writes.
 type testEnv struct {
@@ -58,14 +42,11 @@ func (w *writes) reset()       { w.create.Store(0); w.update.Store(0); w.delete.
 // interceptors around the real client (to inject failures).
 func newEnv(t testing.TB, funcs ...interceptor.Funcs) *testEnv {
 	t.Helper()
-	c := server(t)
-	ns := fmt.Sprintf("ledger-%d", namespaces.Add(1))
-	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	e := &testEnv{ns: ns, direct: c, w: &writes{}}
+	srv := apiserver.Get(t)
+	ns := srv.Namespace(t, "ledger")
+	e := &testEnv{ns: ns, direct: srv.Client, w: &writes{}}
 	var inner client.WithWatch
-	inner, _ = client.NewWithWatch(apiServer.Config(t), client.Options{Scheme: scheme.New()})
+	inner, _ = client.NewWithWatch(srv.Config, client.Options{Scheme: scheme.New()})
 	base := inner
 	if len(funcs) > 0 {
 		base = interceptor.NewClient(inner, funcs[0])

@@ -129,6 +129,7 @@ func (l *Ledger) mergeBase(ctx context.Context, r client.Reader, cur *corev1.Con
 		l.counts.add(other, l.storedCounts)
 		l.hasCounts = l.hasCounts || h.Counts != nil
 		l.storedCounts = other
+		l.mergeWindows(h.Windows)
 	}
 	mine := l.layout
 	l.hdrDirty = true

@@ -62,7 +62,7 @@ const mergeRounds = 3
 
 func (l *Ledger) flushOnce(ctx context.Context, c client.Client, r client.Reader) error {
 	l.mu.Lock()
-	h := header{Version: formatVersion, Scope: l.scope, Claim: l.claim}
+	h := header{Version: formatVersion, Scope: l.scope, Claim: l.claim, Windows: l.windows}
 	if l.hasCounts {
 		h.Counts = new(l.counts)
 	}

@@ -29,6 +29,8 @@ type header struct {
 	Scope   string `json:"scope"`
 	// Counts is absent until the owner records counts.
 	Counts *Counts `json:"counts,omitempty"`
+	// Windows are the owner's open digest windows (see windows.go).
+	Windows map[string]int64 `json:"windows,omitempty"`
 	// Layout identifies the set of shards the header points at: every shard carries it, and a
 	// shard with another one is from an earlier (or an abandoned) layout.
 	Layout string `json:"layout"`

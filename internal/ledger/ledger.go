@@ -155,7 +155,8 @@ type Ledger struct {
 	scope     string
 	counts    Counts
 	hasCounts bool
-	hdrDirty  bool // scope or counts changed since the header was last written
+	hdrDirty  bool             // scope, counts or windows changed since the header was last written
+	windows   map[string]int64 // open digest windows (windows.go); replaced, never changed in place
 	// layout and bits describe the stored shards; layout 0 means none usable (a new,
 	// foreign or damaged ledger): the next Flush writes a new layout.
 	layout uint64
@@ -267,6 +268,7 @@ func (l *Ledger) loadV2(ctx context.Context, r client.Reader, cm *corev1.ConfigM
 		l.counts, l.hasCounts = h.Counts.counts(), true
 		l.storedCounts = l.counts
 	}
+	l.windows = boundWindows(h.Windows)
 	if bits == 0 {
 		if err := l.decode(cm.BinaryData[shardKey], layout, 0, 0); err != nil {
 			return l, l.startOver(fmt.Errorf("shard: %w", err))

@@ -18,9 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/policyherald/policy-herald/internal/scheme"
+	"github.com/policyherald/policy-herald/internal/testing/apiserver"
 )
 
 // Persistence tests, against the test API server (see env_test.go).
@@ -938,7 +938,7 @@ func TestCountsPersisted(t *testing.T) {
 func TestRBACWithoutDelete(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	u, err := apiServer.Env.AddUser(envtest.User{Name: "ledger-" + e.ns}, nil)
+	user, err := apiserver.Get(t).UserConfig("ledger-" + e.ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -954,7 +954,7 @@ func TestRBACWithoutDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := client.New(u.Config(), client.Options{Scheme: scheme.New()})
+	c, err := client.New(user, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/policyherald/policy-herald/internal/report"
@@ -36,11 +35,9 @@ import (
 // The tests run against a real kube-apiserver and etcd (envtest), started once for the
 // package on first use: KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test ./internal/owners/
 
-var apiServer apiserver.Shared
-
 func TestMain(m *testing.M) {
 	logf.SetLogger(logr.Discard()) // the RESTMapper logs through controller-runtime
-	os.Exit(apiServer.Main(m))
+	os.Exit(apiserver.Run(m))
 }
 
 // cluster is one test's namespace on the test API server, with an admin client.
@@ -53,7 +50,7 @@ type cluster struct {
 
 func newCluster(t testing.TB) *cluster {
 	t.Helper()
-	k := &cluster{cfg: apiServer.Config(t)}
+	k := &cluster{cfg: rest.CopyConfig(apiserver.Get(t).Config)}
 	var err error
 	if k.c, err = client.New(k.cfg, client.Options{Scheme: scheme.New()}); err != nil {
 		t.Fatal(err)
@@ -181,12 +178,12 @@ func TestForbiddenCountsAsUncontrolled(t *testing.T) {
 	k := newCluster(t)
 	res := k.pod(t, "controlled", controllerRef(true))
 	// A user with no permission at all: the API server forbids the read.
-	u, err := apiServer.Env.AddUser(envtest.User{Name: "nobody"}, k.cfg)
+	u, err := apiserver.Get(t).UserConfig("nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var reqs requests
-	l := k.lookup(t, u.Config(), Options{}, &reqs)
+	l := k.lookup(t, u, Options{}, &reqs)
 	if l.controlled(context.Background(), res) {
 		t.Error("a Pod the operator may not read: controlled = true, want false (sent, never lost)")
 	}
