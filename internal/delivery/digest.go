@@ -32,8 +32,9 @@ import (
 // Restarts: collected results are not in the ledger, so the next leader finds them new and
 // collects them again. Each open group's window start is kept in the ledger header (by a hash
 // of its group values), so the group's digest still goes one interval after its first result,
-// not after the restart. Once a digest is sent, the ledger is written at once (the flush loop
-// is woken): a crash repeats a digest only when it comes before that write (see
+// not after the restart; a window already due waits until every report was looked at, so its
+// digest is one. Once a digest is sent, the flush loop is woken and writes the ledger within a
+// second (record.go): a crash repeats a digest only when it comes before that write (see
 // docs/delivery.md).
 
 // maxDigestGroups bounds the open digest groups of a pipeline; a variable for tests.
