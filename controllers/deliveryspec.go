@@ -73,6 +73,7 @@ func (s *deliverySpec) build(ctx context.Context, engine *delivery.Engine) (*del
 		SkipExisting:  s.skip,
 		DropAfter:     s.dropAfter,
 		Notify:        s.notify,
+		ConsoleURL:    s.console,
 		Delivery:      s.delivery,
 		Silences:      s.silences,
 		Fingerprint: fingerprint(s.obj.GetUID(), s.dest, settingsList(s.settings), s.tls.CA, s.tls.InsecureSkipVerify, s.route.Filter, s.custom, s.template, s.route.AllNamespaces, s.skip,

@@ -138,7 +138,7 @@ func newSlack(cfg Config) (Sender, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &slack{Target: target, channel: channel, tmpl: tmpl}, nil
+		return &slack{Target: target, channel: channel, tmpl: tmpl, console: cfg.ConsoleURL}, nil
 	}
 	if channel == "" {
 		return nil, errors.New("slack: with a bot token, set the channel to post to")
