@@ -250,8 +250,13 @@ func TestDefault(t *testing.T) {
 	for _, r := range ofKind(objs, "ClusterRole") {
 		var cr rbacv1.ClusterRole
 		decode(t, r, &cr)
-		if allows(cr.Rules, "batch", "cronjobs", "create") || allows(cr.Rules, "batch", "jobs", "create") || allows(cr.Rules, "", "pods", "get") {
-			t.Errorf("ClusterRole %s grants CronJobs, Jobs or Pods in every namespace", cr.Name)
+		// Cluster-wide, only get of Pods, ReplicaSets and Jobs: the owner lookups of
+		// controlledResources (internal/owners), one object at a time; never a list or watch,
+		// never a write.
+		if allows(cr.Rules, "batch", "cronjobs", "create") || allows(cr.Rules, "batch", "jobs", "create") ||
+			allows(cr.Rules, "", "pods", "list") || allows(cr.Rules, "", "pods", "watch") || allows(cr.Rules, "batch", "jobs", "list") ||
+			allows(cr.Rules, "apps", "replicasets", "list") || allows(cr.Rules, "", "pods", "create") {
+			t.Errorf("ClusterRole %s grants CronJobs, Jobs or Pods in every namespace beyond get", cr.Name)
 		}
 	}
 
