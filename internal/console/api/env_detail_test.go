@@ -79,8 +79,10 @@ func (w *world) createHeraldObjects(ctx context.Context) error {
 	failure := metav1.NewTime(now.Add(-60e9).Truncate(1e9))
 	targetA.Status = v1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionFalse, "DeliveryFailing"), Destination: "webhook",
 		Delivery: &v1alpha1.DeliveryStatus{Sent: 7, Failed: 2, Pending: 3, LastFailureTime: &failure, LastFailureReason: "HTTP 500 from the webhook", ConsecutiveFailures: 2}}
-	targetB.Status = v1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, "Ready"), Destination: "webhook", Delivery: &v1alpha1.DeliveryStatus{Sent: 11}}
-	channel.Status = v1alpha1.TargetChannelStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, "Ready"), Destination: "webhook", Delivery: &v1alpha1.DeliveryStatus{Sent: 4}}
+	targetB.Status = v1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, "Ready"), Destination: "webhook", Mode: "each",
+		Delivery: &v1alpha1.DeliveryStatus{Sent: 11, Skipped: 2, Muted: 1}}
+	channel.Status = v1alpha1.TargetChannelStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, "Ready"), Destination: "webhook", Mode: "digest 1h, max 10/1m",
+		Delivery: &v1alpha1.DeliveryStatus{Sent: 4, Digested: 3, Summarised: 1}}
 	profile.Status = v1alpha1.MetricsProfileStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, "Ready"), Series: 42}
 	for _, o := range []client.Object{targetA, targetB, channel, profile} { // other-b has no status yet
 		if err := w.K8s.Status().Update(ctx, o); err != nil {

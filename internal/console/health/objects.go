@@ -26,6 +26,8 @@ type Object struct {
 	Message string                 `json:"message,omitempty"`
 	// Destination is a target's or channel's destination type.
 	Destination string `json:"destination,omitempty"`
+	// Mode is how a target or channel turns results into messages (its status.mode).
+	Mode string `json:"mode,omitempty"`
 	// Target is the NotificationTarget a TargetChannel attaches to, as namespace/name.
 	Target string `json:"target,omitempty"`
 	// Delivery is how deliveries go (targets, channels and e-mail schedules): sent, failed,
@@ -70,7 +72,7 @@ func listTargets(ctx context.Context, c client.Reader) ([]Object, error) {
 	for i := range l.Items {
 		t := &l.Items[i]
 		o := newObject("NotificationTarget", &t.ObjectMeta, t.Status.ObservedGeneration, t.Status.Conditions)
-		o.Destination, o.Delivery = string(t.Status.Destination), t.Status.Delivery
+		o.Destination, o.Mode, o.Delivery = string(t.Status.Destination), t.Status.Mode, t.Status.Delivery
 		if ch := t.Status.Channels; ch != nil {
 			o.Counts = map[string]int64{"channelsAttached": int64(ch.Attached), "channelsReady": int64(ch.Ready)}
 		}
@@ -88,7 +90,7 @@ func listChannels(ctx context.Context, c client.Reader) ([]Object, error) {
 	for i := range l.Items {
 		ch := &l.Items[i]
 		o := newObject("TargetChannel", &ch.ObjectMeta, ch.Status.ObservedGeneration, ch.Status.Conditions)
-		o.Destination, o.Delivery = string(ch.Status.Destination), ch.Status.Delivery
+		o.Destination, o.Mode, o.Delivery = string(ch.Status.Destination), ch.Status.Mode, ch.Status.Delivery
 		o.Target = cmp.Or(ch.Spec.TargetRef.Namespace, ch.Namespace) + "/" + ch.Spec.TargetRef.Name
 		out = append(out, o)
 	}

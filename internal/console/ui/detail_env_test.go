@@ -87,9 +87,10 @@ func createDetailObjects(ctx context.Context, w *consoletest.World) error {
 		Conditions: ready(metav1.ConditionFalse, "DeliveryFailing", "3 deliveries failed in a row; retrying"),
 		Delivery: &v1alpha1.DeliveryStatus{Sent: 1207, Failed: 2, Pending: 3, ConsecutiveFailures: 3, LastFailureTime: &now,
 			LastFailureReason: "HTTP 503 from hooks.example.com"}}
-	hookB.Status = v1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Destination: "webhook",
-		Conditions: ready(metav1.ConditionTrue, "Ready", "delivering"), Delivery: &v1alpha1.DeliveryStatus{Sent: 88}}
-	channel.Status = v1alpha1.TargetChannelStatus{ObservedGeneration: 1, Destination: "webhook",
+	// As a Slack target with a digest would show it (the operator does not run here).
+	hookB.Status = v1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Destination: "slack", Mode: "digest 1h by policy, resolved",
+		Conditions: ready(metav1.ConditionTrue, "Ready", "delivering"), Delivery: &v1alpha1.DeliveryStatus{Sent: 88, Digested: 80, Skipped: 12, Muted: 3}}
+	channel.Status = v1alpha1.TargetChannelStatus{ObservedGeneration: 1, Destination: "webhook", Mode: "each",
 		Conditions: ready(metav1.ConditionTrue, "Ready", "delivering"), Delivery: &v1alpha1.DeliveryStatus{Sent: 40}}
 	platform.Status = v1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Destination: "webhook",
 		Conditions: ready(metav1.ConditionTrue, "Ready", "delivering"), Delivery: &v1alpha1.DeliveryStatus{Sent: 5120}}

@@ -89,7 +89,8 @@ func TestHealthPages(t *testing.T) {
 	e := console(t)
 	carol := e.wholePage(t, "carol", "/health")
 	for _, want := range []string{"hook-a", "hook-b", "chan-a", `<span class="tag r-False">False</span>`, "DeliveryFailing",
-		"HTTP 503 from hooks.example.com", "1,207", `of <a href="#NotificationTarget-team-a-hook-a">team-a/hook-a</a>`, "<strong>5</strong> objects"} {
+		"HTTP 503 from hooks.example.com", "1,207", `of <a href="#NotificationTarget-team-a-hook-a">team-a/hook-a</a>`, "<strong>5</strong> objects",
+		"digest 1h by policy, resolved", "80 in digests", "12 skipped", "3 muted"} {
 		if !strings.Contains(carol, want) {
 			t.Errorf("carol's health page has no %s", want)
 		}
