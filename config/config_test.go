@@ -658,12 +658,13 @@ func checkServiceSelectsPods(t *testing.T, svc *corev1.Service, dep *appsv1.Depl
 }
 
 // withOptional builds config/default with its commented-out resource lines enabled (in memory,
-// the files on disk stay as they are).
+// the files on disk stay as they are; the JSON files are the dashboards config/grafana generates
+// ConfigMaps of).
 func withOptional(t *testing.T, lines ...string) []object {
 	t.Helper()
 	mem := filesys.MakeFsInMemory()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+		if err != nil || d.IsDir() || (!strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".json")) {
 			return err
 		}
 		b, err := os.ReadFile(path)

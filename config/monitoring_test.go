@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -256,6 +257,48 @@ func TestGrafanaDashboard(t *testing.T) {
 		"policy_herald_delivery_failing", "policy_herald_ledger_bytes", controllers.EmailReportRunsMetric} {
 		if !used[n] {
 			t.Errorf("no panel shows %s", n)
+		}
+	}
+}
+
+// Every dashboard under grafana/ ships as a ConfigMap the Grafana sidecar loads, carrying the
+// file as it is (kustomize generates them from the files), and lands in the operator's
+// namespace when config/default enables ../grafana.
+func TestGrafanaDashboardConfigMaps(t *testing.T) {
+	files, err := filepath.Glob("grafana/*.json")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("dashboards %v (%v), want the health and results dashboards", files, err)
+	}
+	maps := ofKind(buildOnDisk(t, "grafana"), "ConfigMap")
+	shipped := map[string]bool{}
+	for _, cm := range maps {
+		if v, _, _ := unstructured.NestedString(cm.content, "metadata", "labels", "grafana_dashboard"); v != "1" {
+			t.Errorf("%s is not labelled grafana_dashboard: \"1\"", cm)
+		}
+		data, _, _ := unstructured.NestedStringMap(cm.content, "data")
+		if len(data) != 1 {
+			t.Errorf("%s has %d keys, want one dashboard", cm, len(data))
+		}
+		for key, got := range data {
+			want, err := os.ReadFile(filepath.Join("grafana", key))
+			if err != nil {
+				t.Errorf("%s: key %s is no dashboard file: %v", cm, key, err)
+				continue
+			}
+			if got != string(want) {
+				t.Errorf("%s: %s differs from grafana/%s", cm, key, key)
+			}
+			shipped[key] = true
+		}
+	}
+	for _, f := range files {
+		if !shipped[filepath.Base(f)] {
+			t.Errorf("%s has no ConfigMap in grafana/kustomization.yaml", f)
+		}
+	}
+	for _, cm := range ofKind(withOptional(t, "../grafana"), "ConfigMap") {
+		if _, ok, _ := unstructured.NestedString(cm.content, "metadata", "labels", "grafana_dashboard"); ok && cm.namespace != namespace {
+			t.Errorf("%s is not in namespace %s", cm, namespace)
 		}
 	}
 }
