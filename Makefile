@@ -53,16 +53,18 @@ fmt: ## Fail on unformatted Go files.
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 .PHONY: vet
-vet: ## Run go vet (the operator's module and hack/'s).
+vet: ## Run go vet (the operator's module, hack/'s and hack/dashboards/').
 	CGO_ENABLED=0 go vet ./...
 	cd hack && CGO_ENABLED=0 go vet ./...
+	cd hack/dashboards && CGO_ENABLED=0 go vet ./...
 
 # golangci-lint is pinned in its own module (hack/tools/go.mod), so its dependencies stay out of
 # the operator's go.mod; the first run builds it (about 2 minutes), later runs use its cache.
 .PHONY: lint
-lint: ## Run golangci-lint (.golangci.yml) on the operator's module and hack/'s.
+lint: ## Run golangci-lint (.golangci.yml) on the operator's module, hack/'s and hack/dashboards/'.
 	CGO_ENABLED=0 go tool -modfile=hack/tools/go.mod golangci-lint run ./...
 	cd hack && CGO_ENABLED=0 go tool -modfile=tools/go.mod golangci-lint run --config ../.golangci.yml ./...
+	cd hack/dashboards && CGO_ENABLED=0 go tool -modfile=../tools/go.mod golangci-lint run --config ../../.golangci.yml ./...
 
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, kube-controller-manager and etcd for the tests (once; cached).
@@ -75,6 +77,7 @@ control-plane: ## Build kube-apiserver, kube-controller-manager and etcd for the
 test: verify-generated fmt vet lint ## Run unit tests and the envtest suite against a real API server.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" POLICY_HERALD_SERVERS="$(TEST_SERVERS)" CGO_ENABLED=0 go test ./... -count=1 -timeout 20m
 	cd hack && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" POLICY_HERALD_SERVERS="$(TEST_SERVERS)" CGO_ENABLED=0 go test ./... -count=1 -timeout 20m
+	cd hack/dashboards && POLICY_HERALD_SERVERS="$(TEST_SERVERS)" CGO_ENABLED=0 go test ./... -count=1
 
 ##@ Build and run
 
