@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
@@ -158,7 +159,7 @@ func usesOf(q query) []use {
 		case *parser.VectorSelector:
 			u := use{}
 			for _, m := range n.LabelMatchers {
-				if m.Name != labels.MetricName {
+				if m.Name != model.MetricNameLabel {
 					u.matchers = append(u.matchers, m)
 					continue
 				}
@@ -247,9 +248,14 @@ func exposition(t *testing.T, spec *v1alpha1.MetricsProfileSpec) map[string]map[
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- e.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the exporter: %v", err)
+		}
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		mfs, _ := metricstest.Scrape(t, reg)
