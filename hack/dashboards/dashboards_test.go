@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -88,8 +89,8 @@ var (
 	labelValues = regexp.MustCompile(`^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
 	// Grafana's interval variables stand for a duration where PromQL wants one; every other
 	// variable stands in a quoted label value, which the parser takes as it is.
-	interval = regexp.MustCompile(`\$__(rate_interval|interval|range)\b`)
-	promql   = parser.NewParser(parser.Options{})
+	interval     = regexp.MustCompile(`\$__(rate_interval|interval|range)\b`)
+	promqlParser = parser.NewParser(parser.Options{})
 )
 
 // queries parses every query of d: its variables' and its panels' (rows' too).
@@ -97,7 +98,7 @@ func queries(t *testing.T, d dashboard) []query {
 	t.Helper()
 	var out []query
 	add := func(where, expr, label string) {
-		e, err := promql.ParseExpr(interval.ReplaceAllString(expr, "5m"))
+		e, err := promqlParser.ParseExpr(interval.ReplaceAllString(expr, "5m"))
 		if err != nil {
 			t.Errorf("%s: %s: %q does not parse: %v", d.file, where, expr, err)
 			return
@@ -234,8 +235,8 @@ func reports() []*report.Report {
 
 // exposition starts the operator's result exporter on the reports with the platform profile
 // spec (nil: the implicit default profile), scrapes it as Prometheus does and returns the
-// label names of each result family.
-func exposition(t *testing.T, spec *v1alpha1.MetricsProfileSpec) map[string]map[string]bool {
+// label names of each result family, and the families.
+func exposition(t *testing.T, spec *v1alpha1.MetricsProfileSpec) (map[string]map[string]bool, map[string]*dto.MetricFamily) {
 	t.Helper()
 	e := resultmetrics.New(newSource(reports()...), platform, logr.Discard())
 	if spec != nil {
@@ -271,7 +272,7 @@ func exposition(t *testing.T, spec *v1alpha1.MetricsProfileSpec) map[string]map[
 			}
 		}
 		if len(out) == 2 {
-			return out
+			return out, mfs
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the exporter exposes %v after 10 s, want both result families", out)
@@ -365,7 +366,7 @@ func TestResultQueriesMatchTheExposition(t *testing.T) {
 		"detailed": {Mode: v1alpha1.MetricsDetailed},
 	} {
 		t.Run(name, func(t *testing.T) {
-			exposed := exposition(t, spec)
+			exposed, _ := exposition(t, spec)
 			uses, _ := resultUses(t)
 			for where, us := range uses {
 				for _, u := range us {
@@ -390,7 +391,7 @@ func TestResultQueriesMatchTheExposition(t *testing.T) {
 func TestResultQueriesDegradeWithACustomProfile(t *testing.T) {
 	spec := &v1alpha1.MetricsProfileSpec{Mode: v1alpha1.MetricsCustom,
 		CustomLabels: []v1alpha1.MetricLabel{"namespace", "policy", "status", "label:team"}}
-	exposed := exposition(t, spec)
+	exposed, _ := exposition(t, spec)
 	if exposed[resultmetrics.ResultFamily]["severity"] || !exposed[resultmetrics.ResultFamily]["label_team"] {
 		t.Fatalf("the custom profile exposes %v, want its labels only", exposed[resultmetrics.ResultFamily])
 	}
