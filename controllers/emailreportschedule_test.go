@@ -17,7 +17,7 @@ func emailSchedule(namespace, name string) *v1alpha1.EmailReportSchedule {
 			TimeZone:   "Europe/Berlin",
 			ReportType: v1alpha1.EmailReportViolations,
 			Recipients: []string{"operator@example.com"},
-			SMTP: v1alpha1.SMTPSettings{
+			SMTP: &v1alpha1.SMTPSettings{
 				Host: "smtp.example.com", From: "policy-herald@example.com", Encryption: v1alpha1.SMTPEncryptionNone,
 			},
 		},

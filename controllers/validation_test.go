@@ -681,12 +681,12 @@ var _ = Describe("API validation", func() {
 				Schedule:   "0 7 * * 1",
 				ReportType: v1alpha1.EmailReportSummary,
 				Recipients: []string{"ops@example.com"},
-				SMTP:       v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "herald@example.com"},
+				SMTP:       &v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "herald@example.com"},
 			}
 			mod(&s)
 			return s
 		}
-		smtp := func(settings v1alpha1.SMTPSettings) ersSpec { return ers(func(s *ersSpec) { s.SMTP = settings }) }
+		smtp := func(settings v1alpha1.SMTPSettings) ersSpec { return ers(func(s *ersSpec) { s.SMTP = &settings }) }
 
 		DescribeTable("create",
 			func(spec ersSpec, want ...string) {
@@ -767,7 +767,7 @@ var _ = Describe("API validation", func() {
 			Expect(k8sClient.Create(ctx, e)).To(Succeed())
 			expectAdmission(updateSpec(e, func() { e.Spec.SMTP.From = "" }), msgSMTP)
 			expectAdmission(updateSpec(e, func() { e.Spec.Recipients = []string{} }), "spec.recipients", "should have at least 1 items")
-			Expect(updateSpec(e, func() { e.Spec.SMTP = v1alpha1.SMTPSettings{SecretRef: creds()} })).To(Succeed())
+			Expect(updateSpec(e, func() { e.Spec.SMTP = &v1alpha1.SMTPSettings{SecretRef: creds()} })).To(Succeed())
 		})
 	})
 
