@@ -976,8 +976,9 @@ var _ = Describe("API validation", func() {
 				"spec.reportType", required),
 			Entry("an EmailReportSchedule without recipients is refused", "EmailReportSchedule", ersRaw("recipients"),
 				"spec.recipients", required),
-			Entry("an EmailReportSchedule without smtp is refused", "EmailReportSchedule", ersRaw("smtp"),
-				"spec.smtp", required),
+			// smtp is optional since graph is its alternative: the one-of rule refuses neither.
+			Entry("an EmailReportSchedule without smtp (nor graph) is refused", "EmailReportSchedule", ersRaw("smtp"),
+				msgSMTPOrGraph),
 			Entry("an EmailReportSchedule with smtp port 0 is refused", "EmailReportSchedule", func() obj {
 				s := ersRaw("")
 				s["smtp"].(obj)["port"] = int64(0)
