@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/policyherald/policy-herald/internal/redact"
+	"github.com/policyherald/policy-herald/internal/sender/transport"
 )
 
 // Microsoft's endpoints of the global cloud.
@@ -223,7 +223,7 @@ func (g Graph) post(ctx context.Context, hc *http.Client, endpoint string, body 
 		return 0, nil
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
-	return retryAfter(resp.Header), g.graphError(resp.StatusCode, raw)
+	return transport.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), g.graphError(resp.StatusCode, raw)
 }
 
 // graphError explains an error answer of sendMail ({"error":{"code":…,"message":…}}).
@@ -278,7 +278,7 @@ func (g Graph) tokenError(re *oauth2.RetrieveError) (time.Duration, error) {
 	case re.ErrorCode == "unauthorized_client":
 		return 0, &authError{fmt.Errorf("%s: check graph.clientID and graph.tenantID: the application must be registered in that tenant", answer)}
 	case status == http.StatusTooManyRequests || status >= 500:
-		return retryAfter(re.Response.Header), &retryable{fmt.Errorf("%s: try again later", answer)}
+		return transport.ParseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now()), &retryable{fmt.Errorf("%s: try again later", answer)}
 	case strings.Contains(re.ErrorDescription, "AADSTS90002"):
 		return 0, fmt.Errorf("%s: check graph.tenantID", answer)
 	}
@@ -289,23 +289,6 @@ func (g Graph) tokenError(re *oauth2.RetrieveError) (time.Duration, error) {
 type authError struct{ error }
 
 func (a *authError) Unwrap() error { return a.error }
-
-// retryAfter reads Retry-After, in seconds or as an HTTP date; 0 when absent.
-func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
