@@ -124,8 +124,13 @@ func secretNamesOf(obj client.Object) []string {
 	case *v1alpha1.TargetChannel:
 		add(o.Spec.SecretRef)
 	case *v1alpha1.EmailReportSchedule:
-		add(o.Spec.SMTP.SecretRef)
-		addTLS(o.Spec.SMTP.TLS)
+		if o.Spec.SMTP != nil {
+			add(o.Spec.SMTP.SecretRef)
+			addTLS(o.Spec.SMTP.TLS)
+		}
+		if o.Spec.Graph != nil {
+			names = append(names, o.Spec.Graph.ClientSecretRef.Name)
+		}
 	}
 	return names
 }

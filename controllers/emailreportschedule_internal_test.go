@@ -111,7 +111,7 @@ func scheduleOnFakeClient(image string) (*EmailReportScheduleReconciler, *v1alph
 	s := &v1alpha1.EmailReportSchedule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "daily", Generation: 1},
 		Spec: v1alpha1.EmailReportScheduleSpec{Schedule: "@daily", ReportType: v1alpha1.EmailReportSummary,
-			Recipients: []string{"a@example.com"}, SMTP: v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "h@example.com"}},
+			Recipients: []string{"a@example.com"}, SMTP: &v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "h@example.com"}},
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(s).WithStatusSubresource(s).Build()
 	r := &EmailReportScheduleReconciler{

@@ -1,12 +1,15 @@
 package controllers_test
 
 import (
+	"encoding/json"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
+	"github.com/policyherald/policy-herald/internal/emailjob"
 )
 
 func emailSchedule(namespace, name string) *v1alpha1.EmailReportSchedule {
@@ -17,7 +20,7 @@ func emailSchedule(namespace, name string) *v1alpha1.EmailReportSchedule {
 			TimeZone:   "Europe/Berlin",
 			ReportType: v1alpha1.EmailReportViolations,
 			Recipients: []string{"operator@example.com"},
-			SMTP: v1alpha1.SMTPSettings{
+			SMTP: &v1alpha1.SMTPSettings{
 				Host: "smtp.example.com", From: "policy-herald@example.com", Encryption: v1alpha1.SMTPEncryptionNone,
 			},
 		},
@@ -92,6 +95,43 @@ var _ = Describe("EmailReportSchedule controller", func() {
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
 		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
 		Expect(conditionMessage(s)).NotTo(ContainSubstring("s3cret"))
+	})
+
+	It("reports a schedule with graph Ready once its client secret is there; its CronJob names the schedule, never the secret", func() {
+		const clientSecret = "qWe8Q~graph.Secret-Value_0123456789abcdef"
+		s := emailSchedule(ns, "graph")
+		s.Spec.SMTP = nil
+		s.Spec.Graph = &v1alpha1.GraphSettings{TenantID: "contoso.onmicrosoft.com", ClientID: "6731de76-14a6-49ae-97bc-6eba6914391e",
+			User: "reports@contoso.com", ClientSecretRef: v1alpha1.SecretKeySelector{Name: "graph", Key: "client-secret"}}
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
+		Expect(conditionMessage(s)).To(ContainSubstring(`Secret "graph" not found`))
+
+		secret := newSecret(ns, "graph", map[string]string{"password": clientSecret})
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionFalse, v1alpha1.ReasonSecretKeyMissing))
+		Expect(conditionMessage(s)).To(ContainSubstring("client-secret"))
+
+		secret.StringData = map[string]string{"client-secret": clientSecret}
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		Eventually(readyOf(s)).Should(haveReady(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		Expect(s.Status.CronJobName).NotTo(BeEmpty())
+		Expect(s.Status.NextScheduleTime).NotTo(BeNil())
+
+		// The Job reads the schedule and then its Secret, by name, as its ServiceAccount: the
+		// CronJob carries the schedule's name and nothing of the secret.
+		cj := cronJobOf(s)
+		pod := cj.Spec.JobTemplate.Spec.Template.Spec
+		Expect(pod.ServiceAccountName).To(Equal(emailjob.ServiceAccount))
+		Expect(pod.Volumes).To(BeEmpty())
+		Expect(pod.Containers).To(HaveLen(1))
+		Expect(pod.Containers[0].Args).To(ContainElement("--schedule=" + ns + "/graph"))
+		Expect(pod.Containers[0].Env).To(BeEmpty())
+		Expect(pod.Containers[0].EnvFrom).To(BeEmpty())
+		for _, o := range []any{cj, s} {
+			b, err := json.Marshal(o)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(b)).NotTo(ContainSubstring(clientSecret))
+		}
 	})
 
 	It("reports a suspended schedule Suspended, without a next run, and still validates it", func() {

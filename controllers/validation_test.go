@@ -51,6 +51,7 @@ var _ = Describe("API validation", func() {
 		msgSelector    = "selector is required when from is Selector, and only then"
 		msgAtMostOne   = "set at most one destination block, of the target's destination type, to override its fields"
 		msgSMTP        = "smtp needs host and from: set them inline or in the Secret named by smtp.secretRef"
+		msgSMTPOrGraph = "set exactly one of smtp and graph: smtp sends through an SMTP server, graph through Microsoft Graph (Exchange Online)"
 		msgCustom      = "customLabels is required with mode custom and allowed only then"
 		msgRetention   = "retention must not be negative"
 
@@ -681,12 +682,22 @@ var _ = Describe("API validation", func() {
 				Schedule:   "0 7 * * 1",
 				ReportType: v1alpha1.EmailReportSummary,
 				Recipients: []string{"ops@example.com"},
-				SMTP:       v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "herald@example.com"},
+				SMTP:       &v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "herald@example.com"},
 			}
 			mod(&s)
 			return s
 		}
-		smtp := func(settings v1alpha1.SMTPSettings) ersSpec { return ers(func(s *ersSpec) { s.SMTP = settings }) }
+		smtp := func(settings v1alpha1.SMTPSettings) ersSpec { return ers(func(s *ersSpec) { s.SMTP = &settings }) }
+		graphSettings := func() *v1alpha1.GraphSettings {
+			return &v1alpha1.GraphSettings{TenantID: "contoso.onmicrosoft.com", ClientID: "6731de76-14a6-49ae-97bc-6eba6914391e",
+				User: "reports@contoso.com", ClientSecretRef: v1alpha1.SecretKeySelector{Name: "graph", Key: "client-secret"}}
+		}
+		graph := func(mod func(*v1alpha1.GraphSettings)) ersSpec {
+			return ers(func(s *ersSpec) {
+				s.SMTP, s.Graph = nil, graphSettings()
+				mod(s.Graph)
+			})
+		}
 
 		DescribeTable("create",
 			func(spec ersSpec, want ...string) {
@@ -737,6 +748,22 @@ var _ = Describe("API validation", func() {
 			Entry("an smtp from of 321 bytes is refused", smtp(v1alpha1.SMTPSettings{Host: "smtp", From: repeat(321)}),
 				"spec.smtp.from", tooLong),
 
+			// exactly one of smtp and graph; graph's fields.
+			Entry("graph instead of smtp is accepted", graph(func(*v1alpha1.GraphSettings) {})),
+			Entry("a graph user by object ID and a tenant GUID are accepted", graph(func(g *v1alpha1.GraphSettings) {
+				g.User, g.TenantID = "2f4c1e0a-7b3d-4a5e-9c8f-1d2e3f4a5b6c", "0c3a5e2f-4d6b-4f1e-9a7c-2b8d1e6f0a93"
+			})),
+			Entry("smtp and graph together are refused", ers(func(s *ersSpec) { s.Graph = graphSettings() }), msgSMTPOrGraph),
+			Entry("neither smtp nor graph is refused", ers(func(s *ersSpec) { s.SMTP = nil }), msgSMTPOrGraph),
+			Entry("graph without tenantID is refused", graph(func(g *v1alpha1.GraphSettings) { g.TenantID = "" }), "spec.graph.tenantID"),
+			Entry("a graph tenantID with / is refused", graph(func(g *v1alpha1.GraphSettings) { g.TenantID = "contoso/x" }),
+				"spec.graph.tenantID", mustMatch),
+			Entry("graph without clientID is refused", graph(func(g *v1alpha1.GraphSettings) { g.ClientID = "" }), "spec.graph.clientID"),
+			Entry("graph without user is refused", graph(func(g *v1alpha1.GraphSettings) { g.User = "" }), "spec.graph.user"),
+			Entry("a graph user of 321 bytes is refused", graph(func(g *v1alpha1.GraphSettings) { g.User = repeat(321) }), "spec.graph.user", tooLong),
+			Entry("graph without the secret's key is refused", graph(func(g *v1alpha1.GraphSettings) { g.ClientSecretRef.Key = "" }),
+				"spec.graph.clientSecretRef.key"),
+
 			// smtp port.
 			Entry("port 1 is accepted", ers(func(s *ersSpec) { s.SMTP.Port = 1 })),
 			Entry("port 587 is accepted", ers(func(s *ersSpec) { s.SMTP.Port = 587 })),
@@ -767,7 +794,9 @@ var _ = Describe("API validation", func() {
 			Expect(k8sClient.Create(ctx, e)).To(Succeed())
 			expectAdmission(updateSpec(e, func() { e.Spec.SMTP.From = "" }), msgSMTP)
 			expectAdmission(updateSpec(e, func() { e.Spec.Recipients = []string{} }), "spec.recipients", "should have at least 1 items")
-			Expect(updateSpec(e, func() { e.Spec.SMTP = v1alpha1.SMTPSettings{SecretRef: creds()} })).To(Succeed())
+			Expect(updateSpec(e, func() { e.Spec.SMTP = &v1alpha1.SMTPSettings{SecretRef: creds()} })).To(Succeed())
+			expectAdmission(updateSpec(e, func() { e.Spec.Graph = graphSettings() }), msgSMTPOrGraph)
+			Expect(updateSpec(e, func() { e.Spec.SMTP, e.Spec.Graph = nil, graphSettings() })).To(Succeed())
 		})
 	})
 
@@ -947,8 +976,9 @@ var _ = Describe("API validation", func() {
 				"spec.reportType", required),
 			Entry("an EmailReportSchedule without recipients is refused", "EmailReportSchedule", ersRaw("recipients"),
 				"spec.recipients", required),
-			Entry("an EmailReportSchedule without smtp is refused", "EmailReportSchedule", ersRaw("smtp"),
-				"spec.smtp", required),
+			// smtp is optional since graph is its alternative: the one-of rule refuses neither.
+			Entry("an EmailReportSchedule without smtp (nor graph) is refused", "EmailReportSchedule", ersRaw("smtp"),
+				msgSMTPOrGraph),
 			Entry("an EmailReportSchedule with smtp port 0 is refused", "EmailReportSchedule", func() obj {
 				s := ersRaw("")
 				s["smtp"].(obj)["port"] = int64(0)

@@ -76,7 +76,36 @@ type SMTPSettings struct {
 	TLS *TLSConfig `json:"tls,omitempty"`
 }
 
+// GraphSettings says how reports are mailed through Microsoft Graph (Exchange Online, which is
+// retiring basic-auth SMTP): an application registered in Microsoft Entra ID, with the
+// application permission Mail.Send granted by an administrator, sends as one mailbox. It gets a
+// token by the OAuth2 client credentials grant and calls sendMail.
+type GraphSettings struct {
+	// TenantID is the directory (tenant) ID of the application's Microsoft Entra tenant: a GUID
+	// or a verified domain name such as contoso.onmicrosoft.com.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9.-]*$`
+	TenantID string `json:"tenantID"`
+
+	// ClientID is the application (client) ID of the app registration.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	ClientID string `json:"clientID"`
+
+	// ClientSecretRef selects the key of a Secret in this namespace that holds the
+	// application's client secret.
+	ClientSecretRef SecretKeySelector `json:"clientSecretRef"`
+
+	// User is the mailbox that sends the report, by user principal name
+	// (reports@contoso.com) or object ID; the report comes from this user.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=320
+	User string `json:"user"`
+}
+
 // EmailReportScheduleSpec says what is mailed, to whom, and when.
+// +kubebuilder:validation:XValidation:rule="has(self.smtp) != has(self.graph)",message="set exactly one of smtp and graph: smtp sends through an SMTP server, graph through Microsoft Graph (Exchange Online)"
 type EmailReportScheduleSpec struct {
 	// Schedule in cron format (five fields, or a macro such as @daily), as a CronJob takes it.
 	// +kubebuilder:validation:MinLength=1
@@ -112,7 +141,8 @@ type EmailReportScheduleSpec struct {
 	// +listType=set
 	CC []string `json:"cc,omitempty"`
 
-	// BCC are further recipients that no header names: they are in the SMTP envelope only.
+	// BCC are further recipients that no header names: they are in the SMTP envelope (or
+	// Graph's bccRecipients) only.
 	// +optional
 	// +kubebuilder:validation:MaxItems=100
 	// +kubebuilder:validation:items:MinLength=3
@@ -120,8 +150,13 @@ type EmailReportScheduleSpec struct {
 	// +listType=set
 	BCC []string `json:"bcc,omitempty"`
 
-	// SMTP server settings.
-	SMTP SMTPSettings `json:"smtp"`
+	// SMTP server settings. Exactly one of smtp and graph is set.
+	// +optional
+	SMTP *SMTPSettings `json:"smtp,omitempty"`
+
+	// Graph sends through Microsoft Graph instead of SMTP. Exactly one of smtp and graph is set.
+	// +optional
+	Graph *GraphSettings `json:"graph,omitempty"`
 
 	// Filter selects the results the report covers. A schedule outside the platform namespace
 	// only ever covers its own namespace.

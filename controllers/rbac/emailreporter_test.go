@@ -62,7 +62,7 @@ func TestRBACEmailReporterReadsOnlyWhatItsJobNeeds(t *testing.T) {
 	schedule := &v1alpha1.EmailReportSchedule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: team, Name: "daily"},
 		Spec: v1alpha1.EmailReportScheduleSpec{Schedule: "@daily", ReportType: v1alpha1.EmailReportSummary,
-			Recipients: []string{"a@example.com"}, SMTP: v1alpha1.SMTPSettings{SecretRef: &v1alpha1.LocalSecretReference{Name: "smtp"}}},
+			Recipients: []string{"a@example.com"}, SMTP: &v1alpha1.SMTPSettings{SecretRef: &v1alpha1.LocalSecretReference{Name: "smtp"}}},
 	}
 	g.Expect(k8s.Create(ctx, schedule)).To(Succeed())
 

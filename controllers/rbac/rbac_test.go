@@ -426,7 +426,7 @@ func emailReports(t *testing.T, g *WithT, ctx context.Context, k8s client.Client
 		ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: "daily", Annotations: map[string]string{v1alpha1.AnnotationSendNow: "1"}},
 		Spec: v1alpha1.EmailReportScheduleSpec{
 			Schedule: "0 8 * * *", ReportType: v1alpha1.EmailReportSummary, Recipients: []string{"team-a@example.com"},
-			SMTP: v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "herald@example.com", Username: "herald",
+			SMTP: &v1alpha1.SMTPSettings{Host: "smtp.example.com", From: "herald@example.com", Username: "herald",
 				SecretRef: &v1alpha1.LocalSecretReference{Name: "smtp"}},
 		},
 	}

@@ -214,7 +214,7 @@ func sendNowSchedule(name, addr string) *v1alpha1.EmailReportSchedule {
 		Spec: v1alpha1.EmailReportScheduleSpec{
 			Schedule: "0 8 * * *", ReportType: v1alpha1.EmailReportViolations, ClusterName: "Local",
 			Recipients: []string{"ops@example.com"},
-			SMTP:       v1alpha1.SMTPSettings{Host: host, Port: int32(p), From: "policy-herald@example.com", Encryption: v1alpha1.SMTPEncryptionNone},
+			SMTP:       &v1alpha1.SMTPSettings{Host: host, Port: int32(p), From: "policy-herald@example.com", Encryption: v1alpha1.SMTPEncryptionNone},
 		},
 	}
 }

@@ -50,3 +50,15 @@ func Settings(spec v1alpha1.SMTPSettings, values secrets.Values, secretName stri
 	}
 	return smtp, from, nil
 }
+
+// GraphSettings returns the Graph sender of an EmailReportSchedule's graph settings, with the
+// client secret from values, the Secret named by clientSecretRef: the rule set of the
+// controller and of the Job, as Settings is for SMTP. A missing key is the secrets package's
+// SecretKeyMissing problem.
+func GraphSettings(spec v1alpha1.GraphSettings, values secrets.Values) (Graph, error) {
+	ref := spec.ClientSecretRef
+	if err := secrets.RequireKeys(values, ref.Name, ref.Key); err != nil {
+		return Graph{}, err
+	}
+	return Graph{TenantID: spec.TenantID, ClientID: spec.ClientID, ClientSecret: values[ref.Key], User: spec.User}, nil
+}

@@ -46,3 +46,16 @@ func TestSettingsRefusals(t *testing.T) {
 		}
 	}
 }
+
+func TestGraphSettings(t *testing.T) {
+	spec := v1alpha1.GraphSettings{TenantID: "t", ClientID: "c", User: "u@example.com",
+		ClientSecretRef: v1alpha1.SecretKeySelector{Name: "graph", Key: "client-secret"}}
+	g, err := GraphSettings(spec, secrets.Values{"client-secret": "s"})
+	if err != nil || g.TenantID != "t" || g.ClientID != "c" || g.ClientSecret != "s" || g.User != "u@example.com" || g.Endpoints != nil {
+		t.Errorf("GraphSettings = %+v, %v", g, err)
+	}
+	if _, err := GraphSettings(spec, secrets.Values{"password": "s"}); err == nil ||
+		!strings.Contains(err.Error(), `Secret "graph" has no value for key(s) client-secret`) {
+		t.Errorf("without the key: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 // Package emailjob is the `policy-herald email-report` subcommand that the CronJob of an
-// EmailReportSchedule runs: it reads the schedule, its SMTP settings and the policy reports it
-// covers, renders the report and mails it (or, with --dry-run, writes it to files).
+// EmailReportSchedule runs: it reads the schedule, its SMTP or Microsoft Graph settings and the
+// policy reports it covers, renders the report and mails it (or, with --dry-run, writes it to
+// files).
 //
 // Contract with the controller that builds the CronJob (MutateCronJob and SendNowJob, in this
 // package, build it and its one-off Jobs, so both sides of the contract are here):
@@ -37,6 +38,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/policyherald/policy-herald/internal/consolelink"
+	"github.com/policyherald/policy-herald/internal/email"
 	"github.com/policyherald/policy-herald/internal/redact"
 	"github.com/policyherald/policy-herald/internal/textcut"
 )
@@ -55,6 +57,9 @@ type Env struct {
 	Getenv func(string) string
 	// Now is the time of the report; nil means time.Now.
 	Now func() time.Time
+	// Graph points Microsoft Graph and its token service at a test server; nil (always, outside
+	// tests) means Microsoft's.
+	Graph *email.GraphEndpoints
 }
 
 // Main runs the subcommand with args (the arguments after "email-report") and returns the exit
@@ -147,7 +152,7 @@ func Run(ctx context.Context, env Env, args []string) int {
 	}
 	j := &job{env: env, flags: f, cfg: cfg}
 	outcome, err := j.run(ctx)
-	return finish(env, terminationLog, j.password, errOr(outcome, err))
+	return finish(env, terminationLog, j.secret, errOr(outcome, err))
 }
 
 // errOr returns err, or the outcome as a success.

@@ -25,6 +25,7 @@ import (
 
 	v1alpha1 "github.com/policyherald/policy-herald/api/v1alpha1"
 	wgpolicyv1alpha2 "github.com/policyherald/policy-herald/api/wgpolicyk8s/v1alpha2"
+	"github.com/policyherald/policy-herald/internal/email"
 	"github.com/policyherald/policy-herald/internal/emailjob"
 	"github.com/policyherald/policy-herald/internal/scheme"
 	"github.com/policyherald/policy-herald/internal/testing/smtptest"
@@ -198,7 +199,7 @@ func schedule(t *testing.T, ns, name string, typ v1alpha1.EmailReportType, secre
 		Spec: v1alpha1.EmailReportScheduleSpec{
 			Schedule: "0 8 * * *", ReportType: typ, ClusterName: "prod-eu",
 			Recipients: []string{"ops@example.com", "Team <team@example.com>"},
-			SMTP: v1alpha1.SMTPSettings{
+			SMTP: &v1alpha1.SMTPSettings{
 				Host:      "ignored.invalid", // the Secret's key wins
 				SecretRef: &v1alpha1.LocalSecretReference{Name: secretName},
 				TLS:       &v1alpha1.TLSConfig{CASecretRef: &v1alpha1.SecretKeySelector{Name: secretName + "-ca", Key: "ca.crt"}},
@@ -222,6 +223,12 @@ type outcome struct {
 
 func run(t *testing.T, args ...string) outcome {
 	t.Helper()
+	return runWith(t, nil, args...)
+}
+
+// runWith runs the subcommand with Graph pointed at a test server.
+func runWith(t *testing.T, graph *email.GraphEndpoints, args ...string) outcome {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	term := filepath.Join(t.TempDir(), "termination-log")
 	args = append(args, "--termination-log="+term)
@@ -235,7 +242,8 @@ func run(t *testing.T, args ...string) outcome {
 			}
 			return ""
 		},
-		Now: func() time.Time { return now },
+		Now:   func() time.Time { return now },
+		Graph: graph,
 	}, args)
 	tl, _ := os.ReadFile(term)
 	o := outcome{code: code, stdout: stdout.String(), stderr: stderr.String(), termination: string(tl)}
@@ -533,7 +541,7 @@ func TestSkipsAPIsNotInstalled(t *testing.T) {
 			{Source: "kyverno", Policy: "p", Result: "fail", Message: "only report"}}},
 		&v1alpha1.EmailReportSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: platformNS, Name: "s"}, Spec: v1alpha1.EmailReportScheduleSpec{
 			Schedule: "@daily", ReportType: v1alpha1.EmailReportViolations, Recipients: []string{"ops@example.com"},
-			SMTP: v1alpha1.SMTPSettings{Host: srv.Host, Port: int32(srv.Port), From: "reports@example.com", Username: user, Encryption: v1alpha1.SMTPEncryptionTLS,
+			SMTP: &v1alpha1.SMTPSettings{Host: srv.Host, Port: int32(srv.Port), From: "reports@example.com", Username: user, Encryption: v1alpha1.SMTPEncryptionTLS,
 				SecretRef: &v1alpha1.LocalSecretReference{Name: "smtp"},
 				TLS:       &v1alpha1.TLSConfig{CASecretRef: &v1alpha1.SecretKeySelector{Name: "ca", Key: "ca.crt"}}},
 		}},

@@ -34,8 +34,9 @@ type job struct {
 	flags *flags
 	cfg   *rest.Config
 	c     client.Client
-	// password is set once read, so the outcome line can be scrubbed of it.
-	password string
+	// secret (the SMTP password or Graph client secret) is set once read, so the outcome line
+	// can be scrubbed of it.
+	secret string
 }
 
 func (j *job) run(ctx context.Context) (string, error) {
@@ -67,7 +68,7 @@ func (j *job) run(ctx context.Context) (string, error) {
 	if len(s.Spec.Recipients) == 0 {
 		return "", fmt.Errorf("spec.recipients is empty")
 	}
-	settings, err := j.smtpSettings(ctx, &s)
+	settings, err := j.transport(ctx, &s)
 	if err != nil {
 		return "", err
 	}
@@ -125,7 +126,7 @@ func (j *job) run(ctx context.Context) (string, error) {
 		}
 		return fmt.Sprintf("dry run: rendered %s report of %s for %s, nothing sent", typ, results, recipients), nil
 	}
-	if err := email.Send(ctx, settings.smtp, msg); err != nil {
+	if err := settings.send(ctx, msg); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("sent %s report of %s to %s", typ, results, recipients), nil
@@ -153,15 +154,29 @@ func (j *job) writeDryRun(msg *email.Message) error {
 	return nil
 }
 
-type smtpSettings struct {
-	smtp email.SMTP
+// transport is how the run sends: SMTP or Microsoft Graph, whichever the schedule sets.
+type transport struct {
+	send func(context.Context, ...*email.Message) error
+	// from is the sender, for the message (SMTP) or the preview (Graph sends as its user).
 	from string
 }
 
-// smtpSettings merges the inline SMTP settings with their Secret (a key in the Secret wins; the
-// password only comes from the Secret) and checks them as the controller does.
-func (j *job) smtpSettings(ctx context.Context, s *v1alpha1.EmailReportSchedule) (*smtpSettings, error) {
-	spec := s.Spec.SMTP
+// transport merges the schedule's SMTP or Graph settings with their Secret and checks them as
+// the controller does.
+func (j *job) transport(ctx context.Context, s *v1alpha1.EmailReportSchedule) (*transport, error) {
+	switch {
+	case s.Spec.Graph != nil:
+		return j.graph(ctx, s)
+	case s.Spec.SMTP != nil:
+		return j.smtp(ctx, s)
+	}
+	return nil, fmt.Errorf("spec has neither smtp nor graph")
+}
+
+// smtp merges the inline SMTP settings with their Secret (a key in the Secret wins; the
+// password only comes from the Secret).
+func (j *job) smtp(ctx context.Context, s *v1alpha1.EmailReportSchedule) (*transport, error) {
+	spec := *s.Spec.SMTP
 	var values secrets.Values
 	secretName := ""
 	if spec.SecretRef != nil {
@@ -176,13 +191,35 @@ func (j *job) smtpSettings(ctx context.Context, s *v1alpha1.EmailReportSchedule)
 	if err != nil {
 		return nil, err
 	}
-	j.password = smtp.Password
+	j.secret = smtp.Password
 	tc, err := tlsconfig.Build(ctx, j.c, s.Namespace, spec.TLS)
 	if err != nil {
 		return nil, err
 	}
 	smtp.TLS = tc.Config
-	return &smtpSettings{smtp: smtp, from: from}, nil
+	return &transport{from: from, send: func(ctx context.Context, m ...*email.Message) error { return email.Send(ctx, smtp, m...) }}, nil
+}
+
+// graph reads the client secret of the Graph settings.
+func (j *job) graph(ctx context.Context, s *v1alpha1.EmailReportSchedule) (*transport, error) {
+	spec := *s.Spec.Graph
+	values, err := secrets.Read(ctx, j.c, s.Namespace, spec.ClientSecretRef.Name)
+	if err != nil {
+		return nil, err
+	}
+	g, err := email.GraphSettings(spec, values)
+	if err != nil {
+		return nil, err
+	}
+	j.secret = g.ClientSecret
+	g.Endpoints = j.env.Graph
+	// Graph sends as the user; a preview shows it as the sender when it is an address (not an
+	// object ID).
+	from := email.DefaultDisplayName + " <graph-user@invalid>"
+	if a, err := mail.ParseAddress(spec.User); err == nil {
+		from = a.String()
+	}
+	return &transport{from: from, send: g.Send}, nil
 }
 
 // compileFilter returns the result filter of spec.filter, as for targets. A summary counts
