@@ -212,6 +212,9 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		"tolerations as a map":       "tolerations: {key: x}",
 		"resources misspelt":         "resources: {limit: {cpu: 1}}",
 		"priority class as a number": "priorityClassName: 7",
+		"CIDRs as one string":        "tenantBlockedCIDRs: 10.0.0.0/8",
+		"a CIDR that is not one":     "blockedCIDRs: [internal]",
+		"console URL without scheme": "consoleURL: herald.example.com",
 	} {
 		t.Run(name, func(t *testing.T) {
 			var v map[string]any

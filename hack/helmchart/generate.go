@@ -319,6 +319,14 @@ func templateArgs(indent, key string, args []any) string {
 			b.WriteString("\n" + indent + strings.TrimSuffix(string(y), "\n"))
 		}
 	}
+	// Flags config/default leaves at the operator's defaults, set only when their value is.
+	for _, f := range []struct{ flag, value, template string }{
+		{"--blocked-cidrs", "blockedCIDRs", `{{ join "," . }}`},
+		{"--tenant-blocked-cidrs", "tenantBlockedCIDRs", `{{ join "," . }}`},
+		{"--console-url", "consoleURL", "{{ . }}"},
+	} {
+		fmt.Fprintf(&b, "\n{{- with .Values.%s }}\n%s- %s=%s\n{{- end }}", f.value, indent, f.flag, f.template)
+	}
 	fmt.Fprintf(&b, "\n{{- range .Values.extraArgs }}\n%s- {{ . | quote }}\n{{- end }}", indent)
 	return b.String()
 }
@@ -450,7 +458,19 @@ leaderElection:
 # networks; everywhere else they see their own namespace only. Empty: the release's namespace.
 platformNamespace: ""
 
-# More arguments for the operator (policy-herald --help), e.g. --console-url=https://herald.example.com.
+# Networks no target or channel may connect to (--blocked-cidrs). Empty: the operator's default,
+# loopback, link-local (cloud metadata) and unspecified addresses.
+blockedCIDRs: []
+# Networks also refused to targets and channels outside the platform namespace
+# (--tenant-blocked-cidrs): set them to the cluster's service and pod networks, which cannot be
+# discovered. Empty: the operator's default, every private range.
+tenantBlockedCIDRs: []
+
+# The console's external address (--console-url): chat messages, digests and e-mail reports link
+# to its pages. Empty: no links.
+consoleURL: ""
+
+# More arguments for the operator (policy-herald --help).
 extraArgs: []
 # More environment variables for the operator's container (Kubernetes EnvVar objects).
 extraEnv: []
@@ -487,6 +507,7 @@ func valuesSchema() ([]byte, error) {
 	object := map[string]any{"type": "object"}
 	objects := map[string]any{"type": "array", "items": object}
 	quantity := map[string]any{"type": []string{"string", "number"}}
+	cidrs := map[string]any{"type": "array", "items": map[string]any{"type": "string", "pattern": "^[0-9a-fA-F:.]+(/[0-9]{1,3})?$"}}
 	quantities := map[string]any{"type": "object", "additionalProperties": quantity}
 	schema := map[string]any{
 		"$schema":              "http://json-schema.org/draft-07/schema#",
@@ -513,8 +534,11 @@ func valuesSchema() ([]byte, error) {
 				"type": "object", "additionalProperties": false,
 				"properties": map[string]any{"enabled": map[string]any{"type": "boolean"}},
 			},
-			"platformNamespace": map[string]any{"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$"},
-			"extraArgs":         map[string]any{"type": "array", "items": map[string]any{"type": "string", "pattern": "^--"}},
+			"platformNamespace":  map[string]any{"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$"},
+			"blockedCIDRs":       cidrs,
+			"tenantBlockedCIDRs": cidrs,
+			"consoleURL":         map[string]any{"type": "string", "pattern": "^(https?://[^\\s,]+)?$"},
+			"extraArgs":          map[string]any{"type": "array", "items": map[string]any{"type": "string", "pattern": "^--"}},
 			"extraEnv": map[string]any{"type": "array", "items": map[string]any{
 				"type": "object", "required": []string{"name"},
 				"properties": map[string]any{"name": map[string]any{"type": "string", "minLength": 1}},
@@ -544,14 +568,17 @@ const notes = `Policy Herald {{ .Chart.AppVersion }} is installed in the namespa
 1. Check that the operator runs:
      kubectl -n {{ .Release.Namespace }} rollout status deployment/policy-herald-controller-manager
 
-2. The operator needs no more than the restricted Pod Security Standard; enforce it on its namespace:
+2. It needs no more than the restricted Pod Security Standard; enforce that on its namespace:
      kubectl label namespace {{ .Release.Namespace }} pod-security.kubernetes.io/enforce=restricted
+{{- if not .Values.tenantBlockedCIDRs }}
 
-3. Tell it where to deliver results: a target in the platform namespace
-   ({{ .Values.platformNamespace | default .Release.Namespace }}) may deliver results of every namespace.
-     kubectl apply -f https://github.com/policyherald/policy-herald/tree/v{{ .Chart.AppVersion }}/config/samples
-   and read docs/destinations.md for every kind of destination.
+3. Tenants' targets are refused every private network. Narrow that to the cluster's service and
+   pod networks with --set-json 'tenantBlockedCIDRs=["10.96.0.0/12","10.244.0.0/16"]'.
+{{- end }}
 
-4. Watch deliveries:
-     kubectl get policyreporttargets -A
+Then send results somewhere: a NotificationTarget in {{ .Values.platformNamespace | default .Release.Namespace }}
+delivers results of every namespace, one elsewhere those of its own namespace. Examples:
+  kubectl apply -k "https://github.com/policyherald/policy-herald//config/samples?ref=v{{ .Chart.AppVersion }}"
+and docs/destinations.md for every destination. Watch them with:
+  kubectl get notificationtargets,targetchannels -A
 `
