@@ -326,3 +326,45 @@ func byID(t *testing.T, objs []map[string]any) map[string]map[string]any {
 	}
 	return m
 }
+
+// Every value is documented in values.yaml (the README's table) and typed in the schema, and
+// the schema types nothing else.
+func TestSchemaTypesEveryDocumentedValue(t *testing.T) {
+	values, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := documentValues(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, v := range list {
+		documented[v.path] = true
+	}
+	raw, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]struct {
+			Properties map[string]any `json:"properties"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	typed := map[string]bool{}
+	for name, p := range schema.Properties {
+		if !nestedValues[name] {
+			typed[name] = true
+			continue
+		}
+		for field := range p.Properties {
+			typed[name+"."+field] = true
+		}
+	}
+	if !reflect.DeepEqual(documented, typed) {
+		t.Errorf("values.yaml documents %v,\nvalues.schema.json types %v", documented, typed)
+	}
+}

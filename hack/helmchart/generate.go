@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -101,6 +102,9 @@ func generate(config, version string) (map[string][]byte, error) {
 		return nil, err
 	}
 	if files["values.yaml"], err = valuesYAML(defaults); err != nil {
+		return nil, err
+	}
+	if files["README.md"], err = readme(files["values.yaml"]); err != nil {
 		return nil, err
 	}
 	if files["values.schema.json"], err = valuesSchema(); err != nil {
@@ -429,7 +433,8 @@ func firstSentence(s string) string {
 	return s
 }
 
-// valuesYAML is values.yaml: config/default's settings, commented.
+// valuesYAML is values.yaml: config/default's settings, each value with the comment the chart's
+// README shows.
 func valuesYAML(d *defaultValues) ([]byte, error) {
 	res, err := yaml.Marshal(d.resources)
 	if err != nil {
@@ -438,58 +443,163 @@ func valuesYAML(d *defaultValues) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString(header)
 	fmt.Fprintf(&b, `
-# The operator's image. tag defaults to the chart's appVersion; a digest, when set, wins over tag.
 image:
+  # The operator's image, without tag or digest.
   repository: %s
+  # Its tag; empty: the chart's appVersion.
   tag: %q
+  # Its digest (sha256:...), which wins over tag when set.
   digest: %q
+  # When the kubelet pulls it: Always, IfNotPresent or Never.
   pullPolicy: %s
-  # Secrets to pull the image with: a list of {name: SECRET} in the release's namespace.
+  # Secrets to pull it with: a list of {name: SECRET} in the release's namespace.
   pullSecrets: []
 
-# Operator replicas; more than one needs leader election, which keeps one of them active.
+# Operator replicas; with leader election one of them delivers, the others stand by.
 replicas: %d
 
 leaderElection:
-  # Turn off only with replicas: 1 and nothing else managing the same objects.
+  # Elect a leader (--leader-elect); turn off only with one replica and nothing else managing
+  # the same objects.
   enabled: true
 
-# Targets and channels in this namespace may deliver results of every namespace and reach private
-# networks; everywhere else they see their own namespace only. Empty: the release's namespace.
+# Targets and channels in this namespace may deliver results of every namespace and reach
+# private networks; everywhere else they see their own namespace only. Empty: the release's
+# namespace.
 platformNamespace: ""
 
-# Networks no target or channel may connect to (--blocked-cidrs). Empty: the operator's default,
-# loopback, link-local (cloud metadata) and unspecified addresses.
+# Networks no target or channel may connect to (--blocked-cidrs). Empty: the operator's
+# default, loopback, link-local (cloud metadata) and unspecified addresses.
 blockedCIDRs: []
+
 # Networks also refused to targets and channels outside the platform namespace
 # (--tenant-blocked-cidrs): set them to the cluster's service and pod networks, which cannot be
 # discovered. Empty: the operator's default, every private range.
 tenantBlockedCIDRs: []
 
-# The console's external address (--console-url): chat messages, digests and e-mail reports link
-# to its pages. Empty: no links.
+# The console's external address (--console-url): chat messages, digests and e-mail reports
+# link to its pages. Empty: no links.
 consoleURL: ""
 
-# More arguments for the operator (policy-herald --help).
+# More arguments for the operator (policy-herald --help), each a --flag=value.
 extraArgs: []
-# More environment variables for the operator's container (Kubernetes EnvVar objects).
+
+# More environment variables for the operator's container (Kubernetes EnvVars).
 extraEnv: []
 
-# The operator container's resources.
+# The operator container's resources; GOMEMLIMIT follows limits.memory. Helm merges a map given
+# here into this one: set a field to null to drop it.
 resources:
 %s
 
-# Added to the operator's Pod.
+# Annotations added to the operator's Pods.
 podAnnotations: {}
+
+# Labels added to the operator's Pods.
 podLabels: {}
 
-# Scheduling of the operator's Pods (Kubernetes Pod spec fields).
+# Node labels the operator's Pods must run on (Pod nodeSelector).
 nodeSelector: {}
+
+# Taints the operator's Pods tolerate (Pod tolerations).
 tolerations: []
+
+# Pod affinity and anti-affinity of the operator's Pods.
 affinity: {}
+
+# How the operator's Pods spread over zones or nodes.
 topologySpreadConstraints: []
+
+# PriorityClass of the operator's Pods.
 priorityClassName: ""
 `, d.repository, d.tag, d.digest, d.pullPolicy, d.replicas, indentLines(string(res), "  "))
+	return []byte(b.String()), nil
+}
+
+// nestedValues are the values that group others, which the README lists field by field.
+var nestedValues = map[string]bool{"image": true, "leaderElection": true}
+
+// documentedValue is one row of the README's table of values.
+type documentedValue struct{ path, def, doc string }
+
+// documentValues reads every value of values.yaml with its default and its comment.
+func documentValues(values []byte) ([]documentedValue, error) {
+	var doc yamlv3.Node
+	if err := yamlv3.Unmarshal(values, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) != 1 {
+		return nil, fmt.Errorf("values.yaml is not one document")
+	}
+	var out []documentedValue
+	var walk func(prefix string, m *yamlv3.Node) error
+	walk = func(prefix string, m *yamlv3.Node) error {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], m.Content[i+1]
+			path := prefix + k.Value
+			if nestedValues[path] {
+				if err := walk(path+".", v); err != nil {
+					return err
+				}
+				continue
+			}
+			comment := strings.TrimSpace(strings.ReplaceAll(k.HeadComment, "# ", ""))
+			comment = strings.Join(strings.Fields(strings.ReplaceAll(comment, "#", "")), " ")
+			if comment == "" {
+				return fmt.Errorf("values.yaml: %s has no comment", path)
+			}
+			var def any
+			if err := v.Decode(&def); err != nil {
+				return err
+			}
+			j, err := json.Marshal(def)
+			if err != nil {
+				return err
+			}
+			out = append(out, documentedValue{path: path, def: string(j), doc: comment})
+		}
+		return nil
+	}
+	if err := walk("", doc.Content[0]); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readme is the chart's README.md: how to install it and every value.
+func readme(values []byte) ([]byte, error) {
+	list, err := documentValues(values)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `# %s
+
+%s
+
+<!-- Generated from config/default by make helm-chart (hack/helmchart); a test fails when it is stale. -->
+
+The chart installs what `+"`config/default`"+` does, from the same kustomize base: the CRDs (in
+`+"`crds/`"+`), the operator's RBAC, its Deployment and its metrics Service, in the release's
+namespace. With default values it renders exactly the objects of `+"`kustomize build config/default`"+`
+except its Namespace, which Helm creates:
+
+    helm install policy-herald dist/chart --namespace policy-herald-system --create-namespace \
+      --set image.repository=REGISTRY/policy-herald --set image.tag=TAG
+
+Helm installs CRDs but never upgrades or deletes them: on upgrade apply the new ones first
+(`+"`kubectl apply --server-side -f dist/chart/crds/`"+`). More in docs/helm.md.
+
+## Values
+
+`+"`values.schema.json`"+` refuses unknown and mistyped values.
+
+| Value | Default | Description |
+|---|---|---|
+`, chartName, description)
+	for _, v := range list {
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", v.path, strings.ReplaceAll(v.def, "|", "\\|"), strings.ReplaceAll(v.doc, "|", "\\|"))
+	}
 	return []byte(b.String()), nil
 }
 
