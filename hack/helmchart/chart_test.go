@@ -35,6 +35,8 @@ const (
 	namespace = "policy-herald-system"
 )
 
+const dashboardID = "ConfigMap/" + namespace + "/policy-herald-grafana-dashboard"
+
 var update = flag.Bool("update", false, "Rewrite the golden files of testdata/golden.")
 
 // The committed dist/chart is what `make helm-chart` generates from config/default.
@@ -106,12 +108,43 @@ func TestLint(t *testing.T) {
 // With default values the chart renders config/default's objects, every field alike; only the
 // Namespace is left to Helm (helm install --create-namespace), which owns the release's namespace.
 func TestDefaultValuesRenderConfigDefault(t *testing.T) {
-	manifest, err := render(load(t), nil)
+	compareWithConfig(t, nil)
+}
+
+// With the optional parts on, it renders config/default with their lines uncommented, and the
+// Grafana dashboard's ConfigMap.
+func TestOptionalPartsRenderConfig(t *testing.T) {
+	var dirs []string
+	for _, p := range optionalParts {
+		dirs = append(dirs, p.dir)
+	}
+	on := map[string]any{"enabled": true}
+	got := compareWithConfig(t, map[string]any{
+		"serviceMonitor": on, "prometheusRule": on, "networkPolicy": on, "console": on, "grafanaDashboard": on,
+	}, dirs...)
+	cm, ok := got[dashboardID]
+	if !ok {
+		t.Fatal("no dashboard ConfigMap")
+	}
+	want, err := os.ReadFile("../../config/grafana/" + dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := cm["data"].(map[string]any); data[dashboardFile] != strings.TrimSuffix(string(want), "\n") {
+		t.Error("the ConfigMap does not hold config/grafana's dashboard")
+	}
+}
+
+// compareWithConfig renders the chart with vals and compares it with config/default built with
+// the extra kustomizations; the chart may add the dashboard's ConfigMap. It returns the chart's objects.
+func compareWithConfig(t *testing.T, vals map[string]any, extra ...string) map[string]map[string]any {
+	t.Helper()
+	manifest, err := render(load(t), vals)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := byID(t, split(t, manifest))
-	built, err := build(configDir)
+	built, err := build(configDir, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +167,14 @@ func TestDefaultValuesRenderConfigDefault(t *testing.T) {
 		}
 	}
 	for id := range got {
-		if _, ok := want[id]; !ok {
+		if _, ok := want[id]; !ok && id != dashboardID {
 			t.Errorf("the chart renders %s, which config/default does not", id)
 		}
 	}
 	if len(want) < 20 {
 		t.Errorf("config/default builds only %d objects besides its Namespace", len(want))
 	}
+	return got
 }
 
 // helm template with each value set of testdata/values matches its golden file
@@ -215,6 +249,10 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		"CIDRs as one string":        "tenantBlockedCIDRs: 10.0.0.0/8",
 		"a CIDR that is not one":     "blockedCIDRs: [internal]",
 		"console URL without scheme": "consoleURL: herald.example.com",
+		"console as a bool":          "console: true",
+		"console replicas as string": `console: {replicas: "2"}`,
+		"unknown ServiceMonitor key": "serviceMonitor: {enable: true}",
+		"dashboard label not string": "grafanaDashboard: {labels: {grafana_dashboard: 1}}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			var v map[string]any

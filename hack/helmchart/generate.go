@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
@@ -26,15 +28,25 @@ const (
 )
 
 // build is `kustomize build dir` in kustomize's legacy order (Namespace and CRDs first), as
-// hack/installer renders it.
-func build(dir string) ([]map[string]any, error) {
+// hack/installer renders it; with extra, the kustomization's resources and those directories
+// (relative to dir), as when their commented-out lines in config/default are uncommented.
+func build(dir string, extra ...string) ([]map[string]any, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
 	opts := krusty.MakeDefaultOptions()
 	opts.Reorder = krusty.ReorderOptionLegacy
-	m, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), abs)
+	root := abs
+	if len(extra) > 0 {
+		if root, err = withResources(abs, extra); err != nil {
+			return nil, err
+		}
+		defer func() { _ = os.RemoveAll(root) }() // a leftover temporary dir harms nothing
+		// The copy's resources are files and directories of dir, outside its own root.
+		opts.LoadRestrictions = types.LoadRestrictionsNone
+	}
+	m, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), root)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
@@ -49,11 +61,68 @@ func build(dir string) ([]map[string]any, error) {
 	return objs, nil
 }
 
+// withResources writes, to a temporary directory, dir's kustomization with its resources and
+// extra, all by paths relative to the copy (kustomize takes bases by relative path only).
+func withResources(dir string, extra []string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		return "", err
+	}
+	var k types.Kustomization
+	if err := yaml.UnmarshalStrict(b, &k); err != nil {
+		return "", fmt.Errorf("%s/kustomization.yaml: %w", dir, err)
+	}
+	tmp, err := os.MkdirTemp("", "policy-herald-helmchart-")
+	if err != nil {
+		return "", err
+	}
+	var resources []string
+	for _, r := range append(slices.Clone(k.Resources), extra...) {
+		rel, err := filepath.Rel(tmp, filepath.Join(dir, r))
+		if err != nil {
+			return "", err
+		}
+		resources = append(resources, rel)
+	}
+	k.Resources = resources
+	if b, err = yaml.Marshal(k); err != nil {
+		return "", err
+	}
+	return tmp, os.WriteFile(filepath.Join(tmp, "kustomization.yaml"), b, 0o644)
+}
+
+// An optionalPart is a kustomization config/default leaves commented out; the chart renders its
+// objects when the value its kinds map to is true.
+type optionalPart struct {
+	dir   string // relative to config/default
+	value func(kind string) string
+}
+
+var optionalParts = []optionalPart{
+	{"../prometheus", func(kind string) string {
+		if kind == "PrometheusRule" {
+			return "prometheusRule.enabled"
+		}
+		return "serviceMonitor.enabled"
+	}},
+	{"../network-policy", func(string) string { return "networkPolicy.enabled" }},
+	{"../console", func(string) string { return "console.enabled" }},
+}
+
+// id names an object across builds.
+func id(o map[string]any) string {
+	return str(o, "kind") + "/" + str(o, "metadata", "namespace") + "/" + str(o, "metadata", "name")
+}
+
 // generate returns the chart's files by their path in the chart.
 func generate(config, version string) (map[string][]byte, error) {
 	objs, err := build(config)
 	if err != nil {
 		return nil, err
+	}
+	base := map[string]bool{} // before the loop below puts them in the release's namespace
+	for _, o := range objs {
+		base[id(o)] = true
 	}
 	files := map[string][]byte{}
 	var namespace string
@@ -98,6 +167,39 @@ func generate(config, version string) (map[string][]byte, error) {
 	if defaults == nil {
 		return nil, fmt.Errorf("config has no Deployment %s", deploymentName)
 	}
+	for _, part := range optionalParts {
+		more, err := build(config, part.dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range more {
+			if base[id(o)] {
+				continue
+			}
+			kind, name := str(o, "kind"), str(o, "metadata", "name")
+			replaceNamespace(o, namespace)
+			var body []byte
+			if kind == "Deployment" && name == consoleName {
+				body, defaults.consoleReplicas, err = templateConsole(o)
+			} else {
+				body, err = templateObject(o)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", kind, name, err)
+			}
+			file := fmt.Sprintf("templates/%s-%s.yaml", strings.ToLower(kind), strings.TrimPrefix(name, chartName+"-"))
+			if _, dup := files[file]; dup {
+				return nil, fmt.Errorf("two objects render to %s", file)
+			}
+			files[file] = fmt.Appendf([]byte(header), "{{- if .Values.%s }}\n%s{{- end }}\n", part.value(kind), body)
+		}
+	}
+	dashboard, err := os.ReadFile(filepath.Join(config, "..", "grafana", dashboardFile))
+	if err != nil {
+		return nil, err
+	}
+	files["dashboards/"+dashboardFile] = dashboard
+	files["templates/configmap-grafana-dashboard.yaml"] = []byte(header + grafanaDashboard)
 	if files["Chart.yaml"], err = chartYAML(version, defaults, crds); err != nil {
 		return nil, err
 	}
@@ -153,6 +255,9 @@ var placeholderLine = regexp.MustCompile(`(?m)^( *)(- )?([A-Za-z]+): '?@@([A-Za-
 
 // expand replaces each placeholder's line with its template, given the line's indent and key.
 func expand(b []byte, templates map[string]func(indent, key string) string) ([]byte, error) {
+	// Text of the objects that looks like a template (a PrometheusRule's {{ $labels.x }}) stays
+	// text: Helm prints it as it is.
+	b = bytes.ReplaceAll(b, []byte("{{"), []byte(`{{ "{{" }}`))
 	var missing error
 	out := placeholderLine.ReplaceAllFunc(b, func(line []byte) []byte {
 		m := placeholderLine.FindSubmatch(line)
@@ -212,11 +317,52 @@ func withExtra(built any, path string) func(indent, key string) string {
 	}
 }
 
+const (
+	consoleName   = "policy-herald-console"
+	dashboardFile = "policy-herald.json"
+)
+
+// grafanaDashboard is config/grafana's dashboard as a ConfigMap the Grafana sidecar loads.
+const grafanaDashboard = `{{- if .Values.grafanaDashboard.enabled }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: policy-herald-grafana-dashboard
+  namespace: {{ .Values.grafanaDashboard.namespace | default .Release.Namespace }}
+  labels:
+    app.kubernetes.io/name: policy-herald
+    {{- toYaml .Values.grafanaDashboard.labels | nindent 4 }}
+data:
+  policy-herald.json: |-
+    {{- .Files.Get "dashboards/policy-herald.json" | nindent 4 }}
+{{- end }}
+`
+
+// templateConsole templates the console's Deployment: its replicas come from values, by
+// default config/console's, which it returns.
+func templateConsole(o map[string]any) ([]byte, int64, error) {
+	spec := mapAt(o, "spec")
+	replicas, ok := asInt(spec["replicas"])
+	if !ok {
+		return nil, 0, fmt.Errorf("no replicas")
+	}
+	spec["replicas"] = placeholder("replicas")
+	b, err := yaml.Marshal(o)
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err = expand(b, map[string]func(indent, key string) string{
+		"releaseNamespace": releaseNamespace,
+		"replicas":         inline("{{ .Values.console.replicas }}"),
+	})
+	return b, replicas, err
+}
+
 // defaultValues are the values config/default sets, which values.yaml repeats so that default
 // values render config/default.
 type defaultValues struct {
 	repository, tag, digest, pullPolicy string
-	replicas                            int64
+	replicas, consoleReplicas           int64
 	resources                           map[string]any
 }
 
@@ -246,13 +392,9 @@ func templateDeployment(o map[string]any) ([]byte, *defaultValues, error) {
 	}
 	d := &defaultValues{pullPolicy: str(c, "imagePullPolicy")}
 	d.repository, d.tag, d.digest = splitImage(str(c, "image"))
-	switch r := spec["replicas"].(type) {
-	case int64:
-		d.replicas = r
-	case float64:
-		d.replicas = int64(r)
-	default:
-		d.replicas = 1
+	var ok bool
+	if d.replicas, ok = asInt(spec["replicas"]); !ok {
+		d.replicas = 1 // Kubernetes' default
 	}
 	d.resources, _ = c["resources"].(map[string]any)
 
@@ -345,6 +487,19 @@ func splitImage(image string) (name, tag, digest string) {
 		return image[:c], image[c+1:], ""
 	}
 	return image, "latest", ""
+}
+
+// asInt reads a number kustomize built, whichever type its YAML decoding gave it.
+func asInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case float64:
+		return int64(n), n == float64(int64(n))
+	}
+	return 0, false
 }
 
 func mapAt(o map[string]any, path ...string) map[string]any {
@@ -512,12 +667,47 @@ topologySpreadConstraints: []
 
 # PriorityClass of the operator's Pods.
 priorityClassName: ""
-`, d.repository, d.tag, d.digest, d.pullPolicy, d.replicas, indentLines(string(res), "  "))
+
+serviceMonitor:
+  # A Prometheus Operator ServiceMonitor scraping the operator's metrics (config/prometheus;
+  # needs the monitoring.coreos.com CRDs).
+  enabled: false
+
+prometheusRule:
+  # The operator's alerts as a PrometheusRule (config/prometheus; needs the monitoring.coreos.com
+  # CRDs).
+  enabled: false
+
+networkPolicy:
+  # Admit traffic to the operator only on its metrics port, from namespaces labelled
+  # metrics=enabled (config/network-policy).
+  enabled: false
+
+console:
+  # The console (config/console): its ServiceAccount, ClusterRole, Deployment,
+  # PodDisruptionBudget and ClusterIP Service. Expose it as docs/console.md says.
+  enabled: false
+  # Console replicas; each serves on its own.
+  replicas: %d
+
+grafanaDashboard:
+  # The operator's Grafana dashboard (config/grafana) as a ConfigMap for Grafana's dashboard
+  # sidecar.
+  enabled: false
+  # Namespace of the ConfigMap, where the sidecar looks. Empty: the release's namespace.
+  namespace: ""
+  # Labels the sidecar selects dashboards by.
+  labels:
+    grafana_dashboard: "1"
+`, d.repository, d.tag, d.digest, d.pullPolicy, d.replicas, indentLines(string(res), "  "), d.consoleReplicas)
 	return []byte(b.String()), nil
 }
 
 // nestedValues are the values that group others, which the README lists field by field.
-var nestedValues = map[string]bool{"image": true, "leaderElection": true}
+var nestedValues = map[string]bool{
+	"image": true, "leaderElection": true, "serviceMonitor": true, "prometheusRule": true,
+	"networkPolicy": true, "console": true, "grafanaDashboard": true,
+}
 
 // documentedValue is one row of the README's table of values.
 type documentedValue struct{ path, def, doc string }
@@ -611,6 +801,15 @@ func indentLines(s, indent string) string {
 	return strings.Join(lines, "\n")
 }
 
+// enabled is the schema of an optional part's values: enabled and the given properties.
+func enabled(properties map[string]any) map[string]any {
+	p := map[string]any{"enabled": map[string]any{"type": "boolean"}}
+	for k, v := range properties {
+		p[k] = v
+	}
+	return map[string]any{"type": "object", "additionalProperties": false, "properties": p}
+}
+
 // valuesSchema is values.schema.json: every value typed, unknown ones refused.
 func valuesSchema() ([]byte, error) {
 	strMap := map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}
@@ -664,6 +863,14 @@ func valuesSchema() ([]byte, error) {
 			"affinity":                  object,
 			"topologySpreadConstraints": objects,
 			"priorityClassName":         map[string]any{"type": "string"},
+			"serviceMonitor":            enabled(nil),
+			"prometheusRule":            enabled(nil),
+			"networkPolicy":             enabled(nil),
+			"console":                   enabled(map[string]any{"replicas": map[string]any{"type": "integer", "minimum": 0}}),
+			"grafanaDashboard": enabled(map[string]any{
+				"namespace": map[string]any{"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$"},
+				"labels":    strMap,
+			}),
 		},
 	}
 	b, err := json.MarshalIndent(schema, "", "  ")
