@@ -253,6 +253,10 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		"console replicas as string": `console: {replicas: "2"}`,
 		"unknown ServiceMonitor key": "serviceMonitor: {enable: true}",
 		"dashboard label not string": "grafanaDashboard: {labels: {grafana_dashboard: 1}}",
+		"OIDC issuer without scheme": "console: {oidc: {issuerURL: idp.example.com}}",
+		"unknown OIDC setting":       "console: {oidc: {clientSecret: x}}",
+		"Ingress host empty":         `console: {ingress: {host: ""}}`,
+		"parentRefs without name":    "console: {httpRoute: {parentRefs: [{namespace: x}]}}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			var v map[string]any
@@ -384,24 +388,29 @@ func TestSchemaTypesEveryDocumentedValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var schema struct {
-		Properties map[string]struct {
-			Properties map[string]any `json:"properties"`
-		} `json:"properties"`
+	type property struct {
+		Properties map[string]json.RawMessage `json:"properties"`
 	}
+	var schema property
 	if err := json.Unmarshal(raw, &schema); err != nil {
 		t.Fatal(err)
 	}
 	typed := map[string]bool{}
-	for name, p := range schema.Properties {
-		if !nestedValues[name] {
-			typed[name] = true
-			continue
-		}
-		for field := range p.Properties {
-			typed[name+"."+field] = true
+	var walk func(prefix string, p property)
+	walk = func(prefix string, p property) {
+		for name, sub := range p.Properties {
+			if !nestedValues[prefix+name] {
+				typed[prefix+name] = true
+				continue
+			}
+			var n property
+			if err := json.Unmarshal(sub, &n); err != nil {
+				t.Fatal(err)
+			}
+			walk(prefix+name+".", n)
 		}
 	}
+	walk("", schema)
 	if !reflect.DeepEqual(documented, typed) {
 		t.Errorf("values.yaml documents %v,\nvalues.schema.json types %v", documented, typed)
 	}

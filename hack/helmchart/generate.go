@@ -130,13 +130,13 @@ func generate(config, version string) (map[string][]byte, error) {
 	var defaults *defaultValues
 	for _, o := range objs {
 		kind, name := str(o, "kind"), str(o, "metadata", "name")
-		switch {
-		case kind == "Namespace":
+		switch kind {
+		case "Namespace":
 			// Helm owns the release namespace (helm install -n NS --create-namespace); a Namespace
 			// object in the chart would conflict with it. Its labels move to NOTES and the docs.
 			namespace = name
 			continue
-		case kind == crdKind:
+		case crdKind:
 			crds = append(crds, o)
 			b, err := yaml.Marshal(o)
 			if err != nil {
@@ -200,6 +200,8 @@ func generate(config, version string) (map[string][]byte, error) {
 	}
 	files["dashboards/"+dashboardFile] = dashboard
 	files["templates/configmap-grafana-dashboard.yaml"] = []byte(header + grafanaDashboard)
+	files["templates/ingress-console.yaml"] = []byte(header + consoleIngress)
+	files["templates/httproute-console.yaml"] = []byte(header + consoleHTTPRoute)
 	if files["Chart.yaml"], err = chartYAML(version, defaults, crds); err != nil {
 		return nil, err
 	}
@@ -246,6 +248,12 @@ func templateObject(o map[string]any) ([]byte, error) {
 }
 
 var releaseNamespace = inline("{{ .Release.Namespace }}")
+
+// The operator's image from values; the console runs the same.
+var (
+	image           = inline(`"{{ .Values.image.repository }}{{ with .Values.image.digest }}@{{ . }}{{ else }}:{{ .Values.image.tag | default .Chart.AppVersion }}{{ end }}"`)
+	imagePullPolicy = inline("{{ .Values.image.pullPolicy }}")
+)
 
 // A placeholder stands for a field in the marshalled YAML until expand replaces its line with
 // template text: marshalling keeps the rest of the object exactly as kustomize built it.
@@ -338,6 +346,70 @@ data:
 {{- end }}
 `
 
+// consoleIngress and consoleHTTPRoute expose the console's Service (config/console), as
+// config/console/examples do.
+const consoleIngress = `{{- if and .Values.console.enabled .Values.console.ingress.enabled }}
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: policy-herald-console
+  namespace: {{ .Release.Namespace }}
+  labels:
+    app.kubernetes.io/name: policy-herald
+    app.kubernetes.io/component: console
+  {{- with .Values.console.ingress.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- with .Values.console.ingress.className }}
+  ingressClassName: {{ . }}
+  {{- end }}
+  {{- with .Values.console.ingress.tlsSecretName }}
+  tls:
+  - hosts:
+    - {{ $.Values.console.ingress.host | quote }}
+    secretName: {{ . }}
+  {{- end }}
+  rules:
+  - host: {{ .Values.console.ingress.host | quote }}
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: policy-herald-console
+            port:
+              name: http
+{{- end }}
+`
+
+const consoleHTTPRoute = `{{- if and .Values.console.enabled .Values.console.httpRoute.enabled }}
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: policy-herald-console
+  namespace: {{ .Release.Namespace }}
+  labels:
+    app.kubernetes.io/name: policy-herald
+    app.kubernetes.io/component: console
+spec:
+  parentRefs:
+  {{- toYaml .Values.console.httpRoute.parentRefs | nindent 2 }}
+  hostnames:
+  {{- toYaml .Values.console.httpRoute.hostnames | nindent 2 }}
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /
+    backendRefs:
+    - name: policy-herald-console
+      port: 80
+{{- end }}
+`
+
 // templateConsole templates the console's Deployment: its replicas come from values, by
 // default config/console's, which it returns.
 func templateConsole(o map[string]any) ([]byte, int64, error) {
@@ -347,6 +419,20 @@ func templateConsole(o map[string]any) ([]byte, int64, error) {
 		return nil, 0, fmt.Errorf("no replicas")
 	}
 	spec["replicas"] = placeholder("replicas")
+	containers, _ := mapAt(o, "spec", "template", "spec")["containers"].([]any)
+	var c map[string]any
+	for _, x := range containers {
+		if m, ok := x.(map[string]any); ok && m["name"] == "console" {
+			c = m
+		}
+	}
+	if c == nil {
+		return nil, 0, fmt.Errorf("no container console")
+	}
+	args, _ := c["args"].([]any)
+	c["args"] = placeholder("args")
+	c["image"] = placeholder("image")
+	c["imagePullPolicy"] = placeholder("imagePullPolicy")
 	b, err := yaml.Marshal(o)
 	if err != nil {
 		return nil, 0, err
@@ -354,6 +440,9 @@ func templateConsole(o map[string]any) ([]byte, int64, error) {
 	b, err = expand(b, map[string]func(indent, key string) string{
 		"releaseNamespace": releaseNamespace,
 		"replicas":         inline("{{ .Values.console.replicas }}"),
+		"args":             func(indent, key string) string { return templateArgs(indent, key, args, consoleFlags, "") },
+		"image":            image,
+		"imagePullPolicy":  imagePullPolicy,
 	})
 	return b, replicas, err
 }
@@ -434,9 +523,9 @@ func templateDeployment(o map[string]any) ([]byte, *defaultValues, error) {
 		"priorityClassName": func(indent, key string) string {
 			return fmt.Sprintf("{{- with .Values.priorityClassName }}\n%s%s: {{ . | quote }}\n{{- end }}", indent, key)
 		},
-		"image":           inline(`"{{ .Values.image.repository }}{{ with .Values.image.digest }}@{{ . }}{{ else }}:{{ .Values.image.tag | default .Chart.AppVersion }}{{ end }}"`),
-		"imagePullPolicy": inline("{{ .Values.image.pullPolicy }}"),
-		"args":            func(indent, key string) string { return templateArgs(indent, key, args) },
+		"image":           image,
+		"imagePullPolicy": imagePullPolicy,
+		"args":            func(indent, key string) string { return templateArgs(indent, key, args, operatorFlags, "extraArgs") },
 		"env":             withExtra(env, "extraEnv"),
 		"resources": func(indent, key string) string {
 			return fmt.Sprintf("%s%s:\n{{- toYaml .Values.resources | nindent %d }}", indent, key, len(indent)+2)
@@ -448,9 +537,34 @@ func templateDeployment(o map[string]any) ([]byte, *defaultValues, error) {
 	return b, d, nil
 }
 
-// templateArgs renders the manager's arguments: --leader-elect as leaderElection.enabled says,
-// the platform namespace from platformNamespace, then extraArgs.
-func templateArgs(indent, key string, args []any) string {
+// A valueFlag is a flag config/ leaves at its default, passed only when its value is set; value
+// renders the value (the dot) as the flag's.
+type valueFlag struct{ flag, path, value string }
+
+var operatorFlags = []valueFlag{
+	{"--blocked-cidrs", "blockedCIDRs", `join "," .`},
+	{"--tenant-blocked-cidrs", "tenantBlockedCIDRs", `join "," .`},
+	{"--console-url", "consoleURL", "."},
+}
+
+// The console's sign-in: the files are the keys of the Secret config/console mounts at
+// /etc/policy-herald/login (docs/console.md, Signing in).
+var consoleFlags = []valueFlag{
+	{"--external-url", "console.externalURL", "."},
+	{"--session-key-file", "console.oidc.issuerURL", `"/etc/policy-herald/login/session-key"`},
+	{"--oidc-issuer-url", "console.oidc.issuerURL", "."},
+	{"--oidc-client-id", "console.oidc.clientID", "."},
+	{"--oidc-client-secret-file", "console.oidc.issuerURL", `"/etc/policy-herald/login/oidc-client-secret"`},
+	{"--oidc-scopes", "console.oidc.scopes", `join "," .`},
+	{"--oidc-username-claim", "console.oidc.usernameClaim", "."},
+	{"--oidc-groups-claim", "console.oidc.groupsClaim", "."},
+	{"--oidc-groups-prefix", "console.oidc.groupsPrefix", "."},
+}
+
+// templateArgs renders a container's arguments: --leader-elect as leaderElection.enabled says,
+// the platform namespace from platformNamespace, then the flags set by values and, when
+// extraArgs names values, those.
+func templateArgs(indent, key string, args []any, flags []valueFlag, extraArgs string) string {
 	var b strings.Builder
 	b.WriteString(indent + key + ":")
 	for _, a := range args {
@@ -465,15 +579,14 @@ func templateArgs(indent, key string, args []any) string {
 			b.WriteString("\n" + indent + strings.TrimSuffix(string(y), "\n"))
 		}
 	}
-	// Flags config/default leaves at the operator's defaults, set only when their value is.
-	for _, f := range []struct{ flag, value, template string }{
-		{"--blocked-cidrs", "blockedCIDRs", `{{ join "," . }}`},
-		{"--tenant-blocked-cidrs", "tenantBlockedCIDRs", `{{ join "," . }}`},
-		{"--console-url", "consoleURL", "{{ . }}"},
-	} {
-		fmt.Fprintf(&b, "\n{{- with .Values.%s }}\n%s- %s=%s\n{{- end }}", f.value, indent, f.flag, f.template)
+	for _, f := range flags {
+		// quoted: a value may end in a colon (--oidc-groups-prefix=oidc:), which YAML would read
+		// as a map.
+		fmt.Fprintf(&b, "\n{{- with .Values.%s }}\n%s- {{ printf \"%s=%%s\" (%s) | quote }}\n{{- end }}", f.path, indent, f.flag, f.value)
 	}
-	fmt.Fprintf(&b, "\n{{- range .Values.extraArgs }}\n%s- {{ . | quote }}\n{{- end }}", indent)
+	if extraArgs != "" {
+		fmt.Fprintf(&b, "\n{{- range .Values.%s }}\n%s- {{ . | quote }}\n{{- end }}", extraArgs, indent)
+	}
 	return b.String()
 }
 
@@ -689,6 +802,45 @@ console:
   enabled: false
   # Console replicas; each serves on its own.
   replicas: %d
+  # The console's external address (--external-url), which sign-in redirects back to.
+  externalURL: ""
+  oidc:
+    # OIDC issuer to sign in with (--oidc-issuer-url); empty: token login only. Create the
+    # Secret policy-herald-console-login with the keys session-key and oidc-client-secret first
+    # (docs/console.md, Signing in).
+    issuerURL: ""
+    # The OIDC client's ID (--oidc-client-id).
+    clientID: ""
+    # Scopes to request (--oidc-scopes); empty: the console's default.
+    scopes: []
+    # The claim that names the person (--oidc-username-claim), as the kube-apiserver's flag.
+    usernameClaim: ""
+    # The claim of groups (--oidc-groups-claim), as the kube-apiserver's flag.
+    groupsClaim: ""
+    # Prefixed to groups (--oidc-groups-prefix), as the kube-apiserver's flag.
+    groupsPrefix: ""
+  ingress:
+    # An Ingress to the console's Service.
+    enabled: false
+    # Its IngressClass.
+    className: ""
+    # The host it serves.
+    host: console.example.com
+    # TLS Secret of the host; empty: no TLS.
+    tlsSecretName: ""
+    # Annotations of the Ingress.
+    annotations: {}
+  httpRoute:
+    # A Gateway API HTTPRoute to the console's Service.
+    enabled: false
+    # The Gateways it attaches to (HTTPRoute parentRefs).
+    parentRefs:
+    - name: public
+      namespace: gateway-system
+      sectionName: https
+    # The hosts it serves.
+    hostnames:
+    - console.example.com
 
 grafanaDashboard:
   # The operator's Grafana dashboard (config/grafana) as a ConfigMap for Grafana's dashboard
@@ -707,6 +859,7 @@ grafanaDashboard:
 var nestedValues = map[string]bool{
 	"image": true, "leaderElection": true, "serviceMonitor": true, "prometheusRule": true,
 	"networkPolicy": true, "console": true, "grafanaDashboard": true,
+	"console.oidc": true, "console.ingress": true, "console.httpRoute": true,
 }
 
 // documentedValue is one row of the README's table of values.
@@ -816,6 +969,8 @@ func valuesSchema() ([]byte, error) {
 	object := map[string]any{"type": "object"}
 	objects := map[string]any{"type": "array", "items": object}
 	quantity := map[string]any{"type": []string{"string", "number"}}
+	text := map[string]any{"type": "string"}
+	url := map[string]any{"type": "string", "pattern": "^(https?://[^\\s,]+)?$"}
 	cidrs := map[string]any{"type": "array", "items": map[string]any{"type": "string", "pattern": "^[0-9a-fA-F:.]+(/[0-9]{1,3})?$"}}
 	quantities := map[string]any{"type": "object", "additionalProperties": quantity}
 	schema := map[string]any{
@@ -866,7 +1021,28 @@ func valuesSchema() ([]byte, error) {
 			"serviceMonitor":            enabled(nil),
 			"prometheusRule":            enabled(nil),
 			"networkPolicy":             enabled(nil),
-			"console":                   enabled(map[string]any{"replicas": map[string]any{"type": "integer", "minimum": 0}}),
+			"console": enabled(map[string]any{
+				"replicas":    map[string]any{"type": "integer", "minimum": 0},
+				"externalURL": url,
+				"oidc": map[string]any{
+					"type": "object", "additionalProperties": false,
+					"properties": map[string]any{
+						"issuerURL": url, "clientID": text, "scopes": map[string]any{"type": "array", "items": text},
+						"usernameClaim": text, "groupsClaim": text, "groupsPrefix": text,
+					},
+				},
+				"ingress": enabled(map[string]any{
+					"className": text, "host": map[string]any{"type": "string", "minLength": 1},
+					"tlsSecretName": text, "annotations": strMap,
+				}),
+				"httpRoute": enabled(map[string]any{
+					"parentRefs": map[string]any{"type": "array", "items": map[string]any{
+						"type": "object", "required": []string{"name"},
+						"properties": map[string]any{"name": map[string]any{"type": "string", "minLength": 1}},
+					}},
+					"hostnames": map[string]any{"type": "array", "items": text},
+				}),
+			}),
 			"grafanaDashboard": enabled(map[string]any{
 				"namespace": map[string]any{"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$"},
 				"labels":    strMap,
