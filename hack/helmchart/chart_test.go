@@ -95,12 +95,19 @@ func TestGenerateDeterministic(t *testing.T) {
 	}
 }
 
-// helm lint, strict: no warnings either.
+// helm lint, strict (no warnings either), with default values and each golden value set.
 func TestLint(t *testing.T) {
-	res := lint.RunAll(chartDir, nil, namespace)
-	for _, m := range res.Messages {
-		if m.Severity >= support.WarningSev {
-			t.Error(m)
+	sets, _ := filepath.Glob("testdata/values/*.yaml")
+	for _, set := range append([]string{""}, sets...) {
+		var vals map[string]any
+		if set != "" {
+			vals = readValues(t, set)
+		}
+		res := lint.RunAll(chartDir, vals, namespace)
+		for _, m := range res.Messages {
+			if m.Severity >= support.WarningSev {
+				t.Errorf("%s: %v", set, m)
+			}
 		}
 	}
 }
