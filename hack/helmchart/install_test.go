@@ -16,21 +16,20 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // A real helm install, upgrade and uninstall of the chart into an envtest control plane, through
 // Helm's action package as the helm CLI does: the objects arrive, change with values, and go
-// again, the CRDs staying as Helm leaves them.
+// again, the CRDs staying as Helm leaves them; in between the operator, run as the Deployment
+// says and as its ServiceAccount, delivers a result.
 func TestInstallUpgradeUninstall(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go test")
 	}
-	env := &envtest.Environment{}
+	// The report CRDs (hack/crds), which the operator watches.
+	env := &envtest.Environment{CRDDirectoryPaths: []string{"../crds", "../crds/kyverno"}, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +41,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 	ctx := t.Context()
 	ch := load(t)
-	actions := helmConfig(t, cfg)
+	actions := helmConfig(t, kubeconfigOf(t, env, cfg, "helm", "system:masters"))
 
 	in := action.NewInstall(actions)
 	in.ReleaseName, in.Namespace, in.CreateNamespace = chartName, namespace, true
@@ -73,6 +72,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 			t.Errorf("CRD from %s: %v", crd.Filename, err)
 		}
 	}
+
+	// The operator as installed delivers a result as its ServiceAccount.
+	runInstalledOperator(t, env, cfg, &d)
 
 	up := action.NewUpgrade(actions)
 	up.Namespace, up.WaitStrategy, up.Timeout = namespace, kube.HookOnlyStrategy, time.Minute
@@ -114,19 +116,10 @@ func crdObject() *unstructured.Unstructured {
 	return u
 }
 
-// helmConfig is Helm's action configuration for the test API server, its releases stored as
-// Secrets as the CLI stores them, reached through a kubeconfig file as the CLI reaches a cluster.
-func helmConfig(t *testing.T, cfg *rest.Config) *action.Configuration {
+// helmConfig is Helm's action configuration for the cluster of the kubeconfig file at path, its
+// releases stored as Secrets: as the CLI does.
+func helmConfig(t *testing.T, path string) *action.Configuration {
 	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
-	kc.CurrentContext = "envtest"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &path
 	ns := namespace
