@@ -264,6 +264,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		"unknown OIDC setting":       "console: {oidc: {clientSecret: x}}",
 		"Ingress host empty":         `console: {ingress: {host: ""}}`,
 		"parentRefs without name":    "console: {httpRoute: {parentRefs: [{namespace: x}]}}",
+		"maxUnavailable not a count": "podDisruptionBudget: {maxUnavailable: one}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			var v map[string]any

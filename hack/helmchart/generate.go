@@ -151,6 +151,15 @@ func generate(config, version string) (map[string][]byte, error) {
 		replaceNamespace(o, namespace)
 		var body []byte
 		if kind == "Deployment" && name == deploymentName {
+			// The PodDisruptionBudget selects the Deployment's Pods by its selector, read before
+			// templating.
+			var pdb []byte
+			if pdb, err = operatorPDB(o); err != nil {
+				return nil, err
+			}
+			if err := addTemplate(files, "PodDisruptionBudget", name, pdb, nil, "podDisruptionBudget.enabled"); err != nil {
+				return nil, err
+			}
 			body, defaults, err = templateDeployment(o)
 		} else {
 			body, err = templateObject(o)
@@ -466,6 +475,35 @@ const (
 	leaderElectArg       = "--leader-elect"
 	platformNamespaceArg = "--platform-namespace="
 )
+
+// operatorPDB is a PodDisruptionBudget of the operator's Deployment d: config/ has none, as with
+// one replica it would only block node drains; with more it keeps one running through them.
+func operatorPDB(d map[string]any) ([]byte, error) {
+	meta := mapAt(d, "metadata")
+	selector := mapAt(d, "spec", "selector")
+	if selector == nil {
+		return nil, fmt.Errorf("the Deployment %s has no selector", deploymentName)
+	}
+	pdb := map[string]any{
+		"apiVersion": "policy/v1",
+		"kind":       "PodDisruptionBudget",
+		"metadata":   map[string]any{"name": meta["name"], "namespace": meta["namespace"], "labels": meta["labels"]},
+		"spec": map[string]any{
+			"maxUnavailable": placeholder("maxUnavailable"),
+			"selector":       selector,
+			// A Pod that is not ready may always go: it serves nothing.
+			"unhealthyPodEvictionPolicy": "AlwaysAllow",
+		},
+	}
+	b, err := yaml.Marshal(pdb)
+	if err != nil {
+		return nil, err
+	}
+	return expand(b, map[string]func(indent, key string) string{
+		"releaseNamespace": releaseNamespace,
+		"maxUnavailable":   inline("{{ .Values.podDisruptionBudget.maxUnavailable }}"),
+	})
+}
 
 // templateDeployment templates the operator's Deployment: image, replicas, arguments,
 // environment, resources and scheduling come from values.
@@ -788,6 +826,13 @@ topologySpreadConstraints: []
 # PriorityClass of the operator's Pods.
 priorityClassName: ""
 
+podDisruptionBudget:
+  # A PodDisruptionBudget of the operator's Pods; useful with more than one replica (with one it
+  # would block node drains).
+  enabled: false
+  # How many of them a voluntary disruption may take at once: a number or a percentage.
+  maxUnavailable: 1
+
 serviceMonitor:
   # A Prometheus Operator ServiceMonitor scraping the operator's metrics (config/prometheus;
   # needs the monitoring.coreos.com CRDs).
@@ -865,7 +910,7 @@ grafanaDashboard:
 // nestedValues are the values that group others, which the README lists field by field.
 var nestedValues = map[string]bool{
 	"image": true, "leaderElection": true, "serviceMonitor": true, "prometheusRule": true,
-	"networkPolicy": true, "console": true, "grafanaDashboard": true,
+	"networkPolicy": true, "console": true, "grafanaDashboard": true, "podDisruptionBudget": true,
 	"console.oidc": true, "console.ingress": true, "console.httpRoute": true,
 }
 
@@ -1025,9 +1070,15 @@ func valuesSchema() ([]byte, error) {
 			"affinity":                  object,
 			"topologySpreadConstraints": objects,
 			"priorityClassName":         map[string]any{"type": "string"},
-			"serviceMonitor":            enabled(nil),
-			"prometheusRule":            enabled(nil),
-			"networkPolicy":             enabled(nil),
+			"podDisruptionBudget": enabled(map[string]any{"maxUnavailable": map[string]any{
+				"oneOf": []any{
+					map[string]any{"type": "integer", "minimum": 0},
+					map[string]any{"type": "string", "pattern": "^[0-9]+%$"},
+				},
+			}}),
+			"serviceMonitor": enabled(nil),
+			"prometheusRule": enabled(nil),
+			"networkPolicy":  enabled(nil),
 			"console": enabled(map[string]any{
 				"replicas":    map[string]any{"type": "integer", "minimum": 0},
 				"externalURL": url,
