@@ -164,7 +164,11 @@ func generate(config, version string) (map[string][]byte, error) {
 		} else {
 			body, err = templateObject(o)
 		}
-		if err := addTemplate(files, kind, name, body, err, ""); err != nil {
+		cond := ""
+		if kind == "Service" && name == metricsServiceName {
+			cond = "metricsService.enabled"
+		}
+		if err := addTemplate(files, kind, name, body, err, cond); err != nil {
 			return nil, err
 		}
 	}
@@ -342,8 +346,9 @@ func withExtra(built any, path string) func(indent, key string) string {
 }
 
 const (
-	consoleName   = "policy-herald-console"
-	dashboardFile = "policy-herald.json"
+	metricsServiceName = "policy-herald-controller-manager-metrics-service"
+	consoleName        = "policy-herald-console"
+	dashboardFile      = "policy-herald.json"
 )
 
 // grafanaDashboard is config/grafana's dashboard as a ConfigMap the Grafana sidecar loads.
@@ -826,6 +831,11 @@ topologySpreadConstraints: []
 # PriorityClass of the operator's Pods.
 priorityClassName: ""
 
+metricsService:
+  # The operator's metrics Service: HTTPS on 8443, for callers whose token may GET /metrics
+  # (bind the ClusterRole policy-herald-metrics-reader to them). The ServiceMonitor scrapes it.
+  enabled: true
+
 podDisruptionBudget:
   # A PodDisruptionBudget of the operator's Pods; useful with more than one replica (with one it
   # would block node drains).
@@ -911,7 +921,8 @@ grafanaDashboard:
 var nestedValues = map[string]bool{
 	"image": true, "leaderElection": true, "serviceMonitor": true, "prometheusRule": true,
 	"networkPolicy": true, "console": true, "grafanaDashboard": true, "podDisruptionBudget": true,
-	"console.oidc": true, "console.ingress": true, "console.httpRoute": true,
+	"metricsService": true,
+	"console.oidc":   true, "console.ingress": true, "console.httpRoute": true,
 }
 
 // documentedValue is one row of the README's table of values.
@@ -1076,6 +1087,7 @@ func valuesSchema() ([]byte, error) {
 					map[string]any{"type": "string", "pattern": "^[0-9]+%$"},
 				},
 			}}),
+			"metricsService": enabled(nil),
 			"serviceMonitor": enabled(nil),
 			"prometheusRule": enabled(nil),
 			"networkPolicy":  enabled(nil),
