@@ -38,6 +38,11 @@ bundle: ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/.
 	$(call hack-build,bundle)
 	bin/hack/bundle -version $(VERSION) $(if $(filter command line environment,$(origin IMG)),-image $(IMG))
 
+.PHONY: helm-chart
+helm-chart: ## Generate the Helm chart (dist/chart) from config/default.
+	$(call hack-build,helmchart)
+	bin/hack/helmchart -version $(VERSION)
+
 .PHONY: verify-generated
 verify-generated: ## Fail when generated files (CRDs, RBAC, deepcopy) are stale.
 	hack/verify-generated.sh

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +15,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
+
+	"github.com/policyherald/policy-herald/hack/internal/generated"
 )
 
 // The repository root, seen from this package's directory (go test runs in it).
@@ -30,33 +30,17 @@ var (
 // makefileVersion is the VERSION `make bundle` passes to the generator.
 func makefileVersion(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	v, err := generated.MakefileVersion(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^VERSION \?= (\S+)\s*$`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("the Makefile sets no `VERSION ?= ...`")
-	}
-	return string(m[1])
+	return v
 }
 
 // readTree reads every file under dir, keyed by its slash-separated path relative to dir.
 func readTree(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	})
+	files, err := generated.ReadTree(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
