@@ -127,12 +127,19 @@ func TestOptionalPartsRenderConfig(t *testing.T) {
 	if !ok {
 		t.Fatal("no dashboard ConfigMap")
 	}
-	want, err := os.ReadFile("../../config/grafana/" + dashboardFile)
-	if err != nil {
-		t.Fatal(err)
+	files, _ := filepath.Glob("../../config/grafana/*.json")
+	data, _ := cm["data"].(map[string]any)
+	if len(files) < 2 || len(data) != len(files) {
+		t.Errorf("the ConfigMap holds %d dashboards, config/grafana %d", len(data), len(files))
 	}
-	if data, _ := cm["data"].(map[string]any); data[dashboardFile] != strings.TrimSuffix(string(want), "\n") {
-		t.Error("the ConfigMap does not hold config/grafana's dashboard")
+	for _, f := range files {
+		want, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data[filepath.Base(f)] != strings.TrimSuffix(string(want), "\n") {
+			t.Errorf("the ConfigMap does not hold config/grafana's %s", filepath.Base(f))
+		}
 	}
 }
 

@@ -197,11 +197,15 @@ func generate(config, version string) (map[string][]byte, error) {
 			}
 		}
 	}
-	dashboard, err := os.ReadFile(filepath.Join(config, "..", "grafana", dashboardFile))
-	if err != nil {
-		return nil, err
+	dashboards, err := filepath.Glob(filepath.Join(config, "..", "grafana", "*.json"))
+	if err != nil || len(dashboards) == 0 {
+		return nil, fmt.Errorf("no dashboards in config/grafana: %v", err)
 	}
-	files["dashboards/"+dashboardFile] = dashboard
+	for _, f := range dashboards {
+		if files["dashboards/"+filepath.Base(f)], err = os.ReadFile(f); err != nil {
+			return nil, err
+		}
+	}
 	files["templates/configmap-grafana-dashboard.yaml"] = []byte(header + grafanaDashboard)
 	files["templates/ingress-console.yaml"] = []byte(header + consoleIngress)
 	files["templates/httproute-console.yaml"] = []byte(header + consoleHTTPRoute)
@@ -348,10 +352,10 @@ func withExtra(built any, path string) func(indent, key string) string {
 const (
 	metricsServiceName = "policy-herald-controller-manager-metrics-service"
 	consoleName        = "policy-herald-console"
-	dashboardFile      = "policy-herald.json"
 )
 
-// grafanaDashboard is config/grafana's dashboard as a ConfigMap the Grafana sidecar loads.
+// grafanaDashboard is config/grafana's dashboards (operator health, policy results) as one
+// ConfigMap the Grafana sidecar loads, a key per dashboard.
 const grafanaDashboard = `{{- if .Values.grafanaDashboard.enabled }}
 apiVersion: v1
 kind: ConfigMap
@@ -362,8 +366,10 @@ metadata:
     app.kubernetes.io/name: policy-herald
     {{- toYaml .Values.grafanaDashboard.labels | nindent 4 }}
 data:
-  policy-herald.json: |-
-    {{- .Files.Get "dashboards/policy-herald.json" | nindent 4 }}
+  {{- range $path, $_ := .Files.Glob "dashboards/*.json" }}
+  {{ base $path }}: |-
+    {{- $.Files.Get $path | nindent 4 }}
+  {{- end }}
 {{- end }}
 `
 
@@ -905,8 +911,8 @@ console:
     - console.example.com
 
 grafanaDashboard:
-  # The operator's Grafana dashboard (config/grafana) as a ConfigMap for Grafana's dashboard
-  # sidecar.
+  # The Grafana dashboards of config/grafana (the operator's health and the policy results, by
+  # namespace, policy, severity and source) as one ConfigMap for Grafana's dashboard sidecar.
   enabled: false
   # Namespace of the ConfigMap, where the sidecar looks. Empty: the release's namespace.
   namespace: ""
